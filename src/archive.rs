@@ -1,0 +1,1 @@
+//! Safe extraction of image layers (tar, gzip) with whiteouts, kept inside the target.

@@ -1,0 +1,8 @@
+//! Role module, filled in by its issue.
+
+pub fn main(_args: Vec<String>) -> i32 {
+    eprintln!("not implemented yet");
+    1
+}
+
+pub mod ctr;

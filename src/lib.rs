@@ -1,0 +1,33 @@
+//! dockbox: Docker's client, daemon, containerd, shim and OCI runtime in one static executable.
+//!
+//! Roles (one module each, entered through [`applets`]):
+//! [`client`] (`docker`), [`daemon`] (`dockerd`), [`containerd`] (`docker-containerd`, `ctr`),
+//! [`shim`] (`docker-containerd-shim`), [`runc`] (`docker-runc`).
+//!
+//! Shared modules, one job each: [`oci`] (runtime spec types), [`http`] (HTTP/1.1 over unix and
+//! tcp sockets), [`rpc`] (the JSON-lines protocol between our own roles), [`reference`] (image
+//! names), [`registry`] (Registry HTTP API V2 client), [`archive`] (safe layer extraction),
+//! [`image`] (content-addressed image and layer store), [`snapshot`] (overlay2/vfs container
+//! filesystems), [`mounts`], [`stdcopy`] (Docker's multiplexed stream), [`jsonlog`] (json-file
+//! logs), [`sys`] (small syscall helpers), [`ids`] (ids and names).
+
+pub mod applets;
+pub mod archive;
+pub mod client;
+pub mod containerd;
+pub mod daemon;
+pub mod http;
+pub mod ids;
+pub mod image;
+pub mod jsonlog;
+pub mod mounts;
+pub mod oci;
+pub mod reference;
+pub mod registry;
+pub mod rpc;
+pub mod runc;
+pub mod shim;
+pub mod snapshot;
+pub mod stdcopy;
+pub mod sys;
+pub mod version;

@@ -1,0 +1,1 @@
+//! Image references: parsing and normalising names as Docker does.

@@ -1,0 +1,1 @@
+//! Container filesystems: overlay2 layer directories and mounts.

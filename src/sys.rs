@@ -1,0 +1,198 @@
+//! Small syscall helpers shared by every role: process naming, re-executing ourselves as
+//! another applet, subreaping, and unix sockets whose paths exceed `sun_path`.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Sets /proc/self/comm (the kernel keeps 15 bytes), so ps and pstree show the role's name.
+pub fn set_process_name(name: &str) {
+    let mut buf = [0u8; 16];
+    let n = name.len().min(15);
+    buf[..n].copy_from_slice(&name.as_bytes()[..n]);
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes from a valid buffer.
+    unsafe { libc::prctl(libc::PR_SET_NAME, buf.as_ptr() as libc::c_ulong, 0, 0, 0) };
+}
+
+/// Makes this process the reaper of its orphaned descendants.
+pub fn set_child_subreaper() -> io::Result<()> {
+    // SAFETY: PR_SET_CHILD_SUBREAPER takes a plain integer flag.
+    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong, 0, 0, 0) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Whether `pid` is a child subreaper, read from /proc (field "Subreaper" is absent on old
+/// kernels, so fall back to asking prctl for ourselves).
+pub fn is_child_subreaper_self() -> bool {
+    let mut v: libc::c_int = 0;
+    // SAFETY: PR_GET_CHILD_SUBREAPER writes one int to the pointer we pass.
+    let rc = unsafe { libc::prctl(libc::PR_GET_CHILD_SUBREAPER, &mut v as *mut libc::c_int as libc::c_ulong, 0, 0, 0) };
+    rc == 0 && v != 0
+}
+
+/// The path of this executable, resolved once (/proc/self/exe).
+pub fn self_exe() -> PathBuf {
+    std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe"))
+}
+
+/// A command that runs this same executable as `applet` (argv[0] = applet), the way
+/// dockerd starts docker-containerd and containerd starts the shim.
+pub fn applet_command(applet: &str) -> Command {
+    let mut cmd = Command::new(self_exe());
+    cmd.arg0(applet);
+    cmd
+}
+
+/// The longest path `sockaddr_un` holds, leaving room for the NUL.
+const SUN_PATH_MAX: usize = 107;
+
+/// A path naming the same socket but short enough for `sockaddr_un`: long paths go through
+/// an O_PATH descriptor of the parent directory. The returned fd must outlive the call.
+fn short_socket_path(path: &Path) -> io::Result<(PathBuf, Option<OwnedFd>)> {
+    if path.as_os_str().len() <= SUN_PATH_MAX {
+        return Ok((path.to_path_buf(), None));
+    }
+    let parent = path.parent().ok_or_else(|| io::Error::other("socket path has no parent"))?;
+    let name = path.file_name().ok_or_else(|| io::Error::other("socket path has no name"))?;
+    let dir = nix::fcntl::open(parent, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())?;
+    // SAFETY: open returned a fresh descriptor that nothing else owns.
+    let dir = unsafe { OwnedFd::from_raw_fd(dir) };
+    let short = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd())).join(name);
+    Ok((short, Some(dir)))
+}
+
+/// Binds a unix socket at `path`, replacing a stale socket file, whatever the path's length.
+pub fn bind_unix(path: &Path) -> io::Result<UnixListener> {
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        use std::os::unix::fs::FileTypeExt;
+        if meta.file_type().is_socket() {
+            std::fs::remove_file(path)?;
+        }
+    }
+    let (short, _dir) = short_socket_path(path)?;
+    UnixListener::bind(short)
+}
+
+/// Connects to the unix socket at `path`, whatever the path's length.
+pub fn connect_unix(path: &Path) -> io::Result<UnixStream> {
+    let (short, _dir) = short_socket_path(path)?;
+    UnixStream::connect(short)
+}
+
+/// Writes `data` to `path` atomically: a temporary file beside it, fsync, rename.
+pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().ok_or_else(|| io::Error::other("path has no parent"))?;
+    let tmp = dir.join(format!(".{}.tmp{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("f"), std::process::id()));
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Seconds and nanoseconds since the epoch, formatted as RFC 3339 with nanoseconds in UTC,
+/// the way Docker and runc print times.
+pub fn rfc3339_nanos(t: std::time::SystemTime) -> String {
+    let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs() as i64;
+    let (y, mo, da, h, mi, s) = civil_from_unix(secs);
+    format!("{y:04}-{mo:02}-{da:02}T{h:02}:{mi:02}:{s:02}.{:09}Z", d.subsec_nanos())
+}
+
+/// Parses what [`rfc3339_nanos`] prints (and plain `Z` times without fractions) back to a time.
+pub fn parse_rfc3339(s: &str) -> Option<std::time::SystemTime> {
+    let b = s.as_bytes();
+    if b.len() < 20 {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, mo, d, h, mi, se) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+    let mut nanos = 0u32;
+    let rest = &s[19..];
+    let rest = if let Some(frac) = rest.strip_prefix('.') {
+        let digits: String = frac.chars().take_while(|c| c.is_ascii_digit()).collect();
+        let padded = format!("{:0<9}", &digits[..digits.len().min(9)]);
+        nanos = padded.parse().ok()?;
+        &frac[digits.len()..]
+    } else {
+        rest
+    };
+    let offset = match rest {
+        "Z" | "" => 0,
+        o if o.len() == 6 => {
+            let sign = if o.starts_with('-') { -1 } else { 1 };
+            sign * (o[1..3].parse::<i64>().ok()? * 3600 + o[4..6].parse::<i64>().ok()? * 60)
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(y, mo, d);
+    let secs = days * 86400 + h * 3600 + mi * 60 + se - offset;
+    if secs < 0 {
+        return Some(std::time::UNIX_EPOCH);
+    }
+    Some(std::time::UNIX_EPOCH + std::time::Duration::new(secs as u64, nanos))
+}
+
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146097 + doe - 719468
+}
+
+fn civil_from_unix(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
+    let days = secs.div_euclid(86400);
+    let rem = secs.rem_euclid(86400);
+    let z = days + 719468;
+    let era = if z >= 0 { z } else { z - 146096 } / 146097;
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = if m <= 2 { y + 1 } else { y };
+    (y, m, d, (rem / 3600) as u32, ((rem % 3600) / 60) as u32, (rem % 60) as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_round_trips() {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::new(1_700_000_000, 123_456_789);
+        let s = rfc3339_nanos(t);
+        assert_eq!(s, "2023-11-14T22:13:20.123456789Z");
+        assert_eq!(parse_rfc3339(&s), Some(t));
+        assert_eq!(parse_rfc3339("0001-01-01T00:00:00Z"), Some(std::time::UNIX_EPOCH));
+    }
+
+    #[test]
+    fn long_socket_paths_work() {
+        let dir = std::env::temp_dir().join(format!("dockbox-sock-{}-{}", std::process::id(), "x".repeat(120)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s.sock");
+        assert!(path.as_os_str().len() > SUN_PATH_MAX);
+        let l = bind_unix(&path).unwrap();
+        let _c = connect_unix(&path).unwrap();
+        let _ = l.accept().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
