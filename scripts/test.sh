@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs every test: installs what the tests need (Debian packages), builds the debug and the
+# static release binaries, starts one Distribution registry on 127.0.0.1 holding the test
+# images, and runs all tests in parallel with cargo-nextest (cargo test when it is missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(busybox-static docker-registry skopeo runc crun containerd docker.io curl jq file iproute2 psmisc gcc)
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    missing=()
+    for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "test.sh: installing ${missing[*]}" >&2
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+fi
+
+work=$(mktemp -d /tmp/dockbox-test.XXXXXX)
+cleanup() {
+    bash scripts/registry.sh stop "$work/registry" >/dev/null 2>&1 || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+bash scripts/images.sh "$work/images" >&2
+mkdir -p "$work/registry"
+DOCKBOX_TEST_REGISTRY=$(bash scripts/registry.sh start "$work/registry" | tail -n1)
+export DOCKBOX_TEST_REGISTRY
+for image in busybox hello-world; do
+    bash scripts/registry.sh push "$work/registry" "$work/images/$image" "$image:latest" >&2
+done
+echo "test.sh: registry at $DOCKBOX_TEST_REGISTRY" >&2
+
+scripts/build.sh >/dev/null
+cargo build --locked --all-targets
+if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --locked --no-fail-fast --failure-output final
+else
+    cargo test --locked --no-fail-fast
+fi
