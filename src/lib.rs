@@ -11,6 +11,8 @@
 //! filesystems), [`mounts`], [`stdcopy`] (Docker's multiplexed stream), [`jsonlog`] (json-file
 //! logs), [`sys`] (small syscall helpers), [`ids`] (ids and names).
 
+#![recursion_limit = "256"]
+
 pub mod applets;
 pub mod archive;
 pub mod client;

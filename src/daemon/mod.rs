@@ -1,6 +1,269 @@
-//! Role module, filled in by its issue.
+//! dockerd: the Engine API daemon. It keeps containers and images under the data-root,
+//! writes each container's OCI bundle under the exec-root, and drives docker-containerd (its
+//! child, unless `--containerd` names a running one) over our RPC protocol.
 
-pub fn main(_args: Vec<String>) -> i32 {
-    eprintln!("not implemented yet");
-    1
+mod api;
+mod container;
+mod ops;
+mod spec;
+mod streams;
+
+use crate::containerd::client::Client as Containerd;
+use crate::image::ImageStore;
+use crate::snapshot::Snapshotter;
+use container::Container;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+pub use api::handle as handle_request;
+
+/// Flags, as dockerd's.
+#[derive(clap::Parser, Debug, Clone)]
+#[command(name = "dockerd", about = "A self-sufficient runtime for containers.", disable_version_flag = true)]
+pub struct Options {
+    /// Root directory of persistent Docker state
+    #[arg(long = "data-root", default_value = "/var/lib/docker")]
+    pub data_root: PathBuf,
+    /// Root directory for execution state files
+    #[arg(long = "exec-root", default_value = "/var/run/docker")]
+    pub exec_root: PathBuf,
+    /// Path to use for daemon PID file
+    #[arg(short = 'p', long = "pidfile", default_value = "/var/run/docker.pid")]
+    pub pidfile: PathBuf,
+    /// Daemon socket(s) to connect to
+    #[arg(short = 'H', long = "host")]
+    pub hosts: Vec<String>,
+    /// Enable insecure registry communication
+    #[arg(long = "insecure-registry")]
+    pub insecure_registries: Vec<String>,
+    /// containerd grpc address
+    #[arg(long = "containerd")]
+    pub containerd: Option<PathBuf>,
+    /// Default OCI runtime for containers (a path or a name in PATH)
+    #[arg(long = "default-runtime")]
+    pub default_runtime: Option<String>,
+    /// Storage driver to use
+    #[arg(short = 's', long = "storage-driver", default_value = "overlay2")]
+    pub storage_driver: String,
+    /// Enable live restore of docker when containers are still running
+    #[arg(long = "live-restore")]
+    pub live_restore: bool,
+    /// Enable debug mode
+    #[arg(short = 'D', long = "debug")]
+    pub debug: bool,
+    /// Print version information and quit
+    #[arg(short = 'v', long = "version")]
+    pub version: bool,
+}
+
+/// One container and what waits on it.
+pub struct Entry {
+    slot: Mutex<Slot>,
+    changed: Condvar,
+    pub output: Arc<streams::Output>,
+}
+
+pub struct Slot {
+    pub c: Container,
+    /// Counts the runs that ended, so `wait?condition=next-exit` can tell a new exit.
+    pub exits: u64,
+    pub removed: bool,
+    /// Set while start, stop or remove is under way.
+    pub busy: bool,
+}
+
+impl Entry {
+    fn new(c: Container) -> Arc<Entry> {
+        Arc::new(Entry { slot: Mutex::new(Slot { c, exits: 0, removed: false, busy: false }), changed: Condvar::new(), output: Arc::default() })
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, Slot> {
+        self.slot.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits until `done` holds, or the timeout passes; returns the guard either way.
+    pub fn wait_until<'a>(&'a self, mut guard: MutexGuard<'a, Slot>, timeout: Option<std::time::Duration>, done: impl Fn(&Slot) -> bool) -> MutexGuard<'a, Slot> {
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        while !done(&guard) {
+            guard = match deadline {
+                None => self.changed.wait(guard).unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let now = std::time::Instant::now();
+                    if now >= d {
+                        break;
+                    }
+                    self.changed.wait_timeout(guard, d - now).unwrap_or_else(|e| e.into_inner()).0
+                }
+            };
+        }
+        guard
+    }
+
+    pub fn notify(&self) {
+        self.changed.notify_all();
+    }
+}
+
+pub struct Daemon {
+    pub opts: Options,
+    pub images: ImageStore,
+    pub snapshots: Snapshotter,
+    pub containerd: Containerd,
+    containers: Mutex<HashMap<String, Arc<Entry>>>,
+    containerd_child: Mutex<Option<Child>>,
+    /// Serialises name allocation with creation.
+    create_lock: Mutex<()>,
+}
+
+impl Daemon {
+    pub fn containers(&self) -> Vec<Arc<Entry>> {
+        self.containers.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+    }
+
+    fn bundle_dir(&self, id: &str) -> PathBuf {
+        self.opts.exec_root.join("libcontainerd").join(id)
+    }
+
+    fn containerd_address(&self) -> PathBuf {
+        self.opts.containerd.clone().unwrap_or_else(|| self.opts.exec_root.join("containerd").join("docker-containerd.sock"))
+    }
+}
+
+pub fn main(args: Vec<String>) -> i32 {
+    use clap::Parser;
+    let opts = match Options::try_parse_from(&args) {
+        Ok(o) => o,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 125 } else { 0 };
+        }
+    };
+    if opts.version {
+        println!("Docker version {}-dockbox, build {}", crate::version::DOCKBOX, crate::version::GIT_COMMIT);
+        return 0;
+    }
+    match run(opts) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("failed to start daemon: {e}");
+            1
+        }
+    }
+}
+
+fn run(mut opts: Options) -> Result<(), String> {
+    if opts.storage_driver != "overlay2" {
+        return Err(format!("error initializing graphdriver: driver not supported: {}", opts.storage_driver));
+    }
+    if opts.hosts.is_empty() {
+        opts.hosts.push("unix:///var/run/docker.sock".into());
+    }
+    for dir in [&opts.data_root, &opts.exec_root] {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    std::fs::create_dir_all(opts.data_root.join("containers")).map_err(|e| e.to_string())?;
+    write_pidfile(&opts.pidfile)?;
+    let signals = block_shutdown_signals();
+
+    let containerd_child = match &opts.containerd {
+        Some(_) => None,
+        None => {
+            let address = opts.exec_root.join("containerd").join("docker-containerd.sock");
+            let child = crate::containerd::client::spawn_daemon(
+                &address,
+                &opts.data_root.join("containerd").join("daemon"),
+                &opts.exec_root.join("containerd").join("daemon"),
+                opts.default_runtime.as_deref(),
+                opts.debug,
+            )
+            .map_err(|e| format!("starting containerd: {e}"))?;
+            Some(child)
+        }
+    };
+    let images = ImageStore::open(&opts.data_root).map_err(|e| format!("image store: {e}"))?;
+    let snapshots = Snapshotter::open(&opts.data_root).map_err(|e| format!("error initializing graphdriver: {e}"))?;
+    let containerd_address = opts.containerd.clone().unwrap_or_else(|| opts.exec_root.join("containerd").join("docker-containerd.sock"));
+    let daemon = Arc::new(Daemon {
+        containerd: Containerd::new(&containerd_address),
+        opts: opts.clone(),
+        images,
+        snapshots,
+        containers: Mutex::new(HashMap::new()),
+        containerd_child: Mutex::new(containerd_child),
+        create_lock: Mutex::new(()),
+    });
+    daemon.restore();
+    {
+        let d = daemon.clone();
+        std::thread::Builder::new().name("events".into()).spawn(move || d.follow_events()).map_err(|e| e.to_string())?;
+    }
+
+    let handler: crate::http::server::Handler = {
+        let d = daemon.clone();
+        Arc::new(move |req| api::handle(&d, req))
+    };
+    let mut sockets = Vec::new();
+    for host in &opts.hosts {
+        match crate::http::client::Endpoint::parse(host)? {
+            crate::http::client::Endpoint::Unix(path) => {
+                if let Some(parent) = path.parent() {
+                    let _ = std::fs::create_dir_all(parent);
+                }
+                let l = crate::sys::bind_unix(&path).map_err(|e| format!("can't create unix socket {}: {e}", path.display()))?;
+                use std::os::unix::fs::PermissionsExt;
+                let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660));
+                sockets.push(path.clone());
+                let h = handler.clone();
+                std::thread::Builder::new().name("listen".into()).spawn(move || crate::http::server::serve_unix(l, h)).map_err(|e| e.to_string())?;
+            }
+            crate::http::client::Endpoint::Tcp(addr) => {
+                let l = std::net::TcpListener::bind(&addr).map_err(|e| format!("listen tcp {addr}: {e}"))?;
+                let h = handler.clone();
+                std::thread::Builder::new().name("listen".into()).spawn(move || crate::http::server::serve_tcp(l, h)).map_err(|e| e.to_string())?;
+            }
+        }
+        if opts.debug {
+            eprintln!("dockerd: API listen on {host}");
+        }
+    }
+
+    wait_for_shutdown_signal(signals);
+    daemon.shutdown();
+    for s in sockets {
+        let _ = std::fs::remove_file(s);
+    }
+    let _ = std::fs::remove_file(&opts.pidfile);
+    Ok(())
+}
+
+fn write_pidfile(path: &Path) -> Result<(), String> {
+    if let Ok(old) = std::fs::read_to_string(path) {
+        if let Ok(pid) = old.trim().parse::<i32>() {
+            if pid != std::process::id() as i32 && Path::new(&format!("/proc/{pid}")).exists() {
+                return Err(format!("pid file found, ensure docker is not running or delete {}", path.display()));
+            }
+        }
+    }
+    if let Some(parent) = path.parent() {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    std::fs::write(path, std::process::id().to_string()).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Blocks SIGTERM, SIGINT and SIGQUIT in every thread (threads spawned later inherit the
+/// mask), so one thread can take them synchronously.
+fn block_shutdown_signals() -> nix::sys::signal::SigSet {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGTERM);
+    set.add(Signal::SIGINT);
+    set.add(Signal::SIGQUIT);
+    let _ = set.thread_block();
+    set
+}
+
+fn wait_for_shutdown_signal(set: nix::sys::signal::SigSet) {
+    let _ = set.wait();
 }

@@ -79,3 +79,60 @@ pub fn require_root() -> bool {
     }
     root
 }
+
+/// The repository's scripts directory.
+pub fn scripts() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts")
+}
+
+/// A Distribution registry on 127.0.0.1 holding the test images `busybox:latest` and
+/// `hello-world:latest`: the one `scripts/test.sh` started (DOCKBOX_TEST_REGISTRY), or a
+/// private one started here and stopped on drop.
+pub struct Registry {
+    pub addr: String,
+    own: Option<TempDir>,
+}
+
+impl Registry {
+    pub fn get() -> Registry {
+        if let Ok(addr) = std::env::var("DOCKBOX_TEST_REGISTRY") {
+            if !addr.is_empty() {
+                return Registry { addr, own: None };
+            }
+        }
+        let dir = TempDir::new("registry");
+        let out = Command::new("bash").arg(scripts().join("registry.sh")).arg("start").arg(dir.path()).output().unwrap();
+        assert!(out.status.success(), "registry.sh start: {}", String::from_utf8_lossy(&out.stderr));
+        let addr = String::from_utf8_lossy(&out.stdout).trim().lines().last().unwrap_or_default().to_string();
+        let registry = Registry { addr, own: Some(dir) };
+        let images = registry.own.as_ref().unwrap().join("images");
+        let ok = Command::new("bash").arg(scripts().join("images.sh")).arg(&images).status().unwrap().success();
+        assert!(ok, "images.sh failed");
+        for name in ["busybox", "hello-world"] {
+            let ok = Command::new("bash")
+                .arg(scripts().join("registry.sh"))
+                .arg("push")
+                .arg(registry.own.as_ref().unwrap().path())
+                .arg(images.join(name))
+                .arg(format!("{name}:latest"))
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "pushing {name} failed");
+        }
+        registry
+    }
+
+    /// `<addr>/<name>`.
+    pub fn image(&self, name: &str) -> String {
+        format!("{}/{name}", self.addr)
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.own {
+            let _ = Command::new("bash").arg(scripts().join("registry.sh")).arg("stop").arg(dir.path()).status();
+        }
+    }
+}

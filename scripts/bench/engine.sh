@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Engine figures, ours beside Debian's docker.io (dockerd 20.10) when it is installed, in one
+# run: the static binary's size; idle memory of dockerd + containerd; memory of one shim; and
+# the median wall time of `docker run --rm hello-world` over N runs (default 20).
+# Memory comes from /proc/PID/smaps_rollup: Rss, and Private (Private_Clean + Private_Dirty).
+# Run as root: sudo scripts/bench/engine.sh [RUNS]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+runs=${1:-20}
+bin=$(scripts/build.sh 2>/dev/null)
+work=$(mktemp -d /tmp/dockbox-bench.XXXXXX)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do while kill -0 "$p" 2>/dev/null; do sleep 0.1; done; done
+    bash scripts/registry.sh stop "$work/registry" >/dev/null 2>&1 || true
+    grep -F "$work" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+kib() { awk -v k="$1" '/^'"$1"':/ {s+=$2} END {print s+0}' "/proc/$2/smaps_rollup"; }
+rss() { kib Rss "$1"; }
+private() { echo $(( $(kib Private_Clean "$1") + $(kib Private_Dirty "$1") )); }
+child_named() { # PARENT COMM-PREFIX -> first child pid whose comm starts with it
+    for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+        case "$(cat /proc/"$c"/comm)" in "$2"*) echo "$c"; return;; esac
+    done
+}
+median_ms() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.1f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+time_runs() { # CLI HOST IMAGE
+    for _ in $(seq "$runs"); do
+        s=$(date +%s%N); "$1" -H "$2" run --rm "$3" >/dev/null; e=$(date +%s%N)
+        echo $(( (e - s) / 1000000 ))
+    done | median_ms
+}
+
+bash scripts/images.sh "$work/images" >/dev/null
+mkdir -p "$work/registry"
+registry=$(bash scripts/registry.sh start "$work/registry" | tail -n1)
+bash scripts/registry.sh push "$work/registry" "$work/images/hello-world" hello-world:latest >/dev/null
+image="$registry/hello-world"
+
+cp "$bin" "$work/dockbox"; "$work/dockbox" --install "$work/bin"
+size=$(stat -c %s "$work/dockbox")
+
+"$work/bin/dockerd" --data-root "$work/ours/data" --exec-root "$work/ours/exec" --pidfile "$work/ours/pid" \
+    -H "unix://$work/ours.sock" --insecure-registry "$registry" >"$work/ours.log" 2>&1 &
+ours=$!; pids+=("$ours")
+for _ in $(seq 100); do "$work/bin/docker" -H "unix://$work/ours.sock" version >/dev/null 2>&1 && break; sleep 0.1; done
+"$work/bin/docker" -H "unix://$work/ours.sock" pull "$image" >/dev/null
+sleep 2
+our_ctrd=$(child_named "$ours" docker-contain)
+our_idle_rss=$(( $(rss "$ours") + $(rss "$our_ctrd") ))
+our_idle_priv=$(( $(private "$ours") + $(private "$our_ctrd") ))
+cid=$("$work/bin/docker" -H "unix://$work/ours.sock" run -d "$registry/hello-world" 2>/dev/null || true)
+"$work/bin/docker" -H "unix://$work/ours.sock" rm -f "$cid" >/dev/null 2>&1 || true
+bash scripts/registry.sh push "$work/registry" "$work/images/busybox" busybox:latest >/dev/null
+"$work/bin/docker" -H "unix://$work/ours.sock" run -d --name shimmed "$registry/busybox" sleep 300 >/dev/null
+sleep 1
+our_shim=$(child_named "$our_ctrd" docker-contain)
+our_shim_rss=$(rss "$our_shim"); our_shim_priv=$(private "$our_shim")
+"$work/bin/docker" -H "unix://$work/ours.sock" rm -f shimmed >/dev/null
+our_run=$(time_runs "$work/bin/docker" "unix://$work/ours.sock" "$image")
+
+printf '%-44s %14s %14s %8s\n' "figure" "dockbox" "docker.io" "ratio"
+row() { # NAME OURS THEIRS UNIT
+    if [ -n "$3" ] && [ "$3" != 0 ]; then r=$(awk -v a="$2" -v b="$3" 'BEGIN{printf "%.3f", a/b}'); else r="-"; fi
+    printf '%-44s %14s %14s %8s\n' "$1" "$2 $4" "${3:--} ${3:+$4}" "$r"
+}
+
+if command -v dockerd >/dev/null && [ -x /usr/sbin/dockerd -o -x /usr/bin/dockerd ]; then
+    real=$(command -v /usr/sbin/dockerd /usr/bin/dockerd | head -n1)
+    "$real" --data-root "$work/real/data" --exec-root "$work/real/exec" --pidfile "$work/real/pid" \
+        -H "unix://$work/real.sock" --insecure-registry "$registry" --iptables=false --ip6tables=false \
+        --bridge=none >"$work/real.log" 2>&1 &
+    theirs=$!; pids+=("$theirs")
+    cli=/usr/bin/docker
+    for _ in $(seq 200); do "$cli" -H "unix://$work/real.sock" version >/dev/null 2>&1 && break; sleep 0.1; done
+    "$cli" -H "unix://$work/real.sock" pull "$image" >/dev/null
+    "$cli" -H "unix://$work/real.sock" pull "$registry/busybox" >/dev/null
+    sleep 2
+    real_ctrd=$(child_named "$theirs" containerd)
+    real_idle_rss=$(( $(rss "$theirs") + $(rss "$real_ctrd") ))
+    real_idle_priv=$(( $(private "$theirs") + $(private "$real_ctrd") ))
+    "$cli" -H "unix://$work/real.sock" run -d --name shimmed "$registry/busybox" sleep 300 >/dev/null
+    sleep 1
+    real_shim=$(pgrep -f "containerd-shim.*-namespace moby" | head -n1)
+    real_shim_rss=$(rss "$real_shim"); real_shim_priv=$(private "$real_shim")
+    "$cli" -H "unix://$work/real.sock" rm -f shimmed >/dev/null
+    real_run=$(time_runs "$cli" "unix://$work/real.sock" "$image")
+    real_size=0
+    for f in "$real" /usr/bin/docker /usr/bin/containerd /usr/bin/containerd-shim-runc-v2 /usr/sbin/runc /usr/bin/runc /usr/sbin/docker-init /usr/bin/docker-proxy /usr/sbin/docker-proxy; do
+        [ -f "$f" ] && real_size=$(( real_size + $(stat -L -c %s "$f") ))
+    done
+else
+    real_idle_rss=; real_idle_priv=; real_shim_rss=; real_shim_priv=; real_run=; real_size=
+fi
+row "binary size (all roles)" "$((size / 1024))" "$([ -n "$real_size" ] && echo $((real_size / 1024)))" KiB
+row "idle dockerd+containerd Rss" "$our_idle_rss" "$real_idle_rss" KiB
+row "idle dockerd+containerd Private" "$our_idle_priv" "$real_idle_priv" KiB
+row "one shim Rss" "$our_shim_rss" "$real_shim_rss" KiB
+row "one shim Private" "$our_shim_priv" "$real_shim_priv" KiB
+row "docker run --rm hello-world (median of $runs)" "$our_run" "$real_run" ms

@@ -1,0 +1,312 @@
+//! A container as dockerd keeps it: its configuration, its state machine, and the files under
+//! `<data-root>/containers/<id>/` (config.v2.json and hostconfig.json in Docker's shape).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// Docker's zero time, printed for times that never happened.
+pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct State {
+    pub status: String,
+    pub running: bool,
+    pub paused: bool,
+    pub restarting: bool,
+    #[serde(rename = "OOMKilled")]
+    pub oom_killed: bool,
+    pub dead: bool,
+    pub pid: u32,
+    pub exit_code: i32,
+    pub error: String,
+    pub started_at: String,
+    pub finished_at: String,
+}
+
+impl Default for State {
+    fn default() -> State {
+        State {
+            status: "created".into(),
+            running: false,
+            paused: false,
+            restarting: false,
+            oom_killed: false,
+            dead: false,
+            pid: 0,
+            exit_code: 0,
+            error: String::new(),
+            started_at: ZERO_TIME.into(),
+            finished_at: ZERO_TIME.into(),
+        }
+    }
+}
+
+/// What config.v2.json holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Container {
+    #[serde(rename = "ID")]
+    pub id: String,
+    /// With the leading slash, as Docker stores it.
+    pub name: String,
+    pub created: String,
+    pub path: String,
+    pub args: Vec<String>,
+    /// The container's Config (image defaults merged in), in the Engine API's shape.
+    pub config: Value,
+    pub state: State,
+    /// The image id, `sha256:<hex>`.
+    pub image: String,
+    pub driver: String,
+    /// The snapshot (overlay2 layer) the container's root filesystem is.
+    #[serde(rename = "MountID")]
+    pub mount_id: String,
+    pub restart_count: u32,
+    pub has_been_started_before: bool,
+    pub hostname_path: String,
+    pub hosts_path: String,
+    pub resolv_conf_path: String,
+    pub log_path: String,
+    /// Not saved in config.v2.json: hostconfig.json holds it.
+    #[serde(skip)]
+    pub host_config: Value,
+}
+
+impl Container {
+    pub fn dir(root: &Path, id: &str) -> PathBuf {
+        root.join("containers").join(id)
+    }
+
+    pub fn short_id(&self) -> &str {
+        &self.id[..12]
+    }
+
+    pub fn auto_remove(&self) -> bool {
+        self.host_config.get("AutoRemove").and_then(Value::as_bool).unwrap_or(false)
+    }
+
+    pub fn tty(&self) -> bool {
+        self.config.get("Tty").and_then(Value::as_bool).unwrap_or(false)
+    }
+
+    pub fn open_stdin(&self) -> bool {
+        self.config.get("OpenStdin").and_then(Value::as_bool).unwrap_or(false)
+    }
+
+    /// The image name the user asked for (`Config.Image`).
+    pub fn image_name(&self) -> String {
+        self.config.get("Image").and_then(Value::as_str).unwrap_or_default().to_string()
+    }
+
+    /// Writes config.v2.json and hostconfig.json atomically.
+    pub fn save(&self, root: &Path) -> io::Result<()> {
+        let dir = Container::dir(root, &self.id);
+        crate::sys::write_atomic(&dir.join("config.v2.json"), &serde_json::to_vec(self).map_err(io::Error::other)?)?;
+        crate::sys::write_atomic(&dir.join("hostconfig.json"), &serde_json::to_vec(&self.host_config).map_err(io::Error::other)?)
+    }
+
+    pub fn load(dir: &Path) -> io::Result<Container> {
+        let mut c: Container = serde_json::from_slice(&std::fs::read(dir.join("config.v2.json"))?).map_err(io::Error::other)?;
+        c.host_config = std::fs::read(dir.join("hostconfig.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_else(|| json!({}));
+        Ok(c)
+    }
+
+    pub fn set_running(&mut self, pid: u32) {
+        self.state = State {
+            status: "running".into(),
+            running: true,
+            pid,
+            started_at: crate::sys::rfc3339_nanos(SystemTime::now()),
+            finished_at: ZERO_TIME.into(),
+            ..State::default()
+        };
+        self.has_been_started_before = true;
+    }
+
+    pub fn set_exited(&mut self, exit_code: i32, finished_at: &str) {
+        self.state.status = "exited".into();
+        self.state.running = false;
+        self.state.pid = 0;
+        self.state.exit_code = exit_code;
+        self.state.finished_at = finished_at.to_string();
+    }
+
+    /// Records a failed start the way Docker does: exited with the code the error implies.
+    pub fn set_start_error(&mut self, message: &str, exit_code: i32) {
+        self.state.status = if self.has_been_started_before { "exited".into() } else { "created".into() };
+        self.state.running = false;
+        self.state.pid = 0;
+        self.state.error = message.to_string();
+        self.state.exit_code = exit_code;
+    }
+
+    /// `docker ps`'s STATUS column.
+    pub fn status_text(&self, now: SystemTime) -> String {
+        match self.state.status.as_str() {
+            "running" => format!("Up {}", human_duration(since(&self.state.started_at, now))),
+            "exited" => format!("Exited ({}) {} ago", self.state.exit_code, human_duration(since(&self.state.finished_at, now))),
+            "created" => "Created".into(),
+            "removing" => "Removal In Progress".into(),
+            "dead" => "Dead".into(),
+            other => other.to_string(),
+        }
+    }
+
+    fn command_line(&self) -> String {
+        let mut parts = vec![self.path.clone()];
+        parts.extend(self.args.iter().cloned());
+        parts.join(" ")
+    }
+
+    /// One entry of GET /containers/json.
+    pub fn summary(&self, image_id: &str, now: SystemTime) -> Value {
+        json!({
+            "Id": self.id,
+            "Names": [self.name],
+            "Image": self.image_name(),
+            "ImageID": image_id,
+            "Command": self.command_line(),
+            "Created": unix_seconds(&self.created),
+            "Ports": [],
+            "Labels": self.config.get("Labels").cloned().filter(|l| !l.is_null()).unwrap_or_else(|| json!({})),
+            "State": self.state.status,
+            "Status": self.status_text(now),
+            "HostConfig": {"NetworkMode": self.host_config.get("NetworkMode").cloned().unwrap_or_else(|| json!("default"))},
+            "NetworkSettings": {"Networks": {}},
+            "Mounts": [],
+        })
+    }
+
+    /// GET /containers/{id}/json.
+    pub fn inspect(&self, data_root: &Path) -> Value {
+        let layer = data_root.join("overlay2").join(&self.mount_id);
+        json!({
+            "Id": self.id,
+            "Created": self.created,
+            "Path": self.path,
+            "Args": self.args,
+            "State": {
+                "Status": self.state.status,
+                "Running": self.state.running,
+                "Paused": self.state.paused,
+                "Restarting": self.state.restarting,
+                "OOMKilled": self.state.oom_killed,
+                "Dead": self.state.dead,
+                "Pid": self.state.pid,
+                "ExitCode": self.state.exit_code,
+                "Error": self.state.error,
+                "StartedAt": self.state.started_at,
+                "FinishedAt": self.state.finished_at,
+            },
+            "Image": self.image,
+            "ResolvConfPath": self.resolv_conf_path,
+            "HostnamePath": self.hostname_path,
+            "HostsPath": self.hosts_path,
+            "LogPath": self.log_path,
+            "Name": self.name,
+            "RestartCount": self.restart_count,
+            "Driver": self.driver,
+            "Platform": "linux",
+            "MountLabel": "",
+            "ProcessLabel": "",
+            "AppArmorProfile": "",
+            "ExecIDs": null,
+            "HostConfig": self.host_config,
+            "GraphDriver": {
+                "Name": self.driver,
+                "Data": {
+                    "LowerDir": format!("{}-init/diff", layer.display()),
+                    "MergedDir": layer.join("merged"),
+                    "UpperDir": layer.join("diff"),
+                    "WorkDir": layer.join("work"),
+                },
+            },
+            "Mounts": [],
+            "Config": self.config,
+            "NetworkSettings": {
+                "Bridge": "", "SandboxID": "", "HairpinMode": false, "LinkLocalIPv6Address": "",
+                "LinkLocalIPv6PrefixLen": 0, "Ports": {}, "SandboxKey": "", "SecondaryIPAddresses": null,
+                "SecondaryIPv6Addresses": null, "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "",
+                "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
+                "Networks": {},
+            },
+        })
+    }
+}
+
+fn since(time: &str, now: SystemTime) -> std::time::Duration {
+    crate::sys::parse_rfc3339(time).and_then(|t| now.duration_since(t).ok()).unwrap_or_default()
+}
+
+pub fn unix_seconds(time: &str) -> i64 {
+    crate::sys::parse_rfc3339(time)
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Docker's (go-units) HumanDuration: "Less than a second", "2 seconds", "About a minute", ...
+pub fn human_duration(d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    let hours = secs / 3600;
+    if secs < 1 {
+        "Less than a second".into()
+    } else if secs == 1 {
+        "1 second".into()
+    } else if secs < 60 {
+        format!("{secs} seconds")
+    } else if secs / 60 == 1 {
+        "About a minute".into()
+    } else if secs < 3600 {
+        format!("{} minutes", secs / 60)
+    } else if hours == 1 {
+        "About an hour".into()
+    } else if hours < 48 {
+        format!("{hours} hours")
+    } else if hours < 24 * 7 * 2 {
+        format!("{} days", hours / 24)
+    } else if hours < 24 * 30 * 2 {
+        format!("{} weeks", hours / 24 / 7)
+    } else if hours < 24 * 365 * 2 {
+        format!("{} months", hours / 24 / 30)
+    } else {
+        format!("{} years", hours / 24 / 365)
+    }
+}
+
+/// Whether `name` (without the slash) is a name Docker accepts.
+pub fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && name.len() >= 2
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_read_like_docker() {
+        assert_eq!(human_duration(Duration::from_millis(300)), "Less than a second");
+        assert_eq!(human_duration(Duration::from_secs(5)), "5 seconds");
+        assert_eq!(human_duration(Duration::from_secs(90)), "About a minute");
+        assert_eq!(human_duration(Duration::from_secs(7200)), "2 hours");
+    }
+
+    #[test]
+    fn names_follow_docker_rules() {
+        assert!(valid_name("web_1.a-b"));
+        assert!(!valid_name("a"));
+        assert!(!valid_name("-x"));
+        assert!(!valid_name("a b"));
+    }
+}

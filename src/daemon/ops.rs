@@ -1,0 +1,566 @@
+//! What dockerd does to containers: create, start, stop, kill, remove, wait, and the
+//! bookkeeping when containerd reports an exit. Errors carry Docker's status and message.
+
+use super::container::{Container, State};
+use super::streams::Fifos;
+use super::{spec, Daemon, Entry, Slot};
+use crate::containerd::client::{CreateTask, Event};
+use crate::rpc::{ErrorKind, RpcError};
+use serde_json::{json, Map, Value};
+use std::sync::{Arc, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+/// An error as the Engine API reports it.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: u16,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: u16, message: impl Into<String>) -> ApiError {
+        ApiError { status, message: message.into() }
+    }
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(400, message)
+    }
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(404, message)
+    }
+    pub fn conflict(message: impl Into<String>) -> ApiError {
+        ApiError::new(409, message)
+    }
+    pub fn internal(message: impl Into<String>) -> ApiError {
+        ApiError::new(500, message)
+    }
+}
+
+impl From<RpcError> for ApiError {
+    fn from(e: RpcError) -> ApiError {
+        let status = match e.kind {
+            ErrorKind::NotFound => 404,
+            ErrorKind::AlreadyExists => 409,
+            ErrorKind::InvalidArgument => 400,
+            _ => 500,
+        };
+        ApiError::new(status, e.message)
+    }
+}
+
+/// Which exit a waiter waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitCondition {
+    NotRunning,
+    NextExit,
+    Removed,
+}
+
+/// The exit code Docker gives a start failure: 127 for a missing command, 126 for one that
+/// cannot be run, else 128.
+fn start_error_exit_code(message: &str) -> i32 {
+    if message.contains("executable file not found") || message.contains("no such file or directory") {
+        127
+    } else if message.contains("permission denied") || message.contains("is a directory") {
+        126
+    } else {
+        128
+    }
+}
+
+fn string_list(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array).map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default()
+}
+
+/// Docker's merge of a create request's Config with the image's defaults.
+fn merge_image_config(config: &mut Map<String, Value>, image: &Value) {
+    let empty = |v: Option<&Value>| v.is_none_or(|v| v.is_null() || v.as_str() == Some("") || v.as_array().is_some_and(|a| a.is_empty()));
+    let image_env = string_list(image.get("Env"));
+    let mut env = image_env;
+    for e in string_list(config.get("Env")) {
+        let key = e.split('=').next().unwrap_or("").to_string();
+        env.retain(|x| x.split('=').next() != Some(key.as_str()));
+        env.push(e);
+    }
+    config.insert("Env".into(), json!(env));
+    let entrypoint_given = !empty(config.get("Entrypoint"));
+    if empty(config.get("Cmd")) && !entrypoint_given {
+        if let Some(cmd) = image.get("Cmd").filter(|c| !c.is_null()) {
+            config.insert("Cmd".into(), cmd.clone());
+        }
+    }
+    if !entrypoint_given {
+        if let Some(ep) = image.get("Entrypoint").filter(|c| !c.is_null()) {
+            config.insert("Entrypoint".into(), ep.clone());
+        }
+    }
+    for key in ["User", "WorkingDir", "StopSignal"] {
+        if empty(config.get(key)) {
+            if let Some(v) = image.get(key).filter(|v| !empty(Some(v))) {
+                config.insert(key.into(), v.clone());
+            }
+        }
+    }
+    let mut labels = image.get("Labels").and_then(Value::as_object).cloned().unwrap_or_default();
+    if let Some(own) = config.get("Labels").and_then(Value::as_object) {
+        labels.extend(own.clone());
+    }
+    config.insert("Labels".into(), Value::Object(labels));
+}
+
+impl Daemon {
+    /// Finds a container by full id, name, or unique id prefix.
+    pub fn find(&self, name: &str) -> Result<Arc<Entry>, ApiError> {
+        let map = self.containers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = map.get(name) {
+            return Ok(e.clone());
+        }
+        let slashed = if name.starts_with('/') { name.to_string() } else { format!("/{name}") };
+        if let Some(e) = map.values().find(|e| e.lock().c.name == slashed) {
+            return Ok(e.clone());
+        }
+        let matches: Vec<_> = if name.is_empty() { vec![] } else { map.iter().filter(|(id, _)| id.starts_with(name)).map(|(_, e)| e.clone()).collect() };
+        match matches.len() {
+            1 => Ok(matches[0].clone()),
+            0 => Err(ApiError::not_found(format!("No such container: {name}"))),
+            _ => Err(ApiError::bad_request(format!("multiple IDs found with provided prefix: {name}"))),
+        }
+    }
+
+    /// POST /containers/create.
+    pub fn create(&self, body: &Value, name: Option<&str>) -> Result<Value, ApiError> {
+        let mut config = body.as_object().cloned().ok_or_else(|| ApiError::bad_request("config cannot be empty in order to create a container"))?;
+        let host_config = config.remove("HostConfig").filter(|h| h.is_object()).unwrap_or_else(|| json!({}));
+        config.remove("NetworkingConfig");
+        let image_name = config.get("Image").and_then(Value::as_str).unwrap_or_default().to_string();
+        if image_name.is_empty() {
+            return Err(ApiError::bad_request("No such image: "));
+        }
+        let reference = crate::reference::Reference::parse_normalized(&image_name);
+        let image = match self.images.get(&image_name) {
+            Some(i) => i,
+            None => {
+                let shown = match reference {
+                    Ok(r) => r.with_default_tag().familiar_string(),
+                    Err(_) if image_name.starts_with("sha256:") || image_name.bytes().all(|b| b.is_ascii_hexdigit()) => image_name.clone(),
+                    Err(e) => return Err(ApiError::bad_request(e.to_string())),
+                };
+                return Err(ApiError::not_found(format!("No such image: {shown}")));
+            }
+        };
+        merge_image_config(&mut config, image.config.get("config").unwrap_or(&Value::Null));
+        let config = Value::Object(config);
+        let args = spec::process_args(&config);
+        if args.is_empty() {
+            return Err(ApiError::bad_request("No command specified"));
+        }
+        if let Some(n) = name {
+            let bare = n.trim_start_matches('/');
+            if !super::container::valid_name(bare) {
+                return Err(ApiError::bad_request(format!("Invalid container name ({bare}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")));
+            }
+        }
+
+        let _guard = self.create_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let name = match name {
+            Some(n) => {
+                let slashed = format!("/{}", n.trim_start_matches('/'));
+                if let Some(other) = self.containers().into_iter().find(|e| e.lock().c.name == slashed) {
+                    let id = other.lock().c.id.clone();
+                    return Err(ApiError::conflict(format!(
+                        "Conflict. The container name \"{slashed}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name."
+                    )));
+                }
+                slashed
+            }
+            None => self.unused_name(),
+        };
+        let id = crate::ids::new_id();
+        let dir = Container::dir(&self.opts.data_root, &id);
+        let mount_id = self.snapshots.create_rw(&image).map_err(|e| ApiError::internal(format!("failed to create the container's filesystem: {e}")))?;
+        let c = Container {
+            id: id.clone(),
+            name,
+            created: crate::sys::rfc3339_nanos(SystemTime::now()),
+            path: args[0].clone(),
+            args: args[1..].to_vec(),
+            config,
+            state: State::default(),
+            image: image.id.clone(),
+            driver: "overlay2".into(),
+            mount_id: mount_id.clone(),
+            restart_count: 0,
+            has_been_started_before: false,
+            hostname_path: dir.join("hostname").display().to_string(),
+            hosts_path: dir.join("hosts").display().to_string(),
+            resolv_conf_path: dir.join("resolv.conf").display().to_string(),
+            log_path: dir.join(format!("{id}-json.log")).display().to_string(),
+            host_config,
+        };
+        let made = std::fs::create_dir_all(&dir).and_then(|_| self.write_container_files(&c)).and_then(|_| c.save(&self.opts.data_root));
+        if let Err(e) = made {
+            let _ = std::fs::remove_dir_all(&dir);
+            let _ = self.snapshots.remove(&mount_id);
+            return Err(ApiError::internal(format!("failed to save the container: {e}")));
+        }
+        self.containers.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), Entry::new(c));
+        Ok(json!({"Id": id, "Warnings": []}))
+    }
+
+    fn unused_name(&self) -> String {
+        let taken: Vec<String> = self.containers().iter().map(|e| e.lock().c.name.clone()).collect();
+        (0..).map(|i| format!("/{}", crate::ids::random_name(if i < 5 { 0 } else { i }))).find(|n| !taken.contains(n)).unwrap_or_default()
+    }
+
+    /// hostname, hosts and resolv.conf, bind-mounted into the container.
+    fn write_container_files(&self, c: &Container) -> std::io::Result<()> {
+        let hostname = c.config.get("Hostname").and_then(Value::as_str).filter(|h| !h.is_empty()).unwrap_or(c.short_id()).to_string();
+        std::fs::write(&c.hostname_path, format!("{hostname}\n"))?;
+        std::fs::write(
+            &c.hosts_path,
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
+        )?;
+        let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        // Loopback resolvers of the host are unreachable from the container's namespace.
+        let kept: Vec<&str> = resolv.lines().filter(|l| !(l.starts_with("nameserver") && (l.contains("127.") || l.contains("::1")))).collect();
+        let mut text = kept.join("\n");
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        std::fs::write(&c.resolv_conf_path, text)
+    }
+
+    /// POST /containers/{id}/start.
+    pub fn start(&self, entry: &Arc<Entry>) -> Result<bool, ApiError> {
+        let mut slot = entry.wait_until(entry.lock(), None, |s| !s.busy);
+        if slot.removed {
+            return Err(ApiError::not_found(format!("No such container: {}", slot.c.id)));
+        }
+        if slot.c.state.running {
+            return Ok(false);
+        }
+        slot.busy = true;
+        let result = self.start_locked(entry, &mut slot);
+        slot.busy = false;
+        if let Err(e) = &result {
+            let code = start_error_exit_code(&e.message);
+            slot.c.set_start_error(&e.message, code);
+            let _ = slot.c.save(&self.opts.data_root);
+        }
+        entry.notify();
+        result.map(|_| true)
+    }
+
+    fn start_locked(&self, entry: &Arc<Entry>, slot: &mut MutexGuard<'_, Slot>) -> Result<(), ApiError> {
+        let id = slot.c.id.clone();
+        let rootfs = self.snapshots.mount(&slot.c.mount_id).map_err(|e| ApiError::internal(format!("error mounting the container's filesystem: {e}")))?;
+        let bundle = self.bundle_dir(&id);
+        let undo = |d: &Daemon| {
+            let _ = std::fs::remove_dir_all(d.bundle_dir(&id));
+            let _ = d.snapshots.unmount(&slot_mount_id(slot));
+        };
+        let prepared = (|| -> Result<Fifos, ApiError> {
+            self.write_container_files(&slot.c).map_err(|e| ApiError::internal(e.to_string()))?;
+            let config = spec::build(&slot.c, &rootfs, &self.opts.data_root).map_err(ApiError::internal)?;
+            std::fs::create_dir_all(&bundle).map_err(|e| ApiError::internal(e.to_string()))?;
+            crate::sys::write_atomic(&bundle.join("config.json"), &serde_json::to_vec_pretty(&config).unwrap_or_default()).map_err(|e| ApiError::internal(e.to_string()))?;
+            let fifos = Fifos::create(&bundle, slot.c.open_stdin()).map_err(|e| ApiError::internal(e.to_string()))?;
+            entry.output.start(&fifos, std::path::Path::new(&slot.c.log_path)).map_err(|e| ApiError::internal(e.to_string()))?;
+            Ok(fifos)
+        })();
+        let fifos = match prepared {
+            Ok(f) => f,
+            Err(e) => {
+                undo(self);
+                return Err(e);
+            }
+        };
+        let task = CreateTask {
+            id: id.clone(),
+            bundle: bundle.clone(),
+            runtime: None,
+            stdin: fifos.stdin.clone(),
+            stdout: Some(fifos.stdout.clone()),
+            stderr: Some(fifos.stderr.clone()),
+            terminal: slot.c.tty(),
+        };
+        let started = self.containerd.create(&task).and_then(|_| self.containerd.start(&id));
+        match started {
+            Ok(pid) => {
+                slot.c.set_running(pid);
+                slot.c.save(&self.opts.data_root).map_err(|e| ApiError::internal(e.to_string()))?;
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self.containerd.delete(&id);
+                super::streams::Output::release(&fifos);
+                undo(self);
+                Err(ApiError::bad_request(format!("failed to create task for container: {}", e.message)))
+            }
+        }
+    }
+
+    /// Handles the end of a run: containerd delete, unmount, state, waiters, auto-remove.
+    pub fn handle_exit(&self, id: &str, exit_status: i32, exited_at: &str) {
+        let Ok(entry) = self.find(id) else { return };
+        let mut slot = entry.lock();
+        if !slot.c.state.running || slot.c.id != id {
+            return;
+        }
+        let _ = self.containerd.delete(id);
+        let _ = self.snapshots.unmount(&slot.c.mount_id);
+        let _ = std::fs::remove_dir_all(self.bundle_dir(id));
+        slot.c.set_exited(exit_status, exited_at);
+        let _ = slot.c.save(&self.opts.data_root);
+        slot.exits += 1;
+        let auto_remove = slot.c.auto_remove();
+        entry.notify();
+        drop(slot);
+        if auto_remove {
+            let _ = self.remove(&entry, true);
+        }
+    }
+
+    /// Sends `signal` to the container's process.
+    pub fn kill(&self, entry: &Arc<Entry>, signal: i32) -> Result<(), ApiError> {
+        let slot = entry.lock();
+        if !slot.c.state.running {
+            return Err(ApiError::conflict(format!("Container {} is not running", slot.c.id)));
+        }
+        let id = slot.c.id.clone();
+        drop(slot);
+        self.containerd.kill(&id, signal, false).map_err(ApiError::from)
+    }
+
+    /// Stops with the stop signal, then SIGKILL after `timeout`; `Ok(false)` when not running.
+    pub fn stop(&self, entry: &Arc<Entry>, timeout: Option<Duration>) -> Result<bool, ApiError> {
+        let slot = entry.lock();
+        if !slot.c.state.running {
+            return Ok(false);
+        }
+        let exits = slot.exits;
+        let signal = slot.c.config.get("StopSignal").and_then(Value::as_str).and_then(parse_signal).unwrap_or(libc::SIGTERM);
+        let id = slot.c.id.clone();
+        drop(slot);
+        let timeout = timeout.unwrap_or(Duration::from_secs(10));
+        if let Err(e) = self.containerd.kill(&id, signal, false) {
+            if e.kind != ErrorKind::NotFound {
+                return Err(e.into());
+            }
+        }
+        let slot = entry.wait_until(entry.lock(), Some(timeout), |s| s.exits > exits || !s.c.state.running);
+        if slot.exits > exits || !slot.c.state.running {
+            return Ok(true);
+        }
+        drop(slot);
+        let _ = self.containerd.kill(&id, libc::SIGKILL, true);
+        let slot = entry.wait_until(entry.lock(), Some(Duration::from_secs(30)), |s| s.exits > exits || !s.c.state.running);
+        if slot.c.state.running {
+            return Err(ApiError::internal(format!("cannot stop container: {id}: tried to kill container, but did not receive an exit event")));
+        }
+        Ok(true)
+    }
+
+    /// DELETE /containers/{id}.
+    pub fn remove(&self, entry: &Arc<Entry>, force: bool) -> Result<(), ApiError> {
+        let slot = entry.lock();
+        if slot.removed {
+            return Ok(());
+        }
+        if slot.c.state.running {
+            if !force {
+                return Err(ApiError::conflict(format!(
+                    "cannot remove container \"{}\": container is running: stop the container before removing or force remove",
+                    slot.c.name
+                )));
+            }
+            drop(slot);
+            self.stop(entry, Some(Duration::ZERO))?;
+        } else {
+            drop(slot);
+        }
+        let mut slot = entry.wait_until(entry.lock(), None, |s| !s.busy);
+        if slot.removed {
+            return Ok(());
+        }
+        slot.c.state.status = "removing".into();
+        let id = slot.c.id.clone();
+        self.snapshots.remove(&slot.c.mount_id).map_err(|e| ApiError::internal(format!("unable to remove filesystem for {id}: {e}")))?;
+        let _ = std::fs::remove_dir_all(self.bundle_dir(&id));
+        std::fs::remove_dir_all(Container::dir(&self.opts.data_root, &id)).map_err(|e| ApiError::internal(format!("unable to remove {id}: {e}")))?;
+        self.containers.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        slot.removed = true;
+        entry.notify();
+        Ok(())
+    }
+
+    /// A function that blocks until `condition` holds, judged from now, and returns the
+    /// exit code.
+    pub fn waiter(&self, entry: &Arc<Entry>, condition: WaitCondition) -> impl FnOnce() -> i32 + Send + 'static {
+        let exits = entry.lock().exits;
+        let entry = entry.clone();
+        move || {
+            let slot = entry.lock();
+            let slot = match condition {
+                WaitCondition::NotRunning => entry.wait_until(slot, None, |s| !s.c.state.running || s.removed),
+                WaitCondition::NextExit => entry.wait_until(slot, None, |s| s.exits > exits || s.removed),
+                WaitCondition::Removed => entry.wait_until(slot, None, |s| s.removed),
+            };
+            slot.c.state.exit_code
+        }
+    }
+
+    /// Loads containers saved under the data-root and reconciles them with containerd.
+    pub fn restore(&self) {
+        let Ok(dir) = std::fs::read_dir(self.opts.data_root.join("containers")) else { return };
+        for d in dir.flatten() {
+            match Container::load(&d.path()) {
+                Ok(c) => {
+                    let id = c.id.clone();
+                    let running = c.state.running;
+                    let entry = Entry::new(c);
+                    if running {
+                        let bundle = self.bundle_dir(&id);
+                        let fifos = Fifos { stdin: None, stdout: bundle.join("init-stdout"), stderr: bundle.join("init-stderr") };
+                        let log = entry.lock().c.log_path.clone();
+                        if fifos.stdout.exists() {
+                            let _ = entry.output.start(&fifos, std::path::Path::new(&log));
+                        }
+                    }
+                    self.containers.lock().unwrap_or_else(|e| e.into_inner()).insert(id, entry);
+                }
+                Err(e) => eprintln!("dockerd: skipping {}: {e}", d.path().display()),
+            }
+        }
+    }
+
+    /// Exits that happened while we were not listening (a restart of dockerd or containerd).
+    fn reconcile(&self) {
+        for entry in self.containers() {
+            let (id, running) = {
+                let s = entry.lock();
+                (s.c.id.clone(), s.c.state.running)
+            };
+            if !running {
+                continue;
+            }
+            match self.containerd.state(&id) {
+                Ok(t) if t.status == "stopped" => {
+                    self.handle_exit(&id, t.exit_status.unwrap_or(255), t.exited_at.as_deref().unwrap_or(super::container::ZERO_TIME));
+                }
+                Ok(_) => {}
+                Err(e) if e.kind == ErrorKind::NotFound => {
+                    self.handle_exit(&id, 255, &crate::sys::rfc3339_nanos(SystemTime::now()));
+                }
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// Follows containerd's events forever, reconnecting (and restarting our containerd
+    /// child if it died) when the stream breaks.
+    pub fn follow_events(&self) {
+        loop {
+            if self.containerd.version().is_ok() {
+                self.reconcile();
+                let _ = self.containerd.events(&mut |ev| {
+                    if let Event::Exit { id, exit_status, exited_at, .. } = ev {
+                        self.handle_exit(&id, exit_status, &exited_at);
+                    }
+                    true
+                });
+            }
+            self.restart_containerd_if_dead();
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn restart_containerd_if_dead(&self) {
+        let mut child = self.containerd_child.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(c) = child.as_mut() else { return };
+        if matches!(c.try_wait(), Ok(Some(_))) {
+            eprintln!("dockerd: containerd exited; starting it again");
+            match crate::containerd::client::spawn_daemon(
+                &self.containerd_address(),
+                &self.opts.data_root.join("containerd").join("daemon"),
+                &self.opts.exec_root.join("containerd").join("daemon"),
+                self.opts.default_runtime.as_deref(),
+                self.opts.debug,
+            ) {
+                Ok(new) => *child = Some(new),
+                Err(e) => eprintln!("dockerd: restarting containerd: {e}"),
+            }
+        }
+    }
+
+    /// Stops running containers (unless live-restore), then our containerd.
+    pub fn shutdown(&self) {
+        if !self.opts.live_restore {
+            let running: Vec<_> = self.containers().into_iter().filter(|e| e.lock().c.state.running).collect();
+            std::thread::scope(|scope| {
+                for e in &running {
+                    scope.spawn(move || self.stop(e, Some(Duration::from_secs(10))));
+                }
+            });
+        }
+        if let Some(mut c) = self.containerd_child.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.id() as i32), nix::sys::signal::Signal::SIGTERM);
+            let _ = c.wait();
+        }
+    }
+}
+
+fn slot_mount_id(slot: &MutexGuard<'_, Slot>) -> String {
+    slot.c.mount_id.clone()
+}
+
+/// `SIGKILL`, `KILL`, `9` → 9.
+pub fn parse_signal(s: &str) -> Option<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        return (n > 0 && n < 65).then_some(n);
+    }
+    let name = s.to_ascii_uppercase();
+    let name = name.strip_prefix("SIG").unwrap_or(&name);
+    nix::sys::signal::Signal::iterator().find(|sig| &sig.as_str()[3..] == name).map(|sig| sig as i32)
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn merged(config: Value, image: Value) -> Value {
+        let mut c = config.as_object().cloned().unwrap();
+        merge_image_config(&mut c, &image);
+        Value::Object(c)
+    }
+
+    #[test]
+    fn image_defaults_fill_what_the_request_leaves_out() {
+        let image = json!({"Env": ["PATH=/bin", "A=1"], "Cmd": ["sh"], "WorkingDir": "/srv", "Labels": {"x": "1"}});
+        let c = merged(json!({"Image": "busybox", "Env": ["A=2", "B=3"]}), image.clone());
+        assert_eq!(c["Env"], json!(["PATH=/bin", "A=2", "B=3"]));
+        assert_eq!(c["Cmd"], json!(["sh"]));
+        assert_eq!(c["WorkingDir"], "/srv");
+        assert_eq!(c["Labels"], json!({"x": "1"}));
+        let c = merged(json!({"Image": "busybox", "Cmd": ["echo", "hi"], "WorkingDir": "/tmp"}), image.clone());
+        assert_eq!((c["Cmd"].clone(), c["WorkingDir"].clone()), (json!(["echo", "hi"]), json!("/tmp")));
+        // An entrypoint given with the request drops the image's command, as Docker does.
+        let c = merged(json!({"Image": "busybox", "Entrypoint": ["/bin/echo"]}), image);
+        assert_eq!(spec::process_args(&c), vec!["/bin/echo"]);
+    }
+
+    #[test]
+    fn start_errors_map_to_dockers_exit_codes() {
+        assert_eq!(start_error_exit_code("exec: \"nope\": executable file not found in $PATH"), 127);
+        assert_eq!(start_error_exit_code("exec /etc/passwd: permission denied"), 126);
+        assert_eq!(start_error_exit_code("something else"), 128);
+    }
+
+    #[test]
+    fn signals_parse_by_name_and_number() {
+        assert_eq!(parse_signal("SIGKILL"), Some(9));
+        assert_eq!(parse_signal("term"), Some(15));
+        assert_eq!(parse_signal("10"), Some(10));
+        assert_eq!(parse_signal("NOPE"), None);
+    }
+}

@@ -1,0 +1,193 @@
+//! A container's output as dockerd carries it: reader threads on the stdout/stderr FIFOs the
+//! shim writes into, each chunk appended to the json-file log and handed to every attached
+//! client, under one lock so a reader of the log plus the live stream sees each byte once.
+
+use crate::stdcopy::StreamType;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
+
+/// What an attached client receives.
+#[derive(Debug)]
+pub enum Chunk {
+    Data(StreamType, Vec<u8>),
+    /// The run's output streams closed.
+    End,
+}
+
+#[derive(Default)]
+struct Inner {
+    subscribers: Vec<Sender<Chunk>>,
+    /// Output streams of the current run still open.
+    open: usize,
+    /// Partial last lines waiting for their newline, per stream (stdout, stderr).
+    partial: [Vec<u8>; 2],
+    log: Option<File>,
+}
+
+/// The output hub of one container; lives as long as the container.
+#[derive(Default)]
+pub struct Output {
+    inner: Mutex<Inner>,
+}
+
+/// The FIFO paths of a run, in the bundle directory.
+pub struct Fifos {
+    pub stdin: Option<PathBuf>,
+    pub stdout: PathBuf,
+    pub stderr: PathBuf,
+}
+
+impl Fifos {
+    /// Makes `init-stdout` and `init-stderr` (and `init-stdin` when asked) in `bundle`.
+    pub fn create(bundle: &Path, with_stdin: bool) -> io::Result<Fifos> {
+        let mk = |name: &str| -> io::Result<PathBuf> {
+            let p = bundle.join(name);
+            let _ = std::fs::remove_file(&p);
+            nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o600))?;
+            Ok(p)
+        };
+        Ok(Fifos { stdin: if with_stdin { Some(mk("init-stdin")?) } else { None }, stdout: mk("init-stdout")?, stderr: mk("init-stderr")? })
+    }
+}
+
+impl Output {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts reading a run's FIFOs into `log_path` and the subscribers. Call before the
+    /// runtime creates the container, so no byte is written before a reader exists.
+    pub fn start(self: &Arc<Self>, fifos: &Fifos, log_path: &Path) -> io::Result<()> {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(log_path)?;
+        {
+            let mut inner = self.lock();
+            inner.open = 2;
+            inner.partial = [Vec::new(), Vec::new()];
+            inner.log = Some(log);
+        }
+        for (path, stream) in [(fifos.stdout.clone(), StreamType::Stdout), (fifos.stderr.clone(), StreamType::Stderr)] {
+            let me = self.clone();
+            std::thread::Builder::new().name("fifo".into()).stack_size(128 << 10).spawn(move || {
+                // A blocking open returns once a writer (the shim) has the FIFO open; reading
+                // before that would see end-of-file at once.
+                match std::fs::OpenOptions::new().read(true).custom_flags(libc::O_CLOEXEC).open(&path) {
+                    Ok(f) => me.pump(Some(f), stream),
+                    Err(_) => me.pump(None, stream),
+                }
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Ends readers still waiting for a writer (the runtime failed before opening the FIFOs).
+    pub fn release(fifos: &Fifos) {
+        for p in [&fifos.stdout, &fifos.stderr] {
+            let _ = std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC).open(p);
+        }
+    }
+
+    fn pump(&self, fifo: Option<File>, stream: StreamType) {
+        let mut buf = vec![0u8; 32 << 10];
+        if let Some(mut fifo) = fifo {
+            loop {
+                match fifo.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => self.deliver(stream, &buf[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(_) => break,
+                }
+            }
+        }
+        let mut inner = self.lock();
+        let idx = if stream == StreamType::Stdout { 0 } else { 1 };
+        let rest = std::mem::take(&mut inner.partial[idx]);
+        if !rest.is_empty() {
+            if let Some(log) = inner.log.as_mut() {
+                let _ = crate::jsonlog::write_entry(log, stream_name(stream), &rest, SystemTime::now());
+            }
+        }
+        inner.open = inner.open.saturating_sub(1);
+        if inner.open == 0 {
+            inner.log = None;
+            for s in inner.subscribers.drain(..) {
+                let _ = s.send(Chunk::End);
+            }
+        }
+    }
+
+    fn deliver(&self, stream: StreamType, data: &[u8]) {
+        let mut inner = self.lock();
+        let idx = if stream == StreamType::Stdout { 0 } else { 1 };
+        let mut pending = std::mem::take(&mut inner.partial[idx]);
+        pending.extend_from_slice(data);
+        let now = SystemTime::now();
+        let mut start = 0;
+        if let Some(log) = inner.log.as_mut() {
+            while let Some(pos) = pending[start..].iter().position(|&b| b == b'\n') {
+                let _ = crate::jsonlog::write_entry(log, stream_name(stream), &pending[start..=start + pos], now);
+                start += pos + 1;
+            }
+            // A line longer than 16 KiB is logged in pieces, as Docker does.
+            if pending.len() - start >= 16 << 10 {
+                let _ = crate::jsonlog::write_entry(log, stream_name(stream), &pending[start..], now);
+                start = pending.len();
+            }
+        } else {
+            start = pending.len();
+        }
+        inner.partial[idx] = pending[start..].to_vec();
+        inner.subscribers.retain(|s| s.send(Chunk::Data(stream, data.to_vec())).is_ok());
+    }
+
+    /// Registers a client for the current or next run's output.
+    pub fn subscribe(&self) -> Receiver<Chunk> {
+        let (tx, rx) = channel();
+        self.lock().subscribers.push(tx);
+        rx
+    }
+
+    /// Reads the log and subscribes in one step, so nothing is missed or seen twice.
+    /// The receiver is `None` when no run is producing output.
+    pub fn log_then_subscribe(&self, log_path: &Path, follow: bool) -> (Vec<crate::jsonlog::Entry>, Option<Receiver<Chunk>>) {
+        let mut inner = self.lock();
+        if let Some(log) = inner.log.as_mut() {
+            let _ = log.flush();
+        }
+        let entries = File::open(log_path).map(|f| crate::jsonlog::read_entries(&mut io::BufReader::new(f)).unwrap_or_default()).unwrap_or_default();
+        let rx = if follow && inner.open > 0 {
+            let (tx, rx) = channel();
+            inner.subscribers.push(tx);
+            Some(rx)
+        } else {
+            None
+        };
+        (entries, rx)
+    }
+
+    /// Whether output streams of a run are still open.
+    pub fn is_open(&self) -> bool {
+        self.lock().open > 0
+    }
+}
+
+fn stream_name(s: StreamType) -> &'static str {
+    match s {
+        StreamType::Stderr => "stderr",
+        _ => "stdout",
+    }
+}
+
+/// Writes a chunk to an attached client: multiplexed frames, or raw bytes with a tty.
+pub fn write_chunk(w: &mut dyn Write, stream: StreamType, data: &[u8], multiplexed: bool) -> io::Result<()> {
+    if multiplexed {
+        crate::stdcopy::write_frame(w, stream, data)
+    } else {
+        w.write_all(data)?;
+        w.flush()
+    }
+}
