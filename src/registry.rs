@@ -1,1 +1,491 @@
-//! A Registry HTTP API V2 client: manifests and blobs by digest.
+//! A Registry HTTP API V2 client: manifests and blobs by digest, with the anonymous (or
+//! basic-credential) Bearer token flow Docker Hub uses.
+
+use sha2::{Digest as _, Sha256};
+use std::io::{self, Read};
+use std::net::{IpAddr, ToSocketAddrs};
+use std::sync::Mutex;
+use std::time::Duration;
+
+pub const MEDIA_DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub const MEDIA_DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+pub const MEDIA_OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const MEDIA_OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const MEDIA_DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+json";
+const MEDIA_DOCKER_SCHEMA1_SIGNED: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
+
+/// Docker Hub's registry answers at a different host than its image names say.
+const DOCKER_HUB_ENDPOINT: &str = "registry-1.docker.io";
+const MAX_MANIFEST_BYTES: u64 = 4 << 20;
+
+/// What went wrong talking to a registry, classified the way the puller reports it.
+#[derive(Debug)]
+pub enum RegistryError {
+    /// 404 or MANIFEST_UNKNOWN/BLOB_UNKNOWN: the text is the registry's `code: message`.
+    NotFound(String),
+    /// NAME_UNKNOWN: the repository does not exist.
+    NameUnknown(String),
+    /// 401/403 after the token flow.
+    Unauthorized(String),
+    Other(String),
+}
+
+impl std::fmt::Display for RegistryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RegistryError::NotFound(s) | RegistryError::NameUnknown(s) | RegistryError::Unauthorized(s) | RegistryError::Other(s) => f.write_str(s),
+        }
+    }
+}
+
+impl From<io::Error> for RegistryError {
+    fn from(e: io::Error) -> Self {
+        RegistryError::Other(e.to_string())
+    }
+}
+
+/// A content descriptor from a manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Descriptor {
+    pub media_type: String,
+    pub digest: String,
+    pub size: u64,
+}
+
+/// An image manifest resolved to one platform.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// The digest the user sees in `Digest:` (of the index when the tag named one, as Docker).
+    pub digest: String,
+    pub config: Descriptor,
+    pub layers: Vec<Descriptor>,
+}
+
+/// One repository on one registry.
+pub struct RegistryClient {
+    agent: ureq::Agent,
+    base: String,
+    repo: String,
+    credentials: Option<(String, String)>,
+    authorization: Mutex<Option<String>>,
+}
+
+/// Whether Docker would talk plain HTTP to `host[:port]`: loopback hosts, and those listed
+/// (by `host[:port]` or by a CIDR containing its address) in `insecure`.
+pub fn is_insecure(domain: &str, insecure: &[String]) -> bool {
+    if insecure.iter().any(|i| i == domain) {
+        return true;
+    }
+    let host = host_of(domain);
+    let addrs: Vec<IpAddr> = match host.parse::<IpAddr>() {
+        Ok(ip) => vec![ip],
+        Err(_) if host == "localhost" => return true,
+        Err(_) => (host, 0).to_socket_addrs().map(|a| a.map(|s| s.ip()).collect()).unwrap_or_default(),
+    };
+    addrs.iter().any(|ip| ip.is_loopback() || insecure.iter().any(|c| cidr_contains(c, ip)))
+}
+
+fn host_of(domain: &str) -> &str {
+    if let Some(rest) = domain.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    domain.rsplit_once(':').map(|(h, _)| h).unwrap_or(domain)
+}
+
+fn cidr_contains(cidr: &str, ip: &IpAddr) -> bool {
+    let Some((net, bits)) = cidr.split_once('/') else { return false };
+    let (Ok(net), Ok(bits)) = (net.parse::<IpAddr>(), bits.parse::<u32>()) else { return false };
+    match (net, ip) {
+        (IpAddr::V4(n), IpAddr::V4(i)) if bits <= 32 => {
+            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+            u32::from(n) & mask == u32::from(*i) & mask
+        }
+        (IpAddr::V6(n), IpAddr::V6(i)) if bits <= 128 => {
+            let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+            u128::from(n) & mask == u128::from(*i) & mask
+        }
+        _ => false,
+    }
+}
+
+/// Decodes the docker CLI's X-Registry-Auth header (base64url JSON) to username and password.
+pub fn decode_registry_auth(header: &str) -> Option<(String, String)> {
+    let bytes = base64_decode(header.trim())?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let user = v.get("username").and_then(|u| u.as_str()).unwrap_or("");
+    let pass = v.get("password").and_then(|u| u.as_str()).unwrap_or("");
+    if user.is_empty() {
+        return None;
+    }
+    Some((user.to_string(), pass.to_string()))
+}
+
+/// Standard or URL-safe base64, padding optional.
+fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let mut acc = 0u32;
+    let mut nbits = 0;
+    for c in s.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            b'=' => break,
+            _ => return None,
+        };
+        acc = (acc << 6) | v as u32;
+        nbits += 6;
+        if nbits >= 8 {
+            nbits -= 8;
+            out.push((acc >> nbits) as u8);
+            acc &= (1 << nbits) - 1;
+        }
+    }
+    Some(out)
+}
+
+fn base64_encode(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// The `code: message` text of a registry error body, as Docker prints it.
+fn registry_error_text(body: &str) -> Option<(String, String)> {
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    let e = v.get("errors")?.as_array()?.first()?;
+    let code = e.get("code")?.as_str()?.to_string();
+    let msg = e.get("message").and_then(|m| m.as_str()).unwrap_or("");
+    let text = format!("{}: {msg}", code.replace('_', " ").to_lowercase());
+    Some((code, text))
+}
+
+/// Parses `Bearer realm="..",service="..",scope=".."` into its scheme and parameters.
+fn parse_challenge(h: &str) -> (String, Vec<(String, String)>) {
+    let (scheme, rest) = h.trim().split_once(' ').unwrap_or((h.trim(), ""));
+    let mut params = Vec::new();
+    let mut s = rest.trim();
+    while !s.is_empty() {
+        let Some((k, after)) = s.split_once('=') else { break };
+        let k = k.trim().trim_start_matches(',').trim().to_string();
+        let (v, next) = if let Some(q) = after.strip_prefix('"') {
+            let end = q.find('"').unwrap_or(q.len());
+            (q[..end].to_string(), q.get(end + 1..).unwrap_or(""))
+        } else {
+            let end = after.find(',').unwrap_or(after.len());
+            (after[..end].trim().to_string(), &after[end..])
+        };
+        params.push((k, v));
+        s = next.trim_start_matches([',', ' ']);
+    }
+    (scheme.to_lowercase(), params)
+}
+
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The OCI name of this machine's architecture, and the variant to prefer.
+pub fn host_platform() -> (&'static str, Option<&'static str>) {
+    match std::env::consts::ARCH {
+        "x86_64" => ("amd64", None),
+        "aarch64" => ("arm64", Some("v8")),
+        "arm" => ("arm", Some("v7")),
+        "x86" => ("386", None),
+        "powerpc64" => ("ppc64le", None),
+        "s390x" => ("s390x", None),
+        "riscv64" => ("riscv64", None),
+        other => (other, None),
+    }
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(data))
+}
+
+impl RegistryClient {
+    /// A client for `repo` (`library/busybox`) on the registry of `domain`.
+    pub fn new(domain: &str, repo: &str, insecure: &[String], auth_header: Option<&str>) -> RegistryClient {
+        let scheme = if is_insecure(domain, insecure) { "http" } else { "https" };
+        let host = if domain == crate::reference::DEFAULT_DOMAIN { DOCKER_HUB_ENDPOINT } else { domain };
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(Duration::from_secs(15))
+            .timeout_read(Duration::from_secs(120))
+            .user_agent(&format!("dockbox/{}", crate::version::DOCKBOX))
+            .build();
+        RegistryClient {
+            agent,
+            base: format!("{scheme}://{host}"),
+            repo: repo.to_string(),
+            credentials: auth_header.and_then(decode_registry_auth),
+            authorization: Mutex::new(None),
+        }
+    }
+
+    /// GET with the current authorization; on a 401 challenge, authenticates once and retries.
+    fn get(&self, url: &str, accept: Option<&str>) -> Result<ureq::Response, RegistryError> {
+        let mut retried = false;
+        loop {
+            let mut req = self.agent.get(url);
+            if let Some(a) = accept {
+                req = req.set("Accept", a);
+            }
+            if let Some(auth) = self.authorization.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+                req = req.set("Authorization", &auth);
+            }
+            match req.call() {
+                Ok(resp) => return Ok(resp),
+                Err(ureq::Error::Status(401, resp)) if !retried => {
+                    let challenge = resp.header("WWW-Authenticate").unwrap_or("").to_string();
+                    self.authenticate(&challenge)?;
+                    retried = true;
+                }
+                Err(ureq::Error::Status(code, resp)) => {
+                    let body = resp.into_string().unwrap_or_default();
+                    let (errcode, text) = registry_error_text(&body).unwrap_or_else(|| (String::new(), format!("unexpected HTTP status {code} from {url}")));
+                    return Err(match (code, errcode.as_str()) {
+                        (_, "NAME_UNKNOWN") => RegistryError::NameUnknown(text),
+                        (401, _) | (403, _) | (_, "UNAUTHORIZED") | (_, "DENIED") => RegistryError::Unauthorized(text),
+                        (404, _) => RegistryError::NotFound(text),
+                        _ => RegistryError::Other(text),
+                    });
+                }
+                Err(ureq::Error::Transport(t)) => return Err(RegistryError::Other(transport_text(url, &t))),
+            }
+        }
+    }
+
+    fn authenticate(&self, challenge: &str) -> Result<(), RegistryError> {
+        let (scheme, params) = parse_challenge(challenge);
+        let param = |k: &str| params.iter().find(|(pk, _)| pk.eq_ignore_ascii_case(k)).map(|(_, v)| v.clone());
+        let basic = self.credentials.as_ref().map(|(u, p)| format!("Basic {}", base64_encode(format!("{u}:{p}").as_bytes())));
+        let header = match scheme.as_str() {
+            "bearer" => {
+                let realm = param("realm").ok_or_else(|| RegistryError::Other(format!("bad WWW-Authenticate header: {challenge}")))?;
+                let scope = param("scope").unwrap_or_else(|| format!("repository:{}:pull", self.repo));
+                let mut url = format!("{realm}?scope={}", percent_encode(&scope));
+                if let Some(service) = param("service") {
+                    url.push_str(&format!("&service={}", percent_encode(&service)));
+                }
+                let mut req = self.agent.get(&url);
+                if let Some(b) = &basic {
+                    req = req.set("Authorization", b);
+                }
+                let resp = req.call().map_err(|e| match e {
+                    ureq::Error::Status(code, r) => {
+                        let body = r.into_string().unwrap_or_default();
+                        let text = registry_error_text(&body).map(|(_, t)| t).unwrap_or_else(|| format!("token server answered {code}"));
+                        RegistryError::Unauthorized(text)
+                    }
+                    ureq::Error::Transport(t) => RegistryError::Other(transport_text(&url, &t)),
+                })?;
+                let v: serde_json::Value = serde_json::from_str(&resp.into_string()?).map_err(|e| RegistryError::Other(format!("bad token response: {e}")))?;
+                let token = v.get("token").or_else(|| v.get("access_token")).and_then(|t| t.as_str()).unwrap_or("");
+                if token.is_empty() {
+                    return Err(RegistryError::Unauthorized("token server returned no token".into()));
+                }
+                format!("Bearer {token}")
+            }
+            "basic" => basic.ok_or_else(|| RegistryError::Unauthorized("unauthorized: authentication required".into()))?,
+            _ => return Err(RegistryError::Unauthorized(format!("unsupported authentication challenge: {challenge}"))),
+        };
+        *self.authorization.lock().unwrap_or_else(|e| e.into_inner()) = Some(header);
+        Ok(())
+    }
+
+    /// GET /v2/: checks the registry speaks API v2 (and primes authentication).
+    pub fn ping(&self) -> Result<(), RegistryError> {
+        match self.get(&format!("{}/v2/", self.base), None) {
+            Ok(_) => Ok(()),
+            Err(RegistryError::Other(e)) => Err(RegistryError::Other(e)),
+            // A registry that wants credentials for /v2/ itself still speaks v2.
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// Fetches the manifest for `tag_or_digest` and, for an index, the one for this platform.
+    pub fn manifest(&self, tag_or_digest: &str) -> Result<Manifest, RegistryError> {
+        let (bytes, media_type, digest) = self.fetch_manifest(tag_or_digest)?;
+        let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| RegistryError::Other(format!("invalid manifest: {e}")))?;
+        let media_type = v.get("mediaType").and_then(|m| m.as_str()).map(str::to_string).unwrap_or(media_type);
+        if v.get("schemaVersion").and_then(|s| s.as_u64()) == Some(1) || media_type == MEDIA_DOCKER_SCHEMA1 || media_type == MEDIA_DOCKER_SCHEMA1_SIGNED {
+            return Err(RegistryError::Other(
+                "Docker Image manifest version 2, schema 1 is not supported: ask the image's author to push it in the OCI format or as Docker Image manifest v2, schema 2".into(),
+            ));
+        }
+        if media_type == MEDIA_DOCKER_LIST || media_type == MEDIA_OCI_INDEX || v.get("manifests").is_some() {
+            let chosen = pick_platform(&v)?;
+            let (bytes, _, _) = self.fetch_manifest(&chosen)?;
+            let inner: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| RegistryError::Other(format!("invalid manifest: {e}")))?;
+            let mut m = parse_image_manifest(&inner)?;
+            m.digest = digest;
+            return Ok(m);
+        }
+        let mut m = parse_image_manifest(&v)?;
+        m.digest = digest;
+        Ok(m)
+    }
+
+    fn fetch_manifest(&self, reference: &str) -> Result<(Vec<u8>, String, String), RegistryError> {
+        let accept = [MEDIA_DOCKER_MANIFEST, MEDIA_DOCKER_LIST, MEDIA_OCI_MANIFEST, MEDIA_OCI_INDEX].join(", ");
+        let url = format!("{}/v2/{}/manifests/{}", self.base, self.repo, reference);
+        let resp = self.get(&url, Some(&accept))?;
+        let media_type = resp.content_type().to_string();
+        let mut bytes = Vec::new();
+        resp.into_reader().take(MAX_MANIFEST_BYTES).read_to_end(&mut bytes)?;
+        let digest = format!("sha256:{}", sha256_hex(&bytes));
+        if reference.contains(':') && reference != digest {
+            return Err(RegistryError::Other(format!("manifest verification failed for digest {reference}")));
+        }
+        Ok((bytes, media_type, digest))
+    }
+
+    /// Streams the blob `digest`; the caller verifies it with [`VerifyingReader`].
+    pub fn blob(&self, digest: &str) -> Result<Box<dyn Read + Send + Sync>, RegistryError> {
+        let url = format!("{}/v2/{}/blobs/{}", self.base, self.repo, digest);
+        Ok(self.get(&url, None)?.into_reader())
+    }
+
+    /// Fetches a small blob (a config) whole, verifying its digest.
+    pub fn blob_bytes(&self, digest: &str, limit: u64) -> Result<Vec<u8>, RegistryError> {
+        let mut r = VerifyingReader::new(self.blob(digest)?.take(limit), digest);
+        let mut bytes = Vec::new();
+        r.read_to_end(&mut bytes)?;
+        r.verify()?;
+        Ok(bytes)
+    }
+}
+
+fn transport_text(url: &str, t: &ureq::Transport) -> String {
+    let detail = t.message().map(str::to_string).or_else(|| std::error::Error::source(t).map(|s| s.to_string())).unwrap_or_else(|| t.to_string());
+    format!("Get \"{url}\": {detail}")
+}
+
+fn descriptor(v: &serde_json::Value) -> Option<Descriptor> {
+    Some(Descriptor {
+        media_type: v.get("mediaType").and_then(|m| m.as_str()).unwrap_or("").to_string(),
+        digest: v.get("digest")?.as_str()?.to_string(),
+        size: v.get("size").and_then(|s| s.as_u64()).unwrap_or(0),
+    })
+}
+
+fn parse_image_manifest(v: &serde_json::Value) -> Result<Manifest, RegistryError> {
+    let bad = || RegistryError::Other("invalid manifest: missing config or layers".into());
+    let config = v.get("config").and_then(descriptor).ok_or_else(bad)?;
+    let layers = v.get("layers").and_then(|l| l.as_array()).ok_or_else(bad)?.iter().map(descriptor).collect::<Option<Vec<_>>>().ok_or_else(bad)?;
+    for d in std::iter::once(&config).chain(&layers) {
+        crate::reference::validate_digest(&d.digest).map_err(|e| RegistryError::Other(format!("invalid manifest digest {}: {e}", d.digest)))?;
+    }
+    Ok(Manifest { digest: String::new(), config, layers })
+}
+
+/// Picks this machine's entry of a manifest list / OCI index.
+fn pick_platform(index: &serde_json::Value) -> Result<String, RegistryError> {
+    let (arch, variant) = host_platform();
+    let entries = index.get("manifests").and_then(|m| m.as_array()).cloned().unwrap_or_default();
+    let matching: Vec<&serde_json::Value> = entries
+        .iter()
+        .filter(|e| {
+            let p = e.get("platform");
+            let os = p.and_then(|p| p.get("os")).and_then(|o| o.as_str());
+            let a = p.and_then(|p| p.get("architecture")).and_then(|o| o.as_str());
+            os == Some("linux") && a == Some(arch)
+        })
+        .collect();
+    let variant_of = |e: &serde_json::Value| e.get("platform").and_then(|p| p.get("variant")).and_then(|v| v.as_str()).map(str::to_string);
+    let best = matching
+        .iter()
+        .find(|e| variant.is_some() && variant_of(e).as_deref() == variant)
+        .or_else(|| matching.iter().find(|e| variant_of(e).is_none()))
+        .or_else(|| matching.first());
+    best.and_then(|e| e.get("digest")).and_then(|d| d.as_str()).map(str::to_string).ok_or_else(|| {
+        RegistryError::NotFound(format!("no matching manifest for linux/{arch}{} in the manifest list entries", variant.map(|v| format!("/{v}")).unwrap_or_default()))
+    })
+}
+
+/// Hashes what passes through so a blob can be checked against its digest at the end.
+pub struct VerifyingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    expected: String,
+    pub count: u64,
+}
+
+impl<R: Read> VerifyingReader<R> {
+    pub fn new(inner: R, expected: &str) -> Self {
+        VerifyingReader { inner, hasher: Sha256::new(), expected: expected.to_string(), count: 0 }
+    }
+
+    /// Whether the bytes read so far have the expected digest.
+    pub fn verify(self) -> io::Result<()> {
+        let got = format!("sha256:{:x}", self.hasher.finalize());
+        if got != self.expected {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("filesystem layer verification failed for digest {}", self.expected)));
+        }
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for VerifyingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenges_parse() {
+        let (s, p) = parse_challenge(r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/busybox:pull""#);
+        assert_eq!(s, "bearer");
+        assert_eq!(p[0], ("realm".into(), "https://auth.docker.io/token".into()));
+        assert_eq!(p[2], ("scope".into(), "repository:library/busybox:pull".into()));
+    }
+
+    #[test]
+    fn insecure_rules() {
+        assert!(is_insecure("127.0.0.1:5000", &[]));
+        assert!(is_insecure("localhost:5000", &[]));
+        assert!(is_insecure("[::1]:5000", &[]));
+        assert!(!is_insecure("10.1.2.3:5000", &[]));
+        assert!(is_insecure("10.1.2.3:5000", &["10.0.0.0/8".into()]));
+        assert!(is_insecure("myreg:5000", &["myreg:5000".into()]));
+    }
+
+    #[test]
+    fn base64_round_trip_and_auth_header() {
+        let json = r#"{"username":"u","password":"p:w"}"#;
+        let enc = base64_encode(json.as_bytes()).replace('+', "-").replace('/', "_").trim_end_matches('=').to_string();
+        assert_eq!(decode_registry_auth(&enc), Some(("u".into(), "p:w".into())));
+        assert_eq!(base64_decode(&base64_encode(b"ab")).unwrap(), b"ab");
+    }
+
+    #[test]
+    fn registry_errors_read_as_docker_prints_them() {
+        let body = r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{"Tag":"x"}}]}"#;
+        assert_eq!(registry_error_text(body).unwrap().1, "manifest unknown: manifest unknown");
+    }
+}

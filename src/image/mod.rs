@@ -1,1 +1,295 @@
-//! The content-addressed image and layer store under `<data-root>/image`.
+//! The content-addressed image and layer store under `<data-root>/image`, in Docker's overlay2
+//! layout, and pulling into it from a registry.
+//!
+//! ```text
+//! image/overlay2/imagedb/content/sha256/<image-hex>       config JSON as pulled
+//! image/overlay2/layerdb/sha256/<chain-hex>/{diff,size,cache-id,parent}
+//! image/overlay2/repositories.json                        {"Repositories":{name:{ref:id}}}
+//! overlay2/<cache-id>/{diff/,link,lower,work/}            extracted layers
+//! overlay2/l/<short> -> ../<cache-id>/diff
+//! tmp/                                                    downloads and extractions in progress
+//! ```
+//! Anything becomes visible by a rename, so a kill at any point leaves no half-made image.
+
+mod progress;
+mod pull;
+
+pub use progress::{human_size, progress_bar};
+
+use crate::reference::Reference;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// An image as the daemon shows it.
+#[derive(Debug, Clone)]
+pub struct Image {
+    /// `sha256:<hex>`, the digest of the config JSON.
+    pub id: String,
+    pub config: Value,
+    /// Familiar tagged names: `busybox:latest`.
+    pub repo_tags: Vec<String>,
+    /// `127.0.0.1:5000/busybox@sha256:...`.
+    pub repo_digests: Vec<String>,
+    pub size: u64,
+    pub created: String,
+    /// Chain ids (`sha256:<hex>`) of the layers, bottom first.
+    pub layers: Vec<String>,
+}
+
+/// How to reach the registry.
+#[derive(Debug, Clone, Default)]
+pub struct PullOptions {
+    /// `host[:port]` or CIDR entries spoken to over plain HTTP (loopback always is).
+    pub insecure_registries: Vec<String>,
+    /// The X-Registry-Auth header the docker CLI sent (base64url JSON credentials).
+    pub auth: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullErrorKind {
+    NotFound,
+    Unauthorized,
+    InvalidReference,
+    Other,
+}
+
+/// A failed pull; `message` is Docker's text for it.
+#[derive(Debug)]
+pub struct PullError {
+    pub kind: PullErrorKind,
+    pub message: String,
+}
+
+impl std::fmt::Display for PullError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for PullError {}
+
+impl From<io::Error> for PullError {
+    fn from(e: io::Error) -> Self {
+        PullError { kind: PullErrorKind::Other, message: e.to_string() }
+    }
+}
+
+/// Familiar name → (familiar reference → image id), Docker's repositories.json.
+type Repositories = BTreeMap<String, BTreeMap<String, String>>;
+
+/// The image store; safe to share between threads.
+pub struct ImageStore {
+    data_root: PathBuf,
+    repositories: Mutex<Repositories>,
+    /// Held while a layer is made visible, so two pulls of one layer commit it once.
+    layer_commit: Mutex<()>,
+}
+
+fn is_hex(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+impl ImageStore {
+    /// Opens (creating) the store under `data_root`, dropping leftovers of interrupted pulls.
+    pub fn open(data_root: &Path) -> io::Result<ImageStore> {
+        let store = ImageStore { data_root: data_root.to_path_buf(), repositories: Mutex::new(Repositories::new()), layer_commit: Mutex::new(()) };
+        for d in [store.content_dir(), store.layerdb_dir(), store.meta_dir().join("layerdb/tmp"), store.layers_dir().join("l"), store.tmp_dir()] {
+            std::fs::create_dir_all(d)?;
+        }
+        for tmp in [store.tmp_dir(), store.meta_dir().join("layerdb/tmp")] {
+            for e in std::fs::read_dir(&tmp)?.flatten() {
+                let _ = std::fs::remove_dir_all(e.path()).or_else(|_| std::fs::remove_file(e.path()));
+            }
+        }
+        let repos = match std::fs::read(store.repositories_file()) {
+            Ok(bytes) => {
+                let v: Value = serde_json::from_slice(&bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("repositories.json: {e}")))?;
+                serde_json::from_value(v.get("Repositories").cloned().unwrap_or(Value::Null)).unwrap_or_default()
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Repositories::new(),
+            Err(e) => return Err(e),
+        };
+        *store.repositories.lock().unwrap_or_else(|e| e.into_inner()) = repos;
+        Ok(store)
+    }
+
+    fn meta_dir(&self) -> PathBuf {
+        self.data_root.join("image/overlay2")
+    }
+    fn content_dir(&self) -> PathBuf {
+        self.meta_dir().join("imagedb/content/sha256")
+    }
+    fn layerdb_dir(&self) -> PathBuf {
+        self.meta_dir().join("layerdb/sha256")
+    }
+    fn repositories_file(&self) -> PathBuf {
+        self.meta_dir().join("repositories.json")
+    }
+    fn layers_dir(&self) -> PathBuf {
+        self.data_root.join("overlay2")
+    }
+    fn tmp_dir(&self) -> PathBuf {
+        self.data_root.join("tmp")
+    }
+
+    fn repos(&self) -> std::sync::MutexGuard<'_, Repositories> {
+        self.repositories.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn save_repositories(&self, repos: &Repositories) -> io::Result<()> {
+        let doc = serde_json::json!({ "Repositories": repos });
+        crate::sys::write_atomic(&self.repositories_file(), &serde_json::to_vec(&doc).map_err(io::Error::other)?)
+    }
+
+    fn image_ids(&self) -> Vec<String> {
+        let Ok(rd) = std::fs::read_dir(self.content_dir()) else { return Vec::new() };
+        rd.flatten().filter_map(|e| e.file_name().into_string().ok()).filter(|n| n.len() == 64 && is_hex(n)).collect()
+    }
+
+    /// The image's hex id for anything `docker` accepts: a name (tag `latest` implied), a
+    /// name with tag or digest, a full id with or without `sha256:`, or an unambiguous prefix.
+    fn resolve(&self, name_or_id: &str) -> Option<String> {
+        let bare = name_or_id.strip_prefix("sha256:").unwrap_or(name_or_id);
+        if bare.len() == 64 && is_hex(bare) {
+            return self.content_dir().join(bare).exists().then(|| bare.to_string());
+        }
+        if let Ok(r) = Reference::parse_normalized(name_or_id) {
+            let r = r.with_default_tag();
+            let key = if r.digest.is_some() { format!("{}@{}", r.familiar_name(), r.digest.as_deref().unwrap_or("")) } else { r.familiar_string() };
+            if let Some(id) = self.repos().get(&r.familiar_name()).and_then(|m| m.get(&key)) {
+                return id.strip_prefix("sha256:").map(str::to_string);
+            }
+        }
+        if is_hex(bare) {
+            let mut matches = self.image_ids().into_iter().filter(|id| id.starts_with(bare));
+            let first = matches.next()?;
+            return matches.next().is_none().then_some(first);
+        }
+        None
+    }
+
+    /// Looks an image up by name, name:tag, name@digest, id, or short id.
+    pub fn get(&self, name_or_id: &str) -> Option<Image> {
+        self.load(&self.resolve(name_or_id)?)
+    }
+
+    /// Every image in the store.
+    pub fn list(&self) -> Vec<Image> {
+        let mut images: Vec<Image> = self.image_ids().iter().filter_map(|id| self.load(id)).collect();
+        images.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
+        images
+    }
+
+    fn load(&self, hex: &str) -> Option<Image> {
+        let bytes = std::fs::read(self.content_dir().join(hex)).ok()?;
+        let config: Value = serde_json::from_slice(&bytes).ok()?;
+        let id = format!("sha256:{hex}");
+        let diff_ids = diff_ids(&config).ok()?;
+        let layers = chain_ids(&diff_ids);
+        let size = layers.iter().filter_map(|c| self.layer_size(c)).sum();
+        let (mut repo_tags, mut repo_digests) = (Vec::new(), Vec::new());
+        for (name, refs) in self.repos().iter() {
+            for (r, target) in refs {
+                if *target != id {
+                    continue;
+                }
+                if r.starts_with(&format!("{name}@")) {
+                    // Docker shows digests with the full registry name unless it is Docker Hub.
+                    repo_digests.push(r.clone());
+                } else {
+                    repo_tags.push(r.clone());
+                }
+            }
+        }
+        Some(Image {
+            id,
+            created: config.get("created").and_then(|c| c.as_str()).unwrap_or("").to_string(),
+            config,
+            repo_tags,
+            repo_digests,
+            size,
+            layers,
+        })
+    }
+
+    fn layer_dir(&self, chain_id: &str) -> PathBuf {
+        self.layerdb_dir().join(chain_id.strip_prefix("sha256:").unwrap_or(chain_id))
+    }
+
+    fn layer_exists(&self, chain_id: &str) -> bool {
+        self.layer_dir(chain_id).join("cache-id").exists()
+    }
+
+    fn layer_size(&self, chain_id: &str) -> Option<u64> {
+        std::fs::read_to_string(self.layer_dir(chain_id).join("size")).ok()?.trim().parse().ok()
+    }
+
+    /// The overlay2 directory name of a committed layer.
+    pub fn cache_id(&self, chain_id: &str) -> Option<String> {
+        std::fs::read_to_string(self.layer_dir(chain_id).join("cache-id")).ok().map(|s| s.trim().to_string())
+    }
+
+    /// Points `reference` at image `id`; returns whether it pointed elsewhere before.
+    fn set_reference(&self, reference: &Reference, manifest_digest: &str, id: &str) -> io::Result<bool> {
+        let mut repos = self.repos();
+        let name = reference.familiar_name();
+        let entry = repos.entry(name.clone()).or_default();
+        let mut changed = false;
+        if reference.tag.is_some() && reference.digest.is_none() {
+            changed |= entry.insert(reference.familiar_string(), id.to_string()).as_deref() != Some(id);
+        }
+        changed |= entry.insert(format!("{name}@{manifest_digest}"), id.to_string()).as_deref() != Some(id);
+        self.save_repositories(&repos)?;
+        Ok(changed)
+    }
+
+    /// Tags image `id` as `reference` (familiar `name:tag`), as `docker tag` does.
+    pub fn tag(&self, id: &str, reference: &Reference) -> io::Result<()> {
+        let reference = reference.clone().with_default_tag();
+        let mut repos = self.repos();
+        repos.entry(reference.familiar_name()).or_default().insert(reference.familiar_string(), id.to_string());
+        self.save_repositories(&repos)
+    }
+
+    /// Pulls `reference` (tag `latest` when it names neither tag nor digest), streaming
+    /// Docker's progress messages to `progress`.
+    pub fn pull(&self, reference: &Reference, opts: &PullOptions, progress: &mut dyn FnMut(&Value)) -> Result<Image, PullError> {
+        pull::pull(self, reference, opts, progress)
+    }
+}
+
+/// The config's `rootfs.diff_ids`.
+fn diff_ids(config: &Value) -> io::Result<Vec<String>> {
+    let ids = config.get("rootfs").and_then(|r| r.get("diff_ids")).and_then(|d| d.as_array());
+    let ids = ids.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "image config has no rootfs.diff_ids"))?;
+    ids.iter().map(|d| d.as_str().map(str::to_string).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "bad diff_id"))).collect()
+}
+
+/// Chain ids: the first layer's diff id, then sha256("<parent chain> <diff id>").
+pub fn chain_ids(diff_ids: &[String]) -> Vec<String> {
+    use sha2::Digest as _;
+    let mut out: Vec<String> = Vec::with_capacity(diff_ids.len());
+    for d in diff_ids {
+        let next = match out.last() {
+            None => d.clone(),
+            Some(parent) => format!("sha256:{:x}", sha2::Sha256::digest(format!("{parent} {d}").as_bytes())),
+        };
+        out.push(next);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn chain_ids_follow_docker() {
+        let d = vec!["sha256:a".to_string(), "sha256:b".to_string()];
+        let c = super::chain_ids(&d);
+        assert_eq!(c[0], "sha256:a");
+        use sha2::Digest as _;
+        assert_eq!(c[1], format!("sha256:{:x}", sha2::Sha256::digest(b"sha256:a sha256:b")));
+    }
+}
