@@ -115,6 +115,10 @@ impl Daemon {
 
     /// Creates `id` with stdout/stderr FIFOs; returns the pid and the (non-blocking) stdout reader.
     fn create(&self, id: &str, args: &[&str]) -> (u32, std::fs::File) {
+        self.create_with(id, args, None, false)
+    }
+
+    fn create_with(&self, id: &str, args: &[&str], runtime: Option<&str>, with_stdin: bool) -> (u32, std::fs::File) {
         let bundle = self.bundle(id, args);
         let fifos = self.dir.join("fifos");
         std::fs::create_dir_all(&fifos).unwrap();
@@ -122,8 +126,13 @@ impl Daemon {
         let stderr = fifos.join(format!("{id}-stderr"));
         nix::unistd::mkfifo(&stdout, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
         nix::unistd::mkfifo(&stderr, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let stdin = with_stdin.then(|| {
+            let p = fifos.join(format!("{id}-stdin"));
+            nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+            p
+        });
         let reader = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(&stdout).unwrap();
-        let task = CreateTask { id: id.into(), bundle, runtime: None, stdin: None, stdout: Some(stdout), stderr: Some(stderr), terminal: false };
+        let task = CreateTask { id: id.into(), bundle, runtime: runtime.map(str::to_string), stdin, stdout: Some(stdout), stderr: Some(stderr), terminal: false };
         let pid = self.client().create(&task).unwrap_or_else(|e| panic!("create {id}: {e}\n{}", self.log()));
         (pid, reader)
     }
@@ -443,4 +452,86 @@ fn ctr_events_prints_task_events() {
     for topic in ["/tasks/create", "/tasks/start", "/tasks/exit", "/tasks/delete"] {
         assert!(out.contains(topic), "ctr events missed {topic}:\n{out}");
     }
+}
+
+#[test]
+fn stdin_reaches_the_container_until_close_stdin() {
+    if !common::require_root() {
+        return;
+    }
+    let d = Daemon::start("ctd-stdin");
+    let client = d.client();
+    let (_pid, mut stdout) = d.create_with("cat", &["sh", "-c", "cat; echo done"], None, true);
+    client.start("cat").unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = std::fs::OpenOptions::new().write(true).open(d.dir.join("fifos/cat-stdin")).unwrap();
+        stdin.write_all(b"typed\n").unwrap();
+    }
+    // Our writer is closed, but the shim still holds stdin open: cat must still be running.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(client.state("cat").unwrap().status, "running");
+    client.close_stdin("cat").unwrap();
+    assert_eq!(client.wait("cat").unwrap().exit_status, 0);
+    let mut out = String::new();
+    let _ = stdout.read_to_string(&mut out);
+    assert_eq!(out, "typed\ndone\n");
+    client.delete("cat").unwrap();
+}
+
+#[test]
+fn output_nobody_reads_does_not_kill_the_container() {
+    if !common::require_root() {
+        return;
+    }
+    let d = Daemon::start("ctd-noreader");
+    let client = d.client();
+    let (_pid, stdout) = d.create("writer", &["sh", "-c", "echo one; echo two >&2; sleep 0.2; echo three"]);
+    // The reader (dockerd) goes away; only the shim's read end keeps the FIFO open.
+    drop(stdout);
+    client.start("writer").unwrap();
+    assert_eq!(client.wait("writer").unwrap().exit_status, 0, "the container got EPIPE/SIGPIPE");
+    client.delete("writer").unwrap();
+}
+
+#[test]
+fn the_runtime_is_selectable_per_task_and_called_like_runc() {
+    if !common::require_root() {
+        return;
+    }
+    let d = Daemon::start("ctd-runtime");
+    let client = d.client();
+    // A runtime of our own (by path) that records how the shim calls it, then is runc.
+    // (crun cannot be used on this host: it refuses cgroup v1+v2 hybrid mode.)
+    let calls = d.dir.join("calls");
+    let wrapper = d.dir.join("recording-runtime");
+    std::fs::write(&wrapper, format!("#!/bin/sh\necho \"$*\" >> {}\nexec {RUNTIME} \"$@\"\n", calls.display())).unwrap();
+    std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let (pid, mut stdout) = d.create_with("recorded", &["sh", "-c", "echo recorded; exit 7"], Some(wrapper.to_str().unwrap()), false);
+    client.start("recorded").unwrap();
+    assert_eq!(client.wait("recorded").unwrap().exit_status, 7);
+    let mut out = String::new();
+    let _ = stdout.read_to_string(&mut out);
+    assert_eq!(out, "recorded\n");
+    assert_eq!(client.delete("recorded").unwrap().pid, pid);
+    let calls = std::fs::read_to_string(&calls).unwrap();
+    let workdir = d.workdir("recorded");
+    let prefix = format!("--root {} --log {}/log.json --log-format json", d.dir.join("state/runtime-runc/moby").display(), workdir.display());
+    let expected = [
+        format!("{prefix} create --bundle {} --pid-file {}/init.pid recorded", d.dir.join("bundles/recorded").display(), workdir.display()),
+        format!("{prefix} start recorded"),
+        format!("{prefix} delete recorded"),
+    ];
+    assert_eq!(calls.lines().collect::<Vec<_>>(), expected);
+
+    // A bare name is looked up in PATH.
+    let (_pid, _o) = d.create_with("by-name", &["true"], Some("runc"), false);
+    let shim_cmd = cmdline(shim_of(&d, "by-name"));
+    let runtime_arg = shim_cmd.iter().position(|a| a == "-runtime").map(|i| shim_cmd[i + 1].clone());
+    assert!(runtime_arg.as_deref().is_some_and(|r| r.ends_with("/runc")), "{shim_cmd:?}");
+    // Deleting a created task destroys its init, which dies of SIGKILL.
+    assert_eq!(client.delete("by-name").unwrap().exit_status, 137);
+
+    let err = client.create(&CreateTask { id: "nope".into(), bundle: d.bundle("nope", &["true"]), runtime: Some("no-such-runtime".into()), ..Default::default() }).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::InvalidArgument, "{}", err.message);
 }

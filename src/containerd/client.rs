@@ -134,8 +134,7 @@ impl Client {
     }
 
     pub fn wait(&self, id: &str) -> Result<ExitInfo, RpcError> {
-        let pid = self.state(id).map(|s| s.pid).unwrap_or(0);
-        Ok(exit_info(&self.call("wait", json!({"id": id}))?, pid))
+        Ok(exit_info(&self.call("wait", json!({"id": id}))?, 0))
     }
 
     pub fn close_stdin(&self, id: &str) -> Result<(), RpcError> {

@@ -73,7 +73,7 @@ fn version(client: &Client) -> Result<(), String> {
 
 fn list(client: &Client) -> Result<(), String> {
     let tasks = client.list().map_err(|e| e.to_string())?;
-    println!("{:<66} {:<8} {}", "TASK", "PID", "STATUS");
+    println!("{:<66} {:<8} STATUS", "TASK", "PID");
     for t in tasks {
         println!("{:<66} {:<8} {}", t.id, t.pid, t.status.to_uppercase());
     }

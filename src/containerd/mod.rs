@@ -140,6 +140,9 @@ fn run(daemon: Arc<Daemon>) -> std::io::Result<()> {
     if let Some(parent) = daemon.address.parent() {
         std::fs::create_dir_all(parent)?;
     }
+    if crate::sys::connect_unix(&daemon.address).is_ok() {
+        return Err(std::io::Error::other(format!("another containerd is serving on {}", daemon.address.display())));
+    }
     daemon.recover();
     let listener = crate::sys::bind_unix(&daemon.address)?;
     if daemon.debug {
@@ -171,6 +174,14 @@ fn id_param(params: &Value) -> Result<String, RpcError> {
         return Err(bad(format!("invalid task id {id:?}")));
     }
     Ok(id.to_string())
+}
+
+/// Whether the other end of `stream` has hung up (it never sends anything after `events`).
+fn peer_closed(stream: &UnixStream) -> bool {
+    let mut byte = 0u8;
+    // SAFETY: recv writes at most one byte into a live local; MSG_DONTWAIT keeps it from blocking.
+    let n = unsafe { libc::recv(stream.as_raw_fd(), &mut byte as *mut u8 as *mut libc::c_void, 1, libc::MSG_PEEK | libc::MSG_DONTWAIT) };
+    n == 0 || (n < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::WouldBlock)
 }
 
 /// Calls one method of a shim over a fresh connection.
@@ -254,9 +265,17 @@ impl Daemon {
         if rpc::write_response(writer, Ok(json!({"topic": "/subscribed"}))).is_err() {
             return;
         }
-        while let Ok(event) = rx.recv() {
-            if rpc::write_response(writer, Ok(event)).is_err() {
-                return;
+        loop {
+            match rx.recv_timeout(std::time::Duration::from_secs(2)) {
+                Ok(event) => {
+                    if rpc::write_response(writer, Ok(event)).is_err() {
+                        return;
+                    }
+                }
+                // Quiet periods: notice a subscriber that went away, so its thread ends.
+                Err(mpsc::RecvTimeoutError::Timeout) if peer_closed(writer) => return,
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
             }
         }
     }
@@ -467,7 +486,7 @@ impl Daemon {
         loop {
             let task = tasks.get(id).ok_or_else(|| no_such_task(id))?;
             if let Some((code, at)) = &task.exit {
-                return Ok(json!({"exit_status": code, "exited_at": at}));
+                return Ok(json!({"pid": task.pid, "exit_status": code, "exited_at": at}));
             }
             tasks = self.changed.wait(tasks).unwrap();
         }
@@ -542,7 +561,13 @@ impl Daemon {
                     self.tasks.lock().unwrap().insert(id.clone(), task);
                     self.spawn_exit_watcher(id);
                 }
-                _ => {
+                Ok(_) => {
+                    // containerd died while this shim was being created: nothing to keep.
+                    let _ = call_shim(&sock, "delete", json!({}));
+                    let _ = std::fs::remove_dir_all(self.statedir(&id));
+                    let _ = std::fs::remove_dir_all(self.workdir(&id));
+                }
+                Err(_) => {
                     // A dead shim: keep the task visible as stopped so dockerd can delete it.
                     let recorded = read_exit_file(&self.workdir(&id));
                     let task = Task {

@@ -506,8 +506,17 @@ impl Shim {
 
     fn delete(&mut self) -> Result<Value, RpcError> {
         let id = self.id.clone();
+        // An exit whose SIGCHLD is still queued must not make the task look running.
+        if self.init_pid != 0 && self.exit.is_none() {
+            if let Ok(status) = waitpid(Pid::from_raw(self.init_pid as i32), Some(WaitPidFlag::WNOHANG)) {
+                if let Some((_, code)) = exit_code(status) {
+                    self.record_exit(code);
+                }
+            }
+        }
         match self.status {
-            Status::Empty => return Err(RpcError::not_found("no task created")),
+            // containerd abandons a shim whose create it never saw through.
+            Status::Empty => return Ok(Value::Null),
             Status::Running => return Err(RpcError::new(ErrorKind::FailedPrecondition, format!("cannot delete running task {id}"))),
             Status::Created => {
                 // Deleting a created task destroys its waiting init; collect its status first-hand.
