@@ -1,8 +1,596 @@
-//! Role module, filled in by its issue.
+//! docker-containerd: the container supervisor dockerd talks to. It serves the JSON-lines RPC
+//! of [`crate::rpc`] on a unix socket, starts one docker-containerd-shim per container, keeps a
+//! cached view of every task, and broadcasts task events.
+//!
+//! Layout (namespace is always `moby`):
+//! - `<root>/io.containerd.runtime.v1.linux/moby/<id>/`: the shim's workdir (log.json, init.pid,
+//!   exit, shim.log). Persistent.
+//! - `<state>/io.containerd.runtime.v1.linux/moby/<id>/shim.sock`: the shim's socket. Volatile.
+//!
+//! Containers outlive containerd: the shims are setsid'd, and on start containerd scans the
+//! state directory, reconnects to every live shim and learns its state. For every task it keeps
+//! one thread blocked in the shim's `wait` (see [`crate::shim`] for that protocol); its answer
+//! becomes a `/tasks/exit` event. Exit statuses are Docker's: 128+N for death by signal N.
 
-pub fn main(_args: Vec<String>) -> i32 {
-    eprintln!("not implemented yet");
-    1
+pub mod client;
+pub mod ctr;
+
+use crate::rpc::{self, ErrorKind, RpcError};
+use clap::Parser;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::io::BufReader;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
+
+const NAMESPACE: &str = "moby";
+const RUNTIME_DIR: &str = "io.containerd.runtime.v1.linux";
+
+#[derive(Parser, Debug)]
+#[command(name = "containerd", about = "high performance container runtime", disable_version_flag = true)]
+struct Opts {
+    /// The unix socket to serve the API on.
+    #[arg(short = 'a', long, default_value = "/run/containerd/containerd.sock")]
+    address: PathBuf,
+    /// Persistent state: the shims' work directories.
+    #[arg(long, default_value = "/var/lib/containerd")]
+    root: PathBuf,
+    /// Volatile state: the shims' sockets.
+    #[arg(long, default_value = "/run/containerd")]
+    state: PathBuf,
+    /// The default OCI runtime: a path, or a name looked up in PATH (default: our docker-runc).
+    #[arg(long)]
+    runtime: Option<String>,
+    /// The runtime's state root (`--root` of runc, plus the namespace).
+    #[arg(long)]
+    runtime_root: Option<PathBuf>,
+    /// The shim executable (default: our docker-containerd-shim).
+    #[arg(long)]
+    shim: Option<PathBuf>,
+    /// Accepted for compatibility with Docker's command line; not read.
+    #[arg(short = 'c', long)]
+    config: Option<PathBuf>,
+    #[arg(long)]
+    debug: bool,
+    /// Print the version and exit.
+    #[arg(short = 'v', long)]
+    version: bool,
 }
 
-pub mod ctr;
+/// containerd's cached view of one task.
+struct Task {
+    bundle: String,
+    pid: u32,
+    status: String,
+    exit: Option<(i32, String)>,
+    /// The shim, when this containerd started it (after a restart the shim is not our child).
+    shim: Option<Child>,
+    /// False when the shim was found dead at recovery: only its recorded exit remains.
+    shim_alive: bool,
+}
+
+impl Task {
+    fn state(&self, id: &str) -> Value {
+        json!({
+            "id": id,
+            "pid": self.pid,
+            "status": self.status,
+            "exit_status": self.exit.as_ref().map(|e| e.0),
+            "exited_at": self.exit.as_ref().map(|e| e.1.as_str()),
+            "bundle": self.bundle,
+        })
+    }
+}
+
+struct Daemon {
+    root: PathBuf,
+    state: PathBuf,
+    address: PathBuf,
+    default_runtime: Option<String>,
+    runtime_root: PathBuf,
+    shim: Option<PathBuf>,
+    debug: bool,
+    tasks: Mutex<HashMap<String, Task>>,
+    /// Notified whenever a task exits or disappears.
+    changed: Condvar,
+    subscribers: Mutex<Vec<mpsc::Sender<Value>>>,
+}
+
+pub fn main(args: Vec<String>) -> i32 {
+    let opts = match Opts::try_parse_from(&args) {
+        Ok(o) => o,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    if opts.version {
+        println!("containerd dockbox {}", crate::version::DOCKBOX);
+        return 0;
+    }
+    let runtime_root = opts.runtime_root.clone().unwrap_or_else(|| opts.state.join("runtime-runc"));
+    let daemon = Arc::new(Daemon {
+        root: opts.root,
+        state: opts.state,
+        address: opts.address,
+        default_runtime: opts.runtime,
+        runtime_root,
+        shim: opts.shim,
+        debug: opts.debug,
+        tasks: Mutex::new(HashMap::new()),
+        changed: Condvar::new(),
+        subscribers: Mutex::new(Vec::new()),
+    });
+    match run(daemon) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("containerd: {e}");
+            1
+        }
+    }
+}
+
+fn run(daemon: Arc<Daemon>) -> std::io::Result<()> {
+    std::fs::create_dir_all(daemon.root.join(RUNTIME_DIR).join(NAMESPACE))?;
+    std::fs::create_dir_all(daemon.state.join(RUNTIME_DIR).join(NAMESPACE))?;
+    if let Some(parent) = daemon.address.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    if crate::sys::connect_unix(&daemon.address).is_ok() {
+        return Err(std::io::Error::other(format!("another containerd is serving on {}", daemon.address.display())));
+    }
+    daemon.recover();
+    let listener = crate::sys::bind_unix(&daemon.address)?;
+    if daemon.debug {
+        eprintln!("containerd: serving on {}", daemon.address.display());
+    }
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else { continue };
+        let d = daemon.clone();
+        std::thread::spawn(move || d.serve_connection(stream));
+    }
+    Ok(())
+}
+
+fn bad(msg: impl Into<String>) -> RpcError {
+    RpcError::new(ErrorKind::InvalidArgument, msg)
+}
+
+fn no_such_task(id: &str) -> RpcError {
+    RpcError::not_found(format!("no such task: {id}"))
+}
+
+fn str_param<'a>(params: &'a Value, key: &str) -> Option<&'a str> {
+    params.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
+}
+
+fn id_param(params: &Value) -> Result<String, RpcError> {
+    let id = str_param(params, "id").ok_or_else(|| bad("missing task id"))?;
+    if id.contains('/') || id == "." || id == ".." || id.len() > 255 {
+        return Err(bad(format!("invalid task id {id:?}")));
+    }
+    Ok(id.to_string())
+}
+
+/// Whether the other end of `stream` has hung up (it never sends anything after `events`).
+fn peer_closed(stream: &UnixStream) -> bool {
+    let mut byte = 0u8;
+    // SAFETY: recv writes at most one byte into a live local; MSG_DONTWAIT keeps it from blocking.
+    let n = unsafe { libc::recv(stream.as_raw_fd(), &mut byte as *mut u8 as *mut libc::c_void, 1, libc::MSG_PEEK | libc::MSG_DONTWAIT) };
+    n == 0 || (n < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::WouldBlock)
+}
+
+/// Calls one method of a shim over a fresh connection.
+fn call_shim(sock: &Path, method: &str, params: Value) -> Result<Value, RpcError> {
+    let stream = crate::sys::connect_unix(sock).map_err(|e| RpcError::new(ErrorKind::Unavailable, format!("connecting to shim {}: {e}", sock.display())))?;
+    rpc::call(&mut BufReader::new(stream), method, params)
+}
+
+/// Where a runtime name leads: the executable to run and the argv[0] to give it.
+fn resolve_runtime(name: Option<&str>) -> Result<(PathBuf, String), RpcError> {
+    let Some(name) = name else {
+        return Ok((crate::sys::self_exe(), "docker-runc".to_string()));
+    };
+    if name.contains('/') {
+        return Ok((PathBuf::from(name), name.to_string()));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+    for dir in std::env::split_paths(&path) {
+        let candidate = dir.join(name);
+        if candidate.is_file() {
+            return Ok((candidate, name.to_string()));
+        }
+    }
+    if crate::applets::find(name).is_some_and(|a| a.names.contains(&"docker-runc")) {
+        return Ok((crate::sys::self_exe(), name.to_string()));
+    }
+    Err(bad(format!("runtime {name:?} not found in PATH")))
+}
+
+impl Daemon {
+    fn workdir(&self, id: &str) -> PathBuf {
+        self.root.join(RUNTIME_DIR).join(NAMESPACE).join(id)
+    }
+
+    fn statedir(&self, id: &str) -> PathBuf {
+        self.state.join(RUNTIME_DIR).join(NAMESPACE).join(id)
+    }
+
+    fn shim_socket(&self, id: &str) -> PathBuf {
+        self.statedir(id).join("shim.sock")
+    }
+
+    fn publish(&self, event: Value) {
+        if self.debug {
+            eprintln!("containerd: event {event}");
+        }
+        self.subscribers.lock().unwrap().retain(|s| s.send(event.clone()).is_ok());
+    }
+
+    fn serve_connection(self: Arc<Self>, stream: UnixStream) {
+        let Ok(writer) = stream.try_clone() else { return };
+        let mut writer = writer;
+        let mut reader = BufReader::new(stream);
+        loop {
+            let req = match rpc::read_request(&mut reader) {
+                Ok(Some(r)) => r,
+                Ok(None) => return,
+                Err(e) => {
+                    let _ = rpc::write_response(&mut writer, Err(bad(e.to_string())));
+                    return;
+                }
+            };
+            if self.debug {
+                eprintln!("containerd: {} {}", req.method, req.params);
+            }
+            if req.method == "events" {
+                self.stream_events(&mut writer);
+                return;
+            }
+            let result = self.handle(&req.method, &req.params);
+            if rpc::write_response(&mut writer, result).is_err() {
+                return;
+            }
+        }
+    }
+
+    fn stream_events(&self, writer: &mut UnixStream) {
+        let (tx, rx) = mpsc::channel();
+        self.subscribers.lock().unwrap().push(tx);
+        // The first line confirms the subscription, so a client knows no later event is missed.
+        if rpc::write_response(writer, Ok(json!({"topic": "/subscribed"}))).is_err() {
+            return;
+        }
+        loop {
+            match rx.recv_timeout(std::time::Duration::from_secs(2)) {
+                Ok(event) => {
+                    if rpc::write_response(writer, Ok(event)).is_err() {
+                        return;
+                    }
+                }
+                // Quiet periods: notice a subscriber that went away, so its thread ends.
+                Err(mpsc::RecvTimeoutError::Timeout) if peer_closed(writer) => return,
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    }
+
+    fn handle(self: &Arc<Self>, method: &str, params: &Value) -> Result<Value, RpcError> {
+        match method {
+            "version" => Ok(json!({"version": crate::version::DOCKBOX, "rpc": crate::version::RPC_VERSION})),
+            "create" => self.create(params),
+            "start" => self.start(&id_param(params)?),
+            "kill" => {
+                let id = id_param(params)?;
+                let signal = params.get("signal").and_then(Value::as_i64).unwrap_or(15);
+                let all = params.get("all").and_then(Value::as_bool).unwrap_or(false);
+                self.forward(&id, "kill", json!({"signal": signal, "all": all}))
+            }
+            "close_stdin" => self.forward(&id_param(params)?, "close_stdin", json!({})),
+            "delete" => self.delete(&id_param(params)?),
+            "state" => {
+                let id = id_param(params)?;
+                let tasks = self.tasks.lock().unwrap();
+                tasks.get(&id).map(|t| t.state(&id)).ok_or_else(|| no_such_task(&id))
+            }
+            "list" => {
+                let tasks = self.tasks.lock().unwrap();
+                let mut ids: Vec<&String> = tasks.keys().collect();
+                ids.sort();
+                Ok(json!({"tasks": ids.into_iter().map(|id| tasks[id].state(id)).collect::<Vec<_>>()}))
+            }
+            "wait" => self.wait(&id_param(params)?),
+            _ => Err(bad(format!("unknown method {method:?}"))),
+        }
+    }
+
+    /// Sends a request to a task's shim.
+    fn forward(&self, id: &str, method: &str, params: Value) -> Result<Value, RpcError> {
+        {
+            let tasks = self.tasks.lock().unwrap();
+            let task = tasks.get(id).ok_or_else(|| no_such_task(id))?;
+            if !task.shim_alive {
+                return Err(RpcError::not_found("process already finished"));
+            }
+        }
+        call_shim(&self.shim_socket(id), method, params)
+    }
+
+    fn create(self: &Arc<Self>, params: &Value) -> Result<Value, RpcError> {
+        let id = id_param(params)?;
+        let bundle = str_param(params, "bundle").ok_or_else(|| bad("create: missing bundle"))?.to_string();
+        let (runtime, runtime_name) = resolve_runtime(str_param(params, "runtime").or(self.default_runtime.as_deref()))?;
+        {
+            let mut tasks = self.tasks.lock().unwrap();
+            if tasks.contains_key(&id) || self.statedir(&id).exists() {
+                return Err(RpcError::new(ErrorKind::AlreadyExists, format!("task {id}: already exists")));
+            }
+            // Reserve the id while the shim starts.
+            tasks.insert(id.clone(), Task { bundle: bundle.clone(), pid: 0, status: "creating".into(), exit: None, shim: None, shim_alive: true });
+        }
+        match self.create_with_shim(&id, &bundle, &runtime, &runtime_name, params) {
+            Ok((pid, child)) => {
+                {
+                    let mut tasks = self.tasks.lock().unwrap();
+                    if let Some(t) = tasks.get_mut(&id) {
+                        t.pid = pid;
+                        t.status = "created".into();
+                        t.shim = Some(child);
+                    }
+                }
+                self.spawn_exit_watcher(id.clone());
+                self.publish(json!({"topic": "/tasks/create", "id": id, "pid": pid}));
+                Ok(json!({"pid": pid}))
+            }
+            Err(e) => {
+                self.tasks.lock().unwrap().remove(&id);
+                let _ = std::fs::remove_dir_all(self.statedir(&id));
+                let _ = std::fs::remove_dir_all(self.workdir(&id));
+                Err(e)
+            }
+        }
+    }
+
+    fn create_with_shim(&self, id: &str, bundle: &str, runtime: &Path, runtime_name: &str, params: &Value) -> Result<(u32, Child), RpcError> {
+        let internal = |what: &str, e: std::io::Error| RpcError::internal(format!("{what}: {e}"));
+        let workdir = self.workdir(id);
+        let statedir = self.statedir(id);
+        std::fs::create_dir_all(&workdir).map_err(|e| internal("creating shim workdir", e))?;
+        std::fs::create_dir_all(&statedir).map_err(|e| internal("creating shim state dir", e))?;
+        let sock = self.shim_socket(id);
+        let listener = crate::sys::bind_unix(&sock).map_err(|e| internal("binding shim socket", e))?;
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(workdir.join("shim.log")).map_err(|e| internal("opening shim log", e))?;
+        let mut cmd = match &self.shim {
+            Some(path) => {
+                let mut c = Command::new(path);
+                c.arg0("docker-containerd-shim");
+                c
+            }
+            None => crate::sys::applet_command("docker-containerd-shim"),
+        };
+        let runtime_root = str_param(params, "runtime_root").map(PathBuf::from).unwrap_or_else(|| self.runtime_root.clone());
+        cmd.arg("-namespace")
+            .arg(NAMESPACE)
+            .arg("-workdir")
+            .arg(&workdir)
+            .arg("-address")
+            .arg(&self.address)
+            .arg("-containerd-binary")
+            .arg(crate::sys::self_exe())
+            .arg("-runtime-root")
+            .arg(&runtime_root)
+            .arg("-runtime")
+            .arg(runtime)
+            .arg("-runtime-name")
+            .arg(runtime_name);
+        if self.debug {
+            cmd.arg("-debug");
+        }
+        let log_err = log.try_clone().map_err(|e| internal("opening shim log", e))?;
+        cmd.stdin(Stdio::null()).stdout(log).stderr(log_err);
+        let listener_fd = listener.as_raw_fd();
+        // SAFETY: the closure runs in the forked child before exec and only makes
+        // async-signal-safe syscalls (dup2, fcntl, setsid) on descriptors it owns.
+        unsafe {
+            cmd.pre_exec(move || {
+                if listener_fd == 3 {
+                    if libc::fcntl(3, libc::F_SETFD, 0) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                } else if libc::dup2(listener_fd, 3) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                libc::setsid();
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().map_err(|e| internal("starting docker-containerd-shim", e))?;
+        drop(listener);
+        let mut shim_params = json!({
+            "id": id,
+            "bundle": bundle,
+            "terminal": params.get("terminal").and_then(Value::as_bool).unwrap_or(false),
+        });
+        for key in ["stdin", "stdout", "stderr"] {
+            if let Some(p) = str_param(params, key) {
+                shim_params[key] = json!(p);
+            }
+        }
+        match call_shim(&sock, "create", shim_params) {
+            Ok(v) => Ok((v.get("pid").and_then(Value::as_u64).unwrap_or(0) as u32, child)),
+            Err(e) => {
+                // The shim exits after a failed create; do not leave it as a zombie.
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(e)
+            }
+        }
+    }
+
+    /// Keeps one connection blocked in the shim's `wait`; its answer is the task's exit.
+    fn spawn_exit_watcher(self: &Arc<Self>, id: String) {
+        let d = self.clone();
+        std::thread::spawn(move || {
+            let result = call_shim(&d.shim_socket(&id), "wait", json!({}));
+            let mut tasks = d.tasks.lock().unwrap();
+            let Some(task) = tasks.get_mut(&id) else { return };
+            if task.exit.is_some() {
+                return;
+            }
+            let (code, at) = match result {
+                Ok(v) => (
+                    v.get("exit_status").and_then(Value::as_i64).unwrap_or(255) as i32,
+                    v.get("exited_at").and_then(Value::as_str).unwrap_or_default().to_string(),
+                ),
+                Err(_) => {
+                    // The shim died without answering: what it recorded is all there is.
+                    task.shim_alive = false;
+                    if let Some(child) = task.shim.as_mut() {
+                        let _ = child.wait();
+                    }
+                    task.shim = None;
+                    read_exit_file(&d.workdir(&id)).map(|(_, c, a)| (c, a)).unwrap_or_else(|| (255, crate::sys::rfc3339_nanos(std::time::SystemTime::now())))
+                }
+            };
+            task.exit = Some((code, at.clone()));
+            task.status = "stopped".into();
+            let pid = task.pid;
+            drop(tasks);
+            d.changed.notify_all();
+            d.publish(json!({"topic": "/tasks/exit", "id": id, "pid": pid, "exit_status": code, "exited_at": at}));
+        });
+    }
+
+    fn start(&self, id: &str) -> Result<Value, RpcError> {
+        let v = self.forward(id, "start", json!({}))?;
+        let pid = v.get("pid").and_then(Value::as_u64).unwrap_or(0);
+        {
+            let mut tasks = self.tasks.lock().unwrap();
+            if let Some(t) = tasks.get_mut(id) {
+                if t.exit.is_none() {
+                    t.status = "running".into();
+                }
+            }
+        }
+        self.publish(json!({"topic": "/tasks/start", "id": id, "pid": pid}));
+        Ok(json!({"pid": pid}))
+    }
+
+    fn wait(&self, id: &str) -> Result<Value, RpcError> {
+        let mut tasks = self.tasks.lock().unwrap();
+        loop {
+            let task = tasks.get(id).ok_or_else(|| no_such_task(id))?;
+            if let Some((code, at)) = &task.exit {
+                return Ok(json!({"pid": task.pid, "exit_status": code, "exited_at": at}));
+            }
+            tasks = self.changed.wait(tasks).unwrap();
+        }
+    }
+
+    fn delete(&self, id: &str) -> Result<Value, RpcError> {
+        let alive = {
+            let tasks = self.tasks.lock().unwrap();
+            let task = tasks.get(id).ok_or_else(|| no_such_task(id))?;
+            if task.status == "creating" {
+                return Err(RpcError::new(ErrorKind::FailedPrecondition, format!("task {id} is being created")));
+            }
+            task.shim_alive
+        };
+        let result = if alive {
+            call_shim(&self.shim_socket(id), "delete", json!({}))?
+        } else {
+            // The shim is gone; clear what the runtime may still hold, best effort.
+            if let Ok((runtime, name)) = resolve_runtime(self.default_runtime.as_deref()) {
+                let _ = Command::new(runtime)
+                    .arg0(name)
+                    .arg("--root")
+                    .arg(self.runtime_root.join(NAMESPACE))
+                    .args(["delete", "--force", id])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+            }
+            Value::Null
+        };
+        let task = self.tasks.lock().unwrap().remove(id);
+        let Some(mut task) = task else { return Err(no_such_task(id)) };
+        if let Some(child) = task.shim.as_mut() {
+            let _ = child.wait();
+        }
+        let (code, at) = match (&result, &task.exit) {
+            (Value::Object(_), _) => (
+                result.get("exit_status").and_then(Value::as_i64).unwrap_or(255) as i32,
+                result.get("exited_at").and_then(Value::as_str).unwrap_or_default().to_string(),
+            ),
+            (_, Some((c, a))) => (*c, a.clone()),
+            _ => (255, String::new()),
+        };
+        let _ = std::fs::remove_dir_all(self.statedir(id));
+        let _ = std::fs::remove_dir_all(self.workdir(id));
+        self.changed.notify_all();
+        self.publish(json!({"topic": "/tasks/delete", "id": id, "pid": task.pid, "exit_status": code, "exited_at": at}));
+        Ok(json!({"pid": task.pid, "exit_status": code, "exited_at": at}))
+    }
+
+    /// Re-learns the tasks whose shims survived a crash or restart of containerd.
+    fn recover(self: &Arc<Self>) {
+        let base = self.state.join(RUNTIME_DIR).join(NAMESPACE);
+        let Ok(entries) = std::fs::read_dir(&base) else { return };
+        for entry in entries.flatten() {
+            let id = entry.file_name().to_string_lossy().into_owned();
+            let sock = self.shim_socket(&id);
+            match call_shim(&sock, "state", json!({})) {
+                Ok(v) if v.get("status").and_then(Value::as_str) != Some("unknown") => {
+                    let exit = v.get("exit_status").and_then(Value::as_i64).map(|c| (c as i32, v.get("exited_at").and_then(Value::as_str).unwrap_or_default().to_string()));
+                    let task = Task {
+                        bundle: v.get("bundle").and_then(Value::as_str).unwrap_or_default().to_string(),
+                        pid: v.get("pid").and_then(Value::as_u64).unwrap_or(0) as u32,
+                        status: v.get("status").and_then(Value::as_str).unwrap_or("unknown").to_string(),
+                        exit,
+                        shim: None,
+                        shim_alive: true,
+                    };
+                    if self.debug {
+                        eprintln!("containerd: recovered task {id} ({})", task.status);
+                    }
+                    self.tasks.lock().unwrap().insert(id.clone(), task);
+                    self.spawn_exit_watcher(id);
+                }
+                Ok(_) => {
+                    // containerd died while this shim was being created: nothing to keep.
+                    let _ = call_shim(&sock, "delete", json!({}));
+                    let _ = std::fs::remove_dir_all(self.statedir(&id));
+                    let _ = std::fs::remove_dir_all(self.workdir(&id));
+                }
+                Err(_) => {
+                    // A dead shim: keep the task visible as stopped so dockerd can delete it.
+                    let recorded = read_exit_file(&self.workdir(&id));
+                    let task = Task {
+                        bundle: String::new(),
+                        pid: recorded.as_ref().map(|r| r.0).unwrap_or(0),
+                        status: "stopped".into(),
+                        exit: Some(recorded.map(|r| (r.1, r.2)).unwrap_or((255, crate::sys::rfc3339_nanos(std::time::SystemTime::now())))),
+                        shim: None,
+                        shim_alive: false,
+                    };
+                    self.tasks.lock().unwrap().insert(id, task);
+                }
+            }
+        }
+    }
+}
+
+/// The exit a shim recorded in its workdir: (pid, exit status, exited at).
+fn read_exit_file(workdir: &Path) -> Option<(u32, i32, String)> {
+    let v: Value = serde_json::from_slice(&std::fs::read(crate::shim::exit_file(workdir)).ok()?).ok()?;
+    Some((
+        v.get("pid")?.as_u64()? as u32,
+        v.get("exit_status")?.as_i64()? as i32,
+        v.get("exited_at").and_then(Value::as_str).unwrap_or_default().to_string(),
+    ))
+}

@@ -1,6 +1,544 @@
-//! Role module, filled in by its issue.
+//! docker-containerd-shim: the per-container parent. It runs the OCI runtime's `create` and
+//! `start`, stays behind as the container's parent (a child subreaper) once the runtime has
+//! exited, holds the container's stdio FIFOs open, and keeps the exit status until `delete`.
+//!
+//! It stays resident for the container's whole life, so it is deliberately small: flags are
+//! parsed by hand, there is ONE thread (a poll loop over the listener it inherits as fd 3, its
+//! client connections and a signalfd for SIGCHLD), and it reuses the `Value`-based framing of
+//! [`crate::rpc`] that docker-containerd also runs.
+//!
+//! ## Protocol between docker-containerd and the shim
+//! containerd creates the listening socket `<state>/io.containerd.runtime.v1.linux/<ns>/<id>/shim.sock`
+//! and hands it over as fd 3. Over it, the methods of [`crate::rpc`] (JSON lines):
+//! - `create` {id, bundle, stdin?, stdout?, stderr?, terminal} → {pid}: runs `runtime create`;
+//!   on failure the answer carries the last error `msg` of the runtime's log.json and the shim exits.
+//! - `start` → {pid}; `kill` {signal, all} → {}; `close_stdin` → {}.
+//! - `state` → {id, pid, status: created|running|stopped, exit_status, exited_at, bundle}.
+//! - `wait` → answered only when the init process has exited: {pid, exit_status, exited_at}.
+//!   containerd keeps one connection per shim blocked in `wait`; its answer is the shim's
+//!   "exit event". After a containerd restart, a new `wait` answers at once if the exit happened
+//!   meanwhile, so no exit is lost.
+//! - `delete` → {pid, exit_status, exited_at}: runs `runtime delete`, answers, then the shim exits.
+//!
+//! Exit statuses follow Docker: a normal exit gives its code, death by signal N gives 128+N
+//! (so SIGKILL is 137). The status is also written atomically to `<workdir>/exit` as
+//! {pid, exit_status, exited_at}, which survives the shim itself.
 
-pub fn main(_args: Vec<String>) -> i32 {
-    eprintln!("not implemented yet");
-    1
+use crate::rpc::{self, ErrorKind, RpcError};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use serde_json::{json, Value};
+use std::fs::{File, OpenOptions};
+use std::io::Read;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The descriptor containerd passes the listening socket on.
+const LISTENER_FD: i32 = 3;
+
+/// The command-line flags, in Go's single-dash style (`-workdir DIR` or `-workdir=DIR`).
+#[derive(Default)]
+struct Flags {
+    namespace: String,
+    workdir: PathBuf,
+    address: String,
+    runtime_root: PathBuf,
+    runtime: PathBuf,
+    /// argv[0] for the runtime: lets `-runtime /proc/self/exe`-style paths run our docker-runc applet.
+    runtime_name: String,
+    debug: bool,
+}
+
+const USAGE: &str = "Usage of docker-containerd-shim:
+  -address string         grpc address back to main containerd
+  -containerd-binary string  path to containerd binary (used for `containerd publish`)
+  -debug                  enable debug output in logs
+  -namespace string       namespace that owns the shim
+  -runtime string         path of the OCI runtime to run (default \"docker-runc\")
+  -runtime-name string    argv[0] given to the runtime (default: the runtime path)
+  -runtime-root string    root directory for the runtime (default \"/run/containerd/runc\")
+  -workdir string         path used to store large temporary data
+The listening socket is expected on fd 3.
+";
+
+fn parse_flags(args: &[String]) -> Result<Flags, String> {
+    let mut f = Flags { namespace: "moby".into(), runtime_root: "/run/containerd/runc".into(), runtime: "docker-runc".into(), ..Flags::default() };
+    let mut i = 1;
+    while i < args.len() {
+        let arg = args[i].trim_start_matches('-');
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_string())),
+            None => (arg, None),
+        };
+        if name == "debug" {
+            f.debug = inline.as_deref() != Some("false");
+            i += 1;
+            continue;
+        }
+        if name == "help" || name == "h" {
+            return Err(String::new());
+        }
+        let value = match inline {
+            Some(v) => v,
+            None => {
+                i += 1;
+                args.get(i).cloned().ok_or_else(|| format!("flag needs an argument: -{name}"))?
+            }
+        };
+        match name {
+            "namespace" => f.namespace = value,
+            "workdir" => f.workdir = value.into(),
+            "address" => f.address = value,
+            "containerd-binary" => {}
+            "runtime-root" => f.runtime_root = value.into(),
+            "runtime" => f.runtime = value.into(),
+            "runtime-name" => f.runtime_name = value,
+            "socket" | "criu" | "systemd-cgroup" => {}
+            _ => return Err(format!("flag provided but not defined: -{name}")),
+        }
+        i += 1;
+    }
+    if f.workdir.as_os_str().is_empty() {
+        return Err("-workdir is required".into());
+    }
+    if f.runtime_name.is_empty() {
+        f.runtime_name = f.runtime.to_string_lossy().into_owned();
+    }
+    Ok(f)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Status {
+    /// Nothing created yet (the shim has just started).
+    Empty,
+    Created,
+    Running,
+    Stopped,
+}
+
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Status::Empty => "unknown",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+/// One client connection with the bytes of its unfinished request line.
+struct Conn {
+    stream: UnixStream,
+    pending: Vec<u8>,
+    waiting_for_exit: bool,
+}
+
+/// What handling one request asks the loop to do.
+enum Outcome {
+    Answer(Result<Value, RpcError>),
+    /// Answer when the init process exits.
+    Wait,
+    /// Answer, then leave the loop and exit.
+    AnswerAndExit(Result<Value, RpcError>),
+}
+
+struct Shim {
+    flags: Flags,
+    id: String,
+    bundle: String,
+    init_pid: u32,
+    status: Status,
+    exit: Option<(i32, String)>,
+    /// The shim's write end of the stdin FIFO, closed by `close_stdin` so the container sees EOF.
+    stdin_keeper: Option<OwnedFd>,
+    /// Read ends of stdout/stderr: while they are open a writing container never gets EPIPE.
+    output_keepers: Vec<OwnedFd>,
+}
+
+pub fn main(args: Vec<String>) -> i32 {
+    let flags = match parse_flags(&args) {
+        Ok(f) => f,
+        Err(e) => {
+            if !e.is_empty() {
+                eprintln!("docker-containerd-shim: {e}");
+            }
+            eprint!("{USAGE}");
+            return if e.is_empty() { 0 } else { 2 };
+        }
+    };
+    if let Err(e) = crate::sys::set_child_subreaper() {
+        eprintln!("docker-containerd-shim: cannot become a child subreaper: {e}");
+        return 1;
+    }
+    // Already a session leader when containerd setsid'd us; that error is harmless.
+    let _ = nix::unistd::setsid();
+    // SAFETY: fd 3 is the listening socket containerd handed over; nothing else in this
+    // process owns it, and fcntl on a possibly-invalid fd only returns an error.
+    let valid = unsafe { libc::fcntl(LISTENER_FD, libc::F_SETFD, libc::FD_CLOEXEC) } == 0;
+    if !valid {
+        eprintln!("docker-containerd-shim: no listening socket on fd 3");
+        return 1;
+    }
+    // SAFETY: fd 3 is valid (checked above) and owned by nobody else.
+    let listener = unsafe { UnixListener::from_raw_fd(LISTENER_FD) };
+    let mut shim = Shim { flags, id: String::new(), bundle: String::new(), init_pid: 0, status: Status::Empty, exit: None, stdin_keeper: None, output_keepers: Vec::new() };
+    match shim.serve(listener) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("docker-containerd-shim: {e}");
+            1
+        }
+    }
+}
+
+fn param_str<'a>(params: &'a Value, key: &str) -> Option<&'a str> {
+    params.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
+}
+
+/// Docker's view of a wait status: the exit code, or 128 + the signal that killed it.
+fn exit_code(status: WaitStatus) -> Option<(Pid, i32)> {
+    match status {
+        WaitStatus::Exited(pid, code) => Some((pid, code)),
+        WaitStatus::Signaled(pid, sig, _) => Some((pid, 128 + sig as i32)),
+        _ => None,
+    }
+}
+
+impl Shim {
+    fn serve(&mut self, listener: UnixListener) -> std::io::Result<()> {
+        listener.set_nonblocking(true)?;
+        let mut mask = SigSet::empty();
+        mask.add(Signal::SIGCHLD);
+        mask.thread_block()?;
+        let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?;
+        let mut conns: Vec<Conn> = Vec::with_capacity(4);
+        let mut pollfds: Vec<libc::pollfd> = Vec::with_capacity(8);
+        let mut chunk = [0u8; 1024];
+        loop {
+            pollfds.clear();
+            pollfds.push(libc::pollfd { fd: sigfd.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+            pollfds.push(libc::pollfd { fd: listener.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+            for c in &conns {
+                pollfds.push(libc::pollfd { fd: c.stream.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+            }
+            // SAFETY: pollfds is a live, correctly sized array of pollfd structs.
+            let n = unsafe { libc::poll(pollfds.as_mut_ptr(), pollfds.len() as libc::nfds_t, -1) };
+            if n < 0 {
+                let err = std::io::Error::last_os_error();
+                if err.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(err);
+            }
+            if pollfds[0].revents != 0 {
+                while let Ok(Some(_)) = sigfd.read_signal() {}
+                self.reap(&mut conns);
+            }
+            if pollfds[1].revents != 0 {
+                while let Ok((stream, _)) = listener.accept() {
+                    conns.push(Conn { stream, pending: Vec::new(), waiting_for_exit: false });
+                }
+            }
+            // Walk backwards so removing a connection keeps the remaining indices valid.
+            for i in (0..conns.len()).rev() {
+                let revents = pollfds.get(2 + i).map(|p| p.revents).unwrap_or(0);
+                if revents == 0 {
+                    continue;
+                }
+                let n = conns[i].stream.read(&mut chunk).unwrap_or(0);
+                if n == 0 {
+                    conns.swap_remove(i);
+                    continue;
+                }
+                conns[i].pending.extend_from_slice(&chunk[..n]);
+                while let Some(end) = conns[i].pending.iter().position(|&b| b == b'\n') {
+                    let line: Vec<u8> = conns[i].pending.drain(..=end).collect();
+                    let outcome = match rpc::read_request(&mut std::io::Cursor::new(&line)) {
+                        Ok(Some(req)) => self.handle(&req.method, &req.params),
+                        Ok(None) => continue,
+                        Err(e) => Outcome::Answer(Err(RpcError::new(ErrorKind::InvalidArgument, e.to_string()))),
+                    };
+                    match outcome {
+                        Outcome::Answer(r) => {
+                            let _ = rpc::write_response(&mut conns[i].stream, r);
+                        }
+                        Outcome::Wait => match self.exit_result() {
+                            Some(r) => {
+                                let _ = rpc::write_response(&mut conns[i].stream, Ok(r));
+                            }
+                            None => conns[i].waiting_for_exit = true,
+                        },
+                        Outcome::AnswerAndExit(r) => {
+                            let _ = rpc::write_response(&mut conns[i].stream, r);
+                            self.stdin_keeper = None;
+                            self.output_keepers.clear();
+                            return Ok(());
+                        }
+                    }
+                }
+                if conns[i].pending.len() > 64 * 1024 {
+                    conns.swap_remove(i);
+                }
+            }
+        }
+    }
+
+    fn exit_result(&self) -> Option<Value> {
+        self.exit.as_ref().map(|(code, at)| json!({"pid": self.init_pid, "exit_status": code, "exited_at": at}))
+    }
+
+    /// Reaps every exited child (we are a subreaper, so orphans of the container come here too)
+    /// and records the init process's exit.
+    fn reap(&mut self, conns: &mut [Conn]) {
+        while let Ok(status) = waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
+            if status == WaitStatus::StillAlive {
+                break;
+            }
+            if let Some((pid, code)) = exit_code(status) {
+                if self.init_pid != 0 && pid.as_raw() as u32 == self.init_pid && self.exit.is_none() {
+                    self.record_exit(code);
+                }
+            }
+        }
+        if let Some(r) = self.exit_result() {
+            for c in conns.iter_mut().filter(|c| c.waiting_for_exit) {
+                c.waiting_for_exit = false;
+                let _ = rpc::write_response(&mut c.stream, Ok(r.clone()));
+            }
+        }
+    }
+
+    fn record_exit(&mut self, code: i32) {
+        let at = crate::sys::rfc3339_nanos(std::time::SystemTime::now());
+        let record = json!({"pid": self.init_pid, "exit_status": code, "exited_at": at});
+        if let Err(e) = crate::sys::write_atomic(&self.flags.workdir.join("exit"), record.to_string().as_bytes()) {
+            eprintln!("docker-containerd-shim: saving exit status: {e}");
+        }
+        self.exit = Some((code, at));
+        self.status = Status::Stopped;
+    }
+
+    fn handle(&mut self, method: &str, params: &Value) -> Outcome {
+        if self.flags.debug {
+            eprintln!("docker-containerd-shim: {method} {params}");
+        }
+        match method {
+            "create" => match self.create(params) {
+                Ok(v) => Outcome::Answer(Ok(v)),
+                Err(e) if self.status == Status::Empty => Outcome::AnswerAndExit(Err(e)),
+                Err(e) => Outcome::Answer(Err(e)),
+            },
+            "start" => Outcome::Answer(self.start()),
+            "kill" => Outcome::Answer(self.kill(params)),
+            "state" => Outcome::Answer(Ok(self.state())),
+            "wait" => Outcome::Wait,
+            "close_stdin" => {
+                self.stdin_keeper = None;
+                Outcome::Answer(Ok(json!({})))
+            }
+            "delete" => match self.delete() {
+                Ok(v) => Outcome::AnswerAndExit(Ok(v)),
+                Err(e) => Outcome::Answer(Err(e)),
+            },
+            _ => Outcome::Answer(Err(RpcError::new(ErrorKind::InvalidArgument, format!("unknown method {method:?}")))),
+        }
+    }
+
+    fn state(&self) -> Value {
+        json!({
+            "id": self.id,
+            "pid": self.init_pid,
+            "status": self.status.as_str(),
+            "exit_status": self.exit.as_ref().map(|e| e.0),
+            "exited_at": self.exit.as_ref().map(|e| e.1.as_str()),
+            "bundle": self.bundle,
+        })
+    }
+
+    /// `<runtime> --root <runtime-root>/<ns> --log <workdir>/log.json --log-format json`.
+    fn runtime(&self) -> Command {
+        let mut cmd = Command::new(&self.flags.runtime);
+        cmd.arg0(&self.flags.runtime_name)
+            .arg("--root")
+            .arg(self.flags.runtime_root.join(&self.flags.namespace))
+            .arg("--log")
+            .arg(self.log_path())
+            .arg("--log-format")
+            .arg("json");
+        cmd
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.flags.workdir.join("log.json")
+    }
+
+    fn log_len(&self) -> u64 {
+        std::fs::metadata(self.log_path()).map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// Runs a runtime command with its stdio on /dev/null (stderr kept for the error message).
+    fn run_runtime(&self, what: &str, args: &[&str]) -> Result<(), RpcError> {
+        let before = self.log_len();
+        let mut cmd = self.runtime();
+        cmd.arg(what).args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        let out = cmd.output().map_err(|e| RpcError::internal(format!("running {}: {e}", self.flags.runtime.display())))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        Err(RpcError::internal(self.runtime_error(before).unwrap_or_else(|| format!("{} {what} failed: {}", self.flags.runtime_name, stderr.trim()))))
+    }
+
+    /// The last `error` message the runtime logged after byte `from` of log.json.
+    fn runtime_error(&self, from: u64) -> Option<String> {
+        let mut text = String::new();
+        let mut f = File::open(self.log_path()).ok()?;
+        std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(from)).ok()?;
+        f.read_to_string(&mut text).ok()?;
+        let mut last = None;
+        for line in text.lines() {
+            if let Ok(v) = serde_json::from_str::<Value>(line) {
+                let level = v.get("level").and_then(Value::as_str).unwrap_or("");
+                if level == "error" || level == "fatal" {
+                    last = v.get("msg").and_then(Value::as_str).map(str::to_string);
+                }
+            }
+        }
+        last
+    }
+
+    fn create(&mut self, params: &Value) -> Result<Value, RpcError> {
+        if self.status != Status::Empty {
+            return Err(RpcError::new(ErrorKind::AlreadyExists, format!("task {} already exists", self.id)));
+        }
+        let id = param_str(params, "id").ok_or_else(|| RpcError::new(ErrorKind::InvalidArgument, "create: missing id"))?.to_string();
+        let bundle = param_str(params, "bundle").ok_or_else(|| RpcError::new(ErrorKind::InvalidArgument, "create: missing bundle"))?.to_string();
+        if params.get("terminal").and_then(Value::as_bool) == Some(true) {
+            return Err(RpcError::new(ErrorKind::InvalidArgument, "create: terminal mode is not supported"));
+        }
+        let io_err = |what: &str, p: &str, e: std::io::Error| RpcError::internal(format!("opening {what} {p}: {e}"));
+        let stdin = match param_str(params, "stdin") {
+            Some(p) => {
+                // O_RDWR never blocks on a FIFO and makes us a writer, so the read-only open for
+                // the container below does not block either, and stdin stays open until close_stdin.
+                let keeper = OpenOptions::new().read(true).write(true).open(p).map_err(|e| io_err("stdin", p, e))?;
+                let reader = OpenOptions::new().read(true).open(p).map_err(|e| io_err("stdin", p, e))?;
+                self.stdin_keeper = Some(keeper.into());
+                Stdio::from(reader)
+            }
+            None => Stdio::null(),
+        };
+        let mut open_output = |key: &str| -> Result<Stdio, RpcError> {
+            let Some(p) = param_str(params, key) else { return Ok(Stdio::null()) };
+            let keeper = OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(p).map_err(|e| io_err(key, p, e))?;
+            self.output_keepers.push(keeper.into());
+            let writer = OpenOptions::new().write(true).open(p).map_err(|e| io_err(key, p, e))?;
+            Ok(Stdio::from(writer))
+        };
+        let stdout = open_output("stdout")?;
+        let stderr = open_output("stderr")?;
+        let pid_file = self.flags.workdir.join("init.pid");
+        let _ = std::fs::remove_file(&pid_file);
+        let before = self.log_len();
+        let mut cmd = self.runtime();
+        cmd.arg("create").arg("--bundle").arg(&bundle).arg("--pid-file").arg(&pid_file).arg(&id).stdin(stdin).stdout(stdout).stderr(stderr);
+        // The write ends live only in `cmd`, so they are closed when it drops at the end of this call.
+        let status = cmd.status().map_err(|e| RpcError::internal(format!("running {}: {e}", self.flags.runtime.display())))?;
+        drop(cmd);
+        if !status.success() {
+            self.stdin_keeper = None;
+            self.output_keepers.clear();
+            let msg = self.runtime_error(before).unwrap_or_else(|| format!("{} create failed: {status}", self.flags.runtime_name));
+            return Err(RpcError::new(ErrorKind::FailedPrecondition, msg));
+        }
+        let pid = std::fs::read_to_string(&pid_file).ok().and_then(|s| s.trim().parse::<u32>().ok()).ok_or_else(|| RpcError::internal("the runtime wrote no pid file"))?;
+        self.id = id;
+        self.bundle = bundle;
+        self.init_pid = pid;
+        self.status = Status::Created;
+        Ok(json!({"pid": pid}))
+    }
+
+    fn start(&mut self) -> Result<Value, RpcError> {
+        match self.status {
+            Status::Created => {}
+            Status::Empty => return Err(RpcError::not_found("no task created")),
+            Status::Running => return Err(RpcError::new(ErrorKind::FailedPrecondition, format!("task {} is already running", self.id))),
+            Status::Stopped => return Err(RpcError::new(ErrorKind::FailedPrecondition, format!("task {} has already exited", self.id))),
+        }
+        let id = self.id.clone();
+        self.run_runtime("start", &[&id])?;
+        if self.status == Status::Created {
+            self.status = Status::Running;
+        }
+        Ok(json!({"pid": self.init_pid}))
+    }
+
+    fn kill(&mut self, params: &Value) -> Result<Value, RpcError> {
+        let signal = params.get("signal").and_then(Value::as_i64).unwrap_or(15);
+        let all = params.get("all").and_then(Value::as_bool).unwrap_or(false);
+        match self.status {
+            Status::Empty => return Err(RpcError::not_found("no task created")),
+            Status::Stopped => return Err(RpcError::not_found("process already finished")),
+            _ => {}
+        }
+        let id = self.id.clone();
+        let signal = signal.to_string();
+        let mut args: Vec<&str> = Vec::with_capacity(3);
+        if all {
+            args.push("--all");
+        }
+        args.push(&id);
+        args.push(&signal);
+        match self.run_runtime("kill", &args) {
+            Ok(()) => Ok(json!({})),
+            Err(e) if e.message.contains("not running") || e.message.contains("process already finished") => Err(RpcError::not_found("process already finished")),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn delete(&mut self) -> Result<Value, RpcError> {
+        let id = self.id.clone();
+        // An exit whose SIGCHLD is still queued must not make the task look running.
+        if self.init_pid != 0 && self.exit.is_none() {
+            if let Ok(status) = waitpid(Pid::from_raw(self.init_pid as i32), Some(WaitPidFlag::WNOHANG)) {
+                if let Some((_, code)) = exit_code(status) {
+                    self.record_exit(code);
+                }
+            }
+        }
+        match self.status {
+            // containerd abandons a shim whose create it never saw through.
+            Status::Empty => return Ok(Value::Null),
+            Status::Running => return Err(RpcError::new(ErrorKind::FailedPrecondition, format!("cannot delete running task {id}"))),
+            Status::Created => {
+                // Deleting a created task destroys its waiting init; collect its status first-hand.
+                self.run_runtime("delete", &["--force", &id])?;
+                if self.exit.is_none() {
+                    if let Ok(status) = waitpid(Pid::from_raw(self.init_pid as i32), None) {
+                        if let Some((_, code)) = exit_code(status) {
+                            self.record_exit(code);
+                        }
+                    }
+                    if self.exit.is_none() {
+                        self.record_exit(137);
+                    }
+                }
+            }
+            Status::Stopped => self.run_runtime("delete", &[&id])?,
+        }
+        Ok(self.exit_result().unwrap_or(Value::Null))
+    }
+}
+
+/// The path of a shim's recorded exit, for containerd when the shim is gone.
+pub fn exit_file(workdir: &Path) -> PathBuf {
+    workdir.join("exit")
 }

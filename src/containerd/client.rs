@@ -1,0 +1,199 @@
+//! The client of docker-containerd that dockerd (and ctr) use: one short connection per call,
+//! one long one for the event stream, and a helper that starts the daemon as a child.
+
+use crate::rpc::{self, ErrorKind, RpcError};
+use serde_json::{json, Value};
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Client {
+    address: PathBuf,
+}
+
+/// What `create` needs: the bundle and the FIFOs the caller made for the container's stdio.
+#[derive(Debug, Clone, Default)]
+pub struct CreateTask {
+    pub id: String,
+    pub bundle: PathBuf,
+    /// A runtime name (looked up in containerd's PATH) or path; None is containerd's default.
+    pub runtime: Option<String>,
+    pub stdin: Option<PathBuf>,
+    pub stdout: Option<PathBuf>,
+    pub stderr: Option<PathBuf>,
+    pub terminal: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct TaskState {
+    pub id: String,
+    pub pid: u32,
+    /// created, running or stopped.
+    pub status: String,
+    /// Docker's convention: 128+N when killed by signal N.
+    pub exit_status: Option<i32>,
+    pub exited_at: Option<String>,
+    pub bundle: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExitInfo {
+    pub pid: u32,
+    pub exit_status: i32,
+    pub exited_at: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum Event {
+    Create { id: String, pid: u32 },
+    Start { id: String, pid: u32 },
+    Exit { id: String, pid: u32, exit_status: i32, exited_at: String },
+    Delete { id: String },
+}
+
+fn get_str(v: &Value, key: &str) -> String {
+    v.get(key).and_then(Value::as_str).unwrap_or_default().to_string()
+}
+
+fn get_u32(v: &Value, key: &str) -> u32 {
+    v.get(key).and_then(Value::as_u64).unwrap_or(0) as u32
+}
+
+fn exit_info(v: &Value, pid: u32) -> ExitInfo {
+    ExitInfo { pid: v.get("pid").and_then(Value::as_u64).map(|p| p as u32).unwrap_or(pid), exit_status: v.get("exit_status").and_then(Value::as_i64).unwrap_or(255) as i32, exited_at: get_str(v, "exited_at") }
+}
+
+fn parse_event(v: &Value) -> Option<Event> {
+    let id = get_str(v, "id");
+    let pid = get_u32(v, "pid");
+    Some(match v.get("topic")?.as_str()? {
+        "/tasks/create" => Event::Create { id, pid },
+        "/tasks/start" => Event::Start { id, pid },
+        "/tasks/exit" => Event::Exit { id, pid, exit_status: v.get("exit_status").and_then(Value::as_i64).unwrap_or(255) as i32, exited_at: get_str(v, "exited_at") },
+        "/tasks/delete" => Event::Delete { id },
+        _ => return None,
+    })
+}
+
+impl Client {
+    pub fn new(address: &Path) -> Client {
+        Client { address: address.to_path_buf() }
+    }
+
+    fn connect(&self) -> Result<BufReader<std::os::unix::net::UnixStream>, RpcError> {
+        let stream = crate::sys::connect_unix(&self.address).map_err(|e| RpcError::new(ErrorKind::Unavailable, format!("connecting to containerd at {}: {e}", self.address.display())))?;
+        Ok(BufReader::new(stream))
+    }
+
+    fn call(&self, method: &str, params: Value) -> Result<Value, RpcError> {
+        rpc::call(&mut self.connect()?, method, params)
+    }
+
+    pub fn version(&self) -> Result<String, RpcError> {
+        Ok(get_str(&self.call("version", json!({}))?, "version"))
+    }
+
+    pub fn create(&self, t: &CreateTask) -> Result<u32, RpcError> {
+        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.to_string_lossy().into_owned());
+        let v = self.call(
+            "create",
+            json!({
+                "id": t.id,
+                "bundle": t.bundle.to_string_lossy(),
+                "runtime": t.runtime,
+                "stdin": path(&t.stdin),
+                "stdout": path(&t.stdout),
+                "stderr": path(&t.stderr),
+                "terminal": t.terminal,
+            }),
+        )?;
+        Ok(get_u32(&v, "pid"))
+    }
+
+    pub fn start(&self, id: &str) -> Result<u32, RpcError> {
+        Ok(get_u32(&self.call("start", json!({"id": id}))?, "pid"))
+    }
+
+    pub fn kill(&self, id: &str, signal: i32, all: bool) -> Result<(), RpcError> {
+        self.call("kill", json!({"id": id, "signal": signal, "all": all})).map(drop)
+    }
+
+    pub fn delete(&self, id: &str) -> Result<ExitInfo, RpcError> {
+        Ok(exit_info(&self.call("delete", json!({"id": id}))?, 0))
+    }
+
+    pub fn state(&self, id: &str) -> Result<TaskState, RpcError> {
+        let v = self.call("state", json!({"id": id}))?;
+        serde_json::from_value(v).map_err(|e| RpcError::internal(format!("bad state answer: {e}")))
+    }
+
+    pub fn list(&self) -> Result<Vec<TaskState>, RpcError> {
+        let mut v = self.call("list", json!({}))?;
+        serde_json::from_value(v.get_mut("tasks").map(Value::take).unwrap_or(json!([]))).map_err(|e| RpcError::internal(format!("bad list answer: {e}")))
+    }
+
+    pub fn wait(&self, id: &str) -> Result<ExitInfo, RpcError> {
+        Ok(exit_info(&self.call("wait", json!({"id": id}))?, 0))
+    }
+
+    pub fn close_stdin(&self, id: &str) -> Result<(), RpcError> {
+        self.call("close_stdin", json!({"id": id})).map(drop)
+    }
+
+    /// Blocks, calling `f` for each event until the connection drops (Err) or f returns false.
+    pub fn events(&self, f: &mut dyn FnMut(Event) -> bool) -> Result<(), RpcError> {
+        let mut conn = self.connect()?;
+        rpc::write_request(conn.get_mut(), "events", json!({}))?;
+        loop {
+            let v = rpc::read_response(&mut conn)?;
+            if let Some(event) = parse_event(&v) {
+                if !f(event) {
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// The raw event stream, one JSON object per event; the first has topic `/subscribed`
+    /// and says the subscription is in place, so no later event can be missed.
+    pub fn raw_events(&self, f: &mut dyn FnMut(&Value) -> bool) -> Result<(), RpcError> {
+        let mut conn = self.connect()?;
+        rpc::write_request(conn.get_mut(), "events", json!({}))?;
+        loop {
+            let v = rpc::read_response(&mut conn)?;
+            if !f(&v) {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Starts docker-containerd as a child of the caller (dockerd), waits until its socket answers `version`, returns the Child.
+pub fn spawn_daemon(address: &Path, root: &Path, state: &Path, runtime: Option<&str>, debug: bool) -> std::io::Result<Child> {
+    let mut cmd = crate::sys::applet_command("docker-containerd");
+    cmd.arg("--address").arg(address).arg("--root").arg(root).arg("--state").arg(state).stdin(Stdio::null());
+    if let Some(r) = runtime {
+        cmd.arg("--runtime").arg(r);
+    }
+    if debug {
+        cmd.arg("--debug");
+    }
+    let mut child = cmd.spawn()?;
+    let client = Client::new(address);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if client.version().is_ok() {
+            return Ok(child);
+        }
+        if let Some(status) = child.try_wait()? {
+            return Err(std::io::Error::other(format!("docker-containerd exited during startup: {status}")));
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(std::io::Error::other("docker-containerd did not answer on its socket in time"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
