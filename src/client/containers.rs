@@ -1,0 +1,572 @@
+//! Container commands: run, create, start, ps, rm, logs, wait, stop, kill. `run` follows
+//! the real CLI's order: create (pulling a missing image), attach, wait, then start.
+
+use super::api::{seg, Api, ApiError};
+use super::flags::{flag, Kind, Parsed, Spec};
+use super::{for_each, human, out, Args, Command, Ctx, Failure};
+use crate::http::client::Response;
+use serde_json::{json, Value};
+use std::io::{self, Read, Write};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub const COMMANDS: &[Command] = &[
+    Command {
+        name: "run",
+        usage: "docker run [OPTIONS] IMAGE [COMMAND] [ARG...]",
+        short: "Create and run a new container from an image",
+        args: Args::AtLeast(1),
+        interspersed: false,
+        flags: RUN_FLAGS,
+        run: run_cmd,
+    },
+    Command {
+        name: "create",
+        usage: "docker create [OPTIONS] IMAGE [COMMAND] [ARG...]",
+        short: "Create a new container",
+        args: Args::AtLeast(1),
+        interspersed: false,
+        flags: CREATE_FLAGS,
+        run: create_cmd,
+    },
+    Command {
+        name: "start",
+        usage: "docker start [OPTIONS] CONTAINER [CONTAINER...]",
+        short: "Start one or more stopped containers",
+        args: Args::AtLeast(1),
+        interspersed: true,
+        flags: &[
+            flag("attach", Some('a'), Kind::Bool, "Attach STDOUT/STDERR and forward signals"),
+            flag("interactive", Some('i'), Kind::Bool, "Attach container's STDIN"),
+        ],
+        run: start_cmd,
+    },
+    Command {
+        name: "ps",
+        usage: "docker ps [OPTIONS]",
+        short: "List containers",
+        args: Args::None,
+        interspersed: true,
+        flags: &[
+            flag("all", Some('a'), Kind::Bool, "Show all containers (default shows just running)"),
+            flag("filter", Some('f'), Kind::List, "Filter output based on conditions provided"),
+            flag("latest", Some('l'), Kind::Bool, "Show the latest created container (includes all states)"),
+            flag("no-trunc", None, Kind::Bool, "Don't truncate output"),
+            flag("quiet", Some('q'), Kind::Bool, "Only display container IDs"),
+        ],
+        run: ps_cmd,
+    },
+    Command {
+        name: "rm",
+        usage: "docker rm [OPTIONS] CONTAINER [CONTAINER...]",
+        short: "Remove one or more containers",
+        args: Args::AtLeast(1),
+        interspersed: true,
+        flags: &[
+            flag("force", Some('f'), Kind::Bool, "Force the removal of a running container (uses SIGKILL)"),
+            flag("volumes", Some('v'), Kind::Bool, "Remove anonymous volumes associated with the container"),
+        ],
+        run: rm_cmd,
+    },
+    Command {
+        name: "logs",
+        usage: "docker logs [OPTIONS] CONTAINER",
+        short: "Fetch the logs of a container",
+        args: Args::Exact(1),
+        interspersed: true,
+        flags: &[
+            flag("follow", Some('f'), Kind::Bool, "Follow log output"),
+            flag("tail", Some('n'), Kind::Value, "Number of lines to show from the end of the logs (default \"all\")"),
+            flag("timestamps", Some('t'), Kind::Bool, "Show timestamps"),
+            flag("since", None, Kind::Value, "Show logs since timestamp or relative"),
+        ],
+        run: logs_cmd,
+    },
+    Command {
+        name: "wait",
+        usage: "docker wait CONTAINER [CONTAINER...]",
+        short: "Block until one or more containers stop, then print their exit codes",
+        args: Args::AtLeast(1),
+        interspersed: true,
+        flags: &[],
+        run: wait_cmd,
+    },
+    Command {
+        name: "stop",
+        usage: "docker stop [OPTIONS] CONTAINER [CONTAINER...]",
+        short: "Stop one or more running containers",
+        args: Args::AtLeast(1),
+        interspersed: true,
+        flags: &[flag("time", Some('t'), Kind::Value, "Seconds to wait for stop before killing it")],
+        run: stop_cmd,
+    },
+    Command {
+        name: "kill",
+        usage: "docker kill [OPTIONS] CONTAINER [CONTAINER...]",
+        short: "Kill one or more running containers",
+        args: Args::AtLeast(1),
+        interspersed: true,
+        flags: &[flag("signal", Some('s'), Kind::Value, "Signal to send to the container")],
+        run: kill_cmd,
+    },
+];
+
+const CREATE_FLAGS: &[Spec] = &[
+    flag("attach", Some('a'), Kind::List, "Attach to STDIN, STDOUT or STDERR"),
+    flag("entrypoint", None, Kind::Value, "Overwrite the default ENTRYPOINT of the image"),
+    flag("env", Some('e'), Kind::List, "Set environment variables"),
+    flag("hostname", Some('h'), Kind::Value, "Container host name"),
+    flag("interactive", Some('i'), Kind::Bool, "Keep STDIN open even if not attached"),
+    flag("label", Some('l'), Kind::List, "Set meta data on a container"),
+    flag("name", None, Kind::Value, "Assign a name to the container"),
+    flag("rm", None, Kind::Bool, "Automatically remove the container when it exits"),
+    flag("tty", Some('t'), Kind::Bool, "Allocate a pseudo-TTY"),
+    flag("user", Some('u'), Kind::Value, "Username or UID (format: <name|uid>[:<group|gid>])"),
+    flag("volume", Some('v'), Kind::List, "Bind mount a volume"),
+    flag("workdir", Some('w'), Kind::Value, "Working directory inside the container"),
+];
+
+const RUN_FLAGS: &[Spec] = &[
+    flag("attach", Some('a'), Kind::List, "Attach to STDIN, STDOUT or STDERR"),
+    flag("detach", Some('d'), Kind::Bool, "Run container in background and print container ID"),
+    flag("entrypoint", None, Kind::Value, "Overwrite the default ENTRYPOINT of the image"),
+    flag("env", Some('e'), Kind::List, "Set environment variables"),
+    flag("hostname", Some('h'), Kind::Value, "Container host name"),
+    flag("interactive", Some('i'), Kind::Bool, "Keep STDIN open even if not attached"),
+    flag("label", Some('l'), Kind::List, "Set meta data on a container"),
+    flag("name", None, Kind::Value, "Assign a name to the container"),
+    flag("rm", None, Kind::Bool, "Automatically remove the container when it exits"),
+    flag("tty", Some('t'), Kind::Bool, "Allocate a pseudo-TTY"),
+    flag("user", Some('u'), Kind::Value, "Username or UID (format: <name|uid>[:<group|gid>])"),
+    flag("volume", Some('v'), Kind::List, "Bind mount a volume"),
+    flag("workdir", Some('w'), Kind::Value, "Working directory inside the container"),
+];
+
+/// Docker's `docker: <message>.` report for run/create, with the help hint when asked.
+fn report(cmd: &str, message: &str, with_help: bool) -> String {
+    let mut s = format!("docker: {}.", message.trim_end_matches('.'));
+    if with_help {
+        s.push_str(&format!("\nSee 'docker {cmd} --help'."));
+    }
+    s
+}
+
+/// The exit status `docker run` uses for a daemon error: 127 when the command does not
+/// exist, 126 when it cannot be executed, 125 otherwise.
+pub fn start_error_code(message: &str) -> i32 {
+    if message.contains("executable file not found") || message.contains("no such file or directory") || message.contains("system cannot find the file specified") {
+        127
+    } else if message.contains("permission denied") {
+        126
+    } else {
+        125
+    }
+}
+
+/// The create request body the real CLI sends for these flags.
+fn create_body(p: &Parsed, detach: bool) -> Value {
+    let image = &p.args[0];
+    let cmd: Option<Vec<&String>> = if p.args.len() > 1 { Some(p.args[1..].iter().collect()) } else { None };
+    let interactive = p.bool("interactive");
+    let attach = p.list("attach");
+    let (attach_in, attach_out, attach_err) = if detach {
+        (false, false, false)
+    } else if !attach.is_empty() {
+        let has = |s: &str| attach.iter().any(|a| a.eq_ignore_ascii_case(s));
+        (has("stdin"), has("stdout"), has("stderr"))
+    } else {
+        (interactive, true, true)
+    };
+    let env: Vec<String> = p
+        .list("env")
+        .into_iter()
+        .filter_map(|e| if e.contains('=') { Some(e.to_string()) } else { std::env::var(e).ok().map(|v| format!("{e}={v}")) })
+        .collect();
+    let labels: serde_json::Map<String, Value> =
+        p.list("label").into_iter().map(|l| l.split_once('=').map(|(k, v)| (k.to_string(), json!(v))).unwrap_or((l.to_string(), json!("")))).collect();
+    let binds: Vec<&str> = p.list("volume");
+    json!({
+        "Hostname": p.value("hostname").unwrap_or(""),
+        "Domainname": "",
+        "User": p.value("user").unwrap_or(""),
+        "AttachStdin": attach_in,
+        "AttachStdout": attach_out,
+        "AttachStderr": attach_err,
+        "Tty": p.bool("tty"),
+        "OpenStdin": interactive,
+        "StdinOnce": interactive && attach_in && !detach,
+        "Env": env,
+        "Cmd": cmd,
+        "Image": image,
+        "Volumes": null,
+        "WorkingDir": p.value("workdir").unwrap_or(""),
+        "Entrypoint": p.value("entrypoint").map(|e| vec![e]),
+        "OnBuild": null,
+        "Labels": labels,
+        "HostConfig": {
+            "Binds": if binds.is_empty() { Value::Null } else { json!(binds) },
+            "AutoRemove": p.bool("rm"),
+            "NetworkMode": "default",
+            "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+            "LogConfig": {"Type": "", "Config": {}},
+        },
+        "NetworkingConfig": {"EndpointsConfig": {}},
+    })
+}
+
+/// Creates the container, pulling its image first when the daemon lacks it. Returns the id.
+fn create_container(api: &Api, p: &Parsed, detach: bool) -> Result<String, ApiError> {
+    let body = create_body(p, detach);
+    let query: Vec<(&str, String)> = p.value("name").map(|n| vec![("name", n.to_string())]).unwrap_or_default();
+    let resp = match api.json("POST", "/containers/create", &query, Some(&body)) {
+        Err(ApiError::Daemon { status: 404, message }) if message.contains("No such image") => {
+            let image = super::images::Reference::parse(&p.args[0]).familiar();
+            eprintln!("Unable to find image '{image}' locally");
+            super::images::pull(api, &p.args[0], true, false).map_err(|m| ApiError::Daemon { status: 500, message: m.trim_start_matches("Error response from daemon: ").to_string() })?;
+            api.json("POST", "/containers/create", &query, Some(&body))?
+        }
+        other => other?,
+    };
+    for w in resp["Warnings"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+        eprintln!("WARNING: {w}");
+    }
+    Ok(resp["Id"].as_str().unwrap_or_default().to_string())
+}
+
+fn create_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
+    let result = ctx.api().and_then(|api| create_container(api, p, true));
+    match result {
+        Ok(id) => {
+            out(&format!("{id}\n"));
+            Ok(0)
+        }
+        Err(e) => Err(Failure::new(report("create", &e.to_string(), true), 125)),
+    }
+}
+
+/// A hijacked attach stream being copied to our stdout/stderr.
+struct Attached {
+    output: std::thread::JoinHandle<()>,
+}
+
+fn attach(api: &Api, id: &str, stdin: bool, stdout: bool, stderr: bool, tty: bool) -> Result<Attached, ApiError> {
+    let b = |v: bool| if v { "1" } else { "0" }.to_string();
+    let query = [("stream", "1".to_string()), ("stdin", b(stdin)), ("stdout", b(stdout)), ("stderr", b(stderr))];
+    let resp = api.call("POST", &format!("/containers/{}/attach", seg(id)), &query, None, &[("Connection", "Upgrade"), ("Upgrade", "tcp")])?;
+    let (mut reader, writer) = resp.into_raw().map_err(|e| ApiError::Io(e.to_string()))?;
+    if stdin {
+        let mut writer = writer;
+        // Daemon-side stdin closes when we half-close after our stdin ends.
+        std::thread::spawn(move || {
+            let _ = io::copy(&mut io::stdin().lock(), &mut writer);
+            let _ = writer.shutdown(std::net::Shutdown::Write);
+        });
+    }
+    let output = std::thread::spawn(move || {
+        let (mut o, mut e) = (io::stdout(), io::stderr());
+        if tty {
+            let _ = io::copy(&mut reader, &mut o);
+            let _ = o.flush();
+        } else if let Err(err) = crate::stdcopy::demux(&mut reader, &mut o, &mut e) {
+            if err.kind() != io::ErrorKind::UnexpectedEof && err.kind() != io::ErrorKind::ConnectionReset {
+                eprintln!("{err}");
+            }
+        }
+    });
+    Ok(Attached { output })
+}
+
+/// Registers a wait before the container starts, so its exit cannot be missed. The head
+/// arrives once the daemon has registered (moby flushes it at once); a daemon that holds it
+/// back gets a short grace period instead.
+fn wait_for_exit(api: &Api, id: &str, condition: &str) -> mpsc::Receiver<Result<Value, ApiError>> {
+    let (head_tx, head_rx) = mpsc::channel::<()>();
+    let (tx, rx) = mpsc::channel();
+    let endpoint = api.endpoint.clone();
+    let version = api.version.clone();
+    let server_version = api.server_version.clone();
+    let path = format!("/containers/{}/wait", seg(id));
+    let condition = condition.to_string();
+    std::thread::spawn(move || {
+        let api = Api { endpoint, version, server_version };
+        let result = api.call("POST", &path, &[("condition", condition)], None, &[]).and_then(|resp: Response| {
+            let _ = head_tx.send(());
+            resp.json().map_err(|e| ApiError::Io(e.to_string()))
+        });
+        let _ = tx.send(result);
+    });
+    let _ = head_rx.recv_timeout(Duration::from_secs(2));
+    rx
+}
+
+fn exit_code_of(wait: Result<Value, ApiError>) -> Result<i32, Failure> {
+    match wait {
+        Ok(v) => {
+            if let Some(m) = v["Error"]["Message"].as_str().filter(|m| !m.is_empty()) {
+                return Err(Failure::new(report("run", m, false), 125));
+            }
+            Ok(v["StatusCode"].as_i64().unwrap_or(0) as i32)
+        }
+        Err(e) => Err(Failure::new(report("run", &e.to_string(), false), 125)),
+    }
+}
+
+fn run_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
+    let detach = p.bool("detach");
+    let api = ctx.api().map_err(|e| Failure::new(report("run", &e.to_string(), true), 125))?;
+    let id = create_container(api, p, detach).map_err(|e| {
+        let m = e.to_string();
+        Failure::new(report("run", &m, true), start_error_code(&m))
+    })?;
+    let start = |api: &Api| api.call("POST", &format!("/containers/{}/start", seg(&id)), &[], None, &[]).map(|_| ());
+    if detach {
+        if let Err(e) = start(api) {
+            let m = e.to_string();
+            return Err(Failure::new(report("run", &m, false), start_error_code(&m)));
+        }
+        out(&format!("{id}\n"));
+        return Ok(0);
+    }
+    let body = create_body(p, false);
+    let tty = p.bool("tty");
+    let attached = attach(api, &id, body["AttachStdin"] == true, body["AttachStdout"] == true, body["AttachStderr"] == true, tty)
+        .map_err(|e| Failure::new(report("run", &e.to_string(), false), 125))?;
+    let condition = if p.bool("rm") { "removed" } else { "next-exit" };
+    let wait = wait_for_exit(api, &id, condition);
+    if let Err(e) = start(api) {
+        let m = e.to_string();
+        eprintln!("{}", report("run", &m, false));
+        if p.bool("rm") {
+            let _ = wait.recv_timeout(Duration::from_secs(10));
+        }
+        return Err(Failure::silent(start_error_code(&m)));
+    }
+    let _ = attached.output.join();
+    exit_code_of(wait.recv().unwrap_or_else(|_| Err(ApiError::Io("wait ended without an answer".into()))))
+}
+
+fn inspect_container(api: &Api, name: &str) -> Result<Value, String> {
+    api.json("GET", &format!("/containers/{}/json", seg(name)), &[], None).map_err(|e| not_found_as_client(e, "container", name))
+}
+
+/// The client library's wording for a 404 on an object lookup.
+fn not_found_as_client(e: ApiError, object: &str, name: &str) -> String {
+    if e.is_not_found() {
+        format!("Error: No such {object}: {name}")
+    } else {
+        e.to_string()
+    }
+}
+
+fn start_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
+    let api = ctx.api()?;
+    if p.bool("attach") || p.bool("interactive") {
+        if p.args.len() > 1 {
+            return Err(Failure::new("you cannot start and attach multiple containers at once", 1));
+        }
+        let name = &p.args[0];
+        let info = inspect_container(api, name).map_err(|e| Failure::new(e, 1))?;
+        let id = info["Id"].as_str().unwrap_or(name).to_string();
+        let tty = info["Config"]["Tty"] == true;
+        let attached = attach(api, &id, p.bool("interactive"), true, true, tty)?;
+        let wait = wait_for_exit(api, &id, "next-exit");
+        if let Err(e) = api.call("POST", &format!("/containers/{}/start", seg(&id)), &[], None, &[]) {
+            return Err(Failure::new(e.to_string(), 1));
+        }
+        let _ = attached.output.join();
+        return match wait.recv() {
+            Ok(Ok(v)) => Ok(v["StatusCode"].as_i64().unwrap_or(0) as i32),
+            Ok(Err(e)) => Err(e.into()),
+            Err(_) => Err(Failure::new("wait ended without an answer", 1)),
+        };
+    }
+    let mut failed = Vec::new();
+    for name in &p.args {
+        match api.call("POST", &format!("/containers/{}/start", seg(name)), &[], None, &[]) {
+            Ok(_) => out(&format!("{name}\n")),
+            Err(e) => {
+                eprintln!("{e}");
+                failed.push(name.clone());
+            }
+        }
+    }
+    if failed.is_empty() {
+        Ok(0)
+    } else {
+        Err(Failure::new(format!("Error: failed to start containers: {}", failed.join(", ")), 1))
+    }
+}
+
+/// Go's strconv.Quote for the text Docker puts in the COMMAND column.
+fn go_quote(s: &str) -> String {
+    let mut q = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => q.push_str("\\\""),
+            '\\' => q.push_str("\\\\"),
+            '\n' => q.push_str("\\n"),
+            '\t' => q.push_str("\\t"),
+            '\r' => q.push_str("\\r"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => q.push_str(&format!("\\x{:02x}", c as u32)),
+            c => q.push(c),
+        }
+    }
+    q.push('"');
+    q
+}
+
+fn ports(c: &Value) -> String {
+    let mut list: Vec<String> = c["Ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            let private = p["PrivatePort"].as_u64().unwrap_or(0);
+            let proto = p["Type"].as_str().unwrap_or("tcp");
+            match p["PublicPort"].as_u64() {
+                Some(public) if public != 0 => format!("{}:{public}->{private}/{proto}", p["IP"].as_str().unwrap_or("0.0.0.0")),
+                _ => format!("{private}/{proto}"),
+            }
+        })
+        .collect();
+    list.dedup();
+    list.join(", ")
+}
+
+fn ps_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
+    let api = ctx.api()?;
+    let mut query = Vec::new();
+    if p.bool("all") {
+        query.push(("all", "1".to_string()));
+    }
+    if p.bool("latest") {
+        query.push(("limit", "1".to_string()));
+    }
+    let mut filters = serde_json::Map::new();
+    for f in p.list("filter") {
+        let (k, v) = f.split_once('=').unwrap_or((f, ""));
+        if let Some(a) = filters.entry(k.to_string()).or_insert_with(|| json!([])).as_array_mut() {
+            a.push(json!(v));
+        }
+    }
+    if !filters.is_empty() {
+        query.push(("filters", Value::Object(filters).to_string()));
+    }
+    let list = api.json("GET", "/containers/json", &query, None)?;
+    let containers = list.as_array().cloned().unwrap_or_default();
+    let trunc = !p.bool("no-trunc");
+    let id_of = |c: &Value| {
+        let id = c["Id"].as_str().unwrap_or("");
+        if trunc {
+            id.chars().take(12).collect()
+        } else {
+            id.to_string()
+        }
+    };
+    if p.bool("quiet") {
+        out(&containers.iter().map(|c| format!("{}\n", id_of(c))).collect::<String>());
+        return Ok(0);
+    }
+    let mut rows = vec![["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"].map(String::from).to_vec()];
+    for c in &containers {
+        let mut image = c["Image"].as_str().unwrap_or("").to_string();
+        if trunc {
+            if let Some(hex) = image.strip_prefix("sha256:") {
+                image = hex.chars().take(12).collect();
+            }
+        }
+        let command = c["Command"].as_str().unwrap_or("");
+        let command = go_quote(&if trunc { human::ellipsis(command, 20) } else { command.to_string() });
+        let names: Vec<&str> =
+            c["Names"].as_array().into_iter().flatten().filter_map(Value::as_str).map(|n| n.trim_start_matches('/')).filter(|n| !trunc || !n.contains('/')).collect();
+        rows.push(vec![
+            id_of(c),
+            image,
+            command,
+            human::ago_from_unix(c["Created"].as_i64().unwrap_or(0)),
+            c["Status"].as_str().unwrap_or("").to_string(),
+            ports(c),
+            names.join(","),
+        ]);
+    }
+    out(&human::table(&rows));
+    Ok(0)
+}
+
+fn rm_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
+    let api = ctx.api()?;
+    let mut query = Vec::new();
+    if p.bool("force") {
+        query.push(("force", "1".to_string()));
+    }
+    if p.bool("volumes") {
+        query.push(("v", "1".to_string()));
+    }
+    for_each(&p.args, |name| {
+        api.call("DELETE", &format!("/containers/{}", seg(name)), &query, None, &[]).map(|_| Some(name.to_string())).map_err(|e| not_found_as_client(e, "container", name))
+    })
+}
+
+fn logs_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
+    let api = ctx.api()?;
+    let name = &p.args[0];
+    let info = inspect_container(api, name).map_err(|e| Failure::new(e, 1))?;
+    let b = |v: bool| if v { "1" } else { "0" }.to_string();
+    let mut query = vec![("stdout", "1".to_string()), ("stderr", "1".to_string()), ("follow", b(p.bool("follow"))), ("timestamps", b(p.bool("timestamps")))];
+    query.push(("tail", p.value("tail").unwrap_or("all").to_string()));
+    if let Some(s) = p.value("since") {
+        query.push(("since", s.to_string()));
+    }
+    let resp = api.call("GET", &format!("/containers/{}/logs", seg(name)), &query, None, &[])?;
+    let mut body = resp.into_body();
+    let (mut o, mut e) = (io::stdout(), io::stderr());
+    let copied = if info["Config"]["Tty"] == true { io::copy(&mut body as &mut dyn Read, &mut o).map(|_| ()) } else { crate::stdcopy::demux(&mut body, &mut o, &mut e) };
+    copied.map_err(|err| Failure::new(err.to_string(), 1))?;
+    Ok(0)
+}
+
+fn wait_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
+    let api = ctx.api()?;
+    for_each(&p.args, |name| {
+        let v = api.json("POST", &format!("/containers/{}/wait", seg(name)), &[], None).map_err(|e| e.to_string())?;
+        Ok(Some(v["StatusCode"].as_i64().unwrap_or(0).to_string()))
+    })
+}
+
+fn stop_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
+    let api = ctx.api()?;
+    let query: Vec<(&str, String)> = p.value("time").map(|t| vec![("t", t.to_string())]).unwrap_or_default();
+    for_each(&p.args, |name| api.call("POST", &format!("/containers/{}/stop", seg(name)), &query, None, &[]).map(|_| Some(name.to_string())).map_err(|e| e.to_string()))
+}
+
+fn kill_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
+    let api = ctx.api()?;
+    let query: Vec<(&str, String)> = p.value("signal").map(|s| vec![("signal", s.to_string())]).unwrap_or_default();
+    for_each(&p.args, |name| api.call("POST", &format!("/containers/{}/kill", seg(name)), &query, None, &[]).map(|_| Some(name.to_string())).map_err(|e| e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_the_daemons_words() {
+        assert_eq!(start_error_code("exec: \"nosuch\": executable file not found in $PATH: unknown"), 127);
+        assert_eq!(start_error_code("exec: \"/etc\": permission denied: unknown"), 126);
+        assert_eq!(start_error_code("No such image: x"), 125);
+        assert_eq!(go_quote("sh -c 'echo \"x\"'"), "\"sh -c 'echo \\\"x\\\"'\"");
+    }
+
+    #[test]
+    fn create_body_matches_flags() {
+        let args: Vec<String> = ["-e", "A=1", "--rm", "-w", "/tmp", "--entrypoint", "sh", "busybox", "-c", "true"].iter().map(|s| s.to_string()).collect();
+        let p = crate::client::flags::parse(RUN_FLAGS, &args, false).unwrap();
+        let b = create_body(&p, false);
+        assert_eq!(b["Env"], json!(["A=1"]));
+        assert_eq!(b["Cmd"], json!(["-c", "true"]));
+        assert_eq!(b["Entrypoint"], json!(["sh"]));
+        assert_eq!(b["HostConfig"]["AutoRemove"], json!(true));
+        assert_eq!(b["AttachStdout"], json!(true));
+        assert_eq!(b["Image"], json!("busybox"));
+    }
+}

@@ -1,0 +1,220 @@
+//! System-wide commands: `version`, `info`, and `inspect` (containers, then images).
+
+use super::api::{seg, Api, ApiError};
+use super::flags::{flag, Kind, Parsed};
+use super::{format, out, Args, Command, Ctx, Failure};
+use serde_json::Value;
+
+pub const COMMANDS: &[Command] = &[
+    Command {
+        name: "version",
+        usage: "docker version [OPTIONS]",
+        short: "Show the Docker version information",
+        args: Args::None,
+        interspersed: true,
+        flags: &[flag("format", Some('f'), Kind::Value, "Format the output using the given Go template")],
+        run: version_cmd,
+    },
+    Command {
+        name: "info",
+        usage: "docker info [OPTIONS]",
+        short: "Display system-wide information",
+        args: Args::None,
+        interspersed: true,
+        flags: &[flag("format", Some('f'), Kind::Value, "Format the output using the given Go template")],
+        run: info_cmd,
+    },
+    Command {
+        name: "inspect",
+        usage: "docker inspect [OPTIONS] NAME|ID [NAME|ID...]",
+        short: "Return low-level information on Docker objects",
+        args: Args::AtLeast(1),
+        interspersed: true,
+        flags: &[
+            flag("format", Some('f'), Kind::Value, "Format the output using the given Go template"),
+            flag("size", Some('s'), Kind::Bool, "Display total file sizes if the type is container"),
+            flag("type", None, Kind::Value, "Return JSON for specified type"),
+        ],
+        run: inspect_cmd,
+    },
+];
+
+fn arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+fn row(indent: &str, label: &str, value: &str, width: usize) -> String {
+    format!("{indent}{:<width$}{value}\n", format!("{label}:"))
+}
+
+fn version_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
+    let api = ctx.api();
+    let client_api = match &api {
+        Ok(a) if a.version != super::api::CLIENT_API_VERSION => format!("{} (downgraded from {})", a.version, super::api::CLIENT_API_VERSION),
+        _ => super::api::CLIENT_API_VERSION.to_string(),
+    };
+    let server = api.as_ref().ok().map(|a| a.json("GET", "/version", &[], None));
+    if let Some(f) = p.value("format") {
+        let v = serde_json::json!({
+            "Client": {"Version": crate::version::DOCKBOX, "ApiVersion": client_api, "GitCommit": crate::version::GIT_COMMIT, "Os": "linux", "Arch": arch()},
+            "Server": server.as_ref().and_then(|s| s.as_ref().ok()).cloned().unwrap_or(Value::Null),
+        });
+        out(&format!("{}\n", format::render_template(f, &v).map_err(|e| Failure::new(e, 1))?));
+    } else {
+        let mut s = String::from("Client:\n");
+        s += &row(" ", "Version", crate::version::DOCKBOX, 19);
+        s += &row(" ", "API version", &client_api, 19);
+        s += &row(" ", "Git commit", crate::version::GIT_COMMIT, 19);
+        s += &row(" ", "OS/Arch", &format!("linux/{}", arch()), 19);
+        s += &row(" ", "Context", "default", 19);
+        if let Some(Ok(v)) = &server {
+            let str_of = |k: &str| v[k].as_str().unwrap_or("").to_string();
+            s += "\nServer:\n Engine:\n";
+            s += &row("  ", "Version", &str_of("Version"), 18);
+            s += &row("  ", "API version", &format!("{} (minimum version {})", str_of("ApiVersion"), str_of("MinAPIVersion")), 18);
+            if !str_of("GoVersion").is_empty() {
+                s += &row("  ", "Go version", &str_of("GoVersion"), 18);
+            }
+            s += &row("  ", "Git commit", &str_of("GitCommit"), 18);
+            s += &row("  ", "Built", &str_of("BuildTime"), 18);
+            s += &row("  ", "OS/Arch", &format!("{}/{}", str_of("Os"), str_of("Arch")), 18);
+            s += &row("  ", "Experimental", &v["Experimental"].as_bool().unwrap_or(false).to_string(), 18);
+            for c in v["Components"].as_array().into_iter().flatten() {
+                let name = c["Name"].as_str().unwrap_or("");
+                if name == "Engine" {
+                    continue;
+                }
+                s += &format!(" {name}:\n");
+                s += &row("  ", "Version", c["Version"].as_str().unwrap_or(""), 18);
+                s += &row("  ", "GitCommit", c["Details"]["GitCommit"].as_str().unwrap_or(""), 18);
+            }
+        }
+        out(&s);
+    }
+    match (api, server) {
+        (Err(e), _) => Err(e.into()),
+        (_, Some(Err(e))) => Err(e.into()),
+        _ => Ok(0),
+    }
+}
+
+/// go-units BytesSize: binary units, four significant digits ("7.667GiB").
+fn bytes_size(n: f64) -> String {
+    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    let (mut v, mut i) = (n, 0);
+    while v >= 1024.0 && i < UNITS.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    let digits = if v >= 1000.0 { 0 } else if v >= 100.0 { 1 } else if v >= 10.0 { 2 } else { 3 };
+    let s = format!("{v:.digits$}");
+    let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s };
+    format!("{s}{}", UNITS[i])
+}
+
+fn info_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
+    let api = ctx.api()?;
+    let v = api.json("GET", "/info", &[], None)?;
+    if let Some(f) = p.value("format") {
+        out(&format!("{}\n", format::render_template(f, &v).map_err(|e| Failure::new(e, 1))?));
+        return Ok(0);
+    }
+    let s_of = |k: &str| match &v[k] {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    let mut s = String::from("Client:\n Context:    default\n Debug Mode: false\n\nServer:\n");
+    s += &format!(" Containers: {}\n", s_of("Containers"));
+    s += &format!("  Running: {}\n  Paused: {}\n  Stopped: {}\n", s_of("ContainersRunning"), s_of("ContainersPaused"), s_of("ContainersStopped"));
+    s += &format!(" Images: {}\n", s_of("Images"));
+    s += &format!(" Server Version: {}\n", s_of("ServerVersion"));
+    s += &format!(" Storage Driver: {}\n", s_of("Driver"));
+    s += &format!(" Logging Driver: {}\n", s_of("LoggingDriver"));
+    s += &format!(" Cgroup Driver: {}\n", s_of("CgroupDriver"));
+    if !s_of("CgroupVersion").is_empty() {
+        s += &format!(" Cgroup Version: {}\n", s_of("CgroupVersion"));
+    }
+    if let Some(runtimes) = v["Runtimes"].as_object() {
+        s += &format!(" Runtimes: {}\n", runtimes.keys().cloned().collect::<Vec<_>>().join(" "));
+    }
+    s += &format!(" Default Runtime: {}\n", s_of("DefaultRuntime"));
+    s += &format!(" Kernel Version: {}\n", s_of("KernelVersion"));
+    s += &format!(" Operating System: {}\n", s_of("OperatingSystem"));
+    s += &format!(" OSType: {}\n", s_of("OSType"));
+    s += &format!(" Architecture: {}\n", s_of("Architecture"));
+    s += &format!(" CPUs: {}\n", s_of("NCPU"));
+    s += &format!(" Total Memory: {}\n", bytes_size(v["MemTotal"].as_f64().unwrap_or(0.0)));
+    s += &format!(" Name: {}\n", s_of("Name"));
+    s += &format!(" ID: {}\n", s_of("ID"));
+    s += &format!(" Docker Root Dir: {}\n", s_of("DockerRootDir"));
+    s += &format!(" Debug Mode: {}\n", s_of("Debug"));
+    s += &format!(" Experimental: {}\n", s_of("ExperimentalBuild"));
+    s += &format!(" Live Restore Enabled: {}\n", s_of("LiveRestoreEnabled"));
+    out(&s);
+    Ok(0)
+}
+
+/// The raw JSON text of an object, trying containers before images unless `kind` says.
+fn inspect_raw(api: &Api, name: &str, kind: Option<&str>, size: bool) -> Result<String, ApiError> {
+    let attempts: &[&str] = match kind {
+        Some("container") => &["container"],
+        Some("image") => &["image"],
+        _ => &["container", "image"],
+    };
+    let mut last = ApiError::Daemon { status: 404, message: String::new() };
+    for a in attempts {
+        let (path, query) = if *a == "container" {
+            (format!("/containers/{}/json", seg(name)), if size { vec![("size", "1".to_string())] } else { vec![] })
+        } else {
+            (format!("/images/{}/json", seg(name)), vec![])
+        };
+        match api.call("GET", &path, &query, None, &[]) {
+            Ok(r) => return r.bytes().map(|b| String::from_utf8_lossy(&b).trim().to_string()).map_err(|e| ApiError::Io(e.to_string())),
+            Err(e) if e.is_not_found() => last = e,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last)
+}
+
+fn inspect_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
+    let api = ctx.api()?;
+    let mut found = Vec::new();
+    let mut errors = Vec::new();
+    for name in &p.args {
+        match inspect_raw(api, name, p.value("type"), p.bool("size")) {
+            Ok(raw) => found.push(raw),
+            Err(e) if e.is_not_found() => errors.push(format!("Error: No such object: {name}")),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    match p.value("format") {
+        Some(f) => {
+            for raw in &found {
+                let v: Value = serde_json::from_str(raw).unwrap_or(Value::Null);
+                let line = format::render_template(f, &v).map_err(|e| Failure::new(e, 1))?;
+                out(&format!("{line}\n"));
+            }
+        }
+        None => out(&format!("{}\n", format::indent_json(&format!("[{}]", found.join(","))))),
+    }
+    if errors.is_empty() {
+        Ok(0)
+    } else {
+        Err(Failure::new(errors.join("\n"), 1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn binary_sizes() {
+        assert_eq!(super::bytes_size(8_232_000_000.0), "7.667GiB");
+        assert_eq!(super::bytes_size(1024.0), "1KiB");
+    }
+}
