@@ -46,6 +46,23 @@ pub fn self_exe() -> PathBuf {
 pub fn applet_command(applet: &str) -> Command {
     let mut cmd = Command::new(self_exe());
     cmd.arg0(applet);
+    with_default_signals(&mut cmd);
+    cmd
+}
+
+/// Makes `cmd` start with no blocked signals: dockerd blocks its shutdown signals to take
+/// them synchronously, and a mask survives exec, so a child would otherwise ignore SIGTERM.
+pub fn with_default_signals(cmd: &mut Command) -> &mut Command {
+    // SAFETY: the closure runs between fork and exec and calls only sigemptyset and
+    // sigprocmask, which are async-signal-safe, on a local set.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+            Ok(())
+        })
+    };
     cmd
 }
 
