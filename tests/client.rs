@@ -297,6 +297,22 @@ fn real_dockerd_end_to_end() {
     assert_eq!(text(&o.stdout), "from-c1\n");
     assert!(d.run(&["rm", "c1"]).status.success());
 
+    // kill -s, stop and wait print names and exit codes; errors are collected at the end.
+    assert!(d.run(&["run", "-d", "--name", "k1", "busybox", "sleep", "100"]).status.success());
+    let o = d.run(&["kill", "-s", "KILL", "k1"]);
+    assert_eq!(text(&o.stdout), "k1\n", "{}", text(&o.stderr));
+    let o = d.run(&["wait", "k1"]);
+    assert_eq!(text(&o.stdout), "137\n");
+    let o = d.run(&["stop", "k1", "nosuch"]);
+    assert_eq!((text(&o.stdout).as_str(), o.status.code()), ("k1\n", Some(1)));
+    assert_eq!(text(&o.stderr), "Error response from daemon: No such container: nosuch\n");
+    assert!(d.run(&["rm", "k1"]).status.success());
+
+    let o = d.run(&["version"]);
+    let v = text(&o.stdout);
+    assert!(v.starts_with("Client:\n Version:           ") && v.contains("\nServer:\n Engine:\n  Version:          20."), "{v}");
+    assert!(v.contains(" API version:       1.41 (downgraded from 1.44)\n"), "{v}");
+
     // images table.
     let o = d.run(&["images"]);
     let images = text(&o.stdout);
