@@ -313,6 +313,9 @@ fn exit_code_of(wait: Result<Value, ApiError>) -> Result<i32, Failure> {
 
 fn run_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     let detach = p.bool("detach");
+    if p.bool("tty") && p.bool("interactive") && !detach && !super::is_terminal(0) {
+        return Err(Failure::new("the input device is not a TTY", 1));
+    }
     let api = ctx.api().map_err(|e| Failure::new(report("run", &e.to_string(), true), 125))?;
     let id = create_container(api, p, detach).map_err(|e| {
         let m = e.to_string();
@@ -329,6 +332,7 @@ fn run_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     }
     let body = create_body(p, false);
     let tty = p.bool("tty");
+    let _raw = (tty && body["AttachStdin"] == true && super::is_terminal(0)).then(super::tty::RawMode::enter);
     let attached = attach(api, &id, body["AttachStdin"] == true, body["AttachStdout"] == true, body["AttachStderr"] == true, tty)
         .map_err(|e| Failure::new(report("run", &e.to_string(), false), 125))?;
     let condition = if p.bool("rm") { "removed" } else { "next-exit" };
@@ -341,8 +345,18 @@ fn run_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
         }
         return Err(Failure::silent(start_error_code(&m)));
     }
+    if tty {
+        resize(api, &id);
+    }
     let _ = attached.output.join();
     exit_code_of(wait.recv().unwrap_or_else(|_| Err(ApiError::Io("wait ended without an answer".into()))))
+}
+
+/// Tells the container's tty our terminal's size.
+fn resize(api: &Api, id: &str) {
+    if let Some((h, w)) = super::tty::size(1) {
+        let _ = api.call("POST", &format!("/containers/{}/resize", seg(id)), &[("h", h.to_string()), ("w", w.to_string())], None, &[]);
+    }
 }
 
 fn inspect_container(api: &Api, name: &str) -> Result<Value, String> {
@@ -368,10 +382,14 @@ fn start_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
         let info = inspect_container(api, name).map_err(|e| Failure::new(e, 1))?;
         let id = info["Id"].as_str().unwrap_or(name).to_string();
         let tty = info["Config"]["Tty"] == true;
+        let _raw = (tty && p.bool("interactive") && super::is_terminal(0)).then(super::tty::RawMode::enter);
         let attached = attach(api, &id, p.bool("interactive"), true, true, tty)?;
         let wait = wait_for_exit(api, &id, "next-exit");
         if let Err(e) = api.call("POST", &format!("/containers/{}/start", seg(&id)), &[], None, &[]) {
             return Err(Failure::new(e.to_string(), 1));
+        }
+        if tty {
+            resize(api, &id);
         }
         let _ = attached.output.join();
         return match wait.recv() {

@@ -99,8 +99,7 @@ pub fn parse(specs: &[Spec], args: &[String], interspersed: bool) -> Result<Pars
         }
         if arg.len() > 1 && arg.starts_with('-') {
             let shorts = &arg[1..];
-            let mut chars = shorts.char_indices();
-            while let Some((at, c)) = chars.next() {
+            for (at, c) in shorts.char_indices() {
                 let Some(spec) = specs.iter().find(|s| s.short == Some(c)) else {
                     if c == 'h' {
                         out.help = true;

@@ -140,7 +140,9 @@ fn images_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     let mut filters = serde_json::Map::new();
     for f in p.list("filter") {
         let (k, v) = f.split_once('=').unwrap_or((f, ""));
-        filters.entry(k.to_string()).or_insert_with(|| Value::Array(vec![])).as_array_mut().map(|a| a.push(Value::String(v.into())));
+        if let Some(a) = filters.entry(k.to_string()).or_insert_with(|| Value::Array(vec![])).as_array_mut() {
+            a.push(Value::String(v.into()));
+        }
     }
     if let Some(r) = p.args.first() {
         filters.insert("reference".into(), Value::Array(vec![Value::String(r.clone())]));

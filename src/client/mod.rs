@@ -9,6 +9,7 @@ pub mod human;
 mod images;
 pub mod progress;
 mod system;
+mod tty;
 
 use api::{Api, ApiError};
 use flags::{flag, Kind, Parsed, Spec};

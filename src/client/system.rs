@@ -80,7 +80,7 @@ fn version_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
                 s += &row("  ", "Go version", &str_of("GoVersion"), 18);
             }
             s += &row("  ", "Git commit", &str_of("GitCommit"), 18);
-            s += &row("  ", "Built", &str_of("BuildTime"), 18);
+            s += &row("  ", "Built", &ansic_time(&str_of("BuildTime")), 18);
             s += &row("  ", "OS/Arch", &format!("{}/{}", str_of("Os"), str_of("Arch")), 18);
             s += &row("  ", "Experimental", &v["Experimental"].as_bool().unwrap_or(false).to_string(), 18);
             for c in v["Components"].as_array().into_iter().flatten() {
@@ -100,6 +100,20 @@ fn version_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
         (_, Some(Err(e))) => Err(e.into()),
         _ => Ok(0),
     }
+}
+
+/// An RFC 3339 time in Go's ANSIC layout ("Thu May  7 21:09:36 2026"), as `docker version`
+/// prints build times; anything unparsable is shown as given.
+fn ansic_time(rfc3339: &str) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let Some(t) = crate::sys::parse_rfc3339(rfc3339) else { return rfc3339.to_string() };
+    let secs = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
+    // Re-format through rfc3339_nanos so the fields are in UTC.
+    let utc = crate::sys::rfc3339_nanos(t);
+    let num = |r: std::ops::Range<usize>| utc.get(r).and_then(|x| x.parse::<usize>().ok()).unwrap_or(0);
+    let (year, month, day) = (num(0..4), num(5..7), num(8..10));
+    format!("{} {} {day:>2} {} {year}", DAYS[(secs.div_euclid(86400) % 7) as usize], MONTHS[month.clamp(1, 12) - 1], &utc[11..19])
 }
 
 /// go-units BytesSize: binary units, four significant digits ("7.667GiB").
@@ -212,6 +226,13 @@ fn inspect_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn build_times_in_ansic() {
+        assert_eq!(super::ansic_time("2026-05-07T21:09:36.000000000+00:00"), "Thu May  7 21:09:36 2026");
+        assert_eq!(super::ansic_time("2023-11-14T22:13:20Z"), "Tue Nov 14 22:13:20 2023");
+        assert_eq!(super::ansic_time("unknown"), "unknown");
+    }
+
     #[test]
     fn binary_sizes() {
         assert_eq!(super::bytes_size(8_232_000_000.0), "7.667GiB");
