@@ -159,9 +159,10 @@ impl Container {
         }
     }
 
+    /// `docker ps`'s COMMAND: arguments holding a space are quoted, as Docker does.
     fn command_line(&self) -> String {
         let mut parts = vec![self.path.clone()];
-        parts.extend(self.args.iter().cloned());
+        parts.extend(self.args.iter().map(|a| if a.contains(' ') { format!("'{a}'") } else { a.clone() }));
         parts.join(" ")
     }
 
