@@ -374,9 +374,27 @@ impl RegistryClient {
     }
 }
 
+/// Transport failures worded like Go's net/http errors, which Docker passes through:
+/// `Get "http://127.0.0.1:1/v2/": dial tcp 127.0.0.1:1: connect: connection refused`.
 fn transport_text(url: &str, t: &ureq::Transport) -> String {
-    let detail = t.message().map(str::to_string).or_else(|| std::error::Error::source(t).map(|s| s.to_string())).unwrap_or_else(|| t.to_string());
-    format!("Get \"{url}\": {detail}")
+    let mut cause = None;
+    let mut source = std::error::Error::source(t);
+    while let Some(s) = source {
+        cause = Some(s.to_string());
+        source = s.source();
+    }
+    let cause = cause.map(|c| {
+        let c = c.split(" (os error").next().unwrap_or(&c).to_string();
+        let mut chars = c.chars();
+        chars.next().map(|f| f.to_lowercase().collect::<String>() + chars.as_str()).unwrap_or_default()
+    });
+    let host = url.split("://").nth(1).and_then(|r| r.split('/').next()).unwrap_or("");
+    match (t.kind(), cause) {
+        (ureq::ErrorKind::ConnectionFailed, Some(c)) => format!("Get \"{url}\": dial tcp {host}: connect: {c}"),
+        (ureq::ErrorKind::Dns, Some(c)) => format!("Get \"{url}\": dial tcp: lookup {host}: {c}"),
+        (_, Some(c)) => format!("Get \"{url}\": {}: {c}", t.message().unwrap_or("transport error")),
+        (_, None) => format!("Get \"{url}\": {t}"),
+    }
 }
 
 fn descriptor(v: &serde_json::Value) -> Option<Descriptor> {

@@ -1,0 +1,284 @@
+//! The image path end to end: images built offline by scripts/images.sh, pushed to a real
+//! registry (scripts/registry.sh), pulled into a temporary data root, and mounted as a
+//! container filesystem with overlay2.
+
+mod common;
+
+use common::TempDir;
+use dockbox::image::{ImageStore, PullErrorKind, PullOptions};
+use dockbox::reference::Reference;
+use dockbox::snapshot::Snapshotter;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts").join(name)
+}
+
+/// A registry on 127.0.0.1 with hello-world (Docker schema2) and busybox (OCI) pushed.
+struct LocalRegistry {
+    dir: TempDir,
+    addr: String,
+}
+
+impl LocalRegistry {
+    fn start() -> LocalRegistry {
+        let dir = TempDir::new("registry");
+        let images = dir.join("images");
+        let out = Command::new("bash").arg(script("images.sh")).arg(&images).output().unwrap();
+        assert!(out.status.success(), "images.sh: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new("bash").arg(script("registry.sh")).arg("start").arg(dir.join("reg")).output().unwrap();
+        assert!(out.status.success(), "registry.sh start: {}", String::from_utf8_lossy(&out.stderr));
+        let addr = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+        let reg = LocalRegistry { dir, addr };
+        for name in ["hello-world", "busybox"] {
+            let out = Command::new("bash")
+                .arg(script("registry.sh"))
+                .arg("push")
+                .arg(reg.dir.join("reg"))
+                .arg(reg.dir.join("images").join(name))
+                .arg(format!("{name}:latest"))
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "push {name}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        reg
+    }
+
+    fn reference(&self, name: &str) -> Reference {
+        Reference::parse_normalized(&format!("{}/{name}", self.addr)).unwrap()
+    }
+}
+
+impl Drop for LocalRegistry {
+    fn drop(&mut self) {
+        let _ = Command::new("bash").arg(script("registry.sh")).arg("stop").arg(self.dir.join("reg")).status();
+    }
+}
+
+fn statuses(msgs: &[Value]) -> Vec<String> {
+    msgs.iter().map(|m| m["status"].as_str().unwrap_or("").to_string()).collect()
+}
+
+fn pull(store: &ImageStore, r: &Reference) -> (dockbox::image::Image, Vec<Value>) {
+    let mut msgs = Vec::new();
+    let image = store.pull(r, &PullOptions::default(), &mut |m| msgs.push(m.clone())).unwrap_or_else(|e| panic!("pull {r}: {e}"));
+    (image, msgs)
+}
+
+/// Whether `wanted` appear in `got` in this order (other statuses may come between).
+fn in_order(got: &[String], wanted: &[&str]) -> bool {
+    let mut it = got.iter();
+    wanted.iter().all(|w| it.any(|g| g == w))
+}
+
+#[test]
+fn pull_get_and_mount_from_a_local_registry() {
+    if !common::require_root() {
+        return;
+    }
+    let reg = LocalRegistry::start();
+    let root = TempDir::new("imgroot");
+    let store = ImageStore::open(root.path()).unwrap();
+
+    // hello-world: Docker schema2.
+    let hello_ref = reg.reference("hello-world");
+    let (hello, msgs) = pull(&store, &hello_ref);
+    let st = statuses(&msgs);
+    assert_eq!(msgs[0], serde_json::json!({"status": "Pulling from hello-world", "id": "latest"}));
+    assert!(
+        in_order(&st, &["Pulling fs layer", "Downloading", "Verifying Checksum", "Download complete", "Extracting", "Pull complete"]),
+        "{st:?}"
+    );
+    let downloading = msgs.iter().rfind(|m| m["status"] == "Downloading").unwrap();
+    let total = downloading["progressDetail"]["total"].as_u64().unwrap();
+    assert_eq!(downloading["progressDetail"]["current"].as_u64().unwrap(), total);
+    assert!(downloading["progress"].as_str().unwrap().starts_with(&format!("[{}>]", "=".repeat(50))), "{downloading}");
+    assert_eq!(downloading["id"].as_str().unwrap().len(), 12);
+    assert!(st[st.len() - 2].starts_with("Digest: sha256:"), "{st:?}");
+    assert_eq!(st[st.len() - 1], format!("Status: Downloaded newer image for {}/hello-world:latest", reg.addr));
+    assert_eq!(hello.repo_tags, vec![format!("{}/hello-world:latest", reg.addr)]);
+    assert_eq!(hello.repo_digests, vec![format!("{}/hello-world@{}", reg.addr, &st[st.len() - 2]["Digest: ".len()..])]);
+    assert_eq!(hello.config["config"]["Cmd"], serde_json::json!(["/hello"]));
+    assert_eq!(hello.layers.len(), 1);
+    assert!(hello.size > 0);
+
+    // A second pull changes nothing.
+    let (again, msgs) = pull(&store, &hello_ref);
+    let st = statuses(&msgs);
+    assert_eq!(again.id, hello.id);
+    assert!(st.contains(&"Already exists".to_string()), "{st:?}");
+    assert!(!st.contains(&"Downloading".to_string()), "{st:?}");
+    assert_eq!(st.last().unwrap(), &format!("Status: Image is up to date for {}/hello-world:latest", reg.addr));
+
+    // busybox: OCI manifest.
+    let started = std::time::Instant::now();
+    let (busybox, msgs) = pull(&store, &reg.reference("busybox:latest"));
+    eprintln!("pull of busybox took {:?}", started.elapsed());
+    assert!(in_order(&statuses(&msgs), &["Pulling from busybox", "Pulling fs layer", "Pull complete"]));
+    assert_eq!(busybox.config["config"]["Cmd"], serde_json::json!(["sh"]));
+
+    // Lookups by every form docker accepts.
+    let hex = hello.id.strip_prefix("sha256:").unwrap();
+    for key in [
+        format!("{}/hello-world", reg.addr),
+        format!("{}/hello-world:latest", reg.addr),
+        hello.repo_digests[0].clone(),
+        hello.id.clone(),
+        hex.to_string(),
+        hex[..12].to_string(),
+        format!("sha256:{}", &hex[..12]),
+    ] {
+        assert_eq!(store.get(&key).map(|i| i.id), Some(hello.id.clone()), "get({key})");
+    }
+    assert!(store.get(&format!("{}/hello-world:nope", reg.addr)).is_none());
+    assert!(store.get("hello-world").is_none(), "docker.io/library/hello-world was never pulled");
+    assert_eq!(store.list().len(), 2);
+
+    // Docker's on-disk layout.
+    assert!(root.join("image/overlay2/imagedb/content/sha256").join(hex).is_file());
+    let chain = hello.layers[0].strip_prefix("sha256:").unwrap();
+    let layer = root.join("image/overlay2/layerdb/sha256").join(chain);
+    let cache_id = std::fs::read_to_string(layer.join("cache-id")).unwrap();
+    assert_eq!(std::fs::read_to_string(layer.join("diff")).unwrap(), hello.layers[0]);
+    let link = std::fs::read_to_string(root.join("overlay2").join(&cache_id).join("link")).unwrap();
+    assert_eq!(link.len(), 26);
+    assert_eq!(std::fs::read_link(root.join("overlay2/l").join(&link)).unwrap(), PathBuf::from(format!("../{cache_id}/diff")));
+    let repos: Value = serde_json::from_slice(&std::fs::read(root.join("image/overlay2/repositories.json")).unwrap()).unwrap();
+    assert_eq!(repos["Repositories"][format!("{}/hello-world", reg.addr)][format!("{}/hello-world:latest", reg.addr)], hello.id);
+
+    // A reopened store sees the same images.
+    let reopened = ImageStore::open(root.path()).unwrap();
+    assert_eq!(reopened.get(&format!("{}/busybox", reg.addr)).map(|i| i.id), Some(busybox.id.clone()));
+
+    // Container filesystems.
+    let snap = Snapshotter::open(root.path()).unwrap();
+    let hello_mount = snap.create_rw(&hello).unwrap();
+    assert_eq!(hello_mount.len(), 64);
+    let merged = snap.mount(&hello_mount).unwrap();
+    assert_eq!(snap.mount(&hello_mount).unwrap(), merged, "mount is idempotent");
+    assert!(dockbox::mounts::is_mountpoint(&merged));
+    let out = Command::new(merged.join("hello")).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("Hello from dockbox!"), "{out:?}");
+    for init_file in ["etc/hosts", "etc/hostname", "etc/resolv.conf", "dev/console", ".dockerenv"] {
+        assert!(merged.join(init_file).is_file(), "{init_file}");
+    }
+    for init_dir in ["proc", "sys", "dev/pts", "dev/shm"] {
+        assert!(merged.join(init_dir).is_dir(), "{init_dir}");
+    }
+
+    let bb_mount = snap.create_rw(&busybox).unwrap();
+    let bb = snap.mount(&bb_mount).unwrap();
+    assert!(bb.join("bin/busybox").is_file());
+    assert_eq!(std::fs::read_link(bb.join("bin/sh")).unwrap(), PathBuf::from("busybox"));
+    std::fs::write(bb.join("tmp/written"), b"rw").unwrap();
+    assert!(root.join("overlay2").join(&bb_mount).join("diff/tmp/written").is_file(), "writes land in the rw layer");
+    std::fs::remove_file(bb.join("bin/ls")).unwrap();
+    assert!(root.join("overlay2").join(cache_id_of(&store, &busybox)).join("diff/bin/ls").exists(), "image layers stay untouched");
+
+    snap.unmount(&bb_mount).unwrap();
+    snap.unmount(&bb_mount).unwrap();
+    assert!(!dockbox::mounts::is_mountpoint(&bb));
+    snap.remove(&bb_mount).unwrap();
+    snap.remove(&hello_mount).unwrap();
+    assert!(!root.join("overlay2").join(&hello_mount).exists());
+    assert!(!root.join("overlay2").join(format!("{hello_mount}-init")).exists());
+    assert!(dockbox::mounts::mounts_under(root.path()).unwrap().is_empty());
+    let links = std::fs::read_dir(root.join("overlay2/l")).unwrap().count();
+    assert_eq!(links, 2, "only the two image layers keep short links");
+}
+
+fn cache_id_of(store: &ImageStore, image: &dockbox::image::Image) -> String {
+    store.cache_id(&image.layers[0]).unwrap()
+}
+
+#[test]
+fn unknown_tag_and_unreachable_registry() {
+    if !common::require_root() {
+        return;
+    }
+    let reg = LocalRegistry::start();
+    let root = TempDir::new("imgroot-nf");
+    let store = ImageStore::open(root.path()).unwrap();
+    let err = store.pull(&reg.reference("nope"), &PullOptions::default(), &mut |_| {}).unwrap_err();
+    assert_eq!(err.kind, PullErrorKind::NotFound);
+    assert_eq!(err.message, format!("manifest for {}/nope:latest not found: manifest unknown: manifest unknown", reg.addr));
+    let err = store.pull(&reg.reference("hello-world:v9"), &PullOptions::default(), &mut |_| {}).unwrap_err();
+    assert_eq!(err.message, format!("manifest for {}/hello-world:v9 not found: manifest unknown: manifest unknown", reg.addr));
+    assert!(store.list().is_empty());
+
+    // A port nobody listens on: the registry we stop frees its port.
+    let addr = reg.addr.clone();
+    drop(reg);
+    let r = Reference::parse_normalized(&format!("{addr}/hello-world")).unwrap();
+    let err = store.pull(&r, &PullOptions::default(), &mut |_| {}).unwrap_err();
+    assert_eq!(err.kind, PullErrorKind::Other);
+    assert_eq!(err.message, format!("Get \"http://{addr}/v2/\": dial tcp {addr}: connect: connection refused"));
+}
+
+#[test]
+fn references_parse_as_docker_does() {
+    let ok: &[(&str, &str, &str)] = &[
+        ("busybox", "docker.io/library/busybox", "busybox"),
+        ("busybox:1.36", "docker.io/library/busybox:1.36", "busybox:1.36"),
+        ("library/busybox", "docker.io/library/busybox", "busybox"),
+        ("docker.io/library/busybox:latest", "docker.io/library/busybox:latest", "busybox:latest"),
+        ("index.docker.io/user/app", "docker.io/user/app", "user/app"),
+        ("user/app", "docker.io/user/app", "user/app"),
+        ("localhost/app", "localhost/app", "localhost/app"),
+        ("localhost:5000/a/b:t", "localhost:5000/a/b:t", "localhost:5000/a/b:t"),
+        ("127.0.0.1:5000/hello-world", "127.0.0.1:5000/hello-world", "127.0.0.1:5000/hello-world"),
+        ("[::1]:5000/app", "[::1]:5000/app", "[::1]:5000/app"),
+        ("example.com/a.b/c__d/e-f---g:T_a.g-1", "example.com/a.b/c__d/e-f---g:T_a.g-1", "example.com/a.b/c__d/e-f---g:T_a.g-1"),
+        (
+            "busybox@sha256:ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+            "docker.io/library/busybox@sha256:ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+            "busybox@sha256:ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+        ),
+        (
+            "127.0.0.1:5000/x:t@sha256:ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+            "127.0.0.1:5000/x:t@sha256:ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+            "127.0.0.1:5000/x:t@sha256:ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+        ),
+        ("Uppercase.example.com/lower", "Uppercase.example.com/lower", "Uppercase.example.com/lower"),
+    ];
+    for (input, full, familiar) in ok {
+        let r = Reference::parse_normalized(input).unwrap_or_else(|e| panic!("{input}: {e}"));
+        assert_eq!(r.to_string(), *full, "{input}");
+        assert_eq!(r.familiar_string(), *familiar, "{input}");
+    }
+    let r = Reference::parse_normalized("busybox").unwrap().with_default_tag();
+    assert_eq!((r.to_string(), r.repository(), r.familiar_name()), ("docker.io/library/busybox:latest".into(), "docker.io/library/busybox".into(), "busybox".into()));
+
+    let bad: &[(&str, &str)] = &[
+        ("", "invalid reference format"),
+        (":", "invalid reference format"),
+        ("busybox:", "invalid reference format"),
+        ("/busybox", "invalid reference format"),
+        ("busybox/", "invalid reference format"),
+        ("a//b", "invalid reference format"),
+        ("-busybox", "invalid reference format"),
+        ("busy..box", "invalid reference format"),
+        ("busybox:-tag", "invalid reference format"),
+        ("busybox:a@b", "invalid reference format"),
+        ("busybox@sha256:abc", "invalid reference format"),
+        ("Busybox", "invalid reference format: repository name (library/Busybox) must be lowercase"),
+        ("example.com/Foo:tag", "invalid reference format: repository name (Foo) must be lowercase"),
+        ("busybox@sha256:fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff", "invalid checksum digest length"),
+        ("busybox@md5:ffffffffffffffffffffffffffffffff", "unsupported digest algorithm"),
+        (
+            "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+            "invalid repository name (ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff), cannot specify 64-byte hexadecimal strings",
+        ),
+    ];
+    for (input, message) in bad {
+        match Reference::parse_normalized(input) {
+            Ok(r) => panic!("{input:?} parsed as {r}"),
+            Err(e) => assert_eq!(e.to_string(), *message, "{input:?}"),
+        }
+    }
+    let long = format!("example.com/{}", "a".repeat(250));
+    assert_eq!(Reference::parse_normalized(&long).unwrap_err().to_string(), "repository name must not be more than 255 characters");
+}
