@@ -80,6 +80,8 @@ pub fn is_insecure(domain: &str, insecure: &[String]) -> bool {
     let addrs: Vec<IpAddr> = match host.parse::<IpAddr>() {
         Ok(ip) => vec![ip],
         Err(_) if host == "localhost" => return true,
+        // Resolving a name only matters for CIDR entries; skip the lookup otherwise.
+        Err(_) if !insecure.iter().any(|i| i.contains('/')) => return false,
         Err(_) => (host, 0).to_socket_addrs().map(|a| a.map(|s| s.ip()).collect()).unwrap_or_default(),
     };
     addrs.iter().any(|ip| ip.is_loopback() || insecure.iter().any(|c| cidr_contains(c, ip)))
@@ -499,6 +501,20 @@ mod tests {
         let enc = base64_encode(json.as_bytes()).replace('+', "-").replace('/', "_").trim_end_matches('=').to_string();
         assert_eq!(decode_registry_auth(&enc), Some(("u".into(), "p:w".into())));
         assert_eq!(base64_decode(&base64_encode(b"ab")).unwrap(), b"ab");
+    }
+
+    #[test]
+    fn index_entry_for_this_platform_is_chosen() {
+        let (arch, variant) = host_platform();
+        let index = serde_json::json!({"manifests": [
+            {"digest": "sha256:windows", "platform": {"os": "windows", "architecture": arch}},
+            {"digest": "sha256:other", "platform": {"os": "linux", "architecture": "mips64le"}},
+            {"digest": "sha256:odd-variant", "platform": {"os": "linux", "architecture": arch, "variant": "v0"}},
+            {"digest": "sha256:mine", "platform": {"os": "linux", "architecture": arch, "variant": variant}},
+        ]});
+        assert_eq!(pick_platform(&index).unwrap(), "sha256:mine");
+        let none = serde_json::json!({"manifests": [{"digest": "sha256:x", "platform": {"os": "linux", "architecture": "mips64le"}}]});
+        assert!(matches!(pick_platform(&none), Err(RegistryError::NotFound(_))));
     }
 
     #[test]

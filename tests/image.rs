@@ -282,3 +282,31 @@ fn references_parse_as_docker_does() {
     let long = format!("example.com/{}", "a".repeat(250));
     assert_eq!(Reference::parse_normalized(&long).unwrap_err().to_string(), "repository name must not be more than 255 characters");
 }
+
+#[test]
+fn concurrent_pulls_commit_each_layer_once() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<ImageStore>();
+    shareable::<Snapshotter>();
+    if !common::require_root() {
+        return;
+    }
+    let reg = LocalRegistry::start();
+    let root = TempDir::new("imgroot-conc");
+    let store = ImageStore::open(root.path()).unwrap();
+    let ids: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|i| {
+                let (store, r) = (&store, reg.reference(if i % 2 == 0 { "busybox" } else { "hello-world" }));
+                s.spawn(move || store.pull(&r, &PullOptions::default(), &mut |_| {}).map(|img| img.id))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap().unwrap()).collect()
+    });
+    assert_eq!(ids[0], ids[2]);
+    assert_eq!(ids[1], ids[3]);
+    assert_eq!(store.list().len(), 2);
+    // Losing racers discard their extraction: one overlay2 directory per layer, plus l/.
+    assert_eq!(std::fs::read_dir(root.join("overlay2")).unwrap().count(), 3);
+    assert_eq!(std::fs::read_dir(root.join("tmp")).unwrap().count(), 0);
+}
