@@ -5,6 +5,7 @@
 # Only tar, gzip, sha256sum, gcc and jq are used; the output is reproducible
 # (fixed mtimes from SOURCE_DATE_EPOCH, sorted tar entries, gzip -n).
 set -euo pipefail
+umask 022
 
 OUT=${1:?usage: images.sh OUTDIR}
 HERE=$(cd "$(dirname "$0")" && pwd)

@@ -310,3 +310,132 @@ fn concurrent_pulls_commit_each_layer_once() {
     assert_eq!(std::fs::read_dir(root.join("overlay2")).unwrap().count(), 3);
     assert_eq!(std::fs::read_dir(root.join("tmp")).unwrap().count(), 0);
 }
+
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("{:x}", sha2::Sha256::digest(data))
+}
+
+/// An OCI layout `layered`: busybox's layer plus one that deletes /etc/group (whiteout),
+/// adds /etc/motd and makes /bin opaque with a single file in it.
+fn write_layered_layout(busybox_layout: &Path, out: &Path) {
+    let blobs = out.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let index: Value = serde_json::from_slice(&std::fs::read(busybox_layout.join("index.json")).unwrap()).unwrap();
+    let manifest_hex = index["manifests"][0]["digest"].as_str().unwrap().strip_prefix("sha256:").unwrap().to_string();
+    let manifest: Value = serde_json::from_slice(&std::fs::read(busybox_layout.join("blobs/sha256").join(&manifest_hex)).unwrap()).unwrap();
+    let config_hex = manifest["config"]["digest"].as_str().unwrap().strip_prefix("sha256:").unwrap().to_string();
+    let mut config: Value = serde_json::from_slice(&std::fs::read(busybox_layout.join("blobs/sha256").join(&config_hex)).unwrap()).unwrap();
+    let base = manifest["layers"][0].clone();
+    let base_hex = base["digest"].as_str().unwrap().strip_prefix("sha256:").unwrap();
+    std::fs::copy(busybox_layout.join("blobs/sha256").join(base_hex), blobs.join(base_hex)).unwrap();
+
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut add = |path: &str, data: &[u8], kind: tar::EntryType| {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_size(data.len() as u64);
+        h.set_mode(if kind == tar::EntryType::Directory { 0o755 } else { 0o644 });
+        h.set_mtime(1_700_000_000);
+        h.set_cksum();
+        tar.append_data(&mut h, path, data).unwrap();
+    };
+    add("bin/", b"", tar::EntryType::Directory);
+    add("bin/.wh..wh..opq", b"", tar::EntryType::Regular);
+    add("bin/onlyme", b"only\n", tar::EntryType::Regular);
+    add("etc/", b"", tar::EntryType::Directory);
+    add("etc/.wh.group", b"", tar::EntryType::Regular);
+    add("etc/motd", b"layered\n", tar::EntryType::Regular);
+    let plain = tar.into_inner().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, &plain).unwrap();
+    let gz = gz.finish().unwrap();
+    let top_hex = sha256_hex(&gz);
+    std::fs::write(blobs.join(&top_hex), &gz).unwrap();
+
+    config["rootfs"]["diff_ids"].as_array_mut().unwrap().push(Value::String(format!("sha256:{}", sha256_hex(&plain))));
+    config["config"]["Cmd"] = serde_json::json!(["cat", "/etc/motd"]);
+    let config_bytes = serde_json::to_vec(&config).unwrap();
+    let config_hex = sha256_hex(&config_bytes);
+    std::fs::write(blobs.join(&config_hex), &config_bytes).unwrap();
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": format!("sha256:{config_hex}"), "size": config_bytes.len()},
+        "layers": [base, {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": format!("sha256:{top_hex}"), "size": gz.len()}],
+    });
+    let manifest_bytes = serde_json::to_vec(&manifest).unwrap();
+    let manifest_hex = sha256_hex(&manifest_bytes);
+    std::fs::write(blobs.join(&manifest_hex), &manifest_bytes).unwrap();
+    let index = serde_json::json!({"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": format!("sha256:{manifest_hex}"), "size": manifest_bytes.len(),
+        "annotations": {"org.opencontainers.image.ref.name": "latest"}}]});
+    std::fs::write(out.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    std::fs::write(out.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+}
+
+#[test]
+fn layered_image_shares_layers_applies_whiteouts_and_removes() {
+    if !common::require_root() {
+        return;
+    }
+    let reg = LocalRegistry::start();
+    write_layered_layout(&reg.dir.join("images/busybox"), &reg.dir.join("images/layered"));
+    let out = Command::new("bash")
+        .arg(script("registry.sh"))
+        .args(["push".as_ref(), reg.dir.join("reg").as_os_str(), reg.dir.join("images/layered").as_os_str(), "layered:latest".as_ref()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "push layered: {}", String::from_utf8_lossy(&out.stderr));
+
+    let root = TempDir::new("imgroot-layered");
+    let store = ImageStore::open(root.path()).unwrap();
+    let (layered, msgs) = pull(&store, &reg.reference("layered"));
+    let st = statuses(&msgs);
+    assert_eq!(layered.layers.len(), 2);
+    assert!(in_order(&st, &["Pulling fs layer", "Pulling fs layer", "Waiting", "Pull complete", "Downloading", "Pull complete"]), "{st:?}");
+    let (busybox, msgs) = pull(&store, &reg.reference("busybox"));
+    assert_eq!(busybox.layers[0], layered.layers[0]);
+    assert!(statuses(&msgs).contains(&"Already exists".to_string()));
+    assert!(!statuses(&msgs).contains(&"Downloading".to_string()));
+
+    // The overlay view applies the upper layer's whiteouts.
+    let snap = Snapshotter::open(root.path()).unwrap();
+    let m = snap.create_rw(&layered).unwrap();
+    let merged = snap.mount(&m).unwrap();
+    assert_eq!(std::fs::read_to_string(merged.join("etc/motd")).unwrap(), "layered\n");
+    assert!(merged.join("etc/passwd").exists());
+    assert!(!merged.join("etc/group").exists(), "whiteout hides the lower file");
+    assert!(merged.join("bin/onlyme").exists());
+    assert!(!merged.join("bin/busybox").exists(), "opaque directory hides the lower one");
+    let lower = std::fs::read_to_string(root.join("overlay2").join(&m).join("lower")).unwrap();
+    assert_eq!(lower.split(':').count(), 3, "init layer plus two image layers: {lower}");
+    snap.remove(&m).unwrap();
+
+    // docker rmi: a tag goes with its repository's digests; shared layers stay.
+    let err = store.remove("nothing-here", false).unwrap_err();
+    assert_eq!((err.kind, err.message.as_str()), (dockbox::image::RemoveErrorKind::NotFound, "No such image: nothing-here"));
+    let removed = store.remove(&format!("{}/layered", reg.addr), false).unwrap();
+    let deleted: Vec<&str> = removed.iter().filter_map(|r| r["Deleted"].as_str()).collect();
+    let untagged: Vec<&str> = removed.iter().filter_map(|r| r["Untagged"].as_str()).collect();
+    assert_eq!(untagged.len(), 2, "{removed:?}");
+    assert_eq!(untagged[0], format!("{}/layered:latest", reg.addr));
+    assert!(untagged[1].starts_with(&format!("{}/layered@sha256:", reg.addr)));
+    assert_eq!(deleted, vec![layered.id.as_str(), layered.layers[1].as_str()]);
+    assert!(store.get(&layered.id).is_none());
+    assert!(store.get(&format!("{}/busybox", reg.addr)).is_some());
+
+    // An image in two repositories needs force when removed by id.
+    store.tag(&busybox.id, &Reference::parse_normalized("mine/busybox:1").unwrap()).unwrap();
+    let short = &busybox.id["sha256:".len().."sha256:".len() + 12];
+    let err = store.remove(short, false).unwrap_err();
+    assert_eq!(err.kind, dockbox::image::RemoveErrorKind::Conflict);
+    assert_eq!(err.message, format!("conflict: unable to delete {short} (must be forced) - image is referenced in multiple repositories"));
+    let removed = store.remove(short, true).unwrap();
+    assert!(removed.contains(&serde_json::json!({"Deleted": busybox.layers[0]})), "{removed:?}");
+    assert!(store.list().is_empty());
+    let left: Vec<_> = std::fs::read_dir(root.join("overlay2")).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("l")]);
+    assert_eq!(std::fs::read_dir(root.join("overlay2/l")).unwrap().count(), 0);
+    assert_eq!(std::fs::read_dir(root.join("image/overlay2/layerdb/sha256")).unwrap().count(), 0);
+}
