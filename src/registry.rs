@@ -437,7 +437,7 @@ fn pick_platform(index: &serde_json::Value) -> Result<String, RegistryError> {
         .or_else(|| matching.iter().find(|e| variant_of(e).is_none()))
         .or_else(|| matching.first());
     best.and_then(|e| e.get("digest")).and_then(|d| d.as_str()).map(str::to_string).ok_or_else(|| {
-        RegistryError::NotFound(format!("no matching manifest for linux/{arch}{} in the manifest list entries", variant.map(|v| format!("/{v}")).unwrap_or_default()))
+        RegistryError::Other(format!("no matching manifest for linux/{arch}{} in the manifest list entries", variant.map(|v| format!("/{v}")).unwrap_or_default()))
     })
 }
 
@@ -514,7 +514,7 @@ mod tests {
         ]});
         assert_eq!(pick_platform(&index).unwrap(), "sha256:mine");
         let none = serde_json::json!({"manifests": [{"digest": "sha256:x", "platform": {"os": "linux", "architecture": "mips64le"}}]});
-        assert!(matches!(pick_platform(&none), Err(RegistryError::NotFound(_))));
+        assert!(matches!(pick_platform(&none), Err(RegistryError::Other(m)) if m.starts_with("no matching manifest for linux/")));
     }
 
     #[test]

@@ -274,11 +274,15 @@ impl ImageStore {
         Ok(changed)
     }
 
-    /// Tags image `id` as `reference` (familiar `name:tag`), as `docker tag` does.
-    pub fn tag(&self, id: &str, reference: &Reference) -> io::Result<()> {
+    /// `docker tag`: points `reference` (tag `latest` by default) at the image `name_or_id`.
+    pub fn tag(&self, name_or_id: &str, reference: &Reference) -> io::Result<()> {
+        let hex = self.resolve(name_or_id).ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("No such image: {name_or_id}")))?;
         let reference = reference.clone().with_default_tag();
+        if reference.digest.is_some() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "refusing to create a tag with a digest reference"));
+        }
         let mut repos = self.repos();
-        repos.entry(reference.familiar_name()).or_default().insert(reference.familiar_string(), id.to_string());
+        repos.entry(reference.familiar_name()).or_default().insert(reference.familiar_string(), format!("sha256:{hex}"));
         self.save_repositories(&repos)
     }
 
