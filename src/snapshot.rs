@@ -118,7 +118,7 @@ impl Snapshotter {
     fn fill_init_layer(&self, diff: &Path, image_diffs: &[PathBuf]) -> io::Result<()> {
         for (path, kind) in INIT_LAYER {
             // An image entry (seen through any layer) wins; whiteouts are rare enough here.
-            if image_diffs.iter().any(|d| std::fs::symlink_metadata(d.join(path)).is_ok()) {
+            if image_diffs.iter().any(|d| present_in_layer(d, path)) {
                 continue;
             }
             let target = diff.join(path);
@@ -190,6 +190,22 @@ impl Snapshotter {
             _ => Ok(()),
         }
     }
+}
+
+/// Whether `rel` exists in a layer's diff, looking without following symlinks: a symlinked
+/// parent (say /etc -> usr/etc) counts as present, since creating the path in the init
+/// layer would shadow the image's link with a real directory.
+fn present_in_layer(diff: &Path, rel: &str) -> bool {
+    let mut cur = diff.to_path_buf();
+    for part in rel.split('/') {
+        cur.push(part);
+        match std::fs::symlink_metadata(&cur) {
+            Err(_) => return false,
+            Ok(m) if m.file_type().is_symlink() => return true,
+            Ok(_) => {}
+        }
+    }
+    true
 }
 
 fn page_size() -> usize {
