@@ -2,9 +2,10 @@
 # Builds the quickstart's two images offline as OCI image layouts under OUTDIR:
 #   OUTDIR/busybox      (Debian's busybox-static with its applet links)
 #   OUTDIR/hello-world  (a tiny static /hello built from scripts/hello/hello.c)
-# Only tar, gzip, sha256sum, gcc and jq are used; the output is reproducible
+# Only tar, gzip, sha256sum, printf and gcc are used; the output is reproducible
 # (fixed mtimes from SOURCE_DATE_EPOCH, sorted tar entries, gzip -n).
 set -euo pipefail
+umask 022
 
 OUT=${1:?usage: images.sh OUTDIR}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -42,30 +43,26 @@ make_image() {
     diff_id=$(sha "$WORK/layer.tar")
     layer=$(put_blob "$WORK/layer.tar.gz" "$layout")
     layer_size=$(size "$WORK/layer.tar.gz")
-    jq -cn --arg arch "$ARCH" --arg created "$CREATED" --arg diff "sha256:$diff_id" --arg by "$created_by" \
-        --argjson cfg "$cfg" \
-        '{architecture:$arch, os:"linux", created:$created, config:$cfg,
-          rootfs:{type:"layers", diff_ids:[$diff]},
-          history:[{created:$created, created_by:$by}]}' | tr -d '\n' > "$WORK/config.json"
+    # Every value here is ours (no quotes or backslashes), so printf builds the JSON.
+    printf '{"architecture":"%s","os":"linux","created":"%s","config":%s,"rootfs":{"type":"layers","diff_ids":["sha256:%s"]},"history":[{"created":"%s","created_by":"%s"}]}' \
+        "$ARCH" "$CREATED" "$cfg" "$diff_id" "$CREATED" "$created_by" > "$WORK/config.json"
     local config config_size
     config=$(put_blob "$WORK/config.json" "$layout")
     config_size=$(size "$WORK/config.json")
-    jq -cn --arg c "sha256:$config" --argjson cs "$config_size" --arg l "sha256:$layer" --argjson ls "$layer_size" \
-        '{schemaVersion:2, mediaType:"application/vnd.oci.image.manifest.v1+json",
-          config:{mediaType:"application/vnd.oci.image.config.v1+json", digest:$c, size:$cs},
-          layers:[{mediaType:"application/vnd.oci.image.layer.v1.tar+gzip", digest:$l, size:$ls}]}' \
-        | tr -d '\n' > "$WORK/manifest.json"
+    printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:%s","size":%s}]}' \
+        "$config" "$config_size" "$layer" "$layer_size" > "$WORK/manifest.json"
     local manifest manifest_size
     manifest=$(put_blob "$WORK/manifest.json" "$layout")
     manifest_size=$(size "$WORK/manifest.json")
-    jq -cn --arg m "sha256:$manifest" --argjson ms "$manifest_size" --arg arch "$ARCH" \
-        '{schemaVersion:2, manifests:[{mediaType:"application/vnd.oci.image.manifest.v1+json",
-          digest:$m, size:$ms, platform:{architecture:$arch, os:"linux"},
-          annotations:{"org.opencontainers.image.ref.name":"latest"}}]}' > "$layout/index.json"
+    printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"platform":{"architecture":"%s","os":"linux"},"annotations":{"org.opencontainers.image.ref.name":"latest"}}]}\n' \
+        "$manifest" "$manifest_size" "$ARCH" > "$layout/index.json"
     printf '{"imageLayoutVersion":"1.0.0"}' > "$layout/oci-layout"
     echo "$layout: manifest sha256:$manifest"
 }
 
+for tool in tar gzip sha256sum gcc; do
+    command -v "$tool" >/dev/null || { echo "images.sh: $tool is missing (apt-get install -y tar gzip coreutils gcc)" >&2; exit 1; }
+done
 mkdir -p "$OUT"
 
 # busybox

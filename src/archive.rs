@@ -161,6 +161,14 @@ fn set_xattr(fd: RawFd, key: &str, value: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// Go's archive/tar (what Docker reads layers with) takes a blank numeric field as zero.
+fn blank_is_zero<T: Default>(parsed: io::Result<T>, raw: &[u8]) -> io::Result<T> {
+    match parsed {
+        Err(_) if raw.iter().all(|c| *c == 0 || *c == b' ') => Ok(T::default()),
+        other => other,
+    }
+}
+
 struct DirTimes {
     components: Vec<Vec<u8>>,
     mtime: TimeSpec,
@@ -203,9 +211,10 @@ fn extract_tar<R: Read>(reader: R, dest: &Path, whiteouts: Whiteouts) -> io::Res
         }
 
         let name_os = OsStr::from_bytes(&name);
-        let mode = Mode::from_bits_truncate((header.mode()? & 0o7777) as libc::mode_t);
-        let uid = header.uid()? as u32;
-        let gid = header.gid()? as u32;
+        let old = header.as_old();
+        let mode = Mode::from_bits_truncate((blank_is_zero(header.mode(), &old.mode)? & 0o7777) as libc::mode_t);
+        let uid = blank_is_zero(header.uid(), &old.uid)? as u32;
+        let gid = blank_is_zero(header.gid(), &old.gid)? as u32;
         let mtime = TimeSpec::new(header.mtime().unwrap_or(0) as i64, 0);
         let mut is_symlink = false;
         match kind {

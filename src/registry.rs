@@ -80,6 +80,8 @@ pub fn is_insecure(domain: &str, insecure: &[String]) -> bool {
     let addrs: Vec<IpAddr> = match host.parse::<IpAddr>() {
         Ok(ip) => vec![ip],
         Err(_) if host == "localhost" => return true,
+        // Resolving a name only matters for CIDR entries; skip the lookup otherwise.
+        Err(_) if !insecure.iter().any(|i| i.contains('/')) => return false,
         Err(_) => (host, 0).to_socket_addrs().map(|a| a.map(|s| s.ip()).collect()).unwrap_or_default(),
     };
     addrs.iter().any(|ip| ip.is_loopback() || insecure.iter().any(|c| cidr_contains(c, ip)))
@@ -374,9 +376,27 @@ impl RegistryClient {
     }
 }
 
+/// Transport failures worded like Go's net/http errors, which Docker passes through:
+/// `Get "http://127.0.0.1:1/v2/": dial tcp 127.0.0.1:1: connect: connection refused`.
 fn transport_text(url: &str, t: &ureq::Transport) -> String {
-    let detail = t.message().map(str::to_string).or_else(|| std::error::Error::source(t).map(|s| s.to_string())).unwrap_or_else(|| t.to_string());
-    format!("Get \"{url}\": {detail}")
+    let mut cause = None;
+    let mut source = std::error::Error::source(t);
+    while let Some(s) = source {
+        cause = Some(s.to_string());
+        source = s.source();
+    }
+    let cause = cause.map(|c| {
+        let c = c.split(" (os error").next().unwrap_or(&c).to_string();
+        let mut chars = c.chars();
+        chars.next().map(|f| f.to_lowercase().collect::<String>() + chars.as_str()).unwrap_or_default()
+    });
+    let host = url.split("://").nth(1).and_then(|r| r.split('/').next()).unwrap_or("");
+    match (t.kind(), cause) {
+        (ureq::ErrorKind::ConnectionFailed, Some(c)) => format!("Get \"{url}\": dial tcp {host}: connect: {c}"),
+        (ureq::ErrorKind::Dns, Some(c)) => format!("Get \"{url}\": dial tcp: lookup {host}: {c}"),
+        (_, Some(c)) => format!("Get \"{url}\": {}: {c}", t.message().unwrap_or("transport error")),
+        (_, None) => format!("Get \"{url}\": {t}"),
+    }
 }
 
 fn descriptor(v: &serde_json::Value) -> Option<Descriptor> {
@@ -417,7 +437,7 @@ fn pick_platform(index: &serde_json::Value) -> Result<String, RegistryError> {
         .or_else(|| matching.iter().find(|e| variant_of(e).is_none()))
         .or_else(|| matching.first());
     best.and_then(|e| e.get("digest")).and_then(|d| d.as_str()).map(str::to_string).ok_or_else(|| {
-        RegistryError::NotFound(format!("no matching manifest for linux/{arch}{} in the manifest list entries", variant.map(|v| format!("/{v}")).unwrap_or_default()))
+        RegistryError::Other(format!("no matching manifest for linux/{arch}{} in the manifest list entries", variant.map(|v| format!("/{v}")).unwrap_or_default()))
     })
 }
 
@@ -481,6 +501,20 @@ mod tests {
         let enc = base64_encode(json.as_bytes()).replace('+', "-").replace('/', "_").trim_end_matches('=').to_string();
         assert_eq!(decode_registry_auth(&enc), Some(("u".into(), "p:w".into())));
         assert_eq!(base64_decode(&base64_encode(b"ab")).unwrap(), b"ab");
+    }
+
+    #[test]
+    fn index_entry_for_this_platform_is_chosen() {
+        let (arch, variant) = host_platform();
+        let index = serde_json::json!({"manifests": [
+            {"digest": "sha256:windows", "platform": {"os": "windows", "architecture": arch}},
+            {"digest": "sha256:other", "platform": {"os": "linux", "architecture": "mips64le"}},
+            {"digest": "sha256:odd-variant", "platform": {"os": "linux", "architecture": arch, "variant": "v0"}},
+            {"digest": "sha256:mine", "platform": {"os": "linux", "architecture": arch, "variant": variant}},
+        ]});
+        assert_eq!(pick_platform(&index).unwrap(), "sha256:mine");
+        let none = serde_json::json!({"manifests": [{"digest": "sha256:x", "platform": {"os": "linux", "architecture": "mips64le"}}]});
+        assert!(matches!(pick_platform(&none), Err(RegistryError::Other(m)) if m.starts_with("no matching manifest for linux/")));
     }
 
     #[test]

@@ -118,7 +118,7 @@ impl Snapshotter {
     fn fill_init_layer(&self, diff: &Path, image_diffs: &[PathBuf]) -> io::Result<()> {
         for (path, kind) in INIT_LAYER {
             // An image entry (seen through any layer) wins; whiteouts are rare enough here.
-            if image_diffs.iter().any(|d| std::fs::symlink_metadata(d.join(path)).is_ok()) {
+            if image_diffs.iter().any(|d| present_in_layer(d, path)) {
                 continue;
             }
             let target = diff.join(path);
@@ -192,6 +192,22 @@ impl Snapshotter {
     }
 }
 
+/// Whether `rel` exists in a layer's diff, looking without following symlinks: a symlinked
+/// parent (say /etc -> usr/etc) counts as present, since creating the path in the init
+/// layer would shadow the image's link with a real directory.
+fn present_in_layer(diff: &Path, rel: &str) -> bool {
+    let mut cur = diff.to_path_buf();
+    for part in rel.split('/') {
+        cur.push(part);
+        match std::fs::symlink_metadata(&cur) {
+            Err(_) => return false,
+            Ok(m) if m.file_type().is_symlink() => return true,
+            Ok(_) => {}
+        }
+    }
+    true
+}
+
 fn page_size() -> usize {
     nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE).ok().flatten().map(|p| p as usize).unwrap_or(4096)
 }
@@ -214,9 +230,7 @@ fn mount_overlay_from(dir: &Path, options: &str, target: &Path) -> io::Result<()
         nix::unistd::ForkResult::Child => {
             // SAFETY: plain syscalls on NUL-terminated strings that outlive the calls.
             let rc = unsafe {
-                if libc::chdir(cdir.as_ptr()) != 0 {
-                    1
-                } else if libc::mount(overlay.as_ptr(), ctarget.as_ptr(), overlay.as_ptr(), 0, copts.as_ptr() as *const libc::c_void) != 0 {
+                if libc::chdir(cdir.as_ptr()) != 0 || libc::mount(overlay.as_ptr(), ctarget.as_ptr(), overlay.as_ptr(), 0, copts.as_ptr() as *const libc::c_void) != 0 {
                     *libc::__errno_location()
                 } else {
                     0
@@ -232,5 +246,32 @@ fn mount_overlay_from(dir: &Path, options: &str, target: &Path) -> io::Result<()
             }
             other => Err(io::Error::other(format!("mount helper for {}: {other:?}", target.display()))),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_mount_from_a_forked_child() {
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let base = std::env::temp_dir().join(format!("dbx-snap-{}-{}", std::process::id(), &crate::ids::new_id()[..8]));
+        for d in ["low/sub", "up", "work", "merged"] {
+            std::fs::create_dir_all(base.join(d)).unwrap();
+        }
+        std::fs::write(base.join("low/sub/f"), b"lower").unwrap();
+        let cwd = std::env::current_dir().unwrap();
+        let result = mount_overlay_from(&base, "lowerdir=low,upperdir=up,workdir=work", &base.join("merged"));
+        assert_eq!(std::env::current_dir().unwrap(), cwd, "our own directory never changes");
+        result.unwrap();
+        let seen = std::fs::read(base.join("merged/sub/f"));
+        crate::mounts::unmount(&base.join("merged")).unwrap();
+        std::fs::remove_dir_all(&base).unwrap();
+        assert_eq!(seen.unwrap(), b"lower");
+        let err = mount_overlay_from(Path::new("/nonexistent-dbx"), "lowerdir=a", Path::new("/nonexistent-dbx/m")).unwrap_err();
+        assert!(err.to_string().contains("No such file"), "{err}");
     }
 }

@@ -77,6 +77,34 @@ impl From<io::Error> for PullError {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemoveErrorKind {
+    NotFound,
+    Conflict,
+    Other,
+}
+
+/// A failed `docker rmi`; `message` is Docker's text for it.
+#[derive(Debug)]
+pub struct RemoveError {
+    pub kind: RemoveErrorKind,
+    pub message: String,
+}
+
+impl RemoveError {
+    fn other(e: io::Error) -> RemoveError {
+        RemoveError { kind: RemoveErrorKind::Other, message: e.to_string() }
+    }
+}
+
+impl std::fmt::Display for RemoveError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for RemoveError {}
+
 /// Familiar name → (familiar reference → image id), Docker's repositories.json.
 type Repositories = BTreeMap<String, BTreeMap<String, String>>;
 
@@ -246,12 +274,119 @@ impl ImageStore {
         Ok(changed)
     }
 
-    /// Tags image `id` as `reference` (familiar `name:tag`), as `docker tag` does.
-    pub fn tag(&self, id: &str, reference: &Reference) -> io::Result<()> {
+    /// `docker tag`: points `reference` (tag `latest` by default) at the image `name_or_id`.
+    pub fn tag(&self, name_or_id: &str, reference: &Reference) -> io::Result<()> {
+        let hex = self.resolve(name_or_id).ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("No such image: {name_or_id}")))?;
         let reference = reference.clone().with_default_tag();
+        if reference.digest.is_some() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "refusing to create a tag with a digest reference"));
+        }
         let mut repos = self.repos();
-        repos.entry(reference.familiar_name()).or_default().insert(reference.familiar_string(), id.to_string());
+        repos.entry(reference.familiar_name()).or_default().insert(reference.familiar_string(), format!("sha256:{hex}"));
         self.save_repositories(&repos)
+    }
+
+    /// `docker rmi`: untags `name_or_id`, and deletes the image (config, then every layer no
+    /// other image uses, top first) once nothing refers to it. Returns Docker's response
+    /// entries (`{"Untagged": ..}`, `{"Deleted": ..}`). Whether a container uses the image
+    /// is the daemon's business: check before calling.
+    pub fn remove(&self, name_or_id: &str, force: bool) -> Result<Vec<Value>, RemoveError> {
+        let not_found = || RemoveError { kind: RemoveErrorKind::NotFound, message: format!("No such image: {name_or_id}") };
+        let hex = self.resolve(name_or_id).ok_or_else(not_found)?;
+        let id = format!("sha256:{hex}");
+        // A name counts as a reference only if the store has exactly that reference;
+        // otherwise it was an id or id prefix.
+        let by_reference = Reference::parse_normalized(name_or_id).ok().map(|r| r.with_default_tag()).and_then(|r| {
+            let name = r.familiar_name();
+            let key = match &r.digest {
+                Some(d) => format!("{name}@{d}"),
+                None => r.familiar_string(),
+            };
+            self.repos().get(&name).is_some_and(|m| m.contains_key(&key)).then_some((name, key))
+        });
+        let mut response = Vec::new();
+        let _guard = self.layer_commit.lock().unwrap_or_else(|e| e.into_inner());
+        {
+            let mut repos = self.repos();
+            let refs_of_image: Vec<(String, String)> =
+                repos.iter().flat_map(|(name, m)| m.iter().filter(|(_, v)| **v == id).map(move |(k, _)| (name.clone(), k.clone()))).collect();
+            let untag: Vec<(String, String)> = match &by_reference {
+                Some((name, key)) => {
+                    let mut untag = vec![(name.clone(), key.clone())];
+                    let digest_prefix = format!("{name}@");
+                    let is_digest = key.starts_with(&digest_prefix);
+                    let other_tag_in_repo = refs_of_image.iter().any(|(n, k)| n == name && k != key && !k.starts_with(&digest_prefix));
+                    if !is_digest && !other_tag_in_repo {
+                        // The last tag of a repository takes its digest references with it.
+                        untag.extend(refs_of_image.iter().filter(|(n, k)| n == name && k.starts_with(&digest_prefix)).cloned());
+                    }
+                    untag
+                }
+                None => {
+                    let repos_used: std::collections::BTreeSet<&String> = refs_of_image.iter().map(|(n, _)| n).collect();
+                    if repos_used.len() > 1 && !force {
+                        return Err(RemoveError {
+                            kind: RemoveErrorKind::Conflict,
+                            message: format!("conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories", &hex[..12]),
+                        });
+                    }
+                    refs_of_image.clone()
+                }
+            };
+            for (name, key) in &untag {
+                if let Some(m) = repos.get_mut(name) {
+                    m.remove(key);
+                    if m.is_empty() {
+                        repos.remove(name);
+                    }
+                }
+                response.push(serde_json::json!({ "Untagged": key }));
+            }
+            if !untag.is_empty() {
+                self.save_repositories(&repos).map_err(RemoveError::other)?;
+            }
+            if repos.values().any(|m| m.values().any(|v| *v == id)) {
+                return Ok(response);
+            }
+        }
+        let config: Value = std::fs::read(self.content_dir().join(&hex)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or(Value::Null);
+        let chains = diff_ids(&config).map(|d| chain_ids(&d)).unwrap_or_default();
+        std::fs::remove_file(self.content_dir().join(&hex)).map_err(RemoveError::other)?;
+        response.push(serde_json::json!({ "Deleted": id }));
+        let in_use: std::collections::HashSet<String> = self.image_ids().iter().filter_map(|other| {
+            let b = std::fs::read(self.content_dir().join(other)).ok()?;
+            let v: Value = serde_json::from_slice(&b).ok()?;
+            Some(chain_ids(&diff_ids(&v).ok()?))
+        }).flatten().collect();
+        for chain in chains.iter().rev() {
+            if in_use.contains(chain) || !self.layer_exists(chain) {
+                continue;
+            }
+            self.delete_layer(chain).map_err(RemoveError::other)?;
+            response.push(serde_json::json!({ "Deleted": chain }));
+        }
+        Ok(response)
+    }
+
+    /// Hides the layer's layerdb entry by rename first, then deletes its files.
+    fn delete_layer(&self, chain_id: &str) -> io::Result<()> {
+        let cache_id = self.cache_id(chain_id);
+        let trash = self.meta_dir().join("layerdb/tmp").join(format!("delete-{}", &crate::ids::new_id()[..16]));
+        std::fs::rename(self.layer_dir(chain_id), &trash)?;
+        if let Some(cache_id) = cache_id.filter(|c| !c.is_empty() && !c.contains('/') && c != "l") {
+            let dir = self.layers_dir().join(&cache_id);
+            if let Ok(link) = std::fs::read_to_string(dir.join("link")) {
+                let link = link.trim();
+                if !link.is_empty() && !link.contains('/') {
+                    let _ = std::fs::remove_file(self.layers_dir().join("l").join(link));
+                }
+            }
+            match std::fs::remove_dir_all(&dir) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        std::fs::remove_dir_all(&trash)
     }
 
     /// Pulls `reference` (tag `latest` when it names neither tag nor digest), streaming

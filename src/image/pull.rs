@@ -112,8 +112,12 @@ pub(super) fn pull(store: &ImageStore, reference: &Reference, opts: &PullOptions
     }
 
     let config_path = store.content_dir().join(&image_hex);
-    if !config_path.exists() {
-        crate::sys::write_atomic(&config_path, &config_bytes)?;
+    {
+        // write_atomic's temporary name is per process, so threads take turns.
+        let _guard = store.layer_commit.lock().unwrap_or_else(|e| e.into_inner());
+        if !config_path.exists() {
+            crate::sys::write_atomic(&config_path, &config_bytes)?;
+        }
     }
     let changed = store.set_reference(&reference, &manifest.digest, &format!("sha256:{image_hex}"))?;
     progress(&status(&format!("Digest: {}", manifest.digest)));
