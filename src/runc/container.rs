@@ -1,0 +1,388 @@
+//! The container life cycle runc drives from the outside: create (fork the init into its
+//! namespaces and wait until it is ready), start (release it through the exec fifo), run,
+//! kill and delete.
+
+use super::state::{errno_text, proc_stat, validate_id, Container, Record, Status, EXEC_FIFO};
+use super::{init, Error, Global, Result};
+use nix::fcntl::OFlag;
+use nix::sched::CloneFlags;
+use nix::sys::signal::Signal;
+use nix::sys::stat::Mode;
+use nix::unistd::Pid;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Default)]
+pub struct CreateOptions {
+    pub id: String,
+    pub bundle: Option<PathBuf>,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub preserve_fds: i32,
+    pub detach: bool,
+    pub keep: bool,
+    pub no_subreaper: bool,
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_path_buf())
+    }
+}
+
+/// Namespace type names of the spec and their clone flags.
+fn namespace_flag(kind: &str) -> Result<CloneFlags> {
+    Ok(match kind {
+        "pid" => CloneFlags::CLONE_NEWPID,
+        "network" => CloneFlags::CLONE_NEWNET,
+        "mount" => CloneFlags::CLONE_NEWNS,
+        "ipc" => CloneFlags::CLONE_NEWIPC,
+        "uts" => CloneFlags::CLONE_NEWUTS,
+        "cgroup" => CloneFlags::CLONE_NEWCGROUP,
+        "user" => return Err(Error::new("user namespaces are not supported yet")),
+        "time" => return Err(Error::new("time namespaces are not supported yet")),
+        other => return Err(Error::new(format!("namespace {other:?} does not exist"))),
+    })
+}
+
+fn open_cloexec(path: &Path, flags: OFlag) -> std::io::Result<OwnedFd> {
+    let fd = nix::fcntl::open(path, flags | OFlag::O_CLOEXEC, Mode::empty())?;
+    // SAFETY: open returned a fresh descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Creates the container and leaves its init waiting on the exec fifo; returns the init's pid.
+pub fn create(g: &Global, o: &CreateOptions) -> Result<i32> {
+    validate_id(&o.id)?;
+    if o.console_socket.is_some() {
+        return Err(Error::new("--console-socket is not supported yet"));
+    }
+    let bundle = absolute(o.bundle.as_deref().unwrap_or(Path::new(".")));
+    let pid_file = o.pid_file.as_deref().map(absolute);
+    std::env::set_current_dir(&bundle).map_err(|e| Error::new(format!("chdir {}: {}", bundle.display(), errno_text(&e))))?;
+    let spec = crate::oci::Spec::load(&bundle)?;
+    let process = spec.process.as_ref().ok_or("process property must not be empty")?;
+    if process.terminal {
+        return Err(Error::new("cannot allocate tty if runc will detach without setting console socket"));
+    }
+    if process.args.is_empty() {
+        return Err(Error::new("args must not be empty"));
+    }
+    if !process.cwd.starts_with('/') {
+        return Err(Error::new("cwd property must not be empty and must be an absolute path"));
+    }
+    let root = spec.root.as_ref().ok_or("root must be specified")?;
+    let rootfs = absolute(Path::new(&root.path));
+    if !rootfs.is_dir() {
+        return Err(Error::new(format!("rootfs ({}) does not exist", rootfs.display())));
+    }
+
+    // Namespaces: new ones by flag, existing ones opened now (paths mean the host's view).
+    let mut new_flags = CloneFlags::empty();
+    let mut join = Vec::new();
+    let mut join_pid = None;
+    for ns in spec.namespaces() {
+        let flag = namespace_flag(&ns.kind)?;
+        match ns.path.as_deref().filter(|p| !p.is_empty()) {
+            None => new_flags |= flag,
+            Some(path) => {
+                let fd = open_cloexec(Path::new(path), OFlag::O_RDONLY)
+                    .map_err(|e| Error::new(format!("open namespace {path}: {}", errno_text(&e))))?;
+                if flag == CloneFlags::CLONE_NEWPID {
+                    join_pid = Some(fd);
+                } else {
+                    join.push((fd, flag));
+                }
+            }
+        }
+    }
+    if spec.hostname.as_deref().is_some_and(|h| !h.is_empty()) && !new_flags.contains(CloneFlags::CLONE_NEWUTS) {
+        return Err(Error::new("unable to set hostname without a private UTS namespace"));
+    }
+
+    std::fs::create_dir_all(&g.root).map_err(|e| Error::new(format!("mkdir {}: {}", g.root.display(), errno_text(&e))))?;
+    let dir = Container::dir_of(g, &o.id);
+    match std::fs::create_dir(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(Error::new(format!("container with id exists: {}", o.id)));
+        }
+        Err(e) => return Err(Error::new(format!("mkdir {}: {}", dir.display(), errno_text(&e)))),
+    }
+    let result = create_in(g, o, &dir, &bundle, &rootfs, spec.clone(), new_flags, join, join_pid, pid_file.as_deref());
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+fn create_in(
+    g: &Global,
+    o: &CreateOptions,
+    dir: &Path,
+    bundle: &Path,
+    rootfs: &Path,
+    spec: crate::oci::Spec,
+    new_flags: CloneFlags,
+    join: Vec<(OwnedFd, CloneFlags)>,
+    join_pid: Option<OwnedFd>,
+    pid_file: Option<&Path>,
+) -> Result<i32> {
+    let fifo_path = dir.join(EXEC_FIFO);
+    nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622)).map_err(|e| Error::new(format!("mkfifo {}: {}", fifo_path.display(), e.desc())))?;
+    let fifo = open_cloexec(&fifo_path, OFlag::O_PATH).map_err(|e| Error::new(format!("open exec fifo: {}", errno_text(&e))))?;
+    let (ready_r, ready_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::new(format!("pipe: {}", e.desc())))?;
+
+    // The init must be PID 1 of the new pid namespace: unsharing (or joining) it here makes
+    // only our next child enter it, and a plain fork keeps libc's state right in the child.
+    if let Some(fd) = &join_pid {
+        nix::sched::setns(fd, CloneFlags::CLONE_NEWPID).map_err(|e| Error::new(format!("join pid namespace: {}", e.desc())))?;
+    } else if new_flags.contains(CloneFlags::CLONE_NEWPID) {
+        nix::sched::unshare(CloneFlags::CLONE_NEWPID).map_err(|e| Error::new(format!("unshare pid namespace: {}", e.desc())))?;
+    }
+    let child = init::Child {
+        spec: &spec,
+        rootfs,
+        bundle,
+        new_namespaces: new_flags - CloneFlags::CLONE_NEWPID,
+        join: &join,
+        fifo: &fifo,
+        ready: &ready_w,
+        no_pivot: o.no_pivot,
+        preserve_fds: o.preserve_fds,
+    };
+    // SAFETY: runc is single-threaded here, so the child may run arbitrary code after fork.
+    let pid = match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Child) => {
+            drop(ready_r);
+            init::run(child)
+        }
+        Ok(nix::unistd::ForkResult::Parent { child }) => child,
+        Err(e) => return Err(Error::new(format!("fork: {}", e.desc()))),
+    };
+    drop(ready_w);
+    drop(join);
+    let abort = |msg: String| {
+        let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+        let _ = nix::sys::wait::waitpid(pid, None);
+        Error::new(msg)
+    };
+    let mut buf = [0u8; 4096];
+    let n = loop {
+        match nix::unistd::read(ready_r.as_raw_fd(), &mut buf) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(abort(format!("read from init: {}", e.desc()))),
+            Ok(n) => break n,
+        }
+    };
+    let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+    match msg.strip_prefix(init::READY) {
+        Some("") => {}
+        _ if msg.is_empty() => return Err(abort("unable to start container process: container init exited without reporting".into())),
+        _ => return Err(abort(format!("unable to start container process: {}", msg.trim_start_matches(init::FAILED)))),
+    }
+    let start_time = match proc_stat(pid.as_raw()) {
+        Some((_, t)) => t,
+        None => return Err(abort("container init vanished".into())),
+    };
+    let record = Record {
+        id: o.id.clone(),
+        init_pid: pid.as_raw(),
+        init_start_time: start_time,
+        bundle: bundle.to_string_lossy().into_owned(),
+        rootfs: rootfs.to_string_lossy().into_owned(),
+        created: crate::sys::rfc3339_nanos(std::time::SystemTime::now()),
+        config: spec,
+    };
+    let c = Container { dir: dir.to_path_buf(), record };
+    if let Err(e) = c.save() {
+        return Err(abort(e.msg));
+    }
+    if let Some(p) = pid_file {
+        if let Err(e) = crate::sys::write_atomic(p, pid.as_raw().to_string().as_bytes()) {
+            return Err(abort(format!("write pid file {}: {e}", p.display())));
+        }
+    }
+    g.log("debug", &format!("created container {} with init pid {pid}", o.id));
+    Ok(pid.as_raw())
+}
+
+/// Releases the init blocked on the exec fifo, so it execs the user's process.
+fn release(c: &Container) -> Result<()> {
+    let fifo_path = c.dir.join(EXEC_FIFO);
+    let fifo = match open_cloexec(&fifo_path, OFlag::O_RDONLY | OFlag::O_NONBLOCK) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::new("cannot start an already running container")),
+        Err(e) => return Err(Error::new(format!("open exec fifo: {}", errno_text(&e)))),
+    };
+    loop {
+        let mut fds = [nix::poll::PollFd::new(std::os::fd::AsFd::as_fd(&fifo), nix::poll::PollFlags::POLLIN)];
+        let ready = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(100u16)).unwrap_or(0);
+        if ready > 0 {
+            let mut b = [0u8; 1];
+            match nix::unistd::read(fifo.as_raw_fd(), &mut b) {
+                Ok(1) => break,
+                Ok(_) => return Err(Error::new("cannot start a container that has stopped")),
+                Err(nix::errno::Errno::EAGAIN) | Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(Error::new(format!("read exec fifo: {}", e.desc()))),
+            }
+        }
+        if !c.init_alive() {
+            return Err(Error::new("cannot start a container that has stopped"));
+        }
+    }
+    let _ = std::fs::remove_file(&fifo_path);
+    Ok(())
+}
+
+pub fn start(g: &Global, id: &str) -> Result<()> {
+    let c = Container::load(g, id)?;
+    match c.status() {
+        Status::Created => release(&c),
+        Status::Running => Err(Error::new("cannot start an already running container")),
+        Status::Stopped => Err(Error::new("cannot start a container that has stopped")),
+    }
+}
+
+/// `run`: create and start; in the foreground wait for the init, forwarding signals to it,
+/// and exit with its status (128+signal when killed).
+pub fn run(g: &Global, o: &CreateOptions) -> Result<i32> {
+    if !o.detach && !o.no_subreaper {
+        let _ = crate::sys::set_child_subreaper();
+    }
+    let pid = create(g, o)?;
+    let c = Container::load(g, &o.id)?;
+    if o.detach {
+        if let Err(e) = release(&c) {
+            let _ = destroy(&c, true);
+            return Err(e);
+        }
+        return Ok(0);
+    }
+    use nix::sys::signal::SigSet;
+    let mut forwarded = SigSet::empty();
+    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT, Signal::SIGUSR1, Signal::SIGUSR2, Signal::SIGWINCH, Signal::SIGCHLD] {
+        forwarded.add(s);
+    }
+    let _ = forwarded.thread_block();
+    let sigfd = nix::sys::signalfd::SignalFd::with_flags(&forwarded, nix::sys::signalfd::SfdFlags::SFD_CLOEXEC).map_err(|e| Error::new(format!("signalfd: {}", e.desc())))?;
+    if let Err(e) = release(&c) {
+        let _ = destroy(&c, true);
+        return Err(e);
+    }
+    let init = Pid::from_raw(pid);
+    let code = loop {
+        use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(p, code)) if p == init => break code,
+            Ok(WaitStatus::Signaled(p, sig, _)) if p == init => break 128 + sig as i32,
+            Ok(WaitStatus::StillAlive) | Err(_) => {}
+            Ok(_) => continue, // an adopted orphan; reap it and look again
+        }
+        match sigfd.read_signal() {
+            Ok(Some(info)) if info.ssi_signo as i32 != libc::SIGCHLD => {
+                let _ = nix::sys::signal::kill(init, Signal::try_from(info.ssi_signo as i32).ok());
+            }
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(Error::new(format!("read signalfd: {}", e.desc()))),
+        }
+    };
+    if !o.keep {
+        destroy(&c, false)?;
+    }
+    Ok(code)
+}
+
+/// The pids in the container's pid namespace (only when it has its own).
+fn pids_in_namespace(init_pid: i32) -> Vec<i32> {
+    let ns_of = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok();
+    let Some(ns) = ns_of(&init_pid.to_string()) else { return Vec::new() };
+    if ns_of("self").as_ref() == Some(&ns) {
+        return vec![init_pid];
+    }
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|p| ns_of(&p.to_string()).as_ref() == Some(&ns))
+        .collect()
+}
+
+pub fn kill(g: &Global, id: &str, signal: libc::c_int, all: bool) -> Result<()> {
+    let c = Container::load(g, id)?;
+    if c.status() == Status::Stopped {
+        return Err(Error::new("container not running"));
+    }
+    let sig = Signal::try_from(signal).map_err(|_| Error::new(format!("unknown signal {signal}")))?;
+    let targets = if all { pids_in_namespace(c.record.init_pid) } else { vec![c.record.init_pid] };
+    for pid in targets {
+        match nix::sys::signal::kill(Pid::from_raw(pid), sig) {
+            Ok(()) => {}
+            Err(nix::errno::Errno::ESRCH) if pid == c.record.init_pid => return Err(Error::new("container not running")),
+            Err(nix::errno::Errno::ESRCH) => {}
+            Err(e) => return Err(Error::new(format!("kill: {}", e.desc()))),
+        }
+    }
+    Ok(())
+}
+
+/// Waits until the init has exited (zombie counts), up to `timeout`.
+fn wait_gone(c: &Container, timeout: std::time::Duration) -> bool {
+    let pid = c.record.init_pid;
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
+    let deadline = std::time::Instant::now() + timeout;
+    if raw >= 0 {
+        // SAFETY: the descriptor was just created and is ours alone.
+        let pidfd = unsafe { OwnedFd::from_raw_fd(raw) };
+        // The pidfd may name a recycled pid: trust it only if the init is still the same.
+        if c.init_alive() {
+            let mut fds = [nix::poll::PollFd::new(std::os::fd::AsFd::as_fd(&pidfd), nix::poll::PollFlags::POLLIN)];
+            let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+            let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::try_from(ms).unwrap_or(nix::poll::PollTimeout::MAX));
+        }
+    }
+    while c.init_alive() {
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    true
+}
+
+/// Kills what is left of the container (if `kill`) and removes its state.
+fn destroy(c: &Container, kill: bool) -> Result<()> {
+    if kill && c.init_alive() {
+        let _ = nix::sys::signal::kill(Pid::from_raw(c.record.init_pid), Signal::SIGKILL);
+        if !wait_gone(c, std::time::Duration::from_secs(10)) {
+            return Err(Error::new(format!("container init {} still alive after SIGKILL", c.record.init_pid)));
+        }
+    }
+    std::fs::remove_dir_all(&c.dir).map_err(|e| Error::new(format!("remove {}: {}", c.dir.display(), errno_text(&e))))
+}
+
+pub fn delete(g: &Global, id: &str, force: bool) -> Result<()> {
+    let c = match Container::load(g, id) {
+        Ok(c) => c,
+        Err(e) if e.msg == "container does not exist" => {
+            // A create that died before writing state.json leaves just the directory.
+            let dir = Container::dir_of(g, id);
+            if validate_id(id).is_ok() && dir.is_dir() {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+            return if force { Ok(()) } else { Err(e) };
+        }
+        Err(e) => return Err(e),
+    };
+    match c.status() {
+        Status::Stopped => destroy(&c, false),
+        Status::Created => destroy(&c, true),
+        Status::Running if force => destroy(&c, true),
+        Status::Running => Err(Error::new(format!("cannot delete container {id} that is not stopped: running"))),
+    }
+}

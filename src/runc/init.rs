@@ -1,0 +1,313 @@
+//! The container's init, in the forked child: enter the namespaces, build the root
+//! filesystem, become the spec's user with the spec's capabilities, find the executable,
+//! report ready (or the error) to runc, wait on the exec fifo for `start`, then execve.
+
+use super::rootfs;
+use nix::sched::CloneFlags;
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+/// First byte of the message the init sends runc: ready, or failed followed by the reason.
+pub const READY: &str = "R";
+pub const FAILED: &str = "E";
+
+/// Everything the init needs, borrowed from runc's memory (the child has a copy of it).
+pub struct Child<'a> {
+    pub spec: &'a crate::oci::Spec,
+    pub rootfs: &'a Path,
+    pub bundle: &'a Path,
+    /// Namespaces to unshare (pid is already done by runc before the fork).
+    pub new_namespaces: CloneFlags,
+    pub join: &'a [(OwnedFd, CloneFlags)],
+    pub fifo: &'a OwnedFd,
+    pub ready: &'a OwnedFd,
+    pub no_pivot: bool,
+    pub preserve_fds: i32,
+}
+
+type Result<T> = std::result::Result<T, String>;
+
+fn send(fd: &OwnedFd, msg: &str) {
+    let b = msg.as_bytes();
+    // One write under PIPE_BUF is atomic, so runc reads the whole message at once.
+    let _ = nix::unistd::write(fd, &b[..b.len().min(4000)]);
+}
+
+/// Runs the init; never returns.
+pub fn run(c: Child) -> ! {
+    let err = match prepare(&c) {
+        Ok(exec) => {
+            send(c.ready, READY);
+            match wait_for_start(&c) {
+                Ok(()) => {
+                    let e = exec.exec();
+                    // Too late to tell runc: the caller of `start` has gone. Say it on stderr.
+                    eprintln!("exec {:?} failed: {}", c.spec.process.as_ref().map(|p| p.args[0].as_str()).unwrap_or(""), e);
+                    // SAFETY: _exit ends this process without running parent-owned destructors.
+                    unsafe { libc::_exit(127) }
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    // SAFETY: as above.
+                    unsafe { libc::_exit(1) }
+                }
+            }
+        }
+        Err(e) => e,
+    };
+    send(c.ready, &format!("{FAILED}{err}"));
+    // SAFETY: _exit ends the child without unwinding into runc's code.
+    unsafe { libc::_exit(1) }
+}
+
+/// The program to exec, resolved before `start`.
+struct Exec {
+    path: CString,
+    args: Vec<CString>,
+    env: Vec<CString>,
+}
+
+impl Exec {
+    fn exec(&self) -> nix::errno::Errno {
+        match nix::unistd::execve(&self.path, &self.args, &self.env) {
+            Err(e) => e,
+            Ok(never) => match never {},
+        }
+    }
+}
+
+fn cstring(s: &str) -> Result<CString> {
+    CString::new(s).map_err(|_| format!("{s:?} contains a NUL byte"))
+}
+
+fn errno(e: nix::errno::Errno) -> String {
+    e.desc().to_ascii_lowercase()
+}
+
+fn prepare(c: &Child) -> Result<Exec> {
+    let spec = c.spec;
+    let process = spec.process.as_ref().ok_or("no process")?;
+    reset_signals();
+    nix::unistd::setsid().map_err(|e| format!("setsid: {}", errno(e)))?;
+    if let Some(adj) = process.oom_score_adj {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| format!("set oom_score_adj: {e}"))?;
+    }
+    // Join before unsharing; the mount namespace last, since it changes what paths mean.
+    let mut join: Vec<&(OwnedFd, CloneFlags)> = c.join.iter().collect();
+    join.sort_by_key(|(_, f)| *f == CloneFlags::CLONE_NEWNS);
+    for (fd, flag) in join {
+        nix::sched::setns(fd, *flag).map_err(|e| format!("join namespace: {}", errno(e)))?;
+    }
+    nix::sched::unshare(c.new_namespaces).map_err(|e| format!("unshare namespaces: {}", errno(e)))?;
+    if c.new_namespaces.contains(CloneFlags::CLONE_NEWNET) {
+        loopback_up().map_err(|e| format!("bring up lo: {e}"))?;
+    }
+    let linux = spec.linux.clone().unwrap_or_default();
+    if c.new_namespaces.contains(CloneFlags::CLONE_NEWNS) || c.join.iter().any(|(_, f)| *f == CloneFlags::CLONE_NEWNS) {
+        rootfs::prepare(spec, c.rootfs, c.bundle, &process.cwd)?;
+        rootfs::enter(c.rootfs, c.no_pivot)?;
+    } else {
+        return Err("a mount namespace is required".into());
+    }
+    if let Some(h) = spec.hostname.as_deref().filter(|h| !h.is_empty()) {
+        nix::unistd::sethostname(h).map_err(|e| format!("sethostname: {}", errno(e)))?;
+    }
+    if let Some(d) = spec.domainname.as_deref().filter(|d| !d.is_empty()) {
+        // SAFETY: setdomainname reads exactly len bytes from the given buffer.
+        if unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } != 0 {
+            return Err(format!("setdomainname: {}", std::io::Error::last_os_error()));
+        }
+    }
+    for (key, value) in &linux.sysctl {
+        let path = format!("/proc/sys/{}", key.replace('.', "/"));
+        std::fs::write(&path, value).map_err(|e| format!("write sysctl key {key}: {e}"))?;
+    }
+    rootfs::finish(spec)?;
+    set_rlimits(&process.rlimits)?;
+    become_user(process)?;
+    let cwd = &process.cwd;
+    nix::unistd::chdir(cwd.as_str()).map_err(|e| format!("chdir to cwd ({cwd:?}) set in config.json failed: {}", errno(e)))?;
+    let umask = process.user.umask.unwrap_or(0o022);
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask as libc::mode_t));
+    let path = look_path(&process.args[0], &process.env)?;
+    if process.no_new_privileges {
+        // SAFETY: PR_SET_NO_NEW_PRIVS takes plain integer arguments.
+        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+            return Err(format!("set no_new_privs: {}", std::io::Error::last_os_error()));
+        }
+    }
+    close_host_fds(c.preserve_fds)?;
+    Ok(Exec {
+        path: cstring(&path)?,
+        args: process.args.iter().map(|a| cstring(a)).collect::<Result<_>>()?,
+        env: process.env.iter().map(|a| cstring(a)).collect::<Result<_>>()?,
+    })
+}
+
+/// Signal dispositions survive execve: undo the ignored SIGPIPE Rust's runtime set up, and
+/// unblock everything.
+fn reset_signals() {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let dfl = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    for sig in Signal::iterator() {
+        if sig != Signal::SIGKILL && sig != Signal::SIGSTOP {
+            // SAFETY: installing the default disposition has no handler code to be unsafe.
+            let _ = unsafe { sigaction(sig, &dfl) };
+        }
+    }
+    let _ = SigSet::empty().thread_set_mask();
+}
+
+/// ioctl SIOCSIFFLAGS IFF_UP on "lo" in the new network namespace.
+fn loopback_up() -> std::io::Result<()> {
+    // SAFETY: socket() takes plain integers and returns a new descriptor or -1.
+    let s = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if s < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: s is a fresh descriptor we own.
+    let sock = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(s) };
+    // SAFETY: ifreq is plain old data; all-zero is a valid value.
+    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in ifr.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS read and write the ifreq we pass, which outlives the calls.
+    unsafe {
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut ifr) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        ifr.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &ifr) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+fn rlimit_resource(name: &str) -> Option<libc::__rlimit_resource_t> {
+    Some(match name {
+        "RLIMIT_CPU" => libc::RLIMIT_CPU,
+        "RLIMIT_FSIZE" => libc::RLIMIT_FSIZE,
+        "RLIMIT_DATA" => libc::RLIMIT_DATA,
+        "RLIMIT_STACK" => libc::RLIMIT_STACK,
+        "RLIMIT_CORE" => libc::RLIMIT_CORE,
+        "RLIMIT_RSS" => libc::RLIMIT_RSS,
+        "RLIMIT_NPROC" => libc::RLIMIT_NPROC,
+        "RLIMIT_NOFILE" => libc::RLIMIT_NOFILE,
+        "RLIMIT_MEMLOCK" => libc::RLIMIT_MEMLOCK,
+        "RLIMIT_AS" => libc::RLIMIT_AS,
+        "RLIMIT_LOCKS" => libc::RLIMIT_LOCKS,
+        "RLIMIT_SIGPENDING" => libc::RLIMIT_SIGPENDING,
+        "RLIMIT_MSGQUEUE" => libc::RLIMIT_MSGQUEUE,
+        "RLIMIT_NICE" => libc::RLIMIT_NICE,
+        "RLIMIT_RTPRIO" => libc::RLIMIT_RTPRIO,
+        "RLIMIT_RTTIME" => libc::RLIMIT_RTTIME,
+        _ => return None,
+    })
+}
+
+fn set_rlimits(limits: &[crate::oci::Rlimit]) -> Result<()> {
+    for l in limits {
+        let res = rlimit_resource(&l.kind).ok_or_else(|| format!("unknown rlimit type {:?}", l.kind))?;
+        let lim = libc::rlimit { rlim_cur: l.soft, rlim_max: l.hard };
+        // SAFETY: setrlimit reads the rlimit struct we pass.
+        if unsafe { libc::setrlimit(res, &lim) } != 0 {
+            return Err(format!("setrlimit {}: {}", l.kind, std::io::Error::last_os_error()));
+        }
+    }
+    Ok(())
+}
+
+fn cap_set(names: &Option<Vec<String>>) -> caps::CapsHashSet {
+    // Unknown names are skipped, as runc does (it only warns).
+    names.iter().flatten().filter_map(|n| n.parse::<caps::Capability>().ok()).collect()
+}
+
+/// Groups, gid, uid and the capability sets of the spec, in the order that keeps the
+/// capabilities needed to make each change.
+fn become_user(p: &crate::oci::Process) -> Result<()> {
+    use caps::CapSet;
+    let caps_err = |what: &str, e: caps::errors::CapsError| format!("set {what} capabilities: {e}");
+    if let Some(c) = &p.capabilities {
+        // SAFETY: PR_SET_KEEPCAPS takes a plain integer flag.
+        unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
+        let bounding = cap_set(&c.bounding);
+        for cap in caps::runtime::thread_all_supported() {
+            if !bounding.contains(&cap) {
+                caps::drop(None, CapSet::Bounding, cap).map_err(|e| caps_err("bounding", e))?;
+            }
+        }
+    }
+    let gids: Vec<nix::unistd::Gid> = p.user.additional_gids.iter().map(|g| nix::unistd::Gid::from_raw(*g)).collect();
+    nix::unistd::setgroups(&gids).map_err(|e| format!("setgroups: {}", errno(e)))?;
+    nix::unistd::setresgid(p.user.gid.into(), p.user.gid.into(), p.user.gid.into()).map_err(|e| format!("setgid: {}", errno(e)))?;
+    nix::unistd::setresuid(p.user.uid.into(), p.user.uid.into(), p.user.uid.into()).map_err(|e| format!("setuid: {}", errno(e)))?;
+    if let Some(c) = &p.capabilities {
+        // SAFETY: as above.
+        unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) };
+        caps::set(None, CapSet::Inheritable, &cap_set(&c.inheritable)).map_err(|e| caps_err("inheritable", e))?;
+        let permitted = cap_set(&c.permitted);
+        let effective: caps::CapsHashSet = cap_set(&c.effective).intersection(&permitted).copied().collect();
+        caps::set(None, CapSet::Effective, &effective).map_err(|e| caps_err("effective", e))?;
+        caps::set(None, CapSet::Permitted, &permitted).map_err(|e| caps_err("permitted", e))?;
+        let _ = caps::clear(None, CapSet::Ambient);
+        for cap in cap_set(&c.ambient) {
+            // Raising fails unless the cap is also permitted and inheritable; runc goes on.
+            let _ = caps::raise(None, CapSet::Ambient, cap);
+        }
+    }
+    Ok(())
+}
+
+/// Go's exec.LookPath over the container's PATH, with its error texts.
+fn look_path(name: &str, env: &[String]) -> Result<String> {
+    let check = |p: &str| -> std::result::Result<(), String> {
+        let meta = std::fs::metadata(p).map_err(|e| format!("stat {p}: {}", super::state::errno_text(&e)))?;
+        if meta.is_dir() || meta.permissions().mode() & 0o111 == 0 {
+            return Err("permission denied".into());
+        }
+        Ok(())
+    };
+    if name.contains('/') {
+        return check(name).map(|()| name.to_string()).map_err(|e| format!("exec: {name:?}: {e}"));
+    }
+    let path_var = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or("");
+    for dir in path_var.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let candidate = format!("{dir}/{name}");
+        if check(&candidate).is_ok() {
+            return Ok(candidate);
+        }
+    }
+    Err(format!("exec: {name:?}: executable file not found in $PATH"))
+}
+
+/// Every descriptor but stdio and the preserved ones gets close-on-exec, so nothing of
+/// runc's (or its caller's) reaches the container.
+fn close_host_fds(preserve: i32) -> Result<()> {
+    let first_closed = 3 + preserve.max(0) as libc::c_uint;
+    // SAFETY: close_range only changes descriptor flags in this process's table.
+    let rc = unsafe { libc::syscall(libc::SYS_close_range, first_closed, libc::c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    if rc != 0 {
+        return Err(format!("close_range: {}", std::io::Error::last_os_error()));
+    }
+    for fd in 3..first_closed as i32 {
+        // SAFETY: F_SETFD on a possibly-closed descriptor is harmless (EBADF).
+        unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+    }
+    Ok(())
+}
+
+/// Blocks until `runc start` opens the exec fifo, then tells it we are going.
+fn wait_for_start(c: &Child) -> Result<()> {
+    let path = format!("/proc/self/fd/{}", c.fifo.as_raw_fd());
+    let fd = nix::fcntl::open(path.as_str(), nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+        .map_err(|e| format!("open exec fifo: {}", errno(e)))?;
+    // SAFETY: open returned a fresh descriptor we own.
+    let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    nix::unistd::write(&fd, b"0").map_err(|e| format!("write exec fifo: {}", errno(e)))?;
+    Ok(())
+}

@@ -1,0 +1,435 @@
+//! The container's root filesystem, built inside the init's new mount namespace: the spec's
+//! mounts (targets resolved inside the rootfs with openat2 RESOLVE_IN_ROOT, so a symlink
+//! can never lead out of it), /dev's devices and links, pivot_root, then masked and
+//! read-only paths and the read-only root.
+
+use nix::mount::{mount, MsFlags};
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+type Result<T> = std::result::Result<T, String>;
+
+const NONE: Option<&str> = None;
+
+fn errno(e: nix::errno::Errno) -> String {
+    e.desc().to_ascii_lowercase()
+}
+
+fn io_text(e: &std::io::Error) -> String {
+    super::state::errno_text(e)
+}
+
+/// openat2(dirfd, path, flags, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS).
+fn open_in_root(root: &OwnedFd, path: &Path, flags: i32) -> std::io::Result<OwnedFd> {
+    let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: open_how is plain old data; all-zero is valid.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (flags | libc::O_CLOEXEC) as u64;
+    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+    // SAFETY: openat2 reads the path and the open_how of the size we pass; both outlive the call.
+    let fd = unsafe { libc::syscall(libc::SYS_openat2, root.as_raw_fd(), c.as_ptr(), &how as *const libc::open_how, std::mem::size_of::<libc::open_how>()) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: openat2 returned a fresh descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// The path of `dest` inside the rootfs, without the leading `/` and without `.`/`..`
+/// games (those are left to RESOLVE_IN_ROOT).
+fn relative(dest: &str) -> PathBuf {
+    let mut p = PathBuf::from(".");
+    for c in Path::new(dest).components() {
+        match c {
+            Component::Normal(n) => p.push(n),
+            Component::ParentDir => p.push(".."),
+            _ => {}
+        }
+    }
+    p
+}
+
+/// mkdir -p inside the rootfs; returns an O_PATH descriptor of the directory.
+fn mkdir_all_in_root(root: &OwnedFd, rel: &Path, mode: u32) -> Result<OwnedFd> {
+    let mut prefix = PathBuf::from(".");
+    let mut fd = open_in_root(root, &prefix, libc::O_PATH | libc::O_DIRECTORY).map_err(|e| format!("open rootfs: {}", io_text(&e)))?;
+    for c in rel.components() {
+        let Component::Normal(name) = c else {
+            if c == Component::ParentDir {
+                prefix.push("..");
+                fd = open_in_root(root, &prefix, libc::O_PATH | libc::O_DIRECTORY).map_err(|e| format!("open {}: {}", prefix.display(), io_text(&e)))?;
+            }
+            continue;
+        };
+        prefix.push(name);
+        match open_in_root(root, &prefix, libc::O_PATH | libc::O_DIRECTORY) {
+            Ok(next) => fd = next,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                let cname = CString::new(name.as_bytes()).map_err(|_| "NUL in path".to_string())?;
+                // SAFETY: mkdirat reads the NUL-terminated name relative to a descriptor we hold.
+                let rc = unsafe { libc::mkdirat(fd.as_raw_fd(), cname.as_ptr(), mode) };
+                if rc != 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EEXIST) {
+                    return Err(format!("mkdir {}: {}", prefix.display(), std::io::Error::last_os_error()));
+                }
+                fd = open_in_root(root, &prefix, libc::O_PATH | libc::O_DIRECTORY).map_err(|e| format!("open {}: {}", prefix.display(), io_text(&e)))?;
+            }
+            Err(e) => return Err(format!("open {}: {}", prefix.display(), io_text(&e))),
+        }
+    }
+    Ok(fd)
+}
+
+/// Makes the mount target (a directory, or an empty file when `file`) and returns an O_PATH
+/// descriptor of it.
+fn make_target(root: &OwnedFd, dest: &str, file: bool) -> Result<OwnedFd> {
+    let rel = relative(dest);
+    if !file {
+        return mkdir_all_in_root(root, &rel, 0o755);
+    }
+    if let Ok(fd) = open_in_root(root, &rel, libc::O_PATH) {
+        return Ok(fd);
+    }
+    let parent_rel = rel.parent().unwrap_or(Path::new("."));
+    mkdir_all_in_root(root, parent_rel, 0o755)?;
+    let name = rel.file_name().ok_or_else(|| format!("bad mount destination {dest:?}"))?;
+    let cname = CString::new(name.as_bytes()).map_err(|_| "NUL in path".to_string())?;
+    let parent = open_in_root(root, parent_rel, libc::O_RDONLY | libc::O_DIRECTORY).map_err(|e| format!("open parent of {dest}: {}", io_text(&e)))?;
+    // SAFETY: openat reads the NUL-terminated name relative to a descriptor we hold.
+    let fd = unsafe { libc::openat(parent.as_raw_fd(), cname.as_ptr(), libc::O_CREAT | libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0o644) };
+    if fd < 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EEXIST) && e.raw_os_error() != Some(libc::ELOOP) {
+            return Err(format!("create {dest}: {}", io_text(&e)));
+        }
+    } else {
+        // SAFETY: the descriptor is fresh and closed right here.
+        unsafe { libc::close(fd) };
+    }
+    open_in_root(root, &rel, libc::O_PATH).map_err(|e| format!("open {dest}: {}", io_text(&e)))
+}
+
+fn fd_path(fd: &OwnedFd) -> String {
+    format!("/proc/self/fd/{}", fd.as_raw_fd())
+}
+
+/// Mount options split into flags, propagation flags and filesystem data.
+struct Options {
+    flags: MsFlags,
+    propagation: MsFlags,
+    data: String,
+}
+
+fn parse_options(options: &[String]) -> Options {
+    let mut o = Options { flags: MsFlags::empty(), propagation: MsFlags::empty(), data: String::new() };
+    for opt in options {
+        let (set, clear, prop) = match opt.as_str() {
+            "ro" => (MsFlags::MS_RDONLY, MsFlags::empty(), MsFlags::empty()),
+            "rw" => (MsFlags::empty(), MsFlags::MS_RDONLY, MsFlags::empty()),
+            "nosuid" => (MsFlags::MS_NOSUID, MsFlags::empty(), MsFlags::empty()),
+            "suid" => (MsFlags::empty(), MsFlags::MS_NOSUID, MsFlags::empty()),
+            "nodev" => (MsFlags::MS_NODEV, MsFlags::empty(), MsFlags::empty()),
+            "dev" => (MsFlags::empty(), MsFlags::MS_NODEV, MsFlags::empty()),
+            "noexec" => (MsFlags::MS_NOEXEC, MsFlags::empty(), MsFlags::empty()),
+            "exec" => (MsFlags::empty(), MsFlags::MS_NOEXEC, MsFlags::empty()),
+            "sync" => (MsFlags::MS_SYNCHRONOUS, MsFlags::empty(), MsFlags::empty()),
+            "async" => (MsFlags::empty(), MsFlags::MS_SYNCHRONOUS, MsFlags::empty()),
+            "dirsync" => (MsFlags::MS_DIRSYNC, MsFlags::empty(), MsFlags::empty()),
+            "remount" => (MsFlags::MS_REMOUNT, MsFlags::empty(), MsFlags::empty()),
+            "mand" => (MsFlags::MS_MANDLOCK, MsFlags::empty(), MsFlags::empty()),
+            "nomand" => (MsFlags::empty(), MsFlags::MS_MANDLOCK, MsFlags::empty()),
+            "atime" => (MsFlags::empty(), MsFlags::MS_NOATIME, MsFlags::empty()),
+            "noatime" => (MsFlags::MS_NOATIME, MsFlags::empty(), MsFlags::empty()),
+            "diratime" => (MsFlags::empty(), MsFlags::MS_NODIRATIME, MsFlags::empty()),
+            "nodiratime" => (MsFlags::MS_NODIRATIME, MsFlags::empty(), MsFlags::empty()),
+            "bind" => (MsFlags::MS_BIND, MsFlags::empty(), MsFlags::empty()),
+            "rbind" => (MsFlags::MS_BIND | MsFlags::MS_REC, MsFlags::empty(), MsFlags::empty()),
+            "relatime" => (MsFlags::MS_RELATIME, MsFlags::empty(), MsFlags::empty()),
+            "norelatime" => (MsFlags::empty(), MsFlags::MS_RELATIME, MsFlags::empty()),
+            "strictatime" => (MsFlags::MS_STRICTATIME, MsFlags::empty(), MsFlags::empty()),
+            "nostrictatime" => (MsFlags::empty(), MsFlags::MS_STRICTATIME, MsFlags::empty()),
+            "private" => (MsFlags::empty(), MsFlags::empty(), MsFlags::MS_PRIVATE),
+            "rprivate" => (MsFlags::empty(), MsFlags::empty(), MsFlags::MS_PRIVATE | MsFlags::MS_REC),
+            "shared" => (MsFlags::empty(), MsFlags::empty(), MsFlags::MS_SHARED),
+            "rshared" => (MsFlags::empty(), MsFlags::empty(), MsFlags::MS_SHARED | MsFlags::MS_REC),
+            "slave" => (MsFlags::empty(), MsFlags::empty(), MsFlags::MS_SLAVE),
+            "rslave" => (MsFlags::empty(), MsFlags::empty(), MsFlags::MS_SLAVE | MsFlags::MS_REC),
+            "unbindable" => (MsFlags::empty(), MsFlags::empty(), MsFlags::MS_UNBINDABLE),
+            "runbindable" => (MsFlags::empty(), MsFlags::empty(), MsFlags::MS_UNBINDABLE | MsFlags::MS_REC),
+            data => {
+                if !o.data.is_empty() {
+                    o.data.push(',');
+                }
+                o.data.push_str(data);
+                continue;
+            }
+        };
+        o.flags = (o.flags | set) - clear;
+        o.propagation |= prop;
+    }
+    o
+}
+
+fn propagation_flags(name: &str) -> Result<MsFlags> {
+    let o = parse_options(&[name.to_string()]);
+    if o.propagation.is_empty() {
+        return Err(format!("unknown rootfsPropagation {name:?}"));
+    }
+    Ok(o.propagation)
+}
+
+/// Mount flags of the filesystem at `path` that a bind remount must keep.
+fn kept_flags(path: &str) -> MsFlags {
+    match nix::sys::statvfs::statvfs(path) {
+        Ok(s) => {
+            let f = s.flags().bits() as u64;
+            MsFlags::from_bits_truncate(f & (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | libc::MS_NOATIME | libc::MS_NODIRATIME | libc::MS_RELATIME))
+        }
+        Err(_) => MsFlags::empty(),
+    }
+}
+
+fn do_mount(source: Option<&str>, target: &str, fstype: Option<&str>, flags: MsFlags, data: Option<&str>) -> nix::Result<()> {
+    mount(source, target, fstype, flags, data)
+}
+
+/// Everything before entering the rootfs: propagation, the rootfs bind, the spec's mounts,
+/// /dev, and the working directory.
+pub fn prepare(spec: &crate::oci::Spec, rootfs: &Path, bundle: &Path, cwd: &str) -> Result<()> {
+    let linux = spec.linux.as_ref();
+    let propagation = match linux.and_then(|l| l.rootfs_propagation.as_deref()).filter(|p| !p.is_empty()) {
+        Some(p) => propagation_flags(p)?,
+        None => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+    };
+    do_mount(NONE, "/", NONE, propagation, NONE).map_err(|e| format!("make / {propagation:?}: {}", errno(e)))?;
+    if propagation.contains(MsFlags::MS_SHARED) {
+        make_parent_mount_private(rootfs)?;
+    }
+    let rootfs_str = rootfs.to_str().ok_or("rootfs path is not UTF-8")?;
+    do_mount(Some(rootfs_str), rootfs_str, NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE).map_err(|e| format!("bind rootfs {rootfs_str}: {}", errno(e)))?;
+    let root = nix::fcntl::open(rootfs, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty()).map_err(|e| format!("open rootfs: {}", errno(e)))?;
+    // SAFETY: open returned a fresh descriptor we own.
+    let root = unsafe { OwnedFd::from_raw_fd(root) };
+
+    let mut dev_is_tmpfs = false;
+    for m in &spec.mounts {
+        mount_one(&root, m, bundle).map_err(|e| format!("error mounting {:?} to rootfs at {:?}: {e}", m.source.as_deref().unwrap_or(""), m.destination))?;
+        if relative(&m.destination) == Path::new("./dev") {
+            dev_is_tmpfs = !parse_options(m.options.as_deref().unwrap_or(&[])).flags.contains(MsFlags::MS_BIND);
+        }
+    }
+    if dev_is_tmpfs {
+        let devices = linux.map(|l| l.devices.as_slice()).unwrap_or(&[]);
+        create_devices(&root, devices)?;
+    }
+    mkdir_all_in_root(&root, &relative(cwd), 0o755).map_err(|e| format!("mkdir cwd {cwd}: {e}"))?;
+    Ok(())
+}
+
+/// pivot_root needs the rootfs's parent mount not to be shared.
+fn make_parent_mount_private(rootfs: &Path) -> Result<()> {
+    let mounts = crate::mounts::mounts().map_err(|e| format!("read mountinfo: {e}"))?;
+    let parent = rootfs.parent().unwrap_or(Path::new("/"));
+    let best = mounts.iter().filter(|m| parent.starts_with(&m.mount_point)).max_by_key(|m| m.mount_point.as_os_str().len());
+    if let Some(m) = best {
+        do_mount(NONE, m.mount_point.to_str().unwrap_or("/"), NONE, MsFlags::MS_PRIVATE, NONE).map_err(|e| format!("make {} private: {}", m.mount_point.display(), errno(e)))?;
+    }
+    Ok(())
+}
+
+fn mount_one(root: &OwnedFd, m: &crate::oci::Mount, bundle: &Path) -> Result<()> {
+    let opts = parse_options(m.options.as_deref().unwrap_or(&[]));
+    let kind = m.kind.as_deref().unwrap_or("");
+    let source = m.source.as_deref().unwrap_or("");
+    let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
+    let rel = relative(&m.destination);
+    if opts.flags.contains(MsFlags::MS_BIND) || kind == "bind" {
+        let src = if source.starts_with('/') { PathBuf::from(source) } else { bundle.join(source) };
+        let meta = std::fs::metadata(&src).map_err(|e| format!("stat {}: {}", src.display(), io_text(&e)))?;
+        let target = make_target(root, &m.destination, !meta.is_dir())?;
+        let rec = opts.flags & MsFlags::MS_REC;
+        let src_str = src.to_str().ok_or("source path is not UTF-8")?;
+        do_mount(Some(src_str), &fd_path(&target), NONE, MsFlags::MS_BIND | rec, NONE).map_err(errno)?;
+        // Flags of a bind only take effect on a remount, of the new mount (so reopen it).
+        let extra = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+        let mounted = open_in_root(root, &rel, libc::O_PATH).map_err(|e| io_text(&e))?;
+        if !extra.is_empty() {
+            let p = fd_path(&mounted);
+            let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra | kept_flags(&p);
+            do_mount(NONE, &p, NONE, flags, NONE).map_err(|e| format!("remount: {}", errno(e)))?;
+        }
+        if !opts.propagation.is_empty() {
+            do_mount(NONE, &fd_path(&mounted), NONE, opts.propagation, NONE).map_err(errno)?;
+        }
+        return Ok(());
+    }
+    let target = make_target(root, &m.destination, false)?;
+    let path = fd_path(&target);
+    let flags = opts.flags - MsFlags::MS_REMOUNT;
+    let result = match kind {
+        // The host hierarchy is not delegated yet: show cgroup2 read-only, or an empty
+        // read-only tmpfs when cgroup2 cannot be mounted.
+        "cgroup" | "cgroup2" => do_mount(Some("cgroup2"), &path, Some("cgroup2"), flags | MsFlags::MS_RDONLY, NONE)
+            .or_else(|_| do_mount(Some("tmpfs"), &path, Some("tmpfs"), flags | MsFlags::MS_RDONLY, Some("mode=755"))),
+        "sysfs" => do_mount(Some(source), &path, Some(kind), flags, data).or_else(|e| {
+            // Without a new network namespace sysfs cannot be mounted: bind the host's.
+            if e != nix::errno::Errno::EPERM {
+                return Err(e);
+            }
+            do_mount(Some("/sys"), &path, NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)?;
+            let again = open_in_root(root, &rel, libc::O_PATH).map_err(|_| nix::errno::Errno::ENOENT)?;
+            do_mount(NONE, &fd_path(&again), NONE, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags, NONE)
+        }),
+        _ => do_mount(Some(source), &path, Some(kind), flags, data),
+    };
+    result.map_err(errno)?;
+    if !opts.propagation.is_empty() {
+        let mounted = open_in_root(root, &rel, libc::O_PATH).map_err(|e| io_text(&e))?;
+        do_mount(NONE, &fd_path(&mounted), NONE, opts.propagation, NONE).map_err(errno)?;
+    }
+    Ok(())
+}
+
+/// The devices every container gets on a tmpfs /dev, and /dev's standard links.
+fn create_devices(root: &OwnedFd, extra: &[crate::oci::Device]) -> Result<()> {
+    let defaults = [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)];
+    let mut all: Vec<crate::oci::Device> = defaults
+        .iter()
+        .map(|(name, major, minor)| crate::oci::Device { kind: "c".into(), path: format!("/dev/{name}"), major: *major, minor: *minor, file_mode: Some(0o666), uid: Some(0), gid: Some(0) })
+        .collect();
+    for d in extra {
+        all.retain(|x| x.path != d.path);
+        all.push(d.clone());
+    }
+    for d in &all {
+        make_device(root, d).map_err(|e| format!("create device {}: {e}", d.path))?;
+    }
+    let dev = open_in_root(root, Path::new("dev"), libc::O_PATH | libc::O_DIRECTORY).map_err(|e| format!("open /dev: {}", io_text(&e)))?;
+    let mut links = vec![("/proc/self/fd", "fd"), ("/proc/self/fd/0", "stdin"), ("/proc/self/fd/1", "stdout"), ("/proc/self/fd/2", "stderr"), ("pts/ptmx", "ptmx")];
+    if Path::new("/proc/kcore").exists() {
+        links.push(("/proc/kcore", "core"));
+    }
+    for (target, name) in links {
+        let t = CString::new(target).expect("static string");
+        let n = CString::new(name).expect("static string");
+        // SAFETY: symlinkat reads two NUL-terminated strings relative to a descriptor we hold.
+        if unsafe { libc::symlinkat(t.as_ptr(), dev.as_raw_fd(), n.as_ptr()) } != 0 {
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::EEXIST) {
+                return Err(format!("symlink /dev/{name}: {}", io_text(&e)));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn make_device(root: &OwnedFd, d: &crate::oci::Device) -> Result<()> {
+    let rel = relative(&d.path);
+    let parent_rel = rel.parent().unwrap_or(Path::new("."));
+    mkdir_all_in_root(root, parent_rel, 0o755)?;
+    let parent = open_in_root(root, parent_rel, libc::O_RDONLY | libc::O_DIRECTORY).map_err(|e| io_text(&e))?;
+    let name = CString::new(rel.file_name().ok_or("no file name")?.as_bytes()).map_err(|_| "NUL in path")?;
+    let kind = match d.kind.as_str() {
+        "c" | "u" => libc::S_IFCHR,
+        "b" => libc::S_IFBLK,
+        "p" => libc::S_IFIFO,
+        other => return Err(format!("unknown device type {other:?}")),
+    };
+    let mode = d.file_mode.unwrap_or(0o666) & 0o7777;
+    let dev = libc::makedev(d.major as u32, d.minor as u32);
+    // SAFETY: mknodat reads the NUL-terminated name relative to a descriptor we hold.
+    let rc = unsafe { libc::mknodat(parent.as_raw_fd(), name.as_ptr(), kind | mode, dev) };
+    if rc != 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EEXIST) {
+            return Err(io_text(&e));
+        }
+        return Ok(());
+    }
+    // SAFETY: fchmodat/fchownat only read the name and change this new node.
+    unsafe {
+        libc::fchmodat(parent.as_raw_fd(), name.as_ptr(), mode, 0);
+        libc::fchownat(parent.as_raw_fd(), name.as_ptr(), d.uid.unwrap_or(0), d.gid.unwrap_or(0), libc::AT_SYMLINK_NOFOLLOW);
+    }
+    Ok(())
+}
+
+/// Makes the rootfs the process's `/`: pivot_root (the old root detached), or with
+/// `no_pivot` a move mount and chroot.
+pub fn enter(rootfs: &Path, no_pivot: bool) -> Result<()> {
+    use nix::fcntl::OFlag;
+    let open_dir = |p: &Path| -> Result<OwnedFd> {
+        let fd = nix::fcntl::open(p, OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty()).map_err(|e| format!("open {}: {}", p.display(), errno(e)))?;
+        // SAFETY: open returned a fresh descriptor we own.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    };
+    let new_root = open_dir(rootfs)?;
+    nix::unistd::fchdir(new_root.as_raw_fd()).map_err(|e| format!("chdir rootfs: {}", errno(e)))?;
+    if no_pivot {
+        do_mount(Some("."), "/", NONE, MsFlags::MS_MOVE, NONE).map_err(|e| format!("move rootfs to /: {}", errno(e)))?;
+        nix::unistd::chroot(".").map_err(|e| format!("chroot: {}", errno(e)))?;
+    } else {
+        let old_root = open_dir(Path::new("/"))?;
+        nix::unistd::pivot_root(".", ".").map_err(|e| format!("pivot_root: {}", errno(e)))?;
+        nix::unistd::fchdir(old_root.as_raw_fd()).map_err(|e| format!("chdir old root: {}", errno(e)))?;
+        // Slave first, so detaching the old root does not propagate to the host.
+        do_mount(NONE, ".", NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE).map_err(|e| format!("make old root rslave: {}", errno(e)))?;
+        nix::mount::umount2(".", nix::mount::MntFlags::MNT_DETACH).map_err(|e| format!("unmount old root: {}", errno(e)))?;
+    }
+    nix::unistd::chdir("/").map_err(|e| format!("chdir /: {}", errno(e)))?;
+    Ok(())
+}
+
+/// Inside the rootfs: readonly paths, masked paths, and the read-only root.
+pub fn finish(spec: &crate::oci::Spec) -> Result<()> {
+    if let Some(linux) = &spec.linux {
+        for p in &linux.readonly_paths {
+            match std::fs::symlink_metadata(p) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(format!("stat {p}: {}", io_text(&e))),
+                Ok(_) => {}
+            }
+            do_mount(Some(p.as_str()), p, NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE).map_err(|e| format!("bind readonly path {p}: {}", errno(e)))?;
+            let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC | kept_flags(p);
+            do_mount(NONE, p, NONE, flags, NONE).map_err(|e| format!("remount readonly path {p}: {}", errno(e)))?;
+        }
+        for p in &linux.masked_paths {
+            let meta = match std::fs::symlink_metadata(p) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(format!("stat {p}: {}", io_text(&e))),
+                Ok(m) => m,
+            };
+            let r = if meta.is_dir() {
+                do_mount(Some("tmpfs"), p, Some("tmpfs"), MsFlags::MS_RDONLY, NONE)
+            } else {
+                do_mount(Some("/dev/null"), p, NONE, MsFlags::MS_BIND, NONE)
+            };
+            r.map_err(|e| format!("mask path {p}: {}", errno(e)))?;
+        }
+    }
+    if spec.root.as_ref().is_some_and(|r| r.readonly) {
+        let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | kept_flags("/");
+        do_mount(NONE, "/", NONE, flags, NONE).map_err(|e| format!("remount / read-only: {}", errno(e)))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_split_into_flags_and_data() {
+        let o = parse_options(&["nosuid".into(), "mode=755".into(), "ro".into(), "rprivate".into(), "size=65536k".into(), "rw".into()]);
+        assert_eq!(o.flags, MsFlags::MS_NOSUID);
+        assert_eq!(o.propagation, MsFlags::MS_PRIVATE | MsFlags::MS_REC);
+        assert_eq!(o.data, "mode=755,size=65536k");
+    }
+
+    #[test]
+    fn destinations_stay_relative() {
+        assert_eq!(relative("/dev/pts"), PathBuf::from("./dev/pts"));
+        assert_eq!(relative("/"), PathBuf::from("."));
+    }
+}
