@@ -241,12 +241,19 @@ impl Daemon {
         slot.busy = true;
         let result = self.start_locked(entry, &mut slot);
         slot.busy = false;
+        let mut auto_remove = false;
         if let Err(e) = &result {
             let code = start_error_exit_code(&e.message);
             slot.c.set_start_error(&e.message, code);
             let _ = slot.c.save(&self.opts.data_root);
+            auto_remove = slot.c.auto_remove();
         }
         entry.notify();
+        drop(slot);
+        // A --rm container that cannot start is removed too, so `wait?condition=removed` ends.
+        if auto_remove {
+            let _ = self.remove(entry, true);
+        }
         result.map(|_| true)
     }
 
