@@ -160,15 +160,33 @@ impl Daemon {
 }
 
 impl Drop for Daemon {
+    /// Tears everything down even after a failed assertion, without ever blocking for long.
     fn drop(&mut self) {
         if self.child.is_some() {
             let client = self.client();
             for t in client.list().unwrap_or_default() {
                 let _ = client.kill(&t.id, 9, true);
-                let _ = client.wait(&t.id);
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while client.state(&t.id).is_ok_and(|s| s.status != "stopped") && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
                 let _ = client.delete(&t.id);
             }
             self.crash();
+        }
+        // Whatever is left (after a failure): the runtime kills the containers, then the shims go.
+        let runtime_root = self.dir.join("state/runtime-runc/moby");
+        if let Ok(entries) = std::fs::read_dir(&runtime_root) {
+            for e in entries.flatten() {
+                let _ = std::process::Command::new(RUNTIME).arg("--root").arg(&runtime_root).args(["delete", "--force"]).arg(e.file_name()).stderr(Stdio::null()).status();
+            }
+        }
+        for pid in processes_mentioning(self.dir.path().to_str().unwrap()) {
+            let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL);
+            for p in children.split_whitespace().filter_map(|c| c.parse::<u32>().ok()).chain([pid]) {
+                reap_orphan(p);
+            }
         }
     }
 }
@@ -223,15 +241,19 @@ fn wait_gone(pid: u32) {
     }
 }
 
-/// Reaps a process that was reparented to us (the test is a subreaper).
-fn reap_orphan(pid: u32) {
+/// Reaps a process that was reparented to us (the test is a subreaper); gives up after 10 s.
+fn reap_orphan(pid: u32) -> bool {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         match nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid as i32), Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
             Ok(nix::sys::wait::WaitStatus::StillAlive) => {}
-            _ => return,
+            Ok(_) => return true,
+            // Not our child (any more): someone else reaps it.
+            Err(_) => return !alive(pid),
         }
-        assert!(Instant::now() < deadline, "orphan {pid} did not exit");
+        if Instant::now() > deadline {
+            return false;
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -391,7 +413,7 @@ fn containers_survive_a_containerd_crash_and_exits_are_not_lost() {
     }
     // The shims were orphaned to us when containerd crashed.
     for s in shims {
-        reap_orphan(s);
+        assert!(reap_orphan(s), "shim {s} did not exit after delete");
     }
     assert!(client.list().unwrap().is_empty());
 }
@@ -439,19 +461,39 @@ fn ctr_events_prints_task_events() {
     }
     let d = Daemon::start("ctd-ctr-events");
     let mut ctr = common::applet("ctr").arg("--address").arg(d.address()).arg("events").stdout(Stdio::piped()).spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    let stdout = ctr.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // containerd logs each request (--debug): wait until ctr's subscription has arrived.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !d.log().contains("containerd: events") {
+        assert!(Instant::now() < deadline, "ctr events never subscribed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(100));
     let (_pid, _o) = d.create("evt", &["true"]);
     d.client().start("evt").unwrap();
     d.client().wait("evt").unwrap();
     d.client().delete("evt").unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    let mut out = String::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !out.contains("/tasks/delete") {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) => out.push_str(&(line + "\n")),
+            Err(_) => break,
+        }
+    }
     ctr.kill().unwrap();
     ctr.wait().unwrap();
-    let mut out = String::new();
-    ctr.stdout.take().unwrap().read_to_string(&mut out).unwrap();
     for topic in ["/tasks/create", "/tasks/start", "/tasks/exit", "/tasks/delete"] {
         assert!(out.contains(topic), "ctr events missed {topic}:\n{out}");
     }
+    assert!(out.lines().all(|l| l.contains(" moby /tasks/") && l.contains("\"id\":\"evt\"")), "{out}");
 }
 
 #[test]
