@@ -312,7 +312,8 @@ fn echo_output_and_exit_code_pass_through() {
     assert_eq!(exit.exit_status, 3);
     assert_eq!(next_exit(&events, "hello"), (pid, 3));
     let mut out = String::new();
-    let _ = stdout.read_to_string(&mut out);
+    // EOF (not EAGAIN) proves no write end survived: not runc's, not the shim's.
+    stdout.read_to_string(&mut out).expect("the stdout FIFO still has a writer");
     assert_eq!(out, "hello\n");
     let state = client.state("hello").unwrap();
     assert_eq!((state.status.as_str(), state.exit_status), ("stopped", Some(3)));
@@ -355,6 +356,21 @@ fn process_tree_is_containerd_shim_container_and_kill_gives_137() {
     // Nothing but the container is left under the shim: every other child was reaped.
     let children = std::fs::read_to_string(format!("/proc/{shim}/task/{shim}/children")).unwrap();
     assert_eq!(children.split_whitespace().collect::<Vec<_>>(), vec![pid.to_string()]);
+
+    // The shim holds the output FIFOs open for reading only; its write ends went to the runtime.
+    let fifos = d.dir.join("fifos");
+    let mut held = Vec::new();
+    for fd in std::fs::read_dir(format!("/proc/{shim}/fd")).unwrap().flatten() {
+        let Ok(target) = std::fs::read_link(fd.path()) else { continue };
+        if target.starts_with(&fifos) {
+            let info = std::fs::read_to_string(format!("/proc/{shim}/fdinfo/{}", fd.file_name().to_string_lossy())).unwrap();
+            let flags = info.lines().find_map(|l| l.strip_prefix("flags:")).map(|f| u32::from_str_radix(f.trim(), 8).unwrap()).unwrap();
+            assert_eq!(flags & libc::O_ACCMODE as u32, libc::O_RDONLY as u32, "shim holds {} for writing", target.display());
+            held.push(target);
+        }
+    }
+    held.sort();
+    assert_eq!(held, vec![fifos.join("sleeper-stderr"), fifos.join("sleeper-stdout")]);
 
     eprintln!("docker-containerd-shim private memory (smaps_rollup Private_Clean+Private_Dirty): {} KiB", private_kib(shim));
 
@@ -516,7 +532,7 @@ fn stdin_reaches_the_container_until_close_stdin() {
     client.close_stdin("cat").unwrap();
     assert_eq!(client.wait("cat").unwrap().exit_status, 0);
     let mut out = String::new();
-    let _ = stdout.read_to_string(&mut out);
+    stdout.read_to_string(&mut out).expect("the stdout FIFO still has a writer");
     assert_eq!(out, "typed\ndone\n");
     client.delete("cat").unwrap();
 }

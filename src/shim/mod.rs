@@ -56,8 +56,8 @@ struct Flags {
 }
 
 const USAGE: &str = "Usage of docker-containerd-shim:
-  -address string         grpc address back to main containerd
-  -containerd-binary string  path to containerd binary (used for `containerd publish`)
+  -address string         containerd's socket (informational: containerd learns exits through `wait`)
+  -containerd-binary string  path of containerd (accepted for compatibility)
   -debug                  enable debug output in logs
   -namespace string       namespace that owns the shim
   -runtime string         path of the OCI runtime to run (default \"docker-runc\")
