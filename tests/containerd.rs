@@ -310,6 +310,11 @@ fn echo_output_and_exit_code_pass_through() {
     assert_eq!(client.start("hello").unwrap(), pid);
     let exit = client.wait("hello").unwrap();
     assert_eq!(exit.exit_status, 3);
+    // Events arrive in order even though the container exits the moment it starts.
+    let create = events.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!((create["topic"].as_str(), create["id"].as_str(), create["pid"].as_u64()), (Some("/tasks/create"), Some("hello"), Some(pid as u64)));
+    let start = events.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(start["topic"], "/tasks/start");
     assert_eq!(next_exit(&events, "hello"), (pid, 3));
     let mut out = String::new();
     // EOF (not EAGAIN) proves no write end survived: not runc's, not the shim's.

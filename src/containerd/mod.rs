@@ -11,6 +11,17 @@
 //! state directory, reconnects to every live shim and learns its state. For every task it keeps
 //! one thread blocked in the shim's `wait` (see [`crate::shim`] for that protocol); its answer
 //! becomes a `/tasks/exit` event. Exit statuses are Docker's: 128+N for death by signal N.
+//!
+//! Methods (params → result): `version` → {version, rpc}; `create` {id, bundle, runtime?,
+//! runtime_root?, stdin?, stdout?, stderr?, terminal} → {pid}; `start` {id} → {pid};
+//! `kill` {id, signal, all} → {}; `close_stdin` {id} → {}; `delete` {id} → {pid, exit_status,
+//! exited_at}; `state` {id} → {id, pid, status, exit_status, exited_at, bundle}; `list` →
+//! {tasks: [state]}; `wait` {id} → {pid, exit_status, exited_at} once the task has exited;
+//! `events` → a first line {topic: "/subscribed"}, then one line per event
+//! (`/tasks/create|start|exit|delete` with id, pid and, for exit/delete, exit_status and
+//! exited_at) until the client hangs up. Unknown ids fail with not_found "no such task: ID";
+//! a duplicate create with already_exists; a runtime's refusal with failed_precondition and
+//! the runtime's own message.
 
 pub mod client;
 pub mod ctr;
@@ -71,6 +82,10 @@ struct Task {
     shim: Option<Child>,
     /// False when the shim was found dead at recovery: only its recorded exit remains.
     shim_alive: bool,
+    /// A `start` is in flight: an exit seen meanwhile waits in `held_exit_event`, so that
+    /// subscribers always see /tasks/start before /tasks/exit.
+    starting: bool,
+    held_exit_event: Option<Value>,
 }
 
 impl Task {
@@ -331,7 +346,7 @@ impl Daemon {
                 return Err(RpcError::new(ErrorKind::AlreadyExists, format!("task {id}: already exists")));
             }
             // Reserve the id while the shim starts.
-            tasks.insert(id.clone(), Task { bundle: bundle.clone(), pid: 0, status: "creating".into(), exit: None, shim: None, shim_alive: true });
+            tasks.insert(id.clone(), Task { bundle: bundle.clone(), pid: 0, status: "creating".into(), exit: None, shim: None, shim_alive: true, starting: false, held_exit_event: None });
         }
         match self.create_with_shim(&id, &bundle, &runtime, &runtime_name, params) {
             Ok((pid, child)) => {
@@ -459,26 +474,42 @@ impl Daemon {
             };
             task.exit = Some((code, at.clone()));
             task.status = "stopped".into();
-            let pid = task.pid;
+            let event = json!({"topic": "/tasks/exit", "id": id, "pid": task.pid, "exit_status": code, "exited_at": at});
+            if task.starting {
+                task.held_exit_event = Some(event);
+            } else {
+                d.publish(event);
+            }
             drop(tasks);
             d.changed.notify_all();
-            d.publish(json!({"topic": "/tasks/exit", "id": id, "pid": pid, "exit_status": code, "exited_at": at}));
         });
     }
 
     fn start(&self, id: &str) -> Result<Value, RpcError> {
-        let v = self.forward(id, "start", json!({}))?;
-        let pid = v.get("pid").and_then(Value::as_u64).unwrap_or(0);
         {
             let mut tasks = self.tasks.lock().unwrap();
-            if let Some(t) = tasks.get_mut(id) {
-                if t.exit.is_none() {
-                    t.status = "running".into();
-                }
+            let task = tasks.get_mut(id).ok_or_else(|| no_such_task(id))?;
+            if task.starting {
+                return Err(RpcError::new(ErrorKind::FailedPrecondition, format!("task {id} is already being started")));
             }
+            task.starting = true;
         }
-        self.publish(json!({"topic": "/tasks/start", "id": id, "pid": pid}));
-        Ok(json!({"pid": pid}))
+        let result = self.forward(id, "start", json!({}));
+        let mut tasks = self.tasks.lock().unwrap();
+        let Some(task) = tasks.get_mut(id) else { return result };
+        task.starting = false;
+        let held = task.held_exit_event.take();
+        let pid = result.as_ref().ok().and_then(|v| v.get("pid")).and_then(Value::as_u64).unwrap_or(0);
+        if result.is_ok() {
+            if task.exit.is_none() {
+                task.status = "running".into();
+            }
+            self.publish(json!({"topic": "/tasks/start", "id": id, "pid": pid}));
+        }
+        if let Some(event) = held {
+            self.publish(event);
+        }
+        result.map(|_| json!({"pid": pid}))
     }
 
     fn wait(&self, id: &str) -> Result<Value, RpcError> {
@@ -554,6 +585,8 @@ impl Daemon {
                         exit,
                         shim: None,
                         shim_alive: true,
+                        starting: false,
+                        held_exit_event: None,
                     };
                     if self.debug {
                         eprintln!("containerd: recovered task {id} ({})", task.status);
@@ -577,6 +610,8 @@ impl Daemon {
                         exit: Some(recorded.map(|r| (r.1, r.2)).unwrap_or((255, crate::sys::rfc3339_nanos(std::time::SystemTime::now())))),
                         shim: None,
                         shim_alive: false,
+                        starting: false,
+                        held_exit_event: None,
                     };
                     self.tasks.lock().unwrap().insert(id, task);
                 }
