@@ -598,3 +598,44 @@ fn the_runtime_is_selectable_per_task_and_called_like_runc() {
     let err = client.create(&CreateTask { id: "nope".into(), bundle: d.bundle("nope", &["true"]), runtime: Some("no-such-runtime".into()), ..Default::default() }).unwrap_err();
     assert_eq!(err.kind, ErrorKind::InvalidArgument, "{}", err.message);
 }
+
+#[test]
+fn a_dead_shim_ends_its_container_and_reports_it() {
+    if !common::require_root() {
+        return;
+    }
+    let mut d = Daemon::start("ctd-deadshim");
+    let client = d.client();
+    let sigkill = |pid: u32| nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+
+    // The shim dies while containerd runs: containerd notices through its `wait` connection.
+    let events = d.subscribe();
+    let (live_pid, _o1) = d.create("shim-dies", &["sleep", "60"]);
+    client.start("shim-dies").unwrap();
+    let shim = shim_of(&d, "shim-dies");
+    sigkill(shim);
+    assert_eq!(next_exit(&events, "shim-dies"), (live_pid, 137));
+    // Orphaned by its shim, the container came to us (a subreaper) and died of the runtime's SIGKILL.
+    assert!(reap_orphan(live_pid), "the container outlived its shim");
+    let state = client.state("shim-dies").unwrap();
+    assert_eq!((state.status.as_str(), state.exit_status), ("stopped", Some(137)));
+    assert_eq!(client.kill("shim-dies", 9, false).unwrap_err().kind, ErrorKind::NotFound);
+    assert_eq!(client.delete("shim-dies").unwrap().exit_status, 137);
+    assert!(!d.workdir("shim-dies").exists() && !d.statedir("shim-dies").exists());
+
+    // The shim dies while containerd is down: the restarted containerd cleans up after it.
+    let (pid, _o2) = d.create("orphaned", &["sleep", "60"]);
+    client.start("orphaned").unwrap();
+    let shim = shim_of(&d, "orphaned");
+    d.crash();
+    sigkill(shim);
+    assert!(reap_orphan(shim));
+    assert!(alive(pid), "the container died with its shim");
+    d.restart();
+    let state = client.state("orphaned").unwrap();
+    assert_eq!((state.pid, state.status.as_str(), state.exit_status), (pid, "stopped", Some(137)));
+    assert!(reap_orphan(pid), "the container outlived its shim");
+    assert_eq!(client.delete("orphaned").unwrap().exit_status, 137);
+    assert!(!d.workdir("orphaned").exists() && !d.statedir("orphaned").exists());
+    assert!(client.list().unwrap().is_empty());
+}

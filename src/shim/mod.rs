@@ -276,6 +276,8 @@ impl Shim {
                             None => conns[i].waiting_for_exit = true,
                         },
                         Outcome::AnswerAndExit(r) => {
+                            // An exit recorded while deleting still reaches the waiters first.
+                            self.answer_waiters(&mut conns);
                             let _ = rpc::write_response(&mut conns[i].stream, r);
                             self.stdin_keeper = None;
                             self.output_keepers.clear();
@@ -307,6 +309,10 @@ impl Shim {
                 }
             }
         }
+        self.answer_waiters(conns);
+    }
+
+    fn answer_waiters(&self, conns: &mut [Conn]) {
         if let Some(r) = self.exit_result() {
             for c in conns.iter_mut().filter(|c| c.waiting_for_exit) {
                 c.waiting_for_exit = false;
