@@ -639,3 +639,34 @@ fn a_dead_shim_ends_its_container_and_reports_it() {
     assert!(!d.workdir("orphaned").exists() && !d.statedir("orphaned").exists());
     assert!(client.list().unwrap().is_empty());
 }
+
+#[test]
+fn concurrent_tasks_do_not_interfere() {
+    if !common::require_root() {
+        return;
+    }
+    let d = Daemon::start("ctd-concurrent");
+    let results: Vec<(String, i32, String)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|i| {
+                let d = &d;
+                s.spawn(move || {
+                    let id = format!("par{i}");
+                    let (_pid, mut stdout) = d.create(&id, &["sh", "-c", &format!("echo task {i}; exit {}", 10 + i)]);
+                    let client = d.client();
+                    client.start(&id).unwrap();
+                    let code = client.wait(&id).unwrap().exit_status;
+                    let mut out = String::new();
+                    stdout.read_to_string(&mut out).unwrap();
+                    client.delete(&id).unwrap();
+                    (id, code, out)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (i, (id, code, out)) in results.into_iter().enumerate() {
+        assert_eq!((code, out), (10 + i as i32, format!("task {i}\n")), "{id}");
+    }
+    assert!(d.client().list().unwrap().is_empty());
+}
