@@ -160,15 +160,33 @@ impl Daemon {
 }
 
 impl Drop for Daemon {
+    /// Tears everything down even after a failed assertion, without ever blocking for long.
     fn drop(&mut self) {
         if self.child.is_some() {
             let client = self.client();
             for t in client.list().unwrap_or_default() {
                 let _ = client.kill(&t.id, 9, true);
-                let _ = client.wait(&t.id);
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while client.state(&t.id).is_ok_and(|s| s.status != "stopped") && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
                 let _ = client.delete(&t.id);
             }
             self.crash();
+        }
+        // Whatever is left (after a failure): the runtime kills the containers, then the shims go.
+        let runtime_root = self.dir.join("state/runtime-runc/moby");
+        if let Ok(entries) = std::fs::read_dir(&runtime_root) {
+            for e in entries.flatten() {
+                let _ = std::process::Command::new(RUNTIME).arg("--root").arg(&runtime_root).args(["delete", "--force"]).arg(e.file_name()).stderr(Stdio::null()).status();
+            }
+        }
+        for pid in processes_mentioning(self.dir.path().to_str().unwrap()) {
+            let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL);
+            for p in children.split_whitespace().filter_map(|c| c.parse::<u32>().ok()).chain([pid]) {
+                reap_orphan(p);
+            }
         }
     }
 }
@@ -223,15 +241,19 @@ fn wait_gone(pid: u32) {
     }
 }
 
-/// Reaps a process that was reparented to us (the test is a subreaper).
-fn reap_orphan(pid: u32) {
+/// Reaps a process that was reparented to us (the test is a subreaper); gives up after 10 s.
+fn reap_orphan(pid: u32) -> bool {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         match nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid as i32), Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
             Ok(nix::sys::wait::WaitStatus::StillAlive) => {}
-            _ => return,
+            Ok(_) => return true,
+            // Not our child (any more): someone else reaps it.
+            Err(_) => return !alive(pid),
         }
-        assert!(Instant::now() < deadline, "orphan {pid} did not exit");
+        if Instant::now() > deadline {
+            return false;
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -288,9 +310,15 @@ fn echo_output_and_exit_code_pass_through() {
     assert_eq!(client.start("hello").unwrap(), pid);
     let exit = client.wait("hello").unwrap();
     assert_eq!(exit.exit_status, 3);
+    // Events arrive in order even though the container exits the moment it starts.
+    let create = events.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!((create["topic"].as_str(), create["id"].as_str(), create["pid"].as_u64()), (Some("/tasks/create"), Some("hello"), Some(pid as u64)));
+    let start = events.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(start["topic"], "/tasks/start");
     assert_eq!(next_exit(&events, "hello"), (pid, 3));
     let mut out = String::new();
-    let _ = stdout.read_to_string(&mut out);
+    // EOF (not EAGAIN) proves no write end survived: not runc's, not the shim's.
+    stdout.read_to_string(&mut out).expect("the stdout FIFO still has a writer");
     assert_eq!(out, "hello\n");
     let state = client.state("hello").unwrap();
     assert_eq!((state.status.as_str(), state.exit_status), ("stopped", Some(3)));
@@ -333,6 +361,21 @@ fn process_tree_is_containerd_shim_container_and_kill_gives_137() {
     // Nothing but the container is left under the shim: every other child was reaped.
     let children = std::fs::read_to_string(format!("/proc/{shim}/task/{shim}/children")).unwrap();
     assert_eq!(children.split_whitespace().collect::<Vec<_>>(), vec![pid.to_string()]);
+
+    // The shim holds the output FIFOs open for reading only; its write ends went to the runtime.
+    let fifos = d.dir.join("fifos");
+    let mut held = Vec::new();
+    for fd in std::fs::read_dir(format!("/proc/{shim}/fd")).unwrap().flatten() {
+        let Ok(target) = std::fs::read_link(fd.path()) else { continue };
+        if target.starts_with(&fifos) {
+            let info = std::fs::read_to_string(format!("/proc/{shim}/fdinfo/{}", fd.file_name().to_string_lossy())).unwrap();
+            let flags = info.lines().find_map(|l| l.strip_prefix("flags:")).map(|f| u32::from_str_radix(f.trim(), 8).unwrap()).unwrap();
+            assert_eq!(flags & libc::O_ACCMODE as u32, libc::O_RDONLY as u32, "shim holds {} for writing", target.display());
+            held.push(target);
+        }
+    }
+    held.sort();
+    assert_eq!(held, vec![fifos.join("sleeper-stderr"), fifos.join("sleeper-stdout")]);
 
     eprintln!("docker-containerd-shim private memory (smaps_rollup Private_Clean+Private_Dirty): {} KiB", private_kib(shim));
 
@@ -391,7 +434,7 @@ fn containers_survive_a_containerd_crash_and_exits_are_not_lost() {
     }
     // The shims were orphaned to us when containerd crashed.
     for s in shims {
-        reap_orphan(s);
+        assert!(reap_orphan(s), "shim {s} did not exit after delete");
     }
     assert!(client.list().unwrap().is_empty());
 }
@@ -439,19 +482,39 @@ fn ctr_events_prints_task_events() {
     }
     let d = Daemon::start("ctd-ctr-events");
     let mut ctr = common::applet("ctr").arg("--address").arg(d.address()).arg("events").stdout(Stdio::piped()).spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    let stdout = ctr.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // containerd logs each request (--debug): wait until ctr's subscription has arrived.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !d.log().contains("containerd: events") {
+        assert!(Instant::now() < deadline, "ctr events never subscribed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(100));
     let (_pid, _o) = d.create("evt", &["true"]);
     d.client().start("evt").unwrap();
     d.client().wait("evt").unwrap();
     d.client().delete("evt").unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    let mut out = String::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !out.contains("/tasks/delete") {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) => out.push_str(&(line + "\n")),
+            Err(_) => break,
+        }
+    }
     ctr.kill().unwrap();
     ctr.wait().unwrap();
-    let mut out = String::new();
-    ctr.stdout.take().unwrap().read_to_string(&mut out).unwrap();
     for topic in ["/tasks/create", "/tasks/start", "/tasks/exit", "/tasks/delete"] {
         assert!(out.contains(topic), "ctr events missed {topic}:\n{out}");
     }
+    assert!(out.lines().all(|l| l.contains(" moby /tasks/") && l.contains("\"id\":\"evt\"")), "{out}");
 }
 
 #[test]
@@ -474,7 +537,7 @@ fn stdin_reaches_the_container_until_close_stdin() {
     client.close_stdin("cat").unwrap();
     assert_eq!(client.wait("cat").unwrap().exit_status, 0);
     let mut out = String::new();
-    let _ = stdout.read_to_string(&mut out);
+    stdout.read_to_string(&mut out).expect("the stdout FIFO still has a writer");
     assert_eq!(out, "typed\ndone\n");
     client.delete("cat").unwrap();
 }
@@ -534,4 +597,76 @@ fn the_runtime_is_selectable_per_task_and_called_like_runc() {
 
     let err = client.create(&CreateTask { id: "nope".into(), bundle: d.bundle("nope", &["true"]), runtime: Some("no-such-runtime".into()), ..Default::default() }).unwrap_err();
     assert_eq!(err.kind, ErrorKind::InvalidArgument, "{}", err.message);
+}
+
+#[test]
+fn a_dead_shim_ends_its_container_and_reports_it() {
+    if !common::require_root() {
+        return;
+    }
+    let mut d = Daemon::start("ctd-deadshim");
+    let client = d.client();
+    let sigkill = |pid: u32| nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+
+    // The shim dies while containerd runs: containerd notices through its `wait` connection.
+    let events = d.subscribe();
+    let (live_pid, _o1) = d.create("shim-dies", &["sleep", "60"]);
+    client.start("shim-dies").unwrap();
+    let shim = shim_of(&d, "shim-dies");
+    sigkill(shim);
+    assert_eq!(next_exit(&events, "shim-dies"), (live_pid, 137));
+    // Orphaned by its shim, the container came to us (a subreaper) and died of the runtime's SIGKILL.
+    assert!(reap_orphan(live_pid), "the container outlived its shim");
+    let state = client.state("shim-dies").unwrap();
+    assert_eq!((state.status.as_str(), state.exit_status), ("stopped", Some(137)));
+    assert_eq!(client.kill("shim-dies", 9, false).unwrap_err().kind, ErrorKind::NotFound);
+    assert_eq!(client.delete("shim-dies").unwrap().exit_status, 137);
+    assert!(!d.workdir("shim-dies").exists() && !d.statedir("shim-dies").exists());
+
+    // The shim dies while containerd is down: the restarted containerd cleans up after it.
+    let (pid, _o2) = d.create("orphaned", &["sleep", "60"]);
+    client.start("orphaned").unwrap();
+    let shim = shim_of(&d, "orphaned");
+    d.crash();
+    sigkill(shim);
+    assert!(reap_orphan(shim));
+    assert!(alive(pid), "the container died with its shim");
+    d.restart();
+    let state = client.state("orphaned").unwrap();
+    assert_eq!((state.pid, state.status.as_str(), state.exit_status), (pid, "stopped", Some(137)));
+    assert!(reap_orphan(pid), "the container outlived its shim");
+    assert_eq!(client.delete("orphaned").unwrap().exit_status, 137);
+    assert!(!d.workdir("orphaned").exists() && !d.statedir("orphaned").exists());
+    assert!(client.list().unwrap().is_empty());
+}
+
+#[test]
+fn concurrent_tasks_do_not_interfere() {
+    if !common::require_root() {
+        return;
+    }
+    let d = Daemon::start("ctd-concurrent");
+    let results: Vec<(String, i32, String)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|i| {
+                let d = &d;
+                s.spawn(move || {
+                    let id = format!("par{i}");
+                    let (_pid, mut stdout) = d.create(&id, &["sh", "-c", &format!("echo task {i}; exit {}", 10 + i)]);
+                    let client = d.client();
+                    client.start(&id).unwrap();
+                    let code = client.wait(&id).unwrap().exit_status;
+                    let mut out = String::new();
+                    stdout.read_to_string(&mut out).unwrap();
+                    client.delete(&id).unwrap();
+                    (id, code, out)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (i, (id, code, out)) in results.into_iter().enumerate() {
+        assert_eq!((code, out), (10 + i as i32, format!("task {i}\n")), "{id}");
+    }
+    assert!(d.client().list().unwrap().is_empty());
 }

@@ -4,13 +4,24 @@
 //!
 //! Layout (namespace is always `moby`):
 //! - `<root>/io.containerd.runtime.v1.linux/moby/<id>/`: the shim's workdir (log.json, init.pid,
-//!   exit, shim.log). Persistent.
+//!   exit, shim.log, and containerd's task.json naming the runtime). Persistent.
 //! - `<state>/io.containerd.runtime.v1.linux/moby/<id>/shim.sock`: the shim's socket. Volatile.
 //!
 //! Containers outlive containerd: the shims are setsid'd, and on start containerd scans the
 //! state directory, reconnects to every live shim and learns its state. For every task it keeps
 //! one thread blocked in the shim's `wait` (see [`crate::shim`] for that protocol); its answer
 //! becomes a `/tasks/exit` event. Exit statuses are Docker's: 128+N for death by signal N.
+//!
+//! Methods (params → result): `version` → {version, rpc}; `create` {id, bundle, runtime?,
+//! runtime_root?, stdin?, stdout?, stderr?, terminal} → {pid}; `start` {id} → {pid};
+//! `kill` {id, signal, all} → {}; `close_stdin` {id} → {}; `delete` {id} → {pid, exit_status,
+//! exited_at}; `state` {id} → {id, pid, status, exit_status, exited_at, bundle}; `list` →
+//! {tasks: [state]}; `wait` {id} → {pid, exit_status, exited_at} once the task has exited;
+//! `events` → a first line {topic: "/subscribed"}, then one line per event
+//! (`/tasks/create|start|exit|delete` with id, pid and, for exit/delete, exit_status and
+//! exited_at) until the client hangs up. Unknown ids fail with not_found "no such task: ID";
+//! a duplicate create with already_exists; a runtime's refusal with failed_precondition and
+//! the runtime's own message.
 
 pub mod client;
 pub mod ctr;
@@ -29,6 +40,8 @@ use std::sync::{mpsc, Arc, Condvar, Mutex};
 
 const NAMESPACE: &str = "moby";
 const RUNTIME_DIR: &str = "io.containerd.runtime.v1.linux";
+/// containerd's own note in a shim's workdir.
+const TASK_RECORD: &str = "task.json";
 
 #[derive(Parser, Debug)]
 #[command(name = "containerd", about = "high performance container runtime", disable_version_flag = true)]
@@ -71,6 +84,12 @@ struct Task {
     shim: Option<Child>,
     /// False when the shim was found dead at recovery: only its recorded exit remains.
     shim_alive: bool,
+    /// A `start` is in flight: an exit seen meanwhile waits in `held_exit_event`, so that
+    /// subscribers always see /tasks/start before /tasks/exit.
+    starting: bool,
+    held_exit_event: Option<Value>,
+    /// A `delete` is in flight: the shim's going away is expected, not a crash.
+    deleting: bool,
 }
 
 impl Task {
@@ -331,7 +350,7 @@ impl Daemon {
                 return Err(RpcError::new(ErrorKind::AlreadyExists, format!("task {id}: already exists")));
             }
             // Reserve the id while the shim starts.
-            tasks.insert(id.clone(), Task { bundle: bundle.clone(), pid: 0, status: "creating".into(), exit: None, shim: None, shim_alive: true });
+            tasks.insert(id.clone(), Task { bundle: bundle.clone(), pid: 0, status: "creating".into(), exit: None, shim: None, shim_alive: true, starting: false, held_exit_event: None, deleting: false });
         }
         match self.create_with_shim(&id, &bundle, &runtime, &runtime_name, params) {
             Ok((pid, child)) => {
@@ -374,6 +393,8 @@ impl Daemon {
             None => crate::sys::applet_command("docker-containerd-shim"),
         };
         let runtime_root = str_param(params, "runtime_root").map(PathBuf::from).unwrap_or_else(|| self.runtime_root.clone());
+        let record = json!({"bundle": bundle, "runtime": runtime, "runtime_name": runtime_name, "runtime_root": runtime_root});
+        crate::sys::write_atomic(&workdir.join(TASK_RECORD), record.to_string().as_bytes()).map_err(|e| internal("writing task record", e))?;
         cmd.arg("-namespace")
             .arg(NAMESPACE)
             .arg("-workdir")
@@ -437,48 +458,70 @@ impl Daemon {
         let d = self.clone();
         std::thread::spawn(move || {
             let result = call_shim(&d.shim_socket(&id), "wait", json!({}));
-            let mut tasks = d.tasks.lock().unwrap();
-            let Some(task) = tasks.get_mut(&id) else { return };
-            if task.exit.is_some() {
-                return;
-            }
             let (code, at) = match result {
                 Ok(v) => (
                     v.get("exit_status").and_then(Value::as_i64).unwrap_or(255) as i32,
                     v.get("exited_at").and_then(Value::as_str).unwrap_or_default().to_string(),
                 ),
                 Err(_) => {
-                    // The shim died without answering: what it recorded is all there is.
-                    task.shim_alive = false;
-                    if let Some(child) = task.shim.as_mut() {
-                        let _ = child.wait();
+                    {
+                        let mut tasks = d.tasks.lock().unwrap();
+                        let Some(task) = tasks.get_mut(&id) else { return };
+                        if task.deleting || task.exit.is_some() {
+                            return;
+                        }
+                        task.shim_alive = false;
+                        if let Some(child) = task.shim.as_mut() {
+                            let _ = child.wait();
+                        }
+                        task.shim = None;
                     }
-                    task.shim = None;
-                    read_exit_file(&d.workdir(&id)).map(|(_, c, a)| (c, a)).unwrap_or_else(|| (255, crate::sys::rfc3339_nanos(std::time::SystemTime::now())))
+                    d.dead_shim_exit(&id)
                 }
             };
+            let mut tasks = d.tasks.lock().unwrap();
+            let Some(task) = tasks.get_mut(&id) else { return };
+            if task.exit.is_some() {
+                return;
+            }
             task.exit = Some((code, at.clone()));
             task.status = "stopped".into();
-            let pid = task.pid;
+            let event = json!({"topic": "/tasks/exit", "id": id, "pid": task.pid, "exit_status": code, "exited_at": at});
+            if task.starting {
+                task.held_exit_event = Some(event);
+            } else {
+                d.publish(event);
+            }
             drop(tasks);
             d.changed.notify_all();
-            d.publish(json!({"topic": "/tasks/exit", "id": id, "pid": pid, "exit_status": code, "exited_at": at}));
         });
     }
 
     fn start(&self, id: &str) -> Result<Value, RpcError> {
-        let v = self.forward(id, "start", json!({}))?;
-        let pid = v.get("pid").and_then(Value::as_u64).unwrap_or(0);
         {
             let mut tasks = self.tasks.lock().unwrap();
-            if let Some(t) = tasks.get_mut(id) {
-                if t.exit.is_none() {
-                    t.status = "running".into();
-                }
+            let task = tasks.get_mut(id).ok_or_else(|| no_such_task(id))?;
+            if task.starting {
+                return Err(RpcError::new(ErrorKind::FailedPrecondition, format!("task {id} is already being started")));
             }
+            task.starting = true;
         }
-        self.publish(json!({"topic": "/tasks/start", "id": id, "pid": pid}));
-        Ok(json!({"pid": pid}))
+        let result = self.forward(id, "start", json!({}));
+        let mut tasks = self.tasks.lock().unwrap();
+        let Some(task) = tasks.get_mut(id) else { return result };
+        task.starting = false;
+        let held = task.held_exit_event.take();
+        let pid = result.as_ref().ok().and_then(|v| v.get("pid")).and_then(Value::as_u64).unwrap_or(0);
+        if result.is_ok() {
+            if task.exit.is_none() {
+                task.status = "running".into();
+            }
+            self.publish(json!({"topic": "/tasks/start", "id": id, "pid": pid}));
+        }
+        if let Some(event) = held {
+            self.publish(event);
+        }
+        result.map(|_| json!({"pid": pid}))
     }
 
     fn wait(&self, id: &str) -> Result<Value, RpcError> {
@@ -494,27 +537,26 @@ impl Daemon {
 
     fn delete(&self, id: &str) -> Result<Value, RpcError> {
         let alive = {
-            let tasks = self.tasks.lock().unwrap();
-            let task = tasks.get(id).ok_or_else(|| no_such_task(id))?;
-            if task.status == "creating" {
-                return Err(RpcError::new(ErrorKind::FailedPrecondition, format!("task {id} is being created")));
+            let mut tasks = self.tasks.lock().unwrap();
+            let task = tasks.get_mut(id).ok_or_else(|| no_such_task(id))?;
+            if task.status == "creating" || task.deleting {
+                return Err(RpcError::new(ErrorKind::FailedPrecondition, format!("task {id} is being created or deleted")));
             }
+            task.deleting = task.shim_alive;
             task.shim_alive
         };
+        // A dead shim's container was already cleared when its death was noticed.
         let result = if alive {
-            call_shim(&self.shim_socket(id), "delete", json!({}))?
-        } else {
-            // The shim is gone; clear what the runtime may still hold, best effort.
-            if let Ok((runtime, name)) = resolve_runtime(self.default_runtime.as_deref()) {
-                let _ = Command::new(runtime)
-                    .arg0(name)
-                    .arg("--root")
-                    .arg(self.runtime_root.join(NAMESPACE))
-                    .args(["delete", "--force", id])
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status();
+            match call_shim(&self.shim_socket(id), "delete", json!({})) {
+                Ok(v) => v,
+                Err(e) => {
+                    if let Some(t) = self.tasks.lock().unwrap().get_mut(id) {
+                        t.deleting = false;
+                    }
+                    return Err(e);
+                }
             }
+        } else {
             Value::Null
         };
         let task = self.tasks.lock().unwrap().remove(id);
@@ -537,6 +579,30 @@ impl Daemon {
         Ok(json!({"pid": task.pid, "exit_status": code, "exited_at": at}))
     }
 
+    /// What is left of a task whose shim died: the runtime is told to kill and forget the
+    /// container, and the exit is the one the shim recorded, or SIGKILL's 137.
+    fn dead_shim_exit(&self, id: &str) -> (i32, String) {
+        let record = read_task_record(&self.workdir(id));
+        let field = |k: &str| record.as_ref().and_then(|r| r.get(k)).and_then(Value::as_str).map(str::to_string);
+        let runtime = match (field("runtime"), field("runtime_name")) {
+            (Some(path), Some(name)) => Some((PathBuf::from(path), name)),
+            _ => resolve_runtime(self.default_runtime.as_deref()).ok(),
+        };
+        let runtime_root = field("runtime_root").map(PathBuf::from).unwrap_or_else(|| self.runtime_root.clone());
+        if let Some((path, name)) = runtime {
+            let _ = Command::new(path)
+                .arg0(name)
+                .arg("--root")
+                .arg(runtime_root.join(NAMESPACE))
+                .args(["delete", "--force", id])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+        read_exit_file(&self.workdir(id)).map(|(_, c, a)| (c, a)).unwrap_or_else(|| (137, crate::sys::rfc3339_nanos(std::time::SystemTime::now())))
+    }
+
     /// Re-learns the tasks whose shims survived a crash or restart of containerd.
     fn recover(self: &Arc<Self>) {
         let base = self.state.join(RUNTIME_DIR).join(NAMESPACE);
@@ -554,6 +620,9 @@ impl Daemon {
                         exit,
                         shim: None,
                         shim_alive: true,
+                        starting: false,
+                        held_exit_event: None,
+                        deleting: false,
                     };
                     if self.debug {
                         eprintln!("containerd: recovered task {id} ({})", task.status);
@@ -568,21 +637,31 @@ impl Daemon {
                     let _ = std::fs::remove_dir_all(self.workdir(&id));
                 }
                 Err(_) => {
-                    // A dead shim: keep the task visible as stopped so dockerd can delete it.
-                    let recorded = read_exit_file(&self.workdir(&id));
+                    // A dead shim: clear its container, keep the task visible as stopped so
+                    // dockerd learns its end and can delete it.
+                    let exit = self.dead_shim_exit(&id);
                     let task = Task {
-                        bundle: String::new(),
-                        pid: recorded.as_ref().map(|r| r.0).unwrap_or(0),
+                        bundle: read_task_record(&self.workdir(&id)).and_then(|r| r.get("bundle").and_then(Value::as_str).map(str::to_string)).unwrap_or_default(),
+                        pid: std::fs::read_to_string(self.workdir(&id).join("init.pid")).ok().and_then(|p| p.trim().parse().ok()).unwrap_or(0),
                         status: "stopped".into(),
-                        exit: Some(recorded.map(|r| (r.1, r.2)).unwrap_or((255, crate::sys::rfc3339_nanos(std::time::SystemTime::now())))),
+                        exit: Some(exit),
                         shim: None,
                         shim_alive: false,
+                        starting: false,
+                        held_exit_event: None,
+                        deleting: false,
                     };
                     self.tasks.lock().unwrap().insert(id, task);
                 }
             }
         }
     }
+}
+
+/// What containerd wrote about a task at create (bundle, runtime, runtime_name, runtime_root),
+/// for when its shim is gone.
+fn read_task_record(workdir: &Path) -> Option<Value> {
+    serde_json::from_slice(&std::fs::read(workdir.join(TASK_RECORD)).ok()?).ok()
 }
 
 /// The exit a shim recorded in its workdir: (pid, exit status, exited at).

@@ -56,8 +56,8 @@ struct Flags {
 }
 
 const USAGE: &str = "Usage of docker-containerd-shim:
-  -address string         grpc address back to main containerd
-  -containerd-binary string  path to containerd binary (used for `containerd publish`)
+  -address string         containerd's socket (informational: containerd learns exits through `wait`)
+  -containerd-binary string  path of containerd (accepted for compatibility)
   -debug                  enable debug output in logs
   -namespace string       namespace that owns the shim
   -runtime string         path of the OCI runtime to run (default \"docker-runc\")
@@ -276,6 +276,8 @@ impl Shim {
                             None => conns[i].waiting_for_exit = true,
                         },
                         Outcome::AnswerAndExit(r) => {
+                            // An exit recorded while deleting still reaches the waiters first.
+                            self.answer_waiters(&mut conns);
                             let _ = rpc::write_response(&mut conns[i].stream, r);
                             self.stdin_keeper = None;
                             self.output_keepers.clear();
@@ -307,6 +309,10 @@ impl Shim {
                 }
             }
         }
+        self.answer_waiters(conns);
+    }
+
+    fn answer_waiters(&self, conns: &mut [Conn]) {
         if let Some(r) = self.exit_result() {
             for c in conns.iter_mut().filter(|c| c.waiting_for_exit) {
                 c.waiting_for_exit = false;
