@@ -4,6 +4,7 @@
 
 mod api;
 mod container;
+mod images;
 mod ops;
 mod spec;
 mod streams;
