@@ -62,8 +62,8 @@ impl Reference {
         };
         let (domain, path) = name.split_once('/').ok_or_else(invalid)?;
         let components_ok = valid_domain(domain) && path.split('/').all(valid_path_component);
-        let tag_ok = tag.map_or(true, valid_tag);
-        let digest_ok = digest.map_or(true, digest_matches_grammar);
+        let tag_ok = tag.is_none_or(valid_tag);
+        let digest_ok = digest.is_none_or(digest_matches_grammar);
         if !(components_ok && tag_ok && digest_ok) {
             let lowered = s.to_lowercase();
             if lowered != s && Self::parse(&lowered).is_ok() {
