@@ -2,8 +2,10 @@
 //! filesystem from Debian's busybox-static, and the applet symlinks of the built binary.
 #![allow(dead_code)]
 
+use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// A directory removed (after unmounting anything left under it) when dropped.
 pub struct TempDir(pub PathBuf);
@@ -135,4 +137,166 @@ impl Drop for Registry {
             let _ = Command::new("bash").arg(scripts().join("registry.sh")).arg("stop").arg(dir.path()).status();
         }
     }
+}
+
+/// A dockerd of ours on private roots, stopped (with its containers) on drop.
+pub struct Dockerd {
+    pub tmp: TempDir,
+    child: Option<Child>,
+    pub sock: PathBuf,
+    pub registry: Registry,
+}
+
+impl Dockerd {
+    pub fn start() -> Option<Dockerd> {
+        if !require_root() {
+            eprintln!("skipped: needs root");
+            return None;
+        }
+        // Orphans (a shim whose containerd died) come back to the test, not to a late PID 1.
+        dockbox::sys::set_child_subreaper().unwrap();
+        let registry = Registry::get();
+        let tmp = TempDir::new("dockerd");
+        let sock = tmp.join("docker.sock");
+        let log = std::fs::File::create(tmp.join("dockerd.log")).unwrap();
+        let child = applet("dockerd")
+            .arg("--data-root")
+            .arg(tmp.join("data"))
+            .arg("--exec-root")
+            .arg(tmp.join("exec"))
+            .arg("--pidfile")
+            .arg(tmp.join("docker.pid"))
+            .arg("-H")
+            .arg(format!("unix://{}", sock.display()))
+            .arg("--insecure-registry")
+            .arg(&registry.addr)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let d = Dockerd { tmp, child: Some(child), sock, registry };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while d.api("GET", "/_ping", None).0 != 200 {
+            assert!(Instant::now() < deadline, "dockerd did not answer: {}", d.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(d)
+    }
+
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.sock.display())
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.tmp.join("dockerd.log")).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// Our client.
+    pub fn docker(&self, args: &[&str]) -> Output {
+        applet("docker").arg("-H").arg(self.host()).args(args).stdin(Stdio::null()).output().unwrap()
+    }
+
+    /// The real docker CLI.
+    pub fn real_docker(&self, cli: &str, args: &[&str]) -> Output {
+        Command::new(cli).arg("-H").arg(self.host()).args(args).env("DOCKER_CONFIG", self.tmp.join("docker-config")).stdin(Stdio::null()).output().unwrap()
+    }
+
+    pub fn api(&self, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+        let endpoint = dockbox::http::client::Endpoint::Unix(self.sock.clone());
+        let headers: &[(&str, &str)] = if body.is_some() { &[("Content-Type", "application/json")] } else { &[] };
+        match dockbox::http::client::request(&endpoint, method, path, headers, body.map(str::as_bytes)) {
+            Ok(r) => {
+                let status = r.status;
+                let b = r.bytes().unwrap_or_default();
+                (status, serde_json::from_slice(&b).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&b).into_owned())))
+            }
+            Err(_) => (0, Value::Null),
+        }
+    }
+
+    pub fn curl(&self, args: &[&str]) -> Output {
+        Command::new("curl").arg("-sS").arg("--unix-socket").arg(&self.sock).args(args).output().unwrap()
+    }
+
+    pub fn exec_root(&self) -> PathBuf {
+        self.tmp.join("exec")
+    }
+}
+
+impl Drop for Dockerd {
+    fn drop(&mut self) {
+        if let (200, Value::Array(list)) = self.api("GET", "/containers/json?all=1", None) {
+            for c in list {
+                let id = c["Id"].as_str().unwrap_or_default().to_string();
+                self.api("DELETE", &format!("/containers/{id}?force=1"), None);
+            }
+        }
+        if let Some(mut child) = self.child.take() {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        // Anything still running from this daemon's roots is a leak; end it so later tests
+        // start clean, and reap what came back to us.
+        for pid in processes_mentioning(self.tmp.path()) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
+        while let Ok(status) = nix::sys::wait::waitpid(None, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
+            if status == nix::sys::wait::WaitStatus::StillAlive {
+                break;
+            }
+        }
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn proc_field(pid: i32, name: &str) -> Option<String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| l.strip_prefix(&format!("{name}:")).map(|v| v.trim().to_string()))
+}
+
+pub fn comm(pid: i32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default().trim().to_string()
+}
+
+pub fn argv(pid: i32) -> Vec<String> {
+    std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default().split(|&b| b == 0).filter(|s| !s.is_empty()).map(|s| String::from_utf8_lossy(s).into_owned()).collect()
+}
+
+pub fn argv0_base(pid: i32) -> String {
+    argv(pid).first().map(|a| a.rsplit('/').next().unwrap_or(a).to_string()).unwrap_or_default()
+}
+
+pub fn alive(pid: i32) -> bool {
+    matches!(proc_field(pid, "State"), Some(s) if !s.starts_with('Z'))
+}
+
+/// Live processes whose command line names `dir` (shims and containerd carry their roots).
+pub fn processes_mentioning(dir: &Path) -> Vec<i32> {
+    let needle = dir.display().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| pid != std::process::id() as i32 && alive(pid) && argv(pid).iter().any(|a| a.contains(&needle)))
+        .collect()
+}
+
+pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
+    dockbox::mounts::mounts_under(dir).unwrap()
 }
