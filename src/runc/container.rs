@@ -25,12 +25,21 @@ pub struct CreateOptions {
     pub no_subreaper: bool,
 }
 
+/// `p` made absolute and cleaned of `.` and `..` (lexically, as Go's filepath.Abs does).
 fn absolute(p: &Path) -> PathBuf {
-    if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_path_buf())
+    use std::path::Component;
+    let joined = if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_path_buf()) };
+    let mut out = PathBuf::from("/");
+    for c in joined.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
     }
+    out
 }
 
 /// Namespace type names of the spec and their clone flags.
@@ -134,6 +143,11 @@ fn create_in(
 ) -> Result<i32> {
     let fifo_path = dir.join(EXEC_FIFO);
     nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622)).map_err(|e| Error::new(format!("mkfifo {}: {}", fifo_path.display(), e.desc())))?;
+    // 0622 whatever the umask: the init opens it for writing after becoming the spec's user.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fifo_path, std::fs::Permissions::from_mode(0o622)).map_err(|e| Error::new(format!("chmod exec fifo: {}", errno_text(&e))))?;
+    }
     let fifo = open_cloexec(&fifo_path, OFlag::O_PATH).map_err(|e| Error::new(format!("open exec fifo: {}", errno_text(&e))))?;
     let (ready_r, ready_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::new(format!("pipe: {}", e.desc())))?;
 
@@ -203,7 +217,7 @@ fn create_in(
         return Err(abort(e.msg));
     }
     if let Some(p) = pid_file {
-        if let Err(e) = crate::sys::write_atomic(p, pid.as_raw().to_string().as_bytes()) {
+        if let Err(e) = super::state::write_replace(p, pid.as_raw().to_string().as_bytes()) {
             return Err(abort(format!("write pid file {}: {e}", p.display())));
         }
     }
