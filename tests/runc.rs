@@ -160,8 +160,16 @@ fn create_start_kill_delete_lifecycle() {
     assert!(out.status.success(), "start: {}", text(&out.stderr));
     assert_eq!(b.status("life"), "running");
     assert!(!b.root().join("life/exec.fifo").exists());
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
-    assert_eq!(text(&cmdline), "sleep\u{0}1000\u{0}");
+    // As with runc, start returns once the init is released; the execve follows at once.
+    let mut cmdline = String::new();
+    for _ in 0..100 {
+        cmdline = text(&std::fs::read(format!("/proc/{pid}/cmdline")).unwrap());
+        if cmdline.starts_with("sleep") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(cmdline, "sleep\u{0}1000\u{0}");
 
     let out = b.quiet(&["start", "life"]);
     assert_eq!(out.status.code(), Some(1));
@@ -473,4 +481,83 @@ fn version_and_usage_errors() {
     assert!(text(&out.stderr).contains("container does not exist"));
     let out = applet("docker-runc").args(["--root", root.path().to_str().unwrap(), "delete", "-f", "ghost"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "delete -f of a missing container is not an error");
+}
+
+#[test]
+fn bind_mounts_honour_ro_and_never_leave_the_rootfs() {
+    if !require_root() {
+        return;
+    }
+    let b = Bundle::new("runc-bind");
+    let host_dir = b.dir.join("hostdir");
+    std::fs::create_dir_all(&host_dir).unwrap();
+    std::fs::write(host_dir.join("f"), "host data\n").unwrap();
+    // A symlink in the image pointing at the host's /: a mount under it must stay inside.
+    std::os::unix::fs::symlink("/", b.bundle().join("rootfs/evil")).unwrap();
+    let outside = format!("dockbox-escape-{}", dockbox::ids::new_id());
+    let mut spec = b.config(&["sh", "-c", "cat /data/f; echo x > /data/g 2>/dev/null && echo data-writable; cat /rw/f; cat /file; ls -d /evil/*"]);
+    let mounts = spec["mounts"].as_array_mut().unwrap();
+    mounts.push(json!({"destination": "/data", "type": "bind", "source": host_dir, "options": ["rbind", "ro", "nosuid"]}));
+    mounts.push(json!({"destination": "/rw", "type": "none", "source": host_dir, "options": ["bind"]}));
+    mounts.push(json!({"destination": "/file", "type": "bind", "source": host_dir.join("f"), "options": ["bind", "ro"]}));
+    mounts.push(json!({"destination": format!("/evil/tmp/{outside}"), "type": "tmpfs", "source": "tmpfs"}));
+    b.write(&spec);
+    let out = b.run("bind");
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("host data\nhost data\nhost data\n"), "{stdout}");
+    assert!(!stdout.contains("data-writable"), "{stdout}");
+    assert!(!host_dir.join("g").exists());
+    assert!(!Path::new("/tmp").join(&outside).exists(), "a mount target was created on the host");
+    assert!(b.bundle().join("rootfs/tmp").join(&outside).is_dir(), "the target is inside the rootfs");
+}
+
+#[test]
+fn namespaces_can_be_joined_and_unsupported_ones_are_refused() {
+    if !require_root() {
+        return;
+    }
+    let b = Bundle::new("runc-join");
+    b.write(&b.config(&["sleep", "1000"]));
+    assert!(b.create("first").status.success());
+    let pid = b.state("first")["pid"].as_i64().unwrap();
+    let netns = std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
+
+    let mut spec = b.config(&["readlink", "/proc/self/ns/net"]);
+    for ns in spec["linux"]["namespaces"].as_array_mut().unwrap() {
+        if ns["type"] == "network" {
+            ns["path"] = json!(format!("/proc/{pid}/ns/net"));
+        }
+    }
+    b.write(&spec);
+    let out = b.run("second");
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), netns.to_str().unwrap());
+
+    let mut spec = b.config(&["true"]);
+    spec["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+    b.write(&spec);
+    let out = b.create("user");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("user namespaces are not supported yet"), "{}", text(&out.stderr));
+    assert!(!b.root().join("user").exists());
+}
+
+#[test]
+fn foreground_run_forwards_signals() {
+    if !require_root() {
+        return;
+    }
+    let b = Bundle::new("runc-sig");
+    b.write(&b.config(&["sh", "-c", "trap 'exit 42' TERM; while true; do sleep 0.05; done"]));
+    let mut run = b.runc().args(["run", "-b", b.bundle().to_str().unwrap(), "sig"]).stdin(Stdio::null()).stdout(Stdio::null()).spawn().unwrap();
+    for _ in 0..500 {
+        if b.output(&["state", "sig"]).stdout.windows(9).any(|w| w == b"\"running\"") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(run.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    assert_eq!(run.wait().unwrap().code(), Some(42));
 }

@@ -183,7 +183,7 @@ fn propagation_flags(name: &str) -> Result<MsFlags> {
 fn kept_flags(path: &str) -> MsFlags {
     match nix::sys::statvfs::statvfs(path) {
         Ok(s) => {
-            let f = s.flags().bits() as u64;
+            let f = s.flags().bits();
             MsFlags::from_bits_truncate(f & (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | libc::MS_NOATIME | libc::MS_NODIRATIME | libc::MS_RELATIME))
         }
         Err(_) => MsFlags::empty(),
