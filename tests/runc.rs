@@ -561,3 +561,40 @@ fn foreground_run_forwards_signals() {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(run.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
     assert_eq!(run.wait().unwrap().code(), Some(42));
 }
+
+#[test]
+fn hooks_get_the_state_on_stdin() {
+    if !require_root() {
+        return;
+    }
+    let b = Bundle::new("runc-hooks");
+    let log = b.dir.join("hooks.log");
+    let hook = |name: &str| json!({"path": "/bin/sh", "args": ["sh", "-c", format!("echo {name} $(cat) >> {}", log.display())]});
+    let mut spec = b.config(&["sleep", "1000"]);
+    spec["hooks"] = json!({"prestart": [hook("prestart")], "poststart": [hook("poststart")], "poststop": [hook("poststop")]});
+    b.write(&spec);
+    assert!(b.create("h").status.success());
+    let pid = b.state("h")["pid"].as_i64().unwrap();
+    assert!(b.quiet(&["start", "h"]).status.success());
+    assert!(b.quiet(&["delete", "-f", "h"]).status.success());
+    let lines: Vec<String> = std::fs::read_to_string(&log).unwrap().lines().map(String::from).collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    for (line, (name, status)) in lines.iter().zip([("prestart", "creating"), ("poststart", "running"), ("poststop", "stopped")]) {
+        let (got, json) = line.split_once(' ').unwrap();
+        assert_eq!(got, name);
+        let state: Value = serde_json::from_str(json).unwrap();
+        assert_eq!(state["id"], "h");
+        assert_eq!(state["status"], status, "{line}");
+        if name != "poststop" {
+            assert_eq!(state["pid"].as_i64(), Some(pid));
+        }
+    }
+
+    let mut spec = b.config(&["true"]);
+    spec["hooks"] = json!({"prestart": [{"path": "/bin/false"}]});
+    b.write(&spec);
+    let out = b.create("bad");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("error running hook #0: exit status 1"), "{}", text(&out.stderr));
+    assert!(!b.root().join("bad").exists());
+}

@@ -83,6 +83,11 @@ pub fn create(g: &Global, o: &CreateOptions) -> Result<i32> {
     if !process.cwd.starts_with('/') {
         return Err(Error::new("cwd property must not be empty and must be an absolute path"));
     }
+    if let Some(h) = &spec.hooks {
+        if !h.create_container.is_empty() || !h.start_container.is_empty() {
+            return Err(Error::new("createContainer and startContainer hooks are not supported yet"));
+        }
+    }
     let root = spec.root.as_ref().ok_or("root must be specified")?;
     let rootfs = absolute(Path::new(&root.path));
     if !rootfs.is_dir() {
@@ -213,6 +218,16 @@ fn create_in(
         config: spec,
     };
     let c = Container { dir: dir.to_path_buf(), record };
+    if let Some(h) = &c.record.config.hooks {
+        // runc runs these while its init waits before pivot_root; ours has finished setting
+        // up, which is what the hooks of Docker and CNI need (the pid and its namespaces).
+        let mut state = c.state_document(false);
+        state.status = "creating".into();
+        let hooks: Vec<_> = h.prestart.iter().chain(&h.create_runtime).cloned().collect();
+        if let Err(e) = super::hooks::run(&hooks, &state) {
+            return Err(abort(e));
+        }
+    }
     if let Err(e) = c.save() {
         return Err(abort(e.msg));
     }
@@ -223,6 +238,15 @@ fn create_in(
     }
     g.log("debug", &format!("created container {} with init pid {pid}", o.id));
     Ok(pid.as_raw())
+}
+
+/// Poststart hooks; when one fails the container is killed, as runc does.
+fn run_poststart(c: &Container) -> Result<()> {
+    let Some(h) = c.record.config.hooks.as_ref().filter(|h| !h.poststart.is_empty()) else { return Ok(()) };
+    super::hooks::run(&h.poststart, &c.state_document(false)).map_err(|e| {
+        let _ = nix::sys::signal::kill(Pid::from_raw(c.record.init_pid), Signal::SIGKILL);
+        Error::new(e)
+    })
 }
 
 /// Releases the init blocked on the exec fifo, so it execs the user's process.
@@ -256,7 +280,10 @@ fn release(c: &Container) -> Result<()> {
 pub fn start(g: &Global, id: &str) -> Result<()> {
     let c = Container::load(g, id)?;
     match c.status() {
-        Status::Created => release(&c),
+        Status::Created => {
+            release(&c)?;
+            run_poststart(&c)
+        }
         Status::Running => Err(Error::new("cannot start an already running container")),
         Status::Stopped => Err(Error::new("cannot start a container that has stopped")),
     }
@@ -271,7 +298,7 @@ pub fn run(g: &Global, o: &CreateOptions) -> Result<i32> {
     let pid = create(g, o)?;
     let c = Container::load(g, &o.id)?;
     if o.detach {
-        if let Err(e) = release(&c) {
+        if let Err(e) = release(&c).and_then(|()| run_poststart(&c)) {
             let _ = destroy(&c, true);
             return Err(e);
         }
@@ -284,7 +311,7 @@ pub fn run(g: &Global, o: &CreateOptions) -> Result<i32> {
     }
     let _ = forwarded.thread_block();
     let sigfd = nix::sys::signalfd::SignalFd::with_flags(&forwarded, nix::sys::signalfd::SfdFlags::SFD_CLOEXEC).map_err(|e| Error::new(format!("signalfd: {}", e.desc())))?;
-    if let Err(e) = release(&c) {
+    if let Err(e) = release(&c).and_then(|()| run_poststart(&c)) {
         let _ = destroy(&c, true);
         return Err(e);
     }
@@ -376,6 +403,12 @@ fn destroy(c: &Container, kill: bool) -> Result<()> {
         if !wait_gone(c, std::time::Duration::from_secs(10)) {
             return Err(Error::new(format!("container init {} still alive after SIGKILL", c.record.init_pid)));
         }
+    }
+    if let Some(h) = c.record.config.hooks.as_ref().filter(|h| !h.poststop.is_empty()) {
+        let mut state = c.state_document(false);
+        state.status = "stopped".into();
+        // runc only warns about failing poststop hooks; the container goes anyway.
+        let _ = super::hooks::run(&h.poststop, &state);
     }
     std::fs::remove_dir_all(&c.dir).map_err(|e| Error::new(format!("remove {}: {}", c.dir.display(), errno_text(&e))))
 }
