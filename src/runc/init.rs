@@ -37,8 +37,14 @@ fn send(fd: &OwnedFd, msg: &str) {
 
 /// Runs the init; never returns.
 pub fn run(c: Child) -> ! {
+    // Die with runc while it waits for us, rather than linger as an orphan nobody will start.
+    // SAFETY: PR_SET_PDEATHSIG takes a plain signal number.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) };
     let err = match prepare(&c) {
         Ok(exec) => {
+            // runc exits after `create`: from here on the init outlives it.
+            // SAFETY: as above.
+            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0 as libc::c_ulong, 0, 0, 0) };
             send(c.ready, READY);
             match wait_for_start(&c) {
                 Ok(()) => {
