@@ -19,6 +19,7 @@ pub struct CreateOptions {
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
     pub no_pivot: bool,
+    pub no_new_keyring: bool,
     pub preserve_fds: i32,
     pub detach: bool,
     pub keep: bool,
@@ -172,6 +173,7 @@ fn create_in(
         fifo: &fifo,
         ready: &ready_w,
         no_pivot: o.no_pivot,
+        keyring: (!o.no_new_keyring).then(|| std::ffi::CString::new(format!("_ses.{}", o.id)).expect("ids have no NUL")),
         preserve_fds: o.preserve_fds,
     };
     // SAFETY: runc is single-threaded here, so the child may run arbitrary code after fork.
