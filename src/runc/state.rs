@@ -255,8 +255,11 @@ mod tests {
 
     #[test]
     fn own_stat_parses() {
-        let (state, start) = proc_stat(std::process::id() as i32).unwrap();
-        assert_eq!(state, 'R');
+        let pid = std::process::id() as i32;
+        let (state, start) = proc_stat(pid).unwrap();
+        assert!("RS".contains(state), "{state}");
         assert!(start > 0);
+        assert_eq!(proc_stat(pid).unwrap().1, start, "the start time is stable");
+        assert_eq!(proc_stat(i32::MAX), None);
     }
 }
