@@ -164,9 +164,8 @@ pub struct Linux {
     pub gid_mappings: Vec<IdMapping>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sysctl: BTreeMap<String, String>,
-    /// Cgroup limits, kept as JSON until cgroups are implemented.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resources: Option<serde_json::Value>,
+    pub resources: Option<Resources>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroups_path: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -183,6 +182,28 @@ pub struct Linux {
     pub readonly_paths: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mount_label: Option<String>,
+}
+
+/// Cgroup limits: the device rules typed, the rest kept as JSON until cgroups are applied.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Resources {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<DeviceRule>,
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct DeviceRule {
+    pub allow: bool,
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub major: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minor: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -314,11 +335,12 @@ impl Spec {
             linux.uid_mappings = vec![IdMapping { container_id: 0, host_id: uid, size: 1 }];
             linux.gid_mappings = vec![IdMapping { container_id: 0, host_id: gid, size: 1 }];
         } else {
-            linux.resources = Some(serde_json::json!({"devices": [{"allow": false, "access": "rwm"}]}));
+            linux.resources = Some(Resources { devices: vec![DeviceRule { allow: false, access: Some("rwm".into()), ..Default::default() }], other: BTreeMap::new() });
         }
         linux.namespaces = namespaces;
         Spec {
-            oci_version: crate::version::OCI_SPEC.to_string(),
+            // What runc 1.1 writes; some runtimes (crun 1.8) reject newer versions here.
+            oci_version: "1.0.2-dev".to_string(),
             process: Some(Process {
                 terminal: true,
                 user: User::default(),

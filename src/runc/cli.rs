@@ -252,6 +252,7 @@ pub fn run_command(g: &Global, argv: &[String]) -> Result<i32> {
                 pid_file: p.value("pid-file").map(PathBuf::from),
                 console_socket: p.value("console-socket").map(PathBuf::from),
                 no_pivot: p.flag("no-pivot"),
+                no_new_keyring: p.flag("no-new-keyring"),
                 preserve_fds: match p.value("preserve-fds") {
                     Some(v) => v.parse().map_err(|_| Error::new(format!("invalid value {v:?} for flag -preserve-fds")))?,
                     None => 0,

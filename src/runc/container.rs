@@ -19,18 +19,28 @@ pub struct CreateOptions {
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
     pub no_pivot: bool,
+    pub no_new_keyring: bool,
     pub preserve_fds: i32,
     pub detach: bool,
     pub keep: bool,
     pub no_subreaper: bool,
 }
 
+/// `p` made absolute and cleaned of `.` and `..` (lexically, as Go's filepath.Abs does).
 fn absolute(p: &Path) -> PathBuf {
-    if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_path_buf())
+    use std::path::Component;
+    let joined = if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_path_buf()) };
+    let mut out = PathBuf::from("/");
+    for c in joined.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
     }
+    out
 }
 
 /// Namespace type names of the spec and their clone flags.
@@ -73,6 +83,11 @@ pub fn create(g: &Global, o: &CreateOptions) -> Result<i32> {
     }
     if !process.cwd.starts_with('/') {
         return Err(Error::new("cwd property must not be empty and must be an absolute path"));
+    }
+    if let Some(h) = &spec.hooks {
+        if !h.create_container.is_empty() || !h.start_container.is_empty() {
+            return Err(Error::new("createContainer and startContainer hooks are not supported yet"));
+        }
     }
     let root = spec.root.as_ref().ok_or("root must be specified")?;
     let rootfs = absolute(Path::new(&root.path));
@@ -134,6 +149,11 @@ fn create_in(
 ) -> Result<i32> {
     let fifo_path = dir.join(EXEC_FIFO);
     nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622)).map_err(|e| Error::new(format!("mkfifo {}: {}", fifo_path.display(), e.desc())))?;
+    // 0622 whatever the umask: the init opens it for writing after becoming the spec's user.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fifo_path, std::fs::Permissions::from_mode(0o622)).map_err(|e| Error::new(format!("chmod exec fifo: {}", errno_text(&e))))?;
+    }
     let fifo = open_cloexec(&fifo_path, OFlag::O_PATH).map_err(|e| Error::new(format!("open exec fifo: {}", errno_text(&e))))?;
     let (ready_r, ready_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::new(format!("pipe: {}", e.desc())))?;
 
@@ -153,6 +173,7 @@ fn create_in(
         fifo: &fifo,
         ready: &ready_w,
         no_pivot: o.no_pivot,
+        keyring: (!o.no_new_keyring).then(|| std::ffi::CString::new(format!("_ses.{}", o.id)).expect("ids have no NUL")),
         preserve_fds: o.preserve_fds,
     };
     // SAFETY: runc is single-threaded here, so the child may run arbitrary code after fork.
@@ -199,16 +220,35 @@ fn create_in(
         config: spec,
     };
     let c = Container { dir: dir.to_path_buf(), record };
+    if let Some(h) = &c.record.config.hooks {
+        // runc runs these while its init waits before pivot_root; ours has finished setting
+        // up, which is what the hooks of Docker and CNI need (the pid and its namespaces).
+        let mut state = c.state_document(false);
+        state.status = "creating".into();
+        let hooks: Vec<_> = h.prestart.iter().chain(&h.create_runtime).cloned().collect();
+        if let Err(e) = super::hooks::run(&hooks, &state) {
+            return Err(abort(e));
+        }
+    }
     if let Err(e) = c.save() {
         return Err(abort(e.msg));
     }
     if let Some(p) = pid_file {
-        if let Err(e) = crate::sys::write_atomic(p, pid.as_raw().to_string().as_bytes()) {
+        if let Err(e) = super::state::write_replace(p, pid.as_raw().to_string().as_bytes()) {
             return Err(abort(format!("write pid file {}: {e}", p.display())));
         }
     }
     g.log("debug", &format!("created container {} with init pid {pid}", o.id));
     Ok(pid.as_raw())
+}
+
+/// Poststart hooks; when one fails the container is killed, as runc does.
+fn run_poststart(c: &Container) -> Result<()> {
+    let Some(h) = c.record.config.hooks.as_ref().filter(|h| !h.poststart.is_empty()) else { return Ok(()) };
+    super::hooks::run(&h.poststart, &c.state_document(false)).map_err(|e| {
+        let _ = nix::sys::signal::kill(Pid::from_raw(c.record.init_pid), Signal::SIGKILL);
+        Error::new(e)
+    })
 }
 
 /// Releases the init blocked on the exec fifo, so it execs the user's process.
@@ -242,7 +282,10 @@ fn release(c: &Container) -> Result<()> {
 pub fn start(g: &Global, id: &str) -> Result<()> {
     let c = Container::load(g, id)?;
     match c.status() {
-        Status::Created => release(&c),
+        Status::Created => {
+            release(&c)?;
+            run_poststart(&c)
+        }
         Status::Running => Err(Error::new("cannot start an already running container")),
         Status::Stopped => Err(Error::new("cannot start a container that has stopped")),
     }
@@ -257,7 +300,7 @@ pub fn run(g: &Global, o: &CreateOptions) -> Result<i32> {
     let pid = create(g, o)?;
     let c = Container::load(g, &o.id)?;
     if o.detach {
-        if let Err(e) = release(&c) {
+        if let Err(e) = release(&c).and_then(|()| run_poststart(&c)) {
             let _ = destroy(&c, true);
             return Err(e);
         }
@@ -270,7 +313,7 @@ pub fn run(g: &Global, o: &CreateOptions) -> Result<i32> {
     }
     let _ = forwarded.thread_block();
     let sigfd = nix::sys::signalfd::SignalFd::with_flags(&forwarded, nix::sys::signalfd::SfdFlags::SFD_CLOEXEC).map_err(|e| Error::new(format!("signalfd: {}", e.desc())))?;
-    if let Err(e) = release(&c) {
+    if let Err(e) = release(&c).and_then(|()| run_poststart(&c)) {
         let _ = destroy(&c, true);
         return Err(e);
     }
@@ -362,6 +405,12 @@ fn destroy(c: &Container, kill: bool) -> Result<()> {
         if !wait_gone(c, std::time::Duration::from_secs(10)) {
             return Err(Error::new(format!("container init {} still alive after SIGKILL", c.record.init_pid)));
         }
+    }
+    if let Some(h) = c.record.config.hooks.as_ref().filter(|h| !h.poststop.is_empty()) {
+        let mut state = c.state_document(false);
+        state.status = "stopped".into();
+        // runc only warns about failing poststop hooks; the container goes anyway.
+        let _ = super::hooks::run(&h.poststop, &state);
     }
     std::fs::remove_dir_all(&c.dir).map_err(|e| Error::new(format!("remove {}: {}", c.dir.display(), errno_text(&e))))
 }

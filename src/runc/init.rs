@@ -24,6 +24,8 @@ pub struct Child<'a> {
     pub fifo: &'a OwnedFd,
     pub ready: &'a OwnedFd,
     pub no_pivot: bool,
+    /// Session keyring name (`_ses.<id>`), or None for --no-new-keyring.
+    pub keyring: Option<CString>,
     pub preserve_fds: i32,
 }
 
@@ -37,8 +39,14 @@ fn send(fd: &OwnedFd, msg: &str) {
 
 /// Runs the init; never returns.
 pub fn run(c: Child) -> ! {
+    // Die with runc while it waits for us, rather than linger as an orphan nobody will start.
+    // SAFETY: PR_SET_PDEATHSIG takes a plain signal number.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) };
     let err = match prepare(&c) {
         Ok(exec) => {
+            // runc exits after `create`: from here on the init outlives it.
+            // SAFETY: as above.
+            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0 as libc::c_ulong, 0, 0, 0) };
             send(c.ready, READY);
             match wait_for_start(&c) {
                 Ok(()) => {
@@ -99,6 +107,18 @@ fn prepare(c: &Child) -> Result<Exec> {
     join.sort_by_key(|(_, f)| *f == CloneFlags::CLONE_NEWNS);
     for (fd, flag) in join {
         nix::sched::setns(fd, *flag).map_err(|e| format!("join namespace: {}", errno(e)))?;
+    }
+    if let Some(name) = &c.keyring {
+        // A fresh session keyring keeps the host's keys out of reach. Kernels without
+        // keyrings (ENOSYS) or that refuse it in a sandbox (EPERM/EACCES) go without, as runc.
+        // SAFETY: KEYCTL_JOIN_SESSION_KEYRING reads one NUL-terminated name.
+        let rc = unsafe { libc::syscall(libc::SYS_keyctl, libc::KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+        if rc < 0 {
+            let e = std::io::Error::last_os_error();
+            if !matches!(e.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EPERM) | Some(libc::EACCES)) {
+                return Err(format!("join session keyring: {e}"));
+            }
+        }
     }
     nix::sched::unshare(c.new_namespaces).map_err(|e| format!("unshare namespaces: {}", errno(e)))?;
     if c.new_namespaces.contains(CloneFlags::CLONE_NEWNET) {

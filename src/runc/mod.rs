@@ -7,6 +7,7 @@
 
 mod cli;
 mod container;
+mod hooks;
 mod init;
 mod rootfs;
 mod state;

@@ -97,7 +97,7 @@ impl Container {
 
     pub fn save(&self) -> Result<()> {
         let text = serde_json::to_vec(&self.record).map_err(|e| Error::new(e.to_string()))?;
-        crate::sys::write_atomic(&self.dir.join(STATE_FILE), &text).map_err(|e| Error::new(format!("write state: {e}")))
+        write_replace(&self.dir.join(STATE_FILE), &text).map_err(|e| Error::new(format!("write state: {e}")))
     }
 
     /// Whether the recorded init is still that process and not yet dead.
@@ -134,6 +134,17 @@ impl Container {
             annotations: self.record.config.annotations.clone(),
         }
     }
+}
+
+/// Replaces `path` atomically (temporary file + rename). No fsync: runc's state lives on
+/// tmpfs and is worthless after a reboot anyway, and a sync costs milliseconds per start.
+pub fn write_replace(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("f");
+    let tmp = path.with_file_name(format!(".{name}.tmp{}", std::process::id()));
+    std::fs::write(&tmp, data)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
 }
 
 /// The user name owning the state directory, from /etc/passwd (uid as text otherwise).
@@ -244,8 +255,11 @@ mod tests {
 
     #[test]
     fn own_stat_parses() {
-        let (state, start) = proc_stat(std::process::id() as i32).unwrap();
-        assert_eq!(state, 'R');
+        let pid = std::process::id() as i32;
+        let (state, start) = proc_stat(pid).unwrap();
+        assert!("RS".contains(state), "{state}");
         assert!(start > 0);
+        assert_eq!(proc_stat(pid).unwrap().1, start, "the start time is stable");
+        assert_eq!(proc_stat(i32::MAX), None);
     }
 }
