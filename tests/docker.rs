@@ -169,8 +169,12 @@ fn exit_codes_streams_and_logs_pass_through() {
     assert!(log.lines().next().unwrap().starts_with("{\"log\":\"hi there\\n\",\"stream\":\"stdout\",\"time\":\""), "{log}");
     let o = d.docker(&["run", "--rm", "--entrypoint", "/bin/echo", &image, "entry"]);
     assert_eq!(stdout(&o), "entry\n");
+    let before = stdout(&d.docker(&["ps", "-aq"]));
     let o = d.docker(&["run", "--rm", &image, "no-such-command"]);
     assert_eq!(o.status.code(), Some(127), "{}", stderr(&o));
+    // The runtime's own message reaches the user once, in the daemon's error, not as output.
+    assert_eq!(stderr(&o).matches("executable file not found").count(), 1, "{}", stderr(&o));
+    assert_eq!(stdout(&d.docker(&["ps", "-aq"])), before, "a failed --rm container was left behind");
     let o = d.docker(&["create", "--name", "later", &image, "echo", "started"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let o = d.docker(&["start", "-a", "later"]);

@@ -290,7 +290,10 @@ impl Daemon {
             stderr: Some(fifos.stderr.clone()),
             terminal: slot.c.tty(),
         };
-        let started = self.containerd.create(&task).and_then(|_| self.containerd.start(&id));
+        let started = self.containerd.create(&task).and_then(|_| {
+            entry.output.open_gate();
+            self.containerd.start(&id)
+        });
         match started {
             Ok(pid) => {
                 slot.c.set_running(pid);

@@ -27,6 +27,9 @@ struct Inner {
     /// Partial last lines waiting for their newline, per stream (stdout, stderr).
     partial: [Vec<u8>; 2],
     log: Option<File>,
+    /// Closed until the runtime has created the task: what the runtime itself prints on a
+    /// failed create lands in the container's stderr FIFO and is not the container's output.
+    gate_open: bool,
 }
 
 /// The output hub of one container; lives as long as the container.
@@ -69,6 +72,7 @@ impl Output {
             inner.open = 2;
             inner.partial = [Vec::new(), Vec::new()];
             inner.log = Some(log);
+            inner.gate_open = false;
         }
         for (path, stream) in [(fifos.stdout.clone(), StreamType::Stdout), (fifos.stderr.clone(), StreamType::Stderr)] {
             let me = self.clone();
@@ -82,6 +86,12 @@ impl Output {
             })?;
         }
         Ok(())
+    }
+
+    /// Lets output through: call once the task exists and before it is started (the
+    /// container cannot write before `start`).
+    pub fn open_gate(&self) {
+        self.lock().gate_open = true;
     }
 
     /// Ends readers still waiting for a writer (the runtime failed before opening the FIFOs).
@@ -122,6 +132,9 @@ impl Output {
 
     fn deliver(&self, stream: StreamType, data: &[u8]) {
         let mut inner = self.lock();
+        if !inner.gate_open {
+            return;
+        }
         let idx = if stream == StreamType::Stdout { 0 } else { 1 };
         let mut pending = std::mem::take(&mut inner.partial[idx]);
         pending.extend_from_slice(data);
