@@ -34,6 +34,9 @@ pub fn main(args: Vec<String>) -> i32 {
         } else if (a == "--help" || a == "-h") && rest.is_empty() {
             print!("{USAGE}");
             return 0;
+        } else if (a == "--version" || a == "-v") && rest.is_empty() {
+            println!("ctr dockbox {}", crate::version::DOCKBOX);
+            return 0;
         } else {
             rest.extend(args[i..].iter().cloned());
             break;

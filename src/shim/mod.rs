@@ -163,6 +163,10 @@ struct Shim {
 }
 
 pub fn main(args: Vec<String>) -> i32 {
+    if matches!(args.get(1).map(String::as_str), Some("-version" | "--version" | "-v")) {
+        println!("docker-containerd-shim dockbox {}", crate::version::DOCKBOX);
+        return 0;
+    }
     let flags = match parse_flags(&args) {
         Ok(f) => f,
         Err(e) => {
