@@ -56,7 +56,7 @@ our_idle_priv=$(( $(private "$ours") + $(private "$our_ctrd") ))
 cid=$("$work/bin/docker" -H "unix://$work/ours.sock" run -d "$registry/hello-world" 2>/dev/null || true)
 "$work/bin/docker" -H "unix://$work/ours.sock" rm -f "$cid" >/dev/null 2>&1 || true
 bash scripts/registry.sh push "$work/registry" "$work/images/busybox" busybox:latest >/dev/null
-"$work/bin/docker" -H "unix://$work/ours.sock" run -d --name shimmed "$registry/busybox" sleep 300 >/dev/null
+"$work/bin/docker" -H "unix://$work/ours.sock" run -d --name shimmed "$registry/busybox" sleep 300 >/dev/null 2>&1
 sleep 1
 our_shim=$(child_named "$our_ctrd" docker-contain)
 our_shim_rss=$(rss "$our_shim"); our_shim_priv=$(private "$our_shim")
