@@ -171,6 +171,12 @@ impl Client {
 
 /// Starts docker-containerd as a child of the caller (dockerd), waits until its socket answers `version`, returns the Child.
 pub fn spawn_daemon(address: &Path, root: &Path, state: &Path, runtime: Option<&str>, debug: bool) -> std::io::Result<Child> {
+    // A containerd left by a dockerd that crashed still serves this socket: end it first, as
+    // Docker does (its shims and containers stay; the new containerd reconnects to them).
+    let pidfile = address.with_extension("pid");
+    if let Some(old) = std::fs::read_to_string(&pidfile).ok().and_then(|p| p.trim().parse::<i32>().ok()) {
+        stop_stale_containerd(old);
+    }
     let mut cmd = crate::sys::applet_command("docker-containerd");
     cmd.arg("--address").arg(address).arg("--root").arg(root).arg("--state").arg(state).stdin(Stdio::null());
     if let Some(r) = runtime {
@@ -180,6 +186,10 @@ pub fn spawn_daemon(address: &Path, root: &Path, state: &Path, runtime: Option<&
         cmd.arg("--debug");
     }
     let mut child = cmd.spawn()?;
+    if let Some(dir) = pidfile.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    crate::sys::write_atomic(&pidfile, child.id().to_string().as_bytes())?;
     let client = Client::new(address);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -195,5 +205,32 @@ pub fn spawn_daemon(address: &Path, root: &Path, state: &Path, runtime: Option<&
             return Err(std::io::Error::other("docker-containerd did not answer on its socket in time"));
         }
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Stops a containerd of ours left running by an earlier dockerd: SIGTERM, then SIGKILL after
+/// ten seconds. A pid now used by another program is left alone.
+fn stop_stale_containerd(pid: i32) {
+    let is_containerd = || {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .ok()
+            .and_then(|c| c.split(|&b| b == 0).next().map(|a| String::from_utf8_lossy(a).rsplit('/').next().unwrap_or("").to_string()))
+            .is_some_and(|argv0| argv0 == "docker-containerd" || argv0 == "containerd")
+            && !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z ")
+    };
+    if pid <= 1 || !is_containerd() {
+        return;
+    }
+    let target = nix::unistd::Pid::from_raw(pid);
+    let _ = nix::sys::signal::kill(target, nix::sys::signal::Signal::SIGTERM);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while is_containerd() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if is_containerd() {
+        let _ = nix::sys::signal::kill(target, nix::sys::signal::Signal::SIGKILL);
+        while is_containerd() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }

@@ -108,6 +108,21 @@ fn merge_image_config(config: &mut Map<String, Value>, image: &Value) {
 }
 
 impl Daemon {
+    /// Calls containerd, and once more after it is back when it was unreachable (being
+    /// restarted after a crash).
+    fn containerd_call<T>(&self, f: impl Fn(&crate::containerd::client::Client) -> Result<T, RpcError>) -> Result<T, RpcError> {
+        match f(&self.containerd) {
+            Err(e) if e.kind == ErrorKind::Unavailable => {
+                let deadline = std::time::Instant::now() + Duration::from_secs(15);
+                while self.containerd.version().is_err() && std::time::Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                f(&self.containerd)
+            }
+            r => r,
+        }
+    }
+
     /// Finds a container by full id, name, or unique id prefix.
     pub fn find(&self, name: &str) -> Result<Arc<Entry>, ApiError> {
         let map = self.containers.lock().unwrap_or_else(|e| e.into_inner());
@@ -290,9 +305,9 @@ impl Daemon {
             stderr: Some(fifos.stderr.clone()),
             terminal: slot.c.tty(),
         };
-        let started = self.containerd.create(&task).and_then(|_| {
+        let started = self.containerd_call(|c| c.create(&task)).and_then(|_| {
             entry.output.open_gate();
-            self.containerd.start(&id)
+            self.containerd_call(|c| c.start(&id))
         });
         match started {
             Ok(pid) => {
@@ -316,7 +331,7 @@ impl Daemon {
         if !slot.c.state.running || slot.c.id != id {
             return;
         }
-        let _ = self.containerd.delete(id);
+        let _ = self.containerd_call(|c| c.delete(id));
         let _ = self.snapshots.unmount(&slot.c.mount_id);
         let _ = std::fs::remove_dir_all(self.bundle_dir(id));
         slot.c.set_exited(exit_status, exited_at);
@@ -338,7 +353,7 @@ impl Daemon {
         }
         let id = slot.c.id.clone();
         drop(slot);
-        self.containerd.kill(&id, signal, false).map_err(ApiError::from)
+        self.containerd_call(|c| c.kill(&id, signal, false)).map_err(ApiError::from)
     }
 
     /// Stops with the stop signal, then SIGKILL after `timeout`; `Ok(false)` when not running.
@@ -352,7 +367,7 @@ impl Daemon {
         let id = slot.c.id.clone();
         drop(slot);
         let timeout = timeout.unwrap_or(Duration::from_secs(10));
-        if let Err(e) = self.containerd.kill(&id, signal, false) {
+        if let Err(e) = self.containerd_call(|c| c.kill(&id, signal, false)) {
             if e.kind != ErrorKind::NotFound {
                 return Err(e.into());
             }
@@ -362,7 +377,7 @@ impl Daemon {
             return Ok(true);
         }
         drop(slot);
-        let _ = self.containerd.kill(&id, libc::SIGKILL, true);
+        let _ = self.containerd_call(|c| c.kill(&id, libc::SIGKILL, true));
         let slot = entry.wait_until(entry.lock(), Some(Duration::from_secs(30)), |s| s.exits > exits || !s.c.state.running);
         if slot.c.state.running {
             return Err(ApiError::internal(format!("cannot stop container: {id}: tried to kill container, but did not receive an exit event")));
@@ -432,8 +447,8 @@ impl Daemon {
                         let bundle = self.bundle_dir(&id);
                         let fifos = Fifos { stdin: None, stdout: bundle.join("init-stdout"), stderr: bundle.join("init-stderr") };
                         let log = entry.lock().c.log_path.clone();
-                        if fifos.stdout.exists() {
-                            let _ = entry.output.start(&fifos, std::path::Path::new(&log));
+                        if fifos.stdout.exists() && entry.output.start(&fifos, std::path::Path::new(&log)).is_ok() {
+                            entry.output.open_gate();
                         }
                     }
                     self.containers.lock().unwrap_or_else(|e| e.into_inner()).insert(id, entry);

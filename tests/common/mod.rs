@@ -145,10 +145,16 @@ pub struct Dockerd {
     child: Option<Child>,
     pub sock: PathBuf,
     pub registry: Registry,
+    args: Vec<std::ffi::OsString>,
 }
 
 impl Dockerd {
     pub fn start() -> Option<Dockerd> {
+        Dockerd::start_with(&[])
+    }
+
+    /// Starts dockerd with `extra` flags after the private roots.
+    pub fn start_with(extra: &[&str]) -> Option<Dockerd> {
         if !require_root() {
             eprintln!("skipped: needs root");
             return None;
@@ -158,29 +164,34 @@ impl Dockerd {
         let registry = Registry::get();
         let tmp = TempDir::new("dockerd");
         let sock = tmp.join("docker.sock");
-        let log = std::fs::File::create(tmp.join("dockerd.log")).unwrap();
-        let child = applet("dockerd")
-            .arg("--data-root")
-            .arg(tmp.join("data"))
-            .arg("--exec-root")
-            .arg(tmp.join("exec"))
-            .arg("--pidfile")
-            .arg(tmp.join("docker.pid"))
-            .arg("-H")
-            .arg(format!("unix://{}", sock.display()))
-            .arg("--insecure-registry")
-            .arg(&registry.addr)
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let d = Dockerd { tmp, child: Some(child), sock, registry };
+        let mut args: Vec<std::ffi::OsString> = Vec::new();
+        for (flag, value) in [("--data-root", tmp.join("data")), ("--exec-root", tmp.join("exec")), ("--pidfile", tmp.join("docker.pid"))] {
+            args.push(flag.into());
+            args.push(value.into());
+        }
+        args.extend(["-H".into(), format!("unix://{}", sock.display()).into(), "--insecure-registry".into(), registry.addr.clone().into()]);
+        args.extend(extra.iter().map(Into::into));
+        let mut d = Dockerd { tmp, child: None, sock, registry, args };
+        d.spawn();
+        Some(d)
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.tmp.join("dockerd.log")).unwrap();
+        self.child = Some(applet("dockerd").args(&self.args).stdout(log.try_clone().unwrap()).stderr(log).spawn().unwrap());
         let deadline = Instant::now() + Duration::from_secs(20);
-        while d.api("GET", "/_ping", None).0 != 200 {
-            assert!(Instant::now() < deadline, "dockerd did not answer: {}", d.log());
+        while self.api("GET", "/_ping", None).0 != 200 {
+            assert!(Instant::now() < deadline, "dockerd did not answer: {}", self.log());
             std::thread::sleep(Duration::from_millis(50));
         }
-        Some(d)
+    }
+
+    /// Kills dockerd with SIGKILL (a crash) and starts it again on the same roots.
+    pub fn crash_and_restart(&mut self) {
+        let mut child = self.child.take().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        self.spawn();
     }
 
     pub fn host(&self) -> String {
