@@ -32,4 +32,5 @@ pub mod shim;
 pub mod snapshot;
 pub mod stdcopy;
 pub mod sys;
+pub mod units;
 pub mod version;

@@ -150,8 +150,8 @@ impl Container {
     /// `docker ps`'s STATUS column.
     pub fn status_text(&self, now: SystemTime) -> String {
         match self.state.status.as_str() {
-            "running" => format!("Up {}", human_duration(since(&self.state.started_at, now))),
-            "exited" => format!("Exited ({}) {} ago", self.state.exit_code, human_duration(since(&self.state.finished_at, now))),
+            "running" => format!("Up {}", crate::units::human_duration(since(&self.state.started_at, now))),
+            "exited" => format!("Exited ({}) {} ago", self.state.exit_code, crate::units::human_duration(since(&self.state.finished_at, now))),
             "created" => "Created".into(),
             "removing" => "Removal In Progress".into(),
             "dead" => "Dead".into(),
@@ -253,35 +253,6 @@ pub fn unix_seconds(time: &str) -> i64 {
         .unwrap_or(0)
 }
 
-/// Docker's (go-units) HumanDuration: "Less than a second", "2 seconds", "About a minute", ...
-pub fn human_duration(d: std::time::Duration) -> String {
-    let secs = d.as_secs();
-    let hours = secs / 3600;
-    if secs < 1 {
-        "Less than a second".into()
-    } else if secs == 1 {
-        "1 second".into()
-    } else if secs < 60 {
-        format!("{secs} seconds")
-    } else if secs / 60 == 1 {
-        "About a minute".into()
-    } else if secs < 3600 {
-        format!("{} minutes", secs / 60)
-    } else if hours == 1 {
-        "About an hour".into()
-    } else if hours < 48 {
-        format!("{hours} hours")
-    } else if hours < 24 * 7 * 2 {
-        format!("{} days", hours / 24)
-    } else if hours < 24 * 30 * 2 {
-        format!("{} weeks", hours / 24 / 7)
-    } else if hours < 24 * 365 * 2 {
-        format!("{} months", hours / 24 / 30)
-    } else {
-        format!("{} years", hours / 24 / 365)
-    }
-}
-
 /// Whether `name` (without the slash) is a name Docker accepts.
 pub fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
@@ -293,16 +264,6 @@ pub fn valid_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn durations_read_like_docker() {
-        assert_eq!(human_duration(Duration::from_millis(300)), "Less than a second");
-        assert_eq!(human_duration(Duration::from_secs(5)), "5 seconds");
-        assert_eq!(human_duration(Duration::from_secs(90)), "About a minute");
-        assert_eq!(human_duration(Duration::from_secs(7200)), "2 hours");
-    }
-
     #[test]
     fn names_follow_docker_rules() {
         assert!(valid_name("web_1.a-b"));
