@@ -100,13 +100,5 @@ pub fn version_less(a: &str, b: &str) -> bool {
 
 /// A path component that is safe inside a URL path (container names, image references).
 pub fn seg(s: &str) -> String {
-    let mut out = String::new();
-    for &c in s.as_bytes() {
-        if c.is_ascii_alphanumeric() || b"-_.~:@/".contains(&c) {
-            out.push(c as char);
-        } else {
-            out.push_str(&format!("%{c:02X}"));
-        }
-    }
-    out
+    crate::http::percent_encode_path(s)
 }

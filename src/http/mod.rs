@@ -254,9 +254,18 @@ pub fn percent_decode(s: &str, plus_is_space: bool) -> String {
 
 /// Encodes a query component.
 pub fn percent_encode(s: &str) -> String {
+    encode_except(s, b"-_.~")
+}
+
+/// Encodes a path segment that may hold an image reference (`host:port/name@sha256:...`).
+pub fn percent_encode_path(s: &str) -> String {
+    encode_except(s, b"-_.~:@/")
+}
+
+fn encode_except(s: &str, safe: &[u8]) -> String {
     let mut out = String::with_capacity(s.len());
     for &c in s.as_bytes() {
-        if c.is_ascii_alphanumeric() || b"-_.~".contains(&c) {
+        if c.is_ascii_alphanumeric() || safe.contains(&c) {
             out.push(c as char);
         } else {
             out.push_str(&format!("%{c:02X}"));
