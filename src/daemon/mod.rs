@@ -71,13 +71,11 @@ pub struct Slot {
     /// Counts the runs that ended, so `wait?condition=next-exit` can tell a new exit.
     pub exits: u64,
     pub removed: bool,
-    /// Set while start, stop or remove is under way.
-    pub busy: bool,
 }
 
 impl Entry {
     fn new(c: Container) -> Arc<Entry> {
-        Arc::new(Entry { slot: Mutex::new(Slot { c, exits: 0, removed: false, busy: false }), changed: Condvar::new(), output: Arc::default() })
+        Arc::new(Entry { slot: Mutex::new(Slot { c, exits: 0, removed: false }), changed: Condvar::new(), output: Arc::default() })
     }
 
     pub fn lock(&self) -> MutexGuard<'_, Slot> {

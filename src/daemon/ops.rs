@@ -246,16 +246,15 @@ impl Daemon {
 
     /// POST /containers/{id}/start.
     pub fn start(&self, entry: &Arc<Entry>) -> Result<bool, ApiError> {
-        let mut slot = entry.wait_until(entry.lock(), None, |s| !s.busy);
+        // The lock is held for the whole start: a concurrent start, stop or exit waits for it.
+        let mut slot = entry.lock();
         if slot.removed {
             return Err(ApiError::not_found(format!("No such container: {}", slot.c.id)));
         }
         if slot.c.state.running {
             return Ok(false);
         }
-        slot.busy = true;
         let result = self.start_locked(entry, &mut slot);
-        slot.busy = false;
         let mut auto_remove = false;
         if let Err(e) = &result {
             let code = start_error_exit_code(&e.message);
@@ -274,11 +273,12 @@ impl Daemon {
 
     fn start_locked(&self, entry: &Arc<Entry>, slot: &mut MutexGuard<'_, Slot>) -> Result<(), ApiError> {
         let id = slot.c.id.clone();
-        let rootfs = self.snapshots.mount(&slot.c.mount_id).map_err(|e| ApiError::internal(format!("error mounting the container's filesystem: {e}")))?;
+        let mount_id = slot.c.mount_id.clone();
+        let rootfs = self.snapshots.mount(&mount_id).map_err(|e| ApiError::internal(format!("error mounting the container's filesystem: {e}")))?;
         let bundle = self.bundle_dir(&id);
         let undo = |d: &Daemon| {
             let _ = std::fs::remove_dir_all(d.bundle_dir(&id));
-            let _ = d.snapshots.unmount(&slot_mount_id(slot));
+            let _ = d.snapshots.unmount(&mount_id);
         };
         let prepared = (|| -> Result<Fifos, ApiError> {
             self.write_container_files(&slot.c).map_err(|e| ApiError::internal(e.to_string()))?;
@@ -403,7 +403,7 @@ impl Daemon {
         } else {
             drop(slot);
         }
-        let mut slot = entry.wait_until(entry.lock(), None, |s| !s.busy);
+        let mut slot = entry.lock();
         if slot.removed {
             return Ok(());
         }
@@ -532,10 +532,6 @@ impl Daemon {
             let _ = c.wait();
         }
     }
-}
-
-fn slot_mount_id(slot: &MutexGuard<'_, Slot>) -> String {
-    slot.c.mount_id.clone()
 }
 
 /// `SIGKILL`, `KILL`, `9` → 9.
