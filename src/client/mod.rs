@@ -7,6 +7,7 @@ pub mod flags;
 pub mod format;
 pub mod human;
 mod images;
+mod login;
 pub mod progress;
 mod system;
 mod tty;
@@ -110,6 +111,7 @@ fn commands() -> Vec<&'static Command> {
     all.extend(containers::COMMANDS.iter());
     all.extend(images::COMMANDS.iter());
     all.extend(system::COMMANDS.iter());
+    all.extend(login::COMMANDS.iter());
     all.sort_by_key(|c| c.name);
     all
 }

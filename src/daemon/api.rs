@@ -58,6 +58,7 @@ pub fn handle(d: &Arc<Daemon>, req: Request) -> Response {
         ("GET", ["version"]) => Ok(Response::json(200, &version_json())),
         ("GET", ["info"]) => Ok(Response::json(200, &info_json(d))),
         ("POST", ["images", "create"]) => images::pull(d, &req),
+        ("POST", ["auth"]) => images::auth(d, &req),
         ("GET", ["images", "json"]) => Ok(Response::json(200, &images::list(d, v))),
         ("GET", ["images", name @ .., "json"]) if !name.is_empty() => images::inspect(d, &name.join("/")),
         ("POST", ["containers", "create"]) => create(d, &req),

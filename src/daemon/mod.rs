@@ -39,6 +39,12 @@ pub struct Options {
     /// Enable insecure registry communication
     #[arg(long = "insecure-registry")]
     pub insecure_registries: Vec<String>,
+    /// Preferred registry mirror
+    #[arg(long = "registry-mirror")]
+    pub registry_mirrors: Vec<String>,
+    /// Set the max concurrent downloads
+    #[arg(long = "max-concurrent-downloads", default_value_t = 3)]
+    pub max_concurrent_downloads: usize,
     /// containerd grpc address
     #[arg(long = "containerd")]
     pub containerd: Option<PathBuf>,
