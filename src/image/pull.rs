@@ -283,7 +283,7 @@ fn download_blob(store: &ImageStore, client: &RegistryClient, layer: &Descriptor
                     }
                     Err(e) => return Err(layer_error(&e)),
                 };
-                file.write_all(&buf[..n]).map_err(|e| other(format!("write {}: {e}", partial_path.display())))?;
+                file.write_all(&buf[..n]).map_err(|e| other(format!("write {}: {}", partial_path.display(), go_error_text(&e))))?;
                 hasher.update(&buf[..n]);
                 have += n as u64;
                 if last.elapsed() >= PROGRESS_INTERVAL || have == total {
@@ -318,6 +318,14 @@ fn download_blob(store: &ImageStore, client: &RegistryClient, layer: &Descriptor
             Err(e)
         }
     }
+}
+
+/// An OS error as Go prints it (`no space left on device`), which Docker's messages carry.
+fn go_error_text(e: &io::Error) -> String {
+    let text = e.to_string();
+    let text = text.split(" (os error").next().unwrap_or(&text);
+    let mut chars = text.chars();
+    chars.next().map(|f| f.to_lowercase().collect::<String>() + chars.as_str()).unwrap_or_default()
 }
 
 struct HashWriter<'a>(&'a mut Sha256);
@@ -360,7 +368,7 @@ fn extract_blob(store: &ImageStore, blob: &Path, layer: &Descriptor, diff_id: &s
         // the content, not just the registry's blob digest.
         let plain = decompressed(io::BufReader::new(counting))?;
         let mut hashed = VerifyingReader::new(plain, diff_id);
-        let size = extract_layer(&mut hashed, &work.join("diff"), Whiteouts::Overlay).map_err(|e| other(format!("failed to register layer: {e}")))?;
+        let size = extract_layer(&mut hashed, &work.join("diff"), Whiteouts::Overlay).map_err(|e| other(format!("failed to register layer: {}", go_error_text(&e))))?;
         io::copy(&mut hashed, &mut io::sink())?;
         hashed.verify().map_err(|_| other(format!("failed to register layer: layer content does not match diff id {diff_id}")))?;
         Ok::<u64, PullError>(size)
