@@ -546,7 +546,7 @@ mod tests {
     /// A tar built with the tar crate: PAX xattrs, owners, modes, devices.
     fn rich_tar() -> Vec<u8> {
         let mut b = tar::Builder::new(Vec::new());
-        let mut pax = |b: &mut tar::Builder<Vec<u8>>, attrs: &[(&str, &[u8])]| {
+        let pax = |b: &mut tar::Builder<Vec<u8>>, attrs: &[(&str, &[u8])]| {
             b.append_pax_extensions(attrs.iter().map(|(k, v)| (*k, *v))).unwrap();
         };
         let header = |kind: T, mode: u32, uid: u64| {

@@ -667,3 +667,33 @@ fn full_disk_mid_pull_is_a_clear_error_and_the_store_recovers() {
         assert!(d.image_names().contains("/tiny:latest"));
     }
 }
+
+#[test]
+fn overlay2_and_vfs_run_containers_and_report_their_changes() {
+    if !require_root() {
+        return;
+    }
+    let reg = OwnRegistry::start(None);
+    reg.push_image("bb", Some("latest"), "amd64", &[layer(busybox_tar(), Compression::Gzip), layer(tar_of(&[("tmp/old", Some(b"o"))]), Compression::Gzip)]);
+    let image = format!("{}/bb", reg.addr);
+    for driver in ["overlay2", "vfs"] {
+        let d = Daemon::start(None, &["--storage-driver", driver]);
+        assert!(d.docker(&["pull", &image]).status.success(), "{driver}");
+        let run = d.docker(&["run", "--name", "changed", &image, "sh", "-c", "echo hi > /new && rm /etc/group /tmp/old && echo x >> /etc/passwd && mkdir -p /var/d && echo ok"]);
+        assert_eq!(stdout(&run), "ok\n", "{driver}: {}", stderr(&run));
+        let diff = stdout(&d.docker(&["diff", "changed"]));
+        let lines: Vec<&str> = diff.lines().collect();
+        for want in ["A /new", "C /etc", "D /etc/group", "C /etc/passwd", "C /tmp", "D /tmp/old", "A /var", "A /var/d"] {
+            assert!(lines.contains(&want), "{driver}: {want} missing from\n{diff}");
+        }
+        assert!(!lines.iter().any(|l| l.ends_with("/etc/hosts") || l.ends_with("/.dockerenv")), "{driver}: init layer entries are not changes\n{diff}");
+        if driver == "vfs" {
+            assert_eq!(std::fs::read_dir(d.data_root.join("vfs/dir")).unwrap().count(), 1);
+            assert!(common::mounts_under(&d.data_root).is_empty(), "vfs mounts nothing");
+        }
+        assert!(d.docker(&["rm", "changed"]).status.success());
+        if driver == "vfs" {
+            assert_eq!(std::fs::read_dir(d.data_root.join("vfs/dir")).unwrap().count(), 0);
+        }
+    }
+}

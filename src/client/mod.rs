@@ -8,6 +8,7 @@ pub mod format;
 pub mod human;
 mod images;
 mod login;
+mod diff;
 pub mod progress;
 mod system;
 mod tty;
@@ -112,6 +113,7 @@ fn commands() -> Vec<&'static Command> {
     all.extend(images::COMMANDS.iter());
     all.extend(system::COMMANDS.iter());
     all.extend(login::COMMANDS.iter());
+    all.extend(diff::COMMANDS.iter());
     all.sort_by_key(|c| c.name);
     all
 }

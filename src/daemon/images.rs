@@ -56,7 +56,7 @@ pub fn inspect(d: &Daemon, name: &str) -> Result<Response, ApiError> {
             "Variant": c.get("variant").cloned(),
             "Os": c.get("os").cloned().unwrap_or(json!("linux")),
             "Size": i.size,
-            "GraphDriver": {"Name": "overlay2", "Data": null},
+            "GraphDriver": {"Name": d.opts.storage_driver, "Data": null},
             "RootFS": {"Type": "layers", "Layers": c.get("rootfs").and_then(|r| r.get("diff_ids")).cloned().unwrap_or(json!([]))},
             "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
         }),
