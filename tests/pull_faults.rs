@@ -461,12 +461,13 @@ fn layers_with_whiteouts_in_gzip_zstd_and_plain_tar() {
     let second = layer(tar_of(&[("data", None), ("data/a", Some(b"a")), ("data/b", Some(b"b")), ("gone", Some(b"x"))]), Compression::Zstd);
     let third = layer(tar_of(&[(".wh.gone", Some(b"")), ("data", None), ("data/.wh..wh..opq", Some(b"")), ("data/c", Some(b"c"))]), Compression::None);
     reg.push_image("layers", Some("v1"), "amd64", &[base, second, third]);
-    let d = Daemon::start(None, &[]);
+    let d = Daemon::start(None, &["--max-concurrent-downloads", "1"]);
     let image = format!("{}/layers:v1", reg.addr);
     let out = d.docker(&["pull", &image]);
     assert!(pulled_ok(&out), "{}{}", stdout(&out), stderr(&out));
     let text = stdout(&out);
     assert!(text.contains("Pull complete") && text.contains(&format!("Status: Downloaded newer image for {image}")), "{text}");
+    assert_eq!(text.matches(": Waiting").count(), 2, "one download at a time: {text}");
     let run = d.docker(&["run", "--rm", &image, "sh", "-c", "ls /data; cat /data/c; test -e /gone && echo present || echo absent"]);
     assert_eq!(stdout(&run), "c\ncabsent\n", "{}", stderr(&run));
     // Verified downloads are dropped once the image is committed.
@@ -696,4 +697,74 @@ fn overlay2_and_vfs_run_containers_and_report_their_changes() {
             assert_eq!(std::fs::read_dir(d.data_root.join("vfs/dir")).unwrap().count(), 0);
         }
     }
+}
+
+/// A token server and a gate in front of the registry, on one port: `/token` hands out a
+/// Bearer token for Basic `bob:pw` (recording the scope and service asked for), and every
+/// `/v2/` request without that token gets Docker Hub's 401 challenge; with it, the request
+/// goes on to the registry.
+fn token_gate(upstream: &str, scopes: Arc<Mutex<Vec<String>>>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (upstream, me) = (upstream.to_string(), addr.clone());
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut client) = conn else { continue };
+            let (upstream, me, scopes) = (upstream.clone(), me.clone(), scopes.clone());
+            std::thread::spawn(move || {
+                let Ok(head) = read_head(&mut client) else { return };
+                let text = String::from_utf8_lossy(&head).to_string();
+                let target = text.split_whitespace().nth(1).unwrap_or("").to_string();
+                let header = |name: &str| text.lines().find(|l| l.to_ascii_lowercase().starts_with(&format!("{name}:"))).map(|l| l[name.len() + 1..].trim().to_string());
+                let reply = |client: &mut TcpStream, status: &str, extra: &str, body: &str| {
+                    let _ = write!(client, "HTTP/1.1 {status}\r\nContent-Length: {}\r\nContent-Type: application/json\r\nConnection: close\r\n{extra}\r\n{body}", body.len());
+                };
+                if target.starts_with("/token") {
+                    scopes.lock().unwrap().push(target.clone());
+                    if header("authorization").as_deref() == Some(&format!("Basic {}", base64(b"bob:pw"))) {
+                        reply(&mut client, "200 OK", "", r#"{"token":"good-token","expires_in":300}"#);
+                    } else {
+                        reply(&mut client, "401 Unauthorized", "", r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#);
+                    }
+                    return;
+                }
+                if header("authorization").as_deref() != Some("Bearer good-token") {
+                    let repo = target.strip_prefix("/v2/").and_then(|r| r.split("/manifests/").next().or(r.split("/blobs/").next())).unwrap_or("");
+                    let scope = if repo.is_empty() || target == "/v2/" { String::new() } else { format!(",scope=\"repository:{repo}:pull\"") };
+                    let challenge = format!("WWW-Authenticate: Bearer realm=\"http://{me}/token\",service=\"gate\"{scope}\r\n");
+                    reply(&mut client, "401 Unauthorized", &challenge, r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#);
+                    return;
+                }
+                let Ok(mut server) = TcpStream::connect(&upstream) else { return };
+                let rewritten: String = text.trim_end_matches("\r\n").lines().filter(|l| !l.to_ascii_lowercase().starts_with("connection:")).collect::<Vec<_>>().join("\r\n");
+                let _ = server.write_all(format!("{rewritten}\r\nConnection: close\r\n\r\n").as_bytes());
+                let _ = std::io::copy(&mut server, &mut client);
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn bearer_token_flow_with_stored_credentials() {
+    if !require_root() {
+        return;
+    }
+    let reg = OwnRegistry::start(None);
+    reg.push_image("tokened", Some("latest"), "amd64", &[layer(tar_of(&[("t", Some(b"t"))]), Compression::Gzip)]);
+    let scopes = Arc::new(Mutex::new(Vec::new()));
+    let gate = token_gate(&reg.addr, scopes.clone());
+    let d = Daemon::start(None, &[]);
+    let image = format!("{gate}/tokened");
+    let denied = d.docker(&["pull", &image]);
+    assert!(!denied.status.success());
+    assert!(stderr(&denied).contains("authentication required"), "{}", stderr(&denied));
+    assert!(!d.docker(&["login", "-u", "bob", "-p", "nope", &gate]).status.success());
+    let login = d.docker(&["login", "-u", "bob", "-p", "pw", &gate]);
+    assert!(login.status.success(), "{}", stderr(&login));
+    assert!(stderr(&login).contains("WARNING! Using --password via the CLI is insecure"));
+    let out = d.docker(&["pull", &image]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let asked = scopes.lock().unwrap().clone();
+    assert!(asked.iter().any(|t| t.contains("scope=repository%3Atokened%3Apull") && t.contains("service=gate")), "{asked:?}");
 }
