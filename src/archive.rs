@@ -1,4 +1,4 @@
-//! Safe extraction of image layers (tar, gzip) with whiteouts, kept inside the target.
+//! Safe extraction of image layers (tar, gzip, zstd) with whiteouts, kept inside the target.
 //!
 //! Every path is resolved one component at a time from a directory descriptor of the target
 //! with `O_NOFOLLOW`, so no symlink (in the archive or planted before) is ever followed while
@@ -29,7 +29,7 @@ pub enum Whiteouts {
     Apply,
 }
 
-/// Extracts a layer (plain tar or gzip-compressed, detected by magic) into `dest`, which must
+/// Extracts a layer (plain tar, gzip or zstd, detected by magic) into `dest`, which must
 /// exist. Returns the total size of the regular files written.
 pub fn extract_layer<R: Read>(reader: R, dest: &Path, whiteouts: Whiteouts) -> io::Result<u64> {
     let mut buffered = BufReader::with_capacity(64 * 1024, reader);
@@ -37,7 +37,8 @@ pub fn extract_layer<R: Read>(reader: R, dest: &Path, whiteouts: Whiteouts) -> i
     if head.starts_with(&[0x1f, 0x8b]) {
         extract_tar(flate2::read::GzDecoder::new(buffered), dest, whiteouts)
     } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Err(io::Error::other("zstd-compressed layers are not supported"))
+        let z = ruzstd::decoding::StreamingDecoder::new(buffered).map_err(|e| err(format!("zstd: {e}")))?;
+        extract_tar(z, dest, whiteouts)
     } else {
         extract_tar(buffered, dest, whiteouts)
     }
@@ -161,6 +162,22 @@ fn set_xattr(fd: RawFd, key: &str, value: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// Sets an xattr on `name` in the directory `dir` without following a symlink there: the
+/// path goes through `/proc/self/fd`, and `name` is one component (no `/`).
+fn set_xattr_at(dir: RawFd, name: &OsStr, key: &str, value: &[u8]) -> io::Result<()> {
+    let mut path = format!("/proc/self/fd/{dir}/").into_bytes();
+    path.extend_from_slice(name.as_bytes());
+    let path = CString::new(path).map_err(|_| err("path contains NUL".into()))?;
+    let key = CString::new(key).map_err(|_| err("xattr name contains NUL".into()))?;
+    // SAFETY: path and key are NUL-terminated, value is a valid buffer of the given length;
+    // lsetxattr only reads them and does not follow a final symlink.
+    let rc = unsafe { libc::lsetxattr(path.as_ptr(), key.as_ptr(), value.as_ptr() as *const libc::c_void, value.len(), 0) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Go's archive/tar (what Docker reads layers with) takes a blank numeric field as zero.
 fn blank_is_zero<T: Default>(parsed: io::Result<T>, raw: &[u8]) -> io::Result<T> {
     match parsed {
@@ -237,17 +254,6 @@ fn extract_tar<R: Read>(reader: R, dest: &Path, whiteouts: Whiteouts) -> io::Res
                 )?;
                 let mut file = std::fs::File::from(own(fd));
                 total += io::copy(&mut entry, &mut file)?;
-                if let Some(exts) = entry.pax_extensions()? {
-                    for ext in exts.flatten() {
-                        if let Some(key) = ext.key().ok().and_then(|k| k.strip_prefix("SCHILY.xattr.")) {
-                            // Ownership and capabilities are set below; security.capability
-                            // must come after chown, which clears it.
-                            if key != "security.capability" {
-                                let _ = set_xattr(file.as_raw_fd(), key, ext.value_bytes());
-                            }
-                        }
-                    }
-                }
             }
             tar::EntryType::Symlink => {
                 let target = entry.link_name_bytes().ok_or_else(|| err("symlink without target".into()))?;
@@ -283,8 +289,14 @@ fn extract_tar<R: Read>(reader: R, dest: &Path, whiteouts: Whiteouts) -> io::Res
                     tar::EntryType::Block => SFlag::S_IFBLK,
                     _ => SFlag::S_IFIFO,
                 };
-                let major = header.device_major()?.unwrap_or(0) as u64;
-                let minor = header.device_minor()?.unwrap_or(0) as u64;
+                // Blank device fields (a FIFO written by some tools) read as zero, as in Go.
+                let (raw_major, raw_minor) = match (header.as_ustar(), header.as_gnu()) {
+                    (Some(u), _) => (u.dev_major.to_vec(), u.dev_minor.to_vec()),
+                    (_, Some(g)) => (g.dev_major.to_vec(), g.dev_minor.to_vec()),
+                    _ => (Vec::new(), Vec::new()),
+                };
+                let major = blank_is_zero(header.device_major().map(|m| m.unwrap_or(0)), &raw_major)? as u64;
+                let minor = blank_is_zero(header.device_minor().map(|m| m.unwrap_or(0)), &raw_minor)? as u64;
                 mknodat(Some(pfd), name_os, sflag, mode, nix::sys::stat::makedev(major, minor))?;
             }
             tar::EntryType::XGlobalHeader | tar::EntryType::XHeader | tar::EntryType::GNULongName | tar::EntryType::GNULongLink => continue,
@@ -294,14 +306,18 @@ fn extract_tar<R: Read>(reader: R, dest: &Path, whiteouts: Whiteouts) -> io::Res
         if !is_symlink {
             fchmodat(Some(pfd), name_os, mode, FchmodatFlags::FollowSymlink)
                 .or_else(|_| fchmodat(Some(pfd), name_os, mode, FchmodatFlags::NoFollowSymlink))?;
-            if kind == tar::EntryType::Regular || kind == tar::EntryType::Continuous {
-                if let Some(exts) = entry.pax_extensions()? {
-                    for ext in exts.flatten() {
-                        if ext.key().ok() == Some("SCHILY.xattr.security.capability") {
-                            let fd = own(openat(Some(pfd), name_os, OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())?);
-                            set_xattr(fd.as_raw_fd(), "security.capability", ext.value_bytes())?;
-                        }
-                    }
+        }
+        // Extended attributes last, on any kind of entry the kernel allows them on: chown
+        // clears security.capability, so it must come after.
+        if let Some(exts) = entry.pax_extensions()? {
+            for ext in exts.flatten() {
+                let Some(key) = ext.key().ok().and_then(|k| k.strip_prefix("SCHILY.xattr.")) else { continue };
+                let set = set_xattr_at(pfd, name_os, key, ext.value_bytes());
+                // A file capability that cannot be set would change what the program may
+                // do; other attributes (user.* on a symlink, unsupported namespaces) are
+                // best effort, as in Docker.
+                if key == "security.capability" {
+                    set?;
                 }
             }
         }
@@ -512,5 +528,105 @@ mod tests {
         let tar = raw_tar(&[(".wh...", T::Regular, "", b"")]);
         assert!(extract_layer(&tar[..], &s.root(), Whiteouts::Apply).is_err());
         assert!(s.0.join("precious").exists());
+    }
+
+    fn root_only() -> bool {
+        nix::unistd::geteuid().is_root()
+    }
+
+    fn get_xattr(path: &Path, key: &str) -> Option<Vec<u8>> {
+        let p = CString::new(path.as_os_str().as_bytes()).unwrap();
+        let k = CString::new(key).unwrap();
+        let mut buf = vec![0u8; 256];
+        // SAFETY: NUL-terminated strings and a buffer of the stated length.
+        let n = unsafe { libc::lgetxattr(p.as_ptr(), k.as_ptr(), buf.as_mut_ptr() as *mut libc::c_void, buf.len()) };
+        (n >= 0).then(|| buf[..n as usize].to_vec())
+    }
+
+    /// A tar built with the tar crate: PAX xattrs, owners, modes, devices.
+    fn rich_tar() -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        let pax = |b: &mut tar::Builder<Vec<u8>>, attrs: &[(&str, &[u8])]| {
+            b.append_pax_extensions(attrs.iter().map(|(k, v)| (*k, *v))).unwrap();
+        };
+        let header = |kind: T, mode: u32, uid: u64| {
+            let mut h = tar::Header::new_ustar();
+            h.set_entry_type(kind);
+            h.set_mode(mode);
+            h.set_uid(uid);
+            h.set_gid(uid + 1);
+            h.set_mtime(1_600_000_000);
+            h.set_size(0);
+            h
+        };
+        pax(&mut b, &[("SCHILY.xattr.trusted.dirattr", b"d")]);
+        b.append_data(&mut header(T::Directory, 0o1777, 0), "dir", &[][..]).unwrap();
+        pax(&mut b, &[("SCHILY.xattr.user.fileattr", b"f"), ("SCHILY.xattr.security.capability", b"\x01\x00\x00\x02\x00\x04\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00")]);
+        let mut h = header(T::Regular, 0o4755, 1000);
+        h.set_size(3);
+        b.append_data(&mut h, "dir/prog", &b"abc"[..]).unwrap();
+        pax(&mut b, &[("SCHILY.xattr.trusted.linkattr", b"l")]);
+        let mut h = header(T::Symlink, 0o777, 7);
+        b.append_link(&mut h, "dir/link", "prog").unwrap();
+        let mut h = header(T::Char, 0o620, 0);
+        h.set_device_major(1).unwrap();
+        h.set_device_minor(3).unwrap();
+        b.append_data(&mut h, "dir/null", &[][..]).unwrap();
+        let mut h = header(T::Fifo, 0o600, 0);
+        b.append_data(&mut h, "dir/fifo", &[][..]).unwrap();
+        let mut h = header(T::Link, 0o644, 0);
+        b.append_link(&mut h, "dir/prog2", "dir/prog").unwrap();
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn owners_modes_times_devices_and_xattrs_on_every_kind() {
+        if !root_only() {
+            return;
+        }
+        let s = Scratch::new("rich");
+        extract_layer(&rich_tar()[..], &s.root(), Whiteouts::Overlay).unwrap();
+        let r = s.root();
+        let dir = std::fs::symlink_metadata(r.join("dir")).unwrap();
+        assert_eq!(dir.mode() & 0o7777, 0o1777);
+        assert_eq!(dir.mtime(), 1_600_000_000);
+        let prog = std::fs::symlink_metadata(r.join("dir/prog")).unwrap();
+        assert_eq!((prog.mode() & 0o7777, prog.uid(), prog.gid(), prog.mtime()), (0o4755, 1000, 1001, 1_600_000_000));
+        assert_eq!(std::fs::metadata(r.join("dir/prog2")).unwrap().ino(), prog.ino());
+        let link = std::fs::symlink_metadata(r.join("dir/link")).unwrap();
+        assert!(link.file_type().is_symlink());
+        assert_eq!((link.uid(), link.mtime()), (7, 1_600_000_000));
+        let null = std::fs::symlink_metadata(r.join("dir/null")).unwrap();
+        assert!(null.file_type().is_char_device());
+        assert_eq!(null.rdev(), nix::sys::stat::makedev(1, 3));
+        assert!(std::fs::symlink_metadata(r.join("dir/fifo")).unwrap().file_type().is_fifo());
+        assert_eq!(get_xattr(&r.join("dir"), "trusted.dirattr").as_deref(), Some(&b"d"[..]));
+        assert_eq!(get_xattr(&r.join("dir/prog"), "user.fileattr").as_deref(), Some(&b"f"[..]));
+        assert!(get_xattr(&r.join("dir/prog"), "security.capability").is_some(), "set after chown");
+        assert_eq!(get_xattr(&r.join("dir/link"), "trusted.linkattr").as_deref(), Some(&b"l"[..]));
+        assert_eq!(get_xattr(&r.join("dir/prog"), "trusted.linkattr"), None, "the symlink's attribute stays on the symlink");
+    }
+
+    #[test]
+    fn zstd_layers_extract() {
+        let s = Scratch::new("zstd");
+        let tar = raw_tar(&[("z/", T::Directory, "", b""), ("z/file", T::Regular, "", b"zstd!")]);
+        let z = ruzstd::encoding::compress_to_vec(&tar[..], ruzstd::encoding::CompressionLevel::Fastest);
+        extract_layer(&z[..], &s.root(), Whiteouts::Overlay).unwrap();
+        assert_eq!(std::fs::read(s.root().join("z/file")).unwrap(), b"zstd!");
+    }
+
+    #[test]
+    fn symlink_pointing_outside_is_kept_as_a_link_and_never_written_through() {
+        let s = Scratch::new("symout");
+        let outside = s.0.join("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        let target = outside.display().to_string();
+        let tar = raw_tar(&[("esc", T::Symlink, &target, b""), ("esc/planted", T::Regular, "", b"x")]);
+        // The second entry would write through the link: it is refused or lands inside.
+        let _ = extract_layer(&tar[..], &s.root(), Whiteouts::Overlay);
+        assert!(!outside.join("planted").exists());
+        let tar = raw_tar(&[("up", T::Symlink, "../../..", b""), ("hl", T::Link, "up/etc/passwd", b"")]);
+        assert!(extract_layer(&tar[..], &s.root(), Whiteouts::Overlay).is_err(), "a hard link through a symlink is refused");
     }
 }

@@ -15,6 +15,7 @@
 
 pub mod applets;
 pub mod archive;
+pub mod auth;
 pub mod client;
 pub mod containerd;
 pub mod daemon;

@@ -123,7 +123,7 @@ pub fn decode_registry_auth(header: &str) -> Option<(String, String)> {
 }
 
 /// Standard or URL-safe base64, padding optional.
-fn base64_decode(s: &str) -> Option<Vec<u8>> {
+pub(crate) fn base64_decode(s: &str) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(s.len() * 3 / 4);
     let mut acc = 0u32;
     let mut nbits = 0;
@@ -148,7 +148,7 @@ fn base64_decode(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-fn base64_encode(data: &[u8]) -> String {
+pub(crate) fn base64_encode(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in data.chunks(3) {
@@ -232,6 +232,8 @@ impl RegistryClient {
             .timeout_connect(Duration::from_secs(15))
             .timeout_read(Duration::from_secs(120))
             .user_agent(&format!("dockbox/{}", crate::version::DOCKBOX))
+            // Blob GETs redirect to storage hosts that must not see our registry credentials.
+            .redirect_auth_headers(ureq::RedirectAuthHeaders::SameHost)
             .build();
         RegistryClient {
             agent,
@@ -242,13 +244,35 @@ impl RegistryClient {
         }
     }
 
+    /// A client for `repo` on a mirror of Docker Hub (`--registry-mirror`, a URL).
+    pub fn for_mirror(mirror: &str, repo: &str, auth_header: Option<&str>) -> RegistryClient {
+        let mut client = RegistryClient::new("mirror.invalid", repo, &[], auth_header);
+        client.base = mirror.trim_end_matches('/').to_string();
+        if !client.base.contains("://") {
+            client.base = format!("https://{}", client.base);
+        }
+        client
+    }
+
+    /// The registry's base URL (`https://host`), for messages.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
     /// GET with the current authorization; on a 401 challenge, authenticates once and retries.
     fn get(&self, url: &str, accept: Option<&str>) -> Result<ureq::Response, RegistryError> {
+        self.get_with(url, accept, None)
+    }
+
+    fn get_with(&self, url: &str, accept: Option<&str>, range: Option<&str>) -> Result<ureq::Response, RegistryError> {
         let mut retried = false;
         loop {
             let mut req = self.agent.get(url);
             if let Some(a) = accept {
                 req = req.set("Accept", a);
+            }
+            if let Some(r) = range {
+                req = req.set("Range", r);
             }
             if let Some(auth) = self.authorization.lock().unwrap_or_else(|e| e.into_inner()).clone() {
                 req = req.set("Authorization", &auth);
@@ -282,11 +306,17 @@ impl RegistryClient {
         let header = match scheme.as_str() {
             "bearer" => {
                 let realm = param("realm").ok_or_else(|| RegistryError::Other(format!("bad WWW-Authenticate header: {challenge}")))?;
-                let scope = param("scope").unwrap_or_else(|| format!("repository:{}:pull", self.repo));
-                let mut url = format!("{realm}?scope={}", percent_encode(&scope));
-                if let Some(service) = param("service") {
-                    url.push_str(&format!("&service={}", percent_encode(&service)));
+                // A login (no repository) asks for a token without scope, as Docker does.
+                let scope = param("scope").or_else(|| (!self.repo.is_empty()).then(|| format!("repository:{}:pull", self.repo)));
+                let mut query = Vec::new();
+                if let Some(scope) = scope {
+                    query.push(format!("scope={}", percent_encode(&scope)));
                 }
+                if let Some(service) = param("service") {
+                    query.push(format!("service={}", percent_encode(&service)));
+                }
+                let sep = if realm.contains('?') { '&' } else { '?' };
+                let url = if query.is_empty() { realm.clone() } else { format!("{realm}{sep}{}", query.join("&")) };
                 let mut req = self.agent.get(&url);
                 if let Some(b) = &basic {
                     req = req.set("Authorization", b);
@@ -323,8 +353,22 @@ impl RegistryClient {
         }
     }
 
+    /// `docker login`'s check: GET /v2/ with the client's credentials must succeed.
+    pub fn check_login(&self) -> Result<(), RegistryError> {
+        if self.credentials.is_none() {
+            return Err(RegistryError::Unauthorized("unauthorized: no credentials".into()));
+        }
+        self.get(&format!("{}/v2/", self.base), None).map(|_| ())
+    }
+
     /// Fetches the manifest for `tag_or_digest` and, for an index, the one for this platform.
     pub fn manifest(&self, tag_or_digest: &str) -> Result<Manifest, RegistryError> {
+        self.manifest_for(tag_or_digest, None)
+    }
+
+    /// Like [`manifest`](Self::manifest), choosing `platform` (`linux/arm64`, `linux/arm/v7`)
+    /// from an index instead of this machine's.
+    pub fn manifest_for(&self, tag_or_digest: &str, platform: Option<&Platform>) -> Result<Manifest, RegistryError> {
         let (bytes, media_type, digest) = self.fetch_manifest(tag_or_digest)?;
         let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| RegistryError::Other(format!("invalid manifest: {e}")))?;
         let media_type = v.get("mediaType").and_then(|m| m.as_str()).map(str::to_string).unwrap_or(media_type);
@@ -334,7 +378,8 @@ impl RegistryClient {
             ));
         }
         if media_type == MEDIA_DOCKER_LIST || media_type == MEDIA_OCI_INDEX || v.get("manifests").is_some() {
-            let chosen = pick_platform(&v)?;
+            let wanted = platform.cloned().unwrap_or_else(Platform::host);
+            let chosen = pick_platform_for(&v, &wanted)?;
             let (bytes, _, _) = self.fetch_manifest(&chosen)?;
             let inner: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| RegistryError::Other(format!("invalid manifest: {e}")))?;
             let mut m = parse_image_manifest(&inner)?;
@@ -364,6 +409,18 @@ impl RegistryClient {
     pub fn blob(&self, digest: &str) -> Result<Box<dyn Read + Send + Sync>, RegistryError> {
         let url = format!("{}/v2/{}/blobs/{}", self.base, self.repo, digest);
         Ok(self.get(&url, None)?.into_reader())
+    }
+
+    /// Streams the blob `digest` from byte `offset` on (a `Range` request); returns the body
+    /// and the offset it starts at, which is 0 when the registry ignored the range.
+    pub fn blob_from(&self, digest: &str, offset: u64) -> Result<(Box<dyn Read + Send + Sync>, u64), RegistryError> {
+        let url = format!("{}/v2/{}/blobs/{}", self.base, self.repo, digest);
+        if offset == 0 {
+            return Ok((self.get(&url, None)?.into_reader(), 0));
+        }
+        let resp = self.get_with(&url, None, Some(&format!("bytes={offset}-")))?;
+        let start = if resp.status() == 206 { offset } else { 0 };
+        Ok((resp.into_reader(), start))
     }
 
     /// Fetches a small blob (a config) whole, verifying its digest.
@@ -417,27 +474,91 @@ fn parse_image_manifest(v: &serde_json::Value) -> Result<Manifest, RegistryError
     Ok(Manifest { digest: String::new(), config, layers })
 }
 
+/// An OS/architecture/variant triple, as `--platform` names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Platform {
+    pub os: String,
+    pub architecture: String,
+    pub variant: Option<String>,
+}
+
+impl Platform {
+    pub fn host() -> Platform {
+        let (arch, variant) = host_platform();
+        Platform { os: "linux".into(), architecture: arch.into(), variant: variant.map(str::to_string) }
+    }
+
+    /// Parses `linux/arm64`, `linux/arm/v7`, `arm64` or `linux`, normalising the aliases
+    /// containerd's platforms package knows (aarch64, x86_64, armhf, armel, i386).
+    pub fn parse(s: &str) -> Result<Platform, String> {
+        let parts: Vec<String> = s.trim().to_lowercase().split('/').map(str::to_string).collect();
+        let bad = || format!("\"{s}\": unknown operating system or architecture: invalid argument");
+        let (os, arch, variant) = match parts.as_slice() {
+            [one] if one == "linux" || one == "windows" || one == "darwin" => (one.clone(), host_platform().0.to_string(), None),
+            [one] if !one.is_empty() => ("linux".to_string(), one.clone(), None),
+            [os, arch] if !os.is_empty() && !arch.is_empty() => (os.clone(), arch.clone(), None),
+            [os, arch, variant] if !os.is_empty() && !arch.is_empty() && !variant.is_empty() => (os.clone(), arch.clone(), Some(variant.clone())),
+            _ => return Err(bad()),
+        };
+        let (architecture, variant) = match (arch.as_str(), variant) {
+            ("aarch64" | "arm64", v) => ("arm64".to_string(), v.filter(|v| v != "v8")),
+            ("x86_64" | "x86-64" | "amd64", v) => ("amd64".to_string(), v),
+            ("i386" | "386", v) => ("386".to_string(), v),
+            ("armhf", _) => ("arm".to_string(), Some("v7".to_string())),
+            ("armel", _) => ("arm".to_string(), Some("v6".to_string())),
+            ("arm", None) => ("arm".to_string(), Some("v7".to_string())),
+            ("arm", Some(v)) => ("arm".to_string(), Some(if v.starts_with('v') { v } else { format!("v{v}") })),
+            (a, v) => (a.to_string(), v),
+        };
+        Ok(Platform { os, architecture, variant })
+    }
+}
+
+impl std::fmt::Display for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(v) = &self.variant {
+            write!(f, "/{v}")?;
+        }
+        Ok(())
+    }
+}
+
 /// Picks this machine's entry of a manifest list / OCI index.
+#[cfg(test)]
 fn pick_platform(index: &serde_json::Value) -> Result<String, RegistryError> {
-    let (arch, variant) = host_platform();
+    pick_platform_for(index, &Platform::host())
+}
+
+/// Picks `wanted`'s entry of a manifest list / OCI index: same os and architecture, and the
+/// same variant (arm64's `v8` and no variant are the same thing); an entry without variant
+/// serves when none names the wanted one.
+fn pick_platform_for(index: &serde_json::Value, wanted: &Platform) -> Result<String, RegistryError> {
+    let arch = wanted.architecture.as_str();
+    let os = wanted.os.as_str();
+    let variant = wanted.variant.as_deref().filter(|v| !(arch == "arm64" && *v == "v8"));
     let entries = index.get("manifests").and_then(|m| m.as_array()).cloned().unwrap_or_default();
     let matching: Vec<&serde_json::Value> = entries
         .iter()
         .filter(|e| {
             let p = e.get("platform");
-            let os = p.and_then(|p| p.get("os")).and_then(|o| o.as_str());
             let a = p.and_then(|p| p.get("architecture")).and_then(|o| o.as_str());
-            os == Some("linux") && a == Some(arch)
+            p.and_then(|p| p.get("os")).and_then(|o| o.as_str()) == Some(os) && a == Some(arch)
         })
         .collect();
-    let variant_of = |e: &serde_json::Value| e.get("platform").and_then(|p| p.get("variant")).and_then(|v| v.as_str()).map(str::to_string);
-    let best = matching
-        .iter()
-        .find(|e| variant.is_some() && variant_of(e).as_deref() == variant)
-        .or_else(|| matching.iter().find(|e| variant_of(e).is_none()))
-        .or_else(|| matching.first());
+    let variant_of = |e: &serde_json::Value| {
+        let v = e.get("platform").and_then(|p| p.get("variant")).and_then(|v| v.as_str()).map(str::to_string);
+        if arch == "arm64" {
+            v.filter(|v| v != "v8")
+        } else {
+            v
+        }
+    };
+    let best = matching.iter().find(|e| variant_of(e).as_deref() == variant).or_else(|| matching.iter().find(|e| variant_of(e).is_none()));
+    // Without an explicit variant any entry of the architecture will do (arm picks its newest).
+    let best = best.or_else(|| if variant.is_none() { matching.first() } else { None });
     best.and_then(|e| e.get("digest")).and_then(|d| d.as_str()).map(str::to_string).ok_or_else(|| {
-        RegistryError::Other(format!("no matching manifest for linux/{arch}{} in the manifest list entries", variant.map(|v| format!("/{v}")).unwrap_or_default()))
+        RegistryError::Other(format!("no matching manifest for {wanted} in the manifest list entries"))
     })
 }
 
@@ -515,6 +636,29 @@ mod tests {
         assert_eq!(pick_platform(&index).unwrap(), "sha256:mine");
         let none = serde_json::json!({"manifests": [{"digest": "sha256:x", "platform": {"os": "linux", "architecture": "mips64le"}}]});
         assert!(matches!(pick_platform(&none), Err(RegistryError::Other(m)) if m.starts_with("no matching manifest for linux/")));
+    }
+
+    #[test]
+    fn platforms_parse_and_choose_variants() {
+        assert_eq!(Platform::parse("linux/arm64/v8").unwrap().to_string(), "linux/arm64");
+        assert_eq!(Platform::parse("aarch64").unwrap().to_string(), "linux/arm64");
+        assert_eq!(Platform::parse("linux/arm").unwrap().to_string(), "linux/arm/v7");
+        assert_eq!(Platform::parse("linux/arm/6").unwrap().to_string(), "linux/arm/v6");
+        assert_eq!(Platform::parse("linux/x86_64").unwrap().to_string(), "linux/amd64");
+        assert!(Platform::parse("linux/a/b/c").is_err());
+        let index = serde_json::json!({"manifests": [
+            {"digest": "sha256:amd64", "platform": {"os": "linux", "architecture": "amd64"}},
+            {"digest": "sha256:v6", "platform": {"os": "linux", "architecture": "arm", "variant": "v6"}},
+            {"digest": "sha256:v7", "platform": {"os": "linux", "architecture": "arm", "variant": "v7"}},
+            {"digest": "sha256:arm64", "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
+        ]});
+        let pick = |p: &str| pick_platform_for(&index, &Platform::parse(p).unwrap()).map_err(|e| e.to_string());
+        assert_eq!(pick("linux/arm/v6").unwrap(), "sha256:v6");
+        assert_eq!(pick("linux/arm/v7").unwrap(), "sha256:v7");
+        assert_eq!(pick("linux/arm64").unwrap(), "sha256:arm64");
+        assert_eq!(pick("linux/arm64/v8").unwrap(), "sha256:arm64");
+        assert_eq!(pick("linux/amd64").unwrap(), "sha256:amd64");
+        assert_eq!(pick("linux/s390x").unwrap_err(), "no matching manifest for linux/s390x in the manifest list entries");
     }
 
     #[test]

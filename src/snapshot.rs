@@ -1,4 +1,9 @@
-//! Container filesystems: overlay2 layer directories and mounts.
+//! Container filesystems: overlay2 layer directories and mounts, or vfs full copies; and a
+//! container's changes against its image.
+//!
+//! With `vfs` (kernels without overlayfs) a container's root is a directory
+//! `vfs/dir/<mount-id>` made by copying the image's layers (whiteouts applied) and the init
+//! entries into it; nothing is mounted. Image layers stay in the overlay2 store either way.
 //!
 //! A container gets two layers on top of its image, as in Docker: `<mount-id>-init` (the files
 //! the daemon bind-mounts over, so they exist as mount points) and `<mount-id>` (its writable
@@ -30,10 +35,43 @@ const INIT_LAYER: &[(&str, InitEntry)] = &[
     ("etc/mtab", InitEntry::Symlink("/proc/mounts")),
 ];
 
-/// Container layers under `<data-root>/overlay2`; safe to share between threads.
+/// Container layers under `<data-root>/overlay2` (or `vfs/dir`); safe to share between threads.
 pub struct Snapshotter {
     data_root: PathBuf,
     lock: Mutex<()>,
+    driver: Driver,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Driver {
+    Overlay2,
+    Vfs,
+}
+
+/// Docker's change kinds, with the numbers `GET /containers/{id}/changes` uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    Modified = 0,
+    Added = 1,
+    Deleted = 2,
+}
+
+impl ChangeKind {
+    /// The letter `docker diff` prints.
+    pub fn letter(self) -> char {
+        match self {
+            ChangeKind::Modified => 'C',
+            ChangeKind::Added => 'A',
+            ChangeKind::Deleted => 'D',
+        }
+    }
+}
+
+/// One changed path of a container (absolute, as in the container).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub path: String,
+    pub kind: ChangeKind,
 }
 
 fn invalid(msg: String) -> io::Error {
@@ -48,8 +86,87 @@ fn random_link() -> String {
 
 impl Snapshotter {
     pub fn open(data_root: &Path) -> io::Result<Snapshotter> {
+        Self::open_driver(data_root, "overlay2")
+    }
+
+    /// Opens with `--storage-driver` `overlay2` or `vfs`.
+    pub fn open_driver(data_root: &Path, driver: &str) -> io::Result<Snapshotter> {
+        let driver = match driver {
+            "overlay2" => Driver::Overlay2,
+            "vfs" => Driver::Vfs,
+            other => return Err(invalid(format!("driver not supported: {other}"))),
+        };
         std::fs::create_dir_all(data_root.join("overlay2/l"))?;
-        Ok(Snapshotter { data_root: data_root.to_path_buf(), lock: Mutex::new(()) })
+        if driver == Driver::Vfs {
+            std::fs::create_dir_all(data_root.join("vfs/dir"))?;
+        }
+        Ok(Snapshotter { data_root: data_root.to_path_buf(), lock: Mutex::new(()), driver })
+    }
+
+    pub fn driver(&self) -> Driver {
+        self.driver
+    }
+
+    fn vfs_dir(&self, mount_id: &str) -> PathBuf {
+        self.data_root.join("vfs/dir").join(mount_id)
+    }
+
+    /// The diffs below a container's writable layer, top first: its init layer, then the
+    /// image's layers.
+    fn lower_diffs(&self, mount_id: &str) -> io::Result<Vec<PathBuf>> {
+        let lower = std::fs::read_to_string(self.layers().join(mount_id).join("lower"))?;
+        Ok(lower.trim().split(':').filter(|l| !l.is_empty()).map(|l| self.layers().join(l)).collect())
+    }
+
+    /// What changed in the container's filesystem against its image (and init layer), sorted
+    /// by path, as `docker diff` shows it.
+    pub fn diff(&self, mount_id: &str) -> io::Result<Vec<Change>> {
+        Self::check_id(mount_id)?;
+        let lowers = self.lower_diffs(mount_id)?;
+        let mut changes = Vec::new();
+        match self.driver {
+            Driver::Overlay2 => overlay_changes(&self.layers().join(mount_id).join("diff"), "", &lowers, &mut changes)?,
+            Driver::Vfs => {
+                let mut base = std::collections::BTreeMap::new();
+                for l in lowers.iter().rev() {
+                    merge_layer(l, "", &mut base)?;
+                }
+                let mut now = std::collections::BTreeMap::new();
+                merge_layer(&self.vfs_dir(mount_id), "", &mut now)?;
+                for (path, meta) in &now {
+                    match base.get(path) {
+                        None => changes.push(Change { path: path.clone(), kind: ChangeKind::Added }),
+                        Some(old) if old != meta => changes.push(Change { path: path.clone(), kind: ChangeKind::Modified }),
+                        _ => {}
+                    }
+                }
+                for path in base.keys().filter(|p| !now.contains_key(*p)) {
+                    // Only the top of a deleted tree is reported, as Docker does.
+                    let parent_gone = path.rsplit_once('/').map(|(p, _)| !p.is_empty() && !now.contains_key(p)).unwrap_or(false);
+                    if !parent_gone {
+                        changes.push(Change { path: path.clone(), kind: ChangeKind::Deleted });
+                    }
+                }
+            }
+        }
+        // A change inside a directory shows the directory as changed, as in Docker.
+        let listed: std::collections::HashSet<String> = changes.iter().map(|c| c.path.clone()).collect();
+        let mut parents = std::collections::BTreeSet::new();
+        for c in &changes {
+            let mut p = c.path.as_str();
+            while let Some((parent, _)) = p.rsplit_once('/') {
+                if parent.is_empty() {
+                    break;
+                }
+                if !listed.contains(parent) {
+                    parents.insert(parent.to_string());
+                }
+                p = parent;
+            }
+        }
+        changes.extend(parents.into_iter().map(|path| Change { path, kind: ChangeKind::Modified }));
+        changes.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(changes)
     }
 
     fn layers(&self) -> PathBuf {
@@ -105,6 +222,14 @@ impl Snapshotter {
             self.fill_init_layer(&self.layers().join(&init_name).join("diff"), &image_diffs)?;
             let rw_lower = if image_lower.is_empty() { format!("l/{init_link}") } else { format!("l/{init_link}:{image_lower}") };
             self.make_layer(&mount_id, &rw_lower)?;
+            if self.driver == Driver::Vfs {
+                // The layer directory keeps `lower` (for diff); the root is a full copy.
+                let root = self.vfs_dir(&mount_id);
+                std::fs::create_dir(&root)?;
+                for l in self.lower_diffs(&mount_id)?.iter().rev() {
+                    apply_layer_copy(l, &root)?;
+                }
+            }
             Ok(mount_id.clone())
         })();
         if result.is_err() {
@@ -137,6 +262,10 @@ impl Snapshotter {
     /// Mounts the container's overlay at `overlay2/<mount-id>/merged` (already mounted is fine).
     pub fn mount(&self, mount_id: &str) -> io::Result<PathBuf> {
         Self::check_id(mount_id)?;
+        if self.driver == Driver::Vfs {
+            let root = self.vfs_dir(mount_id);
+            return if root.is_dir() { Ok(root) } else { Err(io::Error::new(io::ErrorKind::NotFound, format!("no layer {mount_id}"))) };
+        }
         let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         let dir = self.layers().join(mount_id);
         let merged = dir.join("merged");
@@ -174,6 +303,12 @@ impl Snapshotter {
         self.unmount(mount_id)?;
         let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         self.remove_layer(&format!("{mount_id}-init"))?;
+        if self.driver == Driver::Vfs {
+            match std::fs::remove_dir_all(self.vfs_dir(mount_id)) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
         self.remove_layer(mount_id)
     }
 
@@ -206,6 +341,153 @@ fn present_in_layer(diff: &Path, rel: &str) -> bool {
         }
     }
     true
+}
+
+/// An overlay whiteout: a 0/0 character device.
+fn is_whiteout(m: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    m.file_type().is_char_device() && m.rdev() == 0
+}
+
+fn is_opaque(dir: &Path) -> bool {
+    get_xattr(dir, "trusted.overlay.opaque").as_deref() == Some(b"y")
+}
+
+fn get_xattr(path: &Path, key: &str) -> Option<Vec<u8>> {
+    use std::os::unix::ffi::OsStrExt;
+    let p = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let k = std::ffi::CString::new(key).ok()?;
+    let mut buf = [0u8; 256];
+    // SAFETY: NUL-terminated strings and a buffer of the stated length; lgetxattr only writes
+    // within it and does not follow a final symlink.
+    let n = unsafe { libc::lgetxattr(p.as_ptr(), k.as_ptr(), buf.as_mut_ptr() as *mut libc::c_void, buf.len()) };
+    (n >= 0).then(|| buf[..n as usize].to_vec())
+}
+
+/// Whether `rel` is visible through `lowers` (top first): found before any whiteout of it.
+fn in_lowers(lowers: &[PathBuf], rel: &str) -> bool {
+    for l in lowers {
+        match std::fs::symlink_metadata(l.join(rel.trim_start_matches('/'))) {
+            Ok(m) if is_whiteout(&m) => return false,
+            Ok(_) => return true,
+            Err(_) => {}
+        }
+    }
+    false
+}
+
+/// overlay2's changes: everything in the upper directory is added, changed (it exists
+/// below) or deleted (a whiteout).
+fn overlay_changes(dir: &Path, rel: &str, lowers: &[PathBuf], out: &mut Vec<Change>) -> io::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let path = format!("{rel}/{}", e.file_name().to_string_lossy());
+        let m = std::fs::symlink_metadata(e.path())?;
+        if is_whiteout(&m) {
+            out.push(Change { path, kind: ChangeKind::Deleted });
+            continue;
+        }
+        let below = in_lowers(lowers, &path);
+        out.push(Change { path: path.clone(), kind: if below { ChangeKind::Modified } else { ChangeKind::Added } });
+        if m.is_dir() {
+            // Below an opaque directory nothing of the lower layers shows.
+            let lowers: &[PathBuf] = if is_opaque(&e.path()) { &[] } else { lowers };
+            overlay_changes(&e.path(), &path, if below { lowers } else { &[] }, out)?;
+        }
+    }
+    Ok(())
+}
+
+/// What the naive (vfs) diff compares: type, mode, owner, size, mtime, link target.
+type EntryMeta = (u32, u32, u32, u64, i64, Option<PathBuf>);
+
+/// Merges `dir` (a layer in overlay form, or a plain tree) into `view`, applying whiteouts.
+fn merge_layer(dir: &Path, rel: &str, view: &mut std::collections::BTreeMap<String, EntryMeta>) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    if is_opaque(dir) && !rel.is_empty() {
+        let prefix = format!("{rel}/");
+        view.retain(|k, _| !k.starts_with(&prefix));
+    }
+    for e in std::fs::read_dir(dir)?.flatten() {
+        let path = format!("{rel}/{}", e.file_name().to_string_lossy());
+        let m = std::fs::symlink_metadata(e.path())?;
+        if is_whiteout(&m) {
+            let prefix = format!("{path}/");
+            view.retain(|k, _| *k != path && !k.starts_with(&prefix));
+            continue;
+        }
+        let link = if m.file_type().is_symlink() { std::fs::read_link(e.path()).ok() } else { None };
+        // A directory's size says nothing (Docker ignores it too); its mtime does.
+        let (size, mtime) = if m.is_dir() { (0, m.mtime()) } else { (m.size(), m.mtime()) };
+        if !m.is_dir() {
+            let prefix = format!("{path}/");
+            view.retain(|k, _| !k.starts_with(&prefix));
+        }
+        view.insert(path.clone(), (m.mode(), m.uid(), m.gid(), size, mtime, link));
+        if m.is_dir() {
+            merge_layer(&e.path(), &path, view)?;
+        }
+    }
+    Ok(())
+}
+
+/// Copies a layer (overlay form) onto `root`, applying its whiteouts: vfs's full copy.
+fn apply_layer_copy(layer: &Path, root: &Path) -> io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    if is_opaque(layer) && layer != root {
+        for e in std::fs::read_dir(root)?.flatten() {
+            remove_any(&e.path())?;
+        }
+    }
+    for e in std::fs::read_dir(layer)?.flatten() {
+        let src = e.path();
+        let dst = root.join(e.file_name());
+        let m = std::fs::symlink_metadata(&src)?;
+        if is_whiteout(&m) {
+            remove_any(&dst)?;
+            continue;
+        }
+        let existing = std::fs::symlink_metadata(&dst).ok();
+        if m.is_dir() {
+            if !existing.as_ref().is_some_and(|x| x.is_dir()) {
+                remove_any(&dst)?;
+                std::fs::create_dir(&dst)?;
+            }
+            apply_layer_copy(&src, &dst)?;
+        } else {
+            remove_any(&dst)?;
+            let ft = m.file_type();
+            if ft.is_symlink() {
+                std::os::unix::fs::symlink(std::fs::read_link(&src)?, &dst)?;
+            } else if ft.is_file() {
+                std::fs::copy(&src, &dst)?;
+            } else {
+                // Devices, FIFOs and sockets: the same node again.
+                use std::os::unix::ffi::OsStrExt;
+                let c = std::ffi::CString::new(dst.as_os_str().as_bytes()).map_err(|_| invalid("path contains NUL".into()))?;
+                // SAFETY: a NUL-terminated path; mknod only reads it.
+                if unsafe { libc::mknod(c.as_ptr(), m.mode(), m.rdev()) } != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+        }
+        std::os::unix::fs::lchown(&dst, Some(m.uid()), Some(m.gid()))?;
+        if !m.file_type().is_symlink() {
+            std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(m.mode() & 0o7777))?;
+        }
+        let t = nix::sys::time::TimeSpec::new(m.mtime(), m.mtime_nsec());
+        let _ = nix::sys::stat::utimensat(None, &dst, &t, &t, nix::sys::stat::UtimensatFlags::NoFollowSymlink);
+    }
+    Ok(())
+}
+
+fn remove_any(p: &Path) -> io::Result<()> {
+    match std::fs::symlink_metadata(p) {
+        Err(_) => Ok(()),
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(p),
+        Ok(_) => std::fs::remove_file(p),
+    }
 }
 
 fn page_size() -> usize {

@@ -98,9 +98,19 @@ impl Reference {
 
 /// Pulls `image`, drawing progress on `sink` (stdout for `docker pull`, stderr for run).
 pub fn pull(api: &Api, image: &str, to_stderr: bool, quiet: bool) -> Result<(), String> {
+    pull_platform(api, image, None, to_stderr, quiet)
+}
+
+/// [`pull`] with `--platform`; sends the stored credentials of the image's registry.
+pub fn pull_platform(api: &Api, image: &str, platform: Option<&str>, to_stderr: bool, quiet: bool) -> Result<(), String> {
     let r = Reference::parse(image);
-    let query = [("fromImage", r.name.clone()), ("tag", r.tag.clone())];
-    let resp = api.call("POST", "/images/create", &query, None, &[("X-Registry-Auth", "e30=")]).map_err(|e| e.to_string())?;
+    let mut query = vec![("fromImage", r.name.clone()), ("tag", r.tag.clone())];
+    if let Some(p) = platform.filter(|p| !p.is_empty()) {
+        query.push(("platform", p.to_string()));
+    }
+    let domain = crate::reference::Reference::parse_normalized(image).map(|r| r.domain).unwrap_or_default();
+    let auth = crate::auth::registry_auth_header(&domain);
+    let resp = api.call("POST", "/images/create", &query, None, &[("X-Registry-Auth", &auth)]).map_err(|e| e.to_string())?;
     let fd = if to_stderr { 2 } else { 1 };
     let terminal = super::is_terminal(fd);
     let result = if quiet {
@@ -121,7 +131,7 @@ fn pull_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     let api = ctx.api()?;
     let image = &p.args[0];
     let quiet = p.bool("quiet");
-    pull(api, image, false, quiet).map_err(|e| Failure::new(e, 1))?;
+    pull_platform(api, image, p.value("platform"), false, quiet).map_err(|e| Failure::new(e, 1))?;
     out(&format!("{}\n", Reference::parse(image).qualified()));
     Ok(0)
 }

@@ -7,6 +7,8 @@ pub mod flags;
 pub mod format;
 pub mod human;
 mod images;
+mod login;
+mod diff;
 pub mod progress;
 mod system;
 mod tty;
@@ -110,6 +112,8 @@ fn commands() -> Vec<&'static Command> {
     all.extend(containers::COMMANDS.iter());
     all.extend(images::COMMANDS.iter());
     all.extend(system::COMMANDS.iter());
+    all.extend(login::COMMANDS.iter());
+    all.extend(diff::COMMANDS.iter());
     all.sort_by_key(|c| c.name);
     all
 }

@@ -1,6 +1,7 @@
 //! The Engine API routes: versioned and unversioned paths, request decoding, and the
 //! mapping of each route onto [`Daemon`] operations with Docker's statuses and bodies.
 
+use super::changes;
 use super::ops::{parse_signal, ApiError, WaitCondition};
 use super::streams::{write_chunk, Chunk};
 use super::{images, Daemon};
@@ -58,10 +59,12 @@ pub fn handle(d: &Arc<Daemon>, req: Request) -> Response {
         ("GET", ["version"]) => Ok(Response::json(200, &version_json())),
         ("GET", ["info"]) => Ok(Response::json(200, &info_json(d))),
         ("POST", ["images", "create"]) => images::pull(d, &req),
+        ("POST", ["auth"]) => images::auth(d, &req),
         ("GET", ["images", "json"]) => Ok(Response::json(200, &images::list(d, v))),
         ("GET", ["images", name @ .., "json"]) if !name.is_empty() => images::inspect(d, &name.join("/")),
         ("POST", ["containers", "create"]) => create(d, &req),
         ("GET", ["containers", "json"]) => Ok(Response::json(200, &containers_json(d, &req))),
+        ("GET", ["containers", id, "changes"]) => changes::changes(d, id),
         ("GET", ["containers", id, "json"]) => d.find(id).map(|e| Response::json(200, &e.lock().c.inspect(&d.opts.data_root))),
         ("POST", ["containers", id, "start"]) => d.find(id).and_then(|e| d.start(&e)).map(|started| Response::empty(if started { 204 } else { 304 })),
         ("POST", ["containers", id, "stop"]) => stop(d, id, &req).map(|stopped| Response::empty(if stopped { 204 } else { 304 })),

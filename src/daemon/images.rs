@@ -56,11 +56,27 @@ pub fn inspect(d: &Daemon, name: &str) -> Result<Response, ApiError> {
             "Variant": c.get("variant").cloned(),
             "Os": c.get("os").cloned().unwrap_or(json!("linux")),
             "Size": i.size,
-            "GraphDriver": {"Name": "overlay2", "Data": null},
+            "GraphDriver": {"Name": d.opts.storage_driver, "Data": null},
             "RootFS": {"Type": "layers", "Layers": c.get("rootfs").and_then(|r| r.get("diff_ids")).cloned().unwrap_or(json!([]))},
             "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
         }),
     ))
+}
+
+/// POST /auth: checks credentials against the registry (`serveraddress`, Docker Hub when
+/// empty) the way `docker login` needs; the client stores them.
+pub fn auth(d: &Daemon, req: &Request) -> Result<Response, ApiError> {
+    let body: Value = serde_json::from_slice(&req.body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    let field = |k: &str| body.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+    let (user, password, server) = (field("username"), field("password"), field("serveraddress"));
+    let domain = crate::auth::registry_domain(&server);
+    let header = crate::auth::encode_registry_auth(&user, &password, &server);
+    let client = crate::registry::RegistryClient::new(&domain, "", &d.opts.insecure_registries, Some(&header));
+    match client.check_login() {
+        Ok(()) => Ok(Response::json(200, &json!({"Status": "Login Succeeded", "IdentityToken": ""}))),
+        Err(crate::registry::RegistryError::Other(e)) => Err(ApiError::internal(e)),
+        Err(e) => Err(ApiError::new(401, format!("login attempt to {}/v2/ failed with status: 401 Unauthorized ({e})", client.base_url()))),
+    }
 }
 
 /// POST /images/create: a pull, streamed as Docker's progress JSON lines.
@@ -78,7 +94,17 @@ pub fn pull(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
         format!("{from}:{tag}")
     };
     let reference = crate::reference::Reference::parse_normalized(&full).map_err(|e| ApiError::bad_request(e.to_string()))?.with_default_tag();
-    let opts = PullOptions { insecure_registries: d.opts.insecure_registries.clone(), auth: req.headers.get("X-Registry-Auth").map(String::from) };
+    let platform = match req.query("platform").filter(|p| !p.is_empty()) {
+        Some(p) => Some(crate::registry::Platform::parse(p).map_err(ApiError::bad_request)?),
+        None => None,
+    };
+    let opts = PullOptions {
+        insecure_registries: d.opts.insecure_registries.clone(),
+        auth: req.headers.get("X-Registry-Auth").map(String::from),
+        platform,
+        registry_mirrors: d.opts.registry_mirrors.clone(),
+        max_concurrent_downloads: d.opts.max_concurrent_downloads,
+    };
     let (tx, rx) = std::sync::mpsc::channel::<Result<Value, (PullErrorKind, String)>>();
     let daemon = d.clone();
     std::thread::Builder::new()

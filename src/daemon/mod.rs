@@ -3,6 +3,7 @@
 //! child, unless `--containerd` names a running one) over our RPC protocol.
 
 mod api;
+mod changes;
 mod container;
 mod images;
 mod ops;
@@ -39,6 +40,12 @@ pub struct Options {
     /// Enable insecure registry communication
     #[arg(long = "insecure-registry")]
     pub insecure_registries: Vec<String>,
+    /// Preferred registry mirror
+    #[arg(long = "registry-mirror")]
+    pub registry_mirrors: Vec<String>,
+    /// Set the max concurrent downloads
+    #[arg(long = "max-concurrent-downloads", default_value_t = 3)]
+    pub max_concurrent_downloads: usize,
     /// containerd grpc address
     #[arg(long = "containerd")]
     pub containerd: Option<PathBuf>,
@@ -153,7 +160,7 @@ pub fn main(args: Vec<String>) -> i32 {
 }
 
 fn run(mut opts: Options) -> Result<(), String> {
-    if opts.storage_driver != "overlay2" {
+    if opts.storage_driver != "overlay2" && opts.storage_driver != "vfs" {
         return Err(format!("error initializing graphdriver: driver not supported: {}", opts.storage_driver));
     }
     if opts.hosts.is_empty() {
@@ -182,7 +189,7 @@ fn run(mut opts: Options) -> Result<(), String> {
         }
     };
     let images = ImageStore::open(&opts.data_root).map_err(|e| format!("image store: {e}"))?;
-    let snapshots = Snapshotter::open(&opts.data_root).map_err(|e| format!("error initializing graphdriver: {e}"))?;
+    let snapshots = Snapshotter::open_driver(&opts.data_root, &opts.storage_driver).map_err(|e| format!("error initializing graphdriver: {e}"))?;
     let containerd_address = opts.containerd.clone().unwrap_or_else(|| opts.exec_root.join("containerd").join("docker-containerd.sock"));
     let daemon = Arc::new(Daemon {
         containerd: Containerd::new(&containerd_address),

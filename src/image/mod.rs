@@ -7,8 +7,12 @@
 //! image/overlay2/repositories.json                        {"Repositories":{name:{ref:id}}}
 //! overlay2/<cache-id>/{diff/,link,lower,work/}            extracted layers
 //! overlay2/l/<short> -> ../<cache-id>/diff
-//! tmp/                                                    downloads and extractions in progress
+//! tmp/                                                    extractions in progress
+//! blobs/partial/<hex>                                     a layer download in progress
+//! blobs/sha256/<hex>                                      a verified layer download
 //! ```
+//! Downloads outlive a crash: a partial blob is resumed (re-hashed, then a `Range` request)
+//! and a verified one is used as is, until the image that needed it is committed.
 //! Anything becomes visible by a rename, so a kill at any point leaves no half-made image.
 
 mod progress;
@@ -46,6 +50,12 @@ pub struct PullOptions {
     pub insecure_registries: Vec<String>,
     /// The X-Registry-Auth header the docker CLI sent (base64url JSON credentials).
     pub auth: Option<String>,
+    /// `--platform`: which entry of a manifest list to pull (this machine's when `None`).
+    pub platform: Option<crate::registry::Platform>,
+    /// `--registry-mirror` URLs tried, in order, before Docker Hub for `docker.io` images.
+    pub registry_mirrors: Vec<String>,
+    /// `--max-concurrent-downloads` (0 means Docker's default, 3).
+    pub max_concurrent_downloads: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,7 +134,7 @@ impl ImageStore {
     /// Opens (creating) the store under `data_root`, dropping leftovers of interrupted pulls.
     pub fn open(data_root: &Path) -> io::Result<ImageStore> {
         let store = ImageStore { data_root: data_root.to_path_buf(), repositories: Mutex::new(Repositories::new()), layer_commit: Mutex::new(()) };
-        for d in [store.content_dir(), store.layerdb_dir(), store.meta_dir().join("layerdb/tmp"), store.layers_dir().join("l"), store.tmp_dir()] {
+        for d in [store.content_dir(), store.layerdb_dir(), store.meta_dir().join("layerdb/tmp"), store.layers_dir().join("l"), store.tmp_dir(), store.blobs_dir().join("sha256"), store.blobs_dir().join("partial")] {
             std::fs::create_dir_all(d)?;
         }
         for tmp in [store.tmp_dir(), store.meta_dir().join("layerdb/tmp")] {
@@ -161,6 +171,9 @@ impl ImageStore {
     }
     fn tmp_dir(&self) -> PathBuf {
         self.data_root.join("tmp")
+    }
+    fn blobs_dir(&self) -> PathBuf {
+        self.data_root.join("blobs")
     }
 
     fn repos(&self) -> std::sync::MutexGuard<'_, Repositories> {
