@@ -183,6 +183,10 @@ fn pull_layer(
         }
         extracted
     })();
+    if result.is_ok() {
+        // Lets save and push reproduce the layer byte for byte.
+        let _ = store.record_tar_split_from_blob(chain_id, &download);
+    }
     let _ = std::fs::remove_file(&download);
     result?;
     progress(&with_id("Pull complete", &id));
