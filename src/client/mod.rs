@@ -6,6 +6,7 @@ mod containers;
 pub mod flags;
 pub mod format;
 pub mod human;
+mod image_cmds;
 mod images;
 pub mod progress;
 mod system;
@@ -109,6 +110,7 @@ fn commands() -> Vec<&'static Command> {
     let mut all: Vec<&'static Command> = Vec::new();
     all.extend(containers::COMMANDS.iter());
     all.extend(images::COMMANDS.iter());
+    all.extend(image_cmds::COMMANDS.iter());
     all.extend(system::COMMANDS.iter());
     all.sort_by_key(|c| c.name);
     all
@@ -124,7 +126,7 @@ fn management_alias(group: &str, sub: &str) -> Option<&'static str> {
         ("image", "pull") => "pull",
         ("image", "inspect") => "inspect",
         ("system", "info") => "info",
-        _ => return None,
+        (group, sub) => return image_cmds::management_alias(group, sub),
     })
 }
 

@@ -195,11 +195,17 @@ pub fn tag(d: &Daemon, name: &str, req: &Request) -> Result<Response, ApiError> 
     let full = if tag.is_empty() { repo.to_string() } else { format!("{repo}:{tag}") };
     let reference = crate::reference::Reference::parse_normalized(&full).map_err(|e| ApiError::bad_request(e.to_string()))?;
     d.images.tag(name, &reference).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => ApiError::not_found(e.to_string()),
+        std::io::ErrorKind::NotFound => no_such_image(name),
         std::io::ErrorKind::InvalidInput => ApiError::bad_request(e.to_string()),
         _ => ApiError::internal(e.to_string()),
     })?;
     Ok(Response::empty(201))
+}
+
+/// Docker's "No such image" text: a name gets its default tag, an id stays as given.
+fn no_such_image(name: &str) -> ApiError {
+    let shown = crate::reference::Reference::parse_normalized(name).map(|r| r.with_default_tag().familiar_string()).unwrap_or_else(|_| name.to_string());
+    ApiError::not_found(format!("No such image: {shown}"))
 }
 
 fn short(id: &str) -> &str {
@@ -210,7 +216,7 @@ fn short(id: &str) -> &str {
 /// DELETE /images/{name}?force=&noprune=.
 pub fn remove(d: &Daemon, name: &str, req: &Request) -> Result<Response, ApiError> {
     let force = req.query_bool("force");
-    let image = d.images.get(name).ok_or_else(|| ApiError::not_found(format!("No such image: {name}")))?;
+    let image = d.images.get(name).ok_or_else(|| no_such_image(name))?;
     let users: Vec<(String, bool)> = d
         .containers()
         .iter()
@@ -225,8 +231,11 @@ pub fn remove(d: &Daemon, name: &str, req: &Request) -> Result<Response, ApiErro
         image.repo_tags.contains(&f) || image.repo_digests.contains(&f)
     });
     if let Some((cid, running)) = users.first() {
-        let refs = image.repo_tags.len() + image.repo_digests.len();
-        if !by_id && !force && refs <= 1 {
+        // Docker's "single reference": one repository, at most one tag in it.
+        let repo_of = |r: &String| r.split_once('@').map(|(n, _)| n.to_string()).unwrap_or_else(|| r.rsplit_once(':').filter(|(_, t)| !t.contains('/')).map(|(n, _)| n.to_string()).unwrap_or_else(|| r.clone()));
+        let repos: HashSet<String> = image.repo_tags.iter().chain(&image.repo_digests).map(repo_of).collect();
+        let single = repos.len() <= 1 && image.repo_tags.len() <= 1;
+        if !by_id && !force && single {
             return Err(ApiError::conflict(format!(
                 "conflict: unable to remove repository reference {name:?} (must force) - container {} is using its referenced image {}",
                 short(cid),
@@ -241,14 +250,7 @@ pub fn remove(d: &Daemon, name: &str, req: &Request) -> Result<Response, ApiErro
             }
         }
         // The container's filesystem stands on these layers: untag, never delete them.
-        let mut untagged = Vec::new();
-        let keys: Vec<String> = if by_id { image.repo_tags.iter().chain(&image.repo_digests).cloned().collect() } else { vec![name.to_string()] };
-        for k in keys {
-            if let Ok(mut r) = d.images.remove(&k, false) {
-                r.retain(|v| v.get("Untagged").is_some());
-                untagged.extend(r);
-            }
-        }
+        let untagged = d.images.untag(name, by_id);
         return Ok(Response::json(200, &Value::Array(untagged)));
     }
     match d.images.remove(name, force) {

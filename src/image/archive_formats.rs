@@ -394,6 +394,49 @@ impl ImageStore {
         Ok(old.filter(|o| o != id))
     }
 
+    /// Removes references without ever deleting the image (for an image a container stands
+    /// on): `name` itself (with its repository's digests when it was the last tag there), or
+    /// with `all` every reference to the image `name` resolves to.
+    pub fn untag(&self, name: &str, all: bool) -> Vec<Value> {
+        let Some(hex) = self.resolve(name) else { return Vec::new() };
+        let id = format!("sha256:{hex}");
+        let mut repos = self.repos();
+        let mut keys: Vec<(String, String)> = Vec::new();
+        if all {
+            keys = repos.iter().flat_map(|(n, m)| m.iter().filter(|(_, v)| **v == id).map(move |(k, _)| (n.clone(), k.clone()))).collect();
+        } else if let Ok(r) = Reference::parse_normalized(name) {
+            let r = r.with_default_tag();
+            let repo = r.familiar_name();
+            let key = match &r.digest {
+                Some(d) => format!("{repo}@{d}"),
+                None => r.familiar_string(),
+            };
+            if let Some(m) = repos.get(&repo) {
+                let digest_prefix = format!("{repo}@");
+                let other_tag = m.iter().any(|(k, v)| *v == id && *k != key && !k.starts_with(&digest_prefix));
+                keys.push((repo.clone(), key.clone()));
+                if !key.starts_with(&digest_prefix) && !other_tag {
+                    keys.extend(m.iter().filter(|(k, v)| **v == id && k.starts_with(&digest_prefix)).map(|(k, _)| (repo.clone(), k.clone())));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for (repo, key) in keys {
+            if let Some(m) = repos.get_mut(&repo) {
+                if m.remove(&key).is_some() {
+                    out.push(json!({ "Untagged": key }));
+                }
+                if m.is_empty() {
+                    repos.remove(&repo);
+                }
+            }
+        }
+        if !out.is_empty() {
+            let _ = self.save_repositories(&repos);
+        }
+        out
+    }
+
     /// The raw config bytes of an image.
     pub fn config_bytes(&self, id: &str) -> io::Result<Vec<u8>> {
         std::fs::read(self.content_dir().join(hex_of(id)))
