@@ -60,7 +60,7 @@ pub fn handle(d: &Arc<Daemon>, req: Request) -> Response {
         ("POST", ["images", "create"]) => images::pull(d, &req),
         ("GET", ["images", "json"]) => Ok(Response::json(200, &images::list(d, v))),
         ("GET", ["images", "get"]) => images::save(d, req.query.iter().filter(|(k, _)| k == "names").map(|(_, n)| n.clone()).collect()),
-        ("POST", ["images", "load"]) => images::load(d, &req),
+        ("POST", ["images", "load"]) => images::load(d, req),
         ("POST", ["images", "prune"]) => images::prune(d, &req),
         ("GET", ["system", "df"]) => Ok(Response::json(200, &images::system_df(d, v))),
         ("GET", ["containers", id, "export"]) => images::export(d, id),

@@ -320,6 +320,46 @@ pub fn system_df(d: &Daemon, v: (u32, u32)) -> Value {
     json!({"LayersSize": d.images.disk_usage(), "Images": images, "Containers": cs, "Volumes": [], "BuildCache": []})
 }
 
+/// Passes what a worker thread writes to the channel, in pieces of at most 1 MiB.
+struct ChannelWriter(std::sync::mpsc::SyncSender<std::io::Result<Vec<u8>>>);
+
+impl Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(1 << 20);
+        self.0.send(Ok(buf[..n].to_vec())).map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))?;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A streamed body produced by `produce` on a worker thread (connection threads have small
+/// stacks, too small for archive work).
+fn worker_stream(content_type: &str, produce: impl FnOnce(&mut dyn Write) -> std::io::Result<()> + Send + 'static) -> Result<Response, ApiError> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(4);
+    std::thread::Builder::new()
+        .name("image-stream".into())
+        .spawn(move || {
+            let mut w = std::io::BufWriter::with_capacity(256 << 10, ChannelWriter(tx.clone()));
+            let r = produce(&mut w).and_then(|_| w.flush());
+            if let Err(e) = r {
+                let _ = tx.send(Err(e));
+            }
+        })
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Response::stream(
+        200,
+        content_type,
+        Box::new(move |w: &mut dyn Write| {
+            for piece in rx {
+                w.write_all(&piece?)?;
+            }
+            Ok(())
+        }),
+    ))
+}
+
 /// GET /images/{name}/get and GET /images/get?names=...
 pub fn save(d: &Arc<Daemon>, names: Vec<String>) -> Result<Response, ApiError> {
     for n in &names {
@@ -328,13 +368,19 @@ pub fn save(d: &Arc<Daemon>, names: Vec<String>) -> Result<Response, ApiError> {
         }
     }
     let daemon = d.clone();
-    Ok(Response::stream(200, "application/x-tar", Box::new(move |w: &mut dyn Write| daemon.images.save(&names, w))))
+    worker_stream("application/x-tar", move |w| daemon.images.save(&names, w))
+}
+
+/// Runs `f` on a thread with an ordinary stack: connection threads have small stacks, too
+/// small for archive work.
+fn on_worker<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+    std::thread::Builder::new().name("image-job".into()).spawn(f).map_err(|e| ApiError::internal(e.to_string()))?.join().map_err(|_| ApiError::internal("image job panicked"))
 }
 
 /// POST /images/load?quiet=.
-pub fn load(d: &Daemon, req: &Request) -> Result<Response, ApiError> {
-    let mut body = req.body.as_slice();
-    let lines = d.images.load_archive(&mut body).map_err(|e| ApiError::internal(e.to_string()))?;
+pub fn load(d: &Arc<Daemon>, req: Request) -> Result<Response, ApiError> {
+    let daemon = d.clone();
+    let lines = on_worker(move || daemon.images.load_archive(&mut req.body.as_slice()))?.map_err(|e| ApiError::internal(e.to_string()))?;
     let mut out = Vec::new();
     for l in lines {
         out.extend(serde_json::to_vec(&json!({"stream": format!("{l}\n")})).unwrap_or_default());
@@ -386,7 +432,7 @@ fn parse_changes(changes: &[String]) -> Result<serde_json::Map<String, Value>, A
 }
 
 /// POST /images/create?fromSrc=-&repo=&tag=&changes=&message=.
-fn import(d: &Daemon, req: &Request) -> Result<Response, ApiError> {
+fn import(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
     if req.query("fromSrc") != Some("-") {
         return Err(ApiError::bad_request("importing from a URL is not supported"));
     }
@@ -400,8 +446,10 @@ fn import(d: &Daemon, req: &Request) -> Result<Response, ApiError> {
     };
     let changes: Vec<String> = req.query.iter().filter(|(k, _)| k == "changes").map(|(_, v)| v.clone()).collect();
     let cfg = parse_changes(&changes)?;
-    let mut body = req.body.as_slice();
-    let id = d.images.import(&mut body, reference.as_ref(), &cfg, req.query("message").unwrap_or_default()).map_err(|e| ApiError::internal(e.to_string()))?;
+    let message = req.query("message").unwrap_or_default().to_string();
+    let body = req.body.clone();
+    let daemon = d.clone();
+    let id = on_worker(move || daemon.images.import(&mut body.as_slice(), reference.as_ref(), &cfg, &message))?.map_err(|e| ApiError::internal(e.to_string()))?;
     let mut out = serde_json::to_vec(&json!({"status": id})).unwrap_or_default();
     out.extend_from_slice(b"\r\n");
     Ok(Response::text(200, "application/json", out))
@@ -417,16 +465,12 @@ pub fn export(d: &Arc<Daemon>, id: &str) -> Result<Response, ApiError> {
     };
     let merged = d.snapshots.mount(&mount_id).map_err(|e| ApiError::internal(e.to_string()))?;
     let daemon = d.clone();
-    Ok(Response::stream(
-        200,
-        "application/x-tar",
-        Box::new(move |w: &mut dyn Write| {
-            let r = crate::image::tar_directory(&merged, w, false);
-            let still_running = e.lock().c.state.running;
-            if !running && !still_running {
-                let _ = daemon.snapshots.unmount(&mount_id);
-            }
-            r
-        }),
-    ))
+    worker_stream("application/x-tar", move |w| {
+        let r = crate::image::tar_directory(&merged, w, false);
+        let still_running = e.lock().c.state.running;
+        if !running && !still_running {
+            let _ = daemon.snapshots.unmount(&mount_id);
+        }
+        r
+    })
 }
