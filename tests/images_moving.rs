@@ -187,6 +187,13 @@ fn export_and_import_round_trip() {
     child.stdin.take().unwrap().write_all(&std::fs::read(&tar).unwrap()).unwrap();
     let o = child.wait_with_output().unwrap();
     assert!(ok(&o, "import -").starts_with("sha256:"));
+    // A body over the daemon's in-memory limit (64 MiB) streams through a spool file.
+    let zeros = vec![0u8; 65 << 20];
+    let big = rootfs_tar(&d.tmp, &[("zeros", &zeros)]);
+    drop(zeros);
+    ok(&d.docker(&["import", big.to_str().unwrap(), "bigimport"]), "import big");
+    assert_eq!(ok(&d.docker(&["run", "--rm", "bigimport", "sh", "-c", "wc -c < /zeros"]), "run big").trim(), (65u64 << 20).to_string());
+    assert!(std::fs::read_dir(d.tmp.join("data/tmp")).unwrap().next().is_none(), "spool and import files are gone");
     ok(&d.docker(&["rm", "src"]), "rm");
 }
 

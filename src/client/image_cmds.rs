@@ -126,14 +126,14 @@ fn short_id(id: &str) -> String {
     id.strip_prefix("sha256:").unwrap_or(id).chars().take(12).collect()
 }
 
-/// A request with a raw body (a tar), answered by a response the caller reads.
-fn raw_call(api: &Api, method: &str, path: &str, query: &[(&str, String)], body: &[u8], content_type: &str) -> Result<crate::http::client::Response, ApiError> {
+/// A request whose body (a tar) streams from `body`, answered by a response the caller reads.
+fn raw_call(api: &Api, method: &str, path: &str, query: &[(&str, String)], body: &mut dyn Read, content_type: &str) -> Result<crate::http::client::Response, ApiError> {
     let mut p = format!("/v{}{}", api.version, path);
     for (i, (k, v)) in query.iter().enumerate() {
         p.push(if i == 0 { '?' } else { '&' });
         p.push_str(&format!("{k}={}", crate::http::percent_encode(v)));
     }
-    let resp = crate::http::client::request(&api.endpoint, method, &p, &[("Content-Type", content_type)], Some(body)).map_err(|e| ApiError::Io(e.to_string()))?;
+    let resp = crate::http::client::request_streaming(&api.endpoint, method, &p, &[("Content-Type", content_type)], body).map_err(|e| ApiError::Io(e.to_string()))?;
     if resp.status >= 400 {
         let status = resp.status;
         return Err(ApiError::Daemon { status, message: resp.error_message() });
@@ -297,20 +297,19 @@ fn save_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     copy_body(resp, to)
 }
 
-fn read_input(p: &Parsed, flag_name: &str, stdin_message: &str) -> Result<Vec<u8>, Failure> {
-    let mut data = Vec::new();
-    match p.value(flag_name).filter(|f| *f != "-") {
-        Some(f) => {
-            data = std::fs::read(f).map_err(|e| Failure::new(format!("open {f}: {}", e.to_string().split(" (os error").next().unwrap_or("").to_lowercase()), 1))?;
-        }
+/// The file named by the flag (or the argument), or stdin for none or `-`.
+fn open_input(file: Option<&str>, stdin_message: Option<&str>) -> Result<Box<dyn Read>, Failure> {
+    match file.filter(|f| *f != "-") {
+        Some(f) => std::fs::File::open(f)
+            .map(|f| Box::new(f) as Box<dyn Read>)
+            .map_err(|e| Failure::new(format!("open {f}: {}", e.to_string().split(" (os error").next().unwrap_or("").to_lowercase()), 1)),
         None => {
-            if super::is_terminal(0) {
-                return Err(Failure::new(stdin_message, 1));
+            if let Some(message) = stdin_message.filter(|_| super::is_terminal(0)) {
+                return Err(Failure::new(message, 1));
             }
-            std::io::stdin().read_to_end(&mut data).map_err(|e| Failure::new(e.to_string(), 1))?;
+            Ok(Box::new(std::io::stdin()))
         }
     }
-    Ok(data)
 }
 
 fn show_stream(resp: crate::http::client::Response, quiet: bool) -> Result<i32, Failure> {
@@ -327,10 +326,10 @@ fn show_stream(resp: crate::http::client::Response, quiet: bool) -> Result<i32, 
 }
 
 fn load_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
-    let data = read_input(p, "input", "requested load from stdin, but stdin is empty")?;
+    let mut input = open_input(p.value("input"), Some("requested load from stdin, but stdin is empty"))?;
     let api = ctx.api()?;
     let quiet = p.bool("quiet");
-    let resp = raw_call(api, "POST", "/images/load", &[("quiet", if quiet { "1" } else { "0" }.to_string())], &data, "application/x-tar")?;
+    let resp = raw_call(api, "POST", "/images/load", &[("quiet", if quiet { "1" } else { "0" }.to_string())], &mut input, "application/x-tar")?;
     // Docker prints the "Loaded image" lines even when quiet; only progress bars go away.
     show_stream(resp, false)
 }
@@ -343,14 +342,7 @@ fn export_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
 }
 
 fn import_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
-    let source = &p.args[0];
-    let data = if source == "-" {
-        let mut d = Vec::new();
-        std::io::stdin().read_to_end(&mut d).map_err(|e| Failure::new(e.to_string(), 1))?;
-        d
-    } else {
-        std::fs::read(source).map_err(|e| Failure::new(format!("open {source}: {}", e.to_string().split(" (os error").next().unwrap_or("").to_lowercase()), 1))?
-    };
+    let mut input = open_input(Some(&p.args[0]), None)?;
     let api = ctx.api()?;
     let mut query = vec![("fromSrc", "-".to_string())];
     if let Some(r) = p.args.get(1) {
@@ -364,7 +356,7 @@ fn import_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     for c in p.list("change") {
         query.push(("changes", c.to_string()));
     }
-    let resp = raw_call(api, "POST", "/images/create", &query, &data, "application/x-tar")?;
+    let resp = raw_call(api, "POST", "/images/create", &query, &mut input, "application/x-tar")?;
     let body = resp.bytes().map_err(|e| Failure::new(e.to_string(), 1))?;
     for line in body.split(|b| *b == b'\n') {
         let Ok(v) = serde_json::from_slice::<Value>(line.trim_ascii()) else { continue };

@@ -33,7 +33,7 @@ fn error_response(e: ApiError) -> Response {
     Response::error(e.status, &e.message)
 }
 
-pub fn handle(d: &Arc<Daemon>, req: Request) -> Response {
+pub fn handle(d: &Arc<Daemon>, mut req: Request) -> Response {
     let (version, route) = split_version(&req.path);
     let version = version.map(str::to_string).unwrap_or_else(|| crate::version::API_VERSION.to_string());
     let Some(v) = parse_version(&version) else { return Response::error(400, "malformed API version") };
@@ -57,6 +57,7 @@ pub fn handle(d: &Arc<Daemon>, req: Request) -> Response {
         ("GET" | "HEAD", ["_ping"]) => Ok(ping(&req)),
         ("GET", ["version"]) => Ok(Response::json(200, &version_json())),
         ("GET", ["info"]) => Ok(Response::json(200, &info_json(d))),
+        ("POST", ["images", "create"]) if req.query("fromSrc").is_some() => images::import(d, &mut req),
         ("POST", ["images", "create"]) => images::pull(d, &req),
         ("GET", ["images", "json"]) => Ok(Response::json(200, &images::list(d, v))),
         ("GET", ["images", "get"]) => images::save(d, req.query.iter().filter(|(k, _)| k == "names").map(|(_, n)| n.clone()).collect()),

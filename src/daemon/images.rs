@@ -67,9 +67,6 @@ pub fn inspect(d: &Daemon, name: &str) -> Result<Response, ApiError> {
 
 /// POST /images/create: a pull, streamed as Docker's progress JSON lines.
 pub fn pull(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
-    if req.query("fromSrc").is_some() {
-        return import(d, req);
-    }
     let from = req.query("fromImage").unwrap_or_default().to_string();
     let tag = req.query("tag").unwrap_or_default().to_string();
     let full = if tag.is_empty() {
@@ -378,9 +375,10 @@ fn on_worker<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Resul
 }
 
 /// POST /images/load?quiet=.
-pub fn load(d: &Arc<Daemon>, req: Request) -> Result<Response, ApiError> {
+pub fn load(d: &Arc<Daemon>, mut req: Request) -> Result<Response, ApiError> {
     let daemon = d.clone();
-    let lines = on_worker(move || daemon.images.load_archive(&mut req.body.as_slice()))?.map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut body = req.take_body();
+    let lines = on_worker(move || daemon.images.load_archive(&mut body))?.map_err(|e| ApiError::internal(e.to_string()))?;
     let mut out = Vec::new();
     for l in lines {
         out.extend(serde_json::to_vec(&json!({"stream": format!("{l}\n")})).unwrap_or_default());
@@ -432,7 +430,7 @@ fn parse_changes(changes: &[String]) -> Result<serde_json::Map<String, Value>, A
 }
 
 /// POST /images/create?fromSrc=-&repo=&tag=&changes=&message=.
-fn import(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
+pub fn import(d: &Arc<Daemon>, req: &mut Request) -> Result<Response, ApiError> {
     if req.query("fromSrc") != Some("-") {
         return Err(ApiError::bad_request("importing from a URL is not supported"));
     }
@@ -447,9 +445,9 @@ fn import(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
     let changes: Vec<String> = req.query.iter().filter(|(k, _)| k == "changes").map(|(_, v)| v.clone()).collect();
     let cfg = parse_changes(&changes)?;
     let message = req.query("message").unwrap_or_default().to_string();
-    let body = req.body.clone();
+    let mut body = req.take_body();
     let daemon = d.clone();
-    let id = on_worker(move || daemon.images.import(&mut body.as_slice(), reference.as_ref(), &cfg, &message))?.map_err(|e| ApiError::internal(e.to_string()))?;
+    let id = on_worker(move || daemon.images.import(&mut body, reference.as_ref(), &cfg, &message))?.map_err(|e| ApiError::internal(e.to_string()))?;
     let mut out = serde_json::to_vec(&json!({"status": id})).unwrap_or_default();
     out.extend_from_slice(b"\r\n");
     Ok(Response::text(200, "application/json", out))
