@@ -128,7 +128,10 @@ pub fn pull(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
 
 /// Sends JSON progress lines produced by `work` (run on its own thread) as a stream; an error
 /// before the first line is an HTTP status, after it an `error` line, as Docker does.
-fn progress_stream(work: Box<dyn FnOnce(&mut dyn FnMut(&Value)) -> Result<(), (u16, String)> + Send>) -> Result<Response, ApiError> {
+/// A job reporting progress lines; its error is an HTTP status and message.
+type ProgressJob = Box<dyn FnOnce(&mut dyn FnMut(&Value)) -> Result<(), (u16, String)> + Send>;
+
+fn progress_stream(work: ProgressJob) -> Result<Response, ApiError> {
     let (tx, rx) = std::sync::mpsc::channel::<Result<Value, (u16, String)>>();
     std::thread::Builder::new()
         .name("image-job".into())
