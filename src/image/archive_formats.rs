@@ -705,3 +705,45 @@ fn file_header(size: u64) -> tar::Header {
     h.set_mtime(0);
     h
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(tar_bytes: &[u8]) -> Vec<(String, u64)> {
+        let mut a = tar::Archive::new(tar_bytes);
+        a.entries().unwrap().map(|e| e.unwrap()).map(|e| (e.path().unwrap().to_string_lossy().into_owned(), e.header().entry_size().unwrap())).collect()
+    }
+
+    #[test]
+    fn overlay_whiteouts_become_wh_files() {
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("dbx-whiteout-{}", &crate::ids::new_id()[..12]));
+        std::fs::create_dir_all(dir.join("opaque/kept")).unwrap();
+        std::fs::write(dir.join("file"), b"data").unwrap();
+        nix::sys::stat::mknod(&dir.join("gone"), nix::sys::stat::SFlag::S_IFCHR, nix::sys::stat::Mode::empty(), 0).unwrap();
+        let c = std::ffi::CString::new(dir.join("opaque").as_os_str().as_bytes()).unwrap();
+        // SAFETY: NUL-terminated strings and a one-byte value, all alive for the call.
+        let rc = unsafe { libc::setxattr(c.as_ptr(), c"trusted.overlay.opaque".as_ptr(), b"y".as_ptr() as *const libc::c_void, 1, 0) };
+        let mut out = Vec::new();
+        let r = tar_directory(&dir, &mut out, true);
+        std::fs::remove_dir_all(&dir).unwrap();
+        r.unwrap();
+        let names: Vec<String> = entries(&out).into_iter().map(|(n, _)| n).collect();
+        assert!(names.contains(&".wh.gone".to_string()), "{names:?}");
+        assert!(!names.contains(&"gone".to_string()), "{names:?}");
+        assert!(names.contains(&"file".to_string()), "{names:?}");
+        if rc == 0 {
+            assert!(names.contains(&"opaque/.wh..wh..opq".to_string()), "{names:?}");
+        }
+    }
+
+    #[test]
+    fn base64_round_trips() {
+        for data in [&b""[..], b"a", b"ab", b"abc", b"\x00\xff\x10tar header"] {
+            assert_eq!(unb64(&b64(data)).unwrap(), data);
+        }
+    }
+}
