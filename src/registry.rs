@@ -594,6 +594,9 @@ impl<R: Read> Read for VerifyingReader<R> {
     }
 }
 
+mod push;
+pub use push::{MountResult, PUSH_CHUNK_SIZE};
+
 #[cfg(test)]
 mod tests {
     use super::*;

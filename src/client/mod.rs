@@ -6,6 +6,7 @@ mod containers;
 pub mod flags;
 pub mod format;
 pub mod human;
+mod image_cmds;
 mod images;
 mod login;
 mod diff;
@@ -111,6 +112,7 @@ fn commands() -> Vec<&'static Command> {
     let mut all: Vec<&'static Command> = Vec::new();
     all.extend(containers::COMMANDS.iter());
     all.extend(images::COMMANDS.iter());
+    all.extend(image_cmds::COMMANDS.iter());
     all.extend(system::COMMANDS.iter());
     all.extend(login::COMMANDS.iter());
     all.extend(diff::COMMANDS.iter());
@@ -128,7 +130,7 @@ fn management_alias(group: &str, sub: &str) -> Option<&'static str> {
         ("image", "pull") => "pull",
         ("image", "inspect") => "inspect",
         ("system", "info") => "info",
-        _ => return None,
+        (group, sub) => return image_cmds::management_alias(group, sub),
     })
 }
 

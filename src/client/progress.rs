@@ -21,6 +21,10 @@ pub fn display(stream: impl Read, out: &mut dyn Write, terminal: bool) -> io::Re
         if let Some(err) = msg.get("errorDetail").and_then(|d| d.get("message")).or_else(|| msg.get("error")).and_then(Value::as_str) {
             return Ok(Err(err.to_string()));
         }
+        // Auxiliary data (push's Tag/Digest/Size) is for the program, not the screen.
+        if msg.get("aux").is_some() {
+            continue;
+        }
         let id = msg.get("id").and_then(Value::as_str).unwrap_or("");
         let status = msg.get("status").and_then(Value::as_str).unwrap_or("");
         let stream_text = msg.get("stream").and_then(Value::as_str);

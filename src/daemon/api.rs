@@ -34,7 +34,7 @@ fn error_response(e: ApiError) -> Response {
     Response::error(e.status, &e.message)
 }
 
-pub fn handle(d: &Arc<Daemon>, req: Request) -> Response {
+pub fn handle(d: &Arc<Daemon>, mut req: Request) -> Response {
     let (version, route) = split_version(&req.path);
     let version = version.map(str::to_string).unwrap_or_else(|| crate::version::API_VERSION.to_string());
     let Some(v) = parse_version(&version) else { return Response::error(400, "malformed API version") };
@@ -58,9 +58,20 @@ pub fn handle(d: &Arc<Daemon>, req: Request) -> Response {
         ("GET" | "HEAD", ["_ping"]) => Ok(ping(&req)),
         ("GET", ["version"]) => Ok(Response::json(200, &version_json())),
         ("GET", ["info"]) => Ok(Response::json(200, &info_json(d))),
+        ("POST", ["images", "create"]) if req.query("fromSrc").is_some() => images::import(d, &mut req),
         ("POST", ["images", "create"]) => images::pull(d, &req),
         ("POST", ["auth"]) => images::auth(d, &req),
         ("GET", ["images", "json"]) => Ok(Response::json(200, &images::list(d, v))),
+        ("GET", ["images", "get"]) => images::save(d, req.query.iter().filter(|(k, _)| k == "names").map(|(_, n)| n.clone()).collect()),
+        ("POST", ["images", "load"]) => images::load(d, req),
+        ("POST", ["images", "prune"]) => images::prune(d, &req),
+        ("GET", ["system", "df"]) => Ok(Response::json(200, &images::system_df(d, v))),
+        ("GET", ["containers", id, "export"]) => images::export(d, id),
+        ("POST", ["images", name @ .., "tag"]) if !name.is_empty() => images::tag(d, &name.join("/"), &req),
+        ("POST", ["images", name @ .., "push"]) if !name.is_empty() => images::push(d, &name.join("/"), &req),
+        ("GET", ["images", name @ .., "history"]) if !name.is_empty() => images::history(d, &name.join("/")),
+        ("GET", ["images", name @ .., "get"]) if !name.is_empty() => images::save(d, vec![name.join("/")]),
+        ("DELETE", ["images", name @ ..]) if !name.is_empty() => images::remove(d, &name.join("/"), &req),
         ("GET", ["images", name @ .., "json"]) if !name.is_empty() => images::inspect(d, &name.join("/")),
         ("POST", ["containers", "create"]) => create(d, &req),
         ("GET", ["containers", "json"]) => Ok(Response::json(200, &containers_json(d, &req))),

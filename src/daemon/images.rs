@@ -1,9 +1,11 @@
-//! The Engine API's image routes: list, inspect, and pull with streamed progress.
+//! The Engine API's image routes: list, inspect, pull, push, tag, remove, history, prune,
+//! save/load, import, container export, and `system df`.
 
 use super::ops::ApiError;
 use super::Daemon;
 use crate::http::server::{Request, Response};
-use crate::image::{PullErrorKind, PullOptions};
+use crate::image::{PullErrorKind, PullOptions, RemoveErrorKind};
+use std::collections::HashSet;
 use serde_json::{json, Value};
 use std::io::Write;
 use std::sync::Arc;
@@ -81,9 +83,6 @@ pub fn auth(d: &Daemon, req: &Request) -> Result<Response, ApiError> {
 
 /// POST /images/create: a pull, streamed as Docker's progress JSON lines.
 pub fn pull(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
-    if req.query("fromSrc").is_some() {
-        return Err(ApiError::new(501, "importing images (fromSrc) is not supported yet"));
-    }
     let from = req.query("fromImage").unwrap_or_default().to_string();
     let tag = req.query("tag").unwrap_or_default().to_string();
     let full = if tag.is_empty() {
@@ -151,4 +150,358 @@ pub fn pull(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
             Ok(())
         }),
     ))
+}
+
+/// Sends JSON progress lines produced by `work` (run on its own thread) as a stream; an error
+/// before the first line is an HTTP status, after it an `error` line, as Docker does.
+/// A job reporting progress lines; its error is an HTTP status and message.
+type ProgressJob = Box<dyn FnOnce(&mut dyn FnMut(&Value)) -> Result<(), (u16, String)> + Send>;
+
+fn progress_stream(work: ProgressJob) -> Result<Response, ApiError> {
+    let (tx, rx) = std::sync::mpsc::channel::<Result<Value, (u16, String)>>();
+    std::thread::Builder::new()
+        .name("image-job".into())
+        .spawn(move || {
+            let progress_tx = tx.clone();
+            if let Err(e) = work(&mut |m| {
+                let _ = progress_tx.send(Ok(m.clone()));
+            }) {
+                let _ = tx.send(Err(e));
+            }
+        })
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let first = match rx.recv() {
+        Ok(Ok(m)) => m,
+        Ok(Err((status, message))) => return Err(ApiError::new(status, message)),
+        Err(_) => return Ok(Response::stream(200, "application/json", Box::new(|_| Ok(())))),
+    };
+    Ok(Response::stream(
+        200,
+        "application/json",
+        Box::new(move |w: &mut dyn Write| {
+            let mut line = |v: &Value| -> std::io::Result<()> {
+                let mut b = serde_json::to_vec(v).unwrap_or_default();
+                b.extend_from_slice(b"\r\n");
+                w.write_all(&b)
+            };
+            line(&first)?;
+            for m in rx {
+                match m {
+                    Ok(v) => line(&v)?,
+                    Err((_, message)) => line(&json!({"errorDetail": {"message": message}, "error": message}))?,
+                }
+            }
+            Ok(())
+        }),
+    ))
+}
+
+fn pull_status(kind: PullErrorKind) -> u16 {
+    match kind {
+        PullErrorKind::NotFound | PullErrorKind::Unauthorized => 404,
+        PullErrorKind::InvalidReference => 400,
+        PullErrorKind::Other => 500,
+    }
+}
+
+/// POST /images/{name}/push?tag=.
+pub fn push(d: &Arc<Daemon>, name: &str, req: &Request) -> Result<Response, ApiError> {
+    let tag = req.query("tag").unwrap_or_default();
+    let full = if tag.is_empty() { name.to_string() } else { format!("{name}:{tag}") };
+    let reference = crate::reference::Reference::parse_normalized(&full).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let opts = PullOptions {
+        insecure_registries: d.opts.insecure_registries.clone(),
+        auth: req.headers.get("X-Registry-Auth").map(String::from),
+        ..PullOptions::default()
+    };
+    let daemon = d.clone();
+    progress_stream(Box::new(move |progress| daemon.images.push(&reference, &opts, progress).map_err(|e| (pull_status(e.kind), e.message))))
+}
+
+/// POST /images/{name}/tag?repo=&tag=.
+pub fn tag(d: &Daemon, name: &str, req: &Request) -> Result<Response, ApiError> {
+    let repo = req.query("repo").unwrap_or_default();
+    let tag = req.query("tag").unwrap_or_default();
+    let full = if tag.is_empty() { repo.to_string() } else { format!("{repo}:{tag}") };
+    let reference = crate::reference::Reference::parse_normalized(&full).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    d.images.tag(name, &reference).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => no_such_image(name),
+        std::io::ErrorKind::InvalidInput => ApiError::bad_request(e.to_string()),
+        _ => ApiError::internal(e.to_string()),
+    })?;
+    Ok(Response::empty(201))
+}
+
+/// Docker's "No such image" text: a name gets its default tag, an id stays as given.
+fn no_such_image(name: &str) -> ApiError {
+    let shown = crate::reference::Reference::parse_normalized(name).map(|r| r.with_default_tag().familiar_string()).unwrap_or_else(|_| name.to_string());
+    ApiError::not_found(format!("No such image: {shown}"))
+}
+
+fn short(id: &str) -> &str {
+    let hex = id.strip_prefix("sha256:").unwrap_or(id);
+    &hex[..hex.len().min(12)]
+}
+
+/// DELETE /images/{name}?force=&noprune=.
+pub fn remove(d: &Daemon, name: &str, req: &Request) -> Result<Response, ApiError> {
+    let force = req.query_bool("force");
+    let image = d.images.get(name).ok_or_else(|| no_such_image(name))?;
+    let users: Vec<(String, bool)> = d
+        .containers()
+        .iter()
+        .filter_map(|e| {
+            let s = e.lock();
+            (s.c.image == image.id && !s.removed).then(|| (s.c.id.clone(), s.c.state.running))
+        })
+        .collect();
+    let by_id = !crate::reference::Reference::parse_normalized(name).is_ok_and(|r| {
+        let r = r.with_default_tag();
+        let f = r.familiar_string();
+        image.repo_tags.contains(&f) || image.repo_digests.contains(&f)
+    });
+    if let Some((cid, running)) = users.first() {
+        // Docker's "single reference": one repository, at most one tag in it.
+        let repo_of = |r: &String| r.split_once('@').map(|(n, _)| n.to_string()).unwrap_or_else(|| r.rsplit_once(':').filter(|(_, t)| !t.contains('/')).map(|(n, _)| n.to_string()).unwrap_or_else(|| r.clone()));
+        let repos: HashSet<String> = image.repo_tags.iter().chain(&image.repo_digests).map(repo_of).collect();
+        let single = repos.len() <= 1 && image.repo_tags.len() <= 1;
+        if !by_id && !force && single {
+            return Err(ApiError::conflict(format!(
+                "conflict: unable to remove repository reference {name:?} (must force) - container {} is using its referenced image {}",
+                short(cid),
+                short(&image.id)
+            )));
+        }
+        if by_id {
+            let how = if *running { "cannot be forced" } else { "must be forced" };
+            if *running || !force {
+                let state = if *running { "running" } else { "stopped" };
+                return Err(ApiError::conflict(format!("conflict: unable to delete {} ({how}) - image is being used by {state} container {}", short(&image.id), short(cid))));
+            }
+        }
+        // The container's filesystem stands on these layers: untag, never delete them.
+        let untagged = d.images.untag(name, by_id);
+        return Ok(Response::json(200, &Value::Array(untagged)));
+    }
+    match d.images.remove(name, force) {
+        Ok(v) => Ok(Response::json(200, &Value::Array(v))),
+        Err(e) => Err(match e.kind {
+            RemoveErrorKind::NotFound => ApiError::not_found(e.message),
+            RemoveErrorKind::Conflict => ApiError::conflict(e.message),
+            RemoveErrorKind::Other => ApiError::internal(e.message),
+        }),
+    }
+}
+
+/// GET /images/{name}/history.
+pub fn history(d: &Daemon, name: &str) -> Result<Response, ApiError> {
+    d.images.history(name).map(|h| Response::json(200, &Value::Array(h))).ok_or_else(|| ApiError::not_found(format!("No such image: {name}")))
+}
+
+fn images_in_use(d: &Daemon) -> HashSet<String> {
+    d.containers().iter().map(|e| e.lock().c.image.clone()).collect()
+}
+
+/// POST /images/prune?filters={"dangling":["false"]}.
+pub fn prune(d: &Daemon, req: &Request) -> Result<Response, ApiError> {
+    let filters: Value = req.query("filters").and_then(|f| serde_json::from_str(f).ok()).unwrap_or(Value::Null);
+    let dangling = &filters["dangling"];
+    let all = dangling.as_array().is_some_and(|a| a.iter().any(|v| v == "false" || v == "0")) || dangling.get("false").is_some() || dangling.get("0").is_some();
+    let (deleted, reclaimed) = d.images.prune(all, &images_in_use(d));
+    Ok(Response::json(200, &json!({"ImagesDeleted": if deleted.is_empty() { Value::Null } else { Value::Array(deleted) }, "SpaceReclaimed": reclaimed})))
+}
+
+fn du(path: &std::path::Path) -> u64 {
+    let Ok(md) = std::fs::symlink_metadata(path) else { return 0 };
+    if !md.is_dir() {
+        return if md.is_file() { md.len() } else { 0 };
+    }
+    std::fs::read_dir(path).map(|rd| rd.flatten().map(|e| du(&e.path())).sum()).unwrap_or(0)
+}
+
+/// GET /system/df.
+pub fn system_df(d: &Daemon, v: (u32, u32)) -> Value {
+    let containers: Vec<(String, String, bool, String, String)> = d
+        .containers()
+        .iter()
+        .map(|e| {
+            let s = e.lock();
+            (s.c.id.clone(), s.c.image.clone(), s.c.state.running, s.c.mount_id.clone(), s.c.name.clone())
+        })
+        .collect();
+    let mut images = list(d, v);
+    if let Some(arr) = images.as_array_mut() {
+        for i in arr {
+            let id = i["Id"].as_str().unwrap_or("").to_string();
+            i["Containers"] = json!(containers.iter().filter(|c| c.1 == id).count());
+            i["SharedSize"] = json!(0);
+        }
+    }
+    let cs: Vec<Value> = containers
+        .iter()
+        .map(|(id, image, running, mount, name)| {
+            json!({
+                "Id": id, "Names": [name], "ImageID": image,
+                "State": if *running { "running" } else { "exited" },
+                "SizeRw": du(&d.opts.data_root.join("overlay2").join(mount).join("diff")),
+            })
+        })
+        .collect();
+    json!({"LayersSize": d.images.disk_usage(), "Images": images, "Containers": cs, "Volumes": [], "BuildCache": []})
+}
+
+/// Passes what a worker thread writes to the channel, in pieces of at most 1 MiB.
+struct ChannelWriter(std::sync::mpsc::SyncSender<std::io::Result<Vec<u8>>>);
+
+impl Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(1 << 20);
+        self.0.send(Ok(buf[..n].to_vec())).map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))?;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A streamed body produced by `produce` on a worker thread (connection threads have small
+/// stacks, too small for archive work).
+fn worker_stream(content_type: &str, produce: impl FnOnce(&mut dyn Write) -> std::io::Result<()> + Send + 'static) -> Result<Response, ApiError> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(4);
+    std::thread::Builder::new()
+        .name("image-stream".into())
+        .spawn(move || {
+            let mut w = std::io::BufWriter::with_capacity(256 << 10, ChannelWriter(tx.clone()));
+            let r = produce(&mut w).and_then(|_| w.flush());
+            if let Err(e) = r {
+                let _ = tx.send(Err(e));
+            }
+        })
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Response::stream(
+        200,
+        content_type,
+        Box::new(move |w: &mut dyn Write| {
+            for piece in rx {
+                w.write_all(&piece?)?;
+            }
+            Ok(())
+        }),
+    ))
+}
+
+/// GET /images/{name}/get and GET /images/get?names=...
+pub fn save(d: &Arc<Daemon>, names: Vec<String>) -> Result<Response, ApiError> {
+    for n in &names {
+        if d.images.get(n).is_none() {
+            return Err(ApiError::not_found(format!("No such image: {n}")));
+        }
+    }
+    let daemon = d.clone();
+    worker_stream("application/x-tar", move |w| daemon.images.save(&names, w))
+}
+
+/// Runs `f` on a thread with an ordinary stack: connection threads have small stacks, too
+/// small for archive work.
+fn on_worker<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+    std::thread::Builder::new().name("image-job".into()).spawn(f).map_err(|e| ApiError::internal(e.to_string()))?.join().map_err(|_| ApiError::internal("image job panicked"))
+}
+
+/// POST /images/load?quiet=.
+pub fn load(d: &Arc<Daemon>, mut req: Request) -> Result<Response, ApiError> {
+    let daemon = d.clone();
+    let mut body = req.take_body();
+    let lines = on_worker(move || daemon.images.load_archive(&mut body))?.map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut out = Vec::new();
+    for l in lines {
+        out.extend(serde_json::to_vec(&json!({"stream": format!("{l}\n")})).unwrap_or_default());
+        out.extend_from_slice(b"\r\n");
+    }
+    Ok(Response::text(200, "application/json", out))
+}
+
+/// Dockerfile instructions `docker import --change` accepts, as config keys.
+fn parse_changes(changes: &[String]) -> Result<serde_json::Map<String, Value>, ApiError> {
+    let mut cfg = serde_json::Map::new();
+    let words = |rest: &str| -> Value {
+        match serde_json::from_str::<Vec<String>>(rest) {
+            Ok(v) => json!(v),
+            Err(_) => json!(["/bin/sh", "-c", rest]),
+        }
+    };
+    for c in changes {
+        let (inst, rest) = c.trim().split_once(char::is_whitespace).unwrap_or((c.trim(), ""));
+        let rest = rest.trim();
+        match inst.to_uppercase().as_str() {
+            "CMD" => drop(cfg.insert("Cmd".into(), words(rest))),
+            "ENTRYPOINT" => drop(cfg.insert("Entrypoint".into(), words(rest))),
+            "WORKDIR" => drop(cfg.insert("WorkingDir".into(), json!(rest))),
+            "USER" => drop(cfg.insert("User".into(), json!(rest))),
+            "ENV" => {
+                let kv = if rest.contains('=') { rest.to_string() } else { rest.replacen(char::is_whitespace, "=", 1) };
+                if let Some(a) = cfg.entry("Env").or_insert_with(|| json!([])).as_array_mut() {
+                    a.push(json!(kv));
+                }
+            }
+            "LABEL" => {
+                let (k, v) = rest.split_once('=').unwrap_or((rest, ""));
+                if let Some(o) = cfg.entry("Labels").or_insert_with(|| json!({})).as_object_mut() {
+                    o.insert(k.trim_matches('"').into(), json!(v.trim_matches('"')));
+                }
+            }
+            "EXPOSE" => {
+                if let Some(o) = cfg.entry("ExposedPorts").or_insert_with(|| json!({})).as_object_mut() {
+                    for p in rest.split_whitespace() {
+                        o.insert(if p.contains('/') { p.to_string() } else { format!("{p}/tcp") }, json!({}));
+                    }
+                }
+            }
+            other => return Err(ApiError::bad_request(format!("{other} is not a valid change command"))),
+        }
+    }
+    Ok(cfg)
+}
+
+/// POST /images/create?fromSrc=-&repo=&tag=&changes=&message=.
+pub fn import(d: &Arc<Daemon>, req: &mut Request) -> Result<Response, ApiError> {
+    if req.query("fromSrc") != Some("-") {
+        return Err(ApiError::bad_request("importing from a URL is not supported"));
+    }
+    let repo = req.query("repo").unwrap_or_default();
+    let tag = req.query("tag").unwrap_or_default();
+    let reference = if repo.is_empty() {
+        None
+    } else {
+        let full = if tag.is_empty() { repo.to_string() } else { format!("{repo}:{tag}") };
+        Some(crate::reference::Reference::parse_normalized(&full).map_err(|e| ApiError::bad_request(e.to_string()))?.with_default_tag())
+    };
+    let changes: Vec<String> = req.query.iter().filter(|(k, _)| k == "changes").map(|(_, v)| v.clone()).collect();
+    let cfg = parse_changes(&changes)?;
+    let message = req.query("message").unwrap_or_default().to_string();
+    let mut body = req.take_body();
+    let daemon = d.clone();
+    let id = on_worker(move || daemon.images.import(&mut body, reference.as_ref(), &cfg, &message))?.map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut out = serde_json::to_vec(&json!({"status": id})).unwrap_or_default();
+    out.extend_from_slice(b"\r\n");
+    Ok(Response::text(200, "application/json", out))
+}
+
+/// GET /containers/{id}/export: a tar of the container's filesystem (mounted for the
+/// occasion when the container is not running).
+pub fn export(d: &Arc<Daemon>, id: &str) -> Result<Response, ApiError> {
+    let e = d.find(id)?;
+    let (mount_id, running) = {
+        let s = e.lock();
+        (s.c.mount_id.clone(), s.c.state.running)
+    };
+    let merged = d.snapshots.mount(&mount_id).map_err(|e| ApiError::internal(e.to_string()))?;
+    let daemon = d.clone();
+    worker_stream("application/x-tar", move |w| {
+        let r = crate::image::tar_directory(&merged, w, false);
+        let still_running = e.lock().c.state.running;
+        if !running && !still_running {
+            let _ = daemon.snapshots.unmount(&mount_id);
+        }
+        r
+    })
 }

@@ -189,6 +189,7 @@ fn run(mut opts: Options) -> Result<(), String> {
         }
     };
     let images = ImageStore::open(&opts.data_root).map_err(|e| format!("image store: {e}"))?;
+    crate::http::server::set_spool_dir(opts.data_root.join("tmp"));
     let snapshots = Snapshotter::open_driver(&opts.data_root, &opts.storage_driver).map_err(|e| format!("error initializing graphdriver: {e}"))?;
     let containerd_address = opts.containerd.clone().unwrap_or_else(|| opts.exec_root.join("containerd").join("docker-containerd.sock"));
     let daemon = Arc::new(Daemon {

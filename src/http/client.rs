@@ -137,6 +137,32 @@ pub fn request(endpoint: &Endpoint, method: &str, path: &str, headers: &[(&str, 
     Ok(Response { status, headers, reader })
 }
 
+/// Sends one request whose body streams from `body` with chunked encoding (a tar of any
+/// size, or stdin), and reads the response head.
+pub fn request_streaming(endpoint: &Endpoint, method: &str, path: &str, headers: &[(&str, &str)], body: &mut dyn Read) -> io::Result<Response> {
+    let mut conn = endpoint.connect()?;
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: Docker-Client/{} (linux)\r\n", host_header(endpoint), crate::version::DOCKBOX);
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("Transfer-Encoding: chunked\r\n\r\n");
+    conn.write_all(head.as_bytes())?;
+    {
+        let mut chunked = super::ChunkedWriter::new(io::BufWriter::with_capacity(256 << 10, &mut conn));
+        io::copy(body, &mut chunked)?;
+        chunked.finish()?.flush()?;
+    }
+    let mut reader = BufReader::new(conn);
+    let (status_line, headers) = read_head(&mut reader as &mut dyn BufRead)?
+        .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "the daemon closed the connection without answering"))?;
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("malformed status line {status_line:?}")))?;
+    Ok(Response { status, headers, reader })
+}
+
 fn host_header(endpoint: &Endpoint) -> String {
     match endpoint {
         Endpoint::Unix(_) => "api.moby.localhost".to_string(),

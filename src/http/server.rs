@@ -8,8 +8,15 @@ use std::net::TcpListener;
 use std::os::unix::net::UnixListener;
 use std::sync::Arc;
 
-/// Largest request body held in memory.
+/// Largest request body held in memory; larger ones are spooled to an unlinked file.
 const MAX_BODY: u64 = 64 << 20;
+
+static SPOOL_DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// Where bodies over the in-memory limit are spooled (default: the system's temp dir).
+pub fn set_spool_dir(dir: std::path::PathBuf) {
+    let _ = SPOOL_DIR.set(dir);
+}
 
 #[derive(Debug)]
 pub struct Request {
@@ -18,7 +25,10 @@ pub struct Request {
     pub path: String,
     pub query: Vec<(String, String)>,
     pub headers: Headers,
+    /// The body when it fits in memory (else empty: see [`Request::take_body`]).
     pub body: Vec<u8>,
+    /// A body over the in-memory limit, spooled to an unlinked file.
+    pub spooled: Option<std::fs::File>,
 }
 
 impl Request {
@@ -29,6 +39,14 @@ impl Request {
     /// Docker's boolean query values: `1`, `true`, `True` are true; absent or `0`/`false` false.
     pub fn query_bool(&self, name: &str) -> bool {
         matches!(self.query(name), Some(v) if !matches!(v, "" | "0" | "false" | "False" | "FALSE"))
+    }
+
+    /// The whole body as a reader, whether it was held in memory or spooled to disk.
+    pub fn take_body(&mut self) -> Box<dyn Read + Send> {
+        match self.spooled.take() {
+            Some(f) => Box::new(f),
+            None => Box::new(io::Cursor::new(std::mem::take(&mut self.body))),
+        }
     }
 
     /// Whether the client asked to take over the connection (`Upgrade: tcp`).
@@ -168,14 +186,14 @@ fn read_request(reader: &mut BufReader<Conn>) -> io::Result<Option<Request>> {
         return Err(io::Error::new(io::ErrorKind::InvalidData, format!("malformed request line {start:?}")));
     };
     let (raw_path, raw_query) = target.split_once('?').unwrap_or((target, ""));
-    if let Some(n) = headers.content_length() {
-        if n > MAX_BODY {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "request body too large"));
-        }
-    }
     let mut body = Vec::new();
+    let mut spooled = None;
     if headers.is_chunked() || headers.content_length().is_some() {
-        super::body_reader(&mut *reader as &mut dyn BufRead, &headers, false).take(MAX_BODY).read_to_end(&mut body)?;
+        let mut r = super::body_reader(&mut *reader as &mut dyn BufRead, &headers, false);
+        (&mut r).take(MAX_BODY + 1).read_to_end(&mut body)?;
+        if body.len() as u64 > MAX_BODY {
+            spooled = Some(spool(&std::mem::take(&mut body), &mut r)?);
+        }
     }
     Ok(Some(Request {
         method: method.to_string(),
@@ -183,7 +201,21 @@ fn read_request(reader: &mut BufReader<Conn>) -> io::Result<Option<Request>> {
         query: super::parse_query(raw_query),
         headers,
         body,
+        spooled,
     }))
+}
+
+/// Writes `head` and the rest of `rest` to an unlinked file, rewound for reading.
+fn spool(head: &[u8], rest: &mut dyn Read) -> io::Result<std::fs::File> {
+    use std::io::Seek;
+    let dir = SPOOL_DIR.get().cloned().unwrap_or_else(std::env::temp_dir);
+    let path = dir.join(format!("request-body-{}", &crate::ids::new_id()[..16]));
+    let mut f = std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&path)?;
+    let _ = std::fs::remove_file(&path);
+    f.write_all(head)?;
+    io::copy(rest, &mut f)?;
+    f.rewind()?;
+    Ok(f)
 }
 
 fn write_head(w: &mut Conn, status: u16, headers: &Headers, extra: &str) -> io::Result<()> {

@@ -15,8 +15,12 @@
 //! and a verified one is used as is, until the image that needed it is committed.
 //! Anything becomes visible by a rename, so a kill at any point leaves no half-made image.
 
+mod archive_formats;
 mod progress;
 mod pull;
+mod push;
+
+pub use archive_formats::tar_directory;
 
 pub use progress::{human_size, progress_bar};
 

@@ -381,6 +381,8 @@ fn extract_blob(store: &ImageStore, blob: &Path, layer: &Descriptor, diff_id: &s
         let _ = std::fs::remove_dir_all(&work);
     }
     committed?;
+    // Lets save and push reproduce the layer byte for byte.
+    let _ = store.record_tar_split_from_blob(chain_id, blob);
     progress(&with_id("Pull complete", &id));
     Ok(())
 }

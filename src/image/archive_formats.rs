@@ -1,0 +1,749 @@
+//! Images as tar archives: layer tars reproduced from overlay2 diffs (byte-exact through a
+//! recorded tar-split), `docker save`/`load` (legacy manifest.json and OCI layout together),
+//! container export and `docker import`, plus history and prune.
+
+use super::{chain_ids, diff_ids, ImageStore};
+use crate::archive::{extract_layer, Whiteouts};
+use crate::reference::Reference;
+use serde_json::{json, Value};
+use sha2::{Digest as _, Sha256};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+const TAR_SPLIT: &str = "tar-split.json.gz";
+const MEDIA_OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+const MEDIA_OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+const MEDIA_OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const MEDIA_OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+fn bad(msg: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg.into())
+}
+
+fn hex_of(digest: &str) -> &str {
+    digest.strip_prefix("sha256:").unwrap_or(digest)
+}
+
+fn tmp_name(prefix: &str) -> String {
+    format!("{prefix}-{}", &crate::ids::new_id()[..16])
+}
+
+/// Hashes everything written through it.
+struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    count: u64,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn b64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..4 {
+            out.push(if i <= chunk.len() { T[(n >> (18 - 6 * i) & 63) as usize] as char } else { '=' });
+        }
+    }
+    out
+}
+
+fn unb64(s: &str) -> io::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut nbits) = (0u32, 0);
+    for c in s.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => break,
+            _ => return Err(bad("bad base64 in tar-split")),
+        };
+        acc = (acc << 6) | v as u32;
+        nbits += 6;
+        if nbits >= 8 {
+            nbits -= 8;
+            out.push((acc >> nbits) as u8);
+            acc &= (1 << nbits) - 1;
+        }
+    }
+    Ok(out)
+}
+
+/// Reads `path` inside `root` without following a symlink in its last component.
+fn open_in(root: &Path, rel: &str) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(root.join(rel))
+}
+
+/// The `trusted.overlay.opaque` flag of a directory.
+fn is_opaque(dir: &Path) -> bool {
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else { return false };
+    let mut buf = [0u8; 4];
+    // SAFETY: both strings are NUL-terminated and outlive the call; buf's length is passed.
+    let n = unsafe { libc::lgetxattr(c.as_ptr(), c"trusted.overlay.opaque".as_ptr(), buf.as_mut_ptr() as *mut libc::c_void, buf.len()) };
+    n == 1 && buf[0] == b'y'
+}
+
+/// Writes a tar of `dir` (sorted, so the same tree gives the same bytes). With `overlay`, the
+/// overlayfs whiteouts of a layer diff become AUFS `.wh.` entries as image layers carry them.
+pub fn tar_directory(dir: &Path, out: &mut dyn Write, overlay: bool) -> io::Result<()> {
+    let mut builder = tar::Builder::new(out);
+    builder.follow_symlinks(false);
+    let mut links: HashMap<(u64, u64), PathBuf> = HashMap::new();
+    let mut stack: Vec<PathBuf> = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let abs = dir.join(&rel);
+        let mut names: Vec<std::ffi::OsString> = std::fs::read_dir(&abs)?.map(|e| e.map(|e| e.file_name())).collect::<io::Result<_>>()?;
+        names.sort();
+        if overlay && !rel.as_os_str().is_empty() && is_opaque(&abs) {
+            append_whiteout(&mut builder, &rel.join(".wh..wh..opq"))?;
+        }
+        let mut subdirs = Vec::new();
+        for name in names {
+            let r = rel.join(&name);
+            let p = dir.join(&r);
+            let md = std::fs::symlink_metadata(&p)?;
+            let ft = md.file_type();
+            if overlay && ft.is_char_device() && md.rdev() == 0 {
+                let wh = rel.join(format!(".wh.{}", name.to_string_lossy()));
+                append_whiteout(&mut builder, &wh)?;
+                continue;
+            }
+            let mut h = tar::Header::new_gnu();
+            h.set_metadata_in_mode(&md, tar::HeaderMode::Complete);
+            if ft.is_dir() {
+                h.set_size(0);
+                builder.append_data(&mut h, &r, io::empty())?;
+                subdirs.push(r);
+            } else if ft.is_symlink() {
+                h.set_size(0);
+                let target = std::fs::read_link(&p)?;
+                builder.append_link(&mut h, &r, &target)?;
+            } else if ft.is_file() {
+                if md.nlink() > 1 {
+                    if let Some(first) = links.get(&(md.dev(), md.ino())) {
+                        h.set_entry_type(tar::EntryType::Link);
+                        h.set_size(0);
+                        builder.append_link(&mut h, &r, first)?;
+                        continue;
+                    }
+                    links.insert((md.dev(), md.ino()), r.clone());
+                }
+                let f = open_in(dir, &r.to_string_lossy())?;
+                builder.append_data(&mut h, &r, f)?;
+            } else {
+                // Devices and FIFOs: the header says it all.
+                h.set_size(0);
+                builder.append_data(&mut h, &r, io::empty())?;
+            }
+        }
+        stack.extend(subdirs.into_iter().rev());
+    }
+    builder.finish()
+}
+
+fn append_whiteout<W: Write>(b: &mut tar::Builder<W>, path: &Path) -> io::Result<()> {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_size(0);
+    h.set_mode(0o644);
+    h.set_mtime(0);
+    b.append_data(&mut h, path, io::empty())
+}
+
+impl ImageStore {
+    fn tar_split_path(&self, chain_id: &str) -> PathBuf {
+        self.layer_dir(chain_id).join(TAR_SPLIT)
+    }
+
+    /// Records how to reproduce the layer tar at `plain_tar` byte for byte from the layer's
+    /// diff: the raw bytes between file contents, and each file's path and size (Docker's
+    /// tar-split idea), stored gzip-compressed as JSON lines.
+    pub fn record_tar_split(&self, chain_id: &str, plain_tar: &Path) -> io::Result<()> {
+        let mut raw = File::open(plain_tar)?;
+        let len = raw.metadata()?.len();
+        let mut archive = tar::Archive::new(File::open(plain_tar)?);
+        let mut lines: Vec<Value> = Vec::new();
+        let mut segment = |lines: &mut Vec<Value>, from: u64, to: u64| -> io::Result<()> {
+            if to > from {
+                let mut buf = vec![0u8; (to - from) as usize];
+                raw.seek(SeekFrom::Start(from))?;
+                raw.read_exact(&mut buf)?;
+                lines.push(json!({"type": 2, "payload": b64(&buf)}));
+            }
+            Ok(())
+        };
+        let mut at = 0u64;
+        for entry in archive.entries()? {
+            let entry = entry?;
+            let size = entry.header().entry_size()?;
+            if !matches!(entry.header().entry_type(), tar::EntryType::Regular | tar::EntryType::Continuous) || size == 0 {
+                continue;
+            }
+            let parts = crate::archive::clean_components(&entry.path_bytes())?;
+            let name = parts.iter().map(|p| String::from_utf8_lossy(p).into_owned()).collect::<Vec<_>>().join("/");
+            let pos = entry.raw_file_position();
+            segment(&mut lines, at, pos)?;
+            lines.push(json!({"type": 1, "name": name, "size": size}));
+            at = pos + size;
+        }
+        segment(&mut lines, at, len)?;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        for l in &lines {
+            serde_json::to_writer(&mut gz, l)?;
+            gz.write_all(b"\n")?;
+        }
+        let bytes = gz.finish()?;
+        let _guard = self.layer_commit.lock().unwrap_or_else(|e| e.into_inner());
+        crate::sys::write_atomic(&self.tar_split_path(chain_id), &bytes)
+    }
+
+    /// [`record_tar_split`](Self::record_tar_split) for a plain or gzip-compressed layer blob.
+    pub fn record_tar_split_from_blob(&self, chain_id: &str, blob: &Path) -> io::Result<()> {
+        let mut head = [0u8; 2];
+        if File::open(blob)?.read(&mut head)? == 2 && head == [0x1f, 0x8b] {
+            let plain = self.tmp_dir().join(tmp_name("gunzip"));
+            let r = io::copy(&mut flate2::read::GzDecoder::new(File::open(blob)?), &mut File::create(&plain)?).and_then(|_| self.record_tar_split(chain_id, &plain));
+            let _ = std::fs::remove_file(&plain);
+            r
+        } else {
+            self.record_tar_split(chain_id, blob)
+        }
+    }
+
+    fn diff_dir(&self, chain_id: &str) -> io::Result<PathBuf> {
+        let cache = self.cache_id(chain_id).ok_or_else(|| bad(format!("layer {chain_id} does not exist")))?;
+        Ok(self.layers_dir().join(cache).join("diff"))
+    }
+
+    /// Writes the layer's uncompressed tar to `out`: exactly the original bytes when a
+    /// tar-split was recorded, else a tar made from the diff directory.
+    pub fn write_layer_tar(&self, chain_id: &str, out: &mut dyn Write) -> io::Result<()> {
+        let diff = self.diff_dir(chain_id)?;
+        let Ok(f) = File::open(self.tar_split_path(chain_id)) else { return tar_directory(&diff, out, true) };
+        for line in BufReader::new(flate2::read::GzDecoder::new(f)).lines() {
+            let v: Value = serde_json::from_str(&line?).map_err(|e| bad(format!("tar-split: {e}")))?;
+            if v["type"] == 2 {
+                out.write_all(&unb64(v["payload"].as_str().unwrap_or(""))?)?;
+            } else {
+                let size = v["size"].as_u64().unwrap_or(0);
+                let name = v["name"].as_str().unwrap_or("");
+                let copied = io::copy(&mut open_in(&diff, name)?.take(size), out)?;
+                if copied != size {
+                    return Err(bad(format!("layer file {name} changed size")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The layer tar in a temporary file (removed by the caller), checked against its diff id.
+    pub(super) fn layer_tar_file(&self, chain_id: &str, diff_id: &str) -> io::Result<(PathBuf, u64)> {
+        let path = self.tmp_dir().join(tmp_name("layer-tar"));
+        let result = (|| {
+            let mut w = HashingWriter { inner: io::BufWriter::new(File::create(&path)?), hasher: Sha256::new(), count: 0 };
+            self.write_layer_tar(chain_id, &mut w)?;
+            w.flush()?;
+            let got = format!("sha256:{:x}", w.hasher.finalize());
+            if got != diff_id {
+                return Err(bad(format!("layer {chain_id} reproduces as {got}, not its diff id {diff_id}")));
+            }
+            Ok(w.count)
+        })();
+        match result {
+            Ok(n) => Ok((path, n)),
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                Err(e)
+            }
+        }
+    }
+
+    /// Extracts a plain or gzip layer tar from `file` on top of `parent`, verifying the diff
+    /// id when one is expected, and commits it (once) with its tar-split. Returns the diff id.
+    pub(super) fn register_layer(&self, file: &Path, parent: Option<&str>, expected_diff: Option<&str>) -> io::Result<(String, String)> {
+        let mut head = [0u8; 2];
+        let gz = File::open(file)?.read(&mut head)? == 2 && head == [0x1f, 0x8b];
+        let plain = if gz {
+            let p = self.tmp_dir().join(tmp_name("gunzip"));
+            io::copy(&mut flate2::read::GzDecoder::new(File::open(file)?), &mut File::create(&p)?)?;
+            p
+        } else {
+            file.to_path_buf()
+        };
+        let result = (|| {
+            let mut hasher = Sha256::new();
+            let mut f = File::open(&plain)?;
+            let mut buf = vec![0u8; 64 << 10];
+            loop {
+                let n = f.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                hasher.update(&buf[..n]);
+            }
+            let diff_id = format!("sha256:{:x}", hasher.finalize());
+            if let Some(want) = expected_diff {
+                if want != diff_id {
+                    return Err(bad(format!("invalid diffID for layer: expected {want:?}, got {diff_id:?}")));
+                }
+            }
+            let chain = match parent {
+                None => diff_id.clone(),
+                Some(p) => chain_ids(&[p.to_string(), diff_id.clone()])[1].clone(),
+            };
+            if !self.layer_exists(&chain) {
+                let work = self.tmp_dir().join(tmp_name("layer"));
+                std::fs::create_dir_all(work.join("diff"))?;
+                let size = extract_layer(File::open(&plain)?, &work.join("diff"), Whiteouts::Overlay);
+                match size {
+                    Ok(size) => self.commit_extracted(&work, &chain, &diff_id, parent, size)?,
+                    Err(e) => {
+                        let _ = std::fs::remove_dir_all(&work);
+                        return Err(e);
+                    }
+                }
+            }
+            if !self.tar_split_path(&chain).exists() {
+                self.record_tar_split(&chain, &plain)?;
+            }
+            Ok((diff_id, chain))
+        })();
+        if gz {
+            let _ = std::fs::remove_file(&plain);
+        }
+        result
+    }
+
+    /// Makes an extracted layer visible (overlay2 dir, short link, then layerdb entry).
+    fn commit_extracted(&self, work: &Path, chain_id: &str, diff_id: &str, parent: Option<&str>, size: u64) -> io::Result<()> {
+        let _guard = self.layer_commit.lock().unwrap_or_else(|e| e.into_inner());
+        if self.layer_exists(chain_id) {
+            let _ = std::fs::remove_dir_all(work);
+            return Ok(());
+        }
+        let layers = self.layers_dir();
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+        let id = crate::ids::new_id();
+        let link: String = id.as_bytes().chunks(2).take(26).map(|p| ALPHABET[(u8::from_str_radix(std::str::from_utf8(p).unwrap_or("0"), 16).unwrap_or(0) % 32) as usize] as char).collect();
+        std::fs::write(work.join("link"), &link)?;
+        if let Some(parent) = parent {
+            let parent_cache = self.cache_id(parent).ok_or_else(|| bad(format!("parent layer {parent} is missing")))?;
+            let parent_link = std::fs::read_to_string(layers.join(&parent_cache).join("link"))?;
+            let mut lower = format!("l/{}", parent_link.trim());
+            if let Ok(parent_lower) = std::fs::read_to_string(layers.join(&parent_cache).join("lower")) {
+                lower = format!("{lower}:{}", parent_lower.trim());
+            }
+            std::fs::write(work.join("lower"), lower)?;
+            std::fs::create_dir_all(work.join("work"))?;
+        }
+        let cache_id = crate::ids::new_id();
+        std::fs::rename(work, layers.join(&cache_id))?;
+        std::os::unix::fs::symlink(format!("../{cache_id}/diff"), layers.join("l").join(&link))?;
+        let set = self.meta_dir().join("layerdb/tmp").join(tmp_name("write-set"));
+        std::fs::create_dir_all(&set)?;
+        let mut files: Vec<(&str, String)> = vec![("diff", diff_id.to_string()), ("size", size.to_string()), ("cache-id", cache_id)];
+        if let Some(parent) = parent {
+            files.push(("parent", parent.to_string()));
+        }
+        for (name, value) in files {
+            let mut f = File::create(set.join(name))?;
+            f.write_all(value.as_bytes())?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&set, self.layer_dir(chain_id))?;
+        Ok(())
+    }
+
+    /// Stores an image config (its id is its digest) and returns the id.
+    pub(super) fn store_config(&self, bytes: &[u8]) -> io::Result<String> {
+        let hex = format!("{:x}", Sha256::digest(bytes));
+        let path = self.content_dir().join(&hex);
+        let _guard = self.layer_commit.lock().unwrap_or_else(|e| e.into_inner());
+        if !path.exists() {
+            crate::sys::write_atomic(&path, bytes)?;
+        }
+        Ok(format!("sha256:{hex}"))
+    }
+
+    /// Points the tag `reference` at `id`; returns the id it pointed at before, if another.
+    pub fn set_tag(&self, reference: &Reference, id: &str) -> io::Result<Option<String>> {
+        let r = reference.clone().with_default_tag();
+        let mut repos = self.repos();
+        let old = repos.entry(r.familiar_name()).or_default().insert(r.familiar_string(), id.to_string());
+        self.save_repositories(&repos)?;
+        Ok(old.filter(|o| o != id))
+    }
+
+    /// Removes references without ever deleting the image (for an image a container stands
+    /// on): `name` itself (with its repository's digests when it was the last tag there), or
+    /// with `all` every reference to the image `name` resolves to.
+    pub fn untag(&self, name: &str, all: bool) -> Vec<Value> {
+        let Some(hex) = self.resolve(name) else { return Vec::new() };
+        let id = format!("sha256:{hex}");
+        let mut repos = self.repos();
+        let mut keys: Vec<(String, String)> = Vec::new();
+        if all {
+            keys = repos.iter().flat_map(|(n, m)| m.iter().filter(|(_, v)| **v == id).map(move |(k, _)| (n.clone(), k.clone()))).collect();
+        } else if let Ok(r) = Reference::parse_normalized(name) {
+            let r = r.with_default_tag();
+            let repo = r.familiar_name();
+            let key = match &r.digest {
+                Some(d) => format!("{repo}@{d}"),
+                None => r.familiar_string(),
+            };
+            if let Some(m) = repos.get(&repo) {
+                let digest_prefix = format!("{repo}@");
+                let other_tag = m.iter().any(|(k, v)| *v == id && *k != key && !k.starts_with(&digest_prefix));
+                keys.push((repo.clone(), key.clone()));
+                if !key.starts_with(&digest_prefix) && !other_tag {
+                    keys.extend(m.iter().filter(|(k, v)| **v == id && k.starts_with(&digest_prefix)).map(|(k, _)| (repo.clone(), k.clone())));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for (repo, key) in keys {
+            if let Some(m) = repos.get_mut(&repo) {
+                if m.remove(&key).is_some() {
+                    out.push(json!({ "Untagged": key }));
+                }
+                if m.is_empty() {
+                    repos.remove(&repo);
+                }
+            }
+        }
+        if !out.is_empty() {
+            let _ = self.save_repositories(&repos);
+        }
+        out
+    }
+
+    /// The raw config bytes of an image.
+    pub fn config_bytes(&self, id: &str) -> io::Result<Vec<u8>> {
+        std::fs::read(self.content_dir().join(hex_of(id)))
+    }
+
+    /// `docker history`: newest first, as the Engine API's HistoryResponseItem.
+    pub fn history(&self, name: &str) -> Option<Vec<Value>> {
+        let image = self.get(name)?;
+        let entries = image.config.get("history").and_then(|h| h.as_array()).cloned().unwrap_or_default();
+        let mut layer_sizes = image.layers.iter().map(|c| self.layer_size(c).unwrap_or(0));
+        let mut out: Vec<Value> = Vec::new();
+        for h in &entries {
+            let empty = h.get("empty_layer").and_then(|e| e.as_bool()).unwrap_or(false);
+            let size = if empty { 0 } else { layer_sizes.next().unwrap_or(0) };
+            out.push(json!({
+                "Id": "<missing>",
+                "Created": crate::sys::parse_rfc3339(h.get("created").and_then(|c| c.as_str()).unwrap_or(""))
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs()).unwrap_or(0),
+                "CreatedBy": h.get("created_by").and_then(|c| c.as_str()).unwrap_or(""),
+                "Tags": null,
+                "Size": size,
+                "Comment": h.get("comment").and_then(|c| c.as_str()).unwrap_or(""),
+            }));
+        }
+        if out.is_empty() {
+            out.push(json!({"Id": "<missing>", "Created": 0, "CreatedBy": "", "Tags": null, "Size": image.size, "Comment": ""}));
+        }
+        out.reverse();
+        out[0]["Id"] = json!(image.id);
+        out[0]["Tags"] = json!(image.repo_tags);
+        Some(out)
+    }
+
+    /// `docker image prune`: removes dangling images (untagged), or with `all` every image
+    /// no container uses (`in_use` holds image ids). Returns (ImagesDeleted, SpaceReclaimed).
+    pub fn prune(&self, all: bool, in_use: &HashSet<String>) -> (Vec<Value>, u64) {
+        let mut deleted = Vec::new();
+        let mut reclaimed = 0;
+        for image in self.list() {
+            if in_use.contains(&image.id) || (!all && !image.repo_tags.is_empty()) {
+                continue;
+            }
+            let before: u64 = self.disk_usage();
+            if let Ok(entries) = self.remove(&image.id, true) {
+                deleted.extend(entries);
+                reclaimed += before.saturating_sub(self.disk_usage());
+            }
+        }
+        (deleted, reclaimed)
+    }
+
+    /// Bytes used by every layer in the store.
+    pub fn disk_usage(&self) -> u64 {
+        let Ok(rd) = std::fs::read_dir(self.layerdb_dir()) else { return 0 };
+        rd.flatten().filter_map(|e| e.file_name().into_string().ok()).filter_map(|c| self.layer_size(&c)).sum()
+    }
+
+    /// `docker save`: writes a tar holding the images both as Docker's legacy layout
+    /// (manifest.json, repositories, `<id>/layer.tar` links) and as an OCI image layout
+    /// (oci-layout, index.json, blobs/sha256), as Docker 25 and later do.
+    pub fn save(&self, names: &[String], out: &mut dyn Write) -> io::Result<()> {
+        let mut images = Vec::new();
+        for n in names {
+            let image = self.get(n).ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("No such image: {n}")))?;
+            let tag = Reference::parse_normalized(n).ok().filter(|r| r.digest.is_none() && !n.starts_with("sha256:") && !image.id.contains(n.as_str())).map(|r| r.with_default_tag());
+            images.push((image, tag));
+        }
+        let mut builder = tar::Builder::new(out);
+        let mut written: HashSet<String> = HashSet::new();
+        let add_blob = |b: &mut tar::Builder<&mut dyn Write>, written: &mut HashSet<String>, hex: &str, data: &mut dyn Read, size: u64| -> io::Result<()> {
+            if written.insert(hex.to_string()) {
+                let mut h = file_header(size);
+                b.append_data(&mut h, format!("blobs/sha256/{hex}"), data)?;
+            }
+            Ok(())
+        };
+        for dir in ["blobs", "blobs/sha256"] {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Directory);
+            h.set_mode(0o755);
+            h.set_size(0);
+            builder.append_data(&mut h, dir, io::empty())?;
+        }
+        let mut manifest_json = Vec::new();
+        let mut index_manifests = Vec::new();
+        let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        for (image, tag) in &images {
+            let config = self.config_bytes(&image.id)?;
+            let config_hex = hex_of(&image.id).to_string();
+            add_blob(&mut builder, &mut written, &config_hex, &mut &config[..], config.len() as u64)?;
+            let diffs = diff_ids(&image.config)?;
+            let mut layer_paths = Vec::new();
+            let mut oci_layers = Vec::new();
+            for (diff, chain) in diffs.iter().zip(&image.layers) {
+                let hex = hex_of(diff).to_string();
+                let (path, size) = self.layer_tar_file(chain, diff)?;
+                let r = add_blob(&mut builder, &mut written, &hex, &mut File::open(&path)?, size);
+                let _ = std::fs::remove_file(&path);
+                r?;
+                layer_paths.push(format!("blobs/sha256/{hex}"));
+                oci_layers.push(json!({"mediaType": MEDIA_OCI_LAYER_TAR, "digest": diff, "size": size}));
+            }
+            let manifest = serde_json::to_vec(&json!({
+                "schemaVersion": 2,
+                "mediaType": MEDIA_OCI_MANIFEST,
+                "config": {"mediaType": MEDIA_OCI_CONFIG, "digest": image.id, "size": config.len()},
+                "layers": oci_layers,
+            }))?;
+            let manifest_hex = format!("{:x}", Sha256::digest(&manifest));
+            add_blob(&mut builder, &mut written, &manifest_hex, &mut &manifest[..], manifest.len() as u64)?;
+            let tags: Vec<String> = tag.iter().map(|t| t.familiar_string()).collect();
+            let mut entry = json!({"mediaType": MEDIA_OCI_MANIFEST, "digest": format!("sha256:{manifest_hex}"), "size": manifest.len()});
+            if let Some(t) = tag {
+                entry["annotations"] = json!({
+                    "io.containerd.image.name": format!("{}:{}", t.repository(), t.tag.as_deref().unwrap_or("latest")),
+                    "org.opencontainers.image.ref.name": t.tag.as_deref().unwrap_or("latest"),
+                });
+                repositories.entry(t.familiar_name()).or_default().insert(t.tag.clone().unwrap_or_default(), config_hex.clone());
+            }
+            index_manifests.push(entry);
+            manifest_json.push(json!({"Config": format!("blobs/sha256/{config_hex}"), "RepoTags": if tags.is_empty() { Value::Null } else { json!(tags) }, "Layers": layer_paths}));
+        }
+        let index = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": MEDIA_OCI_INDEX, "manifests": index_manifests}))?;
+        let small = |b: &mut tar::Builder<&mut dyn Write>, name: &str, data: &[u8]| -> io::Result<()> { b.append_data(&mut file_header(data.len() as u64), name, data) };
+        small(&mut builder, "index.json", &index)?;
+        small(&mut builder, "manifest.json", &serde_json::to_vec(&manifest_json)?)?;
+        small(&mut builder, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+        if !repositories.is_empty() {
+            small(&mut builder, "repositories", &serde_json::to_vec(&repositories)?)?;
+        }
+        builder.into_inner()?.flush()
+    }
+
+    /// `docker load`: reads a saved archive (legacy manifest.json or OCI index.json), verifies
+    /// and registers each layer, stores the configs and tags. Returns the lines Docker prints
+    /// (`Loaded image: busybox:latest` or `Loaded image ID: sha256:...`).
+    pub fn load_archive(&self, input: &mut dyn Read) -> io::Result<Vec<String>> {
+        let dir = self.tmp_dir().join(tmp_name("load"));
+        std::fs::create_dir_all(&dir)?;
+        let result = self.load_from(input, &dir);
+        let _ = std::fs::remove_dir_all(&dir);
+        result
+    }
+
+    fn load_from(&self, input: &mut dyn Read, dir: &Path) -> io::Result<Vec<String>> {
+        // Only regular files are unpacked (as numbered files); links are remembered by name.
+        let mut files: HashMap<String, PathBuf> = HashMap::new();
+        let mut links: HashMap<String, String> = HashMap::new();
+        let mut archive = tar::Archive::new(input);
+        for (n, entry) in archive.entries()?.enumerate() {
+            let mut entry = entry?;
+            let parts = crate::archive::clean_components(&entry.path_bytes())?;
+            let name = parts.iter().map(|p| String::from_utf8_lossy(p).into_owned()).collect::<Vec<_>>().join("/");
+            match entry.header().entry_type() {
+                tar::EntryType::Regular | tar::EntryType::Continuous => {
+                    let p = dir.join(n.to_string());
+                    io::copy(&mut entry, &mut File::create(&p)?)?;
+                    files.insert(name, p);
+                }
+                tar::EntryType::Symlink | tar::EntryType::Link => {
+                    let target = entry.link_name_bytes().map(|b| b.into_owned()).unwrap_or_default();
+                    let base = if entry.header().entry_type() == tar::EntryType::Symlink { name.rsplit_once('/').map(|(d, _)| format!("{d}/")).unwrap_or_default() } else { String::new() };
+                    let joined = if target.starts_with(b"/") { target } else { [base.as_bytes(), &target].concat() };
+                    let clean = crate::archive::clean_components(&joined)?;
+                    links.insert(name, clean.iter().map(|p| String::from_utf8_lossy(p).into_owned()).collect::<Vec<_>>().join("/"));
+                }
+                _ => {}
+            }
+        }
+        let lookup = |name: &str| -> io::Result<PathBuf> {
+            let mut n = name.trim_start_matches("./").to_string();
+            for _ in 0..16 {
+                if let Some(p) = files.get(&n) {
+                    return Ok(p.clone());
+                }
+                n = links.get(&n).cloned().ok_or_else(|| bad(format!("archive has no file {name}")))?;
+            }
+            Err(bad(format!("too many links for {name}")))
+        };
+        // (config path, tags, layer paths)
+        let mut wanted: Vec<(PathBuf, Vec<String>, Vec<PathBuf>)> = Vec::new();
+        if let Ok(m) = lookup("manifest.json") {
+            let v: Value = serde_json::from_slice(&std::fs::read(m)?).map_err(|e| bad(format!("manifest.json: {e}")))?;
+            for e in v.as_array().cloned().unwrap_or_default() {
+                let tags = e["RepoTags"].as_array().map(|a| a.iter().filter_map(|t| t.as_str().map(str::to_string)).collect()).unwrap_or_default();
+                let layers = e["Layers"].as_array().cloned().unwrap_or_default().iter().map(|l| lookup(l.as_str().unwrap_or(""))).collect::<io::Result<_>>()?;
+                wanted.push((lookup(e["Config"].as_str().unwrap_or(""))?, tags, layers));
+            }
+        } else if let Ok(i) = lookup("index.json") {
+            let blob = |d: &str| lookup(&format!("blobs/{}", d.replacen(':', "/", 1)));
+            let v: Value = serde_json::from_slice(&std::fs::read(i)?).map_err(|e| bad(format!("index.json: {e}")))?;
+            for e in v["manifests"].as_array().cloned().unwrap_or_default() {
+                let m: Value = serde_json::from_slice(&std::fs::read(blob(e["digest"].as_str().unwrap_or(""))?)?).map_err(|e| bad(format!("manifest: {e}")))?;
+                let name = e["annotations"]["io.containerd.image.name"].as_str().map(str::to_string);
+                let layers = m["layers"].as_array().cloned().unwrap_or_default().iter().map(|l| blob(l["digest"].as_str().unwrap_or(""))).collect::<io::Result<_>>()?;
+                wanted.push((blob(m["config"]["digest"].as_str().unwrap_or(""))?, name.into_iter().collect(), layers));
+            }
+        } else {
+            return Err(bad("open manifest.json: no such file or directory"));
+        }
+        let mut printed = Vec::new();
+        for (config_path, tags, layers) in wanted {
+            let config_bytes = std::fs::read(&config_path)?;
+            let config: Value = serde_json::from_slice(&config_bytes).map_err(|e| bad(format!("invalid image config: {e}")))?;
+            let diffs = diff_ids(&config)?;
+            if diffs.len() != layers.len() {
+                return Err(bad(format!("invalid manifest, layers length mismatch: expected {}, got {}", diffs.len(), layers.len())));
+            }
+            let mut parent: Option<String> = None;
+            for (diff, path) in diffs.iter().zip(&layers) {
+                let (_, chain) = self.register_layer(path, parent.as_deref(), Some(diff))?;
+                parent = Some(chain);
+            }
+            let id = self.store_config(&config_bytes)?;
+            if tags.is_empty() {
+                printed.push(format!("Loaded image ID: {id}"));
+            }
+            for t in tags {
+                let r = Reference::parse_normalized(&t).map_err(|e| bad(e.to_string()))?.with_default_tag();
+                if let Some(old) = self.set_tag(&r, &id)? {
+                    printed.push(format!("The image {} already exists, renaming the old one with ID {old} to empty string", r.familiar_string()));
+                }
+                printed.push(format!("Loaded image: {}", r.familiar_string()));
+            }
+        }
+        Ok(printed)
+    }
+
+    /// `docker import`: one layer from a tar of a root filesystem, with a fresh config that
+    /// `changes` (already parsed Dockerfile instructions, as config keys) amend.
+    pub fn import(&self, input: &mut dyn Read, reference: Option<&Reference>, changes: &serde_json::Map<String, Value>, message: &str) -> io::Result<String> {
+        let path = self.tmp_dir().join(tmp_name("import"));
+        let result = (|| {
+            io::copy(input, &mut File::create(&path)?)?;
+            let (diff_id, _) = self.register_layer(&path, None, None)?;
+            let now = crate::sys::rfc3339_nanos(std::time::SystemTime::now());
+            let mut cfg = serde_json::Map::new();
+            for (k, v) in changes {
+                cfg.insert(k.clone(), v.clone());
+            }
+            let config = json!({
+                "architecture": crate::registry::host_platform().0,
+                "os": "linux",
+                "created": now,
+                "comment": if message.is_empty() { "Imported from -" } else { message },
+                "config": cfg,
+                "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+                "history": [{"created": now, "created_by": "", "comment": if message.is_empty() { "Imported from -" } else { message }}],
+            });
+            let id = self.store_config(&serde_json::to_vec(&config)?)?;
+            if let Some(r) = reference {
+                self.set_tag(r, &id)?;
+            }
+            Ok(id)
+        })();
+        let _ = std::fs::remove_file(&path);
+        result
+    }
+}
+
+fn file_header(size: u64) -> tar::Header {
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_size(size);
+    h.set_mode(0o644);
+    h.set_mtime(0);
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(tar_bytes: &[u8]) -> Vec<(String, u64)> {
+        let mut a = tar::Archive::new(tar_bytes);
+        a.entries().unwrap().map(|e| e.unwrap()).map(|e| (e.path().unwrap().to_string_lossy().into_owned(), e.header().entry_size().unwrap())).collect()
+    }
+
+    #[test]
+    fn overlay_whiteouts_become_wh_files() {
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("dbx-whiteout-{}", &crate::ids::new_id()[..12]));
+        std::fs::create_dir_all(dir.join("opaque/kept")).unwrap();
+        std::fs::write(dir.join("file"), b"data").unwrap();
+        nix::sys::stat::mknod(&dir.join("gone"), nix::sys::stat::SFlag::S_IFCHR, nix::sys::stat::Mode::empty(), 0).unwrap();
+        let c = std::ffi::CString::new(dir.join("opaque").as_os_str().as_bytes()).unwrap();
+        // SAFETY: NUL-terminated strings and a one-byte value, all alive for the call.
+        let rc = unsafe { libc::setxattr(c.as_ptr(), c"trusted.overlay.opaque".as_ptr(), b"y".as_ptr() as *const libc::c_void, 1, 0) };
+        let mut out = Vec::new();
+        let r = tar_directory(&dir, &mut out, true);
+        std::fs::remove_dir_all(&dir).unwrap();
+        r.unwrap();
+        let names: Vec<String> = entries(&out).into_iter().map(|(n, _)| n).collect();
+        assert!(names.contains(&".wh.gone".to_string()), "{names:?}");
+        assert!(!names.contains(&"gone".to_string()), "{names:?}");
+        assert!(names.contains(&"file".to_string()), "{names:?}");
+        if rc == 0 {
+            assert!(names.contains(&"opaque/.wh..wh..opq".to_string()), "{names:?}");
+        }
+    }
+
+    #[test]
+    fn base64_round_trips() {
+        for data in [&b""[..], b"a", b"ab", b"abc", b"\x00\xff\x10tar header"] {
+            assert_eq!(unb64(&b64(data)).unwrap(), data);
+        }
+    }
+}
