@@ -15,6 +15,7 @@
 
 pub mod applets;
 pub mod archive;
+pub mod cgroups;
 pub mod client;
 pub mod containerd;
 pub mod daemon;
