@@ -19,6 +19,26 @@ pub fn v1_rule(r: &DeviceRule) -> String {
     format!("{kind} {}:{} {access}", num(r.major), num(r.minor))
 }
 
+/// The rules runc (and Docker, in the spec) add after the spec's own: mknod of any
+/// device, and the standard character devices every container gets.
+pub fn default_allowed() -> Vec<DeviceRule> {
+    let rule = |kind: &str, major: Option<i64>, minor: Option<i64>, access: &str| DeviceRule { allow: true, kind: Some(kind.into()), major, minor, access: Some(access.into()) };
+    vec![
+        rule("c", None, None, "m"),
+        rule("b", None, None, "m"),
+        rule("c", Some(1), Some(3), "rwm"),   // null
+        rule("c", Some(1), Some(8), "rwm"),   // random
+        rule("c", Some(1), Some(7), "rwm"),   // full
+        rule("c", Some(5), Some(0), "rwm"),   // tty
+        rule("c", Some(1), Some(5), "rwm"),   // zero
+        rule("c", Some(1), Some(9), "rwm"),   // urandom
+        rule("c", Some(5), Some(1), "rwm"),   // console
+        rule("c", Some(136), None, "rwm"),    // pts/*
+        rule("c", Some(5), Some(2), "rwm"),   // ptmx
+        rule("c", Some(10), Some(200), "rwm"), // net/tun
+    ]
+}
+
 /// Writes the rules in order; a leading "deny all" clears the list the parent gave us.
 pub fn apply_v1(dir: &Path, rules: &[DeviceRule]) -> Result<()> {
     for r in rules {
@@ -105,6 +125,7 @@ pub fn program(rules: &[DeviceRule]) -> Result<Vec<Insn>> {
         if let Some(m) = r.minor.filter(|m| *m >= 0) {
             checks.push(vec![insn(JMP_JNE_K, 5, 0, 0, m as i32)]);
         }
+        let unconditional = checks.is_empty();
         let mut block: Vec<Insn> = checks.into_iter().flatten().collect();
         block.push(insn(ALU32_MOV_K, 0, 0, 0, r.allow as i32));
         block.push(insn(JMP_EXIT, 0, 0, 0, 0));
@@ -116,6 +137,10 @@ pub fn program(rules: &[DeviceRule]) -> Result<Vec<Insn>> {
             }
         }
         p.extend(block);
+        if unconditional {
+            // Earlier rules can never be reached, and the verifier refuses dead code.
+            return Ok(p);
+        }
     }
     p.push(insn(ALU32_MOV_K, 0, 0, 0, 1));
     p.push(insn(JMP_EXIT, 0, 0, 0, 0));

@@ -180,6 +180,20 @@ impl Cgroup {
         Ok(cg)
     }
 
+    /// The cgroup this process is in now, in every hierarchy.
+    pub fn current() -> Result<Cgroup> {
+        let h = Hierarchies::detect()?;
+        let own = own_cgroups()?;
+        let mut cg = Cgroup { mode: h.mode(), v1: BTreeMap::new(), unified: None };
+        for (ctrl, (mount, root)) in &h.v1 {
+            cg.v1.insert(ctrl.clone(), on_mount(mount, root, own.get(ctrl).map(String::as_str).unwrap_or("/")));
+        }
+        if let Some((mount, root)) = &h.unified {
+            cg.unified = Some(on_mount(mount, root, own.get("").map(String::as_str).unwrap_or("/")));
+        }
+        Ok(cg)
+    }
+
     /// Every distinct directory, v1 ones first.
     pub fn dirs(&self) -> Vec<PathBuf> {
         let mut out: Vec<PathBuf> = Vec::new();
@@ -202,11 +216,8 @@ impl Cgroup {
             }
         }
         if let Some(dir) = &self.unified {
-            if self.mode == Mode::Unified {
-                v2::create_delegating(dir)?;
-            } else {
-                std::fs::create_dir_all(dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
-            }
+            // In hybrid mode too: controllers only cgroup2 has (hugetlb here) become usable.
+            v2::create_delegating(dir)?;
         }
         Ok(())
     }
