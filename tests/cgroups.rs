@@ -458,3 +458,38 @@ fn cgroup_records_resolve_on_this_host() {
     assert_eq!(cg.v1["memory"], PathBuf::from("/sys/fs/cgroup/memory/docker/abc"));
     assert_eq!(cg.unified, Some(PathBuf::from("/sys/fs/cgroup/unified/docker/abc")));
 }
+
+#[test]
+fn dockerd_puts_host_config_limits_in_docker_cgroups() {
+    let Some(d) = common::Dockerd::start() else { return };
+    let image = d.registry.image("busybox");
+    let out = d.docker(&["run", "-d", "-m", "64m", "--memory-reservation", "32m", "--pids-limit", "20", "--cpus", "0.5", "--cpu-shares", "512", "--cpuset-cpus", "0", &image, "sleep", "30"]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let id = common::stdout(&out).trim().to_string();
+    let file = |ctrl: &str, f: &str| std::fs::read_to_string(Path::new(V1).join(ctrl).join("docker").join(&id).join(f)).unwrap_or_else(|e| panic!("{ctrl}/{f}: {e}")).trim().to_string();
+    assert_eq!(file("memory", "memory.limit_in_bytes"), (64u64 << 20).to_string());
+    assert_eq!(file("memory", "memory.soft_limit_in_bytes"), (32u64 << 20).to_string());
+    assert_eq!(file("memory", "memory.memsw.limit_in_bytes"), (128u64 << 20).to_string(), "dockerd's default swap");
+    assert_eq!(file("pids", "pids.max"), "20");
+    assert_eq!(file("cpu", "cpu.cfs_quota_us"), "50000");
+    assert_eq!(file("cpu", "cpu.cfs_period_us"), "100000");
+    assert_eq!(file("cpu", "cpu.shares"), "512");
+    assert_eq!(file("cpuset", "cpuset.cpus"), "0");
+    let devices = file("devices", "devices.list");
+    assert!(devices.lines().any(|l| l == "c 1:3 rwm") && devices.lines().any(|l| l == "c 136:* rwm"), "{devices}");
+    assert!(!devices.contains("a *:*"), "deny all first: {devices}");
+    let inspect: Value = serde_json::from_slice(&d.docker(&["inspect", &id]).stdout).unwrap();
+    assert_eq!(inspect[0]["HostConfig"]["Memory"], 64 << 20);
+    assert_eq!(inspect[0]["HostConfig"]["NanoCpus"], 500_000_000);
+    let pid = inspect[0]["State"]["Pid"].as_i64().unwrap() as i32;
+    assert!(cgroup_of(pid).contains(&format!(":memory:/docker/{id}\n")), "{}", cgroup_of(pid));
+
+    let out = d.docker(&["rm", "-f", &id]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let left: Vec<PathBuf> = std::fs::read_dir(V1).unwrap().flatten().map(|e| e.path().join("docker").join(&id)).filter(|p| p.exists()).collect();
+    assert_eq!(left, Vec::<PathBuf>::new());
+
+    let out = d.docker(&["create", "-m", "1k", &image]);
+    assert!(!out.status.success());
+    assert!(common::stderr(&out).contains("Minimum memory limit allowed is 6MB"), "{}", common::stderr(&out));
+}

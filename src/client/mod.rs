@@ -8,6 +8,7 @@ pub mod format;
 pub mod human;
 mod images;
 pub mod progress;
+mod resources;
 mod system;
 mod tty;
 

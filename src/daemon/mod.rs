@@ -6,6 +6,7 @@ mod api;
 mod container;
 mod images;
 mod ops;
+mod resources;
 mod spec;
 mod streams;
 
