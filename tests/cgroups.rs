@@ -493,3 +493,36 @@ fn dockerd_puts_host_config_limits_in_docker_cgroups() {
     assert!(!out.status.success());
     assert!(common::stderr(&out).contains("Minimum memory limit allowed is 6MB"), "{}", common::stderr(&out));
 }
+
+#[test]
+fn events_reports_an_oom_kill() {
+    if !require_root() {
+        return;
+    }
+    let b = Bundle::new("oom");
+    // memory+swap equal to memory: no swap to escape to; dd's 64 MiB buffer cannot fit.
+    b.write(&["sh", "-c", "sleep 1; dd if=/dev/zero of=/dev/null bs=64M count=1; sleep 30"], json!({"memory": {"limit": 16 << 20, "swap": 16 << 20}}));
+    b.create_and_start("o");
+    let mut child = b.runc().args(["events", "--interval", "10s", "o"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let mut line = String::new();
+        if std::io::BufRead::read_line(&mut reader, &mut line).unwrap() == 0 {
+            break;
+        }
+        let v: Value = serde_json::from_str(&line).unwrap();
+        seen.push(v["type"].as_str().unwrap().to_string());
+        if v["type"] == "oom" {
+            assert_eq!(v["id"], "o");
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(seen.first().map(String::as_str), Some("stats"), "{seen:?}");
+    assert!(seen.iter().any(|t| t == "oom"), "{seen:?}");
+    b.ok(&["delete", "-f", "o"]);
+    assert_eq!(b.leftover_dirs(), Vec::<PathBuf>::new());
+}
