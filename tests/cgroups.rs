@@ -236,7 +236,8 @@ fn pause_freezes_and_resume_thaws() {
     assert_eq!(b.status("p"), "paused");
     assert_eq!(b.file("freezer", "freezer.state"), "FROZEN");
     let pid = b.pid("p");
-    let ticks = || common::proc_field(pid, "voluntary_ctxt_switches").unwrap_or_default() + &std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap().split(' ').nth(13).unwrap_or("").to_string();
+    // utime: field 14 of /proc/PID/stat (the comm, "sh", has no spaces).
+    let ticks = || std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap().split(' ').nth(13).unwrap_or("").to_string();
     let before = ticks();
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(ticks(), before, "a frozen busy loop uses no cpu");
@@ -525,4 +526,84 @@ fn events_reports_an_oom_kill() {
     assert!(seen.iter().any(|t| t == "oom"), "{seen:?}");
     b.ok(&["delete", "-f", "o"]);
     assert_eq!(b.leftover_dirs(), Vec::<PathBuf>::new());
+}
+
+/// runc in a private mount namespace whose /sys/fs/cgroup is the host's cgroup2 hierarchy
+/// alone, so it runs in unified (v2-only) mode on this hybrid host.
+fn runc_v2(b: &Bundle, args: &[&str]) -> Output {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = b.runc();
+    cmd.args(args).stdin(Stdio::null());
+    // SAFETY: the hook only makes raw syscalls (unshare, mount, umount2) between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            use nix::mount::{mount, umount2, MntFlags, MsFlags};
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)?;
+            mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)?;
+            umount2("/sys/fs/cgroup", MntFlags::MNT_DETACH)?;
+            mount(Some("cgroup2"), "/sys/fs/cgroup", Some("cgroup2"), MsFlags::empty(), None::<&str>)?;
+            Ok(())
+        });
+    }
+    // A created init keeps the stdio it gets: output through files, not pipes.
+    let out_path = b.dir.join(format!("v2out-{}", dockbox::ids::new_id()));
+    let err_path = b.dir.join(format!("v2err-{}", dockbox::ids::new_id()));
+    cmd.stdout(std::fs::File::create(&out_path).unwrap()).stderr(std::fs::File::create(&err_path).unwrap());
+    let status = cmd.status().unwrap();
+    let out = Output { status, stdout: std::fs::read(&out_path).unwrap(), stderr: std::fs::read(&err_path).unwrap() };
+    let _ = std::fs::remove_file(out_path);
+    let _ = std::fs::remove_file(err_path);
+    out
+}
+
+#[test]
+fn unified_mode_runs_a_container_with_device_program_freezer_and_stats() {
+    if !require_root() {
+        return;
+    }
+    let b = Bundle::new("v2mode");
+    b.write(
+        &["sh", "-c", "mknod /tmp/disk b 7 0; head -c1 /tmp/disk >/dev/null 2>&1; echo disk=$? > /tmp/result; head -c1 /dev/zero | wc -c >> /tmp/result; sleep 30"],
+        json!({"devices": [{"allow": false, "access": "rwm"}]}),
+    );
+    let mut spec: Value = serde_json::from_slice(&std::fs::read(b.bundle().join("config.json")).unwrap()).unwrap();
+    for set in ["bounding", "effective", "permitted"] {
+        spec["process"]["capabilities"][set] = json!(["CAP_MKNOD"]);
+    }
+    spec["root"]["readonly"] = json!(false);
+    std::fs::write(b.bundle().join("config.json"), serde_json::to_vec(&spec).unwrap()).unwrap();
+    let host_dir = b.dir("unified");
+    let v2 = |args: &[&str]| {
+        let out = runc_v2(&b, args);
+        assert!(out.status.success(), "runc {args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    v2(&["create", "--bundle", b.bundle().to_str().unwrap(), "v2"]);
+    assert!(host_dir.is_dir());
+    let record: Value = serde_json::from_slice(&std::fs::read(b.dir.join("state/v2/cgroup.json")).unwrap()).unwrap();
+    assert_eq!(record["mode"], "unified", "{record}");
+    v2(&["start", "v2"]);
+    let result = b.bundle().join("rootfs/tmp/result");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::fs::read_to_string(&result).unwrap_or_default().lines().count() < 2 {
+        assert!(Instant::now() < deadline, "the container did not write its result");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The eBPF program: block devices denied, the standard char devices allowed.
+    assert_eq!(std::fs::read_to_string(&result).unwrap(), "disk=1\n1\n");
+    let pid = b.pid("v2");
+    assert!(cgroup_of(pid).contains(&format!("0::{}\n", b.cgroup)), "{}", cgroup_of(pid));
+
+    v2(&["pause", "v2"]);
+    assert_eq!(std::fs::read_to_string(host_dir.join("cgroup.freeze")).unwrap().trim(), "1");
+    let state: Value = serde_json::from_str(&v2(&["state", "v2"])).unwrap();
+    assert_eq!(state["status"], "paused");
+    v2(&["resume", "v2"]);
+    let ev: Value = serde_json::from_str(&v2(&["events", "--stats", "v2"])).unwrap();
+    assert!(ev["data"]["cpu"]["usage"]["total"].as_u64().unwrap() > 0, "{ev}");
+    let pids: Vec<i32> = serde_json::from_str(&v2(&["ps", "-f", "json", "v2"])).unwrap();
+    assert_eq!(pids, vec![pid]);
+    v2(&["kill", "--all", "v2", "KILL"]);
+    v2(&["delete", "-f", "v2"]);
+    assert!(!host_dir.exists(), "the cgroup2 directory is removed");
 }

@@ -58,11 +58,9 @@ impl Hierarchies {
                         }
                     }
                 }
-                "cgroup2" => {
-                    // /sys/fs/cgroup itself wins over any other cgroup2 mount.
-                    if h.unified.is_none() || m.mount_point == Path::new("/sys/fs/cgroup") {
-                        h.unified = Some((m.mount_point.clone(), m.root.clone()));
-                    }
+                // /sys/fs/cgroup itself wins over any other cgroup2 mount.
+                "cgroup2" if h.unified.is_none() || m.mount_point == Path::new("/sys/fs/cgroup") => {
+                    h.unified = Some((m.mount_point.clone(), m.root.clone()));
                 }
                 _ => {}
             }
