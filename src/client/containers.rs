@@ -17,7 +17,7 @@ pub const COMMANDS: &[Command] = &[
         short: "Create and run a new container from an image",
         args: Args::AtLeast(1),
         interspersed: false,
-        flags: RUN_FLAGS,
+        flags: &RUN_AND_RESOURCE_FLAGS,
         run: run_cmd,
     },
     Command {
@@ -26,7 +26,7 @@ pub const COMMANDS: &[Command] = &[
         short: "Create a new container",
         args: Args::AtLeast(1),
         interspersed: false,
-        flags: CREATE_FLAGS,
+        flags: &CREATE_AND_RESOURCE_FLAGS,
         run: create_cmd,
     },
     Command {
@@ -142,6 +142,9 @@ const RUN_FLAGS: &[Spec] = &[
     flag("workdir", Some('w'), Kind::Value, "Working directory inside the container"),
 ];
 
+const RUN_AND_RESOURCE_FLAGS: [Spec; RUN_FLAGS.len() + super::resources::FLAGS.len()] = super::resources::concat(RUN_FLAGS, super::resources::FLAGS);
+const CREATE_AND_RESOURCE_FLAGS: [Spec; CREATE_FLAGS.len() + super::resources::FLAGS.len()] = super::resources::concat(CREATE_FLAGS, super::resources::FLAGS);
+
 /// Docker's `docker: <message>.` report for run/create, with the help hint when asked.
 fn report(cmd: &str, message: &str, with_help: bool) -> String {
     let mut s = format!("docker: {}.", message.trim_end_matches('.'));
@@ -216,7 +219,8 @@ fn create_body(p: &Parsed, detach: bool) -> Value {
 
 /// Creates the container, pulling its image first when the daemon lacks it. Returns the id.
 fn create_container(api: &Api, p: &Parsed, detach: bool) -> Result<String, ApiError> {
-    let body = create_body(p, detach);
+    let mut body = create_body(p, detach);
+    super::resources::add_to_host_config(p, &mut body).map_err(ApiError::Io)?;
     let query: Vec<(&str, String)> = p.value("name").map(|n| vec![("name", n.to_string())]).unwrap_or_default();
     let resp = match api.json("POST", "/containers/create", &query, Some(&body)) {
         Err(ApiError::Daemon { status: 404, message }) if message.contains("No such image") => {

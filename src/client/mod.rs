@@ -11,6 +11,7 @@ mod images;
 mod login;
 mod diff;
 pub mod progress;
+mod resources;
 mod system;
 mod tty;
 

@@ -7,6 +7,7 @@ mod changes;
 mod container;
 mod images;
 mod ops;
+mod resources;
 mod spec;
 mod streams;
 

@@ -146,6 +146,7 @@ impl Daemon {
         let mut config = body.as_object().cloned().ok_or_else(|| ApiError::bad_request("config cannot be empty in order to create a container"))?;
         let host_config = config.remove("HostConfig").filter(|h| h.is_object()).unwrap_or_else(|| json!({}));
         config.remove("NetworkingConfig");
+        super::resources::validate(&host_config).map_err(ApiError::bad_request)?;
         let image_name = config.get("Image").and_then(Value::as_str).unwrap_or_default().to_string();
         if image_name.is_empty() {
             return Err(ApiError::bad_request("No such image: "));

@@ -121,6 +121,8 @@ pub fn build(c: &Container, rootfs: &Path, data_root: &Path) -> Result<Value, St
             "namespaces": [{"type": "mount"}, {"type": "network"}, {"type": "uts"}, {"type": "pid"}, {"type": "ipc"}],
             "maskedPaths": MASKED_PATHS,
             "readonlyPaths": READONLY_PATHS,
+            "resources": super::resources::linux_resources(&c.host_config)?,
+            "cgroupsPath": super::resources::cgroups_path(&c.host_config, &c.id),
         },
     }))
 }

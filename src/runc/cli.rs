@@ -73,6 +73,7 @@ pub fn parse_global(args: &[String]) -> Result<(Global, Vec<String>)> {
                 other => return Err(Error::new(format!("invalid log-format: {other}"))),
             },
             "debug" => g.debug = true,
+            "systemd-cgroup" if inline != Some("false") => return Err(Error::new("the systemd cgroup driver (--systemd-cgroup) is not supported; use cgroupfs paths")),
             "systemd-cgroup" | "rootless" | "no-systemd-cgroup" => {}
             "criu" => {
                 value(&mut i)?;
@@ -112,7 +113,7 @@ impl Parsed {
 }
 
 /// Command flags: (names, takes a value). The first name is the canonical one.
-type FlagSpec = &'static [(&'static [&'static str], bool)];
+pub(super) type FlagSpec = &'static [(&'static [&'static str], bool)];
 
 const CREATE_FLAGS: FlagSpec = &[
     (&["bundle", "b"], true),
@@ -139,7 +140,7 @@ const DELETE_FLAGS: FlagSpec = &[(&["force", "f"], false)];
 const SPEC_FLAGS: FlagSpec = &[(&["bundle", "b"], true), (&["rootless"], false)];
 const NO_FLAGS: FlagSpec = &[];
 
-fn parse_flags(cmd: &str, spec: FlagSpec, args: &[String]) -> Result<Parsed> {
+pub(super) fn parse_flags(cmd: &str, spec: FlagSpec, args: &[String]) -> Result<Parsed> {
     let mut p = Parsed::default();
     let mut i = 0;
     while i < args.len() {
@@ -185,7 +186,7 @@ fn parse_flags(cmd: &str, spec: FlagSpec, args: &[String]) -> Result<Parsed> {
 }
 
 /// Exactly `n` positional arguments, with runc's wording otherwise.
-fn check_args(cmd: &str, p: &Parsed, min: usize, max: usize) -> Result<()> {
+pub(super) fn check_args(cmd: &str, p: &Parsed, min: usize, max: usize) -> Result<()> {
     let n = p.args.len();
     if min == max && n != min {
         return Err(Error::new(format!("runc: {cmd:?} requires exactly {min} argument(s)")));
@@ -229,6 +230,7 @@ pub fn run_command(g: &Global, argv: &[String]) -> Result<i32> {
         "delete" => DELETE_FLAGS,
         "spec" => SPEC_FLAGS,
         "start" | "state" => NO_FLAGS,
+        "update" | "pause" | "resume" | "events" | "ps" => return super::manage::command(g, cmd, rest),
         "help" | "h" => {
             match rest.first() {
                 Some(c) => print!("{}", command_help(c)),

@@ -129,6 +129,7 @@ pub fn create(g: &Global, o: &CreateOptions) -> Result<i32> {
     }
     let result = create_in(g, o, &dir, &bundle, &rootfs, spec.clone(), new_flags, join, join_pid, pid_file.as_deref());
     if result.is_err() {
+        let _ = super::manage::cgroup_remove(&dir);
         let _ = std::fs::remove_dir_all(&dir);
     }
     result
@@ -176,8 +177,15 @@ fn create_in(
         keyring: (!o.no_new_keyring).then(|| std::ffi::CString::new(format!("_ses.{}", o.id)).expect("ids have no NUL")),
         preserve_fds: o.preserve_fds,
     };
+    // Cgroups: the init is forked inside the container's cgroup (see manage::cgroup_enter).
+    let cgroup = super::manage::cgroup_setup(dir, &spec, &o.id)?;
+    let own_cgroup = super::manage::cgroup_enter(&cgroup)?;
     // SAFETY: runc is single-threaded here, so the child may run arbitrary code after fork.
-    let pid = match unsafe { nix::unistd::fork() } {
+    let forked = unsafe { nix::unistd::fork() };
+    if !matches!(forked, Ok(nix::unistd::ForkResult::Child)) {
+        super::manage::cgroup_leave(&own_cgroup)?;
+    }
+    let pid = match forked {
         Ok(nix::unistd::ForkResult::Child) => {
             drop(ready_r);
             init::run(child)
@@ -361,7 +369,7 @@ pub fn kill(g: &Global, id: &str, signal: libc::c_int, all: bool) -> Result<()> 
         return Err(Error::new("container not running"));
     }
     let sig = Signal::try_from(signal).map_err(|_| Error::new(format!("unknown signal {signal}")))?;
-    let targets = if all { pids_in_namespace(c.record.init_pid) } else { vec![c.record.init_pid] };
+    let targets = if all { super::manage::cgroup_pids(&c.dir).unwrap_or_else(|| pids_in_namespace(c.record.init_pid)) } else { vec![c.record.init_pid] };
     for pid in targets {
         match nix::sys::signal::kill(Pid::from_raw(pid), sig) {
             Ok(()) => {}
@@ -401,6 +409,7 @@ fn wait_gone(c: &Container, timeout: std::time::Duration) -> bool {
 /// Kills what is left of the container (if `kill`) and removes its state.
 fn destroy(c: &Container, kill: bool) -> Result<()> {
     if kill && c.init_alive() {
+        super::manage::cgroup_thaw(&c.dir);
         let _ = nix::sys::signal::kill(Pid::from_raw(c.record.init_pid), Signal::SIGKILL);
         if !wait_gone(c, std::time::Duration::from_secs(10)) {
             return Err(Error::new(format!("container init {} still alive after SIGKILL", c.record.init_pid)));
@@ -412,6 +421,7 @@ fn destroy(c: &Container, kill: bool) -> Result<()> {
         // runc only warns about failing poststop hooks; the container goes anyway.
         let _ = super::hooks::run(&h.poststop, &state);
     }
+    super::manage::cgroup_remove(&c.dir)?;
     std::fs::remove_dir_all(&c.dir).map_err(|e| Error::new(format!("remove {}: {}", c.dir.display(), errno_text(&e))))
 }
 
@@ -422,6 +432,7 @@ pub fn delete(g: &Global, id: &str, force: bool) -> Result<()> {
             // A create that died before writing state.json leaves just the directory.
             let dir = Container::dir_of(g, id);
             if validate_id(id).is_ok() && dir.is_dir() {
+                let _ = super::manage::cgroup_remove(&dir);
                 let _ = std::fs::remove_dir_all(&dir);
             }
             return if force { Ok(()) } else { Err(e) };

@@ -9,6 +9,7 @@ mod cli;
 mod container;
 mod hooks;
 mod init;
+mod manage;
 mod rootfs;
 mod state;
 

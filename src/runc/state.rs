@@ -126,7 +126,7 @@ impl Container {
             oci_version: self.record.config.oci_version.clone(),
             id: self.record.id.clone(),
             pid: if status == Status::Stopped { 0 } else { self.record.init_pid },
-            status: status.as_str().to_string(),
+            status: super::manage::status_text(&self.dir, status).to_string(),
             bundle: self.record.bundle.clone(),
             rootfs: self.record.rootfs.clone(),
             created: self.record.created.clone(),

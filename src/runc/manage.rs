@@ -1,0 +1,467 @@
+//! The container's cgroup as runc handles it: set up at create (the init is forked inside
+//! it), removed at delete, and the commands that work on it — update, pause, resume,
+//! events and ps.
+//!
+//! The cgroup's directories are saved in `<root>/<id>/cgroup.json` before they are made,
+//! so a later command (or the clean-up of a failed create) finds them whatever cgroup it
+//! runs in.
+
+use super::state::{Container, Status};
+use super::{Error, Global, Result};
+use crate::cgroups::{Cgroup, Resources};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+const CGROUP_FILE: &str = "cgroup.json";
+
+fn cgroup_file(dir: &Path) -> PathBuf {
+    dir.join(CGROUP_FILE)
+}
+
+/// The cgroup saved for the container whose state directory is `dir`.
+pub fn cgroup_of(dir: &Path) -> Option<Cgroup> {
+    Cgroup::load(&cgroup_file(dir))
+}
+
+/// Resolves, records, creates and limits the container's cgroup.
+pub fn cgroup_setup(dir: &Path, spec: &crate::oci::Spec, id: &str) -> Result<Cgroup> {
+    let linux = spec.linux.clone().unwrap_or_default();
+    let cg = Cgroup::resolve(linux.cgroups_path.as_deref(), id)?;
+    cg.save(&cgroup_file(dir))?;
+    cg.create()?;
+    let mut r = linux.resources.as_ref().map(Resources::from_spec).transpose()?.unwrap_or_default();
+    // As runc: the devices the spec creates, then the standard ones, are always usable.
+    if !r.devices.is_empty() {
+        for d in &linux.devices {
+            r.devices.push(crate::oci::DeviceRule { allow: true, kind: Some(d.kind.clone()), major: Some(d.major), minor: Some(d.minor), access: Some("rwm".into()) });
+        }
+        r.devices.extend(crate::cgroups::devices::default_allowed());
+    }
+    cg.apply(&r).map_err(|e| Error::new(format!("unable to apply cgroup configuration: {e}")))?;
+    Ok(cg)
+}
+
+/// Moves runc itself into the container's cgroup so that the init it forks next starts
+/// there (as clone3's CLONE_INTO_CGROUP would): limits hold before the init runs any code.
+/// Returns the cgroup to go back to with [`cgroup_leave`] right after the fork.
+pub fn cgroup_enter(cg: &Cgroup) -> Result<Cgroup> {
+    let own = Cgroup::current()?;
+    cg.add(0).map_err(|e| Error::new(format!("unable to join cgroup: {e}")))?;
+    Ok(own)
+}
+
+pub fn cgroup_leave(own: &Cgroup) -> Result<()> {
+    own.add(0).map_err(|e| Error::new(format!("unable to leave the container's cgroup: {e}")))
+}
+
+/// Thaws a paused container so that a SIGKILL can end it.
+pub fn cgroup_thaw(dir: &Path) {
+    if let Some(cg) = cgroup_of(dir).filter(|cg| cg.is_frozen()) {
+        let _ = cg.set_frozen(false);
+    }
+}
+
+/// Kills whatever is left in the cgroup and removes every directory of it.
+pub fn cgroup_remove(dir: &Path) -> Result<()> {
+    let Some(cg) = cgroup_of(dir) else { return Ok(()) };
+    if cg.exists() {
+        if cg.is_frozen() {
+            // SIGKILL reaches frozen tasks only once they thaw.
+            let _ = cg.set_frozen(false);
+        }
+        for _ in 0..100 {
+            let pids = cg.pids().unwrap_or_default();
+            if pids.is_empty() {
+                break;
+            }
+            for pid in pids {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        cg.destroy()?;
+    }
+    let _ = std::fs::remove_file(cgroup_file(dir));
+    Ok(())
+}
+
+/// Every pid in the container's cgroup; None when it has no cgroup.
+pub fn cgroup_pids(dir: &Path) -> Option<Vec<i32>> {
+    cgroup_of(dir)?.pids().ok()
+}
+
+/// The status `state` and `list` show: `paused` while a live container is frozen.
+pub fn status_text(dir: &Path, status: Status) -> &'static str {
+    if status != Status::Stopped && cgroup_of(dir).is_some_and(|cg| cg.is_frozen()) {
+        "paused"
+    } else {
+        status.as_str()
+    }
+}
+
+fn cgroup_required(c: &Container) -> Result<Cgroup> {
+    cgroup_of(&c.dir).ok_or_else(|| Error::new("container has no cgroup"))
+}
+
+pub fn pause(g: &Global, id: &str) -> Result<()> {
+    let c = Container::load(g, id)?;
+    let cg = cgroup_required(&c)?;
+    if c.status() == Status::Stopped || cg.is_frozen() {
+        return Err(Error::new("container not running"));
+    }
+    cg.set_frozen(true).map_err(Error::new)
+}
+
+pub fn resume(g: &Global, id: &str) -> Result<()> {
+    let c = Container::load(g, id)?;
+    let cg = cgroup_required(&c)?;
+    if c.status() == Status::Stopped || !cg.is_frozen() {
+        return Err(Error::new("container not paused"));
+    }
+    cg.set_frozen(false).map_err(Error::new)
+}
+
+/// Flags of `runc update`, and the resources they name.
+pub struct UpdateFlags<'a> {
+    pub resources_file: Option<&'a str>,
+    pub values: Vec<(&'static str, &'a str)>,
+}
+
+/// `5m`, `1g`, `1024` → bytes; `-1` stays -1.
+fn parse_bytes(s: &str) -> std::result::Result<i64, String> {
+    if s == "-1" {
+        return Ok(-1);
+    }
+    let lower = s.to_ascii_lowercase();
+    let t = lower.trim_end_matches('b');
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        Some('t') => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    let n: f64 = num.parse().map_err(|_| format!("invalid value for memory: {s}"))?;
+    Ok((n * mult as f64) as i64)
+}
+
+/// `runc update`: new limits on a live container, from flags or `-r FILE` (`-` is stdin).
+pub fn update(g: &Global, id: &str, f: &UpdateFlags) -> Result<()> {
+    let c = Container::load(g, id)?;
+    if c.status() == Status::Stopped {
+        return Err(Error::new("container not running"));
+    }
+    let cg = cgroup_required(&c)?;
+    let mut r = Resources::default();
+    if let Some(file) = f.resources_file {
+        let text = if file == "-" {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map_err(|e| Error::new(e.to_string()))?;
+            s
+        } else {
+            std::fs::read_to_string(file).map_err(|e| Error::new(format!("open {file}: {e}")))?
+        };
+        r = serde_json::from_str(&text).map_err(|e| Error::new(format!("decode resources: {e}")))?;
+    }
+    let num = |name: &str, v: &str| v.parse::<i64>().map_err(|_| Error::new(format!("invalid value for {name}: {v}")));
+    for (name, v) in &f.values {
+        let mem = r.memory.get_or_insert_with(Default::default);
+        match *name {
+            "memory" => mem.limit = Some(parse_bytes(v)?),
+            "memory-reservation" => mem.reservation = Some(parse_bytes(v)?),
+            "memory-swap" => mem.swap = Some(parse_bytes(v)?),
+            "kernel-memory-tcp" => mem.kernel_tcp = Some(parse_bytes(v)?),
+            "cpu-shares" => r.cpu.get_or_insert_with(Default::default).shares = Some(num(name, v)? as u64),
+            "cpu-quota" => r.cpu.get_or_insert_with(Default::default).quota = Some(num(name, v)?),
+            "cpu-period" => r.cpu.get_or_insert_with(Default::default).period = Some(num(name, v)? as u64),
+            "cpu-rt-period" => r.cpu.get_or_insert_with(Default::default).realtime_period = Some(num(name, v)? as u64),
+            "cpu-rt-runtime" => r.cpu.get_or_insert_with(Default::default).realtime_runtime = Some(num(name, v)?),
+            "cpuset-cpus" => r.cpu.get_or_insert_with(Default::default).cpus = Some(v.to_string()),
+            "cpuset-mems" => r.cpu.get_or_insert_with(Default::default).mems = Some(v.to_string()),
+            "pids-limit" => r.pids = Some(crate::cgroups::resources::Pids { limit: num(name, v)? }),
+            "blkio-weight" => r.block_io.get_or_insert_with(Default::default).weight = Some(num(name, v)? as u16),
+            _ => {}
+        }
+        if r.memory.as_ref().is_some_and(|m| *m == Default::default()) {
+            r.memory = None;
+        }
+    }
+    // The spec's device rules are not part of an update.
+    r.devices.clear();
+    cg.apply(&r).map_err(Error::new)?;
+    // Keep the recorded spec in step, as runc does, so `state` and later reads agree.
+    let mut c = c;
+    let linux = c.record.config.linux.get_or_insert_with(Default::default);
+    let mut merged = linux.resources.clone().map(|x| Resources::from_spec(&x)).transpose()?.unwrap_or_default();
+    merge(&mut merged, &r);
+    let value = serde_json::to_value(&merged).map_err(|e| Error::new(e.to_string()))?;
+    linux.resources = Some(serde_json::from_value(value).map_err(|e| Error::new(e.to_string()))?);
+    c.save()
+}
+
+fn merge(into: &mut Resources, r: &Resources) {
+    if let Some(m) = &r.memory {
+        let t = into.memory.get_or_insert_with(Default::default);
+        t.limit = m.limit.or(t.limit);
+        t.reservation = m.reservation.or(t.reservation);
+        t.swap = m.swap.or(t.swap);
+        t.kernel_tcp = m.kernel_tcp.or(t.kernel_tcp);
+    }
+    if let Some(c) = &r.cpu {
+        let t = into.cpu.get_or_insert_with(Default::default);
+        t.shares = c.shares.or(t.shares);
+        t.quota = c.quota.or(t.quota);
+        t.period = c.period.or(t.period);
+        t.cpus = c.cpus.clone().or(t.cpus.take());
+        t.mems = c.mems.clone().or(t.mems.take());
+    }
+    if r.pids.is_some() {
+        into.pids = r.pids.clone();
+    }
+    if let Some(b) = &r.block_io {
+        into.block_io.get_or_insert_with(Default::default).weight = b.weight.or(into.block_io.as_ref().and_then(|x| x.weight));
+    }
+}
+
+/// One `events` line.
+fn stats_event(id: &str, cg: &Cgroup) -> Result<String> {
+    let stats = cg.stats().map_err(Error::new)?;
+    let doc = serde_json::json!({"type": "stats", "id": id, "data": stats});
+    Ok(doc.to_string())
+}
+
+/// `runc events`: one stats document with `--stats`, else stats every `interval` and an
+/// `oom` event whenever the kernel reports one, until the container stops.
+pub fn events(g: &Global, id: &str, stats_once: bool, interval: std::time::Duration) -> Result<()> {
+    let c = Container::load(g, id)?;
+    if c.status() == Status::Stopped {
+        return Err(Error::new("container not running"));
+    }
+    let cg = cgroup_required(&c)?;
+    let mut out = std::io::stdout();
+    if stats_once {
+        let _ = writeln!(out, "{}", stats_event(id, &cg)?);
+        return Ok(());
+    }
+    let oom = OomWatch::new(&cg);
+    let mut next = std::time::Instant::now();
+    while c.init_alive() {
+        if std::time::Instant::now() >= next {
+            if writeln!(out, "{}", stats_event(id, &cg)?).and_then(|()| out.flush()).is_err() {
+                return Ok(());
+            }
+            next += interval;
+        }
+        let wait = next.saturating_duration_since(std::time::Instant::now()).min(std::time::Duration::from_millis(200));
+        if oom.as_ref().is_some_and(|o| o.wait(wait)) {
+            let _ = writeln!(out, "{}", serde_json::json!({"type": "oom", "id": id}));
+            let _ = out.flush();
+        } else if oom.is_none() {
+            std::thread::sleep(wait);
+        }
+    }
+    Ok(())
+}
+
+/// v1's OOM notification: an eventfd registered on memory.oom_control through
+/// cgroup.event_control.
+struct OomWatch {
+    eventfd: std::os::fd::OwnedFd,
+    _control: std::fs::File,
+}
+
+impl OomWatch {
+    fn new(cg: &Cgroup) -> Option<OomWatch> {
+        use std::os::fd::{AsRawFd, FromRawFd};
+        let dir = cg.v1.get("memory")?;
+        let control = std::fs::File::open(dir.join("memory.oom_control")).ok()?;
+        // SAFETY: eventfd takes plain integers and returns a new descriptor or -1.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if fd < 0 {
+            return None;
+        }
+        // SAFETY: fd is a fresh descriptor we own.
+        let eventfd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+        std::fs::write(dir.join("cgroup.event_control"), format!("{} {}", eventfd.as_raw_fd(), control.as_raw_fd())).ok()?;
+        Some(OomWatch { eventfd, _control: control })
+    }
+
+    /// Waits up to `timeout`; true when an OOM happened.
+    fn wait(&self, timeout: std::time::Duration) -> bool {
+        use std::os::fd::{AsFd, AsRawFd};
+        let mut fds = [nix::poll::PollFd::new(self.eventfd.as_fd(), nix::poll::PollFlags::POLLIN)];
+        let ms = timeout.as_millis().min(u16::MAX as u128) as u16;
+        if nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms)).unwrap_or(0) > 0 {
+            let mut b = [0u8; 8];
+            return nix::unistd::read(self.eventfd.as_raw_fd(), &mut b).is_ok();
+        }
+        false
+    }
+}
+
+/// `runc ps`: the container's processes as `ps` shows them (table, with the caller's ps
+/// options), or their pids as JSON.
+pub fn ps(g: &Global, id: &str, format: &str, ps_args: &[String]) -> Result<()> {
+    let c = Container::load(g, id)?;
+    if c.status() == Status::Stopped {
+        return Err(Error::new("container not running"));
+    }
+    let mut pids = cgroup_pids(&c.dir).ok_or_else(|| Error::new("container has no cgroup"))?;
+    pids.sort();
+    match format {
+        "json" => {
+            println!("{}", serde_json::to_string(&pids).map_err(|e| Error::new(e.to_string()))?);
+            Ok(())
+        }
+        "table" => {
+            let args: Vec<String> = if ps_args.is_empty() { vec!["-ef".into()] } else { ps_args.to_vec() };
+            let out = std::process::Command::new("ps").args(&args).output().map_err(|e| Error::new(format!("exec ps: {e}")))?;
+            if !out.status.success() {
+                return Err(Error::new(format!("ps: {}", String::from_utf8_lossy(&out.stderr).trim())));
+            }
+            let text = String::from_utf8_lossy(&out.stdout);
+            let mut lines = text.lines();
+            let header = lines.next().unwrap_or_default();
+            let pid_col = header.split_whitespace().position(|h| h == "PID").ok_or_else(|| Error::new("couldn't find PID field in ps output"))?;
+            let mut stdout = std::io::stdout().lock();
+            let _ = writeln!(stdout, "{header}");
+            for line in lines {
+                let pid = line.split_whitespace().nth(pid_col).and_then(|p| p.parse::<i32>().ok());
+                if pid.is_some_and(|p| pids.contains(&p)) {
+                    let _ = writeln!(stdout, "{line}");
+                }
+            }
+            Ok(())
+        }
+        other => Err(Error::new(format!("invalid format option: {other}"))),
+    }
+}
+
+const UPDATE_FLAGS: super::cli::FlagSpec = &[
+    (&["resources", "r"], true),
+    (&["memory"], true),
+    (&["memory-reservation"], true),
+    (&["memory-swap"], true),
+    (&["kernel-memory"], true),
+    (&["kernel-memory-tcp"], true),
+    (&["cpu-shares"], true),
+    (&["cpu-quota"], true),
+    (&["cpu-period"], true),
+    (&["cpu-rt-period"], true),
+    (&["cpu-rt-runtime"], true),
+    (&["cpuset-cpus"], true),
+    (&["cpuset-mems"], true),
+    (&["pids-limit"], true),
+    (&["blkio-weight"], true),
+    (&["l3-cache-schema"], true),
+    (&["mem-bw-schema"], true),
+];
+const EVENTS_FLAGS: super::cli::FlagSpec = &[(&["interval"], true), (&["stats"], false)];
+const PS_FLAGS: super::cli::FlagSpec = &[(&["format", "f"], true)];
+
+fn help(cmd: &str) -> String {
+    let (usage, flags) = match cmd {
+        "update" => ("runc update [command options] <container-id>", "   --resources value, -r value  path to the file containing the resources to update or '-' to read from the standard input\n   --memory value               Memory limit (in bytes)\n   --memory-reservation value   Memory reservation or soft_limit (in bytes)\n   --memory-swap value          Total memory usage (memory + swap); set '-1' to enable unlimited swap\n   --cpu-shares value           CPU shares (relative weight vs. other containers)\n   --cpu-quota value            CPU CFS hardcap limit (in usecs). Allowed cpu time in a given period\n   --cpu-period value           CPU CFS period to be used for hardcapping (in usecs). 0 to use system default\n   --cpuset-cpus value          CPU(s) to use\n   --cpuset-mems value          Memory node(s) to use\n   --pids-limit value           Maximum number of pids allowed in the container (default: 0)\n   --blkio-weight value         Specifies per cgroup weight, range is from 10 to 1000 (default: 0)\n"),
+        "pause" => ("runc pause <container-id>", ""),
+        "resume" => ("runc resume <container-id>", ""),
+        "events" => ("runc events [command options] <container-id>", "   --interval value  set the stats collection interval (default: 5s)\n   --stats           display the container's stats then exit\n"),
+        _ => ("runc ps [command options] <container-id> [ps options]", "   --format value, -f value  select one of: table or json (default: \"table\")\n"),
+    };
+    format!("NAME:\n   runc {cmd}\n\nUSAGE:\n   {usage}\n\nOPTIONS:\n{flags}")
+}
+
+/// A Go duration: `5s`, `100ms`, `1m30s`, `2h`.
+fn parse_duration(s: &str) -> Option<std::time::Duration> {
+    let mut total = 0f64;
+    let mut rest = s;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let n: f64 = rest[..end].parse().ok()?;
+        rest = &rest[end..];
+        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let secs = match &rest[..unit_end] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        total += n * secs;
+        rest = &rest[unit_end..];
+    }
+    Some(std::time::Duration::from_secs_f64(total))
+}
+
+/// Runs update, pause, resume, events or ps.
+pub fn command(g: &Global, cmd: &str, rest: &[String]) -> Result<i32> {
+    let spec = match cmd {
+        "update" => UPDATE_FLAGS,
+        "events" => EVENTS_FLAGS,
+        "ps" => PS_FLAGS,
+        _ => &[],
+    };
+    let p = super::cli::parse_flags(cmd, spec, rest)?;
+    if p.flag("help") {
+        print!("{}", help(cmd));
+        return Ok(0);
+    }
+    match cmd {
+        "pause" | "resume" => {
+            super::cli::check_args(cmd, &p, 1, 1)?;
+            if cmd == "pause" {
+                pause(g, &p.args[0])?
+            } else {
+                resume(g, &p.args[0])?
+            }
+        }
+        "update" => {
+            super::cli::check_args(cmd, &p, 1, 1)?;
+            let names = ["memory", "memory-reservation", "memory-swap", "kernel-memory-tcp", "cpu-shares", "cpu-quota", "cpu-period", "cpu-rt-period", "cpu-rt-runtime", "cpuset-cpus", "cpuset-mems", "pids-limit", "blkio-weight"];
+            if p.value("kernel-memory").is_some() {
+                return Err(Error::new("kernel memory limits are not supported (deprecated by the kernel)"));
+            }
+            let flags = UpdateFlags { resources_file: p.value("resources"), values: names.iter().filter_map(|n| Some((*n, p.value(n)?))).collect() };
+            update(g, &p.args[0], &flags)?
+        }
+        "events" => {
+            super::cli::check_args(cmd, &p, 1, 1)?;
+            let interval = match p.value("interval") {
+                Some(v) => parse_duration(v).filter(|d| !d.is_zero()).ok_or_else(|| Error::new(format!("invalid value {v:?} for flag -interval: duration must be greater than 0")))?,
+                None => std::time::Duration::from_secs(5),
+            };
+            events(g, &p.args[0], p.flag("stats"), interval)?
+        }
+        _ => {
+            super::cli::check_args(cmd, &p, 1, usize::MAX)?;
+            ps(g, &p.args[0], p.value("format").unwrap_or("table"), &p.args[1..])?
+        }
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_sizes_parse_as_runc_update() {
+        assert_eq!(parse_bytes("1024").unwrap(), 1024);
+        assert_eq!(parse_bytes("64m").unwrap(), 64 << 20);
+        assert_eq!(parse_bytes("1G").unwrap(), 1 << 30);
+        assert_eq!(parse_bytes("-1").unwrap(), -1);
+        assert!(parse_bytes("lots").is_err());
+    }
+
+    #[test]
+    fn durations_parse_as_go() {
+        assert_eq!(parse_duration("5s"), Some(std::time::Duration::from_secs(5)));
+        assert_eq!(parse_duration("100ms"), Some(std::time::Duration::from_millis(100)));
+        assert_eq!(parse_duration("1m30s"), Some(std::time::Duration::from_secs(90)));
+        assert_eq!(parse_duration("5"), None);
+    }
+}

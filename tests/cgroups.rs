@@ -1,0 +1,609 @@
+//! Cgroups against the real kernel (v1 controllers with cgroup2 at /sys/fs/cgroup/unified):
+//! docker-runc's limits, freezer, update, events, ps and clean-up, the v2 device program,
+//! and dockerd's HostConfig limits. Every container has a unique cgroupsPath, and each test
+//! asserts that no cgroup directory of it is left behind.
+
+mod common;
+
+use common::{applet, busybox_rootfs, require_root, TempDir};
+use dockbox::cgroups::Cgroup;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const V1: &str = "/sys/fs/cgroup";
+
+/// A bundle with a busybox rootfs, a private runc root and a unique cgroupsPath.
+struct Bundle {
+    dir: TempDir,
+    cgroup: String,
+}
+
+impl Bundle {
+    fn new(tag: &str) -> Bundle {
+        let dir = TempDir::new(tag);
+        std::fs::create_dir_all(dir.join("bundle/rootfs")).unwrap();
+        busybox_rootfs(&dir.join("bundle/rootfs"));
+        let cgroup = format!("/dbxtest-{tag}-{}", &dockbox::ids::new_id()[..12]);
+        Bundle { dir, cgroup }
+    }
+
+    fn bundle(&self) -> PathBuf {
+        self.dir.join("bundle")
+    }
+
+    /// runc's default spec running `args`, in this bundle's cgroup, with `resources`.
+    fn write(&self, args: &[&str], resources: Value) {
+        let mut spec = serde_json::to_value(dockbox::oci::Spec::example(false, 0, 0)).unwrap();
+        spec["process"]["terminal"] = json!(false);
+        spec["process"]["args"] = json!(args);
+        spec["linux"]["cgroupsPath"] = json!(self.cgroup);
+        spec["linux"]["resources"] = resources;
+        std::fs::write(self.bundle().join("config.json"), serde_json::to_vec_pretty(&spec).unwrap()).unwrap();
+    }
+
+    fn runc(&self) -> Command {
+        let mut c = applet("docker-runc");
+        c.arg("--root").arg(self.dir.join("state"));
+        c
+    }
+
+    /// stdio detached (a created init keeps what it gets); stderr through a file.
+    fn quiet(&self, args: &[&str]) -> Output {
+        let err_path = self.dir.join(format!("stderr-{}", dockbox::ids::new_id()));
+        let err = std::fs::File::create(&err_path).unwrap();
+        let mut out = self.runc().args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(err).output().unwrap();
+        out.stderr = std::fs::read(&err_path).unwrap();
+        let _ = std::fs::remove_file(&err_path);
+        out
+    }
+
+    fn output(&self, args: &[&str]) -> Output {
+        self.runc().args(args).stdin(Stdio::null()).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.output(args);
+        assert!(out.status.success(), "runc {args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    }
+
+    fn create_and_start(&self, id: &str) {
+        let out = self.quiet(&["create", "--bundle", self.bundle().to_str().unwrap(), id]);
+        assert!(out.status.success(), "create: {}", text(&out.stderr));
+        let out = self.quiet(&["start", id]);
+        assert!(out.status.success(), "start: {}", text(&out.stderr));
+    }
+
+    fn status(&self, id: &str) -> String {
+        let v: Value = serde_json::from_str(&self.ok(&["state", id])).unwrap();
+        v["status"].as_str().unwrap().to_string()
+    }
+
+    fn pid(&self, id: &str) -> i32 {
+        let v: Value = serde_json::from_str(&self.ok(&["state", id])).unwrap();
+        v["pid"].as_i64().unwrap() as i32
+    }
+
+    /// The container's directory in a v1 controller (or "unified").
+    fn dir(&self, controller: &str) -> PathBuf {
+        Path::new(V1).join(controller).join(self.cgroup.trim_start_matches('/'))
+    }
+
+    fn file(&self, controller: &str, file: &str) -> String {
+        std::fs::read_to_string(self.dir(controller).join(file)).unwrap_or_else(|e| panic!("{controller}/{file}: {e}")).trim().to_string()
+    }
+
+    /// Every directory this container's cgroup may have.
+    fn leftover_dirs(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(V1)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path().join(self.cgroup.trim_start_matches('/')))
+            .filter(|p| p.exists())
+            .collect()
+    }
+}
+
+impl Drop for Bundle {
+    fn drop(&mut self) {
+        if let Ok(entries) = std::fs::read_dir(self.dir.join("state")) {
+            for e in entries.flatten() {
+                let _ = self.quiet(&["delete", "-f", &e.file_name().to_string_lossy()]);
+            }
+        }
+        // Never leave a cgroup behind, even when the test failed half-way.
+        for d in self.leftover_dirs() {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// major:minor of a block device of this host, for throttle rules.
+fn block_device() -> (u64, u64) {
+    let dev = std::fs::read_dir("/sys/block").unwrap().flatten().find_map(|e| std::fs::read_to_string(e.path().join("dev")).ok()).expect("no block device");
+    let (a, b) = dev.trim().split_once(':').unwrap();
+    (a.parse().unwrap(), b.parse().unwrap())
+}
+
+fn cgroup_of(pid: i32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap()
+}
+
+#[test]
+fn limits_land_in_v1_files_and_delete_removes_every_dir() {
+    if !require_root() {
+        return;
+    }
+    let b = Bundle::new("limits");
+    let disk = block_device();
+    b.write(
+        &["sleep", "30"],
+        json!({
+            "devices": [{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}],
+            "memory": {"limit": 64 << 20, "reservation": 32 << 20, "swap": 128 << 20},
+            "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0", "mems": "0"},
+            "pids": {"limit": 10},
+            "blockIO": {"throttleReadBpsDevice": [{"major": disk.0, "minor": disk.1, "rate": 1048576}]},
+        }),
+    );
+    b.create_and_start("lim");
+    let pid = b.pid("lim");
+    let cg = cgroup_of(pid);
+    assert!(cg.contains(&format!(":memory:{}\n", b.cgroup)), "{cg}");
+    assert!(cg.contains(&format!("0::{}\n", b.cgroup)), "unified joined too: {cg}");
+    assert_eq!(b.file("memory", "memory.limit_in_bytes"), (64u64 << 20).to_string());
+    assert_eq!(b.file("memory", "memory.soft_limit_in_bytes"), (32u64 << 20).to_string());
+    assert_eq!(b.file("memory", "memory.memsw.limit_in_bytes"), (128u64 << 20).to_string());
+    assert_eq!(b.file("cpu", "cpu.shares"), "512");
+    assert_eq!(b.file("cpu", "cpu.cfs_quota_us"), "50000");
+    assert_eq!(b.file("cpu", "cpu.cfs_period_us"), "100000");
+    assert_eq!(b.file("cpuset", "cpuset.cpus"), "0");
+    assert_eq!(b.file("pids", "pids.max"), "10");
+    assert_eq!(b.file("blkio", "blkio.throttle.read_bps_device"), format!("{}:{} 1048576", disk.0, disk.1));
+    let devices = b.file("devices", "devices.list");
+    assert!(devices.lines().any(|l| l == "c 1:3 rwm") && devices.lines().any(|l| l == "b *:* m"), "{devices}");
+    assert!(!devices.contains("a *:*"), "{devices}");
+    assert_eq!(b.file("pids", "cgroup.procs"), pid.to_string());
+    // kill --all reaches every process in the cgroup; delete removes every directory.
+    b.ok(&["kill", "--all", "lim", "KILL"]);
+    b.ok(&["delete", "-f", "lim"]);
+    assert_eq!(b.leftover_dirs(), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn pids_limit_caps_a_fork_bomb() {
+    if !require_root() {
+        return;
+    }
+    let b = Bundle::new("forkbomb");
+    b.write(&["sh", "-c", "for i in $(seq 50); do sleep 1 & done; wait; echo done"], json!({"pids": {"limit": 10}}));
+    let out = b.output(&["run", "--bundle", b.bundle().to_str().unwrap(), "bomb"]);
+    let err = text(&out.stderr);
+    assert!(err.contains("can't fork") || err.contains("Resource temporarily unavailable"), "no fork failure: {err}");
+    assert_eq!(b.leftover_dirs(), Vec::<PathBuf>::new(), "run removes the cgroup");
+}
+
+#[test]
+fn device_rules_deny_a_device_made_inside() {
+    if !require_root() {
+        return;
+    }
+    let b = Bundle::new("devices");
+    // Docker's CAP_MKNOD lets the container make the node; the devices cgroup refuses to open it.
+    let mut spec_caps = vec!["CAP_MKNOD", "CAP_DAC_OVERRIDE"];
+    spec_caps.sort();
+    b.write(
+        &["sh", "-c", "mknod /tmp/disk b 7 0 && mknod /tmp/null c 1 3 && head -c1 /tmp/null; echo null=$?; head -c1 /tmp/disk >/dev/null; echo disk=$?"],
+        json!({"devices": [{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}, {"allow": true, "type": "b", "access": "m"}]}),
+    );
+    let mut spec: Value = serde_json::from_slice(&std::fs::read(b.bundle().join("config.json")).unwrap()).unwrap();
+    for set in ["bounding", "effective", "permitted"] {
+        spec["process"]["capabilities"][set] = json!(spec_caps);
+    }
+    spec["root"]["readonly"] = json!(false);
+    std::fs::write(b.bundle().join("config.json"), serde_json::to_vec(&spec).unwrap()).unwrap();
+    let out = b.output(&["run", "--bundle", b.bundle().to_str().unwrap(), "dev"]);
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("null=0"), "stdout {stdout} stderr {}", text(&out.stderr));
+    assert!(stdout.contains("disk=1"), "stdout {stdout} stderr {}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("Operation not permitted"), "{}", text(&out.stderr));
+    assert_eq!(b.leftover_dirs(), Vec::<PathBuf>::new());
+}
+
+/// The state of process `pid` from /proc (R, S, D, ...).
+fn proc_state(pid: i32) -> String {
+    common::proc_field(pid, "State").unwrap_or_default()
+}
+
+#[test]
+fn pause_freezes_and_resume_thaws() {
+    if !require_root() {
+        return;
+    }
+    let b = Bundle::new("pause");
+    b.write(&["sh", "-c", "while :; do :; done"], json!({}));
+    b.create_and_start("p");
+    let err = b.output(&["resume", "p"]);
+    assert!(!err.status.success());
+    assert!(text(&err.stderr).contains("container not paused"), "{}", text(&err.stderr));
+    b.ok(&["pause", "p"]);
+    assert_eq!(b.status("p"), "paused");
+    assert_eq!(b.file("freezer", "freezer.state"), "FROZEN");
+    let pid = b.pid("p");
+    // utime: field 14 of /proc/PID/stat (the comm, "sh", has no spaces).
+    let ticks = || std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap().split(' ').nth(13).unwrap_or("").to_string();
+    let before = ticks();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(ticks(), before, "a frozen busy loop uses no cpu");
+    assert!(proc_state(pid).starts_with('D') || proc_state(pid).starts_with('S'), "{}", proc_state(pid));
+    let again = b.output(&["pause", "p"]);
+    assert!(text(&again.stderr).contains("container not running"), "{}", text(&again.stderr));
+    b.ok(&["resume", "p"]);
+    assert_eq!(b.status("p"), "running");
+    assert_eq!(b.file("freezer", "freezer.state"), "THAWED");
+    // Delete of a paused container still works (it thaws to kill).
+    b.ok(&["pause", "p"]);
+    b.ok(&["delete", "-f", "p"]);
+    assert_eq!(b.leftover_dirs(), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn update_events_and_ps_work_live() {
+    if !require_root() {
+        return;
+    }
+    let b = Bundle::new("update");
+    // busybox sh execs the last command: the init is `sleep 31`, with one `sleep 30` child.
+    b.write(&["sh", "-c", "sleep 30 & sleep 31"], json!({"memory": {"limit": 64 << 20}, "pids": {"limit": 20}}));
+    b.create_and_start("u");
+    b.ok(&["update", "--memory", "96m", "--memory-swap", "200m", "--pids-limit", "15", "--cpu-shares", "300", "u"]);
+    assert_eq!(b.file("memory", "memory.limit_in_bytes"), (96u64 << 20).to_string());
+    assert_eq!(b.file("memory", "memory.memsw.limit_in_bytes"), (200u64 << 20).to_string());
+    assert_eq!(b.file("pids", "pids.max"), "15");
+    assert_eq!(b.file("cpu", "cpu.shares"), "300");
+    let res = b.dir.join("res.json");
+    std::fs::write(&res, r#"{"memory":{"limit":33554432},"cpu":{"quota":20000,"period":100000}}"#).unwrap();
+    b.ok(&["update", "-r", res.to_str().unwrap(), "u"]);
+    assert_eq!(b.file("memory", "memory.limit_in_bytes"), "33554432");
+    assert_eq!(b.file("cpu", "cpu.cfs_quota_us"), "20000");
+
+    let ev: Value = serde_json::from_str(&b.ok(&["events", "--stats", "u"])).unwrap();
+    assert_eq!(ev["type"], "stats");
+    assert_eq!(ev["id"], "u");
+    assert!(ev["data"]["cpu"]["usage"]["total"].as_u64().unwrap() > 0, "{ev}");
+    assert_eq!(ev["data"]["memory"]["usage"]["limit"], 33554432);
+    assert!(ev["data"]["memory"]["usage"]["usage"].as_u64().unwrap() > 0, "{ev}");
+    assert_eq!(ev["data"]["pids"]["current"], 2, "two sleeps: {ev}");
+    assert_eq!(ev["data"]["pids"]["limit"], 15);
+    assert!(ev["data"]["blkio"].is_object());
+
+    // Streaming: two stats lines at a short interval.
+    let mut child = b.runc().args(["events", "--interval", "100ms", "u"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    for _ in 0..2 {
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["type"], "stats");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let pids: Vec<i32> = serde_json::from_str(&b.ok(&["ps", "-f", "json", "u"])).unwrap();
+    assert_eq!(pids.len(), 2, "{pids:?}");
+    assert!(pids.contains(&b.pid("u")));
+    let table = b.ok(&["ps", "u"]);
+    assert!(table.lines().next().unwrap().contains("PID"), "{table}");
+    assert_eq!(table.lines().filter(|l| l.contains("sleep 3")).count(), 2, "{table}");
+    let custom = b.ok(&["ps", "u", "-o", "pid,comm"]);
+    assert_eq!(custom.lines().count(), 3, "{custom}");
+
+    b.ok(&["kill", "--all", "u", "KILL"]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while b.status("u") != "stopped" {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    b.ok(&["delete", "u"]);
+    assert_eq!(b.leftover_dirs(), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn failed_create_leaves_no_cgroup() {
+    if !require_root() {
+        return;
+    }
+    let b = Bundle::new("failed");
+    b.write(&["/no/such/program"], json!({"memory": {"limit": 64 << 20}}));
+    let out = b.quiet(&["create", "--bundle", b.bundle().to_str().unwrap(), "f"]);
+    assert!(!out.status.success());
+    assert_eq!(b.leftover_dirs(), Vec::<PathBuf>::new());
+    // A limit the kernel refuses fails create with the file named, and leaves nothing.
+    b.write(&["true"], json!({"cpu": {"cpus": "4095"}}));
+    let out = b.quiet(&["create", "--bundle", b.bundle().to_str().unwrap(), "f2"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("cpuset.cpus"), "{}", text(&out.stderr));
+    assert_eq!(b.leftover_dirs(), Vec::<PathBuf>::new());
+    assert!(!b.dir.join("state/f2").exists());
+}
+
+#[test]
+fn systemd_cgroup_driver_is_refused() {
+    let out = applet("docker-runc").args(["--systemd-cgroup", "list"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("not supported"), "{}", text(&out.stderr));
+}
+
+/// A cgroup v2 directory under /sys/fs/cgroup/unified, removed on drop.
+struct UnifiedDir(PathBuf);
+
+impl Drop for UnifiedDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// Runs `sh -c script` inside the cgroup2 directory `dir` and returns its output.
+fn run_in_unified(dir: &Path, script: &str) -> Output {
+    use std::os::unix::process::CommandExt;
+    let procs = dir.join("cgroup.procs");
+    let mut cmd = Command::new("/bin/busybox");
+    cmd.args(["sh", "-c", script]);
+    // SAFETY: the hook only writes to a file and returns, which is fine between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || std::fs::write(&procs, "0"));
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn v2_device_program_is_enforced_by_the_kernel() {
+    if !require_root() {
+        return;
+    }
+    let unified = Path::new(V1).join("unified");
+    if !unified.join("cgroup.procs").exists() {
+        panic!("this host has no cgroup2 hierarchy at {}", unified.display());
+    }
+    let dir = UnifiedDir(unified.join(format!("dbxtest-bpf-{}", &dockbox::ids::new_id()[..12])));
+    std::fs::create_dir(&dir.0).unwrap();
+    let rules: Vec<dockbox::oci::DeviceRule> = serde_json::from_value(json!([
+        {"allow": false, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 1, "minor": 5, "access": "r"},
+    ]))
+    .unwrap();
+    dockbox::cgroups::devices::apply_v2(&dir.0, &rules).unwrap();
+    let out = run_in_unified(&dir.0, "head -c1 /dev/null; echo null=$?; head -c1 /dev/zero | wc -c; echo x > /dev/zero; echo zerow=$?; head -c1 /dev/urandom; echo urandom=$?");
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("null=0"), "{stdout} {}", text(&out.stderr));
+    assert!(stdout.contains("\n1\n") || stdout.starts_with("1\n") || stdout.contains("null=0\n1"), "zero readable: {stdout}");
+    assert!(stdout.contains("zerow=1") || stdout.contains("zerow=2"), "zero not writable: {stdout}");
+    assert!(stdout.contains("urandom=1"), "urandom denied: {stdout} {}", text(&out.stderr));
+    // Replacing the program replaces the rules.
+    dockbox::cgroups::devices::apply_v2(&dir.0, &[]).unwrap();
+    let out = run_in_unified(&dir.0, "head -c1 /dev/urandom >/dev/null; echo urandom=$?");
+    assert!(text(&out.stdout).contains("urandom=0"), "{}", text(&out.stdout));
+}
+
+#[test]
+fn v2_files_are_written_on_the_unified_hierarchy() {
+    if !require_root() {
+        return;
+    }
+    // In hybrid mode this host's cgroup2 side has hugetlb and the core files (freeze); the
+    // v2 code writes them for real. The rest of the v2 files are checked on a plain dir.
+    let unified = Path::new(V1).join("unified");
+    let dir = UnifiedDir(unified.join(format!("dbxtest-v2-{}", &dockbox::ids::new_id()[..12])));
+    dockbox::cgroups::v2::create_delegating(&dir.0).unwrap();
+    let sizes: Vec<String> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.strip_prefix("hugetlb.")?.strip_suffix(".max").map(String::from))
+        .collect();
+    assert!(!sizes.is_empty(), "hugetlb was delegated to the new cgroup");
+    let r: dockbox::cgroups::Resources = serde_json::from_value(json!({"hugepageLimits": [{"pageSize": sizes[0], "limit": 4 << 21}]})).unwrap();
+    dockbox::cgroups::v2::apply(&dir.0, &r).unwrap();
+    assert_eq!(std::fs::read_to_string(dir.0.join(format!("hugetlb.{}.max", sizes[0]))).unwrap().trim(), (4u64 << 21).to_string());
+    // Freeze a process for real with cgroup.freeze.
+    let mut child = Command::new("/bin/busybox").args(["sleep", "30"]).spawn().unwrap();
+    std::fs::write(dir.0.join("cgroup.procs"), child.id().to_string()).unwrap();
+    dockbox::cgroups::v2::set_frozen(&dir.0, true).unwrap();
+    assert!(dockbox::cgroups::v2::is_frozen(&dir.0));
+    dockbox::cgroups::v2::set_frozen(&dir.0, false).unwrap();
+    assert!(!dockbox::cgroups::v2::is_frozen(&dir.0));
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // memory/cpu/pids/io on a plain directory standing in for a v2 cgroup.
+    let fake = TempDir::new("v2files");
+    std::fs::write(fake.join("cpu.max"), "max 100000\n").unwrap();
+    std::fs::write(fake.join("io.weight"), "").unwrap();
+    let r: dockbox::cgroups::Resources = serde_json::from_value(json!({
+        "memory": {"limit": 1 << 26, "reservation": 1 << 25, "swap": 1 << 27},
+        "cpu": {"shares": 1024, "quota": 50000, "cpus": "0-1"},
+        "pids": {"limit": 7},
+        "blockIO": {"weight": 500, "throttleWriteIOPSDevice": [{"major": 8, "minor": 0, "rate": 100}]},
+        "unified": {"memory.high": "50000000"},
+    }))
+    .unwrap();
+    dockbox::cgroups::v2::apply(fake.path(), &r).unwrap();
+    let f = |n: &str| std::fs::read_to_string(fake.join(n)).unwrap();
+    assert_eq!(f("memory.max"), (1u64 << 26).to_string());
+    assert_eq!(f("memory.low"), (1u64 << 25).to_string());
+    assert_eq!(f("memory.swap.max"), (1u64 << 26).to_string(), "swap.max is swap minus memory");
+    assert_eq!(f("cpu.weight"), "39");
+    assert_eq!(f("cpu.max"), "50000 100000");
+    assert_eq!(f("cpuset.cpus"), "0-1");
+    assert_eq!(f("pids.max"), "7");
+    assert_eq!(f("io.weight"), "default 4950");
+    assert_eq!(f("io.max"), "8:0 wiops=100");
+    assert_eq!(f("memory.high"), "50000000");
+    let bad: dockbox::cgroups::Resources = serde_json::from_value(json!({"unified": {"cgroup.procs": "1"}})).unwrap();
+    assert!(dockbox::cgroups::v2::apply(fake.path(), &bad).is_err());
+}
+
+#[test]
+fn cgroup_records_resolve_on_this_host() {
+    if !require_root() {
+        return;
+    }
+    let cg = Cgroup::resolve(Some("/docker/abc"), "abc").unwrap();
+    assert_eq!(cg.mode, dockbox::cgroups::Mode::Hybrid);
+    assert_eq!(cg.v1["memory"], PathBuf::from("/sys/fs/cgroup/memory/docker/abc"));
+    assert_eq!(cg.unified, Some(PathBuf::from("/sys/fs/cgroup/unified/docker/abc")));
+}
+
+#[test]
+fn dockerd_puts_host_config_limits_in_docker_cgroups() {
+    let Some(d) = common::Dockerd::start() else { return };
+    let image = d.registry.image("busybox");
+    let out = d.docker(&["run", "-d", "-m", "64m", "--memory-reservation", "32m", "--pids-limit", "20", "--cpus", "0.5", "--cpu-shares", "512", "--cpuset-cpus", "0", &image, "sleep", "30"]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let id = common::stdout(&out).trim().to_string();
+    let file = |ctrl: &str, f: &str| std::fs::read_to_string(Path::new(V1).join(ctrl).join("docker").join(&id).join(f)).unwrap_or_else(|e| panic!("{ctrl}/{f}: {e}")).trim().to_string();
+    assert_eq!(file("memory", "memory.limit_in_bytes"), (64u64 << 20).to_string());
+    assert_eq!(file("memory", "memory.soft_limit_in_bytes"), (32u64 << 20).to_string());
+    assert_eq!(file("memory", "memory.memsw.limit_in_bytes"), (128u64 << 20).to_string(), "dockerd's default swap");
+    assert_eq!(file("pids", "pids.max"), "20");
+    assert_eq!(file("cpu", "cpu.cfs_quota_us"), "50000");
+    assert_eq!(file("cpu", "cpu.cfs_period_us"), "100000");
+    assert_eq!(file("cpu", "cpu.shares"), "512");
+    assert_eq!(file("cpuset", "cpuset.cpus"), "0");
+    let devices = file("devices", "devices.list");
+    assert!(devices.lines().any(|l| l == "c 1:3 rwm") && devices.lines().any(|l| l == "c 136:* rwm"), "{devices}");
+    assert!(!devices.contains("a *:*"), "deny all first: {devices}");
+    let inspect: Value = serde_json::from_slice(&d.docker(&["inspect", &id]).stdout).unwrap();
+    assert_eq!(inspect[0]["HostConfig"]["Memory"], 64 << 20);
+    assert_eq!(inspect[0]["HostConfig"]["NanoCpus"], 500_000_000);
+    let pid = inspect[0]["State"]["Pid"].as_i64().unwrap() as i32;
+    assert!(cgroup_of(pid).contains(&format!(":memory:/docker/{id}\n")), "{}", cgroup_of(pid));
+
+    let out = d.docker(&["rm", "-f", &id]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let left: Vec<PathBuf> = std::fs::read_dir(V1).unwrap().flatten().map(|e| e.path().join("docker").join(&id)).filter(|p| p.exists()).collect();
+    assert_eq!(left, Vec::<PathBuf>::new());
+
+    let out = d.docker(&["create", "-m", "1k", &image]);
+    assert!(!out.status.success());
+    assert!(common::stderr(&out).contains("Minimum memory limit allowed is 6MB"), "{}", common::stderr(&out));
+}
+
+#[test]
+fn events_reports_an_oom_kill() {
+    if !require_root() {
+        return;
+    }
+    let b = Bundle::new("oom");
+    // memory+swap equal to memory: no swap to escape to; dd's 64 MiB buffer cannot fit.
+    b.write(&["sh", "-c", "sleep 1; dd if=/dev/zero of=/dev/null bs=64M count=1; sleep 30"], json!({"memory": {"limit": 16 << 20, "swap": 16 << 20}}));
+    b.create_and_start("o");
+    let mut child = b.runc().args(["events", "--interval", "10s", "o"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let mut line = String::new();
+        if std::io::BufRead::read_line(&mut reader, &mut line).unwrap() == 0 {
+            break;
+        }
+        let v: Value = serde_json::from_str(&line).unwrap();
+        seen.push(v["type"].as_str().unwrap().to_string());
+        if v["type"] == "oom" {
+            assert_eq!(v["id"], "o");
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(seen.first().map(String::as_str), Some("stats"), "{seen:?}");
+    assert!(seen.iter().any(|t| t == "oom"), "{seen:?}");
+    b.ok(&["delete", "-f", "o"]);
+    assert_eq!(b.leftover_dirs(), Vec::<PathBuf>::new());
+}
+
+/// runc in a private mount namespace whose /sys/fs/cgroup is the host's cgroup2 hierarchy
+/// alone, so it runs in unified (v2-only) mode on this hybrid host.
+fn runc_v2(b: &Bundle, args: &[&str]) -> Output {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = b.runc();
+    cmd.args(args).stdin(Stdio::null());
+    // SAFETY: the hook only makes raw syscalls (unshare, mount, umount2) between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            use nix::mount::{mount, umount2, MntFlags, MsFlags};
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)?;
+            mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)?;
+            umount2("/sys/fs/cgroup", MntFlags::MNT_DETACH)?;
+            mount(Some("cgroup2"), "/sys/fs/cgroup", Some("cgroup2"), MsFlags::empty(), None::<&str>)?;
+            Ok(())
+        });
+    }
+    // A created init keeps the stdio it gets: output through files, not pipes.
+    let out_path = b.dir.join(format!("v2out-{}", dockbox::ids::new_id()));
+    let err_path = b.dir.join(format!("v2err-{}", dockbox::ids::new_id()));
+    cmd.stdout(std::fs::File::create(&out_path).unwrap()).stderr(std::fs::File::create(&err_path).unwrap());
+    let status = cmd.status().unwrap();
+    let out = Output { status, stdout: std::fs::read(&out_path).unwrap(), stderr: std::fs::read(&err_path).unwrap() };
+    let _ = std::fs::remove_file(out_path);
+    let _ = std::fs::remove_file(err_path);
+    out
+}
+
+#[test]
+fn unified_mode_runs_a_container_with_device_program_freezer_and_stats() {
+    if !require_root() {
+        return;
+    }
+    let b = Bundle::new("v2mode");
+    b.write(
+        &["sh", "-c", "mknod /tmp/disk b 7 0; head -c1 /tmp/disk >/dev/null 2>&1; echo disk=$? > /tmp/result; head -c1 /dev/zero | wc -c >> /tmp/result; sleep 30"],
+        json!({"devices": [{"allow": false, "access": "rwm"}]}),
+    );
+    let mut spec: Value = serde_json::from_slice(&std::fs::read(b.bundle().join("config.json")).unwrap()).unwrap();
+    for set in ["bounding", "effective", "permitted"] {
+        spec["process"]["capabilities"][set] = json!(["CAP_MKNOD"]);
+    }
+    spec["root"]["readonly"] = json!(false);
+    std::fs::write(b.bundle().join("config.json"), serde_json::to_vec(&spec).unwrap()).unwrap();
+    let host_dir = b.dir("unified");
+    let v2 = |args: &[&str]| {
+        let out = runc_v2(&b, args);
+        assert!(out.status.success(), "runc {args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    v2(&["create", "--bundle", b.bundle().to_str().unwrap(), "v2"]);
+    assert!(host_dir.is_dir());
+    let record: Value = serde_json::from_slice(&std::fs::read(b.dir.join("state/v2/cgroup.json")).unwrap()).unwrap();
+    assert_eq!(record["mode"], "unified", "{record}");
+    v2(&["start", "v2"]);
+    let result = b.bundle().join("rootfs/tmp/result");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::fs::read_to_string(&result).unwrap_or_default().lines().count() < 2 {
+        assert!(Instant::now() < deadline, "the container did not write its result");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The eBPF program: block devices denied, the standard char devices allowed.
+    assert_eq!(std::fs::read_to_string(&result).unwrap(), "disk=1\n1\n");
+    let pid = b.pid("v2");
+    assert!(cgroup_of(pid).contains(&format!("0::{}\n", b.cgroup)), "{}", cgroup_of(pid));
+
+    v2(&["pause", "v2"]);
+    assert_eq!(std::fs::read_to_string(host_dir.join("cgroup.freeze")).unwrap().trim(), "1");
+    let state: Value = serde_json::from_str(&v2(&["state", "v2"])).unwrap();
+    assert_eq!(state["status"], "paused");
+    v2(&["resume", "v2"]);
+    let ev: Value = serde_json::from_str(&v2(&["events", "--stats", "v2"])).unwrap();
+    assert!(ev["data"]["cpu"]["usage"]["total"].as_u64().unwrap() > 0, "{ev}");
+    let pids: Vec<i32> = serde_json::from_str(&v2(&["ps", "-f", "json", "v2"])).unwrap();
+    assert_eq!(pids, vec![pid]);
+    v2(&["kill", "--all", "v2", "KILL"]);
+    v2(&["delete", "-f", "v2"]);
+    assert!(!host_dir.exists(), "the cgroup2 directory is removed");
+}
