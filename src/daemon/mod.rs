@@ -6,6 +6,7 @@ mod api;
 mod container;
 mod images;
 mod ops;
+pub mod seccomp_profile;
 mod spec;
 mod streams;
 
