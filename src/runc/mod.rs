@@ -9,7 +9,9 @@ mod cli;
 mod container;
 mod hooks;
 mod init;
+mod procfs;
 mod rootfs;
+mod security;
 mod state;
 
 use std::io::Write;

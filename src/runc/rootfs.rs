@@ -264,6 +264,9 @@ fn mount_one(root: &OwnedFd, m: &crate::oci::Mount, bundle: &Path) -> Result<()>
         }
         return Ok(());
     }
+    if kind == "proc" || kind == "sysfs" {
+        require_plain_directory(root, &rel, kind)?;
+    }
     let target = make_target(root, &m.destination, false)?;
     let path = fd_path(&target);
     let flags = opts.flags - MsFlags::MS_REMOUNT;
@@ -288,6 +291,22 @@ fn mount_one(root: &OwnedFd, m: &crate::oci::Mount, bundle: &Path) -> Result<()>
         do_mount(NONE, &fd_path(&mounted), NONE, opts.propagation, NONE).map_err(errno)?;
     }
     Ok(())
+}
+
+/// proc and sysfs only on a real directory (or a missing one), never through a symlink the
+/// image placed there (CVE-2019-16884 / CVE-2023-27561).
+fn require_plain_directory(root: &OwnedFd, rel: &Path, kind: &str) -> Result<()> {
+    match open_in_root(root, rel, libc::O_PATH | libc::O_NOFOLLOW) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+        Err(e) => Err(io_text(&e)),
+        Ok(fd) => {
+            let st = nix::sys::stat::fstat(fd.as_raw_fd()).map_err(errno)?;
+            if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+                return Err(format!("filesystem {kind:?} must be mounted on ordinary directory"));
+            }
+            Ok(())
+        }
+    }
 }
 
 /// The devices every container gets on a tmpfs /dev, and /dev's standard links.
@@ -383,28 +402,12 @@ pub fn enter(rootfs: &Path, no_pivot: bool) -> Result<()> {
 /// Inside the rootfs: readonly paths, masked paths, and the read-only root.
 pub fn finish(spec: &crate::oci::Spec) -> Result<()> {
     if let Some(linux) = &spec.linux {
+        // Through verified descriptors only (procfs.rs): CVE-2019-16884, the /dev/null races.
         for p in &linux.readonly_paths {
-            match std::fs::symlink_metadata(p) {
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(format!("stat {p}: {}", io_text(&e))),
-                Ok(_) => {}
-            }
-            do_mount(Some(p.as_str()), p, NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE).map_err(|e| format!("bind readonly path {p}: {}", errno(e)))?;
-            let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC | kept_flags(p);
-            do_mount(NONE, p, NONE, flags, NONE).map_err(|e| format!("remount readonly path {p}: {}", errno(e)))?;
+            super::procfs::make_readonly(p)?;
         }
         for p in &linux.masked_paths {
-            let meta = match std::fs::symlink_metadata(p) {
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(format!("stat {p}: {}", io_text(&e))),
-                Ok(m) => m,
-            };
-            let r = if meta.is_dir() {
-                do_mount(Some("tmpfs"), p, Some("tmpfs"), MsFlags::MS_RDONLY, NONE)
-            } else {
-                do_mount(Some("/dev/null"), p, NONE, MsFlags::MS_BIND, NONE)
-            };
-            r.map_err(|e| format!("mask path {p}: {}", errno(e)))?;
+            super::procfs::mask(p)?;
         }
     }
     if spec.root.as_ref().is_some_and(|r| r.readonly) {
