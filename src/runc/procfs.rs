@@ -53,7 +53,7 @@ pub fn write(path: &str, data: &str) -> Result<()> {
 /// `/proc/self/fd/N` for a descriptor, after checking that /proc/self/fd is a real procfs
 /// (otherwise a mount onto that path would land wherever the image points it).
 fn fd_path(fd: &OwnedFd) -> Result<String> {
-    let dir = open_raw("/proc/self/fd", libc::O_PATH | libc::O_DIRECTORY).map_err(|e| format!("open /proc/self/fd: {e}"))?;
+    let dir = open_raw("/proc/self/fd", libc::O_PATH | libc::O_DIRECTORY).map_err(|e| format!("/proc is not a procfs (open /proc/self/fd: {e}): cannot mask or protect paths safely"))?;
     if !is_procfs(&dir) {
         return Err("/proc is not a procfs: cannot mask or protect paths safely".into());
     }
