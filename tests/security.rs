@@ -334,6 +334,7 @@ fn custom_profile_errno_and_kill() {
     spec["linux"]["seccomp"] = json!({
         "defaultAction": "SCMP_ACT_ALLOW",
         "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "flags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_TSYNC"],
         "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}],
     });
     let out = b.run_spec("errno", &spec);
@@ -569,6 +570,18 @@ fn host_binary_cannot_be_reached_through_proc_exe_cve_2019_5736() {
     // The sealed copy is a detached mount: nothing shows in the mount table.
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mountinfo.contains(host_binary.to_str().unwrap()), "{mountinfo}");
+
+    // The fallback for kernels without open_tree: a memfd copy sealed against writes.
+    let out = b.runc().args(["create", "--bundle", b.bundle().to_str().unwrap(), "m"]).env("DOCKBOX_RUNC_SEAL", "memfd").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap();
+    assert!(out.success());
+    let state: Value = serde_json::from_slice(&b.runc().args(["state", "m"]).output().unwrap().stdout).unwrap();
+    let exe = format!("/proc/{}/exe", state["pid"].as_i64().unwrap());
+    assert!(std::fs::read_link(&exe).unwrap().to_string_lossy().starts_with("/memfd:runc_cloned"), "{:?}", std::fs::read_link(&exe));
+    let copy = std::fs::File::open(&exe).unwrap();
+    // SAFETY: F_GET_SEALS only reads the seals of a descriptor we hold.
+    let seals = unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&copy), libc::F_GET_SEALS) };
+    assert!(seals >= 0 && seals & libc::F_SEAL_WRITE != 0, "seals {seals:#x}");
+    assert_eq!(sha256_of(&host_binary), before);
 }
 
 #[test]

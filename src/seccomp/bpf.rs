@@ -10,7 +10,8 @@ pub struct Insn {
     pub k: u32,
 }
 
-pub const LD_W_ABS: u16 = 0x00 | 0x00 | 0x20; // BPF_LD | BPF_W | BPF_ABS
+/// BPF_LD | BPF_W | BPF_ABS (BPF_LD and BPF_W are 0).
+pub const LD_W_ABS: u16 = 0x20;
 pub const ALU_AND_K: u16 = 0x04 | 0x50; // BPF_ALU | BPF_AND | BPF_K
 pub const JA: u16 = 0x05; // BPF_JMP | BPF_JA
 pub const JEQ_K: u16 = 0x05 | 0x10;
