@@ -31,6 +31,7 @@ pub mod reference;
 pub mod registry;
 pub mod rpc;
 pub mod runc;
+pub mod seccomp;
 pub mod shim;
 pub mod snapshot;
 pub mod stdcopy;

@@ -63,6 +63,44 @@ pub struct Process {
     pub oom_score_adj: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selinux_label: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub io_priority: Option<IoPriority>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduler: Option<Scheduler>,
+}
+
+/// `process.ioPriority`: class IOPRIO_CLASS_RT, _BE or _IDLE, and a level 0-7.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct IoPriority {
+    pub class: String,
+    #[serde(default)]
+    pub priority: i32,
+}
+
+/// `process.scheduler`, the fields of sched_setattr(2).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Scheduler {
+    pub policy: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nice: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<u64>,
+}
+
+/// `linux.personality`: domain LINUX or LINUX32.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Personality {
+    pub domain: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -182,6 +220,8 @@ pub struct Linux {
     pub readonly_paths: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mount_label: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personality: Option<Personality>,
 }
 
 /// Cgroup limits: the device rules typed, the rest kept as JSON until cgroups are applied.

@@ -8,6 +8,7 @@ mod container;
 mod images;
 mod ops;
 mod resources;
+pub mod seccomp_profile;
 mod spec;
 mod streams;
 

@@ -93,7 +93,7 @@ pub fn build(c: &Container, rootfs: &Path, data_root: &Path) -> Result<Value, St
     let caps: Vec<&str> = DEFAULT_CAPS.to_vec();
     let dir = Container::dir(data_root, &c.id);
     let bind = |dest: &str, src: &Path| json!({"destination": dest, "type": "bind", "source": src, "options": ["rbind", "rprivate"]});
-    Ok(json!({
+    let mut spec = json!({
         "ociVersion": crate::version::OCI_SPEC,
         "process": {
             "terminal": c.tty(),
@@ -124,7 +124,20 @@ pub fn build(c: &Container, rootfs: &Path, data_root: &Path) -> Result<Value, St
             "resources": super::resources::linux_resources(&c.host_config)?,
             "cgroupsPath": super::resources::cgroups_path(&c.host_config, &c.id),
         },
-    }))
+    });
+    if let Some(profile) = seccomp_profile(c, &caps) {
+        spec["linux"]["seccomp"] = profile;
+    }
+    Ok(spec)
+}
+
+/// Docker's default seccomp profile for the container's capabilities, unless the container
+/// runs with `--security-opt seccomp=unconfined` or `--privileged`.
+fn seccomp_profile(c: &Container, caps: &[&str]) -> Option<Value> {
+    let opts = c.host_config.get("SecurityOpt").and_then(Value::as_array).cloned().unwrap_or_default();
+    let unconfined = opts.iter().filter_map(Value::as_str).any(|o| o == "seccomp=unconfined" || o == "seccomp:unconfined");
+    let privileged = c.host_config.get("Privileged").and_then(Value::as_bool).unwrap_or(false);
+    (!unconfined && !privileged).then(|| super::seccomp_profile::default_profile(caps))
 }
 
 #[cfg(test)]

@@ -50,6 +50,11 @@ pub fn run(c: Child) -> ! {
             send(c.ready, READY);
             match wait_for_start(&c) {
                 Ok(()) => {
+                    if let Err(e) = super::security::before_exec(&exec.security) {
+                        eprintln!("{e}");
+                        // SAFETY: _exit ends this process without running parent-owned destructors.
+                        unsafe { libc::_exit(1) }
+                    }
                     let e = exec.exec();
                     // Too late to tell runc: the caller of `start` has gone. Say it on stderr.
                     eprintln!("exec {:?} failed: {}", c.spec.process.as_ref().map(|p| p.args[0].as_str()).unwrap_or(""), e);
@@ -75,6 +80,7 @@ struct Exec {
     path: CString,
     args: Vec<CString>,
     env: Vec<CString>,
+    security: super::security::Plan,
 }
 
 impl Exec {
@@ -97,6 +103,7 @@ fn errno(e: nix::errno::Errno) -> String {
 fn prepare(c: &Child) -> Result<Exec> {
     let spec = c.spec;
     let process = spec.process.as_ref().ok_or("no process")?;
+    let security = super::security::prepare(spec)?;
     reset_signals();
     nix::unistd::setsid().map_err(|e| format!("setsid: {}", errno(e)))?;
     if let Some(adj) = process.oom_score_adj {
@@ -142,27 +149,24 @@ fn prepare(c: &Child) -> Result<Exec> {
     }
     for (key, value) in &linux.sysctl {
         let path = format!("/proc/sys/{}", key.replace('.', "/"));
-        std::fs::write(&path, value).map_err(|e| format!("write sysctl key {key}: {e}"))?;
+        super::procfs::write(&path, value).map_err(|e| format!("write sysctl key {key}: {e}"))?;
     }
     rootfs::finish(spec)?;
+    super::security::before_user(&security, spec)?;
     set_rlimits(&process.rlimits)?;
     become_user(process)?;
     let cwd = &process.cwd;
     nix::unistd::chdir(cwd.as_str()).map_err(|e| format!("chdir to cwd ({cwd:?}) set in config.json failed: {}", errno(e)))?;
+    super::security::check_cwd()?;
     let umask = process.user.umask.unwrap_or(0o022);
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask as libc::mode_t));
     let path = look_path(&process.args[0], &process.env)?;
-    if process.no_new_privileges {
-        // SAFETY: PR_SET_NO_NEW_PRIVS takes plain integer arguments.
-        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-            return Err(format!("set no_new_privs: {}", std::io::Error::last_os_error()));
-        }
-    }
     close_host_fds(c.preserve_fds)?;
     Ok(Exec {
         path: cstring(&path)?,
         args: process.args.iter().map(|a| cstring(a)).collect::<Result<_>>()?,
         env: process.env.iter().map(|a| cstring(a)).collect::<Result<_>>()?,
+        security,
     })
 }
 

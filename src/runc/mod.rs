@@ -10,7 +10,10 @@ mod container;
 mod hooks;
 mod init;
 mod manage;
+mod procfs;
 mod rootfs;
+mod sealed;
+mod security;
 mod state;
 
 use std::io::Write;
@@ -110,6 +113,12 @@ pub fn main(args: Vec<String>) -> i32 {
             return e.code;
         }
     };
+    if rest.first().is_some_and(|c| sealed::needed(c)) {
+        if let Err(e) = sealed::reexec_if_needed(&args) {
+            global.fatal(&e);
+            return 1;
+        }
+    }
     match cli::run_command(&global, &rest) {
         Ok(code) => code,
         Err(e) => {

@@ -6,7 +6,7 @@
 use nix::mount::{mount, MsFlags};
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Component, Path, PathBuf};
 
 type Result<T> = std::result::Result<T, String>;
@@ -52,33 +52,83 @@ fn relative(dest: &str) -> PathBuf {
 }
 
 /// mkdir -p inside the rootfs; returns an O_PATH descriptor of the directory.
+///
+/// Every component is looked up with RESOLVE_IN_ROOT and created with mkdirat relative to a
+/// descriptor of its parent, so nothing the container or the image swaps in can make a
+/// directory appear outside the rootfs (CVE-2024-45310). Symlinks are followed by hand,
+/// inside the root, so that a dangling one (say to an absolute path) has its target made
+/// under the rootfs instead of failing.
 fn mkdir_all_in_root(root: &OwnedFd, rel: &Path, mode: u32) -> Result<OwnedFd> {
-    let mut prefix = PathBuf::from(".");
-    let mut fd = open_in_root(root, &prefix, libc::O_PATH | libc::O_DIRECTORY).map_err(|e| format!("open rootfs: {}", io_text(&e)))?;
-    for c in rel.components() {
-        let Component::Normal(name) = c else {
-            if c == Component::ParentDir {
-                prefix.push("..");
-                fd = open_in_root(root, &prefix, libc::O_PATH | libc::O_DIRECTORY).map_err(|e| format!("open {}: {}", prefix.display(), io_text(&e)))?;
-            }
-            continue;
-        };
-        prefix.push(name);
-        match open_in_root(root, &prefix, libc::O_PATH | libc::O_DIRECTORY) {
-            Ok(next) => fd = next,
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-                let cname = CString::new(name.as_bytes()).map_err(|_| "NUL in path".to_string())?;
-                // SAFETY: mkdirat reads the NUL-terminated name relative to a descriptor we hold.
-                let rc = unsafe { libc::mkdirat(fd.as_raw_fd(), cname.as_ptr(), mode) };
-                if rc != 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EEXIST) {
-                    return Err(format!("mkdir {}: {}", prefix.display(), std::io::Error::last_os_error()));
-                }
-                fd = open_in_root(root, &prefix, libc::O_PATH | libc::O_DIRECTORY).map_err(|e| format!("open {}: {}", prefix.display(), io_text(&e)))?;
-            }
-            Err(e) => return Err(format!("open {}: {}", prefix.display(), io_text(&e))),
+    use std::collections::VecDeque;
+    use std::ffi::OsString;
+    fn push_components(todo: &mut VecDeque<OsString>, path: &Path) {
+        let parts: Vec<OsString> = path
+            .components()
+            .filter_map(|c| match c {
+                Component::Normal(n) => Some(n.to_os_string()),
+                Component::ParentDir => Some(OsString::from("..")),
+                _ => None,
+            })
+            .collect();
+        for p in parts.into_iter().rev() {
+            todo.push_front(p);
         }
     }
-    Ok(fd)
+    let mut todo = VecDeque::new();
+    push_components(&mut todo, rel);
+    let mut prefix = PathBuf::from(".");
+    let mut steps = 0;
+    while let Some(name) = todo.pop_front() {
+        steps += 1;
+        if steps > 255 {
+            return Err(format!("mkdir {}: too many levels of symbolic links", rel.display()));
+        }
+        if name == ".." {
+            if prefix != Path::new(".") {
+                prefix.pop();
+            }
+            continue;
+        }
+        let candidate = prefix.join(&name);
+        match open_in_root(root, &candidate, libc::O_PATH | libc::O_NOFOLLOW) {
+            Ok(fd) => {
+                let st = nix::sys::stat::fstat(fd.as_raw_fd()).map_err(|e| format!("stat {}: {}", candidate.display(), errno(e)))?;
+                match st.st_mode & libc::S_IFMT {
+                    libc::S_IFDIR => prefix = candidate,
+                    libc::S_IFLNK => {
+                        let mut buf = vec![0u8; libc::PATH_MAX as usize];
+                        let empty = CString::default();
+                        // SAFETY: readlinkat writes at most buf.len() bytes into buf; the
+                        // empty path names the O_PATH link itself.
+                        let n = unsafe { libc::readlinkat(fd.as_raw_fd(), empty.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+                        if n < 0 {
+                            return Err(format!("readlink {}: {}", candidate.display(), std::io::Error::last_os_error()));
+                        }
+                        buf.truncate(n as usize);
+                        let target = PathBuf::from(std::ffi::OsString::from_vec(buf));
+                        if target.is_absolute() {
+                            prefix = PathBuf::from(".");
+                        }
+                        push_components(&mut todo, &target);
+                    }
+                    _ => return Err(format!("mkdir {}: not a directory", candidate.display())),
+                }
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                let parent = open_in_root(root, &prefix, libc::O_PATH | libc::O_DIRECTORY).map_err(|e| format!("open {}: {}", prefix.display(), io_text(&e)))?;
+                let cname = CString::new(name.as_bytes()).map_err(|_| "NUL in path".to_string())?;
+                // SAFETY: mkdirat reads the NUL-terminated name relative to a descriptor we hold.
+                let rc = unsafe { libc::mkdirat(parent.as_raw_fd(), cname.as_ptr(), mode) };
+                if rc != 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EEXIST) {
+                    return Err(format!("mkdir {}: {}", candidate.display(), std::io::Error::last_os_error()));
+                }
+                // Look again: whatever is there now (ours, or a racing link) is resolved anew.
+                todo.push_front(name);
+            }
+            Err(e) => return Err(format!("open {}: {}", candidate.display(), io_text(&e))),
+        }
+    }
+    open_in_root(root, &prefix, libc::O_PATH | libc::O_DIRECTORY).map_err(|e| format!("open {}: {}", prefix.display(), io_text(&e)))
 }
 
 /// Makes the mount target (a directory, or an empty file when `file`) and returns an O_PATH
@@ -264,6 +314,9 @@ fn mount_one(root: &OwnedFd, m: &crate::oci::Mount, bundle: &Path) -> Result<()>
         }
         return Ok(());
     }
+    if kind == "proc" || kind == "sysfs" {
+        require_plain_directory(root, &rel, kind)?;
+    }
     let target = make_target(root, &m.destination, false)?;
     let path = fd_path(&target);
     let flags = opts.flags - MsFlags::MS_REMOUNT;
@@ -288,6 +341,22 @@ fn mount_one(root: &OwnedFd, m: &crate::oci::Mount, bundle: &Path) -> Result<()>
         do_mount(NONE, &fd_path(&mounted), NONE, opts.propagation, NONE).map_err(errno)?;
     }
     Ok(())
+}
+
+/// proc and sysfs only on a real directory (or a missing one), never through a symlink the
+/// image placed there (CVE-2019-16884 / CVE-2023-27561).
+fn require_plain_directory(root: &OwnedFd, rel: &Path, kind: &str) -> Result<()> {
+    match open_in_root(root, rel, libc::O_PATH | libc::O_NOFOLLOW) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+        Err(e) => Err(io_text(&e)),
+        Ok(fd) => {
+            let st = nix::sys::stat::fstat(fd.as_raw_fd()).map_err(errno)?;
+            if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+                return Err(format!("filesystem {kind:?} must be mounted on ordinary directory"));
+            }
+            Ok(())
+        }
+    }
 }
 
 /// The devices every container gets on a tmpfs /dev, and /dev's standard links.
@@ -383,28 +452,12 @@ pub fn enter(rootfs: &Path, no_pivot: bool) -> Result<()> {
 /// Inside the rootfs: readonly paths, masked paths, and the read-only root.
 pub fn finish(spec: &crate::oci::Spec) -> Result<()> {
     if let Some(linux) = &spec.linux {
+        // Through verified descriptors only (procfs.rs): CVE-2019-16884, the /dev/null races.
         for p in &linux.readonly_paths {
-            match std::fs::symlink_metadata(p) {
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(format!("stat {p}: {}", io_text(&e))),
-                Ok(_) => {}
-            }
-            do_mount(Some(p.as_str()), p, NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE).map_err(|e| format!("bind readonly path {p}: {}", errno(e)))?;
-            let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC | kept_flags(p);
-            do_mount(NONE, p, NONE, flags, NONE).map_err(|e| format!("remount readonly path {p}: {}", errno(e)))?;
+            super::procfs::make_readonly(p)?;
         }
         for p in &linux.masked_paths {
-            let meta = match std::fs::symlink_metadata(p) {
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(format!("stat {p}: {}", io_text(&e))),
-                Ok(m) => m,
-            };
-            let r = if meta.is_dir() {
-                do_mount(Some("tmpfs"), p, Some("tmpfs"), MsFlags::MS_RDONLY, NONE)
-            } else {
-                do_mount(Some("/dev/null"), p, NONE, MsFlags::MS_BIND, NONE)
-            };
-            r.map_err(|e| format!("mask path {p}: {}", errno(e)))?;
+            super::procfs::mask(p)?;
         }
     }
     if spec.root.as_ref().is_some_and(|r| r.readonly) {
