@@ -127,16 +127,16 @@ pub fn spec_wants_terminal(bundle: &Path) -> bool {
     crate::oci::Spec::load(bundle).ok().and_then(|s| s.process).is_some_and(|p| p.terminal)
 }
 
-/// runc's own stdio proxied to a pty master (`run`/`exec` in the foreground with a tty): our
-/// terminal goes raw meanwhile and its size is given to the pty.
+/// runc's own stdio proxied to a pty master (`run`/`exec` in the foreground with a tty),
+/// pumped from runc's wait loop (no threads: after unsharing a pid namespace runc cannot
+/// make any). Our terminal goes raw meanwhile and its size is given to the pty.
 pub struct Proxy {
-    output: std::thread::JoinHandle<()>,
+    master: OwnedFd,
+    stdin_open: bool,
     saved: Option<nix::sys::termios::Termios>,
 }
 
 impl Proxy {
-    /// Starts copying; call with the signals runc handles already blocked, as the threads
-    /// inherit the mask.
     pub fn start(master: OwnedFd) -> Proxy {
         use nix::sys::termios;
         let stdin = std::io::stdin();
@@ -147,37 +147,97 @@ impl Proxy {
             let _ = termios::tcsetattr(&stdin, termios::SetArg::TCSANOW, &raw);
             // SAFETY: TIOCGWINSZ writes a winsize, which outlives the call.
             let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+            // SAFETY: as above.
             if unsafe { libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) } == 0 {
                 let _ = set_size(master.as_raw_fd(), ws.ws_row as u32, ws.ws_col as u32);
             }
         }
-        if let Ok(m) = master.try_clone() {
-            std::thread::spawn(move || copy(0, m.as_raw_fd()));
-        }
-        let output = std::thread::spawn(move || copy(master.as_raw_fd(), 1));
-        Proxy { output, saved }
+        Proxy { master, stdin_open: true, saved }
     }
 
-    /// Waits until the container's side of the terminal is closed and all output is copied.
+    /// The descriptors to poll for input: the master, and our stdin while it is open.
+    pub fn poll_fds(&self) -> Vec<libc::pollfd> {
+        let mut v = vec![libc::pollfd { fd: self.master.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+        if self.stdin_open {
+            v.push(libc::pollfd { fd: 0, events: libc::POLLIN, revents: 0 });
+        }
+        v
+    }
+
+    /// Copies what `poll` found ready (`fds` as returned by [`Proxy::poll_fds`], polled).
+    pub fn pump(&mut self, fds: &[libc::pollfd]) {
+        let mut buf = [0u8; 4096];
+        for p in fds.iter().filter(|p| p.revents != 0) {
+            if p.fd == 0 {
+                match nix::unistd::read(0, &mut buf) {
+                    Ok(0) | Err(_) => self.stdin_open = false,
+                    Ok(n) => {
+                        let _ = write_all(self.master.as_raw_fd(), &buf[..n]);
+                    }
+                }
+            } else if let Ok(n) = nix::unistd::read(self.master.as_raw_fd(), &mut buf) {
+                let _ = write_all(1, &buf[..n]);
+            }
+        }
+    }
+
+    /// After the process exited: copies the output still in the pty (until the slave is
+    /// closed everywhere, or output pauses) and restores our terminal.
     pub fn finish(self) {
-        let _ = self.output.join();
+        let mut buf = [0u8; 4096];
+        loop {
+            let mut p = [libc::pollfd { fd: self.master.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+            // SAFETY: p is a live array of one pollfd.
+            if unsafe { libc::poll(p.as_mut_ptr(), 1, 200) } <= 0 {
+                break;
+            }
+            match nix::unistd::read(self.master.as_raw_fd(), &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if write_all(1, &buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
         if let Some(t) = &self.saved {
             let _ = nix::sys::termios::tcsetattr(std::io::stdin(), nix::sys::termios::SetArg::TCSANOW, t);
         }
     }
 }
 
-/// Copies from one descriptor to another until EOF or an error (EIO: the pty's slave closed).
-pub fn copy(from: RawFd, to: RawFd) {
-    let mut buf = [0u8; 4096];
+/// Waits for `pid` (runc's child or adoptee), forwarding the signals `sigfd` receives to it and
+/// pumping `proxy`; returns its status (128+N when killed by signal N). Other children that
+/// exit meanwhile (orphans runc adopted as a subreaper) are reaped.
+pub fn wait_forwarding(pid: nix::unistd::Pid, sigfd: &nix::sys::signalfd::SignalFd, mut proxy: Option<&mut Proxy>) -> std::result::Result<i32, String> {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
     loop {
-        match nix::unistd::read(from, &mut buf) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                if write_all(to, &buf[..n]).is_err() {
-                    break;
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(p, code)) if p == pid => return Ok(code),
+            Ok(WaitStatus::Signaled(p, sig, _)) if p == pid => return Ok(128 + sig as i32),
+            Ok(WaitStatus::StillAlive) => {}
+            Err(nix::errno::Errno::ECHILD) => return Err(format!("process {pid} is not runc's child")),
+            Err(_) => {}
+            Ok(_) => continue,
+        }
+        let mut fds = vec![libc::pollfd { fd: sigfd.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+        if let Some(p) = proxy.as_deref() {
+            fds.extend(p.poll_fds());
+        }
+        // SAFETY: fds is a live, correctly sized array of pollfd structs.
+        if unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) } < 0 {
+            continue;
+        }
+        if let Some(p) = proxy.as_deref_mut() {
+            p.pump(&fds[1..]);
+        }
+        if fds[0].revents != 0 {
+            match sigfd.read_signal() {
+                Ok(Some(info)) if info.ssi_signo as i32 != libc::SIGCHLD => {
+                    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::try_from(info.ssi_signo as i32).ok());
                 }
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(format!("read signalfd: {}", e.desc())),
             }
         }
     }

@@ -342,30 +342,14 @@ pub fn run(g: &Global, o: &CreateOptions) -> Result<i32> {
         forwarded.add(s);
     }
     let _ = forwarded.thread_block();
-    let proxy = master.map(super::console::Proxy::start);
+    let mut proxy = master.map(super::console::Proxy::start);
     let sigfd = nix::sys::signalfd::SignalFd::with_flags(&forwarded, nix::sys::signalfd::SfdFlags::SFD_CLOEXEC).map_err(|e| Error::new(format!("signalfd: {}", e.desc())))?;
     if let Err(e) = release(&c).and_then(|()| run_poststart(&c)) {
         let _ = destroy(&c, true);
         return Err(e);
     }
     let init = Pid::from_raw(pid);
-    let code = loop {
-        use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(p, code)) if p == init => break code,
-            Ok(WaitStatus::Signaled(p, sig, _)) if p == init => break 128 + sig as i32,
-            Ok(WaitStatus::StillAlive) | Err(_) => {}
-            Ok(_) => continue, // an adopted orphan; reap it and look again
-        }
-        match sigfd.read_signal() {
-            Ok(Some(info)) if info.ssi_signo as i32 != libc::SIGCHLD => {
-                let _ = nix::sys::signal::kill(init, Signal::try_from(info.ssi_signo as i32).ok());
-            }
-            Ok(_) => {}
-            Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => return Err(Error::new(format!("read signalfd: {}", e.desc()))),
-        }
-    };
+    let code = super::console::wait_forwarding(init, &sigfd, proxy.as_mut()).map_err(Error::new)?;
     if let Some(p) = proxy {
         p.finish();
     }

@@ -240,38 +240,16 @@ pub fn exec(g: &Global, o: &ExecOptions) -> Result<i32> {
     if o.detach {
         return Ok(0);
     }
-    let proxy = match own_console {
+    let mut proxy = match own_console {
         Some(sock) => Some(console::Proxy::start(console::recv_fd(sock.as_raw_fd()).map_err(|e| Error::new(format!("receive console: {e}")))?.0)),
         None => None,
     };
-    let code = wait_forwarding(Pid::from_raw(pid), &forwarded)?;
+    let sigfd = nix::sys::signalfd::SignalFd::with_flags(&forwarded, nix::sys::signalfd::SfdFlags::SFD_CLOEXEC | nix::sys::signalfd::SfdFlags::SFD_NONBLOCK).map_err(|e| Error::new(format!("signalfd: {}", e.desc())))?;
+    let code = console::wait_forwarding(Pid::from_raw(pid), &sigfd, proxy.as_mut()).map_err(Error::new)?;
     if let Some(p) = proxy {
         p.finish();
     }
     Ok(code)
-}
-
-/// Waits for `pid`, forwarding the signals runc receives to it; 128+N when killed by N.
-fn wait_forwarding(pid: Pid, forwarded: &SigSet) -> Result<i32> {
-    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-    let sigfd = nix::sys::signalfd::SignalFd::with_flags(forwarded, nix::sys::signalfd::SfdFlags::SFD_CLOEXEC).map_err(|e| Error::new(format!("signalfd: {}", e.desc())))?;
-    loop {
-        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(p, code)) if p == pid => return Ok(code),
-            Ok(WaitStatus::Signaled(p, sig, _)) if p == pid => return Ok(128 + sig as i32),
-            Ok(WaitStatus::StillAlive) => {}
-            Err(nix::errno::Errno::ECHILD) => return Err(Error::new("the exec'd process is not runc's child")),
-            Err(_) => {}
-            Ok(_) => continue,
-        }
-        match sigfd.read_signal() {
-            Ok(Some(info)) if info.ssi_signo as i32 != libc::SIGCHLD => {
-                let _ = nix::sys::signal::kill(pid, Signal::try_from(info.ssi_signo as i32).ok());
-            }
-            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => return Err(Error::new(format!("read signalfd: {}", e.desc()))),
-        }
-    }
 }
 
 /// In the first child: the init's cgroups, its namespaces, its root.
