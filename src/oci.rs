@@ -182,6 +182,9 @@ pub struct Linux {
     pub readonly_paths: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mount_label: Option<String>,
+    /// Time namespace offsets: clock name (monotonic, boottime) → {secs, nanosecs}.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_offsets: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// Cgroup limits: the device rules typed, the rest kept as JSON until cgroups are applied.

@@ -248,3 +248,78 @@ fn features_and_checkpoint() {
         assert!(text(&out.stderr).contains("not supported"), "{}", text(&out.stderr));
     }
 }
+
+fn run_fg(b: &Bundle, id: &str) -> Output {
+    b.runc().args(["run", "--bundle", b.bundle().to_str().unwrap(), id]).stdin(Stdio::null()).output().unwrap()
+}
+
+#[test]
+fn user_namespace_with_mappings() {
+    if !require_root() {
+        return;
+    }
+    let b = Bundle::new("runc-userns");
+    let mut spec = b.config(&["sh", "-c", "cat /proc/self/uid_map /proc/self/gid_map; id -u; ls -ln /dev/null; echo x > /dev/null && echo ok; cat /proc/1/comm"], false);
+    spec["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+    spec["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    spec["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.write(&spec);
+    let out = run_fg(&b, "u");
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().map(str::trim).collect();
+    assert_eq!(lines.len(), 6, "{stdout:?} {}", text(&out.stderr));
+    assert_eq!(lines[0].split_whitespace().collect::<Vec<_>>(), ["0", "100000", "65536"]);
+    assert_eq!(lines[1].split_whitespace().collect::<Vec<_>>(), ["0", "100000", "65536"]);
+    assert_eq!(lines[2], "0");
+    // A bind of the host's node (owned by an unmapped id), not a node made inside.
+    assert!(lines[3].starts_with("crw-rw-rw-") && lines[3].contains("65534"), "{}", lines[3]);
+    assert_eq!(lines[4], "ok");
+    // The last command is exec'd by sh: it is pid 1 of the new pid namespace.
+    assert_eq!(lines[5], "cat");
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn rootless_spec_runs_as_root() {
+    if !require_root() {
+        return;
+    }
+    let b = Bundle::new("runc-rootless");
+    let spec_dir = b.dir.join("specdir");
+    std::fs::create_dir_all(&spec_dir).unwrap();
+    let out = b.runc().args(["spec", "--rootless", "--bundle", spec_dir.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut spec: Value = serde_json::from_slice(&std::fs::read(spec_dir.join("config.json")).unwrap()).unwrap();
+    spec["process"]["terminal"] = json!(false);
+    spec["process"]["args"] = json!(["sh", "-c", "cat /proc/self/uid_map; readlink /proc/self/ns/user"]);
+    spec["root"]["path"] = json!(b.bundle().join("rootfs"));
+    b.write(&spec);
+    let out = run_fg(&b, "rl");
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout.lines().next().map(|l| l.split_whitespace().collect::<Vec<_>>()), Some(vec!["0", "0", "1"]), "{stdout:?} {}", text(&out.stderr));
+    assert_ne!(stdout.lines().nth(1).unwrap_or(""), std::fs::read_link("/proc/self/ns/user").unwrap().to_str().unwrap());
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn time_and_cgroup_namespaces() {
+    if !require_root() {
+        return;
+    }
+    let b = Bundle::new("runc-timens");
+    let mut spec = b.config(&["sh", "-c", "cut -d. -f1 /proc/uptime; readlink /proc/self/ns/cgroup; cat /proc/self/cgroup | grep '^0::'"], false);
+    let ns = spec["linux"]["namespaces"].as_array_mut().unwrap();
+    ns.push(json!({"type": "time"}));
+    ns.push(json!({"type": "cgroup"}));
+    spec["linux"]["timeOffsets"] = json!({"boottime": {"secs": 864000, "nanosecs": 0}, "monotonic": {"secs": 864000, "nanosecs": 0}});
+    b.write(&spec);
+    let out = run_fg(&b, "tm");
+    let stdout = text(&out.stdout);
+    let mut lines = stdout.lines();
+    let uptime: u64 = lines.next().and_then(|l| l.parse().ok()).unwrap_or_else(|| panic!("{stdout:?} {}", text(&out.stderr)));
+    let host: f64 = std::fs::read_to_string("/proc/uptime").unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    assert!(uptime as f64 >= host + 864000.0 - 5.0, "{uptime} vs host {host}");
+    assert_ne!(lines.next().unwrap(), std::fs::read_link("/proc/self/ns/cgroup").unwrap().to_str().unwrap());
+    // Inside its own cgroup namespace the container's cgroup is the root.
+    assert_eq!(lines.next(), Some("0::/"));
+}

@@ -54,8 +54,8 @@ fn namespace_flag(kind: &str) -> Result<CloneFlags> {
         "ipc" => CloneFlags::CLONE_NEWIPC,
         "uts" => CloneFlags::CLONE_NEWUTS,
         "cgroup" => CloneFlags::CLONE_NEWCGROUP,
-        "user" => return Err(Error::new("user namespaces are not supported yet")),
-        "time" => return Err(Error::new("time namespaces are not supported yet")),
+        "user" => CloneFlags::CLONE_NEWUSER,
+        "time" => super::userns::CLONE_NEWTIME,
         other => return Err(Error::new(format!("namespace {other:?} does not exist"))),
     })
 }
@@ -163,18 +163,22 @@ fn create_in(
         ..Default::default()
     };
 
+    // A new user namespace is made by clone (below) together with the pid namespace it must own.
+    let new_user = new_flags.contains(CloneFlags::CLONE_NEWUSER);
+    // The init waits on this until runc's outside setup (id maps, cgroups) is done.
+    let (sync_r, sync_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::new(format!("pipe: {}", e.desc())))?;
     // The init must be PID 1 of the new pid namespace: unsharing (or joining) it here makes
     // only our next child enter it, and a plain fork keeps libc's state right in the child.
     if let Some(fd) = &join_pid {
         nix::sched::setns(fd, CloneFlags::CLONE_NEWPID).map_err(|e| Error::new(format!("join pid namespace: {}", e.desc())))?;
-    } else if new_flags.contains(CloneFlags::CLONE_NEWPID) {
+    } else if new_flags.contains(CloneFlags::CLONE_NEWPID) && !new_user {
         nix::sched::unshare(CloneFlags::CLONE_NEWPID).map_err(|e| Error::new(format!("unshare pid namespace: {}", e.desc())))?;
     }
     let child = init::Child {
         spec: &spec,
         rootfs,
         bundle,
-        new_namespaces: new_flags - CloneFlags::CLONE_NEWPID,
+        new_namespaces: new_flags - CloneFlags::CLONE_NEWPID - CloneFlags::CLONE_NEWUSER - super::userns::CLONE_NEWTIME,
         join: &join,
         fifo: &fifo,
         ready: &ready_w,
@@ -183,17 +187,40 @@ fn create_in(
         preserve_fds: o.preserve_fds,
         console: console.as_ref(),
         hook_state,
+        sync: &sync_r,
+        new_user,
+        time_offsets: new_flags.contains(super::userns::CLONE_NEWTIME).then(|| spec.linux.as_ref().and_then(|l| l.time_offsets.clone()).unwrap_or_default()),
     };
-    // SAFETY: runc is single-threaded here, so the child may run arbitrary code after fork.
-    let pid = match unsafe { nix::unistd::fork() } {
-        Ok(nix::unistd::ForkResult::Child) => {
-            drop(ready_r);
+    let pid = if new_user {
+        let flags = CloneFlags::CLONE_NEWUSER | (new_flags & CloneFlags::CLONE_NEWPID);
+        super::userns::clone_into(flags, || {
+            // SAFETY: in the child, closing our copy of the read end only touches its fd table.
+            unsafe { libc::close(ready_r.as_raw_fd()) };
             init::run(child)
+        })?
+    } else {
+        // SAFETY: runc is single-threaded here, so the child may run arbitrary code after fork.
+        match unsafe { nix::unistd::fork() } {
+            Ok(nix::unistd::ForkResult::Child) => {
+                drop(ready_r);
+                init::run(child)
+            }
+            Ok(nix::unistd::ForkResult::Parent { child }) => child,
+            Err(e) => return Err(Error::new(format!("fork: {}", e.desc()))),
         }
-        Ok(nix::unistd::ForkResult::Parent { child }) => child,
-        Err(e) => return Err(Error::new(format!("fork: {}", e.desc()))),
     };
     drop(ready_w);
+    drop(sync_r);
+    // Outside setup of the init, then its go-ahead.
+    if new_user {
+        if let Err(e) = super::userns::write_id_maps(pid, spec.linux.as_ref().expect("namespaces come from linux")) {
+            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(pid, None);
+            return Err(Error::new(e));
+        }
+    }
+    let _ = nix::unistd::write(&sync_w, b"1");
+    drop(sync_w);
     drop(join);
     drop(console);
     let abort = |msg: String| {

@@ -31,6 +31,12 @@ pub struct Child<'a> {
     pub console: Option<&'a OwnedFd>,
     /// The state given to createContainer/startContainer hooks (the pid is filled in here).
     pub hook_state: crate::oci::State,
+    /// Read end of runc's go-ahead (after id maps and cgroups).
+    pub sync: &'a OwnedFd,
+    /// The init was cloned into a new user namespace.
+    pub new_user: bool,
+    /// A new time namespace with these offsets.
+    pub time_offsets: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 type Result<T> = std::result::Result<T, String>;
@@ -117,9 +123,17 @@ fn prepare(c: &Child) -> Result<Exec> {
     }
     // Join before unsharing; the mount namespace last, since it changes what paths mean.
     let mut join: Vec<&(OwnedFd, CloneFlags)> = c.join.iter().collect();
-    join.sort_by_key(|(_, f)| *f == CloneFlags::CLONE_NEWNS);
+    // The user namespace first: it owns the others.
+    join.sort_by_key(|(_, f)| if *f == CloneFlags::CLONE_NEWUSER { 0 } else if *f == CloneFlags::CLONE_NEWNS { 2 } else { 1 });
     for (fd, flag) in join {
         nix::sched::setns(fd, *flag).map_err(|e| format!("join namespace: {}", errno(e)))?;
+    }
+    super::userns::wait_for_parent(c.sync)?;
+    if c.new_user {
+        super::userns::become_root()?;
+    }
+    if let Some(offsets) = &c.time_offsets {
+        super::userns::enter_time_namespace(offsets)?;
     }
     if let Some(name) = &c.keyring {
         // A fresh session keyring keeps the host's keys out of reach. Kernels without

@@ -14,6 +14,7 @@ mod hooks;
 mod init;
 mod rootfs;
 mod state;
+mod userns;
 
 use std::io::Write;
 
