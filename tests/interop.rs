@@ -34,6 +34,20 @@ fn layer_of(layout: &Path) -> PathBuf {
     blob(manifest["layers"][0]["digest"].as_str().unwrap())
 }
 
+/// Whether a state.json written by our runc (it records `init_start_time`) is under `dir`:
+/// proof that the daemon really ran our binary.
+fn our_state_under(dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else { return false };
+    entries.flatten().any(|e| {
+        let p = e.path();
+        if p.is_dir() && !p.is_symlink() {
+            our_state_under(&p)
+        } else {
+            p.file_name().is_some_and(|n| n == "state.json") && std::fs::read_to_string(&p).is_ok_and(|t| t.contains("init_start_time"))
+        }
+    })
+}
+
 /// Runs `cmd` under a pty (util-linux `script`), as a user at a terminal would.
 fn with_tty(cmd: &str) -> Output {
     Command::new("timeout").args(["60", "script", "-qec", cmd, "/dev/null"]).stdin(Stdio::null()).output().unwrap()
@@ -181,6 +195,7 @@ fn real_containerd_runs_our_runc() {
     // exec, in and out of a terminal.
     let out = run(&["-d"], "bg", &["sleep", "100"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(our_state_under(&runc_root), "containerd's shim did not run our runc");
     let out = c.ctr(&["tasks", "exec", "--exec-id", "e1", "bg", "sh", "-c", "echo in-exec; cat /proc/1/comm"]);
     assert_eq!(text(&out.stdout), "in-exec\nsleep\n", "{}", text(&out.stderr));
     let out = with_tty(&c.ctr_line("tasks exec -t --exec-id e2 bg tty"));
@@ -283,6 +298,7 @@ fn real_dockerd_runs_our_runc() {
     // A detached container: exec, exec -it, stop, start, kill.
     let out = d.docker(&["run", "--runtime", "dockbox", "-d", "--name", "bg", "dbx-busybox", "sleep", "100"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(our_state_under(&d.dir.join("exec")), "dockerd did not run our runc");
     let out = d.docker(&["exec", "bg", "sh", "-c", "echo in-exec; cat /proc/1/comm"]);
     assert_eq!(text(&out.stdout), "in-exec\nsleep\n", "{}", text(&out.stderr));
     let out = with_tty(&format!("/usr/bin/docker -H {} exec -it bg tty", d.host()));

@@ -106,6 +106,9 @@ pub fn create(g: &Global, o: &CreateOptions) -> Result<i32> {
             }
         }
     }
+    if new_flags.contains(CloneFlags::CLONE_NEWUSER) && spec.linux.as_ref().is_none_or(|l| l.uid_mappings.is_empty() || l.gid_mappings.is_empty()) {
+        return Err(Error::new("user namespaces enabled, but no user mapping found"));
+    }
     if spec.hostname.as_deref().is_some_and(|h| !h.is_empty()) && !new_flags.contains(CloneFlags::CLONE_NEWUTS) {
         return Err(Error::new("unable to set hostname without a private UTS namespace"));
     }
