@@ -323,3 +323,33 @@ fn time_and_cgroup_namespaces() {
     // Inside its own cgroup namespace the container's cgroup is the root.
     assert_eq!(lines.next(), Some("0::/"));
 }
+
+#[test]
+fn exec_enters_a_user_namespace() {
+    if !require_root() {
+        return;
+    }
+    let b = Bundle::new("runc-userns-exec");
+    let mut spec = b.config(&["sleep", "30"], false);
+    spec["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+    spec["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    spec["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    b.write(&spec);
+    let out = b.quiet(&["run", "-d", "--bundle", b.bundle().to_str().unwrap(), "ue"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let init = b.state("ue")["pid"].as_i64().unwrap();
+    let out = b.runc().args(["exec", "-u", "7", "ue", "sh", "-c", "id -u; readlink /proc/self/ns/user"]).output().unwrap();
+    let stdout = text(&out.stdout);
+    let user_ns = std::fs::read_link(format!("/proc/{init}/ns/user")).unwrap();
+    assert_eq!(stdout, format!("7\n{}\n", user_ns.display()), "{}", text(&out.stderr));
+    // Seen from the host, the process runs as the mapped id.
+    let _ = dockbox::sys::set_child_subreaper();
+    let pid_file = b.dir.join("ue.pid");
+    let out = b.quiet(&["exec", "-d", "--pid-file", pid_file.to_str().unwrap(), "-u", "7", "ue", "sleep", "5"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    let uid = common::proc_field(pid, "Uid").unwrap();
+    assert_eq!(uid.split_whitespace().next(), Some("200007"), "{uid}");
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+}
