@@ -16,6 +16,8 @@ struct Bundle {
 
 impl Bundle {
     fn new(tag: &str) -> Bundle {
+        // Inits of detached containers and exec'd processes come back to us, not to a late PID 1.
+        let _ = dockbox::sys::set_child_subreaper();
         let dir = TempDir::new(tag);
         std::fs::create_dir_all(dir.join("bundle/rootfs")).unwrap();
         busybox_rootfs(&dir.join("bundle/rootfs"));
@@ -57,7 +59,13 @@ impl Drop for Bundle {
     fn drop(&mut self) {
         if let Ok(entries) = std::fs::read_dir(self.dir.join("state")) {
             for e in entries.flatten() {
-                let _ = self.quiet(&["delete", "-f", &e.file_name().to_string_lossy()]);
+                let id = e.file_name().to_string_lossy().into_owned();
+                let init = self.state(&id)["pid"].as_i64();
+                let _ = self.quiet(&["delete", "-f", &id]);
+                // Reap only our own adoptee: other tests of this process wait for theirs.
+                if let Some(pid) = init.filter(|p| *p > 0) {
+                    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid as i32), Some(nix::sys::wait::WaitPidFlag::WNOHANG));
+                }
             }
         }
     }
@@ -174,7 +182,6 @@ fn exec_joins_the_container() {
     let out = b.runc().args(["exec", "-p", process.to_str().unwrap(), "e"]).output().unwrap();
     assert_eq!(text(&out.stdout), "from-p b\n", "{}", text(&out.stderr));
     // -d with a pid file: the process runs on, adopted by our subreaper (the test).
-    let _ = dockbox::sys::set_child_subreaper();
     let pid_file = b.dir.join("exec.pid");
     let out = b.quiet(&["exec", "-d", "--pid-file", pid_file.to_str().unwrap(), "e", "sleep", "20"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -187,8 +194,10 @@ fn exec_joins_the_container() {
     assert!(text(&out.stderr).contains("executable file not found in $PATH"), "{}", text(&out.stderr));
     // exec -t with a console socket.
     let (sock, receiver) = console_socket(&b.dir);
-    let out = b.quiet(&["exec", "-t", "-d", "--console-socket", sock.to_str().unwrap(), "e", "sh", "-c", "tty; sleep 1"]);
+    let tty_pid_file = b.dir.join("tty.pid");
+    let out = b.quiet(&["exec", "-t", "-d", "--pid-file", tty_pid_file.to_str().unwrap(), "--console-socket", sock.to_str().unwrap(), "e", "sh", "-c", "tty; sleep 1"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    let tty_pid: i32 = std::fs::read_to_string(&tty_pid_file).unwrap().trim().parse().unwrap();
     let (master, _) = receiver.join().unwrap();
     let seen = read_until(&master, "/dev/pts/");
     assert!(seen.contains("/dev/pts/0"), "{seen:?}");
@@ -197,7 +206,7 @@ fn exec_joins_the_container() {
     let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
     for _ in 0..300 {
         // The exec'd processes we adopted must be reaped before the namespace's init can die.
-        while let Ok(nix::sys::wait::WaitStatus::Exited(..) | nix::sys::wait::WaitStatus::Signaled(..)) = nix::sys::wait::waitpid(None, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {}
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(tty_pid), Some(nix::sys::wait::WaitPidFlag::WNOHANG));
         if b.state("e")["status"] == "stopped" {
             break;
         }
@@ -343,7 +352,6 @@ fn exec_enters_a_user_namespace() {
     let user_ns = std::fs::read_link(format!("/proc/{init}/ns/user")).unwrap();
     assert_eq!(stdout, format!("7\n{}\n", user_ns.display()), "{}", text(&out.stderr));
     // Seen from the host, the process runs as the mapped id.
-    let _ = dockbox::sys::set_child_subreaper();
     let pid_file = b.dir.join("ue.pid");
     let out = b.quiet(&["exec", "-d", "--pid-file", pid_file.to_str().unwrap(), "-u", "7", "ue", "sleep", "5"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
