@@ -361,3 +361,30 @@ fn exec_enters_a_user_namespace() {
     let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
     let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
 }
+
+#[test]
+fn exec_joins_the_init_cgroups() {
+    if !require_root() {
+        return;
+    }
+    let b = Bundle::new("runc-exec-cg");
+    b.write(&b.config(&["sleep", "30"], false));
+    let out = b.quiet(&["run", "-d", "--bundle", b.bundle().to_str().unwrap(), "cg"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let init = b.state("cg")["pid"].as_i64().unwrap();
+    // Move the init into a pids cgroup of its own (as a cgroup manager would).
+    let name = format!("dbx-exec-{}", &dockbox::ids::new_id()[..12]);
+    let cg = PathBuf::from("/sys/fs/cgroup/pids").join(&name);
+    std::fs::create_dir(&cg).unwrap();
+    std::fs::write(cg.join("cgroup.procs"), init.to_string()).unwrap();
+    let out = b.runc().args(["exec", "cg", "grep", ":pids:", "/proc/self/cgroup"]).output().unwrap();
+    let seen = text(&out.stdout);
+    assert!(b.quiet(&["delete", "-f", "cg"]).status.success());
+    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(init as i32), None);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while std::fs::remove_dir(&cg).is_err() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!cg.exists(), "cgroup {} left behind", cg.display());
+    assert!(seen.trim().ends_with(&format!(":pids:/{name}")), "{seen:?} {}", text(&out.stderr));
+}
