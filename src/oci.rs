@@ -222,6 +222,9 @@ pub struct Linux {
     pub mount_label: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub personality: Option<Personality>,
+    /// Time namespace offsets: clock name (monotonic, boottime) → {secs, nanosecs}.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_offsets: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// Cgroup limits: the device rules typed, the rest kept as JSON until cgroups are applied.

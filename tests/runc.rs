@@ -539,7 +539,7 @@ fn namespaces_can_be_joined_and_unsupported_ones_are_refused() {
     b.write(&spec);
     let out = b.create("user");
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("user namespaces are not supported yet"), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("user namespaces enabled, but no user mapping found"), "{}", text(&out.stderr));
     assert!(!b.root().join("user").exists());
 }
 

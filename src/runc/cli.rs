@@ -10,9 +10,13 @@ const USAGE: &str = "USAGE:
 
 COMMANDS:
    create      create a container
+   checkpoint  checkpoint a running container (not supported)
    delete      delete any resources held by the container often used with detached container
+   exec        execute new process inside the container
+   features    show the enabled features
    kill        kill sends the specified signal (default: SIGTERM) to the container's init process
    list        lists containers started by runc with the given root
+   restore     restore a container from a previous checkpoint (not supported)
    run         create and run a container
    spec        create a new specification file
    start       executes the user defined process in a created container
@@ -139,6 +143,24 @@ const KILL_FLAGS: FlagSpec = &[(&["all", "a"], false)];
 const DELETE_FLAGS: FlagSpec = &[(&["force", "f"], false)];
 const SPEC_FLAGS: FlagSpec = &[(&["bundle", "b"], true), (&["rootless"], false)];
 const NO_FLAGS: FlagSpec = &[];
+const EXEC_FLAGS: FlagSpec = &[
+    (&["process", "p"], true),
+    (&["tty", "t"], false),
+    (&["detach", "d"], false),
+    (&["console-socket"], true),
+    (&["cwd"], true),
+    (&["env", "e"], true),
+    (&["user", "u"], true),
+    (&["additional-gids", "g"], true),
+    (&["cap", "c"], true),
+    (&["no-new-privs"], false),
+    (&["pid-file"], true),
+    (&["preserve-fds"], true),
+    (&["process-label"], true),
+    (&["apparmor"], true),
+    (&["ignore-paused"], false),
+    (&["cgroup"], true),
+];
 
 pub(super) fn parse_flags(cmd: &str, spec: FlagSpec, args: &[String]) -> Result<Parsed> {
     let mut p = Parsed::default();
@@ -210,6 +232,8 @@ fn command_help(cmd: &str) -> String {
         "kill" => ("runc kill [command options] <container-id> [signal]", "   --all, -a  send the specified signal to all processes inside the container\n"),
         "delete" => ("runc delete [command options] <container-id>", "   --force, -f  Forcibly deletes the container if it is still running (uses SIGKILL)\n"),
         "spec" => ("runc spec [command options]", "   --bundle value, -b value  path to the root of the bundle directory\n   --rootless                generate a configuration for a rootless container\n"),
+        "exec" => ("runc exec [command options] <container-id> <command> [command options]  || -p process.json <container-id>", "   --console-socket value         path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal\n   --cwd value                    current working directory in the container\n   --env value, -e value          set environment variables\n   --tty, -t                      allocate a pseudo-TTY\n   --user value, -u value         UID (format: <uid>[:<gid>])\n   --additional-gids value, -g value  additional gids\n   --process value, -p value      path to the process.json\n   --detach, -d                   detach from the container's process\n   --pid-file value               specify the file to write the process id to\n   --process-label value          set the asm process label for the process commonly used with selinux\n   --apparmor value               set the apparmor profile for the process\n   --no-new-privs                 set the no new privileges value for the process\n   --cap value, -c value          add a capability to the bounding set for the process\n   --preserve-fds value           Pass N additional file descriptors to the container (stdio + N in total) (default: 0)\n"),
+        "features" => ("runc features", ""),
         _ => ("runc [global options] command [command options] [arguments...]", ""),
     };
     format!("NAME:\n   runc {cmd}\n\nUSAGE:\n   {usage}\n\nOPTIONS:\n{flags}")
@@ -229,7 +253,9 @@ pub fn run_command(g: &Global, argv: &[String]) -> Result<i32> {
         "kill" => KILL_FLAGS,
         "delete" => DELETE_FLAGS,
         "spec" => SPEC_FLAGS,
-        "start" | "state" => NO_FLAGS,
+        "start" | "state" | "features" => NO_FLAGS,
+        "exec" => EXEC_FLAGS,
+        "checkpoint" | "restore" => return super::features::unsupported(cmd),
         "update" | "pause" | "resume" | "events" | "ps" => return super::manage::command(g, cmd, rest),
         "help" | "h" => {
             match rest.first() {
@@ -262,6 +288,7 @@ pub fn run_command(g: &Global, argv: &[String]) -> Result<i32> {
                 detach: p.flag("detach"),
                 keep: p.flag("keep"),
                 no_subreaper: p.flag("no-subreaper"),
+                console_fd: None,
             };
             if cmd == "create" {
                 container::create(g, &opts).map_err(|e| Error::new(format!("runc create failed: {}", e.msg)))?;
@@ -301,6 +328,41 @@ pub fn run_command(g: &Global, argv: &[String]) -> Result<i32> {
         "spec" => {
             check_args(cmd, &p, 0, 0)?;
             write_spec(p.value("bundle"), p.flag("rootless"))?;
+            Ok(0)
+        }
+        "exec" => {
+            if p.value("process").is_some() {
+                check_args(cmd, &p, 1, usize::MAX)?;
+            } else {
+                check_args(cmd, &p, 2, usize::MAX)?;
+            }
+            let all = |name: &str| p.values.iter().filter(|(n, _)| n == name).map(|(_, v)| v.clone()).collect::<Vec<_>>();
+            let opts = super::exec::ExecOptions {
+                id: p.args[0].clone(),
+                args: p.args[1..].to_vec(),
+                process_file: p.value("process").map(PathBuf::from),
+                tty: p.flag("tty"),
+                detach: p.flag("detach"),
+                console_socket: p.value("console-socket").map(PathBuf::from),
+                cwd: p.value("cwd").map(str::to_string),
+                env: all("env"),
+                user: p.value("user").map(str::to_string),
+                additional_gids: all("additional-gids").iter().flat_map(|v| v.split(',').map(str::to_string).collect::<Vec<_>>()).collect(),
+                caps: all("cap"),
+                no_new_privs: p.flag("no-new-privs"),
+                pid_file: p.value("pid-file").map(PathBuf::from),
+                preserve_fds: match p.value("preserve-fds") {
+                    Some(v) => v.parse().map_err(|_| Error::new(format!("invalid value {v:?} for flag -preserve-fds")))?,
+                    None => 0,
+                },
+                process_label: p.value("process-label").map(str::to_string),
+                apparmor: p.value("apparmor").map(str::to_string),
+            };
+            super::exec::exec(g, &opts)
+        }
+        "features" => {
+            check_args(cmd, &p, 0, 0)?;
+            println!("{}", serde_json::to_string_pretty(&super::features::document()).map_err(|e| Error::new(e.to_string()))?);
             Ok(0)
         }
         _ => unreachable!("commands are matched above"),

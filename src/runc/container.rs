@@ -12,7 +12,7 @@ use nix::unistd::Pid;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct CreateOptions {
     pub id: String,
     pub bundle: Option<PathBuf>,
@@ -24,6 +24,8 @@ pub struct CreateOptions {
     pub detach: bool,
     pub keep: bool,
     pub no_subreaper: bool,
+    /// Internal: runc's own end of a console socketpair (`run` in the foreground with a tty).
+    pub console_fd: Option<std::sync::Arc<OwnedFd>>,
 }
 
 /// `p` made absolute and cleaned of `.` and `..` (lexically, as Go's filepath.Abs does).
@@ -52,8 +54,8 @@ fn namespace_flag(kind: &str) -> Result<CloneFlags> {
         "ipc" => CloneFlags::CLONE_NEWIPC,
         "uts" => CloneFlags::CLONE_NEWUTS,
         "cgroup" => CloneFlags::CLONE_NEWCGROUP,
-        "user" => return Err(Error::new("user namespaces are not supported yet")),
-        "time" => return Err(Error::new("time namespaces are not supported yet")),
+        "user" => CloneFlags::CLONE_NEWUSER,
+        "time" => super::userns::CLONE_NEWTIME,
         other => return Err(Error::new(format!("namespace {other:?} does not exist"))),
     })
 }
@@ -67,27 +69,17 @@ fn open_cloexec(path: &Path, flags: OFlag) -> std::io::Result<OwnedFd> {
 /// Creates the container and leaves its init waiting on the exec fifo; returns the init's pid.
 pub fn create(g: &Global, o: &CreateOptions) -> Result<i32> {
     validate_id(&o.id)?;
-    if o.console_socket.is_some() {
-        return Err(Error::new("--console-socket is not supported yet"));
-    }
     let bundle = absolute(o.bundle.as_deref().unwrap_or(Path::new(".")));
     let pid_file = o.pid_file.as_deref().map(absolute);
     std::env::set_current_dir(&bundle).map_err(|e| Error::new(format!("chdir {}: {}", bundle.display(), errno_text(&e))))?;
     let spec = crate::oci::Spec::load(&bundle)?;
     let process = spec.process.as_ref().ok_or("process property must not be empty")?;
-    if process.terminal {
-        return Err(Error::new("cannot allocate tty if runc will detach without setting console socket"));
-    }
+    super::console::check_options(process.terminal, o.console_socket.is_some() || o.console_fd.is_some(), true)?;
     if process.args.is_empty() {
         return Err(Error::new("args must not be empty"));
     }
     if !process.cwd.starts_with('/') {
         return Err(Error::new("cwd property must not be empty and must be an absolute path"));
-    }
-    if let Some(h) = &spec.hooks {
-        if !h.create_container.is_empty() || !h.start_container.is_empty() {
-            return Err(Error::new("createContainer and startContainer hooks are not supported yet"));
-        }
     }
     let root = spec.root.as_ref().ok_or("root must be specified")?;
     let rootfs = absolute(Path::new(&root.path));
@@ -113,6 +105,9 @@ pub fn create(g: &Global, o: &CreateOptions) -> Result<i32> {
                 }
             }
         }
+    }
+    if new_flags.contains(CloneFlags::CLONE_NEWUSER) && spec.linux.as_ref().is_none_or(|l| l.uid_mappings.is_empty() || l.gid_mappings.is_empty()) {
+        return Err(Error::new("user namespaces enabled, but no user mapping found"));
     }
     if spec.hostname.as_deref().is_some_and(|h| !h.is_empty()) && !new_flags.contains(CloneFlags::CLONE_NEWUTS) {
         return Err(Error::new("unable to set hostname without a private UTS namespace"));
@@ -157,44 +152,87 @@ fn create_in(
     }
     let fifo = open_cloexec(&fifo_path, OFlag::O_PATH).map_err(|e| Error::new(format!("open exec fifo: {}", errno_text(&e))))?;
     let (ready_r, ready_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::new(format!("pipe: {}", e.desc())))?;
+    // The console socket is reached now: the init's view of the host's paths ends at pivot_root.
+    let console = match (&o.console_socket, &o.console_fd) {
+        (Some(path), _) if spec.process.as_ref().is_some_and(|p| p.terminal) => Some(super::console::connect(path)?),
+        (_, Some(fd)) => Some(fd.try_clone().map_err(|e| Error::new(format!("dup console socket: {e}")))?),
+        _ => None,
+    };
+    let hook_state = crate::oci::State {
+        oci_version: spec.oci_version.clone(),
+        id: o.id.clone(),
+        status: "created".into(),
+        bundle: bundle.to_string_lossy().into_owned(),
+        annotations: spec.annotations.clone(),
+        ..Default::default()
+    };
 
+    // A new user namespace is made by clone (below) together with the pid namespace it must own.
+    let new_user = new_flags.contains(CloneFlags::CLONE_NEWUSER);
+    // The init waits on this until runc's outside setup (id maps, cgroups) is done.
+    let (sync_r, sync_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::new(format!("pipe: {}", e.desc())))?;
     // The init must be PID 1 of the new pid namespace: unsharing (or joining) it here makes
     // only our next child enter it, and a plain fork keeps libc's state right in the child.
     if let Some(fd) = &join_pid {
         nix::sched::setns(fd, CloneFlags::CLONE_NEWPID).map_err(|e| Error::new(format!("join pid namespace: {}", e.desc())))?;
-    } else if new_flags.contains(CloneFlags::CLONE_NEWPID) {
+    } else if new_flags.contains(CloneFlags::CLONE_NEWPID) && !new_user {
         nix::sched::unshare(CloneFlags::CLONE_NEWPID).map_err(|e| Error::new(format!("unshare pid namespace: {}", e.desc())))?;
     }
     let child = init::Child {
         spec: &spec,
         rootfs,
         bundle,
-        new_namespaces: new_flags - CloneFlags::CLONE_NEWPID,
+        new_namespaces: new_flags - CloneFlags::CLONE_NEWPID - CloneFlags::CLONE_NEWUSER - super::userns::CLONE_NEWTIME,
         join: &join,
         fifo: &fifo,
         ready: &ready_w,
         no_pivot: o.no_pivot,
         keyring: (!o.no_new_keyring).then(|| std::ffi::CString::new(format!("_ses.{}", o.id)).expect("ids have no NUL")),
         preserve_fds: o.preserve_fds,
+        console: console.as_ref(),
+        hook_state,
+        sync: &sync_r,
+        new_user,
+        time_offsets: new_flags.contains(super::userns::CLONE_NEWTIME).then(|| spec.linux.as_ref().and_then(|l| l.time_offsets.clone()).unwrap_or_default()),
     };
     // Cgroups: the init is forked inside the container's cgroup (see manage::cgroup_enter).
     let cgroup = super::manage::cgroup_setup(dir, &spec, &o.id)?;
     let own_cgroup = super::manage::cgroup_enter(&cgroup)?;
-    // SAFETY: runc is single-threaded here, so the child may run arbitrary code after fork.
-    let forked = unsafe { nix::unistd::fork() };
-    if !matches!(forked, Ok(nix::unistd::ForkResult::Child)) {
-        super::manage::cgroup_leave(&own_cgroup)?;
-    }
-    let pid = match forked {
-        Ok(nix::unistd::ForkResult::Child) => {
-            drop(ready_r);
+    let spawned: Result<Pid> = if new_user {
+        let flags = CloneFlags::CLONE_NEWUSER | (new_flags & CloneFlags::CLONE_NEWPID);
+        super::userns::clone_into(flags, || {
+            // SAFETY: in the child, closing our copy of the read end only touches its fd table.
+            unsafe { libc::close(ready_r.as_raw_fd()) };
             init::run(child)
+        })
+        .map_err(Error::new)
+    } else {
+        // SAFETY: runc is single-threaded here, so the child may run arbitrary code after fork.
+        match unsafe { nix::unistd::fork() } {
+            Ok(nix::unistd::ForkResult::Child) => {
+                drop(ready_r);
+                init::run(child)
+            }
+            Ok(nix::unistd::ForkResult::Parent { child }) => Ok(child),
+            Err(e) => Err(Error::new(format!("fork: {}", e.desc()))),
         }
-        Ok(nix::unistd::ForkResult::Parent { child }) => child,
-        Err(e) => return Err(Error::new(format!("fork: {}", e.desc()))),
     };
+    super::manage::cgroup_leave(&own_cgroup)?;
+    let pid = spawned?;
     drop(ready_w);
+    drop(sync_r);
+    // Outside setup of the init, then its go-ahead.
+    if new_user {
+        if let Err(e) = super::userns::write_id_maps(pid, spec.linux.as_ref().expect("namespaces come from linux")) {
+            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(pid, None);
+            return Err(Error::new(e));
+        }
+    }
+    let _ = nix::unistd::write(&sync_w, b"1");
+    drop(sync_w);
     drop(join);
+    drop(console);
     let abort = |msg: String| {
         let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
         let _ = nix::sys::wait::waitpid(pid, None);
@@ -305,8 +343,29 @@ pub fn run(g: &Global, o: &CreateOptions) -> Result<i32> {
     if !o.detach && !o.no_subreaper {
         let _ = crate::sys::set_child_subreaper();
     }
+    // With a terminal and nobody to hand it to, runc takes the master itself and proxies it.
+    let mut own_console = None;
+    let with_console;
+    let o = if !o.detach && o.console_socket.is_none() && super::console::spec_wants_terminal(&absolute(o.bundle.as_deref().unwrap_or(Path::new(".")))) {
+        let (ours, theirs) = super::console::socketpair()?;
+        own_console = Some(ours);
+        with_console = CreateOptions { console_fd: Some(std::sync::Arc::new(theirs)), ..o.clone() };
+        &with_console
+    } else {
+        o
+    };
     let pid = create(g, o)?;
     let c = Container::load(g, &o.id)?;
+    let master = match own_console.take() {
+        Some(sock) => match super::console::recv_fd(sock.as_raw_fd()) {
+            Ok((master, _)) => Some(master),
+            Err(e) => {
+                let _ = destroy(&c, true);
+                return Err(Error::new(format!("receive console: {e}")));
+            }
+        },
+        None => None,
+    };
     if o.detach {
         if let Err(e) = release(&c).and_then(|()| run_poststart(&c)) {
             let _ = destroy(&c, true);
@@ -320,29 +379,17 @@ pub fn run(g: &Global, o: &CreateOptions) -> Result<i32> {
         forwarded.add(s);
     }
     let _ = forwarded.thread_block();
+    let mut proxy = master.map(super::console::Proxy::start);
     let sigfd = nix::sys::signalfd::SignalFd::with_flags(&forwarded, nix::sys::signalfd::SfdFlags::SFD_CLOEXEC).map_err(|e| Error::new(format!("signalfd: {}", e.desc())))?;
     if let Err(e) = release(&c).and_then(|()| run_poststart(&c)) {
         let _ = destroy(&c, true);
         return Err(e);
     }
     let init = Pid::from_raw(pid);
-    let code = loop {
-        use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(p, code)) if p == init => break code,
-            Ok(WaitStatus::Signaled(p, sig, _)) if p == init => break 128 + sig as i32,
-            Ok(WaitStatus::StillAlive) | Err(_) => {}
-            Ok(_) => continue, // an adopted orphan; reap it and look again
-        }
-        match sigfd.read_signal() {
-            Ok(Some(info)) if info.ssi_signo as i32 != libc::SIGCHLD => {
-                let _ = nix::sys::signal::kill(init, Signal::try_from(info.ssi_signo as i32).ok());
-            }
-            Ok(_) => {}
-            Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => return Err(Error::new(format!("read signalfd: {}", e.desc()))),
-        }
-    };
+    let code = super::console::wait_forwarding(init, &sigfd, proxy.as_mut()).map_err(Error::new)?;
+    if let Some(p) = proxy {
+        p.finish();
+    }
     if !o.keep {
         destroy(&c, false)?;
     }

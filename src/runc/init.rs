@@ -27,6 +27,16 @@ pub struct Child<'a> {
     /// Session keyring name (`_ses.<id>`), or None for --no-new-keyring.
     pub keyring: Option<CString>,
     pub preserve_fds: i32,
+    /// The console socket when the process has a terminal.
+    pub console: Option<&'a OwnedFd>,
+    /// The state given to createContainer/startContainer hooks (the pid is filled in here).
+    pub hook_state: crate::oci::State,
+    /// Read end of runc's go-ahead (after id maps and cgroups).
+    pub sync: &'a OwnedFd,
+    /// The init was cloned into a new user namespace.
+    pub new_user: bool,
+    /// A new time namespace with these offsets.
+    pub time_offsets: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 type Result<T> = std::result::Result<T, String>;
@@ -48,14 +58,9 @@ pub fn run(c: Child) -> ! {
             // SAFETY: as above.
             unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0 as libc::c_ulong, 0, 0, 0) };
             send(c.ready, READY);
-            match wait_for_start(&c) {
+            match wait_for_start(&c).and_then(|()| run_hooks(&c, |h| &h.start_container)) {
                 Ok(()) => {
-                    if let Err(e) = super::security::before_exec(&exec.security) {
-                        eprintln!("{e}");
-                        // SAFETY: _exit ends this process without running parent-owned destructors.
-                        unsafe { libc::_exit(1) }
-                    }
-                    let e = exec.exec();
+                    let e = exec.secure_exec();
                     // Too late to tell runc: the caller of `start` has gone. Say it on stderr.
                     eprintln!("exec {:?} failed: {}", c.spec.process.as_ref().map(|p| p.args[0].as_str()).unwrap_or(""), e);
                     // SAFETY: _exit ends this process without running parent-owned destructors.
@@ -76,7 +81,7 @@ pub fn run(c: Child) -> ! {
 }
 
 /// The program to exec, resolved before `start`.
-struct Exec {
+pub(super) struct Exec {
     path: CString,
     args: Vec<CString>,
     env: Vec<CString>,
@@ -84,7 +89,25 @@ struct Exec {
 }
 
 impl Exec {
-    fn exec(&self) -> nix::errno::Errno {
+    pub(super) fn new(path: &str, args: &[String], env: &[String], security: super::security::Plan) -> Result<Exec> {
+        Ok(Exec {
+            path: cstring(path)?,
+            args: args.iter().map(|a| cstring(a)).collect::<Result<_>>()?,
+            env: env.iter().map(|a| cstring(a)).collect::<Result<_>>()?,
+            security,
+        })
+    }
+
+    /// The last security step (the seccomp filter when no_new_privs is set), then execve;
+    /// returns only on failure, with the reason.
+    pub(super) fn secure_exec(&self) -> String {
+        if let Err(e) = super::security::before_exec(&self.security) {
+            return e;
+        }
+        errno(self.exec())
+    }
+
+    pub(super) fn exec(&self) -> nix::errno::Errno {
         match nix::unistd::execve(&self.path, &self.args, &self.env) {
             Err(e) => e,
             Ok(never) => match never {},
@@ -103,6 +126,7 @@ fn errno(e: nix::errno::Errno) -> String {
 fn prepare(c: &Child) -> Result<Exec> {
     let spec = c.spec;
     let process = spec.process.as_ref().ok_or("no process")?;
+    host_pid(); // read now, while /proc is still the host's
     let security = super::security::prepare(spec)?;
     reset_signals();
     nix::unistd::setsid().map_err(|e| format!("setsid: {}", errno(e)))?;
@@ -111,9 +135,17 @@ fn prepare(c: &Child) -> Result<Exec> {
     }
     // Join before unsharing; the mount namespace last, since it changes what paths mean.
     let mut join: Vec<&(OwnedFd, CloneFlags)> = c.join.iter().collect();
-    join.sort_by_key(|(_, f)| *f == CloneFlags::CLONE_NEWNS);
+    // The user namespace first: it owns the others.
+    join.sort_by_key(|(_, f)| if *f == CloneFlags::CLONE_NEWUSER { 0 } else if *f == CloneFlags::CLONE_NEWNS { 2 } else { 1 });
     for (fd, flag) in join {
         nix::sched::setns(fd, *flag).map_err(|e| format!("join namespace: {}", errno(e)))?;
+    }
+    super::userns::wait_for_parent(c.sync)?;
+    if c.new_user {
+        super::userns::become_root()?;
+    }
+    if let Some(offsets) = &c.time_offsets {
+        super::userns::enter_time_namespace(offsets)?;
     }
     if let Some(name) = &c.keyring {
         // A fresh session keyring keeps the host's keys out of reach. Kernels without
@@ -134,7 +166,11 @@ fn prepare(c: &Child) -> Result<Exec> {
     let linux = spec.linux.clone().unwrap_or_default();
     if c.new_namespaces.contains(CloneFlags::CLONE_NEWNS) || c.join.iter().any(|(_, f)| *f == CloneFlags::CLONE_NEWNS) {
         rootfs::prepare(spec, c.rootfs, c.bundle, &process.cwd)?;
+        run_hooks(c, |h| &h.create_container)?;
         rootfs::enter(c.rootfs, c.no_pivot)?;
+        if let Some(socket) = c.console {
+            super::console::setup_in_container(socket, process.console_size.as_ref(), process.user.uid, process.user.gid)?;
+        }
     } else {
         return Err("a mount namespace is required".into());
     }
@@ -162,17 +198,12 @@ fn prepare(c: &Child) -> Result<Exec> {
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask as libc::mode_t));
     let path = look_path(&process.args[0], &process.env)?;
     close_host_fds(c.preserve_fds)?;
-    Ok(Exec {
-        path: cstring(&path)?,
-        args: process.args.iter().map(|a| cstring(a)).collect::<Result<_>>()?,
-        env: process.env.iter().map(|a| cstring(a)).collect::<Result<_>>()?,
-        security,
-    })
+    Exec::new(&path, &process.args, &process.env, security)
 }
 
 /// Signal dispositions survive execve: undo the ignored SIGPIPE Rust's runtime set up, and
 /// unblock everything.
-fn reset_signals() {
+pub(super) fn reset_signals() {
     use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
     let dfl = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
     for sig in Signal::iterator() {
@@ -233,7 +264,7 @@ fn rlimit_resource(name: &str) -> Option<libc::__rlimit_resource_t> {
     })
 }
 
-fn set_rlimits(limits: &[crate::oci::Rlimit]) -> Result<()> {
+pub(super) fn set_rlimits(limits: &[crate::oci::Rlimit]) -> Result<()> {
     for l in limits {
         let res = rlimit_resource(&l.kind).ok_or_else(|| format!("unknown rlimit type {:?}", l.kind))?;
         let lim = libc::rlimit { rlim_cur: l.soft, rlim_max: l.hard };
@@ -252,7 +283,7 @@ fn cap_set(names: &Option<Vec<String>>) -> caps::CapsHashSet {
 
 /// Groups, gid, uid and the capability sets of the spec, in the order that keeps the
 /// capabilities needed to make each change.
-fn become_user(p: &crate::oci::Process) -> Result<()> {
+pub(super) fn become_user(p: &crate::oci::Process) -> Result<()> {
     use caps::CapSet;
     let caps_err = |what: &str, e: caps::errors::CapsError| format!("set {what} capabilities: {e}");
     if let Some(c) = &p.capabilities {
@@ -287,7 +318,7 @@ fn become_user(p: &crate::oci::Process) -> Result<()> {
 }
 
 /// Go's exec.LookPath over the container's PATH, with its error texts.
-fn look_path(name: &str, env: &[String]) -> Result<String> {
+pub(super) fn look_path(name: &str, env: &[String]) -> Result<String> {
     let check = |p: &str| -> std::result::Result<(), String> {
         let meta = std::fs::metadata(p).map_err(|e| format!("stat {p}: {}", super::state::errno_text(&e)))?;
         if meta.is_dir() || meta.permissions().mode() & 0o111 == 0 {
@@ -311,7 +342,7 @@ fn look_path(name: &str, env: &[String]) -> Result<String> {
 
 /// Every descriptor but stdio and the preserved ones gets close-on-exec, so nothing of
 /// runc's (or its caller's) reaches the container.
-fn close_host_fds(preserve: i32) -> Result<()> {
+pub(super) fn close_host_fds(preserve: i32) -> Result<()> {
     let first_closed = 3 + preserve.max(0) as libc::c_uint;
     // SAFETY: close_range only changes descriptor flags in this process's table.
     let rc = unsafe { libc::syscall(libc::SYS_close_range, first_closed, libc::c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC) };
@@ -323,6 +354,28 @@ fn close_host_fds(preserve: i32) -> Result<()> {
         unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
     }
     Ok(())
+}
+
+/// Runs one kind of the spec's hooks from inside the container (createContainer: in its mount
+/// namespace before pivot_root; startContainer: after `start`, before the user's program).
+fn run_hooks(c: &Child, which: impl Fn(&crate::oci::Hooks) -> &Vec<crate::oci::Hook>) -> Result<()> {
+    let Some(hooks) = c.spec.hooks.as_ref().map(which).filter(|h| !h.is_empty()) else { return Ok(()) };
+    let mut state = c.hook_state.clone();
+    // Our pid as the host (and runc's state) sees it: /proc is still the host's before pivot,
+    // and after it the state keeps what was found then.
+    state.pid = host_pid();
+    super::hooks::run(hooks, &state)
+}
+
+/// This process's pid in the host's pid namespace (from the outermost NSpid entry).
+fn host_pid() -> i32 {
+    static PID: std::sync::OnceLock<i32> = std::sync::OnceLock::new();
+    *PID.get_or_init(|| {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| s.lines().find_map(|l| l.strip_prefix("NSpid:").and_then(|v| v.split_whitespace().next()?.parse().ok())))
+            .unwrap_or(0)
+    })
 }
 
 /// Blocks until `runc start` opens the exec fifo, then tells it we are going.

@@ -6,7 +6,10 @@
 //! which is where containerd-style callers read the reason of a failure.
 
 mod cli;
+pub mod console;
 mod container;
+mod exec;
+mod features;
 mod hooks;
 mod init;
 mod manage;
@@ -15,6 +18,7 @@ mod rootfs;
 mod sealed;
 mod security;
 mod state;
+mod userns;
 
 use std::io::Write;
 

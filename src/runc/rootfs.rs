@@ -408,6 +408,10 @@ fn make_device(root: &OwnedFd, d: &crate::oci::Device) -> Result<()> {
     let dev = libc::makedev(d.major as u32, d.minor as u32);
     // SAFETY: mknodat reads the NUL-terminated name relative to a descriptor we hold.
     let rc = unsafe { libc::mknodat(parent.as_raw_fd(), name.as_ptr(), kind | mode, dev) };
+    if rc != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM) {
+        // In a user namespace no device can be made: bind the host's, as runc does.
+        return bind_host_device(root, d);
+    }
     if rc != 0 {
         let e = std::io::Error::last_os_error();
         if e.raw_os_error() != Some(libc::EEXIST) {
@@ -421,6 +425,12 @@ fn make_device(root: &OwnedFd, d: &crate::oci::Device) -> Result<()> {
         libc::fchownat(parent.as_raw_fd(), name.as_ptr(), d.uid.unwrap_or(0), d.gid.unwrap_or(0), libc::AT_SYMLINK_NOFOLLOW);
     }
     Ok(())
+}
+
+/// A device node in a user namespace: an empty file with the host's device bind-mounted on it.
+fn bind_host_device(root: &OwnedFd, d: &crate::oci::Device) -> Result<()> {
+    let target = make_target(root, &d.path, true)?;
+    do_mount(Some(d.path.as_str()), &fd_path(&target), NONE, MsFlags::MS_BIND, NONE).map_err(|e| format!("bind host device {}: {}", d.path, errno(e)))
 }
 
 /// Makes the rootfs the process's `/`: pivot_root (the old root detached), or with

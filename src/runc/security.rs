@@ -8,6 +8,7 @@ use crate::seccomp::{Filter, Seccomp};
 type Result<T> = std::result::Result<T, String>;
 
 /// What `prepare` worked out from the spec, applied later by `before_user` and `before_exec`.
+#[derive(Clone)]
 pub struct Plan {
     seccomp: Option<Filter>,
     no_new_privileges: bool,

@@ -12,7 +12,11 @@
 //! and hands it over as fd 3. Over it, the methods of [`crate::rpc`] (JSON lines):
 //! - `create` {id, bundle, stdin?, stdout?, stderr?, terminal} → {pid}: runs `runtime create`;
 //!   on failure the answer carries the last error `msg` of the runtime's log.json and the shim exits.
-//! - `start` → {pid}; `kill` {signal, all} → {}; `close_stdin` → {}.
+//! - `start` → {pid}; `kill` {signal, all} → {}; `close_stdin` → {}; `resize` {height, width} → {}
+//!   (terminal tasks only).
+//! - With `terminal: true` the shim listens on `<workdir>/console.sock`, passes it to the
+//!   runtime's `create --console-socket`, receives the pty master, and its poll loop copies the
+//!   stdin FIFO to the master and the master to the stdout FIFO ([`tty`]).
 //! - `state` → {id, pid, status: created|running|stopped, exit_status, exited_at, bundle}.
 //! - `wait` → answered only when the init process has exited: {pid, exit_status, exited_at}.
 //!   containerd keeps one connection per shim blocked in `wait`; its answer is the shim's
@@ -23,6 +27,8 @@
 //! Exit statuses follow Docker: a normal exit gives its code, death by signal N gives 128+N
 //! (so SIGKILL is 137). The status is also written atomically to `<workdir>/exit` as
 //! {pid, exit_status, exited_at}, which survives the shim itself.
+
+mod tty;
 
 use crate::rpc::{self, ErrorKind, RpcError};
 use nix::sys::signal::{SigSet, Signal};
@@ -160,6 +166,8 @@ struct Shim {
     stdin_keeper: Option<OwnedFd>,
     /// Read ends of stdout/stderr: while they are open a writing container never gets EPIPE.
     output_keepers: Vec<OwnedFd>,
+    /// The pty of a terminal task, copied to and from the FIFOs by the poll loop.
+    tty: Option<tty::Tty>,
 }
 
 pub fn main(args: Vec<String>) -> i32 {
@@ -192,7 +200,7 @@ pub fn main(args: Vec<String>) -> i32 {
     }
     // SAFETY: fd 3 is valid (checked above) and owned by nobody else.
     let listener = unsafe { UnixListener::from_raw_fd(LISTENER_FD) };
-    let mut shim = Shim { flags, id: String::new(), bundle: String::new(), init_pid: 0, status: Status::Empty, exit: None, stdin_keeper: None, output_keepers: Vec::new() };
+    let mut shim = Shim { flags, id: String::new(), bundle: String::new(), init_pid: 0, status: Status::Empty, exit: None, stdin_keeper: None, output_keepers: Vec::new(), tty: None };
     match shim.serve(listener) {
         Ok(()) => 0,
         Err(e) => {
@@ -232,6 +240,10 @@ impl Shim {
             for c in &conns {
                 pollfds.push(libc::pollfd { fd: c.stream.as_raw_fd(), events: libc::POLLIN, revents: 0 });
             }
+            let tty_start = pollfds.len();
+            if let Some(t) = &self.tty {
+                t.poll_fds(&mut pollfds);
+            }
             // SAFETY: pollfds is a live, correctly sized array of pollfd structs.
             let n = unsafe { libc::poll(pollfds.as_mut_ptr(), pollfds.len() as libc::nfds_t, -1) };
             if n < 0 {
@@ -240,6 +252,9 @@ impl Shim {
                     continue;
                 }
                 return Err(err);
+            }
+            if let Some(t) = &mut self.tty {
+                t.pump(&pollfds[tty_start..]);
             }
             if pollfds[0].revents != 0 {
                 while let Ok(Some(_)) = sigfd.read_signal() {}
@@ -349,8 +364,18 @@ impl Shim {
             "kill" => Outcome::Answer(self.kill(params)),
             "state" => Outcome::Answer(Ok(self.state())),
             "wait" => Outcome::Wait,
+            "resize" => Outcome::Answer(match &self.tty {
+                Some(t) => {
+                    let dim = |k: &str| params.get(k).and_then(Value::as_u64).unwrap_or(0) as u32;
+                    t.resize(dim("height"), dim("width")).map(|()| json!({})).map_err(RpcError::internal)
+                }
+                None => Err(RpcError::new(ErrorKind::FailedPrecondition, "the task has no terminal")),
+            }),
             "close_stdin" => {
                 self.stdin_keeper = None;
+                if let Some(t) = &mut self.tty {
+                    t.close_stdin();
+                }
                 Outcome::Answer(Ok(json!({})))
             }
             "delete" => match self.delete() {
@@ -431,7 +456,7 @@ impl Shim {
         let id = param_str(params, "id").ok_or_else(|| RpcError::new(ErrorKind::InvalidArgument, "create: missing id"))?.to_string();
         let bundle = param_str(params, "bundle").ok_or_else(|| RpcError::new(ErrorKind::InvalidArgument, "create: missing bundle"))?.to_string();
         if params.get("terminal").and_then(Value::as_bool) == Some(true) {
-            return Err(RpcError::new(ErrorKind::InvalidArgument, "create: terminal mode is not supported"));
+            return self.create_terminal(id, bundle, params);
         }
         let io_err = |what: &str, p: &str, e: std::io::Error| RpcError::internal(format!("opening {what} {p}: {e}"));
         let stdin = match param_str(params, "stdin") {
@@ -469,6 +494,40 @@ impl Shim {
             return Err(RpcError::new(ErrorKind::FailedPrecondition, msg));
         }
         let pid = std::fs::read_to_string(&pid_file).ok().and_then(|s| s.trim().parse::<u32>().ok()).ok_or_else(|| RpcError::internal("the runtime wrote no pid file"))?;
+        self.id = id;
+        self.bundle = bundle;
+        self.init_pid = pid;
+        self.status = Status::Created;
+        Ok(json!({"pid": pid}))
+    }
+
+    /// `create` of a terminal task: the runtime sends the pty master to our console socket,
+    /// and the container's stdio is the pty's slave rather than the FIFOs.
+    fn create_terminal(&mut self, id: String, bundle: String, params: &Value) -> Result<Value, RpcError> {
+        let io_err = |what: &str, e: std::io::Error| RpcError::internal(format!("{what}: {e}"));
+        if let Some(p) = param_str(params, "stdin") {
+            // Our write end keeps the FIFO open until close_stdin, as for other tasks.
+            self.stdin_keeper = Some(OpenOptions::new().read(true).write(true).open(p).map_err(|e| io_err("opening stdin", e))?.into());
+        }
+        if let Some(p) = param_str(params, "stdout") {
+            self.output_keepers.push(OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(p).map_err(|e| io_err("opening stdout", e))?.into());
+        }
+        let console = tty::ConsoleSocket::bind(&self.flags.workdir).map_err(|e| io_err("console socket", e))?;
+        let pid_file = self.flags.workdir.join("init.pid");
+        let _ = std::fs::remove_file(&pid_file);
+        let before = self.log_len();
+        let mut cmd = self.runtime();
+        cmd.arg("create").arg("--bundle").arg(&bundle).arg("--console-socket").arg(&console.path).arg("--pid-file").arg(&pid_file).arg(&id);
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        let status = cmd.status().map_err(|e| RpcError::internal(format!("running {}: {e}", self.flags.runtime.display())))?;
+        if !status.success() {
+            self.stdin_keeper = None;
+            self.output_keepers.clear();
+            let msg = self.runtime_error(before).unwrap_or_else(|| format!("{} create failed: {status}", self.flags.runtime_name));
+            return Err(RpcError::new(ErrorKind::FailedPrecondition, msg));
+        }
+        let pid = std::fs::read_to_string(&pid_file).ok().and_then(|s| s.trim().parse::<u32>().ok()).ok_or_else(|| RpcError::internal("the runtime wrote no pid file"))?;
+        self.tty = Some(console.receive(param_str(params, "stdin"), param_str(params, "stdout")).map_err(|e| io_err("receiving the console", e))?);
         self.id = id;
         self.bundle = bundle;
         self.init_pid = pid;

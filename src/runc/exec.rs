@@ -1,0 +1,321 @@
+//! `runc exec`: runs another process in a running container. A first child joins the init's
+//! cgroups and namespaces (`/proc/<init>/ns/*`, the root from `/proc/<init>/root`) and forks
+//! the process itself, which is then inside the container's pid namespace; the first child
+//! exits at once, so the process is adopted by runc (a subreaper while it waits in the
+//! foreground) or, with `-d`, by the caller's subreaper (the shim).
+
+use super::state::{errno_text, Container, Status};
+use super::{console, init, Error, Global, Result};
+use nix::sched::CloneFlags;
+use nix::sys::signal::{SigSet, Signal};
+use nix::unistd::Pid;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::PathBuf;
+
+/// `runc exec`'s flags.
+#[derive(Debug, Default)]
+pub struct ExecOptions {
+    pub id: String,
+    pub args: Vec<String>,
+    pub process_file: Option<PathBuf>,
+    pub tty: bool,
+    pub detach: bool,
+    pub console_socket: Option<PathBuf>,
+    pub cwd: Option<String>,
+    pub env: Vec<String>,
+    pub user: Option<String>,
+    pub additional_gids: Vec<String>,
+    pub caps: Vec<String>,
+    pub no_new_privs: bool,
+    pub pid_file: Option<PathBuf>,
+    pub preserve_fds: i32,
+    pub process_label: Option<String>,
+    pub apparmor: Option<String>,
+}
+
+/// The process to run: from `-p`, or the container's process with the flags applied.
+fn build_process(c: &Container, o: &ExecOptions) -> Result<crate::oci::Process> {
+    if let Some(path) = &o.process_file {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::new(format!("open {}: {}", path.display(), errno_text(&e))))?;
+        let p: crate::oci::Process = serde_json::from_str(&text).map_err(|e| Error::new(format!("parse {}: {e}", path.display())))?;
+        return Ok(p);
+    }
+    let mut p = c.record.config.process.clone().unwrap_or_default();
+    p.args = o.args.clone();
+    p.terminal = o.tty;
+    p.console_size = None;
+    if let Some(cwd) = &o.cwd {
+        p.cwd = cwd.clone();
+    }
+    for kv in &o.env {
+        let key = kv.split('=').next().unwrap_or("");
+        p.env.retain(|e| e.split('=').next() != Some(key));
+        p.env.push(kv.clone());
+    }
+    if let Some(u) = &o.user {
+        let (uid, gid) = match u.split_once(':') {
+            Some((u, g)) => (u, Some(g)),
+            None => (u.as_str(), None),
+        };
+        p.user.uid = uid.parse().map_err(|_| Error::new(format!("parsing {uid} as int for uid failed")))?;
+        if let Some(g) = gid {
+            p.user.gid = g.parse().map_err(|_| Error::new(format!("parsing {g} as int for gid failed")))?;
+        }
+    }
+    for g in &o.additional_gids {
+        let gid = g.parse().map_err(|_| Error::new(format!("invalid additional-gids value {g}")))?;
+        p.user.additional_gids.push(gid);
+    }
+    if !o.caps.is_empty() {
+        let caps = p.capabilities.get_or_insert_with(Default::default);
+        for cap in &o.caps {
+            for set in [&mut caps.bounding, &mut caps.effective, &mut caps.permitted] {
+                let v = set.get_or_insert_with(Vec::new);
+                if !v.contains(cap) {
+                    v.push(cap.clone());
+                }
+            }
+        }
+    }
+    if o.no_new_privs {
+        p.no_new_privileges = true;
+    }
+    if let Some(a) = &o.apparmor {
+        p.apparmor_profile = Some(a.clone());
+    }
+    if let Some(l) = &o.process_label {
+        p.selinux_label = Some(l.clone());
+    }
+    Ok(p)
+}
+
+/// The namespaces to enter, in order: the user namespace first (it owns the others), the
+/// mount namespace last (it changes what paths mean). Ones we already share are skipped.
+const NAMESPACES: &[(&str, CloneFlags)] = &[
+    ("user", CloneFlags::CLONE_NEWUSER),
+    ("ipc", CloneFlags::CLONE_NEWIPC),
+    ("uts", CloneFlags::CLONE_NEWUTS),
+    ("net", CloneFlags::CLONE_NEWNET),
+    ("pid", CloneFlags::CLONE_NEWPID),
+    ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+    ("time", CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)),
+    ("mnt", CloneFlags::CLONE_NEWNS),
+];
+
+fn open_ro(path: &str, extra: i32) -> std::io::Result<OwnedFd> {
+    let c = std::ffi::CString::new(path).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: open reads a NUL-terminated path and returns a new descriptor or -1.
+    let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC | extra) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn namespaces_of(pid: i32) -> Result<Vec<(OwnedFd, CloneFlags)>> {
+    let mut out = Vec::new();
+    for (name, flag) in NAMESPACES {
+        let theirs = format!("/proc/{pid}/ns/{name}");
+        let Ok(target) = std::fs::read_link(&theirs) else { continue };
+        if std::fs::read_link(format!("/proc/self/ns/{name}")).ok() == Some(target) {
+            continue;
+        }
+        let fd = open_ro(&theirs, 0).map_err(|e| Error::new(format!("open {theirs}: {}", errno_text(&e))))?;
+        out.push((fd, *flag));
+    }
+    Ok(out)
+}
+
+/// The `cgroup.procs` files of the init's cgroups that are not already ours.
+fn cgroups_of(pid: i32) -> Vec<PathBuf> {
+    let read = |p: &str| std::fs::read_to_string(format!("/proc/{p}/cgroup")).unwrap_or_default();
+    let ours = read("self");
+    let mounts = crate::mounts::mounts().unwrap_or_default();
+    let mut out = Vec::new();
+    for line in read(&pid.to_string()).lines() {
+        if ours.lines().any(|l| l == line) {
+            continue;
+        }
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (parts.next(), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        let mount = mounts.iter().find(|m| {
+            if controllers.is_empty() {
+                m.fstype == "cgroup2"
+            } else {
+                m.fstype == "cgroup" && controllers.split(',').all(|c| m.super_options.split(',').any(|o| o == c))
+            }
+        });
+        if let Some(m) = mount {
+            out.push(m.mount_point.join(path.trim_start_matches('/')).join("cgroup.procs"));
+        }
+    }
+    out
+}
+
+fn errno(e: nix::errno::Errno) -> String {
+    e.desc().to_ascii_lowercase()
+}
+
+/// Runs `runc exec`; Ok is runc's exit code (the process's status in the foreground).
+pub fn exec(g: &Global, o: &ExecOptions) -> Result<i32> {
+    let c = Container::load(g, &o.id)?;
+    if c.status() == Status::Stopped {
+        return Err(Error::new("cannot exec in a stopped container"));
+    }
+    let process = build_process(&c, o)?;
+    if process.args.is_empty() {
+        return Err(Error::new("args must not be empty"));
+    }
+    if !process.cwd.is_empty() && !process.cwd.starts_with('/') {
+        return Err(Error::new("cwd must be an absolute path"));
+    }
+    console::check_options(process.terminal, o.console_socket.is_some(), o.detach).map_err(Error::new)?;
+    // The container's seccomp profile and LSM labels apply to exec'd processes too.
+    let spec = crate::oci::Spec { process: Some(process.clone()), ..c.record.config.clone() };
+    let plan = super::security::prepare(&spec).map_err(Error::new)?;
+    if !o.detach {
+        let _ = crate::sys::set_child_subreaper();
+    }
+    let init_pid = c.record.init_pid;
+    let (console_socket, own_console) = match &o.console_socket {
+        Some(path) => (Some(console::connect(path).map_err(Error::new)?), None),
+        None if process.terminal => {
+            let (ours, theirs) = console::socketpair().map_err(Error::new)?;
+            (Some(theirs), Some(ours))
+        }
+        None => (None, None),
+    };
+    let namespaces = namespaces_of(init_pid)?;
+    let root = open_ro(&format!("/proc/{init_pid}/root"), libc::O_DIRECTORY).map_err(|e| Error::new(format!("open container root: {}", errno_text(&e))))?;
+    let cgroups = cgroups_of(init_pid);
+    let (report_r, report_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::new(format!("pipe: {}", e.desc())))?;
+
+    let mut forwarded = SigSet::empty();
+    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT, Signal::SIGUSR1, Signal::SIGUSR2, Signal::SIGWINCH, Signal::SIGCHLD] {
+        forwarded.add(s);
+    }
+    let _ = forwarded.thread_block();
+
+    // SAFETY: runc is single-threaded here, so the child may run arbitrary code after fork.
+    let first = match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Child) => {
+            drop(report_r);
+            let code = match enter(&cgroups, &namespaces, &root) {
+                Ok(()) => spawn_process(&process, &spec, &plan, console_socket.as_ref(), &report_w, o.preserve_fds),
+                Err(e) => {
+                    let _ = nix::unistd::write(&report_w, format!("E{e}").as_bytes());
+                    1
+                }
+            };
+            // SAFETY: _exit leaves without running destructors of runc's state.
+            unsafe { libc::_exit(code) }
+        }
+        Ok(nix::unistd::ForkResult::Parent { child }) => child,
+        Err(e) => return Err(Error::new(format!("fork: {}", e.desc()))),
+    };
+    drop(report_w);
+    drop(console_socket);
+    drop(root);
+    drop(namespaces);
+    let _ = nix::sys::wait::waitpid(first, None);
+    let mut report = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match nix::unistd::read(report_r.as_raw_fd(), &mut buf) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Ok(0) | Err(_) => break,
+            Ok(n) => report.extend_from_slice(&buf[..n]),
+        }
+    }
+    let report = String::from_utf8_lossy(&report).into_owned();
+    let pid = report.strip_prefix('P').and_then(|r| r.split(|ch: char| !ch.is_ascii_digit()).next()).and_then(|p| p.parse::<i32>().ok());
+    if let Some(pos) = report.find('E') {
+        if let Some(pid) = pid {
+            let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
+        }
+        return Err(Error::new(format!("exec failed: unable to start container process: {}", &report[pos + 1..])));
+    }
+    let pid = pid.ok_or_else(|| Error::new("exec failed: unable to start container process: the process vanished"))?;
+    if let Some(p) = &o.pid_file {
+        super::state::write_replace(p, pid.to_string().as_bytes()).map_err(|e| Error::new(format!("write pid file {}: {e}", p.display())))?;
+    }
+    if o.detach {
+        return Ok(0);
+    }
+    let mut proxy = match own_console {
+        Some(sock) => Some(console::Proxy::start(console::recv_fd(sock.as_raw_fd()).map_err(|e| Error::new(format!("receive console: {e}")))?.0)),
+        None => None,
+    };
+    let sigfd = nix::sys::signalfd::SignalFd::with_flags(&forwarded, nix::sys::signalfd::SfdFlags::SFD_CLOEXEC | nix::sys::signalfd::SfdFlags::SFD_NONBLOCK).map_err(|e| Error::new(format!("signalfd: {}", e.desc())))?;
+    let code = console::wait_forwarding(Pid::from_raw(pid), &sigfd, proxy.as_mut()).map_err(Error::new)?;
+    if let Some(p) = proxy {
+        p.finish();
+    }
+    Ok(code)
+}
+
+/// In the first child: the init's cgroups, its namespaces, its root.
+fn enter(cgroups: &[PathBuf], namespaces: &[(OwnedFd, CloneFlags)], root: &OwnedFd) -> std::result::Result<(), String> {
+    for procs in cgroups {
+        std::fs::write(procs, "0").map_err(|e| format!("join cgroup {}: {}", procs.display(), errno_text(&e)))?;
+    }
+    for (fd, flag) in namespaces {
+        nix::sched::setns(fd, *flag).map_err(|e| format!("join namespace {flag:?}: {}", errno(e)))?;
+    }
+    nix::unistd::fchdir(root.as_raw_fd()).map_err(|e| format!("chdir to container root: {}", errno(e)))?;
+    nix::unistd::chroot(".").map_err(|e| format!("chroot: {}", errno(e)))?;
+    nix::unistd::chdir("/").map_err(|e| format!("chdir /: {}", errno(e)))?;
+    Ok(())
+}
+
+/// Forks the process (inside the pid namespace just joined), reports its pid, and returns
+/// the first child's exit code.
+fn spawn_process(p: &crate::oci::Process, spec: &crate::oci::Spec, plan: &super::security::Plan, console: Option<&OwnedFd>, report: &OwnedFd, preserve_fds: i32) -> i32 {
+    // SAFETY: the first child is single-threaded.
+    match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Child) => {
+            let e = match prepare(p, spec, plan, console, preserve_fds) {
+                Ok(exec) => exec.secure_exec(),
+                Err(e) => e,
+            };
+            let _ = nix::unistd::write(report, format!("E{e}").as_bytes());
+            // SAFETY: as above.
+            unsafe { libc::_exit(127) }
+        }
+        Ok(nix::unistd::ForkResult::Parent { child }) => {
+            let _ = nix::unistd::write(report, format!("P{}\n", child.as_raw()).as_bytes());
+            0
+        }
+        Err(e) => {
+            let _ = nix::unistd::write(report, format!("Efork: {}", errno(e)).as_bytes());
+            1
+        }
+    }
+}
+
+/// In the process: session, terminal, user and capabilities, cwd, then the program to exec.
+fn prepare(p: &crate::oci::Process, spec: &crate::oci::Spec, plan: &super::security::Plan, console: Option<&OwnedFd>, preserve_fds: i32) -> std::result::Result<init::Exec, String> {
+    init::reset_signals();
+    nix::unistd::setsid().map_err(|e| format!("setsid: {}", errno(e)))?;
+    if let Some(sock) = console {
+        console::setup_in_container(sock, p.console_size.as_ref(), p.user.uid, p.user.gid)?;
+    }
+    if let Some(adj) = p.oom_score_adj {
+        let _ = std::fs::write("/proc/self/oom_score_adj", adj.to_string());
+    }
+    super::security::before_user(plan, spec)?;
+    init::set_rlimits(&p.rlimits)?;
+    init::become_user(p)?;
+    let cwd = if p.cwd.is_empty() { "/" } else { p.cwd.as_str() };
+    nix::unistd::chdir(cwd).map_err(|e| format!("chdir to cwd ({cwd:?}) set in config.json failed: {}", errno(e)))?;
+    let path = init::look_path(&p.args[0], &p.env)?;
+    if p.no_new_privileges {
+        // SAFETY: PR_SET_NO_NEW_PRIVS takes plain integer arguments.
+        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+            return Err(format!("set no_new_privs: {}", std::io::Error::last_os_error()));
+        }
+    }
+    init::close_host_fds(preserve_fds)?;
+    init::Exec::new(&path, &p.args, &p.env, plan.clone())
+}
