@@ -757,4 +757,8 @@ fn docker_run_gets_the_default_seccomp_profile() {
     assert!(out.contains("hi\n1\n"), "{out}");
     assert!(out.contains("Seccomp:\t2"), "{out}");
     assert!(common::stderr(&o).contains("Operation not permitted"), "{}", common::stderr(&o));
+
+    // Docker's opt-out keeps working, through the real CLI.
+    let o = d.real_docker("/usr/local/bin/docker", &["run", "--rm", "--security-opt", "seccomp=unconfined", &image, "grep", "Seccomp:", "/proc/self/status"]);
+    assert_eq!(common::stdout(&o), "Seccomp:\t0\n", "{}", common::stderr(&o));
 }
