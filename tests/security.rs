@@ -762,3 +762,21 @@ fn docker_run_gets_the_default_seccomp_profile() {
     let o = d.real_docker("/usr/local/bin/docker", &["run", "--rm", "--security-opt", "seccomp=unconfined", &image, "grep", "Seccomp:", "/proc/self/status"]);
     assert_eq!(common::stdout(&o), "Seccomp:\t0\n", "{}", common::stderr(&o));
 }
+
+#[test]
+fn file_mounts_follow_dangling_links_inside_the_rootfs() {
+    if !require_root() {
+        return;
+    }
+    // /etc/resolv.conf a dangling absolute link, as in systemd images: the bind lands on its
+    // target inside the rootfs, never on the host's /run.
+    let b = Bundle::new("sec-dangling");
+    std::os::unix::fs::symlink("/run/dbx-test-resolve/stub-resolv.conf", b.rootfs().join("etc/resolv.conf")).unwrap();
+    std::fs::write(b.bundle().join("resolv.conf"), "nameserver 127.0.0.9\n").unwrap();
+    let mut spec = b.config(&["cat", "/etc/resolv.conf"]);
+    spec["mounts"].as_array_mut().unwrap().push(json!({"destination": "/etc/resolv.conf", "type": "bind", "source": b.bundle().join("resolv.conf"), "options": ["rbind", "ro"]}));
+    let out = b.run_spec("dangling", &spec);
+    assert_eq!(text(&out.stdout), "nameserver 127.0.0.9\n", "{}", text(&out.stderr));
+    assert!(b.rootfs().join("run/dbx-test-resolve/stub-resolv.conf").exists());
+    assert!(!std::path::Path::new("/run/dbx-test-resolve").exists());
+}
