@@ -750,9 +750,10 @@ fn masked_and_readonly_proc_paths_stay_so() {
 fn docker_run_gets_the_default_seccomp_profile() {
     let Some(d) = common::Dockerd::start() else { return };
     let image = d.registry.image("busybox");
-    let o = d.docker(&["run", "--rm", &image, "sh", "-c", "unshare -U true; echo unshare=$?; mount -t tmpfs x /mnt; echo mount=$?; echo hi; ls / | grep -c etc; grep Seccomp: /proc/self/status"]);
+    let o = d.docker(&["run", "--rm", &image, "sh", "-c", "unshare -U true; echo unshare=$?; unshare -m true; echo unsharem=$?; mount -t tmpfs x /mnt; echo mount=$?; echo hi; ls / | grep -c etc; grep Seccomp: /proc/self/status"]);
     let out = common::stdout(&o);
     assert!(out.contains("unshare=1"), "{out} {}", common::stderr(&o));
+    assert!(out.contains("unsharem=1"), "{out}");
     assert!(!out.contains("mount=0"), "{out}");
     assert!(out.contains("hi\n1\n"), "{out}");
     assert!(out.contains("Seccomp:\t2"), "{out}");
