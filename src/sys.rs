@@ -38,7 +38,12 @@ pub fn is_child_subreaper_self() -> bool {
 
 /// The path of this executable, resolved once (/proc/self/exe).
 pub fn self_exe() -> PathBuf {
-    std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe"))
+    // runc runs from a detached read-only mount of itself (runc::sealed), whose path reads
+    // as "/": then only /proc/self/exe names the binary.
+    match std::env::current_exe() {
+        Ok(p) if p.is_file() => p,
+        _ => PathBuf::from("/proc/self/exe"),
+    }
 }
 
 /// A command that runs this same executable as `applet` (argv[0] = applet), the way

@@ -750,11 +750,101 @@ fn masked_and_readonly_proc_paths_stay_so() {
 fn docker_run_gets_the_default_seccomp_profile() {
     let Some(d) = common::Dockerd::start() else { return };
     let image = d.registry.image("busybox");
-    let o = d.docker(&["run", "--rm", &image, "sh", "-c", "unshare -U true; echo unshare=$?; mount -t tmpfs x /mnt; echo mount=$?; echo hi; ls / | grep -c etc; grep Seccomp: /proc/self/status"]);
+    let o = d.docker(&["run", "--rm", &image, "sh", "-c", "unshare -U true; echo unshare=$?; unshare -m true; echo unsharem=$?; mount -t tmpfs x /mnt; echo mount=$?; echo hi; ls / | grep -c etc; grep Seccomp: /proc/self/status"]);
     let out = common::stdout(&o);
     assert!(out.contains("unshare=1"), "{out} {}", common::stderr(&o));
+    assert!(out.contains("unsharem=1"), "{out}");
     assert!(!out.contains("mount=0"), "{out}");
     assert!(out.contains("hi\n1\n"), "{out}");
     assert!(out.contains("Seccomp:\t2"), "{out}");
     assert!(common::stderr(&o).contains("Operation not permitted"), "{}", common::stderr(&o));
+
+    // Docker's opt-out keeps working, through the real CLI.
+    let o = d.real_docker("/usr/local/bin/docker", &["run", "--rm", "--security-opt", "seccomp=unconfined", &image, "grep", "Seccomp:", "/proc/self/status"]);
+    assert_eq!(common::stdout(&o), "Seccomp:\t0\n", "{}", common::stderr(&o));
+}
+
+#[test]
+fn file_mounts_follow_dangling_links_inside_the_rootfs() {
+    if !require_root() {
+        return;
+    }
+    // /etc/resolv.conf a dangling absolute link, as in systemd images: the bind lands on its
+    // target inside the rootfs, never on the host's /run.
+    let b = Bundle::new("sec-dangling");
+    std::os::unix::fs::symlink("/run/dbx-test-resolve/stub-resolv.conf", b.rootfs().join("etc/resolv.conf")).unwrap();
+    std::fs::write(b.bundle().join("resolv.conf"), "nameserver 127.0.0.9\n").unwrap();
+    let mut spec = b.config(&["cat", "/etc/resolv.conf"]);
+    spec["mounts"].as_array_mut().unwrap().push(json!({"destination": "/etc/resolv.conf", "type": "bind", "source": b.bundle().join("resolv.conf"), "options": ["rbind", "ro"]}));
+    let out = b.run_spec("dangling", &spec);
+    assert_eq!(text(&out.stdout), "nameserver 127.0.0.9\n", "{}", text(&out.stderr));
+    assert!(b.rootfs().join("run/dbx-test-resolve/stub-resolv.conf").exists());
+    assert!(!std::path::Path::new("/run/dbx-test-resolve").exists());
+}
+
+/// Forks a child that installs `profile` and runs `body`; returns its wait status.
+#[cfg(target_arch = "x86_64")]
+fn in_filtered_child(profile: &Value, body: fn() -> i32) -> nix::sys::wait::WaitStatus {
+    let filter = Seccomp::from_value(profile).unwrap().compile().unwrap();
+    // SAFETY: the child only makes raw syscalls (prctl, seccomp, the body's) and _exits.
+    match unsafe { nix::unistd::fork() }.unwrap() {
+        nix::unistd::ForkResult::Child => unsafe {
+            // SAFETY: as above; prctl takes integers, install passes a live program.
+            libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+            if dockbox::seccomp::install(&filter).is_err() {
+                libc::_exit(100);
+            }
+            libc::_exit(body())
+        },
+        nix::unistd::ForkResult::Parent { child } => nix::sys::wait::waitpid(child, None).unwrap(),
+    }
+}
+
+/// A 32-bit syscall through `int 0x80`, which the kernel reports as AUDIT_ARCH_I386.
+#[cfg(target_arch = "x86_64")]
+fn int80(nr: u32, a: u32, b: u32) -> i32 {
+    let ret: i32;
+    // SAFETY: int 0x80 runs one i386 syscall; the only memory it may touch is what the
+    // (deliberately invalid) pointer arguments name, which the kernel checks.
+    // rbx belongs to LLVM: swap the first argument in and out around the call.
+    unsafe {
+        std::arch::asm!("xchg {a}, rbx", "int 0x80", "xchg {a}, rbx", a = inout(reg) a as u64 => _, inlateout("eax") nr as i32 => ret, in("ecx") b, options(nostack))
+    };
+    ret
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn i386_and_x32_calls_meet_their_own_rules_on_this_host() {
+    let profile = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 33}],
+    });
+    // i386 mkdir is 39, which on x86_64 is getpid: EDOM proves the i386 table was used.
+    let status = in_filtered_child(&profile, || {
+        let r = int80(39, 16, 0);
+        if r == -33 { 0 } else { 1 }
+    });
+    assert_eq!(status, nix::sys::wait::WaitStatus::Exited(status.pid().unwrap(), 0), "i386 mkdir");
+    // x32 mkdir is 83 with bit 30: refused by the x32 rules before the kernel dispatches it.
+    let status = in_filtered_child(&profile, || {
+        // SAFETY: the filter refuses the call before the pointer would be read.
+        let r = unsafe { libc::syscall((83 | X32_SYSCALL_BIT) as libc::c_long, 16usize, 0) };
+        let e = std::io::Error::last_os_error().raw_os_error();
+        if r == -1 && e == Some(33) { 0 } else { 2 }
+    });
+    assert_eq!(status, nix::sys::wait::WaitStatus::Exited(status.pid().unwrap(), 0), "x32 mkdir");
+    // The x86_64 getpid (39) is untouched, and an i386 call without the i386 arch is killed.
+    let only_64 = json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"], "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 33}]});
+    let status = in_filtered_child(&only_64, || {
+        // SAFETY: getpid has no arguments.
+        if unsafe { libc::syscall(39) } > 0 { 0 } else { 3 }
+    });
+    assert!(matches!(status, nix::sys::wait::WaitStatus::Exited(_, 0)), "{status:?}");
+    let status = in_filtered_child(&only_64, || {
+        int80(20, 0, 0);
+        4
+    });
+    assert!(matches!(status, nix::sys::wait::WaitStatus::Signaled(_, nix::sys::signal::Signal::SIGSYS, _)), "{status:?}");
 }

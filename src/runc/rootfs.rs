@@ -138,6 +138,7 @@ fn make_target(root: &OwnedFd, dest: &str, file: bool) -> Result<OwnedFd> {
     if !file {
         return mkdir_all_in_root(root, &rel, 0o755);
     }
+    let rel = follow_final_symlinks(root, rel)?;
     if let Ok(fd) = open_in_root(root, &rel, libc::O_PATH) {
         return Ok(fd);
     }
@@ -158,6 +159,33 @@ fn make_target(root: &OwnedFd, dest: &str, file: bool) -> Result<OwnedFd> {
         unsafe { libc::close(fd) };
     }
     open_in_root(root, &rel, libc::O_PATH).map_err(|e| format!("open {dest}: {}", io_text(&e)))
+}
+
+/// A file target that is a symlink (dangling, say /etc/resolv.conf to /run/...) is replaced
+/// by its target, read as text and resolved inside the rootfs like every other path.
+fn follow_final_symlinks(root: &OwnedFd, mut rel: PathBuf) -> Result<PathBuf> {
+    for _ in 0..40 {
+        let fd = match open_in_root(root, &rel, libc::O_PATH | libc::O_NOFOLLOW) {
+            Ok(fd) => fd,
+            Err(_) => return Ok(rel),
+        };
+        let st = nix::sys::stat::fstat(fd.as_raw_fd()).map_err(errno)?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFLNK {
+            return Ok(rel);
+        }
+        let mut buf = vec![0u8; libc::PATH_MAX as usize];
+        let empty = CString::default();
+        // SAFETY: readlinkat writes at most buf.len() bytes into buf; the empty path names
+        // the O_PATH link itself.
+        let n = unsafe { libc::readlinkat(fd.as_raw_fd(), empty.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 {
+            return Err(format!("readlink {}: {}", rel.display(), std::io::Error::last_os_error()));
+        }
+        buf.truncate(n as usize);
+        let target = PathBuf::from(std::ffi::OsString::from_vec(buf));
+        rel = if target.is_absolute() { relative(&target.to_string_lossy()) } else { rel.parent().unwrap_or(Path::new(".")).join(target) };
+    }
+    Err(format!("{}: too many levels of symbolic links", rel.display()))
 }
 
 fn fd_path(fd: &OwnedFd) -> String {
