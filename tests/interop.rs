@@ -311,6 +311,16 @@ fn real_dockerd_runs_our_runc() {
     assert!(d.docker(&["kill", "bg"]).status.success());
     assert_eq!(text(&d.docker(&["inspect", "-f", "{{.State.Running}} {{.State.ExitCode}}", "bg"]).stdout).trim(), "false 137");
     assert!(d.docker(&["rm", "bg"]).status.success());
+
+    // Resource limits reach the cgroups our runc makes for the real dockerd.
+    let out = d.docker(&["run", "--runtime", "dockbox", "-d", "--name", "limited", "-m", "64m", "--pids-limit", "20", "dbx-busybox", "sleep", "100"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let id = text(&out.stdout).trim().to_string();
+    let cgroup_file = |controller: &str, file: &str| std::fs::read_to_string(format!("/sys/fs/cgroup/{controller}/docker/{id}/{file}")).unwrap_or_default();
+    assert_eq!(cgroup_file("memory", "memory.limit_in_bytes").trim(), (64u64 << 20).to_string());
+    assert_eq!(cgroup_file("pids", "pids.max").trim(), "20");
+    assert!(d.docker(&["rm", "-f", "limited"]).status.success());
+    assert!(!std::path::Path::new(&format!("/sys/fs/cgroup/memory/docker/{id}")).exists(), "the container's cgroup was left behind");
 }
 
 /// Our docker-containerd on private roots with `runtime` as its OCI runtime.
