@@ -8,7 +8,7 @@
 //! tcp sockets), [`rpc`] (the JSON-lines protocol between our own roles), [`reference`] (image
 //! names), [`registry`] (Registry HTTP API V2 client), [`archive`] (safe layer extraction),
 //! [`image`] (content-addressed image and layer store), [`snapshot`] (overlay2/vfs container
-//! filesystems), [`mounts`], [`stdcopy`] (Docker's multiplexed stream), [`jsonlog`] (json-file
+//! filesystems), [`cgroups`] (container cgroups, v1 and v2), [`mounts`], [`stdcopy`] (Docker's multiplexed stream), [`jsonlog`] (json-file
 //! logs), [`sys`] (small syscall helpers), [`ids`] (ids and names).
 
 #![recursion_limit = "256"]

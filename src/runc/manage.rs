@@ -23,13 +23,23 @@ pub fn cgroup_of(dir: &Path) -> Option<Cgroup> {
     Cgroup::load(&cgroup_file(dir))
 }
 
-/// Resolves, records, creates and limits the container's cgroup.
-pub fn cgroup_setup(dir: &Path, spec: &crate::oci::Spec, id: &str) -> Result<Cgroup> {
+/// Resolves, records, creates and limits the container's cgroup. Without root, a
+/// container that asks for no limits goes without a cgroup when none can be made (as
+/// rootless runc does); None then.
+pub fn cgroup_setup(dir: &Path, spec: &crate::oci::Spec, id: &str) -> Result<Option<Cgroup>> {
     let linux = spec.linux.clone().unwrap_or_default();
+    let mut r = linux.resources.as_ref().map(Resources::from_spec).transpose()?.unwrap_or_default();
     let cg = Cgroup::resolve(linux.cgroups_path.as_deref(), id)?;
     cg.save(&cgroup_file(dir))?;
-    cg.create()?;
-    let mut r = linux.resources.as_ref().map(Resources::from_spec).transpose()?.unwrap_or_default();
+    if let Err(e) = cg.create() {
+        let limits_wanted = Resources { devices: Vec::new(), ..r.clone() } != Resources::default();
+        if !nix::unistd::geteuid().is_root() && !limits_wanted {
+            let _ = cg.destroy();
+            let _ = std::fs::remove_file(cgroup_file(dir));
+            return Ok(None);
+        }
+        return Err(Error::new(format!("unable to create cgroup: {e}")));
+    }
     // As runc: the devices the spec creates, then the standard ones, are always usable.
     if !r.devices.is_empty() {
         for d in &linux.devices {
@@ -38,20 +48,24 @@ pub fn cgroup_setup(dir: &Path, spec: &crate::oci::Spec, id: &str) -> Result<Cgr
         r.devices.extend(crate::cgroups::devices::default_allowed());
     }
     cg.apply(&r).map_err(|e| Error::new(format!("unable to apply cgroup configuration: {e}")))?;
-    Ok(cg)
+    Ok(Some(cg))
 }
 
 /// Moves runc itself into the container's cgroup so that the init it forks next starts
 /// there (as clone3's CLONE_INTO_CGROUP would): limits hold before the init runs any code.
 /// Returns the cgroup to go back to with [`cgroup_leave`] right after the fork.
-pub fn cgroup_enter(cg: &Cgroup) -> Result<Cgroup> {
+pub fn cgroup_enter(cg: &Option<Cgroup>) -> Result<Option<Cgroup>> {
+    let Some(cg) = cg else { return Ok(None) };
     let own = Cgroup::current()?;
     cg.add(0).map_err(|e| Error::new(format!("unable to join cgroup: {e}")))?;
-    Ok(own)
+    Ok(Some(own))
 }
 
-pub fn cgroup_leave(own: &Cgroup) -> Result<()> {
-    own.add(0).map_err(|e| Error::new(format!("unable to leave the container's cgroup: {e}")))
+pub fn cgroup_leave(own: &Option<Cgroup>) -> Result<()> {
+    match own {
+        Some(own) => own.add(0).map_err(|e| Error::new(format!("unable to leave the container's cgroup: {e}"))),
+        None => Ok(()),
+    }
 }
 
 /// Thaws a paused container so that a SIGKILL can end it.
