@@ -150,6 +150,8 @@ fn limits_land_in_v1_files_and_delete_removes_every_dir() {
             "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0", "mems": "0"},
             "pids": {"limit": 10},
             "blockIO": {"throttleReadBpsDevice": [{"major": disk.0, "minor": disk.1, "rate": 1048576}]},
+            // This host has hugetlb only on its cgroup2 side: set there in hybrid mode.
+            "hugepageLimits": [{"pageSize": "2MB", "limit": 8 << 20}],
         }),
     );
     b.create_and_start("lim");
@@ -170,6 +172,7 @@ fn limits_land_in_v1_files_and_delete_removes_every_dir() {
     assert!(devices.lines().any(|l| l == "c 1:3 rwm") && devices.lines().any(|l| l == "b *:* m"), "{devices}");
     assert!(!devices.contains("a *:*"), "{devices}");
     assert_eq!(b.file("pids", "cgroup.procs"), pid.to_string());
+    assert_eq!(b.file("unified", "hugetlb.2MB.max"), (8u64 << 20).to_string());
     // kill --all reaches every process in the cgroup; delete removes every directory.
     b.ok(&["kill", "--all", "lim", "KILL"]);
     b.ok(&["delete", "-f", "lim"]);
@@ -484,6 +487,29 @@ fn dockerd_puts_host_config_limits_in_docker_cgroups() {
     assert_eq!(inspect[0]["HostConfig"]["NanoCpus"], 500_000_000);
     let pid = inspect[0]["State"]["Pid"].as_i64().unwrap() as i32;
     assert!(cgroup_of(pid).contains(&format!(":memory:/docker/{id}\n")), "{}", cgroup_of(pid));
+
+    // The real CLI sends the same HostConfig fields.
+    let disk = block_device();
+    let node = std::fs::read_dir("/dev")
+        .unwrap()
+        .flatten()
+        .find(|e| {
+            use std::os::unix::fs::{FileTypeExt, MetadataExt};
+            e.metadata().is_ok_and(|m| m.file_type().is_block_device() && (libc::major(m.rdev()) as u64, libc::minor(m.rdev()) as u64) == disk)
+        })
+        .expect("a block device node")
+        .path();
+    let throttle = format!("{}:1mb", node.display());
+    let out = d.real_docker("/usr/local/bin/docker", &["run", "-d", "--memory=48m", "--pids-limit=30", "--cpu-quota=30000", "--device-write-bps", &throttle, &image, "sleep", "30"]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let real = common::stdout(&out).trim().to_string();
+    let real_file = |ctrl: &str, f: &str| std::fs::read_to_string(Path::new(V1).join(ctrl).join("docker").join(&real).join(f)).unwrap().trim().to_string();
+    assert_eq!(real_file("memory", "memory.limit_in_bytes"), (48u64 << 20).to_string());
+    assert_eq!(real_file("pids", "pids.max"), "30");
+    assert_eq!(real_file("cpu", "cpu.cfs_quota_us"), "30000");
+    assert_eq!(real_file("blkio", "blkio.throttle.write_bps_device"), format!("{}:{} 1048576", disk.0, disk.1));
+    assert!(d.docker(&["rm", "-f", &real]).status.success());
+    assert!(!Path::new(V1).join("memory/docker").join(&real).exists());
 
     let out = d.docker(&["rm", "-f", &id]);
     assert!(out.status.success(), "{}", common::stderr(&out));
