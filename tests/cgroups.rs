@@ -516,6 +516,10 @@ fn dockerd_puts_host_config_limits_in_docker_cgroups() {
     let left: Vec<PathBuf> = std::fs::read_dir(V1).unwrap().flatten().map(|e| e.path().join("docker").join(&id)).filter(|p| p.exists()).collect();
     assert_eq!(left, Vec::<PathBuf>::new());
 
+    // Inside, /sys/fs/cgroup shows the container's own cgroups, read-only.
+    let out = d.docker(&["run", "--rm", "-m", "64m", "--pids-limit", "20", &image, "sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max; echo 1 > /sys/fs/cgroup/pids/pids.max || echo read-only"]);
+    assert_eq!(common::stdout(&out), "67108864\n20\nread-only\n", "{}", common::stderr(&out));
+
     let out = d.docker(&["create", "-m", "1k", &image]);
     assert!(!out.status.success());
     assert!(common::stderr(&out).contains("Minimum memory limit allowed is 6MB"), "{}", common::stderr(&out));

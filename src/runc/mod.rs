@@ -6,6 +6,7 @@
 //! `--log-format json` each log line is `{"level":"error","msg":"...","time":"RFC3339"}`,
 //! which is where containerd-style callers read the reason of a failure.
 
+mod cgroupfs;
 mod cli;
 mod container;
 mod hooks;
