@@ -250,8 +250,10 @@ fn pause_freezes_and_resume_thaws() {
     b.ok(&["resume", "p"]);
     assert_eq!(b.status("p"), "running");
     assert_eq!(b.file("freezer", "freezer.state"), "THAWED");
-    // Delete of a paused container still works (it thaws to kill).
+    // Delete of a paused container needs force, and then works (it thaws to kill).
     b.ok(&["pause", "p"]);
+    let plain = b.output(&["delete", "p"]);
+    assert!(text(&plain.stderr).contains("that is not stopped: paused"), "{}", text(&plain.stderr));
     b.ok(&["delete", "-f", "p"]);
     assert_eq!(b.leftover_dirs(), Vec::<PathBuf>::new());
 }

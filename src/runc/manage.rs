@@ -277,16 +277,21 @@ pub fn events(g: &Global, id: &str, stats_once: bool, interval: std::time::Durat
     Ok(())
 }
 
-/// v1's OOM notification: an eventfd registered on memory.oom_control through
-/// cgroup.event_control.
-struct OomWatch {
-    eventfd: std::os::fd::OwnedFd,
-    _control: std::fs::File,
+/// OOM notifications: on v1 an eventfd registered on memory.oom_control through
+/// cgroup.event_control; on v2 the `oom_kill` counter of memory.events, read at each wait.
+enum OomWatch {
+    V1 { eventfd: std::os::fd::OwnedFd, _control: std::fs::File },
+    V2 { dir: PathBuf, seen: std::cell::Cell<u64> },
 }
 
 impl OomWatch {
     fn new(cg: &Cgroup) -> Option<OomWatch> {
         use std::os::fd::{AsRawFd, FromRawFd};
+        if cg.mode == crate::cgroups::Mode::Unified {
+            let dir = cg.unified.clone()?;
+            let seen = crate::cgroups::read_keyed(&dir, "memory.events").get("oom_kill").copied();
+            return seen.map(|n| OomWatch::V2 { dir, seen: std::cell::Cell::new(n) });
+        }
         let dir = cg.v1.get("memory")?;
         let control = std::fs::File::open(dir.join("memory.oom_control")).ok()?;
         // SAFETY: eventfd takes plain integers and returns a new descriptor or -1.
@@ -297,19 +302,30 @@ impl OomWatch {
         // SAFETY: fd is a fresh descriptor we own.
         let eventfd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
         std::fs::write(dir.join("cgroup.event_control"), format!("{} {}", eventfd.as_raw_fd(), control.as_raw_fd())).ok()?;
-        Some(OomWatch { eventfd, _control: control })
+        Some(OomWatch::V1 { eventfd, _control: control })
     }
 
     /// Waits up to `timeout`; true when an OOM happened.
     fn wait(&self, timeout: std::time::Duration) -> bool {
         use std::os::fd::{AsFd, AsRawFd};
-        let mut fds = [nix::poll::PollFd::new(self.eventfd.as_fd(), nix::poll::PollFlags::POLLIN)];
-        let ms = timeout.as_millis().min(u16::MAX as u128) as u16;
-        if nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms)).unwrap_or(0) > 0 {
-            let mut b = [0u8; 8];
-            return nix::unistd::read(self.eventfd.as_raw_fd(), &mut b).is_ok();
+        match self {
+            OomWatch::V1 { eventfd, .. } => {
+                let mut fds = [nix::poll::PollFd::new(eventfd.as_fd(), nix::poll::PollFlags::POLLIN)];
+                let ms = timeout.as_millis().min(u16::MAX as u128) as u16;
+                if nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms)).unwrap_or(0) > 0 {
+                    let mut b = [0u8; 8];
+                    return nix::unistd::read(eventfd.as_raw_fd(), &mut b).is_ok();
+                }
+                false
+            }
+            OomWatch::V2 { dir, seen } => {
+                std::thread::sleep(timeout);
+                let now = crate::cgroups::read_keyed(dir, "memory.events").get("oom_kill").copied().unwrap_or(0);
+                let grew = now > seen.get();
+                seen.set(now);
+                grew
+            }
         }
-        false
     }
 }
 
