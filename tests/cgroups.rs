@@ -639,3 +639,41 @@ fn unified_mode_runs_a_container_with_device_program_freezer_and_stats() {
     v2(&["delete", "-f", "v2"]);
     assert!(!host_dir.exists(), "the cgroup2 directory is removed");
 }
+
+#[test]
+fn kill_all_reaches_every_process_of_the_cgroup_and_a_cgroup_namespace_sees_its_root() {
+    if !require_root() {
+        return;
+    }
+    let b = Bundle::new("killall");
+    b.write(&["sh", "-c", "cat /proc/self/cgroup > /tmp/inside; sleep 30 & sleep 31"], json!({}));
+    // Host pid namespace: only the cgroup knows which processes are the container's.
+    // A cgroup namespace: the container sees its cgroup as the root.
+    let mut spec: Value = serde_json::from_slice(&std::fs::read(b.bundle().join("config.json")).unwrap()).unwrap();
+    let ns: Vec<Value> = spec["linux"]["namespaces"].as_array().unwrap().iter().filter(|n| n["type"] != "pid").cloned().chain([json!({"type": "cgroup"})]).collect();
+    spec["linux"]["namespaces"] = json!(ns);
+    spec["root"]["readonly"] = json!(false);
+    std::fs::write(b.bundle().join("config.json"), serde_json::to_vec(&spec).unwrap()).unwrap();
+    b.create_and_start("k");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let procs = b.dir("pids").join("cgroup.procs");
+    let pids = loop {
+        let pids: Vec<i32> = std::fs::read_to_string(&procs).unwrap().lines().map(|l| l.parse().unwrap()).collect();
+        if pids.len() == 2 {
+            break pids;
+        }
+        assert!(Instant::now() < deadline, "{pids:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let inside = std::fs::read_to_string(b.bundle().join("rootfs/tmp/inside")).unwrap();
+    assert!(inside.lines().any(|l| l.ends_with(":memory:/")), "{inside}");
+    assert!(inside.lines().any(|l| l == "0::/"), "{inside}");
+    b.ok(&["kill", "--all", "k", "KILL"]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while pids.iter().any(|p| common::alive(*p)) {
+        assert!(Instant::now() < deadline, "a process outlived kill --all");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    b.ok(&["delete", "-f", "k"]);
+    assert_eq!(b.leftover_dirs(), Vec::<PathBuf>::new());
+}
