@@ -14,6 +14,15 @@ use std::time::{Duration, Instant};
 
 const V1: &str = "/sys/fs/cgroup";
 
+/// The Dockerd fixture makes this process a subreaper and reaps any child on drop, which
+/// under `cargo test` (threads) could steal another test's child: the dockerd test runs
+/// alone (write), the others together (read).
+static CHILDREN: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    CHILDREN.read().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A bundle with a busybox rootfs, a private runc root and a unique cgroupsPath.
 struct Bundle {
     dir: TempDir,
@@ -140,6 +149,7 @@ fn limits_land_in_v1_files_and_delete_removes_every_dir() {
     if !require_root() {
         return;
     }
+    let _children = shared();
     let b = Bundle::new("limits");
     let disk = block_device();
     b.write(
@@ -184,6 +194,7 @@ fn pids_limit_caps_a_fork_bomb() {
     if !require_root() {
         return;
     }
+    let _children = shared();
     let b = Bundle::new("forkbomb");
     b.write(&["sh", "-c", "for i in $(seq 50); do sleep 1 & done; wait; echo done"], json!({"pids": {"limit": 10}}));
     let out = b.output(&["run", "--bundle", b.bundle().to_str().unwrap(), "bomb"]);
@@ -197,6 +208,7 @@ fn device_rules_deny_a_device_made_inside() {
     if !require_root() {
         return;
     }
+    let _children = shared();
     let b = Bundle::new("devices");
     // Docker's CAP_MKNOD lets the container make the node; the devices cgroup refuses to open it.
     let mut spec_caps = vec!["CAP_MKNOD", "CAP_DAC_OVERRIDE"];
@@ -229,6 +241,7 @@ fn pause_freezes_and_resume_thaws() {
     if !require_root() {
         return;
     }
+    let _children = shared();
     let b = Bundle::new("pause");
     b.write(&["sh", "-c", "while :; do :; done"], json!({}));
     b.create_and_start("p");
@@ -263,6 +276,7 @@ fn update_events_and_ps_work_live() {
     if !require_root() {
         return;
     }
+    let _children = shared();
     let b = Bundle::new("update");
     // busybox sh execs the last command: the init is `sleep 31`, with one `sleep 30` child.
     b.write(&["sh", "-c", "sleep 30 & sleep 31"], json!({"memory": {"limit": 64 << 20}, "pids": {"limit": 20}}));
@@ -278,6 +292,11 @@ fn update_events_and_ps_work_live() {
     assert_eq!(b.file("memory", "memory.limit_in_bytes"), "33554432");
     assert_eq!(b.file("cpu", "cpu.cfs_quota_us"), "20000");
 
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while b.file("pids", "pids.current") != "2" {
+        assert!(Instant::now() < deadline, "the container's two sleeps did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let ev: Value = serde_json::from_str(&b.ok(&["events", "--stats", "u"])).unwrap();
     assert_eq!(ev["type"], "stats");
     assert_eq!(ev["id"], "u");
@@ -324,6 +343,7 @@ fn failed_create_leaves_no_cgroup() {
     if !require_root() {
         return;
     }
+    let _children = shared();
     let b = Bundle::new("failed");
     b.write(&["/no/such/program"], json!({"memory": {"limit": 64 << 20}}));
     let out = b.quiet(&["create", "--bundle", b.bundle().to_str().unwrap(), "f"]);
@@ -340,6 +360,7 @@ fn failed_create_leaves_no_cgroup() {
 
 #[test]
 fn systemd_cgroup_driver_is_refused() {
+    let _children = shared();
     let out = applet("docker-runc").args(["--systemd-cgroup", "list"]).output().unwrap();
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("not supported"), "{}", text(&out.stderr));
@@ -372,6 +393,7 @@ fn v2_device_program_is_enforced_by_the_kernel() {
     if !require_root() {
         return;
     }
+    let _children = shared();
     let unified = Path::new(V1).join("unified");
     if !unified.join("cgroup.procs").exists() {
         panic!("this host has no cgroup2 hierarchy at {}", unified.display());
@@ -402,6 +424,7 @@ fn v2_files_are_written_on_the_unified_hierarchy() {
     if !require_root() {
         return;
     }
+    let _children = shared();
     // In hybrid mode this host's cgroup2 side has hugetlb and the core files (freeze); the
     // v2 code writes them for real. The rest of the v2 files are checked on a plain dir.
     let unified = Path::new(V1).join("unified");
@@ -459,6 +482,7 @@ fn cgroup_records_resolve_on_this_host() {
     if !require_root() {
         return;
     }
+    let _children = shared();
     let cg = Cgroup::resolve(Some("/docker/abc"), "abc").unwrap();
     assert_eq!(cg.mode, dockbox::cgroups::Mode::Hybrid);
     assert_eq!(cg.v1["memory"], PathBuf::from("/sys/fs/cgroup/memory/docker/abc"));
@@ -467,6 +491,7 @@ fn cgroup_records_resolve_on_this_host() {
 
 #[test]
 fn dockerd_puts_host_config_limits_in_docker_cgroups() {
+    let _alone = CHILDREN.write().unwrap_or_else(|e| e.into_inner());
     let Some(d) = common::Dockerd::start() else { return };
     let image = d.registry.image("busybox");
     let out = d.docker(&["run", "-d", "-m", "64m", "--memory-reservation", "32m", "--pids-limit", "20", "--cpus", "0.5", "--cpu-shares", "512", "--cpuset-cpus", "0", &image, "sleep", "30"]);
@@ -532,9 +557,11 @@ fn events_reports_an_oom_kill() {
     if !require_root() {
         return;
     }
+    let _children = shared();
     let b = Bundle::new("oom");
     // memory+swap equal to memory: no swap to escape to; dd's 64 MiB buffer cannot fit.
-    b.write(&["sh", "-c", "sleep 1; dd if=/dev/zero of=/dev/null bs=64M count=1; sleep 30"], json!({"memory": {"limit": 16 << 20, "swap": 16 << 20}}));
+    // OOM again and again, so the watcher sees one however late it starts.
+    b.write(&["sh", "-c", "while :; do dd if=/dev/zero of=/dev/null bs=64M count=1; sleep 0.3; done"], json!({"memory": {"limit": 16 << 20, "swap": 16 << 20}}));
     b.create_and_start("o");
     let mut child = b.runc().args(["events", "--interval", "10s", "o"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
     let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
@@ -593,6 +620,7 @@ fn unified_mode_runs_a_container_with_device_program_freezer_and_stats() {
     if !require_root() {
         return;
     }
+    let _children = shared();
     let b = Bundle::new("v2mode");
     b.write(
         &["sh", "-c", "mknod /tmp/disk b 7 0; head -c1 /tmp/disk >/dev/null 2>&1; echo disk=$? > /tmp/result; head -c1 /dev/zero | wc -c >> /tmp/result; sleep 30"],
@@ -645,6 +673,7 @@ fn kill_all_reaches_every_process_of_the_cgroup_and_a_cgroup_namespace_sees_its_
     if !require_root() {
         return;
     }
+    let _children = shared();
     let b = Bundle::new("killall");
     b.write(&["sh", "-c", "cat /proc/self/cgroup > /tmp/inside; sleep 30 & sleep 31"], json!({}));
     // Host pid namespace: only the cgroup knows which processes are the container's.
@@ -659,7 +688,8 @@ fn kill_all_reaches_every_process_of_the_cgroup_and_a_cgroup_namespace_sees_its_
     let procs = b.dir("pids").join("cgroup.procs");
     let pids = loop {
         let pids: Vec<i32> = std::fs::read_to_string(&procs).unwrap().lines().map(|l| l.parse().unwrap()).collect();
-        if pids.len() == 2 {
+        // Both sleeps running (not sh and cat still writing the file).
+        if pids.len() == 2 && pids.iter().all(|p| common::comm(*p) == "sleep") {
             break pids;
         }
         assert!(Instant::now() < deadline, "{pids:?}");
