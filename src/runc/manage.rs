@@ -389,7 +389,8 @@ const UPDATE_FLAGS: super::cli::FlagSpec = &[
 const EVENTS_FLAGS: super::cli::FlagSpec = &[(&["interval"], true), (&["stats"], false)];
 const PS_FLAGS: super::cli::FlagSpec = &[(&["format", "f"], true)];
 
-fn help(cmd: &str) -> String {
+/// `runc help CMD` and `runc CMD --help`.
+pub fn help(cmd: &str) -> String {
     let (usage, flags) = match cmd {
         "update" => ("runc update [command options] <container-id>", "   --resources value, -r value  path to the file containing the resources to update or '-' to read from the standard input\n   --memory value               Memory limit (in bytes)\n   --memory-reservation value   Memory reservation or soft_limit (in bytes)\n   --memory-swap value          Total memory usage (memory + swap); set '-1' to enable unlimited swap\n   --cpu-shares value           CPU shares (relative weight vs. other containers)\n   --cpu-quota value            CPU CFS hardcap limit (in usecs). Allowed cpu time in a given period\n   --cpu-period value           CPU CFS period to be used for hardcapping (in usecs). 0 to use system default\n   --cpuset-cpus value          CPU(s) to use\n   --cpuset-mems value          Memory node(s) to use\n   --pids-limit value           Maximum number of pids allowed in the container (default: 0)\n   --blkio-weight value         Specifies per cgroup weight, range is from 10 to 1000 (default: 0)\n"),
         "pause" => ("runc pause <container-id>", ""),
