@@ -14,6 +14,15 @@ use std::time::{Duration, Instant};
 
 const V1: &str = "/sys/fs/cgroup";
 
+/// The Dockerd fixture makes this process a subreaper and reaps any child on drop, which
+/// under `cargo test` (threads) could steal another test's child: the dockerd test runs
+/// alone (write), the others together (read).
+static CHILDREN: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    CHILDREN.read().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A bundle with a busybox rootfs, a private runc root and a unique cgroupsPath.
 struct Bundle {
     dir: TempDir,
@@ -140,6 +149,7 @@ fn limits_land_in_v1_files_and_delete_removes_every_dir() {
     if !require_root() {
         return;
     }
+    let _children = shared();
     let b = Bundle::new("limits");
     let disk = block_device();
     b.write(
@@ -150,6 +160,8 @@ fn limits_land_in_v1_files_and_delete_removes_every_dir() {
             "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0", "mems": "0"},
             "pids": {"limit": 10},
             "blockIO": {"throttleReadBpsDevice": [{"major": disk.0, "minor": disk.1, "rate": 1048576}]},
+            // This host has hugetlb only on its cgroup2 side: set there in hybrid mode.
+            "hugepageLimits": [{"pageSize": "2MB", "limit": 8 << 20}],
         }),
     );
     b.create_and_start("lim");
@@ -170,6 +182,7 @@ fn limits_land_in_v1_files_and_delete_removes_every_dir() {
     assert!(devices.lines().any(|l| l == "c 1:3 rwm") && devices.lines().any(|l| l == "b *:* m"), "{devices}");
     assert!(!devices.contains("a *:*"), "{devices}");
     assert_eq!(b.file("pids", "cgroup.procs"), pid.to_string());
+    assert_eq!(b.file("unified", "hugetlb.2MB.max"), (8u64 << 20).to_string());
     // kill --all reaches every process in the cgroup; delete removes every directory.
     b.ok(&["kill", "--all", "lim", "KILL"]);
     b.ok(&["delete", "-f", "lim"]);
@@ -181,6 +194,7 @@ fn pids_limit_caps_a_fork_bomb() {
     if !require_root() {
         return;
     }
+    let _children = shared();
     let b = Bundle::new("forkbomb");
     b.write(&["sh", "-c", "for i in $(seq 50); do sleep 1 & done; wait; echo done"], json!({"pids": {"limit": 10}}));
     let out = b.output(&["run", "--bundle", b.bundle().to_str().unwrap(), "bomb"]);
@@ -194,6 +208,7 @@ fn device_rules_deny_a_device_made_inside() {
     if !require_root() {
         return;
     }
+    let _children = shared();
     let b = Bundle::new("devices");
     // Docker's CAP_MKNOD lets the container make the node; the devices cgroup refuses to open it.
     let mut spec_caps = vec!["CAP_MKNOD", "CAP_DAC_OVERRIDE"];
@@ -226,6 +241,7 @@ fn pause_freezes_and_resume_thaws() {
     if !require_root() {
         return;
     }
+    let _children = shared();
     let b = Bundle::new("pause");
     b.write(&["sh", "-c", "while :; do :; done"], json!({}));
     b.create_and_start("p");
@@ -247,8 +263,10 @@ fn pause_freezes_and_resume_thaws() {
     b.ok(&["resume", "p"]);
     assert_eq!(b.status("p"), "running");
     assert_eq!(b.file("freezer", "freezer.state"), "THAWED");
-    // Delete of a paused container still works (it thaws to kill).
+    // Delete of a paused container needs force, and then works (it thaws to kill).
     b.ok(&["pause", "p"]);
+    let plain = b.output(&["delete", "p"]);
+    assert!(text(&plain.stderr).contains("that is not stopped: paused"), "{}", text(&plain.stderr));
     b.ok(&["delete", "-f", "p"]);
     assert_eq!(b.leftover_dirs(), Vec::<PathBuf>::new());
 }
@@ -258,6 +276,7 @@ fn update_events_and_ps_work_live() {
     if !require_root() {
         return;
     }
+    let _children = shared();
     let b = Bundle::new("update");
     // busybox sh execs the last command: the init is `sleep 31`, with one `sleep 30` child.
     b.write(&["sh", "-c", "sleep 30 & sleep 31"], json!({"memory": {"limit": 64 << 20}, "pids": {"limit": 20}}));
@@ -273,6 +292,11 @@ fn update_events_and_ps_work_live() {
     assert_eq!(b.file("memory", "memory.limit_in_bytes"), "33554432");
     assert_eq!(b.file("cpu", "cpu.cfs_quota_us"), "20000");
 
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while b.file("pids", "pids.current") != "2" {
+        assert!(Instant::now() < deadline, "the container's two sleeps did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let ev: Value = serde_json::from_str(&b.ok(&["events", "--stats", "u"])).unwrap();
     assert_eq!(ev["type"], "stats");
     assert_eq!(ev["id"], "u");
@@ -319,6 +343,7 @@ fn failed_create_leaves_no_cgroup() {
     if !require_root() {
         return;
     }
+    let _children = shared();
     let b = Bundle::new("failed");
     b.write(&["/no/such/program"], json!({"memory": {"limit": 64 << 20}}));
     let out = b.quiet(&["create", "--bundle", b.bundle().to_str().unwrap(), "f"]);
@@ -335,6 +360,7 @@ fn failed_create_leaves_no_cgroup() {
 
 #[test]
 fn systemd_cgroup_driver_is_refused() {
+    let _children = shared();
     let out = applet("docker-runc").args(["--systemd-cgroup", "list"]).output().unwrap();
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("not supported"), "{}", text(&out.stderr));
@@ -367,6 +393,7 @@ fn v2_device_program_is_enforced_by_the_kernel() {
     if !require_root() {
         return;
     }
+    let _children = shared();
     let unified = Path::new(V1).join("unified");
     if !unified.join("cgroup.procs").exists() {
         panic!("this host has no cgroup2 hierarchy at {}", unified.display());
@@ -397,6 +424,7 @@ fn v2_files_are_written_on_the_unified_hierarchy() {
     if !require_root() {
         return;
     }
+    let _children = shared();
     // In hybrid mode this host's cgroup2 side has hugetlb and the core files (freeze); the
     // v2 code writes them for real. The rest of the v2 files are checked on a plain dir.
     let unified = Path::new(V1).join("unified");
@@ -454,6 +482,7 @@ fn cgroup_records_resolve_on_this_host() {
     if !require_root() {
         return;
     }
+    let _children = shared();
     let cg = Cgroup::resolve(Some("/docker/abc"), "abc").unwrap();
     assert_eq!(cg.mode, dockbox::cgroups::Mode::Hybrid);
     assert_eq!(cg.v1["memory"], PathBuf::from("/sys/fs/cgroup/memory/docker/abc"));
@@ -462,6 +491,7 @@ fn cgroup_records_resolve_on_this_host() {
 
 #[test]
 fn dockerd_puts_host_config_limits_in_docker_cgroups() {
+    let _alone = CHILDREN.write().unwrap_or_else(|e| e.into_inner());
     let Some(d) = common::Dockerd::start() else { return };
     let image = d.registry.image("busybox");
     let out = d.docker(&["run", "-d", "-m", "64m", "--memory-reservation", "32m", "--pids-limit", "20", "--cpus", "0.5", "--cpu-shares", "512", "--cpuset-cpus", "0", &image, "sleep", "30"]);
@@ -485,10 +515,37 @@ fn dockerd_puts_host_config_limits_in_docker_cgroups() {
     let pid = inspect[0]["State"]["Pid"].as_i64().unwrap() as i32;
     assert!(cgroup_of(pid).contains(&format!(":memory:/docker/{id}\n")), "{}", cgroup_of(pid));
 
+    // The real CLI sends the same HostConfig fields.
+    let disk = block_device();
+    let node = std::fs::read_dir("/dev")
+        .unwrap()
+        .flatten()
+        .find(|e| {
+            use std::os::unix::fs::{FileTypeExt, MetadataExt};
+            e.metadata().is_ok_and(|m| m.file_type().is_block_device() && (libc::major(m.rdev()) as u64, libc::minor(m.rdev()) as u64) == disk)
+        })
+        .expect("a block device node")
+        .path();
+    let throttle = format!("{}:1mb", node.display());
+    let out = d.real_docker("/usr/local/bin/docker", &["run", "-d", "--memory=48m", "--pids-limit=30", "--cpu-quota=30000", "--device-write-bps", &throttle, &image, "sleep", "30"]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let real = common::stdout(&out).trim().to_string();
+    let real_file = |ctrl: &str, f: &str| std::fs::read_to_string(Path::new(V1).join(ctrl).join("docker").join(&real).join(f)).unwrap().trim().to_string();
+    assert_eq!(real_file("memory", "memory.limit_in_bytes"), (48u64 << 20).to_string());
+    assert_eq!(real_file("pids", "pids.max"), "30");
+    assert_eq!(real_file("cpu", "cpu.cfs_quota_us"), "30000");
+    assert_eq!(real_file("blkio", "blkio.throttle.write_bps_device"), format!("{}:{} 1048576", disk.0, disk.1));
+    assert!(d.docker(&["rm", "-f", &real]).status.success());
+    assert!(!Path::new(V1).join("memory/docker").join(&real).exists());
+
     let out = d.docker(&["rm", "-f", &id]);
     assert!(out.status.success(), "{}", common::stderr(&out));
     let left: Vec<PathBuf> = std::fs::read_dir(V1).unwrap().flatten().map(|e| e.path().join("docker").join(&id)).filter(|p| p.exists()).collect();
     assert_eq!(left, Vec::<PathBuf>::new());
+
+    // Inside, /sys/fs/cgroup shows the container's own cgroups, read-only.
+    let out = d.docker(&["run", "--rm", "-m", "64m", "--pids-limit", "20", &image, "sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max; echo 1 > /sys/fs/cgroup/pids/pids.max || echo read-only"]);
+    assert_eq!(common::stdout(&out), "67108864\n20\nread-only\n", "{}", common::stderr(&out));
 
     let out = d.docker(&["create", "-m", "1k", &image]);
     assert!(!out.status.success());
@@ -500,9 +557,11 @@ fn events_reports_an_oom_kill() {
     if !require_root() {
         return;
     }
+    let _children = shared();
     let b = Bundle::new("oom");
     // memory+swap equal to memory: no swap to escape to; dd's 64 MiB buffer cannot fit.
-    b.write(&["sh", "-c", "sleep 1; dd if=/dev/zero of=/dev/null bs=64M count=1; sleep 30"], json!({"memory": {"limit": 16 << 20, "swap": 16 << 20}}));
+    // OOM again and again, so the watcher sees one however late it starts.
+    b.write(&["sh", "-c", "while :; do dd if=/dev/zero of=/dev/null bs=64M count=1; sleep 0.3; done"], json!({"memory": {"limit": 16 << 20, "swap": 16 << 20}}));
     b.create_and_start("o");
     let mut child = b.runc().args(["events", "--interval", "10s", "o"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
     let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
@@ -561,6 +620,7 @@ fn unified_mode_runs_a_container_with_device_program_freezer_and_stats() {
     if !require_root() {
         return;
     }
+    let _children = shared();
     let b = Bundle::new("v2mode");
     b.write(
         &["sh", "-c", "mknod /tmp/disk b 7 0; head -c1 /tmp/disk >/dev/null 2>&1; echo disk=$? > /tmp/result; head -c1 /dev/zero | wc -c >> /tmp/result; sleep 30"],
@@ -606,4 +666,44 @@ fn unified_mode_runs_a_container_with_device_program_freezer_and_stats() {
     v2(&["kill", "--all", "v2", "KILL"]);
     v2(&["delete", "-f", "v2"]);
     assert!(!host_dir.exists(), "the cgroup2 directory is removed");
+}
+
+#[test]
+fn kill_all_reaches_every_process_of_the_cgroup_and_a_cgroup_namespace_sees_its_root() {
+    if !require_root() {
+        return;
+    }
+    let _children = shared();
+    let b = Bundle::new("killall");
+    b.write(&["sh", "-c", "cat /proc/self/cgroup > /tmp/inside; sleep 30 & sleep 31"], json!({}));
+    // Host pid namespace: only the cgroup knows which processes are the container's.
+    // A cgroup namespace: the container sees its cgroup as the root.
+    let mut spec: Value = serde_json::from_slice(&std::fs::read(b.bundle().join("config.json")).unwrap()).unwrap();
+    let ns: Vec<Value> = spec["linux"]["namespaces"].as_array().unwrap().iter().filter(|n| n["type"] != "pid").cloned().chain([json!({"type": "cgroup"})]).collect();
+    spec["linux"]["namespaces"] = json!(ns);
+    spec["root"]["readonly"] = json!(false);
+    std::fs::write(b.bundle().join("config.json"), serde_json::to_vec(&spec).unwrap()).unwrap();
+    b.create_and_start("k");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let procs = b.dir("pids").join("cgroup.procs");
+    let pids = loop {
+        let pids: Vec<i32> = std::fs::read_to_string(&procs).unwrap().lines().map(|l| l.parse().unwrap()).collect();
+        // Both sleeps running (not sh and cat still writing the file).
+        if pids.len() == 2 && pids.iter().all(|p| common::comm(*p) == "sleep") {
+            break pids;
+        }
+        assert!(Instant::now() < deadline, "{pids:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let inside = std::fs::read_to_string(b.bundle().join("rootfs/tmp/inside")).unwrap();
+    assert!(inside.lines().any(|l| l.ends_with(":memory:/")), "{inside}");
+    assert!(inside.lines().any(|l| l == "0::/"), "{inside}");
+    b.ok(&["kill", "--all", "k", "KILL"]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while pids.iter().any(|p| common::alive(*p)) {
+        assert!(Instant::now() < deadline, "a process outlived kill --all");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    b.ok(&["delete", "-f", "k"]);
+    assert_eq!(b.leftover_dirs(), Vec::<PathBuf>::new());
 }

@@ -48,24 +48,41 @@ impl Hierarchies {
     /// Reads /proc/self/mountinfo.
     pub fn detect() -> Result<Hierarchies> {
         let mounts = crate::mounts::mounts().map_err(|e| format!("read mountinfo: {e}"))?;
+        Ok(Self::from_mounts(mounts))
+    }
+
+    /// The hierarchies among `mounts` (parsed mountinfo).
+    pub fn from_mounts(mounts: Vec<crate::mounts::MountInfo>) -> Hierarchies {
         let mut h = Hierarchies::default();
         for m in mounts {
             match m.fstype.as_str() {
+                // The same hierarchy may be mounted elsewhere too (a test's private mount):
+                // the one under /sys/fs/cgroup wins, else the first.
                 "cgroup" => {
                     for opt in m.super_options.split(',') {
                         if V1_CONTROLLERS.contains(&opt) {
-                            h.v1.entry(opt.to_string()).or_insert((m.mount_point.clone(), m.root.clone()));
+                            let standard = m.mount_point.starts_with("/sys/fs/cgroup");
+                            let slot = h.v1.entry(opt.to_string()).or_insert((m.mount_point.clone(), m.root.clone()));
+                            if standard && !slot.0.starts_with("/sys/fs/cgroup") {
+                                *slot = (m.mount_point.clone(), m.root.clone());
+                            }
                         }
                     }
                 }
-                // /sys/fs/cgroup itself wins over any other cgroup2 mount.
-                "cgroup2" if h.unified.is_none() || m.mount_point == Path::new("/sys/fs/cgroup") => {
-                    h.unified = Some((m.mount_point.clone(), m.root.clone()));
+                "cgroup2" => {
+                    let rank = |p: &Path| match p.to_str() {
+                        Some("/sys/fs/cgroup") => 0,
+                        Some("/sys/fs/cgroup/unified") => 1,
+                        _ => 2,
+                    };
+                    if h.unified.as_ref().is_none_or(|(p, _)| rank(&m.mount_point) < rank(p)) {
+                        h.unified = Some((m.mount_point.clone(), m.root.clone()));
+                    }
                 }
                 _ => {}
             }
         }
-        Ok(h)
+        h
     }
 
     pub fn mode(&self) -> Mode {
@@ -397,6 +414,25 @@ mod tests {
         assert_eq!(default.dirs().len(), 3, "co-mounted controllers share a directory");
         assert!(Cgroup::resolve_in(&h, &own, Some("system.slice:docker:abc"), "abc").unwrap_err().contains("systemd"));
         assert_eq!(Cgroup::resolve_in(&h, &own, Some("/a/../b/./c"), "c").unwrap().v1["memory"], PathBuf::from("/sys/fs/cgroup/memory/b/c"));
+    }
+
+    #[test]
+    fn hierarchies_come_from_mountinfo() {
+        let text = "30 25 0:26 / /sys/fs/cgroup ro,nosuid - tmpfs tmpfs ro,mode=755\n\
+                    31 30 0:27 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n\
+                    32 30 0:28 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n\
+                    33 30 0:29 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n\
+                    34 30 0:30 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd\n\
+                    90 20 0:29 /docker /tmp/x/memory rw - cgroup cgroup rw,memory\n\
+                    91 20 0:27 / /tmp/y rw - cgroup2 cgroup2 rw\n";
+        let h = Hierarchies::from_mounts(crate::mounts::parse_mountinfo(text));
+        assert_eq!(h.mode(), Mode::Hybrid);
+        assert_eq!(h.v1["cpuacct"].0, PathBuf::from("/sys/fs/cgroup/cpu,cpuacct"));
+        assert_eq!(h.v1["memory"].0, PathBuf::from("/sys/fs/cgroup/memory"), "the standard mount wins");
+        assert!(h.v1.contains_key("name=systemd"));
+        assert_eq!(h.unified.as_ref().unwrap().0, PathBuf::from("/sys/fs/cgroup/unified"));
+        let v2 = Hierarchies::from_mounts(crate::mounts::parse_mountinfo("40 1 0:27 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n"));
+        assert_eq!(v2.mode(), Mode::Unified);
     }
 
     #[test]

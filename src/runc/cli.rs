@@ -12,15 +12,20 @@ COMMANDS:
    create      create a container
    checkpoint  checkpoint a running container (not supported)
    delete      delete any resources held by the container often used with detached container
+   events      show the container's resource usage (and OOM events) as JSON
    exec        execute new process inside the container
    features    show the enabled features
    kill        kill sends the specified signal (default: SIGTERM) to the container's init process
    list        lists containers started by runc with the given root
+   pause       freeze every process of the container
+   ps          list the processes of the container
    restore     restore a container from a previous checkpoint (not supported)
+   resume      thaw every process of a paused container
    run         create and run a container
    spec        create a new specification file
    start       executes the user defined process in a created container
    state       output the state of a container
+   update      change the resource limits of a running container
    help, h     Shows a list of commands or help for one command
 
 GLOBAL OPTIONS:
@@ -259,6 +264,7 @@ pub fn run_command(g: &Global, argv: &[String]) -> Result<i32> {
         "update" | "pause" | "resume" | "events" | "ps" => return super::manage::command(g, cmd, rest),
         "help" | "h" => {
             match rest.first() {
+                Some(c) if matches!(c.as_str(), "update" | "pause" | "resume" | "events" | "ps") => print!("{}", super::manage::help(c)),
                 Some(c) => print!("{}", command_help(c)),
                 None => print!("NAME:\n   runc - Open Container Initiative runtime\n\n{USAGE}"),
             }

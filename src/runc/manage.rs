@@ -23,13 +23,23 @@ pub fn cgroup_of(dir: &Path) -> Option<Cgroup> {
     Cgroup::load(&cgroup_file(dir))
 }
 
-/// Resolves, records, creates and limits the container's cgroup.
-pub fn cgroup_setup(dir: &Path, spec: &crate::oci::Spec, id: &str) -> Result<Cgroup> {
+/// Resolves, records, creates and limits the container's cgroup. Without root, a
+/// container that asks for no limits goes without a cgroup when none can be made (as
+/// rootless runc does); None then.
+pub fn cgroup_setup(dir: &Path, spec: &crate::oci::Spec, id: &str) -> Result<Option<Cgroup>> {
     let linux = spec.linux.clone().unwrap_or_default();
+    let mut r = linux.resources.as_ref().map(Resources::from_spec).transpose()?.unwrap_or_default();
     let cg = Cgroup::resolve(linux.cgroups_path.as_deref(), id)?;
     cg.save(&cgroup_file(dir))?;
-    cg.create()?;
-    let mut r = linux.resources.as_ref().map(Resources::from_spec).transpose()?.unwrap_or_default();
+    if let Err(e) = cg.create() {
+        let limits_wanted = Resources { devices: Vec::new(), ..r.clone() } != Resources::default();
+        if !nix::unistd::geteuid().is_root() && !limits_wanted {
+            let _ = cg.destroy();
+            let _ = std::fs::remove_file(cgroup_file(dir));
+            return Ok(None);
+        }
+        return Err(Error::new(format!("unable to create cgroup: {e}")));
+    }
     // As runc: the devices the spec creates, then the standard ones, are always usable.
     if !r.devices.is_empty() {
         for d in &linux.devices {
@@ -38,20 +48,24 @@ pub fn cgroup_setup(dir: &Path, spec: &crate::oci::Spec, id: &str) -> Result<Cgr
         r.devices.extend(crate::cgroups::devices::default_allowed());
     }
     cg.apply(&r).map_err(|e| Error::new(format!("unable to apply cgroup configuration: {e}")))?;
-    Ok(cg)
+    Ok(Some(cg))
 }
 
 /// Moves runc itself into the container's cgroup so that the init it forks next starts
 /// there (as clone3's CLONE_INTO_CGROUP would): limits hold before the init runs any code.
 /// Returns the cgroup to go back to with [`cgroup_leave`] right after the fork.
-pub fn cgroup_enter(cg: &Cgroup) -> Result<Cgroup> {
+pub fn cgroup_enter(cg: &Option<Cgroup>) -> Result<Option<Cgroup>> {
+    let Some(cg) = cg else { return Ok(None) };
     let own = Cgroup::current()?;
     cg.add(0).map_err(|e| Error::new(format!("unable to join cgroup: {e}")))?;
-    Ok(own)
+    Ok(Some(own))
 }
 
-pub fn cgroup_leave(own: &Cgroup) -> Result<()> {
-    own.add(0).map_err(|e| Error::new(format!("unable to leave the container's cgroup: {e}")))
+pub fn cgroup_leave(own: &Option<Cgroup>) -> Result<()> {
+    match own {
+        Some(own) => own.add(0).map_err(|e| Error::new(format!("unable to leave the container's cgroup: {e}"))),
+        None => Ok(()),
+    }
 }
 
 /// Thaws a paused container so that a SIGKILL can end it.
@@ -263,16 +277,21 @@ pub fn events(g: &Global, id: &str, stats_once: bool, interval: std::time::Durat
     Ok(())
 }
 
-/// v1's OOM notification: an eventfd registered on memory.oom_control through
-/// cgroup.event_control.
-struct OomWatch {
-    eventfd: std::os::fd::OwnedFd,
-    _control: std::fs::File,
+/// OOM notifications: on v1 an eventfd registered on memory.oom_control through
+/// cgroup.event_control; on v2 the `oom_kill` counter of memory.events, read at each wait.
+enum OomWatch {
+    V1 { eventfd: std::os::fd::OwnedFd, _control: std::fs::File },
+    V2 { dir: PathBuf, seen: std::cell::Cell<u64> },
 }
 
 impl OomWatch {
     fn new(cg: &Cgroup) -> Option<OomWatch> {
         use std::os::fd::{AsRawFd, FromRawFd};
+        if cg.mode == crate::cgroups::Mode::Unified {
+            let dir = cg.unified.clone()?;
+            let seen = crate::cgroups::read_keyed(&dir, "memory.events").get("oom_kill").copied();
+            return seen.map(|n| OomWatch::V2 { dir, seen: std::cell::Cell::new(n) });
+        }
         let dir = cg.v1.get("memory")?;
         let control = std::fs::File::open(dir.join("memory.oom_control")).ok()?;
         // SAFETY: eventfd takes plain integers and returns a new descriptor or -1.
@@ -283,19 +302,30 @@ impl OomWatch {
         // SAFETY: fd is a fresh descriptor we own.
         let eventfd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
         std::fs::write(dir.join("cgroup.event_control"), format!("{} {}", eventfd.as_raw_fd(), control.as_raw_fd())).ok()?;
-        Some(OomWatch { eventfd, _control: control })
+        Some(OomWatch::V1 { eventfd, _control: control })
     }
 
     /// Waits up to `timeout`; true when an OOM happened.
     fn wait(&self, timeout: std::time::Duration) -> bool {
         use std::os::fd::{AsFd, AsRawFd};
-        let mut fds = [nix::poll::PollFd::new(self.eventfd.as_fd(), nix::poll::PollFlags::POLLIN)];
-        let ms = timeout.as_millis().min(u16::MAX as u128) as u16;
-        if nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms)).unwrap_or(0) > 0 {
-            let mut b = [0u8; 8];
-            return nix::unistd::read(self.eventfd.as_raw_fd(), &mut b).is_ok();
+        match self {
+            OomWatch::V1 { eventfd, .. } => {
+                let mut fds = [nix::poll::PollFd::new(eventfd.as_fd(), nix::poll::PollFlags::POLLIN)];
+                let ms = timeout.as_millis().min(u16::MAX as u128) as u16;
+                if nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms)).unwrap_or(0) > 0 {
+                    let mut b = [0u8; 8];
+                    return nix::unistd::read(eventfd.as_raw_fd(), &mut b).is_ok();
+                }
+                false
+            }
+            OomWatch::V2 { dir, seen } => {
+                std::thread::sleep(timeout);
+                let now = crate::cgroups::read_keyed(dir, "memory.events").get("oom_kill").copied().unwrap_or(0);
+                let grew = now > seen.get();
+                seen.set(now);
+                grew
+            }
         }
-        false
     }
 }
 
@@ -359,7 +389,8 @@ const UPDATE_FLAGS: super::cli::FlagSpec = &[
 const EVENTS_FLAGS: super::cli::FlagSpec = &[(&["interval"], true), (&["stats"], false)];
 const PS_FLAGS: super::cli::FlagSpec = &[(&["format", "f"], true)];
 
-fn help(cmd: &str) -> String {
+/// `runc help CMD` and `runc CMD --help`.
+pub fn help(cmd: &str) -> String {
     let (usage, flags) = match cmd {
         "update" => ("runc update [command options] <container-id>", "   --resources value, -r value  path to the file containing the resources to update or '-' to read from the standard input\n   --memory value               Memory limit (in bytes)\n   --memory-reservation value   Memory reservation or soft_limit (in bytes)\n   --memory-swap value          Total memory usage (memory + swap); set '-1' to enable unlimited swap\n   --cpu-shares value           CPU shares (relative weight vs. other containers)\n   --cpu-quota value            CPU CFS hardcap limit (in usecs). Allowed cpu time in a given period\n   --cpu-period value           CPU CFS period to be used for hardcapping (in usecs). 0 to use system default\n   --cpuset-cpus value          CPU(s) to use\n   --cpuset-mems value          Memory node(s) to use\n   --pids-limit value           Maximum number of pids allowed in the container (default: 0)\n   --blkio-weight value         Specifies per cgroup weight, range is from 10 to 1000 (default: 0)\n"),
         "pause" => ("runc pause <container-id>", ""),

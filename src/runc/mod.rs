@@ -1,10 +1,12 @@
 //! docker-runc: the OCI runtime, with runc's command line (create, start, run, state, list,
-//! kill, delete, spec) and runc's error texts, logs and exit codes.
+//! kill, delete, spec; update, pause, resume, events, ps in `manage`) and runc's error
+//! texts, logs and exit codes.
 //!
 //! Errors are printed to stderr and, with `--log FILE`, also appended to FILE; with
 //! `--log-format json` each log line is `{"level":"error","msg":"...","time":"RFC3339"}`,
 //! which is where containerd-style callers read the reason of a failure.
 
+mod cgroupfs;
 mod cli;
 pub mod console;
 mod container;
