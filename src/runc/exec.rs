@@ -187,7 +187,11 @@ pub fn exec(g: &Global, o: &ExecOptions) -> Result<i32> {
         None => (None, None),
     };
     let namespaces = namespaces_of(init_pid)?;
-    let root = open_ro(&format!("/proc/{init_pid}/root"), libc::O_DIRECTORY).map_err(|e| Error::new(format!("open container root: {}", errno_text(&e))))?;
+    let root = open_ro(&format!("/proc/{init_pid}/root"), libc::O_DIRECTORY).map_err(|e| match e.raw_os_error() {
+        // The init died since its state was read.
+        Some(libc::ENOENT) | Some(libc::ESRCH) => Error::new("cannot exec in a stopped container"),
+        _ => Error::new(format!("open container root: {}", errno_text(&e))),
+    })?;
     let cgroups = cgroups_of(init_pid);
     let (report_r, report_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::new(format!("pipe: {}", e.desc())))?;
 
