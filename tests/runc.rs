@@ -229,7 +229,7 @@ fn spec_process_settings_are_applied() {
     let mut spec = b.config(&["sh", "-c", "hostname; echo $FOO; pwd; id -u; id -g; id -G; umask"]);
     spec["hostname"] = json!("boxy");
     spec["process"]["env"] = json!(["PATH=/bin", "FOO=bar baz"]);
-    spec["process"]["cwd"] = json!("/work/dir");
+    spec["process"]["cwd"] = json!("/srv/dir");
     spec["process"]["user"] = json!({"uid": 1000, "gid": 1001, "additionalGids": [1002, 1003], "umask": 63});
     b.write(&spec);
     let out = b.run("settings");
@@ -237,7 +237,7 @@ fn spec_process_settings_are_applied() {
     let lines: Vec<String> = text(&out.stdout).lines().map(String::from).collect();
     assert_eq!(lines[0], "boxy");
     assert_eq!(lines[1], "bar baz");
-    assert_eq!(lines[2], "/work/dir");
+    assert_eq!(lines[2], "/srv/dir");
     assert_eq!(lines[3], "1000");
     assert_eq!(lines[4], "1001");
     let mut groups: Vec<&str> = lines[5].split(' ').collect();

@@ -104,59 +104,15 @@ pub fn pull(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
         registry_mirrors: d.opts.registry_mirrors.clone(),
         max_concurrent_downloads: d.opts.max_concurrent_downloads,
     };
-    let (tx, rx) = std::sync::mpsc::channel::<Result<Value, (PullErrorKind, String)>>();
     let daemon = d.clone();
-    std::thread::Builder::new()
-        .name("pull".into())
-        .spawn(move || {
-            let progress_tx = tx.clone();
-            let result = daemon.images.pull(&reference, &opts, &mut |m| {
-                let _ = progress_tx.send(Ok(m.clone()));
-            });
-            if let Err(e) = result {
-                let _ = tx.send(Err((e.kind, e.message)));
-            }
-        })
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    // Until the first progress line, an error can still be an HTTP status (as Docker does).
-    let first = match rx.recv() {
-        Ok(Ok(m)) => m,
-        Ok(Err((kind, message))) => {
-            let status = match kind {
-                PullErrorKind::NotFound | PullErrorKind::Unauthorized => 404,
-                PullErrorKind::InvalidReference => 400,
-                PullErrorKind::Other => 500,
-            };
-            return Err(ApiError::new(status, message));
-        }
-        Err(_) => return Ok(Response::stream(200, "application/json", Box::new(|_| Ok(())))),
-    };
-    Ok(Response::stream(
-        200,
-        "application/json",
-        Box::new(move |w: &mut dyn Write| {
-            let mut line = |v: &Value| -> std::io::Result<()> {
-                let mut b = serde_json::to_vec(v).unwrap_or_default();
-                b.extend_from_slice(b"\r\n");
-                w.write_all(&b)
-            };
-            line(&first)?;
-            for m in rx {
-                match m {
-                    Ok(v) => line(&v)?,
-                    Err((_, message)) => line(&json!({"errorDetail": {"message": message}, "error": message}))?,
-                }
-            }
-            Ok(())
-        }),
-    ))
+    progress_stream(Box::new(move |progress| daemon.images.pull(&reference, &opts, progress).map(|_| ()).map_err(|e| (pull_status(e.kind), e.message))))
 }
 
-/// Sends JSON progress lines produced by `work` (run on its own thread) as a stream; an error
-/// before the first line is an HTTP status, after it an `error` line, as Docker does.
 /// A job reporting progress lines; its error is an HTTP status and message.
 type ProgressJob = Box<dyn FnOnce(&mut dyn FnMut(&Value)) -> Result<(), (u16, String)> + Send>;
 
+/// Sends JSON progress lines produced by `work` (run on its own thread) as a stream; an error
+/// before the first line is an HTTP status, after it an `error` line, as Docker does.
 fn progress_stream(work: ProgressJob) -> Result<Response, ApiError> {
     let (tx, rx) = std::sync::mpsc::channel::<Result<Value, (u16, String)>>();
     std::thread::Builder::new()
