@@ -165,6 +165,19 @@ pub(crate) fn base64_encode(data: &[u8]) -> String {
     out
 }
 
+/// The error a registry's failure status means, with the registry's own text when its body
+/// carries one; `what` names the request in the fallback text.
+pub(crate) fn status_error(code: u16, resp: ureq::Response, what: &str) -> RegistryError {
+    let body = resp.into_string().unwrap_or_default();
+    let (errcode, text) = registry_error_text(&body).unwrap_or_else(|| (String::new(), format!("unexpected HTTP status {code} from {what}")));
+    match (code, errcode.as_str()) {
+        (_, "NAME_UNKNOWN") => RegistryError::NameUnknown(text),
+        (401, _) | (403, _) | (_, "UNAUTHORIZED") | (_, "DENIED") => RegistryError::Unauthorized(text),
+        (404, _) => RegistryError::NotFound(text),
+        _ => RegistryError::Other(text),
+    }
+}
+
 /// The `code: message` text of a registry error body, as Docker prints it.
 fn registry_error_text(body: &str) -> Option<(String, String)> {
     let v: serde_json::Value = serde_json::from_str(body).ok()?;
@@ -284,16 +297,7 @@ impl RegistryClient {
                     self.authenticate(&challenge)?;
                     retried = true;
                 }
-                Err(ureq::Error::Status(code, resp)) => {
-                    let body = resp.into_string().unwrap_or_default();
-                    let (errcode, text) = registry_error_text(&body).unwrap_or_else(|| (String::new(), format!("unexpected HTTP status {code} from {url}")));
-                    return Err(match (code, errcode.as_str()) {
-                        (_, "NAME_UNKNOWN") => RegistryError::NameUnknown(text),
-                        (401, _) | (403, _) | (_, "UNAUTHORIZED") | (_, "DENIED") => RegistryError::Unauthorized(text),
-                        (404, _) => RegistryError::NotFound(text),
-                        _ => RegistryError::Other(text),
-                    });
-                }
+                Err(ureq::Error::Status(code, resp)) => return Err(status_error(code, resp, url)),
                 Err(ureq::Error::Transport(t)) => return Err(RegistryError::Other(transport_text(url, &t))),
             }
         }

@@ -1,7 +1,7 @@
 //! The push side of the Registry API V2 client: blob uploads (monolithic, or chunked with
 //! PATCH), existence checks, cross-repository mounts, and manifest uploads.
 
-use super::{percent_encode, registry_error_text, sha256_hex, transport_text, RegistryClient, RegistryError};
+use super::{percent_encode, sha256_hex, transport_text, RegistryClient, RegistryError};
 use std::io::{self, Read};
 
 /// Blobs larger than this are uploaded in PATCH chunks of this size.
@@ -39,16 +39,7 @@ impl RegistryClient {
                     self.authenticate(&challenge)?;
                     retried = true;
                 }
-                Err(ureq::Error::Status(code, resp)) => {
-                    let body = resp.into_string().unwrap_or_default();
-                    let (errcode, text) = registry_error_text(&body).unwrap_or_else(|| (String::new(), format!("unexpected HTTP status {code} from {method} {url}")));
-                    return Err(match (code, errcode.as_str()) {
-                        (_, "NAME_UNKNOWN") => RegistryError::NameUnknown(text),
-                        (401, _) | (403, _) | (_, "UNAUTHORIZED") | (_, "DENIED") => RegistryError::Unauthorized(text),
-                        (404, _) => RegistryError::NotFound(text),
-                        _ => RegistryError::Other(text),
-                    });
-                }
+                Err(ureq::Error::Status(code, resp)) => return Err(super::status_error(code, resp, &format!("{method} {url}"))),
                 Err(ureq::Error::Transport(t)) => return Err(RegistryError::Other(transport_text(url, &t).replacen("Get ", &format!("{} ", capitalized(method)), 1))),
             }
         }
