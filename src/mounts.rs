@@ -91,6 +91,41 @@ pub fn unmount_all_under(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Mount attributes for [`set_attributes`] (linux/mount.h).
+pub mod attr {
+    pub const RDONLY: u64 = 0x1;
+    pub const NOSUID: u64 = 0x2;
+    pub const NODEV: u64 = 0x4;
+    pub const NOEXEC: u64 = 0x8;
+    /// The atime mode: one of RELATIME (0), NOATIME, STRICTATIME.
+    pub const ATIME_MASK: u64 = 0x70;
+    pub const NOATIME: u64 = 0x10;
+    pub const STRICTATIME: u64 = 0x20;
+    pub const NODIRATIME: u64 = 0x80;
+    pub const NOSYMFOLLOW: u64 = 0x20_0000;
+}
+
+/// Sets and clears attributes of the mount `fd` refers to (and, with `recursive`, of every
+/// mount below it) with mount_setattr(2), as runc's `rro` and friends need.
+pub fn set_attributes(fd: std::os::fd::RawFd, set: u64, clear: u64, recursive: bool) -> io::Result<()> {
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    let attr = MountAttr { attr_set: set, attr_clr: clear, propagation: 0, userns_fd: 0 };
+    let flags = libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 };
+    // SAFETY: mount_setattr reads a NUL-terminated empty path and a struct of the given size,
+    // both alive for the call; `fd` is only used by the kernel for this call.
+    let rc = unsafe { libc::syscall(libc::SYS_mount_setattr, fd, c"".as_ptr(), flags, &attr as *const MountAttr, std::mem::size_of::<MountAttr>()) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

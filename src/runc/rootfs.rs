@@ -197,11 +197,19 @@ struct Options {
     flags: MsFlags,
     propagation: MsFlags,
     data: String,
+    /// Recursive attributes (`rro`, `rnosuid`, ...) to set and clear with mount_setattr.
+    recursive_set: u64,
+    recursive_clear: u64,
 }
 
 fn parse_options(options: &[String]) -> Options {
-    let mut o = Options { flags: MsFlags::empty(), propagation: MsFlags::empty(), data: String::new() };
+    let mut o = Options { flags: MsFlags::empty(), propagation: MsFlags::empty(), data: String::new(), recursive_set: 0, recursive_clear: 0 };
     for opt in options {
+        if let Some((set, clear)) = recursive_attribute(opt) {
+            o.recursive_set = (o.recursive_set & !clear) | set;
+            o.recursive_clear = (o.recursive_clear & !set) | clear;
+            continue;
+        }
         let (set, clear, prop) = match opt.as_str() {
             "ro" => (MsFlags::MS_RDONLY, MsFlags::empty(), MsFlags::empty()),
             "rw" => (MsFlags::empty(), MsFlags::MS_RDONLY, MsFlags::empty()),
@@ -247,6 +255,38 @@ fn parse_options(options: &[String]) -> Options {
         o.propagation |= prop;
     }
     o
+}
+
+/// runc's recursive mount options: the attributes each one sets and clears.
+fn recursive_attribute(opt: &str) -> Option<(u64, u64)> {
+    use crate::mounts::attr::*;
+    Some(match opt {
+        "rro" => (RDONLY, 0),
+        "rrw" => (0, RDONLY),
+        "rnosuid" => (NOSUID, 0),
+        "rsuid" => (0, NOSUID),
+        "rnodev" => (NODEV, 0),
+        "rdev" => (0, NODEV),
+        "rnoexec" => (NOEXEC, 0),
+        "rexec" => (0, NOEXEC),
+        "rnodiratime" => (NODIRATIME, 0),
+        "rdiratime" => (0, NODIRATIME),
+        "rrelatime" => (0, ATIME_MASK),
+        "rnoatime" => (NOATIME, ATIME_MASK),
+        "rstrictatime" => (STRICTATIME, ATIME_MASK),
+        "rnosymfollow" => (NOSYMFOLLOW, 0),
+        "rsymfollow" => (0, NOSYMFOLLOW),
+        _ => return None,
+    })
+}
+
+/// Applies `rro` and the other recursive options to the mount at `rel`.
+fn apply_recursive(root: &OwnedFd, rel: &Path, opts: &Options) -> Result<()> {
+    if opts.recursive_set == 0 && opts.recursive_clear == 0 {
+        return Ok(());
+    }
+    let mounted = open_in_root(root, rel, libc::O_PATH).map_err(|e| io_text(&e))?;
+    crate::mounts::set_attributes(mounted.as_raw_fd(), opts.recursive_set, opts.recursive_clear, true).map_err(|e| format!("mount_setattr: {}", io_text(&e)))
 }
 
 fn propagation_flags(name: &str) -> Result<MsFlags> {
@@ -340,7 +380,7 @@ fn mount_one(root: &OwnedFd, m: &crate::oci::Mount, bundle: &Path) -> Result<()>
         if !opts.propagation.is_empty() {
             do_mount(NONE, &fd_path(&mounted), NONE, opts.propagation, NONE).map_err(errno)?;
         }
-        return Ok(());
+        return apply_recursive(root, &rel, &opts);
     }
     if kind == "proc" || kind == "sysfs" {
         require_plain_directory(root, &rel, kind)?;
@@ -367,7 +407,7 @@ fn mount_one(root: &OwnedFd, m: &crate::oci::Mount, bundle: &Path) -> Result<()>
         let mounted = open_in_root(root, &rel, libc::O_PATH).map_err(|e| io_text(&e))?;
         do_mount(NONE, &fd_path(&mounted), NONE, opts.propagation, NONE).map_err(errno)?;
     }
-    Ok(())
+    apply_recursive(root, &rel, &opts)
 }
 
 /// proc and sysfs only on a real directory (or a missing one), never through a symlink the

@@ -48,20 +48,9 @@ fn sealed_bind() -> Result<OwnedFd> {
     // SAFETY: open_tree reads the NUL-terminated path; OPEN_TREE_CLONE makes a detached copy.
     let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), 1 /* OPEN_TREE_CLONE */ | libc::O_CLOEXEC as libc::c_uint) };
     let tree = own(fd, "open_tree /proc/self/exe")?;
-    #[repr(C)]
-    struct MountAttr {
-        attr_set: u64,
-        attr_clr: u64,
-        propagation: u64,
-        userns_fd: u64,
-    }
-    let attr = MountAttr { attr_set: 0x1 /* RDONLY */ | 0x2 /* NOSUID */ | 0x4 /* NODEV */, attr_clr: 0, propagation: 0, userns_fd: 0 };
-    let empty = CString::new("").expect("static string");
-    // SAFETY: mount_setattr reads the struct of the given size; both outlive the call.
-    let rc = unsafe { libc::syscall(libc::SYS_mount_setattr, tree.as_raw_fd(), empty.as_ptr(), libc::AT_EMPTY_PATH, &attr as *const MountAttr, std::mem::size_of::<MountAttr>()) };
-    if rc != 0 {
-        return Err(last_error("mount_setattr read-only"));
-    }
+    use crate::mounts::attr;
+    crate::mounts::set_attributes(tree.as_raw_fd(), attr::RDONLY | attr::NOSUID | attr::NODEV, 0, false)
+        .map_err(|e| format!("mount_setattr read-only: {e}"))?;
     Ok(tree)
 }
 
