@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{applet, busybox_rootfs, require_root, TempDir};
+use common::{applet, require_root, text, Bundle, TempDir};
 use dockbox::cgroups::Cgroup;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -23,85 +23,40 @@ fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
     CHILDREN.read().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A bundle with a busybox rootfs, a private runc root and a unique cgroupsPath.
-struct Bundle {
-    dir: TempDir,
+/// A busybox bundle (common::Bundle) whose containers run in a unique cgroupsPath.
+struct CgroupBundle {
+    bundle: Bundle,
     cgroup: String,
 }
 
-impl Bundle {
-    fn new(tag: &str) -> Bundle {
-        let dir = TempDir::new(tag);
-        std::fs::create_dir_all(dir.join("bundle/rootfs")).unwrap();
-        busybox_rootfs(&dir.join("bundle/rootfs"));
-        let cgroup = format!("/dbxtest-{tag}-{}", &dockbox::ids::new_id()[..12]);
-        Bundle { dir, cgroup }
+impl std::ops::Deref for CgroupBundle {
+    type Target = Bundle;
+    fn deref(&self) -> &Bundle {
+        &self.bundle
     }
+}
 
-    fn bundle(&self) -> PathBuf {
-        self.dir.join("bundle")
+impl CgroupBundle {
+    fn new(tag: &str) -> CgroupBundle {
+        let cgroup = format!("/dbxtest-{tag}-{}", &dockbox::ids::new_id()[..12]);
+        CgroupBundle { bundle: Bundle::new(tag), cgroup }
     }
 
     /// runc's default spec running `args`, in this bundle's cgroup, with `resources`.
-    fn write(&self, args: &[&str], resources: Value) {
-        let mut spec = serde_json::to_value(dockbox::oci::Spec::example(false, 0, 0)).unwrap();
-        spec["process"]["terminal"] = json!(false);
-        spec["process"]["args"] = json!(args);
+    fn write_limited(&self, args: &[&str], resources: Value) {
+        let mut spec = self.config(args);
         spec["linux"]["cgroupsPath"] = json!(self.cgroup);
         spec["linux"]["resources"] = resources;
-        std::fs::write(self.bundle().join("config.json"), serde_json::to_vec_pretty(&spec).unwrap()).unwrap();
-    }
-
-    fn runc(&self) -> Command {
-        let mut c = applet("docker-runc");
-        c.arg("--root").arg(self.dir.join("state"));
-        c
-    }
-
-    /// stdio detached (a created init keeps what it gets); stderr through a file.
-    fn quiet(&self, args: &[&str]) -> Output {
-        let err_path = self.dir.join(format!("stderr-{}", dockbox::ids::new_id()));
-        let err = std::fs::File::create(&err_path).unwrap();
-        let mut out = self.runc().args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(err).output().unwrap();
-        out.stderr = std::fs::read(&err_path).unwrap();
-        let _ = std::fs::remove_file(&err_path);
-        out
-    }
-
-    fn output(&self, args: &[&str]) -> Output {
-        self.runc().args(args).stdin(Stdio::null()).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.output(args);
-        assert!(out.status.success(), "runc {args:?}: {}", text(&out.stderr));
-        text(&out.stdout)
-    }
-
-    fn create_and_start(&self, id: &str) {
-        let out = self.quiet(&["create", "--bundle", self.bundle().to_str().unwrap(), id]);
-        assert!(out.status.success(), "create: {}", text(&out.stderr));
-        let out = self.quiet(&["start", id]);
-        assert!(out.status.success(), "start: {}", text(&out.stderr));
-    }
-
-    fn status(&self, id: &str) -> String {
-        let v: Value = serde_json::from_str(&self.ok(&["state", id])).unwrap();
-        v["status"].as_str().unwrap().to_string()
-    }
-
-    fn pid(&self, id: &str) -> i32 {
-        let v: Value = serde_json::from_str(&self.ok(&["state", id])).unwrap();
-        v["pid"].as_i64().unwrap() as i32
+        self.write(&spec);
     }
 
     /// The container's directory in a v1 controller (or "unified").
-    fn dir(&self, controller: &str) -> PathBuf {
+    fn cgroup_dir(&self, controller: &str) -> PathBuf {
         Path::new(V1).join(controller).join(self.cgroup.trim_start_matches('/'))
     }
 
     fn file(&self, controller: &str, file: &str) -> String {
-        std::fs::read_to_string(self.dir(controller).join(file)).unwrap_or_else(|e| panic!("{controller}/{file}: {e}")).trim().to_string()
+        std::fs::read_to_string(self.cgroup_dir(controller).join(file)).unwrap_or_else(|e| panic!("{controller}/{file}: {e}")).trim().to_string()
     }
 
     /// Every directory this container's cgroup may have.
@@ -115,22 +70,15 @@ impl Bundle {
     }
 }
 
-impl Drop for Bundle {
+impl Drop for CgroupBundle {
     fn drop(&mut self) {
-        if let Ok(entries) = std::fs::read_dir(self.dir.join("state")) {
-            for e in entries.flatten() {
-                let _ = self.quiet(&["delete", "-f", &e.file_name().to_string_lossy()]);
-            }
-        }
+        // The containers go first (the inner Bundle's drop would be too late for the rmdir).
+        self.bundle.delete_all();
         // Never leave a cgroup behind, even when the test failed half-way.
         for d in self.leftover_dirs() {
             let _ = std::fs::remove_dir(d);
         }
     }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// major:minor of a block device of this host, for throttle rules.
@@ -150,9 +98,9 @@ fn limits_land_in_v1_files_and_delete_removes_every_dir() {
         return;
     }
     let _children = shared();
-    let b = Bundle::new("limits");
+    let b = CgroupBundle::new("limits");
     let disk = block_device();
-    b.write(
+    b.write_limited(
         &["sleep", "30"],
         json!({
             "devices": [{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}],
@@ -195,8 +143,8 @@ fn pids_limit_caps_a_fork_bomb() {
         return;
     }
     let _children = shared();
-    let b = Bundle::new("forkbomb");
-    b.write(&["sh", "-c", "for i in $(seq 50); do sleep 1 & done; wait; echo done"], json!({"pids": {"limit": 10}}));
+    let b = CgroupBundle::new("forkbomb");
+    b.write_limited(&["sh", "-c", "for i in $(seq 50); do sleep 1 & done; wait; echo done"], json!({"pids": {"limit": 10}}));
     let out = b.output(&["run", "--bundle", b.bundle().to_str().unwrap(), "bomb"]);
     let err = text(&out.stderr);
     assert!(err.contains("can't fork") || err.contains("Resource temporarily unavailable"), "no fork failure: {err}");
@@ -209,11 +157,11 @@ fn device_rules_deny_a_device_made_inside() {
         return;
     }
     let _children = shared();
-    let b = Bundle::new("devices");
+    let b = CgroupBundle::new("devices");
     // Docker's CAP_MKNOD lets the container make the node; the devices cgroup refuses to open it.
     let mut spec_caps = vec!["CAP_MKNOD", "CAP_DAC_OVERRIDE"];
     spec_caps.sort();
-    b.write(
+    b.write_limited(
         &["sh", "-c", "mknod /tmp/disk b 7 0 && mknod /tmp/null c 1 3 && head -c1 /tmp/null; echo null=$?; head -c1 /tmp/disk >/dev/null; echo disk=$?"],
         json!({"devices": [{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}, {"allow": true, "type": "b", "access": "m"}]}),
     );
@@ -242,8 +190,8 @@ fn pause_freezes_and_resume_thaws() {
         return;
     }
     let _children = shared();
-    let b = Bundle::new("pause");
-    b.write(&["sh", "-c", "while :; do :; done"], json!({}));
+    let b = CgroupBundle::new("pause");
+    b.write_limited(&["sh", "-c", "while :; do :; done"], json!({}));
     b.create_and_start("p");
     let err = b.output(&["resume", "p"]);
     assert!(!err.status.success());
@@ -277,9 +225,9 @@ fn update_events_and_ps_work_live() {
         return;
     }
     let _children = shared();
-    let b = Bundle::new("update");
+    let b = CgroupBundle::new("update");
     // busybox sh execs the last command: the init is `sleep 31`, with one `sleep 30` child.
-    b.write(&["sh", "-c", "sleep 30 & sleep 31"], json!({"memory": {"limit": 64 << 20}, "pids": {"limit": 20}}));
+    b.write_limited(&["sh", "-c", "sleep 30 & sleep 31"], json!({"memory": {"limit": 64 << 20}, "pids": {"limit": 20}}));
     b.create_and_start("u");
     b.ok(&["update", "--memory", "96m", "--memory-swap", "200m", "--pids-limit", "15", "--cpu-shares", "300", "u"]);
     assert_eq!(b.file("memory", "memory.limit_in_bytes"), (96u64 << 20).to_string());
@@ -344,13 +292,13 @@ fn failed_create_leaves_no_cgroup() {
         return;
     }
     let _children = shared();
-    let b = Bundle::new("failed");
-    b.write(&["/no/such/program"], json!({"memory": {"limit": 64 << 20}}));
+    let b = CgroupBundle::new("failed");
+    b.write_limited(&["/no/such/program"], json!({"memory": {"limit": 64 << 20}}));
     let out = b.quiet(&["create", "--bundle", b.bundle().to_str().unwrap(), "f"]);
     assert!(!out.status.success());
     assert_eq!(b.leftover_dirs(), Vec::<PathBuf>::new());
     // A limit the kernel refuses fails create with the file named, and leaves nothing.
-    b.write(&["true"], json!({"cpu": {"cpus": "4095"}}));
+    b.write_limited(&["true"], json!({"cpu": {"cpus": "4095"}}));
     let out = b.quiet(&["create", "--bundle", b.bundle().to_str().unwrap(), "f2"]);
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("cpuset.cpus"), "{}", text(&out.stderr));
@@ -558,10 +506,10 @@ fn events_reports_an_oom_kill() {
         return;
     }
     let _children = shared();
-    let b = Bundle::new("oom");
+    let b = CgroupBundle::new("oom");
     // memory+swap equal to memory: no swap to escape to; dd's 64 MiB buffer cannot fit.
     // OOM again and again, so the watcher sees one however late it starts.
-    b.write(&["sh", "-c", "while :; do dd if=/dev/zero of=/dev/null bs=64M count=1; sleep 0.3; done"], json!({"memory": {"limit": 16 << 20, "swap": 16 << 20}}));
+    b.write_limited(&["sh", "-c", "while :; do dd if=/dev/zero of=/dev/null bs=64M count=1; sleep 0.3; done"], json!({"memory": {"limit": 16 << 20, "swap": 16 << 20}}));
     b.create_and_start("o");
     let mut child = b.runc().args(["events", "--interval", "10s", "o"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
     let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
@@ -621,8 +569,8 @@ fn unified_mode_runs_a_container_with_device_program_freezer_and_stats() {
         return;
     }
     let _children = shared();
-    let b = Bundle::new("v2mode");
-    b.write(
+    let b = CgroupBundle::new("v2mode");
+    b.write_limited(
         &["sh", "-c", "mknod /tmp/disk b 7 0; head -c1 /tmp/disk >/dev/null 2>&1; echo disk=$? > /tmp/result; head -c1 /dev/zero | wc -c >> /tmp/result; sleep 30"],
         json!({"devices": [{"allow": false, "access": "rwm"}]}),
     );
@@ -632,7 +580,7 @@ fn unified_mode_runs_a_container_with_device_program_freezer_and_stats() {
     }
     spec["root"]["readonly"] = json!(false);
     std::fs::write(b.bundle().join("config.json"), serde_json::to_vec(&spec).unwrap()).unwrap();
-    let host_dir = b.dir("unified");
+    let host_dir = b.cgroup_dir("unified");
     let v2 = |args: &[&str]| {
         let out = runc_v2(&b, args);
         assert!(out.status.success(), "runc {args:?}: {}", text(&out.stderr));
@@ -674,8 +622,8 @@ fn kill_all_reaches_every_process_of_the_cgroup_and_a_cgroup_namespace_sees_its_
         return;
     }
     let _children = shared();
-    let b = Bundle::new("killall");
-    b.write(&["sh", "-c", "cat /proc/self/cgroup > /tmp/inside; sleep 30 & sleep 31"], json!({}));
+    let b = CgroupBundle::new("killall");
+    b.write_limited(&["sh", "-c", "cat /proc/self/cgroup > /tmp/inside; sleep 30 & sleep 31"], json!({}));
     // Host pid namespace: only the cgroup knows which processes are the container's.
     // A cgroup namespace: the container sees its cgroup as the root.
     let mut spec: Value = serde_json::from_slice(&std::fs::read(b.bundle().join("config.json")).unwrap()).unwrap();
@@ -685,7 +633,7 @@ fn kill_all_reaches_every_process_of_the_cgroup_and_a_cgroup_namespace_sees_its_
     std::fs::write(b.bundle().join("config.json"), serde_json::to_vec(&spec).unwrap()).unwrap();
     b.create_and_start("k");
     let deadline = Instant::now() + Duration::from_secs(5);
-    let procs = b.dir("pids").join("cgroup.procs");
+    let procs = b.cgroup_dir("pids").join("cgroup.procs");
     let pids = loop {
         let pids: Vec<i32> = std::fs::read_to_string(&procs).unwrap().lines().map(|l| l.parse().unwrap()).collect();
         // Both sleeps running (not sh and cat still writing the file).

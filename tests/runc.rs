@@ -3,99 +3,11 @@
 
 mod common;
 
-use common::{applet, busybox_rootfs, require_root, TempDir};
+use common::{applet, require_root, text, Bundle, TempDir};
 use serde_json::{json, Value};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-
-/// A bundle with a busybox rootfs and a private runc root.
-struct Bundle {
-    dir: TempDir,
-}
-
-impl Bundle {
-    fn new(tag: &str) -> Bundle {
-        let dir = TempDir::new(tag);
-        std::fs::create_dir_all(dir.join("bundle/rootfs")).unwrap();
-        busybox_rootfs(&dir.join("bundle/rootfs"));
-        Bundle { dir }
-    }
-
-    fn bundle(&self) -> PathBuf {
-        self.dir.join("bundle")
-    }
-
-    fn root(&self) -> PathBuf {
-        self.dir.join("state")
-    }
-
-    /// Writes config.json: runc's default spec with a non-terminal process running `args`.
-    fn config(&self, args: &[&str]) -> Value {
-        let mut spec = serde_json::to_value(dockbox::oci::Spec::example(false, 0, 0)).unwrap();
-        spec["process"]["terminal"] = json!(false);
-        spec["process"]["args"] = json!(args);
-        spec
-    }
-
-    fn write(&self, spec: &Value) {
-        std::fs::write(self.bundle().join("config.json"), serde_json::to_vec_pretty(spec).unwrap()).unwrap();
-    }
-
-    fn runc(&self) -> Command {
-        let mut c = applet("docker-runc");
-        c.arg("--root").arg(self.root());
-        c
-    }
-
-    /// Runs runc with stdio detached from the test: a created init keeps the stdio it gets,
-    /// so stderr goes through a file rather than a pipe that would never reach EOF.
-    fn quiet(&self, args: &[&str]) -> Output {
-        let err_path = self.dir.join(format!("stderr-{}", dockbox::ids::new_id()));
-        let err = std::fs::File::create(&err_path).unwrap();
-        let mut out = self.runc().args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(err).output().unwrap();
-        out.stderr = std::fs::read(&err_path).unwrap();
-        let _ = std::fs::remove_file(&err_path);
-        out
-    }
-
-    fn output(&self, args: &[&str]) -> Output {
-        self.runc().args(args).stdin(Stdio::null()).output().unwrap()
-    }
-
-    fn create(&self, id: &str) -> Output {
-        self.quiet(&["create", "--bundle", self.bundle().to_str().unwrap(), id])
-    }
-
-    fn run(&self, id: &str) -> Output {
-        self.output(&["run", "--bundle", self.bundle().to_str().unwrap(), id])
-    }
-
-    fn state(&self, id: &str) -> Value {
-        let out = self.output(&["state", id]);
-        assert!(out.status.success(), "state {id}: {}", text(&out.stderr));
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-
-    fn status(&self, id: &str) -> String {
-        self.state(id)["status"].as_str().unwrap().to_string()
-    }
-}
-
-impl Drop for Bundle {
-    fn drop(&mut self) {
-        if let Ok(entries) = std::fs::read_dir(self.root()) {
-            for e in entries.flatten() {
-                let id = e.file_name().to_string_lossy().into_owned();
-                let _ = self.quiet(&["delete", "-f", &id]);
-            }
-        }
-    }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use std::path::Path;
+use std::process::{Command, Stdio};
 
 /// Waits until the container reports `stopped` (a zombie counts), for up to 5 s.
 fn wait_stopped(b: &Bundle, id: &str) {

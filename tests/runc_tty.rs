@@ -3,76 +3,18 @@
 
 mod common;
 
-use common::{applet, busybox_rootfs, require_root, TempDir};
+use common::{applet, require_root, text, Bundle, TempDir};
 use serde_json::{json, Value};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
-struct Bundle {
-    dir: TempDir,
-}
-
-impl Bundle {
-    fn new(tag: &str) -> Bundle {
-        // Inits of detached containers and exec'd processes come back to us, not to a late PID 1.
-        let _ = dockbox::sys::set_child_subreaper();
-        let dir = TempDir::new(tag);
-        std::fs::create_dir_all(dir.join("bundle/rootfs")).unwrap();
-        busybox_rootfs(&dir.join("bundle/rootfs"));
-        Bundle { dir }
-    }
-    fn bundle(&self) -> PathBuf {
-        self.dir.join("bundle")
-    }
-    fn config(&self, args: &[&str], terminal: bool) -> Value {
-        let mut spec = serde_json::to_value(dockbox::oci::Spec::example(false, 0, 0)).unwrap();
-        spec["process"]["terminal"] = json!(terminal);
-        spec["process"]["args"] = json!(args);
-        spec
-    }
-    fn write(&self, spec: &Value) {
-        std::fs::write(self.bundle().join("config.json"), serde_json::to_vec_pretty(spec).unwrap()).unwrap();
-    }
-    fn runc(&self) -> Command {
-        let mut c = applet("docker-runc");
-        c.arg("--root").arg(self.dir.join("state"));
-        c
-    }
-    /// Runs runc with its stdio on files (a created init keeps what it is given).
-    fn quiet(&self, args: &[&str]) -> Output {
-        let n = dockbox::ids::new_id();
-        let (o, e) = (self.dir.join(format!("out-{n}")), self.dir.join(format!("err-{n}")));
-        let mut out = self.runc().args(args).stdin(Stdio::null()).stdout(std::fs::File::create(&o).unwrap()).stderr(std::fs::File::create(&e).unwrap()).output().unwrap();
-        out.stdout = std::fs::read(&o).unwrap();
-        out.stderr = std::fs::read(&e).unwrap();
-        out
-    }
-    fn state(&self, id: &str) -> Value {
-        let out = self.quiet(&["state", id]);
-        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
-    }
-}
-
-impl Drop for Bundle {
-    fn drop(&mut self) {
-        if let Ok(entries) = std::fs::read_dir(self.dir.join("state")) {
-            for e in entries.flatten() {
-                let id = e.file_name().to_string_lossy().into_owned();
-                let init = self.state(&id)["pid"].as_i64();
-                let _ = self.quiet(&["delete", "-f", &id]);
-                // Reap only our own adoptee: other tests of this process wait for theirs.
-                if let Some(pid) = init.filter(|p| *p > 0) {
-                    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid as i32), Some(nix::sys::wait::WaitPidFlag::WNOHANG));
-                }
-            }
-        }
-    }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+/// A bundle whose detached inits and exec'd processes come back to this process (a
+/// subreaper, reaped by the bundle's drop), not to a late PID 1.
+fn adopting_bundle(tag: &str) -> Bundle {
+    let _ = dockbox::sys::set_child_subreaper();
+    Bundle::new(tag)
 }
 
 /// Reads from a pty master until `needle` shows up (or 5 s pass); returns what was read.
@@ -108,8 +50,8 @@ fn terminal_goes_through_the_console_socket() {
     if !require_root() {
         return;
     }
-    let b = Bundle::new("runc-tty");
-    let mut spec = b.config(&["sh", "-c", "tty; stty size; read line; echo got:$line; exit 3"], true);
+    let b = adopting_bundle("runc-tty");
+    let mut spec = b.tty_config(&["sh", "-c", "tty; stty size; read line; echo got:$line; exit 3"]);
     spec["process"]["consoleSize"] = json!({"height": 33, "width": 101});
     b.write(&spec);
     // Without a console socket, runc's error.
@@ -142,8 +84,8 @@ fn run_in_the_foreground_proxies_its_terminal() {
     if !require_root() {
         return;
     }
-    let b = Bundle::new("runc-tty-run");
-    b.write(&b.config(&["sh", "-c", "tty && echo out-$((6*7))"], true));
+    let b = adopting_bundle("runc-tty-run");
+    b.write(&b.tty_config(&["sh", "-c", "tty && echo out-$((6*7))"]));
     let out = b.runc().args(["run", "--bundle", b.bundle().to_str().unwrap(), "fg"]).stdin(Stdio::null()).output().unwrap();
     let stdout = text(&out.stdout);
     assert!(stdout.contains("/dev/pts/0") && stdout.contains("out-42"), "{stdout:?} {}", text(&out.stderr));
@@ -155,8 +97,8 @@ fn exec_joins_the_container() {
     if !require_root() {
         return;
     }
-    let b = Bundle::new("runc-exec");
-    let mut spec = b.config(&["sleep", "30"], false);
+    let b = adopting_bundle("runc-exec");
+    let mut spec = b.config(&["sleep", "30"]);
     spec["hostname"] = json!("exectest");
     spec["process"]["env"] = json!(["PATH=/bin", "FROM_SPEC=1"]);
     b.write(&spec);
@@ -221,9 +163,9 @@ fn container_hooks_run_inside() {
     if !require_root() {
         return;
     }
-    let b = Bundle::new("runc-hooks2");
+    let b = adopting_bundle("runc-hooks2");
     let log = b.dir.join("hooks.log");
-    let mut spec = b.config(&["true"], false);
+    let mut spec = b.config(&["true"]);
     // createContainer runs in the container's mount namespace before pivot_root (so the host
     // path of the hook works); startContainer runs in the container (busybox's sh).
     spec["hooks"] = json!({
@@ -267,8 +209,8 @@ fn user_namespace_with_mappings() {
     if !require_root() {
         return;
     }
-    let b = Bundle::new("runc-userns");
-    let mut spec = b.config(&["sh", "-c", "cat /proc/self/uid_map /proc/self/gid_map; id -u; ls -ln /dev/null; echo x > /dev/null && echo ok; cat /proc/1/comm"], false);
+    let b = adopting_bundle("runc-userns");
+    let mut spec = b.config(&["sh", "-c", "cat /proc/self/uid_map /proc/self/gid_map; id -u; ls -ln /dev/null; echo x > /dev/null && echo ok; cat /proc/1/comm"]);
     spec["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
     spec["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
     spec["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
@@ -293,7 +235,7 @@ fn rootless_spec_runs_as_root() {
     if !require_root() {
         return;
     }
-    let b = Bundle::new("runc-rootless");
+    let b = adopting_bundle("runc-rootless");
     let spec_dir = b.dir.join("specdir");
     std::fs::create_dir_all(&spec_dir).unwrap();
     let out = b.runc().args(["spec", "--rootless", "--bundle", spec_dir.to_str().unwrap()]).output().unwrap();
@@ -315,8 +257,8 @@ fn time_and_cgroup_namespaces() {
     if !require_root() {
         return;
     }
-    let b = Bundle::new("runc-timens");
-    let mut spec = b.config(&["sh", "-c", "cut -d. -f1 /proc/uptime; readlink /proc/self/ns/cgroup; cat /proc/self/cgroup | grep '^0::'"], false);
+    let b = adopting_bundle("runc-timens");
+    let mut spec = b.config(&["sh", "-c", "cut -d. -f1 /proc/uptime; readlink /proc/self/ns/cgroup; cat /proc/self/cgroup | grep '^0::'"]);
     let ns = spec["linux"]["namespaces"].as_array_mut().unwrap();
     ns.push(json!({"type": "time"}));
     ns.push(json!({"type": "cgroup"}));
@@ -338,8 +280,8 @@ fn exec_enters_a_user_namespace() {
     if !require_root() {
         return;
     }
-    let b = Bundle::new("runc-userns-exec");
-    let mut spec = b.config(&["sleep", "30"], false);
+    let b = adopting_bundle("runc-userns-exec");
+    let mut spec = b.config(&["sleep", "30"]);
     spec["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
     spec["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
     spec["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
@@ -367,8 +309,8 @@ fn exec_joins_the_init_cgroups() {
     if !require_root() {
         return;
     }
-    let b = Bundle::new("runc-exec-cg");
-    b.write(&b.config(&["sleep", "30"], false));
+    let b = adopting_bundle("runc-exec-cg");
+    b.write(&b.config(&["sleep", "30"]));
     let out = b.quiet(&["run", "-d", "--bundle", b.bundle().to_str().unwrap(), "cg"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let init = b.state("cg")["pid"].as_i64().unwrap();

@@ -4,12 +4,11 @@
 
 mod common;
 
-use common::{applet, busybox_rootfs, require_root, TempDir};
+use common::{require_root, text, Bundle, TempDir};
 use dockbox::seccomp::bpf::Insn;
 use dockbox::seccomp::{Arch, Seccomp, X32_SYSCALL_BIT};
 use serde_json::{json, Value};
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 // ---------------------------------------------------------------- BPF interpreter
@@ -231,65 +230,6 @@ fn compiled_filter_runs_on_this_host() {
 }
 
 // ---------------------------------------------------------------- runc containers
-
-struct Bundle {
-    dir: TempDir,
-}
-
-impl Bundle {
-    fn new(tag: &str) -> Bundle {
-        let dir = TempDir::new(tag);
-        std::fs::create_dir_all(dir.join("bundle/rootfs")).unwrap();
-        busybox_rootfs(&dir.join("bundle/rootfs"));
-        Bundle { dir }
-    }
-    fn bundle(&self) -> PathBuf {
-        self.dir.join("bundle")
-    }
-    fn rootfs(&self) -> PathBuf {
-        self.dir.join("bundle/rootfs")
-    }
-    fn config(&self, args: &[&str]) -> Value {
-        let mut spec = serde_json::to_value(dockbox::oci::Spec::example(false, 0, 0)).unwrap();
-        spec["process"]["terminal"] = json!(false);
-        spec["process"]["args"] = json!(args);
-        spec
-    }
-    fn write(&self, spec: &Value) {
-        std::fs::write(self.bundle().join("config.json"), serde_json::to_vec_pretty(spec).unwrap()).unwrap();
-    }
-    fn runc(&self) -> Command {
-        let mut c = applet("docker-runc");
-        c.arg("--root").arg(self.dir.join("state"));
-        c
-    }
-    fn run_spec(&self, id: &str, spec: &Value) -> Output {
-        self.write(spec);
-        self.runc().args(["run", "--bundle", self.bundle().to_str().unwrap(), id]).stdin(Stdio::null()).output().unwrap()
-    }
-    /// Runs with stdio in files: a created init keeps its stdio open.
-    fn quiet(&self, args: &[&str]) -> Output {
-        let err_path = self.dir.join(format!("stderr-{}", dockbox::ids::new_id()));
-        let err = std::fs::File::create(&err_path).unwrap();
-        let mut out = self.runc().args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(err).output().unwrap();
-        out.stderr = std::fs::read(&err_path).unwrap();
-        out
-    }
-}
-
-impl Drop for Bundle {
-    fn drop(&mut self) {
-        if let Ok(entries) = std::fs::read_dir(self.dir.join("state")) {
-            for e in entries.flatten() {
-                let _ = self.quiet(&["delete", "-f", &e.file_name().to_string_lossy()]);
-            }
-        }
-    }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 const DOCKER_CAPS: &[&str] = &[
     "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID",

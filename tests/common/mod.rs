@@ -307,3 +307,153 @@ pub fn processes_mentioning(dir: &Path) -> Vec<i32> {
 pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
     dockbox::mounts::mounts_under(dir).unwrap()
 }
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// An OCI bundle with a busybox rootfs and a private `--root` for our docker-runc. Every
+/// container under that root is force-deleted on drop, even when the test failed.
+pub struct Bundle {
+    pub dir: TempDir,
+}
+
+impl Bundle {
+    pub fn new(tag: &str) -> Bundle {
+        let dir = TempDir::new(tag);
+        std::fs::create_dir_all(dir.join("bundle/rootfs")).unwrap();
+        busybox_rootfs(&dir.join("bundle/rootfs"));
+        Bundle { dir }
+    }
+
+    pub fn bundle(&self) -> PathBuf {
+        self.dir.join("bundle")
+    }
+
+    pub fn rootfs(&self) -> PathBuf {
+        self.dir.join("bundle/rootfs")
+    }
+
+    /// runc's state directory (`--root`).
+    pub fn root(&self) -> PathBuf {
+        self.dir.join("state")
+    }
+
+    /// runc's default spec with a non-terminal process running `args`.
+    pub fn config(&self, args: &[&str]) -> Value {
+        let mut spec = serde_json::to_value(dockbox::oci::Spec::example(false, 0, 0)).unwrap();
+        spec["process"]["terminal"] = serde_json::json!(false);
+        spec["process"]["args"] = serde_json::json!(args);
+        spec
+    }
+
+    /// Like `config`, with the process on a terminal.
+    pub fn tty_config(&self, args: &[&str]) -> Value {
+        let mut spec = self.config(args);
+        spec["process"]["terminal"] = serde_json::json!(true);
+        spec
+    }
+
+    /// Writes `spec` as the bundle's config.json.
+    pub fn write(&self, spec: &Value) {
+        std::fs::write(self.bundle().join("config.json"), serde_json::to_vec_pretty(spec).unwrap()).unwrap();
+    }
+
+    /// Our docker-runc on this bundle's root.
+    pub fn runc(&self) -> Command {
+        let mut c = applet("docker-runc");
+        c.arg("--root").arg(self.root());
+        c
+    }
+
+    /// Runs runc with its stdout and stderr on files, not pipes: a created init keeps the
+    /// stdio it is given, so a pipe would never reach EOF.
+    pub fn quiet(&self, args: &[&str]) -> Output {
+        let n = dockbox::ids::new_id();
+        let (out_path, err_path) = (self.dir.join(format!("stdout-{n}")), self.dir.join(format!("stderr-{n}")));
+        let (out_file, err_file) = (std::fs::File::create(&out_path).unwrap(), std::fs::File::create(&err_path).unwrap());
+        let mut out = self.runc().args(args).stdin(Stdio::null()).stdout(out_file).stderr(err_file).output().unwrap();
+        out.stdout = std::fs::read(&out_path).unwrap();
+        out.stderr = std::fs::read(&err_path).unwrap();
+        let _ = std::fs::remove_file(&out_path);
+        let _ = std::fs::remove_file(&err_path);
+        out
+    }
+
+    /// Runs runc with piped stdout and stderr (for commands that leave no process behind).
+    pub fn output(&self, args: &[&str]) -> Output {
+        self.runc().args(args).stdin(Stdio::null()).output().unwrap()
+    }
+
+    /// `runc <args>`, asserting success; its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.output(args);
+        assert!(out.status.success(), "runc {args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    }
+
+    pub fn create(&self, id: &str) -> Output {
+        self.quiet(&["create", "--bundle", self.bundle().to_str().unwrap(), id])
+    }
+
+    pub fn create_and_start(&self, id: &str) {
+        let out = self.create(id);
+        assert!(out.status.success(), "create: {}", text(&out.stderr));
+        let out = self.quiet(&["start", id]);
+        assert!(out.status.success(), "start: {}", text(&out.stderr));
+    }
+
+    /// `runc run` in the foreground on the current config.json.
+    pub fn run(&self, id: &str) -> Output {
+        self.output(&["run", "--bundle", self.bundle().to_str().unwrap(), id])
+    }
+
+    /// Writes `spec`, then `run`s it.
+    pub fn run_spec(&self, id: &str, spec: &Value) -> Output {
+        self.write(spec);
+        self.run(id)
+    }
+
+    /// `runc state`, asserting success.
+    pub fn state(&self, id: &str) -> Value {
+        serde_json::from_str(&self.ok(&["state", id])).unwrap()
+    }
+
+    /// `runc state`, or None when runc has none (safe in Drop).
+    pub fn try_state(&self, id: &str) -> Option<Value> {
+        let out = self.output(&["state", id]);
+        if !out.status.success() {
+            return None;
+        }
+        serde_json::from_slice(&out.stdout).ok()
+    }
+
+    pub fn status(&self, id: &str) -> String {
+        self.state(id)["status"].as_str().unwrap().to_string()
+    }
+
+    pub fn pid(&self, id: &str) -> i32 {
+        self.state(id)["pid"].as_i64().unwrap() as i32
+    }
+
+    /// Force-deletes every container under this bundle's root. An init that came back to
+    /// this process (a subreaper) is reaped by its own pid only: other tests of this process
+    /// wait for theirs.
+    pub fn delete_all(&self) {
+        let Ok(entries) = std::fs::read_dir(self.root()) else { return };
+        for e in entries.flatten() {
+            let id = e.file_name().to_string_lossy().into_owned();
+            let init = self.try_state(&id).and_then(|s| s["pid"].as_i64());
+            let _ = self.quiet(&["delete", "-f", &id]);
+            if let Some(pid) = init.filter(|p| *p > 0) {
+                let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid as i32), Some(nix::sys::wait::WaitPidFlag::WNOHANG));
+            }
+        }
+    }
+}
+
+impl Drop for Bundle {
+    fn drop(&mut self) {
+        self.delete_all();
+    }
+}
