@@ -510,3 +510,28 @@ fn hooks_get_the_state_on_stdin() {
     assert!(text(&out.stderr).contains("error running hook #0: exit status 1"), "{}", text(&out.stderr));
     assert!(!b.root().join("bad").exists());
 }
+
+#[test]
+fn rro_makes_a_bind_and_its_submounts_read_only() {
+    if !require_root() {
+        return;
+    }
+    let b = Bundle::new("runc-rro");
+    let host = TempDir::new("runc-rro-src");
+    std::fs::create_dir_all(host.join("sub")).unwrap();
+    nix::mount::mount(Some("tmpfs"), &host.join("sub"), Some("tmpfs"), nix::mount::MsFlags::empty(), None::<&str>).unwrap();
+    let check = "touch /data/top 2>/dev/null && echo top-rw || echo top-ro; touch /data/sub/x 2>/dev/null && echo sub-rw || echo sub-ro";
+    let with = |options: &[&str]| {
+        let mut spec = b.config(&["sh", "-c", check]);
+        spec["mounts"].as_array_mut().unwrap().push(json!({"destination": "/data", "type": "bind", "source": host.path(), "options": options}));
+        spec
+    };
+    // Plain `ro` leaves a submount writable; `rro` reaches it too.
+    let out = b.run_spec("plain-ro", &with(&["rbind", "ro"]));
+    assert_eq!(text(&out.stdout), "top-ro\nsub-rw\n", "{}", text(&out.stderr));
+    let out = b.run_spec("recursive-ro", &with(&["rbind", "rro"]));
+    assert_eq!(text(&out.stdout), "top-ro\nsub-ro\n", "{}", text(&out.stderr));
+    let out = b.run_spec("recursive-noexec", &with(&["rbind", "rnoexec", "rrw"]));
+    assert_eq!(text(&out.stdout), "top-rw\nsub-rw\n", "{}", text(&out.stderr));
+    dockbox::mounts::unmount(&host.join("sub")).unwrap();
+}
