@@ -1,7 +1,6 @@
 //! Registry credentials as the docker CLI keeps them: `~/.docker/config.json`'s `auths`
 //! (base64 `user:password` per registry), and the X-Registry-Auth header built from them.
 
-use crate::registry::{base64_decode, base64_encode};
 use serde_json::{json, Value};
 use std::io;
 use std::path::PathBuf;
@@ -64,7 +63,7 @@ pub fn load_credentials(domain: &str) -> Option<(String, String)> {
     let key = config_key(domain);
     // Docker also accepts keys written with a scheme (`https://host`).
     let entry = auths.get(&key).or_else(|| auths.as_object()?.iter().find(|(k, _)| registry_domain(k) == domain).map(|(_, v)| v))?;
-    let decoded = base64_decode(entry.get("auth")?.as_str()?)?;
+    let decoded = crate::base64::decode(entry.get("auth")?.as_str()?)?;
     let text = String::from_utf8(decoded).ok()?;
     let (user, pass) = text.split_once(':')?;
     Some((user.to_string(), pass.to_string()))
@@ -79,7 +78,7 @@ pub fn store_credentials(domain: &str, user: &str, password: &str) -> io::Result
     if !config.get("auths").is_some_and(|a| a.is_object()) {
         config["auths"] = json!({});
     }
-    config["auths"][config_key(domain)] = json!({ "auth": base64_encode(format!("{user}:{password}").as_bytes()) });
+    config["auths"][config_key(domain)] = json!({ "auth": crate::base64::encode(format!("{user}:{password}").as_bytes()) });
     save_config(&config)
 }
 
@@ -100,7 +99,7 @@ pub fn remove_credentials(domain: &str) -> io::Result<bool> {
 /// The X-Registry-Auth value the docker CLI sends: base64url of the JSON auth config.
 pub fn encode_registry_auth(user: &str, password: &str, server: &str) -> String {
     let body = json!({ "username": user, "password": password, "serveraddress": server });
-    base64_encode(body.to_string().as_bytes()).replace('+', "-").replace('/', "_")
+    crate::base64::encode(body.to_string().as_bytes()).replace('+', "-").replace('/', "_")
 }
 
 /// The X-Registry-Auth header for an image on `domain`: stored credentials, or `{}`.

@@ -10,13 +10,14 @@
 //! [`image`] (content-addressed image and layer store), [`snapshot`] (overlay2/vfs container
 //! filesystems), [`mounts`], [`stdcopy`] (Docker's multiplexed stream), [`jsonlog`] (json-file
 //! logs), [`sys`] (small syscall helpers), [`ids`] (ids and names), [`units`] (sizes and
-//! durations in words), [`auth`] (registry credentials), [`cgroups`] (cgroup v1 and v2).
+//! durations in words), [`auth`] (registry credentials), [`base64`], [`cgroups`] (cgroup v1 and v2).
 
 #![recursion_limit = "256"]
 
 pub mod applets;
 pub mod archive;
 pub mod auth;
+pub mod base64;
 pub mod cgroups;
 pub mod client;
 pub mod containerd;

@@ -112,7 +112,7 @@ fn cidr_contains(cidr: &str, ip: &IpAddr) -> bool {
 
 /// Decodes the docker CLI's X-Registry-Auth header (base64url JSON) to username and password.
 pub fn decode_registry_auth(header: &str) -> Option<(String, String)> {
-    let bytes = base64_decode(header.trim())?;
+    let bytes = crate::base64::decode(header.trim())?;
     let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     let user = v.get("username").and_then(|u| u.as_str()).unwrap_or("");
     let pass = v.get("password").and_then(|u| u.as_str()).unwrap_or("");
@@ -120,49 +120,6 @@ pub fn decode_registry_auth(header: &str) -> Option<(String, String)> {
         return None;
     }
     Some((user.to_string(), pass.to_string()))
-}
-
-/// Standard or URL-safe base64, padding optional.
-pub(crate) fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let mut acc = 0u32;
-    let mut nbits = 0;
-    for c in s.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            b'=' => break,
-            _ => return None,
-        };
-        acc = (acc << 6) | v as u32;
-        nbits += 6;
-        if nbits >= 8 {
-            nbits -= 8;
-            out.push((acc >> nbits) as u8);
-            acc &= (1 << nbits) - 1;
-        }
-    }
-    Some(out)
-}
-
-pub(crate) fn base64_encode(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// The error a registry's failure status means, with the registry's own text when its body
@@ -306,7 +263,7 @@ impl RegistryClient {
     fn authenticate(&self, challenge: &str) -> Result<(), RegistryError> {
         let (scheme, params) = parse_challenge(challenge);
         let param = |k: &str| params.iter().find(|(pk, _)| pk.eq_ignore_ascii_case(k)).map(|(_, v)| v.clone());
-        let basic = self.credentials.as_ref().map(|(u, p)| format!("Basic {}", base64_encode(format!("{u}:{p}").as_bytes())));
+        let basic = self.credentials.as_ref().map(|(u, p)| format!("Basic {}", crate::base64::encode(format!("{u}:{p}").as_bytes())));
         let header = match scheme.as_str() {
             "bearer" => {
                 let realm = param("realm").ok_or_else(|| RegistryError::Other(format!("bad WWW-Authenticate header: {challenge}")))?;
@@ -626,9 +583,9 @@ mod tests {
     #[test]
     fn base64_round_trip_and_auth_header() {
         let json = r#"{"username":"u","password":"p:w"}"#;
-        let enc = base64_encode(json.as_bytes()).replace('+', "-").replace('/', "_").trim_end_matches('=').to_string();
+        let enc = crate::base64::encode(json.as_bytes()).replace('+', "-").replace('/', "_").trim_end_matches('=').to_string();
         assert_eq!(decode_registry_auth(&enc), Some(("u".into(), "p:w".into())));
-        assert_eq!(base64_decode(&base64_encode(b"ab")).unwrap(), b"ab");
+        assert_eq!(crate::base64::decode(&crate::base64::encode(b"ab")).unwrap(), b"ab");
     }
 
     #[test]

@@ -48,23 +48,6 @@ impl Drop for Gzipped {
     }
 }
 
-struct HashCount<W> {
-    inner: W,
-    hasher: Sha256,
-    count: u64,
-}
-
-impl<W: Write> Write for HashCount<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.count += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
 
 impl ImageStore {
     fn blob_record_path(&self, diff_id: &str) -> PathBuf {
@@ -90,9 +73,9 @@ impl ImageStore {
         let path = self.tmp_dir().join(format!("push-{}", &crate::ids::new_id()[..16]));
         let mut out = Gzipped { path, digest: String::new(), size: 0 };
         let file = io::BufWriter::new(std::fs::File::create(&out.path)?);
-        let counted = HashCount { inner: file, hasher: Sha256::new(), count: 0 };
+        let counted = super::archive_formats::HashingWriter { inner: file, hasher: Sha256::new(), count: 0 };
         let mut gz = flate2::GzBuilder::new().mtime(0).write(counted, flate2::Compression::default());
-        let mut plain = HashCount { inner: &mut gz, hasher: Sha256::new(), count: 0 };
+        let mut plain = super::archive_formats::HashingWriter { inner: &mut gz, hasher: Sha256::new(), count: 0 };
         self.write_layer_tar(chain_id, &mut plain)?;
         let got = format!("sha256:{:x}", plain.hasher.finalize());
         if got != diff_id {
