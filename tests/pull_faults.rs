@@ -63,7 +63,7 @@ impl OwnRegistry {
         let req = ureq::request(method, url);
         match &self.basic {
             Some((u, p)) => {
-                let token = base64(format!("{u}:{p}").as_bytes());
+                let token = dockbox::base64::encode(format!("{u}:{p}").as_bytes());
                 req.set("Authorization", &format!("Basic {token}"))
             }
             None => req,
@@ -127,19 +127,6 @@ impl Drop for OwnRegistry {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn base64(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
-        for i in 0..4 {
-            out.push(if i <= chunk.len() { T[(n >> (18 - 6 * i) & 63) as usize] as char } else { '=' });
-        }
-    }
-    out
 }
 
 /// A layer: the uncompressed tar, and the blob as pushed.
@@ -316,14 +303,8 @@ fn reap() {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+        if let Some(child) = self.child.take() {
+            common::stop_daemon(child);
         }
         for pid in common::processes_mentioning(self.tmp.path()) {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
@@ -544,7 +525,7 @@ fn basic_auth_registry_with_login_and_logout() {
     assert!(ok.status.success(), "{}", stderr(&ok));
     assert_eq!(stdout(&ok), "Login Succeeded\n");
     let config: Value = serde_json::from_slice(&std::fs::read(d.tmp.join("docker-config/config.json")).unwrap()).unwrap();
-    assert_eq!(config["auths"][&reg.addr]["auth"], json!(base64(b"alice:s3cret")));
+    assert_eq!(config["auths"][&reg.addr]["auth"], json!(dockbox::base64::encode(b"alice:s3cret")));
 
     let pulled = d.docker(&["pull", &image]);
     assert!(pulled.status.success(), "{}", stderr(&pulled));
@@ -721,7 +702,7 @@ fn token_gate(upstream: &str, scopes: Arc<Mutex<Vec<String>>>) -> String {
                 };
                 if target.starts_with("/token") {
                     scopes.lock().unwrap().push(target.clone());
-                    if header("authorization").as_deref() == Some(&format!("Basic {}", base64(b"bob:pw"))) {
+                    if header("authorization").as_deref() == Some(&format!("Basic {}", dockbox::base64::encode(b"bob:pw"))) {
                         reply(&mut client, "200 OK", "", r#"{"token":"good-token","expires_in":300}"#);
                     } else {
                         reply(&mut client, "401 Unauthorized", "", r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#);

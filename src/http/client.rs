@@ -110,10 +110,7 @@ impl Response {
 /// Sends one request on a fresh connection and reads the response head.
 pub fn request(endpoint: &Endpoint, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> io::Result<Response> {
     let mut conn = endpoint.connect()?;
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: Docker-Client/{} (linux)\r\n", host_header(endpoint), crate::version::DOCKBOX);
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
+    let mut head = request_head(endpoint, method, path, headers);
     match body {
         Some(b) => head.push_str(&format!("Content-Length: {}\r\n", b.len())),
         None if method == "POST" || method == "PUT" => head.push_str("Content-Length: 0\r\n"),
@@ -126,25 +123,14 @@ pub fn request(endpoint: &Endpoint, method: &str, path: &str, headers: &[(&str, 
     }
     conn.write_all(&out)?;
     conn.flush()?;
-    let mut reader = BufReader::new(conn);
-    let (status_line, headers) = read_head(&mut reader as &mut dyn BufRead)?
-        .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "the daemon closed the connection without answering"))?;
-    let status = status_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("malformed status line {status_line:?}")))?;
-    Ok(Response { status, headers, reader })
+    read_response(conn)
 }
 
 /// Sends one request whose body streams from `body` with chunked encoding (a tar of any
 /// size, or stdin), and reads the response head.
 pub fn request_streaming(endpoint: &Endpoint, method: &str, path: &str, headers: &[(&str, &str)], body: &mut dyn Read) -> io::Result<Response> {
     let mut conn = endpoint.connect()?;
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: Docker-Client/{} (linux)\r\n", host_header(endpoint), crate::version::DOCKBOX);
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
+    let mut head = request_head(endpoint, method, path, headers);
     head.push_str("Transfer-Encoding: chunked\r\n\r\n");
     conn.write_all(head.as_bytes())?;
     {
@@ -152,6 +138,20 @@ pub fn request_streaming(endpoint: &Endpoint, method: &str, path: &str, headers:
         io::copy(body, &mut chunked)?;
         chunked.finish()?.flush()?;
     }
+    read_response(conn)
+}
+
+/// The request line and common headers, without the blank line that ends them.
+fn request_head(endpoint: &Endpoint, method: &str, path: &str, headers: &[(&str, &str)]) -> String {
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: Docker-Client/{} (linux)\r\n", host_header(endpoint), crate::version::DOCKBOX);
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head
+}
+
+/// Reads a response head from `conn`, leaving the body unread.
+fn read_response(conn: Conn) -> io::Result<Response> {
     let mut reader = BufReader::new(conn);
     let (status_line, headers) = read_head(&mut reader as &mut dyn BufRead)?
         .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "the daemon closed the connection without answering"))?;

@@ -246,14 +246,8 @@ impl Drop for Dockerd {
                 self.api("DELETE", &format!("/containers/{id}?force=1"), None);
             }
         }
-        if let Some(mut child) = self.child.take() {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+        if let Some(child) = self.child.take() {
+            stop_daemon(child);
         }
         // Anything still running from this daemon's roots is a leak; end it so later tests
         // start clean. What comes back to us stays a zombie until the test process ends:
@@ -456,4 +450,15 @@ impl Drop for Bundle {
     fn drop(&mut self) {
         self.delete_all();
     }
+}
+
+/// Stops a daemon the test started: SIGTERM, then SIGKILL after 20 seconds, and reaps it.
+pub fn stop_daemon(mut child: Child) {
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
