@@ -212,29 +212,30 @@ impl Snapshotter {
         Ok(link)
     }
 
-    /// Creates the init and writable layers of a new container; returns the mount id.
-    pub fn create_rw(&self, image: &Image) -> io::Result<String> {
+    /// Creates the init and writable layers `<mount_id>-init` and `<mount_id>` of a new
+    /// container on `image` (whose layers the caller keeps from being deleted: see
+    /// `ImageStore::record_container_layers`).
+    pub fn create_rw(&self, mount_id: &str, image: &Image) -> io::Result<()> {
+        Self::check_id(mount_id)?;
         let (image_lower, image_diffs) = self.image_lower(image)?;
-        let mount_id = crate::ids::new_id();
         let init_name = format!("{mount_id}-init");
         let result = (|| {
             let init_link = self.make_layer(&init_name, &image_lower)?;
             self.fill_init_layer(&self.layers().join(&init_name).join("diff"), &image_diffs)?;
             let rw_lower = if image_lower.is_empty() { format!("l/{init_link}") } else { format!("l/{init_link}:{image_lower}") };
-            self.make_layer(&mount_id, &rw_lower)?;
+            self.make_layer(mount_id, &rw_lower)?;
             if self.driver == Driver::Vfs {
                 // The layer directory keeps `lower` (for diff); the root is a full copy.
-                let root = self.vfs_dir(&mount_id);
+                let root = self.vfs_dir(mount_id);
                 std::fs::create_dir(&root)?;
-                for l in self.lower_diffs(&mount_id)?.iter().rev() {
+                for l in self.lower_diffs(mount_id)?.iter().rev() {
                     apply_layer_copy(l, &root)?;
                 }
             }
-            Ok(mount_id.clone())
+            Ok(())
         })();
         if result.is_err() {
-            let _ = self.remove_layer(&init_name);
-            let _ = self.remove_layer(&mount_id);
+            let _ = self.remove(mount_id);
         }
         result
     }
@@ -298,7 +299,8 @@ impl Snapshotter {
         Ok(())
     }
 
-    /// Unmounts and deletes the container's writable and init layers.
+    /// Unmounts and deletes the container's writable and init layers (and vfs root); what is
+    /// already gone is fine.
     pub fn remove(&self, mount_id: &str) -> io::Result<()> {
         self.unmount(mount_id)?;
         let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -310,6 +312,22 @@ impl Snapshotter {
             }
         }
         self.remove_layer(mount_id)
+    }
+
+    /// Deletes vfs roots of containers not in `live` (mount ids): a crash between making or
+    /// removing a container's layers and its record leaves them.
+    pub fn remove_orphan_roots(&self, live: &std::collections::HashSet<String>) -> io::Result<()> {
+        if self.driver != Driver::Vfs {
+            return Ok(());
+        }
+        for e in std::fs::read_dir(self.data_root.join("vfs/dir"))?.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !live.contains(&name) {
+                crate::mounts::unmount_all_under(&e.path())?;
+                std::fs::remove_dir_all(e.path())?;
+            }
+        }
+        Ok(())
     }
 
     fn remove_layer(&self, name: &str) -> io::Result<()> {

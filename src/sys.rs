@@ -111,7 +111,7 @@ pub fn connect_unix(path: &Path) -> io::Result<UnixStream> {
 pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
     use std::io::Write;
     let dir = path.parent().ok_or_else(|| io::Error::other("path has no parent"))?;
-    let tmp = dir.join(format!(".{}.tmp{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("f"), std::process::id()));
+    let tmp = dir.join(format!(".{}{ATOMIC_TEMP_MARK}{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("f"), std::process::id()));
     {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(data)?;
@@ -122,6 +122,14 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+const ATOMIC_TEMP_MARK: &str = ".tmp";
+
+/// Whether `name` is the temporary file of a [`write_atomic`] that a crash interrupted.
+pub fn is_atomic_write_temp(name: &std::ffi::OsStr) -> bool {
+    let name = name.to_string_lossy();
+    name.starts_with('.') && name.rsplit_once(ATOMIC_TEMP_MARK).is_some_and(|(base, pid)| base.len() > 1 && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Seconds and nanoseconds since the epoch, formatted as RFC 3339 with nanoseconds in UTC,

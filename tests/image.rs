@@ -155,7 +155,7 @@ fn pull_get_and_mount_from_a_local_registry() {
 
     // Container filesystems.
     let snap = Snapshotter::open(root.path()).unwrap();
-    let hello_mount = snap.create_rw(&hello).unwrap();
+    let hello_mount = new_rw(&snap, &hello);
     assert_eq!(hello_mount.len(), 64);
     let merged = snap.mount(&hello_mount).unwrap();
     assert_eq!(snap.mount(&hello_mount).unwrap(), merged, "mount is idempotent");
@@ -169,7 +169,7 @@ fn pull_get_and_mount_from_a_local_registry() {
         assert!(merged.join(init_dir).is_dir(), "{init_dir}");
     }
 
-    let bb_mount = snap.create_rw(&busybox).unwrap();
+    let bb_mount = new_rw(&snap, &busybox);
     let bb = snap.mount(&bb_mount).unwrap();
     assert!(bb.join("bin/busybox").is_file());
     assert_eq!(std::fs::read_link(bb.join("bin/sh")).unwrap(), PathBuf::from("busybox"));
@@ -188,6 +188,13 @@ fn pull_get_and_mount_from_a_local_registry() {
     assert!(dockbox::mounts::mounts_under(root.path()).unwrap().is_empty());
     let links = std::fs::read_dir(root.join("overlay2/l")).unwrap().count();
     assert_eq!(links, 2, "only the two image layers keep short links");
+}
+
+/// A container filesystem on `image` under a fresh mount id.
+fn new_rw(snap: &Snapshotter, image: &dockbox::image::Image) -> String {
+    let mount_id = dockbox::ids::new_id();
+    snap.create_rw(&mount_id, image).unwrap();
+    mount_id
 }
 
 fn cache_id_of(store: &ImageStore, image: &dockbox::image::Image) -> String {
@@ -403,7 +410,7 @@ fn layered_image_shares_layers_applies_whiteouts_and_removes() {
 
     // The overlay view applies the upper layer's whiteouts.
     let snap = Snapshotter::open(root.path()).unwrap();
-    let m = snap.create_rw(&layered).unwrap();
+    let m = new_rw(&snap, &layered);
     let merged = snap.mount(&m).unwrap();
     assert_eq!(std::fs::read_to_string(merged.join("etc/motd")).unwrap(), "layered\n");
     assert!(merged.join("etc/passwd").exists());
@@ -415,9 +422,9 @@ fn layered_image_shares_layers_applies_whiteouts_and_removes() {
     snap.remove(&m).unwrap();
 
     // docker rmi: a tag goes with its repository's digests; shared layers stay.
-    let err = store.remove("nothing-here", false).unwrap_err();
+    let err = store.remove("nothing-here", false, &[]).unwrap_err();
     assert_eq!((err.kind, err.message.as_str()), (dockbox::image::RemoveErrorKind::NotFound, "No such image: nothing-here"));
-    let removed = store.remove(&format!("{}/layered", reg.addr), false).unwrap();
+    let removed = store.remove(&format!("{}/layered", reg.addr), false, &[]).unwrap();
     let deleted: Vec<&str> = removed.iter().filter_map(|r| r["Deleted"].as_str()).collect();
     let untagged: Vec<&str> = removed.iter().filter_map(|r| r["Untagged"].as_str()).collect();
     assert_eq!(untagged.len(), 2, "{removed:?}");
@@ -430,10 +437,10 @@ fn layered_image_shares_layers_applies_whiteouts_and_removes() {
     // An image in two repositories needs force when removed by id.
     store.tag(&busybox.id, &Reference::parse_normalized("mine/busybox:1").unwrap()).unwrap();
     let short = &busybox.id["sha256:".len().."sha256:".len() + 12];
-    let err = store.remove(short, false).unwrap_err();
+    let err = store.remove(short, false, &[]).unwrap_err();
     assert_eq!(err.kind, dockbox::image::RemoveErrorKind::Conflict);
     assert_eq!(err.message, format!("conflict: unable to delete {short} (must be forced) - image is referenced in multiple repositories"));
-    let removed = store.remove(short, true).unwrap();
+    let removed = store.remove(short, true, &[]).unwrap();
     assert!(removed.contains(&serde_json::json!({"Deleted": busybox.layers[0]})), "{removed:?}");
     assert!(store.list().is_empty());
     let left: Vec<_> = std::fs::read_dir(root.join("overlay2")).unwrap().flatten().map(|e| e.file_name()).collect();

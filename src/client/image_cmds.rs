@@ -259,7 +259,12 @@ fn df_cmd(ctx: &Ctx, _p: &Parsed) -> Result<i32, Failure> {
     let containers = v["Containers"].as_array().cloned().unwrap_or_default();
     let active_images = images.iter().filter(|i| i["Containers"].as_i64().unwrap_or(0) > 0).count();
     let layers = v["LayersSize"].as_f64().unwrap_or(0.0);
-    let used: f64 = images.iter().filter(|i| i["Containers"].as_i64().unwrap_or(0) > 0).map(|i| i["Size"].as_f64().unwrap_or(0.0)).sum();
+    // Docker's arithmetic: what active images hold apart from layers they share is in use.
+    let used: f64 = images
+        .iter()
+        .filter(|i| i["Containers"].as_i64().unwrap_or(0) > 0 && i["SharedSize"].as_i64() != Some(-1))
+        .map(|i| i["Size"].as_f64().unwrap_or(0.0) - i["SharedSize"].as_f64().unwrap_or(0.0))
+        .sum();
     let active_containers = containers.iter().filter(|c| c["State"] == "running").count();
     let rw_total: f64 = containers.iter().map(|c| c["SizeRw"].as_f64().unwrap_or(0.0)).sum();
     let rw_free: f64 = containers.iter().filter(|c| c["State"] != "running").map(|c| c["SizeRw"].as_f64().unwrap_or(0.0)).sum();

@@ -228,7 +228,14 @@ fn containers_json(d: &Daemon, req: &Request) -> Value {
         .iter()
         .filter_map(|e| {
             let s = e.lock();
-            (all || s.c.state.running).then(|| (s.c.created.clone(), s.c.summary(&s.c.image, now)))
+            (all || s.c.state.running).then(|| {
+                let mut summary = s.c.summary(&s.c.image, now);
+                // Docker shows the image id once the name no longer leads to the container's image.
+                if d.images.resolve_id(&s.c.image_name()).as_deref() != Some(s.c.image.as_str()) {
+                    summary["Image"] = json!(s.c.image);
+                }
+                (s.c.created.clone(), summary)
+            })
         })
         .collect();
     list.sort_by(|a, b| b.0.cmp(&a.0));

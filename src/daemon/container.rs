@@ -109,6 +109,16 @@ impl Container {
         crate::sys::write_atomic(&dir.join("hostconfig.json"), &serde_json::to_vec(&self.host_config).map_err(io::Error::other)?)
     }
 
+    /// Deletes config.v2.json durably: the container no longer exists for a restarted
+    /// daemon, whatever is left of its directory.
+    pub fn forget(dir: &Path) -> io::Result<()> {
+        match std::fs::remove_file(dir.join("config.v2.json")) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        std::fs::File::open(dir)?.sync_all()
+    }
+
     pub fn load(dir: &Path) -> io::Result<Container> {
         let mut c: Container = serde_json::from_slice(&std::fs::read(dir.join("config.v2.json"))?).map_err(io::Error::other)?;
         c.host_config = std::fs::read(dir.join("hostconfig.json"))

@@ -4,8 +4,7 @@
 use super::ops::ApiError;
 use super::Daemon;
 use crate::http::server::{Request, Response};
-use crate::image::{PullErrorKind, PullOptions, RemoveErrorKind};
-use std::collections::HashSet;
+use crate::image::{ImageUser, PullErrorKind, PullOptions, RemoveErrorKind};
 use serde_json::{json, Value};
 use std::io::Write;
 use std::sync::Arc;
@@ -194,55 +193,15 @@ fn no_such_image(name: &str) -> ApiError {
     ApiError::not_found(format!("No such image: {shown}"))
 }
 
-fn short(id: &str) -> &str {
-    let hex = id.strip_prefix("sha256:").unwrap_or(id);
-    &hex[..hex.len().min(12)]
-}
-
 /// DELETE /images/{name}?force=&noprune=.
 pub fn remove(d: &Daemon, name: &str, req: &Request) -> Result<Response, ApiError> {
     let force = req.query_bool("force");
-    let image = d.images.get(name).ok_or_else(|| no_such_image(name))?;
-    let users: Vec<(String, bool)> = d
-        .containers()
-        .iter()
-        .filter_map(|e| {
-            let s = e.lock();
-            (s.c.image == image.id && !s.removed).then(|| (s.c.id.clone(), s.c.state.running))
-        })
-        .collect();
-    let by_id = !crate::reference::Reference::parse_normalized(name).is_ok_and(|r| {
-        let r = r.with_default_tag();
-        let f = r.familiar_string();
-        image.repo_tags.contains(&f) || image.repo_digests.contains(&f)
-    });
-    if let Some((cid, running)) = users.first() {
-        // Docker's "single reference": one repository, at most one tag in it.
-        let repo_of = |r: &String| r.split_once('@').map(|(n, _)| n.to_string()).unwrap_or_else(|| r.rsplit_once(':').filter(|(_, t)| !t.contains('/')).map(|(n, _)| n.to_string()).unwrap_or_else(|| r.clone()));
-        let repos: HashSet<String> = image.repo_tags.iter().chain(&image.repo_digests).map(repo_of).collect();
-        let single = repos.len() <= 1 && image.repo_tags.len() <= 1;
-        if !by_id && !force && single {
-            return Err(ApiError::conflict(format!(
-                "conflict: unable to remove repository reference {name:?} (must force) - container {} is using its referenced image {}",
-                short(cid),
-                short(&image.id)
-            )));
-        }
-        if by_id {
-            let how = if *running { "cannot be forced" } else { "must be forced" };
-            if *running || !force {
-                let state = if *running { "running" } else { "stopped" };
-                return Err(ApiError::conflict(format!("conflict: unable to delete {} ({how}) - image is being used by {state} container {}", short(&image.id), short(cid))));
-            }
-        }
-        // The container's filesystem stands on these layers: untag, never delete them.
-        let untagged = d.images.untag(name, by_id);
-        return Ok(Response::json(200, &Value::Array(untagged)));
-    }
-    match d.images.remove(name, force) {
+    // No container is created from the image while we weigh the ones there are.
+    let _creating = d.create_lock.lock().unwrap_or_else(|e| e.into_inner());
+    match d.images.remove(name, force, &image_users(d)) {
         Ok(v) => Ok(Response::json(200, &Value::Array(v))),
         Err(e) => Err(match e.kind {
-            RemoveErrorKind::NotFound => ApiError::not_found(e.message),
+            RemoveErrorKind::NotFound => no_such_image(name),
             RemoveErrorKind::Conflict => ApiError::conflict(e.message),
             RemoveErrorKind::Other => ApiError::internal(e.message),
         }),
@@ -254,8 +213,15 @@ pub fn history(d: &Daemon, name: &str) -> Result<Response, ApiError> {
     d.images.history(name).map(|h| Response::json(200, &Value::Array(h))).ok_or_else(|| ApiError::not_found(format!("No such image: {name}")))
 }
 
-fn images_in_use(d: &Daemon) -> HashSet<String> {
-    d.containers().iter().map(|e| e.lock().c.image.clone()).collect()
+/// Every container, as `docker rmi` and prune weigh it.
+fn image_users(d: &Daemon) -> Vec<ImageUser> {
+    d.containers()
+        .iter()
+        .filter_map(|e| {
+            let s = e.lock();
+            (!s.removed).then(|| ImageUser { container_id: s.c.id.clone(), image_id: s.c.image.clone(), running: s.c.state.running })
+        })
+        .collect()
 }
 
 /// POST /images/prune?filters={"dangling":["false"]}.
@@ -263,7 +229,8 @@ pub fn prune(d: &Daemon, req: &Request) -> Result<Response, ApiError> {
     let filters: Value = req.query("filters").and_then(|f| serde_json::from_str(f).ok()).unwrap_or(Value::Null);
     let dangling = &filters["dangling"];
     let all = dangling.as_array().is_some_and(|a| a.iter().any(|v| v == "false" || v == "0")) || dangling.get("false").is_some() || dangling.get("0").is_some();
-    let (deleted, reclaimed) = d.images.prune(all, &images_in_use(d));
+    let _creating = d.create_lock.lock().unwrap_or_else(|e| e.into_inner());
+    let (deleted, reclaimed) = d.images.prune(all, &image_users(d));
     Ok(Response::json(200, &json!({"ImagesDeleted": if deleted.is_empty() { Value::Null } else { Value::Array(deleted) }, "SpaceReclaimed": reclaimed})))
 }
 
@@ -285,12 +252,13 @@ pub fn system_df(d: &Daemon, v: (u32, u32)) -> Value {
             (s.c.id.clone(), s.c.image.clone(), s.c.state.running, s.c.mount_id.clone(), s.c.name.clone())
         })
         .collect();
+    let (layers_size, shared) = d.images.disk_usage();
     let mut images = list(d, v);
     if let Some(arr) = images.as_array_mut() {
         for i in arr {
             let id = i["Id"].as_str().unwrap_or("").to_string();
             i["Containers"] = json!(containers.iter().filter(|c| c.1 == id).count());
-            i["SharedSize"] = json!(0);
+            i["SharedSize"] = json!(shared.get(&id).copied().unwrap_or(0));
         }
     }
     let cs: Vec<Value> = containers
@@ -303,7 +271,7 @@ pub fn system_df(d: &Daemon, v: (u32, u32)) -> Value {
             })
         })
         .collect();
-    json!({"LayersSize": d.images.disk_usage(), "Images": images, "Containers": cs, "Volumes": [], "BuildCache": []})
+    json!({"LayersSize": layers_size, "Images": images, "Containers": cs, "Volumes": [], "BuildCache": []})
 }
 
 /// Passes what a worker thread writes to the channel, in pieces of at most 1 MiB.

@@ -204,6 +204,7 @@ fn run(mut opts: Options) -> Result<(), String> {
         create_lock: Mutex::new(()),
     });
     daemon.restore();
+    daemon.recover_storage();
     {
         let d = daemon.clone();
         std::thread::Builder::new().name("events".into()).spawn(move || d.follow_events()).map_err(|e| e.to_string())?;

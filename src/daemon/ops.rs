@@ -192,7 +192,17 @@ impl Daemon {
         };
         let id = crate::ids::new_id();
         let dir = Container::dir(&self.opts.data_root, &id);
-        let mount_id = self.snapshots.create_rw(&image).map_err(|e| ApiError::internal(format!("failed to create the container's filesystem: {e}")))?;
+        let mount_id = crate::ids::new_id();
+        // The record of the layers it stands on comes first: from then on no rmi deletes them,
+        // and a crash before the container is saved leaves a record the next start collects.
+        self.images.record_container_layers(&id, &mount_id, &image).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => ApiError::not_found(format!("No such image: {image_name}")),
+            _ => ApiError::internal(format!("failed to create the container's filesystem: {e}")),
+        })?;
+        if let Err(e) = self.snapshots.create_rw(&mount_id, &image) {
+            let _ = self.images.release_container_layers(&id);
+            return Err(ApiError::internal(format!("failed to create the container's filesystem: {e}")));
+        }
         let c = Container {
             id: id.clone(),
             name,
@@ -216,6 +226,7 @@ impl Daemon {
         if let Err(e) = made {
             let _ = std::fs::remove_dir_all(&dir);
             let _ = self.snapshots.remove(&mount_id);
+            let _ = self.images.release_container_layers(&id);
             return Err(ApiError::internal(format!("failed to save the container: {e}")));
         }
         self.containers.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), Entry::new(c));
@@ -410,9 +421,22 @@ impl Daemon {
         }
         slot.c.state.status = "removing".into();
         let id = slot.c.id.clone();
-        self.snapshots.remove(&slot.c.mount_id).map_err(|e| ApiError::internal(format!("unable to remove filesystem for {id}: {e}")))?;
+        let dir = Container::dir(&self.opts.data_root, &id);
+        // Forgotten first (durably), so a crash from here on leaves no half-removed container,
+        // only its filesystem and layer record, which the next start collects; the layers it
+        // stood on go last, once nothing else holds them.
+        Container::forget(&dir).map_err(|e| ApiError::internal(format!("unable to remove {id}: {e}")))?;
+        if let Err(e) = self.snapshots.remove(&slot.c.mount_id) {
+            slot.c.state.status = "dead".into();
+            slot.c.state.dead = true;
+            let _ = slot.c.save(&self.opts.data_root);
+            return Err(ApiError::internal(format!("unable to remove filesystem for {id}: {e}")));
+        }
+        if let Err(e) = self.images.release_container_layers(&id) {
+            eprintln!("dockerd: releasing the layers of {id}: {e}; the next start frees them");
+        }
         let _ = std::fs::remove_dir_all(self.bundle_dir(&id));
-        std::fs::remove_dir_all(Container::dir(&self.opts.data_root, &id)).map_err(|e| ApiError::internal(format!("unable to remove {id}: {e}")))?;
+        std::fs::remove_dir_all(&dir).map_err(|e| ApiError::internal(format!("unable to remove {id}: {e}")))?;
         self.containers.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
         slot.removed = true;
         entry.notify();
@@ -454,8 +478,33 @@ impl Daemon {
                     }
                     self.containers.lock().unwrap_or_else(|e| e.into_inner()).insert(id, entry);
                 }
+                // A removal that a crash interrupted: the container was already forgotten.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    let _ = std::fs::remove_dir_all(d.path());
+                }
                 Err(e) => eprintln!("dockerd: skipping {}: {e}", d.path().display()),
             }
+        }
+    }
+
+    /// After `restore`, before any request: every container's layers recorded, and what a
+    /// crash left half made or half removed (container filesystems, layer directories)
+    /// deleted.
+    pub fn recover_storage(&self) {
+        let live: Vec<(String, String, String)> = self
+            .containers()
+            .iter()
+            .map(|e| {
+                let s = e.lock();
+                (s.c.id.clone(), s.c.mount_id.clone(), s.c.image.clone())
+            })
+            .collect();
+        if let Err(e) = self.images.recover(&live, &|mount_id| self.snapshots.remove(mount_id)) {
+            eprintln!("dockerd: recovering the layer store: {e}");
+        }
+        let mounts: std::collections::HashSet<String> = live.into_iter().map(|(_, m, _)| m).collect();
+        if let Err(e) = self.snapshots.remove_orphan_roots(&mounts) {
+            eprintln!("dockerd: removing leftover container roots: {e}");
         }
     }
 

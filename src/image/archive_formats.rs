@@ -176,7 +176,7 @@ impl ImageStore {
             gz.write_all(b"\n")?;
         }
         let bytes = gz.finish()?;
-        let _guard = self.layer_commit.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = self.lock();
         crate::sys::write_atomic(&self.tar_split_path(chain_id), &bytes)
     }
 
@@ -242,8 +242,9 @@ impl ImageStore {
     }
 
     /// Extracts a plain or gzip layer tar from `file` on top of `parent`, verifying the diff
-    /// id when one is expected, and commits it (once) with its tar-split. Returns the diff id.
-    pub(super) fn register_layer(&self, file: &Path, parent: Option<&str>, expected_diff: Option<&str>) -> io::Result<(String, String)> {
+    /// id when one is expected, and commits it (once) with its tar-split; `hold` holds it from
+    /// before it is looked for. Returns the diff id and the chain id.
+    pub(super) fn register_layer(&self, file: &Path, parent: Option<&str>, expected_diff: Option<&str>, hold: &mut super::refcount::Hold<'_>) -> io::Result<(String, String)> {
         let mut head = [0u8; 2];
         let gz = File::open(file)?.read(&mut head)? == 2 && head == [0x1f, 0x8b];
         let plain = if gz {
@@ -274,6 +275,7 @@ impl ImageStore {
                 None => diff_id.clone(),
                 Some(p) => chain_ids(&[p.to_string(), diff_id.clone()])[1].clone(),
             };
+            hold.add(std::slice::from_ref(&chain), &[]);
             if !self.layer_exists(&chain) {
                 let work = self.tmp_dir().join(tmp_name("layer"));
                 std::fs::create_dir_all(work.join("diff"))?;
@@ -297,54 +299,11 @@ impl ImageStore {
         result
     }
 
-    /// Makes an extracted layer visible (overlay2 dir, short link, then layerdb entry).
-    fn commit_extracted(&self, work: &Path, chain_id: &str, diff_id: &str, parent: Option<&str>, size: u64) -> io::Result<()> {
-        let _guard = self.layer_commit.lock().unwrap_or_else(|e| e.into_inner());
-        if self.layer_exists(chain_id) {
-            let _ = std::fs::remove_dir_all(work);
-            return Ok(());
-        }
-        let layers = self.layers_dir();
-        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-        let id = crate::ids::new_id();
-        let link: String = id.as_bytes().chunks(2).take(26).map(|p| ALPHABET[(u8::from_str_radix(std::str::from_utf8(p).unwrap_or("0"), 16).unwrap_or(0) % 32) as usize] as char).collect();
-        std::fs::write(work.join("link"), &link)?;
-        if let Some(parent) = parent {
-            let parent_cache = self.cache_id(parent).ok_or_else(|| bad(format!("parent layer {parent} is missing")))?;
-            let parent_link = std::fs::read_to_string(layers.join(&parent_cache).join("link"))?;
-            let mut lower = format!("l/{}", parent_link.trim());
-            if let Ok(parent_lower) = std::fs::read_to_string(layers.join(&parent_cache).join("lower")) {
-                lower = format!("{lower}:{}", parent_lower.trim());
-            }
-            std::fs::write(work.join("lower"), lower)?;
-            std::fs::create_dir_all(work.join("work"))?;
-        }
-        let cache_id = crate::ids::new_id();
-        std::fs::rename(work, layers.join(&cache_id))?;
-        std::os::unix::fs::symlink(format!("../{cache_id}/diff"), layers.join("l").join(&link))?;
-        let set = self.meta_dir().join("layerdb/tmp").join(tmp_name("write-set"));
-        std::fs::create_dir_all(&set)?;
-        let mut files: Vec<(&str, String)> = vec![("diff", diff_id.to_string()), ("size", size.to_string()), ("cache-id", cache_id)];
-        if let Some(parent) = parent {
-            files.push(("parent", parent.to_string()));
-        }
-        for (name, value) in files {
-            let mut f = File::create(set.join(name))?;
-            f.write_all(value.as_bytes())?;
-            f.sync_all()?;
-        }
-        std::fs::rename(&set, self.layer_dir(chain_id))?;
-        Ok(())
-    }
-
-    /// Stores an image config (its id is its digest) and returns the id.
-    pub(super) fn store_config(&self, bytes: &[u8]) -> io::Result<String> {
+    /// Stores an image config (its id is its digest) and returns the id. The caller holds
+    /// the store lock, and tags the image before letting go of it.
+    pub(super) fn store_config_locked(&self, bytes: &[u8]) -> io::Result<String> {
         let hex = format!("{:x}", Sha256::digest(bytes));
-        let path = self.content_dir().join(&hex);
-        let _guard = self.layer_commit.lock().unwrap_or_else(|e| e.into_inner());
-        if !path.exists() {
-            crate::sys::write_atomic(&path, bytes)?;
-        }
+        self.write_config_locked(&hex, bytes)?;
         Ok(format!("sha256:{hex}"))
     }
 
@@ -355,49 +314,6 @@ impl ImageStore {
         let old = repos.entry(r.familiar_name()).or_default().insert(r.familiar_string(), id.to_string());
         self.save_repositories(&repos)?;
         Ok(old.filter(|o| o != id))
-    }
-
-    /// Removes references without ever deleting the image (for an image a container stands
-    /// on): `name` itself (with its repository's digests when it was the last tag there), or
-    /// with `all` every reference to the image `name` resolves to.
-    pub fn untag(&self, name: &str, all: bool) -> Vec<Value> {
-        let Some(hex) = self.resolve(name) else { return Vec::new() };
-        let id = format!("sha256:{hex}");
-        let mut repos = self.repos();
-        let mut keys: Vec<(String, String)> = Vec::new();
-        if all {
-            keys = repos.iter().flat_map(|(n, m)| m.iter().filter(|(_, v)| **v == id).map(move |(k, _)| (n.clone(), k.clone()))).collect();
-        } else if let Ok(r) = Reference::parse_normalized(name) {
-            let r = r.with_default_tag();
-            let repo = r.familiar_name();
-            let key = match &r.digest {
-                Some(d) => format!("{repo}@{d}"),
-                None => r.familiar_string(),
-            };
-            if let Some(m) = repos.get(&repo) {
-                let digest_prefix = format!("{repo}@");
-                let other_tag = m.iter().any(|(k, v)| *v == id && *k != key && !k.starts_with(&digest_prefix));
-                keys.push((repo.clone(), key.clone()));
-                if !key.starts_with(&digest_prefix) && !other_tag {
-                    keys.extend(m.iter().filter(|(k, v)| **v == id && k.starts_with(&digest_prefix)).map(|(k, _)| (repo.clone(), k.clone())));
-                }
-            }
-        }
-        let mut out = Vec::new();
-        for (repo, key) in keys {
-            if let Some(m) = repos.get_mut(&repo) {
-                if m.remove(&key).is_some() {
-                    out.push(json!({ "Untagged": key }));
-                }
-                if m.is_empty() {
-                    repos.remove(&repo);
-                }
-            }
-        }
-        if !out.is_empty() {
-            let _ = self.save_repositories(&repos);
-        }
-        out
     }
 
     /// The raw config bytes of an image.
@@ -433,37 +349,15 @@ impl ImageStore {
         Some(out)
     }
 
-    /// `docker image prune`: removes dangling images (untagged), or with `all` every image
-    /// no container uses (`in_use` holds image ids). Returns (ImagesDeleted, SpaceReclaimed).
-    pub fn prune(&self, all: bool, in_use: &HashSet<String>) -> (Vec<Value>, u64) {
-        let mut deleted = Vec::new();
-        let mut reclaimed = 0;
-        for image in self.list() {
-            if in_use.contains(&image.id) || (!all && !image.repo_tags.is_empty()) {
-                continue;
-            }
-            let before: u64 = self.disk_usage();
-            if let Ok(entries) = self.remove(&image.id, true) {
-                deleted.extend(entries);
-                reclaimed += before.saturating_sub(self.disk_usage());
-            }
-        }
-        (deleted, reclaimed)
-    }
-
-    /// Bytes used by every layer in the store.
-    pub fn disk_usage(&self) -> u64 {
-        let Ok(rd) = std::fs::read_dir(self.layerdb_dir()) else { return 0 };
-        rd.flatten().filter_map(|e| e.file_name().into_string().ok()).filter_map(|c| self.layer_size(&c)).sum()
-    }
-
     /// `docker save`: writes a tar holding the images both as Docker's legacy layout
     /// (manifest.json, repositories, `<id>/layer.tar` links) and as an OCI image layout
     /// (oci-layout, index.json, blobs/sha256), as Docker 25 and later do.
     pub fn save(&self, names: &[String], out: &mut dyn Write) -> io::Result<()> {
         let mut images = Vec::new();
+        let mut hold = self.hold();
         for n in names {
             let image = self.get(n).ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("No such image: {n}")))?;
+            hold.add(&image.layers, &[]);
             let tag = Reference::parse_normalized(n).ok().filter(|r| r.digest.is_none() && !n.starts_with("sha256:") && !image.id.contains(n.as_str())).map(|r| r.with_default_tag());
             images.push((image, tag));
         }
@@ -608,17 +502,21 @@ impl ImageStore {
             if diffs.len() != layers.len() {
                 return Err(bad(format!("invalid manifest, layers length mismatch: expected {}, got {}", diffs.len(), layers.len())));
             }
+            // Held from before the first layer is committed until the image holds them.
+            let mut hold = self.hold();
+            hold.add(&chain_ids(&diffs), &[]);
             let mut parent: Option<String> = None;
             for (diff, path) in diffs.iter().zip(&layers) {
-                let (_, chain) = self.register_layer(path, parent.as_deref(), Some(diff))?;
+                let (_, chain) = self.register_layer(path, parent.as_deref(), Some(diff), &mut hold)?;
                 parent = Some(chain);
             }
-            let id = self.store_config(&config_bytes)?;
-            if tags.is_empty() {
+            let references = tags.iter().map(|t| Reference::parse_normalized(t).map(Reference::with_default_tag).map_err(|e| bad(e.to_string()))).collect::<io::Result<Vec<_>>>()?;
+            let _guard = self.lock();
+            let id = self.store_config_locked(&config_bytes)?;
+            if references.is_empty() {
                 printed.push(format!("Loaded image ID: {id}"));
             }
-            for t in tags {
-                let r = Reference::parse_normalized(&t).map_err(|e| bad(e.to_string()))?.with_default_tag();
+            for r in references {
                 if let Some(old) = self.set_tag(&r, &id)? {
                     printed.push(format!("The image {} already exists, renaming the old one with ID {old} to empty string", r.familiar_string()));
                 }
@@ -634,7 +532,8 @@ impl ImageStore {
         let path = self.tmp_dir().join(tmp_name("import"));
         let result = (|| {
             io::copy(input, &mut File::create(&path)?)?;
-            let (diff_id, _) = self.register_layer(&path, None, None)?;
+            let mut hold = self.hold();
+            let (diff_id, _) = self.register_layer(&path, None, None, &mut hold)?;
             let now = crate::sys::rfc3339_nanos(std::time::SystemTime::now());
             let mut cfg = serde_json::Map::new();
             for (k, v) in changes {
@@ -649,7 +548,8 @@ impl ImageStore {
                 "rootfs": {"type": "layers", "diff_ids": [diff_id]},
                 "history": [{"created": now, "created_by": "", "comment": if message.is_empty() { "Imported from -" } else { message }}],
             });
-            let id = self.store_config(&serde_json::to_vec(&config)?)?;
+            let _guard = self.lock();
+            let id = self.store_config_locked(&serde_json::to_vec(&config)?)?;
             if let Some(r) = reference {
                 self.set_tag(r, &id)?;
             }

@@ -19,10 +19,14 @@ mod archive_formats;
 mod progress;
 mod pull;
 mod push;
+mod refcount;
+mod remove;
 
 pub use archive_formats::tar_directory;
 
 pub use progress::{human_size, progress_bar};
+pub use refcount::ContainerLayers;
+pub use remove::ImageUser;
 
 use crate::reference::Reference;
 use serde_json::Value;
@@ -126,8 +130,11 @@ type Repositories = BTreeMap<String, BTreeMap<String, String>>;
 pub struct ImageStore {
     data_root: PathBuf,
     repositories: Mutex<Repositories>,
-    /// Held while a layer is made visible, so two pulls of one layer commit it once.
-    layer_commit: Mutex<()>,
+    /// The store lock: held while images, layers or their holders change (a layer committed
+    /// or deleted, an image config written or removed with its references, a container's
+    /// layers recorded or released), so two pulls of one layer commit it once and nothing is
+    /// deleted that something is about to use. It guards the holds of operations in flight.
+    lock: Mutex<refcount::Holds>,
 }
 
 fn is_hex(s: &str) -> bool {
@@ -135,15 +142,26 @@ fn is_hex(s: &str) -> bool {
 }
 
 impl ImageStore {
-    /// Opens (creating) the store under `data_root`, dropping leftovers of interrupted pulls.
+    /// Opens (creating) the store under `data_root`, dropping leftovers of interrupted work:
+    /// extractions, half-written or half-deleted layerdb entries and the temporary files of
+    /// atomic writes. Downloads stay, for the next pull to resume.
     pub fn open(data_root: &Path) -> io::Result<ImageStore> {
-        let store = ImageStore { data_root: data_root.to_path_buf(), repositories: Mutex::new(Repositories::new()), layer_commit: Mutex::new(()) };
-        for d in [store.content_dir(), store.layerdb_dir(), store.meta_dir().join("layerdb/tmp"), store.layers_dir().join("l"), store.tmp_dir(), store.blobs_dir().join("sha256"), store.blobs_dir().join("partial")] {
+        let store = ImageStore { data_root: data_root.to_path_buf(), repositories: Mutex::new(Repositories::new()), lock: Mutex::default() };
+        for d in [store.content_dir(), store.layerdb_dir(), store.meta_dir().join("layerdb/tmp"), store.meta_dir().join("layerdb/mounts"), store.layers_dir().join("l"), store.tmp_dir(), store.blobs_dir().join("sha256"), store.blobs_dir().join("partial")] {
             std::fs::create_dir_all(d)?;
         }
         for tmp in [store.tmp_dir(), store.meta_dir().join("layerdb/tmp")] {
             for e in std::fs::read_dir(&tmp)?.flatten() {
                 let _ = std::fs::remove_dir_all(e.path()).or_else(|_| std::fs::remove_file(e.path()));
+            }
+        }
+        let mut atomic_write_dirs = vec![store.meta_dir(), store.content_dir(), store.meta_dir().join("distribution/v2metadata-by-diffid/sha256")];
+        atomic_write_dirs.extend(std::fs::read_dir(store.layerdb_dir())?.flatten().map(|e| e.path()));
+        for dir in atomic_write_dirs {
+            for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                if crate::sys::is_atomic_write_temp(&e.file_name()) {
+                    let _ = std::fs::remove_file(e.path());
+                }
             }
         }
         let repos = match std::fs::read(store.repositories_file()) {
@@ -216,6 +234,11 @@ impl ImageStore {
         None
     }
 
+    /// The id (`sha256:<hex>`) of the image `name_or_id` names, without loading it.
+    pub fn resolve_id(&self, name_or_id: &str) -> Option<String> {
+        self.resolve(name_or_id).map(|hex| format!("sha256:{hex}"))
+    }
+
     /// Looks an image up by name, name:tag, name@digest, id, or short id.
     pub fn get(&self, name_or_id: &str) -> Option<Image> {
         self.load(&self.resolve(name_or_id)?)
@@ -277,6 +300,58 @@ impl ImageStore {
         std::fs::read_to_string(self.layer_dir(chain_id).join("cache-id")).ok().map(|s| s.trim().to_string())
     }
 
+    /// Writes an image config under `imagedb` unless it is there (the caller holds the store
+    /// lock: write_atomic's temporary name is per process, so threads take turns).
+    fn write_config_locked(&self, hex: &str, bytes: &[u8]) -> io::Result<()> {
+        let path = self.content_dir().join(hex);
+        if path.exists() {
+            return Ok(());
+        }
+        crate::sys::write_atomic(&path, bytes)
+    }
+
+    /// Makes an extracted layer (`work`, holding `diff/`) visible: the overlay2 directory by
+    /// rename, its short link, then the layerdb entry, files fsynced, by rename — the step
+    /// that makes it count as present. Another commit of the same layer that won the race
+    /// makes this one a no-op.
+    fn commit_extracted(&self, work: &Path, chain_id: &str, diff_id: &str, parent: Option<&str>, size: u64) -> io::Result<()> {
+        use std::io::Write as _;
+        let _guard = self.lock();
+        if self.layer_exists(chain_id) {
+            let _ = std::fs::remove_dir_all(work);
+            return Ok(());
+        }
+        let layers = self.layers_dir();
+        let link = short_link_name();
+        crate::sys::write_atomic(&work.join("link"), link.as_bytes())?;
+        if let Some(parent) = parent {
+            let parent_cache = self.cache_id(parent).ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("parent layer {parent} is missing")))?;
+            let parent_link = std::fs::read_to_string(layers.join(&parent_cache).join("link"))?;
+            let mut lower = format!("l/{}", parent_link.trim());
+            if let Ok(parent_lower) = std::fs::read_to_string(layers.join(&parent_cache).join("lower")) {
+                lower = format!("{lower}:{}", parent_lower.trim());
+            }
+            crate::sys::write_atomic(&work.join("lower"), lower.as_bytes())?;
+            std::fs::create_dir_all(work.join("work"))?;
+        }
+        let cache_id = crate::ids::new_id();
+        std::fs::rename(work, layers.join(&cache_id))?;
+        std::os::unix::fs::symlink(format!("../{cache_id}/diff"), layers.join("l").join(&link))?;
+        let set = self.meta_dir().join("layerdb/tmp").join(format!("write-set-{}", &crate::ids::new_id()[..16]));
+        std::fs::create_dir_all(&set)?;
+        let mut files: Vec<(&str, String)> = vec![("diff", diff_id.to_string()), ("size", size.to_string()), ("cache-id", cache_id)];
+        if let Some(parent) = parent {
+            files.push(("parent", parent.to_string()));
+        }
+        for (name, value) in files {
+            let mut f = std::fs::File::create(set.join(name))?;
+            f.write_all(value.as_bytes())?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&set, self.layer_dir(chain_id))?;
+        std::fs::File::open(self.layerdb_dir())?.sync_all()
+    }
+
     /// Points `reference` at image `id`; returns whether it pointed elsewhere before.
     fn set_reference(&self, reference: &Reference, manifest_digest: &str, id: &str) -> io::Result<bool> {
         let mut repos = self.repos();
@@ -293,6 +368,8 @@ impl ImageStore {
 
     /// `docker tag`: points `reference` (tag `latest` by default) at the image `name_or_id`.
     pub fn tag(&self, name_or_id: &str, reference: &Reference) -> io::Result<()> {
+        // Under the store lock, so the image cannot be deleted between lookup and tag.
+        let _guard = self.lock();
         let hex = self.resolve(name_or_id).ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("No such image: {name_or_id}")))?;
         let reference = reference.clone().with_default_tag();
         if reference.digest.is_some() {
@@ -303,114 +380,18 @@ impl ImageStore {
         self.save_repositories(&repos)
     }
 
-    /// `docker rmi`: untags `name_or_id`, and deletes the image (config, then every layer no
-    /// other image uses, top first) once nothing refers to it. Returns Docker's response
-    /// entries (`{"Untagged": ..}`, `{"Deleted": ..}`). Whether a container uses the image
-    /// is the daemon's business: check before calling.
-    pub fn remove(&self, name_or_id: &str, force: bool) -> Result<Vec<Value>, RemoveError> {
-        let not_found = || RemoveError { kind: RemoveErrorKind::NotFound, message: format!("No such image: {name_or_id}") };
-        let hex = self.resolve(name_or_id).ok_or_else(not_found)?;
-        let id = format!("sha256:{hex}");
-        // A name counts as a reference only if the store has exactly that reference;
-        // otherwise it was an id or id prefix.
-        let by_reference = Reference::parse_normalized(name_or_id).ok().map(|r| r.with_default_tag()).and_then(|r| {
-            let name = r.familiar_name();
-            let key = match &r.digest {
-                Some(d) => format!("{name}@{d}"),
-                None => r.familiar_string(),
-            };
-            self.repos().get(&name).is_some_and(|m| m.contains_key(&key)).then_some((name, key))
-        });
-        let mut response = Vec::new();
-        let _guard = self.layer_commit.lock().unwrap_or_else(|e| e.into_inner());
-        {
-            let mut repos = self.repos();
-            let refs_of_image: Vec<(String, String)> =
-                repos.iter().flat_map(|(name, m)| m.iter().filter(|(_, v)| **v == id).map(move |(k, _)| (name.clone(), k.clone()))).collect();
-            let untag: Vec<(String, String)> = match &by_reference {
-                Some((name, key)) => {
-                    let mut untag = vec![(name.clone(), key.clone())];
-                    let digest_prefix = format!("{name}@");
-                    let is_digest = key.starts_with(&digest_prefix);
-                    let other_tag_in_repo = refs_of_image.iter().any(|(n, k)| n == name && k != key && !k.starts_with(&digest_prefix));
-                    if !is_digest && !other_tag_in_repo {
-                        // The last tag of a repository takes its digest references with it.
-                        untag.extend(refs_of_image.iter().filter(|(n, k)| n == name && k.starts_with(&digest_prefix)).cloned());
-                    }
-                    untag
-                }
-                None => {
-                    let repos_used: std::collections::BTreeSet<&String> = refs_of_image.iter().map(|(n, _)| n).collect();
-                    if repos_used.len() > 1 && !force {
-                        return Err(RemoveError {
-                            kind: RemoveErrorKind::Conflict,
-                            message: format!("conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories", &hex[..12]),
-                        });
-                    }
-                    refs_of_image.clone()
-                }
-            };
-            for (name, key) in &untag {
-                if let Some(m) = repos.get_mut(name) {
-                    m.remove(key);
-                    if m.is_empty() {
-                        repos.remove(name);
-                    }
-                }
-                response.push(serde_json::json!({ "Untagged": key }));
-            }
-            if !untag.is_empty() {
-                self.save_repositories(&repos).map_err(RemoveError::other)?;
-            }
-            if repos.values().any(|m| m.values().any(|v| *v == id)) {
-                return Ok(response);
-            }
-        }
-        let config: Value = std::fs::read(self.content_dir().join(&hex)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or(Value::Null);
-        let chains = diff_ids(&config).map(|d| chain_ids(&d)).unwrap_or_default();
-        std::fs::remove_file(self.content_dir().join(&hex)).map_err(RemoveError::other)?;
-        response.push(serde_json::json!({ "Deleted": id }));
-        let in_use: std::collections::HashSet<String> = self.image_ids().iter().filter_map(|other| {
-            let b = std::fs::read(self.content_dir().join(other)).ok()?;
-            let v: Value = serde_json::from_slice(&b).ok()?;
-            Some(chain_ids(&diff_ids(&v).ok()?))
-        }).flatten().collect();
-        for chain in chains.iter().rev() {
-            if in_use.contains(chain) || !self.layer_exists(chain) {
-                continue;
-            }
-            self.delete_layer(chain).map_err(RemoveError::other)?;
-            response.push(serde_json::json!({ "Deleted": chain }));
-        }
-        Ok(response)
-    }
-
-    /// Hides the layer's layerdb entry by rename first, then deletes its files.
-    fn delete_layer(&self, chain_id: &str) -> io::Result<()> {
-        let cache_id = self.cache_id(chain_id);
-        let trash = self.meta_dir().join("layerdb/tmp").join(format!("delete-{}", &crate::ids::new_id()[..16]));
-        std::fs::rename(self.layer_dir(chain_id), &trash)?;
-        if let Some(cache_id) = cache_id.filter(|c| !c.is_empty() && !c.contains('/') && c != "l") {
-            let dir = self.layers_dir().join(&cache_id);
-            if let Ok(link) = std::fs::read_to_string(dir.join("link")) {
-                let link = link.trim();
-                if !link.is_empty() && !link.contains('/') {
-                    let _ = std::fs::remove_file(self.layers_dir().join("l").join(link));
-                }
-            }
-            match std::fs::remove_dir_all(&dir) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-                _ => {}
-            }
-        }
-        std::fs::remove_dir_all(&trash)
-    }
-
     /// Pulls `reference` (tag `latest` when it names neither tag nor digest), streaming
     /// Docker's progress messages to `progress`.
     pub fn pull(&self, reference: &Reference, opts: &PullOptions, progress: &mut dyn FnMut(&Value)) -> Result<Image, PullError> {
         pull::pull(self, reference, opts, progress)
     }
+}
+
+/// Docker's 26-character overlay2 short link name (base32 alphabet).
+fn short_link_name() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let id = crate::ids::new_id();
+    (0..26).map(|i| ALPHABET[(u8::from_str_radix(&id[i * 2..i * 2 + 2], 16).unwrap_or(0) % 32) as usize] as char).collect()
 }
 
 /// The config's `rootfs.diff_ids`.

@@ -50,14 +50,6 @@ fn random_suffix() -> String {
     crate::ids::new_id()[..16].to_string()
 }
 
-/// Docker's 26-character overlay2 short link name (base32 alphabet).
-fn short_link_name() -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let id = crate::ids::new_id();
-    let raw: Vec<u8> = (0..26).map(|i| u8::from_str_radix(&id[i * 2..i * 2 + 2], 16).unwrap_or(0)).collect();
-    raw.iter().map(|b| ALPHABET[(*b as usize) % 32] as char).collect()
-}
-
 /// Counts bytes read and reports them through a throttled callback.
 struct Counting<'a, R> {
     inner: R,
@@ -124,6 +116,10 @@ pub(super) fn pull(store: &ImageStore, reference: &Reference, opts: &PullOptions
     let chains = chain_ids(&diffs);
     let image_hex = manifest.config.digest.strip_prefix("sha256:").unwrap_or(&manifest.config.digest).to_string();
 
+    // Held before looking: a layer present now cannot be deleted (by a concurrent rmi or
+    // prune) before the image that needs it is committed, nor a blob before it is extracted.
+    let mut hold = store.hold();
+    hold.add(&chains, &manifest.layers.iter().map(|l| l.digest.clone()).collect::<Vec<_>>());
     let present: Vec<bool> = chains.iter().map(|c| store.layer_exists(c)).collect();
     let missing: Vec<usize> = (0..chains.len()).filter(|i| !present[*i]).collect();
     let concurrency = if opts.max_concurrent_downloads == 0 { DEFAULT_CONCURRENT_DOWNLOADS } else { opts.max_concurrent_downloads };
@@ -183,27 +179,18 @@ pub(super) fn pull(store: &ImageStore, reference: &Reference, opts: &PullOptions
         return Err(e);
     }
 
-    let config_path = store.content_dir().join(&image_hex);
-    {
-        // write_atomic's temporary name is per process, so threads take turns.
-        let _guard = store.layer_commit.lock().unwrap_or_else(|e| e.into_inner());
-        if !config_path.exists() {
-            crate::sys::write_atomic(&config_path, &config_bytes)?;
-        }
-    }
-    let changed = store.set_reference(&reference, &manifest.digest, &format!("sha256:{image_hex}"))?;
+    let changed = {
+        // Config and reference together, so a concurrent rmi sees both or neither.
+        let _guard = store.lock();
+        store.write_config_locked(&image_hex, &config_bytes)?;
+        store.set_reference(&reference, &manifest.digest, &format!("sha256:{image_hex}"))?
+    };
     // The image is committed: its downloads are no longer needed to resume anything.
-    for layer in &manifest.layers {
-        let _ = std::fs::remove_file(blob_path(store, &layer.digest));
-    }
+    hold.delete_unshared_blobs();
     progress(&status(&format!("Digest: {}", manifest.digest)));
     let summary = if changed { "Downloaded newer image for" } else { "Image is up to date for" };
     progress(&status(&format!("Status: {summary} {}", reference.familiar_string())));
     store.load(&image_hex).ok_or_else(|| other(format!("image {image_hex} vanished after the pull")))
-}
-
-fn blob_path(store: &ImageStore, digest: &str) -> PathBuf {
-    store.blobs_dir().join("sha256").join(digest.strip_prefix("sha256:").unwrap_or(digest))
 }
 
 /// Downloads a layer blob to `blobs/sha256/<hex>`, verified, and returns its path. A verified
@@ -214,7 +201,7 @@ fn download_blob(store: &ImageStore, client: &RegistryClient, layer: &Descriptor
     let id = short_id(&layer.digest);
     let total = layer.size;
     let hex = layer.digest.strip_prefix("sha256:").unwrap_or(&layer.digest).to_string();
-    let blob = blob_path(store, &layer.digest);
+    let blob = store.blob_path(&layer.digest);
     let done = |tx: &mpsc::Sender<Event>| {
         let _ = tx.send(Event::Progress(with_id("Verifying Checksum", &id)));
         let _ = tx.send(Event::Progress(with_id("Download complete", &id)));
@@ -375,7 +362,7 @@ fn extract_blob(store: &ImageStore, blob: &Path, layer: &Descriptor, diff_id: &s
     })();
     let committed = extracted.and_then(|size| {
         progress(&progress_bytes("Extracting", &id, total, total));
-        commit_layer(store, &work, chain_id, diff_id, parent, size)
+        store.commit_extracted(&work, chain_id, diff_id, parent, size).map_err(|e| other(format!("failed to register layer: {}", go_error_text(&e))))
     });
     if committed.is_err() {
         let _ = std::fs::remove_dir_all(&work);
@@ -385,51 +372,4 @@ fn extract_blob(store: &ImageStore, blob: &Path, layer: &Descriptor, diff_id: &s
     let _ = store.record_tar_split_from_blob(chain_id, blob);
     progress(&with_id("Pull complete", &id));
     Ok(())
-}
-
-/// Makes an extracted layer visible: overlay2 directory by rename, short link, then the
-/// layerdb entry by rename (the step that makes it count as present).
-fn commit_layer(store: &ImageStore, work: &Path, chain_id: &str, diff_id: &str, parent: Option<&str>, size: u64) -> Result<(), PullError> {
-    let _guard = store.layer_commit.lock().unwrap_or_else(|e| e.into_inner());
-    if store.layer_exists(chain_id) {
-        let _ = std::fs::remove_dir_all(work);
-        return Ok(());
-    }
-    let layers = store.layers_dir();
-    let link = short_link_name();
-    crate::sys::write_atomic(&work.join("link"), link.as_bytes())?;
-    if let Some(parent) = parent {
-        let parent_cache = store.cache_id(parent).ok_or_else(|| other(format!("parent layer {parent} is missing")))?;
-        let parent_link = std::fs::read_to_string(layers.join(&parent_cache).join("link"))?;
-        let mut lower = format!("l/{}", parent_link.trim());
-        if let Ok(parent_lower) = std::fs::read_to_string(layers.join(&parent_cache).join("lower")) {
-            lower = format!("{lower}:{}", parent_lower.trim());
-        }
-        crate::sys::write_atomic(&work.join("lower"), lower.as_bytes())?;
-        std::fs::create_dir_all(work.join("work"))?;
-    }
-    let cache_id = crate::ids::new_id();
-    std::fs::rename(work, layers.join(&cache_id))?;
-    std::os::unix::fs::symlink(format!("../{cache_id}/diff"), layers.join("l").join(&link))?;
-
-    let set = store.meta_dir().join("layerdb/tmp").join(format!("write-set-{}", random_suffix()));
-    std::fs::create_dir_all(&set)?;
-    let mut files: Vec<(&str, String)> = vec![("diff", diff_id.to_string()), ("size", size.to_string()), ("cache-id", cache_id)];
-    if let Some(parent) = parent {
-        files.push(("parent", parent.to_string()));
-    }
-    for (name, value) in files {
-        write_synced(&set.join(name), value.as_bytes())?;
-    }
-    std::fs::rename(&set, store.layer_dir(chain_id))?;
-    if let Ok(d) = std::fs::File::open(store.layerdb_dir()) {
-        let _ = d.sync_all();
-    }
-    Ok(())
-}
-
-fn write_synced(path: &PathBuf, data: &[u8]) -> io::Result<()> {
-    let mut f = std::fs::File::create(path)?;
-    f.write_all(data)?;
-    f.sync_all()
 }

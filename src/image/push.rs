@@ -63,7 +63,7 @@ impl ImageStore {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let _guard = self.layer_commit.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = self.lock();
         crate::sys::write_atomic(&path, &serde_json::to_vec(record).map_err(io::Error::other)?)
     }
 
@@ -119,6 +119,8 @@ impl ImageStore {
     }
 
     fn push_one(&self, client: &RegistryClient, reference: &Reference, tag: &str, image: &super::Image, progress: &mut dyn FnMut(&Value)) -> Result<(), PullError> {
+        let mut hold = self.hold();
+        hold.add(&image.layers, &[]);
         let diffs = diff_ids(&image.config)?;
         let short = |d: &str| d.strip_prefix("sha256:").unwrap_or(d)[..12].to_string();
         let this_repo = reference.repository();
