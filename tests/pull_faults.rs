@@ -619,6 +619,105 @@ fn dockerd_killed_mid_pull_keeps_the_store_and_resumes() {
     assert!(names.contains("/first:latest") && names.contains("/second:latest"), "{names}");
 }
 
+/// Waits until the stalled download of `digest` has its first `bytes` in `blobs/partial`.
+fn wait_for_partial(d: &Daemon, digest: &str, bytes: u64) -> PathBuf {
+    let partial = d.data_root.join("blobs/partial").join(digest.strip_prefix("sha256:").unwrap());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0) < bytes {
+        assert!(Instant::now() < deadline, "the stalled layer never got its first bytes");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    partial
+}
+
+fn names_in(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir).map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default()
+}
+
+#[test]
+fn rmi_during_a_pull_keeps_the_layer_the_pull_found() {
+    if !require_root() {
+        return;
+    }
+    let reg = OwnRegistry::start(None);
+    let base = layer(busybox_tar(), Compression::Gzip);
+    let top = layer(tar_of(&[("top", Some(&noise(1_500_000, 11)))]), Compression::None);
+    let (base_chain, top_digest) = (sha(&base.tar), sha(&top.blob));
+    reg.push_image("base", Some("latest"), "amd64", std::slice::from_ref(&base));
+    reg.push_image("both", Some("latest"), "amd64", &[base, top]);
+    let proxy = Proxy::start(&reg.addr, &top_digest, Fault::Stall(600_000));
+    let d = Daemon::start(None, &[]);
+    let (base_ref, both_ref) = (format!("{}/base", proxy.addr), format!("{}/both", proxy.addr));
+    assert!(d.docker(&["pull", &base_ref]).status.success());
+    let base_id = String::from_utf8(d.docker(&["inspect", "--format", "{{.Id}}", &base_ref]).stdout).unwrap().trim().to_string();
+
+    // The pull has found the shared layer present ("Already exists") and is downloading the
+    // other: removing the only image with that layer must leave it to the pull.
+    let pull = d.docker_cmd(&["pull", &both_ref]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    wait_for_partial(&d, &top_digest, 600_000);
+    let out = d.docker(&["rmi", "-f", &base_ref]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).ends_with(&format!("Deleted: {base_id}\n")), "the image goes, not the layer the pull holds: {}", stdout(&out));
+    assert!(d.data_root.join("image/overlay2/layerdb/sha256").join(&base_chain[7..]).exists());
+    proxy.release.store(true, Ordering::Relaxed);
+    let pulled = pull.wait_with_output().unwrap();
+    assert!(pulled.status.success(), "{}{}", stdout(&pulled), stderr(&pulled));
+    assert!(stdout(&pulled).contains(": Already exists\n"), "{}", stdout(&pulled));
+    let out = d.docker(&["run", "--rm", &both_ref, "cat", "/etc/passwd"]);
+    assert!(stdout(&out).starts_with("root:x:0:0:"), "the image stands on its shared layer: {}{}", stdout(&out), stderr(&out));
+}
+
+#[test]
+fn prune_reclaims_what_a_killed_pull_left() {
+    if !require_root() {
+        return;
+    }
+    let reg = OwnRegistry::start(None);
+    let small = layer(tar_of(&[("small", Some(&noise(50_000, 3)))]), Compression::Gzip);
+    let big = layer(tar_of(&[("big", Some(&noise(1_500_000, 5)))]), Compression::None);
+    let (small_chain, small_blob_len, big_digest) = (sha(&small.tar), small.blob.len() as u64, sha(&big.blob));
+    reg.push_image("second", Some("latest"), "amd64", &[small, big]);
+    let proxy = Proxy::start(&reg.addr, &big_digest, Fault::Stall(600_000));
+    let mut d = Daemon::start(None, &[]);
+    let second = format!("{}/second", proxy.addr);
+    let mut pull = d.docker_cmd(&["pull", &second]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    wait_for_partial(&d, &big_digest, 600_000);
+    let small_layer = d.data_root.join("image/overlay2/layerdb/sha256").join(&small_chain[7..]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !small_layer.exists() {
+        assert!(Instant::now() < deadline, "the small layer was never committed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    d.kill9();
+    let _ = pull.wait();
+    d.spawn();
+
+    // Kept for a resume: the committed layer, its verified blob, the partial one.
+    let partial_len = std::fs::metadata(d.data_root.join("blobs/partial").join(&big_digest[7..])).unwrap().len();
+    let layer_size: u64 = std::fs::read_to_string(small_layer.join("size")).unwrap().trim().parse().unwrap();
+    let abandoned = layer_size + small_blob_len + partial_len;
+    assert_eq!(d.api_get("/system/df")["LayersSize"].as_u64(), Some(abandoned), "df counts them");
+    let out = d.docker(&["system", "df"]);
+    let images_row: Vec<String> = stdout(&out).lines().nth(1).unwrap().split_whitespace().map(String::from).collect();
+    assert_eq!(images_row[1..3], ["0", "0"]);
+    assert_eq!(images_row[3], dockbox::units::human_size(abandoned as f64));
+    assert_eq!(images_row[4..], [dockbox::units::human_size(abandoned as f64), "(100%)".into()], "all reclaimable");
+
+    let c = Command::new("curl").arg("-sS").arg("-XPOST").arg("--unix-socket").arg(d.sock()).arg("http://d/images/prune").output().unwrap();
+    let report: Value = serde_json::from_slice(&c.stdout).unwrap();
+    assert_eq!(report, json!({"ImagesDeleted": [{"Deleted": small_chain}], "SpaceReclaimed": abandoned}));
+    for dir in ["blobs/sha256", "blobs/partial", "image/overlay2/layerdb/sha256"] {
+        assert_eq!(names_in(&d.data_root.join(dir)), Vec::<String>::new(), "{dir}");
+    }
+    assert_eq!(names_in(&d.data_root.join("overlay2")), ["l"]);
+    assert_eq!(d.api_get("/system/df")["LayersSize"].as_u64(), Some(0));
+
+    // The store is whole: the pull starts over and completes.
+    proxy.release.store(true, Ordering::Relaxed);
+    let out = d.docker(&["pull", &second]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+}
+
 #[test]
 fn full_disk_mid_pull_is_a_clear_error_and_the_store_recovers() {
     if !require_root() {
