@@ -177,9 +177,12 @@ fn forced_rmi_under_a_stopped_container_vfs() {
     forced_rmi_under_a_stopped_container("vfs");
 }
 
+/// A docker CLI run against one daemon.
+type Cli<'a> = Box<dyn Fn(&[&str]) -> Output + 'a>;
+
 /// The docker CLIs to check messages with: ours, and the real one when installed.
-fn clis(d: &Dockerd) -> Vec<Box<dyn Fn(&[&str]) -> Output + '_>> {
-    let mut v: Vec<Box<dyn Fn(&[&str]) -> Output + '_>> = vec![Box::new(|args: &[&str]| d.docker(args))];
+fn clis(d: &Dockerd) -> Vec<Cli<'_>> {
+    let mut v: Vec<Cli<'_>> = vec![Box::new(|args: &[&str]| d.docker(args))];
     for cli in ["/usr/local/bin/docker", "/usr/bin/docker"] {
         if Path::new(cli).exists() {
             v.push(Box::new(move |args: &[&str]| d.real_docker(cli, args)));
@@ -290,4 +293,43 @@ fn prune_deletes_abandoned_downloads_and_df_counts_them() {
     assert_eq!((names_in(&blobs.join("sha256")), names_in(&blobs.join("partial"))), (vec![], vec![]));
     assert_eq!(image_id(&d, &image), id, "the image a container uses stays");
     ok(&d.docker(&["rm", &cid]), "rm");
+}
+
+#[test]
+fn the_next_start_finishes_what_a_crash_interrupted() {
+    let Some(mut d) = Dockerd::start() else { return };
+    let root = data_root(&d);
+    let records = root.join("image/overlay2/layerdb/mounts");
+    // A container whose image is gone, caught by a crash right after `rm` forgot it.
+    let (gone, _) = pull_fresh_busybox(&d);
+    let removed = ok(&d.docker(&["create", &gone, "true"]), "create").trim().to_string();
+    ok(&d.docker(&["rmi", "-f", &gone]), "rmi -f");
+    std::fs::remove_file(root.join("containers").join(&removed).join("config.v2.json")).unwrap();
+    // Another image (its own layer), and a container caught by a crash before it was saved.
+    let (image, id) = pull_fresh_busybox(&d);
+    assert_eq!(on_disk(&d).layers.len(), 2);
+    let unsaved = ok(&d.docker(&["create", &image, "true"]), "create").trim().to_string();
+    std::fs::remove_dir_all(root.join("containers").join(&unsaved)).unwrap();
+    // A container from before layer records.
+    let old = ok(&d.docker(&["create", &image, "true"]), "create").trim().to_string();
+    let old_record = std::fs::read_to_string(records.join(&old).join("mount-id")).unwrap();
+    std::fs::remove_dir_all(records.join(&old)).unwrap();
+    // A layer directory renamed in before its layerdb entry, and an atomic write cut short.
+    std::fs::create_dir_all(root.join("overlay2").join(dockbox::ids::new_id()).join("diff")).unwrap();
+    let torn = root.join("image/overlay2/imagedb/content/sha256/.0123.tmp4242");
+    std::fs::write(&torn, b"{").unwrap();
+
+    d.crash_and_restart();
+    let ps = ok(&d.docker(&["ps", "-a", "-q", "--no-trunc"]), "ps");
+    assert_eq!(ps, format!("{old}\n"), "only the saved container is back");
+    let state = on_disk(&d);
+    assert_eq!(state.records, vec![old.clone()], "{state:?}");
+    assert_eq!(std::fs::read_to_string(records.join(&old).join("mount-id")).unwrap(), old_record, "recorded again");
+    assert_eq!((state.layers.len(), state.dirs.len(), state.links), (1, 3, 3), "the image's layer and the old container's two: {state:?}");
+    assert_eq!(std::fs::read_to_string(records.join(&old).join("parent")).unwrap(), format!("sha256:{}", state.layers[0]));
+    assert!(!torn.exists());
+    ok(&d.docker(&["start", "-a", &old]), "start");
+    ok(&d.docker(&["rm", &old]), "rm");
+    ok(&d.docker(&["rmi", &id]), "rmi");
+    assert_eq!(on_disk(&d), empty_store());
 }

@@ -491,12 +491,16 @@ impl Daemon {
     /// crash left half made or half removed (container filesystems, layer directories)
     /// deleted.
     pub fn recover_storage(&self) {
-        let live: Vec<(String, String, String)> = self
-            .containers()
-            .iter()
-            .map(|e| {
-                let s = e.lock();
-                (s.c.id.clone(), s.c.mount_id.clone(), s.c.image.clone())
+        // Every container with a config.v2.json counts, even one `restore` could not load:
+        // what it stands on is kept.
+        let live: Vec<(String, String, String)> = std::fs::read_dir(self.opts.data_root.join("containers"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|d| {
+                let config: Value = serde_json::from_slice(&std::fs::read(d.path().join("config.v2.json")).ok()?).ok()?;
+                let field = |k: &str| config.get(k).and_then(Value::as_str).map(str::to_string);
+                Some((field("ID")?, field("MountID")?, field("Image").unwrap_or_default()))
             })
             .collect();
         if let Err(e) = self.images.recover(&live, &|mount_id| self.snapshots.remove(mount_id)) {

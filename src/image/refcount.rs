@@ -376,17 +376,21 @@ impl ImageStore {
         let recorded: HashSet<&str> = records.iter().map(|r| r.container_id.as_str()).collect();
         for (id, mount_id, image) in live {
             if !recorded.contains(id.as_str()) && self.layers_dir().join(mount_id).is_dir() {
-                match self.parent_of_container(mount_id, image) {
-                    Some(parent) => self.write_container_record(id, mount_id, parent.as_deref())?,
-                    None => eprintln!("dockerd: cannot tell which layers container {id} stands on; they are kept"),
+                let written = match self.parent_of_container(mount_id, image) {
+                    Some(parent) => self.write_container_record(id, mount_id, parent.as_deref()),
+                    None => Err(io::Error::other("cannot tell which layers it stands on")),
+                };
+                if let Err(e) = written {
+                    eprintln!("dockerd: recording the layers of container {id}: {e}; only its image holds them");
                 }
             }
         }
         let live_ids: HashSet<&str> = live.iter().map(|(id, _, _)| id.as_str()).collect();
         for r in &records {
             if !live_ids.contains(r.container_id.as_str()) {
-                remove_filesystem(&r.mount_id)?;
-                self.release_container_layers(&r.container_id)?;
+                if let Err(e) = remove_filesystem(&r.mount_id).and_then(|_| self.release_container_layers(&r.container_id)) {
+                    eprintln!("dockerd: removing what is left of container {}: {e}", r.container_id);
+                }
             }
         }
         let _guard = self.lock();

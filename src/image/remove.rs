@@ -140,7 +140,8 @@ impl ImageStore {
         let refs = Self::references_to(&repos, &id);
         let by_id = id.starts_with(name_or_id) || hex.starts_with(name_or_id);
         let mut response = Vec::new();
-        let quiet;
+        // After removing a reference, a container in the way quietly keeps the image.
+        let quiet = !by_id;
         if !by_id {
             if !force && is_single_reference(&refs) {
                 if let Some(u) = users.iter().find(|u| u.image_id == id) {
@@ -172,7 +173,6 @@ impl ImageStore {
             if !left.is_empty() {
                 return Ok(response);
             }
-            quiet = true;
         } else {
             if is_single_reference(&refs) {
                 let mask = Mask { running: true, references: false, stopped: !force };
@@ -185,10 +185,8 @@ impl ImageStore {
                 }
                 self.save_repositories(&repos).map_err(RemoveError::other)?;
             }
-            quiet = false;
         }
         if let Some(c) = Self::conflict(&repos, &id, users, Mask::unless_forced(force)) {
-            // After removing a reference, a container in the way quietly keeps the image.
             if quiet && c.used {
                 return Ok(response);
             }
