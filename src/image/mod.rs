@@ -4,6 +4,7 @@
 //! ```text
 //! image/overlay2/imagedb/content/sha256/<image-hex>       config JSON as pulled
 //! image/overlay2/layerdb/sha256/<chain-hex>/{diff,size,cache-id,parent}
+//! image/overlay2/layerdb/mounts/<container-id>/{mount-id,init-id,parent}   (see refcount)
 //! image/overlay2/repositories.json                        {"Repositories":{name:{ref:id}}}
 //! overlay2/<cache-id>/{diff/,link,lower,work/}            extracted layers
 //! overlay2/l/<short> -> ../<cache-id>/diff
@@ -12,7 +13,8 @@
 //! blobs/sha256/<hex>                                      a verified layer download
 //! ```
 //! Downloads outlive a crash: a partial blob is resumed (re-hashed, then a `Range` request)
-//! and a verified one is used as is, until the image that needed it is committed.
+//! and a verified one is used as is, until the image that needed it is committed (or
+//! `docker image prune` deletes it).
 //! Anything becomes visible by a rename, so a kill at any point leaves no half-made image.
 
 mod archive_formats;
