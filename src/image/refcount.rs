@@ -233,7 +233,9 @@ impl ImageStore {
                 used.extend(self.ancestry(&p));
             }
         }
-        used.extend(holds.layers.keys().cloned());
+        for held in holds.layers.keys() {
+            used.extend(self.ancestry(held));
+        }
         used
     }
 
