@@ -448,3 +448,75 @@ fn layered_image_shares_layers_applies_whiteouts_and_removes() {
     assert_eq!(std::fs::read_dir(root.join("overlay2/l")).unwrap().count(), 0);
     assert_eq!(std::fs::read_dir(root.join("image/overlay2/layerdb/sha256")).unwrap().count(), 0);
 }
+
+/// A `docker save` archive (manifest.json form) of busybox plus `extra` one-file layers, each
+/// adding `/deep/<n>`, tagged `tag`.
+fn deep_archive(dir: &Path, extra: usize, tag: &str) -> PathBuf {
+    let root = dir.join("rootfs");
+    common::busybox_rootfs(&root);
+    let base = dir.join("base.tar");
+    let o = Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&base).arg(".").output().unwrap();
+    assert!(o.status.success());
+    let mut layers = vec![std::fs::read(&base).unwrap()];
+    for n in 0..extra {
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_size(0);
+        h.set_mode(0o755);
+        h.set_cksum();
+        tar.append_data(&mut h, "deep/", std::io::empty()).unwrap();
+        let data = format!("{n}\n");
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        tar.append_data(&mut h, format!("deep/{n}"), data.as_bytes()).unwrap();
+        layers.push(tar.into_inner().unwrap());
+    }
+    let diff_ids: Vec<String> = layers.iter().map(|l| format!("sha256:{}", sha256_hex(l))).collect();
+    let config = serde_json::json!({
+        "architecture": std::env::consts::ARCH.replace("x86_64", "amd64").replace("aarch64", "arm64"),
+        "os": "linux",
+        "config": {"Cmd": ["sh"], "Env": ["PATH=/bin"]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    });
+    let config = serde_json::to_vec(&config).unwrap();
+    let config_name = format!("{}.json", sha256_hex(&config));
+    let layer_names: Vec<String> = layers.iter().map(|l| format!("{}/layer.tar", sha256_hex(l))).collect();
+    let manifest = serde_json::json!([{"Config": config_name, "RepoTags": [tag], "Layers": layer_names}]);
+    let mut out = tar::Builder::new(Vec::new());
+    let mut add = |name: &str, data: &[u8]| {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        out.append_data(&mut h, name, data).unwrap();
+    };
+    add(&config_name, &config);
+    for (name, data) in layer_names.iter().zip(&layers) {
+        add(name, data);
+    }
+    add("manifest.json", &serde_json::to_vec(&manifest).unwrap());
+    let path = dir.join(format!("deep-{extra}.tar"));
+    std::fs::write(&path, out.into_inner().unwrap()).unwrap();
+    path
+}
+
+/// Docker runs images up to overlay2's depth of 128 layers: the lower directories are named
+/// by short links so that the mount options fit in one page even under a long data-root, where
+/// the absolute paths of 125 layers would need three pages.
+#[test]
+fn a_deep_image_loads_and_runs() {
+    let Some(d) = common::Dockerd::start() else { return };
+    let tmp = TempDir::new("deep");
+    let archive = deep_archive(tmp.path(), 124, "deep:125");
+    let o = d.docker(&["load", "-i", archive.to_str().unwrap()]);
+    assert!(o.status.success(), "load: {}{}", common::stdout(&o), common::stderr(&o));
+    assert_eq!(common::stdout(&o), "Loaded image: deep:125\n");
+    let o = d.docker(&["run", "--rm", "deep:125", "sh", "-c", "ls /deep | wc -l; cat /deep/0 /deep/123"]);
+    assert!(o.status.success(), "run: {}{}\n{}", common::stdout(&o), common::stderr(&o), d.log());
+    assert_eq!(common::stdout(&o).split_whitespace().collect::<Vec<_>>(), ["124", "0", "123"]);
+    let layers = d.docker(&["inspect", "--format", "{{len .RootFS.Layers}}", "deep:125"]);
+    assert_eq!(common::stdout(&layers).trim(), "125");
+}

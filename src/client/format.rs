@@ -71,7 +71,7 @@ pub fn indent_json(raw: &str) -> String {
 }
 
 /// Renders a Go template over `v`. Supports literal text, `{{.A.B}}`, `{{.}}`,
-/// `{{json .A}}`, `{{upper .A}}`/`{{lower .A}}`, `{{index .A "k"}}` and `{{println ...}}`.
+/// `{{json .A}}`, `{{upper .A}}`/`{{lower .A}}`, `{{index .A "k"}}`, `{{len .A}}` and `{{println ...}}`.
 pub fn render_template(template: &str, v: &Value) -> Result<String, String> {
     let mut out = String::new();
     let mut rest = template;
@@ -99,6 +99,12 @@ fn eval_action(action: &str, v: &Value) -> Result<String, String> {
             let s = go_string(&resolve(words.get(1).map(String::as_str).unwrap_or("."), v)?);
             Ok(if first == "upper" { s.to_uppercase() } else { s.to_lowercase() })
         }
+        "len" => match resolve(words.get(1).map(String::as_str).unwrap_or("."), v)? {
+            Value::Array(a) => Ok(a.len().to_string()),
+            Value::Object(m) => Ok(m.len().to_string()),
+            Value::String(s) => Ok(s.len().to_string()),
+            other => Err(format!("template: :1:2: executing \"\" at <len>: error calling len: len of type {}", go_type(&other))),
+        },
         "println" => {
             let parts: Result<Vec<String>, String> = words[1..].iter().map(|w| resolve(w, v).map(|x| go_string(&x))).collect();
             Ok(format!("{}\n", parts?.join(" ")))
@@ -116,6 +122,15 @@ fn eval_action(action: &str, v: &Value) -> Result<String, String> {
         path if path.starts_with('.') => Ok(go_string(&resolve(path, v)?)),
         s if s.starts_with('"') => Ok(s.trim_matches('"').to_string()),
         other => Err(format!("template: :1: function \"{other}\" not defined")),
+    }
+}
+
+fn go_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "<nil>",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "float64",
+        _ => "string",
     }
 }
 
@@ -196,5 +211,7 @@ mod tests {
         assert_eq!(render_template("{{.Config.Cmd}}", &v).unwrap(), "[sh -c]");
         assert_eq!(render_template("{{.Nope}}", &v).unwrap(), "<no value>");
         assert_eq!(render_template("{{index .Config.Cmd 1}}", &v).unwrap(), "-c");
+        assert_eq!(render_template("{{len .Config.Cmd}} {{len .State}}", &v).unwrap(), "2 2");
+        assert!(render_template("{{len .State.ExitCode}}", &v).unwrap_err().contains("len of type float64"));
     }
 }
