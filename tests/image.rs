@@ -503,7 +503,7 @@ fn deep_archive(dir: &Path, extra: usize, tag: &str) -> PathBuf {
     path
 }
 
-/// Docker runs images up to overlay2's depth of 128 layers: the lower directories are named
+/// Docker runs images of up to 125 layers (overlay2's 128 lower directories less a container's two): the lower directories are named
 /// by short links so that the mount options fit in one page even under a long data-root, where
 /// the absolute paths of 125 layers would need three pages.
 #[test]
@@ -519,4 +519,11 @@ fn a_deep_image_loads_and_runs() {
     assert_eq!(common::stdout(&o).split_whitespace().collect::<Vec<_>>(), ["124", "0", "123"]);
     let layers = d.docker(&["inspect", "--format", "{{len .RootFS.Layers}}", "deep:125"]);
     assert_eq!(common::stdout(&layers).trim(), "125");
+
+    // One more is Docker's "max depth exceeded", and nothing of that image is visible.
+    let archive = deep_archive(&tmp.join("126"), 125, "deep:126");
+    let o = d.docker(&["load", "-i", archive.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", common::stdout(&o));
+    assert!(common::stderr(&o).contains("max depth exceeded"), "{}", common::stderr(&o));
+    assert!(!d.docker(&["inspect", "deep:126"]).status.success());
 }

@@ -37,6 +37,10 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+/// Docker's limit on a layer chain: overlay2 stacks at most 128 lower directories, and a
+/// container adds its init and writable layers on top of the image's.
+pub const MAX_LAYER_DEPTH: usize = 125;
+
 /// An image as the daemon shows it.
 #[derive(Debug, Clone)]
 pub struct Image {
@@ -332,6 +336,10 @@ impl ImageStore {
             let mut lower = format!("l/{}", parent_link.trim());
             if let Ok(parent_lower) = std::fs::read_to_string(layers.join(&parent_cache).join("lower")) {
                 lower = format!("{lower}:{}", parent_lower.trim());
+            }
+            if lower.split(':').count() >= MAX_LAYER_DEPTH {
+                let _ = std::fs::remove_dir_all(work);
+                return Err(io::Error::other("max depth exceeded"));
             }
             crate::sys::write_atomic(&work.join("lower"), lower.as_bytes())?;
             std::fs::create_dir_all(work.join("work"))?;
