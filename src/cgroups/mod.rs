@@ -15,7 +15,7 @@ pub mod v2;
 pub use resources::Resources;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 pub type Result<T> = std::result::Result<T, String>;
@@ -351,24 +351,17 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// Opens `tasks` in every v1 directory of `v1` (distinct ones) and the cgroup2 directory.
+    /// Opens `tasks` in each v1 directory of `v1` (one per hierarchy) and the cgroup2
+    /// directory `unified`.
     pub fn open(v1: &[PathBuf], unified: Option<&Path>) -> Result<Entry> {
-        let open = |path: &Path, flags: libc::c_int| -> Result<OwnedFd> {
-            let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| format!("{} contains a NUL byte", path.display()))?;
-            // SAFETY: open reads a NUL-terminated path and returns a new descriptor or -1.
-            let fd = unsafe { libc::open(c.as_ptr(), flags | libc::O_CLOEXEC) };
-            if fd < 0 {
-                return Err(format!("open {}: {}", path.display(), std::io::Error::last_os_error()));
-            }
-            // SAFETY: a fresh descriptor that nothing else owns.
-            Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-        };
+        use std::os::unix::fs::OpenOptionsExt;
+        let open = |path: &Path, options: &mut std::fs::OpenOptions| options.open(path).map(OwnedFd::from).map_err(|e| format!("open {}: {e}", path.display()));
         let mut entry = Entry { v1: Vec::new(), unified: None };
         for dir in v1 {
-            entry.v1.push((dir.clone(), open(&dir.join("tasks"), libc::O_WRONLY)?));
+            entry.v1.push((dir.clone(), open(&dir.join("tasks"), std::fs::OpenOptions::new().write(true))?));
         }
         if let Some(dir) = unified {
-            entry.unified = Some((dir.to_path_buf(), open(dir, libc::O_RDONLY | libc::O_DIRECTORY)?));
+            entry.unified = Some((dir.to_path_buf(), open(dir, std::fs::OpenOptions::new().read(true).custom_flags(libc::O_DIRECTORY))?));
         }
         Ok(entry)
     }

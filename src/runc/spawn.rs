@@ -56,7 +56,8 @@ fn clone3_into(flags: CloneFlags, dir: BorrowedFd) -> nix::Result<Option<Pid>> {
     args.cgroup = dir.as_raw_fd() as u64;
     // SAFETY: clone3 reads `size` bytes of the args we pass. Without CLONE_VM and with no
     // stack given, the child runs on a copy of our memory like after fork, which is sound
-    // because runc is single-threaded here.
+    // because runc is single-threaded here. Unlike fork(3), libc's record of the thread id
+    // is not updated (as after clone(2)); glibc asks the kernel where it matters (raise).
     let rc = unsafe { libc::syscall(libc::SYS_clone3, &args as *const libc::clone_args, std::mem::size_of::<libc::clone_args>()) };
     match rc {
         -1 => Err(nix::errno::Errno::last()),
