@@ -42,6 +42,12 @@ impl CgroupBundle {
         CgroupBundle { bundle: Bundle::new(tag), cgroup }
     }
 
+    /// One whose cgroupsPath is relative: under runc's (here the test's) own cgroups.
+    fn relative(tag: &str) -> CgroupBundle {
+        let cgroup = format!("dbxtest-{tag}-{}", &dockbox::ids::new_id()[..12]);
+        CgroupBundle { bundle: Bundle::new(tag), cgroup }
+    }
+
     /// runc's default spec running `args`, in this bundle's cgroup, with `resources`.
     fn write_limited(&self, args: &[&str], resources: Value) {
         let mut spec = self.config(args);
@@ -59,15 +65,41 @@ impl CgroupBundle {
         std::fs::read_to_string(self.cgroup_dir(controller).join(file)).unwrap_or_else(|e| panic!("{controller}/{file}: {e}")).trim().to_string()
     }
 
-    /// Every directory this container's cgroup may have.
-    fn leftover_dirs(&self) -> Vec<PathBuf> {
-        std::fs::read_dir(V1)
-            .unwrap()
-            .flatten()
-            .map(|e| e.path().join(self.cgroup.trim_start_matches('/')))
-            .filter(|p| p.exists())
+    /// The directory of each hierarchy this container's cgroup has (or is to have): the
+    /// hierarchy's controllers ("" for cgroup2) and the directory.
+    fn dirs(&self) -> Vec<(String, PathBuf)> {
+        let h = dockbox::cgroups::Hierarchies::detect().unwrap();
+        expected_proc_cgroup(&self.cgroup)
+            .iter()
+            .filter_map(|line| {
+                let mut f = line.splitn(3, ':').skip(1);
+                let (controllers, path) = (f.next()?, f.next()?);
+                let mount = if controllers.is_empty() { &h.unified.as_ref()?.0 } else { &h.v1.get(controllers.split(',').next()?)?.0 };
+                Some((controllers.to_string(), mount.join(path.trim_start_matches('/'))))
+            })
             .collect()
     }
+
+    /// Every directory of this container's cgroup that exists.
+    fn leftover_dirs(&self) -> Vec<PathBuf> {
+        self.dirs().into_iter().map(|(_, d)| d).filter(|d| d.exists()).collect()
+    }
+}
+
+/// What /proc/PID/cgroup must read for a process of a container in `cgroups_path` made by a
+/// runc that runs in this test's cgroups, by runc's rules: every hierarchy (each v1 one and
+/// the cgroup2 one) at the absolute path, or at the relative one under runc's own cgroup.
+fn expected_proc_cgroup(cgroups_path: &str) -> Vec<String> {
+    std::fs::read_to_string("/proc/self/cgroup")
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let mut f = line.splitn(3, ':');
+            let (n, controllers, own) = (f.next().unwrap(), f.next().unwrap(), f.next().unwrap());
+            let path = if cgroups_path.starts_with('/') { cgroups_path.to_string() } else { format!("{}/{cgroups_path}", own.trim_end_matches('/')) };
+            format!("{n}:{controllers}:{path}")
+        })
+        .collect()
 }
 
 impl Drop for CgroupBundle {
@@ -552,9 +584,14 @@ fn runc_v2(b: &Bundle, args: &[&str]) -> Output {
             Ok(())
         });
     }
-    // A created init keeps the stdio it gets: output through files, not pipes.
-    let out_path = b.dir.join(format!("v2out-{}", dockbox::ids::new_id()));
-    let err_path = b.dir.join(format!("v2err-{}", dockbox::ids::new_id()));
+    output_through_files(b, cmd)
+}
+
+/// Runs `cmd` with stdout and stderr on files in the bundle's directory: a created init
+/// keeps the stdio it gets, so a pipe would never reach EOF.
+fn output_through_files(b: &Bundle, mut cmd: Command) -> Output {
+    let out_path = b.dir.join(format!("out-{}", dockbox::ids::new_id()));
+    let err_path = b.dir.join(format!("err-{}", dockbox::ids::new_id()));
     cmd.stdout(std::fs::File::create(&out_path).unwrap()).stderr(std::fs::File::create(&err_path).unwrap());
     let status = cmd.status().unwrap();
     let out = Output { status, stdout: std::fs::read(&out_path).unwrap(), stderr: std::fs::read(&err_path).unwrap() };
@@ -653,5 +690,187 @@ fn kill_all_reaches_every_process_of_the_cgroup_and_a_cgroup_namespace_sees_its_
         std::thread::sleep(Duration::from_millis(10));
     }
     b.ok(&["delete", "-f", "k"]);
+    assert_eq!(b.leftover_dirs(), Vec::<PathBuf>::new());
+}
+
+/// The lines of /proc/PID/cgroup, sorted.
+fn sorted_cgroup_lines(text: &str) -> Vec<String> {
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    lines.sort();
+    lines
+}
+
+/// The pids in the container's pids cgroup once there are `n` of them.
+fn wait_for_pids(b: &CgroupBundle, n: usize) -> Vec<i32> {
+    let procs = b.dirs().into_iter().find(|(c, _)| c == "pids").expect("a pids hierarchy").1.join("cgroup.procs");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let pids: Vec<i32> = std::fs::read_to_string(&procs).unwrap().lines().map(|l| l.parse().unwrap()).collect();
+        if pids.len() == n {
+            return pids;
+        }
+        assert!(Instant::now() < deadline, "{pids:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Asserts that the container's init (created, then started), the child it forks, a
+/// process of `runc exec` and that one's child are in the expected cgroup of every hierarchy.
+fn assert_every_process_joins(b: &CgroupBundle, runc: &dyn Fn(&[&str]) -> Output) {
+    let want = sorted_cgroup_lines(&expected_proc_cgroup(&b.cgroup).join("\n"));
+    let ok = |args: &[&str]| {
+        let out = runc(args);
+        assert!(out.status.success(), "runc {args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    ok(&["create", "--bundle", b.bundle().to_str().unwrap(), "j"]);
+    let init = b.pid("j");
+    assert_eq!(sorted_cgroup_lines(&cgroup_of(init)), want, "the created init");
+    ok(&["start", "j"]);
+    for pid in wait_for_pids(b, 2) {
+        assert_eq!(sorted_cgroup_lines(&cgroup_of(pid)), want, "process {pid} ({})", common::comm(pid));
+    }
+    // The exec'd process reads its cgroups, then its child does.
+    let both = ok(&["exec", "j", "sh", "-c", "cat /proc/self/cgroup; echo; cat /proc/self/cgroup & wait"]);
+    let (first, second) = both.split_once("\n\n").unwrap_or_else(|| panic!("{both:?}"));
+    assert_eq!(sorted_cgroup_lines(first), want, "the exec'd process");
+    assert_eq!(sorted_cgroup_lines(second), want, "the exec'd process's child");
+    ok(&["delete", "-f", "j"]);
+}
+
+#[test]
+fn run_create_start_and_exec_put_every_process_in_every_hierarchy() {
+    if !require_root() {
+        return;
+    }
+    let _children = shared();
+    for b in [CgroupBundle::new("join-abs"), CgroupBundle::relative("join-rel")] {
+        // In the foreground, the container's process reads its own cgroups.
+        b.write_limited(&["cat", "/proc/self/cgroup"], json!({"pids": {"limit": 10}}));
+        let out = b.run("fg");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let want = sorted_cgroup_lines(&expected_proc_cgroup(&b.cgroup).join("\n"));
+        assert_eq!(sorted_cgroup_lines(&text(&out.stdout)), want, "cgroupsPath {}", b.cgroup);
+        assert_eq!(b.leftover_dirs(), Vec::<PathBuf>::new());
+
+        b.write_limited(&["sh", "-c", "sleep 30 & exec sleep 31"], json!({"pids": {"limit": 10}}));
+        assert_every_process_joins(&b, &|args| b.quiet(args));
+        assert_eq!(b.leftover_dirs(), Vec::<PathBuf>::new());
+    }
+}
+
+/// Runs our runc on `b` under a seccomp filter answering ENOSYS to clone3, as on kernels
+/// before 5.3 or under Docker's default profile: runc must fall back to fork (or clone) and
+/// move the child into the cgroup2 directory itself.
+fn runc_without_clone3(b: &Bundle) -> impl Fn(&[&str]) -> Output + '_ {
+    let filter = dockbox::seccomp::Seccomp::from_value(&json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::ENOSYS}],
+    }))
+    .unwrap()
+    .compile()
+    .unwrap();
+    let filter = std::sync::Arc::new(filter);
+    move |args: &[&str]| {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = b.runc();
+        cmd.args(args).stdin(Stdio::null());
+        let filter = filter.clone();
+        // SAFETY: the hook only makes the seccomp syscall on a program built before the fork.
+        unsafe {
+            cmd.pre_exec(move || dockbox::seccomp::install(&filter).map_err(std::io::Error::other));
+        }
+        output_through_files(b, cmd)
+    }
+}
+
+#[test]
+fn a_user_namespace_container_joins_every_hierarchy() {
+    if !require_root() {
+        return;
+    }
+    let _children = shared();
+    // Root inside maps to an unprivileged id outside: the container's processes could not
+    // write to the host's cgroup files; runc's descriptors and the order of the steps make
+    // the joins work anyway. The init is cloned with CLONE_NEWUSER: by clone3, or by clone
+    // where clone3 is refused.
+    let b = CgroupBundle::new("join-userns");
+    b.write_limited(&["sh", "-c", "sleep 30 & exec sleep 31"], json!({"pids": {"limit": 10}}));
+    let mut spec: Value = serde_json::from_slice(&std::fs::read(b.bundle().join("config.json")).unwrap()).unwrap();
+    spec["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+    spec["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    spec["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.write(&spec);
+    assert_every_process_joins(&b, &|args| b.quiet(args));
+    assert_eq!(b.leftover_dirs(), Vec::<PathBuf>::new());
+    assert_every_process_joins(&b, &runc_without_clone3(&b));
+    assert_eq!(b.leftover_dirs(), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn without_clone3_the_cgroup2_directory_is_joined_through_cgroup_procs() {
+    if !require_root() {
+        return;
+    }
+    let _children = shared();
+    let b = CgroupBundle::new("join-noclone3");
+    b.write_limited(&["sh", "-c", "sleep 30 & exec sleep 31"], json!({"pids": {"limit": 10}}));
+    assert_every_process_joins(&b, &runc_without_clone3(&b));
+    assert_eq!(b.leftover_dirs(), Vec::<PathBuf>::new());
+}
+
+/// The cgroup files runc's processes wrote to, from an `strace -f -y` log: (path, data).
+fn cgroup_writes(log: &str) -> Vec<(String, String)> {
+    log.lines()
+        .filter_map(|l| {
+            let rest = &l[l.find("write(")? + "write(".len()..];
+            let path = &rest[rest.find('<')? + 1..rest.find(">,")?];
+            let data = rest[rest.find(">,")? + 2..].trim_start().split(',').next()?.trim_matches('"');
+            path.starts_with(V1).then(|| (path.to_string(), data.to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn no_process_is_moved_through_cgroup_procs() {
+    if !require_root() {
+        return;
+    }
+    let _children = shared();
+    // Writing a pid to cgroup.procs takes the kernel's global threadgroup lock, which waits
+    // for an RCU grace period: the container's processes enter by clone3 into the cgroup2
+    // directory and by a "0" to each v1 `tasks` file instead. strace shows which was used.
+    assert!(Command::new("strace").arg("-V").output().is_ok_and(|o| o.status.success()), "strace is not installed (apt-get install strace)");
+    let b = CgroupBundle::new("join-traced");
+    let mut v1_tasks: Vec<String> = b.dirs().into_iter().filter(|(c, _)| !c.is_empty()).map(|(_, d)| d.join("tasks").display().to_string()).collect();
+    v1_tasks.sort();
+    let traced = |args: &[&str]| {
+        let log = b.dir.join(format!("strace-{}", dockbox::ids::new_id()));
+        let mut cmd = Command::new("strace");
+        cmd.args(["-f", "-qq", "-y", "-s", "64", "-e", "trace=write,clone3", "-e", "signal=none", "-o"]).arg(&log).arg(common::applet_dir().join("docker-runc")).arg("--root").arg(b.root()).args(args).stdin(Stdio::null());
+        let out = output_through_files(&b, cmd);
+        assert!(out.status.success(), "runc {args:?}: {}", text(&out.stderr));
+        let text = std::fs::read_to_string(&log).unwrap();
+        let _ = std::fs::remove_file(log);
+        text
+    };
+    // strace follows every process it traces to its end: the traced ones all exit.
+    b.write_limited(&["true"], json!({"pids": {"limit": 10}}));
+    let run = traced(&["run", "--bundle", b.bundle().to_str().unwrap(), "run"]);
+    b.write_limited(&["sleep", "30"], json!({"pids": {"limit": 10}}));
+    let out = b.quiet(&["run", "-d", "--bundle", b.bundle().to_str().unwrap(), "t"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for log in [run, traced(&["exec", "t", "true"])] {
+        let writes = cgroup_writes(&log);
+        let procs: Vec<_> = writes.iter().filter(|(p, _)| p.ends_with("/cgroup.procs")).collect();
+        assert_eq!(procs, Vec::<&(String, String)>::new(), "{log}");
+        let mut joined: Vec<String> = writes.iter().filter(|(p, d)| p.ends_with("/tasks") && d == "0").map(|(p, _)| p.clone()).collect();
+        joined.sort();
+        assert_eq!(joined, v1_tasks, "{log}");
+        assert!(log.lines().any(|l| l.contains("clone3(") && l.contains("CLONE_INTO_CGROUP")), "{log}");
+    }
+    let init = b.pid("t");
+    assert_eq!(sorted_cgroup_lines(&cgroup_of(init)), sorted_cgroup_lines(&expected_proc_cgroup(&b.cgroup).join("\n")));
+    b.ok(&["delete", "-f", "t"]);
     assert_eq!(b.leftover_dirs(), Vec::<PathBuf>::new());
 }

@@ -4,10 +4,14 @@
 # peak RSS of the runtime process (GNU time's %M; its own fork of a few hundred KiB is the
 # floor of that figure). All three run in one private mount namespace with the
 # cgroup2 hierarchy unmounted, because crun refuses this host's hybrid cgroups.
-# Run as root: sudo scripts/bench/runtime.sh [N]
+# GAP_MS (default 0) pauses between runs: back to back, a runtime that moves processes
+# through cgroup.procs finds the kernel's threadgroup lock still in writer mode from the
+# run before and skips the RCU grace period a lone start pays; 50 shows lone starts.
+# Run as root: sudo scripts/bench/runtime.sh [N] [GAP_MS]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 runs=${1:-100}
+gap_ms=${2:-0}
 bin=$(scripts/build.sh 2>/dev/null)
 work=$(mktemp -d /tmp/dockbox-rtbench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -31,20 +35,21 @@ command -v /usr/bin/time >/dev/null || { apt-get install -y -qq time >/dev/null 
 runtimes=("dockbox=$work/bin/docker-runc")
 for r in runc crun; do command -v "$r" >/dev/null && runtimes+=("$r=$(command -v "$r")"); done
 
-unshare -m --propagation private bash -s -- "$runs" "$bundle" "$work" "${runtimes[@]}" <<'INNER'
+unshare -m --propagation private bash -s -- "$runs" "$gap_ms" "$bundle" "$work" "${runtimes[@]}" <<'INNER'
 set -euo pipefail
-runs=$1; bundle=$2; work=$3; shift 3
+runs=$1; gap_ms=$2; bundle=$3; work=$4; shift 4
 umount /sys/fs/cgroup/unified 2>/dev/null || true
-python3 - "$runs" "$bundle" "$work" "$@" <<'PY'
+python3 - "$runs" "$gap_ms" "$bundle" "$work" "$@" <<'PY'
 import os, statistics, subprocess, sys, time
-runs, bundle, work = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+runs, gap, bundle, work = int(sys.argv[1]), int(sys.argv[2]) / 1000, sys.argv[3], sys.argv[4]
 results = {}
-for spec in sys.argv[4:]:
+for spec in sys.argv[5:]:
     name, path = spec.split("=", 1)
     root = os.path.join(work, "root-" + name)
     times, peak = [], "-"
     for i in range(runs):
         cid = f"bench-{name}-{i}"
+        time.sleep(gap)
         t0 = time.perf_counter()
         r = subprocess.run([path, "--root", root, "run", "--bundle", bundle, cid],
                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

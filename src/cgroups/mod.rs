@@ -15,6 +15,7 @@ pub mod v2;
 pub use resources::Resources;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 pub type Result<T> = std::result::Result<T, String>;
@@ -237,12 +238,15 @@ impl Cgroup {
         Ok(())
     }
 
-    /// Moves process `pid` (0: the caller) into every directory.
-    pub fn add(&self, pid: i32) -> Result<()> {
-        for dir in self.dirs() {
-            write(&dir, "cgroup.procs", &pid.to_string())?;
+    /// Opens the directories for a child about to be made to enter them (see [`Entry`]).
+    pub fn entry(&self) -> Result<Entry> {
+        let mut v1: Vec<PathBuf> = Vec::new();
+        for d in self.v1.values() {
+            if !v1.contains(d) {
+                v1.push(d.clone());
+            }
         }
-        Ok(())
+        Entry::open(&v1, self.unified.as_deref())
     }
 
     /// Applies the limits; in hybrid mode, controllers only the cgroup2 side has (such as
@@ -327,6 +331,70 @@ impl Cgroup {
     pub fn load(path: &Path) -> Option<Cgroup> {
         serde_json::from_slice(&std::fs::read(path).ok()?).ok()
     }
+}
+
+/// A cgroup opened by runc for a child it is about to make, so that the child enters it
+/// without the kernel's global threadgroup lock, whose writers wait for an RCU grace period
+/// (~10 ms) each time the lock was idle. Writing a pid to `cgroup.procs` takes it; two ways
+/// in do not: clone3's CLONE_INTO_CGROUP for the cgroup2 directory (`runc::spawn`, given
+/// [`Entry::unified_fd`]), and a thread writing "0" to a v1 `tasks` file, which moves just
+/// itself ([`Entry::enter_v1`]) — the whole process when it has only the one thread. The
+/// files are opened by runc: the kernel checks a write against the opener's credentials
+/// (and a thread may always move itself), so the child fares as runc would have. Where
+/// clone3 cannot be used, [`Entry::add_unified`] moves the child through `cgroup.procs`.
+#[derive(Debug)]
+pub struct Entry {
+    /// Each v1 directory with its `tasks` file, opened for writing.
+    v1: Vec<(PathBuf, OwnedFd)>,
+    /// The cgroup2 directory and a descriptor of it.
+    unified: Option<(PathBuf, OwnedFd)>,
+}
+
+impl Entry {
+    /// Opens `tasks` in each v1 directory of `v1` (one per hierarchy) and the cgroup2
+    /// directory `unified`.
+    pub fn open(v1: &[PathBuf], unified: Option<&Path>) -> Result<Entry> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let open = |path: &Path, options: &mut std::fs::OpenOptions| options.open(path).map(OwnedFd::from).map_err(|e| format!("open {}: {e}", path.display()));
+        let mut entry = Entry { v1: Vec::new(), unified: None };
+        for dir in v1 {
+            entry.v1.push((dir.clone(), open(&dir.join("tasks"), std::fs::OpenOptions::new().write(true))?));
+        }
+        if let Some(dir) = unified {
+            entry.unified = Some((dir.to_path_buf(), open(dir, std::fs::OpenOptions::new().read(true).custom_flags(libc::O_DIRECTORY))?));
+        }
+        Ok(entry)
+    }
+
+    /// The cgroup2 directory, for clone3's CLONE_INTO_CGROUP.
+    pub fn unified_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.unified.as_ref().map(|(_, fd)| fd.as_fd())
+    }
+
+    /// In the child, which must have only one thread (a fresh fork's child has): moves it
+    /// into every v1 directory.
+    pub fn enter_v1(&self) -> Result<()> {
+        debug_assert_eq!(thread_count(), Some(1), "`tasks` moves one thread, not its process");
+        for (dir, tasks) in &self.v1 {
+            nix::unistd::write(tasks, b"0").map_err(|e| format!("failed to write \"0\" to {}: {}", dir.join("tasks").display(), e.desc()))?;
+        }
+        Ok(())
+    }
+
+    /// Moves process `pid` (0: the caller) into the cgroup2 directory through `cgroup.procs`.
+    pub fn add_unified(&self, pid: i32) -> Result<()> {
+        match &self.unified {
+            Some((dir, _)) => write(dir, "cgroup.procs", &pid.to_string()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The number of threads of this process (field 20 of /proc/self/stat).
+fn thread_count() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    stat.rsplit_once(')')?.1.split_whitespace().nth(17)?.parse().ok()
 }
 
 /// rmdir with retries: a cgroup stays busy for a moment after its last process exits.

@@ -172,12 +172,16 @@ fn create_in(
     // The init waits on this until runc's outside setup (id maps, cgroups) is done.
     let (sync_r, sync_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::new(format!("pipe: {}", e.desc())))?;
     // The init must be PID 1 of the new pid namespace: unsharing (or joining) it here makes
-    // only our next child enter it, and a plain fork keeps libc's state right in the child.
+    // only our next child enter it.
     if let Some(fd) = &join_pid {
         nix::sched::setns(fd, CloneFlags::CLONE_NEWPID).map_err(|e| Error::new(format!("join pid namespace: {}", e.desc())))?;
     } else if new_flags.contains(CloneFlags::CLONE_NEWPID) && !new_user {
         nix::sched::unshare(CloneFlags::CLONE_NEWPID).map_err(|e| Error::new(format!("unshare pid namespace: {}", e.desc())))?;
     }
+    // Cgroups: the init enters the container's cgroup before it sets anything up (see
+    // cgroups::Entry); its files are opened here, where runc's view and rights apply.
+    let cgroup = super::manage::cgroup_setup(dir, &spec, &o.id)?;
+    let entry = cgroup.as_ref().map(|cg| cg.entry()).transpose().map_err(|e| Error::new(format!("unable to join cgroup: {e}")))?;
     let child = init::Child {
         spec: &spec,
         rootfs,
@@ -194,50 +198,36 @@ fn create_in(
         sync: &sync_r,
         new_user,
         time_offsets: new_flags.contains(super::userns::CLONE_NEWTIME).then(|| spec.linux.as_ref().and_then(|l| l.time_offsets.clone()).unwrap_or_default()),
+        cgroup: entry.as_ref(),
     };
-    // Cgroups: the init is forked inside the container's cgroup (see manage::cgroup_enter).
-    let cgroup = super::manage::cgroup_setup(dir, &spec, &o.id)?;
-    let own_cgroup = super::manage::cgroup_enter(&cgroup)?;
-    let spawned: Result<Pid> = if new_user {
-        let flags = CloneFlags::CLONE_NEWUSER | (new_flags & CloneFlags::CLONE_NEWPID);
-        super::userns::clone_into(flags, || {
-            // SAFETY: in the child, closing our copy of the read end only touches its fd table.
-            unsafe { libc::close(ready_r.as_raw_fd()) };
-            init::run(child)
-        })
-        .map_err(Error::new)
-    } else {
-        // SAFETY: runc is single-threaded here, so the child may run arbitrary code after fork.
-        match unsafe { nix::unistd::fork() } {
-            Ok(nix::unistd::ForkResult::Child) => {
-                drop(ready_r);
-                init::run(child)
-            }
-            Ok(nix::unistd::ForkResult::Parent { child }) => Ok(child),
-            Err(e) => Err(Error::new(format!("fork: {}", e.desc()))),
-        }
-    };
-    super::manage::cgroup_leave(&own_cgroup)?;
-    let pid = spawned?;
+    let clone_flags = if new_user { CloneFlags::CLONE_NEWUSER | (new_flags & CloneFlags::CLONE_NEWPID) } else { CloneFlags::empty() };
+    let (pid, in_unified) = super::spawn::spawn(clone_flags, entry.as_ref().and_then(|e| e.unified_fd()), |_| {
+        // SAFETY: in the child, closing our copy of the read end only touches its fd table.
+        unsafe { libc::close(ready_r.as_raw_fd()) };
+        init::run(child)
+    })
+    .map_err(Error::new)?;
     drop(ready_w);
     drop(sync_r);
-    // Outside setup of the init, then its go-ahead.
-    if new_user {
-        if let Err(e) = super::userns::write_id_maps(pid, spec.linux.as_ref().expect("namespaces come from linux")) {
-            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
-            let _ = nix::sys::wait::waitpid(pid, None);
-            return Err(Error::new(e));
-        }
-    }
-    let _ = nix::unistd::write(&sync_w, b"1");
-    drop(sync_w);
-    drop(join);
-    drop(console);
     let abort = |msg: String| {
         let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
         let _ = nix::sys::wait::waitpid(pid, None);
         Error::new(msg)
     };
+    // Outside setup of the init, then its go-ahead.
+    if new_user {
+        if let Err(e) = super::userns::write_id_maps(pid, spec.linux.as_ref().expect("namespaces come from linux")) {
+            return Err(abort(e));
+        }
+    }
+    if let Some(entry) = entry.as_ref().filter(|_| !in_unified) {
+        entry.add_unified(pid.as_raw()).map_err(|e| abort(format!("unable to join cgroup: {e}")))?;
+    }
+    let _ = nix::unistd::write(&sync_w, b"1");
+    drop(sync_w);
+    drop(entry);
+    drop(join);
+    drop(console);
     let mut buf = [0u8; 4096];
     let n = loop {
         match nix::unistd::read(ready_r.as_raw_fd(), &mut buf) {

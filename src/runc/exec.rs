@@ -127,12 +127,12 @@ fn namespaces_of(pid: i32) -> Result<Vec<(OwnedFd, CloneFlags)>> {
     Ok(out)
 }
 
-/// The `cgroup.procs` files of the init's cgroups that are not already ours.
-fn cgroups_of(pid: i32) -> Vec<PathBuf> {
+/// The init's cgroup directories that are not already ours: the v1 ones, and the cgroup2 one.
+fn cgroups_of(pid: i32) -> (Vec<PathBuf>, Option<PathBuf>) {
     let read = |p: &str| std::fs::read_to_string(format!("/proc/{p}/cgroup")).unwrap_or_default();
     let ours = read("self");
     let mounts = crate::mounts::mounts().unwrap_or_default();
-    let mut out = Vec::new();
+    let (mut v1, mut unified) = (Vec::new(), None);
     for line in read(&pid.to_string()).lines() {
         if ours.lines().any(|l| l == line) {
             continue;
@@ -147,10 +147,15 @@ fn cgroups_of(pid: i32) -> Vec<PathBuf> {
             }
         });
         if let Some(m) = mount {
-            out.push(m.mount_point.join(path.trim_start_matches('/')).join("cgroup.procs"));
+            let dir = m.mount_point.join(path.trim_start_matches('/'));
+            if controllers.is_empty() {
+                unified = Some(dir);
+            } else {
+                v1.push(dir);
+            }
         }
     }
-    out
+    (v1, unified)
 }
 
 fn errno(e: nix::errno::Errno) -> String {
@@ -192,7 +197,8 @@ pub fn exec(g: &Global, o: &ExecOptions) -> Result<i32> {
         Some(libc::ENOENT) | Some(libc::ESRCH) => Error::new("cannot exec in a stopped container"),
         _ => Error::new(format!("open container root: {}", errno_text(&e))),
     })?;
-    let cgroups = cgroups_of(init_pid);
+    let (v1, unified) = cgroups_of(init_pid);
+    let cgroups = crate::cgroups::Entry::open(&v1, unified.as_deref()).map_err(|e| Error::new(format!("exec failed: unable to join cgroup: {e}")))?;
     let (report_r, report_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::new(format!("pipe: {}", e.desc())))?;
 
     let mut forwarded = SigSet::empty();
@@ -201,24 +207,22 @@ pub fn exec(g: &Global, o: &ExecOptions) -> Result<i32> {
     }
     let _ = forwarded.thread_block();
 
-    // SAFETY: runc is single-threaded here, so the child may run arbitrary code after fork.
-    let first = match unsafe { nix::unistd::fork() } {
-        Ok(nix::unistd::ForkResult::Child) => {
-            drop(report_r);
-            let code = match enter(&cgroups, &namespaces, &root) {
-                Ok(()) => spawn_process(&process, &spec, &plan, console_socket.as_ref(), &report_w, o.preserve_fds),
-                Err(e) => {
-                    let _ = nix::unistd::write(&report_w, format!("E{e}").as_bytes());
-                    1
-                }
-            };
-            // SAFETY: _exit leaves without running destructors of runc's state.
-            unsafe { libc::_exit(code) }
-        }
-        Ok(nix::unistd::ForkResult::Parent { child }) => child,
-        Err(e) => return Err(Error::new(format!("fork: {}", e.desc()))),
-    };
+    let (first, _) = super::spawn::spawn(CloneFlags::empty(), cgroups.unified_fd(), |in_unified| {
+        // SAFETY: in the child, closing our copy of the read end only touches its fd table.
+        unsafe { libc::close(report_r.as_raw_fd()) };
+        let code = match enter(&cgroups, in_unified, &namespaces, &root) {
+            Ok(()) => spawn_process(&process, &spec, &plan, console_socket.as_ref(), &report_w, o.preserve_fds),
+            Err(e) => {
+                let _ = nix::unistd::write(&report_w, format!("E{e}").as_bytes());
+                1
+            }
+        };
+        // SAFETY: _exit leaves without running destructors of runc's state.
+        unsafe { libc::_exit(code) }
+    })
+    .map_err(Error::new)?;
     drop(report_w);
+    drop(cgroups);
     drop(console_socket);
     drop(root);
     drop(namespaces);
@@ -259,10 +263,12 @@ pub fn exec(g: &Global, o: &ExecOptions) -> Result<i32> {
     Ok(code)
 }
 
-/// In the first child: the init's cgroups, its namespaces, its root.
-fn enter(cgroups: &[PathBuf], namespaces: &[(OwnedFd, CloneFlags)], root: &OwnedFd) -> std::result::Result<(), String> {
-    for procs in cgroups {
-        std::fs::write(procs, "0").map_err(|e| format!("join cgroup {}: {}", procs.display(), errno_text(&e)))?;
+/// In the first child (single-threaded, so `tasks` moves all of it): the init's cgroups (the
+/// cgroup2 one unless the child was made in it), its namespaces, its root.
+fn enter(cgroups: &crate::cgroups::Entry, in_unified: bool, namespaces: &[(OwnedFd, CloneFlags)], root: &OwnedFd) -> std::result::Result<(), String> {
+    cgroups.enter_v1().map_err(|e| format!("join cgroup: {e}"))?;
+    if !in_unified {
+        cgroups.add_unified(0).map_err(|e| format!("join cgroup: {e}"))?;
     }
     for (fd, flag) in namespaces {
         nix::sched::setns(fd, *flag).map_err(|e| format!("join namespace {flag:?}: {}", errno(e)))?;

@@ -37,6 +37,9 @@ pub struct Child<'a> {
     pub new_user: bool,
     /// A new time namespace with these offsets.
     pub time_offsets: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The container's cgroup, opened by runc (None: rootless without one). The init was
+    /// made inside its cgroup2 directory, or runc moves it there before the go-ahead.
+    pub cgroup: Option<&'a crate::cgroups::Entry>,
 }
 
 type Result<T> = std::result::Result<T, String>;
@@ -125,6 +128,11 @@ fn errno(e: nix::errno::Errno) -> String {
 
 fn prepare(c: &Child) -> Result<Exec> {
     let spec = c.spec;
+    // Into the v1 cgroups first, so the limits (and the memory charges) cover all that
+    // follows; the cgroup2 directory is runc's part (see `Child::cgroup`).
+    if let Some(cgroup) = c.cgroup {
+        cgroup.enter_v1().map_err(|e| format!("unable to join cgroup: {e}"))?;
+    }
     let process = spec.process.as_ref().ok_or("no process")?;
     host_pid(); // read now, while /proc is still the host's
     let security = super::security::prepare(spec)?;

@@ -1,6 +1,6 @@
-//! The container's cgroup as runc handles it: set up at create (the init is forked inside
-//! it), removed at delete, and the commands that work on it — update, pause, resume,
-//! events and ps.
+//! The container's cgroup as runc handles it: set up at create (the init enters it as it is
+//! made: `cgroups::Entry`), removed at delete, and the commands that work on it — update,
+//! pause, resume, events and ps.
 //!
 //! The cgroup's directories are saved in `<root>/<id>/cgroup.json` before they are made,
 //! so a later command (or the clean-up of a failed create) finds them whatever cgroup it
@@ -49,23 +49,6 @@ pub fn cgroup_setup(dir: &Path, spec: &crate::oci::Spec, id: &str) -> Result<Opt
     }
     cg.apply(&r).map_err(|e| Error::new(format!("unable to apply cgroup configuration: {e}")))?;
     Ok(Some(cg))
-}
-
-/// Moves runc itself into the container's cgroup so that the init it forks next starts
-/// there (as clone3's CLONE_INTO_CGROUP would): limits hold before the init runs any code.
-/// Returns the cgroup to go back to with [`cgroup_leave`] right after the fork.
-pub fn cgroup_enter(cg: &Option<Cgroup>) -> Result<Option<Cgroup>> {
-    let Some(cg) = cg else { return Ok(None) };
-    let own = Cgroup::current()?;
-    cg.add(0).map_err(|e| Error::new(format!("unable to join cgroup: {e}")))?;
-    Ok(Some(own))
-}
-
-pub fn cgroup_leave(own: &Option<Cgroup>) -> Result<()> {
-    match own {
-        Some(own) => own.add(0).map_err(|e| Error::new(format!("unable to leave the container's cgroup: {e}"))),
-        None => Ok(()),
-    }
 }
 
 /// Thaws a paused container so that a SIGKILL can end it.

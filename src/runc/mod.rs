@@ -19,6 +19,7 @@ mod procfs;
 mod rootfs;
 mod sealed;
 mod security;
+mod spawn;
 mod state;
 mod userns;
 

@@ -1,8 +1,8 @@
-//! User and time namespaces of the init: the init is cloned straight into a new user namespace
-//! (with its new pid namespace, so that one is owned by the user namespace and procfs can be
-//! mounted inside), runc writes its uid/gid maps from outside, and the init waits for runc's
-//! go-ahead before it sets anything up. The time namespace's offsets are written before the
-//! init enters it.
+//! User and time namespaces of the init: the init is cloned straight into a new user
+//! namespace (`spawn`, with its new pid namespace, so that one is owned by the user namespace
+//! and procfs can be mounted inside), runc writes its uid/gid maps from outside, and the init
+//! waits for runc's go-ahead before it sets anything up. The time namespace's offsets are
+//! written before the init enters it.
 
 use nix::sched::CloneFlags;
 use nix::unistd::Pid;
@@ -11,19 +11,6 @@ use std::os::fd::{AsRawFd, OwnedFd};
 type Result<T> = std::result::Result<T, String>;
 
 pub const CLONE_NEWTIME: CloneFlags = CloneFlags::from_bits_retain(libc::CLONE_NEWTIME);
-
-/// Clones a child running `init` in new namespaces `flags` (user, and pid when asked).
-pub fn clone_into(flags: CloneFlags, init: impl FnOnce() -> std::convert::Infallible) -> Result<Pid> {
-    let mut init = Some(init);
-    let mut stack = vec![0u8; 1 << 20];
-    let cb: nix::sched::CloneCb = Box::new(move || {
-        let f = init.take().expect("the child runs once");
-        match f() {}
-    });
-    // SAFETY: runc is single-threaded, and without CLONE_VM the child works on a copy of our
-    // memory (its stack included), like after fork.
-    unsafe { nix::sched::clone(cb, &mut stack, flags, Some(libc::SIGCHLD)) }.map_err(|e| format!("clone: {}", e.desc()))
-}
 
 fn map_text(m: &[crate::oci::IdMapping]) -> String {
     m.iter().map(|m| format!("{} {} {}\n", m.container_id, m.host_id, m.size)).collect()

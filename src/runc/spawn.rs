@@ -1,0 +1,80 @@
+//! How runc makes its children (the container's init, `exec`'s first child): like fork, with
+//! new namespaces when asked, and started inside the container's cgroup2 directory by
+//! clone3's CLONE_INTO_CGROUP (Linux 5.7). That clone takes the kernel's threadgroup lock
+//! only for reading; moving a process in afterwards through `cgroup.procs` takes it for
+//! writing, which waits for an RCU grace period (milliseconds). Where clone3 cannot (an
+//! older kernel, a seccomp filter answering ENOSYS), the child is made the old way and the
+//! caller joins it to the cgroup2 directory by `cgroup.procs`.
+
+use nix::sched::CloneFlags;
+use nix::unistd::Pid;
+use std::convert::Infallible;
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+type Result<T> = std::result::Result<T, String>;
+
+/// clone3's flag: the child starts in the cgroup2 directory `clone_args.cgroup` names.
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// Makes a child with new namespaces `flags` (none, or user and pid) that runs `child`,
+/// inside the cgroup2 directory `cgroup` when the kernel can. `child` learns whether it
+/// started there; the parent gets the pid and the same answer. runc must be
+/// single-threaded: the child goes on with a copy of just this thread.
+pub fn spawn(flags: CloneFlags, cgroup: Option<BorrowedFd>, child: impl FnOnce(bool) -> Infallible) -> Result<(Pid, bool)> {
+    if let Some(dir) = cgroup {
+        // Any failure (ENOSYS, E2BIG or EINVAL before 5.7, EPERM from a filter, EBUSY for
+        // a threaded or populated inner cgroup) falls back to the old way, which reports
+        // real errors such as EAGAIN itself.
+        match clone3_into(flags, dir) {
+            Ok(Some(pid)) => return Ok((pid, true)),
+            Ok(None) => run_child(child, true),
+            Err(_) => {}
+        }
+    }
+    if flags.is_empty() {
+        // SAFETY: runc is single-threaded here, so the child may run arbitrary code after fork.
+        let forked = unsafe { nix::unistd::fork() }.map_err(|e| format!("fork: {}", e.desc()))?;
+        let nix::unistd::ForkResult::Parent { child: pid } = forked else { run_child(child, false) };
+        Ok((pid, false))
+    } else {
+        clone_on_own_stack(flags, || child(false)).map(|pid| (pid, false))
+    }
+}
+
+/// The child's side: `child` never returns (it execs or exits).
+fn run_child(child: impl FnOnce(bool) -> Infallible, in_cgroup: bool) -> ! {
+    match child(in_cgroup) {}
+}
+
+/// clone3 with fork's semantics (no new stack: the child goes on from here on a copy of
+/// ours) into the cgroup2 directory `dir`: None in the child, its pid in the parent.
+fn clone3_into(flags: CloneFlags, dir: BorrowedFd) -> nix::Result<Option<Pid>> {
+    // SAFETY: clone_args is plain old data; all-zero is its "nothing asked" value.
+    let mut args: libc::clone_args = unsafe { std::mem::zeroed() };
+    args.flags = flags.bits() as u32 as u64 | CLONE_INTO_CGROUP;
+    args.exit_signal = libc::SIGCHLD as u64;
+    args.cgroup = dir.as_raw_fd() as u64;
+    // SAFETY: clone3 reads `size` bytes of the args we pass. Without CLONE_VM and with no
+    // stack given, the child runs on a copy of our memory like after fork, which is sound
+    // because runc is single-threaded here. Unlike fork(3), libc's record of the thread id
+    // is not updated (as after clone(2)); glibc asks the kernel where it matters (raise).
+    let rc = unsafe { libc::syscall(libc::SYS_clone3, &args as *const libc::clone_args, std::mem::size_of::<libc::clone_args>()) };
+    match rc {
+        -1 => Err(nix::errno::Errno::last()),
+        0 => Ok(None),
+        pid => Ok(Some(Pid::from_raw(pid as i32))),
+    }
+}
+
+/// clone(2) of a child running `child` on a stack of its own, with new namespaces `flags`.
+fn clone_on_own_stack(flags: CloneFlags, child: impl FnOnce() -> Infallible) -> Result<Pid> {
+    let mut child = Some(child);
+    let mut stack = vec![0u8; 1 << 20];
+    let cb: nix::sched::CloneCb = Box::new(move || {
+        let f = child.take().expect("the child runs once");
+        match f() {}
+    });
+    // SAFETY: runc is single-threaded, and without CLONE_VM the child works on a copy of our
+    // memory (its stack included), like after fork.
+    unsafe { nix::sched::clone(cb, &mut stack, flags, Some(libc::SIGCHLD)) }.map_err(|e| format!("clone: {}", e.desc()))
+}
