@@ -245,7 +245,9 @@ impl RegistryClient {
         loop {
             let auth = self.authorization.lock().unwrap_or_else(|e| e.into_inner()).clone();
             match transport::get(&self.agent, url, &headers, auth.as_deref()) {
-                Ok(resp) if transport::is_redirect(resp.status()) => return Err(RegistryError::Transport(format!("Get \"{url}\": stopped after 10 redirects"))),
+                Ok(resp) if transport::is_redirect(resp.status()) && resp.header("Location").is_some() => {
+                    return Err(RegistryError::Transport(format!("Get \"{url}\": stopped after {} redirects", transport::MAX_REDIRECTS)));
+                }
                 Ok(resp) => return Ok(resp),
                 Err(ureq::Error::Status(401, resp)) if !retried => {
                     let challenge = resp.header("WWW-Authenticate").unwrap_or("").to_string();

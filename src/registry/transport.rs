@@ -254,7 +254,7 @@ impl ureq::TlsConnector for HandshakeTimeout {
 }
 
 /// Go's http.Client gives up after this many redirects.
-const MAX_REDIRECTS: usize = 10;
+pub(super) const MAX_REDIRECTS: usize = 10;
 
 pub(super) fn is_redirect(status: u16) -> bool {
     matches!(status, 301 | 302 | 303 | 307 | 308)
