@@ -1,11 +1,11 @@
 //! A Registry HTTP API V2 client: manifests and blobs by digest, with the anonymous (or
-//! basic-credential) Bearer token flow Docker Hub uses.
+//! basic-credential) Bearer token flow Docker Hub uses. How a registry is reached (endpoints,
+//! TLS trust) is `transport`'s job.
 
 use sha2::{Digest as _, Sha256};
 use std::io::{self, Read};
 use std::net::{IpAddr, ToSocketAddrs};
 use std::sync::Mutex;
-use std::time::Duration;
 
 pub const MEDIA_DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 pub const MEDIA_DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
@@ -27,13 +27,15 @@ pub enum RegistryError {
     NameUnknown(String),
     /// 401/403 after the token flow.
     Unauthorized(String),
+    /// No HTTP answer at all: DNS, connection or TLS failure (Go's `Get "url": ...` text).
+    Transport(String),
     Other(String),
 }
 
 impl std::fmt::Display for RegistryError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            RegistryError::NotFound(s) | RegistryError::NameUnknown(s) | RegistryError::Unauthorized(s) | RegistryError::Other(s) => f.write_str(s),
+            RegistryError::NotFound(s) | RegistryError::NameUnknown(s) | RegistryError::Unauthorized(s) | RegistryError::Transport(s) | RegistryError::Other(s) => f.write_str(s),
         }
     }
 }
@@ -64,14 +66,18 @@ pub struct Manifest {
 /// One repository on one registry.
 pub struct RegistryClient {
     agent: ureq::Agent,
+    /// The endpoint in use (`https://host`).
     base: String,
+    /// The endpoints to fall back to, in order, if `base` gives no HTTP answer to the ping.
+    fallbacks: Vec<String>,
     repo: String,
     credentials: Option<(String, String)>,
     authorization: Mutex<Option<String>>,
 }
 
-/// Whether Docker would talk plain HTTP to `host[:port]`: loopback hosts, and those listed
-/// (by `host[:port]` or by a CIDR containing its address) in `insecure`.
+/// Whether Docker treats `host[:port]` as an insecure registry (HTTPS without certificate
+/// verification, then plain HTTP): loopback hosts, and those listed (by `host[:port]` or by a
+/// CIDR containing its address) in `insecure`.
 pub fn is_insecure(domain: &str, insecure: &[String]) -> bool {
     if insecure.iter().any(|i| i == domain) {
         return true;
@@ -194,34 +200,33 @@ fn sha256_hex(data: &[u8]) -> String {
 }
 
 impl RegistryClient {
-    /// A client for `repo` (`library/busybox`) on the registry of `domain`.
-    pub fn new(domain: &str, repo: &str, insecure: &[String], auth_header: Option<&str>) -> RegistryClient {
-        let scheme = if is_insecure(domain, insecure) { "http" } else { "https" };
-        let host = if domain == crate::reference::DEFAULT_DOMAIN { DOCKER_HUB_ENDPOINT } else { domain };
-        let agent = ureq::AgentBuilder::new()
-            .timeout_connect(Duration::from_secs(15))
-            .timeout_read(Duration::from_secs(120))
-            .user_agent(&format!("dockbox/{}", crate::version::DOCKBOX))
-            // Blob GETs redirect to storage hosts that must not see our registry credentials.
-            .redirect_auth_headers(ureq::RedirectAuthHeaders::SameHost)
-            .build();
-        RegistryClient {
-            agent,
-            base: format!("{scheme}://{host}"),
-            repo: repo.to_string(),
-            credentials: auth_header.and_then(decode_registry_auth),
-            authorization: Mutex::new(None),
-        }
+    /// A client for `repo` (`library/busybox`) on the registry of `domain`; nothing is sent
+    /// before [`ping`](Self::ping). Fails when `/etc/docker/certs.d/<domain>/` is unusable.
+    pub fn new(domain: &str, repo: &str, insecure: &[String], auth_header: Option<&str>) -> Result<RegistryClient, RegistryError> {
+        // Docker Hub is always verified against the system roots alone.
+        let official = domain == crate::reference::DEFAULT_DOMAIN;
+        let host = if official { DOCKER_HUB_ENDPOINT } else { domain };
+        let insecure = !official && is_insecure(domain, insecure);
+        let trust = if insecure { transport::Trust::Skip } else { transport::Trust::Verify { certs_d: (!official).then_some(domain) } };
+        let mut endpoints = transport::endpoints(host, insecure);
+        let base = endpoints.remove(0);
+        Ok(RegistryClient::with_agent(transport::agent(trust)?, base, endpoints, repo, auth_header))
     }
 
-    /// A client for `repo` on a mirror of Docker Hub (`--registry-mirror`, a URL).
-    pub fn for_mirror(mirror: &str, repo: &str, auth_header: Option<&str>) -> RegistryClient {
-        let mut client = RegistryClient::new("mirror.invalid", repo, &[], auth_header);
-        client.base = mirror.trim_end_matches('/').to_string();
-        if !client.base.contains("://") {
-            client.base = format!("https://{}", client.base);
+    /// A client for `repo` on a mirror of Docker Hub (`--registry-mirror`, a URL; `https://`
+    /// when it names no scheme). The mirror is trusted as a registry of its host would be.
+    pub fn for_mirror(mirror: &str, repo: &str, insecure: &[String], auth_header: Option<&str>) -> Result<RegistryClient, RegistryError> {
+        let mut base = mirror.trim_end_matches('/').to_string();
+        if !base.contains("://") {
+            base = format!("https://{base}");
         }
-        client
+        let host = base.split("://").nth(1).and_then(|r| r.split('/').next()).unwrap_or("").to_string();
+        let trust = if is_insecure(&host, insecure) { transport::Trust::Skip } else { transport::Trust::Verify { certs_d: Some(&host) } };
+        Ok(RegistryClient::with_agent(transport::agent(trust)?, base, Vec::new(), repo, auth_header))
+    }
+
+    fn with_agent(agent: ureq::Agent, base: String, fallbacks: Vec<String>, repo: &str, auth_header: Option<&str>) -> RegistryClient {
+        RegistryClient { agent, base, fallbacks, repo: repo.to_string(), credentials: auth_header.and_then(decode_registry_auth), authorization: Mutex::new(None) }
     }
 
     /// The registry's base URL (`https://host`), for messages.
@@ -235,19 +240,14 @@ impl RegistryClient {
     }
 
     fn get_with(&self, url: &str, accept: Option<&str>, range: Option<&str>) -> Result<ureq::Response, RegistryError> {
+        let headers: Vec<(&str, &str)> = [("Accept", accept), ("Range", range)].into_iter().filter_map(|(k, v)| Some((k, v?))).collect();
         let mut retried = false;
         loop {
-            let mut req = self.agent.get(url);
-            if let Some(a) = accept {
-                req = req.set("Accept", a);
-            }
-            if let Some(r) = range {
-                req = req.set("Range", r);
-            }
-            if let Some(auth) = self.authorization.lock().unwrap_or_else(|e| e.into_inner()).clone() {
-                req = req.set("Authorization", &auth);
-            }
-            match req.call() {
+            let auth = self.authorization.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            match transport::get(&self.agent, url, &headers, auth.as_deref()) {
+                Ok(resp) if transport::is_redirect(resp.status()) && resp.header("Location").is_some() => {
+                    return Err(RegistryError::Transport(format!("Get \"{url}\": stopped after {} redirects", transport::MAX_REDIRECTS)));
+                }
                 Ok(resp) => return Ok(resp),
                 Err(ureq::Error::Status(401, resp)) if !retried => {
                     let challenge = resp.header("WWW-Authenticate").unwrap_or("").to_string();
@@ -255,7 +255,7 @@ impl RegistryClient {
                     retried = true;
                 }
                 Err(ureq::Error::Status(code, resp)) => return Err(status_error(code, resp, url)),
-                Err(ureq::Error::Transport(t)) => return Err(RegistryError::Other(transport_text(url, &t))),
+                Err(ureq::Error::Transport(t)) => return Err(RegistryError::Transport(transport::error_text("GET", url, &t))),
             }
         }
     }
@@ -278,17 +278,13 @@ impl RegistryClient {
                 }
                 let sep = if realm.contains('?') { '&' } else { '?' };
                 let url = if query.is_empty() { realm.clone() } else { format!("{realm}{sep}{}", query.join("&")) };
-                let mut req = self.agent.get(&url);
-                if let Some(b) = &basic {
-                    req = req.set("Authorization", b);
-                }
-                let resp = req.call().map_err(|e| match e {
+                let resp = transport::get(&self.agent, &url, &[], basic.as_deref()).map_err(|e| match e {
                     ureq::Error::Status(code, r) => {
                         let body = r.into_string().unwrap_or_default();
                         let text = registry_error_text(&body).map(|(_, t)| t).unwrap_or_else(|| format!("token server answered {code}"));
                         RegistryError::Unauthorized(text)
                     }
-                    ureq::Error::Transport(t) => RegistryError::Other(transport_text(&url, &t)),
+                    ureq::Error::Transport(t) => RegistryError::Other(transport::error_text("GET", &url, &t)),
                 })?;
                 let v: serde_json::Value = serde_json::from_str(&resp.into_string()?).map_err(|e| RegistryError::Other(format!("bad token response: {e}")))?;
                 let token = v.get("token").or_else(|| v.get("access_token")).and_then(|t| t.as_str()).unwrap_or("");
@@ -304,21 +300,46 @@ impl RegistryClient {
         Ok(())
     }
 
-    /// GET /v2/: checks the registry speaks API v2 (and primes authentication).
-    pub fn ping(&self) -> Result<(), RegistryError> {
-        match self.get(&format!("{}/v2/", self.base), None) {
-            Ok(_) => Ok(()),
-            Err(RegistryError::Other(e)) => Err(RegistryError::Other(e)),
-            // A registry that wants credentials for /v2/ itself still speaks v2.
-            Err(_) => Ok(()),
+    /// GET /v2/: picks the first endpoint that answers over HTTP (insecure registries: HTTPS
+    /// without verification, then plain HTTP, as Docker tries them) and checks it speaks API
+    /// v2 (priming authentication). When none answers, the error is that of the endpoint
+    /// Docker tries last (plain HTTP).
+    pub fn ping(&mut self) -> Result<(), RegistryError> {
+        let fell_back = !self.fallbacks.is_empty();
+        let mut failures = Vec::new();
+        loop {
+            match self.get(&format!("{}/v2/", self.base), None) {
+                Err(RegistryError::Transport(e)) if !self.fallbacks.is_empty() => {
+                    failures.push((self.base.clone(), e));
+                    self.base = self.fallbacks.remove(0);
+                }
+                Err(RegistryError::Transport(e)) => {
+                    failures.push((self.base.clone(), e));
+                    let last = failures.iter().position(|(b, _)| b.starts_with("http://")).unwrap_or(failures.len() - 1);
+                    return Err(RegistryError::Transport(failures.swap_remove(last).1));
+                }
+                result => {
+                    if fell_back {
+                        transport::remember_scheme(&self.base);
+                    }
+                    self.fallbacks.clear();
+                    return match result {
+                        Err(RegistryError::Other(e)) => Err(RegistryError::Other(e)),
+                        // A registry that wants credentials for /v2/ itself still speaks v2.
+                        _ => Ok(()),
+                    };
+                }
+            }
         }
     }
 
-    /// `docker login`'s check: GET /v2/ with the client's credentials must succeed.
-    pub fn check_login(&self) -> Result<(), RegistryError> {
+    /// `docker login`'s check: GET /v2/ with the client's credentials must succeed on the
+    /// endpoint [`ping`](Self::ping) picks.
+    pub fn check_login(&mut self) -> Result<(), RegistryError> {
         if self.credentials.is_none() {
             return Err(RegistryError::Unauthorized("unauthorized: no credentials".into()));
         }
+        self.ping()?;
         self.get(&format!("{}/v2/", self.base), None).map(|_| ())
     }
 
@@ -391,29 +412,6 @@ impl RegistryClient {
         r.read_to_end(&mut bytes)?;
         r.verify()?;
         Ok(bytes)
-    }
-}
-
-/// Transport failures worded like Go's net/http errors, which Docker passes through:
-/// `Get "http://127.0.0.1:1/v2/": dial tcp 127.0.0.1:1: connect: connection refused`.
-fn transport_text(url: &str, t: &ureq::Transport) -> String {
-    let mut cause = None;
-    let mut source = std::error::Error::source(t);
-    while let Some(s) = source {
-        cause = Some(s.to_string());
-        source = s.source();
-    }
-    let cause = cause.map(|c| {
-        let c = c.split(" (os error").next().unwrap_or(&c).to_string();
-        let mut chars = c.chars();
-        chars.next().map(|f| f.to_lowercase().collect::<String>() + chars.as_str()).unwrap_or_default()
-    });
-    let host = url.split("://").nth(1).and_then(|r| r.split('/').next()).unwrap_or("");
-    match (t.kind(), cause) {
-        (ureq::ErrorKind::ConnectionFailed, Some(c)) => format!("Get \"{url}\": dial tcp {host}: connect: {c}"),
-        (ureq::ErrorKind::Dns, Some(c)) => format!("Get \"{url}\": dial tcp: lookup {host}: {c}"),
-        (_, Some(c)) => format!("Get \"{url}\": {}: {c}", t.message().unwrap_or("transport error")),
-        (_, None) => format!("Get \"{url}\": {t}"),
     }
 }
 
@@ -556,6 +554,7 @@ impl<R: Read> Read for VerifyingReader<R> {
 }
 
 mod push;
+mod transport;
 pub use push::{MountResult, PUSH_CHUNK_SIZE};
 
 #[cfg(test)]

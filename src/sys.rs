@@ -141,6 +141,13 @@ pub fn rfc3339_nanos(t: std::time::SystemTime) -> String {
     format!("{y:04}-{mo:02}-{da:02}T{h:02}:{mi:02}:{s:02}.{:09}Z", d.subsec_nanos())
 }
 
+/// RFC 3339 in UTC to the second (`2024-01-02T03:04:05Z`), Go's `time.RFC3339` of a UTC time.
+pub fn rfc3339_seconds(t: std::time::SystemTime) -> String {
+    let secs = t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let (y, mo, da, h, mi, s) = civil_from_unix(secs);
+    format!("{y:04}-{mo:02}-{da:02}T{h:02}:{mi:02}:{s:02}Z")
+}
+
 /// Parses what [`rfc3339_nanos`] prints (and plain `Z` times without fractions) back to a time.
 pub fn parse_rfc3339(s: &str) -> Option<std::time::SystemTime> {
     let b = s.as_bytes();

@@ -382,7 +382,7 @@ fn read_head(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
 /// One request per connection (we ask the registry to close after it), so a fault hits
 /// exactly the request it is meant for.
 fn proxy_one(mut client: TcpStream, upstream: &str, digest: &str, fault: Fault, ranges: &AtomicUsize, release: &AtomicBool, cut_done: &Mutex<bool>) -> std::io::Result<()> {
-    let head = read_head(&mut client)?;
+    let head = common::read_request_head(&mut client)?;
     let text = String::from_utf8_lossy(&head).to_string();
     let has_range = text.lines().any(|l| l.to_ascii_lowercase().starts_with("range:"));
     let is_target = text.starts_with("GET ") && text.lines().next().unwrap_or("").contains(&format!("/blobs/{digest}"));
@@ -792,7 +792,7 @@ fn token_gate(upstream: &str, scopes: Arc<Mutex<Vec<String>>>) -> String {
             let Ok(mut client) = conn else { continue };
             let (upstream, me, scopes) = (upstream.clone(), me.clone(), scopes.clone());
             std::thread::spawn(move || {
-                let Ok(head) = read_head(&mut client) else { return };
+                let Ok(head) = common::read_request_head(&mut client) else { return };
                 let text = String::from_utf8_lossy(&head).to_string();
                 let target = text.split_whitespace().nth(1).unwrap_or("").to_string();
                 let header = |name: &str| text.lines().find(|l| l.to_ascii_lowercase().starts_with(&format!("{name}:"))).map(|l| l[name.len() + 1..].trim().to_string());

@@ -72,10 +72,10 @@ pub fn auth(d: &Daemon, req: &Request) -> Result<Response, ApiError> {
     let (user, password, server) = (field("username"), field("password"), field("serveraddress"));
     let domain = crate::auth::registry_domain(&server);
     let header = crate::auth::encode_registry_auth(&user, &password, &server);
-    let client = crate::registry::RegistryClient::new(&domain, "", &d.opts.insecure_registries, Some(&header));
+    let mut client = crate::registry::RegistryClient::new(&domain, "", &d.opts.insecure_registries, Some(&header)).map_err(|e| ApiError::internal(e.to_string()))?;
     match client.check_login() {
         Ok(()) => Ok(Response::json(200, &json!({"Status": "Login Succeeded", "IdentityToken": ""}))),
-        Err(crate::registry::RegistryError::Other(e)) => Err(ApiError::internal(e)),
+        Err(crate::registry::RegistryError::Transport(e) | crate::registry::RegistryError::Other(e)) => Err(ApiError::internal(e)),
         Err(e) => Err(ApiError::new(401, format!("login attempt to {}/v2/ failed with status: 401 Unauthorized ({e})", client.base_url()))),
     }
 }

@@ -36,7 +36,7 @@ fn manifest_error(reference: &Reference, e: RegistryError) -> PullError {
             kind: PullErrorKind::Unauthorized,
             message: format!("pull access denied for {}, repository does not exist or may require 'docker login': {text}", reference.familiar_name()),
         },
-        RegistryError::Other(text) => other(text),
+        RegistryError::Transport(text) | RegistryError::Other(text) => other(text),
     }
 }
 
@@ -86,7 +86,7 @@ const MAX_RESUMES: u32 = 5;
 fn connect(reference: &Reference, tag_or_digest: &str, opts: &PullOptions) -> Result<(RegistryClient, crate::registry::Manifest), PullError> {
     if reference.domain == crate::reference::DEFAULT_DOMAIN {
         for mirror in &opts.registry_mirrors {
-            let client = RegistryClient::for_mirror(mirror, reference.remote_name(), opts.auth.as_deref());
+            let Ok(mut client) = RegistryClient::for_mirror(mirror, reference.remote_name(), &opts.insecure_registries, opts.auth.as_deref()) else { continue };
             if client.ping().is_err() {
                 continue;
             }
@@ -95,7 +95,7 @@ fn connect(reference: &Reference, tag_or_digest: &str, opts: &PullOptions) -> Re
             }
         }
     }
-    let client = RegistryClient::new(&reference.domain, reference.remote_name(), &opts.insecure_registries, opts.auth.as_deref());
+    let mut client = RegistryClient::new(&reference.domain, reference.remote_name(), &opts.insecure_registries, opts.auth.as_deref()).map_err(|e| manifest_error(reference, e))?;
     client.ping().map_err(|e| manifest_error(reference, e))?;
     let manifest = client.manifest_for(tag_or_digest, opts.platform.as_ref()).map_err(|e| manifest_error(reference, e))?;
     Ok((client, manifest))
@@ -104,9 +104,10 @@ fn connect(reference: &Reference, tag_or_digest: &str, opts: &PullOptions) -> Re
 pub(super) fn pull(store: &ImageStore, reference: &Reference, opts: &PullOptions, progress: &mut dyn FnMut(&Value)) -> Result<super::Image, PullError> {
     let reference = reference.clone().with_default_tag();
     let tag_or_digest = reference.digest.clone().or_else(|| reference.tag.clone()).unwrap_or_default();
-    progress(&serde_json::json!({ "status": format!("Pulling from {}", reference.remote_name()), "id": tag_or_digest }));
-
+    // As Docker, nothing is streamed before the manifest is in hand: a registry that cannot
+    // be reached or refuses us is an error status of the request, not a line of progress.
     let (client, manifest) = connect(&reference, &tag_or_digest, opts)?;
+    progress(&serde_json::json!({ "status": format!("Pulling from {}", reference.remote_name()), "id": tag_or_digest }));
     let config_bytes = client.blob_bytes(&manifest.config.digest, MAX_CONFIG_BYTES).map_err(|e| manifest_error(&reference, e))?;
     let config: Value = serde_json::from_slice(&config_bytes).map_err(|e| other(format!("invalid image config: {e}")))?;
     let diffs = diff_ids(&config)?;
@@ -232,7 +233,7 @@ fn download_blob(store: &ImageStore, client: &RegistryClient, layer: &Descriptor
         'request: while total == 0 || have < total {
             let (mut body, start) = match client.blob_from(&layer.digest, have) {
                 Ok(b) => b,
-                Err(RegistryError::Other(e)) if resumes < MAX_RESUMES => {
+                Err(RegistryError::Transport(e) | RegistryError::Other(e)) if resumes < MAX_RESUMES => {
                     resumes += 1;
                     let _ = tx.send(Event::Progress(with_id(&format!("Retrying in {resumes} second{}", if resumes > 1 { "s" } else { "" }), &id)));
                     std::thread::sleep(Duration::from_millis(200 * resumes as u64));

@@ -23,7 +23,7 @@ fn registry_error(e: RegistryError) -> PullError {
     match e {
         RegistryError::NotFound(t) | RegistryError::NameUnknown(t) => PullError { kind: PullErrorKind::NotFound, message: t },
         RegistryError::Unauthorized(t) => PullError { kind: PullErrorKind::Unauthorized, message: t },
-        RegistryError::Other(t) => other(t),
+        RegistryError::Transport(t) | RegistryError::Other(t) => other(t),
     }
 }
 
@@ -104,7 +104,7 @@ impl ImageStore {
             return Err(PullError { kind: PullErrorKind::NotFound, message: format!("An image does not exist locally with the tag: {name}") });
         }
         progress(&status(&format!("The push refers to repository [{}]", reference.repository())));
-        let client = RegistryClient::new(&reference.domain, reference.remote_name(), &opts.insecure_registries, opts.auth.as_deref());
+        let mut client = RegistryClient::new(&reference.domain, reference.remote_name(), &opts.insecure_registries, opts.auth.as_deref()).map_err(registry_error)?;
         client.ping().map_err(registry_error)?;
         for tag in tags {
             let mut tagged = reference.clone();

@@ -1,7 +1,7 @@
 //! The push side of the Registry API V2 client: blob uploads (monolithic, or chunked with
 //! PATCH), existence checks, cross-repository mounts, and manifest uploads.
 
-use super::{percent_encode, sha256_hex, transport_text, RegistryClient, RegistryError};
+use super::{percent_encode, sha256_hex, transport, RegistryClient, RegistryError};
 use std::io::{self, Read};
 
 /// Blobs larger than this are uploaded in PATCH chunks of this size.
@@ -40,7 +40,7 @@ impl RegistryClient {
                     retried = true;
                 }
                 Err(ureq::Error::Status(code, resp)) => return Err(super::status_error(code, resp, &format!("{method} {url}"))),
-                Err(ureq::Error::Transport(t)) => return Err(RegistryError::Other(transport_text(url, &t).replacen("Get ", &format!("{} ", capitalized(method)), 1))),
+                Err(ureq::Error::Transport(t)) => return Err(RegistryError::Transport(transport::error_text(method, url, &t))),
             }
         }
     }
@@ -128,10 +128,4 @@ impl RegistryClient {
         self.send_push("PUT", &url, &[("Content-Type", media_type.to_string())], Some(&mut open), bytes.len() as u64)?;
         Ok(format!("sha256:{}", sha256_hex(bytes)))
     }
-}
-
-fn capitalized(method: &str) -> String {
-    let lower = method.to_lowercase();
-    let mut c = lower.chars();
-    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
 }

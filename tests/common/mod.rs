@@ -3,6 +3,9 @@
 #![allow(dead_code)]
 
 use serde_json::Value;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -139,6 +142,78 @@ impl Drop for Registry {
     }
 }
 
+/// A network namespace of the test's own with only `lo` (down until [`NetNs::ip`] brings it
+/// up): nothing a process in it sends can leave the machine. It lives while this (or a
+/// descriptor duplicated from it) is open or a process is in it.
+pub struct NetNs {
+    fd: OwnedFd,
+}
+
+impl NetNs {
+    /// A new namespace with `lo` up.
+    pub fn new() -> NetNs {
+        // unshare() moves only the calling thread: a throwaway thread makes the namespace and
+        // hands back a descriptor of it, leaving the test's own threads where they were.
+        let fd = std::thread::spawn(|| {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
+            OwnedFd::from(std::fs::File::open("/proc/thread-self/ns/net").unwrap())
+        })
+        .join()
+        .unwrap();
+        let ns = NetNs { fd };
+        ns.ip(&["link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// A duplicate descriptor of the namespace, to start processes in it later.
+    pub fn handle(&self) -> OwnedFd {
+        self.fd.try_clone().unwrap()
+    }
+
+    /// `program` started inside the namespace.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new(program);
+        enter_netns(&mut c, &self.fd);
+        c
+    }
+
+    /// `ip ARGS` inside the namespace, asserting success.
+    pub fn ip(&self, args: &[&str]) {
+        let out = self.command("ip").args(args).output().expect("ip (iproute2) is needed");
+        assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+/// Makes `cmd` join the network namespace `ns` between fork and exec. `ns` must stay open
+/// until the command is spawned.
+pub fn enter_netns(cmd: &mut Command, ns: &OwnedFd) {
+    let fd = ns.as_raw_fd();
+    // SAFETY: the closure runs in the forked child before exec and only makes the setns(2)
+    // syscall on a descriptor the child inherited open; no allocation, no locks.
+    unsafe {
+        cmd.pre_exec(move || if libc::setns(fd, libc::CLONE_NEWNET) == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) });
+    }
+}
+
+/// Reads the head of an HTTP request a fake server got. A TLS ClientHello (Docker first
+/// tries HTTPS on an insecure registry, loopback ones included) gets what Go's HTTP server
+/// answers it, a 400, and is an error here: the client then falls back to plain HTTP.
+pub fn read_request_head(s: &mut std::net::TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if s.read(&mut byte)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        if head.is_empty() && byte[0] == 0x16 {
+            let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n400 Bad Request");
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "TLS handshake on a plain HTTP server"));
+        }
+        head.push(byte[0]);
+    }
+    Ok(head)
+}
+
 /// A dockerd of ours on private roots, stopped (with its containers) on drop.
 pub struct Dockerd {
     pub tmp: TempDir,
@@ -146,6 +221,8 @@ pub struct Dockerd {
     pub sock: PathBuf,
     pub registry: Registry,
     args: Vec<std::ffi::OsString>,
+    env: Vec<(String, String)>,
+    netns: Option<OwnedFd>,
 }
 
 impl Dockerd {
@@ -155,6 +232,16 @@ impl Dockerd {
 
     /// Starts dockerd with `extra` flags after the private roots.
     pub fn start_with(extra: &[&str]) -> Option<Dockerd> {
+        Dockerd::start_full(extra, &[], None)
+    }
+
+    /// Starts dockerd (and so its containerd) inside `netns`, with `extra` flags and `env`
+    /// added to its environment. The client still reaches it: its socket is a file.
+    pub fn start_in(netns: &NetNs, extra: &[&str], env: &[(&str, &str)]) -> Option<Dockerd> {
+        Dockerd::start_full(extra, env, Some(netns))
+    }
+
+    fn start_full(extra: &[&str], env: &[(&str, &str)], netns: Option<&NetNs>) -> Option<Dockerd> {
         if !require_root() {
             eprintln!("skipped: needs root");
             return None;
@@ -171,14 +258,20 @@ impl Dockerd {
         }
         args.extend(["-H".into(), format!("unix://{}", sock.display()).into(), "--insecure-registry".into(), registry.addr.clone().into()]);
         args.extend(extra.iter().map(Into::into));
-        let mut d = Dockerd { tmp, child: None, sock, registry, args };
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut d = Dockerd { tmp, child: None, sock, registry, args, env, netns: netns.map(NetNs::handle) };
         d.spawn();
         Some(d)
     }
 
     fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.tmp.join("dockerd.log")).unwrap();
-        self.child = Some(applet("dockerd").args(&self.args).stdout(log.try_clone().unwrap()).stderr(log).spawn().unwrap());
+        let mut cmd = applet("dockerd");
+        cmd.args(&self.args).envs(self.env.iter().map(|(k, v)| (k, v))).stdout(log.try_clone().unwrap()).stderr(log);
+        if let Some(ns) = &self.netns {
+            enter_netns(&mut cmd, ns);
+        }
+        self.child = Some(cmd.spawn().unwrap());
         let deadline = Instant::now() + Duration::from_secs(20);
         while self.api("GET", "/_ping", None).0 != 200 {
             assert!(Instant::now() < deadline, "dockerd did not answer: {}", self.log());
