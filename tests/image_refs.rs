@@ -38,10 +38,12 @@ fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
     b.into_inner().unwrap()
 }
 
-/// A busybox root filesystem as a layer tar.
+/// A busybox root filesystem as a layer tar no other call makes: its own marker file, since two calls within the same
+/// second would otherwise give byte-identical tars (the same layer).
 fn busybox_layer() -> Vec<u8> {
     let root = common::TempDir::new("refs-rootfs");
     common::busybox_rootfs(root.path());
+    std::fs::write(root.join("fresh"), dockbox::ids::new_id()).unwrap();
     let mut b = tar::Builder::new(Vec::new());
     b.follow_symlinks(false);
     b.append_dir_all(".", root.path()).unwrap();
