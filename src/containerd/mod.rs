@@ -394,7 +394,8 @@ impl Daemon {
         };
         let runtime_root = str_param(params, "runtime_root").map(PathBuf::from).unwrap_or_else(|| self.runtime_root.clone());
         let record = json!({"bundle": bundle, "runtime": runtime, "runtime_name": runtime_name, "runtime_root": runtime_root});
-        crate::sys::write_atomic(&workdir.join(TASK_RECORD), record.to_string().as_bytes()).map_err(|e| internal("writing task record", e))?;
+        // Read only while the task's state directory (volatile) exists, so within this boot.
+        crate::sys::write_atomic_volatile(&workdir.join(TASK_RECORD), record.to_string().as_bytes()).map_err(|e| internal("writing task record", e))?;
         cmd.arg("-namespace")
             .arg(NAMESPACE)
             .arg("-workdir")

@@ -271,7 +271,7 @@ impl Daemon {
         if let Err(e) = &result {
             let code = start_error_exit_code(&e.message);
             slot.c.set_start_error(&e.message, code);
-            let _ = slot.c.save(&self.opts.data_root);
+            let _ = slot.c.save_state(&self.opts.data_root);
             auto_remove = slot.c.auto_remove();
         }
         entry.notify();
@@ -296,7 +296,8 @@ impl Daemon {
             self.write_container_files(&slot.c).map_err(|e| ApiError::internal(e.to_string()))?;
             let config = spec::build(&slot.c, &rootfs, &self.opts.data_root).map_err(ApiError::internal)?;
             std::fs::create_dir_all(&bundle).map_err(|e| ApiError::internal(e.to_string()))?;
-            crate::sys::write_atomic(&bundle.join("config.json"), &serde_json::to_vec_pretty(&config).unwrap_or_default()).map_err(|e| ApiError::internal(e.to_string()))?;
+            // The bundle lives in the exec-root, volatile: nothing reads it after a reboot.
+            crate::sys::write_atomic_volatile(&bundle.join("config.json"), &serde_json::to_vec_pretty(&config).unwrap_or_default()).map_err(|e| ApiError::internal(e.to_string()))?;
             let fifos = Fifos::create(&bundle, slot.c.open_stdin()).map_err(|e| ApiError::internal(e.to_string()))?;
             entry.output.start(&fifos, std::path::Path::new(&slot.c.log_path)).map_err(|e| ApiError::internal(e.to_string()))?;
             Ok(fifos)
@@ -324,7 +325,7 @@ impl Daemon {
         match started {
             Ok(pid) => {
                 slot.c.set_running(pid);
-                slot.c.save(&self.opts.data_root).map_err(|e| ApiError::internal(e.to_string()))?;
+                slot.c.save_state(&self.opts.data_root).map_err(|e| ApiError::internal(e.to_string()))?;
                 Ok(())
             }
             Err(e) => {

@@ -178,7 +178,8 @@ impl ImageStore {
             .collect()
     }
 
-    /// Forgets container `container_id`'s record (its filesystem must be gone already) and
+    /// Forgets container `container_id`'s record (its filesystem must be gone already, and the
+    /// container itself durably, so a record a power cut brings back is collected at start) and
     /// deletes the layers nothing holds any more. Returns their chain ids, top first.
     pub fn release_container_layers(&self, container_id: &str) -> io::Result<Vec<String>> {
         check_container_id(container_id)?;
@@ -186,11 +187,12 @@ impl ImageStore {
         let record = self.mounts_dir().join(container_id);
         let parent = std::fs::read_to_string(record.join("parent")).ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
         let trash = self.trash_name("unmount");
+        // Not fsynced: the container is durably gone already (or never was), and a record of a
+        // container that does not exist is collected at start.
         match std::fs::rename(&record, &trash) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
             r => r?,
         }
-        fsync_dir(&self.mounts_dir())?;
         let _ = std::fs::remove_dir_all(&trash);
         let candidates = parent.map(|p| self.ancestry(&p)).unwrap_or_default();
         self.free_layers(&holds, &candidates)

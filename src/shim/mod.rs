@@ -343,7 +343,8 @@ impl Shim {
     fn record_exit(&mut self, code: i32) {
         let at = crate::sys::rfc3339_nanos(std::time::SystemTime::now());
         let record = json!({"pid": self.init_pid, "exit_status": code, "exited_at": at});
-        if let Err(e) = crate::sys::write_atomic(&self.flags.workdir.join("exit"), record.to_string().as_bytes()) {
+        // For a containerd restarted in this boot; a power cut ends every shim and container.
+        if let Err(e) = crate::sys::write_atomic_volatile(&self.flags.workdir.join("exit"), record.to_string().as_bytes()) {
             eprintln!("docker-containerd-shim: saving exit status: {e}");
         }
         self.exit = Some((code, at));
