@@ -337,25 +337,35 @@ impl Daemon {
         }
     }
 
-    /// Handles the end of a run: containerd delete, unmount, state, waiters, auto-remove.
+    /// Handles the end of a run: containerd delete, unmount, state, auto-remove, waiters.
     pub fn handle_exit(&self, id: &str, exit_status: i32, exited_at: &str) {
         let Ok(entry) = self.find(id) else { return };
         let mut slot = entry.lock();
         if !slot.c.state.running || slot.c.id != id {
             return;
         }
-        let _ = self.containerd_call(|c| c.delete(id));
-        let _ = self.snapshots.unmount(&slot.c.mount_id);
-        let _ = std::fs::remove_dir_all(self.bundle_dir(id));
-        slot.c.set_exited(exit_status, exited_at);
-        let _ = slot.c.save(&self.opts.data_root);
-        slot.exits += 1;
         let auto_remove = slot.c.auto_remove();
+        std::thread::scope(|scope| {
+            // The task's deletion (containerd, the shim, the runtime's `delete`) runs beside our
+            // own cleanup, which does not touch what it removes; it is over before any waiter
+            // hears of the exit, so a next `start` finds no task in the way.
+            let task_deleted = scope.spawn(|| {
+                let _ = self.containerd_call(|c| c.delete(id));
+            });
+            let _ = self.snapshots.unmount(&slot.c.mount_id);
+            let _ = std::fs::remove_dir_all(self.bundle_dir(id));
+            slot.c.set_exited(exit_status, exited_at);
+            slot.exits += 1;
+            if auto_remove {
+                // No state written first: should the removal not happen (a crash), the next
+                // start finds the container "running" without a task and ends it the same way.
+                let _ = self.remove_stopped(&mut slot);
+            } else {
+                let _ = slot.c.save_state(&self.opts.data_root);
+            }
+            let _ = task_deleted.join();
+        });
         entry.notify();
-        drop(slot);
-        if auto_remove {
-            let _ = self.remove(&entry, true);
-        }
     }
 
     /// Sends `signal` to the container's process.
@@ -420,6 +430,13 @@ impl Daemon {
         if slot.removed {
             return Ok(());
         }
+        let removed = self.remove_stopped(&mut slot);
+        entry.notify();
+        removed
+    }
+
+    /// Removes a container that is not running, under its lock; the caller notifies waiters.
+    fn remove_stopped(&self, slot: &mut Slot) -> Result<(), ApiError> {
         slot.c.state.status = "removing".into();
         let id = slot.c.id.clone();
         let dir = Container::dir(&self.opts.data_root, &id);
@@ -430,6 +447,7 @@ impl Daemon {
         if let Err(e) = self.snapshots.remove(&slot.c.mount_id) {
             slot.c.state.status = "dead".into();
             slot.c.state.dead = true;
+            // config.v2.json is gone already: this makes the container again.
             let _ = slot.c.save(&self.opts.data_root);
             return Err(ApiError::internal(format!("unable to remove filesystem for {id}: {e}")));
         }
@@ -440,7 +458,6 @@ impl Daemon {
         std::fs::remove_dir_all(&dir).map_err(|e| ApiError::internal(format!("unable to remove {id}: {e}")))?;
         self.containers.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
         slot.removed = true;
-        entry.notify();
         Ok(())
     }
 
