@@ -286,7 +286,8 @@ impl Daemon {
     fn start_locked(&self, entry: &Arc<Entry>, slot: &mut MutexGuard<'_, Slot>) -> Result<(), ApiError> {
         let id = slot.c.id.clone();
         let mount_id = slot.c.mount_id.clone();
-        let rootfs = self.snapshots.mount(&mount_id).map_err(|e| ApiError::internal(format!("error mounting the container's filesystem: {e}")))?;
+        let rootfs = if slot.c.auto_remove() { self.snapshots.mount_disposable(&mount_id) } else { self.snapshots.mount(&mount_id) };
+        let rootfs = rootfs.map_err(|e| ApiError::internal(format!("error mounting the container's filesystem: {e}")))?;
         let bundle = self.bundle_dir(&id);
         let undo = |d: &Daemon| {
             let _ = std::fs::remove_dir_all(d.bundle_dir(&id));
