@@ -42,6 +42,9 @@ fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
 fn busybox_layer() -> Vec<u8> {
     let root = common::TempDir::new("refs-rootfs");
     common::busybox_rootfs(root.path());
+    // Its own content: two layers made within one second (tar keeps whole seconds) would
+    // otherwise be the same layer.
+    std::fs::write(root.join("layer-id"), dockbox::ids::new_id()).unwrap();
     let mut b = tar::Builder::new(Vec::new());
     b.follow_symlinks(false);
     b.append_dir_all(".", root.path()).unwrap();
