@@ -336,3 +336,29 @@ fn the_next_start_finishes_what_a_crash_interrupted() {
     ok(&d.docker(&["rmi", &id]), "rmi");
     assert_eq!(on_disk(&d), empty_store());
 }
+
+/// A container's layer record is not fsynced at create, so a power cut can tear it: the next
+/// start writes it again from the container's image, and drops a torn record of a container
+/// that does not exist.
+#[test]
+fn the_next_start_rewrites_a_torn_layer_record() {
+    let Some(mut d) = Dockerd::start() else { return };
+    let root = data_root(&d);
+    let records = root.join("image/overlay2/layerdb/mounts");
+    let (image, id) = pull_fresh_busybox(&d);
+    let kept = ok(&d.docker(&["create", &image, "true"]), "create").trim().to_string();
+    let record = std::fs::read_to_string(records.join(&kept).join("parent")).unwrap();
+    std::fs::write(records.join(&kept).join("parent"), b"").unwrap();
+    let ghost = records.join(dockbox::ids::new_id());
+    std::fs::create_dir_all(&ghost).unwrap();
+    std::fs::write(ghost.join("mount-id"), b"").unwrap();
+
+    d.crash_and_restart();
+    assert_eq!(std::fs::read_to_string(records.join(&kept).join("parent")).unwrap(), record, "recorded again");
+    assert!(!ghost.exists(), "the torn record of no container is gone");
+    assert_eq!(on_disk(&d).records, vec![kept.clone()]);
+    ok(&d.docker(&["rmi", "-f", &id]), "rmi -f");
+    ok(&d.docker(&["start", "-a", &kept]), "start");
+    ok(&d.docker(&["rm", &kept]), "rm");
+    assert_eq!(on_disk(&d), empty_store());
+}
