@@ -328,14 +328,22 @@ impl Snapshotter {
     pub fn remove(&self, mount_id: &str) -> io::Result<()> {
         self.unmount(mount_id)?;
         let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        self.remove_layer(&format!("{mount_id}-init"))?;
-        if self.driver == Driver::Vfs {
-            match std::fs::remove_dir_all(self.vfs_dir(mount_id)) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-                _ => {}
-            }
-        }
-        self.remove_layer(mount_id)
+        // The layers are independent, and deleting a directory entry is slow on some disks
+        // (~70 us each here, twenty-odd in an init layer): side by side.
+        let (init, rest) = std::thread::scope(|scope| {
+            let init = scope.spawn(|| self.remove_layer(&format!("{mount_id}-init")));
+            let rest = (|| {
+                if self.driver == Driver::Vfs {
+                    match std::fs::remove_dir_all(self.vfs_dir(mount_id)) {
+                        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                        _ => {}
+                    }
+                }
+                self.remove_layer(mount_id)
+            })();
+            (init.join().unwrap_or_else(|_| Err(io::Error::other("removing the init layer panicked"))), rest)
+        });
+        init.and(rest)
     }
 
     /// Deletes vfs roots of containers not in `live` (mount ids): a crash between making or
