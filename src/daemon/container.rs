@@ -105,8 +105,19 @@ impl Container {
     /// Writes hostconfig.json, then config.v2.json, atomically and durably: once this returns
     /// the container exists for a daemon started after a power cut.
     pub fn save(&self, root: &Path) -> io::Result<()> {
+        self.save_host_config(root)?;
+        self.save_config(root)
+    }
+
+    /// hostconfig.json, durably: before config.v2.json, which makes the container.
+    pub fn save_host_config(&self, root: &Path) -> io::Result<()> {
         let dir = Container::dir(root, &self.id);
-        crate::sys::write_atomic(&dir.join("hostconfig.json"), &serde_json::to_vec(&self.host_config).map_err(io::Error::other)?)?;
+        crate::sys::write_atomic(&dir.join("hostconfig.json"), &serde_json::to_vec(&self.host_config).map_err(io::Error::other)?)
+    }
+
+    /// config.v2.json, durably.
+    pub fn save_config(&self, root: &Path) -> io::Result<()> {
+        let dir = Container::dir(root, &self.id);
         crate::sys::write_atomic(&dir.join("config.v2.json"), &serde_json::to_vec(self).map_err(io::Error::other)?)
     }
 

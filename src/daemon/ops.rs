@@ -199,10 +199,6 @@ impl Daemon {
             std::io::ErrorKind::NotFound => ApiError::not_found(format!("No such image: {image_name}")),
             _ => ApiError::internal(format!("failed to create the container's filesystem: {e}")),
         })?;
-        if let Err(e) = self.snapshots.create_rw(&mount_id, &image) {
-            let _ = self.images.release_container_layers(&id);
-            return Err(ApiError::internal(format!("failed to create the container's filesystem: {e}")));
-        }
         let c = Container {
             id: id.clone(),
             name,
@@ -222,8 +218,20 @@ impl Daemon {
             log_path: dir.join(format!("{id}-json.log")).display().to_string(),
             host_config,
         };
-        let made = std::fs::create_dir_all(&dir).and_then(|_| self.write_container_files(&c)).and_then(|_| c.save(&self.opts.data_root));
-        if let Err(e) = made {
+        // The container's directory and hostconfig.json (fsynced) while its layers are made:
+        // independent, and each waits on the disk. hostname, hosts and resolv.conf are written
+        // at start, as Docker does. config.v2.json, which makes the container, comes last.
+        let (files, layers) = std::thread::scope(|scope| {
+            let files = scope.spawn(|| std::fs::create_dir_all(&dir).and_then(|_| c.save_host_config(&self.opts.data_root)));
+            let layers = self.snapshots.create_rw(&mount_id, &image);
+            (files.join().unwrap_or_else(|_| Err(std::io::Error::other("writing hostconfig.json panicked"))), layers)
+        });
+        if let Err(e) = layers {
+            let _ = std::fs::remove_dir_all(&dir);
+            let _ = self.images.release_container_layers(&id);
+            return Err(ApiError::internal(format!("failed to create the container's filesystem: {e}")));
+        }
+        if let Err(e) = files.and_then(|_| c.save_config(&self.opts.data_root)) {
             let _ = std::fs::remove_dir_all(&dir);
             let _ = self.snapshots.remove(&mount_id);
             let _ = self.images.release_container_layers(&id);
