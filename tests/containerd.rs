@@ -704,3 +704,32 @@ fn our_own_runtime_runs_in_a_fork_of_the_shim_and_the_init_stays_sealed() {
     assert!(err.message.contains("/no/such/program"), "{}", err.message);
     assert!(client.list().unwrap().is_empty());
 }
+
+/// The shim holds the container's mount namespace while the init runs, and lets it go once
+/// the exit is reported: the kernel takes a namespace down with its last user, before the
+/// parent of an exiting process hears of the exit, so the init's exit is not held up by
+/// the container's mounts.
+#[test]
+fn the_shim_holds_the_mount_namespace_until_the_exit_is_reported() {
+    if !common::require_root() {
+        return;
+    }
+    let d = Daemon::start("ctd-mntns");
+    let client = d.client();
+    let (pid, _stdout) = d.create("held", &["sleep", "100"]);
+    let shim = shim_of(&d, "held");
+    let ns = std::fs::read_link(format!("/proc/{pid}/ns/mnt")).unwrap();
+    assert_ne!(ns, std::fs::read_link("/proc/self/ns/mnt").unwrap(), "the container has its own mount namespace");
+    let holds = || std::fs::read_dir(format!("/proc/{shim}/fd")).unwrap().flatten().any(|e| std::fs::read_link(e.path()).ok() == Some(ns.clone()));
+    assert!(holds(), "the shim holds {ns:?}");
+    client.start("held").unwrap();
+    client.kill("held", 9, false).unwrap();
+    assert_eq!(client.wait("held").unwrap().exit_status, 137);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while holds() {
+        assert!(Instant::now() < deadline, "the shim still holds {ns:?} after the exit");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    client.delete("held").unwrap();
+    wait_gone(shim);
+}

@@ -170,6 +170,12 @@ struct Shim {
     /// The pty of a terminal task, copied to and from the FIFOs by the poll loop.
     tty: Option<tty::Tty>,
     runtime: runtime::Runtime,
+    /// The container's mount namespace, held while its init runs. The kernel tears a
+    /// namespace down when its last user goes, and tells the parent of an exit only after the
+    /// exiting process has let go of its namespaces: without this hold, taking down the
+    /// container's forty-odd mounts would come between the init's exit and our hearing of it.
+    /// Dropped once the exit is reported.
+    held_mount_ns: Option<OwnedFd>,
 }
 
 pub fn main(args: Vec<String>) -> i32 {
@@ -203,7 +209,7 @@ pub fn main(args: Vec<String>) -> i32 {
     // SAFETY: fd 3 is valid (checked above) and owned by nobody else.
     let listener = unsafe { UnixListener::from_raw_fd(LISTENER_FD) };
     let runtime = runtime::Runtime::new(&flags.runtime, &flags.runtime_name, &flags.runtime_root.join(&flags.namespace), &flags.workdir.join(RUNTIME_LOG));
-    let mut shim = Shim { flags, id: String::new(), bundle: String::new(), init_pid: 0, status: Status::Empty, exit: None, stdin_keeper: None, output_keepers: Vec::new(), tty: None, runtime };
+    let mut shim = Shim { flags, id: String::new(), bundle: String::new(), init_pid: 0, status: Status::Empty, exit: None, stdin_keeper: None, output_keepers: Vec::new(), tty: None, runtime, held_mount_ns: None };
     match shim.serve(listener) {
         Ok(()) => 0,
         Err(e) => {
@@ -332,6 +338,9 @@ impl Shim {
             }
         }
         self.answer_waiters(conns);
+        if self.exit.is_some() {
+            self.held_mount_ns = None;
+        }
     }
 
     fn answer_waiters(&self, conns: &mut [Conn]) {
@@ -488,6 +497,7 @@ impl Shim {
         self.id = id;
         self.bundle = bundle;
         self.init_pid = pid;
+        self.held_mount_ns = File::open(format!("/proc/{pid}/ns/mnt")).ok().map(OwnedFd::from);
         self.status = Status::Created;
         Ok(json!({"pid": pid}))
     }
@@ -523,6 +533,7 @@ impl Shim {
         self.id = id;
         self.bundle = bundle;
         self.init_pid = pid;
+        self.held_mount_ns = File::open(format!("/proc/{pid}/ns/mnt")).ok().map(OwnedFd::from);
         self.status = Status::Created;
         Ok(json!({"pid": pid}))
     }
