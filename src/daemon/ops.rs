@@ -349,23 +349,26 @@ impl Daemon {
     /// Handles the end of a run: containerd delete, unmount, state, auto-remove, waiters.
     pub fn handle_exit(&self, id: &str, exit_status: i32, exited_at: &str) {
         let Ok(entry) = self.find(id) else { return };
-        let mut slot = entry.lock();
-        if !slot.c.state.running || slot.c.id != id {
-            return;
-        }
-        let auto_remove = slot.c.auto_remove();
-        std::thread::scope(|scope| {
-            // The task's deletion (containerd, the shim, the runtime's `delete`) runs beside our
-            // own cleanup, which does not touch what it removes; it is over before any waiter
-            // hears of the exit, so a next `start` finds no task in the way.
+        let handled = std::thread::scope(|scope| {
+            // The task's deletion (containerd, the shim, the runtime's `delete`) starts at once:
+            // it touches nothing the container's lock guards, so it need not wait behind a
+            // start still saving its state (a short-lived container's exit comes that early),
+            // and it runs beside our own cleanup. An exit event is only ever sent once the
+            // task's start has returned, and a task of this id is only made again after this
+            // deletion. It is over before any waiter hears of the exit, so a next `start`
+            // finds no task in the way.
             let task_deleted = scope.spawn(|| {
                 let _ = self.containerd_call(|c| c.delete(id));
             });
+            let mut slot = entry.lock();
+            if !slot.c.state.running || slot.c.id != id {
+                return false;
+            }
             let _ = self.snapshots.unmount(&slot.c.mount_id);
             let _ = std::fs::remove_dir_all(self.bundle_dir(id));
             slot.c.set_exited(exit_status, exited_at);
             slot.exits += 1;
-            if auto_remove {
+            if slot.c.auto_remove() {
                 // No state written first: should the removal not happen (a crash), the next
                 // start finds the container "running" without a task and ends it the same way.
                 let _ = self.remove_stopped(&mut slot);
@@ -373,8 +376,11 @@ impl Daemon {
                 let _ = slot.c.save_state(&self.opts.data_root);
             }
             let _ = task_deleted.join();
+            true
         });
-        entry.notify();
+        if handled {
+            entry.notify();
+        }
     }
 
     /// Sends `signal` to the container's process.
