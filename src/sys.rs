@@ -107,19 +107,51 @@ pub fn connect_unix(path: &Path) -> io::Result<UnixStream> {
     UnixStream::connect(short)
 }
 
-/// Writes `data` to `path` atomically: a temporary file beside it, fsync, rename.
+/// Writes `data` to `path` atomically and durably: a temporary file beside it, fsync, rename,
+/// fsync of the directory. After a power cut the file is there whole (or, if the call did not
+/// return, the old one is). For files whose appearance the next step relies on.
 pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
+    replace_file(path, data, Flush::DataAndName)
+}
+
+/// Replaces `path` atomically with its data fsynced, but the rename not forced to disk: after a
+/// power cut the old contents or the new ones, never a torn file (what Docker's atomic writer
+/// gives). For updates of a record that already exists, where either version is a valid state.
+pub fn write_atomic_update(path: &Path, data: &[u8]) -> io::Result<()> {
+    replace_file(path, data, Flush::Data)
+}
+
+/// Replaces `path` atomically, nothing fsynced: whole against the kill of any process (the page
+/// cache outlives it), not against a power cut. For files read back only within the same boot,
+/// about processes that a power cut ends anyway.
+pub fn write_atomic_volatile(path: &Path, data: &[u8]) -> io::Result<()> {
+    replace_file(path, data, Flush::Nothing)
+}
+
+#[derive(PartialEq)]
+enum Flush {
+    DataAndName,
+    Data,
+    Nothing,
+}
+
+/// A temporary file beside `path`, then rename, with the fsyncs `flush` asks for.
+fn replace_file(path: &Path, data: &[u8], flush: Flush) -> io::Result<()> {
     use std::io::Write;
     let dir = path.parent().ok_or_else(|| io::Error::other("path has no parent"))?;
     let tmp = dir.join(format!(".{}{ATOMIC_TEMP_MARK}{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("f"), std::process::id()));
     {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(data)?;
-        f.sync_all()?;
+        if flush != Flush::Nothing {
+            f.sync_all()?;
+        }
     }
     std::fs::rename(&tmp, path)?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
+    if flush == Flush::DataAndName {
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
     }
     Ok(())
 }

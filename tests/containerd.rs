@@ -670,3 +670,66 @@ fn concurrent_tasks_do_not_interfere() {
     }
     assert!(d.client().list().unwrap().is_empty());
 }
+
+/// With this executable's own docker-runc as the runtime, the shim enters the applet in a
+/// fork rather than executing it: the task behaves the same, its output ends with it, a
+/// failure still reports the runtime's message, and the init waiting for `start` still runs
+/// from the sealed copy of the binary, never from the writable file (CVE-2019-5736).
+#[test]
+fn our_own_runtime_runs_in_a_fork_of_the_shim_and_the_init_stays_sealed() {
+    if !common::require_root() {
+        return;
+    }
+    let d = Daemon::start("ctd-own-runc");
+    let client = d.client();
+    let own = common::applet_dir().join("docker-runc");
+    let own = own.to_str().unwrap();
+    let (pid, mut stdout) = d.create_with("own", &["sh", "-c", "echo own; exit 5"], Some(own), false);
+    let exe = std::fs::File::open(format!("/proc/{pid}/exe")).unwrap();
+    let sealed = nix::sys::statvfs::fstatvfs(&exe).unwrap().flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY);
+    assert!(sealed, "the init runs from {:?}", std::fs::read_link(format!("/proc/{pid}/exe")));
+    drop(exe);
+    let shim = shim_of(&d, "own");
+    client.start("own").unwrap();
+    assert_eq!(client.wait("own").unwrap().exit_status, 5);
+    let mut out = String::new();
+    stdout.read_to_string(&mut out).expect("the stdout FIFO still has a writer");
+    assert_eq!(out, "own\n");
+    assert_eq!(client.delete("own").unwrap().exit_status, 5);
+    wait_gone(shim);
+    assert!(!d.workdir("own").exists() && !d.statedir("own").exists(), "task dirs were left behind");
+
+    let bundle = d.bundle("broken", &["/no/such/program"]);
+    let err = client.create(&CreateTask { id: "broken".into(), bundle, runtime: Some(own.into()), ..Default::default() }).unwrap_err();
+    assert!(err.message.contains("/no/such/program"), "{}", err.message);
+    assert!(client.list().unwrap().is_empty());
+}
+
+/// The shim holds the container's mount namespace while the init runs, and lets it go once
+/// the exit is reported: the kernel takes a namespace down with its last user, before the
+/// parent of an exiting process hears of the exit, so the init's exit is not held up by
+/// the container's mounts.
+#[test]
+fn the_shim_holds_the_mount_namespace_until_the_exit_is_reported() {
+    if !common::require_root() {
+        return;
+    }
+    let d = Daemon::start("ctd-mntns");
+    let client = d.client();
+    let (pid, _stdout) = d.create("held", &["sleep", "100"]);
+    let shim = shim_of(&d, "held");
+    let ns = std::fs::read_link(format!("/proc/{pid}/ns/mnt")).unwrap();
+    assert_ne!(ns, std::fs::read_link("/proc/self/ns/mnt").unwrap(), "the container has its own mount namespace");
+    let holds = || std::fs::read_dir(format!("/proc/{shim}/fd")).unwrap().flatten().any(|e| std::fs::read_link(e.path()).ok() == Some(ns.clone()));
+    assert!(holds(), "the shim holds {ns:?}");
+    client.start("held").unwrap();
+    client.kill("held", 9, false).unwrap();
+    assert_eq!(client.wait("held").unwrap().exit_status, 137);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while holds() {
+        assert!(Instant::now() < deadline, "the shim still holds {ns:?} after the exit");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    client.delete("held").unwrap();
+    wait_gone(shim);
+}

@@ -214,3 +214,22 @@ fn bad_input_gets_dockers_errors_and_leaves_nothing() {
     let leftovers: Vec<_> = std::fs::read_dir(d.tmp.join("data/containers")).unwrap().collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// A container removed when it stops writes to a volatile overlay (nothing to sync when it is
+/// unmounted); any other container's writable layer is synced as Docker's is.
+#[test]
+fn only_auto_removed_containers_get_a_volatile_writable_layer() {
+    let Some(d) = Dockerd::start() else { return };
+    let image = d.registry.image("busybox");
+    let root_options = "awk '$2 == \"/\" && $3 == \"overlay\" {print $4}' /proc/mounts";
+    let o = d.docker(&["run", "--rm", &image, "sh", "-c", root_options]);
+    assert_eq!(o.status.code(), Some(0), "{}{}{}", stdout(&o), stderr(&o), d.log());
+    assert!(stdout(&o).contains("volatile"), "{}", stdout(&o));
+    let o = d.docker(&["run", "--name", "kept", &image, "sh", "-c", &format!("{root_options}; echo data > /kept")]);
+    assert_eq!(o.status.code(), Some(0), "{}{}{}", stdout(&o), stderr(&o), d.log());
+    assert!(stdout(&o).contains("lowerdir=") && !stdout(&o).contains("volatile"), "{}", stdout(&o));
+    let o = d.docker(&["start", "-a", "kept"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}{}", stdout(&o), stderr(&o), d.log());
+    let o = d.docker(&["rm", "kept"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}

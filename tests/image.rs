@@ -178,6 +178,21 @@ fn pull_get_and_mount_from_a_local_registry() {
     std::fs::remove_file(bb.join("bin/ls")).unwrap();
     assert!(root.join("overlay2").join(cache_id_of(&store, &busybox)).join("diff/bin/ls").exists(), "image layers stay untouched");
 
+    // A disposable container's overlay is volatile (its unmount syncs nothing); its layers
+    // mount again afterwards, writes in place.
+    let overlay_options = |at: &std::path::Path| dockbox::mounts::mounts().unwrap().into_iter().find(|m| m.mount_point == at).map(|m| m.super_options).unwrap();
+    let disposable = new_rw(&snap, &busybox);
+    let d = snap.mount_disposable(&disposable).unwrap();
+    // Older kernels show `volatile`, newer ones `fsync=volatile`.
+    assert!(overlay_options(&d).contains("volatile"), "{}", overlay_options(&d));
+    std::fs::write(d.join("tmp/kept"), b"x").unwrap();
+    snap.unmount(&disposable).unwrap();
+    let d = snap.mount(&disposable).unwrap();
+    assert!(!overlay_options(&d).contains("volatile"), "{}", overlay_options(&d));
+    assert_eq!(std::fs::read(d.join("tmp/kept")).unwrap(), b"x");
+    snap.remove(&disposable).unwrap();
+    assert!(!overlay_options(&bb).contains("volatile"), "a kept container's overlay syncs");
+
     snap.unmount(&bb_mount).unwrap();
     snap.unmount(&bb_mount).unwrap();
     assert!(!dockbox::mounts::is_mountpoint(&bb));

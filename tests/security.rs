@@ -189,6 +189,41 @@ fn docker_profile_in_the_interpreter_on_four_arches() {
     assert_eq!(eval(&default, Arch::X86, "socketcall", [0; 6]), ALLOW);
 }
 
+/// Every syscall number, named or not, gets what the profile says for it: the first rule
+/// without conditions naming it (rules that repeat the default change nothing), else the
+/// default. Checked exhaustively, as the compiler merges runs of numbers into ranges.
+#[test]
+fn docker_profile_decides_every_number_as_its_rules_say() {
+    for caps in [&["CAP_CHOWN"][..], &["CAP_SYS_ADMIN"][..]] {
+        let profile = docker_profile(caps);
+        let prog = compile(&profile);
+        let default = dockbox::seccomp::action_value(profile["defaultAction"].as_str().unwrap(), profile["defaultErrnoRet"].as_u64().map(|e| e as u32)).unwrap();
+        for arch in ALL_ARCHES {
+            let mut plain: std::collections::BTreeMap<u32, u32> = Default::default();
+            let mut conditional: std::collections::BTreeSet<u32> = Default::default();
+            for rule in profile["syscalls"].as_array().unwrap() {
+                let ret = dockbox::seccomp::action_value(rule["action"].as_str().unwrap(), rule["errnoRet"].as_u64().map(|e| e as u32)).unwrap();
+                if ret == default {
+                    continue;
+                }
+                let has_args = rule["args"].as_array().is_some_and(|a| !a.is_empty());
+                for nr in rule["names"].as_array().unwrap().iter().filter_map(|n| arch.syscall(n.as_str().unwrap())) {
+                    if has_args {
+                        conditional.insert(nr);
+                    } else {
+                        plain.entry(nr).or_insert(ret);
+                    }
+                }
+            }
+            let base = if arch == Arch::X32 { X32_SYSCALL_BIT } else { 0 };
+            for nr in (base..base + 1024).filter(|nr| plain.contains_key(nr) || !conditional.contains(nr)) {
+                let want = plain.get(&nr).copied().unwrap_or(default);
+                assert_eq!(run_bpf(&prog, nr, arch.audit(), [0; 6]), want, "number {nr:#x} on {arch:?} with {caps:?}");
+            }
+        }
+    }
+}
+
 #[test]
 fn compiled_filter_runs_on_this_host() {
     // A child installs the filter (no_new_privs first) and runs busybox under it.

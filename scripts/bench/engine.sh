@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Engine figures, ours beside Debian's docker.io (dockerd 20.10) when it is installed, in one
 # run: the static binary's size; idle memory of dockerd + containerd; memory of one shim; and
-# the median wall time of `docker run --rm hello-world` over N runs (default 20).
+# the median wall time of `docker run --rm hello-world` and of `docker run --rm busybox true` over
+# N runs each (default 20), ours and docker.io's alternating so that both meet the same load (the
+# machine is shared: figures taken minutes apart differ by a third).
 # Memory comes from /proc/PID/smaps_rollup: Rss, and Private (Private_Clean + Private_Dirty).
 # Run as root: sudo scripts/bench/engine.sh [RUNS]
 set -euo pipefail
@@ -28,11 +30,20 @@ child_named() { # PARENT COMM-PREFIX -> first child pid whose comm starts with i
     done
 }
 median_ms() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.1f\n", (a[NR/2]+a[NR/2+1])/2}'; }
-time_runs() { # CLI HOST IMAGE
+time_one() { # CLI HOST IMAGE [ARGS...] -> ms, with a tenth
+    s=$(date +%s%N); "$1" -H "$2" run --rm "${@:3}" >/dev/null; e=$(date +%s%N)
+    awk -v d=$(( (e - s) / 100000 )) 'BEGIN{printf "%.1f\n", d / 10}'
+}
+time_alternating() { # N rounds of both commands on ours and on docker.io's
     for _ in $(seq "$runs"); do
-        s=$(date +%s%N); "$1" -H "$2" run --rm "$3" >/dev/null; e=$(date +%s%N)
-        echo $(( (e - s) / 1000000 ))
-    done | median_ms
+        for what in hello true; do
+            local args=("$image"); [ "$what" = true ] && args=("$registry/busybox" true)
+            # A pause before each run, so that what the other daemon does after its client
+            # returned (shim exits, cleanup) is not counted against this one.
+            sleep 0.1; time_one "$work/bin/docker" "unix://$work/ours.sock" "${args[@]}" >>"$work/$what.ours"
+            if [ -n "$cli" ]; then sleep 0.1; time_one "$cli" "unix://$work/real.sock" "${args[@]}" >>"$work/$what.real"; fi
+        done
+    done
 }
 
 bash scripts/images.sh "$work/images" >/dev/null
@@ -61,7 +72,6 @@ sleep 1
 our_shim=$(child_named "$our_ctrd" docker-contain)
 our_shim_rss=$(rss "$our_shim"); our_shim_priv=$(private "$our_shim")
 "$work/bin/docker" -H "unix://$work/ours.sock" rm -f shimmed >/dev/null
-our_run=$(time_runs "$work/bin/docker" "unix://$work/ours.sock" "$image")
 
 printf '%-44s %14s %14s %8s\n' "figure" "dockbox" "docker.io" "ratio"
 row() { # NAME OURS THEIRS UNIT
@@ -88,17 +98,21 @@ if command -v dockerd >/dev/null && [ -x /usr/sbin/dockerd -o -x /usr/bin/docker
     real_shim=$(pgrep -f "containerd-shim.*-namespace moby" | head -n1)
     real_shim_rss=$(rss "$real_shim"); real_shim_priv=$(private "$real_shim")
     "$cli" -H "unix://$work/real.sock" rm -f shimmed >/dev/null
-    real_run=$(time_runs "$cli" "unix://$work/real.sock" "$image")
     real_size=0
     for f in "$real" /usr/bin/docker /usr/bin/containerd /usr/bin/containerd-shim-runc-v2 /usr/sbin/runc /usr/bin/runc /usr/sbin/docker-init /usr/bin/docker-proxy /usr/sbin/docker-proxy; do
         [ -f "$f" ] && real_size=$(( real_size + $(stat -L -c %s "$f") ))
     done
 else
-    real_idle_rss=; real_idle_priv=; real_shim_rss=; real_shim_priv=; real_run=; real_size=
+    real_idle_rss=; real_idle_priv=; real_shim_rss=; real_shim_priv=; real_size=; cli=
 fi
+time_alternating
+our_run=$(median_ms <"$work/hello.ours"); our_true=$(median_ms <"$work/true.ours")
+real_run=; real_true=
+if [ -n "$cli" ]; then real_run=$(median_ms <"$work/hello.real"); real_true=$(median_ms <"$work/true.real"); fi
 row "binary size (all roles)" "$((size / 1024))" "$([ -n "$real_size" ] && echo $((real_size / 1024)))" KiB
 row "idle dockerd+containerd Rss" "$our_idle_rss" "$real_idle_rss" KiB
 row "idle dockerd+containerd Private" "$our_idle_priv" "$real_idle_priv" KiB
 row "one shim Rss" "$our_shim_rss" "$real_shim_rss" KiB
 row "one shim Private" "$our_shim_priv" "$real_shim_priv" KiB
 row "docker run --rm hello-world (median of $runs)" "$our_run" "$real_run" ms
+row "docker run --rm busybox true (median of $runs)" "$our_true" "$real_true" ms

@@ -211,12 +211,16 @@ pub fn spawn_daemon(address: &Path, root: &Path, state: &Path, runtime: Option<&
 /// Stops a containerd of ours left running by an earlier dockerd: SIGTERM, then SIGKILL after
 /// ten seconds. A pid now used by another program is left alone.
 fn stop_stale_containerd(pid: i32) {
-    let is_containerd = || {
-        std::fs::read(format!("/proc/{pid}/cmdline"))
-            .ok()
-            .and_then(|c| c.split(|&b| b == 0).next().map(|a| String::from_utf8_lossy(a).rsplit('/').next().unwrap_or("").to_string()))
-            .is_some_and(|argv0| argv0 == "docker-containerd" || argv0 == "containerd")
-            && !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z ")
+    let argv0 = || {
+        std::fs::read(format!("/proc/{pid}/cmdline")).ok().map(|c| c.split(|&b| b == 0).next().map(|a| String::from_utf8_lossy(a).rsplit('/').next().unwrap_or("").to_string()).unwrap_or_default())
+    };
+    let is_containerd = || argv0().is_some_and(|a| a == "docker-containerd" || a == "containerd");
+    // Gone, a zombie (its descriptors, the socket among them, closed), or another program.
+    // An empty command line is not an exit: it reads so while the exit is under way, the
+    // socket still open.
+    let exited = || {
+        let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| s.rsplit_once(')').is_none_or(|(_, rest)| rest.trim_start().starts_with(['Z', 'X']))).unwrap_or(true);
+        zombie || argv0().is_some_and(|a| !a.is_empty() && a != "docker-containerd" && a != "containerd")
     };
     if pid <= 1 || !is_containerd() {
         return;
@@ -224,12 +228,13 @@ fn stop_stale_containerd(pid: i32) {
     let target = nix::unistd::Pid::from_raw(pid);
     let _ = nix::sys::signal::kill(target, nix::sys::signal::Signal::SIGTERM);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while is_containerd() && Instant::now() < deadline {
+    while !exited() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    if is_containerd() {
+    if is_containerd() && !exited() {
         let _ = nix::sys::signal::kill(target, nix::sys::signal::Signal::SIGKILL);
-        while is_containerd() {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !exited() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
     }

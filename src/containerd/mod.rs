@@ -4,7 +4,8 @@
 //!
 //! Layout (namespace is always `moby`):
 //! - `<root>/io.containerd.runtime.v1.linux/moby/<id>/`: the shim's workdir (log.json, init.pid,
-//!   exit, shim.log, and containerd's task.json naming the runtime). Persistent.
+//!   exit, shim.log, and containerd's task.json naming the runtime). Persistent. A deleted
+//!   task's is renamed `.deleted-<id>-<random>` and removed after the answer.
 //! - `<state>/io.containerd.runtime.v1.linux/moby/<id>/shim.sock`: the shim's socket. Volatile.
 //!
 //! Containers outlive containerd: the shims are setsid'd, and on start containerd scans the
@@ -42,6 +43,9 @@ const NAMESPACE: &str = "moby";
 const RUNTIME_DIR: &str = "io.containerd.runtime.v1.linux";
 /// containerd's own note in a shim's workdir.
 const TASK_RECORD: &str = "task.json";
+/// Work directories of deleted tasks being removed (`.deleted-<id>-<random>`), beside the
+/// live ones; what a crash left of them goes at the next start.
+const DELETED_PREFIX: &str = ".deleted-";
 
 #[derive(Parser, Debug)]
 #[command(name = "containerd", about = "high performance container runtime", disable_version_flag = true)]
@@ -189,7 +193,7 @@ fn str_param<'a>(params: &'a Value, key: &str) -> Option<&'a str> {
 
 fn id_param(params: &Value) -> Result<String, RpcError> {
     let id = str_param(params, "id").ok_or_else(|| bad("missing task id"))?;
-    if id.contains('/') || id == "." || id == ".." || id.len() > 255 {
+    if id.contains('/') || id == "." || id == ".." || id.starts_with(DELETED_PREFIX) || id.len() > 255 {
         return Err(bad(format!("invalid task id {id:?}")));
     }
     Ok(id.to_string())
@@ -394,7 +398,8 @@ impl Daemon {
         };
         let runtime_root = str_param(params, "runtime_root").map(PathBuf::from).unwrap_or_else(|| self.runtime_root.clone());
         let record = json!({"bundle": bundle, "runtime": runtime, "runtime_name": runtime_name, "runtime_root": runtime_root});
-        crate::sys::write_atomic(&workdir.join(TASK_RECORD), record.to_string().as_bytes()).map_err(|e| internal("writing task record", e))?;
+        // Read only while the task's state directory (volatile) exists, so within this boot.
+        crate::sys::write_atomic_volatile(&workdir.join(TASK_RECORD), record.to_string().as_bytes()).map_err(|e| internal("writing task record", e))?;
         cmd.arg("-namespace")
             .arg(NAMESPACE)
             .arg("-workdir")
@@ -560,10 +565,7 @@ impl Daemon {
             Value::Null
         };
         let task = self.tasks.lock().unwrap().remove(id);
-        let Some(mut task) = task else { return Err(no_such_task(id)) };
-        if let Some(child) = task.shim.as_mut() {
-            let _ = child.wait();
-        }
+        let Some(task) = task else { return Err(no_such_task(id)) };
         let (code, at) = match (&result, &task.exit) {
             (Value::Object(_), _) => (
                 result.get("exit_status").and_then(Value::as_i64).unwrap_or(255) as i32,
@@ -572,8 +574,25 @@ impl Daemon {
             (_, Some((c, a))) => (*c, a.clone()),
             _ => (255, String::new()),
         };
+        // The answer does not wait for the rest: the shim has answered and is on its way out
+        // (reaped on a thread), and its work directory is renamed out of the way of a next
+        // task of this id and deleted there too. The state directory (the socket) goes now.
         let _ = std::fs::remove_dir_all(self.statedir(id));
-        let _ = std::fs::remove_dir_all(self.workdir(id));
+        let trash = self.root.join(RUNTIME_DIR).join(NAMESPACE).join(format!("{DELETED_PREFIX}{id}-{}", &crate::ids::new_id()[..8]));
+        let moved = std::fs::rename(self.workdir(id), &trash).is_ok();
+        if moved || task.shim.is_some() {
+            let mut shim = task.shim;
+            std::thread::spawn(move || {
+                if let Some(child) = shim.as_mut() {
+                    let _ = child.wait();
+                }
+                if moved {
+                    let _ = std::fs::remove_dir_all(trash);
+                }
+            });
+        } else {
+            let _ = std::fs::remove_dir_all(self.workdir(id));
+        }
         self.changed.notify_all();
         self.publish(json!({"topic": "/tasks/delete", "id": id, "pid": task.pid, "exit_status": code, "exited_at": at}));
         Ok(json!({"pid": task.pid, "exit_status": code, "exited_at": at}))
@@ -605,6 +624,11 @@ impl Daemon {
 
     /// Re-learns the tasks whose shims survived a crash or restart of containerd.
     fn recover(self: &Arc<Self>) {
+        for e in std::fs::read_dir(self.root.join(RUNTIME_DIR).join(NAMESPACE)).into_iter().flatten().flatten() {
+            if e.file_name().to_string_lossy().starts_with(DELETED_PREFIX) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
         let base = self.state.join(RUNTIME_DIR).join(NAMESPACE);
         let Ok(entries) = std::fs::read_dir(&base) else { return };
         for entry in entries.flatten() {

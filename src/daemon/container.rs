@@ -102,11 +102,31 @@ impl Container {
         self.config.get("Image").and_then(Value::as_str).unwrap_or_default().to_string()
     }
 
-    /// Writes config.v2.json and hostconfig.json atomically.
+    /// Writes hostconfig.json, then config.v2.json, atomically and durably: once this returns
+    /// the container exists for a daemon started after a power cut.
     pub fn save(&self, root: &Path) -> io::Result<()> {
+        self.save_host_config(root)?;
+        self.save_config(root)
+    }
+
+    /// hostconfig.json, durably: before config.v2.json, which makes the container.
+    pub fn save_host_config(&self, root: &Path) -> io::Result<()> {
         let dir = Container::dir(root, &self.id);
-        crate::sys::write_atomic(&dir.join("config.v2.json"), &serde_json::to_vec(self).map_err(io::Error::other)?)?;
         crate::sys::write_atomic(&dir.join("hostconfig.json"), &serde_json::to_vec(&self.host_config).map_err(io::Error::other)?)
+    }
+
+    /// config.v2.json, durably.
+    pub fn save_config(&self, root: &Path) -> io::Result<()> {
+        let dir = Container::dir(root, &self.id);
+        crate::sys::write_atomic(&dir.join("config.v2.json"), &serde_json::to_vec(self).map_err(io::Error::other)?)
+    }
+
+    /// Rewrites config.v2.json after a change of state (hostconfig.json never changes after
+    /// create). Whole, but its rename not forced to disk: after a power cut the container comes
+    /// back in its previous state or this one, and no process of it runs either way.
+    pub fn save_state(&self, root: &Path) -> io::Result<()> {
+        let dir = Container::dir(root, &self.id);
+        crate::sys::write_atomic_update(&dir.join("config.v2.json"), &serde_json::to_vec(self).map_err(io::Error::other)?)
     }
 
     /// Deletes config.v2.json durably: the container no longer exists for a restarted

@@ -199,10 +199,6 @@ impl Daemon {
             std::io::ErrorKind::NotFound => ApiError::not_found(format!("No such image: {image_name}")),
             _ => ApiError::internal(format!("failed to create the container's filesystem: {e}")),
         })?;
-        if let Err(e) = self.snapshots.create_rw(&mount_id, &image) {
-            let _ = self.images.release_container_layers(&id);
-            return Err(ApiError::internal(format!("failed to create the container's filesystem: {e}")));
-        }
         let c = Container {
             id: id.clone(),
             name,
@@ -222,8 +218,20 @@ impl Daemon {
             log_path: dir.join(format!("{id}-json.log")).display().to_string(),
             host_config,
         };
-        let made = std::fs::create_dir_all(&dir).and_then(|_| self.write_container_files(&c)).and_then(|_| c.save(&self.opts.data_root));
-        if let Err(e) = made {
+        // The container's directory and hostconfig.json (fsynced) while its layers are made:
+        // independent, and each waits on the disk. hostname, hosts and resolv.conf are written
+        // at start, as Docker does. config.v2.json, which makes the container, comes last.
+        let (files, layers) = std::thread::scope(|scope| {
+            let files = scope.spawn(|| std::fs::create_dir_all(&dir).and_then(|_| c.save_host_config(&self.opts.data_root)));
+            let layers = self.snapshots.create_rw(&mount_id, &image);
+            (files.join().unwrap_or_else(|_| Err(std::io::Error::other("writing hostconfig.json panicked"))), layers)
+        });
+        if let Err(e) = layers {
+            let _ = std::fs::remove_dir_all(&dir);
+            let _ = self.images.release_container_layers(&id);
+            return Err(ApiError::internal(format!("failed to create the container's filesystem: {e}")));
+        }
+        if let Err(e) = files.and_then(|_| c.save_config(&self.opts.data_root)) {
             let _ = std::fs::remove_dir_all(&dir);
             let _ = self.snapshots.remove(&mount_id);
             let _ = self.images.release_container_layers(&id);
@@ -271,7 +279,7 @@ impl Daemon {
         if let Err(e) = &result {
             let code = start_error_exit_code(&e.message);
             slot.c.set_start_error(&e.message, code);
-            let _ = slot.c.save(&self.opts.data_root);
+            let _ = slot.c.save_state(&self.opts.data_root);
             auto_remove = slot.c.auto_remove();
         }
         entry.notify();
@@ -286,7 +294,8 @@ impl Daemon {
     fn start_locked(&self, entry: &Arc<Entry>, slot: &mut MutexGuard<'_, Slot>) -> Result<(), ApiError> {
         let id = slot.c.id.clone();
         let mount_id = slot.c.mount_id.clone();
-        let rootfs = self.snapshots.mount(&mount_id).map_err(|e| ApiError::internal(format!("error mounting the container's filesystem: {e}")))?;
+        let rootfs = if slot.c.auto_remove() { self.snapshots.mount_disposable(&mount_id) } else { self.snapshots.mount(&mount_id) };
+        let rootfs = rootfs.map_err(|e| ApiError::internal(format!("error mounting the container's filesystem: {e}")))?;
         let bundle = self.bundle_dir(&id);
         let undo = |d: &Daemon| {
             let _ = std::fs::remove_dir_all(d.bundle_dir(&id));
@@ -296,7 +305,8 @@ impl Daemon {
             self.write_container_files(&slot.c).map_err(|e| ApiError::internal(e.to_string()))?;
             let config = spec::build(&slot.c, &rootfs, &self.opts.data_root).map_err(ApiError::internal)?;
             std::fs::create_dir_all(&bundle).map_err(|e| ApiError::internal(e.to_string()))?;
-            crate::sys::write_atomic(&bundle.join("config.json"), &serde_json::to_vec_pretty(&config).unwrap_or_default()).map_err(|e| ApiError::internal(e.to_string()))?;
+            // The bundle lives in the exec-root, volatile: nothing reads it after a reboot.
+            crate::sys::write_atomic_volatile(&bundle.join("config.json"), &serde_json::to_vec_pretty(&config).unwrap_or_default()).map_err(|e| ApiError::internal(e.to_string()))?;
             let fifos = Fifos::create(&bundle, slot.c.open_stdin()).map_err(|e| ApiError::internal(e.to_string()))?;
             entry.output.start(&fifos, std::path::Path::new(&slot.c.log_path)).map_err(|e| ApiError::internal(e.to_string()))?;
             Ok(fifos)
@@ -324,7 +334,7 @@ impl Daemon {
         match started {
             Ok(pid) => {
                 slot.c.set_running(pid);
-                slot.c.save(&self.opts.data_root).map_err(|e| ApiError::internal(e.to_string()))?;
+                slot.c.save_state(&self.opts.data_root).map_err(|e| ApiError::internal(e.to_string()))?;
                 Ok(())
             }
             Err(e) => {
@@ -336,24 +346,40 @@ impl Daemon {
         }
     }
 
-    /// Handles the end of a run: containerd delete, unmount, state, waiters, auto-remove.
+    /// Handles the end of a run: containerd delete, unmount, state, auto-remove, waiters.
     pub fn handle_exit(&self, id: &str, exit_status: i32, exited_at: &str) {
         let Ok(entry) = self.find(id) else { return };
-        let mut slot = entry.lock();
-        if !slot.c.state.running || slot.c.id != id {
-            return;
-        }
-        let _ = self.containerd_call(|c| c.delete(id));
-        let _ = self.snapshots.unmount(&slot.c.mount_id);
-        let _ = std::fs::remove_dir_all(self.bundle_dir(id));
-        slot.c.set_exited(exit_status, exited_at);
-        let _ = slot.c.save(&self.opts.data_root);
-        slot.exits += 1;
-        let auto_remove = slot.c.auto_remove();
-        entry.notify();
-        drop(slot);
-        if auto_remove {
-            let _ = self.remove(&entry, true);
+        let handled = std::thread::scope(|scope| {
+            // The task's deletion (containerd, the shim, the runtime's `delete`) starts at once:
+            // it touches nothing the container's lock guards, so it need not wait behind a
+            // start still saving its state (a short-lived container's exit comes that early),
+            // and it runs beside our own cleanup. An exit event is only ever sent once the
+            // task's start has returned, and a task of this id is only made again after this
+            // deletion. It is over before any waiter hears of the exit, so a next `start`
+            // finds no task in the way.
+            let task_deleted = scope.spawn(|| {
+                let _ = self.containerd_call(|c| c.delete(id));
+            });
+            let mut slot = entry.lock();
+            if !slot.c.state.running || slot.c.id != id {
+                return false;
+            }
+            let _ = self.snapshots.unmount(&slot.c.mount_id);
+            let _ = std::fs::remove_dir_all(self.bundle_dir(id));
+            slot.c.set_exited(exit_status, exited_at);
+            slot.exits += 1;
+            if slot.c.auto_remove() {
+                // No state written first: should the removal not happen (a crash), the next
+                // start finds the container "running" without a task and ends it the same way.
+                let _ = self.remove_stopped(&mut slot);
+            } else {
+                let _ = slot.c.save_state(&self.opts.data_root);
+            }
+            let _ = task_deleted.join();
+            true
+        });
+        if handled {
+            entry.notify();
         }
     }
 
@@ -419,6 +445,13 @@ impl Daemon {
         if slot.removed {
             return Ok(());
         }
+        let removed = self.remove_stopped(&mut slot);
+        entry.notify();
+        removed
+    }
+
+    /// Removes a container that is not running, under its lock; the caller notifies waiters.
+    fn remove_stopped(&self, slot: &mut Slot) -> Result<(), ApiError> {
         slot.c.state.status = "removing".into();
         let id = slot.c.id.clone();
         let dir = Container::dir(&self.opts.data_root, &id);
@@ -426,20 +459,31 @@ impl Daemon {
         // only its filesystem and layer record, which the next start collects; the layers it
         // stood on go last, once nothing else holds them.
         Container::forget(&dir).map_err(|e| ApiError::internal(format!("unable to remove {id}: {e}")))?;
-        if let Err(e) = self.snapshots.remove(&slot.c.mount_id) {
+        // What follows goes two at a time where the order allows: deleting directory entries
+        // is slow on some disks, and these are independent.
+        let removed = std::thread::scope(|scope| {
+            let bundle = scope.spawn(|| std::fs::remove_dir_all(self.bundle_dir(&id)));
+            let removed = self.snapshots.remove(&slot.c.mount_id);
+            let _ = bundle.join();
+            removed
+        });
+        if let Err(e) = removed {
             slot.c.state.status = "dead".into();
             slot.c.state.dead = true;
+            // config.v2.json is gone already: this makes the container again.
             let _ = slot.c.save(&self.opts.data_root);
             return Err(ApiError::internal(format!("unable to remove filesystem for {id}: {e}")));
         }
-        if let Err(e) = self.images.release_container_layers(&id) {
-            eprintln!("dockerd: releasing the layers of {id}: {e}; the next start frees them");
-        }
-        let _ = std::fs::remove_dir_all(self.bundle_dir(&id));
-        std::fs::remove_dir_all(&dir).map_err(|e| ApiError::internal(format!("unable to remove {id}: {e}")))?;
+        std::thread::scope(|scope| {
+            let files = scope.spawn(|| std::fs::remove_dir_all(&dir));
+            if let Err(e) = self.images.release_container_layers(&id) {
+                eprintln!("dockerd: releasing the layers of {id}: {e}; the next start frees them");
+            }
+            files.join().unwrap_or_else(|_| Err(std::io::Error::other("removing the container's directory panicked")))
+        })
+        .map_err(|e| ApiError::internal(format!("unable to remove {id}: {e}")))?;
         self.containers.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
         slot.removed = true;
-        entry.notify();
         Ok(())
     }
 

@@ -142,23 +142,39 @@ impl ImageStore {
         if !self.content_dir().join(hex).exists() || !image.layers.iter().all(|c| self.layer_exists(c)) {
             return Err(io::Error::new(io::ErrorKind::NotFound, format!("No such image: {}", image.id)));
         }
-        self.write_container_record(container_id, mount_id, image.layers.last().map(String::as_str))
+        // Not fsynced (four fsyncs on every create): until a power cut it holds like any file,
+        // and after one, a container whose record was lost or torn gets it rebuilt at start
+        // from its image, whose config a forced rmi deletes only after making the records of
+        // the containers on it durable (`make_records_durable`).
+        self.write_container_record(container_id, mount_id, image.layers.last().map(String::as_str), false)
     }
 
-    /// Writes `layerdb/mounts/<container-id>` whole (files fsynced, then one rename).
-    fn write_container_record(&self, container_id: &str, mount_id: &str, parent: Option<&str>) -> io::Result<()> {
+    /// Writes `layerdb/mounts/<container-id>` whole (files, then one rename), replacing a torn
+    /// one; with `durable`, fsynced (files, then the directory).
+    fn write_container_record(&self, container_id: &str, mount_id: &str, parent: Option<&str>, durable: bool) -> io::Result<()> {
         check_container_id(container_id)?;
         let set = self.trash_name("mount");
         std::fs::create_dir_all(&set)?;
+        let write = |path: &Path, data: &[u8]| if durable { write_synced(path, data) } else { std::fs::write(path, data) };
         let written = (|| {
-            write_synced(&set.join("mount-id"), mount_id.as_bytes())?;
-            write_synced(&set.join("init-id"), format!("{mount_id}-init").as_bytes())?;
+            write(&set.join("mount-id"), mount_id.as_bytes())?;
+            write(&set.join("init-id"), format!("{mount_id}-init").as_bytes())?;
             if let Some(p) = parent {
-                write_synced(&set.join("parent"), p.as_bytes())?;
+                write(&set.join("parent"), p.as_bytes())?;
             }
             std::fs::create_dir_all(self.mounts_dir())?;
-            std::fs::rename(&set, self.mounts_dir().join(container_id))?;
-            fsync_dir(&self.mounts_dir())
+            let at = self.mounts_dir().join(container_id);
+            if at.exists() {
+                // Torn by a power cut (see record_container_layers): out of the way first.
+                let torn = self.trash_name("torn");
+                std::fs::rename(&at, &torn)?;
+                let _ = std::fs::remove_dir_all(&torn);
+            }
+            std::fs::rename(&set, &at)?;
+            if durable {
+                fsync_dir(&self.mounts_dir())?;
+            }
+            Ok(())
         })();
         if written.is_err() {
             let _ = std::fs::remove_dir_all(&set);
@@ -166,19 +182,43 @@ impl ImageStore {
         written
     }
 
-    /// Every container layer record.
+    /// Every container layer record, less those a power cut tore (an empty `mount-id`, or a
+    /// `parent` file that is there but empty), which the next start writes again.
     pub fn container_records(&self) -> Vec<ContainerLayers> {
         let Ok(rd) = std::fs::read_dir(self.mounts_dir()) else { return Vec::new() };
         rd.flatten()
             .filter_map(|e| {
                 let container_id = e.file_name().into_string().ok()?;
                 let read = |f: &str| std::fs::read_to_string(e.path().join(f)).ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
-                Some(ContainerLayers { container_id, mount_id: read("mount-id")?, parent: read("parent") })
+                let parent = read("parent");
+                if parent.is_none() && e.path().join("parent").exists() {
+                    return None;
+                }
+                Some(ContainerLayers { container_id, mount_id: read("mount-id")?, parent })
             })
             .collect()
     }
 
-    /// Forgets container `container_id`'s record (its filesystem must be gone already) and
+    /// Makes durable the records of the containers standing on `top` (an image's top layer),
+    /// before that image's config goes: a record a power cut loses is rebuilt from the image.
+    pub(super) fn make_records_durable(&self, top: &str) -> io::Result<()> {
+        let mut any = false;
+        for r in self.container_records().into_iter().filter(|r| r.parent.as_deref() == Some(top)) {
+            let dir = self.mounts_dir().join(&r.container_id);
+            for f in ["mount-id", "init-id", "parent"] {
+                std::fs::File::open(dir.join(f))?.sync_all()?;
+            }
+            fsync_dir(&dir)?;
+            any = true;
+        }
+        if any {
+            fsync_dir(&self.mounts_dir())?;
+        }
+        Ok(())
+    }
+
+    /// Forgets container `container_id`'s record (its filesystem must be gone already, and the
+    /// container itself durably, so a record a power cut brings back is collected at start) and
     /// deletes the layers nothing holds any more. Returns their chain ids, top first.
     pub fn release_container_layers(&self, container_id: &str) -> io::Result<Vec<String>> {
         check_container_id(container_id)?;
@@ -186,11 +226,12 @@ impl ImageStore {
         let record = self.mounts_dir().join(container_id);
         let parent = std::fs::read_to_string(record.join("parent")).ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
         let trash = self.trash_name("unmount");
+        // Not fsynced: the container is durably gone already (or never was), and a record of a
+        // container that does not exist is collected at start.
         match std::fs::rename(&record, &trash) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
             r => r?,
         }
-        fsync_dir(&self.mounts_dir())?;
         let _ = std::fs::remove_dir_all(&trash);
         let candidates = parent.map(|p| self.ancestry(&p)).unwrap_or_default();
         self.free_layers(&holds, &candidates)
@@ -379,7 +420,7 @@ impl ImageStore {
         for (id, mount_id, image) in live {
             if !recorded.contains(id.as_str()) && self.layers_dir().join(mount_id).is_dir() {
                 let written = match self.parent_of_container(mount_id, image) {
-                    Some(parent) => self.write_container_record(id, mount_id, parent.as_deref()),
+                    Some(parent) => self.write_container_record(id, mount_id, parent.as_deref(), true),
                     None => Err(io::Error::other("cannot tell which layers it stands on")),
                 };
                 if let Err(e) = written {
@@ -393,6 +434,13 @@ impl ImageStore {
                 if let Err(e) = remove_filesystem(&r.mount_id).and_then(|_| self.release_container_layers(&r.container_id)) {
                     eprintln!("dockerd: removing what is left of container {}: {e}", r.container_id);
                 }
+            }
+        }
+        // Torn records of containers that do not exist (their filesystems go below).
+        for e in std::fs::read_dir(self.mounts_dir()).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !live_ids.contains(name.as_str()) && !recorded.contains(name.as_str()) {
+                let _ = std::fs::remove_dir_all(e.path());
             }
         }
         let _guard = self.lock();

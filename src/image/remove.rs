@@ -204,6 +204,9 @@ impl ImageStore {
         // The image goes before its layers: a crash in between leaves unheld layers, which
         // prune deletes, never an image without its layers.
         let chains = self.chains_of_image(&hex);
+        if let Some(top) = chains.last() {
+            self.make_records_durable(top).map_err(RemoveError::other)?;
+        }
         std::fs::remove_file(self.content_dir().join(&hex)).map_err(RemoveError::other)?;
         std::fs::File::open(self.content_dir()).and_then(|d| d.sync_all()).map_err(RemoveError::other)?;
         response.push(json!({ "Deleted": id }));

@@ -28,6 +28,7 @@
 //! (so SIGKILL is 137). The status is also written atomically to `<workdir>/exit` as
 //! {pid, exit_status, exited_at}, which survives the shim itself.
 
+mod runtime;
 mod tty;
 
 use crate::rpc::{self, ErrorKind, RpcError};
@@ -41,12 +42,12 @@ use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 /// The descriptor containerd passes the listening socket on.
 const LISTENER_FD: i32 = 3;
+/// The runtime's log in the workdir (`--log`, json), where a failure's reason is read.
+const RUNTIME_LOG: &str = "log.json";
 
 /// The command-line flags, in Go's single-dash style (`-workdir DIR` or `-workdir=DIR`).
 #[derive(Default)]
@@ -168,6 +169,13 @@ struct Shim {
     output_keepers: Vec<OwnedFd>,
     /// The pty of a terminal task, copied to and from the FIFOs by the poll loop.
     tty: Option<tty::Tty>,
+    runtime: runtime::Runtime,
+    /// The container's mount namespace, held while its init runs. The kernel tears a
+    /// namespace down when its last user goes, and tells the parent of an exit only after the
+    /// exiting process has let go of its namespaces: without this hold, taking down the
+    /// container's forty-odd mounts would come between the init's exit and our hearing of it.
+    /// Dropped once the exit is reported.
+    held_mount_ns: Option<OwnedFd>,
 }
 
 pub fn main(args: Vec<String>) -> i32 {
@@ -200,7 +208,8 @@ pub fn main(args: Vec<String>) -> i32 {
     }
     // SAFETY: fd 3 is valid (checked above) and owned by nobody else.
     let listener = unsafe { UnixListener::from_raw_fd(LISTENER_FD) };
-    let mut shim = Shim { flags, id: String::new(), bundle: String::new(), init_pid: 0, status: Status::Empty, exit: None, stdin_keeper: None, output_keepers: Vec::new(), tty: None };
+    let runtime = runtime::Runtime::new(&flags.runtime, &flags.runtime_name, &flags.runtime_root.join(&flags.namespace), &flags.workdir.join(RUNTIME_LOG));
+    let mut shim = Shim { flags, id: String::new(), bundle: String::new(), init_pid: 0, status: Status::Empty, exit: None, stdin_keeper: None, output_keepers: Vec::new(), tty: None, runtime, held_mount_ns: None };
     match shim.serve(listener) {
         Ok(()) => 0,
         Err(e) => {
@@ -329,6 +338,9 @@ impl Shim {
             }
         }
         self.answer_waiters(conns);
+        if self.exit.is_some() {
+            self.held_mount_ns = None;
+        }
     }
 
     fn answer_waiters(&self, conns: &mut [Conn]) {
@@ -343,7 +355,8 @@ impl Shim {
     fn record_exit(&mut self, code: i32) {
         let at = crate::sys::rfc3339_nanos(std::time::SystemTime::now());
         let record = json!({"pid": self.init_pid, "exit_status": code, "exited_at": at});
-        if let Err(e) = crate::sys::write_atomic(&self.flags.workdir.join("exit"), record.to_string().as_bytes()) {
+        // For a containerd restarted in this boot; a power cut ends every shim and container.
+        if let Err(e) = crate::sys::write_atomic_volatile(&self.flags.workdir.join("exit"), record.to_string().as_bytes()) {
             eprintln!("docker-containerd-shim: saving exit status: {e}");
         }
         self.exit = Some((code, at));
@@ -397,21 +410,8 @@ impl Shim {
         })
     }
 
-    /// `<runtime> --root <runtime-root>/<ns> --log <workdir>/log.json --log-format json`.
-    fn runtime(&self) -> Command {
-        let mut cmd = Command::new(&self.flags.runtime);
-        cmd.arg0(&self.flags.runtime_name)
-            .arg("--root")
-            .arg(self.flags.runtime_root.join(&self.flags.namespace))
-            .arg("--log")
-            .arg(self.log_path())
-            .arg("--log-format")
-            .arg("json");
-        cmd
-    }
-
     fn log_path(&self) -> PathBuf {
-        self.flags.workdir.join("log.json")
+        self.flags.workdir.join(RUNTIME_LOG)
     }
 
     fn log_len(&self) -> u64 {
@@ -421,13 +421,12 @@ impl Shim {
     /// Runs a runtime command with its stdio on /dev/null (stderr kept for the error message).
     fn run_runtime(&self, what: &str, args: &[&str]) -> Result<(), RpcError> {
         let before = self.log_len();
-        let mut cmd = self.runtime();
-        cmd.arg(what).args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
-        let out = cmd.output().map_err(|e| RpcError::internal(format!("running {}: {e}", self.flags.runtime.display())))?;
-        if out.status.success() {
+        let all: Vec<&str> = std::iter::once(what).chain(args.iter().copied()).collect();
+        let (status, stderr) = self.runtime.run(&all, None, None, runtime::Stderr::Capture).map_err(|e| RpcError::internal(format!("running {}: {e}", self.runtime.path().display())))?;
+        if status.success() {
             return Ok(());
         }
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr = String::from_utf8_lossy(&stderr);
         Err(RpcError::internal(self.runtime_error(before).unwrap_or_else(|| format!("{} {what} failed: {}", self.flags.runtime_name, stderr.trim()))))
     }
 
@@ -466,27 +465,28 @@ impl Shim {
                 let keeper = OpenOptions::new().read(true).write(true).open(p).map_err(|e| io_err("stdin", p, e))?;
                 let reader = OpenOptions::new().read(true).open(p).map_err(|e| io_err("stdin", p, e))?;
                 self.stdin_keeper = Some(keeper.into());
-                Stdio::from(reader)
+                Some(OwnedFd::from(reader))
             }
-            None => Stdio::null(),
+            None => None,
         };
-        let mut open_output = |key: &str| -> Result<Stdio, RpcError> {
-            let Some(p) = param_str(params, key) else { return Ok(Stdio::null()) };
+        let mut open_output = |key: &str| -> Result<Option<OwnedFd>, RpcError> {
+            let Some(p) = param_str(params, key) else { return Ok(None) };
             let keeper = OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(p).map_err(|e| io_err(key, p, e))?;
             self.output_keepers.push(keeper.into());
             let writer = OpenOptions::new().write(true).open(p).map_err(|e| io_err(key, p, e))?;
-            Ok(Stdio::from(writer))
+            Ok(Some(writer.into()))
         };
         let stdout = open_output("stdout")?;
-        let stderr = open_output("stderr")?;
+        let stderr = open_output("stderr")?.map(runtime::Stderr::To).unwrap_or(runtime::Stderr::Null);
         let pid_file = self.flags.workdir.join("init.pid");
         let _ = std::fs::remove_file(&pid_file);
         let before = self.log_len();
-        let mut cmd = self.runtime();
-        cmd.arg("create").arg("--bundle").arg(&bundle).arg("--pid-file").arg(&pid_file).arg(&id).stdin(stdin).stdout(stdout).stderr(stderr);
-        // The write ends live only in `cmd`, so they are closed when it drops at the end of this call.
-        let status = cmd.status().map_err(|e| RpcError::internal(format!("running {}: {e}", self.flags.runtime.display())))?;
-        drop(cmd);
+        let pid_file_arg = pid_file.display().to_string();
+        // The write ends are the runtime's only: they are closed once it has run.
+        let (status, _) = self
+            .runtime
+            .run(&["create", "--bundle", &bundle, "--pid-file", &pid_file_arg, &id], stdin, stdout, stderr)
+            .map_err(|e| RpcError::internal(format!("running {}: {e}", self.flags.runtime.display())))?;
         if !status.success() {
             self.stdin_keeper = None;
             self.output_keepers.clear();
@@ -497,6 +497,7 @@ impl Shim {
         self.id = id;
         self.bundle = bundle;
         self.init_pid = pid;
+        self.held_mount_ns = File::open(format!("/proc/{pid}/ns/mnt")).ok().map(OwnedFd::from);
         self.status = Status::Created;
         Ok(json!({"pid": pid}))
     }
@@ -516,10 +517,11 @@ impl Shim {
         let pid_file = self.flags.workdir.join("init.pid");
         let _ = std::fs::remove_file(&pid_file);
         let before = self.log_len();
-        let mut cmd = self.runtime();
-        cmd.arg("create").arg("--bundle").arg(&bundle).arg("--console-socket").arg(&console.path).arg("--pid-file").arg(&pid_file).arg(&id);
-        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-        let status = cmd.status().map_err(|e| RpcError::internal(format!("running {}: {e}", self.flags.runtime.display())))?;
+        let (console_arg, pid_file_arg) = (console.path.display().to_string(), pid_file.display().to_string());
+        let (status, _) = self
+            .runtime
+            .run(&["create", "--bundle", &bundle, "--console-socket", &console_arg, "--pid-file", &pid_file_arg, &id], None, None, runtime::Stderr::Null)
+            .map_err(|e| RpcError::internal(format!("running {}: {e}", self.flags.runtime.display())))?;
         if !status.success() {
             self.stdin_keeper = None;
             self.output_keepers.clear();
@@ -531,6 +533,7 @@ impl Shim {
         self.id = id;
         self.bundle = bundle;
         self.init_pid = pid;
+        self.held_mount_ns = File::open(format!("/proc/{pid}/ns/mnt")).ok().map(OwnedFd::from);
         self.status = Status::Created;
         Ok(json!({"pid": pid}))
     }
