@@ -71,6 +71,34 @@ pub fn with_default_signals(cmd: &mut Command) -> &mut Command {
     cmd
 }
 
+/// Brings up "lo" (ioctl SIOCSIFFLAGS IFF_UP) in the calling thread's network namespace: a
+/// new namespace starts with it down.
+pub fn loopback_up() -> io::Result<()> {
+    // SAFETY: socket() takes plain integers and returns a new descriptor or -1.
+    let s = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if s < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: s is a fresh descriptor we own.
+    let sock = unsafe { OwnedFd::from_raw_fd(s) };
+    // SAFETY: ifreq is plain old data; all-zero is a valid value.
+    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in ifr.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS read and write the ifreq we pass, which outlives the calls.
+    unsafe {
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut ifr) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        ifr.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &ifr) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
 /// The longest path `sockaddr_un` holds, leaving room for the NUL.
 const SUN_PATH_MAX: usize = 107;
 

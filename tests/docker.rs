@@ -233,3 +233,22 @@ fn only_auto_removed_containers_get_a_volatile_writable_layer() {
     let o = d.docker(&["rm", "kept"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
+
+/// Every container gets a network namespace of its own with its loopback up, whether dockerd
+/// made it ahead (it does, off the start's path) or runc makes it.
+#[test]
+fn each_container_has_its_own_network_namespace_with_loopback_up() {
+    let Some(d) = Dockerd::start() else { return };
+    let image = d.registry.image("busybox");
+    let netns_and_lo = || {
+        let o = d.docker(&["run", "--rm", &image, "sh", "-c", "readlink /proc/self/ns/net; ip link show lo"]);
+        assert_eq!(o.status.code(), Some(0), "{}{}{}", stdout(&o), stderr(&o), d.log());
+        let out = stdout(&o);
+        let lo = out.lines().nth(1).unwrap_or_default().to_string();
+        assert!(lo.contains("UP"), "{out}");
+        out.lines().next().unwrap_or_default().to_string()
+    };
+    let (first, second) = (netns_and_lo(), netns_and_lo());
+    let host = std::fs::read_link("/proc/self/ns/net").unwrap().to_string_lossy().into_owned();
+    assert!(first.starts_with("net:[") && first != host && second != host && first != second, "{first} {second} {host}");
+}

@@ -6,6 +6,7 @@ mod api;
 mod changes;
 mod container;
 mod images;
+mod netns;
 mod ops;
 mod resources;
 pub mod seccomp_profile;
@@ -123,6 +124,8 @@ pub struct Daemon {
     containerd_child: Mutex<Option<Child>>,
     /// Serialises name allocation with creation.
     create_lock: Mutex<()>,
+    /// Network namespaces made ahead for the next containers.
+    netns: Arc<netns::Pool>,
 }
 
 impl Daemon {
@@ -202,6 +205,7 @@ fn run(mut opts: Options) -> Result<(), String> {
         containers: Mutex::new(HashMap::new()),
         containerd_child: Mutex::new(containerd_child),
         create_lock: Mutex::new(()),
+        netns: netns::Pool::start(),
     });
     daemon.restore();
     daemon.recover_storage();

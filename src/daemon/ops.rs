@@ -297,13 +297,15 @@ impl Daemon {
         let rootfs = if slot.c.auto_remove() { self.snapshots.mount_disposable(&mount_id) } else { self.snapshots.mount(&mount_id) };
         let rootfs = rootfs.map_err(|e| ApiError::internal(format!("error mounting the container's filesystem: {e}")))?;
         let bundle = self.bundle_dir(&id);
+        // A network namespace made ahead (or, should that fail, one runc makes).
+        let netns = self.netns.take().map_err(|e| eprintln!("dockerd: a network namespace made ahead: {e}")).ok();
         let undo = |d: &Daemon| {
             let _ = std::fs::remove_dir_all(d.bundle_dir(&id));
             let _ = d.snapshots.unmount(&mount_id);
         };
         let prepared = (|| -> Result<Fifos, ApiError> {
             self.write_container_files(&slot.c).map_err(|e| ApiError::internal(e.to_string()))?;
-            let config = spec::build(&slot.c, &rootfs, &self.opts.data_root).map_err(ApiError::internal)?;
+            let config = spec::build(&slot.c, &rootfs, &self.opts.data_root, netns.as_ref().map(|n| n.path()).as_deref()).map_err(ApiError::internal)?;
             std::fs::create_dir_all(&bundle).map_err(|e| ApiError::internal(e.to_string()))?;
             // The bundle lives in the exec-root, volatile: nothing reads it after a reboot.
             crate::sys::write_atomic_volatile(&bundle.join("config.json"), &serde_json::to_vec_pretty(&config).unwrap_or_default()).map_err(|e| ApiError::internal(e.to_string()))?;
@@ -327,7 +329,10 @@ impl Daemon {
             stderr: Some(fifos.stderr.clone()),
             terminal: slot.c.tty(),
         };
-        let started = self.containerd_call(|c| c.create(&task)).and_then(|_| {
+        let created = self.containerd_call(|c| c.create(&task));
+        // The init has joined the namespace (or the create failed): our hold has done its job.
+        drop(netns);
+        let started = created.and_then(|_| {
             entry.output.open_gate();
             self.containerd_call(|c| c.start(&id))
         });

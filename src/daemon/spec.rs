@@ -74,7 +74,8 @@ pub fn process_args(config: &Value) -> Vec<String> {
 }
 
 /// config.json for `c` with its root filesystem at `rootfs`.
-pub fn build(c: &Container, rootfs: &Path, data_root: &Path) -> Result<Value, String> {
+/// `netns`: a network namespace to join (see `daemon::netns`); None for a new one.
+pub fn build(c: &Container, rootfs: &Path, data_root: &Path, netns: Option<&Path>) -> Result<Value, String> {
     let config = &c.config;
     let user = resolve_user(rootfs, config.get("User").and_then(Value::as_str).unwrap_or(""))?;
     let hostname = config.get("Hostname").and_then(Value::as_str).filter(|h| !h.is_empty()).unwrap_or(c.short_id()).to_string();
@@ -119,7 +120,16 @@ pub fn build(c: &Container, rootfs: &Path, data_root: &Path) -> Result<Value, St
             bind("/etc/hosts", &dir.join("hosts")),
         ],
         "linux": {
-            "namespaces": [{"type": "mount"}, {"type": "network"}, {"type": "uts"}, {"type": "pid"}, {"type": "ipc"}],
+            "namespaces": [
+                {"type": "mount"},
+                match netns {
+                    Some(path) => json!({"type": "network", "path": path}),
+                    None => json!({"type": "network"}),
+                },
+                {"type": "uts"},
+                {"type": "pid"},
+                {"type": "ipc"},
+            ],
             "maskedPaths": MASKED_PATHS,
             "readonlyPaths": READONLY_PATHS,
             "resources": super::resources::linux_resources(&c.host_config)?,

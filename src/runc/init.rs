@@ -169,7 +169,7 @@ fn prepare(c: &Child) -> Result<Exec> {
     }
     nix::sched::unshare(c.new_namespaces).map_err(|e| format!("unshare namespaces: {}", errno(e)))?;
     if c.new_namespaces.contains(CloneFlags::CLONE_NEWNET) {
-        loopback_up().map_err(|e| format!("bring up lo: {e}"))?;
+        crate::sys::loopback_up().map_err(|e| format!("bring up lo: {e}"))?;
     }
     let linux = spec.linux.clone().unwrap_or_default();
     if c.new_namespaces.contains(CloneFlags::CLONE_NEWNS) || c.join.iter().any(|(_, f)| *f == CloneFlags::CLONE_NEWNS) {
@@ -221,33 +221,6 @@ pub(super) fn reset_signals() {
         }
     }
     let _ = SigSet::empty().thread_set_mask();
-}
-
-/// ioctl SIOCSIFFLAGS IFF_UP on "lo" in the new network namespace.
-fn loopback_up() -> std::io::Result<()> {
-    // SAFETY: socket() takes plain integers and returns a new descriptor or -1.
-    let s = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-    if s < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: s is a fresh descriptor we own.
-    let sock = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(s) };
-    // SAFETY: ifreq is plain old data; all-zero is a valid value.
-    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
-    for (dst, src) in ifr.ifr_name.iter_mut().zip(b"lo\0") {
-        *dst = *src as libc::c_char;
-    }
-    // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS read and write the ifreq we pass, which outlives the calls.
-    unsafe {
-        if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut ifr) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        ifr.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
-        if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &ifr) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-    }
-    Ok(())
 }
 
 fn rlimit_resource(name: &str) -> Option<libc::__rlimit_resource_t> {
