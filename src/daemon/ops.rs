@@ -221,17 +221,23 @@ impl Daemon {
         // The container's directory and hostconfig.json (fsynced) while its layers are made:
         // independent, and each waits on the disk. hostname, hosts and resolv.conf are written
         // at start, as Docker does. config.v2.json, which makes the container, comes last.
+        // config.v2.json's data is fsynced there too, and only its rename waits for the layers.
         let (files, layers) = std::thread::scope(|scope| {
-            let files = scope.spawn(|| std::fs::create_dir_all(&dir).and_then(|_| c.save_host_config(&self.opts.data_root)));
+            let files = scope.spawn(|| {
+                std::fs::create_dir_all(&dir)?;
+                c.save_host_config(&self.opts.data_root)?;
+                c.prepare_config(&self.opts.data_root, crate::sys::Flush::DataAndName)
+            });
             let layers = self.snapshots.create_rw(&mount_id, &image);
             (files.join().unwrap_or_else(|_| Err(std::io::Error::other("writing hostconfig.json panicked"))), layers)
         });
         if let Err(e) = layers {
+            drop(files);
             let _ = std::fs::remove_dir_all(&dir);
             let _ = self.images.release_container_layers(&id);
             return Err(ApiError::internal(format!("failed to create the container's filesystem: {e}")));
         }
-        if let Err(e) = files.and_then(|_| c.save_config(&self.opts.data_root)) {
+        if let Err(e) = files.and_then(|config| config.commit()) {
             let _ = std::fs::remove_dir_all(&dir);
             let _ = self.snapshots.remove(&mount_id);
             let _ = self.images.release_container_layers(&id);
@@ -332,14 +338,23 @@ impl Daemon {
         let created = self.containerd_call(|c| c.create(&task));
         // The init has joined the namespace (or the create failed): our hold has done its job.
         drop(netns);
-        let started = created.and_then(|_| {
+        let started = created.and_then(|pid| {
             entry.output.open_gate();
-            self.containerd_call(|c| c.start(&id))
+            // The running state's file is written, its data fsynced, while the task starts; it
+            // is renamed in once the start has succeeded (and dropped if it has not).
+            let mut running = slot.c.clone();
+            running.set_running(pid);
+            let (started, prepared) = std::thread::scope(|scope| {
+                let prepared = scope.spawn(|| running.prepare_config(&self.opts.data_root, crate::sys::Flush::Data));
+                let started = self.containerd_call(|c| c.start(&id));
+                (started, prepared.join().unwrap_or_else(|_| Err(std::io::Error::other("writing config.v2.json panicked"))))
+            });
+            started.map(|_| (running, prepared))
         });
         match started {
-            Ok(pid) => {
-                slot.c.set_running(pid);
-                slot.c.save_state(&self.opts.data_root).map_err(|e| ApiError::internal(e.to_string()))?;
+            Ok((running, prepared)) => {
+                slot.c = running;
+                prepared.and_then(|p| p.commit()).map_err(|e| ApiError::internal(e.to_string()))?;
                 Ok(())
             }
             Err(e) => {
