@@ -300,8 +300,6 @@ impl Daemon {
     fn start_locked(&self, entry: &Arc<Entry>, slot: &mut MutexGuard<'_, Slot>) -> Result<(), ApiError> {
         let id = slot.c.id.clone();
         let mount_id = slot.c.mount_id.clone();
-        let rootfs = if slot.c.auto_remove() { self.snapshots.mount_disposable(&mount_id) } else { self.snapshots.mount(&mount_id) };
-        let rootfs = rootfs.map_err(|e| ApiError::internal(format!("error mounting the container's filesystem: {e}")))?;
         let bundle = self.bundle_dir(&id);
         // A network namespace made ahead (or, should that fail, one runc makes).
         let netns = self.netns.take().map_err(|e| eprintln!("dockerd: a network namespace made ahead: {e}")).ok();
@@ -309,16 +307,35 @@ impl Daemon {
             let _ = std::fs::remove_dir_all(d.bundle_dir(&id));
             let _ = d.snapshots.unmount(&mount_id);
         };
-        let prepared = (|| -> Result<Fifos, ApiError> {
-            self.write_container_files(&slot.c).map_err(|e| ApiError::internal(e.to_string()))?;
-            let config = spec::build(&slot.c, &rootfs, &self.opts.data_root, netns.as_ref().map(|n| n.path()).as_deref()).map_err(ApiError::internal)?;
-            std::fs::create_dir_all(&bundle).map_err(|e| ApiError::internal(e.to_string()))?;
+        // The overlay is mounted while the container's files, the bundle directory and the
+        // FIFOs are made (new inodes, slow on a busy disk); the spec needs the mounted root.
+        let c = &slot.c;
+        let (rootfs, files) = std::thread::scope(|scope| {
+            let files = scope.spawn(|| -> Result<Fifos, ApiError> {
+                self.write_container_files(c).map_err(|e| ApiError::internal(e.to_string()))?;
+                std::fs::create_dir_all(&bundle).map_err(|e| ApiError::internal(e.to_string()))?;
+                let fifos = Fifos::create(&bundle, c.open_stdin()).map_err(|e| ApiError::internal(e.to_string()))?;
+                entry.output.start(&fifos, std::path::Path::new(&c.log_path)).map_err(|e| ApiError::internal(e.to_string()))?;
+                Ok(fifos)
+            });
+            let rootfs = if c.auto_remove() { self.snapshots.mount_disposable(&mount_id) } else { self.snapshots.mount(&mount_id) };
+            let rootfs = rootfs.map_err(|e| ApiError::internal(format!("error mounting the container's filesystem: {e}")));
+            (rootfs, files.join().unwrap_or_else(|_| Err(ApiError::internal("preparing the bundle panicked"))))
+        });
+        let prepared = files.and_then(|fifos| {
+            let config = rootfs.and_then(|rootfs| spec::build(c, &rootfs, &self.opts.data_root, netns.as_ref().map(|n| n.path()).as_deref()).map_err(ApiError::internal));
             // The bundle lives in the exec-root, volatile: nothing reads it after a reboot.
-            crate::sys::write_atomic_volatile(&bundle.join("config.json"), &serde_json::to_vec_pretty(&config).unwrap_or_default()).map_err(|e| ApiError::internal(e.to_string()))?;
-            let fifos = Fifos::create(&bundle, slot.c.open_stdin()).map_err(|e| ApiError::internal(e.to_string()))?;
-            entry.output.start(&fifos, std::path::Path::new(&slot.c.log_path)).map_err(|e| ApiError::internal(e.to_string()))?;
-            Ok(fifos)
-        })();
+            let written = config.and_then(|config| {
+                crate::sys::write_atomic_volatile(&bundle.join("config.json"), &serde_json::to_vec_pretty(&config).unwrap_or_default()).map_err(|e| ApiError::internal(e.to_string()))
+            });
+            match written {
+                Ok(()) => Ok(fifos),
+                Err(e) => {
+                    super::streams::Output::release(&fifos);
+                    Err(e)
+                }
+            }
+        });
         let fifos = match prepared {
             Ok(f) => f,
             Err(e) => {
