@@ -139,49 +139,77 @@ pub fn connect_unix(path: &Path) -> io::Result<UnixStream> {
 /// fsync of the directory. After a power cut the file is there whole (or, if the call did not
 /// return, the old one is). For files whose appearance the next step relies on.
 pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
-    replace_file(path, data, Flush::DataAndName)
+    PreparedWrite::new(path, data, Flush::DataAndName)?.commit()
 }
 
 /// Replaces `path` atomically with its data fsynced, but the rename not forced to disk: after a
 /// power cut the old contents or the new ones, never a torn file (what Docker's atomic writer
 /// gives). For updates of a record that already exists, where either version is a valid state.
 pub fn write_atomic_update(path: &Path, data: &[u8]) -> io::Result<()> {
-    replace_file(path, data, Flush::Data)
+    PreparedWrite::new(path, data, Flush::Data)?.commit()
 }
 
 /// Replaces `path` atomically, nothing fsynced: whole against the kill of any process (the page
 /// cache outlives it), not against a power cut. For files read back only within the same boot,
 /// about processes that a power cut ends anyway.
 pub fn write_atomic_volatile(path: &Path, data: &[u8]) -> io::Result<()> {
-    replace_file(path, data, Flush::Nothing)
+    PreparedWrite::new(path, data, Flush::Nothing)?.commit()
 }
 
-#[derive(PartialEq)]
-enum Flush {
+/// How far an atomic write must survive (see the `write_atomic*` functions).
+#[derive(PartialEq, Clone, Copy)]
+pub enum Flush {
+    /// Data, rename and directory fsynced (`write_atomic`).
     DataAndName,
+    /// Data fsynced (`write_atomic_update`).
     Data,
+    /// Nothing (`write_atomic_volatile`).
     Nothing,
 }
 
-/// A temporary file beside `path`, then rename, with the fsyncs `flush` asks for.
-fn replace_file(path: &Path, data: &[u8], flush: Flush) -> io::Result<()> {
-    use std::io::Write;
-    let dir = path.parent().ok_or_else(|| io::Error::other("path has no parent"))?;
-    let tmp = dir.join(format!(".{}{ATOMIC_TEMP_MARK}{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("f"), std::process::id()));
-    {
-        let mut f = std::fs::File::create(&tmp)?;
+/// An atomic write in two steps: the temporary file written (and fsynced, as `flush` asks),
+/// then, with [`commit`](PreparedWrite::commit), renamed over `path` (and the directory
+/// fsynced). The slow first step can run while the caller does what must come before the file
+/// appears. Dropped uncommitted, the temporary file goes.
+pub struct PreparedWrite {
+    tmp: PathBuf,
+    path: PathBuf,
+    flush: Flush,
+    committed: bool,
+}
+
+impl PreparedWrite {
+    pub fn new(path: &Path, data: &[u8], flush: Flush) -> io::Result<PreparedWrite> {
+        use std::io::Write;
+        let dir = path.parent().ok_or_else(|| io::Error::other("path has no parent"))?;
+        let tmp = dir.join(format!(".{}{ATOMIC_TEMP_MARK}{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("f"), std::process::id()));
+        let prepared = PreparedWrite { tmp, path: path.to_path_buf(), flush, committed: false };
+        let mut f = std::fs::File::create(&prepared.tmp)?;
         f.write_all(data)?;
         if flush != Flush::Nothing {
             f.sync_all()?;
         }
+        Ok(prepared)
     }
-    std::fs::rename(&tmp, path)?;
-    if flush == Flush::DataAndName {
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
+
+    pub fn commit(mut self) -> io::Result<()> {
+        std::fs::rename(&self.tmp, &self.path)?;
+        self.committed = true;
+        if self.flush == Flush::DataAndName {
+            if let Some(Ok(d)) = self.path.parent().map(std::fs::File::open) {
+                let _ = d.sync_all();
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for PreparedWrite {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.tmp);
         }
     }
-    Ok(())
 }
 
 const ATOMIC_TEMP_MARK: &str = ".tmp";

@@ -198,7 +198,11 @@ impl Cgroup {
 
     /// The cgroup this process is in now, in every hierarchy.
     pub fn current() -> Result<Cgroup> {
-        let h = Hierarchies::detect()?;
+        Self::current_in(&Hierarchies::detect()?)
+    }
+
+    /// [`Cgroup::current`] in hierarchies the caller has detected already.
+    pub fn current_in(h: &Hierarchies) -> Result<Cgroup> {
         let own = own_cgroups()?;
         let mut cg = Cgroup { mode: h.mode(), v1: BTreeMap::new(), unified: None };
         for (ctrl, (mount, root)) in &h.v1 {

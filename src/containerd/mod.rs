@@ -397,9 +397,6 @@ impl Daemon {
             None => crate::sys::applet_command("docker-containerd-shim"),
         };
         let runtime_root = str_param(params, "runtime_root").map(PathBuf::from).unwrap_or_else(|| self.runtime_root.clone());
-        let record = json!({"bundle": bundle, "runtime": runtime, "runtime_name": runtime_name, "runtime_root": runtime_root});
-        // Read only while the task's state directory (volatile) exists, so within this boot.
-        crate::sys::write_atomic_volatile(&workdir.join(TASK_RECORD), record.to_string().as_bytes()).map_err(|e| internal("writing task record", e))?;
         cmd.arg("-namespace")
             .arg(NAMESPACE)
             .arg("-workdir")
@@ -437,6 +434,14 @@ impl Daemon {
         }
         let mut child = cmd.spawn().map_err(|e| internal("starting docker-containerd-shim", e))?;
         drop(listener);
+        // Written while the shim starts up (it does not read it). Read only while the task's
+        // state directory (volatile) exists, so within this boot.
+        let record = json!({"bundle": bundle, "runtime": runtime, "runtime_name": runtime_name, "runtime_root": runtime_root});
+        if let Err(e) = crate::sys::write_atomic_volatile(&workdir.join(TASK_RECORD), record.to_string().as_bytes()) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(internal("writing task record", e));
+        }
         let mut shim_params = json!({
             "id": id,
             "bundle": bundle,

@@ -117,16 +117,20 @@ impl Container {
 
     /// config.v2.json, durably.
     pub fn save_config(&self, root: &Path) -> io::Result<()> {
+        self.prepare_config(root, crate::sys::Flush::DataAndName)?.commit()
+    }
+
+    /// config.v2.json written beside its place, to be renamed in by `commit`.
+    pub fn prepare_config(&self, root: &Path, flush: crate::sys::Flush) -> io::Result<crate::sys::PreparedWrite> {
         let dir = Container::dir(root, &self.id);
-        crate::sys::write_atomic(&dir.join("config.v2.json"), &serde_json::to_vec(self).map_err(io::Error::other)?)
+        crate::sys::PreparedWrite::new(&dir.join("config.v2.json"), &serde_json::to_vec(self).map_err(io::Error::other)?, flush)
     }
 
     /// Rewrites config.v2.json after a change of state (hostconfig.json never changes after
     /// create). Whole, but its rename not forced to disk: after a power cut the container comes
     /// back in its previous state or this one, and no process of it runs either way.
     pub fn save_state(&self, root: &Path) -> io::Result<()> {
-        let dir = Container::dir(root, &self.id);
-        crate::sys::write_atomic_update(&dir.join("config.v2.json"), &serde_json::to_vec(self).map_err(io::Error::other)?)
+        self.prepare_config(root, crate::sys::Flush::Data)?.commit()
     }
 
     /// Deletes config.v2.json durably: the container no longer exists for a restarted

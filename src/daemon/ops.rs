@@ -221,17 +221,23 @@ impl Daemon {
         // The container's directory and hostconfig.json (fsynced) while its layers are made:
         // independent, and each waits on the disk. hostname, hosts and resolv.conf are written
         // at start, as Docker does. config.v2.json, which makes the container, comes last.
+        // config.v2.json's data is fsynced there too, and only its rename waits for the layers.
         let (files, layers) = std::thread::scope(|scope| {
-            let files = scope.spawn(|| std::fs::create_dir_all(&dir).and_then(|_| c.save_host_config(&self.opts.data_root)));
+            let files = scope.spawn(|| {
+                std::fs::create_dir_all(&dir)?;
+                c.save_host_config(&self.opts.data_root)?;
+                c.prepare_config(&self.opts.data_root, crate::sys::Flush::DataAndName)
+            });
             let layers = self.snapshots.create_rw(&mount_id, &image);
             (files.join().unwrap_or_else(|_| Err(std::io::Error::other("writing hostconfig.json panicked"))), layers)
         });
         if let Err(e) = layers {
+            drop(files);
             let _ = std::fs::remove_dir_all(&dir);
             let _ = self.images.release_container_layers(&id);
             return Err(ApiError::internal(format!("failed to create the container's filesystem: {e}")));
         }
-        if let Err(e) = files.and_then(|_| c.save_config(&self.opts.data_root)) {
+        if let Err(e) = files.and_then(|config| config.commit()) {
             let _ = std::fs::remove_dir_all(&dir);
             let _ = self.snapshots.remove(&mount_id);
             let _ = self.images.release_container_layers(&id);
@@ -294,8 +300,6 @@ impl Daemon {
     fn start_locked(&self, entry: &Arc<Entry>, slot: &mut MutexGuard<'_, Slot>) -> Result<(), ApiError> {
         let id = slot.c.id.clone();
         let mount_id = slot.c.mount_id.clone();
-        let rootfs = if slot.c.auto_remove() { self.snapshots.mount_disposable(&mount_id) } else { self.snapshots.mount(&mount_id) };
-        let rootfs = rootfs.map_err(|e| ApiError::internal(format!("error mounting the container's filesystem: {e}")))?;
         let bundle = self.bundle_dir(&id);
         // A network namespace made ahead (or, should that fail, one runc makes).
         let netns = self.netns.take().map_err(|e| eprintln!("dockerd: a network namespace made ahead: {e}")).ok();
@@ -303,16 +307,35 @@ impl Daemon {
             let _ = std::fs::remove_dir_all(d.bundle_dir(&id));
             let _ = d.snapshots.unmount(&mount_id);
         };
-        let prepared = (|| -> Result<Fifos, ApiError> {
-            self.write_container_files(&slot.c).map_err(|e| ApiError::internal(e.to_string()))?;
-            let config = spec::build(&slot.c, &rootfs, &self.opts.data_root, netns.as_ref().map(|n| n.path()).as_deref()).map_err(ApiError::internal)?;
-            std::fs::create_dir_all(&bundle).map_err(|e| ApiError::internal(e.to_string()))?;
+        // The overlay is mounted while the container's files, the bundle directory and the
+        // FIFOs are made (new inodes, slow on a busy disk); the spec needs the mounted root.
+        let c = &slot.c;
+        let (rootfs, files) = std::thread::scope(|scope| {
+            let files = scope.spawn(|| -> Result<Fifos, ApiError> {
+                self.write_container_files(c).map_err(|e| ApiError::internal(e.to_string()))?;
+                std::fs::create_dir_all(&bundle).map_err(|e| ApiError::internal(e.to_string()))?;
+                let fifos = Fifos::create(&bundle, c.open_stdin()).map_err(|e| ApiError::internal(e.to_string()))?;
+                entry.output.start(&fifos, std::path::Path::new(&c.log_path)).map_err(|e| ApiError::internal(e.to_string()))?;
+                Ok(fifos)
+            });
+            let rootfs = if c.auto_remove() { self.snapshots.mount_disposable(&mount_id) } else { self.snapshots.mount(&mount_id) };
+            let rootfs = rootfs.map_err(|e| ApiError::internal(format!("error mounting the container's filesystem: {e}")));
+            (rootfs, files.join().unwrap_or_else(|_| Err(ApiError::internal("preparing the bundle panicked"))))
+        });
+        let prepared = files.and_then(|fifos| {
+            let config = rootfs.and_then(|rootfs| spec::build(c, &rootfs, &self.opts.data_root, netns.as_ref().map(|n| n.path()).as_deref()).map_err(ApiError::internal));
             // The bundle lives in the exec-root, volatile: nothing reads it after a reboot.
-            crate::sys::write_atomic_volatile(&bundle.join("config.json"), &serde_json::to_vec_pretty(&config).unwrap_or_default()).map_err(|e| ApiError::internal(e.to_string()))?;
-            let fifos = Fifos::create(&bundle, slot.c.open_stdin()).map_err(|e| ApiError::internal(e.to_string()))?;
-            entry.output.start(&fifos, std::path::Path::new(&slot.c.log_path)).map_err(|e| ApiError::internal(e.to_string()))?;
-            Ok(fifos)
-        })();
+            let written = config.and_then(|config| {
+                crate::sys::write_atomic_volatile(&bundle.join("config.json"), &serde_json::to_vec_pretty(&config).unwrap_or_default()).map_err(|e| ApiError::internal(e.to_string()))
+            });
+            match written {
+                Ok(()) => Ok(fifos),
+                Err(e) => {
+                    super::streams::Output::release(&fifos);
+                    Err(e)
+                }
+            }
+        });
         let fifos = match prepared {
             Ok(f) => f,
             Err(e) => {
@@ -332,14 +355,23 @@ impl Daemon {
         let created = self.containerd_call(|c| c.create(&task));
         // The init has joined the namespace (or the create failed): our hold has done its job.
         drop(netns);
-        let started = created.and_then(|_| {
+        let started = created.and_then(|pid| {
             entry.output.open_gate();
-            self.containerd_call(|c| c.start(&id))
+            // The running state's file is written, its data fsynced, while the task starts; it
+            // is renamed in once the start has succeeded (and dropped if it has not).
+            let mut running = slot.c.clone();
+            running.set_running(pid);
+            let (started, prepared) = std::thread::scope(|scope| {
+                let prepared = scope.spawn(|| running.prepare_config(&self.opts.data_root, crate::sys::Flush::Data));
+                let started = self.containerd_call(|c| c.start(&id));
+                (started, prepared.join().unwrap_or_else(|_| Err(std::io::Error::other("writing config.v2.json panicked"))))
+            });
+            started.map(|_| (running, prepared))
         });
         match started {
-            Ok(pid) => {
-                slot.c.set_running(pid);
-                slot.c.save_state(&self.opts.data_root).map_err(|e| ApiError::internal(e.to_string()))?;
+            Ok((running, prepared)) => {
+                slot.c = running;
+                prepared.and_then(|p| p.commit()).map_err(|e| ApiError::internal(e.to_string()))?;
                 Ok(())
             }
             Err(e) => {

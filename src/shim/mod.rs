@@ -334,6 +334,10 @@ impl Shim {
             if let Some((pid, code)) = exit_code(status) {
                 if self.init_pid != 0 && pid.as_raw() as u32 == self.init_pid && self.exit.is_none() {
                     self.record_exit(code);
+                    // The waiters first (containerd's, the exit event), then the file, which
+                    // only matters to a containerd that was not listening.
+                    self.answer_waiters(conns);
+                    self.persist_exit();
                 }
             }
         }
@@ -352,15 +356,21 @@ impl Shim {
         }
     }
 
+    /// Records the init's exit in memory; `persist_exit` writes it down.
     fn record_exit(&mut self, code: i32) {
         let at = crate::sys::rfc3339_nanos(std::time::SystemTime::now());
+        self.exit = Some((code, at));
+        self.status = Status::Stopped;
+    }
+
+    /// Writes the recorded exit to `<workdir>/exit`, for a containerd that was not listening
+    /// (restarted in this boot; a power cut ends every shim and container).
+    fn persist_exit(&self) {
+        let Some((code, at)) = &self.exit else { return };
         let record = json!({"pid": self.init_pid, "exit_status": code, "exited_at": at});
-        // For a containerd restarted in this boot; a power cut ends every shim and container.
         if let Err(e) = crate::sys::write_atomic_volatile(&self.flags.workdir.join("exit"), record.to_string().as_bytes()) {
             eprintln!("docker-containerd-shim: saving exit status: {e}");
         }
-        self.exit = Some((code, at));
-        self.status = Status::Stopped;
     }
 
     fn handle(&mut self, method: &str, params: &Value) -> Outcome {
@@ -583,6 +593,7 @@ impl Shim {
             if let Ok(status) = waitpid(Pid::from_raw(self.init_pid as i32), Some(WaitPidFlag::WNOHANG)) {
                 if let Some((_, code)) = exit_code(status) {
                     self.record_exit(code);
+                    self.persist_exit();
                 }
             }
         }
@@ -602,6 +613,7 @@ impl Shim {
                     if self.exit.is_none() {
                         self.record_exit(137);
                     }
+                    self.persist_exit();
                 }
             }
             Status::Stopped => self.run_runtime("delete", &[&id])?,
