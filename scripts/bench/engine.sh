@@ -2,8 +2,8 @@
 # Engine figures, ours beside Debian's docker.io (dockerd 20.10) when it is installed, in one
 # run: the static binary's size; idle memory of dockerd + containerd; memory of one shim; and
 # the median wall time of `docker run --rm hello-world` and of `docker run --rm busybox true` over
-# N runs each (default 20), ours and docker.io's alternating so that both meet the same load (the
-# machine is shared: figures taken minutes apart differ by a third).
+# N runs each (default 20), ours and docker.io's alternating, back to back, so that both meet the
+# same load (the machine is shared: figures taken minutes apart differ by a third).
 # Memory comes from /proc/PID/smaps_rollup: Rss, and Private (Private_Clean + Private_Dirty).
 # Run as root: sudo scripts/bench/engine.sh [RUNS]
 set -euo pipefail
@@ -38,10 +38,8 @@ time_alternating() { # N rounds of both commands on ours and on docker.io's
     for _ in $(seq "$runs"); do
         for what in hello true; do
             local args=("$image"); [ "$what" = true ] && args=("$registry/busybox" true)
-            # A pause before each run, so that what the other daemon does after its client
-            # returned (shim exits, cleanup) is not counted against this one.
-            sleep 0.1; time_one "$work/bin/docker" "unix://$work/ours.sock" "${args[@]}" >>"$work/$what.ours"
-            if [ -n "$cli" ]; then sleep 0.1; time_one "$cli" "unix://$work/real.sock" "${args[@]}" >>"$work/$what.real"; fi
+            time_one "$work/bin/docker" "unix://$work/ours.sock" "${args[@]}" >>"$work/$what.ours"
+            if [ -n "$cli" ]; then time_one "$cli" "unix://$work/real.sock" "${args[@]}" >>"$work/$what.real"; fi
         done
     done
 }
