@@ -117,6 +117,17 @@ fn short_socket_path(path: &Path) -> io::Result<(PathBuf, Option<OwnedFd>)> {
     Ok((short, Some(dir)))
 }
 
+/// Gives the heap's free pages back to the kernel. A pull or a load allocates megabytes for a
+/// moment on threads of their own; glibc keeps what they freed in its arenas, and an idle daemon
+/// should not hold it.
+pub fn release_free_heap() {
+    // SAFETY: malloc_trim only walks the allocator's own arenas under their locks and madvises
+    // free pages away; it takes no pointers from us.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Binds a unix socket at `path`, replacing a stale socket file, whatever the path's length.
 pub fn bind_unix(path: &Path) -> io::Result<UnixListener> {
     if let Ok(meta) = std::fs::symlink_metadata(path) {

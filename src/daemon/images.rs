@@ -118,9 +118,11 @@ fn progress_stream(work: ProgressJob) -> Result<Response, ApiError> {
         .name("image-job".into())
         .spawn(move || {
             let progress_tx = tx.clone();
-            if let Err(e) = work(&mut |m| {
+            let result = work(&mut |m| {
                 let _ = progress_tx.send(Ok(m.clone()));
-            }) {
+            });
+            crate::sys::release_free_heap();
+            if let Err(e) = result {
                 let _ = tx.send(Err(e));
             }
         })
