@@ -488,28 +488,44 @@ impl Shim {
         };
         let stdout = open_output("stdout")?;
         let stderr = open_output("stderr")?.map(runtime::Stderr::To).unwrap_or(runtime::Stderr::Null);
+        // The write ends are the runtime's only: they are closed once it has run.
+        let pid = self.runtime_create(&id, &bundle, &[], stdin, stdout, stderr)?;
+        Ok(self.created(id, bundle, pid))
+    }
+
+    /// Runs the runtime's `create` (with `extra` flags before the id); returns the init's pid.
+    /// On failure the stdio keepers are dropped, so nothing of the task stays open.
+    fn runtime_create(&mut self, id: &str, bundle: &str, extra: &[&str], stdin: Option<OwnedFd>, stdout: Option<OwnedFd>, stderr: runtime::Stderr) -> Result<u32, RpcError> {
         let pid_file = self.flags.workdir.join("init.pid");
         let _ = std::fs::remove_file(&pid_file);
         let before = self.log_len();
         let pid_file_arg = pid_file.display().to_string();
-        // The write ends are the runtime's only: they are closed once it has run.
-        let (status, _) = self
-            .runtime
-            .run(&["create", "--bundle", &bundle, "--pid-file", &pid_file_arg, &id], stdin, stdout, stderr)
-            .map_err(|e| RpcError::internal(format!("running {}: {e}", self.flags.runtime.display())))?;
-        if !status.success() {
+        let mut args = vec!["create", "--bundle", bundle];
+        args.extend_from_slice(extra);
+        args.extend(["--pid-file", &pid_file_arg, id]);
+        let ran = self.runtime.run(&args, stdin, stdout, stderr).map_err(|e| RpcError::internal(format!("running {}: {e}", self.flags.runtime.display())));
+        let result = ran.and_then(|(status, _)| {
+            if !status.success() {
+                let msg = self.runtime_error(before).unwrap_or_else(|| format!("{} create failed: {status}", self.flags.runtime_name));
+                return Err(RpcError::new(ErrorKind::FailedPrecondition, msg));
+            }
+            std::fs::read_to_string(&pid_file).ok().and_then(|s| s.trim().parse::<u32>().ok()).ok_or_else(|| RpcError::internal("the runtime wrote no pid file"))
+        });
+        if result.is_err() {
             self.stdin_keeper = None;
             self.output_keepers.clear();
-            let msg = self.runtime_error(before).unwrap_or_else(|| format!("{} create failed: {status}", self.flags.runtime_name));
-            return Err(RpcError::new(ErrorKind::FailedPrecondition, msg));
         }
-        let pid = std::fs::read_to_string(&pid_file).ok().and_then(|s| s.trim().parse::<u32>().ok()).ok_or_else(|| RpcError::internal("the runtime wrote no pid file"))?;
+        result
+    }
+
+    /// Records a task the runtime created; the answer to `create`.
+    fn created(&mut self, id: String, bundle: String, pid: u32) -> Value {
         self.id = id;
         self.bundle = bundle;
         self.init_pid = pid;
         self.held_mount_ns = File::open(format!("/proc/{pid}/ns/mnt")).ok().map(OwnedFd::from);
         self.status = Status::Created;
-        Ok(json!({"pid": pid}))
+        json!({"pid": pid})
     }
 
     /// `create` of a terminal task: the runtime sends the pty master to our console socket,
@@ -524,28 +540,19 @@ impl Shim {
             self.output_keepers.push(OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(p).map_err(|e| io_err("opening stdout", e))?.into());
         }
         let console = tty::ConsoleSocket::bind(&self.flags.workdir).map_err(|e| io_err("console socket", e))?;
-        let pid_file = self.flags.workdir.join("init.pid");
-        let _ = std::fs::remove_file(&pid_file);
-        let before = self.log_len();
-        let (console_arg, pid_file_arg) = (console.path.display().to_string(), pid_file.display().to_string());
-        let (status, _) = self
-            .runtime
-            .run(&["create", "--bundle", &bundle, "--console-socket", &console_arg, "--pid-file", &pid_file_arg, &id], None, None, runtime::Stderr::Null)
-            .map_err(|e| RpcError::internal(format!("running {}: {e}", self.flags.runtime.display())))?;
-        if !status.success() {
-            self.stdin_keeper = None;
-            self.output_keepers.clear();
-            let msg = self.runtime_error(before).unwrap_or_else(|| format!("{} create failed: {status}", self.flags.runtime_name));
-            return Err(RpcError::new(ErrorKind::FailedPrecondition, msg));
+        let console_arg = console.path.display().to_string();
+        let pid = self.runtime_create(&id, &bundle, &["--console-socket", &console_arg], None, None, runtime::Stderr::Null)?;
+        match console.receive(param_str(params, "stdin"), param_str(params, "stdout")) {
+            Ok(tty) => self.tty = Some(tty),
+            Err(e) => {
+                // Without its terminal the task is of no use: the created container goes too.
+                let _ = self.run_runtime("delete", &["--force", &id]);
+                self.stdin_keeper = None;
+                self.output_keepers.clear();
+                return Err(io_err("receiving the console", e));
+            }
         }
-        let pid = std::fs::read_to_string(&pid_file).ok().and_then(|s| s.trim().parse::<u32>().ok()).ok_or_else(|| RpcError::internal("the runtime wrote no pid file"))?;
-        self.tty = Some(console.receive(param_str(params, "stdin"), param_str(params, "stdout")).map_err(|e| io_err("receiving the console", e))?);
-        self.id = id;
-        self.bundle = bundle;
-        self.init_pid = pid;
-        self.held_mount_ns = File::open(format!("/proc/{pid}/ns/mnt")).ok().map(OwnedFd::from);
-        self.status = Status::Created;
-        Ok(json!({"pid": pid}))
+        Ok(self.created(id, bundle, pid))
     }
 
     fn start(&mut self) -> Result<Value, RpcError> {
