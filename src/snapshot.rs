@@ -294,11 +294,11 @@ impl Snapshotter {
         if crate::mounts::is_mountpoint(&merged) {
             return Ok(merged);
         }
-        // A volatile mount leaves this mark, and overlay refuses to mount the layers again while
+        // A volatile mount leaves this mark in its workdir, and overlay refuses to mount the layers again while
         // it is there, lest a crash lost writes. Only a disposable container's layer has it, and
         // one that a crash interrupted is removed at start, never mounted again: a mark found
         // here is from this boot (a disposable layer exported, say), its writes all in place.
-        let _ = std::fs::remove_dir_all(dir.join("work/work/incompat/volatile"));
+        let _ = std::fs::remove_dir_all(dir.join("work").join(OVERLAY_VOLATILE_MARK));
         let layers = self.layers();
         let absolute_lower: Vec<String> = lower.trim().split(':').map(|l| layers.join(l).display().to_string()).collect();
         let options = format!("lowerdir={},upperdir={},workdir={}", absolute_lower.join(":"), dir.join("diff").display(), dir.join("work").display());
@@ -546,6 +546,9 @@ fn remove_any(p: &Path) -> io::Result<()> {
         Ok(_) => std::fs::remove_file(p),
     }
 }
+
+/// Where overlayfs marks a workdir a `volatile` mount used (relative to that workdir).
+const OVERLAY_VOLATILE_MARK: &str = "work/incompat/volatile";
 
 fn page_size() -> usize {
     nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE).ok().flatten().map(|p| p as usize).unwrap_or(4096)
