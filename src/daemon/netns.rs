@@ -56,7 +56,8 @@ impl Pool {
         let pool = self.clone();
         std::thread::spawn(move || {
             if pool.ready.lock().unwrap_or_else(|e| e.into_inner()).is_empty() {
-                match make() {
+                // This thread is ours alone: it may change its own namespace.
+                match make_on_this_thread() {
                     Ok(fd) => pool.ready.lock().unwrap_or_else(|e| e.into_inner()).push(fd),
                     Err(e) => eprintln!("dockerd: making a network namespace ahead: {e}"),
                 }
@@ -66,13 +67,14 @@ impl Pool {
     }
 }
 
-/// A new network namespace with its loopback up.
+/// A new network namespace with its loopback up, made on a thread of its own.
 fn make() -> io::Result<OwnedFd> {
-    std::thread::spawn(|| -> io::Result<OwnedFd> {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)?;
-        crate::sys::loopback_up()?;
-        Ok(std::fs::File::open("/proc/thread-self/ns/net")?.into())
-    })
-    .join()
-    .unwrap_or_else(|_| Err(io::Error::other("making a network namespace panicked")))
+    std::thread::spawn(make_on_this_thread).join().unwrap_or_else(|_| Err(io::Error::other("making a network namespace panicked")))
+}
+
+/// Moves the calling thread into a new network namespace (for good) and returns it.
+fn make_on_this_thread() -> io::Result<OwnedFd> {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)?;
+    crate::sys::loopback_up()?;
+    Ok(std::fs::File::open("/proc/thread-self/ns/net")?.into())
 }
