@@ -9,17 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 runs=${1:-20}
-bin=$(scripts/build.sh 2>/dev/null)
-work=$(mktemp -d /tmp/dockbox-bench.XXXXXX)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do while kill -0 "$p" 2>/dev/null; do sleep 0.1; done; done
-    bash scripts/registry.sh stop "$work/registry" >/dev/null 2>&1 || true
-    grep -F "$work" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+source scripts/bench/lib.sh
+bench_setup bench
 
 kib() { awk -v k="$1" '/^'"$1"':/ {s+=$2} END {print s+0}' "/proc/$2/smaps_rollup"; }
 rss() { kib Rss "$1"; }

@@ -8,17 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 runs=${1:-3}
-bin=$(scripts/build.sh 2>/dev/null)
-work=$(mktemp -d /tmp/dockbox-pullbench.XXXXXX)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do while kill -0 "$p" 2>/dev/null; do sleep 0.1; done; done
-    bash scripts/registry.sh stop "$work/registry" >/dev/null 2>&1 || true
-    grep -F "$work" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+source scripts/bench/lib.sh
+bench_setup pullbench
 cp "$bin" "$work/dockbox"; "$work/dockbox" --install "$work/bin" >/dev/null
 
 # The image: an OCI layout with five 10 MiB layers of random bytes.

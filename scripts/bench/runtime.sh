@@ -12,9 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 runs=${1:-100}
 gap_ms=${2:-0}
-bin=$(scripts/build.sh 2>/dev/null)
-work=$(mktemp -d /tmp/dockbox-rtbench.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+source scripts/bench/lib.sh
+bench_setup rtbench
 cp "$bin" "$work/dockbox"
 "$work/dockbox" --install "$work/bin" >/dev/null
 
