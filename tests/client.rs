@@ -168,47 +168,13 @@ impl Daemon {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        reap_orphans(self.dir.path());
+        common::reap_orphans(self.dir.path());
     }
 }
 
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.stop();
-    }
-}
-
-/// Waits for (and reaps) the containerd and shim processes this daemon left to us; only
-/// processes whose command line names our temp dir or that are containerd shims parented to
-/// us, so other tests' children are never stolen.
-fn reap_orphans(dir: &Path) {
-    let me = std::process::id().to_string();
-    let dir = dir.to_string_lossy().into_owned();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let mut left = Vec::new();
-        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let ppid = stat.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().nth(1)).unwrap_or("");
-            let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default().replace('\0', " ");
-            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-            let ours = cmdline.contains(&dir) || (ppid == me && comm.starts_with("containerd"));
-            if ours {
-                left.push(pid);
-            }
-        }
-        if left.is_empty() {
-            return;
-        }
-        for pid in &left {
-            let pid = nix::unistd::Pid::from_raw(*pid);
-            if Instant::now() > deadline {
-                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-            }
-            let _ = nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
-        }
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

@@ -163,15 +163,7 @@ impl Drop for Daemon {
     /// Tears everything down even after a failed assertion, without ever blocking for long.
     fn drop(&mut self) {
         if self.child.is_some() {
-            let client = self.client();
-            for t in client.list().unwrap_or_default() {
-                let _ = client.kill(&t.id, 9, true);
-                let deadline = Instant::now() + Duration::from_secs(5);
-                while client.state(&t.id).is_ok_and(|s| s.status != "stopped") && Instant::now() < deadline {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                let _ = client.delete(&t.id);
-            }
+            common::remove_all_tasks(&self.client());
             self.crash();
         }
         // Whatever is left (after a failure): the runtime kills the containers, then the shims go.

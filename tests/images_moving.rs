@@ -6,7 +6,7 @@ mod common;
 
 use common::{stderr, stdout, Dockerd, TempDir};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -265,39 +265,7 @@ impl Drop for RealDaemon {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        reap_orphans(self.dir.path());
-    }
-}
-
-/// Waits for (and reaps) containerd and shims the real daemon left to us (we are their
-/// subreaper); kills what is still there after 20 s.
-fn reap_orphans(dir: &Path) {
-    let me = std::process::id().to_string();
-    let dir = dir.to_string_lossy().into_owned();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let mut left = Vec::new();
-        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let ppid = stat.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().nth(1)).unwrap_or("").to_string();
-            let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default().replace('\0', " ");
-            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-            if cmdline.contains(&dir) || (ppid == me && comm.starts_with("containerd")) {
-                left.push(pid);
-            }
-        }
-        if left.is_empty() {
-            return;
-        }
-        for pid in left {
-            let pid = nix::unistd::Pid::from_raw(pid);
-            if Instant::now() > deadline {
-                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-            }
-            let _ = nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
-        }
-        std::thread::sleep(Duration::from_millis(100));
+        common::reap_orphans(self.dir.path());
     }
 }
 

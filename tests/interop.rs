@@ -390,15 +390,7 @@ impl OurContainerd {
 
 impl Drop for OurContainerd {
     fn drop(&mut self) {
-        let client = self.client();
-        for t in client.list().unwrap_or_default() {
-            let _ = client.kill(&t.id, 9, true);
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while client.state(&t.id).is_ok_and(|s| s.status != "stopped") && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = client.delete(&t.id);
-        }
+        common::remove_all_tasks(&self.client());
         if let Some(mut c) = self.child.take() {
             stop(&mut c, Duration::from_secs(5));
         }

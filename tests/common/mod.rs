@@ -555,3 +555,49 @@ pub fn stop_daemon(mut child: Child) {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// Waits for (and reaps) the containerd and shim processes a real daemon left to us (the test
+/// is their subreaper): those whose command line names `dir`, or containerd shims parented to
+/// us, so other tests' children are never taken. What is still there after 20 s is killed.
+pub fn reap_orphans(dir: &Path) {
+    let me = std::process::id().to_string();
+    let dir = dir.to_string_lossy().into_owned();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut left = Vec::new();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let ppid = stat.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().nth(1)).unwrap_or("");
+            let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default().replace('\0', " ");
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            if cmdline.contains(&dir) || (ppid == me && comm.starts_with("containerd")) {
+                left.push(pid);
+            }
+        }
+        if left.is_empty() {
+            return;
+        }
+        for pid in left {
+            let pid = nix::unistd::Pid::from_raw(pid);
+            if Instant::now() > deadline {
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            }
+            let _ = nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Kills every task of a containerd of ours with SIGKILL and deletes it, waiting at most 5 s
+/// for each to stop: a fixture's teardown, which must not block for long.
+pub fn remove_all_tasks(client: &dockbox::containerd::client::Client) {
+    for t in client.list().unwrap_or_default() {
+        let _ = client.kill(&t.id, 9, true);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while client.state(&t.id).is_ok_and(|s| s.status != "stopped") && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = client.delete(&t.id);
+    }
+}
