@@ -33,7 +33,7 @@ pub const APPLETS: &[Applet] = &[
         main: crate::shim::main,
         summary: "the per-container parent that holds its stdio and exit status",
     },
-    Applet { names: &["docker-runc", "runc"], main: crate::runc::main, summary: "the OCI runtime" },
+    Applet { names: crate::runc::APPLET_NAMES, main: crate::runc::main, summary: "the OCI runtime" },
 ];
 
 pub fn find(name: &str) -> Option<&'static Applet> {

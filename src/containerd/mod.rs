@@ -228,7 +228,7 @@ fn resolve_runtime(name: Option<&str>) -> Result<(PathBuf, String), RpcError> {
             return Ok((candidate, name.to_string()));
         }
     }
-    if crate::applets::find(name).is_some_and(|a| a.names.contains(&"docker-runc")) {
+    if crate::runc::is_applet_name(name) {
         return Ok((crate::sys::self_exe(), name.to_string()));
     }
     Err(bad(format!("runtime {name:?} not found in PATH")))

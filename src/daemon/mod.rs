@@ -3,9 +3,7 @@
 //! child, unless `--containerd` names a running one) over our RPC protocol.
 
 mod api;
-mod changes;
 mod container;
-mod images;
 mod netns;
 mod ops;
 mod resources;

@@ -112,6 +112,15 @@ impl Global {
     }
 }
 
+/// The names this runtime answers to, the seed name first: the applet table lists them, and
+/// containerd and the shim recognise a runtime named so as this executable's own.
+pub const APPLET_NAMES: &[&str] = &["docker-runc", "runc"];
+
+/// Whether an applet name (a basename) selects this runtime.
+pub fn is_applet_name(name: &str) -> bool {
+    APPLET_NAMES.contains(&name)
+}
+
 pub fn main(args: Vec<String>) -> i32 {
     let (global, rest) = match cli::parse_global(&args[1..]) {
         Ok(x) => x,

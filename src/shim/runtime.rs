@@ -132,7 +132,7 @@ fn enter_runc(stdio: [i32; 3], argv: Vec<String>) -> i32 {
 /// Whether `path` run as `name` is this executable's docker-runc applet.
 fn is_own_runc(path: &Path, name: &str) -> bool {
     let applet = Path::new(name).file_name().and_then(|n| n.to_str()).unwrap_or_default();
-    if !crate::applets::find(applet).is_some_and(|a| a.names.contains(&"docker-runc")) {
+    if !crate::runc::is_applet_name(applet) {
         return false;
     }
     match (std::fs::metadata(path), std::fs::metadata("/proc/self/exe")) {

@@ -1,8 +1,8 @@
 //! The Engine API's image routes: list, inspect, pull, push, tag, remove, history, prune,
 //! save/load, import, container export, and `system df`.
 
-use super::ops::ApiError;
-use super::Daemon;
+use crate::daemon::ops::ApiError;
+use crate::daemon::Daemon;
 use crate::http::server::{Request, Response};
 use crate::image::{ImageUser, PullErrorKind, PullOptions, RemoveErrorKind};
 use serde_json::{json, Value};
@@ -19,7 +19,7 @@ pub fn list(d: &Daemon, v: (u32, u32)) -> Value {
             .map(|i| {
                 let mut o = json!({
                     "Containers": -1,
-                    "Created": super::container::unix_seconds(&i.created),
+                    "Created": crate::daemon::container::unix_seconds(&i.created),
                     "Id": i.id,
                     "Labels": i.config.get("config").and_then(|c| c.get("Labels")).cloned().unwrap_or(Value::Null),
                     "ParentId": "",
@@ -53,7 +53,7 @@ pub fn inspect(d: &Daemon, name: &str) -> Result<Response, ApiError> {
             "DockerVersion": c.get("docker_version").cloned().unwrap_or(json!("")),
             "Author": c.get("author").cloned().unwrap_or(json!("")),
             "Config": c.get("config").cloned().unwrap_or(Value::Null),
-            "Architecture": c.get("architecture").cloned().unwrap_or(json!(super::api::arch())),
+            "Architecture": c.get("architecture").cloned().unwrap_or(json!(super::arch())),
             "Variant": c.get("variant").cloned(),
             "Os": c.get("os").cloned().unwrap_or(json!("linux")),
             "Size": i.size,

@@ -1,0 +1,121 @@
+//! The Engine API's system routes: `_ping`, `version`, `info`.
+
+use crate::daemon::Daemon;
+use crate::http::server::{Request, Response};
+use serde_json::{json, Value};
+use std::time::SystemTime;
+
+pub fn ping(req: &Request) -> Response {
+    let r = if req.method == "HEAD" { Response::empty(200) } else { Response::text(200, "text/plain; charset=utf-8", "OK") };
+    r.with_header("Cache-Control", "no-cache, no-store, must-revalidate").with_header("Pragma", "no-cache").with_header("Builder-Version", "1")
+}
+
+pub fn arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "arm" => "arm",
+        other => other,
+    }
+}
+
+fn kernel_version() -> String {
+    nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+pub fn version_json() -> Value {
+    let engine = crate::version::DOCKBOX;
+    json!({
+        "Platform": {"Name": "dockbox"},
+        "Components": [{
+            "Name": "Engine",
+            "Version": engine,
+            "Details": {
+                "ApiVersion": crate::version::API_VERSION,
+                "Arch": arch(),
+                "BuildTime": "",
+                "Experimental": "false",
+                "GitCommit": crate::version::GIT_COMMIT,
+                "GoVersion": "n/a (Rust)",
+                "KernelVersion": kernel_version(),
+                "MinAPIVersion": crate::version::MIN_API_VERSION,
+                "Os": "linux",
+            },
+        }],
+        "Version": engine,
+        "ApiVersion": crate::version::API_VERSION,
+        "MinAPIVersion": crate::version::MIN_API_VERSION,
+        "GitCommit": crate::version::GIT_COMMIT,
+        "GoVersion": "n/a (Rust)",
+        "Os": "linux",
+        "Arch": arch(),
+        "KernelVersion": kernel_version(),
+        "BuildTime": "",
+    })
+}
+
+pub fn info_json(d: &Daemon) -> Value {
+    let states: Vec<String> = d.containers().iter().map(|e| e.lock().c.state.status.clone()).collect();
+    let running = states.iter().filter(|s| *s == "running").count();
+    let mem_total = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| m.lines().find(|l| l.starts_with("MemTotal:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|k| k.parse::<u64>().ok()))
+        .unwrap_or(0)
+        * 1024;
+    let hostname = nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default();
+    let os = std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|t| t.lines().find_map(|l| l.strip_prefix("PRETTY_NAME=").map(|v| v.trim_matches('"').to_string())))
+        .unwrap_or_else(|| "Linux".into());
+    let cgroup_version = if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() { "2" } else { "1" };
+    json!({
+        "ID": "",
+        "Containers": states.len(),
+        "ContainersRunning": running,
+        "ContainersPaused": 0,
+        "ContainersStopped": states.len() - running,
+        "Images": d.images.list().len(),
+        "Driver": "overlay2",
+        "DriverStatus": [["Backing Filesystem", ""], ["Supports d_type", "true"], ["Using metacopy", "false"], ["Native Overlay Diff", "true"]],
+        "Plugins": {"Volume": [], "Network": [], "Authorization": null, "Log": ["json-file"]},
+        "MemoryLimit": false, "SwapLimit": false, "CpuCfsPeriod": false, "CpuCfsQuota": false, "CPUShares": false, "CPUSet": false, "PidsLimit": false,
+        "IPv4Forwarding": false, "BridgeNfIptables": false, "BridgeNfIp6tables": false,
+        "Debug": d.opts.debug,
+        "NFd": std::fs::read_dir("/proc/self/fd").map(|r| r.count()).unwrap_or(0),
+        "OomKillDisable": false,
+        "NGoroutines": 0,
+        "SystemTime": crate::sys::rfc3339_nanos(SystemTime::now()),
+        "LoggingDriver": "json-file",
+        "CgroupDriver": "cgroupfs",
+        "CgroupVersion": cgroup_version,
+        "NEventsListener": 0,
+        "KernelVersion": kernel_version(),
+        "OperatingSystem": os,
+        "OSVersion": "",
+        "OSType": "linux",
+        "Architecture": std::env::consts::ARCH,
+        "IndexServerAddress": "https://index.docker.io/v1/",
+        "RegistryConfig": {
+            "AllowNondistributableArtifactsCIDRs": [], "AllowNondistributableArtifactsHostnames": [],
+            "InsecureRegistryCIDRs": ["127.0.0.0/8"],
+            "IndexConfigs": {"docker.io": {"Name": "docker.io", "Mirrors": [], "Secure": true, "Official": true}},
+            "Mirrors": [],
+        },
+        "NCPU": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "MemTotal": mem_total,
+        "DockerRootDir": d.opts.data_root,
+        "HttpProxy": "", "HttpsProxy": "", "NoProxy": "",
+        "Name": hostname,
+        "Labels": [],
+        "ExperimentalBuild": false,
+        "ServerVersion": crate::version::DOCKBOX,
+        "Runtimes": {"runc": {"path": "docker-runc"}},
+        "DefaultRuntime": "runc",
+        "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false, "Error": "", "RemoteManagers": null},
+        "LiveRestoreEnabled": d.opts.live_restore,
+        "Isolation": "",
+        "InitBinary": "",
+        "SecurityOptions": [],
+        "Warnings": [],
+    })
+}
