@@ -4,6 +4,8 @@
 
 mod api;
 mod container;
+pub mod create_fields;
+mod host_spec;
 mod netns;
 mod ops;
 mod resources;
@@ -59,6 +61,9 @@ pub struct Options {
     /// Enable live restore of docker when containers are still running
     #[arg(long = "live-restore")]
     pub live_restore: bool,
+    /// IP address to use for `host-gateway` in `--add-host` (there is no bridge to derive it from)
+    #[arg(long = "host-gateway-ip")]
+    pub host_gateway_ip: Option<std::net::IpAddr>,
     /// Enable debug mode
     #[arg(short = 'D', long = "debug")]
     pub debug: bool,

@@ -145,8 +145,13 @@ impl Daemon {
     pub fn create(&self, body: &Value, name: Option<&str>) -> Result<Value, ApiError> {
         let mut config = body.as_object().cloned().ok_or_else(|| ApiError::bad_request("config cannot be empty in order to create a container"))?;
         let host_config = config.remove("HostConfig").filter(|h| h.is_object()).unwrap_or_else(|| json!({}));
-        config.remove("NetworkingConfig");
+        let networking = config.remove("NetworkingConfig").unwrap_or(Value::Null);
+        // Every field is honoured or refused (create_fields), and checked as Docker checks it.
+        super::create_fields::check_refused(&config, &host_config, &networking).map_err(ApiError::bad_request)?;
+        let gateway = self.opts.host_gateway_ip.map(|ip| ip.to_string());
+        super::create_fields::validate(&config, &host_config, gateway.as_deref()).map_err(ApiError::bad_request)?;
         super::resources::validate(&host_config).map_err(ApiError::bad_request)?;
+        let host_config = super::create_fields::fill_host_config(&host_config, spec::MASKED_PATHS, spec::READONLY_PATHS);
         let image_name = config.get("Image").and_then(Value::as_str).unwrap_or_default().to_string();
         if image_name.is_empty() {
             return Err(ApiError::bad_request("No such image: "));
@@ -254,24 +259,20 @@ impl Daemon {
 
     /// hostname, hosts and resolv.conf, bind-mounted into the container.
     fn write_container_files(&self, c: &Container) -> std::io::Result<()> {
-        let hostname = c.config.get("Hostname").and_then(Value::as_str).filter(|h| !h.is_empty()).unwrap_or(c.short_id()).to_string();
-        std::fs::write(&c.hostname_path, format!("{hostname}\n"))?;
-        std::fs::write(
-            &c.hosts_path,
-            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
-        )?;
-        let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        // Loopback resolvers of the host are unreachable from the container's namespace.
-        let kept: Vec<&str> = resolv.lines().filter(|l| !(l.starts_with("nameserver") && (l.contains("127.") || l.contains("::1")))).collect();
-        let mut text = kept.join("\n");
-        if !text.is_empty() {
-            text.push('\n');
-        }
-        std::fs::write(&c.resolv_conf_path, text)
+        use super::host_spec;
+        std::fs::write(&c.hostname_path, format!("{}\n", host_spec::hostname(c)))?;
+        let gateway = self.opts.host_gateway_ip.map(|ip| ip.to_string());
+        std::fs::write(&c.hosts_path, host_spec::hosts_file(c, gateway.as_deref()))?;
+        let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        std::fs::write(&c.resolv_conf_path, host_spec::resolv_conf(c, &host))
     }
 
     /// POST /containers/{id}/start.
     pub fn start(&self, entry: &Arc<Entry>) -> Result<bool, ApiError> {
+        // The container whose pid namespace it joins, found before our lock is taken (finding
+        // by name locks each container in turn).
+        let pid_mode = entry.lock().c.host_config.get("PidMode").and_then(Value::as_str).unwrap_or("").to_string();
+        let pid_peer = pid_mode.strip_prefix("container:").map(|name| self.running_pid(name));
         // The lock is held for the whole start: a concurrent start, stop or exit waits for it.
         let mut slot = entry.lock();
         if slot.removed {
@@ -280,7 +281,7 @@ impl Daemon {
         if slot.c.state.running {
             return Ok(false);
         }
-        let result = self.start_locked(entry, &mut slot);
+        let result = self.start_locked(entry, &mut slot, pid_peer);
         let mut auto_remove = false;
         if let Err(e) = &result {
             let code = start_error_exit_code(&e.message);
@@ -297,7 +298,7 @@ impl Daemon {
         result.map(|_| true)
     }
 
-    fn start_locked(&self, entry: &Arc<Entry>, slot: &mut MutexGuard<'_, Slot>) -> Result<(), ApiError> {
+    fn start_locked(&self, entry: &Arc<Entry>, slot: &mut MutexGuard<'_, Slot>, pid_peer: Option<Result<u32, String>>) -> Result<(), ApiError> {
         let id = slot.c.id.clone();
         let mount_id = slot.c.mount_id.clone();
         let bundle = self.bundle_dir(&id);
@@ -324,6 +325,10 @@ impl Daemon {
         });
         let prepared = files.and_then(|fifos| {
             let config = rootfs.and_then(|rootfs| spec::build(c, &rootfs, &self.opts.data_root, netns.as_ref().map(|n| n.path()).as_deref()).map_err(ApiError::internal));
+            let config = config.and_then(|mut config| {
+                super::host_spec::join_pid_namespace(&mut config, pid_peer.clone()).map_err(ApiError::bad_request)?;
+                Ok(config)
+            });
             // The bundle lives in the exec-root, volatile: nothing reads it after a reboot.
             let written = config.and_then(|config| {
                 crate::sys::write_atomic_volatile(&bundle.join("config.json"), &serde_json::to_vec_pretty(&config).unwrap_or_default()).map_err(|e| ApiError::internal(e.to_string()))
@@ -420,6 +425,16 @@ impl Daemon {
         }
     }
 
+    /// The init pid of the running container `name` (`--pid container:NAME`), or Docker's error.
+    fn running_pid(&self, name: &str) -> Result<u32, String> {
+        let entry = self.find(name).map_err(|e| e.message)?;
+        let slot = entry.lock();
+        if !slot.c.state.running {
+            return Err(format!("cannot join PID of a non running container: {}", slot.c.id));
+        }
+        Ok(slot.c.state.pid)
+    }
+
     /// Sends `signal` to the container's process.
     pub fn kill(&self, entry: &Arc<Entry>, signal: i32) -> Result<(), ApiError> {
         let slot = entry.lock();
@@ -439,9 +454,15 @@ impl Daemon {
         }
         let exits = slot.exits;
         let signal = slot.c.config.get("StopSignal").and_then(Value::as_str).and_then(parse_signal).unwrap_or(libc::SIGTERM);
+        let stop_timeout = slot.c.config.get("StopTimeout").and_then(Value::as_i64);
         let id = slot.c.id.clone();
         drop(slot);
-        let timeout = timeout.unwrap_or(Duration::from_secs(10));
+        // The request's timeout, else the container's StopTimeout (negative: no limit), else 10 s.
+        let timeout = timeout.unwrap_or(match stop_timeout {
+            Some(t) if t < 0 => Duration::from_secs(u32::MAX as u64),
+            Some(t) => Duration::from_secs(t as u64),
+            None => Duration::from_secs(10),
+        });
         if let Err(e) = self.containerd_call(|c| c.kill(&id, signal, false)) {
             if e.kind != ErrorKind::NotFound {
                 return Err(e.into());

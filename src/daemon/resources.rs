@@ -57,6 +57,16 @@ pub fn validate(h: &Value) -> Result<(), String> {
     if weight > 0 && !(10..=1000).contains(&weight) {
         return Err("Range of blkio weight is from 10 to 1000".into());
     }
+    for d in h.get("BlkioWeightDevice").and_then(Value::as_array).into_iter().flatten() {
+        let w = d.get("Weight").and_then(Value::as_i64).unwrap_or(0);
+        if !(10..=1000).contains(&w) && w != 0 {
+            return Err(format!("invalid BlkioWeightDevice: weight {w} is out of range: weights are from 10 to 1000"));
+        }
+    }
+    let (rt_period, rt_runtime) = (int(h, "CpuRealtimePeriod"), int(h, "CpuRealtimeRuntime"));
+    if rt_period > 0 && rt_runtime > rt_period {
+        return Err("cpu-rt-runtime cannot be higher than cpu-rt-period".into());
+    }
     Ok(())
 }
 
@@ -144,6 +154,12 @@ pub fn linux_resources(h: &Value) -> Result<Value, String> {
             cpu.insert("period".into(), json!(int(h, "CpuPeriod")));
         }
     }
+    if int(h, "CpuRealtimePeriod") > 0 {
+        cpu.insert("realtimePeriod".into(), json!(int(h, "CpuRealtimePeriod")));
+    }
+    if int(h, "CpuRealtimeRuntime") > 0 {
+        cpu.insert("realtimeRuntime".into(), json!(int(h, "CpuRealtimeRuntime")));
+    }
     for (key, name) in [("CpusetCpus", "cpus"), ("CpusetMems", "mems")] {
         if let Some(v) = h.get(key).and_then(Value::as_str).filter(|v| !v.is_empty()) {
             cpu.insert(name.into(), json!(v));
@@ -162,6 +178,14 @@ pub fn linux_resources(h: &Value) -> Result<Value, String> {
     let weight = int(h, "BlkioWeight");
     if weight > 0 && blkio_weight_supported() {
         blkio.insert("weight".into(), json!(weight));
+    }
+    let mut weights = Vec::new();
+    for d in h.get("BlkioWeightDevice").and_then(Value::as_array).into_iter().flatten() {
+        let (major, minor) = device_numbers(d.get("Path").and_then(Value::as_str).unwrap_or(""))?;
+        weights.push(json!({"major": major, "minor": minor, "weight": d.get("Weight").and_then(Value::as_u64).unwrap_or(0)}));
+    }
+    if !weights.is_empty() {
+        blkio.insert("weightDevice".into(), json!(weights));
     }
     for (key, name) in [
         ("BlkioDeviceReadBps", "throttleReadBpsDevice"),

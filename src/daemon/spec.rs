@@ -10,12 +10,12 @@ const DEFAULT_CAPS: &[&str] = &[
     "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
 ];
 
-const MASKED_PATHS: &[&str] = &[
+pub(super) const MASKED_PATHS: &[&str] = &[
     "/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
     "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
 ];
 
-const READONLY_PATHS: &[&str] = &["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+pub(super) const READONLY_PATHS: &[&str] = &["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 
 /// The uid, gid and supplementary groups a `User` string names inside `rootfs`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,7 +78,7 @@ pub fn process_args(config: &Value) -> Vec<String> {
 pub fn build(c: &Container, rootfs: &Path, data_root: &Path, netns: Option<&Path>) -> Result<Value, String> {
     let config = &c.config;
     let user = resolve_user(rootfs, config.get("User").and_then(Value::as_str).unwrap_or(""))?;
-    let hostname = config.get("Hostname").and_then(Value::as_str).filter(|h| !h.is_empty()).unwrap_or(c.short_id()).to_string();
+    let hostname = super::host_spec::hostname(c);
     let mut env: Vec<String> = config.get("Env").and_then(Value::as_array).map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect()).unwrap_or_default();
     if !env.iter().any(|e| e.starts_with("PATH=")) {
         env.insert(0, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
@@ -91,7 +91,8 @@ pub fn build(c: &Container, rootfs: &Path, data_root: &Path, netns: Option<&Path
         env.push(format!("HOME={}", if user.home.is_empty() { "/" } else { &user.home }));
     }
     let cwd = config.get("WorkingDir").and_then(Value::as_str).filter(|w| !w.is_empty()).unwrap_or("/");
-    let caps: Vec<&str> = DEFAULT_CAPS.to_vec();
+    let caps_owned = super::host_spec::capabilities(&c.host_config, DEFAULT_CAPS);
+    let caps: Vec<&str> = caps_owned.iter().map(String::as_str).collect();
     let dir = Container::dir(data_root, &c.id);
     let bind = |dest: &str, src: &Path| json!({"destination": dest, "type": "bind", "source": src, "options": ["rbind", "rprivate"]});
     let mut spec = json!({
@@ -139,6 +140,7 @@ pub fn build(c: &Container, rootfs: &Path, data_root: &Path, netns: Option<&Path
     if let Some(profile) = seccomp_profile(c, &caps) {
         spec["linux"]["seccomp"] = profile;
     }
+    super::host_spec::apply(c, rootfs, &mut spec)?;
     Ok(spec)
 }
 
