@@ -142,8 +142,10 @@ const RUN_FLAGS: &[Spec] = &[
     flag("workdir", Some('w'), Kind::Value, "Working directory inside the container"),
 ];
 
-const RUN_AND_RESOURCE_FLAGS: [Spec; RUN_FLAGS.len() + super::resources::FLAGS.len()] = super::resources::concat(RUN_FLAGS, super::resources::FLAGS);
-const CREATE_AND_RESOURCE_FLAGS: [Spec; CREATE_FLAGS.len() + super::resources::FLAGS.len()] = super::resources::concat(CREATE_FLAGS, super::resources::FLAGS);
+const RUN_AND_RESOURCE_FLAGS_ONLY: [Spec; RUN_FLAGS.len() + super::resources::FLAGS.len()] = super::resources::concat(RUN_FLAGS, super::resources::FLAGS);
+const CREATE_AND_RESOURCE_FLAGS_ONLY: [Spec; CREATE_FLAGS.len() + super::resources::FLAGS.len()] = super::resources::concat(CREATE_FLAGS, super::resources::FLAGS);
+const RUN_AND_RESOURCE_FLAGS: [Spec; RUN_AND_RESOURCE_FLAGS_ONLY.len() + super::create_flags::FLAGS.len()] = super::resources::concat(&RUN_AND_RESOURCE_FLAGS_ONLY, super::create_flags::FLAGS);
+const CREATE_AND_RESOURCE_FLAGS: [Spec; CREATE_AND_RESOURCE_FLAGS_ONLY.len() + super::create_flags::FLAGS.len()] = super::resources::concat(&CREATE_AND_RESOURCE_FLAGS_ONLY, super::create_flags::FLAGS);
 
 /// Docker's `docker: <message>.` report for run/create, with the help hint when asked.
 fn report(cmd: &str, message: &str, with_help: bool) -> String {
@@ -221,6 +223,8 @@ fn create_body(p: &Parsed, detach: bool) -> Value {
 fn create_container(api: &Api, p: &Parsed, detach: bool) -> Result<String, ApiError> {
     let mut body = create_body(p, detach);
     super::resources::add_to_host_config(p, &mut body).map_err(ApiError::Io)?;
+    super::create_flags::add_to_body(p, &mut body).map_err(ApiError::Io)?;
+    super::create_flags::check_cidfile(p).map_err(ApiError::Io)?;
     let query: Vec<(&str, String)> = p.value("name").map(|n| vec![("name", n.to_string())]).unwrap_or_default();
     let resp = match api.json("POST", "/containers/create", &query, Some(&body)) {
         Err(ApiError::Daemon { status: 404, message }) if message.contains("No such image") => {
@@ -234,7 +238,9 @@ fn create_container(api: &Api, p: &Parsed, detach: bool) -> Result<String, ApiEr
     for w in resp["Warnings"].as_array().into_iter().flatten().filter_map(Value::as_str) {
         eprintln!("WARNING: {w}");
     }
-    Ok(resp["Id"].as_str().unwrap_or_default().to_string())
+    let id = resp["Id"].as_str().unwrap_or_default().to_string();
+    super::create_flags::write_cidfile(p, &id).map_err(ApiError::Io)?;
+    Ok(id)
 }
 
 fn create_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {

@@ -3,6 +3,7 @@
 
 pub mod api;
 mod containers;
+mod create_flags;
 pub mod flags;
 pub mod format;
 pub mod human;

@@ -180,12 +180,23 @@ pub fn check_refused(config: &Map<String, Value>, host_config: &Value, networkin
         for (name, value) in fields.into_iter().flatten() {
             if let Some(Field { handling: Refused(why), .. }) = lookup(section, name) {
                 if !is_zero(value) {
-                    return Err(why.to_string());
+                    return Err(match set_inside(value) {
+                        Some(inner) if section == N => format!("{why} (set: {inner})"),
+                        _ => why.to_string(),
+                    });
                 }
             }
         }
     }
     Ok(())
+}
+
+/// `network.Field` of the first set field of an EndpointsConfig map.
+fn set_inside(value: &Value) -> Option<String> {
+    value.as_object()?.iter().find_map(|(network, settings)| {
+        let field = settings.as_object()?.iter().find(|(_, v)| !is_zero(v))?.0;
+        Some(format!("{network}.{field}"))
+    })
 }
 
 fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
@@ -457,7 +468,9 @@ fn validate_capabilities(h: &Value) -> Result<(), String> {
     for (key, what) in [("CapAdd", "CapAdd"), ("CapDrop", "CapDrop")] {
         for cap in strings(h, key) {
             if normalize_capability(&cap).is_none() {
-                return Err(format!("invalid {what}: unknown capability: \"{cap}\""));
+                let upper = cap.to_ascii_uppercase();
+                let full = if upper.starts_with("CAP_") { upper } else { format!("CAP_{upper}") };
+                return Err(format!("invalid {what}: unknown capability: \"{full}\""));
             }
         }
     }

@@ -43,7 +43,7 @@ pub fn validate(h: &Value) -> Result<(), String> {
     }
     let cpus = std::thread::available_parallelism().map(|n| n.get() as i64).unwrap_or(1);
     if nano < 0 || nano > cpus * 1_000_000_000 {
-        return Err(format!("Range of CPUs is from 0.01 to {cpus}.00, as there are only {cpus} CPUs available"));
+        return Err(format!("range of CPUs is from 0.01 to {cpus}.00, as there are only {cpus} CPUs available"));
     }
     let period = int(h, "CpuPeriod");
     if period != 0 && !(1000..=1_000_000).contains(&period) {

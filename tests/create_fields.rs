@@ -1,0 +1,255 @@
+//! Nothing accepted and ignored: every field of `POST /containers/create` is honoured or
+//! refused (the Swagger walk), Docker's validation reaches our client and the real CLI, and the
+//! honoured fields are seen from inside a running container.
+
+mod common;
+
+use common::{stderr, stdout, Dockerd};
+use dockbox::daemon::create_fields::{lookup, Handling, Section, FIELDS};
+use serde_json::Value;
+use std::path::Path;
+
+const SWAGGER: &str = "/work/shared/reference/engine-api-v1.44.yaml";
+
+/// A YAML mapping or sequence entry: `key: value` with what is indented under it. Sequence
+/// items have the key `-`.
+#[derive(Debug)]
+struct Node {
+    key: String,
+    value: String,
+    children: Vec<Node>,
+}
+
+impl Node {
+    fn get(&self, key: &str) -> Option<&Node> {
+        self.children.iter().find(|n| n.key == key)
+    }
+}
+
+fn unquote(s: &str) -> String {
+    let s = s.trim();
+    s.strip_prefix('"').and_then(|s| s.strip_suffix('"')).or_else(|| s.strip_prefix('\'').and_then(|s| s.strip_suffix('\''))).unwrap_or(s).to_string()
+}
+
+/// The lines that carry structure, as (indent, text): comments, blank lines, block scalars
+/// (`|`, `>`) and the continuation lines of quoted scalars left out; `- key: v` split into a
+/// sequence item and the entry inside it.
+fn tokens(text: &str) -> Vec<(usize, String)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        i += 1;
+        let content = line.trim_start();
+        if content.is_empty() || content.starts_with('#') {
+            continue;
+        }
+        let mut indent = line.len() - content.len();
+        let mut content = content.to_string();
+        while let Some(rest) = content.strip_prefix("- ").or_else(|| (content == "-").then_some("")) {
+            out.push((indent, "-".to_string()));
+            let rest = rest.trim_start();
+            indent += content.len() - rest.len();
+            content = rest.to_string();
+            if content.is_empty() {
+                break;
+            }
+        }
+        if content.is_empty() {
+            continue;
+        }
+        let value = content.split_once(':').map(|(_, v)| v.trim().to_string()).unwrap_or_default();
+        if value.starts_with('|') || value.starts_with('>') {
+            while i < lines.len() && (lines[i].trim().is_empty() || lines[i].len() - lines[i].trim_start().len() > indent) {
+                i += 1;
+            }
+        } else if let Some(open) = value.strip_prefix('"') {
+            // A double-quoted scalar runs until its closing quote, maybe lines later.
+            let closed = |s: &str| s.ends_with('"') && !s.ends_with("\\\"");
+            if !closed(open) {
+                while i < lines.len() && !closed(lines[i].trim_end()) {
+                    i += 1;
+                }
+                i += 1;
+            }
+        }
+        out.push((indent, content));
+    }
+    out
+}
+
+fn parse_block(tokens: &[(usize, String)], pos: &mut usize, indent: usize) -> Vec<Node> {
+    let mut nodes = Vec::new();
+    while *pos < tokens.len() && tokens[*pos].0 == indent {
+        let text = &tokens[*pos].1;
+        *pos += 1;
+        let (key, value) = match text.split_once(':') {
+            Some((k, v)) if text != "-" => (unquote(k), unquote(v)),
+            _ => (text.clone(), String::new()),
+        };
+        let children = if *pos < tokens.len() && tokens[*pos].0 > indent { parse_block(tokens, pos, tokens[*pos].0) } else { Vec::new() };
+        nodes.push(Node { key, value, children });
+    }
+    nodes
+}
+
+fn parse_yaml(text: &str) -> Node {
+    let tokens = tokens(text);
+    let mut pos = 0;
+    let children = parse_block(&tokens, &mut pos, 0);
+    assert_eq!(pos, tokens.len(), "the reader stopped at {:?}", tokens.get(pos));
+    Node { key: String::new(), value: String::new(), children }
+}
+
+/// The properties a schema defines, following `allOf` and `$ref`; `HostConfig` and
+/// `NetworkingConfig` properties of the create body open their own sections.
+fn walk(root: &Node, schema: &Node, section: Section, out: &mut Vec<(Section, String)>) {
+    if let Some(r) = schema.get("$ref") {
+        let name = r.value.strip_prefix("#/definitions/").expect("a local reference");
+        let def = root.get("definitions").and_then(|d| d.get(name)).unwrap_or_else(|| panic!("no definition {name}"));
+        walk(root, def, section, out);
+    }
+    for item in schema.get("allOf").map(|a| a.children.as_slice()).unwrap_or(&[]) {
+        walk(root, item, section, out);
+    }
+    for prop in schema.get("properties").map(|p| p.children.as_slice()).unwrap_or(&[]) {
+        match (section, prop.key.as_str()) {
+            (Section::Config, "HostConfig") => walk(root, prop, Section::HostConfig, out),
+            (Section::Config, "NetworkingConfig") => walk(root, prop, Section::NetworkingConfig, out),
+            _ => out.push((section, prop.key.clone())),
+        }
+    }
+}
+
+fn create_body_fields() -> Vec<(Section, String)> {
+    let root = parse_yaml(&std::fs::read_to_string(SWAGGER).expect("the Engine API's Swagger file"));
+    let post = root.get("paths").and_then(|p| p.get("/containers/create")).and_then(|c| c.get("post")).expect("POST /containers/create");
+    let body = post.get("parameters").expect("parameters").children.iter().find(|p| p.get("name").is_some_and(|n| n.value == "body")).expect("the body parameter");
+    let mut fields = Vec::new();
+    walk(&root, body.get("schema").expect("the body's schema"), Section::Config, &mut fields);
+    fields
+}
+
+#[test]
+fn every_create_field_in_the_swagger_file_is_honoured_or_refused() {
+    if !Path::new(SWAGGER).exists() {
+        eprintln!("skipped: {SWAGGER} is missing");
+        return;
+    }
+    let fields = create_body_fields();
+    // The walk must have reached the three schemas, Resources (through HostConfig's allOf) included.
+    for (section, name) in [(Section::Config, "Cmd"), (Section::HostConfig, "Binds"), (Section::HostConfig, "CpuShares"), (Section::HostConfig, "Ulimits"), (Section::NetworkingConfig, "EndpointsConfig")] {
+        assert!(fields.contains(&(section, name.to_string())), "the walk missed {section:?}.{name}: {fields:?}");
+    }
+    assert!(fields.len() >= 90, "only {} fields found", fields.len());
+    let missing: Vec<String> = fields.iter().filter(|(s, n)| lookup(*s, n).is_none()).map(|(s, n)| format!("{s:?}.{n}")).collect();
+    assert!(missing.is_empty(), "create fields neither honoured nor refused: {missing:?}");
+    // And the table names nothing the API lacks, but the one field older clients still send.
+    let extra: Vec<String> = FIELDS.iter().filter(|f| !fields.contains(&(f.section, f.name.to_string())) && f.name != "KernelMemory").map(|f| f.name.to_string()).collect();
+    assert!(extra.is_empty(), "{extra:?}");
+    // Every refusal names its field.
+    for f in FIELDS {
+        if let Handling::Refused(why) = f.handling {
+            assert!(why.contains(f.name), "{}: {why}", f.name);
+        }
+    }
+}
+
+#[test]
+fn the_yaml_reader_follows_nesting_sequences_and_scalars() {
+    let doc = "a:\n  description: |\n    text: not a key\n  b:\n    - $ref: \"#/x\"\n    - type: object\n      properties:\n        C:\n          description: \"long\n            - not: an item\"\n        D: {}\n";
+    let root = parse_yaml(doc);
+    let b = root.get("a").unwrap().get("b").unwrap();
+    assert_eq!(b.children.len(), 2);
+    assert_eq!(b.children[0].get("$ref").unwrap().value, "#/x");
+    let props: Vec<&str> = b.children[1].get("properties").unwrap().children.iter().map(|n| n.key.as_str()).collect();
+    assert_eq!(props, ["C", "D"]);
+    assert!(root.get("a").unwrap().get("text").is_none());
+}
+
+const CLI: &str = "/usr/local/bin/docker";
+
+fn real_cli() -> bool {
+    Path::new(CLI).exists()
+}
+
+/// A run that must fail at create: exit 125, the message on stderr, no container left.
+fn assert_refused(d: &Dockerd, o: &std::process::Output, message: &str, args: &[&str]) {
+    assert_eq!(o.status.code(), Some(125), "{args:?}\nstdout: {}\nstderr: {}", stdout(o), stderr(o));
+    assert!(stderr(o).contains(message), "expected {message:?} in: {}", stderr(o));
+    let (_, list) = d.api("GET", "/containers/json?all=1", None);
+    assert_eq!(list, Value::Array(vec![]), "a refused create left a container");
+}
+
+#[test]
+fn dockers_validation_reaches_both_clients() {
+    let Some(d) = Dockerd::start() else { return };
+    let image = d.registry.image("busybox");
+    assert_eq!(d.docker(&["pull", &image]).status.code(), Some(0));
+    // (our flags, real CLI flags or None when it checks them itself, message)
+    let cases: &[(&[&str], Option<&[&str]>, &str)] = &[
+        (&["--restart", "always:3"], Some(&["--restart", "always:3"]), "invalid restart policy: maximum retry count can only be used with 'on-failure'"),
+        (&["--restart", "sometimes"], Some(&["--restart", "sometimes"]), "invalid restart policy: unknown policy 'sometimes'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"),
+        (&["--restart", ":1"], None, "invalid restart policy format: no policy provided before colon"),
+        (&["--rm", "--restart", "always"], Some(&["--rm", "--restart", "always"]), "conflicting options: cannot specify both --restart and --rm"),
+        (&["--restart", "on-failure:-1"], Some(&["--restart", "on-failure:-1"]), "invalid restart policy: maximum retry count cannot be negative"),
+        (&["--restart", "always"], Some(&["--restart", "always"]), "restart policy 'always' (HostConfig.RestartPolicy) is not supported"),
+        (&["--log-driver", "bogus"], Some(&["--log-driver", "bogus"]), "logger: no log driver named 'bogus' is registered"),
+        (&["--log-driver", "syslog"], Some(&["--log-driver", "syslog"]), "logging driver 'syslog' (HostConfig.LogConfig.Type) is not supported"),
+        (&["--log-opt", "nope=1"], Some(&["--log-opt", "nope=1"]), "unknown log opt 'nope' for json-file log driver"),
+        (&["-m", "1m"], Some(&["-m", "1m"]), "Minimum memory limit allowed is 6MB"),
+        (&["-m", "64m", "--memory-swap", "32m"], Some(&["-m", "64m", "--memory-swap", "32m"]), "Minimum memoryswap limit should be larger than memory limit"),
+        (&["--cpus", "-1"], Some(&["--cpus", "-1"]), "range of CPUs is from 0.01 to"),
+        (&["--cpu-shares", "-5"], Some(&["--cpu-shares", "-5"]), "invalid CpuShares: CPU shares can not be negative"),
+        (&["-m", "lots"], Some(&["-m", "lots"]), "invalid argument \"lots\" for \"-m, --memory\" flag"),
+        (&["--add-host", "nocolon"], Some(&["--add-host", "nocolon"]), "bad format for add-host: \"nocolon\""),
+        (&["--dns", "1.2.3"], Some(&["--dns", "1.2.3"]), "IP address is not correctly formatted: 1.2.3"),
+        (&["--device", "/dev/null:/dev/x:rwx"], Some(&["--device", "/dev/null:/dev/x:rwx"]), "bad mode specified: rwx"),
+        (&["--pid", "weird"], Some(&["--pid", "weird"]), "--pid: invalid PID mode"),
+        (&["--sysctl", "kernel.panic=1"], Some(&["--sysctl", "kernel.panic=1"]), "sysctl 'kernel.panic=1' is not allowed"),
+        // The real CLI drops KernelMemory itself for API 1.42 and later.
+        (&["--kernel-memory", "8m"], None, "HostConfig.KernelMemory is not supported"),
+        (&["--oom-score-adj", "1001"], Some(&["--oom-score-adj", "1001"]), "Invalid value 1001, range for oom score adj is [-1000, 1000]"),
+        (&["--ipc", "weird"], Some(&["--ipc", "weird"]), "invalid IPC mode: weird"),
+        (&["--add-host", "gw:host-gateway"], Some(&["--add-host", "gw:host-gateway"]), "--host-gateway-ip"),
+        (&["--mac-address", "92:d0:c6:0a:29:33"], Some(&["--mac-address", "92:d0:c6:0a:29:33"]), "MacAddress"),
+        (&["--link", "other:alias"], Some(&["--link", "other:alias"]), "HostConfig.Links"),
+        (&["-p", "8080:80"], Some(&["-p", "8080:80"]), "HostConfig.PortBindings"),
+        (&["--cap-add", "BOGUS"], Some(&["--cap-add", "BOGUS"]), "invalid CapAdd: unknown capability: \"CAP_BOGUS\""),
+        (&["--stop-signal", "SIGNOPE"], Some(&["--stop-signal", "SIGNOPE"]), "Invalid signal: SIGNOPE"),
+        (&["-v", "/tmp:/host-tmp"], Some(&["-v", "/tmp:/host-tmp"]), "HostConfig.Binds"),
+    ];
+    for (ours, theirs, message) in cases {
+        let mut args = vec!["run"];
+        args.extend_from_slice(ours);
+        args.extend([image.as_str(), "true"]);
+        let o = d.docker(&args);
+        assert_refused(&d, &o, message, &args);
+        if let (true, Some(theirs)) = (real_cli(), theirs) {
+            let mut args = vec!["run"];
+            args.extend_from_slice(theirs);
+            args.extend([image.as_str(), "true"]);
+            let o = d.real_docker(CLI, &args);
+            assert_refused(&d, &o, message, &args);
+        }
+    }
+    // What only the daemon checks (the real CLI lets it through), sent as the API's body.
+    let daemon_only = [
+        (r#"{"Image": "IMG", "HostConfig": {"Sysctls": {"kernel.panic": "1"}}}"#, "sysctl \"kernel.panic\" is not in a separate kernel namespace"),
+        (r#"{"Image": "IMG", "HostConfig": {"CpuCount": 2}}"#, "HostConfig.CpuCount"),
+        (r#"{"Image": "IMG", "HostConfig": {"LogConfig": {"Type": "json-file", "Config": {"max-size": "1m"}}}}"#, "log opt 'max-size'"),
+        (r#"{"Image": "IMG", "Healthcheck": {"Test": ["CMD", "true"]}}"#, "Config.Healthcheck"),
+        (r#"{"Image": "IMG", "NetworkingConfig": {"EndpointsConfig": {"bridge": {"Aliases": ["a"]}}}}"#, "(set: bridge.Aliases)"),
+        (r#"{"Image": "IMG", "HostConfig": {"RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": -1}}}"#, "invalid restart policy: maximum retry count cannot be negative"),
+    ];
+    for (body, message) in daemon_only {
+        let (status, answer) = d.api("POST", "/containers/create", Some(&body.replace("IMG", &image)));
+        assert_eq!(status, 400, "{body}: {answer}");
+        assert!(answer["message"].as_str().unwrap_or("").contains(message), "{body}: {answer}");
+    }
+    // A device that is not there is found at start, as Docker finds it.
+    let o = d.docker(&["run", "--rm", "--device", "/dev/nonexistent-dockbox", &image, "true"]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(stderr(&o).contains("error gathering device information while adding custom device \"/dev/nonexistent-dockbox\": no such file or directory"), "{}", stderr(&o));
+}
