@@ -4,6 +4,7 @@
 
 mod api;
 mod container;
+mod init;
 mod netns;
 mod ops;
 mod resources;
@@ -59,6 +60,12 @@ pub struct Options {
     /// Enable live restore of docker when containers are still running
     #[arg(long = "live-restore")]
     pub live_restore: bool,
+    /// Run an init in the container to forward signals and reap processes
+    #[arg(long = "init", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set, default_value_t = false)]
+    pub init: bool,
+    /// Path to the docker-init binary (default: this executable)
+    #[arg(long = "init-path")]
+    pub init_path: Option<PathBuf>,
     /// Enable debug mode
     #[arg(short = 'D', long = "debug")]
     pub debug: bool,

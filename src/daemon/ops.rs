@@ -147,6 +147,7 @@ impl Daemon {
         let host_config = config.remove("HostConfig").filter(|h| h.is_object()).unwrap_or_else(|| json!({}));
         config.remove("NetworkingConfig");
         super::resources::validate(&host_config).map_err(ApiError::bad_request)?;
+        super::init::validate(&host_config).map_err(ApiError::bad_request)?;
         let image_name = config.get("Image").and_then(Value::as_str).unwrap_or_default().to_string();
         if image_name.is_empty() {
             return Err(ApiError::bad_request("No such image: "));
@@ -324,6 +325,7 @@ impl Daemon {
         });
         let prepared = files.and_then(|fifos| {
             let config = rootfs.and_then(|rootfs| spec::build(c, &rootfs, &self.opts.data_root, netns.as_ref().map(|n| n.path()).as_deref()).map_err(ApiError::internal));
+            let config = config.and_then(|config| self.with_init(c, config));
             // The bundle lives in the exec-root, volatile: nothing reads it after a reboot.
             let written = config.and_then(|config| {
                 crate::sys::write_atomic_volatile(&bundle.join("config.json"), &serde_json::to_vec_pretty(&config).unwrap_or_default()).map_err(|e| ApiError::internal(e.to_string()))
