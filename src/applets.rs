@@ -34,6 +34,11 @@ pub const APPLETS: &[Applet] = &[
         summary: "the per-container parent that holds its stdio and exit status",
     },
     Applet { names: crate::runc::APPLET_NAMES, main: crate::runc::main, summary: "the OCI runtime" },
+    Applet {
+        names: &["docker-init"],
+        main: crate::docker_init::main,
+        summary: "the init `docker run --init` runs as PID 1 (tini's command line)",
+    },
 ];
 
 pub fn find(name: &str) -> Option<&'static Applet> {

@@ -2,7 +2,7 @@
 //!
 //! Roles (one module each, entered through [`applets`]):
 //! [`client`] (`docker`), [`daemon`] (`dockerd`), [`containerd`] (`docker-containerd`, `ctr`),
-//! [`shim`] (`docker-containerd-shim`), [`runc`] (`docker-runc`).
+//! [`shim`] (`docker-containerd-shim`), [`runc`] (`docker-runc`), [`docker_init`] (`docker-init`).
 //!
 //! Shared modules, one job each: [`oci`] (runtime spec types), [`http`] (HTTP/1.1 over unix and
 //! tcp sockets), [`rpc`] (the JSON-lines protocol between our own roles), [`reference`] (image
@@ -22,6 +22,7 @@ pub mod cgroups;
 pub mod client;
 pub mod containerd;
 pub mod daemon;
+pub mod docker_init;
 pub mod http;
 pub mod ids;
 pub mod image;

@@ -116,6 +116,7 @@ const CREATE_FLAGS: &[Spec] = &[
     flag("entrypoint", None, Kind::Value, "Overwrite the default ENTRYPOINT of the image"),
     flag("env", Some('e'), Kind::List, "Set environment variables"),
     flag("hostname", Some('h'), Kind::Value, "Container host name"),
+    flag("init", None, Kind::Bool, "Run an init inside the container that forwards signals and reaps processes"),
     flag("interactive", Some('i'), Kind::Bool, "Keep STDIN open even if not attached"),
     flag("label", Some('l'), Kind::List, "Set meta data on a container"),
     flag("name", None, Kind::Value, "Assign a name to the container"),
@@ -132,6 +133,7 @@ const RUN_FLAGS: &[Spec] = &[
     flag("entrypoint", None, Kind::Value, "Overwrite the default ENTRYPOINT of the image"),
     flag("env", Some('e'), Kind::List, "Set environment variables"),
     flag("hostname", Some('h'), Kind::Value, "Container host name"),
+    flag("init", None, Kind::Bool, "Run an init inside the container that forwards signals and reaps processes"),
     flag("interactive", Some('i'), Kind::Bool, "Keep STDIN open even if not attached"),
     flag("label", Some('l'), Kind::List, "Set meta data on a container"),
     flag("name", None, Kind::Value, "Assign a name to the container"),
@@ -222,6 +224,10 @@ fn create_body(p: &Parsed, detach: bool) -> Value {
 /// Creates the container, pulling its image first when the daemon lacks it. Returns the id.
 fn create_container(api: &Api, p: &Parsed, detach: bool) -> Result<String, ApiError> {
     let mut body = create_body(p, detach);
+    // Sent only when given, as the real CLI does: absent, the daemon's --init decides.
+    if p.has("init") {
+        body["HostConfig"]["Init"] = json!(p.bool("init"));
+    }
     super::resources::add_to_host_config(p, &mut body).map_err(ApiError::Io)?;
     super::create_flags::add_to_body(p, &mut body).map_err(ApiError::Io)?;
     super::create_flags::check_cidfile(p).map_err(ApiError::Io)?;

@@ -6,6 +6,7 @@ mod api;
 mod container;
 pub mod create_fields;
 mod host_spec;
+mod init;
 mod netns;
 mod ops;
 mod resources;
@@ -64,6 +65,12 @@ pub struct Options {
     /// IP address to use for `host-gateway` in `--add-host` (there is no bridge to derive it from)
     #[arg(long = "host-gateway-ip")]
     pub host_gateway_ip: Option<std::net::IpAddr>,
+    /// Run an init in the container to forward signals and reap processes
+    #[arg(long = "init", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set, default_value_t = false)]
+    pub init: bool,
+    /// Path to the docker-init binary (default: this executable)
+    #[arg(long = "init-path")]
+    pub init_path: Option<PathBuf>,
     /// Enable debug mode
     #[arg(short = 'D', long = "debug")]
     pub debug: bool,

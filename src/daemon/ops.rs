@@ -151,6 +151,7 @@ impl Daemon {
         let gateway = self.opts.host_gateway_ip.map(|ip| ip.to_string());
         super::create_fields::validate(&config, &host_config, gateway.as_deref()).map_err(ApiError::bad_request)?;
         super::resources::validate(&host_config).map_err(ApiError::bad_request)?;
+        super::init::validate(&host_config).map_err(ApiError::bad_request)?;
         let host_config = super::create_fields::fill_host_config(&host_config, spec::MASKED_PATHS, spec::READONLY_PATHS);
         let image_name = config.get("Image").and_then(Value::as_str).unwrap_or_default().to_string();
         if image_name.is_empty() {
@@ -329,6 +330,7 @@ impl Daemon {
                 super::host_spec::join_pid_namespace(&mut config, pid_peer.clone()).map_err(ApiError::bad_request)?;
                 Ok(config)
             });
+            let config = config.and_then(|config| self.with_init(c, config));
             // The bundle lives in the exec-root, volatile: nothing reads it after a reboot.
             let written = config.and_then(|config| {
                 crate::sys::write_atomic_volatile(&bundle.join("config.json"), &serde_json::to_vec_pretty(&config).unwrap_or_default()).map_err(|e| ApiError::internal(e.to_string()))

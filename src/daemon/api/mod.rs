@@ -56,7 +56,7 @@ pub fn handle(d: &Arc<Daemon>, mut req: Request) -> Response {
     let segs: Vec<&str> = route.trim_start_matches('/').split('/').collect();
     let result = match (req.method.as_str(), segs.as_slice()) {
         ("GET" | "HEAD", ["_ping"]) => Ok(system::ping(&req)),
-        ("GET", ["version"]) => Ok(Response::json(200, &system::version_json())),
+        ("GET", ["version"]) => Ok(Response::json(200, &system::version_json(d))),
         ("GET", ["info"]) => Ok(Response::json(200, &system::info_json(d))),
         ("POST", ["images", "create"]) if req.query("fromSrc").is_some() => images::import(d, &mut req),
         ("POST", ["images", "create"]) => images::pull(d, &req),

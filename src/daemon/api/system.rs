@@ -23,9 +23,9 @@ fn kernel_version() -> String {
     nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default()
 }
 
-pub fn version_json() -> Value {
+pub fn version_json(d: &Daemon) -> Value {
     let engine = crate::version::DOCKBOX;
-    json!({
+    let mut v = json!({
         "Platform": {"Name": "dockbox"},
         "Components": [{
             "Name": "Engine",
@@ -51,7 +51,15 @@ pub fn version_json() -> Value {
         "Arch": arch(),
         "KernelVersion": kernel_version(),
         "BuildTime": "",
-    })
+    });
+    // Docker lists the init binary as a component, named after its file.
+    if let Some((version, commit)) = crate::daemon::init::version(d.opts.init_path.as_deref()) {
+        let name = d.opts.init_path.as_deref().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| crate::daemon::init::DEFAULT_BINARY_NAME.to_string());
+        if let Some(components) = v["Components"].as_array_mut() {
+            components.push(json!({"Name": name, "Version": version, "Details": {"GitCommit": commit}}));
+        }
+    }
+    v
 }
 
 pub fn info_json(d: &Daemon) -> Value {
@@ -114,8 +122,19 @@ pub fn info_json(d: &Daemon) -> Value {
         "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false, "Error": "", "RemoteManagers": null},
         "LiveRestoreEnabled": d.opts.live_restore,
         "Isolation": "",
-        "InitBinary": "",
+        "InitBinary": crate::daemon::init::binary_name(d.opts.init_path.as_deref()),
+        "InitCommit": init_commit(d),
         "SecurityOptions": [],
         "Warnings": [],
     })
+}
+
+/// `InitCommit` as Docker fills it: the commit the init binary's `--version` names, "N/A"
+/// when it cannot be read, and Expected equal to it.
+fn init_commit(d: &Daemon) -> Value {
+    let id = match crate::daemon::init::version(d.opts.init_path.as_deref()) {
+        Some((_, commit)) => commit,
+        None => "N/A".to_string(),
+    };
+    json!({"ID": id, "Expected": id})
 }
