@@ -4,6 +4,7 @@
 
 mod api;
 mod container;
+mod exec;
 mod netns;
 mod ops;
 mod resources;
@@ -124,6 +125,8 @@ pub struct Daemon {
     create_lock: Mutex<()>,
     /// Network namespaces made ahead for the next containers.
     netns: Arc<netns::Pool>,
+    /// `docker exec` instances.
+    execs: exec::Store,
 }
 
 impl Daemon {
@@ -204,8 +207,10 @@ fn run(mut opts: Options) -> Result<(), String> {
         containerd_child: Mutex::new(containerd_child),
         create_lock: Mutex::new(()),
         netns: netns::Pool::start(),
+        execs: exec::Store::open(opts.exec_root.join("execs")),
     });
     daemon.restore();
+    daemon.restore_execs();
     daemon.recover_storage();
     {
         let d = daemon.clone();
