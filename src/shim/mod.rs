@@ -23,6 +23,8 @@
 //!   "exit event". After a containerd restart, a new `wait` answers at once if the exit happened
 //!   meanwhile, so no exit is lost.
 //! - `delete` → {pid, exit_status, exited_at}: runs `runtime delete`, answers, then the shim exits.
+//! - `exec`, `exec_wait`, `exec_state`, `exec_kill`, `exec_resize`, `exec_close_stdin`,
+//!   `exec_delete`, `exec_list`: more processes in the task ([`exec`]).
 //!
 //! Exit statuses follow Docker: a normal exit gives its code, death by signal N gives 128+N
 //! (so SIGKILL is 137). The status is also written atomically to `<workdir>/exit` as
