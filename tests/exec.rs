@@ -227,3 +227,93 @@ fn exec_survives_a_containerd_kill() {
     let o = d.docker(&["exec", "ct", "sh", "-c", "echo again; exit 2"]);
     assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(2), "again\n"), "{}\n{}", stderr(&o), d.log());
 }
+
+/// Sends `POST path` with `body` on a raw connection and returns it, past the answer's head.
+fn hijack(d: &Dockerd, path: &str, body: &str) -> std::os::unix::net::UnixStream {
+    use std::io::Read;
+    let mut s = std::os::unix::net::UnixStream::connect(&d.sock).unwrap();
+    write!(s, "POST {path} HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(s.read(&mut b).unwrap(), 1, "{}", String::from_utf8_lossy(&head));
+        head.push(b[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+    s
+}
+
+#[test]
+fn exec_terminals_take_a_size_and_resizes() {
+    use std::io::Read;
+    let Some(d) = Dockerd::start() else { return };
+    running(&d, "ct");
+    let body = serde_json::json!({"Cmd": ["sh", "-c", "stty size; read line; stty size"], "Tty": true, "AttachStdin": true, "AttachStdout": true, "AttachStderr": true, "ConsoleSize": [30, 100]});
+    let (status, v) = d.api("POST", "/containers/ct/exec", Some(&body.to_string()));
+    assert_eq!(status, 201, "{v}");
+    let id = v["Id"].as_str().unwrap().to_string();
+    let mut s = hijack(&d, &format!("/exec/{id}/start"), r#"{"Detach":false,"Tty":true}"#);
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    while !String::from_utf8_lossy(&seen).contains("30 100\r\n") {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "{}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let (status, v) = d.api("POST", &format!("/exec/{id}/resize?h=40&w=120"), None);
+    assert_eq!(status, 200, "{v}");
+    s.write_all(b"go\n").unwrap();
+    s.read_to_end(&mut seen).unwrap();
+    let text = String::from_utf8_lossy(&seen);
+    assert!(text.ends_with("40 120\r\n"), "{text:?}");
+    // Raw output: no stdcopy header anywhere.
+    assert!(!seen.contains(&1u8) && !seen.contains(&0u8), "{seen:?}");
+    assert_eq!(inspect_until(&d, &id, |v| v["Running"] == false)["ExitCode"], 0);
+}
+
+#[test]
+fn exec_events_come_from_containerd() {
+    use std::io::BufRead;
+    let Some(d) = Dockerd::start() else { return };
+    running(&d, "ct");
+    let sock = d.exec_root().join("containerd/docker-containerd.sock");
+    let mut events = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+    events.write_all(b"{\"v\":1,\"method\":\"events\",\"params\":{}}\n").unwrap();
+    let mut lines = std::io::BufReader::new(events).lines();
+    assert!(lines.next().unwrap().unwrap().contains("/subscribed"));
+    let o = d.docker(&["exec", "ct", "sh", "-c", "exit 4"]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    let mut topics = Vec::new();
+    for line in lines {
+        let v: Value = serde_json::from_str(&line.unwrap()).unwrap();
+        let r = &v["result"];
+        if r["exec_id"].is_string() {
+            topics.push(r["topic"].as_str().unwrap().to_string());
+            if r["topic"] == "/tasks/exit" {
+                assert_eq!(r["exit_status"], 4, "{v}");
+                break;
+            }
+        }
+    }
+    assert_eq!(topics, ["/tasks/exec-added", "/tasks/exec-started", "/tasks/exit"]);
+}
+
+#[test]
+fn execs_end_with_their_container_and_go_with_it() {
+    let Some(d) = Dockerd::start() else { return };
+    running(&d, "ct");
+    let id = create_exec(&d, "ct", &["sleep", "1000"]);
+    start_detached(&d, &id);
+    inspect_until(&d, &id, |v| v["Running"] == true);
+    let o = d.docker(&["kill", "ct"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = inspect_until(&d, &id, |v| v["Running"] == false);
+    assert_eq!(v["ExitCode"], 137, "{v}");
+    let (status, v) = d.api("POST", &format!("/exec/{id}/start"), Some(r#"{"Detach":true}"#));
+    assert_eq!(status, 409, "{v}");
+    let o = d.docker(&["rm", "ct"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let (status, _) = d.api("GET", &format!("/exec/{id}/json"), None);
+    assert_eq!(status, 404);
+    assert!(std::fs::read_dir(d.exec_root().join("execs")).unwrap().next().is_none(), "exec records left behind");
+}
