@@ -183,9 +183,15 @@ pub struct Attached {
     pub container_id: String,
 }
 
-/// Docker's exit codes for a process the runtime could not start.
-pub fn start_failure_exit_code(message: &str) -> i32 {
-    if message.contains("executable file not found") || message.contains("no such file or directory") {
+/// Docker's exit codes for a process the runtime could not start: 127 when the command is
+/// not found (or a path is not a directory), 126 when it cannot be invoked — and for any other
+/// failure to start, which leaves Docker's exit code unset (an exec here always ends with one).
+pub fn start_failure_exit_code(cmd: &str, message: &str) -> i32 {
+    let m = message.to_lowercase();
+    let not_found = m.contains("executable file not found") || m.contains("no such file or directory");
+    if m.contains("permission denied") {
+        126
+    } else if (not_found && m.contains(&cmd.to_lowercase())) || m.contains("not a directory") {
         127
     } else {
         126
@@ -405,7 +411,7 @@ impl Daemon {
                 self.spawn_exec_waiter(rec.container_id.clone(), id.to_string());
             }
             Err(e) => {
-                let code = start_failure_exit_code(&e.message);
+                let code = start_failure_exit_code(rec.cmd.first().map(String::as_str).unwrap_or_default(), &e.message);
                 self.execs.record_exit(id, code);
             }
         }
@@ -585,7 +591,8 @@ mod tests {
         assert_eq!(parse_create(&json!({"Cmd": ["true"], "Bogus": 1})).unwrap_err().status, 400);
         let r = parse_create(&json!({"Cmd": ["sh", "-c", "x"], "User": "nobody", "Tty": true, "ConsoleSize": [24, 80]})).unwrap();
         assert_eq!((r.cmd.len(), r.user.as_str(), r.tty, r.console_size), (3, "nobody", true, Some([24, 80])));
-        assert_eq!(start_failure_exit_code("exec: \"nope\": executable file not found in $PATH"), 127);
-        assert_eq!(start_failure_exit_code("exec: \"/etc\": permission denied"), 126);
+        assert_eq!(start_failure_exit_code("nope", "exec: \"nope\": executable file not found in $PATH"), 127);
+        assert_eq!(start_failure_exit_code("/etc", "exec: \"/etc\": permission denied"), 126);
+        assert_eq!(start_failure_exit_code("pwd", "chdir to cwd (\"/nowhere\") set in config.json failed: no such file or directory"), 126);
     }
 }
