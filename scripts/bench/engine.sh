@@ -3,7 +3,9 @@
 # run: the static binary's size; idle memory of dockerd + containerd; memory of one shim; and
 # the median wall time of `docker run --rm hello-world` and of `docker run --rm busybox true` over
 # N runs each (default 20), ours and docker.io's alternating, back to back, so that both meet the
-# same load (the machine is shared: figures taken minutes apart differ by a third).
+# same load (the machine is shared: figures taken minutes apart differ by a third); and the
+# median of `docker exec CT true` into a running busybox, both daemons driven by our CLI
+# (docker.io's own CLI spends ~35 ms of each exec starting up), so that the engines differ.
 # Memory comes from /proc/PID/smaps_rollup: Rss, and Private (Private_Clean + Private_Dirty).
 # Run as root: sudo scripts/bench/engine.sh [RUNS]
 set -euo pipefail
@@ -95,6 +97,19 @@ else
     real_idle_rss=; real_idle_priv=; real_shim_rss=; real_shim_priv=; real_size=; cli=
 fi
 time_alternating
+time_exec() { # CLI HOST -> ms, with a tenth
+    s=$(date +%s%N); "$1" -H "$2" exec execct true >/dev/null; e=$(date +%s%N)
+    awk -v d=$(( (e - s) / 100000 )) 'BEGIN{printf "%.1f\n", d / 10}'
+}
+exec_cli=$work/bin/docker
+"$exec_cli" -H "unix://$work/ours.sock" run -d --name execct "$registry/busybox" sleep 600 >/dev/null
+[ -n "$cli" ] && "$cli" -H "unix://$work/real.sock" run -d --name execct "$registry/busybox" sleep 600 >/dev/null
+for _ in $(seq "$runs"); do
+    time_exec "$exec_cli" "unix://$work/ours.sock" >>"$work/exec.ours"
+    if [ -n "$cli" ]; then time_exec "$exec_cli" "unix://$work/real.sock" >>"$work/exec.real"; fi
+done
+our_exec=$(median_ms <"$work/exec.ours"); real_exec=
+if [ -n "$cli" ]; then real_exec=$(median_ms <"$work/exec.real"); fi
 our_run=$(median_ms <"$work/hello.ours"); our_true=$(median_ms <"$work/true.ours")
 real_run=; real_true=
 if [ -n "$cli" ]; then real_run=$(median_ms <"$work/hello.real"); real_true=$(median_ms <"$work/true.real"); fi
@@ -105,3 +120,4 @@ row "one shim Rss" "$our_shim_rss" "$real_shim_rss" KiB
 row "one shim Private" "$our_shim_priv" "$real_shim_priv" KiB
 row "docker run --rm hello-world (median of $runs)" "$our_run" "$real_run" ms
 row "docker run --rm busybox true (median of $runs)" "$our_true" "$real_true" ms
+row "docker exec CT true (median of $runs, our CLI)" "$our_exec" "$real_exec" ms

@@ -11,6 +11,7 @@ mod image_cmds;
 mod images;
 mod login;
 mod diff;
+mod exec;
 pub mod progress;
 mod resources;
 mod system;
@@ -118,6 +119,7 @@ fn commands() -> Vec<&'static Command> {
     all.extend(system::COMMANDS.iter());
     all.extend(login::COMMANDS.iter());
     all.extend(diff::COMMANDS.iter());
+    all.extend(exec::COMMANDS.iter());
     all.sort_by_key(|c| c.name);
     all
 }
@@ -127,6 +129,7 @@ fn management_alias(group: &str, sub: &str) -> Option<&'static str> {
     Some(match (group, sub) {
         ("container", "ls" | "list" | "ps") => "ps",
         ("container", "rm" | "remove") => "rm",
+        ("container", "exec") => "exec",
         ("container", s) => return ["run", "create", "start", "stop", "kill", "logs", "wait", "inspect"].into_iter().find(|c| *c == s),
         ("image", "ls" | "list") => "images",
         ("image", "pull") => "pull",

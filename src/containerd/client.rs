@@ -50,6 +50,20 @@ pub enum Event {
     Start { id: String, pid: u32 },
     Exit { id: String, pid: u32, exit_status: i32, exited_at: String },
     Delete { id: String },
+    /// An exec process of task `id` ended.
+    ExecExit { id: String, exec_id: String, pid: u32, exit_status: i32, exited_at: String },
+}
+
+/// What `exec` needs: the process (an OCI `process` object) and the FIFOs of its stdio.
+#[derive(Debug, Clone, Default)]
+pub struct ExecProcess {
+    pub id: String,
+    pub exec_id: String,
+    pub process: Value,
+    pub stdin: Option<PathBuf>,
+    pub stdout: Option<PathBuf>,
+    pub stderr: Option<PathBuf>,
+    pub terminal: bool,
 }
 
 fn get_str(v: &Value, key: &str) -> String {
@@ -70,6 +84,7 @@ fn parse_event(v: &Value) -> Option<Event> {
     Some(match v.get("topic")?.as_str()? {
         "/tasks/create" => Event::Create { id, pid },
         "/tasks/start" => Event::Start { id, pid },
+        "/tasks/exit" if v.get("exec_id").is_some() => Event::ExecExit { id, exec_id: get_str(v, "exec_id"), pid, exit_status: v.get("exit_status").and_then(Value::as_i64).unwrap_or(255) as i32, exited_at: get_str(v, "exited_at") },
         "/tasks/exit" => Event::Exit { id, pid, exit_status: v.get("exit_status").and_then(Value::as_i64).unwrap_or(255) as i32, exited_at: get_str(v, "exited_at") },
         "/tasks/delete" => Event::Delete { id },
         _ => return None,
@@ -139,6 +154,38 @@ impl Client {
 
     pub fn close_stdin(&self, id: &str) -> Result<(), RpcError> {
         self.call("close_stdin", json!({"id": id})).map(drop)
+    }
+
+    /// Runs an exec process in task `id`; returns its pid.
+    pub fn exec(&self, p: &ExecProcess) -> Result<u32, RpcError> {
+        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.to_string_lossy().into_owned());
+        let v = self.call(
+            "exec",
+            json!({"id": p.id, "exec_id": p.exec_id, "process": p.process, "stdin": path(&p.stdin), "stdout": path(&p.stdout), "stderr": path(&p.stderr), "terminal": p.terminal}),
+        )?;
+        Ok(get_u32(&v, "pid"))
+    }
+
+    /// Blocks until the exec process has exited.
+    pub fn exec_wait(&self, id: &str, exec_id: &str) -> Result<ExitInfo, RpcError> {
+        Ok(exit_info(&self.call("exec_wait", json!({"id": id, "exec_id": exec_id}))?, 0))
+    }
+
+    pub fn exec_kill(&self, id: &str, exec_id: &str, signal: i32) -> Result<(), RpcError> {
+        self.call("exec_kill", json!({"id": id, "exec_id": exec_id, "signal": signal})).map(drop)
+    }
+
+    pub fn exec_resize(&self, id: &str, exec_id: &str, height: u32, width: u32) -> Result<(), RpcError> {
+        self.call("exec_resize", json!({"id": id, "exec_id": exec_id, "height": height, "width": width})).map(drop)
+    }
+
+    pub fn exec_close_stdin(&self, id: &str, exec_id: &str) -> Result<(), RpcError> {
+        self.call("exec_close_stdin", json!({"id": id, "exec_id": exec_id})).map(drop)
+    }
+
+    /// Forgets an exited exec process.
+    pub fn exec_delete(&self, id: &str, exec_id: &str) -> Result<(), RpcError> {
+        self.call("exec_delete", json!({"id": id, "exec_id": exec_id})).map(drop)
     }
 
     /// Blocks, calling `f` for each event until the connection drops (Err) or f returns false.

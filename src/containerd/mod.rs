@@ -20,12 +20,13 @@
 //! {tasks: [state]}; `wait` {id} → {pid, exit_status, exited_at} once the task has exited;
 //! `events` → a first line {topic: "/subscribed"}, then one line per event
 //! (`/tasks/create|start|exit|delete` with id, pid and, for exit/delete, exit_status and
-//! exited_at) until the client hangs up. Unknown ids fail with not_found "no such task: ID";
+//! exited_at) until the client hangs up. Exec processes: see [`exec`]. Unknown ids fail with not_found "no such task: ID";
 //! a duplicate create with already_exists; a runtime's refusal with failed_precondition and
 //! the runtime's own message.
 
 pub mod client;
 pub mod ctr;
+mod exec;
 
 use crate::rpc::{self, ErrorKind, RpcError};
 use clap::Parser;
@@ -328,6 +329,7 @@ impl Daemon {
                 Ok(json!({"tasks": ids.into_iter().map(|id| tasks[id].state(id)).collect::<Vec<_>>()}))
             }
             "wait" => self.wait(&id_param(params)?),
+            m if exec::METHODS.contains(&m) => self.handle_exec(m, params),
             _ => Err(bad(format!("unknown method {method:?}"))),
         }
     }
@@ -657,7 +659,8 @@ impl Daemon {
                         eprintln!("containerd: recovered task {id} ({})", task.status);
                     }
                     self.tasks.lock().unwrap().insert(id.clone(), task);
-                    self.spawn_exit_watcher(id);
+                    self.spawn_exit_watcher(id.clone());
+                    self.recover_execs(&id);
                 }
                 Ok(_) => {
                     // containerd died while this shim was being created: nothing to keep.

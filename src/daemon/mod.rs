@@ -7,6 +7,7 @@ mod container;
 pub mod create_fields;
 mod host_spec;
 mod init;
+mod exec;
 mod netns;
 mod ops;
 mod resources;
@@ -136,6 +137,8 @@ pub struct Daemon {
     create_lock: Mutex<()>,
     /// Network namespaces made ahead for the next containers.
     netns: Arc<netns::Pool>,
+    /// `docker exec` instances.
+    execs: exec::Store,
 }
 
 impl Daemon {
@@ -216,8 +219,10 @@ fn run(mut opts: Options) -> Result<(), String> {
         containerd_child: Mutex::new(containerd_child),
         create_lock: Mutex::new(()),
         netns: netns::Pool::start(),
+        execs: exec::Store::open(opts.exec_root.join("execs")),
     });
     daemon.restore();
+    daemon.restore_execs();
     daemon.recover_storage();
     {
         let d = daemon.clone();

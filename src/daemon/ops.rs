@@ -543,6 +543,7 @@ impl Daemon {
         })
         .map_err(|e| ApiError::internal(format!("unable to remove {id}: {e}")))?;
         self.containers.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        self.execs.forget_container(&id);
         slot.removed = true;
         Ok(())
     }

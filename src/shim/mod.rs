@@ -23,11 +23,14 @@
 //!   "exit event". After a containerd restart, a new `wait` answers at once if the exit happened
 //!   meanwhile, so no exit is lost.
 //! - `delete` → {pid, exit_status, exited_at}: runs `runtime delete`, answers, then the shim exits.
+//! - `exec`, `exec_wait`, `exec_state`, `exec_kill`, `exec_resize`, `exec_close_stdin`,
+//!   `exec_delete`, `exec_list`: more processes in the task ([`exec`]).
 //!
 //! Exit statuses follow Docker: a normal exit gives its code, death by signal N gives 128+N
 //! (so SIGKILL is 137). The status is also written atomically to `<workdir>/exit` as
 //! {pid, exit_status, exited_at}, which survives the shim itself.
 
+mod exec;
 mod runtime;
 mod tty;
 
@@ -145,6 +148,8 @@ struct Conn {
     stream: UnixStream,
     pending: Vec<u8>,
     waiting_for_exit: bool,
+    /// Blocked in `exec_wait` for this exec.
+    waiting_for_exec: Option<String>,
 }
 
 /// What handling one request asks the loop to do.
@@ -152,6 +157,8 @@ enum Outcome {
     Answer(Result<Value, RpcError>),
     /// Answer when the init process exits.
     Wait,
+    /// Answer when this exec process exits.
+    WaitExec(String),
     /// Answer, then leave the loop and exit.
     AnswerAndExit(Result<Value, RpcError>),
 }
@@ -176,6 +183,8 @@ struct Shim {
     /// container's forty-odd mounts would come between the init's exit and our hearing of it.
     /// Dropped once the exit is reported.
     held_mount_ns: Option<OwnedFd>,
+    /// Exec processes, by exec id ([`exec`]).
+    execs: exec::Execs,
 }
 
 pub fn main(args: Vec<String>) -> i32 {
@@ -209,7 +218,7 @@ pub fn main(args: Vec<String>) -> i32 {
     // SAFETY: fd 3 is valid (checked above) and owned by nobody else.
     let listener = unsafe { UnixListener::from_raw_fd(LISTENER_FD) };
     let runtime = runtime::Runtime::new(&flags.runtime, &flags.runtime_name, &flags.runtime_root.join(&flags.namespace), &flags.workdir.join(RUNTIME_LOG));
-    let mut shim = Shim { flags, id: String::new(), bundle: String::new(), init_pid: 0, status: Status::Empty, exit: None, stdin_keeper: None, output_keepers: Vec::new(), tty: None, runtime, held_mount_ns: None };
+    let mut shim = Shim { flags, id: String::new(), bundle: String::new(), init_pid: 0, status: Status::Empty, exit: None, stdin_keeper: None, output_keepers: Vec::new(), tty: None, runtime, held_mount_ns: None, execs: exec::Execs::default() };
     match shim.serve(listener) {
         Ok(()) => 0,
         Err(e) => {
@@ -253,6 +262,7 @@ impl Shim {
             if let Some(t) = &self.tty {
                 t.poll_fds(&mut pollfds);
             }
+            let exec_ttys = self.execs.poll_fds(&mut pollfds);
             // SAFETY: pollfds is a live, correctly sized array of pollfd structs.
             let n = unsafe { libc::poll(pollfds.as_mut_ptr(), pollfds.len() as libc::nfds_t, -1) };
             if n < 0 {
@@ -265,13 +275,14 @@ impl Shim {
             if let Some(t) = &mut self.tty {
                 t.pump(&pollfds[tty_start..]);
             }
+            self.execs.pump(&exec_ttys, &pollfds);
             if pollfds[0].revents != 0 {
                 while let Ok(Some(_)) = sigfd.read_signal() {}
                 self.reap(&mut conns);
             }
             if pollfds[1].revents != 0 {
                 while let Ok((stream, _)) = listener.accept() {
-                    conns.push(Conn { stream, pending: Vec::new(), waiting_for_exit: false });
+                    conns.push(Conn { stream, pending: Vec::new(), waiting_for_exit: false, waiting_for_exec: None });
                 }
             }
             // Walk backwards so removing a connection keeps the remaining indices valid.
@@ -302,6 +313,12 @@ impl Shim {
                                 let _ = rpc::write_response(&mut conns[i].stream, Ok(r));
                             }
                             None => conns[i].waiting_for_exit = true,
+                        },
+                        Outcome::WaitExec(id) => match self.execs.map.get(&id).and_then(exec::Exec::wait_result) {
+                            Some(r) => {
+                                let _ = rpc::write_response(&mut conns[i].stream, Ok(r));
+                            }
+                            None => conns[i].waiting_for_exec = Some(id),
                         },
                         Outcome::AnswerAndExit(r) => {
                             // An exit recorded while deleting still reaches the waiters first.
@@ -338,12 +355,22 @@ impl Shim {
                     // only matters to a containerd that was not listening.
                     self.answer_waiters(conns);
                     self.persist_exit();
+                } else if let Some(id) = self.execs.record_exit(pid.as_raw() as u32, code) {
+                    self.answer_exec_waiters(&id, conns);
                 }
             }
         }
         self.answer_waiters(conns);
         if self.exit.is_some() {
             self.held_mount_ns = None;
+        }
+    }
+
+    fn answer_exec_waiters(&self, id: &str, conns: &mut [Conn]) {
+        let Some(r) = self.execs.map.get(id).and_then(exec::Exec::wait_result) else { return };
+        for c in conns.iter_mut().filter(|c| c.waiting_for_exec.as_deref() == Some(id)) {
+            c.waiting_for_exec = None;
+            let _ = rpc::write_response(&mut c.stream, Ok(r.clone()));
         }
     }
 
@@ -376,6 +403,9 @@ impl Shim {
     fn handle(&mut self, method: &str, params: &Value) -> Outcome {
         if self.flags.debug {
             eprintln!("docker-containerd-shim: {method} {params}");
+        }
+        if let Some(outcome) = self.handle_exec(method, params) {
+            return outcome;
         }
         match method {
             "create" => match self.create(params) {

@@ -112,6 +112,11 @@ impl Tty {
         self.stdin = None;
     }
 
+    /// False once the container's side is closed everywhere: nothing more will come out.
+    pub fn is_master_open(&self) -> bool {
+        self.master_open
+    }
+
     pub fn resize(&self, height: u32, width: u32) -> Result<(), String> {
         crate::runc::console::set_size(self.master.as_raw_fd(), height, width)
     }

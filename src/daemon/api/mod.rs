@@ -2,6 +2,7 @@
 //! its own module (request decoding, Docker's statuses and bodies) over the daemon's services.
 
 mod containers;
+mod exec;
 mod images;
 mod system;
 
@@ -76,7 +77,7 @@ pub fn handle(d: &Arc<Daemon>, mut req: Request) -> Response {
         ("POST", ["containers", "create"]) => containers::create(d, &req),
         ("GET", ["containers", "json"]) => Ok(Response::json(200, &containers::containers_json(d, &req))),
         ("GET", ["containers", id, "changes"]) => containers::changes(d, id),
-        ("GET", ["containers", id, "json"]) => d.find(id).map(|e| Response::json(200, &e.lock().c.inspect(&d.opts.data_root))),
+        ("GET", ["containers", id, "json"]) => exec::container_inspect(d, id),
         ("POST", ["containers", id, "start"]) => d.find(id).and_then(|e| d.start(&e)).map(|started| Response::empty(if started { 204 } else { 304 })),
         ("POST", ["containers", id, "stop"]) => containers::stop(d, id, &req).map(|stopped| Response::empty(if stopped { 204 } else { 304 })),
         ("POST", ["containers", id, "restart"]) => containers::restart(d, id, &req),
@@ -85,6 +86,10 @@ pub fn handle(d: &Arc<Daemon>, mut req: Request) -> Response {
         ("POST", ["containers", id, "attach"]) => containers::attach(d, id, &req, v),
         ("GET", ["containers", id, "logs"]) => containers::logs(d, id, &req, v),
         ("DELETE", ["containers", id]) => d.find(id).and_then(|e| d.remove(&e, req.query_bool("force"))).map(|_| Response::empty(204)),
+        ("POST", ["containers", id, "exec"]) => exec::create(d, id, &req),
+        ("POST", ["exec", id, "start"]) => exec::start(d, id, &req, v),
+        ("POST", ["exec", id, "resize"]) => exec::resize(d, id, &req),
+        ("GET", ["exec", id, "json"]) => exec::inspect(d, id),
         _ => Err(ApiError::not_found("page not found")),
     };
     result.unwrap_or_else(error_response)

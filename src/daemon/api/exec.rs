@@ -1,0 +1,187 @@
+//! The Engine API's exec routes: `POST /containers/{id}/exec`, `POST /exec/{id}/start`
+//! (hijacked like attach: stdcopy frames without a tty, raw bytes with one), `POST
+//! /exec/{id}/resize`, `GET /exec/{id}/json`, and `ExecIDs` in container inspect, over the
+//! exec service of [`crate::daemon::exec`].
+
+use crate::daemon::exec::{parse_detach_keys, Attached, StartOptions};
+use crate::daemon::ops::ApiError;
+use crate::daemon::streams::write_chunk;
+use crate::daemon::Daemon;
+use crate::http::server::{Request, Response};
+use crate::http::Conn;
+use crate::stdcopy::StreamType;
+use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::sync::Arc;
+
+fn json_body(req: &Request, empty_message: &str) -> Result<Value, ApiError> {
+    if req.body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request(empty_message));
+    }
+    serde_json::from_slice(&req.body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
+}
+
+/// `POST /containers/{id}/exec`.
+pub fn create(d: &Arc<Daemon>, container: &str, req: &Request) -> Result<Response, ApiError> {
+    let body = json_body(req, "config cannot be empty in order to create an exec")?;
+    let id = d.exec_create(container, &body)?;
+    Ok(Response::json(201, &json!({"Id": id})))
+}
+
+/// `GET /exec/{id}/json`.
+pub fn inspect(d: &Arc<Daemon>, id: &str) -> Result<Response, ApiError> {
+    Ok(Response::json(200, &d.exec_get(id)?.inspect()))
+}
+
+/// `POST /exec/{id}/resize?h=&w=`.
+pub fn resize(d: &Arc<Daemon>, id: &str, req: &Request) -> Result<Response, ApiError> {
+    let dim = |k: &str| -> Result<u32, ApiError> {
+        let v = req.query(k).unwrap_or("");
+        v.parse::<u16>().map(u32::from).map_err(|_| ApiError::bad_request(format!("strconv.Atoi: parsing \"{v}\": invalid syntax")))
+    };
+    let (h, w) = (dim("h")?, dim("w")?);
+    d.exec_resize(id, h, w)?;
+    Ok(Response::empty(200))
+}
+
+/// `GET /containers/{id}/json` with the container's live execs in `ExecIDs`.
+pub fn container_inspect(d: &Arc<Daemon>, id: &str) -> Result<Response, ApiError> {
+    let entry = d.find(id)?;
+    let mut v = entry.lock().c.inspect(&d.opts.data_root);
+    let cid = v["Id"].as_str().unwrap_or_default().to_string();
+    let ids = d.execs.live_ids(&cid);
+    v["ExecIDs"] = if ids.is_empty() { Value::Null } else { json!(ids) };
+    Ok(Response::json(200, &v))
+}
+
+/// `POST /exec/{id}/start` {Detach, Tty, ConsoleSize}.
+pub fn start(d: &Arc<Daemon>, id: &str, req: &Request, v: (u32, u32)) -> Result<Response, ApiError> {
+    let body = if req.body.iter().all(u8::is_ascii_whitespace) { json!({}) } else { json_body(req, "")? };
+    if let Some(obj) = body.as_object() {
+        if let Some(k) = obj.keys().find(|k| !matches!(k.as_str(), "Detach" | "Tty" | "ConsoleSize")) {
+            return Err(ApiError::bad_request(format!("json: unknown field \"{k}\"")));
+        }
+    }
+    let opts = StartOptions {
+        detach: body.get("Detach").and_then(Value::as_bool).unwrap_or(false),
+        console_size: crate::daemon::exec::console_size(body.get("ConsoleSize"))?,
+    };
+    d.exec_check_start(id)?;
+    if opts.detach {
+        d.exec_start(id, opts)?;
+        return Ok(Response::empty(200));
+    }
+    // As Docker, the framing follows the start request's Tty.
+    let multiplexed = !body.get("Tty").and_then(Value::as_bool).unwrap_or(false);
+    let rec = d.exec_get(id)?;
+    let detach_keys = if rec.tty { parse_detach_keys(if rec.detach_keys.is_empty() { "ctrl-p,ctrl-q" } else { &rec.detach_keys }).unwrap_or_default() } else { Vec::new() };
+    let upgrade = req.wants_upgrade();
+    let (d, id) = (d.clone(), id.to_string());
+    let mut resp = Response::hijack(
+        if upgrade { 101 } else { 200 },
+        Box::new(move |reader, mut conn| {
+            match d.exec_start(&id, opts) {
+                Ok(Some(attached)) => run_attached(&d, &id, attached, reader, conn, multiplexed, detach_keys),
+                Ok(None) => {
+                    let _ = conn.shutdown(std::net::Shutdown::Both);
+                }
+                Err(e) => {
+                    let _ = write_chunk(&mut conn, StreamType::Stdout, format!("{}\r\n", e.message).as_bytes(), multiplexed);
+                    let _ = conn.shutdown(std::net::Shutdown::Both);
+                }
+            }
+        }),
+    )
+    .with_header("Content-Type", if multiplexed && v >= (1, 42) { "application/vnd.docker.multiplexed-stream" } else { "application/vnd.docker.raw-stream" });
+    if upgrade {
+        resp = resp.with_header("Connection", "Upgrade").with_header("Upgrade", "tcp");
+    }
+    Ok(resp)
+}
+
+/// Copies the client's stdin to the exec and its output to the client until the output ends
+/// (then waits for the exit, so an inspect right after finds the exit code) or the client
+/// types the detach keys.
+fn run_attached(d: &Arc<Daemon>, id: &str, attached: Attached, reader: std::io::BufReader<Conn>, mut conn: Conn, multiplexed: bool, detach_keys: Vec<u8>) {
+    let Attached { stdin, output, container_id } = attached;
+    if let Some(fifo) = stdin {
+        let (d, id, control) = (d.clone(), id.to_string(), conn.try_clone().ok());
+        std::thread::spawn(move || {
+            let Ok(mut fifo) = std::fs::OpenOptions::new().write(true).open(&fifo) else { return };
+            if copy_stdin(reader, &mut fifo, &detach_keys) == StdinEnd::Detached {
+                // The process goes on; the client is let go.
+                if let Some(c) = control {
+                    let _ = c.shutdown(std::net::Shutdown::Both);
+                }
+                return;
+            }
+            drop(fifo);
+            d.exec_close_stdin(&container_id, &id);
+        });
+    }
+    let mut client_gone = false;
+    for (stream, data) in output.iter() {
+        if !client_gone && write_chunk(&mut conn, stream, &data, multiplexed).is_err() {
+            // Keep draining, so the process never blocks on a full FIFO.
+            client_gone = true;
+        }
+    }
+    if !client_gone {
+        d.exec_wait(id);
+    }
+    let _ = conn.shutdown(std::net::Shutdown::Both);
+}
+
+#[derive(PartialEq, Eq, Debug)]
+enum StdinEnd {
+    Closed,
+    Detached,
+}
+
+/// Copies until end of input, or until the whole `keys` sequence is typed (a partial match
+/// is passed on once it stops matching).
+fn copy_stdin(mut from: impl Read, to: &mut impl Write, keys: &[u8]) -> StdinEnd {
+    let mut buf = [0u8; 8192];
+    let mut held: Vec<u8> = Vec::new();
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) | Err(_) => return StdinEnd::Closed,
+            Ok(n) => n,
+        };
+        let mut out = Vec::with_capacity(n);
+        for &b in &buf[..n] {
+            if !keys.is_empty() && b == keys[held.len()] {
+                held.push(b);
+                if held.len() == keys.len() {
+                    let _ = to.write_all(&out);
+                    return StdinEnd::Detached;
+                }
+                continue;
+            }
+            out.append(&mut held);
+            if !keys.is_empty() && b == keys[0] {
+                held.push(b);
+            } else {
+                out.push(b);
+            }
+        }
+        if to.write_all(&out).is_err() {
+            return StdinEnd::Closed;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detach_keys_end_the_copy_and_partial_matches_pass_through() {
+        let mut out = Vec::new();
+        assert_eq!(copy_stdin(&b"ab\x10c\x10\x11zz"[..], &mut out, &[0x10, 0x11]), StdinEnd::Detached);
+        assert_eq!(out, b"ab\x10c");
+        let mut out = Vec::new();
+        assert_eq!(copy_stdin(&b"hello"[..], &mut out, &[0x10, 0x11]), StdinEnd::Closed);
+        assert_eq!(out, b"hello");
+    }
+}

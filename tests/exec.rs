@@ -1,0 +1,319 @@
+//! `docker exec` end to end: the shim runs and reaps exec processes, containerd forwards, dockerd
+//! keeps exec records (through its own crash and containerd's), our client and the real CLI.
+
+mod common;
+
+use common::{stderr, stdout, Dockerd};
+use serde_json::Value;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const REAL_CLI: &str = "/usr/local/bin/docker";
+
+/// A client to drive, by name.
+type Client<'a> = (&'static str, Box<dyn Fn(&[&str]) -> Output + 'a>);
+
+/// The clients to drive: ours, and the real CLI when installed.
+fn clients(d: &Dockerd) -> Vec<Client<'_>> {
+    let mut all: Vec<Client<'_>> = vec![("ours", Box::new(|a: &[&str]| d.docker(a)))];
+    if Path::new(REAL_CLI).exists() {
+        all.push(("docker 28", Box::new(|a: &[&str]| d.real_docker(REAL_CLI, a))));
+    }
+    all
+}
+
+/// A running busybox container named `name`.
+fn running(d: &Dockerd, name: &str) -> String {
+    let image = d.registry.image("busybox");
+    let o = d.docker(&["run", "-d", "--name", name, &image, "sleep", "1000"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}{}", stdout(&o), stderr(&o), d.log());
+    stdout(&o).trim().to_string()
+}
+
+/// Runs a client (`None`: ours) with `input` on its stdin.
+fn with_stdin(cli: Option<&str>, d: &Dockerd, args: &[&str], input: &[u8]) -> Output {
+    let mut cmd = match cli {
+        Some(path) => Command::new(path),
+        None => common::applet("docker"),
+    };
+    let mut child = cmd
+        .arg("-H")
+        .arg(d.host())
+        .args(args)
+        .env("DOCKER_CONFIG", d.tmp.join("docker-config"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Polls the exec's inspect until `done` holds (10 s at most).
+fn inspect_until(d: &Dockerd, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, v) = d.api("GET", &format!("/exec/{id}/json"), None);
+        if status == 200 && done(&v) {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "exec {id}: {status} {v}\n{}", d.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Creates an exec of `cmd` through the API; returns its id.
+fn create_exec(d: &Dockerd, container: &str, cmd: &[&str]) -> String {
+    let body = serde_json::json!({"Cmd": cmd, "AttachStdout": false, "AttachStderr": false});
+    let (status, v) = d.api("POST", &format!("/containers/{container}/exec"), Some(&body.to_string()));
+    assert_eq!(status, 201, "{v}");
+    v["Id"].as_str().unwrap().to_string()
+}
+
+fn start_detached(d: &Dockerd, id: &str) {
+    let (status, v) = d.api("POST", &format!("/exec/{id}/start"), Some(r#"{"Detach":true,"Tty":false}"#));
+    assert_eq!(status, 200, "{v}\n{}", d.log());
+}
+
+#[test]
+fn exec_runs_commands_with_our_client_and_the_real_cli() {
+    let Some(d) = Dockerd::start() else { return };
+    running(&d, "ct");
+    for (who, docker) in clients(&d) {
+        let o = docker(&["exec", "ct", "echo", "hi"]);
+        assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(0), "hi\n"), "{who}: {}\n{}", stderr(&o), d.log());
+        let o = docker(&["exec", "ct", "sh", "-c", "echo out; echo err >&2; exit 3"]);
+        assert_eq!((o.status.code(), stdout(&o).as_str(), stderr(&o).as_str()), (Some(3), "out\n", "err\n"), "{who}");
+        let o = docker(&["exec", "ct", "/etc"]);
+        assert_eq!(o.status.code(), Some(126), "{who}: {}{}", stdout(&o), stderr(&o));
+        let o = docker(&["exec", "ct", "no-such-command"]);
+        assert_eq!(o.status.code(), Some(127), "{who}: {}{}", stdout(&o), stderr(&o));
+        let all = stdout(&o) + &stderr(&o);
+        assert!(all.contains("OCI runtime exec failed") && all.contains("executable file not found"), "{who}: {all}");
+        let o = docker(&["exec", "-u", "nobody", "ct", "id", "-u"]);
+        assert_eq!(stdout(&o), "65534\n", "{who}: {}", stderr(&o));
+        let o = docker(&["exec", "--user", "1234:5678", "ct", "id"]);
+        assert!(stdout(&o).starts_with("uid=1234 gid=5678"), "{who}: {}{}", stdout(&o), stderr(&o));
+        let o = docker(&["exec", "-w", "/tmp", "ct", "pwd"]);
+        assert_eq!(stdout(&o), "/tmp\n", "{who}: {}", stderr(&o));
+        let o = docker(&["exec", "-e", "GREETING=hello there", "ct", "sh", "-c", "echo $GREETING; echo $HOME"]);
+        assert_eq!(stdout(&o), "hello there\n/root\n", "{who}: {}", stderr(&o));
+        let o = docker(&["container", "exec", "ct", "hostname"]);
+        assert_eq!(o.status.code(), Some(0), "{who}: {}", stderr(&o));
+        // -t: a pty (its line discipline turns \n into \r\n) and no stdcopy frame headers.
+        let o = docker(&["exec", "-t", "ct", "sh", "-c", "test -t 1 && echo tty"]);
+        assert_eq!((o.status.code(), o.stdout.as_slice()), (Some(0), &b"tty\r\n"[..]), "{who}: {}", stderr(&o));
+        let o = docker(&["exec", "ct", "sh", "-c", "test -t 1 || echo no-tty"]);
+        assert_eq!(stdout(&o), "no-tty\n", "{who}");
+    }
+    let o = d.docker(&["exec", "--privileged", "ct", "sh", "-c", "grep CapEff /proc/self/status"]);
+    let plain = d.docker(&["exec", "ct", "sh", "-c", "grep CapEff /proc/self/status"]);
+    assert_ne!(stdout(&o), stdout(&plain), "--privileged gave no more capabilities: {}", stderr(&o));
+    assert!(stdout(&o).contains("ffffff"), "{}", stdout(&o));
+}
+
+#[test]
+fn exec_copies_stdin_and_env_files() {
+    let Some(d) = Dockerd::start() else { return };
+    running(&d, "ct");
+    let mut programs = vec![None];
+    if Path::new(REAL_CLI).exists() {
+        programs.push(Some(REAL_CLI));
+    }
+    for p in programs {
+        let o = with_stdin(p, &d, &["exec", "-i", "ct", "cat"], b"hi\nthere\n");
+        assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(0), "hi\nthere\n"), "{p:?}: {}\n{}", stderr(&o), d.log());
+        let o = with_stdin(p, &d, &["exec", "-i", "ct", "sh", "-c", "wc -c; exit 4"], &[b'x'; 100_000]);
+        assert_eq!((o.status.code(), stdout(&o).trim()), (Some(4), "100000"), "{p:?}: {}", stderr(&o));
+    }
+    let env_file = d.tmp.join("env.list");
+    std::fs::write(&env_file, "# a comment\n\nFROM_FILE=1\nBOTH=file\n").unwrap();
+    let o = d.docker(&["exec", "--env-file", env_file.to_str().unwrap(), "-e", "BOTH=flag", "ct", "sh", "-c", "echo $FROM_FILE $BOTH"]);
+    assert_eq!(stdout(&o), "1 flag\n", "{}", stderr(&o));
+}
+
+#[test]
+fn exec_detached_and_inspected() {
+    let Some(d) = Dockerd::start() else { return };
+    let cid = running(&d, "ct");
+    for (who, docker) in clients(&d) {
+        let marker = format!("/tmp/{}", who.replace(' ', "-"));
+        let o = docker(&["exec", "-d", "ct", "sh", "-c", &format!("sleep 0.2; echo done > {marker}")]);
+        assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(0), ""), "{who}: {}", stderr(&o));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while stdout(&d.docker(&["exec", "ct", "cat", &marker])) != "done\n" {
+            assert!(Instant::now() < deadline, "{who}: the detached exec did not run");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let id = create_exec(&d, "ct", &["sh", "-c", "sleep 0.5; exit 5"]);
+    let (_, v) = d.api("GET", &format!("/exec/{id}/json"), None);
+    assert_eq!((v["Running"].as_bool(), v["ExitCode"].is_null(), v["ContainerID"].as_str()), (Some(false), true, Some(cid.as_str())), "{v}");
+    assert_eq!((v["ProcessConfig"]["entrypoint"].as_str(), v["ProcessConfig"]["arguments"][1].as_str()), (Some("sh"), Some("sleep 0.5; exit 5")), "{v}");
+    start_detached(&d, &id);
+    let v = inspect_until(&d, &id, |v| v["Running"] == true);
+    assert!(v["Pid"].as_u64().unwrap() > 0, "{v}");
+    let (_, c) = d.api("GET", "/containers/ct/json", None);
+    assert!(c["ExecIDs"].as_array().is_some_and(|a| a.iter().any(|x| x == id.as_str())), "{c}");
+    let v = inspect_until(&d, &id, |v| v["Running"] == false);
+    assert_eq!(v["ExitCode"], 5, "{v}");
+    let (_, c) = d.api("GET", "/containers/ct/json", None);
+    assert!(c["ExecIDs"].is_null(), "{c}");
+    // A second start of the same exec is a conflict; an unknown exec is a 404.
+    let (status, v) = d.api("POST", &format!("/exec/{id}/start"), Some(r#"{"Detach":true}"#));
+    assert_eq!(status, 409, "{v}");
+    let (status, v) = d.api("GET", "/exec/nope/json", None);
+    assert_eq!((status, v["message"].as_str()), (404, Some("No such exec instance: nope")));
+}
+
+#[test]
+fn exec_into_a_container_that_does_not_run_is_refused() {
+    let Some(d) = Dockerd::start() else { return };
+    let image = d.registry.image("busybox");
+    let o = d.docker(&["create", "--name", "idle", &image, "true"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let id = stdout(&o).trim().to_string();
+    let (status, v) = d.api("POST", "/containers/idle/exec", Some(r#"{"Cmd":["true"]}"#));
+    assert_eq!((status, v["message"].as_str()), (409, Some(format!("Container {id} is not running").as_str())));
+    let (status, _) = d.api("POST", "/containers/nothing-here/exec", Some(r#"{"Cmd":["true"]}"#));
+    assert_eq!(status, 404);
+    let (status, v) = d.api("POST", "/containers/idle/exec", Some(r#"{"Cmd":[]}"#));
+    assert_eq!((status, v["message"].as_str()), (400, Some("No exec command specified")));
+    for (who, docker) in clients(&d) {
+        let o = docker(&["exec", "idle", "true"]);
+        assert_eq!(o.status.code(), Some(1), "{who}");
+        assert_eq!(stderr(&o).trim(), format!("Error response from daemon: Container {id} is not running"), "{who}");
+        let o = docker(&["exec", "nothing-here", "true"]);
+        assert_eq!(o.status.code(), Some(1), "{who}");
+        assert!(stderr(&o).contains("No such container: nothing-here"), "{who}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn exec_survives_a_dockerd_crash() {
+    let Some(mut d) = Dockerd::start() else { return };
+    running(&d, "ct");
+    let finished = create_exec(&d, "ct", &["sh", "-c", "exit 6"]);
+    start_detached(&d, &finished);
+    inspect_until(&d, &finished, |v| v["ExitCode"] == 6);
+    let id = create_exec(&d, "ct", &["sh", "-c", "sleep 1; exit 7"]);
+    start_detached(&d, &id);
+    inspect_until(&d, &id, |v| v["Running"] == true);
+    d.crash_and_restart();
+    // Exits before and after the crash are both known to the new dockerd.
+    let v = inspect_until(&d, &id, |v| v["Running"] == false);
+    assert_eq!(v["ExitCode"], 7, "{v}\n{}", d.log());
+    let (_, v) = d.api("GET", &format!("/exec/{finished}/json"), None);
+    assert_eq!(v["ExitCode"], 6, "{v}");
+    let o = d.docker(&["exec", "ct", "sh", "-c", "exit 9"]);
+    assert_eq!(o.status.code(), Some(9), "{}\n{}", stderr(&o), d.log());
+}
+
+#[test]
+fn exec_survives_a_containerd_kill() {
+    let Some(d) = Dockerd::start() else { return };
+    running(&d, "ct");
+    let id = create_exec(&d, "ct", &["sh", "-c", "sleep 1; exit 8"]);
+    start_detached(&d, &id);
+    inspect_until(&d, &id, |v| v["Running"] == true);
+    let pidfile = d.exec_root().join("containerd/docker-containerd.pid");
+    let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).unwrap();
+    let v = inspect_until(&d, &id, |v| v["Running"] == false);
+    assert_eq!(v["ExitCode"], 8, "{v}\n{}", d.log());
+    let o = d.docker(&["exec", "ct", "sh", "-c", "echo again; exit 2"]);
+    assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(2), "again\n"), "{}\n{}", stderr(&o), d.log());
+}
+
+/// Sends `POST path` with `body` on a raw connection and returns it, past the answer's head.
+fn hijack(d: &Dockerd, path: &str, body: &str) -> std::os::unix::net::UnixStream {
+    use std::io::Read;
+    let mut s = std::os::unix::net::UnixStream::connect(&d.sock).unwrap();
+    write!(s, "POST {path} HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(s.read(&mut b).unwrap(), 1, "{}", String::from_utf8_lossy(&head));
+        head.push(b[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+    s
+}
+
+#[test]
+fn exec_terminals_take_a_size_and_resizes() {
+    use std::io::Read;
+    let Some(d) = Dockerd::start() else { return };
+    running(&d, "ct");
+    let body = serde_json::json!({"Cmd": ["sh", "-c", "stty size; read line; stty size"], "Tty": true, "AttachStdin": true, "AttachStdout": true, "AttachStderr": true, "ConsoleSize": [30, 100]});
+    let (status, v) = d.api("POST", "/containers/ct/exec", Some(&body.to_string()));
+    assert_eq!(status, 201, "{v}");
+    let id = v["Id"].as_str().unwrap().to_string();
+    let mut s = hijack(&d, &format!("/exec/{id}/start"), r#"{"Detach":false,"Tty":true}"#);
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    while !String::from_utf8_lossy(&seen).contains("30 100\r\n") {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "{}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let (status, v) = d.api("POST", &format!("/exec/{id}/resize?h=40&w=120"), None);
+    assert_eq!(status, 200, "{v}");
+    s.write_all(b"go\n").unwrap();
+    s.read_to_end(&mut seen).unwrap();
+    let text = String::from_utf8_lossy(&seen);
+    assert!(text.ends_with("40 120\r\n"), "{text:?}");
+    // Raw output: no stdcopy header anywhere.
+    assert!(!seen.contains(&1u8) && !seen.contains(&0u8), "{seen:?}");
+    assert_eq!(inspect_until(&d, &id, |v| v["Running"] == false)["ExitCode"], 0);
+}
+
+#[test]
+fn exec_events_come_from_containerd() {
+    use std::io::BufRead;
+    let Some(d) = Dockerd::start() else { return };
+    running(&d, "ct");
+    let sock = d.exec_root().join("containerd/docker-containerd.sock");
+    let mut events = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+    events.write_all(b"{\"v\":1,\"method\":\"events\",\"params\":{}}\n").unwrap();
+    let mut lines = std::io::BufReader::new(events).lines();
+    assert!(lines.next().unwrap().unwrap().contains("/subscribed"));
+    let o = d.docker(&["exec", "ct", "sh", "-c", "exit 4"]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    let mut topics = Vec::new();
+    for line in lines {
+        let v: Value = serde_json::from_str(&line.unwrap()).unwrap();
+        let r = &v["result"];
+        if r["exec_id"].is_string() {
+            topics.push(r["topic"].as_str().unwrap().to_string());
+            if r["topic"] == "/tasks/exit" {
+                assert_eq!(r["exit_status"], 4, "{v}");
+                break;
+            }
+        }
+    }
+    assert_eq!(topics, ["/tasks/exec-added", "/tasks/exec-started", "/tasks/exit"]);
+}
+
+#[test]
+fn execs_end_with_their_container_and_go_with_it() {
+    let Some(d) = Dockerd::start() else { return };
+    running(&d, "ct");
+    let id = create_exec(&d, "ct", &["sleep", "1000"]);
+    start_detached(&d, &id);
+    inspect_until(&d, &id, |v| v["Running"] == true);
+    let o = d.docker(&["kill", "ct"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = inspect_until(&d, &id, |v| v["Running"] == false);
+    assert_eq!(v["ExitCode"], 137, "{v}");
+    let (status, v) = d.api("POST", &format!("/exec/{id}/start"), Some(r#"{"Detach":true}"#));
+    assert_eq!(status, 409, "{v}");
+    let o = d.docker(&["rm", "ct"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let (status, _) = d.api("GET", &format!("/exec/{id}/json"), None);
+    assert_eq!(status, 404);
+    assert!(std::fs::read_dir(d.exec_root().join("execs")).unwrap().next().is_none(), "exec records left behind");
+}
