@@ -4,12 +4,16 @@
 
 mod api;
 mod container;
+mod events;
+mod filters;
 mod netns;
 mod ops;
 mod resources;
 pub mod seccomp_profile;
 mod spec;
+mod stats;
 mod streams;
+mod verbs;
 
 use crate::containerd::client::Client as Containerd;
 use crate::image::ImageStore;
@@ -124,6 +128,8 @@ pub struct Daemon {
     create_lock: Mutex<()>,
     /// Network namespaces made ahead for the next containers.
     netns: Arc<netns::Pool>,
+    /// The recent events, for `GET /events`.
+    pub events: events::Events,
 }
 
 impl Daemon {
@@ -204,6 +210,7 @@ fn run(mut opts: Options) -> Result<(), String> {
         containerd_child: Mutex::new(containerd_child),
         create_lock: Mutex::new(()),
         netns: netns::Pool::start(),
+        events: events::Events::default(),
     });
     daemon.restore();
     daemon.recover_storage();
