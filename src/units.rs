@@ -20,6 +20,19 @@ pub fn human_size_with_precision(bytes: f64, precision: usize) -> String {
     format!("{}{}", format_g(size, precision), UNITS[unit])
 }
 
+/// A size in binary units with four significant digits, like go-units' BytesSize
+/// (`docker stats`' memory: "1.484MiB").
+pub fn bytes_size(bytes: f64) -> String {
+    const UNITS: [&str; 9] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"];
+    let mut size = bytes;
+    let mut unit = 0;
+    while size >= 1024.0 && unit < UNITS.len() - 1 {
+        size /= 1024.0;
+        unit += 1;
+    }
+    format!("{}{}", format_g(size, 4), UNITS[unit])
+}
+
 /// Go's `%.{precision}g`: shortest of fixed or exponent form, trailing zeros dropped.
 fn format_g(v: f64, precision: usize) -> String {
     if v == 0.0 {

@@ -214,6 +214,7 @@ fn confirm(question: &str) -> bool {
 fn prune_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     let api = ctx.api()?;
     let all = p.bool("all");
+    let filters = super::verbs::filters_json(&p.list("filter"), &[("dangling", if all { "false" } else { "true" })])?.unwrap_or_default();
     if !p.bool("force") {
         let warning = if all {
             "WARNING! This will remove all images without at least one container associated to them.\nAre you sure you want to continue?"
@@ -224,8 +225,7 @@ fn prune_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
             return Ok(0);
         }
     }
-    let filters = if all { r#"{"dangling":{"false":true}}"# } else { r#"{"dangling":{"true":true}}"# };
-    let v = api.json("POST", "/images/prune", &[("filters", filters.to_string())], None)?;
+    let v = api.json("POST", "/images/prune", &[("filters", filters)], None)?;
     let deleted = v["ImagesDeleted"].as_array().cloned().unwrap_or_default();
     let mut text = String::new();
     if !deleted.is_empty() {

@@ -16,6 +16,7 @@ pub mod progress;
 mod resources;
 mod system;
 mod tty;
+mod verbs;
 
 use api::{Api, ApiError};
 use flags::{flag, Kind, Parsed, Spec};
@@ -120,6 +121,7 @@ fn commands() -> Vec<&'static Command> {
     all.extend(login::COMMANDS.iter());
     all.extend(diff::COMMANDS.iter());
     all.extend(exec::COMMANDS.iter());
+    all.extend(verbs::COMMANDS.iter());
     all.sort_by_key(|c| c.name);
     all
 }
@@ -130,12 +132,12 @@ fn management_alias(group: &str, sub: &str) -> Option<&'static str> {
         ("container", "ls" | "list" | "ps") => "ps",
         ("container", "rm" | "remove") => "rm",
         ("container", "exec") => "exec",
-        ("container", s) => return ["run", "create", "start", "stop", "kill", "logs", "wait", "inspect"].into_iter().find(|c| *c == s),
+        ("container", s) if ["run", "create", "start", "stop", "kill", "logs", "wait", "inspect"].contains(&s) => return ["run", "create", "start", "stop", "kill", "logs", "wait", "inspect"].into_iter().find(|c| *c == s),
         ("image", "ls" | "list") => "images",
         ("image", "pull") => "pull",
         ("image", "inspect") => "inspect",
         ("system", "info") => "info",
-        (group, sub) => return image_cmds::management_alias(group, sub),
+        (group, sub) => return image_cmds::management_alias(group, sub).or_else(|| verbs::management_alias(group, sub)),
     })
 }
 

@@ -152,6 +152,15 @@ impl Client {
         Ok(exit_info(&self.call("wait", json!({"id": id}))?, 0))
     }
 
+    /// Freezes every process of the task (`resume` thaws them).
+    pub fn pause(&self, id: &str) -> Result<(), RpcError> {
+        self.call("pause", json!({"id": id})).map(drop)
+    }
+
+    pub fn resume(&self, id: &str) -> Result<(), RpcError> {
+        self.call("resume", json!({"id": id})).map(drop)
+    }
+
     pub fn close_stdin(&self, id: &str) -> Result<(), RpcError> {
         self.call("close_stdin", json!({"id": id})).map(drop)
     }

@@ -316,6 +316,7 @@ impl Daemon {
                 self.forward(&id, "kill", json!({"signal": signal, "all": all}))
             }
             "close_stdin" => self.forward(&id_param(params)?, "close_stdin", json!({})),
+            "pause" | "resume" => self.forward(&id_param(params)?, method, json!({})),
             "delete" => self.delete(&id_param(params)?),
             "state" => {
                 let id = id_param(params)?;

@@ -164,9 +164,16 @@ impl Container {
         self.has_been_started_before = true;
     }
 
+    /// Frozen by `pause` (still running, as Docker counts it) or thawed by `unpause`.
+    pub fn set_paused(&mut self, paused: bool) {
+        self.state.paused = paused;
+        self.state.status = if paused { "paused".into() } else { "running".into() };
+    }
+
     pub fn set_exited(&mut self, exit_code: i32, finished_at: &str) {
         self.state.status = "exited".into();
         self.state.running = false;
+        self.state.paused = false;
         self.state.pid = 0;
         self.state.exit_code = exit_code;
         self.state.finished_at = finished_at.to_string();
@@ -185,6 +192,7 @@ impl Container {
     pub fn status_text(&self, now: SystemTime) -> String {
         match self.state.status.as_str() {
             "running" => format!("Up {}", crate::units::human_duration(since(&self.state.started_at, now))),
+            "paused" => format!("Up {} (Paused)", crate::units::human_duration(since(&self.state.started_at, now))),
             "exited" => format!("Exited ({}) {} ago", self.state.exit_code, crate::units::human_duration(since(&self.state.finished_at, now))),
             "created" => "Created".into(),
             "removing" => "Removal In Progress".into(),

@@ -8,12 +8,16 @@ pub mod create_fields;
 mod host_spec;
 mod init;
 mod exec;
+mod events;
+mod filters;
 mod netns;
 mod ops;
 mod resources;
 pub mod seccomp_profile;
 mod spec;
+mod stats;
 mod streams;
+mod verbs;
 
 use crate::containerd::client::Client as Containerd;
 use crate::image::ImageStore;
@@ -139,6 +143,8 @@ pub struct Daemon {
     netns: Arc<netns::Pool>,
     /// `docker exec` instances.
     execs: exec::Store,
+    /// The recent events, for `GET /events`.
+    pub events: events::Events,
 }
 
 impl Daemon {
@@ -220,6 +226,7 @@ fn run(mut opts: Options) -> Result<(), String> {
         create_lock: Mutex::new(()),
         netns: netns::Pool::start(),
         execs: exec::Store::open(opts.exec_root.join("execs")),
+        events: events::Events::default(),
     });
     daemon.restore();
     daemon.restore_execs();

@@ -110,7 +110,7 @@ fn merge_image_config(config: &mut Map<String, Value>, image: &Value) {
 impl Daemon {
     /// Calls containerd, and once more after it is back when it was unreachable (being
     /// restarted after a crash).
-    fn containerd_call<T>(&self, f: impl Fn(&crate::containerd::client::Client) -> Result<T, RpcError>) -> Result<T, RpcError> {
+    pub(super) fn containerd_call<T>(&self, f: impl Fn(&crate::containerd::client::Client) -> Result<T, RpcError>) -> Result<T, RpcError> {
         match f(&self.containerd) {
             Err(e) if e.kind == ErrorKind::Unavailable => {
                 let deadline = std::time::Instant::now() + Duration::from_secs(15);
@@ -249,6 +249,7 @@ impl Daemon {
             let _ = self.images.release_container_layers(&id);
             return Err(ApiError::internal(format!("failed to save the container: {e}")));
         }
+        self.events.container(&c, "create", &[]);
         self.containers.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), Entry::new(c));
         Ok(json!({"Id": id, "Warnings": []}))
     }
@@ -283,6 +284,9 @@ impl Daemon {
             return Ok(false);
         }
         let result = self.start_locked(entry, &mut slot, pid_peer);
+        if result.is_ok() {
+            self.events.container(&slot.c, "start", &[]);
+        }
         let mut auto_remove = false;
         if let Err(e) = &result {
             let code = start_error_exit_code(&e.message);
@@ -410,8 +414,10 @@ impl Daemon {
             }
             let _ = self.snapshots.unmount(&slot.c.mount_id);
             let _ = std::fs::remove_dir_all(self.bundle_dir(id));
+            let ran = crate::sys::parse_rfc3339(&slot.c.state.started_at).and_then(|t| SystemTime::now().duration_since(t).ok()).unwrap_or_default();
             slot.c.set_exited(exit_status, exited_at);
             slot.exits += 1;
+            self.events.container(&slot.c, "die", &[("exitCode", &exit_status.to_string()), ("execDuration", &ran.as_secs().to_string())]);
             if slot.c.auto_remove() {
                 // No state written first: should the removal not happen (a crash), the next
                 // start finds the container "running" without a task and ends it the same way.
@@ -445,17 +451,25 @@ impl Daemon {
         }
         let id = slot.c.id.clone();
         drop(slot);
-        self.containerd_call(|c| c.kill(&id, signal, false)).map_err(ApiError::from)
+        self.containerd_call(|c| c.kill(&id, signal, false)).map_err(ApiError::from)?;
+        self.events.container(&entry.lock().c, "kill", &[("signal", &signal.to_string())]);
+        self.thaw_after_signal(entry, signal);
+        Ok(())
     }
 
     /// Stops with the stop signal, then SIGKILL after `timeout`; `Ok(false)` when not running.
     pub fn stop(&self, entry: &Arc<Entry>, timeout: Option<Duration>) -> Result<bool, ApiError> {
+        self.stop_with(entry, timeout, None)
+    }
+
+    /// [`Daemon::stop`] with `signal` (the `signal` query) instead of the container's own.
+    pub fn stop_with(&self, entry: &Arc<Entry>, timeout: Option<Duration>, signal: Option<i32>) -> Result<bool, ApiError> {
         let slot = entry.lock();
         if !slot.c.state.running {
             return Ok(false);
         }
         let exits = slot.exits;
-        let signal = slot.c.config.get("StopSignal").and_then(Value::as_str).and_then(parse_signal).unwrap_or(libc::SIGTERM);
+        let signal = signal.unwrap_or_else(|| slot.c.config.get("StopSignal").and_then(Value::as_str).and_then(parse_signal).unwrap_or(libc::SIGTERM));
         let stop_timeout = slot.c.config.get("StopTimeout").and_then(Value::as_i64);
         let id = slot.c.id.clone();
         drop(slot);
@@ -465,21 +479,29 @@ impl Daemon {
             Some(t) => Duration::from_secs(t as u64),
             None => Duration::from_secs(10),
         });
-        if let Err(e) = self.containerd_call(|c| c.kill(&id, signal, false)) {
-            if e.kind != ErrorKind::NotFound {
-                return Err(e.into());
+        match self.containerd_call(|c| c.kill(&id, signal, false)) {
+            Err(e) if e.kind != ErrorKind::NotFound => return Err(e.into()),
+            Err(_) => {}
+            Ok(()) => {
+                self.events.container(&entry.lock().c, "kill", &[("signal", &signal.to_string())]);
+                self.thaw_after_signal(entry, signal);
             }
         }
         let slot = entry.wait_until(entry.lock(), Some(timeout), |s| s.exits > exits || !s.c.state.running);
         if slot.exits > exits || !slot.c.state.running {
+            self.events.container(&slot.c, "stop", &[]);
             return Ok(true);
         }
         drop(slot);
-        let _ = self.containerd_call(|c| c.kill(&id, libc::SIGKILL, true));
+        if self.containerd_call(|c| c.kill(&id, libc::SIGKILL, true)).is_ok() {
+            self.events.container(&entry.lock().c, "kill", &[("signal", &libc::SIGKILL.to_string())]);
+            self.thaw_after_signal(entry, libc::SIGKILL);
+        }
         let slot = entry.wait_until(entry.lock(), Some(Duration::from_secs(30)), |s| s.exits > exits || !s.c.state.running);
         if slot.c.state.running {
             return Err(ApiError::internal(format!("cannot stop container: {id}: tried to kill container, but did not receive an exit event")));
         }
+        self.events.container(&slot.c, "stop", &[]);
         Ok(true)
     }
 
@@ -545,6 +567,7 @@ impl Daemon {
         self.containers.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
         self.execs.forget_container(&id);
         slot.removed = true;
+        self.events.container(&slot.c, "destroy", &[]);
         Ok(())
     }
 

@@ -221,9 +221,14 @@ impl ImageStore {
     /// `docker rmi` without force would (so images containers use stay), then every layer and
     /// downloaded blob nothing holds. Returns (ImagesDeleted, SpaceReclaimed).
     pub fn prune(&self, all: bool, users: &[ImageUser]) -> (Vec<Value>, u64) {
+        self.prune_where(all, users, &|_| true)
+    }
+
+    /// [`ImageStore::prune`] of the images `wanted` keeps (the `until` and `label` filters).
+    pub fn prune_where(&self, all: bool, users: &[ImageUser], wanted: &dyn Fn(&super::Image) -> bool) -> (Vec<Value>, u64) {
         let sizes = self.layer_sizes();
         let mut deleted = Vec::new();
-        for image in self.list() {
+        for image in self.list().into_iter().filter(|i| wanted(i)) {
             let names: Vec<String> = {
                 let repos = self.repos();
                 let refs = Self::references_to(&repos, &image.id);

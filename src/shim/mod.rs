@@ -169,6 +169,8 @@ struct Shim {
     bundle: String,
     init_pid: u32,
     status: Status,
+    /// Frozen by `pause`, until `resume`.
+    paused: bool,
     exit: Option<(i32, String)>,
     /// The shim's write end of the stdin FIFO, closed by `close_stdin` so the container sees EOF.
     stdin_keeper: Option<OwnedFd>,
@@ -218,7 +220,7 @@ pub fn main(args: Vec<String>) -> i32 {
     // SAFETY: fd 3 is valid (checked above) and owned by nobody else.
     let listener = unsafe { UnixListener::from_raw_fd(LISTENER_FD) };
     let runtime = runtime::Runtime::new(&flags.runtime, &flags.runtime_name, &flags.runtime_root.join(&flags.namespace), &flags.workdir.join(RUNTIME_LOG));
-    let mut shim = Shim { flags, id: String::new(), bundle: String::new(), init_pid: 0, status: Status::Empty, exit: None, stdin_keeper: None, output_keepers: Vec::new(), tty: None, runtime, held_mount_ns: None, execs: exec::Execs::default() };
+    let mut shim = Shim { flags, id: String::new(), bundle: String::new(), init_pid: 0, status: Status::Empty, exit: None, stdin_keeper: None, output_keepers: Vec::new(), tty: None, runtime, held_mount_ns: None, paused: false, execs: exec::Execs::default() };
     match shim.serve(listener) {
         Ok(()) => 0,
         Err(e) => {
@@ -415,6 +417,8 @@ impl Shim {
             },
             "start" => Outcome::Answer(self.start()),
             "kill" => Outcome::Answer(self.kill(params)),
+            "pause" => Outcome::Answer(self.freeze(true)),
+            "resume" => Outcome::Answer(self.freeze(false)),
             "state" => Outcome::Answer(Ok(self.state())),
             "wait" => Outcome::Wait,
             "resize" => Outcome::Answer(match &self.tty {
@@ -443,7 +447,7 @@ impl Shim {
         json!({
             "id": self.id,
             "pid": self.init_pid,
-            "status": self.status.as_str(),
+            "status": if self.paused && self.status == Status::Running { "paused" } else { self.status.as_str() },
             "exit_status": self.exit.as_ref().map(|e| e.0),
             "exited_at": self.exit.as_ref().map(|e| e.1.as_str()),
             "bundle": self.bundle,
@@ -621,6 +625,19 @@ impl Shim {
             Err(e) if e.message.contains("not running") || e.message.contains("process already finished") => Err(RpcError::not_found("process already finished")),
             Err(e) => Err(e),
         }
+    }
+
+    /// `pause` and `resume`: the runtime freezes or thaws the container's cgroup.
+    fn freeze(&mut self, frozen: bool) -> Result<Value, RpcError> {
+        match self.status {
+            Status::Empty => return Err(RpcError::not_found("no task created")),
+            Status::Stopped => return Err(RpcError::new(ErrorKind::FailedPrecondition, format!("task {} has already exited", self.id))),
+            _ => {}
+        }
+        let id = self.id.clone();
+        self.run_runtime(if frozen { "pause" } else { "resume" }, &[&id])?;
+        self.paused = frozen;
+        Ok(json!({}))
     }
 
     fn delete(&mut self) -> Result<Value, RpcError> {

@@ -55,15 +55,24 @@ fn timeout_query(req: &Request) -> Option<Duration> {
     req.query("t").or_else(|| req.query("timeout")).and_then(|t| t.parse::<i64>().ok()).map(|t| if t < 0 { Duration::from_secs(u32::MAX as u64) } else { Duration::from_secs(t as u64) })
 }
 
+/// The `signal` query of stop and restart.
+fn stop_signal_query(req: &Request) -> Result<Option<i32>, ApiError> {
+    match req.query("signal").filter(|s| !s.is_empty()) {
+        Some(s) => parse_signal(s).map(Some).ok_or_else(|| ApiError::bad_request(format!("Invalid signal: {s}"))),
+        None => Ok(None),
+    }
+}
+
 pub fn stop(d: &Arc<Daemon>, id: &str, req: &Request) -> Result<bool, ApiError> {
     let e = d.find(id)?;
-    d.stop(&e, timeout_query(req))
+    d.stop_with(&e, timeout_query(req), stop_signal_query(req)?)
 }
 
 pub fn restart(d: &Arc<Daemon>, id: &str, req: &Request) -> Result<Response, ApiError> {
     let e = d.find(id)?;
-    d.stop(&e, timeout_query(req))?;
+    d.stop_with(&e, timeout_query(req), stop_signal_query(req)?)?;
     d.start(&e)?;
+    d.events.container(&e.lock().c, "restart", &[]);
     Ok(Response::empty(204))
 }
 

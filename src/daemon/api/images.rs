@@ -104,7 +104,12 @@ pub fn pull(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
         max_concurrent_downloads: d.opts.max_concurrent_downloads,
     };
     let daemon = d.clone();
-    progress_stream(Box::new(move |progress| daemon.images.pull(&reference, &opts, progress).map(|_| ()).map_err(|e| (pull_status(e.kind), e.message))))
+    progress_stream(Box::new(move |progress| {
+        daemon.images.pull(&reference, &opts, progress).map_err(|e| (pull_status(e.kind), e.message))?;
+        let name = reference.familiar_string();
+        daemon.events.image("pull", &name, &name);
+        Ok(())
+    }))
 }
 
 /// A job reporting progress lines; its error is an HTTP status and message.
@@ -172,7 +177,12 @@ pub fn push(d: &Arc<Daemon>, name: &str, req: &Request) -> Result<Response, ApiE
         ..PullOptions::default()
     };
     let daemon = d.clone();
-    progress_stream(Box::new(move |progress| daemon.images.push(&reference, &opts, progress).map_err(|e| (pull_status(e.kind), e.message))))
+    progress_stream(Box::new(move |progress| {
+        daemon.images.push(&reference, &opts, progress).map_err(|e| (pull_status(e.kind), e.message))?;
+        let name = reference.familiar_string();
+        daemon.events.image("push", &name, &name);
+        Ok(())
+    }))
 }
 
 /// POST /images/{name}/tag?repo=&tag=.
@@ -186,6 +196,9 @@ pub fn tag(d: &Daemon, name: &str, req: &Request) -> Result<Response, ApiError> 
         std::io::ErrorKind::InvalidInput => ApiError::bad_request(e.to_string()),
         _ => ApiError::internal(e.to_string()),
     })?;
+    if let Some(id) = d.images.resolve_id(name) {
+        d.events.image("tag", &id, &reference.familiar_string());
+    }
     Ok(Response::empty(201))
 }
 
@@ -200,13 +213,30 @@ pub fn remove(d: &Daemon, name: &str, req: &Request) -> Result<Response, ApiErro
     let force = req.query_bool("force");
     // No container is created from the image while we weigh the ones there are.
     let _creating = d.create_lock.lock().unwrap_or_else(|e| e.into_inner());
+    let id = d.images.resolve_id(name).unwrap_or_default();
     match d.images.remove(name, force, &image_users(d)) {
-        Ok(v) => Ok(Response::json(200, &Value::Array(v))),
+        Ok(v) => {
+            log_removals(d, &id, &v);
+            Ok(Response::json(200, &Value::Array(v)))
+        }
         Err(e) => Err(match e.kind {
             RemoveErrorKind::NotFound => no_such_image(name),
             RemoveErrorKind::Conflict => ApiError::conflict(e.message),
             RemoveErrorKind::Other => ApiError::internal(e.message),
         }),
+    }
+}
+
+/// `untag` and `delete` events for what a removal of image `id` answered.
+fn log_removals(d: &Daemon, id: &str, entries: &[Value]) {
+    for e in entries {
+        if e.get("Untagged").is_some() && !id.is_empty() {
+            d.events.image("untag", id, id);
+        } else if let Some(deleted) = e.get("Deleted").and_then(Value::as_str) {
+            if d.images.get(deleted).is_none() && (deleted == id || id.is_empty()) {
+                d.events.image("delete", deleted, deleted);
+            }
+        }
     }
 }
 
@@ -228,11 +258,29 @@ fn image_users(d: &Daemon) -> Vec<ImageUser> {
 
 /// POST /images/prune?filters={"dangling":["false"]}.
 pub fn prune(d: &Daemon, req: &Request) -> Result<Response, ApiError> {
-    let filters: Value = req.query("filters").and_then(|f| serde_json::from_str(f).ok()).unwrap_or(Value::Null);
-    let dangling = &filters["dangling"];
-    let all = dangling.as_array().is_some_and(|a| a.iter().any(|v| v == "false" || v == "0")) || dangling.get("false").is_some() || dangling.get("0").is_some();
+    let filters = crate::daemon::filters::Filters::parse(req.query("filters"))?;
+    filters.validate(&["dangling", "label", "label!", "until"])?;
+    let all = match filters.get("dangling") {
+        [] => false,
+        [v] => match v.as_str() {
+            "true" | "1" => false,
+            "false" | "0" => true,
+            other => return Err(ApiError::bad_request(format!("invalid filter 'dangling={other}'"))),
+        },
+        _ => return Err(ApiError::bad_request("invalid filter 'dangling': only one value is expected")),
+    };
+    let until = filters.until()?;
+    let wanted = |i: &crate::image::Image| {
+        let created_ok = until.is_none_or(|u| crate::sys::parse_rfc3339(&i.created).is_some_and(|t| t < u));
+        created_ok && filters.match_labels(&crate::daemon::filters::labels_of(i.config.get("config").and_then(|c| c.get("Labels"))))
+    };
     let _creating = d.create_lock.lock().unwrap_or_else(|e| e.into_inner());
-    let (deleted, reclaimed) = d.images.prune(all, &image_users(d));
+    let before: std::collections::HashSet<String> = d.images.list().into_iter().map(|i| i.id).collect();
+    let (deleted, reclaimed) = d.images.prune_where(all, &image_users(d), &wanted);
+    for id in before.iter().filter(|id| d.images.get(id).is_none()) {
+        d.events.image("delete", id, id);
+    }
+    d.events.log("image", "prune", "", [("reclaimed".to_string(), reclaimed.to_string())].into());
     Ok(Response::json(200, &json!({"ImagesDeleted": if deleted.is_empty() { Value::Null } else { Value::Array(deleted) }, "SpaceReclaimed": reclaimed})))
 }
 
@@ -323,6 +371,10 @@ pub fn save(d: &Arc<Daemon>, names: Vec<String>) -> Result<Response, ApiError> {
             return Err(ApiError::not_found(format!("No such image: {n}")));
         }
     }
+    for n in &names {
+        let id = d.images.resolve_id(n).unwrap_or_else(|| n.clone());
+        d.events.image("save", &id, &id);
+    }
     let daemon = d.clone();
     worker_stream("application/x-tar", move |w| daemon.images.save(&names, w))
 }
@@ -339,6 +391,12 @@ pub fn load(d: &Arc<Daemon>, mut req: Request) -> Result<Response, ApiError> {
     let mut body = req.take_body();
     let lines = on_worker(move || daemon.images.load_archive(&mut body))?.map_err(|e| ApiError::internal(e.to_string()))?;
     let mut out = Vec::new();
+    for l in &lines {
+        let loaded = l.strip_prefix("Loaded image ID: ").map(str::to_string).or_else(|| l.strip_prefix("Loaded image: ").and_then(|r| d.images.resolve_id(r)));
+        if let Some(id) = loaded {
+            d.events.image("load", &id, &id);
+        }
+    }
     for l in lines {
         out.extend(serde_json::to_vec(&json!({"stream": format!("{l}\n")})).unwrap_or_default());
         out.extend_from_slice(b"\r\n");
@@ -407,6 +465,7 @@ pub fn import(d: &Arc<Daemon>, req: &mut Request) -> Result<Response, ApiError> 
     let mut body = req.take_body();
     let daemon = d.clone();
     let id = on_worker(move || daemon.images.import(&mut body, reference.as_ref(), &cfg, &message))?.map_err(|e| ApiError::internal(e.to_string()))?;
+    d.events.image("import", &id, &id);
     let mut out = serde_json::to_vec(&json!({"status": id})).unwrap_or_default();
     out.extend_from_slice(b"\r\n");
     Ok(Response::text(200, "application/json", out))
@@ -418,6 +477,7 @@ pub fn export(d: &Arc<Daemon>, id: &str) -> Result<Response, ApiError> {
     let e = d.find(id)?;
     let (mount_id, running) = {
         let s = e.lock();
+        d.events.container(&s.c, "export", &[]);
         (s.c.mount_id.clone(), s.c.state.running)
     };
     let merged = d.snapshots.mount(&mount_id).map_err(|e| ApiError::internal(e.to_string()))?;

@@ -1,8 +1,10 @@
 //! The Engine API: versioned and unversioned paths, and the route table. Each resource has
 //! its own module (request decoding, Docker's statuses and bodies) over the daemon's services.
 
+mod container_verbs;
 mod containers;
 mod exec;
+mod events;
 mod images;
 mod system;
 
@@ -85,6 +87,14 @@ pub fn handle(d: &Arc<Daemon>, mut req: Request) -> Response {
         ("POST", ["containers", id, "wait"]) => containers::wait(d, id, &req),
         ("POST", ["containers", id, "attach"]) => containers::attach(d, id, &req, v),
         ("GET", ["containers", id, "logs"]) => containers::logs(d, id, &req, v),
+        ("POST", ["containers", "prune"]) => container_verbs::prune(d, &req),
+        ("POST", [kind @ ("networks" | "volumes" | "build"), "prune"]) => container_verbs::prune_nothing(kind, &req),
+        ("POST", ["containers", id, "pause"]) => container_verbs::pause(d, id),
+        ("POST", ["containers", id, "unpause"]) => container_verbs::unpause(d, id),
+        ("POST", ["containers", id, "rename"]) => container_verbs::rename(d, id, &req),
+        ("GET", ["containers", id, "top"]) => container_verbs::top(d, id, &req),
+        ("GET", ["containers", id, "stats"]) => container_verbs::stats(d, id, &req),
+        ("GET", ["events"]) => events::events(d, &req),
         ("DELETE", ["containers", id]) => d.find(id).and_then(|e| d.remove(&e, req.query_bool("force"))).map(|_| Response::empty(204)),
         ("POST", ["containers", id, "exec"]) => exec::create(d, id, &req),
         ("POST", ["exec", id, "start"]) => exec::start(d, id, &req, v),

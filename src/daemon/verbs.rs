@@ -1,0 +1,216 @@
+//! The container verbs beside the life cycle: pause and unpause (containerd's `pause` and
+//! `resume`), rename, top, and prune, with Docker's conflicts and messages.
+
+use super::container::{valid_name, Container};
+use super::filters::{labels_of, Filters};
+use super::ops::ApiError;
+use super::{Daemon, Entry};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// The filters `POST /containers/prune` accepts.
+pub const PRUNE_FILTERS: &[&str] = &["label", "label!", "until"];
+
+impl Daemon {
+    /// POST /containers/{id}/pause.
+    pub fn pause(&self, entry: &Arc<Entry>) -> Result<(), ApiError> {
+        let mut slot = entry.lock();
+        let id = slot.c.id.clone();
+        if !slot.c.state.running {
+            return Err(ApiError::conflict(format!("Container {id} is not running")));
+        }
+        if slot.c.state.paused {
+            return Err(ApiError::conflict(format!("Container {id} is already paused")));
+        }
+        self.containerd_call(|c| c.pause(&id)).map_err(|e| ApiError::internal(format!("Cannot pause container {id}: {}", e.message)))?;
+        slot.c.set_paused(true);
+        let _ = slot.c.save_state(&self.opts.data_root);
+        self.events.container(&slot.c, "pause", &[]);
+        entry.notify();
+        Ok(())
+    }
+
+    /// POST /containers/{id}/unpause.
+    pub fn unpause(&self, entry: &Arc<Entry>) -> Result<(), ApiError> {
+        let mut slot = entry.lock();
+        let id = slot.c.id.clone();
+        if !slot.c.state.running || !slot.c.state.paused {
+            return Err(ApiError::conflict(format!("Container {id} is not paused")));
+        }
+        self.containerd_call(|c| c.resume(&id)).map_err(|e| ApiError::internal(format!("Cannot unpause container {id}: {}", e.message)))?;
+        slot.c.set_paused(false);
+        let _ = slot.c.save_state(&self.opts.data_root);
+        self.events.container(&slot.c, "unpause", &[]);
+        entry.notify();
+        Ok(())
+    }
+
+    /// After `signal` went to a paused container: thaws it when the signal is meant to end
+    /// it (SIGKILL or its stop signal), as Docker does, so stop, kill and rm -f finish.
+    pub(super) fn thaw_after_signal(&self, entry: &Arc<Entry>, signal: i32) {
+        let mut slot = entry.lock();
+        if !slot.c.state.running || !slot.c.state.paused {
+            return;
+        }
+        let stop_signal = slot.c.config.get("StopSignal").and_then(Value::as_str).and_then(super::ops::parse_signal).unwrap_or(libc::SIGTERM);
+        if signal != libc::SIGKILL && signal != stop_signal {
+            return;
+        }
+        let id = slot.c.id.clone();
+        match self.containerd_call(|c| c.resume(&id)) {
+            Ok(()) => {
+                slot.c.set_paused(false);
+                let _ = slot.c.save_state(&self.opts.data_root);
+                self.events.container(&slot.c, "unpause", &[]);
+            }
+            Err(e) => eprintln!("dockerd: thawing {id} after signal {signal}: {}", e.message),
+        }
+    }
+
+    /// POST /containers/{id}/rename?name=.
+    pub fn rename(&self, entry: &Arc<Entry>, new_name: &str) -> Result<(), ApiError> {
+        let bare = new_name.trim_start_matches('/');
+        if bare.is_empty() {
+            return Err(ApiError::bad_request("Neither old nor new names may be empty"));
+        }
+        if !valid_name(bare) {
+            return Err(ApiError::bad_request(format!("Invalid container name ({bare}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")));
+        }
+        let slashed = format!("/{bare}");
+        // Names are taken under the create lock, as create takes them.
+        let _names = self.create_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let own_id = entry.lock().c.id.clone();
+        for other in self.containers() {
+            let o = other.lock();
+            if o.c.id != own_id && o.c.name == slashed {
+                return Err(ApiError::conflict(format!(
+                    "Conflict. The container name \"{slashed}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                    o.c.id
+                )));
+            }
+        }
+        let mut slot = entry.lock();
+        if slot.removed {
+            return Err(ApiError::not_found(format!("No such container: {own_id}")));
+        }
+        let old = slot.c.name.clone();
+        if old == slashed {
+            return Err(ApiError::bad_request("Renaming a container with the same name as its current name"));
+        }
+        slot.c.name = slashed;
+        if let Err(e) = slot.c.save_state(&self.opts.data_root) {
+            slot.c.name = old;
+            return Err(ApiError::internal(format!("Error when allocating new name: {e}")));
+        }
+        self.events.container(&slot.c, "rename", &[("oldName", &old)]);
+        Ok(())
+    }
+
+    /// The container's cgroup, where dockerd asked runc to make it.
+    pub(super) fn cgroup_of(c: &Container) -> Result<crate::cgroups::Cgroup, ApiError> {
+        crate::cgroups::Cgroup::resolve(Some(&super::resources::cgroups_path(&c.host_config, &c.id)), &c.id).map_err(ApiError::internal)
+    }
+
+    /// GET /containers/{id}/top?ps_args=: the host's `ps` rows of the container's processes.
+    pub fn top(&self, entry: &Arc<Entry>, ps_args: &str) -> Result<Value, ApiError> {
+        let slot = entry.lock();
+        if !slot.c.state.running {
+            return Err(ApiError::conflict(format!("Container {} is not running", slot.c.id)));
+        }
+        if slot.c.state.restarting {
+            return Err(ApiError::conflict(format!("Container {} is restarting, wait until the container is running", slot.c.id)));
+        }
+        let pids = Self::cgroup_of(&slot.c)?.pids().map_err(ApiError::internal)?;
+        self.events.container(&slot.c, "top", &[]);
+        drop(slot);
+        let args: Vec<&str> = if ps_args.is_empty() { vec!["-ef"] } else { ps_args.split(' ').filter(|a| !a.is_empty()).collect() };
+        let out = std::process::Command::new("ps").args(&args).output().map_err(|e| ApiError::internal(format!("Error running ps: {e}")))?;
+        if !out.status.success() {
+            return Err(ApiError::internal(format!("ps: {}", String::from_utf8_lossy(&out.stderr).trim())));
+        }
+        parse_ps(&String::from_utf8_lossy(&out.stdout), &pids).map_err(ApiError::internal)
+    }
+
+    /// POST /containers/prune: every container that is not running, within the filters.
+    pub fn prune_containers(&self, filters: &Filters) -> Result<Value, ApiError> {
+        filters.validate(PRUNE_FILTERS)?;
+        let until = filters.until()?;
+        let mut deleted = Vec::new();
+        let mut reclaimed = 0u64;
+        for entry in self.containers() {
+            let (id, upper) = {
+                let s = entry.lock();
+                if s.c.state.running || s.removed || !filters.match_labels(&labels_of(s.c.config.get("Labels"))) {
+                    continue;
+                }
+                if until.is_some_and(|u| !created_before(&s.c.created, u)) {
+                    continue;
+                }
+                (s.c.id.clone(), self.opts.data_root.join(self.opts.storage_driver.as_str()).join(&s.c.mount_id).join("diff"))
+            };
+            let size = dir_size(&upper);
+            match self.remove(&entry, false) {
+                Ok(()) => {
+                    deleted.push(id);
+                    reclaimed += size;
+                }
+                Err(e) => eprintln!("dockerd: pruning container {id}: {}", e.message),
+            }
+        }
+        self.events.log("container", "prune", "", [("reclaimed".to_string(), reclaimed.to_string())].into());
+        Ok(json!({"ContainersDeleted": if deleted.is_empty() { Value::Null } else { json!(deleted) }, "SpaceReclaimed": reclaimed}))
+    }
+}
+
+/// Bytes of the regular files under `path`.
+pub(super) fn dir_size(path: &std::path::Path) -> u64 {
+    let Ok(md) = std::fs::symlink_metadata(path) else { return 0 };
+    if !md.is_dir() {
+        return if md.is_file() { md.len() } else { 0 };
+    }
+    std::fs::read_dir(path).map(|rd| rd.flatten().map(|e| dir_size(&e.path())).sum()).unwrap_or(0)
+}
+
+/// `ps` output → Docker's `{Titles, Processes}`, keeping the rows of `pids`. Each row has as
+/// many fields as there are titles, the last one holding the rest of the line (the command).
+fn parse_ps(output: &str, pids: &[i32]) -> Result<Value, String> {
+    let mut lines = output.lines();
+    let titles: Vec<&str> = lines.next().unwrap_or_default().split_whitespace().collect();
+    let pid_col = titles.iter().position(|t| *t == "PID").ok_or("Couldn't find PID field in ps output")?;
+    let mut processes = Vec::new();
+    for line in lines.filter(|l| !l.trim().is_empty()) {
+        let mut fields: Vec<String> = Vec::with_capacity(titles.len());
+        let mut rest = line.trim_start();
+        while fields.len() + 1 < titles.len() {
+            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+            fields.push(rest[..end].to_string());
+            rest = rest[end..].trim_start();
+        }
+        fields.push(rest.trim_end().to_string());
+        let pid: i32 = fields.get(pid_col).and_then(|p| p.parse().ok()).ok_or_else(|| format!("Unexpected pid '{}'", fields.get(pid_col).map(String::as_str).unwrap_or("")))?;
+        if pids.contains(&pid) {
+            processes.push(fields);
+        }
+    }
+    Ok(json!({"Titles": titles, "Processes": processes}))
+}
+
+/// Whether a `Created` time comes before prune's `until`.
+pub(super) fn created_before(created: &str, until: SystemTime) -> bool {
+    crate::sys::parse_rfc3339(created).is_some_and(|t| t < until)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ps_rows_are_kept_by_pid_with_the_command_whole() {
+        let out = "UID          PID    PPID  C STIME TTY          TIME CMD\nroot         1       0  0 10:00 ?        00:00:01 /sbin/init\nroot       412       1  0 10:01 ?        00:00:00 sleep 1000 --x\n";
+        let v = parse_ps(out, &[412]).unwrap();
+        assert_eq!(v["Titles"].as_array().unwrap().len(), 8);
+        assert_eq!(v["Processes"], json!([["root", "412", "1", "0", "10:01", "?", "00:00:00", "sleep 1000 --x"]]));
+        assert!(parse_ps("USER COMMAND\nroot sh\n", &[1]).is_err());
+    }
+}
