@@ -3,6 +3,7 @@
 
 pub mod api;
 mod containers;
+mod cp;
 pub mod flags;
 pub mod format;
 pub mod human;
@@ -117,6 +118,7 @@ fn commands() -> Vec<&'static Command> {
     all.extend(system::COMMANDS.iter());
     all.extend(login::COMMANDS.iter());
     all.extend(diff::COMMANDS.iter());
+    all.extend(cp::COMMANDS.iter());
     all.sort_by_key(|c| c.name);
     all
 }
@@ -126,7 +128,7 @@ fn management_alias(group: &str, sub: &str) -> Option<&'static str> {
     Some(match (group, sub) {
         ("container", "ls" | "list" | "ps") => "ps",
         ("container", "rm" | "remove") => "rm",
-        ("container", s) => return ["run", "create", "start", "stop", "kill", "logs", "wait", "inspect"].into_iter().find(|c| *c == s),
+        ("container", s) => return ["run", "create", "start", "stop", "kill", "logs", "wait", "inspect", "cp"].into_iter().find(|c| *c == s),
         ("image", "ls" | "list") => "images",
         ("image", "pull") => "pull",
         ("image", "inspect") => "inspect",

@@ -4,6 +4,7 @@
 
 mod api;
 mod container;
+mod container_fs;
 mod netns;
 mod ops;
 mod resources;

@@ -1,6 +1,7 @@
 //! The Engine API: versioned and unversioned paths, and the route table. Each resource has
 //! its own module (request decoding, Docker's statuses and bodies) over the daemon's services.
 
+mod archive;
 mod containers;
 mod images;
 mod system;
@@ -75,6 +76,9 @@ pub fn handle(d: &Arc<Daemon>, mut req: Request) -> Response {
         ("GET", ["images", name @ .., "json"]) if !name.is_empty() => images::inspect(d, &name.join("/")),
         ("POST", ["containers", "create"]) => containers::create(d, &req),
         ("GET", ["containers", "json"]) => Ok(Response::json(200, &containers::containers_json(d, &req))),
+        ("HEAD", ["containers", id, "archive"]) => archive::head(d, id, &req),
+        ("GET", ["containers", id, "archive"]) => archive::get(d, id, &req),
+        ("PUT", ["containers", id, "archive"]) => archive::put(d, id, &mut req),
         ("GET", ["containers", id, "changes"]) => containers::changes(d, id),
         ("GET", ["containers", id, "json"]) => d.find(id).map(|e| Response::json(200, &e.lock().c.inspect(&d.opts.data_root))),
         ("POST", ["containers", id, "start"]) => d.find(id).and_then(|e| d.start(&e)).map(|started| Response::empty(if started { 204 } else { 304 })),
