@@ -38,5 +38,6 @@ pub mod shim;
 pub mod snapshot;
 pub mod stdcopy;
 pub mod sys;
+pub mod timestamp;
 pub mod units;
 pub mod version;

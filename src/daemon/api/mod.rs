@@ -4,6 +4,7 @@
 mod archive;
 mod containers;
 mod images;
+mod logs;
 mod system;
 
 pub use system::arch;
@@ -87,7 +88,7 @@ pub fn handle(d: &Arc<Daemon>, mut req: Request) -> Response {
         ("POST", ["containers", id, "kill"]) => containers::kill(d, id, &req),
         ("POST", ["containers", id, "wait"]) => containers::wait(d, id, &req),
         ("POST", ["containers", id, "attach"]) => containers::attach(d, id, &req, v),
-        ("GET", ["containers", id, "logs"]) => containers::logs(d, id, &req, v),
+        ("GET", ["containers", id, "logs"]) => logs::logs(d, id, &req, v),
         ("DELETE", ["containers", id]) => d.find(id).and_then(|e| d.remove(&e, req.query_bool("force"))).map(|_| Response::empty(204)),
         _ => Err(ApiError::not_found("page not found")),
     };
