@@ -27,20 +27,58 @@ pub enum Whiteouts {
     /// Apply them to the target directly: delete the named file, empty the opaque directory
     /// (for a flattened root filesystem).
     Apply,
+    /// They are ordinary files (`docker cp` into a container).
+    Keep,
+}
+
+/// How an archive is extracted besides its whiteouts.
+#[derive(Debug, Clone, Default)]
+pub struct Extract {
+    /// Refuse to replace a directory with a non-directory or the reverse (the Engine API's
+    /// `noOverwriteDirNonDir`); the path named in the error as the destination.
+    pub no_overwrite_dir_non_dir: Option<String>,
+    /// Owner of every entry instead of the archive's.
+    pub chown: Option<(u32, u32)>,
+    /// Leave owners alone (the client extracting what it copied out, as Docker's CLI does).
+    pub skip_chown: bool,
+    /// Renames entries whose path starts with the first component to start with the second
+    /// (`docker cp`'s rebasing of an archive to the destination's name).
+    pub rebase: Option<(String, String)>,
+}
+
+/// Docker's archive rebasing: `old` (a leading path, or the whole name) becomes `new`.
+pub fn rebase_name(name: &[u8], old: &str, new: &str) -> Vec<u8> {
+    let old = old.trim_end_matches('/');
+    let new = new.trim_end_matches('/');
+    if old.is_empty() {
+        let name = std::str::from_utf8(name).map(|n| n.trim_start_matches('/').as_bytes()).unwrap_or(name);
+        return if new.is_empty() { name.to_vec() } else { [new.as_bytes(), b"/", name].concat() };
+    }
+    match name.strip_prefix(old.as_bytes()) {
+        Some(suffix) if suffix.is_empty() || suffix[0] == b'/' => [new.as_bytes(), suffix].concat(),
+        _ => name.to_vec(),
+    }
 }
 
 /// Extracts a layer (plain tar, gzip or zstd, detected by magic) into `dest`, which must
 /// exist. Returns the total size of the regular files written.
 pub fn extract_layer<R: Read>(reader: R, dest: &Path, whiteouts: Whiteouts) -> io::Result<u64> {
+    let root = own(nix::fcntl::open(dest, dir_flags(), Mode::empty())?);
+    extract_at(reader, root.as_raw_fd(), whiteouts, &Extract::default())
+}
+
+/// Extracts an archive (plain tar, gzip or zstd) below the directory descriptor `dest`, with
+/// the same rules as [`extract_layer`]: nothing is created or followed outside it.
+pub fn extract_at<R: Read>(reader: R, dest: RawFd, whiteouts: Whiteouts, opts: &Extract) -> io::Result<u64> {
     let mut buffered = BufReader::with_capacity(64 * 1024, reader);
     let head = buffered.fill_buf()?;
     if head.starts_with(&[0x1f, 0x8b]) {
-        extract_tar(flate2::read::GzDecoder::new(buffered), dest, whiteouts)
+        extract_tar(flate2::read::GzDecoder::new(buffered), dest, whiteouts, opts)
     } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
         let z = ruzstd::decoding::StreamingDecoder::new(buffered).map_err(|e| err(format!("zstd: {e}")))?;
-        extract_tar(z, dest, whiteouts)
+        extract_tar(z, dest, whiteouts, opts)
     } else {
-        extract_tar(buffered, dest, whiteouts)
+        extract_tar(buffered, dest, whiteouts, opts)
     }
 }
 
@@ -191,16 +229,17 @@ struct DirTimes {
     mtime: TimeSpec,
 }
 
-fn extract_tar<R: Read>(reader: R, dest: &Path, whiteouts: Whiteouts) -> io::Result<u64> {
-    let root = own(nix::fcntl::open(dest, dir_flags(), Mode::empty())?);
-    let root_fd = root.as_raw_fd();
+fn extract_tar<R: Read>(reader: R, root_fd: RawFd, whiteouts: Whiteouts, opts: &Extract) -> io::Result<u64> {
     let mut archive = tar::Archive::new(reader);
     let mut total = 0u64;
     let mut dir_times: Vec<DirTimes> = Vec::new();
     // Directories made opaque by this layer keep the entries this layer adds after the marker.
     for entry in archive.entries()? {
         let mut entry = entry?;
-        let raw_path = entry.path_bytes().into_owned();
+        let mut raw_path = entry.path_bytes().into_owned();
+        if let Some((old, new)) = &opts.rebase {
+            raw_path = rebase_name(&raw_path, old, new);
+        }
         let mut components = clean_components(&raw_path)?;
         let Some(name) = components.pop() else { continue };
         let header = entry.header().clone();
@@ -208,11 +247,11 @@ fn extract_tar<R: Read>(reader: R, dest: &Path, whiteouts: Whiteouts) -> io::Res
         let parent = open_dir_in(root_fd, &components, true)?;
         let pfd = parent.as_raw_fd();
 
-        if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX.as_bytes()) {
+        if let (Some(hidden), false) = (name.strip_prefix(WHITEOUT_PREFIX.as_bytes()), whiteouts == Whiteouts::Keep) {
             if name == WHITEOUT_OPAQUE.as_bytes() {
                 match whiteouts {
                     Whiteouts::Overlay => set_xattr(pfd, "trusted.overlay.opaque", b"y")?,
-                    Whiteouts::Apply => empty_dir(pfd)?,
+                    Whiteouts::Apply | Whiteouts::Keep => empty_dir(pfd)?,
                 }
             } else {
                 let hidden = OsStr::from_bytes(hidden);
@@ -230,8 +269,23 @@ fn extract_tar<R: Read>(reader: R, dest: &Path, whiteouts: Whiteouts) -> io::Res
         let name_os = OsStr::from_bytes(&name);
         let old = header.as_old();
         let mode = Mode::from_bits_truncate((blank_is_zero(header.mode(), &old.mode)? & 0o7777) as libc::mode_t);
-        let uid = blank_is_zero(header.uid(), &old.uid)? as u32;
-        let gid = blank_is_zero(header.gid(), &old.gid)? as u32;
+        let (uid, gid) = match opts.chown {
+            Some(ids) => ids,
+            None => (blank_is_zero(header.uid(), &old.uid)? as u32, blank_is_zero(header.gid(), &old.gid)? as u32),
+        };
+        if let Some(dest) = &opts.no_overwrite_dir_non_dir {
+            if let Ok(st) = fstatat(Some(pfd), name_os, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
+                let shown = String::from_utf8_lossy(&raw_path);
+                let shown = shown.trim_start_matches('/').trim_end_matches('/');
+                let existing_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
+                if existing_dir && kind != tar::EntryType::Directory {
+                    return Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("cannot overwrite directory {shown:?} with non-directory {dest:?}")));
+                }
+                if !existing_dir && kind == tar::EntryType::Directory {
+                    return Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("cannot overwrite non-directory {shown:?} with directory {dest:?}")));
+                }
+            }
+        }
         let mtime = TimeSpec::new(header.mtime().unwrap_or(0) as i64, 0);
         let mut is_symlink = false;
         match kind {
@@ -264,7 +318,10 @@ fn extract_tar<R: Read>(reader: R, dest: &Path, whiteouts: Whiteouts) -> io::Res
                 is_symlink = true;
             }
             tar::EntryType::Link => {
-                let target = entry.link_name_bytes().ok_or_else(|| err("hard link without target".into()))?;
+                let mut target = entry.link_name_bytes().ok_or_else(|| err("hard link without target".into()))?.into_owned();
+                if let Some((old, new)) = &opts.rebase {
+                    target = rebase_name(&target, old, new);
+                }
                 let mut tcomp = clean_components(&target)?;
                 let tname = tcomp.pop().ok_or_else(|| err("hard link to the layer root".into()))?;
                 let tdir = open_dir_in(root_fd, &tcomp, false)?;
@@ -302,7 +359,9 @@ fn extract_tar<R: Read>(reader: R, dest: &Path, whiteouts: Whiteouts) -> io::Res
             tar::EntryType::XGlobalHeader | tar::EntryType::XHeader | tar::EntryType::GNULongName | tar::EntryType::GNULongLink => continue,
             other => return Err(err(format!("unsupported tar entry type {other:?} for {:?}", String::from_utf8_lossy(&raw_path)))),
         }
-        fchownat(Some(pfd), name_os, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)?;
+        if !opts.skip_chown {
+            fchownat(Some(pfd), name_os, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)?;
+        }
         if !is_symlink {
             fchmodat(Some(pfd), name_os, mode, FchmodatFlags::FollowSymlink)
                 .or_else(|_| fchmodat(Some(pfd), name_os, mode, FchmodatFlags::NoFollowSymlink))?;

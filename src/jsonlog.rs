@@ -9,11 +9,14 @@ pub struct Entry {
     pub log: String,
     pub stream: String,
     pub time: String,
+    /// What `--log-opt labels=/env=/tag` add to each entry, shown by `logs --details`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub attrs: std::collections::BTreeMap<String, String>,
 }
 
 /// Appends one entry.
 pub fn write_entry(w: &mut dyn Write, stream: &str, data: &[u8], time: std::time::SystemTime) -> io::Result<()> {
-    let e = Entry { log: String::from_utf8_lossy(data).into_owned(), stream: stream.to_string(), time: crate::sys::rfc3339_nanos(time) };
+    let e = Entry { log: String::from_utf8_lossy(data).into_owned(), stream: stream.to_string(), time: crate::sys::rfc3339_nanos(time), attrs: Default::default() };
     let mut line = serde_json::to_vec(&e).map_err(io::Error::other)?;
     line.push(b'\n');
     w.write_all(&line)
@@ -40,6 +43,6 @@ mod tests {
         write_entry(&mut buf, "stdout", b"hi\n", std::time::UNIX_EPOCH).unwrap();
         buf.extend_from_slice(b"{\"log\":\"torn");
         let e = read_entries(&mut io::Cursor::new(buf)).unwrap();
-        assert_eq!(e, vec![Entry { log: "hi\n".into(), stream: "stdout".into(), time: "1970-01-01T00:00:00.000000000Z".into() }]);
+        assert_eq!(e, vec![Entry { log: "hi\n".into(), stream: "stdout".into(), time: "1970-01-01T00:00:00.000000000Z".into(), attrs: Default::default() }]);
     }
 }

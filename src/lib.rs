@@ -31,6 +31,7 @@ pub mod mounts;
 pub mod oci;
 pub mod reference;
 pub mod registry;
+pub mod rootfs_access;
 pub mod rpc;
 pub mod runc;
 pub mod seccomp;

@@ -78,7 +78,9 @@ pub const COMMANDS: &[Command] = &[
             flag("follow", Some('f'), Kind::Bool, "Follow log output"),
             flag("tail", Some('n'), Kind::Value, "Number of lines to show from the end of the logs (default \"all\")"),
             flag("timestamps", Some('t'), Kind::Bool, "Show timestamps"),
-            flag("since", None, Kind::Value, "Show logs since timestamp or relative"),
+            flag("details", None, Kind::Bool, "Show extra details provided to logs"),
+            flag("since", None, Kind::Value, "Show logs since timestamp (e.g. \"2013-01-02T13:23:37Z\") or relative (e.g. \"42m\" for 42 minutes)"),
+            flag("until", None, Kind::Value, "Show logs before a timestamp (e.g. \"2013-01-02T13:23:37Z\") or relative (e.g. \"42m\" for 42 minutes)"),
         ],
         run: logs_cmd,
     },
@@ -548,8 +550,15 @@ fn logs_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     let b = |v: bool| if v { "1" } else { "0" }.to_string();
     let mut query = vec![("stdout", "1".to_string()), ("stderr", "1".to_string()), ("follow", b(p.bool("follow"))), ("timestamps", b(p.bool("timestamps")))];
     query.push(("tail", p.value("tail").unwrap_or("all").to_string()));
-    if let Some(s) = p.value("since") {
-        query.push(("since", s.to_string()));
+    let now = std::time::SystemTime::now();
+    for key in ["since", "until"] {
+        if let Some(v) = p.value(key).filter(|v| !v.is_empty()) {
+            let ts = crate::timestamp::client_timestamp(v, now).map_err(|e| Failure::new(format!("invalid value for {key:?}: {e}"), 1))?;
+            query.push((key, ts));
+        }
+    }
+    if p.bool("details") {
+        query.push(("details", "1".to_string()));
     }
     let resp = api.call("GET", &format!("/containers/{}/logs", seg(name)), &query, None, &[])?;
     let mut body = resp.into_body();

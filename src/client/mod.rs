@@ -4,6 +4,7 @@
 pub mod api;
 mod containers;
 mod create_flags;
+mod cp;
 pub mod flags;
 pub mod format;
 pub mod human;
@@ -122,17 +123,20 @@ fn commands() -> Vec<&'static Command> {
     all.extend(diff::COMMANDS.iter());
     all.extend(exec::COMMANDS.iter());
     all.extend(verbs::COMMANDS.iter());
+    all.extend(cp::COMMANDS.iter());
     all.sort_by_key(|c| c.name);
     all
 }
+
+/// `docker container X` for these X is the top-level `docker X`.
+const CONTAINER_VERBS: &[&str] = &["run", "create", "start", "stop", "kill", "logs", "wait", "inspect", "cp", "exec"];
 
 /// `docker container ls` and friends map onto the classic top-level commands.
 fn management_alias(group: &str, sub: &str) -> Option<&'static str> {
     Some(match (group, sub) {
         ("container", "ls" | "list" | "ps") => "ps",
         ("container", "rm" | "remove") => "rm",
-        ("container", "exec") => "exec",
-        ("container", s) if ["run", "create", "start", "stop", "kill", "logs", "wait", "inspect"].contains(&s) => return ["run", "create", "start", "stop", "kill", "logs", "wait", "inspect"].into_iter().find(|c| *c == s),
+        ("container", s) if CONTAINER_VERBS.contains(&s) => return CONTAINER_VERBS.iter().copied().find(|c| *c == s),
         ("image", "ls" | "list") => "images",
         ("image", "pull") => "pull",
         ("image", "inspect") => "inspect",

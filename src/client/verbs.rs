@@ -456,7 +456,7 @@ fn events_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     let mut query: Vec<(&str, String)> = Vec::new();
     for key in ["since", "until"] {
         if let Some(v) = p.value(key).filter(|v| !v.is_empty()) {
-            query.push((key, crate::timestamp::api_timestamp(v, now).map_err(|e| Failure::new(e, 1))?));
+            query.push((key, crate::timestamp::client_timestamp(v, now).map_err(|e| Failure::new(e, 1))?));
         }
     }
     if let Some(f) = filters_json(&p.list("filter"), &[])? {

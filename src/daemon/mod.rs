@@ -10,6 +10,7 @@ mod init;
 mod exec;
 mod events;
 mod filters;
+mod container_fs;
 mod netns;
 mod ops;
 mod resources;

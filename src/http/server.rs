@@ -167,7 +167,15 @@ pub fn serve_connection(conn: Conn, handler: &Handler) -> io::Result<()> {
             Err(e) => return Err(e),
         };
         let close = request.headers.get("Connection").is_some_and(|c| c.eq_ignore_ascii_case("close"));
-        let response = handler(request);
+        let head_only = request.method == "HEAD";
+        let mut response = handler(request);
+        // A HEAD answer has no body (a client would read one as the next response).
+        if head_only {
+            if let Body::Bytes(b) = &response.body {
+                response.headers.set("Content-Length", b.len().to_string());
+                response.body = Body::Empty;
+            }
+        }
         match write_response(&mut writer, response)? {
             Some(hijack) => {
                 hijack(reader, writer);
@@ -236,7 +244,7 @@ fn write_response(w: &mut Conn, response: Response) -> io::Result<Option<HijackF
     let Response { status, headers, body } = response;
     match body {
         Body::Empty => {
-            write_head(w, status, &headers, "Content-Length: 0\r\n")?;
+            write_head(w, status, &headers, if headers.get("Content-Length").is_some() { "" } else { "Content-Length: 0\r\n" })?;
             Ok(None)
         }
         Body::Bytes(b) => {

@@ -109,7 +109,7 @@ pub fn wait(d: &Arc<Daemon>, id: &str, req: &Request) -> Result<Response, ApiErr
     ))
 }
 
-fn stream_content_type(multiplexed: bool, v: (u32, u32)) -> &'static str {
+pub(super) fn stream_content_type(multiplexed: bool, v: (u32, u32)) -> &'static str {
     if multiplexed && v >= (1, 42) {
         "application/vnd.docker.multiplexed-stream"
     } else {
@@ -177,58 +177,6 @@ pub fn attach(d: &Arc<Daemon>, id: &str, req: &Request, v: (u32, u32)) -> Result
         resp = resp.with_header("Connection", "Upgrade").with_header("Upgrade", "tcp");
     }
     Ok(resp)
-}
-
-pub fn logs(d: &Arc<Daemon>, id: &str, req: &Request, v: (u32, u32)) -> Result<Response, ApiError> {
-    let e = d.find(id)?;
-    let (want_out, want_err) = (req.query_bool("stdout"), req.query_bool("stderr"));
-    if !want_out && !want_err {
-        return Err(ApiError::bad_request("Bad parameters: you must choose at least one stream"));
-    }
-    let (tty, log_path) = {
-        let s = e.lock();
-        (s.c.tty(), s.c.log_path.clone())
-    };
-    let multiplexed = !tty;
-    let timestamps = req.query_bool("timestamps");
-    let tail = req.query("tail").and_then(|t| t.parse::<usize>().ok());
-    let (mut entries, live) = e.output.log_then_subscribe(std::path::Path::new(&log_path), req.query_bool("follow"));
-    entries.retain(|en| if en.stream == "stderr" { want_err } else { want_out });
-    if let Some(n) = tail {
-        let skip = entries.len().saturating_sub(n);
-        entries.drain(..skip);
-    }
-    Ok(Response::stream(
-        200,
-        stream_content_type(multiplexed, v),
-        Box::new(move |w: &mut dyn Write| {
-            for en in entries {
-                let s = if en.stream == "stderr" { StreamType::Stderr } else { StreamType::Stdout };
-                let text = if timestamps { format!("{} {}", en.time, en.log) } else { en.log };
-                write_chunk(w, s, text.as_bytes(), multiplexed)?;
-            }
-            if let Some(rx) = live {
-                for chunk in rx {
-                    match chunk {
-                        Chunk::Data(s, data) => {
-                            if (s == StreamType::Stdout && want_out) || (s == StreamType::Stderr && want_err) {
-                                let data = if timestamps {
-                                    let mut t = format!("{} ", crate::sys::rfc3339_nanos(SystemTime::now())).into_bytes();
-                                    t.extend_from_slice(&data);
-                                    t
-                                } else {
-                                    data
-                                };
-                                write_chunk(w, s, &data, multiplexed)?;
-                            }
-                        }
-                        Chunk::End => break,
-                    }
-                }
-            }
-            Ok(())
-        }),
-    ))
 }
 
 /// `GET /containers/{id}/changes`: what changed in the container's filesystem.

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 fn time_param(req: &Request, name: &str) -> Result<Option<SystemTime>, ApiError> {
     match req.query(name).filter(|v| !v.is_empty()) {
         None => Ok(None),
-        Some(v) => crate::timestamp::parse_unix(v).map(Some).ok_or_else(|| ApiError::bad_request(format!("invalid value for {name}: {v:?}: timestamp must be seconds[.nanoseconds] since the epoch"))),
+        Some(v) => crate::timestamp::parse_unix_timestamp(v).map(Some).map_err(|_| ApiError::bad_request(format!("invalid value for {name}: {v:?}: timestamp must be seconds[.nanoseconds] since the epoch"))),
     }
 }
 

@@ -2,10 +2,12 @@
 //! its own module (request decoding, Docker's statuses and bodies) over the daemon's services.
 
 mod container_verbs;
+mod archive;
 mod containers;
 mod exec;
 mod events;
 mod images;
+mod logs;
 mod system;
 
 pub use system::arch;
@@ -78,6 +80,9 @@ pub fn handle(d: &Arc<Daemon>, mut req: Request) -> Response {
         ("GET", ["images", name @ .., "json"]) if !name.is_empty() => images::inspect(d, &name.join("/")),
         ("POST", ["containers", "create"]) => containers::create(d, &req),
         ("GET", ["containers", "json"]) => Ok(Response::json(200, &containers::containers_json(d, &req))),
+        ("HEAD", ["containers", id, "archive"]) => archive::head(d, id, &req),
+        ("GET", ["containers", id, "archive"]) => archive::get(d, id, &req),
+        ("PUT", ["containers", id, "archive"]) => archive::put(d, id, &mut req),
         ("GET", ["containers", id, "changes"]) => containers::changes(d, id),
         ("GET", ["containers", id, "json"]) => exec::container_inspect(d, id),
         ("POST", ["containers", id, "start"]) => d.find(id).and_then(|e| d.start(&e)).map(|started| Response::empty(if started { 204 } else { 304 })),
@@ -95,6 +100,7 @@ pub fn handle(d: &Arc<Daemon>, mut req: Request) -> Response {
         ("GET", ["containers", id, "top"]) => container_verbs::top(d, id, &req),
         ("GET", ["containers", id, "stats"]) => container_verbs::stats(d, id, &req),
         ("GET", ["events"]) => events::events(d, &req),
+        ("GET", ["containers", id, "logs"]) => logs::logs(d, id, &req, v),
         ("DELETE", ["containers", id]) => d.find(id).and_then(|e| d.remove(&e, req.query_bool("force"))).map(|_| Response::empty(204)),
         ("POST", ["containers", id, "exec"]) => exec::create(d, id, &req),
         ("POST", ["exec", id, "start"]) => exec::start(d, id, &req, v),

@@ -1,0 +1,351 @@
+//! A container's filesystem opened for `docker cp` (the archive routes): its root mounted for
+//! the time of the operation when the container is not running (as Docker does), every path
+//! resolved inside it (`rootfs_access`), the files dockerd binds over the root while it runs
+//! (`/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf`) seen as the container sees them, and
+//! tars written from descriptors only.
+
+use super::{Daemon, Entry};
+use crate::rootfs_access::{go_file_mode, Located, RootFs};
+use nix::fcntl::OFlag;
+use nix::sys::stat::{fstat, fstatat, FileStat};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::ffi::{CString, OsStr};
+
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The files bind-mounted over `/etc` in a running container, by name, and where they are.
+type FileMounts = Vec<(&'static str, PathBuf)>;
+
+/// An opened container filesystem; unmounts what it mounted when dropped (unless the
+/// container was started meanwhile).
+pub struct ContainerFs {
+    pub root: RootFs,
+    file_mounts: FileMounts,
+    /// `(dev, ino)` of the container's `/etc`, where the file mounts are.
+    etc: Option<(u64, u64)>,
+    mounted_here: Option<(Arc<Daemon>, Arc<Entry>, String)>,
+    pub read_only: bool,
+    pub user: String,
+}
+
+impl Drop for ContainerFs {
+    fn drop(&mut self) {
+        if let Some((d, entry, mount_id)) = self.mounted_here.take() {
+            // Under the container's lock, which a start holds throughout: a start cannot come
+            // between the look and the unmount.
+            let slot = entry.lock();
+            if !slot.c.state.running {
+                let _ = d.snapshots.unmount(&mount_id);
+            }
+        }
+    }
+}
+
+/// What `stat` reports about a path: the `X-Docker-Container-Path-Stat` header's JSON.
+pub fn path_stat(name: &OsStr, st: &FileStat, link_target: &str) -> Value {
+    let mtime = std::time::UNIX_EPOCH + std::time::Duration::new(st.st_mtime.max(0) as u64, st.st_mtime_nsec.clamp(0, 999_999_999) as u32);
+    json!({
+        "name": name.to_string_lossy(),
+        "size": st.st_size,
+        "mode": go_file_mode(st.st_mode),
+        "mtime": go_time_json(mtime),
+        "linkTarget": link_target,
+    })
+}
+
+/// Go's JSON form of a time (RFC 3339 with nanoseconds, trailing zeros dropped), in UTC.
+fn go_time_json(t: std::time::SystemTime) -> String {
+    let full = crate::sys::rfc3339_nanos(t);
+    match full.split_once('.') {
+        Some((secs, frac)) => {
+            let digits = frac.trim_end_matches('Z').trim_end_matches('0');
+            if digits.is_empty() {
+                format!("{secs}Z")
+            } else {
+                format!("{secs}.{digits}Z")
+            }
+        }
+        None => full,
+    }
+}
+
+impl ContainerFs {
+    /// Opens the container's root, mounting it if the container does not run.
+    pub fn open(d: &Arc<Daemon>, entry: &Arc<Entry>) -> io::Result<ContainerFs> {
+        let slot = entry.lock();
+        let c = &slot.c;
+        let merged = d.snapshots.mount(&c.mount_id)?;
+        let mounted_here = (!c.state.running).then(|| (d.clone(), entry.clone(), c.mount_id.clone()));
+        let file_mounts: FileMounts = if c.state.running {
+            vec![("hosts", PathBuf::from(&c.hosts_path)), ("hostname", PathBuf::from(&c.hostname_path)), ("resolv.conf", PathBuf::from(&c.resolv_conf_path))]
+        } else {
+            Vec::new()
+        };
+        let read_only = c.host_config.get("ReadonlyRootfs").and_then(Value::as_bool).unwrap_or(false);
+        let user = c.config.get("User").and_then(Value::as_str).unwrap_or_default().to_string();
+        drop(slot);
+        let mut fs = ContainerFs { root: RootFs::open(&merged)?, file_mounts, etc: None, mounted_here, read_only, user };
+        fs.etc = fs.root.open_dir("/etc").ok().and_then(|fd| fstat(fd.as_raw_fd()).ok()).map(|st| (st.st_dev, st.st_ino));
+        Ok(fs)
+    }
+
+    /// The host file standing for `loc` when it is one of the files bound over the root.
+    pub fn file_mount(&self, loc: &Located) -> Option<PathBuf> {
+        let name = loc.name.as_ref()?.to_str().ok()?;
+        let (_, host) = self.file_mounts.iter().find(|(n, _)| *n == name)?;
+        let st = fstat(loc.dir.as_raw_fd()).ok()?;
+        (Some((st.st_dev, st.st_ino)) == self.etc && host.is_file()).then(|| host.clone())
+    }
+
+    /// lstat of `loc`, through a file mount where there is one.
+    pub fn lstat(&self, loc: &Located) -> io::Result<FileStat> {
+        match self.file_mount(loc) {
+            Some(host) => Ok(nix::sys::stat::stat(&host)?),
+            None => loc.lstat(),
+        }
+    }
+
+    /// The `uid:gid` the container's user has (`Config.User` looked up in its own
+    /// /etc/passwd and /etc/group), for `copyUIDGID`.
+    pub fn user_ids(&self) -> Result<Option<(u32, u32)>, String> {
+        if self.user.is_empty() {
+            return Ok(None);
+        }
+        let (user, group) = match self.user.split_once(':') {
+            Some((u, g)) => (u, Some(g)),
+            None => (self.user.as_str(), None),
+        };
+        let read = |path: &str| -> String {
+            let mut s = String::new();
+            if let Ok(loc) = self.root.locate(path, true) {
+                if let Ok(fd) = loc.open(OFlag::O_RDONLY | OFlag::O_NONBLOCK) {
+                    let _ = std::fs::File::from(fd).take(1 << 20).read_to_string(&mut s);
+                }
+            }
+            s
+        };
+        let passwd = read("/etc/passwd");
+        let entry = |text: &str, key: &str, by_id_field: usize| -> Option<Vec<String>> {
+            text.lines().map(|l| l.split(':').map(str::to_string).collect::<Vec<_>>()).find(|f| f.len() > by_id_field && (f[0] == key || f[by_id_field] == key))
+        };
+        let (uid, mut gid) = if user.is_empty() {
+            (0, 0)
+        } else if let Ok(n) = user.parse::<u32>() {
+            let gid = entry(&passwd, user, 2).and_then(|f| f.get(3)?.parse().ok()).unwrap_or(0);
+            (n, gid)
+        } else {
+            let f = entry(&passwd, user, 0).ok_or_else(|| format!("unable to find user {user}: no matching entries in passwd file"))?;
+            (f[2].parse().map_err(|_| format!("invalid uid in passwd for {user}"))?, f.get(3).and_then(|g| g.parse().ok()).unwrap_or(0))
+        };
+        if let Some(g) = group.filter(|g| !g.is_empty()) {
+            gid = match g.parse::<u32>() {
+                Ok(n) => n,
+                Err(_) => {
+                    let groups = read("/etc/group");
+                    let f = entry(&groups, g, 0).ok_or_else(|| format!("unable to find group {g}: no matching entries in group file"))?;
+                    f[2].parse().map_err(|_| format!("invalid gid in group for {g}"))?
+                }
+            };
+        }
+        Ok(Some((uid, gid)))
+    }
+
+    /// Writes a tar of `loc` named `name` (with everything below it, for a directory) to `out`,
+    /// reading through descriptors only; symlinks are stored, never followed.
+    pub fn write_tar(&self, loc: &Located, name: &str, out: &mut dyn Write) -> io::Result<()> {
+        let mut b = tar::Builder::new(out);
+        let mut links: HashMap<(u64, u64), String> = HashMap::new();
+        if let Some(host) = self.file_mount(loc) {
+            let f = std::fs::File::open(&host)?;
+            let st = fstat(f.as_raw_fd())?;
+            append_file(&mut b, &st, name, f)?;
+            return b.into_inner().map(drop);
+        }
+        let st = loc.lstat()?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+            append_entry(&mut b, &mut links, loc.dir.as_raw_fd(), loc.name.as_deref().unwrap_or(c"."), &st, name)?;
+            return b.into_inner().map(drop);
+        }
+        let top = loc.open(OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
+        let st = fstat(top.as_raw_fd())?;
+        let top_name = if name == "/" { String::new() } else { name.trim_end_matches('/').to_string() };
+        if !top_name.is_empty() {
+            append_raw(&mut b, dir_header(&st), &format!("{top_name}/"), None, io::empty())?;
+        }
+        // Depth first, iteratively: (directory, its name in the archive).
+        let mut stack: Vec<(OwnedFd, String)> = vec![(top, top_name)];
+        while let Some((dir, prefix)) = stack.pop() {
+            let mut names = list(dir.as_raw_fd())?;
+            names.sort();
+            let mut subdirs = Vec::new();
+            for n in names {
+                let cname = CString::new(n.clone()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+                let Ok(st) = fstatat(Some(dir.as_raw_fd()), cname.as_c_str(), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) else { continue };
+                let shown = if prefix.is_empty() { String::from_utf8_lossy(&n).into_owned() } else { format!("{prefix}/{}", String::from_utf8_lossy(&n)) };
+                if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+                    let Ok(sub) = nix::fcntl::openat(Some(dir.as_raw_fd()), cname.as_c_str(), OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty()) else { continue };
+                    // SAFETY: openat just returned this descriptor; nobody else owns it.
+                    let sub = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(sub) };
+                    let st = fstat(sub.as_raw_fd())?;
+                    append_raw(&mut b, dir_header(&st), &format!("{shown}/"), None, io::empty())?;
+                    subdirs.push((sub, shown));
+                } else {
+                    append_entry(&mut b, &mut links, dir.as_raw_fd(), &cname, &st, &shown)?;
+                }
+            }
+            stack.extend(subdirs.into_iter().rev());
+        }
+        b.into_inner().map(drop)
+    }
+}
+
+fn list(dir: RawFd) -> io::Result<Vec<Vec<u8>>> {
+    let d = nix::dir::Dir::openat(Some(dir), ".", OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())?;
+    let mut names = Vec::new();
+    for e in d.into_iter() {
+        let e = e?;
+        let n = e.file_name().to_bytes();
+        if n != b"." && n != b".." {
+            names.push(n.to_vec());
+        }
+    }
+    Ok(names)
+}
+
+fn base_header(st: &FileStat, kind: tar::EntryType) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(kind);
+    h.set_mode(st.st_mode & 0o7777);
+    h.set_uid(st.st_uid as u64);
+    h.set_gid(st.st_gid as u64);
+    h.set_mtime(st.st_mtime.max(0) as u64);
+    h.set_size(0);
+    h
+}
+
+fn dir_header(st: &FileStat) -> tar::Header {
+    base_header(st, tar::EntryType::Directory)
+}
+
+/// A regular file's content, exactly `size` bytes: cut if it grew, zeros if it shrank since
+/// its header was written.
+struct Exactly<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: Read> Read for Exactly<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            return Ok(0);
+        }
+        let want = buf.len().min(self.left as usize);
+        let mut n = self.inner.read(&mut buf[..want])?;
+        if n == 0 {
+            buf[..want].fill(0);
+            n = want;
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+fn append_file<W: Write>(b: &mut tar::Builder<W>, st: &FileStat, name: &str, f: std::fs::File) -> io::Result<()> {
+    let mut h = base_header(st, tar::EntryType::Regular);
+    h.set_size(st.st_size as u64);
+    append_raw(b, h, name, None, Exactly { inner: f, left: st.st_size as u64 })
+}
+
+/// Appends an entry named exactly `name` (the tar crate's own setters drop `./`, which Docker's
+/// archives of `dir/.` keep), with GNU long-name records for names and link targets that do
+/// not fit the header.
+fn append_raw<W: Write>(b: &mut tar::Builder<W>, mut h: tar::Header, name: &str, link: Option<&[u8]>, data: impl Read) -> io::Result<()> {
+    fn long_record<W: Write>(b: &mut tar::Builder<W>, kind: tar::EntryType, value: &[u8]) -> io::Result<()> {
+        let mut l = tar::Header::new_gnu();
+        l.as_old_mut().name[..13].copy_from_slice(b"././@LongLink");
+        l.set_entry_type(kind);
+        l.set_mode(0o644);
+        let mut v = value.to_vec();
+        v.push(0);
+        l.set_size(v.len() as u64);
+        l.set_cksum();
+        b.append(&l, &v[..])
+    }
+    let name = name.as_bytes();
+    let old = h.as_old_mut();
+    if name.len() > old.name.len() {
+        long_record(b, tar::EntryType::GNULongName, name)?;
+    }
+    let old = h.as_old_mut();
+    let n = name.len().min(old.name.len());
+    old.name = [0; 100];
+    old.name[..n].copy_from_slice(&name[..n]);
+    if let Some(target) = link {
+        if target.len() > old.linkname.len() {
+            long_record(b, tar::EntryType::GNULongLink, target)?;
+        }
+        let old = h.as_old_mut();
+        let n = target.len().min(old.linkname.len());
+        old.linkname = [0; 100];
+        old.linkname[..n].copy_from_slice(&target[..n]);
+    }
+    h.set_cksum();
+    b.append(&h, data)
+}
+
+fn append_entry<W: Write>(b: &mut tar::Builder<W>, links: &mut HashMap<(u64, u64), String>, dir: RawFd, cname: &std::ffi::CStr, st: &FileStat, name: &str) -> io::Result<()> {
+    let open = |flags: OFlag| -> io::Result<OwnedFd> {
+        let fd = nix::fcntl::openat(Some(dir), cname, flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())?;
+        // SAFETY: openat just returned this descriptor; nobody else owns it.
+        Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+    };
+    match st.st_mode & libc::S_IFMT {
+        libc::S_IFREG => {
+            // Non-blocking, and checked once open: a FIFO swapped in must not hang us.
+            let fd = open(OFlag::O_RDONLY | OFlag::O_NONBLOCK)?;
+            let st = fstat(fd.as_raw_fd())?;
+            if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+                return Err(io::Error::other(format!("{name}: changed while being copied")));
+            }
+            if st.st_nlink > 1 {
+                if let Some(first) = links.get(&(st.st_dev, st.st_ino)) {
+                    let first = first.clone();
+                    return append_raw(b, base_header(&st, tar::EntryType::Link), name, Some(first.as_bytes()), io::empty());
+                }
+                links.insert((st.st_dev, st.st_ino), name.to_string());
+            }
+            append_file(b, &st, name, std::fs::File::from(fd))
+        }
+        libc::S_IFLNK => {
+            let fd = open(OFlag::O_PATH)?;
+            let mut buf = vec![0u8; libc::PATH_MAX as usize];
+            // SAFETY: readlinkat writes at most buf.len() bytes into buf; the empty path names
+            // the O_PATH descriptor's link itself.
+            let n = unsafe { libc::readlinkat(fd.as_raw_fd(), c"".as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+            if n < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            buf.truncate(n as usize);
+            append_raw(b, base_header(st, tar::EntryType::Symlink), name, Some(&buf), io::empty())
+        }
+        libc::S_IFCHR | libc::S_IFBLK | libc::S_IFIFO => {
+            let kind = match st.st_mode & libc::S_IFMT {
+                libc::S_IFCHR => tar::EntryType::Char,
+                libc::S_IFBLK => tar::EntryType::Block,
+                _ => tar::EntryType::Fifo,
+            };
+            let mut h = base_header(st, kind);
+            if kind != tar::EntryType::Fifo {
+                h.set_device_major(libc::major(st.st_rdev) as u32)?;
+                h.set_device_minor(libc::minor(st.st_rdev) as u32)?;
+            }
+            append_raw(b, h, name, None, io::empty())
+        }
+        // Sockets have no tar form; Go's archive/tar skips them too.
+        _ => Ok(()),
+    }
+}
