@@ -585,7 +585,7 @@ pub fn fill_host_config(h: &Value, default_masked: &[&str], default_readonly: &[
     let mut out = json!({
         "Binds": null, "ContainerIDFile": "", "LogConfig": {"Type": "", "Config": {}}, "NetworkMode": "",
         "PortBindings": {}, "RestartPolicy": {"Name": "", "MaximumRetryCount": 0}, "AutoRemove": false,
-        "VolumeDriver": "", "VolumesFrom": null, "ConsoleSize": [0, 0], "Annotations": null, "CapAdd": null,
+        "VolumeDriver": "", "VolumesFrom": null, "ConsoleSize": [0, 0], "CapAdd": null,
         "CapDrop": null, "CgroupnsMode": "", "Dns": null, "DnsOptions": null, "DnsSearch": null,
         "ExtraHosts": null, "GroupAdd": null, "IpcMode": "", "Cgroup": "", "Links": null, "OomScoreAdj": 0,
         "PidMode": "", "Privileged": false, "PublishAllPorts": false, "ReadonlyRootfs": false,
@@ -601,6 +601,10 @@ pub fn fill_host_config(h: &Value, default_masked: &[&str], default_readonly: &[
     });
     if let (Some(o), Some(given)) = (out.as_object_mut(), h.as_object()) {
         for (k, v) in given {
+            // Docker's omitempty fields stay out unless set.
+            if OMITTED_WHEN_EMPTY.contains(&k.as_str()) && is_zero(v) {
+                continue;
+            }
             o.insert(k.clone(), v.clone());
         }
     }
@@ -648,6 +652,9 @@ pub fn fill_host_config(h: &Value, default_masked: &[&str], default_readonly: &[
     }
     out
 }
+
+/// HostConfig fields Docker leaves out of inspect when unset.
+const OMITTED_WHEN_EMPTY: &[&str] = &["Init", "Annotations", "KernelMemory", "KernelMemoryTCP"];
 
 /// Docker's default /dev/shm: 64 MiB.
 pub const DEFAULT_SHM_SIZE: i64 = 64 << 20;

@@ -23,8 +23,11 @@ fn privileged(h: &Value) -> bool {
 /// The capabilities the container's process gets: Docker's defaults tweaked by `CapAdd` and
 /// `CapDrop` (`ALL` in either), or every capability when privileged.
 pub fn capabilities(h: &Value, defaults: &[&str]) -> Vec<String> {
+    // Every capability the kernel knows that dockerd itself may hand on (its bounding set):
+    // a capability outside it cannot be given, and asking for it fails the start.
     let all = || {
-        let mut v: Vec<String> = caps::all().iter().map(|c| c.to_string()).collect();
+        let held = caps::read(None, caps::CapSet::Bounding).unwrap_or_else(|_| caps::all());
+        let mut v: Vec<String> = held.iter().map(|c| c.to_string()).collect();
         v.sort();
         v
     };
