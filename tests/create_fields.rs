@@ -182,13 +182,16 @@ fn assert_refused(d: &Dockerd, o: &std::process::Output, message: &str, args: &[
     assert_eq!(list, Value::Array(vec![]), "a refused create left a container");
 }
 
+/// Our client's flags, the real CLI's (None when it checks them its own way), the message.
+type Case<'a> = (&'a [&'a str], Option<&'a [&'a str]>, &'a str);
+
 #[test]
 fn dockers_validation_reaches_both_clients() {
     let Some(d) = Dockerd::start() else { return };
     let image = d.registry.image("busybox");
     assert_eq!(d.docker(&["pull", &image]).status.code(), Some(0));
     // (our flags, real CLI flags or None when it checks them itself, message)
-    let cases: &[(&[&str], Option<&[&str]>, &str)] = &[
+    let cases: &[Case] = &[
         (&["--restart", "always:3"], Some(&["--restart", "always:3"]), "invalid restart policy: maximum retry count can only be used with 'on-failure'"),
         (&["--restart", "sometimes"], Some(&["--restart", "sometimes"]), "invalid restart policy: unknown policy 'sometimes'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"),
         (&["--restart", ":1"], None, "invalid restart policy format: no policy provided before colon"),
