@@ -197,7 +197,6 @@ fn dockers_validation_reaches_both_clients() {
         (&["--restart", ":1"], None, "invalid restart policy format: no policy provided before colon"),
         (&["--rm", "--restart", "always"], Some(&["--rm", "--restart", "always"]), "conflicting options: cannot specify both --restart and --rm"),
         (&["--restart", "on-failure:-1"], Some(&["--restart", "on-failure:-1"]), "invalid restart policy: maximum retry count cannot be negative"),
-        (&["--restart", "always"], Some(&["--restart", "always"]), "restart policy 'always' (HostConfig.RestartPolicy) is not supported"),
         (&["--log-driver", "bogus"], Some(&["--log-driver", "bogus"]), "logger: no log driver named 'bogus' is registered"),
         (&["--log-driver", "syslog"], Some(&["--log-driver", "syslog"]), "logging driver 'syslog' (HostConfig.LogConfig.Type) is not supported"),
         (&["--log-opt", "nope=1"], Some(&["--log-opt", "nope=1"]), "unknown log opt 'nope' for json-file log driver"),
@@ -465,4 +464,63 @@ fn inspect_shows_dockers_host_config_and_host_gateway_resolves() {
     // Left out when unset, as Docker's omitempty fields are.
     assert!(h.get("Init").is_none() && h.get("KernelMemory").is_none() && h.get("Annotations").is_none(), "{h}");
     assert!(h["MaskedPaths"].as_array().is_some_and(|a| a.iter().any(|p| p == "/proc/kcore")), "{h}");
+}
+
+fn inspect(d: &Dockerd, name: &str) -> Value {
+    d.api("GET", &format!("/containers/{name}/json"), None).1
+}
+
+/// Polls inspect until `done` holds (10 s at most).
+fn wait_for(d: &Dockerd, name: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let v = inspect(d, name);
+        if done(&v) {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "{name}: {what}: {}\n{}", v["State"], d.log());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Restart policies as Docker's: restarted after each exit with a backoff, `on-failure:N`
+/// N times, `docker stop` ends it, and at daemon start `always` comes back while a stopped
+/// `unless-stopped` does not.
+#[test]
+fn restart_policies_restart_with_backoff_until_stopped() {
+    let Some(mut d) = Dockerd::start() else { return };
+    let image = d.registry.image("busybox");
+    assert_eq!(d.docker(&["pull", &image]).status.code(), Some(0));
+
+    run_ok(&d, None, &["run", "-d", "--name", "fails", "--restart", "on-failure:2", &image, "sh", "-c", "echo run; exit 3"]);
+    let v = wait_for(&d, "fails", "two restarts then exited", |v| v["RestartCount"] == 2 && v["State"]["Status"] == "exited");
+    assert_eq!((v["State"]["ExitCode"].as_i64(), v["State"]["Restarting"].as_bool()), (Some(3), Some(false)));
+    assert_eq!(run_ok(&d, None, &["logs", "fails"]), "run\nrun\nrun\n");
+    assert_eq!(inspect(&d, "fails")["HostConfig"]["RestartPolicy"], serde_json::json!({"Name": "on-failure", "MaximumRetryCount": 2}));
+
+    // A success is not a failure.
+    run_ok(&d, None, &["run", "-d", "--name", "fine", "--restart", "on-failure", &image, "true"]);
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    let v = inspect(&d, "fine");
+    assert_eq!((v["RestartCount"].as_i64(), v["State"]["Status"].as_str()), (Some(0), Some("exited")));
+
+    let cli = if real_cli() { Some(CLI) } else { None };
+    run_ok(&d, cli, &["run", "-d", "--name", "loop", "--restart", "always", &image, "sh", "-c", "sleep 0.2"]);
+    wait_for(&d, "loop", "restarted twice", |v| v["RestartCount"].as_i64() >= Some(2));
+    run_ok(&d, cli, &["stop", "loop"]);
+    let stopped = wait_for(&d, "loop", "stopped", |v| v["State"]["Status"] == "exited");
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let later = inspect(&d, "loop");
+    assert_eq!(later["State"]["Status"], "exited", "docker stop did not end the restarts");
+    assert_eq!(later["RestartCount"], stopped["RestartCount"]);
+
+    // At daemon start: `always` comes back even after a stop, a stopped `unless-stopped` not.
+    run_ok(&d, None, &["run", "-d", "--name", "back", "--restart", "always", &image, "sleep", "300"]);
+    run_ok(&d, None, &["run", "-d", "--name", "kept", "--restart", "unless-stopped", &image, "sleep", "300"]);
+    run_ok(&d, None, &["stop", "-t", "0", "back", "kept"]);
+    d.crash_and_restart();
+    wait_for(&d, "back", "started at daemon start", |v| v["State"]["Status"] == "running");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(inspect(&d, "kept")["State"]["Status"], "exited");
+    run_ok(&d, None, &["rm", "-f", "back", "loop"]);
 }

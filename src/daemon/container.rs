@@ -67,6 +67,13 @@ pub struct Container {
     pub mount_id: String,
     pub restart_count: u32,
     pub has_been_started_before: bool,
+    /// Stopped or killed through the API (not by a daemon shutdown): `unless-stopped` then
+    /// leaves it stopped.
+    #[serde(default)]
+    pub has_been_manually_stopped: bool,
+    /// The exit that comes is the one `docker stop`/`kill` asked for: no restart follows.
+    #[serde(skip)]
+    pub restart_canceled: bool,
     pub hostname_path: String,
     pub hosts_path: String,
     pub resolv_conf_path: String,
@@ -167,6 +174,7 @@ impl Container {
     pub fn set_exited(&mut self, exit_code: i32, finished_at: &str) {
         self.state.status = "exited".into();
         self.state.running = false;
+        self.state.restarting = false;
         self.state.pid = 0;
         self.state.exit_code = exit_code;
         self.state.finished_at = finished_at.to_string();
@@ -176,6 +184,7 @@ impl Container {
     pub fn set_start_error(&mut self, message: &str, exit_code: i32) {
         self.state.status = if self.has_been_started_before { "exited".into() } else { "created".into() };
         self.state.running = false;
+        self.state.restarting = false;
         self.state.pid = 0;
         self.state.error = message.to_string();
         self.state.exit_code = exit_code;
@@ -186,6 +195,7 @@ impl Container {
         match self.state.status.as_str() {
             "running" => format!("Up {}", crate::units::human_duration(since(&self.state.started_at, now))),
             "exited" => format!("Exited ({}) {} ago", self.state.exit_code, crate::units::human_duration(since(&self.state.finished_at, now))),
+            "restarting" => format!("Restarting ({}) {} ago", self.state.exit_code, crate::units::human_duration(since(&self.state.finished_at, now))),
             "created" => "Created".into(),
             "removing" => "Removal In Progress".into(),
             "dead" => "Dead".into(),
@@ -229,7 +239,8 @@ impl Container {
             "Args": self.args,
             "State": {
                 "Status": self.state.status,
-                "Running": self.state.running,
+                // As Docker's: a container waiting to be restarted counts as running.
+                "Running": self.state.running || self.state.restarting,
                 "Paused": self.state.paused,
                 "Restarting": self.state.restarting,
                 "OOMKilled": self.state.oom_killed,

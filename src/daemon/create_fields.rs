@@ -248,11 +248,10 @@ fn validate_restart_policy(h: &Value) -> Result<(), String> {
             return Err(msg);
         }
         "on-failure" if count < 0 => return Err("invalid restart policy: maximum retry count cannot be negative".into()),
-        "no" => return Ok(()),
-        "always" | "unless-stopped" | "on-failure" => {}
+        "no" | "always" | "unless-stopped" | "on-failure" => {}
         other => return Err(format!("invalid restart policy: unknown policy '{other}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'")),
     }
-    Err(format!("restart policy '{name}' (HostConfig.RestartPolicy) is not supported by this daemon yet: it does not restart containers"))
+    Ok(())
 }
 
 /// `host`, `private` or the default; anything else is invalid.
@@ -692,7 +691,6 @@ mod tests {
         assert_eq!(h(json!({"RestartPolicy": {"Name": "always", "MaximumRetryCount": 3}})), "invalid restart policy: maximum retry count can only be used with 'on-failure'");
         assert_eq!(h(json!({"RestartPolicy": {"Name": "no", "MaximumRetryCount": -1}})), "invalid restart policy: maximum retry count can only be used with 'on-failure' and cannot be negative");
         assert_eq!(h(json!({"RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": -1}})), "invalid restart policy: maximum retry count cannot be negative");
-        assert!(h(json!({"RestartPolicy": {"Name": "always"}})).contains("HostConfig.RestartPolicy"));
         assert_eq!(h(json!({"AutoRemove": true, "RestartPolicy": {"Name": "always"}})), "can't create 'AutoRemove' container with restart policy");
         assert_eq!(h(json!({"LogConfig": {"Type": "bogus"}})), "logger: no log driver named 'bogus' is registered");
         assert!(h(json!({"LogConfig": {"Type": "syslog"}})).contains("'syslog'"));

@@ -9,6 +9,7 @@ mod host_spec;
 mod netns;
 mod ops;
 mod resources;
+mod restart;
 pub mod seccomp_profile;
 mod spec;
 mod streams;
@@ -129,6 +130,8 @@ pub struct Daemon {
     create_lock: Mutex<()>,
     /// Network namespaces made ahead for the next containers.
     netns: Arc<netns::Pool>,
+    /// Restarts waiting for their backoff (restart policies).
+    restarts: restart::Scheduler,
 }
 
 impl Daemon {
@@ -200,6 +203,7 @@ fn run(mut opts: Options) -> Result<(), String> {
     crate::http::server::set_spool_dir(opts.data_root.join("tmp"));
     let snapshots = Snapshotter::open_driver(&opts.data_root, &opts.storage_driver).map_err(|e| format!("error initializing graphdriver: {e}"))?;
     let containerd_address = opts.containerd.clone().unwrap_or_else(|| opts.exec_root.join("containerd").join("docker-containerd.sock"));
+    let (restarts, restarts_due) = restart::Scheduler::new();
     let daemon = Arc::new(Daemon {
         containerd: Containerd::new(&containerd_address),
         opts: opts.clone(),
@@ -209,9 +213,15 @@ fn run(mut opts: Options) -> Result<(), String> {
         containerd_child: Mutex::new(containerd_child),
         create_lock: Mutex::new(()),
         netns: netns::Pool::start(),
+        restarts,
     });
     daemon.restore();
     daemon.recover_storage();
+    {
+        let d = daemon.clone();
+        std::thread::Builder::new().name("restarts".into()).spawn(move || restart::run(d, restarts_due)).map_err(|e| e.to_string())?;
+    }
+    restart::start_at_boot(&daemon);
     {
         let d = daemon.clone();
         std::thread::Builder::new().name("events".into()).spawn(move || d.follow_events()).map_err(|e| e.to_string())?;
