@@ -220,7 +220,8 @@ fn dockers_validation_reaches_both_clients() {
         (&["-p", "8080:80"], Some(&["-p", "8080:80"]), "HostConfig.PortBindings"),
         (&["--cap-add", "BOGUS"], Some(&["--cap-add", "BOGUS"]), "invalid CapAdd: unknown capability: \"CAP_BOGUS\""),
         (&["--stop-signal", "SIGNOPE"], Some(&["--stop-signal", "SIGNOPE"]), "Invalid signal: SIGNOPE"),
-        (&["-v", "/tmp:/host-tmp"], Some(&["-v", "/tmp:/host-tmp"]), "HostConfig.Binds"),
+        (&["-v", "named:/data"], Some(&["-v", "named:/data"]), "named volume 'named' (HostConfig.Binds) is not supported"),
+        (&["-v", "/tmp:/x:bogus"], Some(&["-v", "/tmp:/x:bogus"]), "invalid mode: bogus"),
     ];
     for (ours, theirs, message) in cases {
         let mut args = vec!["run"];
@@ -523,4 +524,30 @@ fn restart_policies_restart_with_backoff_until_stopped() {
     std::thread::sleep(std::time::Duration::from_millis(500));
     assert_eq!(inspect(&d, "kept")["State"]["Status"], "exited");
     run_ok(&d, None, &["rm", "-f", "back", "loop"]);
+}
+
+/// `-v /host:/container[:ro]` binds a host path; `ro` is read-only; inspect lists it.
+#[test]
+fn host_paths_are_bound() {
+    let Some(d) = Dockerd::start() else { return };
+    let image = d.registry.image("busybox");
+    assert_eq!(d.docker(&["pull", &image]).status.code(), Some(0));
+    let dir = d.tmp.join("shared");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("in"), "from the host\n").unwrap();
+    let rw = format!("{}:/data", dir.display());
+    let out = run_ok(&d, None, &["run", "--name", "bound", "-v", &rw, &image, "sh", "-c", "cat /data/in; echo from-container > /data/out"]);
+    assert_eq!(out, "from the host\n");
+    assert_eq!(std::fs::read_to_string(dir.join("out")).unwrap(), "from-container\n");
+    let mounts = &inspect(&d, "bound")["Mounts"];
+    assert_eq!(mounts, &serde_json::json!([{"Type": "bind", "Source": dir, "Destination": "/data", "Mode": "", "RW": true, "Propagation": "rprivate"}]));
+    let ro = format!("{}:/data:ro", dir.display());
+    let cli = if real_cli() { Some(CLI) } else { None };
+    let out = run_ok(&d, cli, &["run", "--rm", "-v", &ro, &image, "sh", "-c", "cat /data/in; echo x > /data/nope 2>/dev/null || echo refused"]);
+    assert_eq!(out, "from the host\nrefused\n");
+    assert!(!dir.join("nope").exists());
+    // A missing host directory is made, as Docker makes it for -v.
+    let fresh = d.tmp.join("fresh/sub");
+    run_ok(&d, None, &["run", "--rm", "-v", &format!("{}:/f", fresh.display()), &image, "touch", "/f/made"]);
+    assert!(fresh.join("made").exists());
 }

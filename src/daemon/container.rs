@@ -229,6 +229,17 @@ impl Container {
         })
     }
 
+    /// inspect's `Mounts`: the container's binds, as Docker lists its mount points.
+    fn mount_points(&self) -> Value {
+        let binds = self.host_config.get("Binds").and_then(Value::as_array).cloned().unwrap_or_default();
+        let points: Vec<Value> = binds
+            .iter()
+            .filter_map(|b| super::create_fields::parse_bind(b.as_str()?).ok())
+            .map(|b| json!({"Type": "bind", "Source": b.source, "Destination": b.destination, "Mode": b.mode, "RW": !b.read_only, "Propagation": b.propagation}))
+            .collect();
+        Value::Array(points)
+    }
+
     /// GET /containers/{id}/json.
     pub fn inspect(&self, data_root: &Path) -> Value {
         let layer = data_root.join("overlay2").join(&self.mount_id);
@@ -274,7 +285,7 @@ impl Container {
                     "WorkDir": layer.join("work"),
                 },
             },
-            "Mounts": [],
+            "Mounts": self.mount_points(),
             "Config": self.config,
             "NetworkSettings": {
                 "Bridge": "", "SandboxID": "", "HairpinMode": false, "LinkLocalIPv6Address": "",
