@@ -67,6 +67,13 @@ pub struct Container {
     pub mount_id: String,
     pub restart_count: u32,
     pub has_been_started_before: bool,
+    /// Stopped or killed through the API (not by a daemon shutdown): `unless-stopped` then
+    /// leaves it stopped.
+    #[serde(default)]
+    pub has_been_manually_stopped: bool,
+    /// The exit that comes is the one `docker stop`/`kill` asked for: no restart follows.
+    #[serde(skip)]
+    pub restart_canceled: bool,
     pub hostname_path: String,
     pub hosts_path: String,
     pub resolv_conf_path: String,
@@ -174,6 +181,7 @@ impl Container {
         self.state.status = "exited".into();
         self.state.running = false;
         self.state.paused = false;
+        self.state.restarting = false;
         self.state.pid = 0;
         self.state.exit_code = exit_code;
         self.state.finished_at = finished_at.to_string();
@@ -183,6 +191,7 @@ impl Container {
     pub fn set_start_error(&mut self, message: &str, exit_code: i32) {
         self.state.status = if self.has_been_started_before { "exited".into() } else { "created".into() };
         self.state.running = false;
+        self.state.restarting = false;
         self.state.pid = 0;
         self.state.error = message.to_string();
         self.state.exit_code = exit_code;
@@ -194,6 +203,7 @@ impl Container {
             "running" => format!("Up {}", crate::units::human_duration(since(&self.state.started_at, now))),
             "paused" => format!("Up {} (Paused)", crate::units::human_duration(since(&self.state.started_at, now))),
             "exited" => format!("Exited ({}) {} ago", self.state.exit_code, crate::units::human_duration(since(&self.state.finished_at, now))),
+            "restarting" => format!("Restarting ({}) {} ago", self.state.exit_code, crate::units::human_duration(since(&self.state.finished_at, now))),
             "created" => "Created".into(),
             "removing" => "Removal In Progress".into(),
             "dead" => "Dead".into(),
@@ -227,6 +237,17 @@ impl Container {
         })
     }
 
+    /// inspect's `Mounts`: the container's binds, as Docker lists its mount points.
+    fn mount_points(&self) -> Value {
+        let binds = self.host_config.get("Binds").and_then(Value::as_array).cloned().unwrap_or_default();
+        let points: Vec<Value> = binds
+            .iter()
+            .filter_map(|b| super::create_fields::parse_bind(b.as_str()?).ok())
+            .map(|b| json!({"Type": "bind", "Source": b.source, "Destination": b.destination, "Mode": b.mode, "RW": !b.read_only, "Propagation": b.propagation}))
+            .collect();
+        Value::Array(points)
+    }
+
     /// GET /containers/{id}/json.
     pub fn inspect(&self, data_root: &Path) -> Value {
         let layer = data_root.join("overlay2").join(&self.mount_id);
@@ -237,7 +258,8 @@ impl Container {
             "Args": self.args,
             "State": {
                 "Status": self.state.status,
-                "Running": self.state.running,
+                // As Docker's: a container waiting to be restarted counts as running.
+                "Running": self.state.running || self.state.restarting,
                 "Paused": self.state.paused,
                 "Restarting": self.state.restarting,
                 "OOMKilled": self.state.oom_killed,
@@ -271,7 +293,7 @@ impl Container {
                     "WorkDir": layer.join("work"),
                 },
             },
-            "Mounts": [],
+            "Mounts": self.mount_points(),
             "Config": self.config,
             "NetworkSettings": {
                 "Bridge": "", "SandboxID": "", "HairpinMode": false, "LinkLocalIPv6Address": "",

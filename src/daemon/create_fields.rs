@@ -108,7 +108,8 @@ pub const FIELDS: &[Field] = &[
     f(H, "IOMaximumIOps", Refused("Invalid QoS settings: linux does not support Maximum IO Bandwidth or Maximum IO IOps (HostConfig.IOMaximumIOps)")),
     f(H, "IOMaximumBandwidth", Refused("Invalid QoS settings: linux does not support Maximum IO Bandwidth or Maximum IO IOps (HostConfig.IOMaximumBandwidth)")),
     // HostConfig proper.
-    f(H, "Binds", Refused("bind mounts and volumes (HostConfig.Binds) are not supported by this daemon")),
+    // Host paths only; a named volume is refused (see `parse_bind`).
+    f(H, "Binds", Honoured),
     // Written by the client; the daemon keeps it, as Docker's does.
     f(H, "ContainerIDFile", Honoured),
     f(H, "LogConfig", Honoured),
@@ -248,11 +249,10 @@ fn validate_restart_policy(h: &Value) -> Result<(), String> {
             return Err(msg);
         }
         "on-failure" if count < 0 => return Err("invalid restart policy: maximum retry count cannot be negative".into()),
-        "no" => return Ok(()),
-        "always" | "unless-stopped" | "on-failure" => {}
+        "no" | "always" | "unless-stopped" | "on-failure" => {}
         other => return Err(format!("invalid restart policy: unknown policy '{other}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'")),
     }
-    Err(format!("restart policy '{name}' (HostConfig.RestartPolicy) is not supported by this daemon yet: it does not restart containers"))
+    Ok(())
 }
 
 /// `host`, `private` or the default; anything else is invalid.
@@ -342,6 +342,72 @@ fn validate_dns(h: &Value) -> Result<(), String> {
         if d != "." && (d.is_empty() || d.len() > 255 || !d.chars().any(|c| c.is_ascii_alphabetic()) || d.starts_with('-') || d.contains(char::is_whitespace)) {
             return Err(format!("{domain} is not a valid domain"));
         }
+    }
+    Ok(())
+}
+
+/// One `HostConfig.Binds` entry, `/host/path:/container/path[:options]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bind {
+    pub source: String,
+    pub destination: String,
+    /// The options as given (`ro`, `rw`, `z`, `Z`, a propagation), Docker's `Mode`.
+    pub mode: String,
+    pub read_only: bool,
+    pub propagation: String,
+}
+
+const PROPAGATIONS: &[&str] = &["private", "rprivate", "shared", "rshared", "slave", "rslave"];
+
+/// Parses a bind as Docker's Linux parser does; named volumes are refused (no volumes here).
+pub fn parse_bind(entry: &str) -> Result<Bind, String> {
+    let parts: Vec<&str> = entry.split(':').collect();
+    let (source, destination, mode) = match parts.as_slice() {
+        [s, d] => (*s, *d, ""),
+        [s, d, m] => (*s, *d, *m),
+        _ => return Err(format!("invalid volume specification: '{entry}'")),
+    };
+    if source.is_empty() || destination.is_empty() {
+        return Err(format!("invalid volume specification: '{entry}'"));
+    }
+    if !source.starts_with('/') {
+        return Err(format!("named volume '{source}' (HostConfig.Binds) is not supported by this daemon: only host paths can be bound"));
+    }
+    if !destination.starts_with('/') {
+        return Err(format!("invalid volume specification: '{entry}': invalid mount config for type \"bind\": invalid mount path: '{destination}' mount path must be absolute"));
+    }
+    if destination.trim_end_matches('/').is_empty() {
+        return Err(format!("invalid volume specification: '{entry}': invalid mount config for type \"bind\": invalid specification: destination can't be '/'"));
+    }
+    let mut bind = Bind { source: source.into(), destination: destination.into(), mode: mode.into(), read_only: false, propagation: "rprivate".into() };
+    let (mut rw_given, mut propagation_given) = (false, false);
+    for opt in mode.split(',').filter(|o| !o.is_empty()) {
+        match opt {
+            "ro" | "rw" if !rw_given => {
+                rw_given = true;
+                bind.read_only = opt == "ro";
+            }
+            // SELinux relabelling: nothing to relabel without SELinux, as with Docker.
+            "z" | "Z" => {}
+            p if PROPAGATIONS.contains(&p) && !propagation_given => {
+                propagation_given = true;
+                bind.propagation = p.into();
+            }
+            _ => return Err(format!("invalid mode: {mode}")),
+        }
+    }
+    Ok(bind)
+}
+
+fn validate_binds(h: &Value) -> Result<(), String> {
+    let mut seen = Vec::new();
+    for entry in strings(h, "Binds") {
+        let b = parse_bind(&entry)?;
+        let dest = b.destination.trim_end_matches('/').to_string();
+        if seen.contains(&dest) {
+            return Err(format!("Duplicate mount point: {dest}"));
+        }
+        seen.push(dest);
     }
     Ok(())
 }
@@ -554,6 +620,7 @@ pub fn validate(config: &Map<String, Value>, h: &Value, host_gateway_ip: Option<
             return Err("invalid GroupAdd: a group name or number is empty".into());
         }
     }
+    validate_binds(h)?;
     validate_log_config(h)?;
     validate_dns(h)?;
     validate_devices(h)?;
@@ -585,7 +652,7 @@ pub fn fill_host_config(h: &Value, default_masked: &[&str], default_readonly: &[
     let mut out = json!({
         "Binds": null, "ContainerIDFile": "", "LogConfig": {"Type": "", "Config": {}}, "NetworkMode": "",
         "PortBindings": {}, "RestartPolicy": {"Name": "", "MaximumRetryCount": 0}, "AutoRemove": false,
-        "VolumeDriver": "", "VolumesFrom": null, "ConsoleSize": [0, 0], "Annotations": null, "CapAdd": null,
+        "VolumeDriver": "", "VolumesFrom": null, "ConsoleSize": [0, 0], "CapAdd": null,
         "CapDrop": null, "CgroupnsMode": "", "Dns": null, "DnsOptions": null, "DnsSearch": null,
         "ExtraHosts": null, "GroupAdd": null, "IpcMode": "", "Cgroup": "", "Links": null, "OomScoreAdj": 0,
         "PidMode": "", "Privileged": false, "PublishAllPorts": false, "ReadonlyRootfs": false,
@@ -601,6 +668,10 @@ pub fn fill_host_config(h: &Value, default_masked: &[&str], default_readonly: &[
     });
     if let (Some(o), Some(given)) = (out.as_object_mut(), h.as_object()) {
         for (k, v) in given {
+            // Docker's omitempty fields stay out unless set.
+            if OMITTED_WHEN_EMPTY.contains(&k.as_str()) && is_zero(v) {
+                continue;
+            }
             o.insert(k.clone(), v.clone());
         }
     }
@@ -649,6 +720,9 @@ pub fn fill_host_config(h: &Value, default_masked: &[&str], default_readonly: &[
     out
 }
 
+/// HostConfig fields Docker leaves out of inspect when unset.
+const OMITTED_WHEN_EMPTY: &[&str] = &["Init", "Annotations", "KernelMemory", "KernelMemoryTCP"];
+
 /// Docker's default /dev/shm: 64 MiB.
 pub const DEFAULT_SHM_SIZE: i64 = 64 << 20;
 
@@ -685,7 +759,6 @@ mod tests {
         assert_eq!(h(json!({"RestartPolicy": {"Name": "always", "MaximumRetryCount": 3}})), "invalid restart policy: maximum retry count can only be used with 'on-failure'");
         assert_eq!(h(json!({"RestartPolicy": {"Name": "no", "MaximumRetryCount": -1}})), "invalid restart policy: maximum retry count can only be used with 'on-failure' and cannot be negative");
         assert_eq!(h(json!({"RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": -1}})), "invalid restart policy: maximum retry count cannot be negative");
-        assert!(h(json!({"RestartPolicy": {"Name": "always"}})).contains("HostConfig.RestartPolicy"));
         assert_eq!(h(json!({"AutoRemove": true, "RestartPolicy": {"Name": "always"}})), "can't create 'AutoRemove' container with restart policy");
         assert_eq!(h(json!({"LogConfig": {"Type": "bogus"}})), "logger: no log driver named 'bogus' is registered");
         assert!(h(json!({"LogConfig": {"Type": "syslog"}})).contains("'syslog'"));

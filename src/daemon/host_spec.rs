@@ -23,8 +23,11 @@ fn privileged(h: &Value) -> bool {
 /// The capabilities the container's process gets: Docker's defaults tweaked by `CapAdd` and
 /// `CapDrop` (`ALL` in either), or every capability when privileged.
 pub fn capabilities(h: &Value, defaults: &[&str]) -> Vec<String> {
+    // Every capability the kernel knows that dockerd itself may hand on (its bounding set):
+    // a capability outside it cannot be given, and asking for it fails the start.
     let all = || {
-        let mut v: Vec<String> = caps::all().iter().map(|c| c.to_string()).collect();
+        let held = caps::read(None, caps::CapSet::Bounding).unwrap_or_else(|_| caps::all());
+        let mut v: Vec<String> = held.iter().map(|c| c.to_string()).collect();
         v.sort();
         v
     };
@@ -292,6 +295,21 @@ pub fn apply(c: &Container, rootfs: &Path, spec: &mut Value) -> Result<(), Strin
 
     if let Some(map) = h.get("Sysctls").and_then(Value::as_object).filter(|m| !m.is_empty()) {
         spec["linux"]["sysctl"] = Value::Object(map.clone());
+    }
+    for entry in strings(h, "Binds") {
+        let b = super::create_fields::parse_bind(&entry)?;
+        // As Docker does for `-v`: a missing host directory is made.
+        if !Path::new(&b.source).exists() {
+            std::fs::create_dir_all(&b.source).map_err(|e| format!("error while creating mount source path '{}': mkdir {}: {}", b.source, b.source, go_error_text(&e)))?;
+        }
+        remove_mount(spec, &b.destination);
+        let mut options = vec!["rbind".to_string(), b.propagation.clone()];
+        if b.read_only {
+            options.push("ro".into());
+        }
+        if let Some(list) = spec["mounts"].as_array_mut() {
+            list.push(json!({"destination": b.destination, "type": "bind", "source": b.source, "options": options}));
+        }
     }
     for (dest, opts) in h.get("Tmpfs").and_then(Value::as_object).into_iter().flatten() {
         remove_mount(spec, dest);

@@ -14,6 +14,7 @@ mod container_fs;
 mod netns;
 mod ops;
 mod resources;
+mod restart;
 pub mod seccomp_profile;
 mod spec;
 mod stats;
@@ -146,6 +147,8 @@ pub struct Daemon {
     execs: exec::Store,
     /// The recent events, for `GET /events`.
     pub events: events::Events,
+    /// Restarts waiting for their backoff (restart policies).
+    restarts: restart::Scheduler,
 }
 
 impl Daemon {
@@ -217,6 +220,7 @@ fn run(mut opts: Options) -> Result<(), String> {
     crate::http::server::set_spool_dir(opts.data_root.join("tmp"));
     let snapshots = Snapshotter::open_driver(&opts.data_root, &opts.storage_driver).map_err(|e| format!("error initializing graphdriver: {e}"))?;
     let containerd_address = opts.containerd.clone().unwrap_or_else(|| opts.exec_root.join("containerd").join("docker-containerd.sock"));
+    let (restarts, restarts_due) = restart::Scheduler::new();
     let daemon = Arc::new(Daemon {
         containerd: Containerd::new(&containerd_address),
         opts: opts.clone(),
@@ -228,10 +232,16 @@ fn run(mut opts: Options) -> Result<(), String> {
         netns: netns::Pool::start(),
         execs: exec::Store::open(opts.exec_root.join("execs")),
         events: events::Events::default(),
+        restarts,
     });
     daemon.restore();
     daemon.restore_execs();
     daemon.recover_storage();
+    {
+        let d = daemon.clone();
+        std::thread::Builder::new().name("restarts".into()).spawn(move || restart::run(d, restarts_due)).map_err(|e| e.to_string())?;
+    }
+    restart::start_at_boot(&daemon);
     {
         let d = daemon.clone();
         std::thread::Builder::new().name("events".into()).spawn(move || d.follow_events()).map_err(|e| e.to_string())?;

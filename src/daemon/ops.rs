@@ -218,6 +218,8 @@ impl Daemon {
             mount_id: mount_id.clone(),
             restart_count: 0,
             has_been_started_before: false,
+            has_been_manually_stopped: false,
+            restart_canceled: false,
             hostname_path: dir.join("hostname").display().to_string(),
             hosts_path: dir.join("hosts").display().to_string(),
             resolv_conf_path: dir.join("resolv.conf").display().to_string(),
@@ -269,8 +271,18 @@ impl Daemon {
         std::fs::write(&c.resolv_conf_path, host_spec::resolv_conf(c, &host))
     }
 
-    /// POST /containers/{id}/start.
+    /// POST /containers/{id}/start: a start by hand, after which the restart policy counts
+    /// afresh.
     pub fn start(&self, entry: &Arc<Entry>) -> Result<bool, ApiError> {
+        self.start_as(entry, true)
+    }
+
+    /// The start a restart policy asks for, once its backoff is over.
+    pub fn start_for_restart(&self, entry: &Arc<Entry>) -> Result<bool, ApiError> {
+        self.start_as(entry, false)
+    }
+
+    fn start_as(&self, entry: &Arc<Entry>, by_hand: bool) -> Result<bool, ApiError> {
         // The container whose pid namespace it joins, found before our lock is taken (finding
         // by name locks each container in turn).
         let pid_mode = entry.lock().c.host_config.get("PidMode").and_then(Value::as_str).unwrap_or("").to_string();
@@ -283,6 +295,14 @@ impl Daemon {
         if slot.c.state.running {
             return Ok(false);
         }
+        if by_hand {
+            slot.c.has_been_manually_stopped = false;
+            self.restarts.forget(&slot.c.id);
+        } else if !slot.c.state.restarting {
+            // Stopped (or started by hand) while it waited for its backoff.
+            return Ok(false);
+        }
+        slot.c.restart_canceled = false;
         let result = self.start_locked(entry, &mut slot, pid_peer);
         if result.is_ok() {
             self.events.container(&slot.c, "start", &[]);
@@ -418,6 +438,7 @@ impl Daemon {
             slot.c.set_exited(exit_status, exited_at);
             slot.exits += 1;
             self.events.container(&slot.c, "die", &[("exitCode", &exit_status.to_string()), ("execDuration", &ran.as_secs().to_string())]);
+            self.restarts.after_exit(&mut slot.c, exit_status);
             if slot.c.auto_remove() {
                 // No state written first: should the removal not happen (a crash), the next
                 // start finds the container "running" without a task and ends it the same way.
@@ -443,12 +464,27 @@ impl Daemon {
         Ok(slot.c.state.pid)
     }
 
+    /// Records a stop or kill asked for through the API, as Docker does: `unless-stopped`
+    /// then leaves the container stopped, and the exit that `signal` brings is not followed by
+    /// a restart when it is the stop signal (any signal without one) or SIGKILL.
+    fn note_manual_stop(&self, c: &mut Container, signal: i32) {
+        if self.restarts.shutting_down() {
+            return;
+        }
+        c.has_been_manually_stopped = true;
+        let stop_signal = c.config.get("StopSignal").and_then(Value::as_str).filter(|s| !s.is_empty()).and_then(parse_signal);
+        if signal == libc::SIGKILL || stop_signal.is_none_or(|s| s == signal) {
+            c.restart_canceled = true;
+        }
+    }
+
     /// Sends `signal` to the container's process.
     pub fn kill(&self, entry: &Arc<Entry>, signal: i32) -> Result<(), ApiError> {
-        let slot = entry.lock();
+        let mut slot = entry.lock();
         if !slot.c.state.running {
             return Err(ApiError::conflict(format!("Container {} is not running", slot.c.id)));
         }
+        self.note_manual_stop(&mut slot.c, signal);
         let id = slot.c.id.clone();
         drop(slot);
         self.containerd_call(|c| c.kill(&id, signal, false)).map_err(ApiError::from)?;
@@ -464,12 +500,22 @@ impl Daemon {
 
     /// [`Daemon::stop`] with `signal` (the `signal` query) instead of the container's own.
     pub fn stop_with(&self, entry: &Arc<Entry>, timeout: Option<Duration>, signal: Option<i32>) -> Result<bool, ApiError> {
-        let slot = entry.lock();
+        let mut slot = entry.lock();
+        if slot.c.state.restarting && !slot.c.state.running {
+            // Waiting for its backoff: it stays stopped.
+            slot.c.state.restarting = false;
+            slot.c.state.status = "exited".into();
+            self.note_manual_stop(&mut slot.c, libc::SIGKILL);
+            let _ = slot.c.save_state(&self.opts.data_root);
+            entry.notify();
+            return Ok(true);
+        }
         if !slot.c.state.running {
             return Ok(false);
         }
         let exits = slot.exits;
         let signal = signal.unwrap_or_else(|| slot.c.config.get("StopSignal").and_then(Value::as_str).and_then(parse_signal).unwrap_or(libc::SIGTERM));
+        self.note_manual_stop(&mut slot.c, libc::SIGKILL);
         let stop_timeout = slot.c.config.get("StopTimeout").and_then(Value::as_i64);
         let id = slot.c.id.clone();
         drop(slot);
@@ -510,6 +556,12 @@ impl Daemon {
         let slot = entry.lock();
         if slot.removed {
             return Ok(());
+        }
+        if slot.c.state.restarting && !slot.c.state.running && !force {
+            return Err(ApiError::conflict(format!(
+                "cannot remove container \"{}\": container is restarting: stop the container before removing or force remove",
+                slot.c.name
+            )));
         }
         if slot.c.state.running {
             if !force {
@@ -566,6 +618,7 @@ impl Daemon {
         .map_err(|e| ApiError::internal(format!("unable to remove {id}: {e}")))?;
         self.containers.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
         self.execs.forget_container(&id);
+        self.restarts.forget(&id);
         slot.removed = true;
         self.events.container(&slot.c, "destroy", &[]);
         Ok(())
@@ -579,7 +632,7 @@ impl Daemon {
         move || {
             let slot = entry.lock();
             let slot = match condition {
-                WaitCondition::NotRunning => entry.wait_until(slot, None, |s| !s.c.state.running || s.removed),
+                WaitCondition::NotRunning => entry.wait_until(slot, None, |s| (!s.c.state.running && !s.c.state.restarting) || s.removed),
                 WaitCondition::NextExit => entry.wait_until(slot, None, |s| s.exits > exits || s.removed),
                 WaitCondition::Removed => entry.wait_until(slot, None, |s| s.removed),
             };
@@ -701,6 +754,7 @@ impl Daemon {
 
     /// Stops running containers (unless live-restore), then our containerd.
     pub fn shutdown(&self) {
+        self.restarts.shut_down();
         if !self.opts.live_restore {
             let running: Vec<_> = self.containers().into_iter().filter(|e| e.lock().c.state.running).collect();
             std::thread::scope(|scope| {

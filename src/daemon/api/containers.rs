@@ -34,7 +34,7 @@ pub fn containers_json(d: &Daemon, req: &Request) -> Value {
         .iter()
         .filter_map(|e| {
             let s = e.lock();
-            (all || s.c.state.running).then(|| {
+            (all || s.c.state.running || s.c.state.restarting).then(|| {
                 let mut summary = s.c.summary(&s.c.image, now);
                 // Docker shows the image id once the name no longer leads to the container's image.
                 if d.images.resolve_id(&s.c.image_name()).as_deref() != Some(s.c.image.as_str()) {
