@@ -317,3 +317,47 @@ fn execs_end_with_their_container_and_go_with_it() {
     assert_eq!(status, 404);
     assert!(std::fs::read_dir(d.exec_root().join("execs")).unwrap().next().is_none(), "exec records left behind");
 }
+
+#[test]
+fn exec_detach_keys_let_the_client_go() {
+    use std::io::Read;
+    let Some(d) = Dockerd::start() else { return };
+    running(&d, "ct");
+    for (keys, typed) in [(None, &b"\x10\x11"[..]), (Some("ctrl-a,x"), &b"\x01x"[..])] {
+        let got = format!("/tmp/got-{}", typed[0]);
+        let mut body = serde_json::json!({"Cmd": ["sh", "-c", format!("stty raw; echo ready; cat > {got}")], "Tty": true, "AttachStdin": true, "AttachStdout": true});
+        if let Some(k) = keys {
+            body["DetachKeys"] = k.into();
+        }
+        let (status, v) = d.api("POST", "/containers/ct/exec", Some(&body.to_string()));
+        assert_eq!(status, 201, "{v}");
+        let id = v["Id"].as_str().unwrap().to_string();
+        let mut s = hijack(&d, &format!("/exec/{id}/start"), r#"{"Tty":true}"#);
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 256];
+        while !String::from_utf8_lossy(&seen).contains("ready") {
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0);
+            seen.extend_from_slice(&buf[..n]);
+        }
+        s.write_all(b"hello\n").unwrap();
+        s.write_all(typed).unwrap();
+        // The daemon lets the client go; the process runs on.
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut rest = Vec::new();
+        s.read_to_end(&mut rest).unwrap();
+        // What came before the keys reached the process, the keys did not.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while d.docker(&["exec", "ct", "cat", &got]).stdout != b"hello\n" {
+            assert!(Instant::now() < deadline, "{keys:?}: {:?}", d.docker(&["exec", "ct", "cat", &got]).stdout);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let (_, v) = d.api("GET", &format!("/exec/{id}/json"), None);
+        assert_eq!(v["Running"], true, "{keys:?}: {v}");
+        let pid = v["Pid"].as_i64().unwrap() as i32;
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).unwrap();
+        assert_eq!(inspect_until(&d, &id, |v| v["Running"] == false)["ExitCode"], 137);
+    }
+    let (status, v) = d.api("POST", "/containers/ct/exec", Some(r#"{"Cmd":["true"],"DetachKeys":"ctrl-1"}"#));
+    assert_eq!((status, v["message"].as_str()), (400, Some("Invalid detach keys (ctrl-1) provided")));
+}

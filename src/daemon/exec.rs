@@ -6,9 +6,10 @@
 //!
 //! A run: the process spec is the container's (capabilities, rlimits, ...) with the exec's
 //! command, user, working directory and environment; its stdio are FIFOs in the bundle
-//! directory (`<exec-id>-stdin|stdout|stderr`), none when detached. One thread per running
-//! exec waits for its exit through containerd (`exec_wait`, again after a containerd restart),
-//! records it, and has the shim forget the process.
+//! directory (`<exec-id>-stdin|stdout|stderr`), none when detached. An exit is recorded from
+//! containerd's event (`/tasks/exit` with `exec_id`), and by one thread per running exec that
+//! waits for it through containerd (`exec_wait`, again after a containerd restart: no exit is
+//! missed) and then has the shim forget the process.
 
 use super::ops::ApiError;
 use super::{spec, Daemon};
@@ -126,7 +127,11 @@ impl Store {
         self.changed.notify_all();
     }
 
+    /// The first exit reported wins (the event and the waiter both report it).
     fn record_exit(&self, id: &str, code: i32) {
+        if self.lock().get(id).is_none_or(|r| r.exit_code.is_some()) {
+            return;
+        }
         self.update(id, |r| {
             if r.exit_code.is_none() {
                 r.exit_code = Some(code);
@@ -404,8 +409,9 @@ impl Daemon {
         match &result {
             Ok((pid, _)) => {
                 let pid = *pid;
+                // The exit event may have come first.
                 self.execs.update(id, |r| {
-                    r.running = true;
+                    r.running = r.exit_code.is_none();
                     r.pid = pid;
                 });
                 self.spawn_exec_waiter(rec.container_id.clone(), id.to_string());
@@ -498,6 +504,12 @@ impl Daemon {
         if let Err(e) = spawned {
             eprintln!("dockerd: cannot wait for exec {shown}: {e}");
         }
+    }
+
+    /// containerd's exit event of an exec: recorded at once (its waiter, which asks
+    /// containerd itself and covers restarts, comes a round trip later).
+    pub fn exec_exited(&self, exec_id: &str, exit_status: i32) {
+        self.execs.record_exit(exec_id, exit_status);
     }
 
     /// After a restart: wait again for the execs that were running.

@@ -725,6 +725,8 @@ impl Daemon {
                 let _ = self.containerd.events(&mut |ev| {
                     if let Event::Exit { id, exit_status, exited_at, .. } = ev {
                         self.handle_exit(&id, exit_status, &exited_at);
+                    } else if let Event::ExecExit { exec_id, exit_status, .. } = ev {
+                        self.exec_exited(&exec_id, exit_status);
                     }
                     true
                 });
