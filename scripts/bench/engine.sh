@@ -3,7 +3,9 @@
 # run: the static binary's size; idle memory of dockerd + containerd; memory of one shim; and
 # the median wall time of `docker run --rm hello-world` and of `docker run --rm busybox true` over
 # N runs each (default 20), ours and docker.io's alternating, back to back, so that both meet the
-# same load (the machine is shared: figures taken minutes apart differ by a third).
+# same load (the machine is shared: figures taken minutes apart differ by a third); and the
+# median wall time of `docker stats --no-stream` over 20 running containers (3 runs each,
+# alternating), with the same CLI (docker.io's when installed) on both daemons.
 # Memory comes from /proc/PID/smaps_rollup: Rss, and Private (Private_Clean + Private_Dirty).
 # Run as root: sudo scripts/bench/engine.sh [RUNS]
 set -euo pipefail
@@ -95,6 +97,21 @@ else
     real_idle_rss=; real_idle_priv=; real_shim_rss=; real_shim_priv=; real_size=; cli=
 fi
 time_alternating
+stats_ms() { # CLI HOST -> ms of one `docker stats --no-stream` of every running container
+    s=$(date +%s%N); "$1" -H "$2" stats --no-stream >/dev/null; e=$(date +%s%N)
+    awk -v d=$(( (e - s) / 100000 )) 'BEGIN{printf "%.1f\n", d / 10}'
+}
+stats_cli=${cli:-$work/bin/docker}
+stats_socks=(ours); [ -n "$cli" ] && stats_socks+=(real)
+for sock in "${stats_socks[@]}"; do
+    for i in $(seq 20); do "$stats_cli" -H "unix://$work/$sock.sock" run -d --name "stats$i" "$registry/busybox" sleep 300 >/dev/null; done
+done
+for _ in 1 2 3; do
+    for sock in "${stats_socks[@]}"; do stats_ms "$stats_cli" "unix://$work/$sock.sock" >>"$work/stats.$sock"; done
+done
+for sock in "${stats_socks[@]}"; do "$stats_cli" -H "unix://$work/$sock.sock" rm -f $(seq -f 'stats%g' 20) >/dev/null; done
+our_stats=$(median_ms <"$work/stats.ours"); real_stats=
+[ -n "$cli" ] && real_stats=$(median_ms <"$work/stats.real")
 our_run=$(median_ms <"$work/hello.ours"); our_true=$(median_ms <"$work/true.ours")
 real_run=; real_true=
 if [ -n "$cli" ]; then real_run=$(median_ms <"$work/hello.real"); real_true=$(median_ms <"$work/true.real"); fi
@@ -105,3 +122,4 @@ row "one shim Rss" "$our_shim_rss" "$real_shim_rss" KiB
 row "one shim Private" "$our_shim_priv" "$real_shim_priv" KiB
 row "docker run --rm hello-world (median of $runs)" "$our_run" "$real_run" ms
 row "docker run --rm busybox true (median of $runs)" "$our_true" "$real_true" ms
+row "docker stats --no-stream, 20 containers" "$our_stats" "$real_stats" ms
