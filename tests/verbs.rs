@@ -272,6 +272,16 @@ fn stats_report_the_cgroup_and_the_table_matches_the_real_cli() {
     }
     let e = fails(&d.docker(&["stats", "--no-stream", "nope"]));
     assert!(e.contains("No such container: nope"), "{e}");
+
+    // Streaming: the screen is redrawn with fresh figures until the client is stopped.
+    let mut child = common::applet("docker").args(["-H", &d.host(), "stats", "--format", "{{.Name}} {{.PIDs}}"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    child.kill().unwrap();
+    let o = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    let frames: Vec<&str> = text.split("\x1b[2J\x1b[H").filter(|f| !f.is_empty()).collect();
+    assert!(frames.len() >= 3, "{text:?}");
+    assert_eq!(*frames.last().unwrap(), "measured 1\n", "{text:?}");
 }
 
 #[test]
@@ -389,11 +399,25 @@ fn prune_honours_until_and_label_filters_on_every_route() {
     assert_eq!((status, body["ImagesDeleted"].clone()), (200, Value::Null), "{body}");
     let (status, body) = d.api("POST", "/images/prune?filters=%7B%22color%22%3A%5B%22red%22%5D%7D", None);
     assert_eq!((status, body["message"].as_str()), (400, Some("invalid filter 'color'")));
-    ok(&d.docker(&["create", "--name", "last", &image, "true"]), &d);
-    let o = if have_cli() { d.real_docker(CLI, &["system", "prune", "-a", "-f"]) } else { d.docker(&["system", "prune", "-a", "-f"]) };
-    let text = ok(&o, &d);
-    assert!(text.starts_with("Deleted Containers:\n") && text.contains("\nDeleted Images:\nuntagged: ") && text.contains("\nTotal reclaimed space: "), "{text}");
-    assert_eq!(d.api("GET", "/images/json", None).1, Value::Array(vec![]));
+    // system prune -a: ours and the real CLI print the same report for the same state.
+    let mut reports = Vec::new();
+    let clis: &[Option<&str>] = if have_cli() { &[None, Some(CLI)] } else { &[None] };
+    for cli in clis {
+        ok(&d.docker(&["pull", "-q", &image]), &d);
+        let id = ok(&d.docker(&["create", "--name", "last", &image, "true"]), &d).trim().to_string();
+        let args = ["system", "prune", "-a", "-f"];
+        let o = match cli {
+            Some(c) => d.real_docker(c, &args),
+            None => d.docker(&args),
+        };
+        let text = ok(&o, &d);
+        assert!(text.starts_with(&format!("Deleted Containers:\n{id}\n\nDeleted Images:\nuntagged: ")) && text.contains("\nTotal reclaimed space: "), "{text}");
+        assert_eq!(d.api("GET", "/images/json", None).1, Value::Array(vec![]));
+        reports.push(text.replace(&id, "ID"));
+    }
+    if reports.len() == 2 {
+        assert_eq!(reports[0], reports[1]);
+    }
     let o = d.docker(&["system", "prune", "-f", "--volumes"]);
     assert_eq!(ok(&o, &d), "Total reclaimed space: 0B\n");
     let e = fails(&d.docker(&["system", "prune", "-f", "--volumes", "--filter", "until=1h"]));

@@ -5,7 +5,9 @@
 # N runs each (default 20), ours and docker.io's alternating, back to back, so that both meet the
 # same load (the machine is shared: figures taken minutes apart differ by a third); and the
 # median of `docker exec CT true` into a running busybox, both daemons driven by our CLI
-# (docker.io's own CLI spends ~35 ms of each exec starting up), so that the engines differ.
+# (docker.io's own CLI spends ~35 ms of each exec starting up), so that the engines differ; the
+# median wall time of `docker stats --no-stream` over 20 running containers (3 runs each,
+# alternating), with the same CLI (docker.io's when installed) on both daemons.
 # Memory comes from /proc/PID/smaps_rollup: Rss, and Private (Private_Clean + Private_Dirty).
 # Run as root: sudo scripts/bench/engine.sh [RUNS]
 set -euo pipefail
@@ -110,6 +112,21 @@ for _ in $(seq "$runs"); do
 done
 our_exec=$(median_ms <"$work/exec.ours"); real_exec=
 if [ -n "$cli" ]; then real_exec=$(median_ms <"$work/exec.real"); fi
+stats_ms() { # CLI HOST -> ms of one `docker stats --no-stream` of every running container
+    s=$(date +%s%N); "$1" -H "$2" stats --no-stream >/dev/null; e=$(date +%s%N)
+    awk -v d=$(( (e - s) / 100000 )) 'BEGIN{printf "%.1f\n", d / 10}'
+}
+stats_cli=${cli:-$work/bin/docker}
+stats_socks=(ours); [ -n "$cli" ] && stats_socks+=(real)
+for sock in "${stats_socks[@]}"; do
+    for i in $(seq 20); do "$stats_cli" -H "unix://$work/$sock.sock" run -d --name "stats$i" "$registry/busybox" sleep 300 >/dev/null; done
+done
+for _ in 1 2 3; do
+    for sock in "${stats_socks[@]}"; do stats_ms "$stats_cli" "unix://$work/$sock.sock" >>"$work/stats.$sock"; done
+done
+for sock in "${stats_socks[@]}"; do "$stats_cli" -H "unix://$work/$sock.sock" rm -f $(seq -f 'stats%g' 20) >/dev/null; done
+our_stats=$(median_ms <"$work/stats.ours"); real_stats=
+[ -n "$cli" ] && real_stats=$(median_ms <"$work/stats.real")
 our_run=$(median_ms <"$work/hello.ours"); our_true=$(median_ms <"$work/true.ours")
 real_run=; real_true=
 if [ -n "$cli" ]; then real_run=$(median_ms <"$work/hello.real"); real_true=$(median_ms <"$work/true.real"); fi
@@ -121,3 +138,4 @@ row "one shim Private" "$our_shim_priv" "$real_shim_priv" KiB
 row "docker run --rm hello-world (median of $runs)" "$our_run" "$real_run" ms
 row "docker run --rm busybox true (median of $runs)" "$our_true" "$real_true" ms
 row "docker exec CT true (median of $runs, our CLI)" "$our_exec" "$real_exec" ms
+row "docker stats --no-stream, 20 containers" "$our_stats" "$real_stats" ms

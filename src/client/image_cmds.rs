@@ -239,7 +239,7 @@ fn prune_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
         }
         text.push('\n');
     }
-    text.push_str(&format!("Total reclaimed space: {}\n", human::human_size(v["SpaceReclaimed"].as_f64().unwrap_or(0.0))));
+    text.push_str(&format!("Total reclaimed space: {}\n", crate::units::human_size_with_precision(v["SpaceReclaimed"].as_f64().unwrap_or(0.0), 4)));
     out(&text);
     Ok(0)
 }

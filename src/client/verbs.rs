@@ -526,7 +526,7 @@ fn container_prune_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     if !text.is_empty() {
         out(&format!("{text}\n"));
     }
-    out(&format!("Total reclaimed space: {}\n", human::human_size(space as f64)));
+    out(&format!("Total reclaimed space: {}\n", crate::units::human_size_with_precision(space as f64, 4)));
     Ok(0)
 }
 
@@ -603,7 +603,7 @@ fn system_prune_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     if !report.is_empty() {
         out(&format!("{report}\n"));
     }
-    out(&format!("Total reclaimed space: {}\n", human::human_size(total as f64)));
+    out(&format!("Total reclaimed space: {}\n", crate::units::human_size_with_precision(total as f64, 4)));
     Ok(0)
 }
 

@@ -37,11 +37,14 @@ impl Message {
             "time": self.time_nano.div_euclid(1_000_000_000) as i64,
             "timeNano": self.time_nano as i64,
         });
+        // Docker's deprecated fields, left out when empty (`omitempty`).
         if self.kind == "container" || self.kind == "image" {
             v["status"] = json!(self.action);
-            v["id"] = json!(self.actor_id);
+            if !self.actor_id.is_empty() {
+                v["id"] = json!(self.actor_id);
+            }
             if self.kind == "container" {
-                if let Some(image) = self.attributes.get("image") {
+                if let Some(image) = self.attributes.get("image").filter(|i| !i.is_empty()) {
                     v["from"] = json!(image);
                 }
             }

@@ -26,7 +26,7 @@ pub fn empty_frame(name: &str, id: &str) -> Value {
         "read": ZERO_TIME,
         "preread": ZERO_TIME,
         "pids_stats": {},
-        "blkio_stats": blkio(Vec::new(), Vec::new(), true),
+        "blkio_stats": blkio(None, None, false),
         "num_procs": 0,
         "storage_stats": {},
         "cpu_stats": empty_cpu(),
@@ -35,17 +35,23 @@ pub fn empty_frame(name: &str, id: &str) -> Value {
     })
 }
 
-fn blkio(bytes: Vec<Value>, ios: Vec<Value>, nothing: bool) -> Value {
-    let list = |v: Vec<Value>| if nothing { Value::Null } else { Value::Array(v) };
+/// Docker's blkio section: cgroup v1 fills every list (empty ones `[]`), v2 only the bytes
+/// (read and write; an empty list is `null`, as Go encodes a nil slice), nothing when not running.
+fn blkio(bytes: Option<Vec<Value>>, ios: Option<Vec<Value>>, v1: bool) -> Value {
+    let list = |v: Option<Vec<Value>>| match v {
+        Some(v) if v1 || !v.is_empty() => Value::Array(v),
+        _ if v1 => json!([]),
+        _ => Value::Null,
+    };
     json!({
         "io_service_bytes_recursive": list(bytes),
         "io_serviced_recursive": list(ios),
-        "io_queue_recursive": null,
-        "io_service_time_recursive": null,
-        "io_wait_time_recursive": null,
-        "io_merged_recursive": null,
-        "io_time_recursive": null,
-        "sectors_recursive": null,
+        "io_queue_recursive": list(None),
+        "io_service_time_recursive": list(None),
+        "io_wait_time_recursive": list(None),
+        "io_merged_recursive": list(None),
+        "io_time_recursive": list(None),
+        "sectors_recursive": list(None),
     })
 }
 
@@ -75,6 +81,8 @@ pub fn sample(name: &str, id: &str, cgroup: &Cgroup, pid: u32) -> Result<Value, 
     if !v2 {
         memory["max_usage"] = json!(s.memory.usage.max);
         memory["failcnt"] = json!(s.memory.usage.failcnt);
+    } else if let Some(oom) = cgroup.unified.as_deref().and_then(|d| crate::cgroups::read_keyed(d, "memory.events").get("oom").copied()).filter(|n| *n > 0) {
+        memory["failcnt"] = json!(oom);
     }
     let entry = |e: &crate::cgroups::stats::BlkioEntry| json!({"major": e.major, "minor": e.minor, "op": if v2 { e.op.to_ascii_lowercase() } else { e.op.clone() }, "value": e.value});
     let mut pids = Map::new();
@@ -90,7 +98,7 @@ pub fn sample(name: &str, id: &str, cgroup: &Cgroup, pid: u32) -> Result<Value, 
         "read": read,
         "preread": ZERO_TIME,
         "pids_stats": pids,
-        "blkio_stats": blkio(s.blkio.io_service_bytes_recursive.iter().map(entry).collect(), s.blkio.io_serviced_recursive.iter().map(entry).collect(), false),
+        "blkio_stats": blkio(Some(s.blkio.io_service_bytes_recursive.iter().map(entry).collect()), (!v2).then(|| s.blkio.io_serviced_recursive.iter().map(entry).collect()), !v2),
         "num_procs": 0,
         "storage_stats": {},
         "cpu_stats": cpu,

@@ -124,16 +124,35 @@ impl Daemon {
         let pids = Self::cgroup_of(&slot.c)?.pids().map_err(ApiError::internal)?;
         self.events.container(&slot.c, "top", &[]);
         drop(slot);
-        let args: Vec<&str> = if ps_args.is_empty() { vec!["-ef"] } else { ps_args.split(' ').filter(|a| !a.is_empty()).collect() };
-        let out = std::process::Command::new("ps").args(&args).output().map_err(|e| ApiError::internal(format!("Error running ps: {e}")))?;
+        let ps_args = if ps_args.is_empty() { "-ef" } else { ps_args };
+        check_ps_args(ps_args).map_err(ApiError::internal)?;
+        let args: Vec<&str> = ps_args.split(' ').collect();
+        // `-q` lets ps read only the container's processes; some options refuse it (`f`).
+        let only = format!("-q{}", pids.iter().map(i32::to_string).collect::<Vec<_>>().join(","));
+        let run = |extra: Option<&str>| std::process::Command::new("ps").args(&args).args(extra).output();
+        let out = match run(Some(&only)) {
+            Ok(o) if o.status.success() => o,
+            _ => run(None).map_err(|e| ApiError::internal(format!("ps: {e}")))?,
+        };
         if !out.status.success() {
-            return Err(ApiError::internal(format!("ps: {}", String::from_utf8_lossy(&out.stderr).trim())));
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            return Err(ApiError::internal(format!("ps: {}", stderr.lines().next().filter(|l| !l.is_empty()).map(str::to_string).unwrap_or_else(|| format!("exit status {}", out.status.code().unwrap_or(-1))))));
         }
         parse_ps(&String::from_utf8_lossy(&out.stdout), &pids).map_err(ApiError::internal)
     }
 
     /// POST /containers/prune: every container that is not running, within the filters.
     pub fn prune_containers(&self, filters: &Filters) -> Result<Value, ApiError> {
+        static RUNNING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if RUNNING.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return Err(ApiError::conflict("a prune operation is already running"));
+        }
+        let result = self.prune_containers_now(filters);
+        RUNNING.store(false, std::sync::atomic::Ordering::SeqCst);
+        result
+    }
+
+    fn prune_containers_now(&self, filters: &Filters) -> Result<Value, ApiError> {
         filters.validate(PRUNE_FILTERS)?;
         let until = filters.until()?;
         let mut deleted = Vec::new();
@@ -172,25 +191,47 @@ pub(super) fn dir_size(path: &std::path::Path) -> u64 {
     std::fs::read_dir(path).map(|rd| rd.flatten().map(|e| dir_size(&e.path())).sum()).unwrap_or(0)
 }
 
-/// `ps` output → Docker's `{Titles, Processes}`, keeping the rows of `pids`. Each row has as
-/// many fields as there are titles, the last one holding the rest of the line (the command).
-fn parse_ps(output: &str, pids: &[i32]) -> Result<Value, String> {
-    let mut lines = output.lines();
-    let titles: Vec<&str> = lines.next().unwrap_or_default().split_whitespace().collect();
-    let pid_col = titles.iter().position(|t| *t == "PID").ok_or("Couldn't find PID field in ps output")?;
-    let mut processes = Vec::new();
-    for line in lines.filter(|l| !l.trim().is_empty()) {
-        let mut fields: Vec<String> = Vec::with_capacity(titles.len());
-        let mut rest = line.trim_start();
-        while fields.len() + 1 < titles.len() {
-            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
-            fields.push(rest[..end].to_string());
-            rest = rest[end..].trim_start();
+/// Docker refuses ps arguments that rename the PID column (`-o x=PID`): rows are matched by it.
+fn check_ps_args(ps_args: &str) -> Result<(), String> {
+    let words: Vec<&str> = ps_args.split_ascii_whitespace().collect();
+    for (i, w) in words.iter().enumerate() {
+        let Some((k, v)) = w.split_once('=') else { continue };
+        let v = if v.is_empty() { words.get(i + 1).copied().unwrap_or("") } else { v };
+        if v.starts_with("PID") && k != "pid" && i > 0 {
+            return Err(format!("specifying \"{k}={v}\" is not allowed"));
         }
-        fields.push(rest.trim_end().to_string());
-        let pid: i32 = fields.get(pid_col).and_then(|p| p.parse().ok()).ok_or_else(|| format!("Unexpected pid '{}'", fields.get(pid_col).map(String::as_str).unwrap_or("")))?;
-        if pids.contains(&pid) {
-            processes.push(fields);
+    }
+    Ok(())
+}
+
+/// `ps` output → Docker's `{Titles, Processes}`, keeping the rows of `pids` (and the thread
+/// rows, PID `-`, under them). Each row has as many fields as there are titles, the last one
+/// the rest of the line's words (the command).
+fn parse_ps(output: &str, pids: &[i32]) -> Result<Value, String> {
+    let ascii_fields = |l: &str| l.split([' ', '\t', '\n', '\x0c', '\r']).filter(|f| !f.is_empty()).map(str::to_string).collect::<Vec<_>>();
+    let mut lines = output.split('\n');
+    let titles = ascii_fields(lines.next().unwrap_or_default());
+    let pid_col = titles.iter().position(|t| t == "PID").ok_or("Couldn't find PID field in ps output")?;
+    let row = |mut fields: Vec<String>| {
+        let rest = fields.split_off((titles.len() - 1).min(fields.len())).join(" ");
+        fields.push(rest);
+        fields
+    };
+    let mut processes = Vec::new();
+    let mut under_ours = false;
+    for line in lines.filter(|l| !l.is_empty()) {
+        let fields = ascii_fields(line);
+        let Some(pid_field) = fields.get(pid_col) else { continue };
+        if pid_field == "-" {
+            if under_ours {
+                processes.push(row(fields));
+            }
+            continue;
+        }
+        let pid: i32 = pid_field.parse().map_err(|e| format!("Unexpected pid '{pid_field}': {e}"))?;
+        under_ours = pids.contains(&pid);
+        if under_ours {
+            processes.push(row(fields));
         }
     }
     Ok(json!({"Titles": titles, "Processes": processes}))
@@ -212,5 +253,14 @@ mod tests {
         assert_eq!(v["Titles"].as_array().unwrap().len(), 8);
         assert_eq!(v["Processes"], json!([["root", "412", "1", "0", "10:01", "?", "00:00:00", "sleep 1000 --x"]]));
         assert!(parse_ps("USER COMMAND\nroot sh\n", &[1]).is_err());
+        assert!(check_ps_args("-o pid,comm").is_ok());
+        assert_eq!(check_ps_args("-o user=PID").unwrap_err(), "specifying \"user=PID\" is not allowed");
+    }
+
+    #[test]
+    fn thread_rows_follow_their_process() {
+        let out = "PID TID CMD\n7 - sleep\n- 7 -\n9 - other\n- 9 -\n";
+        let v = parse_ps(out, &[7]).unwrap();
+        assert_eq!(v["Processes"], json!([["7", "-", "sleep"], ["-", "7", "-"]]));
     }
 }

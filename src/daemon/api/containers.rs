@@ -121,6 +121,7 @@ pub fn attach(d: &Arc<Daemon>, id: &str, req: &Request, v: (u32, u32)) -> Result
     let e = d.find(id)?;
     let (tty, open_stdin, log_path, stdin_fifo) = {
         let s = e.lock();
+        d.events.container(&s.c, "attach", &[]);
         (s.c.tty(), s.c.open_stdin(), s.c.log_path.clone(), d.bundle_dir(&s.c.id).join("init-stdin"))
     };
     let multiplexed = !tty;
