@@ -2,6 +2,7 @@
 //! error and exit-code conventions; each command talks to dockerd over the Engine API.
 
 pub mod api;
+mod attach;
 mod containers;
 pub mod flags;
 pub mod format;
@@ -13,7 +14,7 @@ mod diff;
 pub mod progress;
 mod resources;
 mod system;
-mod tty;
+pub mod tty;
 
 use api::{Api, ApiError};
 use flags::{flag, Kind, Parsed, Spec};
@@ -112,6 +113,7 @@ const GLOBAL_FLAGS: &[Spec] = &[
 fn commands() -> Vec<&'static Command> {
     let mut all: Vec<&'static Command> = Vec::new();
     all.extend(containers::COMMANDS.iter());
+    all.extend(attach::COMMANDS.iter());
     all.extend(images::COMMANDS.iter());
     all.extend(image_cmds::COMMANDS.iter());
     all.extend(system::COMMANDS.iter());
@@ -126,7 +128,7 @@ fn management_alias(group: &str, sub: &str) -> Option<&'static str> {
     Some(match (group, sub) {
         ("container", "ls" | "list" | "ps") => "ps",
         ("container", "rm" | "remove") => "rm",
-        ("container", s) => return ["run", "create", "start", "stop", "kill", "logs", "wait", "inspect"].into_iter().find(|c| *c == s),
+        ("container", s) => return ["attach", "run", "create", "start", "stop", "kill", "logs", "wait", "inspect"].into_iter().find(|c| *c == s),
         ("image", "ls" | "list") => "images",
         ("image", "pull") => "pull",
         ("image", "inspect") => "inspect",

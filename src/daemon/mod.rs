@@ -3,12 +3,14 @@
 //! child, unless `--containerd` names a running one) over our RPC protocol.
 
 mod api;
+mod attach;
 mod container;
 mod netns;
 mod ops;
 mod resources;
 pub mod seccomp_profile;
 mod spec;
+mod stdin;
 mod streams;
 
 use crate::containerd::client::Client as Containerd;
@@ -72,6 +74,8 @@ pub struct Entry {
     slot: Mutex<Slot>,
     changed: Condvar,
     pub output: Arc<streams::Output>,
+    /// The container's stdin, shared by attached clients.
+    pub input: Arc<stdin::Input>,
 }
 
 pub struct Slot {
@@ -83,7 +87,7 @@ pub struct Slot {
 
 impl Entry {
     fn new(c: Container) -> Arc<Entry> {
-        Arc::new(Entry { slot: Mutex::new(Slot { c, exits: 0, removed: false }), changed: Condvar::new(), output: Arc::default() })
+        Arc::new(Entry { slot: Mutex::new(Slot { c, exits: 0, removed: false }), changed: Condvar::new(), output: Arc::default(), input: Arc::default() })
     }
 
     pub fn lock(&self) -> MutexGuard<'_, Slot> {

@@ -1,6 +1,7 @@
 //! The Engine API: versioned and unversioned paths, and the route table. Each resource has
 //! its own module (request decoding, Docker's statuses and bodies) over the daemon's services.
 
+mod attach;
 mod containers;
 mod images;
 mod system;
@@ -82,7 +83,9 @@ pub fn handle(d: &Arc<Daemon>, mut req: Request) -> Response {
         ("POST", ["containers", id, "restart"]) => containers::restart(d, id, &req),
         ("POST", ["containers", id, "kill"]) => containers::kill(d, id, &req),
         ("POST", ["containers", id, "wait"]) => containers::wait(d, id, &req),
-        ("POST", ["containers", id, "attach"]) => containers::attach(d, id, &req, v),
+        ("POST", ["containers", id, "attach"]) => attach::attach(d, id, &req, v),
+        ("GET", ["containers", id, "attach", "ws"]) => attach::attach_ws(d, id, &req, v),
+        ("POST", ["containers", id, "resize"]) => attach::resize(d, id, &req),
         ("GET", ["containers", id, "logs"]) => containers::logs(d, id, &req, v),
         ("DELETE", ["containers", id]) => d.find(id).and_then(|e| d.remove(&e, req.query_bool("force"))).map(|_| Response::empty(204)),
         _ => Err(ApiError::not_found("page not found")),
