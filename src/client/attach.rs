@@ -8,7 +8,7 @@ use super::flags::{flag, Kind, Parsed};
 use super::tty::{self, InputEnd, RawMode};
 use super::{Args, Command, Ctx, Failure};
 use nix::sys::signal::{SigSet, Signal};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::sync::mpsc;
 
 pub const COMMANDS: &[Command] = &[Command {
@@ -96,8 +96,13 @@ pub fn attach(api: &Api, id: &str, s: &Streams) -> Result<Attached, ApiError> {
     std::thread::spawn(move || {
         let (mut o, mut e) = (io::stdout(), io::stderr());
         if tty {
-            let _ = io::copy(&mut reader, &mut o);
-            let _ = o.flush();
+            // Each piece goes out at once: stdout is line-buffered, and a prompt has no newline.
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 || o.write_all(&buf[..n]).and_then(|()| o.flush()).is_err() {
+                    break;
+                }
+            }
         } else if let Err(err) = crate::stdcopy::demux(&mut reader, &mut o, &mut e) {
             if err.kind() != io::ErrorKind::UnexpectedEof && err.kind() != io::ErrorKind::ConnectionReset {
                 eprintln!("{err}");

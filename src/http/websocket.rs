@@ -259,7 +259,7 @@ mod tests {
             body: vec![],
             spooled: None,
         };
-        assert_eq!(accept_key(&req).unwrap(), "s3pPLMBiTxaQ9kYGzxo0LzAbAOk=");
+        assert_eq!(accept_key(&req).unwrap(), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
     }
 
     #[test]
