@@ -388,3 +388,25 @@ fn websocket_attach() {
     }
     assert!(!text.contains('\u{1}'), "no stdcopy header in websocket frames: {text:?}");
 }
+
+#[test]
+fn start_attached_and_interactive() {
+    let Some(d) = Dockerd::start() else { return };
+    let image = pull_busybox(&d);
+    let config = d.tmp.join("client-config");
+    std::fs::create_dir_all(&config).unwrap();
+    for real in [false, true] {
+        if real && !Path::new(REAL_CLI).exists() {
+            continue;
+        }
+        let name = if real { "started-real" } else { "started-ours" };
+        let o = d.docker(&["create", "-it", "--name", name, &image, "sh"]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let t = Tmux::start("start", 70, 20, &client_cmd(&d, real, &config, &format!("start -ai {name}")));
+        t.wait_for("/ #", &d);
+        t.wait_for_size(20, 70, &d);
+        t.line("exit 7");
+        t.wait_for("EXIT=7", &d);
+        assert_eq!(inspect(&d, name)["State"]["ExitCode"], 7);
+    }
+}
