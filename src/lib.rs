@@ -10,7 +10,8 @@
 //! [`image`] (content-addressed image and layer store), [`snapshot`] (overlay2/vfs container
 //! filesystems), [`mounts`], [`stdcopy`] (Docker's multiplexed stream), [`jsonlog`] (json-file
 //! logs), [`sys`] (small syscall helpers), [`ids`] (ids and names), [`units`] (sizes and
-//! durations in words), [`auth`] (registry credentials), [`base64`], [`cgroups`] (cgroup v1 and v2).
+//! durations in words), [`auth`] (registry credentials), [`base64`], [`cgroups`] (cgroup v1 and v2),
+//! [`detach_keys`] (Docker's detach key notation and the watch for it).
 
 #![recursion_limit = "256"]
 
@@ -23,6 +24,7 @@ pub mod client;
 pub mod containerd;
 pub mod daemon;
 pub mod docker_init;
+pub mod detach_keys;
 pub mod http;
 pub mod ids;
 pub mod image;

@@ -2,11 +2,12 @@
 //! the real CLI's order: create (pulling a missing image), attach, wait, then start.
 
 use super::api::{seg, Api, ApiError};
+use super::attach::{attach, monitor_size, resize_path, End, Streams};
 use super::flags::{flag, Kind, Parsed, Spec};
 use super::{for_each, human, out, Args, Command, Ctx, Failure};
 use crate::http::client::Response;
 use serde_json::{json, Value};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -37,6 +38,7 @@ pub const COMMANDS: &[Command] = &[
         interspersed: true,
         flags: &[
             flag("attach", Some('a'), Kind::Bool, "Attach STDOUT/STDERR and forward signals"),
+            flag("detach-keys", None, Kind::Value, "Override the key sequence for detaching a container"),
             flag("interactive", Some('i'), Kind::Bool, "Attach container's STDIN"),
         ],
         run: start_cmd,
@@ -132,6 +134,7 @@ const CREATE_FLAGS: &[Spec] = &[
 const RUN_FLAGS: &[Spec] = &[
     flag("attach", Some('a'), Kind::List, "Attach to STDIN, STDOUT or STDERR"),
     flag("detach", Some('d'), Kind::Bool, "Run container in background and print container ID"),
+    flag("detach-keys", None, Kind::Value, "Override the key sequence for detaching a container"),
     flag("entrypoint", None, Kind::Value, "Overwrite the default ENTRYPOINT of the image"),
     flag("env", Some('e'), Kind::List, "Set environment variables"),
     flag("hostname", Some('h'), Kind::Value, "Container host name"),
@@ -262,42 +265,10 @@ fn create_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     }
 }
 
-/// A hijacked attach stream being copied to our stdout/stderr.
-struct Attached {
-    output: std::thread::JoinHandle<()>,
-}
-
-fn attach(api: &Api, id: &str, stdin: bool, stdout: bool, stderr: bool, tty: bool) -> Result<Attached, ApiError> {
-    let b = |v: bool| if v { "1" } else { "0" }.to_string();
-    let query = [("stream", "1".to_string()), ("stdin", b(stdin)), ("stdout", b(stdout)), ("stderr", b(stderr))];
-    let resp = api.call("POST", &format!("/containers/{}/attach", seg(id)), &query, None, &[("Connection", "Upgrade"), ("Upgrade", "tcp")])?;
-    let (mut reader, writer) = resp.into_raw().map_err(|e| ApiError::Io(e.to_string()))?;
-    if stdin {
-        let mut writer = writer;
-        // Daemon-side stdin closes when we half-close after our stdin ends.
-        std::thread::spawn(move || {
-            let _ = io::copy(&mut io::stdin().lock(), &mut writer);
-            let _ = writer.shutdown(std::net::Shutdown::Write);
-        });
-    }
-    let output = std::thread::spawn(move || {
-        let (mut o, mut e) = (io::stdout(), io::stderr());
-        if tty {
-            let _ = io::copy(&mut reader, &mut o);
-            let _ = o.flush();
-        } else if let Err(err) = crate::stdcopy::demux(&mut reader, &mut o, &mut e) {
-            if err.kind() != io::ErrorKind::UnexpectedEof && err.kind() != io::ErrorKind::ConnectionReset {
-                eprintln!("{err}");
-            }
-        }
-    });
-    Ok(Attached { output })
-}
-
 /// Registers a wait before the container starts, so its exit cannot be missed. The head
 /// arrives once the daemon has registered (moby flushes it at once); a daemon that holds it
 /// back gets a short grace period instead.
-fn wait_for_exit(api: &Api, id: &str, condition: &str) -> mpsc::Receiver<Result<Value, ApiError>> {
+pub(super) fn wait_for_exit(api: &Api, id: &str, condition: &str) -> mpsc::Receiver<Result<Value, ApiError>> {
     let (head_tx, head_rx) = mpsc::channel::<()>();
     let (tx, rx) = mpsc::channel();
     let endpoint = api.endpoint.clone();
@@ -330,10 +301,12 @@ fn exit_code_of(wait: Result<Value, ApiError>) -> Result<i32, Failure> {
 }
 
 fn run_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
+    super::tty::block_resize_signal();
     let detach = p.bool("detach");
     if p.bool("tty") && p.bool("interactive") && !detach && !super::is_terminal(0) {
         return Err(Failure::new("the input device is not a TTY", 1));
     }
+    let detach_keys = super::tty::detach_keys(p.value("detach-keys")).map_err(|e| Failure::new(report("run", &e, false), 125))?;
     let api = ctx.api().map_err(|e| Failure::new(report("run", &e.to_string(), true), 125))?;
     let id = create_container(api, p, detach).map_err(|e| {
         let m = e.to_string();
@@ -350,12 +323,12 @@ fn run_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     }
     let body = create_body(p, false);
     let tty = p.bool("tty");
-    let _raw = (tty && body["AttachStdin"] == true && super::is_terminal(0)).then(super::tty::RawMode::enter);
-    let attached = attach(api, &id, body["AttachStdin"] == true, body["AttachStdout"] == true, body["AttachStderr"] == true, tty)
-        .map_err(|e| Failure::new(report("run", &e.to_string(), false), 125))?;
+    let streams = Streams { stdin: body["AttachStdin"] == true, stdout: body["AttachStdout"] == true, stderr: body["AttachStderr"] == true, tty, detach_keys };
+    let attached = attach(api, &id, &streams).map_err(|e| Failure::new(report("run", &e.to_string(), false), 125))?;
     let condition = if p.bool("rm") { "removed" } else { "next-exit" };
     let wait = wait_for_exit(api, &id, condition);
     if let Err(e) = start(api) {
+        drop(attached);
         let m = e.to_string();
         eprintln!("{}", report("run", &m, false));
         if p.bool("rm") {
@@ -363,18 +336,13 @@ fn run_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
         }
         return Err(Failure::silent(start_error_code(&m)));
     }
-    if tty {
-        resize(api, &id);
+    if tty && super::is_terminal(1) {
+        monitor_size(api, resize_path(&id));
     }
-    let _ = attached.output.join();
+    if attached.wait() == End::Detached {
+        return Ok(0);
+    }
     exit_code_of(wait.recv().unwrap_or_else(|_| Err(ApiError::Io("wait ended without an answer".into()))))
-}
-
-/// Tells the container's tty our terminal's size.
-fn resize(api: &Api, id: &str) {
-    if let Some((h, w)) = super::tty::size(1) {
-        let _ = api.call("POST", &format!("/containers/{}/resize", seg(id)), &[("h", h.to_string()), ("w", w.to_string())], None, &[]);
-    }
 }
 
 fn inspect_container(api: &Api, name: &str) -> Result<Value, String> {
@@ -391,6 +359,8 @@ fn not_found_as_client(e: ApiError, object: &str, name: &str) -> String {
 }
 
 fn start_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
+    super::tty::block_resize_signal();
+    let detach_keys = super::tty::detach_keys(p.value("detach-keys")).map_err(|e| Failure::new(e, 125))?;
     let api = ctx.api()?;
     if p.bool("attach") || p.bool("interactive") {
         if p.args.len() > 1 {
@@ -400,16 +370,19 @@ fn start_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
         let info = inspect_container(api, name).map_err(|e| Failure::new(e, 1))?;
         let id = info["Id"].as_str().unwrap_or(name).to_string();
         let tty = info["Config"]["Tty"] == true;
-        let _raw = (tty && p.bool("interactive") && super::is_terminal(0)).then(super::tty::RawMode::enter);
-        let attached = attach(api, &id, p.bool("interactive"), true, true, tty)?;
+        let stdin = p.bool("interactive") && info["Config"]["OpenStdin"] == true;
+        let attached = attach(api, &id, &Streams { stdin, stdout: true, stderr: true, tty, detach_keys })?;
         let wait = wait_for_exit(api, &id, "next-exit");
         if let Err(e) = api.call("POST", &format!("/containers/{}/start", seg(&id)), &[], None, &[]) {
+            drop(attached);
             return Err(Failure::new(e.to_string(), 1));
         }
-        if tty {
-            resize(api, &id);
+        if tty && super::is_terminal(1) {
+            monitor_size(api, resize_path(&id));
         }
-        let _ = attached.output.join();
+        if attached.wait() == End::Detached {
+            return Ok(0);
+        }
         return match wait.recv() {
             Ok(Ok(v)) => Ok(v["StatusCode"].as_i64().unwrap_or(0) as i32),
             Ok(Err(e)) => Err(e.into()),

@@ -2,6 +2,7 @@
 //! error and exit-code conventions; each command talks to dockerd over the Engine API.
 
 pub mod api;
+mod attach;
 mod containers;
 mod create_flags;
 mod cp;
@@ -16,7 +17,7 @@ mod exec;
 pub mod progress;
 mod resources;
 mod system;
-mod tty;
+pub mod tty;
 mod verbs;
 
 use api::{Api, ApiError};
@@ -116,6 +117,7 @@ const GLOBAL_FLAGS: &[Spec] = &[
 fn commands() -> Vec<&'static Command> {
     let mut all: Vec<&'static Command> = Vec::new();
     all.extend(containers::COMMANDS.iter());
+    all.extend(attach::COMMANDS.iter());
     all.extend(images::COMMANDS.iter());
     all.extend(image_cmds::COMMANDS.iter());
     all.extend(system::COMMANDS.iter());
@@ -129,7 +131,7 @@ fn commands() -> Vec<&'static Command> {
 }
 
 /// `docker container X` for these X is the top-level `docker X`.
-const CONTAINER_VERBS: &[&str] = &["run", "create", "start", "stop", "kill", "logs", "wait", "inspect", "cp", "exec"];
+const CONTAINER_VERBS: &[&str] = &["attach", "run", "create", "start", "stop", "kill", "logs", "wait", "inspect", "cp", "exec"];
 
 /// `docker container ls` and friends map onto the classic top-level commands.
 fn management_alias(group: &str, sub: &str) -> Option<&'static str> {

@@ -197,6 +197,11 @@ impl Client {
         self.call("exec_delete", json!({"id": id, "exec_id": exec_id})).map(drop)
     }
 
+    /// Sets the rows and columns of a terminal task's pty.
+    pub fn resize(&self, id: &str, height: u32, width: u32) -> Result<(), RpcError> {
+        self.call("resize", json!({"id": id, "height": height, "width": width})).map(drop)
+    }
+
     /// Blocks, calling `f` for each event until the connection drops (Err) or f returns false.
     pub fn events(&self, f: &mut dyn FnMut(Event) -> bool) -> Result<(), RpcError> {
         let mut conn = self.connect()?;

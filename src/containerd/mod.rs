@@ -15,7 +15,8 @@
 //!
 //! Methods (params → result): `version` → {version, rpc}; `create` {id, bundle, runtime?,
 //! runtime_root?, stdin?, stdout?, stderr?, terminal} → {pid}; `start` {id} → {pid};
-//! `kill` {id, signal, all} → {}; `close_stdin` {id} → {}; `delete` {id} → {pid, exit_status,
+//! `kill` {id, signal, all} → {}; `close_stdin` {id} → {};
+//! `resize` {id, height, width} → {} (terminal tasks); `delete` {id} → {pid, exit_status,
 //! exited_at}; `state` {id} → {id, pid, status, exit_status, exited_at, bundle}; `list` →
 //! {tasks: [state]}; `wait` {id} → {pid, exit_status, exited_at} once the task has exited;
 //! `events` → a first line {topic: "/subscribed"}, then one line per event
@@ -317,6 +318,7 @@ impl Daemon {
             }
             "close_stdin" => self.forward(&id_param(params)?, "close_stdin", json!({})),
             "pause" | "resume" => self.forward(&id_param(params)?, method, json!({})),
+            "resize" => self.resize(params),
             "delete" => self.delete(&id_param(params)?),
             "state" => {
                 let id = id_param(params)?;
@@ -333,6 +335,14 @@ impl Daemon {
             m if exec::METHODS.contains(&m) => self.handle_exec(m, params),
             _ => Err(bad(format!("unknown method {method:?}"))),
         }
+    }
+
+    /// `resize` {id, height, width}: the shim sets its pty's size.
+    fn resize(&self, params: &Value) -> Result<Value, RpcError> {
+        let id = id_param(params)?;
+        let dim = |k: &str| params.get(k).and_then(Value::as_u64).filter(|&v| v <= u32::MAX as u64).ok_or_else(|| bad(format!("resize: missing or invalid {k}")));
+        let (height, width) = (dim("height")?, dim("width")?);
+        self.forward(&id, "resize", json!({"height": height, "width": width}))
     }
 
     /// Sends a request to a task's shim.

@@ -3,6 +3,7 @@
 //! child, unless `--containerd` names a running one) over our RPC protocol.
 
 mod api;
+mod attach;
 mod container;
 pub mod create_fields;
 mod host_spec;
@@ -18,6 +19,7 @@ mod restart;
 pub mod seccomp_profile;
 mod spec;
 mod stats;
+mod stdin;
 mod streams;
 mod verbs;
 
@@ -91,6 +93,8 @@ pub struct Entry {
     slot: Mutex<Slot>,
     changed: Condvar,
     pub output: Arc<streams::Output>,
+    /// The container's stdin, shared by attached clients.
+    pub input: Arc<stdin::Input>,
 }
 
 pub struct Slot {
@@ -102,7 +106,7 @@ pub struct Slot {
 
 impl Entry {
     fn new(c: Container) -> Arc<Entry> {
-        Arc::new(Entry { slot: Mutex::new(Slot { c, exits: 0, removed: false }), changed: Condvar::new(), output: Arc::default() })
+        Arc::new(Entry { slot: Mutex::new(Slot { c, exits: 0, removed: false }), changed: Condvar::new(), output: Arc::default(), input: Arc::default() })
     }
 
     pub fn lock(&self) -> MutexGuard<'_, Slot> {

@@ -340,7 +340,7 @@ impl Daemon {
             let files = scope.spawn(|| -> Result<Fifos, ApiError> {
                 self.write_container_files(c).map_err(|e| ApiError::internal(e.to_string()))?;
                 std::fs::create_dir_all(&bundle).map_err(|e| ApiError::internal(e.to_string()))?;
-                let fifos = Fifos::create(&bundle, c.open_stdin()).map_err(|e| ApiError::internal(e.to_string()))?;
+                let fifos = Fifos::create(&bundle, c.open_stdin(), c.tty()).map_err(|e| ApiError::internal(e.to_string()))?;
                 entry.output.start(&fifos, std::path::Path::new(&c.log_path)).map_err(|e| ApiError::internal(e.to_string()))?;
                 Ok(fifos)
             });
@@ -380,7 +380,7 @@ impl Daemon {
             runtime: None,
             stdin: fifos.stdin.clone(),
             stdout: Some(fifos.stdout.clone()),
-            stderr: Some(fifos.stderr.clone()),
+            stderr: fifos.stderr.clone(),
             terminal: slot.c.tty(),
         };
         let created = self.containerd_call(|c| c.create(&task));
@@ -388,6 +388,11 @@ impl Daemon {
         drop(netns);
         let started = created.and_then(|pid| {
             entry.output.open_gate();
+            if let Some(stdin) = &fifos.stdin {
+                if let Err(e) = entry.input.open(stdin) {
+                    eprintln!("dockerd: opening the stdin of {id}: {e}");
+                }
+            }
             // The running state's file is written, its data fsynced, while the task starts; it
             // is renamed in once the start has succeeded (and dropped if it has not).
             let mut running = slot.c.clone();
@@ -436,6 +441,7 @@ impl Daemon {
             let _ = std::fs::remove_dir_all(self.bundle_dir(id));
             let ran = crate::sys::parse_rfc3339(&slot.c.state.started_at).and_then(|t| SystemTime::now().duration_since(t).ok()).unwrap_or_default();
             slot.c.set_exited(exit_status, exited_at);
+            entry.input.clear();
             slot.exits += 1;
             self.events.container(&slot.c, "die", &[("exitCode", &exit_status.to_string()), ("execDuration", &ran.as_secs().to_string())]);
             self.restarts.after_exit(&mut slot.c, exit_status);
@@ -651,10 +657,15 @@ impl Daemon {
                     let entry = Entry::new(c);
                     if running {
                         let bundle = self.bundle_dir(&id);
-                        let fifos = Fifos { stdin: None, stdout: bundle.join("init-stdout"), stderr: bundle.join("init-stderr") };
+                        let stderr = Some(bundle.join("init-stderr")).filter(|p| p.exists());
+                        let fifos = Fifos { stdin: None, stdout: bundle.join("init-stdout"), stderr };
                         let log = entry.lock().c.log_path.clone();
                         if fifos.stdout.exists() && entry.output.start(&fifos, std::path::Path::new(&log)).is_ok() {
                             entry.output.open_gate();
+                        }
+                        let stdin = bundle.join("init-stdin");
+                        if stdin.exists() {
+                            let _ = entry.input.open(&stdin);
                         }
                     }
                     self.containers.lock().unwrap_or_else(|e| e.into_inner()).insert(id, entry);

@@ -42,19 +42,22 @@ pub struct Output {
 pub struct Fifos {
     pub stdin: Option<PathBuf>,
     pub stdout: PathBuf,
-    pub stderr: PathBuf,
+    /// None for a terminal: the pty carries both streams, and a FIFO nobody opens for
+    /// writing would keep its reader (and every attach waiting for the end) blocked forever.
+    pub stderr: Option<PathBuf>,
 }
 
 impl Fifos {
-    /// Makes `init-stdout` and `init-stderr` (and `init-stdin` when asked) in `bundle`.
-    pub fn create(bundle: &Path, with_stdin: bool) -> io::Result<Fifos> {
+    /// Makes `init-stdout`, `init-stderr` unless the container has a terminal, and
+    /// `init-stdin` when asked, in `bundle`.
+    pub fn create(bundle: &Path, with_stdin: bool, terminal: bool) -> io::Result<Fifos> {
         let mk = |name: &str| -> io::Result<PathBuf> {
             let p = bundle.join(name);
             let _ = std::fs::remove_file(&p);
             nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o600))?;
             Ok(p)
         };
-        Ok(Fifos { stdin: if with_stdin { Some(mk("init-stdin")?) } else { None }, stdout: mk("init-stdout")?, stderr: mk("init-stderr")? })
+        Ok(Fifos { stdin: if with_stdin { Some(mk("init-stdin")?) } else { None }, stdout: mk("init-stdout")?, stderr: if terminal { None } else { Some(mk("init-stderr")?) } })
     }
 }
 
@@ -69,12 +72,13 @@ impl Output {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(log_path)?;
         {
             let mut inner = self.lock();
-            inner.open = 2;
+            inner.open = 1 + usize::from(fifos.stderr.is_some());
             inner.partial = [Vec::new(), Vec::new()];
             inner.log = Some(log);
             inner.gate_open = false;
         }
-        for (path, stream) in [(fifos.stdout.clone(), StreamType::Stdout), (fifos.stderr.clone(), StreamType::Stderr)] {
+        let streams = std::iter::once((fifos.stdout.clone(), StreamType::Stdout)).chain(fifos.stderr.clone().map(|p| (p, StreamType::Stderr)));
+        for (path, stream) in streams {
             let me = self.clone();
             std::thread::Builder::new().name("fifo".into()).stack_size(128 << 10).spawn(move || {
                 // A blocking open returns once a writer (the shim) has the FIFO open; reading
@@ -96,7 +100,7 @@ impl Output {
 
     /// Ends readers still waiting for a writer (the runtime failed before opening the FIFOs).
     pub fn release(fifos: &Fifos) {
-        for p in [&fifos.stdout, &fifos.stderr] {
+        for p in std::iter::once(&fifos.stdout).chain(fifos.stderr.as_ref()) {
             let _ = std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC).open(p);
         }
     }
@@ -160,8 +164,14 @@ impl Output {
     /// Registers a client for the current or next run's output.
     pub fn subscribe(&self) -> Receiver<Chunk> {
         let (tx, rx) = channel();
-        self.lock().subscribers.push(tx);
+        self.subscribe_sender(tx);
         rx
+    }
+
+    /// As `subscribe`, with a channel whose sender the caller keeps too (an attach ends its
+    /// own output loop with `Chunk::End` when its client detaches).
+    pub fn subscribe_sender(&self, tx: Sender<Chunk>) {
+        self.lock().subscribers.push(tx);
     }
 
     /// Reads the log and subscribes in one step, so nothing is missed or seen twice.

@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod server;
+pub mod websocket;
 
 use std::io::{self, BufRead, Read, Write};
 use std::net::TcpStream;

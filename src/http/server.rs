@@ -227,7 +227,9 @@ fn spool(head: &[u8], rest: &mut dyn Read) -> io::Result<std::fs::File> {
 }
 
 fn write_head(w: &mut Conn, status: u16, headers: &Headers, extra: &str) -> io::Result<()> {
-    let reason = if status == 101 { "UPGRADED" } else { status_text(status) };
+    // Docker answers its own `Upgrade: tcp` with this reason; a websocket gets the standard one.
+    let websocket = headers.get("Upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
+    let reason = if status == 101 && !websocket { "UPGRADED" } else { status_text(status) };
     let mut head = format!("HTTP/1.1 {status} {reason}\r\n");
     head.push_str(&format!("Api-Version: {}\r\n", crate::version::API_VERSION));
     head.push_str(&format!("Docker-Experimental: false\r\nOstype: linux\r\nServer: Docker/{} (linux)\r\n", crate::version::DOCKBOX));

@@ -76,7 +76,12 @@ impl Tty {
         for p in ready.iter().filter(|p| p.revents != 0) {
             if p.fd == self.master.as_raw_fd() {
                 match nix::unistd::read(p.fd, &mut buf) {
-                    Ok(0) | Err(nix::errno::Errno::EIO) => self.master_open = false,
+                    // The container's side is closed everywhere: dropping our write end lets
+                    // dockerd's reader see the end of the output now, not at the shim's exit.
+                    Ok(0) | Err(nix::errno::Errno::EIO) => {
+                        self.master_open = false;
+                        self.stdout = None;
+                    }
                     Err(_) => {}
                     Ok(n) => {
                         if let Some(out) = &mut self.stdout {

@@ -1,11 +1,9 @@
 //! The Engine API's container routes: create, list, inspect, start/stop/restart/kill, wait,
-//! attach, logs, changes and remove, over the container operations of [`crate::daemon`].
+//! logs, changes and remove (attach and resize: [`super::attach`]), over the container operations of [`crate::daemon`].
 
 use crate::daemon::ops::{parse_signal, ApiError, WaitCondition};
-use crate::daemon::streams::{write_chunk, Chunk};
 use crate::daemon::Daemon;
 use crate::http::server::{Request, Response};
-use crate::stdcopy::StreamType;
 use serde_json::{json, Value};
 use std::io::Write;
 use std::sync::Arc;
@@ -115,69 +113,6 @@ pub(super) fn stream_content_type(multiplexed: bool, v: (u32, u32)) -> &'static 
     } else {
         "application/vnd.docker.raw-stream"
     }
-}
-
-pub fn attach(d: &Arc<Daemon>, id: &str, req: &Request, v: (u32, u32)) -> Result<Response, ApiError> {
-    let e = d.find(id)?;
-    let (tty, open_stdin, log_path, stdin_fifo) = {
-        let s = e.lock();
-        d.events.container(&s.c, "attach", &[]);
-        (s.c.tty(), s.c.open_stdin(), s.c.log_path.clone(), d.bundle_dir(&s.c.id).join("init-stdin"))
-    };
-    let multiplexed = !tty;
-    let (want_out, want_err) = (req.query_bool("stdout"), req.query_bool("stderr"));
-    let want_stdin = req.query_bool("stdin") && open_stdin;
-    let (history, live) = if req.query_bool("stream") {
-        if req.query_bool("logs") {
-            let (entries, _) = e.output.log_then_subscribe(std::path::Path::new(&log_path), false);
-            (entries, Some(e.output.subscribe()))
-        } else {
-            (Vec::new(), Some(e.output.subscribe()))
-        }
-    } else if req.query_bool("logs") {
-        (e.output.log_then_subscribe(std::path::Path::new(&log_path), false).0, None)
-    } else {
-        (Vec::new(), None)
-    };
-    let upgrade = req.wants_upgrade();
-    let mut resp = Response::hijack(
-        if upgrade { 101 } else { 200 },
-        Box::new(move |reader, mut conn| {
-            if want_stdin {
-                std::thread::spawn(move || {
-                    if let Ok(mut fifo) = std::fs::OpenOptions::new().write(true).open(stdin_fifo) {
-                        let mut reader = reader;
-                        let _ = std::io::copy(&mut reader, &mut fifo);
-                    }
-                });
-            }
-            let wanted = |s: StreamType| (s == StreamType::Stdout && want_out) || (s == StreamType::Stderr && want_err);
-            for entry in history {
-                let s = if entry.stream == "stderr" { StreamType::Stderr } else { StreamType::Stdout };
-                if wanted(s) && write_chunk(&mut conn, s, entry.log.as_bytes(), multiplexed).is_err() {
-                    return;
-                }
-            }
-            if let Some(rx) = live {
-                for chunk in rx {
-                    match chunk {
-                        Chunk::Data(s, data) => {
-                            if wanted(s) && write_chunk(&mut conn, s, &data, multiplexed).is_err() {
-                                return;
-                            }
-                        }
-                        Chunk::End => break,
-                    }
-                }
-            }
-            let _ = conn.shutdown(std::net::Shutdown::Both);
-        }),
-    )
-    .with_header("Content-Type", stream_content_type(multiplexed, v));
-    if upgrade {
-        resp = resp.with_header("Connection", "Upgrade").with_header("Upgrade", "tcp");
-    }
-    Ok(resp)
 }
 
 /// `GET /containers/{id}/changes`: what changed in the container's filesystem.

@@ -3,6 +3,7 @@
 
 mod container_verbs;
 mod archive;
+mod attach;
 mod containers;
 mod exec;
 mod events;
@@ -90,7 +91,9 @@ pub fn handle(d: &Arc<Daemon>, mut req: Request) -> Response {
         ("POST", ["containers", id, "restart"]) => containers::restart(d, id, &req),
         ("POST", ["containers", id, "kill"]) => containers::kill(d, id, &req),
         ("POST", ["containers", id, "wait"]) => containers::wait(d, id, &req),
-        ("POST", ["containers", id, "attach"]) => containers::attach(d, id, &req, v),
+        ("POST", ["containers", id, "attach"]) => attach::attach(d, id, &req, v),
+        ("GET", ["containers", id, "attach", "ws"]) => attach::attach_ws(d, id, &req, v),
+        ("POST", ["containers", id, "resize"]) => attach::resize(d, id, &req),
         ("GET", ["containers", id, "logs"]) => logs::logs(d, id, &req, v),
         ("POST", ["containers", "prune"]) => container_verbs::prune(d, &req),
         ("POST", [kind @ ("networks" | "volumes" | "build"), "prune"]) => container_verbs::prune_nothing(kind, &req),

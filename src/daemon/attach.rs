@@ -1,0 +1,197 @@
+//! Attaching a client to a container, the way Docker does it: the container's output (the
+//! log so far and/or the live stream) goes out, the client's input goes to the container's
+//! stdin ([`super::stdin`]). With a terminal dockerd watches the input for the detach keys
+//! and ends the attach when they come (the container runs on); at the end of the client's
+//! input, `StdinOnce` (without a terminal) closes the container's stdin, otherwise the attach
+//! ends. Also the terminal's size (`resize`).
+
+use super::ops::ApiError;
+use super::streams::{write_chunk, Chunk};
+use super::{Daemon, Entry};
+use crate::jsonlog;
+use crate::stdcopy::StreamType;
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Arc;
+
+/// What the client asked for (the attach query).
+pub struct Options {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+    pub logs: bool,
+    pub stream: bool,
+    /// The `detachKeys` query, in Docker's notation; empty for the default.
+    pub detach_keys: String,
+}
+
+/// An attach decided on, its output subscription taken (so nothing the container writes
+/// after the request is missed), waiting for the client's streams.
+pub struct Session {
+    d: Arc<Daemon>,
+    entry: Arc<Entry>,
+    id: String,
+    tty: bool,
+    stdin_once: bool,
+    stdin: bool,
+    stdout: bool,
+    stderr: bool,
+    detach_keys: Vec<u8>,
+    history: Vec<jsonlog::Entry>,
+    live: Option<(Sender<Chunk>, Receiver<Chunk>)>,
+}
+
+/// Ends the client's connection (both ways), from whichever side finishes first.
+pub type Closer = Arc<dyn Fn() + Send + Sync>;
+
+impl Session {
+    pub fn new(d: &Arc<Daemon>, entry: Arc<Entry>, opts: &Options) -> Result<Session, ApiError> {
+        let detach_keys = if opts.detach_keys.is_empty() {
+            crate::detach_keys::DEFAULT.to_vec()
+        } else {
+            crate::detach_keys::parse(&opts.detach_keys).map_err(|_| ApiError::bad_request(format!("Invalid detach keys ({}) provided", opts.detach_keys)))?
+        };
+        let (id, tty, open_stdin, stdin_once, log_path) = {
+            let s = entry.lock();
+            let once = s.c.config.get("StdinOnce").and_then(serde_json::Value::as_bool).unwrap_or(false);
+            d.events.container(&s.c, "attach", &[]);
+            (s.c.id.clone(), s.c.tty(), s.c.open_stdin(), once, s.c.log_path.clone())
+        };
+        let history = if opts.logs { entry.output.log_then_subscribe(std::path::Path::new(&log_path), false).0 } else { Vec::new() };
+        let live = opts.stream.then(|| {
+            let (tx, rx) = channel();
+            entry.output.subscribe_sender(tx.clone());
+            (tx, rx)
+        });
+        Ok(Session {
+            d: d.clone(),
+            entry,
+            id,
+            tty,
+            stdin_once,
+            stdin: opts.stdin && open_stdin && opts.stream,
+            stdout: opts.stdout,
+            stderr: opts.stderr,
+            detach_keys,
+            history,
+            live,
+        })
+    }
+
+    /// Whether the container has a terminal (its output is then one raw stream).
+    pub fn tty(&self) -> bool {
+        self.tty
+    }
+
+    /// Runs the attach until the output ends, the client detaches or goes away; `close`
+    /// ends the client's connection.
+    pub fn run(self, input: Box<dyn Read + Send>, output: &mut dyn Write, multiplexed: bool, close: Closer) {
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let Session { d, entry, id, tty, stdin_once, stdin, stdout, stderr, detach_keys, history, live } = self;
+        let (end_tx, rx) = match live {
+            Some((tx, rx)) => (Some(tx), Some(rx)),
+            None => (None, None),
+        };
+        if stdin {
+            let cancelled = cancelled.clone();
+            let close = close.clone();
+            let spawned = std::thread::Builder::new().name("attach-stdin".into()).stack_size(128 << 10).spawn(move || {
+                let keys: &[u8] = if tty { &detach_keys } else { &[] };
+                let outcome = copy_input(input, &entry, keys, &cancelled);
+                match outcome {
+                    InputEnd::Eof if stdin_once && !tty => {
+                        if entry.input.close(&cancelled) {
+                            if let Err(e) = d.containerd.close_stdin(&id) {
+                                eprintln!("dockerd: closing the stdin of {id}: {e}");
+                            }
+                        }
+                    }
+                    // Docker ends the attach when the input ends (or detaches) otherwise.
+                    _ => {
+                        if let Some(tx) = end_tx {
+                            let _ = tx.send(Chunk::End);
+                        } else {
+                            close();
+                        }
+                    }
+                }
+            });
+            if let Err(e) = spawned {
+                eprintln!("dockerd: cannot start an attach thread: {e}");
+            }
+        }
+        let wanted = |s: StreamType| (s == StreamType::Stdout && stdout) || (s == StreamType::Stderr && stderr);
+        'out: {
+            for entry in history {
+                let s = if entry.stream == "stderr" { StreamType::Stderr } else { StreamType::Stdout };
+                if wanted(s) && write_chunk(output, s, entry.log.as_bytes(), multiplexed).is_err() {
+                    break 'out;
+                }
+            }
+            for chunk in rx.into_iter().flatten() {
+                match chunk {
+                    Chunk::Data(s, data) => {
+                        if wanted(s) && write_chunk(output, s, &data, multiplexed).is_err() {
+                            break;
+                        }
+                    }
+                    Chunk::End => break,
+                }
+            }
+        }
+        cancelled.store(true, Ordering::Relaxed);
+        close();
+    }
+}
+
+enum InputEnd {
+    Eof,
+    Detached,
+}
+
+/// Copies the client's input to the container's stdin, watching for `keys`.
+fn copy_input(mut input: Box<dyn Read + Send>, entry: &Entry, keys: &[u8], cancelled: &AtomicBool) -> InputEnd {
+    let mut detector = crate::detach_keys::Detector::new(keys);
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        let scan = detector.feed(&buf[..n]);
+        if !scan.forward.is_empty() && !entry.input.write(&scan.forward, cancelled) {
+            return InputEnd::Eof;
+        }
+        if scan.detached {
+            return InputEnd::Detached;
+        }
+    }
+    let held = detector.held();
+    if !held.is_empty() {
+        entry.input.write(held, cancelled);
+    }
+    InputEnd::Eof
+}
+
+impl Daemon {
+    /// `POST /containers/{id}/resize`: the terminal's rows and columns.
+    pub fn resize(&self, entry: &Entry, height: u32, width: u32) -> Result<(), ApiError> {
+        let (id, running, tty) = {
+            let s = entry.lock();
+            (s.c.id.clone(), s.c.state.running, s.c.tty())
+        };
+        if !running {
+            return Err(ApiError::conflict(format!("container {id} is not running")));
+        }
+        // As containerd's runc shim: a task without a terminal has no size to set.
+        if !tty {
+            return Ok(());
+        }
+        self.containerd.resize(&id, height, width).map_err(ApiError::from)?;
+        self.events.container(&entry.lock().c, "resize", &[("height", &height.to_string()), ("width", &width.to_string())]);
+        Ok(())
+    }
+}
