@@ -493,9 +493,17 @@ impl Daemon {
         self.note_manual_stop(&mut slot.c, signal);
         let id = slot.c.id.clone();
         drop(slot);
-        self.containerd_call(|c| c.kill(&id, signal, false)).map_err(ApiError::from)?;
-        self.events.container(&entry.lock().c, "kill", &[("signal", &signal.to_string())]);
+        self.signal_task(entry, &id, signal, false).map_err(ApiError::from)?;
         self.thaw_after_signal(entry, signal);
+        Ok(())
+    }
+
+    /// Signals the task and records the "kill" event. The container's lock is held meanwhile:
+    /// the exit the signal causes is handled under that lock, so its "die" always follows.
+    fn signal_task(&self, entry: &Arc<Entry>, id: &str, signal: i32, all: bool) -> Result<(), RpcError> {
+        let slot = entry.lock();
+        self.containerd_call(|c| c.kill(id, signal, all))?;
+        self.events.container(&slot.c, "kill", &[("signal", &signal.to_string())]);
         Ok(())
     }
 
@@ -531,13 +539,10 @@ impl Daemon {
             Some(t) => Duration::from_secs(t as u64),
             None => Duration::from_secs(10),
         });
-        match self.containerd_call(|c| c.kill(&id, signal, false)) {
+        match self.signal_task(entry, &id, signal, false) {
             Err(e) if e.kind != ErrorKind::NotFound => return Err(e.into()),
             Err(_) => {}
-            Ok(()) => {
-                self.events.container(&entry.lock().c, "kill", &[("signal", &signal.to_string())]);
-                self.thaw_after_signal(entry, signal);
-            }
+            Ok(()) => self.thaw_after_signal(entry, signal),
         }
         let slot = entry.wait_until(entry.lock(), Some(timeout), |s| s.exits > exits || !s.c.state.running);
         if slot.exits > exits || !slot.c.state.running {
@@ -545,8 +550,7 @@ impl Daemon {
             return Ok(true);
         }
         drop(slot);
-        if self.containerd_call(|c| c.kill(&id, libc::SIGKILL, true)).is_ok() {
-            self.events.container(&entry.lock().c, "kill", &[("signal", &libc::SIGKILL.to_string())]);
+        if self.signal_task(entry, &id, libc::SIGKILL, true).is_ok() {
             self.thaw_after_signal(entry, libc::SIGKILL);
         }
         let slot = entry.wait_until(entry.lock(), Some(Duration::from_secs(30)), |s| s.exits > exits || !s.c.state.running);
