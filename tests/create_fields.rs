@@ -387,10 +387,22 @@ fn namespace_modes_share_what_they_name() {
     assert_eq!(inside(&["--pid", "container:donor"], "cat /proc/1/comm; true"), "sleep");
     let pid = d.api("GET", "/containers/donor/json", None).1["State"]["Pid"].as_u64().unwrap().to_string();
     assert_eq!(inside(&["--pid", "container:donor"], "readlink /proc/self/ns/pid"), ns_link(&pid, "pid"));
+    let o = d.docker(&["run", "--rm", "--ipc", "container:donor", &image, "true"]);
+    assert!(stderr(&o).contains("non-shareable IPC (hint: use IpcMode:shareable for the donor container)"), "{}", stderr(&o));
     run_ok(&d, None, &["rm", "-f", "donor"]);
     let o = d.docker(&["run", "--rm", "--pid", "container:donor", &image, "true"]);
     assert_ne!(o.status.code(), Some(0));
     assert!(stderr(&o).contains("No such container: donor"), "{}", stderr(&o));
+
+    // --ipc container:NAME joins a shareable container's IPC namespace and /dev/shm.
+    run_ok(&d, None, &["run", "-d", "--name", "ipc-donor", "--ipc", "shareable", "--shm-size", "2m", &image, "sh", "-c", "echo shared > /dev/shm/x; sleep 300"]);
+    let pid = d.api("GET", "/containers/ipc-donor/json", None).1["State"]["Pid"].as_u64().unwrap().to_string();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let out = inside(&["--ipc", "container:ipc-donor"], "cat /dev/shm/x; readlink /proc/self/ns/ipc; df -k /dev/shm | awk 'NR == 2 {print $2}'");
+    assert_eq!(out, format!("shared\n{}\n2048", ns_link(&pid, "ipc")));
+    run_ok(&d, None, &["rm", "-f", "ipc-donor"]);
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(&format!("{}/data/containers/", d.tmp.path().display())), "a /dev/shm is still mounted: {mounts}");
 
     // --privileged: every capability, the host's devices, nothing masked.
     let capeff = u64::from_str_radix(&inside(&["--privileged"], "awk '/^CapEff/ {print $2}' /proc/self/status"), 16).unwrap();

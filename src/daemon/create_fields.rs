@@ -262,9 +262,6 @@ fn validate_modes(h: &Value) -> Result<(), String> {
     if !matches!(ipc, "" | "none" | "private" | "shareable" | "host") && !joins_container {
         return Err(format!("invalid IPC mode: {ipc}"));
     }
-    if ipc.starts_with("container:") {
-        return Err(format!("IPC mode '{ipc}' (HostConfig.IpcMode) is not supported by this daemon: it cannot share a container's /dev/shm"));
-    }
     let pid = str_of(h, "PidMode");
     let joins_container = pid.len() > "container:".len() && pid.starts_with("container:");
     if !matches!(pid, "" | "host") && !joins_container {

@@ -6,7 +6,7 @@
 
 use super::container::Container;
 use serde_json::{json, Value};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or("")
@@ -321,13 +321,59 @@ pub fn apply(c: &Container, rootfs: &Path, spec: &mut Value) -> Result<(), Strin
     Ok(())
 }
 
-/// `--pid container:NAME`: the spec joins the pid namespace of that running container,
-/// `peer` being its init's pid (or Docker's error), None without such a mode.
-pub fn join_pid_namespace(spec: &mut Value, peer: Option<Result<u32, String>>) -> Result<(), String> {
-    if let Some(pid) = peer {
+/// The other containers' namespaces a container joins (`--pid container:NAME`,
+/// `--ipc container:NAME`), looked up before its start: the init's pid (and for IPC the
+/// donor's shareable /dev/shm), or Docker's error.
+#[derive(Debug, Clone, Default)]
+pub struct Peers {
+    pub pid: Option<Result<u32, String>>,
+    pub ipc: Option<Result<(u32, PathBuf), String>>,
+}
+
+/// Joins the peers' namespaces; an IPC peer's /dev/shm is bound too, as Docker binds it.
+pub fn join_peers(spec: &mut Value, peers: &Peers) -> Result<(), String> {
+    if let Some(pid) = peers.pid.clone() {
         set_namespace(spec, json!({"type": "pid", "path": format!("/proc/{}/ns/pid", pid?)}));
     }
+    if let Some(ipc) = peers.ipc.clone() {
+        let (pid, shm) = ipc?;
+        set_namespace(spec, json!({"type": "ipc", "path": format!("/proc/{pid}/ns/ipc")}));
+        use_shm(spec, &shm);
+    }
     Ok(())
+}
+
+/// Where a shareable container's /dev/shm is mounted on the host (Docker's place).
+pub fn shm_dir(data_root: &Path, id: &str) -> PathBuf {
+    Container::dir(data_root, id).join("mounts").join("shm")
+}
+
+/// `--ipc shareable`: the container's /dev/shm is a tmpfs dockerd mounts on the host, so that
+/// `--ipc container:NAME` can bind the same one.
+pub fn mount_shareable_shm(dir: &Path, size: i64) -> std::io::Result<()> {
+    use nix::mount::MsFlags;
+    std::fs::create_dir_all(dir)?;
+    if crate::mounts::is_mountpoint(dir) {
+        return Ok(());
+    }
+    nix::mount::mount(Some("shm"), dir, Some("tmpfs"), MsFlags::MS_NOEXEC | MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some(format!("mode=1777,size={size}").as_str()))
+        .map_err(|e| std::io::Error::other(format!("mounting shm tmpfs: {e}")))
+}
+
+/// Undoes `mount_shareable_shm` (nothing when it was not mounted).
+pub fn release_shm(dir: &Path) {
+    if dir.exists() {
+        let _ = crate::mounts::unmount(dir);
+        let _ = std::fs::remove_dir(dir);
+    }
+}
+
+/// The spec's /dev/shm becomes a bind of `shm`.
+pub fn use_shm(spec: &mut Value, shm: &Path) {
+    remove_mount(spec, "/dev/shm");
+    if let Some(list) = spec["mounts"].as_array_mut() {
+        list.push(json!({"destination": "/dev/shm", "type": "bind", "source": shm, "options": ["rbind", "rprivate"]}));
+    }
 }
 
 fn host_hostname() -> String {

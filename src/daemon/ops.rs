@@ -285,8 +285,15 @@ impl Daemon {
     fn start_as(&self, entry: &Arc<Entry>, by_hand: bool) -> Result<bool, ApiError> {
         // The container whose pid namespace it joins, found before our lock is taken (finding
         // by name locks each container in turn).
-        let pid_mode = entry.lock().c.host_config.get("PidMode").and_then(Value::as_str).unwrap_or("").to_string();
-        let pid_peer = pid_mode.strip_prefix("container:").map(|name| self.running_pid(name));
+        let (pid_mode, ipc_mode) = {
+            let s = entry.lock();
+            let mode = |k: &str| s.c.host_config.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+            (mode("PidMode"), mode("IpcMode"))
+        };
+        let peers = super::host_spec::Peers {
+            pid: pid_mode.strip_prefix("container:").map(|name| self.running_pid(name)),
+            ipc: ipc_mode.strip_prefix("container:").map(|name| self.ipc_donor(name)),
+        };
         // The lock is held for the whole start: a concurrent start, stop or exit waits for it.
         let mut slot = entry.lock();
         if slot.removed {
@@ -303,7 +310,7 @@ impl Daemon {
             return Ok(false);
         }
         slot.c.restart_canceled = false;
-        let result = self.start_locked(entry, &mut slot, pid_peer);
+        let result = self.start_locked(entry, &mut slot, &peers);
         if result.is_ok() {
             self.events.container(&slot.c, "start", &[]);
         }
@@ -323,15 +330,17 @@ impl Daemon {
         result.map(|_| true)
     }
 
-    fn start_locked(&self, entry: &Arc<Entry>, slot: &mut MutexGuard<'_, Slot>, pid_peer: Option<Result<u32, String>>) -> Result<(), ApiError> {
+    fn start_locked(&self, entry: &Arc<Entry>, slot: &mut MutexGuard<'_, Slot>, peers: &super::host_spec::Peers) -> Result<(), ApiError> {
         let id = slot.c.id.clone();
         let mount_id = slot.c.mount_id.clone();
         let bundle = self.bundle_dir(&id);
         // A network namespace made ahead (or, should that fail, one runc makes).
         let netns = self.netns.take().map_err(|e| eprintln!("dockerd: a network namespace made ahead: {e}")).ok();
+        let shm = super::host_spec::shm_dir(&self.opts.data_root, &id);
         let undo = |d: &Daemon| {
             let _ = std::fs::remove_dir_all(d.bundle_dir(&id));
             let _ = d.snapshots.unmount(&mount_id);
+            super::host_spec::release_shm(&shm);
         };
         // The overlay is mounted while the container's files, the bundle directory and the
         // FIFOs are made (new inodes, slow on a busy disk); the spec needs the mounted root.
@@ -351,7 +360,12 @@ impl Daemon {
         let prepared = files.and_then(|fifos| {
             let config = rootfs.and_then(|rootfs| spec::build(c, &rootfs, &self.opts.data_root, netns.as_ref().map(|n| n.path()).as_deref()).map_err(ApiError::internal));
             let config = config.and_then(|mut config| {
-                super::host_spec::join_pid_namespace(&mut config, pid_peer.clone()).map_err(ApiError::bad_request)?;
+                super::host_spec::join_peers(&mut config, peers).map_err(ApiError::bad_request)?;
+                if c.host_config.get("IpcMode").and_then(Value::as_str) == Some("shareable") {
+                    let size = c.host_config.get("ShmSize").and_then(Value::as_i64).filter(|s| *s > 0).unwrap_or(super::create_fields::DEFAULT_SHM_SIZE);
+                    super::host_spec::mount_shareable_shm(&shm, size).map_err(|e| ApiError::internal(e.to_string()))?;
+                    super::host_spec::use_shm(&mut config, &shm);
+                }
                 Ok(config)
             });
             let config = config.and_then(|config| self.with_init(c, config));
@@ -440,6 +454,7 @@ impl Daemon {
             let _ = self.snapshots.unmount(&slot.c.mount_id);
             let _ = std::fs::remove_dir_all(self.bundle_dir(id));
             let ran = crate::sys::parse_rfc3339(&slot.c.state.started_at).and_then(|t| SystemTime::now().duration_since(t).ok()).unwrap_or_default();
+            super::host_spec::release_shm(&super::host_spec::shm_dir(&self.opts.data_root, id));
             slot.c.set_exited(exit_status, exited_at);
             entry.input.clear();
             slot.exits += 1;
@@ -468,6 +483,25 @@ impl Daemon {
             return Err(format!("cannot join PID of a non running container: {}", slot.c.id));
         }
         Ok(slot.c.state.pid)
+    }
+
+    /// The pid and /dev/shm of the running, shareable container `name` (`--ipc container:NAME`),
+    /// or Docker's error.
+    fn ipc_donor(&self, name: &str) -> Result<(u32, std::path::PathBuf), String> {
+        let entry = self.find(name).map_err(|e| e.message)?;
+        let slot = entry.lock();
+        let id = &slot.c.id;
+        if slot.c.state.restarting {
+            return Err(format!("Container {id} is restarting, wait until the container is running"));
+        }
+        if !slot.c.state.running {
+            return Err(format!("Container {id} is not running"));
+        }
+        let shm = super::host_spec::shm_dir(&self.opts.data_root, id);
+        if !crate::mounts::is_mountpoint(&shm) {
+            return Err(format!("container {name}: non-shareable IPC (hint: use IpcMode:shareable for the donor container)"));
+        }
+        Ok((slot.c.state.pid, shm))
     }
 
     /// Records a stop or kill asked for through the API, as Docker does: `unless-stopped`
