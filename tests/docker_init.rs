@@ -299,6 +299,16 @@ fn docker_run_init_puts_docker_init_at_pid_1() {
     let o = d.docker(&["run", "--rm", &image, "ps", "-o", "pid,comm"]);
     assert_eq!(ps_rows(&o).first(), Some(&(1, "ps".to_string())), "without --init: {}", stdout(&o));
 
+    // With a terminal the program's process group is the terminal's foreground group.
+    let o = d.docker(&["run", "-d", "-t", "--init", "--name", "tty", &image, "sh", "-c", "echo $$ $(cut -d' ' -f5,8 /proc/$$/stat)"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&d.docker(&["wait", "tty"])).trim(), "0");
+    let o = d.docker(&["logs", "tty"]);
+    let fields: Vec<String> = stdout(&o).split_whitespace().map(String::from).collect();
+    assert_eq!(fields.len(), 3, "{}{}", stdout(&o), stderr(&o));
+    assert_ne!(fields[0], "1");
+    assert_eq!((&fields[1], &fields[2]), (&fields[0], &fields[0]), "pid, process group, terminal's foreground group");
+
     // Exit codes pass through, 128 + the signal when killed.
     let o = d.docker(&["run", "--rm", "--init", &image, "sh", "-c", "exit 3"]);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
