@@ -371,6 +371,9 @@ fn default_init_binary_is_this_executable() {
         let o = d.real_docker(cli, &["info", "--format", "{{.InitBinary}}"]);
         assert_eq!(stdout(&o).trim(), "docker-init", "{}", stderr(&o));
     }
+    let o = d.docker(&["info"]);
+    assert!(stdout(&o).contains(" Init Binary: docker-init\n"), "{}", stdout(&o));
+    assert!(stdout(&o).contains(&format!(" init version: {}\n", info["InitCommit"]["ID"].as_str().unwrap())), "{}", stdout(&o));
     let (_, version) = d.api("GET", "/version", None);
     let component = version["Components"].as_array().unwrap().iter().find(|c| c["Name"] == "docker-init").cloned().unwrap_or_default();
     assert!(component["Version"].as_str().unwrap_or("").starts_with("0.19.0 (dockbox "), "{version}");
