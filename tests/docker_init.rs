@@ -123,7 +123,7 @@ fn warns_when_it_cannot_reap_and_verbosity_levels() {
 fn subreaper_adopts_and_reaps_orphans() {
     for (args, env, adopts) in [(&["-s", "-w"][..], None, true), (&["-w"][..], Some("TINI_SUBREAPER"), true), (&["-w"][..], None, false)] {
         let mut cmd = init();
-        cmd.args(args).args(["--", "sh", "-c", "(sleep 0.6 & echo $!); sleep 1.5"]);
+        cmd.args(args).args(["--", "sh", "-c", "(sleep 1.5 & echo $!); sleep 2.5"]);
         if let Some(k) = env {
             cmd.env(k, "1");
         }
@@ -181,8 +181,12 @@ fn process_group_forwarding() {
         assert_eq!(pgid, program, "the child leads its own process group");
         kill(init_pid, nix::sys::signal::Signal::SIGTERM);
         assert_eq!(child.wait().unwrap().code(), Some(143));
-        std::thread::sleep(Duration::from_millis(200));
-        assert_eq!(alive(job), !group, "-g {group}: the background job");
+        if group {
+            wait_until("the background job to get the signal too", Duration::from_secs(5), || !alive(job));
+        } else {
+            std::thread::sleep(Duration::from_millis(200));
+            assert!(alive(job), "without -g the background job is not signalled");
+        }
         kill(job, nix::sys::signal::Signal::SIGKILL);
     }
 }
@@ -319,14 +323,27 @@ fn docker_run_init_puts_docker_init_at_pid_1() {
 
     // docker stop: the init forwards SIGTERM to sleep, which ends at once (sleep as PID 1
     // would ignore it until the timeout).
-    let o = d.docker(&["run", "-d", "--init", "--name", "sleeper", &image, "sleep", "300"]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let started = Instant::now();
-    let o = d.docker(&["stop", "-t", "20", "sleeper"]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(started.elapsed() < Duration::from_secs(5), "stop took {:?}", started.elapsed());
-    let o = d.docker(&["inspect", "-f", "{{.State.ExitCode}} {{.HostConfig.Init}}", "sleeper"]);
-    assert_eq!(stdout(&o).trim(), "143 true");
+    let mut stoppers: Vec<(&str, Box<dyn Fn(&[&str]) -> Output>)> = vec![("ours", Box::new(|a: &[&str]| d.docker(a)))];
+    for cli in clis() {
+        stoppers.push((cli, Box::new(|a: &[&str]| d.real_docker(cli, a))));
+    }
+    for (who, docker) in &stoppers {
+        let o = docker(&["run", "-d", "--init", "--name", "sleeper", &image, "sleep", "300"]);
+        assert_eq!(o.status.code(), Some(0), "{who}: {}", stderr(&o));
+        // PID 1 is docker-init, one thread, with sleep as its child.
+        let pid: i32 = stdout(&docker(&["inspect", "-f", "{{.State.Pid}}", "sleeper"])).trim().parse().unwrap();
+        assert_eq!(common::comm(pid), "docker-init");
+        assert_eq!(proc_field(pid, "Threads").as_deref(), Some("1"));
+        let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
+        assert_eq!(children.split_whitespace().map(|c| common::comm(c.parse().unwrap())).collect::<Vec<_>>(), ["sleep"]);
+        let started = Instant::now();
+        let o = docker(&["stop", "-t", "20", "sleeper"]);
+        assert_eq!(o.status.code(), Some(0), "{who}: {}", stderr(&o));
+        assert!(started.elapsed() < Duration::from_secs(5), "{who}: stop took {:?}", started.elapsed());
+        let o = docker(&["inspect", "-f", "{{.State.ExitCode}} {{.HostConfig.Init}}", "sleeper"]);
+        assert_eq!(stdout(&o).trim(), "143 true", "{who}");
+        assert_eq!(docker(&["rm", "sleeper"]).status.code(), Some(0));
+    }
 
     // docker info and version name the init.
     let (_, info) = d.api("GET", "/info", None);
