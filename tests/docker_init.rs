@@ -166,10 +166,12 @@ fn forwards_signals_to_the_child() {
 /// child gets the signal and its background job lives on.
 #[test]
 fn process_group_forwarding() {
-    for group in [true, false] {
+    for (group, by_env) in [(true, false), (true, true), (false, false)] {
         let mut cmd = init();
         cmd.arg("-s");
-        if group {
+        if group && by_env {
+            cmd.env("TINI_KILL_PROCESS_GROUP", "1");
+        } else if group {
             cmd.arg("-g");
         }
         let (mut child, _out, job) = spawn_reading(cmd.args(["--", "sh", "-c", "sleep 30 & echo $!; wait"]));

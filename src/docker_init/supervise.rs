@@ -142,7 +142,10 @@ pub fn run(opts: &Options, program: &[OsString]) -> i32 {
         Ok(pid) => pid,
         Err(code) => return code,
     };
-    let timeout = libc::timespec { tv_sec: 1, tv_nsec: 0 };
+    // Built field by field: some targets' timespec has private padding.
+    // SAFETY: timespec is plain C data; all-zero is valid.
+    let mut timeout: libc::timespec = unsafe { std::mem::zeroed() };
+    timeout.tv_sec = 1;
     loop {
         // SAFETY: siginfo_t is plain C data the call fills in.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
