@@ -123,7 +123,7 @@ fn warns_when_it_cannot_reap_and_verbosity_levels() {
 fn subreaper_adopts_and_reaps_orphans() {
     for (args, env, adopts) in [(&["-s", "-w"][..], None, true), (&["-w"][..], Some("TINI_SUBREAPER"), true), (&["-w"][..], None, false)] {
         let mut cmd = init();
-        cmd.args(args).args(["--", "sh", "-c", "(sleep 0.6 & echo $!); sleep 1.5"]);
+        cmd.args(args).args(["--", "sh", "-c", "(sleep 1.5 & echo $!); sleep 2.5"]);
         if let Some(k) = env {
             cmd.env(k, "1");
         }
@@ -166,10 +166,12 @@ fn forwards_signals_to_the_child() {
 /// child gets the signal and its background job lives on.
 #[test]
 fn process_group_forwarding() {
-    for group in [true, false] {
+    for (group, by_env) in [(true, false), (true, true), (false, false)] {
         let mut cmd = init();
         cmd.arg("-s");
-        if group {
+        if group && by_env {
+            cmd.env("TINI_KILL_PROCESS_GROUP", "1");
+        } else if group {
             cmd.arg("-g");
         }
         let (mut child, _out, job) = spawn_reading(cmd.args(["--", "sh", "-c", "sleep 30 & echo $!; wait"]));
@@ -181,8 +183,12 @@ fn process_group_forwarding() {
         assert_eq!(pgid, program, "the child leads its own process group");
         kill(init_pid, nix::sys::signal::Signal::SIGTERM);
         assert_eq!(child.wait().unwrap().code(), Some(143));
-        std::thread::sleep(Duration::from_millis(200));
-        assert_eq!(alive(job), !group, "-g {group}: the background job");
+        if group {
+            wait_until("the background job to get the signal too", Duration::from_secs(5), || !alive(job));
+        } else {
+            std::thread::sleep(Duration::from_millis(200));
+            assert!(alive(job), "without -g the background job is not signalled");
+        }
         kill(job, nix::sys::signal::Signal::SIGKILL);
     }
 }
@@ -299,6 +305,16 @@ fn docker_run_init_puts_docker_init_at_pid_1() {
     let o = d.docker(&["run", "--rm", &image, "ps", "-o", "pid,comm"]);
     assert_eq!(ps_rows(&o).first(), Some(&(1, "ps".to_string())), "without --init: {}", stdout(&o));
 
+    // With a terminal the program's process group is the terminal's foreground group.
+    let o = d.docker(&["run", "-d", "-t", "--init", "--name", "tty", &image, "sh", "-c", "echo $$ $(cut -d' ' -f5,8 /proc/$$/stat)"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&d.docker(&["wait", "tty"])).trim(), "0");
+    let o = d.docker(&["logs", "tty"]);
+    let fields: Vec<String> = stdout(&o).split_whitespace().map(String::from).collect();
+    assert_eq!(fields.len(), 3, "{}{}", stdout(&o), stderr(&o));
+    assert_ne!(fields[0], "1");
+    assert_eq!((&fields[1], &fields[2]), (&fields[0], &fields[0]), "pid, process group, terminal's foreground group");
+
     // Exit codes pass through, 128 + the signal when killed.
     let o = d.docker(&["run", "--rm", "--init", &image, "sh", "-c", "exit 3"]);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
@@ -309,14 +325,27 @@ fn docker_run_init_puts_docker_init_at_pid_1() {
 
     // docker stop: the init forwards SIGTERM to sleep, which ends at once (sleep as PID 1
     // would ignore it until the timeout).
-    let o = d.docker(&["run", "-d", "--init", "--name", "sleeper", &image, "sleep", "300"]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let started = Instant::now();
-    let o = d.docker(&["stop", "-t", "20", "sleeper"]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(started.elapsed() < Duration::from_secs(5), "stop took {:?}", started.elapsed());
-    let o = d.docker(&["inspect", "-f", "{{.State.ExitCode}} {{.HostConfig.Init}}", "sleeper"]);
-    assert_eq!(stdout(&o).trim(), "143 true");
+    let mut stoppers: Vec<(&str, Box<dyn Fn(&[&str]) -> Output>)> = vec![("ours", Box::new(|a: &[&str]| d.docker(a)))];
+    for cli in clis() {
+        stoppers.push((cli, Box::new(|a: &[&str]| d.real_docker(cli, a))));
+    }
+    for (who, docker) in &stoppers {
+        let o = docker(&["run", "-d", "--init", "--name", "sleeper", &image, "sleep", "300"]);
+        assert_eq!(o.status.code(), Some(0), "{who}: {}", stderr(&o));
+        // PID 1 is docker-init, one thread, with sleep as its child.
+        let pid: i32 = stdout(&docker(&["inspect", "-f", "{{.State.Pid}}", "sleeper"])).trim().parse().unwrap();
+        assert_eq!(common::comm(pid), "docker-init");
+        assert_eq!(proc_field(pid, "Threads").as_deref(), Some("1"));
+        let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
+        assert_eq!(children.split_whitespace().map(|c| common::comm(c.parse().unwrap())).collect::<Vec<_>>(), ["sleep"]);
+        let started = Instant::now();
+        let o = docker(&["stop", "-t", "20", "sleeper"]);
+        assert_eq!(o.status.code(), Some(0), "{who}: {}", stderr(&o));
+        assert!(started.elapsed() < Duration::from_secs(5), "{who}: stop took {:?}", started.elapsed());
+        let o = docker(&["inspect", "-f", "{{.State.ExitCode}} {{.HostConfig.Init}}", "sleeper"]);
+        assert_eq!(stdout(&o).trim(), "143 true", "{who}");
+        assert_eq!(docker(&["rm", "sleeper"]).status.code(), Some(0));
+    }
 
     // docker info and version name the init.
     let (_, info) = d.api("GET", "/info", None);
@@ -361,6 +390,9 @@ fn default_init_binary_is_this_executable() {
         let o = d.real_docker(cli, &["info", "--format", "{{.InitBinary}}"]);
         assert_eq!(stdout(&o).trim(), "docker-init", "{}", stderr(&o));
     }
+    let o = d.docker(&["info"]);
+    assert!(stdout(&o).contains(" Init Binary: docker-init\n"), "{}", stdout(&o));
+    assert!(stdout(&o).contains(&format!(" init version: {}\n", info["InitCommit"]["ID"].as_str().unwrap())), "{}", stdout(&o));
     let (_, version) = d.api("GET", "/version", None);
     let component = version["Components"].as_array().unwrap().iter().find(|c| c["Name"] == "docker-init").cloned().unwrap_or_default();
     assert!(component["Version"].as_str().unwrap_or("").starts_with("0.19.0 (dockbox "), "{version}");

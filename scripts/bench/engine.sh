@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Engine figures, ours beside Debian's docker.io (dockerd 20.10) when it is installed, in one
-# run: the static binary's size; idle memory of dockerd + containerd; memory of one shim; and
+# run: the static binary's size; idle memory of dockerd + containerd; memory of one shim and of
+# the docker-init of one `--init` container; and
 # the median wall time of `docker run --rm hello-world` and of `docker run --rm busybox true` over
 # N runs each (default 20), ours and docker.io's alternating, back to back, so that both meet the
 # same load (the machine is shared: figures taken minutes apart differ by a third); and the
@@ -23,6 +24,12 @@ child_named() { # PARENT COMM-PREFIX -> first child pid whose comm starts with i
     for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
         case "$(cat /proc/"$c"/comm)" in "$2"*) echo "$c"; return;; esac
     done
+}
+init_private() { # CLI HOST -> Private KiB of docker-init, PID 1 of a running --init container
+    "$1" -H "$2" run -d --init --name inited "$registry/busybox" sleep 300 >/dev/null
+    sleep 1
+    private "$("$1" -H "$2" inspect -f '{{.State.Pid}}' inited)"
+    "$1" -H "$2" rm -f inited >/dev/null
 }
 median_ms() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.1f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 time_one() { # CLI HOST IMAGE [ARGS...] -> ms, with a tenth
@@ -65,6 +72,7 @@ sleep 1
 our_shim=$(child_named "$our_ctrd" docker-contain)
 our_shim_rss=$(rss "$our_shim"); our_shim_priv=$(private "$our_shim")
 "$work/bin/docker" -H "unix://$work/ours.sock" rm -f shimmed >/dev/null
+our_init_priv=$(init_private "$work/bin/docker" "unix://$work/ours.sock")
 
 printf '%-44s %14s %14s %8s\n' "figure" "dockbox" "docker.io" "ratio"
 row() { # NAME OURS THEIRS UNIT
@@ -91,12 +99,13 @@ if command -v dockerd >/dev/null && [ -x /usr/sbin/dockerd -o -x /usr/bin/docker
     real_shim=$(pgrep -f "containerd-shim.*-namespace moby" | head -n1)
     real_shim_rss=$(rss "$real_shim"); real_shim_priv=$(private "$real_shim")
     "$cli" -H "unix://$work/real.sock" rm -f shimmed >/dev/null
+    real_init_priv=$(init_private "$cli" "unix://$work/real.sock")
     real_size=0
-    for f in "$real" /usr/bin/docker /usr/bin/containerd /usr/bin/containerd-shim-runc-v2 /usr/sbin/runc /usr/bin/runc /usr/sbin/docker-init /usr/bin/docker-proxy /usr/sbin/docker-proxy; do
+    for f in "$real" /usr/bin/docker /usr/bin/containerd /usr/bin/containerd-shim-runc-v2 /usr/sbin/runc /usr/bin/runc /usr/sbin/docker-init /usr/bin/docker-init /usr/bin/docker-proxy /usr/sbin/docker-proxy; do
         [ -f "$f" ] && real_size=$(( real_size + $(stat -L -c %s "$f") ))
     done
 else
-    real_idle_rss=; real_idle_priv=; real_shim_rss=; real_shim_priv=; real_size=; cli=
+    real_idle_rss=; real_idle_priv=; real_shim_rss=; real_shim_priv=; real_init_priv=; real_size=; cli=
 fi
 time_alternating
 time_exec() { # CLI HOST -> ms, with a tenth
@@ -135,6 +144,7 @@ row "idle dockerd+containerd Rss" "$our_idle_rss" "$real_idle_rss" KiB
 row "idle dockerd+containerd Private" "$our_idle_priv" "$real_idle_priv" KiB
 row "one shim Rss" "$our_shim_rss" "$real_shim_rss" KiB
 row "one shim Private" "$our_shim_priv" "$real_shim_priv" KiB
+row "docker-init (--init) Private" "$our_init_priv" "$real_init_priv" KiB
 row "docker run --rm hello-world (median of $runs)" "$our_run" "$real_run" ms
 row "docker run --rm busybox true (median of $runs)" "$our_true" "$real_true" ms
 row "docker exec CT true (median of $runs, our CLI)" "$our_exec" "$real_exec" ms

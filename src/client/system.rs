@@ -157,6 +157,18 @@ fn info_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
         s += &format!(" Runtimes: {}\n", runtimes.keys().cloned().collect::<Vec<_>>().join(" "));
     }
     s += &format!(" Default Runtime: {}\n", s_of("DefaultRuntime"));
+    if v.get("InitBinary").is_some() {
+        s += &format!(" Init Binary: {}\n", s_of("InitBinary"));
+    }
+    for (name, key) in [("containerd", "ContainerdCommit"), ("runc", "RuncCommit"), ("init", "InitCommit")] {
+        let Some(commit) = v.get(key).filter(|c| c.is_object()) else { continue };
+        let (id, expected) = (commit["ID"].as_str().unwrap_or(""), commit["Expected"].as_str().unwrap_or(""));
+        s += &format!(" {name} version: {id}");
+        if id != expected {
+            s += &format!(" (expected: {expected})");
+        }
+        s += "\n";
+    }
     s += &format!(" Kernel Version: {}\n", s_of("KernelVersion"));
     s += &format!(" Operating System: {}\n", s_of("OperatingSystem"));
     s += &format!(" OSType: {}\n", s_of("OSType"));

@@ -142,8 +142,10 @@ pub fn run(opts: &Options, program: &[OsString]) -> i32 {
         Ok(pid) => pid,
         Err(code) => return code,
     };
-    release_startup_pages();
-    let timeout = libc::timespec { tv_sec: 1, tv_nsec: 0 };
+    // Built field by field: some targets' timespec has private padding.
+    // SAFETY: timespec is plain C data; all-zero is valid.
+    let mut timeout: libc::timespec = unsafe { std::mem::zeroed() };
+    timeout.tv_sec = 1;
     loop {
         // SAFETY: siginfo_t is plain C data the call fills in.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
@@ -322,33 +324,4 @@ fn reap(log: &Log, opts: &Options, child: libc::pid_t) -> Result<Option<i32>, ()
         }
     }
     Ok(code)
-}
-
-/// Drops this process's mappings of the executable's read-only pages. Start-up (Rust's
-/// runtime, the applet table, argument parsing) touched pages all over a multi-megabyte
-/// binary, and each fault mapped its neighbours too; the main loop needs a few pages of
-/// them. The pages stay in the page cache, shared with every other role of the binary, and
-/// come back on a fault: only the init's private share of memory shrinks, to what it uses.
-/// Segments that are writable (data, and the relocated read-only-after-relocation part)
-/// are left alone: dropping them would lose their contents.
-fn release_startup_pages() {
-    unsafe extern "C" fn each(info: *mut libc::dl_phdr_info, _size: libc::size_t, _data: *mut libc::c_void) -> libc::c_int {
-        // SAFETY: the loader passes a valid dl_phdr_info whose dlpi_phdr points to
-        // dlpi_phnum program headers; the main program comes first.
-        let info = unsafe { &*info };
-        let headers = unsafe { std::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize) };
-        // SAFETY: sysconf has no memory effects.
-        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
-        for h in headers.iter().filter(|h| h.p_type == libc::PT_LOAD && h.p_flags & libc::PF_W == 0) {
-            let start = (info.dlpi_addr as usize + h.p_vaddr as usize) & !(page - 1);
-            let end = (info.dlpi_addr as usize + h.p_vaddr as usize + h.p_memsz as usize).div_ceil(page) * page;
-            // SAFETY: the range is a read-only file mapping of this executable (never
-            // written, so no private copy to lose); its pages fault back in from the file.
-            unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
-        }
-        1
-    }
-    // SAFETY: the callback only reads what the loader hands it and stops after the first
-    // object (the executable).
-    unsafe { libc::dl_iterate_phdr(Some(each), std::ptr::null_mut()) };
 }
