@@ -165,6 +165,13 @@ fn exec_detached_and_inspected() {
     // A second start of the same exec is a conflict; an unknown exec is a 404.
     let (status, v) = d.api("POST", &format!("/exec/{id}/start"), Some(r#"{"Detach":true}"#));
     assert_eq!(status, 409, "{v}");
+    // A detached start of a command that does not exist: Docker's 400, and 127 recorded.
+    let missing = create_exec(&d, "ct", &["no-such-command"]);
+    let (status, v) = d.api("POST", &format!("/exec/{missing}/start"), Some(r#"{"Detach":true}"#));
+    assert_eq!(status, 400, "{v}");
+    assert!(v["message"].as_str().unwrap().starts_with("OCI runtime exec failed: "), "{v}");
+    let (_, v) = d.api("GET", &format!("/exec/{missing}/json"), None);
+    assert_eq!((v["ExitCode"].as_i64(), v["Running"].as_bool()), (Some(127), Some(false)), "{v}");
     let (status, v) = d.api("GET", "/exec/nope/json", None);
     assert_eq!((status, v["message"].as_str()), (404, Some("No such exec instance: nope")));
 }
