@@ -368,3 +368,25 @@ fn exec_detach_keys_let_the_client_go() {
     let (status, v) = d.api("POST", "/containers/ct/exec", Some(r#"{"Cmd":["true"],"DetachKeys":"ctrl-1"}"#));
     assert_eq!((status, v["message"].as_str()), (400, Some("Invalid detach keys (ctrl-1) provided")));
 }
+
+#[test]
+fn exec_detach_keys_come_from_the_flag_or_the_client_config() {
+    let Some(d) = Dockerd::start() else { return };
+    running(&d, "ct");
+    let config = d.tmp.join("client-config");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(config.join("config.json"), r#"{"detachKeys":"ctrl-a,x"}"#).unwrap();
+    for (flag, want) in [(None, "ctrl-a,x"), (Some("ctrl-e"), "ctrl-e")] {
+        let mut cmd = common::applet("docker");
+        cmd.arg("-H").arg(d.host()).env("DOCKER_CONFIG", &config).arg("exec").arg("-d");
+        if let Some(k) = flag {
+            cmd.args(["--detach-keys", k]);
+        }
+        let o = cmd.args(["ct", "sleep", "30"]).output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let (_, c) = d.api("GET", "/containers/ct/json", None);
+        let ids: Vec<String> = c["ExecIDs"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+        let found = ids.iter().map(|id| d.api("GET", &format!("/exec/{id}/json"), None).1).find(|v| v["DetachKeys"] == want);
+        assert!(found.is_some(), "{want}: {ids:?}");
+    }
+}
