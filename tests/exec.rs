@@ -390,3 +390,48 @@ fn exec_detach_keys_come_from_the_flag_or_the_client_config() {
         assert!(found.is_some(), "{want}: {ids:?}");
     }
 }
+
+#[test]
+fn exec_it_from_a_terminal() {
+    let Some(d) = Dockerd::start() else { return };
+    running(&d, "ct");
+    let size = nix::pty::Winsize { ws_row: 33, ws_col: 77, ws_xpixel: 0, ws_ypixel: 0 };
+    let pty = nix::pty::openpty(Some(&size), None).unwrap();
+    let mut cmd = common::applet("docker");
+    cmd.arg("-H").arg(d.host()).args(["exec", "-it", "ct", "sh", "-c", "stty size; read x; echo got $x; exit 5"]);
+    cmd.stdin(Stdio::from(pty.slave.try_clone().unwrap())).stdout(Stdio::from(pty.slave.try_clone().unwrap())).stderr(Stdio::from(pty.slave));
+    let mut child = cmd.spawn().unwrap();
+    drop(cmd);
+    let mut master = std::fs::File::from(pty.master);
+    let mut reader = master.try_clone().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut buf = [0u8; 256];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let mut wait_for = |text: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !String::from_utf8_lossy(&seen).contains(text) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(chunk) => seen.extend_from_slice(&chunk),
+                Err(_) => panic!("waiting for {text:?}: {:?}", String::from_utf8_lossy(&seen)),
+            }
+        }
+    };
+    // The exec's pty got our terminal's size.
+    wait_for("33 77");
+    // Our terminal is raw: the Enter key goes through as typed, and the exec's pty echoes it.
+    master.write_all(b"hello\r").unwrap();
+    wait_for("got hello");
+    // Once echoed (by the exec's pty, not ours as well), once printed.
+    assert_eq!(String::from_utf8_lossy(&seen).matches("hello").count(), 2, "{:?}", String::from_utf8_lossy(&seen));
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(5));
+}
