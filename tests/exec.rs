@@ -129,6 +129,18 @@ fn exec_copies_stdin_and_env_files() {
         let o = with_stdin(p, &d, &["exec", "-i", "ct", "sh", "-c", "wc -c; exit 4"], &[b'x'; 100_000]);
         assert_eq!((o.status.code(), stdout(&o).trim()), (Some(4), "100000"), "{p:?}: {}", stderr(&o));
     }
+    // A process that ends before its stdin is opened leaves no thread of dockerd behind.
+    let threads = || std::fs::read_dir(format!("/proc/{}/task", d.pid())).unwrap().count();
+    let before = threads();
+    for _ in 0..6 {
+        let o = with_stdin(None, &d, &["exec", "-i", "ct", "true"], b"");
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while threads() > before + 2 {
+        assert!(Instant::now() < deadline, "dockerd went from {before} to {} threads", threads());
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let env_file = d.tmp.join("env.list");
     std::fs::write(&env_file, "# a comment\n\nFROM_FILE=1\nBOTH=file\n").unwrap();
     let o = d.docker(&["exec", "--env-file", env_file.to_str().unwrap(), "-e", "BOTH=flag", "ct", "sh", "-c", "echo $FROM_FILE $BOTH"]);
