@@ -129,6 +129,18 @@ fn exec_copies_stdin_and_env_files() {
         let o = with_stdin(p, &d, &["exec", "-i", "ct", "sh", "-c", "wc -c; exit 4"], &[b'x'; 100_000]);
         assert_eq!((o.status.code(), stdout(&o).trim()), (Some(4), "100000"), "{p:?}: {}", stderr(&o));
     }
+    // A process that ends before its stdin is opened leaves no thread of dockerd behind.
+    let threads = || std::fs::read_dir(format!("/proc/{}/task", d.pid())).unwrap().count();
+    let before = threads();
+    for _ in 0..6 {
+        let o = with_stdin(None, &d, &["exec", "-i", "ct", "true"], b"");
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while threads() > before + 2 {
+        assert!(Instant::now() < deadline, "dockerd went from {before} to {} threads", threads());
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let env_file = d.tmp.join("env.list");
     std::fs::write(&env_file, "# a comment\n\nFROM_FILE=1\nBOTH=file\n").unwrap();
     let o = d.docker(&["exec", "--env-file", env_file.to_str().unwrap(), "-e", "BOTH=flag", "ct", "sh", "-c", "echo $FROM_FILE $BOTH"]);
@@ -165,6 +177,13 @@ fn exec_detached_and_inspected() {
     // A second start of the same exec is a conflict; an unknown exec is a 404.
     let (status, v) = d.api("POST", &format!("/exec/{id}/start"), Some(r#"{"Detach":true}"#));
     assert_eq!(status, 409, "{v}");
+    // A detached start of a command that does not exist: Docker's 400, and 127 recorded.
+    let missing = create_exec(&d, "ct", &["no-such-command"]);
+    let (status, v) = d.api("POST", &format!("/exec/{missing}/start"), Some(r#"{"Detach":true}"#));
+    assert_eq!(status, 400, "{v}");
+    assert!(v["message"].as_str().unwrap().starts_with("OCI runtime exec failed: "), "{v}");
+    let (_, v) = d.api("GET", &format!("/exec/{missing}/json"), None);
+    assert_eq!((v["ExitCode"].as_i64(), v["Running"].as_bool()), (Some(127), Some(false)), "{v}");
     let (status, v) = d.api("GET", "/exec/nope/json", None);
     assert_eq!((status, v["message"].as_str()), (404, Some("No such exec instance: nope")));
 }
@@ -360,4 +379,71 @@ fn exec_detach_keys_let_the_client_go() {
     }
     let (status, v) = d.api("POST", "/containers/ct/exec", Some(r#"{"Cmd":["true"],"DetachKeys":"ctrl-1"}"#));
     assert_eq!((status, v["message"].as_str()), (400, Some("Invalid detach keys (ctrl-1) provided")));
+}
+
+#[test]
+fn exec_detach_keys_come_from_the_flag_or_the_client_config() {
+    let Some(d) = Dockerd::start() else { return };
+    running(&d, "ct");
+    let config = d.tmp.join("client-config");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(config.join("config.json"), r#"{"detachKeys":"ctrl-a,x"}"#).unwrap();
+    for (flag, want) in [(None, "ctrl-a,x"), (Some("ctrl-e"), "ctrl-e")] {
+        let mut cmd = common::applet("docker");
+        cmd.arg("-H").arg(d.host()).env("DOCKER_CONFIG", &config).arg("exec").arg("-d");
+        if let Some(k) = flag {
+            cmd.args(["--detach-keys", k]);
+        }
+        let o = cmd.args(["ct", "sleep", "30"]).output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let (_, c) = d.api("GET", "/containers/ct/json", None);
+        let ids: Vec<String> = c["ExecIDs"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+        let found = ids.iter().map(|id| d.api("GET", &format!("/exec/{id}/json"), None).1).find(|v| v["DetachKeys"] == want);
+        assert!(found.is_some(), "{want}: {ids:?}");
+    }
+}
+
+#[test]
+fn exec_it_from_a_terminal() {
+    let Some(d) = Dockerd::start() else { return };
+    running(&d, "ct");
+    let size = nix::pty::Winsize { ws_row: 33, ws_col: 77, ws_xpixel: 0, ws_ypixel: 0 };
+    let pty = nix::pty::openpty(Some(&size), None).unwrap();
+    let mut cmd = common::applet("docker");
+    cmd.arg("-H").arg(d.host()).args(["exec", "-it", "ct", "sh", "-c", "stty size; read x; echo got $x; exit 5"]);
+    cmd.stdin(Stdio::from(pty.slave.try_clone().unwrap())).stdout(Stdio::from(pty.slave.try_clone().unwrap())).stderr(Stdio::from(pty.slave));
+    let mut child = cmd.spawn().unwrap();
+    drop(cmd);
+    let mut master = std::fs::File::from(pty.master);
+    let mut reader = master.try_clone().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut buf = [0u8; 256];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let mut wait_for = |text: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !String::from_utf8_lossy(&seen).contains(text) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(chunk) => seen.extend_from_slice(&chunk),
+                Err(_) => panic!("waiting for {text:?}: {:?}", String::from_utf8_lossy(&seen)),
+            }
+        }
+    };
+    // The exec's pty got our terminal's size.
+    wait_for("33 77");
+    // Our terminal is raw: the Enter key goes through as typed, and the exec's pty echoes it.
+    master.write_all(b"hello\r").unwrap();
+    wait_for("got hello");
+    // Once echoed (by the exec's pty, not ours as well), once printed.
+    assert_eq!(String::from_utf8_lossy(&seen).matches("hello").count(), 2, "{:?}", String::from_utf8_lossy(&seen));
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(5));
 }

@@ -66,6 +66,12 @@ fn read_env_file(path: &str) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
+/// `detachKeys` of the client's config.json: the default when `--detach-keys` is not given.
+fn config_detach_keys() -> Option<String> {
+    let config: Value = serde_json::from_slice(&std::fs::read(crate::auth::config_file()).ok()?).ok()?;
+    config.get("detachKeys").and_then(Value::as_str).filter(|k| !k.is_empty()).map(str::to_string)
+}
+
 /// The exec create body the real CLI sends for these flags.
 fn exec_body(p: &Parsed, console_size: Option<(u16, u16)>) -> Result<Value, String> {
     let detach = p.bool("detach");
@@ -82,7 +88,7 @@ fn exec_body(p: &Parsed, console_size: Option<(u16, u16)>) -> Result<Value, Stri
         "AttachStdout": !detach,
         "AttachStderr": !detach,
         "Detach": detach,
-        "DetachKeys": p.value("detach-keys").unwrap_or(""),
+        "DetachKeys": p.value("detach-keys").map(str::to_string).or_else(config_detach_keys).unwrap_or_default(),
         "Env": env,
         "WorkingDir": p.value("workdir").unwrap_or(""),
         "Cmd": &p.args[1..],

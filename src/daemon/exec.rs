@@ -473,8 +473,13 @@ impl Daemon {
                 release_fifos(&outputs);
                 remove_fifos(&bundle, &rec.id);
                 // The runtime's refusal, worded as Docker words an OCI runtime's.
-                let message = if e.kind == ErrorKind::FailedPrecondition { format!("OCI runtime exec failed: {}: unknown", e.message) } else { e.message };
-                Err(ApiError::new(if e.kind == ErrorKind::NotFound { 409 } else { 500 }, message))
+                let refused = e.kind == ErrorKind::FailedPrecondition;
+                let message = if refused { format!("OCI runtime exec failed: {}: unknown", e.message) } else { e.message };
+                // Docker calls a command that is missing or cannot run an invalid parameter.
+                let lower = message.to_lowercase();
+                let invalid = ["executable file not found", "no such file or directory", "permission denied", "not a directory"].iter().any(|p| lower.contains(p));
+                let status = if e.kind == ErrorKind::NotFound { 409 } else if refused && invalid { 400 } else { 500 };
+                Err(ApiError::new(status, message))
             }
         }
     }
@@ -514,6 +519,13 @@ impl Daemon {
 
     /// After a restart: wait again for the execs that were running.
     pub fn restore_execs(self: &Arc<Self>) {
+        // Records of containers removed while no dockerd ran go first.
+        let containers: Vec<String> = self.execs.lock().values().map(|r| r.container_id.clone()).collect();
+        for cid in containers {
+            if self.find(&cid).is_err() {
+                self.execs.forget_container(&cid);
+            }
+        }
         let running: Vec<(String, String)> = self.execs.lock().values().filter(|r| r.running && r.exit_code.is_none()).map(|r| (r.container_id.clone(), r.id.clone())).collect();
         for (cid, id) in running {
             self.spawn_exec_waiter(cid, id);

@@ -16,7 +16,7 @@ use crate::rpc::{ErrorKind, RpcError};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::fs::OpenOptions;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 
 /// One exec process and what the shim holds for it.
@@ -89,6 +89,20 @@ impl Execs {
             }
         }
     }
+}
+
+/// `process` as JSON in an anonymous in-memory file, for the runtime's `--process`.
+fn process_memfd(process: &Value) -> std::io::Result<std::fs::File> {
+    let name = c"exec-process";
+    // SAFETY: memfd_create reads a NUL-terminated name and returns a new descriptor or -1.
+    let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor that nothing else owns.
+    let mut f = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    std::io::Write::write_all(&mut f, process.to_string().as_bytes())?;
+    Ok(f)
 }
 
 fn valid_exec_id(id: &str) -> bool {
@@ -176,13 +190,13 @@ impl Shim {
         }
         let process = params.get("process").filter(|p| p.is_object()).ok_or_else(|| RpcError::new(ErrorKind::InvalidArgument, "exec: missing process"))?;
         let terminal = params.get("terminal").and_then(Value::as_bool).unwrap_or(false);
-        let workdir = self.flags.workdir.clone();
-        let process_file = workdir.join(format!("{id}.json"));
-        let pid_file = workdir.join(format!("{id}.pid"));
-        crate::sys::write_atomic_volatile(&process_file, process.to_string().as_bytes()).map_err(|e| RpcError::internal(format!("writing the process spec: {e}")))?;
+        let pid_file = self.flags.workdir.join(format!("{id}.pid"));
+        // The spec goes to the runtime as a file in memory: no inode made on the disk.
+        let spec = process_memfd(process).map_err(|e| RpcError::internal(format!("writing the process spec: {e}")))?;
+        let process_file = std::path::PathBuf::from(format!("/proc/{}/fd/{}", std::process::id(), spec.as_raw_fd()));
         let _ = std::fs::remove_file(&pid_file);
         let result = self.run_exec(params, terminal, &process_file, &pid_file);
-        let _ = std::fs::remove_file(&process_file);
+        drop(spec);
         let _ = std::fs::remove_file(&pid_file);
         let exec = result?;
         let pid = exec.pid;

@@ -107,7 +107,9 @@ fn run_attached(d: &Arc<Daemon>, id: &str, attached: Attached, reader: std::io::
     if let Some(fifo) = stdin {
         let (d, id, control) = (d.clone(), id.to_string(), conn.try_clone().ok());
         std::thread::spawn(move || {
-            let Ok(mut fifo) = std::fs::OpenOptions::new().write(true).open(&fifo) else { return };
+            // Non-blocking: with the process gone (and the shim's end with it) a blocking open
+            // would wait forever; the shim holds the FIFO open while the process runs.
+            let Ok(mut fifo) = open_stdin_fifo(&fifo) else { return };
             if copy_stdin(reader, &mut fifo, &detach_keys) == StdinEnd::Detached {
                 // The process goes on; the client is let go.
                 if let Some(c) = control {
@@ -130,6 +132,17 @@ fn run_attached(d: &Arc<Daemon>, id: &str, attached: Attached, reader: std::io::
         d.exec_wait(id);
     }
     let _ = conn.shutdown(std::net::Shutdown::Both);
+}
+
+/// Opens the write end of an exec's stdin FIFO without waiting for a reader, then makes it
+/// blocking again for the copy.
+fn open_stdin_fifo(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC).open(path)?;
+    let flags = nix::fcntl::OFlag::from_bits_truncate(nix::fcntl::fcntl(f.as_raw_fd(), nix::fcntl::F_GETFL)?);
+    nix::fcntl::fcntl(f.as_raw_fd(), nix::fcntl::F_SETFL(flags & !nix::fcntl::OFlag::O_NONBLOCK))?;
+    Ok(f)
 }
 
 #[derive(PartialEq, Eq, Debug)]
