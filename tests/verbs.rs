@@ -93,6 +93,8 @@ fn pause_and_unpause_freeze_the_container_as_dockers_do() {
     assert_eq!(ok(&d.docker(&["wait", "frozen"]), &d), "137\n");
     ok(&d.docker(&["start", "frozen"]), &d);
     ok(&d.docker(&["pause", "frozen"]), &d);
+    let e = fails(&d.docker(&["rm", "frozen"]));
+    assert!(e.contains("Error response from daemon: cannot remove container \"/frozen\": container is paused and must be unpaused first"), "{e}");
     ok(&d.docker(&["rm", "-f", "frozen"]), &d);
     assert_eq!(d.api("GET", "/containers/frozen/json", None).0, 404);
     let (status, body) = d.api("POST", "/containers/nope/pause", None);
@@ -272,6 +274,17 @@ fn stats_report_the_cgroup_and_the_table_matches_the_real_cli() {
     }
     let e = fails(&d.docker(&["stats", "--no-stream", "nope"]));
     assert!(e.contains("No such container: nope"), "{e}");
+
+    // A busy container shows its CPU share, computed from the two samples as the CLI does.
+    ok(&d.docker(&["run", "-d", "--name", "spin", &d.registry.image("busybox"), "sh", "-c", "while :; do :; done"]), &d);
+    let percent = |o: &Output| -> f64 { stdout(o).trim().trim_end_matches('%').parse().unwrap_or_else(|_| panic!("{}{}", stdout(o), stderr(o))) };
+    let ours = percent(&d.docker(&["stats", "--no-stream", "--format", "{{.CPUPerc}}", "spin"]));
+    assert!(ours > 5.0, "{ours}");
+    if have_cli() {
+        let theirs = percent(&d.real_docker(CLI, &["stats", "--no-stream", "--format", "{{.CPUPerc}}", "spin"]));
+        assert!(theirs > 5.0, "{theirs}");
+    }
+    ok(&d.docker(&["rm", "-f", "spin"]), &d);
 
     // Streaming: the screen is redrawn with fresh figures until the client is stopped.
     let mut child = common::applet("docker").args(["-H", &d.host(), "stats", "--format", "{{.Name}} {{.PIDs}}"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
