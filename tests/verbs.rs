@@ -464,4 +464,15 @@ fn command_groups_answer_with_dockers_aliases() {
     ok(&d.docker(&["container", "remove", "-f", "regrouped"]), &d);
     ok(&d.docker(&["image", "tag", &d.registry.image("busybox"), "grouped:x"]), &d);
     assert_eq!(ok(&d.docker(&["image", "remove", "grouped:x"]), &d), "Untagged: grouped:x\n");
+    let usage = ok(&d.docker(&["system", "--help"]), &d);
+    assert_eq!(usage, "Usage:  docker system COMMAND\n\nManage Docker\n\nCommands:\n  df          Show docker disk usage\n  events      Get real time events from the server\n  info        Display system-wide information\n  prune       Remove unused data\n\nRun 'docker system COMMAND --help' for more information on a command.\n");
+    let o = d.docker(&["container"]);
+    assert!(ok(&o, &d).is_empty() && stderr(&o).contains("  prune       Remove all stopped containers\n"), "{}", stderr(&o));
+    let o = d.docker(&["container", "bogus"]);
+    assert_eq!((o.status.code(), stderr(&o).lines().next()), (Some(1), Some("docker: unknown command: docker container bogus")));
+    if have_cli() {
+        assert_eq!(ok(&d.real_docker(CLI, &["system", "--help"]), &d), usage);
+        let theirs = d.real_docker(CLI, &["container", "bogus"]);
+        assert_eq!((theirs.status.code(), stderr(&theirs)), (o.status.code(), stderr(&o)));
+    }
 }

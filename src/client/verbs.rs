@@ -134,6 +134,26 @@ pub fn management_alias(group: &str, sub: &str) -> Option<&'static str> {
     })
 }
 
+/// `docker container`, `docker image`, `docker system` without a command (on stderr, as the
+/// CLI 28 prints it) or with `--help` (on stdout): the group's usage, listing the subcommands this client has (`short_of` finds each one's
+/// summary). None for a name that is not a group.
+pub fn group_usage(group: &str, short_of: &dyn Fn(&str) -> Option<&'static str>) -> Option<String> {
+    let (title, subs): (&str, &[&str]) = match group {
+        "container" => ("Manage containers", &["attach", "commit", "cp", "create", "diff", "exec", "export", "inspect", "kill", "logs", "ls", "pause", "port", "prune", "rename", "restart", "rm", "run", "start", "stats", "stop", "top", "unpause", "update", "wait"]),
+        "image" => ("Manage images", &["build", "history", "import", "inspect", "load", "ls", "prune", "pull", "push", "rm", "save", "tag"]),
+        "system" => ("Manage Docker", &["df", "events", "info", "prune"]),
+        _ => return None,
+    };
+    let mut s = format!("Usage:  docker {group} COMMAND\n\n{title}\n\nCommands:\n");
+    for sub in subs {
+        if let Some(short) = short_of(sub) {
+            s.push_str(&format!("  {sub:<11} {short}\n"));
+        }
+    }
+    s.push_str(&format!("\nRun 'docker {group} COMMAND --help' for more information on a command.\n"));
+    Some(s)
+}
+
 /// `--filter k=v` flags as the Engine API's `filters` JSON (`{"k":{"v":true}}`), with `extra`.
 pub fn filters_json(given: &[&str], extra: &[(&str, &str)]) -> Result<Option<String>, Failure> {
     let mut m = Map::new();
