@@ -360,6 +360,8 @@ fn events_are_kept_for_late_readers_and_filtered_as_dockers() {
         assert_eq!(theirs, ours);
         let theirs = ok(&d.real_docker(CLI, &["system", "events", "--since", &since, "--until", &until, "--filter", "label=tier=front", "--format", "{{json .}}"]), &d);
         assert_eq!(theirs.lines().count(), 8, "{theirs}");
+        let ours = ok(&d.docker(&["system", "events", "--since", &since, "--until", &until, "--filter", "label=tier=front", "--format", "{{json .}}"]), &d);
+        assert_eq!(ours, theirs);
     }
     // A follower sees what happens after it connects, and stops at `until` (with `until`
     // alone, Docker replays the whole ring: `since` keeps the earlier events out).

@@ -488,7 +488,7 @@ fn events_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
         let Ok(v) = serde_json::from_str::<Value>(&line) else { continue };
         let text = match format.as_str() {
             "" => pretty_event(&v),
-            "json" | "{{json .}}" => serde_json::to_string(&v).unwrap_or_default(),
+            "json" | "{{json .}}" => event_json(&v),
             f => super::format::render_template(f, &go_event(&v)).map_err(|e| Failure::new(format!("Error parsing format: {e}"), 64))?,
         };
         out(&format!("{text}\n"));
@@ -507,6 +507,24 @@ fn pretty_event(v: &Value) -> String {
         s.push_str(&format!(" ({})", kv.join(", ")));
     }
     s
+}
+
+/// The event as the CLI re-encodes it: Docker's field order, empty fields left out.
+fn event_json(v: &Value) -> String {
+    let mut parts = Vec::new();
+    for key in ["status", "id", "from", "Type", "Action", "Actor", "scope", "time", "timeNano"] {
+        let x = &v[key];
+        if x.is_null() || x.as_str() == Some("") || x.as_i64() == Some(0) {
+            continue;
+        }
+        let encoded = if key == "Actor" {
+            format!("{{\"ID\":{},\"Attributes\":{}}}", serde_json::to_string(&x["ID"]).unwrap_or_default(), serde_json::to_string(&x["Attributes"]).unwrap_or_default())
+        } else {
+            serde_json::to_string(x).unwrap_or_default()
+        };
+        parts.push(format!("\"{key}\":{encoded}"));
+    }
+    format!("{{{}}}", parts.join(","))
 }
 
 /// An event with the Go field names templates use (`.Status`, `.Actor.Attributes`, ...).
