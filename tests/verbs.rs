@@ -93,6 +93,8 @@ fn pause_and_unpause_freeze_the_container_as_dockers_do() {
     assert_eq!(ok(&d.docker(&["wait", "frozen"]), &d), "137\n");
     ok(&d.docker(&["start", "frozen"]), &d);
     ok(&d.docker(&["pause", "frozen"]), &d);
+    let e = fails(&d.docker(&["rm", "frozen"]));
+    assert!(e.contains("Error response from daemon: cannot remove container \"/frozen\": container is paused and must be unpaused first"), "{e}");
     ok(&d.docker(&["rm", "-f", "frozen"]), &d);
     assert_eq!(d.api("GET", "/containers/frozen/json", None).0, 404);
     let (status, body) = d.api("POST", "/containers/nope/pause", None);
@@ -273,6 +275,17 @@ fn stats_report_the_cgroup_and_the_table_matches_the_real_cli() {
     let e = fails(&d.docker(&["stats", "--no-stream", "nope"]));
     assert!(e.contains("No such container: nope"), "{e}");
 
+    // A busy container shows its CPU share, computed from the two samples as the CLI does.
+    ok(&d.docker(&["run", "-d", "--name", "spin", &d.registry.image("busybox"), "sh", "-c", "while :; do :; done"]), &d);
+    let percent = |o: &Output| -> f64 { stdout(o).trim().trim_end_matches('%').parse().unwrap_or_else(|_| panic!("{}{}", stdout(o), stderr(o))) };
+    let ours = percent(&d.docker(&["stats", "--no-stream", "--format", "{{.CPUPerc}}", "spin"]));
+    assert!(ours > 5.0, "{ours}");
+    if have_cli() {
+        let theirs = percent(&d.real_docker(CLI, &["stats", "--no-stream", "--format", "{{.CPUPerc}}", "spin"]));
+        assert!(theirs > 5.0, "{theirs}");
+    }
+    ok(&d.docker(&["rm", "-f", "spin"]), &d);
+
     // Streaming: the screen is redrawn with fresh figures until the client is stopped.
     let mut child = common::applet("docker").args(["-H", &d.host(), "stats", "--format", "{{.Name}} {{.PIDs}}"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
     std::thread::sleep(Duration::from_millis(2500));
@@ -347,6 +360,8 @@ fn events_are_kept_for_late_readers_and_filtered_as_dockers() {
         assert_eq!(theirs, ours);
         let theirs = ok(&d.real_docker(CLI, &["system", "events", "--since", &since, "--until", &until, "--filter", "label=tier=front", "--format", "{{json .}}"]), &d);
         assert_eq!(theirs.lines().count(), 8, "{theirs}");
+        let ours = ok(&d.docker(&["system", "events", "--since", &since, "--until", &until, "--filter", "label=tier=front", "--format", "{{json .}}"]), &d);
+        assert_eq!(ours, theirs);
     }
     // A follower sees what happens after it connects, and stops at `until` (with `until`
     // alone, Docker replays the whole ring: `since` keeps the earlier events out).
@@ -451,4 +466,15 @@ fn command_groups_answer_with_dockers_aliases() {
     ok(&d.docker(&["container", "remove", "-f", "regrouped"]), &d);
     ok(&d.docker(&["image", "tag", &d.registry.image("busybox"), "grouped:x"]), &d);
     assert_eq!(ok(&d.docker(&["image", "remove", "grouped:x"]), &d), "Untagged: grouped:x\n");
+    let usage = ok(&d.docker(&["system", "--help"]), &d);
+    assert_eq!(usage, "Usage:  docker system COMMAND\n\nManage Docker\n\nCommands:\n  df          Show docker disk usage\n  events      Get real time events from the server\n  info        Display system-wide information\n  prune       Remove unused data\n\nRun 'docker system COMMAND --help' for more information on a command.\n");
+    let o = d.docker(&["container"]);
+    assert!(ok(&o, &d).is_empty() && stderr(&o).contains("  prune       Remove all stopped containers\n"), "{}", stderr(&o));
+    let o = d.docker(&["container", "bogus"]);
+    assert_eq!((o.status.code(), stderr(&o).lines().next()), (Some(1), Some("docker: unknown command: docker container bogus")));
+    if have_cli() {
+        assert_eq!(ok(&d.real_docker(CLI, &["system", "--help"]), &d), usage);
+        let theirs = d.real_docker(CLI, &["container", "bogus"]);
+        assert_eq!((theirs.status.code(), stderr(&theirs)), (o.status.code(), stderr(&o)));
+    }
 }

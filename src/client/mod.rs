@@ -183,6 +183,18 @@ pub fn main(args: Vec<String>) -> i32 {
     }
     let all = commands();
     let Some(cmd) = all.iter().find(|c| c.name == name) else {
+        let short_of = |sub: &str| management_alias(name, sub).and_then(|n| all.iter().find(|c| c.name == n)).map(|c| c.short);
+        if let Some(usage) = verbs::group_usage(name, &short_of) {
+            match cmd_args.first().map(String::as_str) {
+                None => eprint!("{usage}"),
+                Some("--help" | "-h") => print!("{usage}"),
+                Some(sub) => {
+                    eprintln!("docker: unknown command: docker {name} {sub}\n\nUsage:  docker {name}\n\nRun 'docker {name} --help' for more information");
+                    return 1;
+                }
+            }
+            return 0;
+        }
         eprintln!("docker: '{name}' is not a docker command.\nSee 'docker --help'");
         return 1;
     };

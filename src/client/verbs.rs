@@ -134,6 +134,26 @@ pub fn management_alias(group: &str, sub: &str) -> Option<&'static str> {
     })
 }
 
+/// `docker container`, `docker image`, `docker system` without a command (on stderr, as the
+/// CLI 28 prints it) or with `--help` (on stdout): the group's usage, listing the subcommands this client has (`short_of` finds each one's
+/// summary). None for a name that is not a group.
+pub fn group_usage(group: &str, short_of: &dyn Fn(&str) -> Option<&'static str>) -> Option<String> {
+    let (title, subs): (&str, &[&str]) = match group {
+        "container" => ("Manage containers", &["attach", "commit", "cp", "create", "diff", "exec", "export", "inspect", "kill", "logs", "ls", "pause", "port", "prune", "rename", "restart", "rm", "run", "start", "stats", "stop", "top", "unpause", "update", "wait"]),
+        "image" => ("Manage images", &["build", "history", "import", "inspect", "load", "ls", "prune", "pull", "push", "rm", "save", "tag"]),
+        "system" => ("Manage Docker", &["df", "events", "info", "prune"]),
+        _ => return None,
+    };
+    let mut s = format!("Usage:  docker {group} COMMAND\n\n{title}\n\nCommands:\n");
+    for sub in subs {
+        if let Some(short) = short_of(sub) {
+            s.push_str(&format!("  {sub:<11} {short}\n"));
+        }
+    }
+    s.push_str(&format!("\nRun 'docker {group} COMMAND --help' for more information on a command.\n"));
+    Some(s)
+}
+
 /// `--filter k=v` flags as the Engine API's `filters` JSON (`{"k":{"v":true}}`), with `extra`.
 pub fn filters_json(given: &[&str], extra: &[(&str, &str)]) -> Result<Option<String>, Failure> {
     let mut m = Map::new();
@@ -468,7 +488,7 @@ fn events_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
         let Ok(v) = serde_json::from_str::<Value>(&line) else { continue };
         let text = match format.as_str() {
             "" => pretty_event(&v),
-            "json" | "{{json .}}" => serde_json::to_string(&v).unwrap_or_default(),
+            "json" | "{{json .}}" => event_json(&v),
             f => super::format::render_template(f, &go_event(&v)).map_err(|e| Failure::new(format!("Error parsing format: {e}"), 64))?,
         };
         out(&format!("{text}\n"));
@@ -487,6 +507,24 @@ fn pretty_event(v: &Value) -> String {
         s.push_str(&format!(" ({})", kv.join(", ")));
     }
     s
+}
+
+/// The event as the CLI re-encodes it: Docker's field order, empty fields left out.
+fn event_json(v: &Value) -> String {
+    let mut parts = Vec::new();
+    for key in ["status", "id", "from", "Type", "Action", "Actor", "scope", "time", "timeNano"] {
+        let x = &v[key];
+        if x.is_null() || x.as_str() == Some("") || x.as_i64() == Some(0) {
+            continue;
+        }
+        let encoded = if key == "Actor" {
+            format!("{{\"ID\":{},\"Attributes\":{}}}", serde_json::to_string(&x["ID"]).unwrap_or_default(), serde_json::to_string(&x["Attributes"]).unwrap_or_default())
+        } else {
+            serde_json::to_string(x).unwrap_or_default()
+        };
+        parts.push(format!("\"{key}\":{encoded}"));
+    }
+    format!("{{{}}}", parts.join(","))
 }
 
 /// An event with the Go field names templates use (`.Status`, `.Actor.Attributes`, ...).

@@ -608,6 +608,9 @@ impl Daemon {
             )));
         }
         if slot.c.state.running {
+            if !force && slot.c.state.paused {
+                return Err(ApiError::conflict(format!("cannot remove container \"{}\": container is paused and must be unpaused first", slot.c.name)));
+            }
             if !force {
                 return Err(ApiError::conflict(format!(
                     "cannot remove container \"{}\": container is running: stop the container before removing or force remove",

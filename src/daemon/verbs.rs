@@ -46,15 +46,16 @@ impl Daemon {
         Ok(())
     }
 
-    /// After `signal` went to a paused container: thaws it when the signal is meant to end
-    /// it (SIGKILL or its stop signal), as Docker does, so stop, kill and rm -f finish.
+    /// After `signal` went to a paused container: thaws it, as Docker does, so stop, kill and
+    /// rm -f finish — for SIGKILL, the container's own stop signal, or any signal when the
+    /// container names none.
     pub(super) fn thaw_after_signal(&self, entry: &Arc<Entry>, signal: i32) {
         let mut slot = entry.lock();
         if !slot.c.state.running || !slot.c.state.paused {
             return;
         }
-        let stop_signal = slot.c.config.get("StopSignal").and_then(Value::as_str).and_then(super::ops::parse_signal).unwrap_or(libc::SIGTERM);
-        if signal != libc::SIGKILL && signal != stop_signal {
+        let own = slot.c.config.get("StopSignal").and_then(Value::as_str).filter(|s| !s.is_empty()).and_then(super::ops::parse_signal);
+        if signal != libc::SIGKILL && own.is_some_and(|own| own != signal) {
             return;
         }
         let id = slot.c.id.clone();
