@@ -12,8 +12,10 @@ mod images;
 mod login;
 mod diff;
 pub mod progress;
+mod ps;
 mod resources;
 mod system;
+pub mod template;
 mod tty;
 
 use api::{Api, ApiError};

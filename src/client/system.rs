@@ -209,11 +209,19 @@ fn inspect_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     }
     match p.value("format") {
         Some(f) => {
+            // As Docker's template inspector: a format that does not parse ends it (64); an
+            // element it fails on is an error beside the others; a blank line when nothing
+            // rendered.
+            let t = super::template::Template::parse(f).map_err(|e| Failure::new(format!("template parsing error: {e}"), 64))?;
+            let mut text = String::new();
             for raw in &found {
                 let v: Value = serde_json::from_str(raw).unwrap_or(Value::Null);
-                let line = format::render_template(f, &v).map_err(|e| Failure::new(e, 1))?;
-                out(&format!("{line}\n"));
+                match t.execute(&v, &[]) {
+                    Ok(line) => text.push_str(&format!("{line}\n")),
+                    Err(e) => errors.push(format!("template parsing error: {e}")),
+                }
             }
+            out(if text.is_empty() { "\n" } else { &text });
         }
         None => out(&format!("{}\n", format::indent_json(&format!("[{}]", found.join(","))))),
     }

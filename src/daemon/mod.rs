@@ -5,6 +5,7 @@
 mod api;
 mod container;
 mod container_fs;
+mod container_list;
 mod netns;
 mod ops;
 mod resources;

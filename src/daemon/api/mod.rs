@@ -76,7 +76,7 @@ pub fn handle(d: &Arc<Daemon>, mut req: Request) -> Response {
         ("DELETE", ["images", name @ ..]) if !name.is_empty() => images::remove(d, &name.join("/"), &req),
         ("GET", ["images", name @ .., "json"]) if !name.is_empty() => images::inspect(d, &name.join("/")),
         ("POST", ["containers", "create"]) => containers::create(d, &req),
-        ("GET", ["containers", "json"]) => Ok(Response::json(200, &containers::containers_json(d, &req))),
+        ("GET", ["containers", "json"]) => containers::containers_json(d, &req).map(|v| Response::json(200, &v)),
         ("HEAD", ["containers", id, "archive"]) => archive::head(d, id, &req),
         ("GET", ["containers", id, "archive"]) => archive::get(d, id, &req),
         ("PUT", ["containers", id, "archive"]) => archive::put(d, id, &mut req),
