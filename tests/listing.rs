@@ -260,6 +260,20 @@ fn images_and_inspect_formats_match_the_real_cli() {
     }
     let o = both(&d, &["inspect", "-f", "{{.State.Status}} {{index .Config.Labels \"app\"}}", "c1"]);
     assert_eq!(stdout(&o), "exited web\n");
+    // Image filters, evaluated by the daemon.
+    let o = both(&d, &["images", "--format", "{{.Repository}}:{{.Tag}}", "mine"]);
+    assert_eq!(stdout(&o), "mine:v1\n");
+    let o = both(&d, &["images", "--format", "{{.Repository}}:{{.Tag}}", "-f", "reference=*/hello*"]);
+    assert!(stdout(&o).ends_with("/hello-world:latest\n") && stdout(&o).lines().count() == 1, "{}", stdout(&o));
+    for f in ["dangling=true", "dangling=false", "label=nope", "label!=nope", "until=1h", "until=2000-01-01", "since=mine:v1", "before=mine:v1"] {
+        let o = both_unordered(&d, &["images", "--format", "{{.Repository}}:{{.Tag}}", "-f", f]);
+        assert_eq!(o.status.code(), Some(0), "{f}: {}", stderr(&o));
+    }
+    assert_eq!(stdout(&d.docker(&["images", "-q", "-f", "dangling=true"])), "");
+    assert_eq!(stdout(&d.docker(&["images", "-q", "-f", "label!=nope"])).lines().count(), 3);
+    assert_eq!(stdout(&d.docker(&["images", "-q", "-f", "until=2000-01-01"])), "");
+    let o = both(&d, &["images", "-f", "color=red"]);
+    assert!(stderr(&o).contains("invalid filter 'color'"), "{}", stderr(&o));
     // A missing field is an error for that element; a blank line is all that is printed.
     let o = both(&d, &["inspect", "-f", "{{.State.Status}} {{.State.Nope}}", "c1"]);
     assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(1), "\n"));

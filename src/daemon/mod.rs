@@ -6,6 +6,7 @@ mod api;
 mod container;
 mod container_fs;
 mod container_list;
+mod image_list;
 mod netns;
 mod ops;
 mod resources;

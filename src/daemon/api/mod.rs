@@ -63,7 +63,7 @@ pub fn handle(d: &Arc<Daemon>, mut req: Request) -> Response {
         ("POST", ["images", "create"]) if req.query("fromSrc").is_some() => images::import(d, &mut req),
         ("POST", ["images", "create"]) => images::pull(d, &req),
         ("POST", ["auth"]) => images::auth(d, &req),
-        ("GET", ["images", "json"]) => Ok(Response::json(200, &images::list(d, v))),
+        ("GET", ["images", "json"]) => images::list(d, &req, v).map(|l| Response::json(200, &l)),
         ("GET", ["images", "get"]) => images::save(d, req.query.iter().filter(|(k, _)| k == "names").map(|(_, n)| n.clone()).collect()),
         ("POST", ["images", "load"]) => images::load(d, req),
         ("POST", ["images", "prune"]) => images::prune(d, &req),
