@@ -425,3 +425,46 @@ fn symlink_exchange_race_never_reaches_the_host() {
     marker.assert_untouched();
     assert!(!Path::new("/planted").exists(), "a copy wrote into the host's root");
 }
+
+#[test]
+fn archive_mode_takes_the_containers_user_and_a_terminal_gets_the_summary() {
+    let Some(d) = Dockerd::start() else { return };
+    let image = d.registry.image("busybox");
+    ok(&d.docker(&["pull", &image]), "pull");
+    ok(&d.docker(&["create", "--name", "numeric", "--user", "1234:4321", &image, "true"]), "create");
+    ok(&d.docker(&["create", "--name", "named", "--user", "nobody", &image, "true"]), "create");
+    let host = TempDir::new("cp-owner");
+    std::fs::write(host.join("owned"), "x").unwrap();
+    std::os::unix::fs::chown(host.join("owned"), Some(42), Some(43)).unwrap();
+    let owner = |ct: &str, path: &str| -> (u64, u64) {
+        let (s, _, b) = raw(&d, "GET", &format!("/containers/{ct}/archive?path={path}"), None);
+        assert_eq!(s, 200);
+        let mut a = tar::Archive::new(&b[..]);
+        let e = a.entries().unwrap().next().unwrap().unwrap();
+        (e.header().uid().unwrap(), e.header().gid().unwrap())
+    };
+    let src = host.join("owned").display().to_string();
+    for which in clients() {
+        ok(&cli(&d, which, &["cp", &src, "numeric:/tmp/plain"]), "cp");
+        assert_eq!(owner("numeric", "/tmp/plain"), (42, 43), "without -a the archive's owner stays");
+        ok(&cli(&d, which, &["cp", "-a", &src, "numeric:/tmp/archived"]), "cp -a");
+        assert_eq!(owner("numeric", "/tmp/archived"), (1234, 4321), "-a gives the container's user");
+        ok(&cli(&d, which, &["cp", "-a", &src, "named:/tmp/archived"]), "cp -a");
+        // busybox's /etc/passwd: nobody is 65534:65534.
+        assert_eq!(owner("named", "/tmp/archived"), (65534, 65534));
+    }
+    // On a terminal both clients end with Docker's summary on stderr; -q silences it.
+    for which in clients() {
+        let program = which.map(str::to_string).unwrap_or_else(|| common::applet_dir().join("docker").display().to_string());
+        let out = host.join("from-tty");
+        let _ = std::fs::remove_file(&out);
+        let line = format!("DOCKER_CONFIG={} {program} -H {} cp numeric:/tmp/plain {} 2>&1", d.tmp.join("docker-config").display(), d.host(), out.display());
+        let o = Command::new("script").args(["-qec", &line, "/dev/null"]).output().unwrap();
+        let text = String::from_utf8_lossy(&o.stdout);
+        // One 1-byte file: a header, a block of data and the two closing blocks.
+        assert!(text.contains(&format!("Successfully copied 2.05kB to {}", out.display())), "{which:?}: {text:?}");
+        let line = format!("DOCKER_CONFIG={} {program} -H {} cp -q numeric:/tmp/plain {} 2>&1", d.tmp.join("docker-config").display(), d.host(), out.display());
+        let o = Command::new("script").args(["-qec", &line, "/dev/null"]).output().unwrap();
+        assert!(!String::from_utf8_lossy(&o.stdout).contains("Successfully"), "{which:?}");
+    }
+}
