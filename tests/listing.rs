@@ -165,6 +165,8 @@ fn ps_filters_flags_and_formats_match_the_real_cli() {
     assert_eq!(names(&["-l"]), vec!["done3"]);
     let web_id = ok(&d.docker(&["inspect", "-f", "{{.Id}}", "web1"]), "inspect").trim().to_string();
     assert_eq!(names(&["-a", "-f", &format!("id={}", &web_id[..6])]), vec!["web1"]);
+    let o = both(&d, &["ps", "-a", "-q", "--format", "raw"]);
+    assert!(stdout(&o).starts_with("container_id: "), "{}", stdout(&o));
     // -q and --no-trunc.
     let o = both(&d, &["ps", "-q", "-f", "name=web1"]);
     assert_eq!(stdout(&o).trim(), &web_id[..12]);
@@ -244,6 +246,8 @@ fn images_and_inspect_formats_match_the_real_cli() {
         vec!["images", "--format", "json"],
         vec!["images", "--digests", "--format", "table {{.Repository}}"],
         vec!["images", "-q"],
+        vec!["images", "--format", "raw"],
+        vec!["images", "--format", "raw", "--digests"],
     ] {
         let o = both_unordered(&d, &args);
         assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));

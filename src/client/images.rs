@@ -166,6 +166,9 @@ fn images_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     let digests = p.bool("digests");
     let format = match custom {
         None | Some("table") if p.bool("quiet") => "{{.ID}}".to_string(),
+        Some("raw") if p.bool("quiet") => "image_id: {{.ID}}".to_string(),
+        Some("raw") if digests => "repository: {{ .Repository }}\ntag: {{.Tag}}\ndigest: {{.Digest}}\nimage_id: {{.ID}}\ncreated_at: {{.CreatedAt}}\nvirtual_size: {{.Size}}\n".to_string(),
+        Some("raw") => "repository: {{ .Repository }}\ntag: {{.Tag}}\nimage_id: {{.ID}}\ncreated_at: {{.CreatedAt}}\nvirtual_size: {{.Size}}\n".to_string(),
         None | Some("table") if digests => DEFAULT_IMAGE_TABLE_WITH_DIGEST.to_string(),
         None | Some("table") => DEFAULT_IMAGE_TABLE.to_string(),
         Some(f) if f.starts_with("table") && digests && !f.contains("{{.Digest}}") => format!("{f}\\t{{{{.Digest}}}}"),

@@ -21,6 +21,8 @@ pub const PS_FLAGS: &[Spec] = &[
 
 const DEFAULT_TABLE: &str = "table {{.ID}}\\t{{.Image}}\\t{{.Command}}\\t{{.RunningFor}}\\t{{.Status}}\\t{{.Ports}}\\t{{.Names}}";
 
+const RAW: &str = "container_id: {{.ID}}\nimage: {{.Image}}\ncommand: {{.Command}}\ncreated_at: {{.CreatedAt}}\nstate: {{- pad .State 1 0}}\nstatus: {{- pad .Status 1 0}}\nnames: {{.Names}}\nlabels: {{- pad .Labels 1 0}}\nports: {{- pad .Ports 1 0}}\n";
+
 /// `--filter k=v` flags as the `filters` query Docker's CLI sends: `{"k":{"v":true}}`.
 pub fn filters_json(flags: &[&str]) -> Result<Option<String>, Failure> {
     let mut filters = Map::new();
@@ -179,6 +181,14 @@ pub fn ps_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     let trunc = !p.bool("no-trunc");
     let items: Vec<Value> = list.as_array().into_iter().flatten().map(|c| context(c, trunc)).collect();
     let template = match format.as_str() {
+        "raw" if quiet => "container_id: {{.ID}}".to_string(),
+        "raw" => {
+            let mut t = RAW.to_string();
+            if size {
+                t.push_str("size: {{.Size}}\\n");
+            }
+            t
+        }
         _ if quiet => "{{.ID}}".to_string(),
         "table" => {
             let mut t = DEFAULT_TABLE.to_string();
