@@ -278,6 +278,10 @@ fn images_and_inspect_formats_match_the_real_cli() {
     assert_eq!(stdout(&d.docker(&["images", "-q", "-f", "until=2000-01-01"])), "");
     let o = both(&d, &["images", "-f", "color=red"]);
     assert!(stderr(&o).contains("invalid filter 'color'"), "{}", stderr(&o));
+    // --format json: the objects, compact, in an array.
+    let o = both(&d, &["inspect", "--format", "json", "c1", "mine:v1"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v.as_array().map(Vec::len), Some(2));
     // A missing field is an error for that element; a blank line is all that is printed.
     let o = both(&d, &["inspect", "-f", "{{.State.Status}} {{.State.Nope}}", "c1"]);
     assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(1), "\n"));
