@@ -139,6 +139,23 @@ fn cp_both_ways_with_our_client_and_the_real_cli_stopped_and_running() {
             assert!(stderr(&e).contains(&format!("Could not find the file /nope in container {name}")), "{who}: {}", stderr(&e));
             let e = cli(&d, which, &["cp", &h("file.txt"), &format!("{name}:/nope/deeper/x")]);
             assert_ne!(e.status.code(), Some(0), "{who}");
+            // A local symlink: stored as a link, or with -L, its target's content.
+            ok(&cli(&d, which, &["cp", &h("tree/link"), &format!("{name}:/tmp/asis")]), "cp link");
+            ok(&cli(&d, which, &["cp", "-L", &h("tree/link"), &format!("{name}:/tmp/followed")]), "cp -L link");
+            let (_, hd, _) = raw(&d, "HEAD", &format!("/containers/{name}/archive?path=/tmp/asis"), None);
+            assert_eq!(stat_of(&hd)["mode"].as_u64().unwrap() & (1 << 27), 1 << 27, "{who}: not a symlink");
+            let (_, hd, _) = raw(&d, "HEAD", &format!("/containers/{name}/archive?path=/tmp/followed"), None);
+            assert_eq!((stat_of(&hd)["mode"].as_u64(), stat_of(&hd)["size"].as_u64()), (Some(0o644), Some(1)), "{who}: -L did not copy the target");
+            // Errors worded as Docker's.
+            let e = cli(&d, which, &["cp", &h("missing"), &format!("{name}:/tmp")]);
+            assert_eq!(e.status.code(), Some(1), "{who}");
+            assert!(stderr(&e).contains(&format!("lstat {}: no such file or directory", h("missing"))), "{who}: {}", stderr(&e));
+            let e = cli(&d, which, &["cp", &h("file.txt"), "nosuchct:/tmp"]);
+            assert!(stderr(&e).contains("No such container: nosuchct"), "{who}: {}", stderr(&e));
+            let e = cli(&d, which, &["cp", &format!("{name}:/etc/passwd"), "other:/tmp"]);
+            assert!(stderr(&e).contains("copying between containers is not supported"), "{who}: {}", stderr(&e));
+            let e = cli(&d, which, &["cp", &h("file.txt"), &h("x")]);
+            assert!(stderr(&e).contains("must specify at least one container source"), "{who}: {}", stderr(&e));
             // A directory over an existing file is refused.
             let e = cli(&d, which, &["cp", &h("tree"), &format!("{name}:/etc/passwd")]);
             assert!(stderr(&e).contains("cannot copy directory"), "{who}: {}", stderr(&e));
