@@ -167,6 +167,19 @@ fn ps_filters_flags_and_formats_match_the_real_cli() {
     assert_eq!(names(&["-a", "-f", &format!("id={}", &web_id[..6])]), vec!["web1"]);
     let o = both(&d, &["ps", "-a", "-q", "--format", "raw"]);
     assert!(stdout(&o).starts_with("container_id: "), "{}", stdout(&o));
+    // psFormat and imagesFormat from the client's config.json.
+    let config = d.tmp.join("docker-config");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(config.join("config.json"), r#"{"psFormat": "table {{.Names}}\\t{{.State}}", "imagesFormat": "{{.Repository}}!"}"#).unwrap();
+    let ours = common::applet("docker").env("DOCKER_CONFIG", &config).args(["-H", &d.host(), "ps", "-a", "-f", "name=web1"]).output().unwrap();
+    assert_eq!(stdout(&ours), "NAMES     STATE\nweb1      running\n");
+    let images = common::applet("docker").env("DOCKER_CONFIG", &config).args(["-H", &d.host(), "images"]).output().unwrap();
+    assert!(stdout(&images).lines().all(|l| l.ends_with('!')), "{}", stdout(&images));
+    if Path::new(REAL_CLI).exists() {
+        assert_eq!(stdout(&d.real_docker(REAL_CLI, &["ps", "-a", "-f", "name=web1"])), stdout(&ours));
+        assert_eq!(stdout(&d.real_docker(REAL_CLI, &["images"])), stdout(&images));
+    }
+    std::fs::remove_file(config.join("config.json")).unwrap();
     // -q and --no-trunc.
     let o = both(&d, &["ps", "-q", "-f", "name=web1"]);
     assert_eq!(stdout(&o).trim(), &web_id[..12]);

@@ -197,6 +197,13 @@ pub fn titles(pairs: &[(&str, &str)]) -> serde_json::Map<String, Value> {
     pairs.iter().map(|(k, v)| (k.to_string(), Value::String(v.to_string()))).collect()
 }
 
+/// A default format from the client's config.json (`psFormat`, `imagesFormat`).
+pub fn config_format(key: &str) -> Option<String> {
+    let b = std::fs::read(crate::auth::config_file()).ok()?;
+    let v: Value = serde_json::from_slice(&b).ok()?;
+    v.get(key).and_then(Value::as_str).filter(|f| !f.is_empty()).map(str::to_string)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

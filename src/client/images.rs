@@ -162,7 +162,8 @@ fn images_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     let list = api.json("GET", "/images/json", &query, None)?;
     let images = list.as_array().cloned().unwrap_or_default();
     let no_trunc = p.bool("no-trunc");
-    let custom = p.value("format").filter(|f| !f.is_empty());
+    let custom = p.value("format").filter(|f| !f.is_empty()).map(str::to_string).or_else(|| if p.bool("quiet") { None } else { super::format::config_format("imagesFormat") });
+    let custom = custom.as_deref();
     let digests = p.bool("digests");
     let format = match custom {
         None | Some("table") if p.bool("quiet") => "{{.ID}}".to_string(),

@@ -156,9 +156,9 @@ pub fn ps_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
         _ if p.bool("latest") => Some(1),
         _ => None,
     };
-    let format = custom.unwrap_or("table").to_string();
-    if let Some(f) = custom {
-        super::template::Template::parse(&super::format::expand_escapes(f.strip_prefix("table").unwrap_or(f))).map_err(|e| Failure::new(format!("failed to parse template: {e}"), 1))?;
+    let format = custom.map(str::to_string).or_else(|| super::format::config_format("psFormat")).unwrap_or_else(|| "table".to_string());
+    if format != "table" && format != "raw" && format != "json" {
+        super::template::Template::parse(&super::format::expand_escapes(format.strip_prefix("table").unwrap_or(&format))).map_err(|e| Failure::new(format!("failed to parse template: {e}"), 1))?;
     }
     // Docker's CLI asks for sizes when the template reads `.Size` or marshals the whole row
     // (it runs the template once on an empty row to see; `json` alone runs nothing there).
