@@ -32,6 +32,7 @@ pub mod jsonlog;
 pub mod mounts;
 pub mod oci;
 pub mod reference;
+pub mod regexp;
 pub mod registry;
 pub mod rootfs_access;
 pub mod rpc;

@@ -426,4 +426,62 @@ mod tests {
         assert_eq!(go_file_mode(libc::S_IFREG | 0o4755), (1 << 23) | 0o755);
         assert_eq!(go_file_mode(libc::S_IFCHR | 0o666), (1 << 26) | (1 << 21) | 0o666);
     }
+
+    /// CVE-2018-15664's race, on both ways of resolving: a thread swaps a directory and a
+    /// symlink to a directory outside the root while paths through them are read and
+    /// written; nothing outside is ever read, and nothing is created there.
+    #[test]
+    fn a_swapping_symlink_never_leads_out() {
+        let s = Scratch::new("race");
+        let root = s.0.join("root");
+        let outside = s.0.join("outside");
+        std::fs::create_dir_all(root.join("stage/real")).unwrap();
+        std::fs::write(root.join("stage/real/secret"), "inside").unwrap();
+        symlink(&outside, root.join("stage/link")).unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let swapper = {
+            let (stop, stage) = (stop.clone(), root.join("stage"));
+            std::thread::spawn(move || {
+                let (real, link, tmp) = (stage.join("real"), stage.join("link"), stage.join("tmp"));
+                while !stop.load(Ordering::Relaxed) {
+                    let _ = std::fs::rename(&real, &tmp);
+                    let _ = std::fs::rename(&link, &real);
+                    let _ = std::fs::rename(&real, &link);
+                    let _ = std::fs::rename(&tmp, &real);
+                }
+            })
+        };
+        let (mut inside, mut refused) = (0, 0);
+        for walk in [false, true] {
+            let fs = RootFs::open(&root).unwrap();
+            let fs = if walk { fs.walk_only() } else { fs };
+            let deadline = std::time::Instant::now() + std::time::Duration::from_millis(1500);
+            while std::time::Instant::now() < deadline {
+                match fs.locate("/stage/real/secret", false).and_then(|l| read(&l)) {
+                    Ok(text) => {
+                        assert_eq!(text, "inside", "read a file outside the root");
+                        inside += 1;
+                    }
+                    Err(_) => refused += 1,
+                }
+                if let Ok(dir) = fs.open_dir("/stage/real") {
+                    let tar = {
+                        let mut b = tar::Builder::new(Vec::new());
+                        let mut h = tar::Header::new_gnu();
+                        h.set_size(1);
+                        h.set_mode(0o644);
+                        b.append_data(&mut h, "planted", &b"x"[..]).unwrap();
+                        b.into_inner().unwrap()
+                    };
+                    let _ = crate::archive::extract_at(&tar[..], dir.as_raw_fd(), crate::archive::Whiteouts::Keep, &crate::archive::Extract::default());
+                }
+                let names: Vec<_> = std::fs::read_dir(&outside).unwrap().flatten().map(|e| e.file_name()).collect();
+                assert_eq!(names, vec![std::ffi::OsString::from("secret")], "wrote outside the root");
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        swapper.join().unwrap();
+        assert!(inside > 0 && refused > 0, "the swap never showed (inside {inside}, refused {refused})");
+        assert_eq!(std::fs::read_to_string(outside.join("secret")).unwrap(), "host");
+    }
 }

@@ -139,6 +139,23 @@ fn cp_both_ways_with_our_client_and_the_real_cli_stopped_and_running() {
             assert!(stderr(&e).contains(&format!("Could not find the file /nope in container {name}")), "{who}: {}", stderr(&e));
             let e = cli(&d, which, &["cp", &h("file.txt"), &format!("{name}:/nope/deeper/x")]);
             assert_ne!(e.status.code(), Some(0), "{who}");
+            // A local symlink: stored as a link, or with -L, its target's content.
+            ok(&cli(&d, which, &["cp", &h("tree/link"), &format!("{name}:/tmp/asis")]), "cp link");
+            ok(&cli(&d, which, &["cp", "-L", &h("tree/link"), &format!("{name}:/tmp/followed")]), "cp -L link");
+            let (_, hd, _) = raw(&d, "HEAD", &format!("/containers/{name}/archive?path=/tmp/asis"), None);
+            assert_eq!(stat_of(&hd)["mode"].as_u64().unwrap() & (1 << 27), 1 << 27, "{who}: not a symlink");
+            let (_, hd, _) = raw(&d, "HEAD", &format!("/containers/{name}/archive?path=/tmp/followed"), None);
+            assert_eq!((stat_of(&hd)["mode"].as_u64(), stat_of(&hd)["size"].as_u64()), (Some(0o644), Some(1)), "{who}: -L did not copy the target");
+            // Errors worded as Docker's.
+            let e = cli(&d, which, &["cp", &h("missing"), &format!("{name}:/tmp")]);
+            assert_eq!(e.status.code(), Some(1), "{who}");
+            assert!(stderr(&e).contains(&format!("lstat {}: no such file or directory", h("missing"))), "{who}: {}", stderr(&e));
+            let e = cli(&d, which, &["cp", &h("file.txt"), "nosuchct:/tmp"]);
+            assert!(stderr(&e).contains("No such container: nosuchct"), "{who}: {}", stderr(&e));
+            let e = cli(&d, which, &["cp", &format!("{name}:/etc/passwd"), "other:/tmp"]);
+            assert!(stderr(&e).contains("copying between containers is not supported"), "{who}: {}", stderr(&e));
+            let e = cli(&d, which, &["cp", &h("file.txt"), &h("x")]);
+            assert!(stderr(&e).contains("must specify at least one container source"), "{who}: {}", stderr(&e));
             // A directory over an existing file is refused.
             let e = cli(&d, which, &["cp", &h("tree"), &format!("{name}:/etc/passwd")]);
             assert!(stderr(&e).contains("cannot copy directory"), "{who}: {}", stderr(&e));
@@ -424,4 +441,47 @@ fn symlink_exchange_race_never_reaches_the_host() {
     }
     marker.assert_untouched();
     assert!(!Path::new("/planted").exists(), "a copy wrote into the host's root");
+}
+
+#[test]
+fn archive_mode_takes_the_containers_user_and_a_terminal_gets_the_summary() {
+    let Some(d) = Dockerd::start() else { return };
+    let image = d.registry.image("busybox");
+    ok(&d.docker(&["pull", &image]), "pull");
+    ok(&d.docker(&["create", "--name", "numeric", "--user", "1234:4321", &image, "true"]), "create");
+    ok(&d.docker(&["create", "--name", "named", "--user", "nobody", &image, "true"]), "create");
+    let host = TempDir::new("cp-owner");
+    std::fs::write(host.join("owned"), "x").unwrap();
+    std::os::unix::fs::chown(host.join("owned"), Some(42), Some(43)).unwrap();
+    let owner = |ct: &str, path: &str| -> (u64, u64) {
+        let (s, _, b) = raw(&d, "GET", &format!("/containers/{ct}/archive?path={path}"), None);
+        assert_eq!(s, 200);
+        let mut a = tar::Archive::new(&b[..]);
+        let e = a.entries().unwrap().next().unwrap().unwrap();
+        (e.header().uid().unwrap(), e.header().gid().unwrap())
+    };
+    let src = host.join("owned").display().to_string();
+    for which in clients() {
+        ok(&cli(&d, which, &["cp", &src, "numeric:/tmp/plain"]), "cp");
+        assert_eq!(owner("numeric", "/tmp/plain"), (42, 43), "without -a the archive's owner stays");
+        ok(&cli(&d, which, &["cp", "-a", &src, "numeric:/tmp/archived"]), "cp -a");
+        assert_eq!(owner("numeric", "/tmp/archived"), (1234, 4321), "-a gives the container's user");
+        ok(&cli(&d, which, &["cp", "-a", &src, "named:/tmp/archived"]), "cp -a");
+        // busybox's /etc/passwd: nobody is 65534:65534.
+        assert_eq!(owner("named", "/tmp/archived"), (65534, 65534));
+    }
+    // On a terminal both clients end with Docker's summary on stderr; -q silences it.
+    for which in clients() {
+        let program = which.map(str::to_string).unwrap_or_else(|| common::applet_dir().join("docker").display().to_string());
+        let out = host.join("from-tty");
+        let _ = std::fs::remove_file(&out);
+        let line = format!("DOCKER_CONFIG={} {program} -H {} cp numeric:/tmp/plain {} 2>&1", d.tmp.join("docker-config").display(), d.host(), out.display());
+        let o = Command::new("script").args(["-qec", &line, "/dev/null"]).output().unwrap();
+        let text = String::from_utf8_lossy(&o.stdout);
+        // One 1-byte file: a header, a block of data and the two closing blocks.
+        assert!(text.contains(&format!("Successfully copied 2.05kB to {}", out.display())), "{which:?}: {text:?}");
+        let line = format!("DOCKER_CONFIG={} {program} -H {} cp -q numeric:/tmp/plain {} 2>&1", d.tmp.join("docker-config").display(), d.host(), out.display());
+        let o = Command::new("script").args(["-qec", &line, "/dev/null"]).output().unwrap();
+        assert!(!String::from_utf8_lossy(&o.stdout).contains("Successfully"), "{which:?}");
+    }
 }

@@ -4,7 +4,7 @@
 use super::api::{seg, Api, ApiError};
 use super::attach::{attach, monitor_size, resize_path, End, Streams};
 use super::flags::{flag, Kind, Parsed, Spec};
-use super::{for_each, human, out, Args, Command, Ctx, Failure};
+use super::{for_each, out, Args, Command, Ctx, Failure};
 use crate::http::client::Response;
 use serde_json::{json, Value};
 use std::io::{self, Read};
@@ -49,14 +49,8 @@ pub const COMMANDS: &[Command] = &[
         short: "List containers",
         args: Args::None,
         interspersed: true,
-        flags: &[
-            flag("all", Some('a'), Kind::Bool, "Show all containers (default shows just running)"),
-            flag("filter", Some('f'), Kind::List, "Filter output based on conditions provided"),
-            flag("latest", Some('l'), Kind::Bool, "Show the latest created container (includes all states)"),
-            flag("no-trunc", None, Kind::Bool, "Don't truncate output"),
-            flag("quiet", Some('q'), Kind::Bool, "Only display container IDs"),
-        ],
-        run: ps_cmd,
+        flags: super::ps::PS_FLAGS,
+        run: super::ps::ps_cmd,
     },
     Command {
         name: "rm",
@@ -407,7 +401,7 @@ fn start_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
 }
 
 /// Go's strconv.Quote for the text Docker puts in the COMMAND column.
-fn go_quote(s: &str) -> String {
+pub(super) fn go_quote(s: &str) -> String {
     let mut q = String::from("\"");
     for c in s.chars() {
         match c {
@@ -424,7 +418,7 @@ fn go_quote(s: &str) -> String {
     q
 }
 
-fn ports(c: &Value) -> String {
+pub(super) fn ports(c: &Value) -> String {
     let mut list: Vec<String> = c["Ports"]
         .as_array()
         .into_iter()
@@ -440,66 +434,6 @@ fn ports(c: &Value) -> String {
         .collect();
     list.dedup();
     list.join(", ")
-}
-
-fn ps_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
-    let api = ctx.api()?;
-    let mut query = Vec::new();
-    if p.bool("all") {
-        query.push(("all", "1".to_string()));
-    }
-    if p.bool("latest") {
-        query.push(("limit", "1".to_string()));
-    }
-    let mut filters = serde_json::Map::new();
-    for f in p.list("filter") {
-        let (k, v) = f.split_once('=').unwrap_or((f, ""));
-        if let Some(a) = filters.entry(k.to_string()).or_insert_with(|| json!([])).as_array_mut() {
-            a.push(json!(v));
-        }
-    }
-    if !filters.is_empty() {
-        query.push(("filters", Value::Object(filters).to_string()));
-    }
-    let list = api.json("GET", "/containers/json", &query, None)?;
-    let containers = list.as_array().cloned().unwrap_or_default();
-    let trunc = !p.bool("no-trunc");
-    let id_of = |c: &Value| {
-        let id = c["Id"].as_str().unwrap_or("");
-        if trunc {
-            id.chars().take(12).collect()
-        } else {
-            id.to_string()
-        }
-    };
-    if p.bool("quiet") {
-        out(&containers.iter().map(|c| format!("{}\n", id_of(c))).collect::<String>());
-        return Ok(0);
-    }
-    let mut rows = vec![["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"].map(String::from).to_vec()];
-    for c in &containers {
-        let mut image = c["Image"].as_str().unwrap_or("").to_string();
-        if trunc {
-            if let Some(hex) = image.strip_prefix("sha256:") {
-                image = hex.chars().take(12).collect();
-            }
-        }
-        let command = c["Command"].as_str().unwrap_or("");
-        let command = go_quote(&if trunc { human::ellipsis(command, 20) } else { command.to_string() });
-        let names: Vec<&str> =
-            c["Names"].as_array().into_iter().flatten().filter_map(Value::as_str).map(|n| n.trim_start_matches('/')).filter(|n| !trunc || !n.contains('/')).collect();
-        rows.push(vec![
-            id_of(c),
-            image,
-            command,
-            human::ago_from_unix(c["Created"].as_i64().unwrap_or(0)),
-            c["Status"].as_str().unwrap_or("").to_string(),
-            ports(c),
-            names.join(","),
-        ]);
-    }
-    out(&human::table(&rows));
-    Ok(0)
 }
 
 fn rm_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {

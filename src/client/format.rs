@@ -1,6 +1,6 @@
-//! Output formats of `inspect`: Docker's 4-space indented JSON (keeping the daemon's key
-//! order, which a parsed map would lose) and a small subset of Go templates
-//! (`{{.State.Status}}`, `{{json .Config}}`, literal text between actions).
+//! Output formats: Docker's 4-space indented JSON for `inspect` (keeping the daemon's key
+//! order, which a parsed map would lose), `--format` Go templates ([`super::template`]) and
+//! the `table` layout of Docker's tabwriter for lists.
 
 use serde_json::Value;
 
@@ -70,122 +70,138 @@ pub fn indent_json(raw: &str) -> String {
     out
 }
 
-/// Renders a Go template over `v`. Supports literal text, `{{.A.B}}`, `{{.}}`,
-/// `{{json .A}}`, `{{upper .A}}`/`{{lower .A}}`, `{{index .A "k"}}`, `{{len .A}}` and `{{println ...}}`.
+/// Renders a Go template over `v` (`inspect`'s `--format`, taken as written).
 pub fn render_template(template: &str, v: &Value) -> Result<String, String> {
+    let t = super::template::Template::parse(template).map_err(|e| format!("template parsing error: {e}"))?;
+    t.execute(v, &[])
+}
+
+/// The CLI turns the two characters `\t` and `\n` of a format into a tab and a newline.
+pub fn expand_escapes(format: &str) -> String {
+    format.replace("\\t", "\t").replace("\\n", "\n")
+}
+
+/// Renders a list as Docker's formatter does: `table ...` gets a header row (the template
+/// run on `titles`) and the tabwriter's columns, `json` is `{{json .}}`, anything else is
+/// one rendering per item; `\t` and `\n` in the format are a tab and a newline.
+pub fn write_list(format: &str, items: &[Value], titles: &serde_json::Map<String, Value>, methods: &[super::template::Method]) -> Result<String, String> {
+    let (table, body) = match format {
+        f if f.starts_with("table") => (true, &f["table".len()..]),
+        "json" => (false, "{{json .}}"),
+        f => (false, f),
+    };
+    let body = expand_escapes(body.trim_matches(' '));
+    let t = super::template::Template::parse(&body).map_err(|e| format!("template parsing error: {e}"))?;
     let mut out = String::new();
-    let mut rest = template;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after.find("}}").ok_or_else(|| format!("template parsing error: template: :1: unclosed action in {template:?}"))?;
-        let action = after[..end].trim().trim_start_matches('-').trim_end_matches('-').trim();
-        out.push_str(&eval_action(action, v)?);
-        rest = &after[end + 2..];
+    for item in items {
+        out.push_str(&t.execute(item, methods).map_err(|e| format!("template parsing error: {e}"))?);
+        out.push('\n');
     }
-    out.push_str(rest);
-    Ok(out)
+    if !table {
+        return Ok(out);
+    }
+    let header = super::template::header_row(&body, titles);
+    Ok(tabwrite(&format!("{header}\n{out}")))
 }
 
-fn eval_action(action: &str, v: &Value) -> Result<String, String> {
-    let words = split_words(action);
-    let Some(first) = words.first() else { return Err("template: missing value for command".into()) };
-    match first.as_str() {
-        "json" => {
-            let target = resolve(words.get(1).map(String::as_str).unwrap_or("."), v)?;
-            Ok(serde_json::to_string(&target).unwrap_or_default())
-        }
-        "upper" | "lower" => {
-            let s = go_string(&resolve(words.get(1).map(String::as_str).unwrap_or("."), v)?);
-            Ok(if first == "upper" { s.to_uppercase() } else { s.to_lowercase() })
-        }
-        "len" => match resolve(words.get(1).map(String::as_str).unwrap_or("."), v)? {
-            Value::Array(a) => Ok(a.len().to_string()),
-            Value::Object(m) => Ok(m.len().to_string()),
-            Value::String(s) => Ok(s.len().to_string()),
-            other => Err(format!("template: :1:2: executing \"\" at <len>: error calling len: len of type {}", go_type(&other))),
-        },
-        "println" => {
-            let parts: Result<Vec<String>, String> = words[1..].iter().map(|w| resolve(w, v).map(|x| go_string(&x))).collect();
-            Ok(format!("{}\n", parts?.join(" ")))
-        }
-        "index" => {
-            let base = resolve(words.get(1).map(String::as_str).unwrap_or("."), v)?;
-            let key = words.get(2).map(|k| k.trim_matches('"')).unwrap_or("");
-            let found = match &base {
-                Value::Array(a) => key.parse::<usize>().ok().and_then(|n| a.get(n)).cloned(),
-                Value::Object(m) => m.get(key).cloned(),
-                _ => None,
-            };
-            Ok(found.map(|x| go_string(&x)).unwrap_or_else(|| "<no value>".into()))
-        }
-        path if path.starts_with('.') => Ok(go_string(&resolve(path, v)?)),
-        s if s.starts_with('"') => Ok(s.trim_matches('"').to_string()),
-        other => Err(format!("template: :1: function \"{other}\" not defined")),
+/// Go's text/tabwriter as the docker CLI sets it up (minimum width 10, padding 3, spaces):
+/// tab-terminated cells align in columns over the consecutive lines that have them; the text
+/// after a line's last tab is not padded.
+pub fn tabwrite(text: &str) -> String {
+    let lines: Vec<Vec<&str>> = text.split('\n').map(|l| l.split('\t').collect()).collect();
+    let mut widths: Vec<usize> = Vec::new();
+    let mut out = String::new();
+    format_block(&lines, 0, lines.len(), &mut widths, &mut out);
+    // split('\n') gave one more (empty) line than the text ends with.
+    if out.ends_with('\n') && !text.ends_with('\n') {
+        out.pop();
     }
+    out
 }
 
-fn go_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "<nil>",
-        Value::Bool(_) => "bool",
-        Value::Number(_) => "float64",
-        _ => "string",
-    }
+fn width_of(cell: &str) -> usize {
+    cell.chars().count()
 }
 
-fn split_words(action: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    for c in action.chars() {
-        match c {
-            '"' => {
-                quoted = !quoted;
-                cur.push(c);
-            }
-            c if c.is_whitespace() && !quoted => {
-                if !cur.is_empty() {
-                    words.push(std::mem::take(&mut cur));
+fn format_block(lines: &[Vec<&str>], mut line0: usize, line1: usize, widths: &mut Vec<usize>, out: &mut String) {
+    let column = widths.len();
+    let mut this = line0;
+    while this < line1 {
+        if column + 1 >= lines[this].len() {
+            this += 1;
+            continue;
+        }
+        write_lines(lines, line0, this, widths, out);
+        line0 = this;
+        let mut width = 10;
+        while this < line1 && column + 1 < lines[this].len() {
+            width = width.max(width_of(lines[this][column]) + 3);
+            this += 1;
+        }
+        widths.push(width);
+        format_block(lines, line0, this, widths, out);
+        widths.pop();
+        line0 = this;
+    }
+    write_lines(lines, line0, line1, widths, out);
+}
+
+fn write_lines(lines: &[Vec<&str>], from: usize, to: usize, widths: &[usize], out: &mut String) {
+    for (i, line) in lines.iter().enumerate().take(to).skip(from) {
+        for (j, cell) in line.iter().enumerate() {
+            out.push_str(cell);
+            if j + 1 < line.len() {
+                if let Some(w) = widths.get(j) {
+                    out.push_str(&" ".repeat(w.saturating_sub(width_of(cell))));
                 }
             }
-            c => cur.push(c),
+        }
+        if i + 1 < lines.len() {
+            out.push('\n');
         }
     }
-    if !cur.is_empty() {
-        words.push(cur);
-    }
-    words
 }
 
-fn resolve(path: &str, v: &Value) -> Result<Value, String> {
-    if path == "." {
-        return Ok(v.clone());
+/// Go's `time.Time.String()` of a unix time in the local zone: `2006-01-02 15:04:05 -0700 MST`.
+pub fn go_time_string(secs: i64) -> String {
+    // SAFETY: tm is plain old data; localtime_r fills it and returns null on failure.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    let t = secs as libc::time_t;
+    // SAFETY: both pointers are valid for the call.
+    if unsafe { libc::localtime_r(&t, &mut tm) }.is_null() {
+        return String::new();
     }
-    let mut cur = v.clone();
-    for field in path.trim_start_matches('.').split('.') {
-        cur = match &cur {
-            Value::Object(m) => match m.get(field) {
-                Some(x) => x.clone(),
-                None => return Ok(Value::Null),
-            },
-            Value::Null => return Ok(Value::Null),
-            _ => return Err(format!("template: :1:2: executing \"\" at <{path}>: can't evaluate field {field}")),
-        };
-    }
-    Ok(cur)
+    let off = tm.tm_gmtoff as i64;
+    let zone = if tm.tm_zone.is_null() {
+        String::new()
+    } else {
+        // SAFETY: tm_zone points to a NUL-terminated string owned by libc's zone data.
+        unsafe { std::ffi::CStr::from_ptr(tm.tm_zone) }.to_string_lossy().into_owned()
+    };
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} {}{:02}{:02} {zone}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec,
+        if off < 0 { '-' } else { '+' },
+        off.abs() / 3600,
+        off.abs() % 3600 / 60
+    )
 }
 
-/// How Go's text/template prints a value.
-fn go_string(v: &Value) -> String {
-    match v {
-        Value::Null => "<no value>".into(),
-        Value::String(s) => s.clone(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::Array(a) => format!("[{}]", a.iter().map(go_string).collect::<Vec<_>>().join(" ")),
-        Value::Object(m) => format!("map[{}]", m.iter().map(|(k, x)| format!("{k}:{}", go_string(x))).collect::<Vec<_>>().join(" ")),
-    }
+/// Titles for a table header, from `(field, title)` pairs.
+pub fn titles(pairs: &[(&str, &str)]) -> serde_json::Map<String, Value> {
+    pairs.iter().map(|(k, v)| (k.to_string(), Value::String(v.to_string()))).collect()
+}
+
+/// A default format from the client's config.json (`psFormat`, `imagesFormat`).
+pub fn config_format(key: &str) -> Option<String> {
+    let b = std::fs::read(crate::auth::config_file()).ok()?;
+    let v: Value = serde_json::from_slice(&b).ok()?;
+    v.get(key).and_then(Value::as_str).filter(|f| !f.is_empty()).map(str::to_string)
 }
 
 #[cfg(test)]
@@ -209,9 +225,21 @@ mod tests {
         assert_eq!(render_template("s={{.State.Status}} c={{ .State.ExitCode }}", &v).unwrap(), "s=running c=0");
         assert_eq!(render_template("{{json .Config.Cmd}}", &v).unwrap(), "[\"sh\",\"-c\"]");
         assert_eq!(render_template("{{.Config.Cmd}}", &v).unwrap(), "[sh -c]");
-        assert_eq!(render_template("{{.Nope}}", &v).unwrap(), "<no value>");
+        assert!(render_template("{{.Nope}}", &v).unwrap_err().contains("map has no entry for key \"Nope\""));
         assert_eq!(render_template("{{index .Config.Cmd 1}}", &v).unwrap(), "-c");
         assert_eq!(render_template("{{len .Config.Cmd}} {{len .State}}", &v).unwrap(), "2 2");
-        assert!(render_template("{{len .State.ExitCode}}", &v).unwrap_err().contains("len of type float64"));
+        assert!(render_template("{{len .State.ExitCode}}", &v).unwrap_err().contains("len of type int"));
+    }
+
+    #[test]
+    fn tabwriter_columns_like_go() {
+        assert_eq!(tabwrite("A\tBB\tC\nlonger-than-ten\tx\ty\n"), "A                 BB        C\nlonger-than-ten   x         y\n");
+        // A line without the column ends its block.
+        assert_eq!(tabwrite("a\tb\nplain\nccccccccccccc\td\n"), "a         b\nplain\nccccccccccccc   d\n");
+        let items = vec![serde_json::json!({"ID": "abc", "Names": "web"})];
+        let t = titles(&[("ID", "CONTAINER ID"), ("Names", "NAMES")]);
+        assert_eq!(write_list("table {{.ID}}\\t{{.Names}}", &items, &t, &[]).unwrap(), "CONTAINER ID   NAMES\nabc            web\n");
+        assert_eq!(write_list("{{.ID}}:{{.Names}}", &items, &t, &[]).unwrap(), "abc:web\n");
+        assert_eq!(write_list("json", &items, &t, &[]).unwrap(), "{\"ID\":\"abc\",\"Names\":\"web\"}\n");
     }
 }

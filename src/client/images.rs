@@ -5,7 +5,6 @@ use super::api::Api;
 use super::flags::{flag, Kind, Parsed, Spec};
 use super::{human, out, Args, Command, Ctx, Failure};
 use serde_json::Value;
-use std::collections::HashSet;
 
 pub const COMMANDS: &[Command] = &[
     Command {
@@ -163,40 +162,123 @@ fn images_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     let list = api.json("GET", "/images/json", &query, None)?;
     let images = list.as_array().cloned().unwrap_or_default();
     let no_trunc = p.bool("no-trunc");
-    let id_of = |img: &Value| {
-        let id = img["Id"].as_str().unwrap_or("");
-        if no_trunc {
-            id.to_string()
-        } else {
-            short_id(id)
-        }
+    let custom = p.value("format").filter(|f| !f.is_empty()).map(str::to_string).or_else(|| if p.bool("quiet") { None } else { super::format::config_format("imagesFormat") });
+    let custom = custom.as_deref();
+    let digests = p.bool("digests");
+    let format = match custom {
+        None | Some("table") if p.bool("quiet") => "{{.ID}}".to_string(),
+        Some("raw") if p.bool("quiet") => "image_id: {{.ID}}".to_string(),
+        Some("raw") if digests => "repository: {{ .Repository }}\ntag: {{.Tag}}\ndigest: {{.Digest}}\nimage_id: {{.ID}}\ncreated_at: {{.CreatedAt}}\nvirtual_size: {{.Size}}\n".to_string(),
+        Some("raw") => "repository: {{ .Repository }}\ntag: {{.Tag}}\nimage_id: {{.ID}}\ncreated_at: {{.CreatedAt}}\nvirtual_size: {{.Size}}\n".to_string(),
+        None | Some("table") if digests => DEFAULT_IMAGE_TABLE_WITH_DIGEST.to_string(),
+        None | Some("table") => DEFAULT_IMAGE_TABLE.to_string(),
+        Some(f) if f.starts_with("table") && digests && !f.contains("{{.Digest}}") => format!("{f}\\t{{{{.Digest}}}}"),
+        Some(f) => f.to_string(),
     };
-    if p.bool("quiet") {
-        let mut seen = HashSet::new();
-        for img in &images {
-            let id = id_of(img);
-            if seen.insert(id.clone()) {
-                out(&format!("{id}\n"));
+    let need_digest = digests || format.contains("{{.Digest}}");
+    let mut items = Vec::new();
+    for img in &images {
+        for (repo, tag, digest) in image_rows(img, need_digest, digests) {
+            items.push(image_context(img, &repo, &tag, &digest, !no_trunc));
+        }
+    }
+    let t = super::format::titles(&[
+        ("ID", "IMAGE ID"),
+        ("Repository", "REPOSITORY"),
+        ("Tag", "TAG"),
+        ("Digest", "DIGEST"),
+        ("CreatedSince", "CREATED"),
+        ("CreatedAt", "CREATED AT"),
+        ("Size", "SIZE"),
+        ("Containers", "CONTAINERS"),
+        ("VirtualSize", "SIZE"),
+        ("SharedSize", "SHARED SIZE"),
+        ("UniqueSize", "UNIQUE SIZE"),
+    ]);
+    out(&super::format::write_list(&format, &items, &t, &[]).map_err(|e| Failure::new(e, 1))?);
+    Ok(0)
+}
+
+const DEFAULT_IMAGE_TABLE: &str = "table {{.Repository}}\\t{{.Tag}}\\t{{.ID}}\\t{{if .CreatedSince }}{{.CreatedSince}}{{else}}N/A{{end}}\\t{{.Size}}";
+const DEFAULT_IMAGE_TABLE_WITH_DIGEST: &str = "table {{.Repository}}\\t{{.Tag}}\\t{{.Digest}}\\t{{.ID}}\\t{{if .CreatedSince }}{{.CreatedSince}}{{else}}N/A{{end}}\\t{{.Size}}";
+
+/// The (repository, tag, digest) rows of one image, as Docker's image formatter makes them.
+fn image_rows(img: &Value, need_digest: bool, show_digests: bool) -> Vec<(String, String, String)> {
+    let list = |k: &str| -> Vec<String> { img[k].as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect() };
+    let (tags, digests) = (list("RepoTags"), list("RepoDigests"));
+    let dangling = (tags.is_empty() && digests.is_empty()) || (tags == ["<none>:<none>"] && digests == ["<none>@<none>"]);
+    if dangling {
+        return vec![("<none>".into(), "<none>".into(), "<none>".into())];
+    }
+    let mut repo_tags: Vec<(String, Vec<String>)> = Vec::new();
+    for t in &tags {
+        let Ok(r) = crate::reference::Reference::parse_normalized(t) else { continue };
+        let Some(tag) = r.tag.clone() else { continue };
+        let name = r.familiar_name();
+        match repo_tags.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, v)) => v.push(tag),
+            None => repo_tags.push((name, vec![tag])),
+        }
+    }
+    let mut repo_digests: Vec<(String, Vec<String>)> = Vec::new();
+    for d in &digests {
+        let Ok(r) = crate::reference::Reference::parse_normalized(d) else { continue };
+        let Some(digest) = r.digest.clone() else { continue };
+        let name = r.familiar_name();
+        match repo_digests.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, v)) => v.push(digest),
+            None => repo_digests.push((name, vec![digest])),
+        }
+    }
+    let mut rows = Vec::new();
+    for (repo, tags) in repo_tags {
+        let ds = match repo_digests.iter().position(|(n, _)| *n == repo) {
+            Some(i) => repo_digests.remove(i).1,
+            None => Vec::new(),
+        };
+        let ds = if need_digest { ds } else { Vec::new() };
+        for tag in tags {
+            if ds.is_empty() {
+                rows.push((repo.clone(), tag.clone(), "<none>".to_string()));
+            }
+            for d in &ds {
+                rows.push((repo.clone(), tag.clone(), d.clone()));
             }
         }
-        return Ok(0);
     }
-    let mut rows = vec![vec!["REPOSITORY".to_string(), "TAG".into(), "IMAGE ID".into(), "CREATED".into(), "SIZE".into()]];
-    for img in &images {
-        let created = human::ago_from_unix(img["Created"].as_i64().unwrap_or(0));
-        let size = human::human_size(img["Size"].as_f64().unwrap_or(0.0));
-        let tags: Vec<&str> = img["RepoTags"].as_array().map(|a| a.iter().filter_map(Value::as_str).filter(|t| *t != "<none>:<none>").collect()).unwrap_or_default();
-        if tags.is_empty() {
-            let repo = img["RepoDigests"].as_array().and_then(|a| a.first()).and_then(Value::as_str).and_then(|d| d.split_once('@')).map(|(r, _)| r).unwrap_or("<none>");
-            rows.push(vec![repo.to_string(), "<none>".into(), id_of(img), created.clone(), size.clone()]);
-        }
-        for t in tags {
-            let r = Reference::parse(t);
-            rows.push(vec![r.name, r.tag, id_of(img), created.clone(), size.clone()]);
+    for (repo, ds) in repo_digests {
+        if show_digests {
+            for d in ds {
+                rows.push((repo.clone(), "<none>".into(), d));
+            }
+        } else {
+            rows.push((repo, "<none>".into(), String::new()));
         }
     }
-    out(&human::table(&rows));
-    Ok(0)
+    rows
+}
+
+/// Docker's image context: every field a template may name.
+fn image_context(img: &Value, repo: &str, tag: &str, digest: &str, trunc: bool) -> Value {
+    let id = img["Id"].as_str().unwrap_or("");
+    let created = img["Created"].as_i64().unwrap_or(0);
+    let size = img["Size"].as_i64().unwrap_or(0);
+    let shared = img["SharedSize"].as_i64().unwrap_or(-1);
+    let containers = img["Containers"].as_i64().unwrap_or(-1);
+    serde_json::json!({
+        "Containers": if containers == -1 { "N/A".to_string() } else { containers.to_string() },
+        "CreatedAt": super::format::go_time_string(created),
+        "CreatedSince": human::ago_from_unix(created),
+        "Digest": digest,
+        "ID": if trunc { short_id(id) } else { id.to_string() },
+        "Repository": repo,
+        "SharedSize": if shared == -1 { "N/A".to_string() } else { crate::units::human_size_with_precision(shared as f64, 4) },
+        "Size": crate::units::human_size_with_precision(size as f64, 3),
+        "Tag": tag,
+        "UniqueSize": if size == -1 || shared == -1 { "N/A".to_string() } else { crate::units::human_size_with_precision((size - shared) as f64, 4) },
+        "VirtualSize": crate::units::human_size_with_precision(size as f64, 4),
+        (super::template::GO_MARSHAL): true,
+    })
 }
 
 #[cfg(test)]

@@ -15,8 +15,10 @@ mod login;
 mod diff;
 mod exec;
 pub mod progress;
+mod ps;
 mod resources;
 mod system;
+pub mod template;
 pub mod tty;
 mod verbs;
 

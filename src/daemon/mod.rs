@@ -12,6 +12,8 @@ mod exec;
 mod events;
 mod filters;
 mod container_fs;
+mod container_list;
+mod image_list;
 mod netns;
 mod ops;
 mod resources;

@@ -7,7 +7,7 @@ use crate::http::server::{Request, Response};
 use serde_json::{json, Value};
 use std::io::Write;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 pub fn create(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
     if let Some(ct) = req.headers.get("Content-Type") {
@@ -24,29 +24,11 @@ pub fn create(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
     d.create(&body, name).map(|v| Response::json(201, &v))
 }
 
-pub fn containers_json(d: &Daemon, req: &Request) -> Value {
-    let all = req.query_bool("all");
-    let now = SystemTime::now();
-    let mut list: Vec<(String, Value)> = d
-        .containers()
-        .iter()
-        .filter_map(|e| {
-            let s = e.lock();
-            (all || s.c.state.running || s.c.state.restarting).then(|| {
-                let mut summary = s.c.summary(&s.c.image, now);
-                // Docker shows the image id once the name no longer leads to the container's image.
-                if d.images.resolve_id(&s.c.image_name()).as_deref() != Some(s.c.image.as_str()) {
-                    summary["Image"] = json!(s.c.image);
-                }
-                (s.c.created.clone(), summary)
-            })
-        })
-        .collect();
-    list.sort_by(|a, b| b.0.cmp(&a.0));
-    if let Some(limit) = req.query("limit").and_then(|l| l.parse::<usize>().ok()).filter(|&l| l > 0) {
-        list.truncate(limit);
-    }
-    Value::Array(list.into_iter().map(|(_, v)| v).collect())
+/// GET /containers/json.
+pub fn containers_json(d: &Daemon, req: &Request) -> Result<Value, ApiError> {
+    let filters = crate::daemon::container_list::parse_filters(req.query("filters"))?;
+    let limit = req.query("limit").and_then(|l| l.parse::<i64>().ok()).filter(|&l| l > 0).map(|l| l as usize);
+    crate::daemon::container_list::list(d, req.query_bool("all"), limit, req.query_bool("size"), &filters)
 }
 
 fn timeout_query(req: &Request) -> Option<Duration> {
@@ -116,7 +98,6 @@ pub(super) fn stream_content_type(multiplexed: bool, v: (u32, u32)) -> &'static 
 }
 
 /// `GET /containers/{id}/changes`: what changed in the container's filesystem.
-
 pub fn changes(d: &Daemon, id: &str) -> Result<Response, ApiError> {
     let entry = d.find(id)?;
     let mount_id = entry.lock().c.mount_id.clone();

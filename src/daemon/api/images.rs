@@ -10,31 +10,10 @@ use std::io::Write;
 use std::sync::Arc;
 
 /// GET /images/json.
-pub fn list(d: &Daemon, v: (u32, u32)) -> Value {
-    let mut images = d.images.list();
-    images.sort_by(|a, b| b.created.cmp(&a.created));
-    Value::Array(
-        images
-            .iter()
-            .map(|i| {
-                let mut o = json!({
-                    "Containers": -1,
-                    "Created": crate::daemon::container::unix_seconds(&i.created),
-                    "Id": i.id,
-                    "Labels": i.config.get("config").and_then(|c| c.get("Labels")).cloned().unwrap_or(Value::Null),
-                    "ParentId": "",
-                    "RepoDigests": i.repo_digests,
-                    "RepoTags": i.repo_tags,
-                    "SharedSize": -1,
-                    "Size": i.size,
-                });
-                if v < (1, 44) {
-                    o["VirtualSize"] = json!(i.size);
-                }
-                o
-            })
-            .collect(),
-    )
+/// GET /images/json.
+pub fn list(d: &Daemon, req: &Request, v: (u32, u32)) -> Result<Value, ApiError> {
+    let filters = crate::daemon::container_list::parse_filters(req.query("filters"))?;
+    crate::daemon::image_list::list(d, v, &filters)
 }
 
 /// GET /images/{name}/json.
@@ -303,7 +282,7 @@ pub fn system_df(d: &Daemon, v: (u32, u32)) -> Value {
         })
         .collect();
     let (layers_size, shared) = d.images.disk_usage();
-    let mut images = list(d, v);
+    let mut images = crate::daemon::image_list::list(d, v, &Default::default()).unwrap_or_default();
     if let Some(arr) = images.as_array_mut() {
         for i in arr {
             let id = i["Id"].as_str().unwrap_or("").to_string();

@@ -1,0 +1,293 @@
+//! `GET /containers/json`: which containers, in which order, with which fields. Docker's
+//! `filters` (`status`, `name`, `label`, `ancestor`, `exited`, `id`, `before`, `since`,
+//! `health`, `network`, `volume`, `is-task`, `isolation`, `publish`, `expose`), `all`,
+//! `limit` and `size`, evaluated as its daemon does: newest first, `before`/`since` by
+//! position in that order, `status` implying `all`, `limit` including stopped containers.
+
+use super::ops::ApiError;
+use super::Daemon;
+use crate::regexp::Regex;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::SystemTime;
+
+const ACCEPTED: &[&str] = &["ancestor", "before", "exited", "id", "isolation", "label", "name", "status", "health", "since", "volume", "network", "is-task", "publish", "expose"];
+const STATES: &[&str] = &["created", "running", "paused", "restarting", "removing", "exited", "dead"];
+const HEALTHS: &[&str] = &["none", "starting", "healthy", "unhealthy"];
+
+/// The `filters` query: `{"key":{"value":true}}` or the older `{"key":["value"]}`.
+pub type Filters = BTreeMap<String, BTreeSet<String>>;
+
+pub fn parse_filters(raw: Option<&str>) -> Result<Filters, ApiError> {
+    let mut out = Filters::new();
+    let Some(raw) = raw.filter(|r| !r.is_empty()) else { return Ok(out) };
+    let v: Value = serde_json::from_str(raw).map_err(|_| ApiError::bad_request("invalid filter"))?;
+    let Value::Object(m) = v else { return Err(ApiError::bad_request("invalid filter")) };
+    for (k, vals) in m {
+        let set = out.entry(k).or_default();
+        match vals {
+            Value::Object(o) => set.extend(o.into_iter().filter(|(_, on)| on.as_bool().unwrap_or(false)).map(|(v, _)| v)),
+            Value::Array(a) => set.extend(a.into_iter().filter_map(|x| x.as_str().map(str::to_string))),
+            _ => return Err(ApiError::bad_request("invalid filter")),
+        }
+    }
+    Ok(out)
+}
+
+/// Docker's `Match`: an exact value, or a regular expression found in the source.
+fn matches(values: &BTreeSet<String>, source: &str) -> bool {
+    values.is_empty() || values.contains(source) || values.iter().any(|p| Regex::new(p).is_ok_and(|r| r.is_match(source)))
+}
+
+/// Docker's `MatchKVList`: every `k` or `k=v` present.
+fn matches_labels(values: &BTreeSet<String>, labels: &serde_json::Map<String, Value>) -> bool {
+    if values.is_empty() {
+        return true;
+    }
+    values.iter().all(|v| match v.split_once('=') {
+        Some((k, want)) => labels.get(k).and_then(Value::as_str) == Some(want),
+        None => labels.contains_key(v.as_str()),
+    })
+}
+
+/// `80`, `80/udp`, `8000-8010/tcp` → the `port/proto` strings they cover.
+fn port_set(key: &str, value: &str) -> Result<Vec<String>, ApiError> {
+    if value.contains(':') {
+        return Err(ApiError::bad_request(format!("filter for '{key}' should not contain ':': {value}")));
+    }
+    let (ports, proto) = value.split_once('/').unwrap_or((value, "tcp"));
+    let (lo, hi) = ports.split_once('-').unwrap_or((ports, ports));
+    let bad = || ApiError::bad_request(format!("error while looking up for {key} {value}: invalid port range"));
+    let (lo, hi): (u16, u16) = (lo.parse().map_err(|_| bad())?, hi.parse().map_err(|_| bad())?);
+    if lo > hi {
+        return Err(bad());
+    }
+    Ok((lo..=hi).map(|p| format!("{p}/{proto}")).collect())
+}
+
+/// One container as the list sees it.
+struct Row {
+    summary: Value,
+    id: String,
+    name: String,
+    image_id: String,
+    created: String,
+    /// Running, or restarting (which `docker ps` lists among the running).
+    running: bool,
+    exit_code: i32,
+    started: bool,
+    mount_id: String,
+}
+
+/// Sum of the sizes of the files below `dir` (a container's writable layer), each inode
+/// once.
+fn dir_size(dir: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let mut seen = std::collections::HashSet::new();
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            let Ok(md) = e.metadata() else { continue };
+            if md.is_dir() {
+                stack.push(e.path());
+            } else if seen.insert((md.dev(), md.ino())) {
+                total += md.len();
+            }
+        }
+    }
+    total
+}
+
+pub fn list(d: &Daemon, all: bool, limit: Option<usize>, size: bool, filters: &Filters) -> Result<Value, ApiError> {
+    if let Some(k) = filters.keys().find(|k| !ACCEPTED.contains(&k.as_str())) {
+        return Err(ApiError::bad_request(format!("invalid filter '{k}'")));
+    }
+    let get = |k: &str| filters.get(k).cloned().unwrap_or_default();
+    let mut all = all;
+    let mut exited = Vec::new();
+    for v in get("exited") {
+        exited.push(v.parse::<i32>().map_err(|_| ApiError::bad_request(format!("invalid filter 'exited={v}': strconv.Atoi: parsing {v:?}: invalid syntax")))?);
+    }
+    for v in get("status") {
+        if !STATES.contains(&v.as_str()) {
+            return Err(ApiError::bad_request(format!("invalid filter 'status={v}': invalid value for state ({v}): must be one of {}", STATES.join(", "))));
+        }
+        all = true;
+    }
+    for v in get("health") {
+        if !HEALTHS.contains(&v.as_str()) {
+            return Err(ApiError::bad_request(format!("invalid filter 'health={v}': invalid value for health ({v}): must be one of {}", HEALTHS.join(", "))));
+        }
+    }
+    let is_task = match get("is-task").iter().next().map(String::as_str) {
+        None => None,
+        Some("true" | "1") => Some(true),
+        Some("false" | "0") => Some(false),
+        Some(other) => return Err(ApiError::bad_request(format!("invalid filter 'is-task={other}'"))),
+    };
+    let mut publish = BTreeSet::new();
+    for v in get("publish") {
+        publish.extend(port_set("publish", &v)?);
+    }
+    let mut expose = BTreeSet::new();
+    for v in get("expose") {
+        expose.extend(port_set("expose", &v)?);
+    }
+
+    let now = SystemTime::now();
+    let mut rows: Vec<Row> = d
+        .containers()
+        .iter()
+        .map(|e| {
+            let s = e.lock();
+            let c = &s.c;
+            let mut summary = c.summary(&c.image, now);
+            // Docker shows the image id once the name no longer leads to the container's image.
+            if d.images.resolve_id(&c.image_name()).as_deref() != Some(c.image.as_str()) {
+                summary["Image"] = json!(c.image);
+            }
+            Row {
+                summary,
+                id: c.id.clone(),
+                name: c.name.clone(),
+                image_id: c.image.clone(),
+                created: c.created.clone(),
+                running: c.state.running || c.state.restarting,
+                exit_code: c.state.exit_code,
+                started: c.state.started_at != super::container::ZERO_TIME,
+                mount_id: c.mount_id.clone(),
+            }
+        })
+        .collect();
+    rows.sort_by(|a, b| b.created.cmp(&a.created));
+
+    // `before`/`since` name a container by id (or prefix) or name.
+    let find = |v: &str| -> Result<String, ApiError> {
+        let bare = v.trim_start_matches('/');
+        rows.iter()
+            .find(|r| r.id == v || r.name.trim_start_matches('/') == bare)
+            .or_else(|| rows.iter().find(|r| r.id.starts_with(v)))
+            .map(|r| r.id.clone())
+            .ok_or_else(|| ApiError::not_found(format!("No such container: {v}")))
+    };
+    let mut before = get("before").iter().map(|v| find(v)).collect::<Result<Vec<_>, _>>()?.pop();
+    let since = get("since").iter().map(|v| find(v)).collect::<Result<Vec<_>, _>>()?.pop();
+    let ancestors: Option<BTreeSet<String>> = filters.contains_key("ancestor").then(|| get("ancestor").iter().filter_map(|a| d.images.resolve_id(a)).collect());
+
+    let mut out = Vec::new();
+    for r in rows {
+        if let Some(b) = &before {
+            if &r.id == b {
+                before = None;
+            }
+            continue;
+        }
+        if since.as_deref() == Some(r.id.as_str()) {
+            break;
+        }
+        if !r.running && !all && limit.is_none() {
+            continue;
+        }
+        let names = get("name");
+        if !names.is_empty() && !matches(&names, &r.name) && !matches(&names, r.name.trim_start_matches('/')) {
+            continue;
+        }
+        if !matches(&get("id"), &r.id) {
+            continue;
+        }
+        if is_task == Some(true) {
+            continue;
+        }
+        let labels = r.summary["Labels"].as_object().cloned().unwrap_or_default();
+        if !matches_labels(&get("label"), &labels) {
+            continue;
+        }
+        if limit.is_some_and(|l| out.len() >= l) {
+            break;
+        }
+        let exited_as_asked = exited.contains(&r.exit_code) && !r.running && r.started;
+        if !exited.is_empty() && !exited_as_asked {
+            continue;
+        }
+        let state = r.summary["State"].as_str().unwrap_or_default().to_string();
+        if !matches(&get("status"), &state) {
+            continue;
+        }
+        let health = r.summary.pointer("/Health/Status").and_then(Value::as_str).unwrap_or("none").to_string();
+        let healths = get("health");
+        if !healths.is_empty() && !healths.contains(&health) {
+            continue;
+        }
+        let mounts = r.summary["Mounts"].as_array().cloned().unwrap_or_default();
+        if filters.contains_key("volume") {
+            let hit = get("volume").iter().any(|v| {
+                mounts.iter().any(|m| {
+                    let key = if m["Name"].as_str().unwrap_or("").is_empty() { m["Source"].as_str() } else { m["Name"].as_str() };
+                    m["Destination"].as_str() == Some(v.as_str()) || key == Some(v.as_str())
+                })
+            });
+            if !hit {
+                continue;
+            }
+        }
+        if let Some(set) = &ancestors {
+            if !set.contains(&r.image_id) {
+                continue;
+            }
+        }
+        if filters.contains_key("network") {
+            let networks = r.summary.pointer("/NetworkSettings/Networks").and_then(Value::as_object).cloned().unwrap_or_default();
+            let hit = get("network").iter().any(|v| networks.contains_key(v.as_str()) || networks.values().any(|n| n["NetworkID"].as_str().is_some_and(|id| !id.is_empty() && id.starts_with(v.as_str()))));
+            if !hit {
+                continue;
+            }
+        }
+        if !publish.is_empty() || !expose.is_empty() {
+            let ports = r.summary["Ports"].as_array().cloned().unwrap_or_default();
+            let hit = ports.iter().any(|p| {
+                let proto = p["Type"].as_str().unwrap_or("tcp");
+                publish.contains(&format!("{}/{proto}", p["PublicPort"].as_u64().unwrap_or(0))) || expose.contains(&format!("{}/{proto}", p["PrivatePort"].as_u64().unwrap_or(0)))
+            });
+            if !hit {
+                continue;
+            }
+        }
+        let mut summary = r.summary;
+        if size {
+            let rw = dir_size(&d.opts.data_root.join("overlay2").join(&r.mount_id).join("diff"));
+            let image = d.images.get(&r.image_id).map(|i| i.size).unwrap_or(0);
+            summary["SizeRw"] = json!(rw);
+            summary["SizeRootFs"] = json!(image + rw);
+        }
+        out.push(summary);
+    }
+    Ok(Value::Array(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_parse_in_both_forms() {
+        let f = parse_filters(Some(r#"{"status":{"running":true,"exited":false},"name":["web"]}"#)).unwrap();
+        assert_eq!(f["status"], BTreeSet::from(["running".to_string()]));
+        assert_eq!(f["name"], BTreeSet::from(["web".to_string()]));
+        assert!(parse_filters(Some("nope")).is_err());
+    }
+
+    #[test]
+    fn values_match_exactly_or_by_pattern() {
+        let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+        assert!(matches(&set(&["^we"]), "web"));
+        assert!(!matches(&set(&["^eb"]), "web"));
+        assert!(matches(&set(&[]), "x"));
+        let labels = serde_json::json!({"a": "1", "b": ""}).as_object().cloned().unwrap();
+        assert!(matches_labels(&set(&["a=1", "b"]), &labels));
+        assert!(!matches_labels(&set(&["a=2"]), &labels));
+        assert_eq!(port_set("publish", "80-81/udp").unwrap(), vec!["80/udp", "81/udp"]);
+        assert!(port_set("publish", "1:2").is_err());
+    }
+}
