@@ -410,3 +410,48 @@ fn start_attached_and_interactive() {
         assert_eq!(inspect(&d, name)["State"]["ExitCode"], 7);
     }
 }
+
+#[test]
+fn attach_proxies_signals_without_a_tty() {
+    use std::os::unix::process::ExitStatusExt;
+    let Some(d) = Dockerd::start() else { return };
+    let image = pull_busybox(&d);
+    let script = "trap 'echo got-term; exit 9' TERM; echo ready; while :; do sleep 0.1; done";
+    for (real, proxy) in [(false, true), (false, false), (true, true)] {
+        if real && !Path::new(REAL_CLI).exists() {
+            continue;
+        }
+        let name = format!("proxy-{real}-{proxy}");
+        let o = d.docker(&["run", "-d", "--name", &name, &image, "sh", "-c", script]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        while !stdout(&d.docker(&["logs", &name])).contains("ready") {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let bin = if real { REAL_CLI.into() } else { applet_dir().join("docker") };
+        let mut child = Command::new(bin)
+            .env("DOCKER_CONFIG", d.tmp.join("client-config"))
+            .arg("-H")
+            .arg(d.host())
+            .args(["attach", &format!("--sig-proxy={proxy}"), &name])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "the client did not end ({name})");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let o = child.wait_with_output().unwrap();
+        if proxy {
+            assert_eq!(o.status.code(), Some(9), "{name}: {}{}", stdout(&o), stderr(&o));
+            assert!(stdout(&o).contains("got-term"), "{name}: {}", stdout(&o));
+        } else {
+            assert_eq!(o.status.signal(), Some(libc::SIGTERM), "{name}: {:?}", o.status);
+            assert_eq!(inspect(&d, &name)["State"]["Running"], true, "{name}: the signal reached the container");
+        }
+    }
+}

@@ -49,13 +49,13 @@ pub enum End {
 pub struct Attached {
     events: mpsc::Receiver<End>,
     raw: Option<RawMode>,
-    has_output: bool,
 }
 
 impl Attached {
-    /// Blocks until the output ends or the user detaches; the terminal is restored either way.
+    /// Blocks until the output ends (the daemon ends the stream even when no output was
+    /// asked for) or the user detaches; the terminal is restored either way.
     pub fn wait(self) -> End {
-        let end = if self.has_output { self.events.recv().unwrap_or(End::Output) } else { self.events.iter().find(|e| *e == End::Detached).unwrap_or(End::Output) };
+        let end = self.events.recv().unwrap_or(End::Output);
         if let Some(raw) = &self.raw {
             raw.restore();
         }
@@ -83,14 +83,14 @@ pub fn attach(api: &Api, id: &str, s: &Streams) -> Result<Attached, ApiError> {
                 if let Some(raw) = &raw {
                     raw.restore();
                 }
-                let _ = writer.shutdown(std::net::Shutdown::Both);
+                // Told before the connection goes down, so it is the first news `wait` gets.
                 let _ = tx.send(End::Detached);
+                let _ = writer.shutdown(std::net::Shutdown::Both);
             }
         });
     } else {
         let _ = writer.shutdown(std::net::Shutdown::Write);
     }
-    let has_output = s.stdout || s.stderr;
     let tty = s.tty;
     let raw_out = raw.clone();
     std::thread::spawn(move || {
@@ -114,7 +114,7 @@ pub fn attach(api: &Api, id: &str, s: &Streams) -> Result<Attached, ApiError> {
         }
         let _ = tx.send(End::Output);
     });
-    Ok(Attached { events, raw, has_output })
+    Ok(Attached { events, raw })
 }
 
 /// A second handle on the same daemon, for threads that outlive a borrow of `api`.

@@ -57,12 +57,20 @@ impl Session {
             let once = s.c.config.get("StdinOnce").and_then(serde_json::Value::as_bool).unwrap_or(false);
             (s.c.id.clone(), s.c.tty(), s.c.open_stdin(), once, s.c.log_path.clone())
         };
-        let history = if opts.logs { entry.output.log_then_subscribe(std::path::Path::new(&log_path), false).0 } else { Vec::new() };
-        let live = opts.stream.then(|| {
-            let (tx, rx) = channel();
-            entry.output.subscribe_sender(tx.clone());
-            (tx, rx)
-        });
+        let log_path = std::path::Path::new(&log_path);
+        let (history, live) = match (opts.logs, opts.stream) {
+            (true, true) => {
+                let (tx, rx) = channel();
+                (entry.output.log_then_subscribe_sender(log_path, tx.clone()), Some((tx, rx)))
+            }
+            (true, false) => (entry.output.log_then_subscribe(log_path, false).0, None),
+            (false, true) => {
+                let (tx, rx) = channel();
+                entry.output.subscribe_sender(tx.clone());
+                (Vec::new(), Some((tx, rx)))
+            }
+            (false, false) => (Vec::new(), None),
+        };
         Ok(Session {
             d: d.clone(),
             entry,
