@@ -292,7 +292,8 @@ fn run_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     if p.bool("tty") && p.bool("interactive") && !detach && !super::is_terminal(0) {
         return Err(Failure::new("the input device is not a TTY", 1));
     }
-    let detach_keys = super::tty::detach_keys(p.value("detach-keys")).map_err(|e| Failure::new(report("run", &e, false), 125))?;
+    // Docker's client: a plain error, exit status 1.
+    let detach_keys = super::tty::detach_keys(p.value("detach-keys")).map_err(|e| Failure::new(e, 1))?;
     let api = ctx.api().map_err(|e| Failure::new(report("run", &e.to_string(), true), 125))?;
     let id = create_container(api, p, detach).map_err(|e| {
         let m = e.to_string();
@@ -346,7 +347,7 @@ fn not_found_as_client(e: ApiError, object: &str, name: &str) -> String {
 
 fn start_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     super::tty::block_resize_signal();
-    let detach_keys = super::tty::detach_keys(p.value("detach-keys")).map_err(|e| Failure::new(e, 125))?;
+    let detach_keys = super::tty::detach_keys(p.value("detach-keys")).map_err(|e| Failure::new(e, 1))?;
     let api = ctx.api()?;
     if p.bool("attach") || p.bool("interactive") {
         if p.args.len() > 1 {
