@@ -414,6 +414,44 @@ fn start_attached_and_interactive() {
 }
 
 #[test]
+fn run_proxies_signals() {
+    use std::os::unix::process::ExitStatusExt;
+    let Some(d) = Dockerd::start() else { return };
+    let image = pull_busybox(&d);
+    let script = "trap 'echo got-term; exit 9' TERM; echo ready; while :; do sleep 0.1; done";
+    for proxy in [true, false] {
+        let name = format!("run-proxy-{proxy}");
+        let mut child = Command::new(applet_dir().join("docker"))
+            .arg("-H")
+            .arg(d.host())
+            .args(["run", &format!("--sig-proxy={proxy}"), "--name", &name, &image, "sh", "-c", script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !stdout(&d.docker(&["logs", &name])).contains("ready") {
+            assert!(Instant::now() < deadline, "{name} did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+        while child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "the client did not end ({name})");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let o = child.wait_with_output().unwrap();
+        if proxy {
+            assert_eq!(o.status.code(), Some(9), "{name}: {}{}", stdout(&o), stderr(&o));
+            assert!(stdout(&o).contains("got-term"), "{name}: {}", stdout(&o));
+        } else {
+            assert_eq!(o.status.signal(), Some(libc::SIGTERM), "{name}: {:?}", o.status);
+            assert_eq!(inspect(&d, &name)["State"]["Running"], true);
+        }
+    }
+}
+
+#[test]
 fn attach_proxies_signals_without_a_tty() {
     use std::os::unix::process::ExitStatusExt;
     let Some(d) = Dockerd::start() else { return };

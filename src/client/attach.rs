@@ -181,7 +181,7 @@ fn proxied_set() -> SigSet {
 
 /// Blocks the proxied signals in this thread and the threads it starts afterwards (call
 /// before starting any), then passes each one that arrives to the container.
-fn proxy_signals(api: &Api, id: &str) {
+pub fn proxy_signals(api: &Api, id: &str) {
     let set = proxied_set();
     let _ = set.thread_block();
     let api = api_copy(api);

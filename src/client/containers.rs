@@ -139,6 +139,7 @@ const RUN_FLAGS: &[Spec] = &[
     flag("label", Some('l'), Kind::List, "Set meta data on a container"),
     flag("name", None, Kind::Value, "Assign a name to the container"),
     flag("rm", None, Kind::Bool, "Automatically remove the container when it exits"),
+    flag("sig-proxy", None, Kind::Bool, "Proxy received signals to the process (default true)"),
     flag("tty", Some('t'), Kind::Bool, "Allocate a pseudo-TTY"),
     flag("user", Some('u'), Kind::Value, "Username or UID (format: <name|uid>[:<group|gid>])"),
     flag("volume", Some('v'), Kind::List, "Bind mount a volume"),
@@ -308,6 +309,10 @@ fn run_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
         out(&format!("{id}\n"));
         return Ok(0);
     }
+    // Docker's default: signals the client gets go to the container (before any thread starts).
+    if p.value("sig-proxy") != Some("false") {
+        super::attach::proxy_signals(api, &id);
+    }
     let body = create_body(p, false);
     let tty = p.bool("tty");
     let streams = Streams { stdin: body["AttachStdin"] == true, stdout: body["AttachStdout"] == true, stderr: body["AttachStderr"] == true, tty, detach_keys };
@@ -358,6 +363,9 @@ fn start_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
         let id = info["Id"].as_str().unwrap_or(name).to_string();
         let tty = info["Config"]["Tty"] == true;
         let stdin = p.bool("interactive") && info["Config"]["OpenStdin"] == true;
+        if !tty {
+            super::attach::proxy_signals(api, &id);
+        }
         let attached = attach(api, &id, &Streams { stdin, stdout: true, stderr: true, tty, detach_keys })?;
         let wait = wait_for_exit(api, &id, "next-exit");
         if let Err(e) = api.call("POST", &format!("/containers/{}/start", seg(&id)), &[], None, &[]) {
