@@ -495,3 +495,31 @@ fn attach_proxies_signals_without_a_tty() {
         }
     }
 }
+
+/// Names of dockerd's threads.
+fn thread_names(pid: u32) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten().map(|t| std::fs::read_to_string(t.path().join("comm")).unwrap_or_default().trim().to_string()).collect()
+}
+
+#[test]
+fn an_attach_ends_when_its_client_hangs_up() {
+    let Some(d) = Dockerd::start() else { return };
+    let image = pull_busybox(&d);
+    let o = d.docker(&["run", "-d", "-t", "--name", "quiet", &image, "sleep", "100"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let http = |d: &Dockerd| thread_names(d.pid()).iter().filter(|n| *n == "http").count();
+    let before = http(&d);
+    let (s, head) = raw_request(&d, "POST /containers/quiet/attach?stream=1&stdout=1&stderr=1 HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n");
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    // Shutting down only our writing side is not hanging up (Docker's CLI does it when it has no input).
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(thread_names(d.pid()).iter().any(|n| n == "attach-hangup"), "the attach ended at a half-close: {:?}", thread_names(d.pid()));
+    drop(s);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while http(&d) > before || thread_names(d.pid()).iter().any(|n| n == "attach-hangup") {
+        assert!(Instant::now() < deadline, "the attach outlived its client: {:?}", thread_names(d.pid()));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(inspect(&d, "quiet")["State"]["Running"], true);
+}
