@@ -193,8 +193,10 @@ fn detach_keys_from_the_flag_and_the_config_file() {
     }
     // An invalid notation is refused before anything runs.
     let o = d.docker(&["run", "-i", "--detach-keys", "ctrl-Q", &image, "true"]);
-    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
-    assert!(stderr(&o).contains("invalid detach keys (ctrl-Q)"), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "invalid detach keys (ctrl-Q): Unknown character: 'ctrl-Q'\n");
+    let o = d.docker(&["attach", "nothing-here"]);
+    assert_eq!((o.status.code(), stderr(&o).as_str()), (Some(1), "Error response from daemon: No such container: nothing-here\n"));
 }
 
 /// Runs a client with `input` on its stdin, under a time limit (a hang fails).
@@ -409,4 +411,115 @@ fn start_attached_and_interactive() {
         t.wait_for("EXIT=7", &d);
         assert_eq!(inspect(&d, name)["State"]["ExitCode"], 7);
     }
+}
+
+#[test]
+fn run_proxies_signals() {
+    use std::os::unix::process::ExitStatusExt;
+    let Some(d) = Dockerd::start() else { return };
+    let image = pull_busybox(&d);
+    let script = "trap 'echo got-term; exit 9' TERM; echo ready; while :; do sleep 0.1; done";
+    for proxy in [true, false] {
+        let name = format!("run-proxy-{proxy}");
+        let mut child = Command::new(applet_dir().join("docker"))
+            .arg("-H")
+            .arg(d.host())
+            .args(["run", &format!("--sig-proxy={proxy}"), "--name", &name, &image, "sh", "-c", script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !stdout(&d.docker(&["logs", &name])).contains("ready") {
+            assert!(Instant::now() < deadline, "{name} did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+        while child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "the client did not end ({name})");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let o = child.wait_with_output().unwrap();
+        if proxy {
+            assert_eq!(o.status.code(), Some(9), "{name}: {}{}", stdout(&o), stderr(&o));
+            assert!(stdout(&o).contains("got-term"), "{name}: {}", stdout(&o));
+        } else {
+            assert_eq!(o.status.signal(), Some(libc::SIGTERM), "{name}: {:?}", o.status);
+            assert_eq!(inspect(&d, &name)["State"]["Running"], true);
+        }
+    }
+}
+
+#[test]
+fn attach_proxies_signals_without_a_tty() {
+    use std::os::unix::process::ExitStatusExt;
+    let Some(d) = Dockerd::start() else { return };
+    let image = pull_busybox(&d);
+    let script = "trap 'echo got-term; exit 9' TERM; echo ready; while :; do sleep 0.1; done";
+    for (real, proxy) in [(false, true), (false, false), (true, true)] {
+        if real && !Path::new(REAL_CLI).exists() {
+            continue;
+        }
+        let name = format!("proxy-{real}-{proxy}");
+        let o = d.docker(&["run", "-d", "--name", &name, &image, "sh", "-c", script]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        while !stdout(&d.docker(&["logs", &name])).contains("ready") {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let bin = if real { REAL_CLI.into() } else { applet_dir().join("docker") };
+        let mut child = Command::new(bin)
+            .env("DOCKER_CONFIG", d.tmp.join("client-config"))
+            .arg("-H")
+            .arg(d.host())
+            .args(["attach", &format!("--sig-proxy={proxy}"), &name])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "the client did not end ({name})");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let o = child.wait_with_output().unwrap();
+        if proxy {
+            assert_eq!(o.status.code(), Some(9), "{name}: {}{}", stdout(&o), stderr(&o));
+            assert!(stdout(&o).contains("got-term"), "{name}: {}", stdout(&o));
+        } else {
+            assert_eq!(o.status.signal(), Some(libc::SIGTERM), "{name}: {:?}", o.status);
+            assert_eq!(inspect(&d, &name)["State"]["Running"], true, "{name}: the signal reached the container");
+        }
+    }
+}
+
+/// Names of dockerd's threads.
+fn thread_names(pid: u32) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten().map(|t| std::fs::read_to_string(t.path().join("comm")).unwrap_or_default().trim().to_string()).collect()
+}
+
+#[test]
+fn an_attach_ends_when_its_client_hangs_up() {
+    let Some(d) = Dockerd::start() else { return };
+    let image = pull_busybox(&d);
+    let o = d.docker(&["run", "-d", "-t", "--name", "quiet", &image, "sleep", "100"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let http = |d: &Dockerd| thread_names(d.pid()).iter().filter(|n| *n == "http").count();
+    let before = http(&d);
+    let (s, head) = raw_request(&d, "POST /containers/quiet/attach?stream=1&stdout=1&stderr=1 HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n");
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    // Shutting down only our writing side is not hanging up (Docker's CLI does it when it has no input).
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(thread_names(d.pid()).iter().any(|n| n == "attach-hangup"), "the attach ended at a half-close: {:?}", thread_names(d.pid()));
+    drop(s);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while http(&d) > before || thread_names(d.pid()).iter().any(|n| n == "attach-hangup") {
+        assert!(Instant::now() < deadline, "the attach outlived its client: {:?}", thread_names(d.pid()));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(inspect(&d, "quiet")["State"]["Running"], true);
 }

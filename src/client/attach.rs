@@ -49,13 +49,13 @@ pub enum End {
 pub struct Attached {
     events: mpsc::Receiver<End>,
     raw: Option<RawMode>,
-    has_output: bool,
 }
 
 impl Attached {
-    /// Blocks until the output ends or the user detaches; the terminal is restored either way.
+    /// Blocks until the output ends (the daemon ends the stream even when no output was
+    /// asked for) or the user detaches; the terminal is restored either way.
     pub fn wait(self) -> End {
-        let end = if self.has_output { self.events.recv().unwrap_or(End::Output) } else { self.events.iter().find(|e| *e == End::Detached).unwrap_or(End::Output) };
+        let end = self.events.recv().unwrap_or(End::Output);
         if let Some(raw) = &self.raw {
             raw.restore();
         }
@@ -71,7 +71,13 @@ pub fn attach(api: &Api, id: &str, s: &Streams) -> Result<Attached, ApiError> {
         query.push(("detachKeys", s.detach_keys.0.clone()));
     }
     let resp = api.call("POST", &format!("/containers/{}/attach", seg(id)), &query, None, &[("Connection", "Upgrade"), ("Upgrade", "tcp")])?;
-    let (mut reader, mut writer) = resp.into_raw().map_err(|e| ApiError::Io(e.to_string()))?;
+    let (reader, writer) = resp.into_raw().map_err(|e| ApiError::Io(e.to_string()))?;
+    Ok(stream(reader, writer, s))
+}
+
+/// Copies our stdin into a hijacked connection and its output to our stdout/stderr, as `s`
+/// says (an exec's `POST /exec/{id}/start` hijack works the same way).
+pub fn stream(mut reader: std::io::BufReader<crate::http::Conn>, mut writer: crate::http::Conn, s: &Streams) -> Attached {
     let raw = (s.tty && s.stdin && super::is_terminal(0)).then(RawMode::enter);
     let (tx, events) = mpsc::channel();
     if s.stdin {
@@ -83,14 +89,14 @@ pub fn attach(api: &Api, id: &str, s: &Streams) -> Result<Attached, ApiError> {
                 if let Some(raw) = &raw {
                     raw.restore();
                 }
-                let _ = writer.shutdown(std::net::Shutdown::Both);
+                // Told before the connection goes down, so it is the first news `wait` gets.
                 let _ = tx.send(End::Detached);
+                let _ = writer.shutdown(std::net::Shutdown::Both);
             }
         });
     } else {
         let _ = writer.shutdown(std::net::Shutdown::Write);
     }
-    let has_output = s.stdout || s.stderr;
     let tty = s.tty;
     let raw_out = raw.clone();
     std::thread::spawn(move || {
@@ -114,7 +120,7 @@ pub fn attach(api: &Api, id: &str, s: &Streams) -> Result<Attached, ApiError> {
         }
         let _ = tx.send(End::Output);
     });
-    Ok(Attached { events, raw, has_output })
+    Attached { events, raw }
 }
 
 /// A second handle on the same daemon, for threads that outlive a borrow of `api`.
@@ -175,7 +181,7 @@ fn proxied_set() -> SigSet {
 
 /// Blocks the proxied signals in this thread and the threads it starts afterwards (call
 /// before starting any), then passes each one that arrives to the container.
-fn proxy_signals(api: &Api, id: &str) {
+pub fn proxy_signals(api: &Api, id: &str) {
     let set = proxied_set();
     let _ = set.thread_block();
     let api = api_copy(api);
@@ -206,10 +212,10 @@ fn check_state(c: &serde_json::Value) -> Result<(), Failure> {
 
 fn attach_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     tty::block_resize_signal();
-    let detach_keys = tty::detach_keys(p.value("detach-keys")).map_err(|e| Failure::new(e, 125))?;
+    let detach_keys = tty::detach_keys(p.value("detach-keys")).map_err(|e| Failure::new(e, 1))?;
     let api = ctx.api()?;
     let name = &p.args[0];
-    let inspect = |api: &Api| api.json("GET", &format!("/containers/{}/json", seg(name)), &[], None).map_err(|e| if e.is_not_found() { Failure::new(format!("Error: No such container: {name}"), 1) } else { e.into() });
+    let inspect = |api: &Api| api.json("GET", &format!("/containers/{}/json", seg(name)), &[], None).map_err(Failure::from);
     let c = inspect(api)?;
     let id = c["Id"].as_str().unwrap_or(name).to_string();
     check_state(&c)?;

@@ -137,6 +137,7 @@ const RUN_FLAGS: &[Spec] = &[
     flag("label", Some('l'), Kind::List, "Set meta data on a container"),
     flag("name", None, Kind::Value, "Assign a name to the container"),
     flag("rm", None, Kind::Bool, "Automatically remove the container when it exits"),
+    flag("sig-proxy", None, Kind::Bool, "Proxy received signals to the process (default true)"),
     flag("tty", Some('t'), Kind::Bool, "Allocate a pseudo-TTY"),
     flag("user", Some('u'), Kind::Value, "Username or UID (format: <name|uid>[:<group|gid>])"),
     flag("volume", Some('v'), Kind::List, "Bind mount a volume"),
@@ -300,7 +301,8 @@ fn run_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     if p.bool("tty") && p.bool("interactive") && !detach && !super::is_terminal(0) {
         return Err(Failure::new("the input device is not a TTY", 1));
     }
-    let detach_keys = super::tty::detach_keys(p.value("detach-keys")).map_err(|e| Failure::new(report("run", &e, false), 125))?;
+    // Docker's client: a plain error, exit status 1.
+    let detach_keys = super::tty::detach_keys(p.value("detach-keys")).map_err(|e| Failure::new(e, 1))?;
     let api = ctx.api().map_err(|e| Failure::new(report("run", &e.to_string(), true), 125))?;
     let id = create_container(api, p, detach).map_err(|e| {
         let m = e.to_string();
@@ -314,6 +316,10 @@ fn run_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
         }
         out(&format!("{id}\n"));
         return Ok(0);
+    }
+    // Docker's default: signals the client gets go to the container (before any thread starts).
+    if p.value("sig-proxy") != Some("false") {
+        super::attach::proxy_signals(api, &id);
     }
     let body = create_body(p, false);
     let tty = p.bool("tty");
@@ -354,7 +360,7 @@ fn not_found_as_client(e: ApiError, object: &str, name: &str) -> String {
 
 fn start_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     super::tty::block_resize_signal();
-    let detach_keys = super::tty::detach_keys(p.value("detach-keys")).map_err(|e| Failure::new(e, 125))?;
+    let detach_keys = super::tty::detach_keys(p.value("detach-keys")).map_err(|e| Failure::new(e, 1))?;
     let api = ctx.api()?;
     if p.bool("attach") || p.bool("interactive") {
         if p.args.len() > 1 {
@@ -365,6 +371,9 @@ fn start_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
         let id = info["Id"].as_str().unwrap_or(name).to_string();
         let tty = info["Config"]["Tty"] == true;
         let stdin = p.bool("interactive") && info["Config"]["OpenStdin"] == true;
+        if !tty {
+            super::attach::proxy_signals(api, &id);
+        }
         let attached = attach(api, &id, &Streams { stdin, stdout: true, stderr: true, tty, detach_keys })?;
         let wait = wait_for_exit(api, &id, "next-exit");
         if let Err(e) = api.call("POST", &format!("/containers/{}/start", seg(&id)), &[], None, &[]) {

@@ -159,6 +159,11 @@ pub fn main(args: Vec<String>) -> i32 {
             return 125;
         }
     };
+    // `--config DIR` names where config.json is (credentials, detachKeys), as DOCKER_CONFIG
+    // does; set while the client still has one thread.
+    if let Some(dir) = globals.value("config") {
+        std::env::set_var("DOCKER_CONFIG", dir);
+    }
     if globals.bool("version") {
         println!("Docker version {}, build {}", crate::version::DOCKBOX, crate::version::GIT_COMMIT);
         return 0;

@@ -11,6 +11,7 @@ use super::{Daemon, Entry};
 use crate::jsonlog;
 use crate::stdcopy::StreamType;
 use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
@@ -58,12 +59,20 @@ impl Session {
             d.events.container(&s.c, "attach", &[]);
             (s.c.id.clone(), s.c.tty(), s.c.open_stdin(), once, s.c.log_path.clone())
         };
-        let history = if opts.logs { entry.output.log_then_subscribe(std::path::Path::new(&log_path), false).0 } else { Vec::new() };
-        let live = opts.stream.then(|| {
-            let (tx, rx) = channel();
-            entry.output.subscribe_sender(tx.clone());
-            (tx, rx)
-        });
+        let log_path = std::path::Path::new(&log_path);
+        let (history, live) = match (opts.logs, opts.stream) {
+            (true, true) => {
+                let (tx, rx) = channel();
+                (entry.output.log_then_subscribe_sender(log_path, tx.clone()), Some((tx, rx)))
+            }
+            (true, false) => (entry.output.log_then_subscribe(log_path, false).0, None),
+            (false, true) => {
+                let (tx, rx) = channel();
+                entry.output.subscribe_sender(tx.clone());
+                (Vec::new(), Some((tx, rx)))
+            }
+            (false, false) => (Vec::new(), None),
+        };
         Ok(Session {
             d: d.clone(),
             entry,
@@ -85,14 +94,24 @@ impl Session {
     }
 
     /// Runs the attach until the output ends, the client detaches or goes away; `close`
-    /// ends the client's connection.
-    pub fn run(self, input: Box<dyn Read + Send>, output: &mut dyn Write, multiplexed: bool, close: Closer) {
+    /// ends the client's connection. `socket` (the connection, duplicated) is watched for a
+    /// hang-up when the client's input is not read: without it an attach to a quiet
+    /// container would outlive its client.
+    pub fn run(self, input: Box<dyn Read + Send>, output: &mut dyn Write, multiplexed: bool, close: Closer, socket: Option<OwnedFd>) {
         let cancelled = Arc::new(AtomicBool::new(false));
         let Session { d, entry, id, tty, stdin_once, stdin, stdout, stderr, detach_keys, history, live } = self;
         let (end_tx, rx) = match live {
             Some((tx, rx)) => (Some(tx), Some(rx)),
             None => (None, None),
         };
+        if let (false, Some(fd), Some(tx)) = (stdin, socket, end_tx.clone()) {
+            let cancelled = cancelled.clone();
+            let _ = std::thread::Builder::new().name("attach-hangup".into()).stack_size(64 << 10).spawn(move || {
+                if wait_for_hangup(&fd, &cancelled) {
+                    let _ = tx.send(Chunk::End);
+                }
+            });
+        }
         if stdin {
             let cancelled = cancelled.clone();
             let close = close.clone();
@@ -143,6 +162,21 @@ impl Session {
         cancelled.store(true, Ordering::Relaxed);
         close();
     }
+}
+
+/// Waits until the peer has closed the connection entirely (POLLHUP, as Docker watches:
+/// a client that only shut down its writing side, having no input, is still there), or the
+/// attach ended. True on a hang-up.
+fn wait_for_hangup(fd: &OwnedFd, cancelled: &AtomicBool) -> bool {
+    while !cancelled.load(Ordering::Relaxed) {
+        let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: 0, revents: 0 };
+        // SAFETY: one valid pollfd for a descriptor we own, for the duration of the call.
+        let n = unsafe { libc::poll(&mut p, 1, 500) };
+        if n > 0 && p.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+            return true;
+        }
+    }
+    false
 }
 
 enum InputEnd {

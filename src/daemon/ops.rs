@@ -426,6 +426,7 @@ impl Daemon {
             }
             Err(e) => {
                 let _ = self.containerd.delete(&id);
+                entry.input.clear();
                 super::streams::Output::release(&fifos);
                 undo(self);
                 Err(ApiError::bad_request(format!("failed to create task for container: {}", e.message)))

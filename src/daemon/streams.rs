@@ -192,6 +192,18 @@ impl Output {
         (entries, rx)
     }
 
+    /// Reads the log and registers `tx` in one step (an attach with `logs` and `stream`): each
+    /// byte comes once, from the log or the channel.
+    pub fn log_then_subscribe_sender(&self, log_path: &Path, tx: Sender<Chunk>) -> Vec<crate::jsonlog::Entry> {
+        let mut inner = self.lock();
+        if let Some(log) = inner.log.as_mut() {
+            let _ = log.flush();
+        }
+        let entries = File::open(log_path).map(|f| crate::jsonlog::read_entries(&mut io::BufReader::new(f)).unwrap_or_default()).unwrap_or_default();
+        inner.subscribers.push(tx);
+        entries
+    }
+
     /// Whether output streams of a run are still open.
     pub fn is_open(&self) -> bool {
         self.lock().open > 0

@@ -7,6 +7,8 @@ use crate::daemon::ops::ApiError;
 use crate::daemon::Daemon;
 use crate::http::server::{Request, Response};
 use crate::http::websocket;
+use crate::http::Conn;
+use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex};
 
 fn options(req: &Request, all_streams: bool) -> Options {
@@ -29,7 +31,8 @@ pub fn attach(d: &Arc<Daemon>, id: &str, req: &Request, v: (u32, u32)) -> Result
         if upgrade { 101 } else { 200 },
         Box::new(move |reader, mut conn| {
             let Ok(closer) = conn.try_clone() else { return };
-            session.run(Box::new(reader), &mut conn, multiplexed, Arc::new(move || drop(closer.shutdown(std::net::Shutdown::Both))));
+            let socket = conn.try_clone().ok().map(owned_fd);
+            session.run(Box::new(reader), &mut conn, multiplexed, Arc::new(move || drop(closer.shutdown(std::net::Shutdown::Both))), socket);
         }),
     )
     .with_header("Content-Type", super::containers::stream_content_type(multiplexed, v));
@@ -51,6 +54,7 @@ pub fn attach_ws(d: &Arc<Daemon>, id: &str, req: &Request, v: (u32, u32)) -> Res
         101,
         Box::new(move |reader, conn| {
             let Ok(closer) = conn.try_clone() else { return };
+            let socket = conn.try_clone().ok().map(owned_fd);
             let writer = Arc::new(Mutex::new(conn));
             let input = websocket::FrameReader::new(reader, writer.clone());
             let mut output = websocket::FrameWriter::new(writer.clone(), opcode);
@@ -58,12 +62,19 @@ pub fn attach_ws(d: &Arc<Daemon>, id: &str, req: &Request, v: (u32, u32)) -> Res
                 let _ = websocket::write_close(&writer);
                 let _ = closer.shutdown(std::net::Shutdown::Both);
             });
-            session.run(Box::new(input), &mut output, false, close);
+            session.run(Box::new(input), &mut output, false, close, socket);
         }),
     )
     .with_header("Upgrade", "websocket")
     .with_header("Connection", "Upgrade")
     .with_header("Sec-WebSocket-Accept", accept))
+}
+
+fn owned_fd(conn: Conn) -> OwnedFd {
+    match conn {
+        Conn::Unix(s) => s.into(),
+        Conn::Tcp(s) => s.into(),
+    }
 }
 
 /// Docker's reading of `h` and `w`: unsigned 32-bit decimals, required.
