@@ -665,8 +665,9 @@ pub fn fill_host_config(h: &Value, default_masked: &[&str], default_readonly: &[
     });
     if let (Some(o), Some(given)) = (out.as_object_mut(), h.as_object()) {
         for (k, v) in given {
-            // Docker's omitempty fields stay out unless set.
-            if OMITTED_WHEN_EMPTY.contains(&k.as_str()) && is_zero(v) {
+            // Docker's omitempty fields stay out unless set (a pointer field, like Init, is
+            // set when it is not null: `"Init": false` overrides dockerd's --init).
+            if (OMITTED_WHEN_EMPTY.contains(&k.as_str()) && is_zero(v)) || (OMITTED_WHEN_NULL.contains(&k.as_str()) && v.is_null()) {
                 continue;
             }
             o.insert(k.clone(), v.clone());
@@ -718,7 +719,9 @@ pub fn fill_host_config(h: &Value, default_masked: &[&str], default_readonly: &[
 }
 
 /// HostConfig fields Docker leaves out of inspect when unset.
-const OMITTED_WHEN_EMPTY: &[&str] = &["Init", "Annotations", "KernelMemory", "KernelMemoryTCP"];
+const OMITTED_WHEN_EMPTY: &[&str] = &["Annotations", "KernelMemory", "KernelMemoryTCP"];
+/// HostConfig's pointer fields Docker leaves out of inspect when null.
+const OMITTED_WHEN_NULL: &[&str] = &["Init"];
 
 /// Docker's default /dev/shm: 64 MiB.
 pub const DEFAULT_SHM_SIZE: i64 = 64 << 20;
@@ -733,6 +736,12 @@ mod tests {
         let n = config.remove("NetworkingConfig").unwrap_or(json!({}));
         check_refused(&config, &h, &n)?;
         validate(&config, &h, None)
+    }
+
+    #[test]
+    fn init_false_is_kept_and_a_null_init_left_out() {
+        assert_eq!(fill_host_config(&json!({"Init": false}), &[], &[])["Init"], json!(false));
+        assert!(fill_host_config(&json!({"Init": null}), &[], &[]).get("Init").is_none());
     }
 
     #[test]
