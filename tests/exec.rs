@@ -11,6 +11,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const REAL_CLI: &str = "/usr/local/bin/docker";
+/// Debian's docker.io client (20.10), when installed.
+const DEBIAN_CLI: &str = "/usr/bin/docker";
 
 /// A client to drive, by name.
 type Client<'a> = (&'static str, Box<dyn Fn(&[&str]) -> Output + 'a>);
@@ -20,6 +22,9 @@ fn clients(d: &Dockerd) -> Vec<Client<'_>> {
     let mut all: Vec<Client<'_>> = vec![("ours", Box::new(|a: &[&str]| d.docker(a)))];
     if Path::new(REAL_CLI).exists() {
         all.push(("docker 28", Box::new(|a: &[&str]| d.real_docker(REAL_CLI, a))));
+    }
+    if Path::new(DEBIAN_CLI).exists() {
+        all.push(("docker 20.10", Box::new(|a: &[&str]| d.real_docker(DEBIAN_CLI, a))));
     }
     all
 }
@@ -119,10 +124,7 @@ fn exec_runs_commands_with_our_client_and_the_real_cli() {
 fn exec_copies_stdin_and_env_files() {
     let Some(d) = Dockerd::start() else { return };
     running(&d, "ct");
-    let mut programs = vec![None];
-    if Path::new(REAL_CLI).exists() {
-        programs.push(Some(REAL_CLI));
-    }
+    let programs: Vec<Option<&str>> = std::iter::once(None).chain([REAL_CLI, DEBIAN_CLI].into_iter().filter(|c| Path::new(c).exists()).map(Some)).collect();
     for p in programs {
         let o = with_stdin(p, &d, &["exec", "-i", "ct", "cat"], b"hi\nthere\n");
         assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(0), "hi\nthere\n"), "{p:?}: {}\n{}", stderr(&o), d.log());
