@@ -31,7 +31,11 @@ fn both_unordered(d: &Dockerd, args: &[&str]) -> Output {
     if Path::new(REAL_CLI).exists() {
         let real = d.real_docker(REAL_CLI, args);
         let (mut a, mut b) = (rows_sorted(&ours), rows_sorted(&real));
-        if !args.iter().any(|x| x.starts_with("table") || *x == "images") || args.contains(&"-q") {
+        let table = match args.iter().position(|a| *a == "--format") {
+            Some(i) => args[i + 1].starts_with("table"),
+            None => true,
+        };
+        if !table || args.contains(&"-q") {
             a.1.extend(a.0.take());
             b.1.extend(b.0.take());
             a.1.sort();

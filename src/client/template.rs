@@ -1087,7 +1087,7 @@ mod tests {
         assert_eq!(run("{{range $i, $e := .List}}{{$i}}{{$e}} {{end}}", &v), "0x 1y ");
         assert_eq!(run("{{if .On}}on{{else}}off{{end}} {{if eq .Code 1}}one{{else if eq .Code 3}}three{{else}}other{{end}}", &v), "on three");
         assert_eq!(run("{{if and .On (gt .Code 2)}}yes{{end}}{{if not .On}}no{{end}}", &v), "yes");
-        assert_eq!(run("{{with .Labels.a}}a is {{.}}{{end}}{{with .Labels.z}}z{{else}} no z{{end}}", &v), "a is 1 no z");
+        assert_eq!(run("{{with .Labels.a}}a is {{.}}{{end}}{{with index .Labels \"z\"}}z{{else}} no z{{end}}", &v), "a is 1 no z");
         assert_eq!(run("{{$x := .Code}}{{$x}} {{- /* comment */ -}} !", &v), "3!");
         assert_eq!(run("a  {{- \"b\" -}}  c", &v), "abc");
         assert_eq!(run("{{range .List}}{{$.Code}}{{end}}", &v), "33");
