@@ -188,6 +188,12 @@ fn a_running_container_sees_what_is_copied_in_and_its_hosts_file_is_copied_out()
     let o = ok(&d.docker(&["cp", "hosts:/etc/hostname", "-"]), "cp hostname out");
     let files = files_in_tar(o.as_bytes());
     assert_eq!(files, vec![("hostname".to_string(), "cpbox\n".to_string())]);
+    // What is bound over /etc cannot be replaced, as Docker finds unlinking a mount point.
+    let (s, _, b) = raw(&d, "PUT", "/containers/hosts/archive?path=/etc", Some(&tar_of(&[("hostname", tar::EntryType::Regular, "other\n")])));
+    assert_eq!(s, 500);
+    assert!(String::from_utf8_lossy(&b).contains("unlinkat /etc/hostname: device or resource busy"), "{}", String::from_utf8_lossy(&b));
+    let o = ok(&d.docker(&["cp", "hosts:/etc/hostname", "-"]), "cp hostname out");
+    assert_eq!(files_in_tar(o.as_bytes())[0].1, "cpbox\n");
 }
 
 #[test]

@@ -316,7 +316,7 @@ fn copy_to_local(content: &mut dyn Read, src: &CopyInfo, dst_path: &str) -> Resu
         .map_err(|e| fail(format!("open {dir}: {}", e.desc().to_ascii_lowercase())))?;
     // SAFETY: open just returned this descriptor; nobody else owns it.
     let dir_fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(dir_fd) };
-    let opts = crate::archive::Extract { no_overwrite_dir_non_dir: Some(dir.clone()), chown: None, skip_chown: true, rebase };
+    let opts = crate::archive::Extract { no_overwrite_dir_non_dir: Some(dir.clone()), skip_chown: true, rebase, ..Default::default() };
     use std::os::fd::AsRawFd;
     crate::archive::extract_at(content, dir_fd.as_raw_fd(), crate::archive::Whiteouts::Keep, &opts).map(drop).map_err(|e| fail(e.to_string()))
 }

@@ -101,6 +101,14 @@ impl ContainerFs {
         (Some((st.st_dev, st.st_ino)) == self.etc && host.is_file()).then(|| host.clone())
     }
 
+    /// The files bound over the root, as extraction must leave them.
+    pub fn mount_points(&self) -> Vec<((u64, u64), Vec<u8>, String)> {
+        match self.etc {
+            Some(etc) => self.file_mounts.iter().filter(|(_, host)| host.is_file()).map(|(n, _)| (etc, n.as_bytes().to_vec(), format!("/etc/{n}"))).collect(),
+            None => Vec::new(),
+        }
+    }
+
     /// lstat of `loc`, through a file mount where there is one.
     pub fn lstat(&self, loc: &Located) -> io::Result<FileStat> {
         match self.file_mount(loc) {

@@ -121,7 +121,7 @@ pub fn put(d: &Arc<Daemon>, id: &str, req: &mut Request) -> Result<Response, Api
     }
     let chown = if copy_uid_gid { fs.user_ids().map_err(ApiError::bad_request)? } else { None };
     let dest = crate::rootfs_access::absolute(&clean_components(&fs.root.resolved_path(&path).unwrap_or_else(|_| path.clone())));
-    let opts = crate::archive::Extract { no_overwrite_dir_non_dir: no_overwrite.then_some(dest), chown, ..Default::default() };
+    let opts = crate::archive::Extract { no_overwrite_dir_non_dir: no_overwrite.then_some(dest), chown, mount_points: fs.mount_points(), ..Default::default() };
     let dir = loc.open(nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY).map_err(|e| lookup_error(e, &path, id))?;
     let mut body = req.take_body();
     let extracted = std::thread::scope(|s| {
