@@ -295,6 +295,12 @@ fn archive_routes_stat_header_and_errors() {
     // Without it, replaced as Docker does.
     let (s, _, _) = raw(&d, "PUT", "/containers/st/archive?path=/tmp", Some(&over_dir));
     assert_eq!(s, 200);
+    // A read-only root filesystem takes nothing.
+    let (s, v) = d.api("POST", "/containers/create?name=ro", Some(&format!(r#"{{"Image":"{image}","Cmd":["true"],"HostConfig":{{"ReadonlyRootfs":true}}}}"#)));
+    assert_eq!(s, 201, "{v}");
+    let (s, _, b) = raw(&d, "PUT", "/containers/ro/archive?path=/tmp", Some(&over_dir));
+    assert_eq!(s, 400);
+    assert!(String::from_utf8_lossy(&b).contains("container rootfs is marked read-only"));
     // Hostile entries stay inside.
     let hostile = {
         let mut h = tar::Header::new_gnu();
