@@ -271,6 +271,9 @@ fn archive_routes_stat_header_and_errors() {
     let (s, _, b) = raw(&d, "GET", "/containers/st/archive?path=/nope", None);
     assert_eq!(s, 404);
     assert!(String::from_utf8_lossy(&b).contains("Could not find the file /nope in container st"));
+    let (s, _, b) = raw(&d, "GET", "/containers/st/archive?path=/etc/passwd/", None);
+    assert_eq!(s, 500);
+    assert!(String::from_utf8_lossy(&b).contains("lstat /etc/passwd/: not a directory"), "{}", String::from_utf8_lossy(&b));
     let (s, _, _) = raw(&d, "HEAD", &format!("/containers/{id}/archive?path=/nope"), None);
     assert_eq!(s, 404);
     let (s, _, b) = raw(&d, "GET", "/containers/st/archive", None);
