@@ -9,6 +9,19 @@ use std::path::Path;
 use std::process::Output;
 
 const REAL_CLI: &str = "/usr/local/bin/docker";
+/// Debian's docker.io client (20.10), when installed.
+const DEBIAN_CLI: &str = "/usr/bin/docker";
+
+/// `both`, and Debian's 20.10 client gives the same too.
+fn all_clients(d: &Dockerd, args: &[&str]) -> Output {
+    let ours = both(d, args);
+    if Path::new(DEBIAN_CLI).exists() {
+        let old = d.real_docker(DEBIAN_CLI, args);
+        assert_eq!(stdout(&ours), stdout(&old), "stdout of {args:?} (ours, then CLI 20.10's); stderr: {}", stderr(&old));
+        assert_eq!(ours.status.code(), old.status.code(), "exit code of {args:?} with CLI 20.10");
+    }
+    ours
+}
 
 fn ok(o: &Output, what: &str) -> String {
     assert_eq!(o.status.code(), Some(0), "{what}: stdout: {}\nstderr: {}", stdout(o), stderr(o));
@@ -80,16 +93,16 @@ fn logs_since_until_timestamps_details() {
     let two_time = stderr(&o).lines().next().unwrap().split_once(' ').unwrap().0.to_string();
     let (t_one, t_three) = (lines[0].0.to_string(), lines[1].0.to_string());
 
-    let o = both(&d, &["logs", "--since", &two_time, "talker"]);
+    let o = all_clients(&d, &["logs", "--since", &two_time, "talker"]);
     assert_eq!((stdout(&o).as_str(), stderr(&o).as_str()), ("three\n", "two\n"));
-    let o = both(&d, &["logs", "--until", &two_time, "talker"]);
+    let o = all_clients(&d, &["logs", "--until", &two_time, "talker"]);
     assert_eq!((stdout(&o).as_str(), stderr(&o).as_str()), ("one\n", "two\n"));
     let o = both(&d, &["logs", "--since", &t_one, "--until", &t_one, "talker"]);
     assert_eq!((stdout(&o).as_str(), stderr(&o).as_str()), ("one\n", ""));
     let o = both(&d, &["logs", "--since", &t_three, "talker"]);
     assert_eq!(stdout(&o), "three\n");
     // Relative durations and unix timestamps.
-    let o = both(&d, &["logs", "--since", "10m", "talker"]);
+    let o = all_clients(&d, &["logs", "--since", "10m", "talker"]);
     assert_eq!(stdout(&o), "one\nthree\n");
     let o = both(&d, &["logs", "--until", "10m", "talker"]);
     assert_eq!((stdout(&o).as_str(), stderr(&o).as_str()), ("", ""));
@@ -99,10 +112,10 @@ fn logs_since_until_timestamps_details() {
     let o = both(&d, &["logs", "--since", &far, "talker"]);
     assert_eq!(stdout(&o), "");
     // Dates alone, in a zone and in the local one.
-    let o = both(&d, &["logs", "--since", "2000-01-01", "--until", "2100-01-01T00:00:00Z", "talker"]);
+    let o = all_clients(&d, &["logs", "--since", "2000-01-01", "--until", "2100-01-01T00:00:00Z", "talker"]);
     assert_eq!(stdout(&o), "one\nthree\n");
     // --details: no attributes here, so a space before each line.
-    let o = both(&d, &["logs", "--details", "talker"]);
+    let o = all_clients(&d, &["logs", "--details", "talker"]);
     assert_eq!((stdout(&o).as_str(), stderr(&o).as_str()), (" one\n three\n", " two\n"));
     let o = both(&d, &["logs", "--details", "-t", "--tail", "1", "talker"]);
     assert_eq!(stdout(&o), format!("{t_three}  three\n"));
@@ -141,7 +154,7 @@ fn ps_filters_flags_and_formats_match_the_real_cli() {
     let names = |args: &[&str]| -> Vec<String> {
         let mut full = vec!["ps", "--format", "{{.Names}}"];
         full.extend_from_slice(args);
-        let o = both(&d, &full);
+        let o = all_clients(&d, &full);
         assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
         stdout(&o).lines().map(str::to_string).collect()
     };
