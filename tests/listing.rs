@@ -243,6 +243,9 @@ fn ps_filters_flags_and_formats_match_the_real_cli() {
     // -s: sizes from the daemon.
     let o = both(&d, &["ps", "-s", "--format", "{{.Names}} {{.Size}}", "-f", "name=db1"]);
     assert!(stdout(&o).starts_with("db1 ") && stdout(&o).contains("(virtual "), "{}", stdout(&o));
+    let o = all_clients(&d, &["inspect", "-s", "--format", "{{.SizeRw}} {{.SizeRootFs}}", "db1"]);
+    let (rw, root) = stdout(&o).trim().split_once(' ').map(|(a, b)| (a.parse::<u64>().unwrap(), b.parse::<u64>().unwrap())).unwrap();
+    assert!(rw == 0 && root > 1_000_000, "{}", stdout(&o));
     let (_, list) = d.api("GET", "/containers/json?size=1", None);
     assert!(list[0]["SizeRootFs"].as_u64().unwrap() > 1_000_000, "{list}");
     // Errors.
