@@ -45,7 +45,8 @@ pub const COMMANDS: &[Command] = &[
         interspersed: true,
         flags: &[
             flag("signal", Some('s'), Kind::Value, "Signal to send to the container"),
-            flag("time", Some('t'), Kind::Value, "Seconds to wait before killing the container"),
+            flag("time", None, Kind::Value, "Seconds to wait before killing the container (deprecated: use --timeout)"),
+            flag("timeout", Some('t'), Kind::Value, "Seconds to wait before killing the container"),
         ],
         run: restart_cmd,
     },
@@ -198,8 +199,14 @@ fn rename_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
 fn restart_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     let api = ctx.api()?;
     let mut query: Vec<(&str, String)> = Vec::new();
-    if let Some(t) = p.value("time") {
-        let n: i64 = t.parse().map_err(|_| Failure::new(format!("invalid argument \"{t}\" for \"-t, --time\" flag: strconv.ParseInt: parsing \"{t}\": invalid syntax\nSee 'docker restart --help'."), 125))?;
+    if p.has("time") && p.has("timeout") {
+        return Err(Failure::new("conflicting options: cannot specify both --timeout and --time", 1));
+    }
+    if p.has("time") {
+        eprintln!("Flag --time has been deprecated, use --timeout instead");
+    }
+    if let Some((name, t)) = p.value("timeout").map(|t| ("-t, --timeout", t)).or_else(|| p.value("time").map(|t| ("--time", t))) {
+        let n: i64 = t.parse().map_err(|_| Failure::new(format!("invalid argument \"{t}\" for \"{name}\" flag: strconv.ParseInt: parsing \"{t}\": invalid syntax\nSee 'docker restart --help'."), 125))?;
         query.push(("t", n.to_string()));
     }
     if let Some(s) = p.value("signal") {
