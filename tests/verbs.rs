@@ -102,6 +102,21 @@ fn pause_and_unpause_freeze_the_container_as_dockers_do() {
 }
 
 #[test]
+fn a_paused_container_stays_paused_through_a_daemon_crash() {
+    let Some(mut d) = Dockerd::start() else { return };
+    let id = run_sleeper(&d, "cold", &[]);
+    ok(&d.docker(&["pause", "cold"]), &d);
+    d.crash_and_restart();
+    assert_eq!(inspect(&d, "cold")["State"]["Status"], "paused");
+    assert!(frozen(&id));
+    ok(&d.docker(&["unpause", "cold"]), &d);
+    assert!(!frozen(&id));
+    ok(&d.docker(&["pause", "cold"]), &d);
+    ok(&d.docker(&["stop", "-t", "0", "cold"]), &d);
+    assert_eq!(inspect(&d, "cold")["State"]["Status"], "exited");
+}
+
+#[test]
 fn rename_keeps_names_unique_and_the_name_follows_the_container() {
     let Some(d) = Dockerd::start() else { return };
     let since = now_unix();
