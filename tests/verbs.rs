@@ -389,6 +389,12 @@ fn events_are_kept_for_late_readers_and_filtered_as_dockers() {
     ok(&d.docker(&["create", "--name", "late", &image]), &d);
     let o = follower.join().unwrap();
     assert_eq!(ok(&o, &d), "create late\n");
+    let o = d.docker(&["events", "--filter", "nope"]);
+    assert_eq!((o.status.code(), stderr(&o).as_str()), (Some(125), "invalid argument \"nope\" for \"-f, --filter\" flag: bad format of filter (expected name=value)\n\nUsage:  docker events [OPTIONS]\n\nRun 'docker events --help' for more information\n"));
+    if have_cli() {
+        let theirs = d.real_docker(CLI, &["events", "--filter", "nope"]);
+        assert_eq!((theirs.status.code(), stderr(&theirs)), (o.status.code(), stderr(&o)));
+    }
     let (status, body) = d.api("GET", "/events?filters=%7B%22bogus%22%3A%5B%22x%22%5D%7D", None);
     assert_eq!((status, body["message"].as_str()), (400, Some("invalid filter 'bogus'")));
     let (status, _) = d.api("GET", "/events?since=20&until=10", None);

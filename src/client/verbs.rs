@@ -155,12 +155,21 @@ pub fn group_usage(group: &str, short_of: &dyn Fn(&str) -> Option<&'static str>)
     Some(s)
 }
 
-/// `--filter k=v` flags as the Engine API's `filters` JSON (`{"k":{"v":true}}`), with `extra`.
-pub fn filters_json(given: &[&str], extra: &[(&str, &str)]) -> Result<Option<String>, Failure> {
+/// The `--filter` flags of command `cmd` (`flag` as its help names it: `-f, --filter`), as
+/// the Engine API's `filters` JSON with `extra`; a malformed one is the CLI 28's flag error.
+pub fn filter_flags(p: &Parsed, extra: &[(&str, &str)], flag: &str, cmd: &str, usage: &str) -> Result<Option<String>, Failure> {
+    filters_json(&p.list("filter"), extra).map_err(|bad| {
+        Failure::new(format!("invalid argument \"{bad}\" for \"{flag}\" flag: bad format of filter (expected name=value)\n\nUsage:  {usage}\n\nRun 'docker {cmd} --help' for more information"), 125)
+    })
+}
+
+/// `--filter k=v` values as the Engine API's `filters` JSON (`{"k":{"v":true}}`), with
+/// `extra`; Err is the value without `=`.
+pub fn filters_json(given: &[&str], extra: &[(&str, &str)]) -> Result<Option<String>, String> {
     let mut m = Map::new();
     for f in given {
         let Some((k, v)) = f.split_once('=') else {
-            return Err(Failure::new(format!("invalid argument \"{f}\" for \"--filter\" flag: bad format of filter (expected name=value)"), 125));
+            return Err(f.to_string());
         };
         if let Some(o) = m.entry(k.trim().to_lowercase()).or_insert_with(|| json!({})).as_object_mut() {
             o.insert(v.trim().to_string(), json!(true));
@@ -486,7 +495,7 @@ fn events_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
             query.push((key, crate::timestamp::api_timestamp(v, now).map_err(|e| Failure::new(e, 1))?));
         }
     }
-    if let Some(f) = filters_json(&p.list("filter"), &[])? {
+    if let Some(f) = filter_flags(p, &[], "-f, --filter", "events", "docker events [OPTIONS]")? {
         query.push(("filters", f));
     }
     let resp = ctx.api()?.call("GET", "/events", &query, None, &[])?;
@@ -563,7 +572,7 @@ fn prune_containers(api: &Api, filters: &Option<String>) -> Result<(u64, String)
 }
 
 fn container_prune_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
-    let filters = filters_json(&p.list("filter"), &[])?;
+    let filters = filter_flags(p, &[], "--filter", "container prune", "docker container prune [OPTIONS]")?;
     if !p.bool("force") && !confirm("WARNING! This will remove all stopped containers.\nAre you sure you want to continue?") {
         return Ok(0);
     }
@@ -582,7 +591,7 @@ fn system_prune_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
         return Err(Failure::new("ERROR: The \"until\" filter is not supported with \"--volumes\"", 1));
     }
     let all = p.bool("all");
-    let filters = filters_json(&given, &[])?;
+    let filters = filter_flags(p, &[], "--filter", "system prune", "docker system prune [OPTIONS]")?;
     if !p.bool("force") {
         let mut warning = String::from("WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container");
         if volumes {
@@ -609,7 +618,7 @@ fn system_prune_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     let (space, text) = prune_containers(api, &filters)?;
     total += space;
     let mut report = text;
-    let with = |extra: &[(&str, &str)]| -> Result<Vec<(&'static str, String)>, Failure> { Ok(filters_json(&given, extra)?.map(|f| vec![("filters", f)]).unwrap_or_default()) };
+    let with = |extra: &[(&str, &str)]| -> Result<Vec<(&'static str, String)>, Failure> { Ok(filters_json(&given, extra).unwrap_or_default().map(|f| vec![("filters", f)]).unwrap_or_default()) };
     let networks = api.json("POST", "/networks/prune", &with(&[])?, None)?;
     if let Some(list) = networks["NetworksDeleted"].as_array().filter(|l| !l.is_empty()) {
         report.push_str(&format!("Deleted Networks:\n{}\n", list.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("\n")));
