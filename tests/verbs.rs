@@ -284,6 +284,8 @@ fn stats_report_the_cgroup_and_the_table_matches_the_real_cli() {
         };
         // Memory usage moves between two samples; names, ids, limits, net and pids do not.
         assert_eq!(sorted(&theirs), sorted(&ours), "theirs:\n{theirs}\nours:\n{ours}");
+        let format = "table {{.Name}}\t{{.PIDs}}\t{{.BlockIO}}";
+        assert_eq!(ok(&d.real_docker(CLI, &["stats", "--no-stream", "-a", "--format", format]), &d), ok(&d.docker(&["stats", "--no-stream", "-a", "--format", format]), &d));
         let table = ok(&d.real_docker(CLI, &["stats", "--no-stream", "measured"]), &d);
         assert!(table.starts_with("CONTAINER ID   NAME") && table.contains("measured") && table.contains(" / 64MiB"), "{table}");
     }
