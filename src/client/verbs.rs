@@ -2,7 +2,7 @@
 //! `stats`, `port`, `events`, `container prune` and `system prune`, with Docker's output.
 
 use super::api::{seg, Api};
-use super::flags::{flag, Kind, Parsed};
+use super::flags::{flag, Kind, Parsed, Spec};
 use super::{for_each, human, out, Args, Command, Ctx, Failure};
 use serde_json::{json, Map, Value};
 use std::io::{BufRead, BufReader};
@@ -45,8 +45,9 @@ pub const COMMANDS: &[Command] = &[
         interspersed: true,
         flags: &[
             flag("signal", Some('s'), Kind::Value, "Signal to send to the container"),
-            flag("time", None, Kind::Value, "Seconds to wait before killing the container (deprecated: use --timeout)"),
-            flag("timeout", Some('t'), Kind::Value, "Seconds to wait before killing the container"),
+            // Deprecated, hidden from help as the CLI 28 hides it.
+            flag("time", None, Kind::Value, ""),
+            Spec { value_name: "int", ..flag("timeout", Some('t'), Kind::Value, "Seconds to wait before killing the container") },
         ],
         run: restart_cmd,
     },
