@@ -202,8 +202,10 @@ fn rename_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     if old.is_empty() || new.is_empty() {
         return Err(Failure::new("Error: Neither old nor new names may be empty", 1));
     }
-    ctx.api()?.call("POST", &format!("/containers/{}/rename", seg(old)), &[("name", new.to_string())], None, &[])?;
-    Ok(0)
+    match ctx.api()?.call("POST", &format!("/containers/{}/rename", seg(old)), &[("name", new.to_string())], None, &[]) {
+        Ok(_) => Ok(0),
+        Err(e) => Err(Failure::new(format!("{e}\nError: failed to rename container named {old}"), 1)),
+    }
 }
 
 fn restart_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
