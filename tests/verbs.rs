@@ -424,7 +424,13 @@ fn prune_honours_until_and_label_filters_on_every_route() {
     assert!(gone2_out.starts_with("Deleted Containers:\n") && gone2_out.ends_with("\nTotal reclaimed space: 0B\n"), "{gone2_out}");
     assert_eq!(d.api("GET", "/containers/gone2/json", None).0, 404);
     assert_eq!(d.api("GET", "/containers/keep/json", None).0, 200);
-    // Without -f and nothing on stdin the answer is no.
+    // Without -f and nothing on stdin the answer is no; the question names the filters.
+    let o = d.docker(&["system", "prune", "-a", "--filter", "until=1h", "--filter", "label=x"]);
+    let question = ok(&o, &d);
+    assert_eq!(question, "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n  - all images without at least one container associated to them\n  - all build cache\n\n  Items to be pruned will be filtered with:\n  - label=x\n  - until=1h\n\nAre you sure you want to continue? [y/N] ");
+    if have_cli() {
+        assert_eq!(ok(&d.real_docker(CLI, &["system", "prune", "-a", "--filter", "until=1h", "--filter", "label=x"]), &d), question);
+    }
     let o = d.docker(&["container", "prune"]);
     assert_eq!(ok(&o, &d), "WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ");
     assert_eq!(d.api("GET", "/containers/keep/json", None).0, 200);

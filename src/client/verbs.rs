@@ -609,7 +609,6 @@ fn system_prune_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
             for f in shown {
                 warning.push_str(&format!("\n  - {f}"));
             }
-            warning.push('\n');
         }
         warning.push_str("\n\nAre you sure you want to continue?");
         if !confirm(&warning) {
