@@ -508,3 +508,18 @@ fn archive_mode_takes_the_containers_user_and_a_terminal_gets_the_summary() {
         assert!(!String::from_utf8_lossy(&o.stdout).contains("Successfully"), "{which:?}");
     }
 }
+
+#[test]
+fn copies_are_reported_as_dockers_events() {
+    let Some(d) = Dockerd::start() else { return };
+    let image = d.registry.image("busybox");
+    ok(&d.docker(&["run", "-d", "--name", "evcp", &image, "sleep", "1000"]), "run");
+    let tmp = TempDir::new("cp-events");
+    ok(&d.docker(&["cp", "evcp:/etc/passwd", tmp.join("passwd").to_str().unwrap()]), "cp out");
+    ok(&d.docker(&["cp", tmp.join("passwd").to_str().unwrap(), "evcp:/tmp/"]), "cp in");
+    let until = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 1;
+    let o = d.curl(&[&format!("http://d/events?since=0&until={until}&filters=%7B%22container%22%3A%5B%22evcp%22%5D%7D")]);
+    let actions: Vec<String> = stdout(&o).lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).map(|e| e["Action"].as_str().unwrap_or("").to_string()).collect();
+    let copies: Vec<&str> = actions.iter().map(String::as_str).filter(|a| *a == "archive-path" || *a == "extract-to-dir").collect();
+    assert_eq!(copies, ["archive-path", "extract-to-dir"], "{actions:?}");
+}

@@ -33,6 +33,13 @@ fn open_fs(d: &Arc<Daemon>, id: &str) -> Result<ContainerFs, ApiError> {
     ContainerFs::open(d, &entry).map_err(|e| ApiError::internal(format!("error mounting the container's filesystem: {e}")))
 }
 
+/// Docker's event for a copy out of (`archive-path`) or into (`extract-to-dir`) a container.
+fn container_event(d: &Daemon, id: &str, action: &str) {
+    if let Ok(entry) = d.find(id) {
+        d.events.container(&entry.lock().c, action, &[]);
+    }
+}
+
 /// The stat of `path` and the header carrying it.
 fn stat_header(fs: &ContainerFs, path: &str, id: &str) -> Result<(String, crate::rootfs_access::Located, bool), ApiError> {
     let loc = fs.root.locate(path, follows_last(path)).map_err(|e| lookup_error(e, path, id))?;
@@ -72,6 +79,7 @@ pub fn get(d: &Arc<Daemon>, id: &str, req: &Request) -> Result<Response, ApiErro
     let path = path_query(req)?;
     let fs = open_fs(d, id)?;
     let (header, loc, _) = stat_header(&fs, &path, id)?;
+    container_event(d, id, "archive-path");
     let name = archive_name(&path);
     // The tar is written on a worker thread (connection threads have small stacks) and
     // handed over in pieces.
@@ -139,7 +147,10 @@ pub fn put(d: &Arc<Daemon>, id: &str, req: &mut Request) -> Result<Response, Api
     });
     drop(fs);
     match extracted {
-        Ok(_) => Ok(Response::empty(200)),
+        Ok(_) => {
+            container_event(d, id, "extract-to-dir");
+            Ok(Response::empty(200))
+        }
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(ApiError::internal(e.to_string())),
         Err(e) => Err(ApiError::internal(format!("{e}"))),
     }
