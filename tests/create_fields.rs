@@ -199,6 +199,7 @@ fn dockers_validation_reaches_both_clients() {
         (&["--restart", "on-failure:-1"], Some(&["--restart", "on-failure:-1"]), "invalid restart policy: maximum retry count cannot be negative"),
         (&["--log-driver", "bogus"], Some(&["--log-driver", "bogus"]), "logger: no log driver named 'bogus' is registered"),
         (&["--log-driver", "syslog"], Some(&["--log-driver", "syslog"]), "logging driver 'syslog' (HostConfig.LogConfig.Type) is not supported"),
+        (&["--log-driver", "none", "--log-opt", "a=b"], Some(&["--log-driver", "none", "--log-opt", "a=b"]), "invalid logging opts for driver none"),
         (&["--log-opt", "nope=1"], Some(&["--log-opt", "nope=1"]), "unknown log opt 'nope' for json-file log driver"),
         (&["-m", "1m"], Some(&["-m", "1m"]), "Minimum memory limit allowed is 6MB"),
         (&["-m", "64m", "--memory-swap", "32m"], Some(&["-m", "64m", "--memory-swap", "32m"]), "Minimum memoryswap limit should be larger than memory limit"),
@@ -513,6 +514,7 @@ fn restart_policies_restart_with_backoff_until_stopped() {
 
     // A success is not a failure.
     run_ok(&d, None, &["run", "-d", "--name", "fine", "--restart", "on-failure", &image, "true"]);
+    wait_for(&d, "fine", "exited", |v| v["State"]["Status"] == "exited");
     std::thread::sleep(std::time::Duration::from_millis(600));
     let v = inspect(&d, "fine");
     assert_eq!((v["RestartCount"].as_i64(), v["State"]["Status"].as_str()), (Some(0), Some("exited")));
@@ -562,4 +564,27 @@ fn host_paths_are_bound() {
     let fresh = d.tmp.join("fresh/sub");
     run_ok(&d, None, &["run", "--rm", "-v", &format!("{}:/f", fresh.display()), &image, "touch", "/f/made"]);
     assert!(fresh.join("made").exists());
+}
+
+/// `--log-driver none`: the output still reaches an attached client, nothing is logged, and
+/// `docker logs` says the driver cannot be read, as Docker's does.
+#[test]
+fn the_none_log_driver_keeps_no_log() {
+    let Some(d) = Dockerd::start() else { return };
+    let image = d.registry.image("busybox");
+    assert_eq!(d.docker(&["pull", &image]).status.code(), Some(0));
+    assert_eq!(run_ok(&d, None, &["run", "--name", "quiet", "--log-driver", "none", &image, "echo", "hi"]), "hi\n");
+    let v = inspect(&d, "quiet");
+    assert_eq!((v["LogPath"].as_str(), v["HostConfig"]["LogConfig"]["Type"].as_str()), (Some(""), Some("none")));
+    let clis: Vec<Option<&str>> = if real_cli() { vec![None, Some(CLI)] } else { vec![None] };
+    for cli in clis {
+        let o = match cli {
+            Some(cli) => d.real_docker(cli, &["logs", "quiet"]),
+            None => d.docker(&["logs", "quiet"]),
+        };
+        assert_eq!(o.status.code(), Some(1), "{cli:?}");
+        assert!(stderr(&o).contains("configured logging driver does not support reading"), "{cli:?}: {}", stderr(&o));
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(d.tmp.join("data/containers").join(v["Id"].as_str().unwrap())).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().ends_with("-json.log")).collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }

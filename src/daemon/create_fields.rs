@@ -226,7 +226,9 @@ fn validate_log_config(h: &Value) -> Result<(), String> {
             }
             Ok(())
         }
-        d if KNOWN_LOG_DRIVERS.contains(&d) => Err(format!("logging driver '{d}' (HostConfig.LogConfig.Type) is not supported by this daemon: only json-file is")),
+        "none" if opts.is_empty() => Ok(()),
+        "none" => Err("invalid logging opts for driver none".into()),
+        d if KNOWN_LOG_DRIVERS.contains(&d) => Err(format!("logging driver '{d}' (HostConfig.LogConfig.Type) is not supported by this daemon: only json-file and none are")),
         d => Err(format!("logger: no log driver named '{d}' is registered")),
     }
 }

@@ -67,6 +67,11 @@ fn start_error_exit_code(message: &str) -> i32 {
     }
 }
 
+/// `v[outer][inner]` as a string, "" when absent.
+fn str_at<'a>(v: &'a Value, outer: &str, inner: &str) -> &'a str {
+    v.get(outer).and_then(|o| o.get(inner)).and_then(Value::as_str).unwrap_or("")
+}
+
 fn string_list(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_array).map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default()
 }
@@ -129,10 +134,15 @@ impl Daemon {
         if let Some(e) = map.get(name) {
             return Ok(e.clone());
         }
+        // Names are compared without the map's lock held: a removal holds a container's lock
+        // and then takes the map's, so the other order would deadlock with it.
+        let entries: Vec<Arc<Entry>> = map.values().cloned().collect();
+        drop(map);
         let slashed = if name.starts_with('/') { name.to_string() } else { format!("/{name}") };
-        if let Some(e) = map.values().find(|e| e.lock().c.name == slashed) {
+        if let Some(e) = entries.iter().find(|e| e.lock().c.name == slashed) {
             return Ok(e.clone());
         }
+        let map = self.containers.lock().unwrap_or_else(|e| e.into_inner());
         let matches: Vec<_> = if name.is_empty() { vec![] } else { map.iter().filter(|(id, _)| id.starts_with(name)).map(|(_, e)| e.clone()).collect() };
         match matches.len() {
             1 => Ok(matches[0].clone()),
@@ -222,7 +232,8 @@ impl Daemon {
             hostname_path: dir.join("hostname").display().to_string(),
             hosts_path: dir.join("hosts").display().to_string(),
             resolv_conf_path: dir.join("resolv.conf").display().to_string(),
-            log_path: dir.join(format!("{id}-json.log")).display().to_string(),
+            // The `none` log driver keeps no log (inspect's LogPath is empty, as Docker's).
+            log_path: if str_at(&host_config, "LogConfig", "Type") == "none" { String::new() } else { dir.join(format!("{id}-json.log")).display().to_string() },
             host_config,
         };
         // The container's directory and hostconfig.json (fsynced) while its layers are made:
@@ -345,7 +356,7 @@ impl Daemon {
                 self.write_container_files(c).map_err(|e| ApiError::internal(e.to_string()))?;
                 std::fs::create_dir_all(&bundle).map_err(|e| ApiError::internal(e.to_string()))?;
                 let fifos = Fifos::create(&bundle, c.open_stdin()).map_err(|e| ApiError::internal(e.to_string()))?;
-                entry.output.start(&fifos, std::path::Path::new(&c.log_path)).map_err(|e| ApiError::internal(e.to_string()))?;
+                entry.output.start(&fifos, &c.log_sink()).map_err(|e| ApiError::internal(e.to_string()))?;
                 Ok(fifos)
             });
             let rootfs = if c.auto_remove() { self.snapshots.mount_disposable(&mount_id) } else { self.snapshots.mount(&mount_id) };
@@ -660,8 +671,8 @@ impl Daemon {
                     if running {
                         let bundle = self.bundle_dir(&id);
                         let fifos = Fifos { stdin: None, stdout: bundle.join("init-stdout"), stderr: bundle.join("init-stderr") };
-                        let log = entry.lock().c.log_path.clone();
-                        if fifos.stdout.exists() && entry.output.start(&fifos, std::path::Path::new(&log)).is_ok() {
+                        let log = entry.lock().c.log_sink();
+                        if fifos.stdout.exists() && entry.output.start(&fifos, &log).is_ok() {
                             entry.output.open_gate();
                         }
                     }

@@ -114,7 +114,7 @@ pub fn run(d: Arc<Daemon>, due: Receiver<(String, Instant)>) {
         let (ready, later): (Vec<_>, Vec<_>) = waiting.drain(..).partition(|(_, at)| *at <= now);
         waiting = later;
         for (id, _) in ready {
-            let Ok(entry) = d.find(&id) else { continue };
+            let Some(entry) = d.get(&id) else { continue };
             let still_wanted = {
                 let s = entry.lock();
                 !s.removed && s.c.state.restarting && !s.c.state.running
