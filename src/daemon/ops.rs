@@ -740,9 +740,13 @@ impl Daemon {
     pub fn follow_events(&self) {
         loop {
             if self.containerd.version().is_ok() {
-                self.reconcile();
-                let _ = self.containerd.events(&mut |ev| {
-                    if let Event::Exit { id, exit_status, exited_at, .. } = ev {
+                // Exits we missed are looked for once the subscription is in place, so that
+                // none falls between the look and the subscription.
+                let _ = self.containerd.raw_events(&mut |v| {
+                    if v.get("topic").and_then(Value::as_str) == Some("/subscribed") {
+                        self.reconcile();
+                        self.restarts.events_followed();
+                    } else if let Some(Event::Exit { id, exit_status, exited_at, .. }) = crate::containerd::client::parse_event(v) {
                         self.handle_exit(&id, exit_status, &exited_at);
                     }
                     true
