@@ -398,6 +398,15 @@ fn namespace_modes_share_what_they_name() {
     assert_ne!(o.status.code(), Some(0));
     assert!(stderr(&o).contains("No such container: donor"), "{}", stderr(&o));
 
+    // --network container:NAME joins its network namespace and takes its name files.
+    run_ok(&d, None, &["run", "-d", "--name", "net-donor", "-h", "donorhost", "--add-host", "peer:10.9.8.7", &image, "sleep", "300"]);
+    let pid = d.api("GET", "/containers/net-donor/json", None).1["State"]["Pid"].as_u64().unwrap().to_string();
+    let out = inside(&["--network", "container:net-donor"], "readlink /proc/self/ns/net; hostname; cat /etc/hostname; grep -c peer /etc/hosts");
+    assert_eq!(out, format!("{}\ndonorhost\ndonorhost\n1", ns_link(&pid, "net")));
+    let o = d.docker(&["run", "--rm", "--network", "container:net-donor", "-h", "mine", &image, "true"]);
+    assert!(stderr(&o).contains("conflicting options: hostname and the network mode"), "{}", stderr(&o));
+    run_ok(&d, None, &["rm", "-f", "net-donor"]);
+
     // --ipc container:NAME joins a shareable container's IPC namespace and /dev/shm.
     run_ok(&d, None, &["run", "-d", "--name", "ipc-donor", "--ipc", "shareable", "--shm-size", "2m", &image, "sh", "-c", "echo shared > /dev/shm/x; sleep 300"]);
     let pid = d.api("GET", "/containers/ipc-donor/json", None).1["State"]["Pid"].as_u64().unwrap().to_string();

@@ -294,14 +294,15 @@ impl Daemon {
     fn start_as(&self, entry: &Arc<Entry>, by_hand: bool) -> Result<bool, ApiError> {
         // The container whose pid namespace it joins, found before our lock is taken (finding
         // by name locks each container in turn).
-        let (pid_mode, ipc_mode) = {
+        let (pid_mode, ipc_mode, net_mode) = {
             let s = entry.lock();
             let mode = |k: &str| s.c.host_config.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-            (mode("PidMode"), mode("IpcMode"))
+            (mode("PidMode"), mode("IpcMode"), mode("NetworkMode"))
         };
         let peers = super::host_spec::Peers {
             pid: pid_mode.strip_prefix("container:").map(|name| self.running_pid(name)),
             ipc: ipc_mode.strip_prefix("container:").map(|name| self.ipc_donor(name)),
+            net: net_mode.strip_prefix("container:").map(|name| self.net_donor(name)),
         };
         // The lock is held for the whole start: a concurrent start, stop or exit waits for it.
         let mut slot = entry.lock();
@@ -480,6 +481,18 @@ impl Daemon {
             return Err(format!("cannot join PID of a non running container: {}", slot.c.id));
         }
         Ok(slot.c.state.pid)
+    }
+
+    /// The running container `name` whose network namespace (and name files) a container
+    /// joins (`--network container:NAME`), or Docker's error.
+    fn net_donor(&self, name: &str) -> Result<super::host_spec::NetDonor, String> {
+        let entry = self.find(name).map_err(|e| e.message)?;
+        let slot = entry.lock();
+        if !slot.c.state.running {
+            return Err(format!("cannot join network namespace of a non running container: container {} is not running", slot.c.id));
+        }
+        let c = &slot.c;
+        Ok(super::host_spec::NetDonor { pid: c.state.pid, hostname_path: c.hostname_path.clone().into(), hosts_path: c.hosts_path.clone().into(), resolv_conf_path: c.resolv_conf_path.clone().into() })
     }
 
     /// The pid and /dev/shm of the running, shareable container `name` (`--ipc container:NAME`),
