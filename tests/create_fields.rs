@@ -247,6 +247,8 @@ fn dockers_validation_reaches_both_clients() {
         (r#"{"Image": "IMG", "NetworkingConfig": {"EndpointsConfig": {"bridge": {"Aliases": ["a"]}}}}"#, "(set: bridge.Aliases)"),
         (r#"{"Image": "IMG", "HostConfig": {"RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": -1}}}"#, "invalid restart policy: maximum retry count cannot be negative"),
     ];
+    let (status, answer) = d.api("POST", "/containers/create", Some(&format!(r#"{{"Image": "{image}", "HostConfig": {{"NetworkMode": "mynet"}}}}"#)));
+    assert_eq!((status, answer["message"].as_str()), (404, Some("network mynet not found")));
     for (body, message) in daemon_only {
         let (status, answer) = d.api("POST", "/containers/create", Some(&body.replace("IMG", &image)));
         assert_eq!(status, 400, "{body}: {answer}");

@@ -159,7 +159,14 @@ impl Daemon {
         // Every field is honoured or refused (create_fields), and checked as Docker checks it.
         super::create_fields::check_refused(&config, &host_config, &networking).map_err(ApiError::bad_request)?;
         let gateway = self.opts.host_gateway_ip.map(|ip| ip.to_string());
-        super::create_fields::validate(&config, &host_config, gateway.as_deref()).map_err(ApiError::bad_request)?;
+        super::create_fields::validate(&config, &host_config, gateway.as_deref()).map_err(|m| {
+            // An unknown network is Docker's 404, every other refusal its 400.
+            if m.starts_with("network ") && m.ends_with(" not found") {
+                ApiError::not_found(m)
+            } else {
+                ApiError::bad_request(m)
+            }
+        })?;
         super::resources::validate(&host_config).map_err(ApiError::bad_request)?;
         let host_config = super::create_fields::fill_host_config(&host_config, spec::MASKED_PATHS, spec::READONLY_PATHS);
         let image_name = config.get("Image").and_then(Value::as_str).unwrap_or_default().to_string();
