@@ -602,3 +602,19 @@ fn the_none_log_driver_keeps_no_log() {
     let leftovers: Vec<_> = std::fs::read_dir(d.tmp.join("data/containers").join(v["Id"].as_str().unwrap())).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().ends_with("-json.log")).collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// `ConsoleSize` is the tty's size from its start (what `docker run -t` sends).
+#[test]
+fn console_size_is_the_ttys_first_size() {
+    let Some(d) = Dockerd::start() else { return };
+    let image = d.registry.image("busybox");
+    assert_eq!(d.docker(&["pull", &image]).status.code(), Some(0));
+    let body = format!(r#"{{"Image": "{image}", "Tty": true, "Cmd": ["stty", "size"], "HostConfig": {{"ConsoleSize": [33, 101]}}}}"#);
+    let (status, created) = d.api("POST", "/containers/create?name=sized", Some(&body));
+    assert_eq!(status, 201, "{created}");
+    // Not attached: attaching to a tty is the terminal work's (issue 9).
+    assert_eq!(d.api("POST", "/containers/sized/start", None).0, 204);
+    let (status, waited) = d.api("POST", "/containers/sized/wait", None);
+    assert_eq!((status, waited["StatusCode"].as_i64()), (200, Some(0)), "{waited}");
+    assert_eq!(run_ok(&d, None, &["logs", "sized"]).trim(), "33 101");
+}

@@ -238,6 +238,12 @@ pub fn apply(c: &Container, rootfs: &Path, spec: &mut Value) -> Result<(), Strin
         spec["process"]["noNewPrivileges"] = json!(true);
     }
     let writable_cgroups = security.iter().any(|o| o == "writable-cgroups=true" || o == "writable-cgroups:true");
+    // The tty's first size (`docker run -t` sends the terminal's); resizes come later.
+    if let Some([height, width]) = h.get("ConsoleSize").and_then(Value::as_array).map(|a| [a.first().and_then(Value::as_u64).unwrap_or(0), a.get(1).and_then(Value::as_u64).unwrap_or(0)]) {
+        if c.tty() && height > 0 && width > 0 {
+            spec["process"]["consoleSize"] = json!({"height": height, "width": width});
+        }
+    }
     if let Some(map) = h.get("Annotations").and_then(Value::as_object).filter(|m| !m.is_empty()) {
         spec["annotations"] = Value::Object(map.clone());
     }
