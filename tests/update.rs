@@ -198,3 +198,30 @@ fn update_errors_are_dockers() {
     assert_eq!((status, &v), (200, &serde_json::json!({"Warnings": []})));
     ok(&d.docker(&["rm", "-f", "errs"]), &d);
 }
+
+#[test]
+fn memory_below_the_usage_fails_as_the_kernel_says() {
+    let Some(d) = Dockerd::start() else { return };
+    if !cgroup_v1() {
+        return;
+    }
+    let image = pulled(&d);
+    // 30 MB held by the shell, with no room to swap it out.
+    let script = "x=$(head -c 30000000 /dev/zero | tr '\\0' a); echo ready; sleep 1000; echo ${#x}";
+    let id = ok(&d.docker(&["run", "-d", "--name", "full", "-m", "64m", "--memory-swap", "64m", &image, "sh", "-c", script]), &d).trim().to_string();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !stdout(&d.docker(&["logs", "full"])).contains("ready") {
+        assert!(Instant::now() < deadline, "never ready: {}", d.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let err = fails(&d.docker(&["update", "-m", "8m", "--memory-swap", "8m", "full"]), 1);
+    assert!(err.starts_with(&format!("Error response from daemon: Cannot update container {id}: ")), "{err}");
+    // EBUSY: the kernel could not reclaim enough to go below the usage.
+    assert!(err.to_lowercase().contains("memory.limit_in_bytes") && err.to_lowercase().contains("device or resource busy"), "{err}");
+    // The limits and the stored HostConfig are as they were.
+    assert_eq!(cgroup_file(&id, "memory.limit_in_bytes"), "67108864");
+    assert_eq!(cgroup_file(&id, "memory.memsw.limit_in_bytes"), "67108864");
+    let h = host_config(&d, "full");
+    assert_eq!((h["Memory"].as_i64(), h["MemorySwap"].as_i64()), (Some(67108864), Some(67108864)), "{h}");
+    ok(&d.docker(&["rm", "-f", "full"]), &d);
+}
