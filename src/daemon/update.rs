@@ -5,6 +5,7 @@
 //! The restart policy needs nothing more: the restart code reads it at each exit.
 
 use super::ops::ApiError;
+use crate::rpc::ErrorKind;
 use super::{Daemon, Entry};
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
@@ -109,10 +110,16 @@ impl Daemon {
         }
         // A container waiting for its restart gets the limits at its next start.
         if slot.c.state.running {
-            if let Err(e) = self.containerd_call(|c| c.update(&id, &resources)) {
-                slot.c.host_config = previous;
-                let _ = slot.c.save(&self.opts.data_root);
-                return Err(cannot(500, &e.message));
+            match self.containerd_call(|c| c.update(&id, &resources)) {
+                // The task ended meanwhile (its exit waits for our lock): the limits are
+                // stored, and its next start applies them.
+                Err(e) if matches!(e.kind, ErrorKind::NotFound | ErrorKind::FailedPrecondition) => {}
+                Err(e) => {
+                    slot.c.host_config = previous;
+                    let _ = slot.c.save(&self.opts.data_root);
+                    return Err(cannot(500, &e.message));
+                }
+                Ok(()) => {}
             }
         }
         self.events.container(&slot.c, "update", &[]);

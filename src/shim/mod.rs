@@ -662,7 +662,10 @@ impl Shim {
             return Ok(json!({}));
         }
         let stderr = String::from_utf8_lossy(&stderr);
-        Err(RpcError::internal(self.runtime_error(before).unwrap_or_else(|| format!("{} update failed: {}", self.flags.runtime_name, stderr.trim()))))
+        let message = self.runtime_error(before).unwrap_or_else(|| format!("{} update failed: {}", self.flags.runtime_name, stderr.trim()));
+        // The task ended while the update was on its way: not the update's failure.
+        let kind = if message.contains("container not running") { ErrorKind::FailedPrecondition } else { ErrorKind::Internal };
+        Err(RpcError::new(kind, message))
     }
 
     fn delete(&mut self) -> Result<Value, RpcError> {
