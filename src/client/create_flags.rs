@@ -154,7 +154,7 @@ fn valid_device_cgroup_rule(rule: &str) -> bool {
 }
 
 /// `--restart no|always|unless-stopped|on-failure[:N]` as the CLI parses it.
-fn parse_restart(v: &str) -> Result<Value, String> {
+pub(super) fn parse_restart(v: &str) -> Result<Value, String> {
     if v.is_empty() {
         return Ok(json!({"Name": "", "MaximumRetryCount": 0}));
     }

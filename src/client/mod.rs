@@ -18,6 +18,7 @@ pub mod progress;
 mod ps;
 mod resources;
 mod system;
+mod update;
 pub mod template;
 pub mod tty;
 mod verbs;
@@ -128,12 +129,13 @@ fn commands() -> Vec<&'static Command> {
     all.extend(exec::COMMANDS.iter());
     all.extend(verbs::COMMANDS.iter());
     all.extend(cp::COMMANDS.iter());
+    all.extend(update::COMMANDS.iter());
     all.sort_by_key(|c| c.name);
     all
 }
 
 /// `docker container X` for these X is the top-level `docker X`.
-const CONTAINER_VERBS: &[&str] = &["attach", "run", "create", "start", "stop", "kill", "logs", "wait", "inspect", "cp", "exec"];
+const CONTAINER_VERBS: &[&str] = &["attach", "run", "create", "start", "stop", "kill", "logs", "wait", "inspect", "cp", "exec", "update"];
 
 /// `docker container ls` and friends map onto the classic top-level commands.
 fn management_alias(group: &str, sub: &str) -> Option<&'static str> {

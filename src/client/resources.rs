@@ -81,7 +81,11 @@ pub fn add_to_host_config(p: &Parsed, body: &mut Value) -> Result<(), String> {
     let h = body["HostConfig"].as_object_mut().ok_or("no HostConfig")?;
     let int = |long: &str, short: Option<char>| -> Result<i64, String> {
         match p.value(long) {
-            Some(v) => v.parse::<i64>().map_err(|e| bad(v, short, long, format!("strconv.ParseInt: parsing \"{v}\": {e}"))),
+            Some(v) => v.parse::<i64>().map_err(|e| {
+                // Go's strconv wording.
+                let why = if matches!(e.kind(), std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow) { "value out of range" } else { "invalid syntax" };
+                bad(v, short, long, format!("strconv.ParseInt: parsing \"{v}\": {why}"))
+            }),
             None => Ok(0),
         }
     };

@@ -161,6 +161,11 @@ impl Client {
         self.call("resume", json!({"id": id})).map(drop)
     }
 
+    /// New limits for the running task: `resources` is the spec's `linux.resources`.
+    pub fn update(&self, id: &str, resources: &Value) -> Result<(), RpcError> {
+        self.call("update", json!({"id": id, "resources": resources})).map(drop)
+    }
+
     pub fn close_stdin(&self, id: &str) -> Result<(), RpcError> {
         self.call("close_stdin", json!({"id": id})).map(drop)
     }

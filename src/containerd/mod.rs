@@ -319,6 +319,7 @@ impl Daemon {
             "close_stdin" => self.forward(&id_param(params)?, "close_stdin", json!({})),
             "pause" | "resume" => self.forward(&id_param(params)?, method, json!({})),
             "resize" => self.resize(params),
+            "update" => self.update(params),
             "delete" => self.delete(&id_param(params)?),
             "state" => {
                 let id = id_param(params)?;
@@ -343,6 +344,13 @@ impl Daemon {
         let dim = |k: &str| params.get(k).and_then(Value::as_u64).filter(|&v| v <= u32::MAX as u64).ok_or_else(|| bad(format!("resize: missing or invalid {k}")));
         let (height, width) = (dim("height")?, dim("width")?);
         self.forward(&id, "resize", json!({"height": height, "width": width}))
+    }
+
+    /// `update` {id, resources}: the shim has the runtime apply new limits.
+    fn update(&self, params: &Value) -> Result<Value, RpcError> {
+        let id = id_param(params)?;
+        let resources = params.get("resources").filter(|r| r.is_object()).ok_or_else(|| bad("update: missing resources"))?;
+        self.forward(&id, "update", json!({"resources": resources}))
     }
 
     /// Sends a request to a task's shim.

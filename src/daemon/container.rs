@@ -147,8 +147,8 @@ impl Container {
         crate::sys::PreparedWrite::new(&dir.join("config.v2.json"), &serde_json::to_vec(self).map_err(io::Error::other)?, flush)
     }
 
-    /// Rewrites config.v2.json after a change of state (hostconfig.json never changes after
-    /// create). Whole, but its rename not forced to disk: after a power cut the container comes
+    /// Rewrites config.v2.json after a change of state (hostconfig.json changes only at
+    /// create and update). Whole, but its rename not forced to disk: after a power cut the container comes
     /// back in its previous state or this one, and no process of it runs either way.
     pub fn save_state(&self, root: &Path) -> io::Result<()> {
         self.prepare_config(root, crate::sys::Flush::Data)?.commit()

@@ -23,6 +23,7 @@ mod spec;
 mod stats;
 mod stdin;
 mod streams;
+mod update;
 mod verbs;
 
 use crate::containerd::client::Client as Containerd;

@@ -419,6 +419,7 @@ impl Shim {
             "kill" => Outcome::Answer(self.kill(params)),
             "pause" => Outcome::Answer(self.freeze(true)),
             "resume" => Outcome::Answer(self.freeze(false)),
+            "update" => Outcome::Answer(self.update_resources(params)),
             "state" => Outcome::Answer(Ok(self.state())),
             "wait" => Outcome::Wait,
             "resize" => Outcome::Answer(match &self.tty {
@@ -638,6 +639,33 @@ impl Shim {
         self.run_runtime(if frozen { "pause" } else { "resume" }, &[&id])?;
         self.paused = frozen;
         Ok(json!({}))
+    }
+
+    /// `update`: `runtime update --resources - ID`, the resources on its stdin.
+    fn update_resources(&mut self, params: &Value) -> Result<Value, RpcError> {
+        match self.status {
+            Status::Empty => return Err(RpcError::not_found("no task created")),
+            Status::Stopped => return Err(RpcError::new(ErrorKind::FailedPrecondition, format!("task {} has already exited", self.id))),
+            _ => {}
+        }
+        let resources = params.get("resources").filter(|r| r.is_object()).ok_or_else(|| RpcError::new(ErrorKind::InvalidArgument, "update: missing resources"))?;
+        let text = serde_json::to_vec(resources).map_err(|e| RpcError::internal(e.to_string()))?;
+        // Written whole before the runtime starts (the shim stays single-threaded): a write end
+        // that does not block turns a document larger than the pipe into an error, not a hang.
+        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| RpcError::internal(format!("pipe: {e}")))?;
+        nix::fcntl::fcntl(write.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK)).map_err(|e| RpcError::internal(format!("pipe: {e}")))?;
+        std::io::Write::write_all(&mut File::from(write), &text).map_err(|e| RpcError::internal(format!("writing the resources: {e}")))?;
+        let id = self.id.clone();
+        let before = self.log_len();
+        let (status, stderr) = self.runtime.run(&["update", "--resources", "-", &id], Some(read), None, runtime::Stderr::Capture).map_err(|e| RpcError::internal(format!("running {}: {e}", self.runtime.path().display())))?;
+        if status.success() {
+            return Ok(json!({}));
+        }
+        let stderr = String::from_utf8_lossy(&stderr);
+        let message = self.runtime_error(before).unwrap_or_else(|| format!("{} update failed: {}", self.flags.runtime_name, stderr.trim()));
+        // The task ended while the update was on its way: not the update's failure.
+        let kind = if message.contains("container not running") { ErrorKind::FailedPrecondition } else { ErrorKind::Internal };
+        Err(RpcError::new(kind, message))
     }
 
     fn delete(&mut self) -> Result<Value, RpcError> {

@@ -1,5 +1,5 @@
 //! The Engine API's container verbs beside the life cycle: pause, unpause, rename, top,
-//! stats and prune (and the prune routes of objects this daemon has none of yet).
+//! stats, update and prune (and the prune routes of objects this daemon has none of yet).
 
 use crate::daemon::filters::Filters;
 use crate::daemon::ops::ApiError;
@@ -21,6 +21,13 @@ pub fn unpause(d: &Arc<Daemon>, id: &str) -> Result<Response, ApiError> {
 pub fn rename(d: &Arc<Daemon>, id: &str, req: &Request) -> Result<Response, ApiError> {
     let entry = d.find(id)?;
     d.rename(&entry, req.query("name").unwrap_or("")).map(|()| Response::empty(204))
+}
+
+/// POST /containers/{id}/update: the body is the Resources of a HostConfig and RestartPolicy.
+pub fn update(d: &Arc<Daemon>, id: &str, req: &Request) -> Result<Response, ApiError> {
+    let entry = d.find(id)?;
+    let body: Value = serde_json::from_slice(&req.body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    d.update(&entry, &body).map(|v| Response::json(200, &v))
 }
 
 pub fn top(d: &Arc<Daemon>, id: &str, req: &Request) -> Result<Response, ApiError> {

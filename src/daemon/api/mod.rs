@@ -102,6 +102,7 @@ pub fn handle(d: &Arc<Daemon>, mut req: Request) -> Response {
         ("POST", ["containers", id, "rename"]) => container_verbs::rename(d, id, &req),
         ("GET", ["containers", id, "top"]) => container_verbs::top(d, id, &req),
         ("GET", ["containers", id, "stats"]) => container_verbs::stats(d, id, &req),
+        ("POST", ["containers", id, "update"]) => container_verbs::update(d, id, &req),
         ("GET", ["events"]) => events::events(d, &req),
         ("DELETE", ["containers", id]) => d.find(id).and_then(|e| d.remove(&e, req.query_bool("force"))).map(|_| Response::empty(204)),
         ("POST", ["containers", id, "exec"]) => exec::create(d, id, &req),
