@@ -325,11 +325,14 @@ fn docker_run_init_puts_docker_init_at_pid_1() {
 
     // docker stop: the init forwards SIGTERM to sleep, which ends at once (sleep as PID 1
     // would ignore it until the timeout).
-    let mut stoppers: Vec<(&str, Box<dyn Fn(&[&str]) -> Output>)> = vec![("ours", Box::new(|a: &[&str]| d.docker(a)))];
-    for cli in clis() {
-        stoppers.push((cli, Box::new(|a: &[&str]| d.real_docker(cli, a))));
-    }
-    for (who, docker) in &stoppers {
+    // None: our client.
+    let stoppers: Vec<Option<&str>> = std::iter::once(None).chain(clis().into_iter().map(Some)).collect();
+    for cli in stoppers {
+        let docker = |a: &[&str]| match cli {
+            None => d.docker(a),
+            Some(cli) => d.real_docker(cli, a),
+        };
+        let who = cli.unwrap_or("ours");
         let o = docker(&["run", "-d", "--init", "--name", "sleeper", &image, "sleep", "300"]);
         assert_eq!(o.status.code(), Some(0), "{who}: {}", stderr(&o));
         // PID 1 is docker-init, one thread, with sleep as its child.
