@@ -5,7 +5,8 @@
 
 use super::api::{seg, Api, ApiError};
 use super::flags::{flag, Kind, Parsed};
-use super::tty::{self, InputEnd, RawMode};
+use super::tty::{self, RawMode};
+use crate::detach_keys::CopyEnd;
 use super::{Args, Command, Ctx, Failure};
 use nix::sys::signal::{SigSet, Signal};
 use std::io::{self, Read, Write};
@@ -85,7 +86,7 @@ pub fn stream(mut reader: std::io::BufReader<crate::http::Conn>, mut writer: cra
         let keys = if s.tty { s.detach_keys.1.clone() } else { Vec::new() };
         let raw = raw.clone();
         std::thread::spawn(move || {
-            if tty::copy_input(io::stdin().lock(), &mut writer, &keys) == InputEnd::Detached {
+            if tty::copy_input(io::stdin().lock(), &mut writer, &keys) == CopyEnd::Detached {
                 if let Some(raw) = &raw {
                     raw.restore();
                 }

@@ -254,9 +254,7 @@ fn parse_create(body: &Value) -> Result<ExecRecord, ApiError> {
         return Err(ApiError::bad_request("No exec command specified"));
     }
     let detach_keys = text("DetachKeys");
-    if !detach_keys.is_empty() {
-        parse_detach_keys(&detach_keys).map_err(|_| ApiError::bad_request(format!("Invalid detach keys ({detach_keys}) provided")))?;
-    }
+    super::attach::detach_keys(&detach_keys)?;
     let console_size = console_size(obj.get("ConsoleSize"))?;
     Ok(ExecRecord {
         id: crate::ids::new_id(),
@@ -286,32 +284,6 @@ pub fn console_size(v: Option<&Value>) -> Result<Option<[u32; 2]>, ApiError> {
         }
         Some(other) => Err(ApiError::bad_request(format!("invalid ConsoleSize: {other}"))),
     }
-}
-
-/// Docker's detach-key syntax: comma-separated `ctrl-<key>` or single characters.
-pub fn parse_detach_keys(keys: &str) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    for k in keys.split(',') {
-        let k = k.trim();
-        if let Some(c) = k.strip_prefix("ctrl-") {
-            let code = match c {
-                "@" => 0,
-                "[" => 27,
-                "\\" => 28,
-                "]" => 29,
-                "^" => 30,
-                "_" => 31,
-                s if s.len() == 1 && s.as_bytes()[0].is_ascii_lowercase() => s.as_bytes()[0] - b'a' + 1,
-                _ => return Err(format!("Unknown character: '{c}'")),
-            };
-            out.push(code);
-        } else if k.len() == 1 {
-            out.push(k.as_bytes()[0]);
-        } else {
-            return Err(format!("Unknown character: '{k}'"));
-        }
-    }
-    Ok(out)
 }
 
 /// One thread per output FIFO: blocking opens (they return once the shim opens the write
@@ -595,14 +567,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn detach_keys_parse_as_dockers() {
-        assert_eq!(parse_detach_keys("ctrl-p,ctrl-q").unwrap(), vec![16, 17]);
-        assert_eq!(parse_detach_keys("a,ctrl-@").unwrap(), vec![b'a', 0]);
-        assert!(parse_detach_keys("ctrl-1").is_err());
-        assert!(parse_detach_keys("ab").is_err());
-    }
-
-    #[test]
     fn exec_environment_overrides_the_containers() {
         let mut env = vec!["PATH=/bin".to_string(), "A=1".to_string()];
         replace_or_append(&mut env, &["A=2".to_string(), "B=3".to_string()]);
@@ -613,6 +577,7 @@ mod tests {
     fn create_bodies_are_checked() {
         assert_eq!(parse_create(&json!({"Cmd": []})).unwrap_err().message, "No exec command specified");
         assert_eq!(parse_create(&json!({"Cmd": ["true"], "Bogus": 1})).unwrap_err().status, 400);
+        assert_eq!(parse_create(&json!({"Cmd": ["true"], "DetachKeys": "ctrl-1"})).unwrap_err().message, "Invalid detach keys (ctrl-1) provided");
         let r = parse_create(&json!({"Cmd": ["sh", "-c", "x"], "User": "nobody", "Tty": true, "ConsoleSize": [24, 80]})).unwrap();
         assert_eq!((r.cmd.len(), r.user.as_str(), r.tty, r.console_size), (3, "nobody", true, Some([24, 80])));
         assert_eq!(start_failure_exit_code("nope", "exec: \"nope\": executable file not found in $PATH"), 127);
