@@ -405,18 +405,17 @@ fn exec_detach_keys_come_from_the_flag_or_the_client_config() {
     }
 }
 
-#[test]
-fn exec_it_from_a_terminal() {
-    let Some(d) = Dockerd::start() else { return };
-    running(&d, "ct");
+/// Our client on a fresh pty (33 rows, 77 columns): the child, the master side, and the
+/// master's output as it comes.
+fn client_on_a_pty(d: &Dockerd, args: &[&str]) -> (std::process::Child, std::fs::File, std::sync::mpsc::Receiver<Vec<u8>>) {
     let size = nix::pty::Winsize { ws_row: 33, ws_col: 77, ws_xpixel: 0, ws_ypixel: 0 };
     let pty = nix::pty::openpty(Some(&size), None).unwrap();
     let mut cmd = common::applet("docker");
-    cmd.arg("-H").arg(d.host()).args(["exec", "-it", "ct", "sh", "-c", "stty size; read x; echo got $x; exit 5"]);
+    cmd.arg("-H").arg(d.host()).args(args);
     cmd.stdin(Stdio::from(pty.slave.try_clone().unwrap())).stdout(Stdio::from(pty.slave.try_clone().unwrap())).stderr(Stdio::from(pty.slave));
-    let mut child = cmd.spawn().unwrap();
+    let child = cmd.spawn().unwrap();
     drop(cmd);
-    let mut master = std::fs::File::from(pty.master);
+    let master = std::fs::File::from(pty.master);
     let mut reader = master.try_clone().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -428,24 +427,70 @@ fn exec_it_from_a_terminal() {
             }
         }
     });
-    let mut seen = Vec::new();
-    let mut wait_for = |text: &str| {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !String::from_utf8_lossy(&seen).contains(text) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(chunk) => seen.extend_from_slice(&chunk),
-                Err(_) => panic!("waiting for {text:?}: {:?}", String::from_utf8_lossy(&seen)),
-            }
+    (child, master, rx)
+}
+
+/// Collects output into `seen` until it holds `text` (10 seconds at the most).
+fn wait_for(rx: &std::sync::mpsc::Receiver<Vec<u8>>, seen: &mut Vec<u8>, text: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !String::from_utf8_lossy(seen).contains(text) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(chunk) => seen.extend_from_slice(&chunk),
+            Err(_) => panic!("waiting for {text:?}: {:?}", String::from_utf8_lossy(seen)),
         }
-    };
+    }
+}
+
+#[test]
+fn exec_it_from_a_terminal() {
+    let Some(d) = Dockerd::start() else { return };
+    running(&d, "ct");
+    let script = "stty size; while [ \"$(stty size)\" != \"40 100\" ]; do sleep 0.1; done; echo resized; read x; echo got $x; exit 5";
+    let (mut child, mut master, rx) = client_on_a_pty(&d, &["exec", "-it", "ct", "sh", "-c", script]);
+    let mut seen = Vec::new();
     // The exec's pty got our terminal's size.
-    wait_for("33 77");
+    wait_for(&rx, &mut seen, "33 77");
+    // And follows it: a resized terminal (the client is no foreground process of it, so the
+    // signal is sent by hand).
+    let size = nix::pty::Winsize { ws_row: 40, ws_col: 100, ws_xpixel: 0, ws_ypixel: 0 };
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: TIOCSWINSZ reads one winsize from the struct we pass, for a pty we own.
+        assert_eq!(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &size) }, 0);
+    }
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGWINCH).unwrap();
+    wait_for(&rx, &mut seen, "resized");
     // Our terminal is raw: the Enter key goes through as typed, and the exec's pty echoes it.
     master.write_all(b"hello\r").unwrap();
-    wait_for("got hello");
+    wait_for(&rx, &mut seen, "got hello");
     // Once echoed (by the exec's pty, not ours as well), once printed.
     assert_eq!(String::from_utf8_lossy(&seen).matches("hello").count(), 2, "{:?}", String::from_utf8_lossy(&seen));
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(5));
+}
+
+#[test]
+fn exec_it_detaches_at_the_clients_keys() {
+    let Some(d) = Dockerd::start() else { return };
+    running(&d, "ct");
+    let (mut child, mut master, rx) = client_on_a_pty(&d, &["exec", "-it", "--detach-keys", "ctrl-a,d", "ct", "sh", "-c", "echo ready; cat > /tmp/typed"]);
+    let mut seen = Vec::new();
+    wait_for(&rx, &mut seen, "ready");
+    master.write_all(b"kept\r\x01d").unwrap();
+    wait_for(&rx, &mut seen, "read escape sequence");
+    assert_eq!(child.wait().unwrap().code(), Some(1), "{:?}", String::from_utf8_lossy(&seen));
+    // The process runs on, with what came before the keys and none of them.
+    let (_, c) = d.api("GET", "/containers/ct/json", None);
+    let ids = c["ExecIDs"].as_array().cloned().unwrap_or_default();
+    assert_eq!(ids.len(), 1, "{c}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let o = d.docker(&["exec", "ct", "cat", "/tmp/typed"]);
+        if stdout(&o) == "kept\n" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{:?}", stdout(&o));
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
