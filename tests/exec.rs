@@ -7,7 +7,7 @@ use common::{stderr, stdout, Dockerd};
 use serde_json::Value;
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 const REAL_CLI: &str = "/usr/local/bin/docker";
@@ -35,26 +35,6 @@ fn running(d: &Dockerd, name: &str) -> String {
     let o = d.docker(&["run", "-d", "--name", name, &image, "sleep", "1000"]);
     assert_eq!(o.status.code(), Some(0), "{}{}{}", stdout(&o), stderr(&o), d.log());
     stdout(&o).trim().to_string()
-}
-
-/// Runs a client (`None`: ours) with `input` on its stdin.
-fn with_stdin(cli: Option<&str>, d: &Dockerd, args: &[&str], input: &[u8]) -> Output {
-    let mut cmd = match cli {
-        Some(path) => Command::new(path),
-        None => common::applet("docker"),
-    };
-    let mut child = cmd
-        .arg("-H")
-        .arg(d.host())
-        .args(args)
-        .env("DOCKER_CONFIG", d.tmp.join("docker-config"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    child.wait_with_output().unwrap()
 }
 
 /// Polls the exec's inspect until `done` holds (10 s at most).
@@ -126,16 +106,16 @@ fn exec_copies_stdin_and_env_files() {
     running(&d, "ct");
     let programs: Vec<Option<&str>> = std::iter::once(None).chain([REAL_CLI, DEBIAN_CLI].into_iter().filter(|c| Path::new(c).exists()).map(Some)).collect();
     for p in programs {
-        let o = with_stdin(p, &d, &["exec", "-i", "ct", "cat"], b"hi\nthere\n");
+        let o = d.client_with_input(p, &["exec", "-i", "ct", "cat"], Some(b"hi\nthere\n"));
         assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(0), "hi\nthere\n"), "{p:?}: {}\n{}", stderr(&o), d.log());
-        let o = with_stdin(p, &d, &["exec", "-i", "ct", "sh", "-c", "wc -c; exit 4"], &[b'x'; 100_000]);
+        let o = d.client_with_input(p, &["exec", "-i", "ct", "sh", "-c", "wc -c; exit 4"], Some(&[b'x'; 100_000]));
         assert_eq!((o.status.code(), stdout(&o).trim()), (Some(4), "100000"), "{p:?}: {}", stderr(&o));
     }
     // A process that ends before its stdin is opened leaves no thread of dockerd behind.
     let threads = || std::fs::read_dir(format!("/proc/{}/task", d.pid())).unwrap().count();
     let before = threads();
     for _ in 0..6 {
-        let o = with_stdin(None, &d, &["exec", "-i", "ct", "true"], b"");
+        let o = d.client_with_input(None, &["exec", "-i", "ct", "true"], Some(b""));
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     }
     let deadline = Instant::now() + Duration::from_secs(5);

@@ -309,6 +309,28 @@ impl Dockerd {
         Command::new(cli).arg("-H").arg(self.host()).args(args).env("DOCKER_CONFIG", self.tmp.join("docker-config")).stdin(Stdio::null()).output().unwrap()
     }
 
+    /// A client (`cli`: a real CLI's path, `None`: ours) with `input` on its stdin (`None`:
+    /// /dev/null), under a time limit (a hang fails).
+    pub fn client_with_input(&self, cli: Option<&str>, args: &[&str], input: Option<&[u8]>) -> Output {
+        let mut cmd = cli.map(Command::new).unwrap_or_else(|| applet("docker"));
+        cmd.arg("-H").arg(self.host()).args(args).env("DOCKER_CONFIG", self.tmp.join("docker-config"));
+        cmd.stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        if let Some(data) = input {
+            child.stdin.take().unwrap().write_all(data).unwrap();
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let o = child.wait_with_output().unwrap();
+                panic!("docker {args:?} hung: {}{}\ndockerd:\n{}", stdout(&o), stderr(&o), self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.wait_with_output().unwrap()
+    }
+
     pub fn api(&self, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
         let endpoint = dockbox::http::client::Endpoint::Unix(self.sock.clone());
         let headers: &[(&str, &str)] = if body.is_some() { &[("Content-Type", "application/json")] } else { &[] };
