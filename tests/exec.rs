@@ -385,13 +385,13 @@ fn exec_detach_keys_come_from_the_flag_or_the_client_config() {
     }
 }
 
-/// Our client on a fresh pty (33 rows, 77 columns): the child, the master side, and the
-/// master's output as it comes.
-fn client_on_a_pty(d: &Dockerd, args: &[&str]) -> (std::process::Child, std::fs::File, std::sync::mpsc::Receiver<Vec<u8>>) {
+/// A client (`cli`: a real CLI's path, `None`: ours) on a fresh pty (33 rows, 77 columns):
+/// the child, the master side, and the master's output as it comes.
+fn client_on_a_pty(d: &Dockerd, cli: Option<&str>, args: &[&str]) -> (std::process::Child, std::fs::File, std::sync::mpsc::Receiver<Vec<u8>>) {
     let size = nix::pty::Winsize { ws_row: 33, ws_col: 77, ws_xpixel: 0, ws_ypixel: 0 };
     let pty = nix::pty::openpty(Some(&size), None).unwrap();
-    let mut cmd = common::applet("docker");
-    cmd.arg("-H").arg(d.host()).args(args);
+    let mut cmd = cli.map(std::process::Command::new).unwrap_or_else(|| common::applet("docker"));
+    cmd.env("DOCKER_CONFIG", d.tmp.join("docker-config")).arg("-H").arg(d.host()).args(args);
     cmd.stdin(Stdio::from(pty.slave.try_clone().unwrap())).stdout(Stdio::from(pty.slave.try_clone().unwrap())).stderr(Stdio::from(pty.slave));
     let child = cmd.spawn().unwrap();
     drop(cmd);
@@ -427,7 +427,7 @@ fn exec_it_from_a_terminal() {
     let Some(d) = Dockerd::start() else { return };
     running(&d, "ct");
     let script = "stty size; while [ \"$(stty size)\" != \"40 100\" ]; do sleep 0.1; done; echo resized; read x; echo got $x; exit 5";
-    let (mut child, mut master, rx) = client_on_a_pty(&d, &["exec", "-it", "ct", "sh", "-c", script]);
+    let (mut child, mut master, rx) = client_on_a_pty(&d, None, &["exec", "-it", "ct", "sh", "-c", script]);
     let mut seen = Vec::new();
     // The exec's pty got our terminal's size.
     wait_for(&rx, &mut seen, "33 77");
@@ -454,23 +454,26 @@ fn exec_it_from_a_terminal() {
 fn exec_it_detaches_at_the_clients_keys() {
     let Some(d) = Dockerd::start() else { return };
     running(&d, "ct");
-    let (mut child, mut master, rx) = client_on_a_pty(&d, &["exec", "-it", "--detach-keys", "ctrl-a,d", "ct", "sh", "-c", "echo ready; cat > /tmp/typed"]);
-    let mut seen = Vec::new();
-    wait_for(&rx, &mut seen, "ready");
-    master.write_all(b"kept\r\x01d").unwrap();
-    wait_for(&rx, &mut seen, "read escape sequence");
-    assert_eq!(child.wait().unwrap().code(), Some(1), "{:?}", String::from_utf8_lossy(&seen));
-    // The process runs on, with what came before the keys and none of them.
-    let (_, c) = d.api("GET", "/containers/ct/json", None);
-    let ids = c["ExecIDs"].as_array().cloned().unwrap_or_default();
-    assert_eq!(ids.len(), 1, "{c}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let o = d.docker(&["exec", "ct", "cat", "/tmp/typed"]);
-        if stdout(&o) == "kept\n" {
-            break;
+    let programs: Vec<Option<&str>> = std::iter::once(None).chain([REAL_CLI].into_iter().filter(|c| Path::new(c).exists()).map(Some)).collect();
+    for p in programs {
+        let typed = format!("/tmp/typed-{}", p.is_some());
+        let (mut child, mut master, rx) = client_on_a_pty(&d, p, &["exec", "-it", "--detach-keys", "ctrl-a,d", "ct", "sh", "-c", &format!("echo ready; cat > {typed}")]);
+        let mut seen = Vec::new();
+        wait_for(&rx, &mut seen, "ready");
+        master.write_all(b"kept\r\x01d").unwrap();
+        wait_for(&rx, &mut seen, "read escape sequence");
+        assert_eq!(child.wait().unwrap().code(), Some(1), "{p:?}: {:?}", String::from_utf8_lossy(&seen));
+        // The process runs on, with what came before the keys and none of them.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let o = d.docker(&["exec", "ct", "cat", &typed]);
+            if stdout(&o) == "kept\n" {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{p:?}: {:?}", stdout(&o));
+            std::thread::sleep(Duration::from_millis(50));
         }
-        assert!(Instant::now() < deadline, "{:?}", stdout(&o));
-        std::thread::sleep(Duration::from_millis(50));
     }
+    let (_, c) = d.api("GET", "/containers/ct/json", None);
+    assert_eq!(c["ExecIDs"].as_array().map(Vec::len), Some(if Path::new(REAL_CLI).exists() { 2 } else { 1 }), "{c}");
 }
