@@ -222,9 +222,7 @@ fn attach_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     check_state(&c)?;
     let has_tty = c["Config"]["Tty"] == true;
     let stdin = !p.bool("no-stdin") && c["Config"]["OpenStdin"] == true;
-    if stdin && has_tty && !super::is_terminal(0) {
-        return Err(Failure::new("the input device is not a TTY", 1));
-    }
+    tty::require_input_terminal(has_tty, stdin)?;
     // Before any thread starts, so none of them takes a signal meant for the container.
     if p.value("sig-proxy") != Some("false") && !has_tty {
         proxy_signals(api, &id);

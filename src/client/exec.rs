@@ -101,9 +101,7 @@ fn exec_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     let container = &p.args[0];
     api.json("GET", &format!("/containers/{}/json", seg(container)), &[], None)?;
     let (detach, tty, interactive) = (p.bool("detach"), p.bool("tty"), p.bool("interactive"));
-    if !detach && tty && interactive && !super::is_terminal(0) {
-        return Err(Failure::new("the input device is not a TTY", 1));
-    }
+    tty::require_input_terminal(tty, interactive && !detach)?;
     let console_size = if tty && super::is_terminal(1) { tty::size(1) } else { None };
     let body = exec_body(p, console_size).map_err(|e| Failure::new(e, 1))?;
     let created = api.json("POST", &format!("/containers/{}/exec", seg(container)), &[], Some(&body))?;

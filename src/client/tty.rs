@@ -4,7 +4,7 @@
 //!   [`RawMode::restore`] early to print normally before the drop).
 //! - [`detach_keys`]: the keys from `--detach-keys` or config.json's `detachKeys`.
 //! - [`block_resize_signal`] then [`watch_resize`]: SIGWINCH → a callback (send the size).
-//! - [`size`]: the terminal's rows and columns.
+//! - [`size`]: the terminal's rows and columns; [`require_input_terminal`].
 //! - [`copy_input`]: stdin → the hijacked connection, watching for the detach keys.
 
 use crate::detach_keys::CopyEnd;
@@ -43,6 +43,14 @@ impl Drop for RawMode {
     fn drop(&mut self) {
         self.restore();
     }
+}
+
+/// Docker's refusal of a session with a terminal and our input when that input is no terminal.
+pub fn require_input_terminal(tty: bool, stdin: bool) -> Result<(), super::Failure> {
+    if tty && stdin && !super::is_terminal(0) {
+        return Err(super::Failure::new("the input device is not a TTY", 1));
+    }
+    Ok(())
 }
 
 /// Rows and columns of the terminal on `fd`.
