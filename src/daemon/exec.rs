@@ -203,6 +203,17 @@ pub fn start_failure_exit_code(cmd: &str, message: &str) -> i32 {
     }
 }
 
+/// Docker's 409s for an exec started before.
+fn check_not_started(rec: &ExecRecord) -> Result<(), ApiError> {
+    if rec.exit_code.is_some() {
+        return Err(ApiError::conflict(format!("Error: Exec command {} has already run", rec.id)));
+    }
+    if rec.running || rec.started {
+        return Err(ApiError::conflict(format!("Error: Exec command {} is already running", rec.id)));
+    }
+    Ok(())
+}
+
 /// Docker's 409s for an exec into a container that does not run (`name`: as the client gave it).
 fn check_exec_target(c: &super::container::Container, name: &str) -> Result<(), ApiError> {
     if !c.state.running {
@@ -351,12 +362,7 @@ impl Daemon {
     /// The checks of `POST /exec/{id}/start` made before the connection is taken over.
     pub fn exec_check_start(&self, id: &str) -> Result<(), ApiError> {
         let rec = self.exec_get(id)?;
-        if rec.exit_code.is_some() {
-            return Err(ApiError::conflict(format!("Error: Exec command {id} has already run")));
-        }
-        if rec.running || rec.started {
-            return Err(ApiError::conflict(format!("Error: Exec command {id} is already running")));
-        }
+        check_not_started(&rec)?;
         let entry = self.find(&rec.container_id)?;
         let slot = entry.lock();
         check_exec_target(&slot.c, &rec.container_id)
@@ -368,12 +374,7 @@ impl Daemon {
         let rec = {
             let mut map = self.execs.lock();
             let rec = map.get_mut(id).ok_or_else(|| ApiError::not_found(format!("No such exec instance: {id}")))?;
-            if rec.exit_code.is_some() {
-                return Err(ApiError::conflict(format!("Error: Exec command {id} has already run")));
-            }
-            if rec.running || rec.started {
-                return Err(ApiError::conflict(format!("Error: Exec command {id} is already running")));
-            }
+            check_not_started(rec)?;
             rec.started = true;
             rec.clone()
         };
