@@ -12,6 +12,7 @@
 //! missed) and then has the shim forget the process.
 
 use super::ops::ApiError;
+use super::streams::{make_fifo, read_fifo, release_fifo_readers};
 use super::{spec, Daemon};
 use crate::containerd::client::ExecProcess;
 use crate::rpc::ErrorKind;
@@ -19,8 +20,6 @@ use crate::stdcopy::StreamType;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::io::Read;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, Receiver};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -297,40 +296,20 @@ pub fn console_size(v: Option<&Value>) -> Result<Option<[u32; 2]>, ApiError> {
     }
 }
 
-/// One thread per output FIFO: blocking opens (they return once the shim opens the write
-/// side), then chunks into one channel, which ends when every FIFO is closed.
+/// One thread per output FIFO ([`read_fifo`]), chunks into one channel, which ends when
+/// every FIFO is closed.
 fn read_fifos(fifos: &[(PathBuf, StreamType)]) -> Receiver<(StreamType, Vec<u8>)> {
     let (tx, rx) = channel();
     for (path, stream) in fifos {
         let (tx, path, stream) = (tx.clone(), path.clone(), *stream);
         let spawned = std::thread::Builder::new().name("exec-fifo".into()).stack_size(128 << 10).spawn(move || {
-            let Ok(mut f) = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_CLOEXEC).open(&path) else { return };
-            let mut buf = vec![0u8; 32 << 10];
-            loop {
-                match f.read(&mut buf) {
-                    Ok(0) => return,
-                    Ok(n) => {
-                        if tx.send((stream, buf[..n].to_vec())).is_err() {
-                            return;
-                        }
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(_) => return,
-                }
-            }
+            read_fifo(&path, |data| tx.send((stream, data.to_vec())).is_ok());
         });
         if spawned.is_err() {
             eprintln!("dockerd: cannot start an exec output reader");
         }
     }
     rx
-}
-
-/// Ends FIFO readers still blocked in their open (the runtime never opened the write side).
-fn release_fifos(fifos: &[(PathBuf, StreamType)]) {
-    for (p, _) in fifos {
-        let _ = std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC).open(p);
-    }
 }
 
 fn remove_fifos(bundle: &Path, exec_id: &str) {
@@ -412,7 +391,7 @@ impl Daemon {
         let process = exec_process(rec, &config, &container_config, opts.console_size.or(rec.console_size)).map_err(ApiError::internal)?;
         let attach = !opts.detach;
         let path = |s: &str| bundle.join(format!("{}-{s}", rec.id));
-        let mk = |p: &Path| nix::unistd::mkfifo(p, nix::sys::stat::Mode::from_bits_truncate(0o600)).map_err(|e| ApiError::internal(format!("making {}: {e}", p.display())));
+        let mk = |p: &Path| make_fifo(p).map_err(|e| ApiError::internal(format!("making {}: {e}", p.display())));
         let mut outputs: Vec<(PathBuf, StreamType)> = Vec::new();
         let mut stdin = None;
         if attach {
@@ -443,7 +422,7 @@ impl Daemon {
         match self.containerd.exec(&task) {
             Ok(pid) => Ok((pid, attach.then(|| Attached { stdin, output, container_id: rec.container_id.clone() }))),
             Err(e) => {
-                release_fifos(&outputs);
+                release_fifo_readers(outputs.iter().map(|o| o.0.as_path()));
                 remove_fifos(&bundle, &rec.id);
                 // The runtime's refusal, worded as Docker words an OCI runtime's.
                 let refused = e.kind == ErrorKind::FailedPrecondition;
