@@ -235,13 +235,7 @@ impl Shim {
         }
         let task_id = self.id.clone();
         args.push(&task_id);
-        let before = self.log_len();
-        let (status, _) = self.runtime.run(&args, stdin, stdout, stderr).map_err(|e| RpcError::internal(format!("running {}: {e}", self.runtime.path().display())))?;
-        if !status.success() {
-            let msg = self.runtime_error(before).unwrap_or_else(|| format!("{} exec failed: {status}", self.flags.runtime_name));
-            return Err(RpcError::new(ErrorKind::FailedPrecondition, msg));
-        }
-        exec.pid = std::fs::read_to_string(pid_file).ok().and_then(|s| s.trim().parse::<u32>().ok()).ok_or_else(|| RpcError::internal("the runtime wrote no pid file"))?;
+        exec.pid = self.run_for_pid(&args, pid_file, stdin, stdout, stderr)?;
         if let Some(console) = console {
             match console.receive(stdin_path, param_str(params, "stdout")) {
                 Ok(t) => exec.tty = Some(t),

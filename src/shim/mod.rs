@@ -529,22 +529,27 @@ impl Shim {
 
     /// Runs the runtime's `create` (with `extra` flags before the id); returns the init's pid.
     /// On failure the stdio keepers are dropped, so nothing of the task stays open.
+    /// Runs the runtime's `args` (a `create` or an `exec`, with `--pid-file pid_file`) and
+    /// returns the pid it wrote; a failure is the runtime's logged error, else
+    /// `<runtime> <verb> failed`.
+    fn run_for_pid(&self, args: &[&str], pid_file: &Path, stdin: Option<OwnedFd>, stdout: Option<OwnedFd>, stderr: runtime::Stderr) -> Result<u32, RpcError> {
+        let before = self.log_len();
+        let (status, _) = self.runtime.run(args, stdin, stdout, stderr).map_err(|e| RpcError::internal(format!("running {}: {e}", self.runtime.path().display())))?;
+        if !status.success() {
+            let msg = self.runtime_error(before).unwrap_or_else(|| format!("{} {} failed: {status}", self.flags.runtime_name, args.first().copied().unwrap_or_default()));
+            return Err(RpcError::new(ErrorKind::FailedPrecondition, msg));
+        }
+        std::fs::read_to_string(pid_file).ok().and_then(|s| s.trim().parse::<u32>().ok()).ok_or_else(|| RpcError::internal("the runtime wrote no pid file"))
+    }
+
     fn runtime_create(&mut self, id: &str, bundle: &str, extra: &[&str], stdin: Option<OwnedFd>, stdout: Option<OwnedFd>, stderr: runtime::Stderr) -> Result<u32, RpcError> {
         let pid_file = self.flags.workdir.join("init.pid");
         let _ = std::fs::remove_file(&pid_file);
-        let before = self.log_len();
         let pid_file_arg = pid_file.display().to_string();
         let mut args = vec!["create", "--bundle", bundle];
         args.extend_from_slice(extra);
         args.extend(["--pid-file", &pid_file_arg, id]);
-        let ran = self.runtime.run(&args, stdin, stdout, stderr).map_err(|e| RpcError::internal(format!("running {}: {e}", self.flags.runtime.display())));
-        let result = ran.and_then(|(status, _)| {
-            if !status.success() {
-                let msg = self.runtime_error(before).unwrap_or_else(|| format!("{} create failed: {status}", self.flags.runtime_name));
-                return Err(RpcError::new(ErrorKind::FailedPrecondition, msg));
-            }
-            std::fs::read_to_string(&pid_file).ok().and_then(|s| s.trim().parse::<u32>().ok()).ok_or_else(|| RpcError::internal("the runtime wrote no pid file"))
-        });
+        let result = self.run_for_pid(&args, &pid_file, stdin, stdout, stderr);
         if result.is_err() {
             self.stdin_keeper = None;
             self.output_keepers.clear();
