@@ -439,8 +439,16 @@ fn exec_it_from_a_terminal() {
         // SAFETY: TIOCSWINSZ reads one winsize from the struct we pass, for a pty we own.
         assert_eq!(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &size) }, 0);
     }
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGWINCH).unwrap();
-    wait_for(&rx, &mut seen, "resized");
+    // Signalled again while waiting: a first size send still being retried (the exec was
+    // starting) may land after the one the signal made, as with Docker's CLI.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !String::from_utf8_lossy(&seen).contains("resized") {
+        assert!(Instant::now() < deadline, "no resize: {:?}", String::from_utf8_lossy(&seen));
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGWINCH).unwrap();
+        if let Ok(chunk) = rx.recv_timeout(Duration::from_millis(500)) {
+            seen.extend_from_slice(&chunk);
+        }
+    }
     // Our terminal is raw: the Enter key goes through as typed, and the exec's pty echoes it.
     master.write_all(b"hello\r").unwrap();
     wait_for(&rx, &mut seen, "got hello");
