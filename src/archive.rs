@@ -41,6 +41,9 @@ pub struct Extract {
     pub chown: Option<(u32, u32)>,
     /// Leave owners alone (the client extracting what it copied out, as Docker's CLI does).
     pub skip_chown: bool,
+    /// Files something is mounted over (`(dev, ino)` of their directory, their name, their
+    /// path as shown): replacing one fails as unlinking a mount point does.
+    pub mount_points: Vec<((u64, u64), Vec<u8>, String)>,
     /// Renames entries whose path starts with the first component to start with the second
     /// (`docker cp`'s rebasing of an archive to the destination's name).
     pub rebase: Option<(String, String)>,
@@ -246,6 +249,12 @@ fn extract_tar<R: Read>(reader: R, root_fd: RawFd, whiteouts: Whiteouts, opts: &
         let kind = header.entry_type();
         let parent = open_dir_in(root_fd, &components, true)?;
         let pfd = parent.as_raw_fd();
+        if !opts.mount_points.is_empty() {
+            let st = nix::sys::stat::fstat(pfd)?;
+            if let Some((_, _, shown)) = opts.mount_points.iter().find(|(dir, n, _)| *dir == (st.st_dev, st.st_ino) && *n == name) {
+                return Err(io::Error::new(io::ErrorKind::ResourceBusy, format!("unlinkat {shown}: device or resource busy")));
+            }
+        }
 
         if let (Some(hidden), false) = (name.strip_prefix(WHITEOUT_PREFIX.as_bytes()), whiteouts == Whiteouts::Keep) {
             if name == WHITEOUT_OPAQUE.as_bytes() {

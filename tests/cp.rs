@@ -13,6 +13,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const REAL_CLI: &str = "/usr/local/bin/docker";
+/// Debian's docker.io client (20.10), when installed.
+const DEBIAN_CLI: &str = "/usr/bin/docker";
 
 fn ok(o: &Output, what: &str) -> String {
     assert_eq!(o.status.code(), Some(0), "{what}: stdout: {}\nstderr: {}", stdout(o), stderr(o));
@@ -29,8 +31,10 @@ fn cli(d: &Dockerd, which: Option<&str>, args: &[&str]) -> Output {
 
 fn clients() -> Vec<Option<&'static str>> {
     let mut v = vec![None];
-    if Path::new(REAL_CLI).exists() {
-        v.push(Some(REAL_CLI));
+    for c in [REAL_CLI, DEBIAN_CLI] {
+        if Path::new(c).exists() {
+            v.push(Some(c));
+        }
     }
     v
 }
@@ -136,7 +140,9 @@ fn cp_both_ways_with_our_client_and_the_real_cli_stopped_and_running() {
             // Missing paths: Docker's 404 wording.
             let e = cli(&d, which, &["cp", &format!("{name}:/nope"), &o("x")]);
             assert_eq!(e.status.code(), Some(1), "{who}");
-            assert!(stderr(&e).contains(&format!("Could not find the file /nope in container {name}")), "{who}: {}", stderr(&e));
+            // CLI 20.10 words a 404 itself.
+            let expected = if which == Some(DEBIAN_CLI) { format!("No such container:path: {name}:/nope") } else { format!("Could not find the file /nope in container {name}") };
+            assert!(stderr(&e).contains(&expected), "{who}: {}", stderr(&e));
             let e = cli(&d, which, &["cp", &h("file.txt"), &format!("{name}:/nope/deeper/x")]);
             assert_ne!(e.status.code(), Some(0), "{who}");
             // A local symlink: stored as a link, or with -L, its target's content.
@@ -151,7 +157,7 @@ fn cp_both_ways_with_our_client_and_the_real_cli_stopped_and_running() {
             assert_eq!(e.status.code(), Some(1), "{who}");
             assert!(stderr(&e).contains(&format!("lstat {}: no such file or directory", h("missing"))), "{who}: {}", stderr(&e));
             let e = cli(&d, which, &["cp", &h("file.txt"), "nosuchct:/tmp"]);
-            assert!(stderr(&e).contains("No such container: nosuchct"), "{who}: {}", stderr(&e));
+            assert!(stderr(&e).contains("No such container: nosuchct") || stderr(&e).contains("No such container:path: nosuchct:"), "{who}: {}", stderr(&e));
             let e = cli(&d, which, &["cp", &format!("{name}:/etc/passwd"), "other:/tmp"]);
             assert!(stderr(&e).contains("copying between containers is not supported"), "{who}: {}", stderr(&e));
             let e = cli(&d, which, &["cp", &h("file.txt"), &h("x")]);
@@ -188,6 +194,12 @@ fn a_running_container_sees_what_is_copied_in_and_its_hosts_file_is_copied_out()
     let o = ok(&d.docker(&["cp", "hosts:/etc/hostname", "-"]), "cp hostname out");
     let files = files_in_tar(o.as_bytes());
     assert_eq!(files, vec![("hostname".to_string(), "cpbox\n".to_string())]);
+    // What is bound over /etc cannot be replaced, as Docker finds unlinking a mount point.
+    let (s, _, b) = raw(&d, "PUT", "/containers/hosts/archive?path=/etc", Some(&tar_of(&[("hostname", tar::EntryType::Regular, "other\n")])));
+    assert_eq!(s, 500);
+    assert!(String::from_utf8_lossy(&b).contains("unlinkat /etc/hostname: device or resource busy"), "{}", String::from_utf8_lossy(&b));
+    let o = ok(&d.docker(&["cp", "hosts:/etc/hostname", "-"]), "cp hostname out");
+    assert_eq!(files_in_tar(o.as_bytes())[0].1, "cpbox\n");
 }
 
 #[test]
@@ -265,6 +277,9 @@ fn archive_routes_stat_header_and_errors() {
     let (s, _, b) = raw(&d, "GET", "/containers/st/archive?path=/nope", None);
     assert_eq!(s, 404);
     assert!(String::from_utf8_lossy(&b).contains("Could not find the file /nope in container st"));
+    let (s, _, b) = raw(&d, "GET", "/containers/st/archive?path=/etc/passwd/", None);
+    assert_eq!(s, 500);
+    assert!(String::from_utf8_lossy(&b).contains("lstat /etc/passwd/: not a directory"), "{}", String::from_utf8_lossy(&b));
     let (s, _, _) = raw(&d, "HEAD", &format!("/containers/{id}/archive?path=/nope"), None);
     assert_eq!(s, 404);
     let (s, _, b) = raw(&d, "GET", "/containers/st/archive", None);
@@ -289,6 +304,12 @@ fn archive_routes_stat_header_and_errors() {
     // Without it, replaced as Docker does.
     let (s, _, _) = raw(&d, "PUT", "/containers/st/archive?path=/tmp", Some(&over_dir));
     assert_eq!(s, 200);
+    // A read-only root filesystem takes nothing.
+    let (s, v) = d.api("POST", "/containers/create?name=ro", Some(&format!(r#"{{"Image":"{image}","Cmd":["true"],"HostConfig":{{"ReadonlyRootfs":true}}}}"#)));
+    assert_eq!(s, 201, "{v}");
+    let (s, _, b) = raw(&d, "PUT", "/containers/ro/archive?path=/tmp", Some(&over_dir));
+    assert_eq!(s, 400);
+    assert!(String::from_utf8_lossy(&b).contains("container rootfs is marked read-only"));
     // Hostile entries stay inside.
     let hostile = {
         let mut h = tar::Header::new_gnu();
@@ -358,7 +379,7 @@ fn static_symlinks_out_of_the_root_resolve_inside_it() {
         for link in ["abs", "rel"] {
             let o = cli(&d, which, &["cp", &format!("links:/{link}/secret"), "-"]);
             assert!(!stdout(&o).contains("HOST SECRET"), "read the host file through /{link}");
-            assert!(stderr(&o).contains("Could not find the file"), "{}", stderr(&o));
+            assert!(stderr(&o).contains("Could not find the file") || stderr(&o).contains("No such container:path"), "{}", stderr(&o));
             let o = cli(&d, which, &["cp", &local.join("payload").display().to_string(), &format!("links:/{link}/")]);
             assert_ne!(o.status.code(), Some(0), "copied through /{link}");
             let o = cli(&d, which, &["cp", "-L", &format!("links:/{link}shadow"), &local.join("out").display().to_string()]);
@@ -471,7 +492,7 @@ fn archive_mode_takes_the_containers_user_and_a_terminal_gets_the_summary() {
         assert_eq!(owner("named", "/tmp/archived"), (65534, 65534));
     }
     // On a terminal both clients end with Docker's summary on stderr; -q silences it.
-    for which in clients() {
+    for which in clients().into_iter().filter(|c| *c != Some(DEBIAN_CLI)) {
         let program = which.map(str::to_string).unwrap_or_else(|| common::applet_dir().join("docker").display().to_string());
         let out = host.join("from-tty");
         let _ = std::fs::remove_file(&out);
@@ -480,8 +501,25 @@ fn archive_mode_takes_the_containers_user_and_a_terminal_gets_the_summary() {
         let text = String::from_utf8_lossy(&o.stdout);
         // One 1-byte file: a header, a block of data and the two closing blocks.
         assert!(text.contains(&format!("Successfully copied 2.05kB to {}", out.display())), "{which:?}: {text:?}");
+        // CLI 28 shows no progress (its check for a terminal never sees one): the summary only.
+        assert_eq!(text, format!("Successfully copied 2.05kB to {}\r\n", out.display()), "{which:?}");
         let line = format!("DOCKER_CONFIG={} {program} -H {} cp -q numeric:/tmp/plain {} 2>&1", d.tmp.join("docker-config").display(), d.host(), out.display());
         let o = Command::new("script").args(["-qec", &line, "/dev/null"]).output().unwrap();
         assert!(!String::from_utf8_lossy(&o.stdout).contains("Successfully"), "{which:?}");
     }
+}
+
+#[test]
+fn copies_are_reported_as_dockers_events() {
+    let Some(d) = Dockerd::start() else { return };
+    let image = d.registry.image("busybox");
+    ok(&d.docker(&["run", "-d", "--name", "evcp", &image, "sleep", "1000"]), "run");
+    let tmp = TempDir::new("cp-events");
+    ok(&d.docker(&["cp", "evcp:/etc/passwd", tmp.join("passwd").to_str().unwrap()]), "cp out");
+    ok(&d.docker(&["cp", tmp.join("passwd").to_str().unwrap(), "evcp:/tmp/"]), "cp in");
+    let until = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 1;
+    let o = d.curl(&[&format!("http://d/events?since=0&until={until}&filters=%7B%22container%22%3A%5B%22evcp%22%5D%7D")]);
+    let actions: Vec<String> = stdout(&o).lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).map(|e| e["Action"].as_str().unwrap_or("").to_string()).collect();
+    let copies: Vec<&str> = actions.iter().map(String::as_str).filter(|a| *a == "archive-path" || *a == "extract-to-dir").collect();
+    assert_eq!(copies, ["archive-path", "extract-to-dir"], "{actions:?}");
 }

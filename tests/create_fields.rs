@@ -199,6 +199,7 @@ fn dockers_validation_reaches_both_clients() {
         (&["--restart", "on-failure:-1"], Some(&["--restart", "on-failure:-1"]), "invalid restart policy: maximum retry count cannot be negative"),
         (&["--log-driver", "bogus"], Some(&["--log-driver", "bogus"]), "logger: no log driver named 'bogus' is registered"),
         (&["--log-driver", "syslog"], Some(&["--log-driver", "syslog"]), "logging driver 'syslog' (HostConfig.LogConfig.Type) is not supported"),
+        (&["--log-driver", "none", "--log-opt", "a=b"], Some(&["--log-driver", "none", "--log-opt", "a=b"]), "invalid logging opts for driver none"),
         (&["--log-opt", "nope=1"], Some(&["--log-opt", "nope=1"]), "unknown log opt 'nope' for json-file log driver"),
         (&["-m", "1m"], Some(&["-m", "1m"]), "Minimum memory limit allowed is 6MB"),
         (&["-m", "64m", "--memory-swap", "32m"], Some(&["-m", "64m", "--memory-swap", "32m"]), "Minimum memoryswap limit should be larger than memory limit"),
@@ -246,6 +247,8 @@ fn dockers_validation_reaches_both_clients() {
         (r#"{"Image": "IMG", "NetworkingConfig": {"EndpointsConfig": {"bridge": {"Aliases": ["a"]}}}}"#, "(set: bridge.Aliases)"),
         (r#"{"Image": "IMG", "HostConfig": {"RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": -1}}}"#, "invalid restart policy: maximum retry count cannot be negative"),
     ];
+    let (status, answer) = d.api("POST", "/containers/create", Some(&format!(r#"{{"Image": "{image}", "HostConfig": {{"NetworkMode": "mynet"}}}}"#)));
+    assert_eq!((status, answer["message"].as_str()), (404, Some("network mynet not found")));
     for (body, message) in daemon_only {
         let (status, answer) = d.api("POST", "/containers/create", Some(&body.replace("IMG", &image)));
         assert_eq!(status, 400, "{body}: {answer}");
@@ -337,8 +340,11 @@ fn host_settings_are_seen_inside_the_container() {
     args.extend(flags);
     args.extend([image.as_str(), "sh", "-c", PROBE]);
     check_probe(&run_ok(&d, None, &args));
-    if real_cli() {
-        check_probe(&run_ok(&d, Some(CLI), &args));
+    // The real CLI 28, and Debian's 20.10 (API 1.41) when installed.
+    for cli in [CLI, "/usr/bin/docker"] {
+        if Path::new(cli).exists() {
+            check_probe(&run_ok(&d, Some(cli), &args));
+        }
     }
 }
 
@@ -393,6 +399,15 @@ fn namespace_modes_share_what_they_name() {
     let o = d.docker(&["run", "--rm", "--pid", "container:donor", &image, "true"]);
     assert_ne!(o.status.code(), Some(0));
     assert!(stderr(&o).contains("No such container: donor"), "{}", stderr(&o));
+
+    // --network container:NAME joins its network namespace and takes its name files.
+    run_ok(&d, None, &["run", "-d", "--name", "net-donor", "-h", "donorhost", "--add-host", "peer:10.9.8.7", &image, "sleep", "300"]);
+    let pid = d.api("GET", "/containers/net-donor/json", None).1["State"]["Pid"].as_u64().unwrap().to_string();
+    let out = inside(&["--network", "container:net-donor"], "readlink /proc/self/ns/net; hostname; cat /etc/hostname; grep -c peer /etc/hosts");
+    assert_eq!(out, format!("{}\ndonorhost\ndonorhost\n1", ns_link(&pid, "net")));
+    let o = d.docker(&["run", "--rm", "--network", "container:net-donor", "-h", "mine", &image, "true"]);
+    assert!(stderr(&o).contains("conflicting options: hostname and the network mode"), "{}", stderr(&o));
+    run_ok(&d, None, &["rm", "-f", "net-donor"]);
 
     // --ipc container:NAME joins a shareable container's IPC namespace and /dev/shm.
     run_ok(&d, None, &["run", "-d", "--name", "ipc-donor", "--ipc", "shareable", "--shm-size", "2m", &image, "sh", "-c", "echo shared > /dev/shm/x; sleep 300"]);
@@ -513,6 +528,7 @@ fn restart_policies_restart_with_backoff_until_stopped() {
 
     // A success is not a failure.
     run_ok(&d, None, &["run", "-d", "--name", "fine", "--restart", "on-failure", &image, "true"]);
+    wait_for(&d, "fine", "exited", |v| v["State"]["Status"] == "exited");
     std::thread::sleep(std::time::Duration::from_millis(600));
     let v = inspect(&d, "fine");
     assert_eq!((v["RestartCount"].as_i64(), v["State"]["Status"].as_str()), (Some(0), Some("exited")));
@@ -562,4 +578,43 @@ fn host_paths_are_bound() {
     let fresh = d.tmp.join("fresh/sub");
     run_ok(&d, None, &["run", "--rm", "-v", &format!("{}:/f", fresh.display()), &image, "touch", "/f/made"]);
     assert!(fresh.join("made").exists());
+}
+
+/// `--log-driver none`: the output still reaches an attached client, nothing is logged, and
+/// `docker logs` says the driver cannot be read, as Docker's does.
+#[test]
+fn the_none_log_driver_keeps_no_log() {
+    let Some(d) = Dockerd::start() else { return };
+    let image = d.registry.image("busybox");
+    assert_eq!(d.docker(&["pull", &image]).status.code(), Some(0));
+    assert_eq!(run_ok(&d, None, &["run", "--name", "quiet", "--log-driver", "none", &image, "echo", "hi"]), "hi\n");
+    let v = inspect(&d, "quiet");
+    assert_eq!((v["LogPath"].as_str(), v["HostConfig"]["LogConfig"]["Type"].as_str()), (Some(""), Some("none")));
+    let clis: Vec<Option<&str>> = if real_cli() { vec![None, Some(CLI)] } else { vec![None] };
+    for cli in clis {
+        let o = match cli {
+            Some(cli) => d.real_docker(cli, &["logs", "quiet"]),
+            None => d.docker(&["logs", "quiet"]),
+        };
+        assert_eq!(o.status.code(), Some(1), "{cli:?}");
+        assert!(stderr(&o).contains("configured logging driver does not support reading"), "{cli:?}: {}", stderr(&o));
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(d.tmp.join("data/containers").join(v["Id"].as_str().unwrap())).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().ends_with("-json.log")).collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// `ConsoleSize` is the tty's size from its start (what `docker run -t` sends).
+#[test]
+fn console_size_is_the_ttys_first_size() {
+    let Some(d) = Dockerd::start() else { return };
+    let image = d.registry.image("busybox");
+    assert_eq!(d.docker(&["pull", &image]).status.code(), Some(0));
+    let body = format!(r#"{{"Image": "{image}", "Tty": true, "Cmd": ["stty", "size"], "HostConfig": {{"ConsoleSize": [33, 101]}}}}"#);
+    let (status, created) = d.api("POST", "/containers/create?name=sized", Some(&body));
+    assert_eq!(status, 201, "{created}");
+    // Not attached: attaching to a tty is the terminal work's (issue 9).
+    assert_eq!(d.api("POST", "/containers/sized/start", None).0, 204);
+    let (status, waited) = d.api("POST", "/containers/sized/wait", None);
+    assert_eq!((status, waited["StatusCode"].as_i64()), (200, Some(0)), "{waited}");
+    assert_eq!(run_ok(&d, None, &["logs", "sized"]).trim(), "33 101");
 }

@@ -485,3 +485,38 @@ fn exec_it_detaches_at_the_clients_keys() {
     let (_, c) = d.api("GET", "/containers/ct/json", None);
     assert_eq!(c["ExecIDs"].as_array().map(Vec::len), Some(if Path::new(REAL_CLI).exists() { 2 } else { 1 }), "{c}");
 }
+
+#[test]
+fn exec_events_are_dockers() {
+    let Some(d) = Dockerd::start() else { return };
+    let cid = running(&d, "ev");
+    let o = d.docker(&["exec", "ev", "sh", "-c", "exit 3"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    // exec_die comes from the exit, which the client may see first.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let until = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 1;
+        let o = d.curl(&[&format!("http://d/events?since=0&until={until}&filters=%7B%22container%22%3A%5B%22ev%22%5D%7D")]);
+        let events: Vec<Value> = stdout(&o).lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        let execs: Vec<(String, String, String)> = events
+            .iter()
+            .filter(|e| e["Action"].as_str().unwrap_or("").starts_with("exec_"))
+            .map(|e| (e["Action"].as_str().unwrap_or("").to_string(), e["Actor"]["ID"].as_str().unwrap_or("").to_string(), e["Actor"]["Attributes"]["exitCode"].as_str().unwrap_or("").to_string()))
+            .collect();
+        if execs.len() >= 3 || Instant::now() > deadline {
+            let exec_id = events.iter().find_map(|e| e["Actor"]["Attributes"]["execID"].as_str()).unwrap_or("").to_string();
+            assert!(!exec_id.is_empty(), "{events:?}");
+            assert_eq!(
+                execs,
+                vec![
+                    ("exec_create: sh -c exit 3".to_string(), cid.clone(), String::new()),
+                    ("exec_start: sh -c exit 3".to_string(), cid.clone(), String::new()),
+                    ("exec_die".to_string(), cid.clone(), "3".to_string()),
+                ],
+                "{events:?}"
+            );
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

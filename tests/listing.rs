@@ -9,6 +9,19 @@ use std::path::Path;
 use std::process::Output;
 
 const REAL_CLI: &str = "/usr/local/bin/docker";
+/// Debian's docker.io client (20.10), when installed.
+const DEBIAN_CLI: &str = "/usr/bin/docker";
+
+/// `both`, and Debian's 20.10 client gives the same too.
+fn all_clients(d: &Dockerd, args: &[&str]) -> Output {
+    let ours = both(d, args);
+    if Path::new(DEBIAN_CLI).exists() {
+        let old = d.real_docker(DEBIAN_CLI, args);
+        assert_eq!(stdout(&ours), stdout(&old), "stdout of {args:?} (ours, then CLI 20.10's); stderr: {}", stderr(&old));
+        assert_eq!(ours.status.code(), old.status.code(), "exit code of {args:?} with CLI 20.10");
+    }
+    ours
+}
 
 fn ok(o: &Output, what: &str) -> String {
     assert_eq!(o.status.code(), Some(0), "{what}: stdout: {}\nstderr: {}", stdout(o), stderr(o));
@@ -31,7 +44,11 @@ fn both_unordered(d: &Dockerd, args: &[&str]) -> Output {
     if Path::new(REAL_CLI).exists() {
         let real = d.real_docker(REAL_CLI, args);
         let (mut a, mut b) = (rows_sorted(&ours), rows_sorted(&real));
-        if !args.iter().any(|x| x.starts_with("table") || *x == "images") || args.contains(&"-q") {
+        let table = match args.iter().position(|a| *a == "--format") {
+            Some(i) => args[i + 1].starts_with("table"),
+            None => true,
+        };
+        if !table || args.contains(&"-q") {
             a.1.extend(a.0.take());
             b.1.extend(b.0.take());
             a.1.sort();
@@ -76,16 +93,16 @@ fn logs_since_until_timestamps_details() {
     let two_time = stderr(&o).lines().next().unwrap().split_once(' ').unwrap().0.to_string();
     let (t_one, t_three) = (lines[0].0.to_string(), lines[1].0.to_string());
 
-    let o = both(&d, &["logs", "--since", &two_time, "talker"]);
+    let o = all_clients(&d, &["logs", "--since", &two_time, "talker"]);
     assert_eq!((stdout(&o).as_str(), stderr(&o).as_str()), ("three\n", "two\n"));
-    let o = both(&d, &["logs", "--until", &two_time, "talker"]);
+    let o = all_clients(&d, &["logs", "--until", &two_time, "talker"]);
     assert_eq!((stdout(&o).as_str(), stderr(&o).as_str()), ("one\n", "two\n"));
     let o = both(&d, &["logs", "--since", &t_one, "--until", &t_one, "talker"]);
     assert_eq!((stdout(&o).as_str(), stderr(&o).as_str()), ("one\n", ""));
     let o = both(&d, &["logs", "--since", &t_three, "talker"]);
     assert_eq!(stdout(&o), "three\n");
     // Relative durations and unix timestamps.
-    let o = both(&d, &["logs", "--since", "10m", "talker"]);
+    let o = all_clients(&d, &["logs", "--since", "10m", "talker"]);
     assert_eq!(stdout(&o), "one\nthree\n");
     let o = both(&d, &["logs", "--until", "10m", "talker"]);
     assert_eq!((stdout(&o).as_str(), stderr(&o).as_str()), ("", ""));
@@ -95,10 +112,10 @@ fn logs_since_until_timestamps_details() {
     let o = both(&d, &["logs", "--since", &far, "talker"]);
     assert_eq!(stdout(&o), "");
     // Dates alone, in a zone and in the local one.
-    let o = both(&d, &["logs", "--since", "2000-01-01", "--until", "2100-01-01T00:00:00Z", "talker"]);
+    let o = all_clients(&d, &["logs", "--since", "2000-01-01", "--until", "2100-01-01T00:00:00Z", "talker"]);
     assert_eq!(stdout(&o), "one\nthree\n");
     // --details: no attributes here, so a space before each line.
-    let o = both(&d, &["logs", "--details", "talker"]);
+    let o = all_clients(&d, &["logs", "--details", "talker"]);
     assert_eq!((stdout(&o).as_str(), stderr(&o).as_str()), (" one\n three\n", " two\n"));
     let o = both(&d, &["logs", "--details", "-t", "--tail", "1", "talker"]);
     assert_eq!(stdout(&o), format!("{t_three}  three\n"));
@@ -137,7 +154,7 @@ fn ps_filters_flags_and_formats_match_the_real_cli() {
     let names = |args: &[&str]| -> Vec<String> {
         let mut full = vec!["ps", "--format", "{{.Names}}"];
         full.extend_from_slice(args);
-        let o = both(&d, &full);
+        let o = all_clients(&d, &full);
         assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
         stdout(&o).lines().map(str::to_string).collect()
     };
@@ -226,6 +243,9 @@ fn ps_filters_flags_and_formats_match_the_real_cli() {
     // -s: sizes from the daemon.
     let o = both(&d, &["ps", "-s", "--format", "{{.Names}} {{.Size}}", "-f", "name=db1"]);
     assert!(stdout(&o).starts_with("db1 ") && stdout(&o).contains("(virtual "), "{}", stdout(&o));
+    let o = all_clients(&d, &["inspect", "-s", "--format", "{{.SizeRw}} {{.SizeRootFs}}", "db1"]);
+    let (rw, root) = stdout(&o).trim().split_once(' ').map(|(a, b)| (a.parse::<u64>().unwrap(), b.parse::<u64>().unwrap())).unwrap();
+    assert!(rw == 0 && root > 1_000_000, "{}", stdout(&o));
     let (_, list) = d.api("GET", "/containers/json?size=1", None);
     assert!(list[0]["SizeRootFs"].as_u64().unwrap() > 1_000_000, "{list}");
     // Errors.

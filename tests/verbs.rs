@@ -102,6 +102,21 @@ fn pause_and_unpause_freeze_the_container_as_dockers_do() {
 }
 
 #[test]
+fn a_paused_container_stays_paused_through_a_daemon_crash() {
+    let Some(mut d) = Dockerd::start() else { return };
+    let id = run_sleeper(&d, "cold", &[]);
+    ok(&d.docker(&["pause", "cold"]), &d);
+    d.crash_and_restart();
+    assert_eq!(inspect(&d, "cold")["State"]["Status"], "paused");
+    assert!(frozen(&id));
+    ok(&d.docker(&["unpause", "cold"]), &d);
+    assert!(!frozen(&id));
+    ok(&d.docker(&["pause", "cold"]), &d);
+    ok(&d.docker(&["stop", "-t", "0", "cold"]), &d);
+    assert_eq!(inspect(&d, "cold")["State"]["Status"], "exited");
+}
+
+#[test]
 fn rename_keeps_names_unique_and_the_name_follows_the_container() {
     let Some(d) = Dockerd::start() else { return };
     let since = now_unix();
@@ -130,7 +145,7 @@ fn rename_keeps_names_unique_and_the_name_follows_the_container() {
         ok(&d.docker(&["rename", "renamed", "third"]), &d);
     }
     let e = fails(&d.docker(&["rename", "third", "second"]));
-    assert!(e.contains(&conflict), "{e}");
+    assert_eq!(e, format!("Error response from daemon: {conflict}\nError: failed to rename container named third\n"));
     // The old name is free again; logs and events know the new one.
     run_sleeper(&d, "first", &[]);
     ok(&d.docker(&["logs", "third"]), &d);
@@ -269,6 +284,8 @@ fn stats_report_the_cgroup_and_the_table_matches_the_real_cli() {
         };
         // Memory usage moves between two samples; names, ids, limits, net and pids do not.
         assert_eq!(sorted(&theirs), sorted(&ours), "theirs:\n{theirs}\nours:\n{ours}");
+        let format = "table {{.Name}}\t{{.PIDs}}\t{{.BlockIO}}";
+        assert_eq!(ok(&d.real_docker(CLI, &["stats", "--no-stream", "-a", "--format", format]), &d), ok(&d.docker(&["stats", "--no-stream", "-a", "--format", format]), &d));
         let table = ok(&d.real_docker(CLI, &["stats", "--no-stream", "measured"]), &d);
         assert!(table.starts_with("CONTAINER ID   NAME") && table.contains("measured") && table.contains(" / 64MiB"), "{table}");
     }
@@ -374,6 +391,12 @@ fn events_are_kept_for_late_readers_and_filtered_as_dockers() {
     ok(&d.docker(&["create", "--name", "late", &image]), &d);
     let o = follower.join().unwrap();
     assert_eq!(ok(&o, &d), "create late\n");
+    let o = d.docker(&["events", "--filter", "nope"]);
+    assert_eq!((o.status.code(), stderr(&o).as_str()), (Some(125), "invalid argument \"nope\" for \"-f, --filter\" flag: bad format of filter (expected name=value)\n\nUsage:  docker events [OPTIONS]\n\nRun 'docker events --help' for more information\n"));
+    if have_cli() {
+        let theirs = d.real_docker(CLI, &["events", "--filter", "nope"]);
+        assert_eq!((theirs.status.code(), stderr(&theirs)), (o.status.code(), stderr(&o)));
+    }
     let (status, body) = d.api("GET", "/events?filters=%7B%22bogus%22%3A%5B%22x%22%5D%7D", None);
     assert_eq!((status, body["message"].as_str()), (400, Some("invalid filter 'bogus'")));
     let (status, _) = d.api("GET", "/events?since=20&until=10", None);
@@ -401,7 +424,13 @@ fn prune_honours_until_and_label_filters_on_every_route() {
     assert!(gone2_out.starts_with("Deleted Containers:\n") && gone2_out.ends_with("\nTotal reclaimed space: 0B\n"), "{gone2_out}");
     assert_eq!(d.api("GET", "/containers/gone2/json", None).0, 404);
     assert_eq!(d.api("GET", "/containers/keep/json", None).0, 200);
-    // Without -f and nothing on stdin the answer is no.
+    // Without -f and nothing on stdin the answer is no; the question names the filters.
+    let o = d.docker(&["system", "prune", "-a", "--filter", "until=1h", "--filter", "label=x"]);
+    let question = ok(&o, &d);
+    assert_eq!(question, "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n  - all images without at least one container associated to them\n  - all build cache\n\n  Items to be pruned will be filtered with:\n  - label=x\n  - until=1h\n\nAre you sure you want to continue? [y/N] ");
+    if have_cli() {
+        assert_eq!(ok(&d.real_docker(CLI, &["system", "prune", "-a", "--filter", "until=1h", "--filter", "label=x"]), &d), question);
+    }
     let o = d.docker(&["container", "prune"]);
     assert_eq!(ok(&o, &d), "WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ");
     assert_eq!(d.api("GET", "/containers/keep/json", None).0, 200);

@@ -289,24 +289,23 @@ fn destination_info(path: &str) -> Result<CopyInfo, Failure> {
 /// go-archive's PrepareArchiveCopy: the directory to extract into and the renaming of the
 /// archive's top entry.
 fn prepare_copy(src: &CopyInfo, dst: &CopyInfo) -> Result<(String, Option<(String, String)>), Failure> {
-    let (_, mut src_base) = split_dir_entry(&src.path);
+    // The archive's entries are named from the source's last component.
+    let (_, archive_base) = split_dir_entry(&src.path);
     let (dst_dir, dst_base) = split_dir_entry(&dst.path);
-    if !src.rebase_name.is_empty() {
-        src_base = src.rebase_name.clone();
-    }
-    if dst.exists && dst.is_dir {
-        // Extracted as it is; a rebase from following a link still applies.
-        let rebase = (!src.rebase_name.is_empty()).then(|| (split_dir_entry(&src.path).1, src.rebase_name.clone()));
-        return Ok((dst.path.clone(), rebase));
-    }
-    if dst.exists && src.is_dir {
+    let (dir, wanted) = if dst.exists && dst.is_dir {
+        // Into the directory, under the source's name (the link's, when one was followed).
+        let name = if src.rebase_name.is_empty() { archive_base.clone() } else { src.rebase_name.clone() };
+        (dst.path.clone(), name)
+    } else if dst.exists && src.is_dir {
         return Err(fail("cannot copy directory"));
-    }
-    if !dst.exists && !src.is_dir && (dst.path.ends_with('/') || dst.path.ends_with("/.")) {
+    } else if !dst.exists && !src.is_dir && (dst.path.ends_with('/') || dst.path.ends_with("/.")) {
         return Err(fail("no such directory"));
-    }
-    let old = if src.rebase_name.is_empty() { src_base } else { split_dir_entry(&src.path).1 };
-    Ok((dst_dir, Some((old, dst_base))))
+    } else {
+        // Beside, taking the destination's name.
+        (dst_dir, dst_base)
+    };
+    let rebase = (wanted != archive_base).then_some((archive_base, wanted));
+    Ok((dir, rebase))
 }
 
 fn copy_to_local(content: &mut dyn Read, src: &CopyInfo, dst_path: &str) -> Result<(), Failure> {
@@ -316,7 +315,7 @@ fn copy_to_local(content: &mut dyn Read, src: &CopyInfo, dst_path: &str) -> Resu
         .map_err(|e| fail(format!("open {dir}: {}", e.desc().to_ascii_lowercase())))?;
     // SAFETY: open just returned this descriptor; nobody else owns it.
     let dir_fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(dir_fd) };
-    let opts = crate::archive::Extract { no_overwrite_dir_non_dir: Some(dir.clone()), chown: None, skip_chown: true, rebase };
+    let opts = crate::archive::Extract { no_overwrite_dir_non_dir: Some(dir.clone()), skip_chown: true, rebase, ..Default::default() };
     use std::os::fd::AsRawFd;
     crate::archive::extract_at(content, dir_fd.as_raw_fd(), crate::archive::Whiteouts::Keep, &opts).map(drop).map_err(|e| fail(e.to_string()))
 }

@@ -155,10 +155,12 @@ fn invalid_bool(v: &str, shown: &str) -> String {
     format!("invalid argument \"{v}\" for \"{shown}\" flag: strconv.ParseBool: parsing \"{v}\": invalid syntax")
 }
 
-/// The "Options:" block of a command's help, in pflag's two-column layout.
+/// The "Options:" block of a command's help, in pflag's two-column layout. A flag without
+/// help text is hidden (a deprecated spelling).
 pub fn options_help(specs: &[Spec]) -> String {
     let mut rows: Vec<(String, &str)> = specs
         .iter()
+        .filter(|s| !s.help.is_empty())
         .map(|s| {
             let short = s.short.map(|c| format!("-{c}, ")).unwrap_or_else(|| "    ".into());
             let value = if s.value_name.is_empty() { String::new() } else { format!(" {}", s.value_name) };

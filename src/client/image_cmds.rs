@@ -214,7 +214,7 @@ fn confirm(question: &str) -> bool {
 fn prune_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     let api = ctx.api()?;
     let all = p.bool("all");
-    let filters = super::verbs::filters_json(&p.list("filter"), &[("dangling", if all { "false" } else { "true" })])?.unwrap_or_default();
+    let filters = super::verbs::filter_flags(p, &[("dangling", if all { "false" } else { "true" })], "--filter", "image prune", "docker image prune [OPTIONS]")?.unwrap_or_default();
     if !p.bool("force") {
         let warning = if all {
             "WARNING! This will remove all images without at least one container associated to them.\nAre you sure you want to continue?"

@@ -758,7 +758,8 @@ fn call(name: &str, args: &[Value]) -> Result<Value, String> {
                         None if m.values().all(Value::is_string) => s(""),
                         None => Value::Null,
                     },
-                    (Value::Null, _) => Value::Null,
+                    // A nil map (Docker's empty label maps): the zero value.
+                    (Value::Null, _) => s(""),
                     (other, _) => return Err(xerr(format!("error calling index: can't index item of type {}", go_type(other)))),
                 };
             }
@@ -1067,6 +1068,7 @@ mod tests {
         assert_eq!(run("{{.Id}} {{.State.Status}}", &v), "abc running");
         assert_eq!(run("{{json .Config.Cmd}}", &v), "[\"sh\",\"-c\"]");
         assert_eq!(run("{{index .Config.Labels \"a\"}}|{{index .Config.Labels \"zz\"}}|", &v), "1||");
+        assert_eq!(run("{{index .Nil \"a\"}}|", &json!({"Nil": null})), "|");
         assert_eq!(run("{{join .Config.Cmd \",\"}} {{\",\" | join .Config.Cmd}}", &v), "sh,-c sh,-c");
         assert_eq!(run("{{upper .State.Status}} {{.State.Status | lower}} {{title \"hello world\"}}", &v), "RUNNING running Hello World");
         assert_eq!(run("{{printf \"%s-%d-%5s|%-4s|%q\" .Id .State.Pid \"x\" \"y\" \"z\"}}", &v), "abc-42-    x|y   |\"z\"");
@@ -1085,7 +1087,7 @@ mod tests {
         assert_eq!(run("{{range $i, $e := .List}}{{$i}}{{$e}} {{end}}", &v), "0x 1y ");
         assert_eq!(run("{{if .On}}on{{else}}off{{end}} {{if eq .Code 1}}one{{else if eq .Code 3}}three{{else}}other{{end}}", &v), "on three");
         assert_eq!(run("{{if and .On (gt .Code 2)}}yes{{end}}{{if not .On}}no{{end}}", &v), "yes");
-        assert_eq!(run("{{with .Labels.a}}a is {{.}}{{end}}{{with .Labels.z}}z{{else}} no z{{end}}", &v), "a is 1 no z");
+        assert_eq!(run("{{with .Labels.a}}a is {{.}}{{end}}{{with index .Labels \"z\"}}z{{else}} no z{{end}}", &v), "a is 1 no z");
         assert_eq!(run("{{$x := .Code}}{{$x}} {{- /* comment */ -}} !", &v), "3!");
         assert_eq!(run("a  {{- \"b\" -}}  c", &v), "abc");
         assert_eq!(run("{{range .List}}{{$.Code}}{{end}}", &v), "33");

@@ -2,7 +2,7 @@
 //! `stats`, `port`, `events`, `container prune` and `system prune`, with Docker's output.
 
 use super::api::{seg, Api};
-use super::flags::{flag, Kind, Parsed};
+use super::flags::{flag, Kind, Parsed, Spec};
 use super::{for_each, human, out, Args, Command, Ctx, Failure};
 use serde_json::{json, Map, Value};
 use std::io::{BufRead, BufReader};
@@ -45,7 +45,9 @@ pub const COMMANDS: &[Command] = &[
         interspersed: true,
         flags: &[
             flag("signal", Some('s'), Kind::Value, "Signal to send to the container"),
-            flag("time", Some('t'), Kind::Value, "Seconds to wait before killing the container"),
+            // Deprecated, hidden from help as the CLI 28 hides it.
+            flag("time", None, Kind::Value, ""),
+            Spec { value_name: "int", ..flag("timeout", Some('t'), Kind::Value, "Seconds to wait before killing the container") },
         ],
         run: restart_cmd,
     },
@@ -154,12 +156,21 @@ pub fn group_usage(group: &str, short_of: &dyn Fn(&str) -> Option<&'static str>)
     Some(s)
 }
 
-/// `--filter k=v` flags as the Engine API's `filters` JSON (`{"k":{"v":true}}`), with `extra`.
-pub fn filters_json(given: &[&str], extra: &[(&str, &str)]) -> Result<Option<String>, Failure> {
+/// The `--filter` flags of command `cmd` (`flag` as its help names it: `-f, --filter`), as
+/// the Engine API's `filters` JSON with `extra`; a malformed one is the CLI 28's flag error.
+pub fn filter_flags(p: &Parsed, extra: &[(&str, &str)], flag: &str, cmd: &str, usage: &str) -> Result<Option<String>, Failure> {
+    filters_json(&p.list("filter"), extra).map_err(|bad| {
+        Failure::new(format!("invalid argument \"{bad}\" for \"{flag}\" flag: bad format of filter (expected name=value)\n\nUsage:  {usage}\n\nRun 'docker {cmd} --help' for more information"), 125)
+    })
+}
+
+/// `--filter k=v` values as the Engine API's `filters` JSON (`{"k":{"v":true}}`), with
+/// `extra`; Err is the value without `=`.
+pub fn filters_json(given: &[&str], extra: &[(&str, &str)]) -> Result<Option<String>, String> {
     let mut m = Map::new();
     for f in given {
         let Some((k, v)) = f.split_once('=') else {
-            return Err(Failure::new(format!("invalid argument \"{f}\" for \"--filter\" flag: bad format of filter (expected name=value)"), 125));
+            return Err(f.to_string());
         };
         if let Some(o) = m.entry(k.trim().to_lowercase()).or_insert_with(|| json!({})).as_object_mut() {
             o.insert(v.trim().to_string(), json!(true));
@@ -191,15 +202,23 @@ fn rename_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     if old.is_empty() || new.is_empty() {
         return Err(Failure::new("Error: Neither old nor new names may be empty", 1));
     }
-    ctx.api()?.call("POST", &format!("/containers/{}/rename", seg(old)), &[("name", new.to_string())], None, &[])?;
-    Ok(0)
+    match ctx.api()?.call("POST", &format!("/containers/{}/rename", seg(old)), &[("name", new.to_string())], None, &[]) {
+        Ok(_) => Ok(0),
+        Err(e) => Err(Failure::new(format!("{e}\nError: failed to rename container named {old}"), 1)),
+    }
 }
 
 fn restart_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     let api = ctx.api()?;
     let mut query: Vec<(&str, String)> = Vec::new();
-    if let Some(t) = p.value("time") {
-        let n: i64 = t.parse().map_err(|_| Failure::new(format!("invalid argument \"{t}\" for \"-t, --time\" flag: strconv.ParseInt: parsing \"{t}\": invalid syntax\nSee 'docker restart --help'."), 125))?;
+    if p.has("time") && p.has("timeout") {
+        return Err(Failure::new("conflicting options: cannot specify both --timeout and --time", 1));
+    }
+    if p.has("time") {
+        eprintln!("Flag --time has been deprecated, use --timeout instead");
+    }
+    if let Some((name, t)) = p.value("timeout").map(|t| ("-t, --timeout", t)).or_else(|| p.value("time").map(|t| ("--time", t))) {
+        let n: i64 = t.parse().map_err(|_| Failure::new(format!("invalid argument \"{t}\" for \"{name}\" flag: strconv.ParseInt: parsing \"{t}\": invalid syntax\nSee 'docker restart --help'."), 125))?;
         query.push(("t", n.to_string()));
     }
     if let Some(s) = p.value("signal") {
@@ -479,7 +498,7 @@ fn events_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
             query.push((key, crate::timestamp::client_timestamp(v, now).map_err(|e| Failure::new(e, 1))?));
         }
     }
-    if let Some(f) = filters_json(&p.list("filter"), &[])? {
+    if let Some(f) = filter_flags(p, &[], "-f, --filter", "events", "docker events [OPTIONS]")? {
         query.push(("filters", f));
     }
     let resp = ctx.api()?.call("GET", "/events", &query, None, &[])?;
@@ -556,7 +575,7 @@ fn prune_containers(api: &Api, filters: &Option<String>) -> Result<(u64, String)
 }
 
 fn container_prune_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
-    let filters = filters_json(&p.list("filter"), &[])?;
+    let filters = filter_flags(p, &[], "--filter", "container prune", "docker container prune [OPTIONS]")?;
     if !p.bool("force") && !confirm("WARNING! This will remove all stopped containers.\nAre you sure you want to continue?") {
         return Ok(0);
     }
@@ -575,7 +594,7 @@ fn system_prune_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
         return Err(Failure::new("ERROR: The \"until\" filter is not supported with \"--volumes\"", 1));
     }
     let all = p.bool("all");
-    let filters = filters_json(&given, &[])?;
+    let filters = filter_flags(p, &[], "--filter", "system prune", "docker system prune [OPTIONS]")?;
     if !p.bool("force") {
         let mut warning = String::from("WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container");
         if volumes {
@@ -590,7 +609,6 @@ fn system_prune_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
             for f in shown {
                 warning.push_str(&format!("\n  - {f}"));
             }
-            warning.push('\n');
         }
         warning.push_str("\n\nAre you sure you want to continue?");
         if !confirm(&warning) {
@@ -602,7 +620,7 @@ fn system_prune_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     let (space, text) = prune_containers(api, &filters)?;
     total += space;
     let mut report = text;
-    let with = |extra: &[(&str, &str)]| -> Result<Vec<(&'static str, String)>, Failure> { Ok(filters_json(&given, extra)?.map(|f| vec![("filters", f)]).unwrap_or_default()) };
+    let with = |extra: &[(&str, &str)]| -> Result<Vec<(&'static str, String)>, Failure> { Ok(filters_json(&given, extra).unwrap_or_default().map(|f| vec![("filters", f)]).unwrap_or_default()) };
     let networks = api.json("POST", "/networks/prune", &with(&[])?, None)?;
     if let Some(list) = networks["NetworksDeleted"].as_array().filter(|l| !l.is_empty()) {
         report.push_str(&format!("Deleted Networks:\n{}\n", list.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("\n")));

@@ -78,7 +78,7 @@ fn exit_info(v: &Value, pid: u32) -> ExitInfo {
     ExitInfo { pid: v.get("pid").and_then(Value::as_u64).map(|p| p as u32).unwrap_or(pid), exit_status: v.get("exit_status").and_then(Value::as_i64).unwrap_or(255) as i32, exited_at: get_str(v, "exited_at") }
 }
 
-fn parse_event(v: &Value) -> Option<Event> {
+pub fn parse_event(v: &Value) -> Option<Event> {
     let id = get_str(v, "id");
     let pid = get_u32(v, "pid");
     Some(match v.get("topic")?.as_str()? {

@@ -104,6 +104,20 @@ impl Container {
         self.config.get("OpenStdin").and_then(Value::as_bool).unwrap_or(false)
     }
 
+    /// Where the output is logged: the json-file log, or nowhere with the `none` driver.
+    pub fn log_sink(&self) -> PathBuf {
+        if self.log_path.is_empty() {
+            PathBuf::from("/dev/null")
+        } else {
+            PathBuf::from(&self.log_path)
+        }
+    }
+
+    /// Whether `docker logs` can read the output back (not with the `none` log driver).
+    pub fn logs_readable(&self) -> bool {
+        self.host_config.get("LogConfig").and_then(|l| l.get("Type")).and_then(Value::as_str) != Some("none")
+    }
+
     /// The image name the user asked for (`Config.Image`).
     pub fn image_name(&self) -> String {
         self.config.get("Image").and_then(Value::as_str).unwrap_or_default().to_string()

@@ -57,19 +57,23 @@ pub fn path_stat(name: &OsStr, st: &FileStat, link_target: &str) -> Value {
     })
 }
 
-/// Go's JSON form of a time (RFC 3339 with nanoseconds, trailing zeros dropped), in UTC.
+/// Go's JSON form of a time in the local zone (as `os.Lstat` gives it): RFC 3339 with
+/// nanoseconds, trailing zeros dropped, `Z` for UTC, else the offset.
 fn go_time_json(t: std::time::SystemTime) -> String {
-    let full = crate::sys::rfc3339_nanos(t);
-    match full.split_once('.') {
-        Some((secs, frac)) => {
-            let digits = frac.trim_end_matches('Z').trim_end_matches('0');
-            if digits.is_empty() {
-                format!("{secs}Z")
-            } else {
-                format!("{secs}.{digits}Z")
-            }
-        }
-        None => full,
+    let secs = t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as libc::time_t).unwrap_or(0);
+    // SAFETY: tm is plain old data; localtime_r fills it from the time we pass.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are valid for the call; a null return is checked.
+    let offset = if unsafe { libc::localtime_r(&secs, &mut tm) }.is_null() { 0 } else { tm.tm_gmtoff as i64 };
+    let shifted = if offset >= 0 { t + std::time::Duration::from_secs(offset as u64) } else { t - std::time::Duration::from_secs(offset.unsigned_abs()) };
+    let full = crate::sys::rfc3339_nanos(shifted);
+    let (secs_part, frac) = full.trim_end_matches('Z').split_once('.').unwrap_or((full.as_str(), ""));
+    let digits = frac.trim_end_matches('0');
+    let zone = if offset == 0 { "Z".to_string() } else { format!("{}{:02}:{:02}", if offset < 0 { '-' } else { '+' }, offset.abs() / 3600, offset.abs() % 3600 / 60) };
+    if digits.is_empty() {
+        format!("{secs_part}{zone}")
+    } else {
+        format!("{secs_part}.{digits}{zone}")
     }
 }
 
@@ -99,6 +103,14 @@ impl ContainerFs {
         let (_, host) = self.file_mounts.iter().find(|(n, _)| *n == name)?;
         let st = fstat(loc.dir.as_raw_fd()).ok()?;
         (Some((st.st_dev, st.st_ino)) == self.etc && host.is_file()).then(|| host.clone())
+    }
+
+    /// The files bound over the root, as extraction must leave them.
+    pub fn mount_points(&self) -> Vec<((u64, u64), Vec<u8>, String)> {
+        match self.etc {
+            Some(etc) => self.file_mounts.iter().filter(|(_, host)| host.is_file()).map(|(n, _)| (etc, n.as_bytes().to_vec(), format!("/etc/{n}"))).collect(),
+            None => Vec::new(),
+        }
     }
 
     /// lstat of `loc`, through a file mount where there is one.

@@ -100,6 +100,13 @@ fn dir_size(dir: &std::path::Path) -> u64 {
     total
 }
 
+/// `SizeRw` (the writable layer's files) and `SizeRootFs` (that and the image).
+pub fn sizes(d: &Daemon, mount_id: &str, image_id: &str) -> (u64, u64) {
+    let rw = dir_size(&d.opts.data_root.join("overlay2").join(mount_id).join("diff"));
+    let image = d.images.get(image_id).map(|i| i.size).unwrap_or(0);
+    (rw, image + rw)
+}
+
 pub fn list(d: &Daemon, all: bool, limit: Option<usize>, size: bool, filters: &Filters) -> Result<Value, ApiError> {
     if let Some(k) = filters.keys().find(|k| !ACCEPTED.contains(&k.as_str())) {
         return Err(ApiError::bad_request(format!("invalid filter '{k}'")));
@@ -256,10 +263,9 @@ pub fn list(d: &Daemon, all: bool, limit: Option<usize>, size: bool, filters: &F
         }
         let mut summary = r.summary;
         if size {
-            let rw = dir_size(&d.opts.data_root.join("overlay2").join(&r.mount_id).join("diff"));
-            let image = d.images.get(&r.image_id).map(|i| i.size).unwrap_or(0);
+            let (rw, root) = sizes(d, &r.mount_id, &r.image_id);
             summary["SizeRw"] = json!(rw);
-            summary["SizeRootFs"] = json!(image + rw);
+            summary["SizeRootFs"] = json!(root);
         }
         out.push(summary);
     }

@@ -38,7 +38,6 @@ const fn f(section: Section, name: &'static str, handling: Handling) -> Field {
     Field { section, name, handling }
 }
 
-const NO_NETWORKS: &str = "this daemon has no networks yet";
 
 /// The table. `tests/create_fields.rs` walks the Engine API's Swagger file and fails on any
 /// create field missing here.
@@ -226,7 +225,9 @@ fn validate_log_config(h: &Value) -> Result<(), String> {
             }
             Ok(())
         }
-        d if KNOWN_LOG_DRIVERS.contains(&d) => Err(format!("logging driver '{d}' (HostConfig.LogConfig.Type) is not supported by this daemon: only json-file is")),
+        "none" if opts.is_empty() => Ok(()),
+        "none" => Err("invalid logging opts for driver none".into()),
+        d if KNOWN_LOG_DRIVERS.contains(&d) => Err(format!("logging driver '{d}' (HostConfig.LogConfig.Type) is not supported by this daemon: only json-file and none are")),
         d => Err(format!("logger: no log driver named '{d}' is registered")),
     }
 }
@@ -287,8 +288,14 @@ fn validate_modes(h: &Value) -> Result<(), String> {
     match network {
         "" | "default" | "none" | "host" => {}
         "bridge" => return Err("network bridge not found".into()),
-        n if n.starts_with("container:") => {
-            return Err(format!("network mode '{n}' (HostConfig.NetworkMode) is not supported by this daemon: {NO_NETWORKS}"));
+        n if n.len() > "container:".len() && n.starts_with("container:") => {
+            // Docker's conflicts: what the donor's network namespace already decides.
+            if !strings(h, "ExtraHosts").is_empty() {
+                return Err("conflicting options: custom host-to-IP mapping and the network mode".into());
+            }
+            if !strings(h, "Dns").is_empty() || !strings(h, "DnsSearch").is_empty() || !strings(h, "DnsOptions").is_empty() {
+                return Err("conflicting options: dns and the network mode".into());
+            }
         }
         n => return Err(format!("network {n} not found")),
     }
@@ -577,6 +584,9 @@ fn validate_config(config: &Map<String, Value>, h: &Value) -> Result<(), String>
     }
     if !str_of(&c, "Hostname").is_empty() && str_of(h, "UTSMode") == "host" {
         return Err("conflicting options: hostname and the UTS mode".into());
+    }
+    if !str_of(&c, "Hostname").is_empty() && str_of(h, "NetworkMode").starts_with("container:") {
+        return Err("conflicting options: hostname and the network mode".into());
     }
     Ok(())
 }

@@ -13,7 +13,7 @@
 
 use super::ops::ApiError;
 use super::streams::{make_fifo, read_fifo, release_fifo_readers};
-use super::{spec, Daemon};
+use super::{spec, Daemon, Entry};
 use crate::containerd::client::ExecProcess;
 use crate::rpc::ErrorKind;
 use crate::stdcopy::StreamType;
@@ -126,17 +126,23 @@ impl Store {
         self.changed.notify_all();
     }
 
-    /// The first exit reported wins (the event and the waiter both report it).
-    fn record_exit(&self, id: &str, code: i32) {
-        if self.lock().get(id).is_none_or(|r| r.exit_code.is_some()) {
-            return;
-        }
+    /// The first exit reported wins (the event and the waiter both report it); that one gets
+    /// the exec's container id back.
+    fn record_exit(&self, id: &str, code: i32) -> Option<String> {
+        let container_id = {
+            let map = self.lock();
+            let r = map.get(id).filter(|r| r.exit_code.is_none())?;
+            r.container_id.clone()
+        };
+        let mut first = false;
         self.update(id, |r| {
             if r.exit_code.is_none() {
                 r.exit_code = Some(code);
+                first = true;
             }
             r.running = false;
         });
+        first.then_some(container_id)
     }
 
     /// Blocks until the exec has an exit code.
@@ -329,7 +335,10 @@ impl Daemon {
         let mut map = self.execs.lock();
         self.execs.save(&rec);
         let id = rec.id.clone();
-        map.insert(id.clone(), rec);
+        map.insert(id.clone(), rec.clone());
+        drop(map);
+        drop(slot);
+        self.exec_event(&entry, "exec_create", &rec);
         Ok(id)
     }
 
@@ -357,6 +366,10 @@ impl Daemon {
             rec.started = true;
             rec.clone()
         };
+        // Before the launch, as Docker's: the process may end before anything else is said.
+        if let Ok(entry) = self.find(&rec.container_id) {
+            self.exec_event(&entry, "exec_start", &rec);
+        }
         let result = self.launch(&rec, &opts);
         match &result {
             Ok((pid, _)) => {
@@ -370,7 +383,7 @@ impl Daemon {
             }
             Err(e) => {
                 let code = start_failure_exit_code(rec.cmd.first().map(String::as_str).unwrap_or_default(), &e.message);
-                self.execs.record_exit(id, code);
+                self.exec_record_exit(id, code);
             }
         }
         result.map(|(_, attached)| attached)
@@ -444,14 +457,14 @@ impl Daemon {
         let spawned = std::thread::Builder::new().name("exec-wait".into()).stack_size(128 << 10).spawn(move || loop {
             match d.containerd.exec_wait(&container_id, &exec_id) {
                 Ok(exit) => {
-                    d.execs.record_exit(&exec_id, exit.exit_status);
+                    d.exec_record_exit(&exec_id, exit.exit_status);
                     let _ = d.containerd.exec_delete(&container_id, &exec_id);
                     remove_fifos(&d.bundle_dir(&container_id), &exec_id);
                     return;
                 }
                 // The task is gone (its container ended): its processes died with its init.
                 Err(e) if e.kind == ErrorKind::NotFound => {
-                    d.execs.record_exit(&exec_id, 128 + libc::SIGKILL);
+                    d.exec_record_exit(&exec_id, 128 + libc::SIGKILL);
                     return;
                 }
                 // containerd is restarting: ask again once it is back.
@@ -466,7 +479,20 @@ impl Daemon {
     /// containerd's exit event of an exec: recorded at once (its waiter, which asks
     /// containerd itself and covers restarts, comes a round trip later).
     pub fn exec_exited(&self, exec_id: &str, exit_status: i32) {
-        self.execs.record_exit(exec_id, exit_status);
+        self.exec_record_exit(exec_id, exit_status);
+    }
+
+    /// Records an exec's exit and, the first time, Docker's `exec_die` event.
+    fn exec_record_exit(&self, exec_id: &str, exit_status: i32) {
+        let Some(container_id) = self.execs.record_exit(exec_id, exit_status) else { return };
+        if let Ok(entry) = self.find(&container_id) {
+            self.events.container(&entry.lock().c, "exec_die", &[("execID", exec_id), ("exitCode", &exit_status.to_string())]);
+        }
+    }
+
+    /// Docker's `exec_create: CMD` and `exec_start: CMD` events.
+    fn exec_event(&self, entry: &Entry, what: &str, rec: &ExecRecord) {
+        self.events.container(&entry.lock().c, &format!("{what}: {}", rec.cmd.join(" ")), &[("execID", &rec.id)]);
     }
 
     /// After a restart: wait again for the execs that were running.

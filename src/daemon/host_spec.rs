@@ -238,6 +238,12 @@ pub fn apply(c: &Container, rootfs: &Path, spec: &mut Value) -> Result<(), Strin
         spec["process"]["noNewPrivileges"] = json!(true);
     }
     let writable_cgroups = security.iter().any(|o| o == "writable-cgroups=true" || o == "writable-cgroups:true");
+    // The tty's first size (`docker run -t` sends the terminal's); resizes come later.
+    if let Some([height, width]) = h.get("ConsoleSize").and_then(Value::as_array).map(|a| [a.first().and_then(Value::as_u64).unwrap_or(0), a.get(1).and_then(Value::as_u64).unwrap_or(0)]) {
+        if c.tty() && height > 0 && width > 0 {
+            spec["process"]["consoleSize"] = json!({"height": height, "width": width});
+        }
+    }
     if let Some(map) = h.get("Annotations").and_then(Value::as_object).filter(|m| !m.is_empty()) {
         spec["annotations"] = Value::Object(map.clone());
     }
@@ -328,12 +334,37 @@ pub fn apply(c: &Container, rootfs: &Path, spec: &mut Value) -> Result<(), Strin
 pub struct Peers {
     pub pid: Option<Result<u32, String>>,
     pub ipc: Option<Result<(u32, PathBuf), String>>,
+    pub net: Option<Result<NetDonor, String>>,
+}
+
+/// `--network container:NAME`: the donor's init and its hostname, hosts and resolv.conf,
+/// which the container uses as its own, as Docker does.
+#[derive(Debug, Clone)]
+pub struct NetDonor {
+    pub pid: u32,
+    pub hostname_path: PathBuf,
+    pub hosts_path: PathBuf,
+    pub resolv_conf_path: PathBuf,
 }
 
 /// Joins the peers' namespaces; an IPC peer's /dev/shm is bound too, as Docker binds it.
 pub fn join_peers(spec: &mut Value, peers: &Peers) -> Result<(), String> {
     if let Some(pid) = peers.pid.clone() {
         set_namespace(spec, json!({"type": "pid", "path": format!("/proc/{}/ns/pid", pid?)}));
+    }
+    if let Some(net) = peers.net.clone() {
+        let donor = net?;
+        set_namespace(spec, json!({"type": "network", "path": format!("/proc/{}/ns/net", donor.pid)}));
+        for (dest, src) in [("/etc/hostname", &donor.hostname_path), ("/etc/hosts", &donor.hosts_path), ("/etc/resolv.conf", &donor.resolv_conf_path)] {
+            if let Some(m) = mount_mut(spec, dest) {
+                m["source"] = json!(src);
+            }
+        }
+        if let Ok(name) = std::fs::read_to_string(&donor.hostname_path) {
+            if spec.get("hostname").is_some() {
+                spec["hostname"] = json!(name.trim());
+            }
+        }
     }
     if let Some(ipc) = peers.ipc.clone() {
         let (pid, shm) = ipc?;

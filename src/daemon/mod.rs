@@ -162,6 +162,11 @@ impl Daemon {
         self.containers.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
     }
 
+    /// The container of exactly this id: no search by name, so no container's lock is taken.
+    pub fn get(&self, id: &str) -> Option<Arc<Entry>> {
+        self.containers.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned()
+    }
+
     fn bundle_dir(&self, id: &str) -> PathBuf {
         self.opts.exec_root.join("libcontainerd").join(id)
     }

@@ -67,6 +67,11 @@ fn start_error_exit_code(message: &str) -> i32 {
     }
 }
 
+/// `v[outer][inner]` as a string, "" when absent.
+fn str_at<'a>(v: &'a Value, outer: &str, inner: &str) -> &'a str {
+    v.get(outer).and_then(|o| o.get(inner)).and_then(Value::as_str).unwrap_or("")
+}
+
 fn string_list(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_array).map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default()
 }
@@ -129,10 +134,15 @@ impl Daemon {
         if let Some(e) = map.get(name) {
             return Ok(e.clone());
         }
+        // Names are compared without the map's lock held: a removal holds a container's lock
+        // and then takes the map's, so the other order would deadlock with it.
+        let entries: Vec<Arc<Entry>> = map.values().cloned().collect();
+        drop(map);
         let slashed = if name.starts_with('/') { name.to_string() } else { format!("/{name}") };
-        if let Some(e) = map.values().find(|e| e.lock().c.name == slashed) {
+        if let Some(e) = entries.iter().find(|e| e.lock().c.name == slashed) {
             return Ok(e.clone());
         }
+        let map = self.containers.lock().unwrap_or_else(|e| e.into_inner());
         let matches: Vec<_> = if name.is_empty() { vec![] } else { map.iter().filter(|(id, _)| id.starts_with(name)).map(|(_, e)| e.clone()).collect() };
         match matches.len() {
             1 => Ok(matches[0].clone()),
@@ -149,7 +159,14 @@ impl Daemon {
         // Every field is honoured or refused (create_fields), and checked as Docker checks it.
         super::create_fields::check_refused(&config, &host_config, &networking).map_err(ApiError::bad_request)?;
         let gateway = self.opts.host_gateway_ip.map(|ip| ip.to_string());
-        super::create_fields::validate(&config, &host_config, gateway.as_deref()).map_err(ApiError::bad_request)?;
+        super::create_fields::validate(&config, &host_config, gateway.as_deref()).map_err(|m| {
+            // An unknown network is Docker's 404, every other refusal its 400.
+            if m.starts_with("network ") && m.ends_with(" not found") {
+                ApiError::not_found(m)
+            } else {
+                ApiError::bad_request(m)
+            }
+        })?;
         super::resources::validate(&host_config).map_err(ApiError::bad_request)?;
         super::init::validate(&host_config).map_err(ApiError::bad_request)?;
         let host_config = super::create_fields::fill_host_config(&host_config, spec::MASKED_PATHS, spec::READONLY_PATHS);
@@ -223,7 +240,8 @@ impl Daemon {
             hostname_path: dir.join("hostname").display().to_string(),
             hosts_path: dir.join("hosts").display().to_string(),
             resolv_conf_path: dir.join("resolv.conf").display().to_string(),
-            log_path: dir.join(format!("{id}-json.log")).display().to_string(),
+            // The `none` log driver keeps no log (inspect's LogPath is empty, as Docker's).
+            log_path: if str_at(&host_config, "LogConfig", "Type") == "none" { String::new() } else { dir.join(format!("{id}-json.log")).display().to_string() },
             host_config,
         };
         // The container's directory and hostconfig.json (fsynced) while its layers are made:
@@ -285,14 +303,15 @@ impl Daemon {
     fn start_as(&self, entry: &Arc<Entry>, by_hand: bool) -> Result<bool, ApiError> {
         // The container whose pid namespace it joins, found before our lock is taken (finding
         // by name locks each container in turn).
-        let (pid_mode, ipc_mode) = {
+        let (pid_mode, ipc_mode, net_mode) = {
             let s = entry.lock();
             let mode = |k: &str| s.c.host_config.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-            (mode("PidMode"), mode("IpcMode"))
+            (mode("PidMode"), mode("IpcMode"), mode("NetworkMode"))
         };
         let peers = super::host_spec::Peers {
             pid: pid_mode.strip_prefix("container:").map(|name| self.running_pid(name)),
             ipc: ipc_mode.strip_prefix("container:").map(|name| self.ipc_donor(name)),
+            net: net_mode.strip_prefix("container:").map(|name| self.net_donor(name)),
         };
         // The lock is held for the whole start: a concurrent start, stop or exit waits for it.
         let mut slot = entry.lock();
@@ -350,7 +369,7 @@ impl Daemon {
                 self.write_container_files(c).map_err(|e| ApiError::internal(e.to_string()))?;
                 std::fs::create_dir_all(&bundle).map_err(|e| ApiError::internal(e.to_string()))?;
                 let fifos = Fifos::create(&bundle, c.open_stdin(), c.tty()).map_err(|e| ApiError::internal(e.to_string()))?;
-                entry.output.start(&fifos, std::path::Path::new(&c.log_path)).map_err(|e| ApiError::internal(e.to_string()))?;
+                entry.output.start(&fifos, &c.log_sink()).map_err(|e| ApiError::internal(e.to_string()))?;
                 Ok(fifos)
             });
             let rootfs = if c.auto_remove() { self.snapshots.mount_disposable(&mount_id) } else { self.snapshots.mount(&mount_id) };
@@ -484,6 +503,18 @@ impl Daemon {
             return Err(format!("cannot join PID of a non running container: {}", slot.c.id));
         }
         Ok(slot.c.state.pid)
+    }
+
+    /// The running container `name` whose network namespace (and name files) a container
+    /// joins (`--network container:NAME`), or Docker's error.
+    fn net_donor(&self, name: &str) -> Result<super::host_spec::NetDonor, String> {
+        let entry = self.find(name).map_err(|e| e.message)?;
+        let slot = entry.lock();
+        if !slot.c.state.running {
+            return Err(format!("cannot join network namespace of a non running container: container {} is not running", slot.c.id));
+        }
+        let c = &slot.c;
+        Ok(super::host_spec::NetDonor { pid: c.state.pid, hostname_path: c.hostname_path.clone().into(), hosts_path: c.hosts_path.clone().into(), resolv_conf_path: c.resolv_conf_path.clone().into() })
     }
 
     /// The pid and /dev/shm of the running, shareable container `name` (`--ipc container:NAME`),
@@ -701,8 +732,8 @@ impl Daemon {
                         let bundle = self.bundle_dir(&id);
                         let stderr = Some(bundle.join("init-stderr")).filter(|p| p.exists());
                         let fifos = Fifos { stdin: None, stdout: bundle.join("init-stdout"), stderr };
-                        let log = entry.lock().c.log_path.clone();
-                        if fifos.stdout.exists() && entry.output.start(&fifos, std::path::Path::new(&log)).is_ok() {
+                        let log = entry.lock().c.log_sink();
+                        if fifos.stdout.exists() && entry.output.start(&fifos, &log).is_ok() {
                             entry.output.open_gate();
                         }
                         let stdin = bundle.join("init-stdin");
@@ -774,12 +805,18 @@ impl Daemon {
     pub fn follow_events(&self) {
         loop {
             if self.containerd.version().is_ok() {
-                self.reconcile();
-                let _ = self.containerd.events(&mut |ev| {
-                    if let Event::Exit { id, exit_status, exited_at, .. } = ev {
-                        self.handle_exit(&id, exit_status, &exited_at);
-                    } else if let Event::ExecExit { exec_id, exit_status, .. } = ev {
-                        self.exec_exited(&exec_id, exit_status);
+                // Exits we missed are looked for once the subscription is in place, so that
+                // none falls between the look and the subscription.
+                let _ = self.containerd.raw_events(&mut |v| {
+                    if v.get("topic").and_then(Value::as_str) == Some("/subscribed") {
+                        self.reconcile();
+                        self.restarts.events_followed();
+                    } else {
+                        match crate::containerd::client::parse_event(v) {
+                            Some(Event::Exit { id, exit_status, exited_at, .. }) => self.handle_exit(&id, exit_status, &exited_at),
+                            Some(Event::ExecExit { exec_id, exit_status, .. }) => self.exec_exited(&exec_id, exit_status),
+                            _ => {}
+                        }
                     }
                     true
                 });

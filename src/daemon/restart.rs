@@ -45,17 +45,23 @@ pub struct Scheduler {
     due: Mutex<Sender<(String, Instant)>>,
     delays: Mutex<HashMap<String, (Duration, i64)>>,
     shutting_down: AtomicBool,
+    /// dockerd follows containerd's events: a container started now has its exit seen.
+    events_followed: AtomicBool,
 }
 
 impl Scheduler {
     pub fn new() -> (Scheduler, Receiver<(String, Instant)>) {
         let (tx, rx) = channel();
-        (Scheduler { due: Mutex::new(tx), delays: Mutex::default(), shutting_down: AtomicBool::new(false) }, rx)
+        (Scheduler { due: Mutex::new(tx), delays: Mutex::default(), shutting_down: AtomicBool::new(false), events_followed: AtomicBool::new(false) }, rx)
     }
 
     /// From now on no exit leads to a restart, and stops are not the user's.
     pub fn shut_down(&self) {
         self.shutting_down.store(true, Ordering::SeqCst);
+    }
+
+    pub fn events_followed(&self) {
+        self.events_followed.store(true, Ordering::SeqCst);
     }
 
     pub fn shutting_down(&self) -> bool {
@@ -114,7 +120,7 @@ pub fn run(d: Arc<Daemon>, due: Receiver<(String, Instant)>) {
         let (ready, later): (Vec<_>, Vec<_>) = waiting.drain(..).partition(|(_, at)| *at <= now);
         waiting = later;
         for (id, _) in ready {
-            let Ok(entry) = d.find(&id) else { continue };
+            let Some(entry) = d.get(&id) else { continue };
             let still_wanted = {
                 let s = entry.lock();
                 !s.removed && s.c.state.restarting && !s.c.state.running
@@ -158,8 +164,9 @@ pub fn start_at_boot(d: &Arc<Daemon>) {
     }
     let d = d.clone();
     std::thread::spawn(move || {
+        // Not before dockerd follows containerd's events: an exit before that would be missed.
         let deadline = Instant::now() + Duration::from_secs(30);
-        while d.containerd.version().is_err() && Instant::now() < deadline {
+        while !d.restarts.events_followed.load(Ordering::SeqCst) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
         for e in wanted_now {

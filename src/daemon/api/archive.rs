@@ -23,7 +23,8 @@ fn path_query(req: &Request) -> Result<String, ApiError> {
 fn lookup_error(e: io::Error, path: &str, container: &str) -> ApiError {
     match e.raw_os_error() {
         Some(libc::ENOENT) => ApiError::not_found(format!("Could not find the file {path} in container {container}")),
-        _ => ApiError::internal(format!("{path}: {e}")),
+        Some(n) => ApiError::internal(format!("lstat {path}: {}", nix::errno::Errno::from_raw(n).desc().to_ascii_lowercase())),
+        None => ApiError::internal(format!("{path}: {e}")),
     }
 }
 
@@ -32,10 +33,21 @@ fn open_fs(d: &Arc<Daemon>, id: &str) -> Result<ContainerFs, ApiError> {
     ContainerFs::open(d, &entry).map_err(|e| ApiError::internal(format!("error mounting the container's filesystem: {e}")))
 }
 
+/// Docker's event for a copy out of (`archive-path`) or into (`extract-to-dir`) a container.
+fn container_event(d: &Daemon, id: &str, action: &str) {
+    if let Ok(entry) = d.find(id) {
+        d.events.container(&entry.lock().c, action, &[]);
+    }
+}
+
 /// The stat of `path` and the header carrying it.
 fn stat_header(fs: &ContainerFs, path: &str, id: &str) -> Result<(String, crate::rootfs_access::Located, bool), ApiError> {
     let loc = fs.root.locate(path, follows_last(path)).map_err(|e| lookup_error(e, path, id))?;
     let st = fs.lstat(&loc).map_err(|e| lookup_error(e, path, id))?;
+    // `file/` names a directory, as lstat(2) sees it.
+    if follows_last(path) && st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+        return Err(lookup_error(io::Error::from_raw_os_error(libc::ENOTDIR), path, id));
+    }
     let is_symlink = st.st_mode & libc::S_IFMT == libc::S_IFLNK;
     let link_target = if is_symlink { fs.root.resolved_path(path).map_err(|e| lookup_error(e, path, id))? } else { String::new() };
     let name = std::ffi::OsString::from(archive_name(path));
@@ -67,6 +79,7 @@ pub fn get(d: &Arc<Daemon>, id: &str, req: &Request) -> Result<Response, ApiErro
     let path = path_query(req)?;
     let fs = open_fs(d, id)?;
     let (header, loc, _) = stat_header(&fs, &path, id)?;
+    container_event(d, id, "archive-path");
     let name = archive_name(&path);
     // The tar is written on a worker thread (connection threads have small stacks) and
     // handed over in pieces.
@@ -121,7 +134,7 @@ pub fn put(d: &Arc<Daemon>, id: &str, req: &mut Request) -> Result<Response, Api
     }
     let chown = if copy_uid_gid { fs.user_ids().map_err(ApiError::bad_request)? } else { None };
     let dest = crate::rootfs_access::absolute(&clean_components(&fs.root.resolved_path(&path).unwrap_or_else(|_| path.clone())));
-    let opts = crate::archive::Extract { no_overwrite_dir_non_dir: no_overwrite.then_some(dest), chown, ..Default::default() };
+    let opts = crate::archive::Extract { no_overwrite_dir_non_dir: no_overwrite.then_some(dest), chown, mount_points: fs.mount_points(), ..Default::default() };
     let dir = loc.open(nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY).map_err(|e| lookup_error(e, &path, id))?;
     let mut body = req.take_body();
     let extracted = std::thread::scope(|s| {
@@ -134,7 +147,10 @@ pub fn put(d: &Arc<Daemon>, id: &str, req: &mut Request) -> Result<Response, Api
     });
     drop(fs);
     match extracted {
-        Ok(_) => Ok(Response::empty(200)),
+        Ok(_) => {
+            container_event(d, id, "extract-to-dir");
+            Ok(Response::empty(200))
+        }
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(ApiError::internal(e.to_string())),
         Err(e) => Err(ApiError::internal(format!("{e}"))),
     }

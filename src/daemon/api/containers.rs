@@ -100,3 +100,20 @@ pub fn changes(d: &Daemon, id: &str) -> Result<Response, ApiError> {
     let list = d.snapshots.diff(&mount_id).map_err(|e| ApiError::internal(format!("cannot compute changes of {id}: {e}")))?;
     Ok(Response::json(200, &Value::Array(list.iter().map(|c| json!({"Path": c.path, "Kind": c.kind as u8})).collect())))
 }
+
+/// GET /containers/{id}/json; `size` adds `SizeRw` and `SizeRootFs`.
+pub fn inspect(d: &Daemon, id: &str, req: &Request) -> Result<Response, ApiError> {
+    let (mut v, mount_id, image) = {
+        let e = d.find(id)?;
+        let s = e.lock();
+        (s.c.inspect(&d.opts.data_root), s.c.mount_id.clone(), s.c.image.clone())
+    };
+    let ids = d.execs.live_ids(v["Id"].as_str().unwrap_or_default());
+    v["ExecIDs"] = if ids.is_empty() { Value::Null } else { json!(ids) };
+    if req.query_bool("size") {
+        let (rw, root) = crate::daemon::container_list::sizes(d, &mount_id, &image);
+        v["SizeRw"] = json!(rw);
+        v["SizeRootFs"] = json!(root);
+    }
+    Ok(Response::json(200, &v))
+}

@@ -39,16 +39,6 @@ pub fn resize(d: &Arc<Daemon>, id: &str, req: &Request) -> Result<Response, ApiE
     Ok(Response::empty(200))
 }
 
-/// `GET /containers/{id}/json` with the container's live execs in `ExecIDs`.
-pub fn container_inspect(d: &Arc<Daemon>, id: &str) -> Result<Response, ApiError> {
-    let entry = d.find(id)?;
-    let mut v = entry.lock().c.inspect(&d.opts.data_root);
-    let cid = v["Id"].as_str().unwrap_or_default().to_string();
-    let ids = d.execs.live_ids(&cid);
-    v["ExecIDs"] = if ids.is_empty() { Value::Null } else { json!(ids) };
-    Ok(Response::json(200, &v))
-}
-
 /// `POST /exec/{id}/start` {Detach, Tty, ConsoleSize}.
 pub fn start(d: &Arc<Daemon>, id: &str, req: &Request, v: (u32, u32)) -> Result<Response, ApiError> {
     let body = if req.body.iter().all(u8::is_ascii_whitespace) { json!({}) } else { json_body(req, "")? };

@@ -50,6 +50,9 @@ pub fn logs(d: &Arc<Daemon>, id: &str, req: &Request, v: (u32, u32)) -> Result<R
     let until = time_query(req, "until")?;
     let (tty, log_path) = {
         let s = e.lock();
+        if !s.c.logs_readable() {
+            return Err(ApiError::new(501, "configured logging driver does not support reading"));
+        }
         (s.c.tty(), s.c.log_path.clone())
     };
     let multiplexed = !tty;

@@ -93,7 +93,7 @@ pub fn handle(d: &Arc<Daemon>, mut req: Request) -> Response {
         ("GET", ["containers", id, "archive"]) => archive::get(d, id, &req),
         ("PUT", ["containers", id, "archive"]) => archive::put(d, id, &mut req),
         ("GET", ["containers", id, "changes"]) => containers::changes(d, id),
-        ("GET", ["containers", id, "json"]) => exec::container_inspect(d, id),
+        ("GET", ["containers", id, "json"]) => containers::inspect(d, id, &req),
         ("POST", ["containers", id, "start"]) => d.find(id).and_then(|e| d.start(&e)).map(|started| Response::empty(if started { 204 } else { 304 })),
         ("POST", ["containers", id, "stop"]) => containers::stop(d, id, &req).map(|stopped| Response::empty(if stopped { 204 } else { 304 })),
         ("POST", ["containers", id, "restart"]) => containers::restart(d, id, &req),
