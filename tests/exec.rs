@@ -3,28 +3,21 @@
 
 mod common;
 
-use common::{stderr, stdout, Dockerd};
+use common::{real_clis, stderr, stdout, Dockerd, REAL_CLI};
 use serde_json::Value;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-const REAL_CLI: &str = "/usr/local/bin/docker";
-/// Debian's docker.io client (20.10), when installed.
-const DEBIAN_CLI: &str = "/usr/bin/docker";
-
 /// A client to drive, by name.
 type Client<'a> = (&'static str, Box<dyn Fn(&[&str]) -> Output + 'a>);
 
-/// The clients to drive: ours, and the real CLI when installed.
+/// The clients to drive: ours, and the real CLIs installed.
 fn clients(d: &Dockerd) -> Vec<Client<'_>> {
     let mut all: Vec<Client<'_>> = vec![("ours", Box::new(|a: &[&str]| d.docker(a)))];
-    if Path::new(REAL_CLI).exists() {
-        all.push(("docker 28", Box::new(|a: &[&str]| d.real_docker(REAL_CLI, a))));
-    }
-    if Path::new(DEBIAN_CLI).exists() {
-        all.push(("docker 20.10", Box::new(|a: &[&str]| d.real_docker(DEBIAN_CLI, a))));
+    for cli in real_clis() {
+        all.push((if cli == REAL_CLI { "docker 28" } else { "docker 20.10" }, Box::new(move |a: &[&str]| d.real_docker(cli, a))));
     }
     all
 }
@@ -104,7 +97,7 @@ fn exec_runs_commands_with_our_client_and_the_real_cli() {
 fn exec_copies_stdin_and_env_files() {
     let Some(d) = Dockerd::start() else { return };
     running(&d, "ct");
-    let programs: Vec<Option<&str>> = std::iter::once(None).chain([REAL_CLI, DEBIAN_CLI].into_iter().filter(|c| Path::new(c).exists()).map(Some)).collect();
+    let programs: Vec<Option<&str>> = std::iter::once(None).chain(real_clis().into_iter().map(Some)).collect();
     for p in programs {
         let o = d.client_with_input(p, &["exec", "-i", "ct", "cat"], Some(b"hi\nthere\n"));
         assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(0), "hi\nthere\n"), "{p:?}: {}\n{}", stderr(&o), d.log());

@@ -6,14 +6,12 @@
 
 mod common;
 
-use common::{applet_dir, stderr, stdout, Dockerd};
+use common::{applet_dir, stderr, stdout, Dockerd, REAL_CLI};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-const REAL_CLI: &str = "/usr/local/bin/docker";
 
 /// A tmux server of the test's own (its own socket name), killed on drop.
 struct Tmux {

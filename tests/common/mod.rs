@@ -10,6 +10,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// Docker's CLI 28, when installed.
+pub const REAL_CLI: &str = "/usr/local/bin/docker";
+/// Debian's docker.io client (20.10), when installed.
+pub const DEBIAN_CLI: &str = "/usr/bin/docker";
+
+/// The real CLIs installed: [`REAL_CLI`], then [`DEBIAN_CLI`].
+pub fn real_clis() -> Vec<&'static str> {
+    [REAL_CLI, DEBIAN_CLI].into_iter().filter(|c| Path::new(c).exists()).collect()
+}
+
 /// A directory removed (after unmounting anything left under it) when dropped.
 pub struct TempDir(pub PathBuf);
 
