@@ -3,8 +3,19 @@
 //! notices the sequence. The client and dockerd both watch: the client so it stops sending
 //! and restores its terminal, dockerd so any API client can detach.
 
+use std::io::Read;
+
 /// Docker's default: ctrl-p, ctrl-q.
 pub const DEFAULT: &[u8] = &[0x10, 0x11];
+
+/// [`parse`], with the empty notation standing for [`DEFAULT`] (as the flag, config.json,
+/// the attach query and an exec's `DetachKeys` all use it).
+pub fn parse_or_default(keys: &str) -> Result<Vec<u8>, String> {
+    if keys.is_empty() {
+        return Ok(DEFAULT.to_vec());
+    }
+    parse(keys)
+}
 
 /// The bytes a key list such as `ctrl-p,ctrl-q` stands for: single characters, `ctrl-@`,
 /// `ctrl-a`…`ctrl-z`, `ctrl-[`, `ctrl-\`, `ctrl-]`, `ctrl-^`, `ctrl-_` and `DEL`.
@@ -86,6 +97,44 @@ impl Detector {
     }
 }
 
+/// How a [`copy`] ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum CopyEnd {
+    /// The input ended; the bytes held back were passed on.
+    Eof,
+    /// The detach keys were typed; nothing of them was passed on.
+    Detached,
+    /// `write` failed (the other side is gone).
+    WriteFailed,
+}
+
+/// Copies `input` through `write` (false: it failed), watching for `keys` (empty: never
+/// detaches). Every side that relays a terminal's input uses it: the client from its stdin,
+/// dockerd from an attach or exec connection.
+pub fn copy(mut input: impl Read, keys: &[u8], mut write: impl FnMut(&[u8]) -> bool) -> CopyEnd {
+    let mut detector = Detector::new(keys);
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        let scan = detector.feed(&buf[..n]);
+        if !scan.forward.is_empty() && !write(&scan.forward) {
+            return CopyEnd::WriteFailed;
+        }
+        if scan.detached {
+            return CopyEnd::Detached;
+        }
+    }
+    if !detector.held().is_empty() {
+        write(detector.held());
+    }
+    CopyEnd::Eof
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,6 +145,9 @@ mod tests {
         assert_eq!(parse("a,ctrl-@,ctrl-\\,DEL,ctrl-_").unwrap(), vec![b'a', 0, 0x1c, 127, 0x1f]);
         assert_eq!(parse("ctrl-P").unwrap_err(), "Unknown character: 'ctrl-P'");
         assert_eq!(parse("ab").unwrap_err(), "Unknown character: 'ab'");
+        assert_eq!(parse(" ctrl-p").unwrap_err(), "Unknown character: ' ctrl-p'");
+        assert_eq!(parse_or_default("").unwrap(), DEFAULT);
+        assert_eq!(parse_or_default("ctrl-a,x").unwrap(), vec![1, b'x']);
     }
 
     #[test]
@@ -109,5 +161,22 @@ mod tests {
         assert_eq!(one.feed(b"abq"), Scan { forward: b"ab".to_vec(), detached: true });
         let mut none = Detector::new(b"");
         assert_eq!(none.feed(b"\x10\x11"), Scan { forward: b"\x10\x11".to_vec(), detached: false });
+    }
+
+    #[test]
+    fn copy_ends_at_the_keys_and_passes_partial_matches_on() {
+        let mut out = Vec::new();
+        let end = copy(&b"ab\x10c\x10\x11zz"[..], DEFAULT, |d| {
+            out.extend_from_slice(d);
+            true
+        });
+        assert_eq!((end, out.as_slice()), (CopyEnd::Detached, &b"ab\x10c"[..]));
+        let mut out = Vec::new();
+        let end = copy(&b"hello\x10"[..], DEFAULT, |d| {
+            out.extend_from_slice(d);
+            true
+        });
+        assert_eq!((end, out.as_slice()), (CopyEnd::Eof, &b"hello\x10"[..]));
+        assert_eq!(copy(&b"x"[..], DEFAULT, |_| false), CopyEnd::WriteFailed);
     }
 }

@@ -3,28 +3,21 @@
 
 mod common;
 
-use common::{stderr, stdout, Dockerd};
+use common::{real_clis, stderr, stdout, Dockerd, REAL_CLI};
 use serde_json::Value;
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
-
-const REAL_CLI: &str = "/usr/local/bin/docker";
-/// Debian's docker.io client (20.10), when installed.
-const DEBIAN_CLI: &str = "/usr/bin/docker";
 
 /// A client to drive, by name.
 type Client<'a> = (&'static str, Box<dyn Fn(&[&str]) -> Output + 'a>);
 
-/// The clients to drive: ours, and the real CLI when installed.
+/// The clients to drive: ours, and the real CLIs installed.
 fn clients(d: &Dockerd) -> Vec<Client<'_>> {
     let mut all: Vec<Client<'_>> = vec![("ours", Box::new(|a: &[&str]| d.docker(a)))];
-    if Path::new(REAL_CLI).exists() {
-        all.push(("docker 28", Box::new(|a: &[&str]| d.real_docker(REAL_CLI, a))));
-    }
-    if Path::new(DEBIAN_CLI).exists() {
-        all.push(("docker 20.10", Box::new(|a: &[&str]| d.real_docker(DEBIAN_CLI, a))));
+    for cli in real_clis() {
+        all.push((if cli == REAL_CLI { "docker 28" } else { "docker 20.10" }, Box::new(move |a: &[&str]| d.real_docker(cli, a))));
     }
     all
 }
@@ -35,26 +28,6 @@ fn running(d: &Dockerd, name: &str) -> String {
     let o = d.docker(&["run", "-d", "--name", name, &image, "sleep", "1000"]);
     assert_eq!(o.status.code(), Some(0), "{}{}{}", stdout(&o), stderr(&o), d.log());
     stdout(&o).trim().to_string()
-}
-
-/// Runs a client (`None`: ours) with `input` on its stdin.
-fn with_stdin(cli: Option<&str>, d: &Dockerd, args: &[&str], input: &[u8]) -> Output {
-    let mut cmd = match cli {
-        Some(path) => Command::new(path),
-        None => common::applet("docker"),
-    };
-    let mut child = cmd
-        .arg("-H")
-        .arg(d.host())
-        .args(args)
-        .env("DOCKER_CONFIG", d.tmp.join("docker-config"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    child.wait_with_output().unwrap()
 }
 
 /// Polls the exec's inspect until `done` holds (10 s at most).
@@ -124,18 +97,18 @@ fn exec_runs_commands_with_our_client_and_the_real_cli() {
 fn exec_copies_stdin_and_env_files() {
     let Some(d) = Dockerd::start() else { return };
     running(&d, "ct");
-    let programs: Vec<Option<&str>> = std::iter::once(None).chain([REAL_CLI, DEBIAN_CLI].into_iter().filter(|c| Path::new(c).exists()).map(Some)).collect();
+    let programs: Vec<Option<&str>> = std::iter::once(None).chain(real_clis().into_iter().map(Some)).collect();
     for p in programs {
-        let o = with_stdin(p, &d, &["exec", "-i", "ct", "cat"], b"hi\nthere\n");
+        let o = d.client_with_input(p, &["exec", "-i", "ct", "cat"], Some(b"hi\nthere\n"));
         assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(0), "hi\nthere\n"), "{p:?}: {}\n{}", stderr(&o), d.log());
-        let o = with_stdin(p, &d, &["exec", "-i", "ct", "sh", "-c", "wc -c; exit 4"], &[b'x'; 100_000]);
+        let o = d.client_with_input(p, &["exec", "-i", "ct", "sh", "-c", "wc -c; exit 4"], Some(&[b'x'; 100_000]));
         assert_eq!((o.status.code(), stdout(&o).trim()), (Some(4), "100000"), "{p:?}: {}", stderr(&o));
     }
     // A process that ends before its stdin is opened leaves no thread of dockerd behind.
     let threads = || std::fs::read_dir(format!("/proc/{}/task", d.pid())).unwrap().count();
     let before = threads();
     for _ in 0..6 {
-        let o = with_stdin(None, &d, &["exec", "-i", "ct", "true"], b"");
+        let o = d.client_with_input(None, &["exec", "-i", "ct", "true"], Some(b""));
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     }
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -405,18 +378,17 @@ fn exec_detach_keys_come_from_the_flag_or_the_client_config() {
     }
 }
 
-#[test]
-fn exec_it_from_a_terminal() {
-    let Some(d) = Dockerd::start() else { return };
-    running(&d, "ct");
+/// A client (`cli`: a real CLI's path, `None`: ours) on a fresh pty (33 rows, 77 columns):
+/// the child, the master side, and the master's output as it comes.
+fn client_on_a_pty(d: &Dockerd, cli: Option<&str>, args: &[&str]) -> (std::process::Child, std::fs::File, std::sync::mpsc::Receiver<Vec<u8>>) {
     let size = nix::pty::Winsize { ws_row: 33, ws_col: 77, ws_xpixel: 0, ws_ypixel: 0 };
     let pty = nix::pty::openpty(Some(&size), None).unwrap();
-    let mut cmd = common::applet("docker");
-    cmd.arg("-H").arg(d.host()).args(["exec", "-it", "ct", "sh", "-c", "stty size; read x; echo got $x; exit 5"]);
+    let mut cmd = cli.map(std::process::Command::new).unwrap_or_else(|| common::applet("docker"));
+    cmd.env("DOCKER_CONFIG", d.tmp.join("docker-config")).arg("-H").arg(d.host()).args(args);
     cmd.stdin(Stdio::from(pty.slave.try_clone().unwrap())).stdout(Stdio::from(pty.slave.try_clone().unwrap())).stderr(Stdio::from(pty.slave));
-    let mut child = cmd.spawn().unwrap();
+    let child = cmd.spawn().unwrap();
     drop(cmd);
-    let mut master = std::fs::File::from(pty.master);
+    let master = std::fs::File::from(pty.master);
     let mut reader = master.try_clone().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -428,26 +400,83 @@ fn exec_it_from_a_terminal() {
             }
         }
     });
-    let mut seen = Vec::new();
-    let mut wait_for = |text: &str| {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !String::from_utf8_lossy(&seen).contains(text) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(chunk) => seen.extend_from_slice(&chunk),
-                Err(_) => panic!("waiting for {text:?}: {:?}", String::from_utf8_lossy(&seen)),
-            }
+    (child, master, rx)
+}
+
+/// Collects output into `seen` until it holds `text` (10 seconds at the most).
+fn wait_for(rx: &std::sync::mpsc::Receiver<Vec<u8>>, seen: &mut Vec<u8>, text: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !String::from_utf8_lossy(seen).contains(text) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(chunk) => seen.extend_from_slice(&chunk),
+            Err(_) => panic!("waiting for {text:?}: {:?}", String::from_utf8_lossy(seen)),
         }
-    };
+    }
+}
+
+#[test]
+fn exec_it_from_a_terminal() {
+    let Some(d) = Dockerd::start() else { return };
+    running(&d, "ct");
+    let script = "stty size; while [ \"$(stty size)\" != \"40 100\" ]; do sleep 0.1; done; echo resized; read x; echo got $x; exit 5";
+    let (mut child, mut master, rx) = client_on_a_pty(&d, None, &["exec", "-it", "ct", "sh", "-c", script]);
+    let mut seen = Vec::new();
     // The exec's pty got our terminal's size.
-    wait_for("33 77");
+    wait_for(&rx, &mut seen, "33 77");
+    // And follows it: a resized terminal (the client is no foreground process of it, so the
+    // signal is sent by hand).
+    let size = nix::pty::Winsize { ws_row: 40, ws_col: 100, ws_xpixel: 0, ws_ypixel: 0 };
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: TIOCSWINSZ reads one winsize from the struct we pass, for a pty we own.
+        assert_eq!(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &size) }, 0);
+    }
+    // Signalled again while waiting: a first size send still being retried (the exec was
+    // starting) may land after the one the signal made, as with Docker's CLI.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !String::from_utf8_lossy(&seen).contains("resized") {
+        assert!(Instant::now() < deadline, "no resize: {:?}", String::from_utf8_lossy(&seen));
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGWINCH).unwrap();
+        if let Ok(chunk) = rx.recv_timeout(Duration::from_millis(500)) {
+            seen.extend_from_slice(&chunk);
+        }
+    }
     // Our terminal is raw: the Enter key goes through as typed, and the exec's pty echoes it.
     master.write_all(b"hello\r").unwrap();
-    wait_for("got hello");
+    wait_for(&rx, &mut seen, "got hello");
     // Once echoed (by the exec's pty, not ours as well), once printed.
     assert_eq!(String::from_utf8_lossy(&seen).matches("hello").count(), 2, "{:?}", String::from_utf8_lossy(&seen));
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(5));
+}
+
+#[test]
+fn exec_it_detaches_at_the_clients_keys() {
+    let Some(d) = Dockerd::start() else { return };
+    running(&d, "ct");
+    let programs: Vec<Option<&str>> = std::iter::once(None).chain([REAL_CLI].into_iter().filter(|c| Path::new(c).exists()).map(Some)).collect();
+    for p in programs {
+        let typed = format!("/tmp/typed-{}", p.is_some());
+        let (mut child, mut master, rx) = client_on_a_pty(&d, p, &["exec", "-it", "--detach-keys", "ctrl-a,d", "ct", "sh", "-c", &format!("echo ready; cat > {typed}")]);
+        let mut seen = Vec::new();
+        wait_for(&rx, &mut seen, "ready");
+        master.write_all(b"kept\r\x01d").unwrap();
+        wait_for(&rx, &mut seen, "read escape sequence");
+        assert_eq!(child.wait().unwrap().code(), Some(1), "{p:?}: {:?}", String::from_utf8_lossy(&seen));
+        // The process runs on, with what came before the keys and none of them.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let o = d.docker(&["exec", "ct", "cat", &typed]);
+            if stdout(&o) == "kept\n" {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{p:?}: {:?}", stdout(&o));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let (_, c) = d.api("GET", "/containers/ct/json", None);
+    assert_eq!(c["ExecIDs"].as_array().map(Vec::len), Some(if Path::new(REAL_CLI).exists() { 2 } else { 1 }), "{c}");
 }
 
 #[test]

@@ -6,14 +6,12 @@
 
 mod common;
 
-use common::{applet_dir, stderr, stdout, Dockerd};
+use common::{applet_dir, stderr, stdout, Dockerd, REAL_CLI};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-const REAL_CLI: &str = "/usr/local/bin/docker";
 
 /// A tmux server of the test's own (its own socket name), killed on drop.
 struct Tmux {
@@ -96,6 +94,25 @@ fn client_cmd(d: &Dockerd, real: bool, config_dir: &Path, args: &str) -> String 
     format!("env DOCKER_CONFIG={} {bin} -H {} {args}; echo EXIT=$?; sleep 600", config_dir.display(), d.host())
 }
 
+/// The clients to drive: ours (`false`), and the real CLI (`true`) when installed.
+fn clients() -> Vec<bool> {
+    [false, true].into_iter().filter(|&real| !real || Path::new(REAL_CLI).exists()).collect()
+}
+
+/// The private client config directory (made empty) the tests' clients use.
+fn client_config(d: &Dockerd) -> PathBuf {
+    let config = d.tmp.join("client-config");
+    std::fs::create_dir_all(&config).unwrap();
+    config
+}
+
+/// Ours or the real CLI, on this daemon, with the private client config.
+fn client(d: &Dockerd, real: bool) -> Command {
+    let mut cmd = if real { Command::new(REAL_CLI) } else { Command::new(applet_dir().join("docker")) };
+    cmd.env("DOCKER_CONFIG", d.tmp.join("client-config")).arg("-H").arg(d.host());
+    cmd
+}
+
 fn inspect(d: &Dockerd, name: &str) -> serde_json::Value {
     let (status, v) = d.api("GET", &format!("/containers/{name}/json"), None);
     assert_eq!(status, 200, "{v}");
@@ -116,8 +133,7 @@ fn interactive_session(real: bool) {
         return;
     }
     let image = pull_busybox(&d);
-    let config = d.tmp.join("client-config");
-    std::fs::create_dir_all(&config).unwrap();
+    let config = client_config(&d);
 
     let run = Tmux::start("run", 100, 30, &client_cmd(&d, real, &config, &format!("run -it --name box {image} sh")));
     run.wait_for("/ #", &d);
@@ -163,12 +179,8 @@ fn interactive_session_with_the_real_cli() {
 fn detach_keys_from_the_flag_and_the_config_file() {
     let Some(d) = Dockerd::start() else { return };
     let image = pull_busybox(&d);
-    let config = d.tmp.join("client-config");
-    std::fs::create_dir_all(&config).unwrap();
-    for real in [false, true] {
-        if real && !Path::new(REAL_CLI).exists() {
-            continue;
-        }
+    let config = client_config(&d);
+    for real in clients() {
         let name = if real { "keys-real" } else { "keys-ours" };
         std::fs::write(config.join("config.json"), r#"{"detachKeys": "ctrl-x,y"}"#).unwrap();
         let run = Tmux::start("keys", 80, 24, &client_cmd(&d, real, &config, &format!("run -it --detach-keys ctrl-a,d --name {name} {image} sh")));
@@ -199,36 +211,16 @@ fn detach_keys_from_the_flag_and_the_config_file() {
     assert_eq!((o.status.code(), stderr(&o).as_str()), (Some(1), "Error response from daemon: No such container: nothing-here\n"));
 }
 
-/// Runs a client with `input` on its stdin, under a time limit (a hang fails).
+/// Ours or the real CLI with `input` on its stdin.
 fn piped(d: &Dockerd, real: bool, args: &[&str], input: Option<&[u8]>) -> std::process::Output {
-    let mut cmd = if real { Command::new(REAL_CLI) } else { Command::new(applet_dir().join("docker")) };
-    cmd.env("DOCKER_CONFIG", d.tmp.join("client-config")).arg("-H").arg(d.host()).args(args);
-    cmd.stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    if let Some(data) = input {
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(data).unwrap();
-    }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let o = child.wait_with_output().unwrap();
-            panic!("docker {args:?} hung: {}{}\ndockerd:\n{}", stdout(&o), stderr(&o), d.log());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
+    d.client_with_input(real.then_some(REAL_CLI), args, input)
 }
 
 #[test]
 fn stdin_without_a_tty_ends_with_the_clients_input() {
     let Some(d) = Dockerd::start() else { return };
     let image = pull_busybox(&d);
-    for real in [false, true] {
-        if real && !Path::new(REAL_CLI).exists() {
-            continue;
-        }
+    for real in clients() {
         let o = piped(&d, real, &["run", "-i", "--rm", &image, "cat"], Some(b"x\n"));
         assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(0), "x\n"), "real={real}: {}", stderr(&o));
         let big: Vec<u8> = (0..200_000u32).map(|i| b'a' + (i % 26) as u8).collect();
@@ -241,10 +233,7 @@ fn stdin_without_a_tty_ends_with_the_clients_input() {
 fn tty_without_stdin_prints_its_output() {
     let Some(d) = Dockerd::start() else { return };
     let image = pull_busybox(&d);
-    for real in [false, true] {
-        if real && !Path::new(REAL_CLI).exists() {
-            continue;
-        }
+    for real in clients() {
         let o = piped(&d, real, &["run", "-t", "--rm", &image, "sh", "-c", "echo out; echo err >&2; tty; exit 5"], None);
         assert_eq!(o.status.code(), Some(5), "real={real}: {}{}", stdout(&o), stderr(&o));
         // One raw stream, the pty's: stderr included, line ends as a terminal writes them.
@@ -395,12 +384,8 @@ fn websocket_attach() {
 fn start_attached_and_interactive() {
     let Some(d) = Dockerd::start() else { return };
     let image = pull_busybox(&d);
-    let config = d.tmp.join("client-config");
-    std::fs::create_dir_all(&config).unwrap();
-    for real in [false, true] {
-        if real && !Path::new(REAL_CLI).exists() {
-            continue;
-        }
+    let config = client_config(&d);
+    for real in clients() {
         let name = if real { "started-real" } else { "started-ours" };
         let o = d.docker(&["create", "-it", "--name", name, &image, "sh"]);
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -413,86 +398,65 @@ fn start_attached_and_interactive() {
     }
 }
 
+/// A container's script for the signal tests: `ready`, then `got-term` and exit 9 at SIGTERM.
+const TRAP_TERM: &str = "trap 'echo got-term; exit 9' TERM; echo ready; while :; do sleep 0.1; done";
+
+/// Starts `client` (attached to `name`, whose script is [`TRAP_TERM`]), once `ready` is in the
+/// logs, sends it SIGTERM and checks where the signal went: with `proxy` to the container
+/// (the client ends with its exit code), else to the client alone (the container runs on).
+fn check_sigterm(d: &Dockerd, mut client: Command, name: &str, proxy: bool, wait_for_attach: bool) {
+    use std::os::unix::process::ExitStatusExt;
+    let mut child = client.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !stdout(&d.docker(&["logs", name])).contains("ready") {
+        assert!(Instant::now() < deadline, "{name} did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if wait_for_attach {
+        std::thread::sleep(Duration::from_millis(1500));
+    }
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the client did not end ({name})");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let o = child.wait_with_output().unwrap();
+    if proxy {
+        assert_eq!(o.status.code(), Some(9), "{name}: {}{}", stdout(&o), stderr(&o));
+        assert!(stdout(&o).contains("got-term"), "{name}: {}", stdout(&o));
+    } else {
+        assert_eq!(o.status.signal(), Some(libc::SIGTERM), "{name}: {:?}", o.status);
+        assert_eq!(inspect(d, name)["State"]["Running"], true, "{name}: the signal reached the container");
+    }
+}
+
 #[test]
 fn run_proxies_signals() {
-    use std::os::unix::process::ExitStatusExt;
     let Some(d) = Dockerd::start() else { return };
     let image = pull_busybox(&d);
-    let script = "trap 'echo got-term; exit 9' TERM; echo ready; while :; do sleep 0.1; done";
     for proxy in [true, false] {
         let name = format!("run-proxy-{proxy}");
-        let mut child = Command::new(applet_dir().join("docker"))
-            .arg("-H")
-            .arg(d.host())
-            .args(["run", &format!("--sig-proxy={proxy}"), "--name", &name, &image, "sh", "-c", script])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while !stdout(&d.docker(&["logs", &name])).contains("ready") {
-            assert!(Instant::now() < deadline, "{name} did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
-        while child.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "the client did not end ({name})");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let o = child.wait_with_output().unwrap();
-        if proxy {
-            assert_eq!(o.status.code(), Some(9), "{name}: {}{}", stdout(&o), stderr(&o));
-            assert!(stdout(&o).contains("got-term"), "{name}: {}", stdout(&o));
-        } else {
-            assert_eq!(o.status.signal(), Some(libc::SIGTERM), "{name}: {:?}", o.status);
-            assert_eq!(inspect(&d, &name)["State"]["Running"], true);
-        }
+        let mut run = client(&d, false);
+        run.args(["run", &format!("--sig-proxy={proxy}"), "--name", &name, &image, "sh", "-c", TRAP_TERM]);
+        check_sigterm(&d, run, &name, proxy, false);
     }
 }
 
 #[test]
 fn attach_proxies_signals_without_a_tty() {
-    use std::os::unix::process::ExitStatusExt;
     let Some(d) = Dockerd::start() else { return };
     let image = pull_busybox(&d);
-    let script = "trap 'echo got-term; exit 9' TERM; echo ready; while :; do sleep 0.1; done";
     for (real, proxy) in [(false, true), (false, false), (true, true)] {
-        if real && !Path::new(REAL_CLI).exists() {
+        if !clients().contains(&real) {
             continue;
         }
         let name = format!("proxy-{real}-{proxy}");
-        let o = d.docker(&["run", "-d", "--name", &name, &image, "sh", "-c", script]);
+        let o = d.docker(&["run", "-d", "--name", &name, &image, "sh", "-c", TRAP_TERM]);
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-        while !stdout(&d.docker(&["logs", &name])).contains("ready") {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let bin = if real { REAL_CLI.into() } else { applet_dir().join("docker") };
-        let mut child = Command::new(bin)
-            .env("DOCKER_CONFIG", d.tmp.join("client-config"))
-            .arg("-H")
-            .arg(d.host())
-            .args(["attach", &format!("--sig-proxy={proxy}"), &name])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(1500));
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while child.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "the client did not end ({name})");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let o = child.wait_with_output().unwrap();
-        if proxy {
-            assert_eq!(o.status.code(), Some(9), "{name}: {}{}", stdout(&o), stderr(&o));
-            assert!(stdout(&o).contains("got-term"), "{name}: {}", stdout(&o));
-        } else {
-            assert_eq!(o.status.signal(), Some(libc::SIGTERM), "{name}: {:?}", o.status);
-            assert_eq!(inspect(&d, &name)["State"]["Running"], true, "{name}: the signal reached the container");
-        }
+        let mut attach = client(&d, real);
+        attach.args(["attach", &format!("--sig-proxy={proxy}"), &name]);
+        check_sigterm(&d, attach, &name, proxy, true);
     }
 }
 

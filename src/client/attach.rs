@@ -5,7 +5,8 @@
 
 use super::api::{seg, Api, ApiError};
 use super::flags::{flag, Kind, Parsed};
-use super::tty::{self, InputEnd, RawMode};
+use super::tty::{self, RawMode};
+use crate::detach_keys::CopyEnd;
 use super::{Args, Command, Ctx, Failure};
 use nix::sys::signal::{SigSet, Signal};
 use std::io::{self, Read, Write};
@@ -85,7 +86,7 @@ pub fn stream(mut reader: std::io::BufReader<crate::http::Conn>, mut writer: cra
         let keys = if s.tty { s.detach_keys.1.clone() } else { Vec::new() };
         let raw = raw.clone();
         std::thread::spawn(move || {
-            if tty::copy_input(io::stdin().lock(), &mut writer, &keys) == InputEnd::Detached {
+            if tty::copy_input(io::stdin().lock(), &mut writer, &keys) == CopyEnd::Detached {
                 if let Some(raw) = &raw {
                     raw.restore();
                 }
@@ -221,9 +222,7 @@ fn attach_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     check_state(&c)?;
     let has_tty = c["Config"]["Tty"] == true;
     let stdin = !p.bool("no-stdin") && c["Config"]["OpenStdin"] == true;
-    if stdin && has_tty && !super::is_terminal(0) {
-        return Err(Failure::new("the input device is not a TTY", 1));
-    }
+    tty::require_input_terminal(has_tty, stdin)?;
     // Before any thread starts, so none of them takes a signal meant for the container.
     if p.value("sig-proxy") != Some("false") && !has_tty {
         proxy_signals(api, &id);

@@ -298,9 +298,7 @@ fn exit_code_of(wait: Result<Value, ApiError>) -> Result<i32, Failure> {
 fn run_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     super::tty::block_resize_signal();
     let detach = p.bool("detach");
-    if p.bool("tty") && p.bool("interactive") && !detach && !super::is_terminal(0) {
-        return Err(Failure::new("the input device is not a TTY", 1));
-    }
+    super::tty::require_input_terminal(p.bool("tty"), p.bool("interactive") && !detach)?;
     // Docker's client: a plain error, exit status 1.
     let detach_keys = super::tty::detach_keys(p.value("detach-keys")).map_err(|e| Failure::new(e, 1))?;
     let api = ctx.api().map_err(|e| Failure::new(report("run", &e.to_string(), true), 125))?;

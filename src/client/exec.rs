@@ -2,15 +2,16 @@
 //! first (so "no such container" wins), the exec created, then started detached or attached
 //! over a hijacked connection, and the exit status is the exec's exit code.
 //!
-//! With `-t` the local terminal goes raw for the session ([`super::tty::RawMode`]) and the
-//! exec's pty gets our size (`POST /exec/{id}/resize`) once started; [`Session`] is the
-//! reusable part (hijacked stream, stdin copy, output copy) that attach and run share in spirit.
+//! The attached session is attach's ([`super::attach::stream`]): raw mode and the detach keys
+//! with `-t`, stdin copied in and half-closed at its end, the output raw or demultiplexed; and
+//! the exec's pty follows our terminal's size (`POST /exec/{id}/resize`, again at each SIGWINCH).
 
-use super::api::{seg, Api, ApiError};
+use super::api::{seg, ApiError};
+use super::attach::{End, Streams};
 use super::flags::{flag, Kind, Parsed, Spec};
-use super::{out, Args, Command, Ctx, Failure};
+use super::{tty, Args, Command, Ctx, Failure};
 use serde_json::{json, Value};
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead};
 
 const FLAGS: &[Spec] = &[
     flag("detach", Some('d'), Kind::Bool, "Detached mode: run command in the background"),
@@ -66,12 +67,6 @@ fn read_env_file(path: &str) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
-/// `detachKeys` of the client's config.json: the default when `--detach-keys` is not given.
-fn config_detach_keys() -> Option<String> {
-    let config: Value = serde_json::from_slice(&std::fs::read(crate::auth::config_file()).ok()?).ok()?;
-    config.get("detachKeys").and_then(Value::as_str).filter(|k| !k.is_empty()).map(str::to_string)
-}
-
 /// The exec create body the real CLI sends for these flags.
 fn exec_body(p: &Parsed, console_size: Option<(u16, u16)>) -> Result<Value, String> {
     let detach = p.bool("detach");
@@ -88,7 +83,8 @@ fn exec_body(p: &Parsed, console_size: Option<(u16, u16)>) -> Result<Value, Stri
         "AttachStdout": !detach,
         "AttachStderr": !detach,
         "Detach": detach,
-        "DetachKeys": p.value("detach-keys").map(str::to_string).or_else(config_detach_keys).unwrap_or_default(),
+        // dockerd checks the notation (Docker's 400 names it).
+        "DetachKeys": tty::detach_keys_notation(p.value("detach-keys")),
         "Env": env,
         "WorkingDir": p.value("workdir").unwrap_or(""),
         "Cmd": &p.args[1..],
@@ -100,14 +96,13 @@ fn exec_body(p: &Parsed, console_size: Option<(u16, u16)>) -> Result<Value, Stri
 }
 
 fn exec_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
+    tty::block_resize_signal();
     let api = ctx.api()?;
     let container = &p.args[0];
     api.json("GET", &format!("/containers/{}/json", seg(container)), &[], None)?;
     let (detach, tty, interactive) = (p.bool("detach"), p.bool("tty"), p.bool("interactive"));
-    if !detach && tty && interactive && !super::is_terminal(0) {
-        return Err(Failure::new("the input device is not a TTY", 1));
-    }
-    let console_size = if tty && super::is_terminal(1) { super::tty::size(1) } else { None };
+    tty::require_input_terminal(tty, interactive && !detach)?;
+    let console_size = if tty && super::is_terminal(1) { tty::size(1) } else { None };
     let body = exec_body(p, console_size).map_err(|e| Failure::new(e, 1))?;
     let created = api.json("POST", &format!("/containers/{}/exec", seg(container)), &[], Some(&body))?;
     let id = created["Id"].as_str().unwrap_or_default().to_string();
@@ -115,64 +110,24 @@ fn exec_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
         return Err(Failure::new("exec ID empty", 1));
     }
     let start = json!({"Detach": detach, "Tty": tty, "ConsoleSize": body.get("ConsoleSize")});
+    let start_path = format!("/exec/{}/start", seg(&id));
     if detach {
-        api.call("POST", &format!("/exec/{}/start", seg(&id)), &[], Some(&start), &[])?;
+        api.call("POST", &start_path, &[], Some(&start), &[])?;
         return Ok(0);
     }
-    let _raw = (tty && interactive && super::is_terminal(0)).then(super::tty::RawMode::enter);
-    let session = Session::start(api, &format!("/exec/{}/start", seg(&id)), &start, interactive, tty)?;
-    if tty {
-        resize(api, &id);
+    // dockerd accepted the notation, so it parses.
+    let detach_keys = tty::detach_keys(p.value("detach-keys")).map_err(|e| Failure::new(e, 1))?;
+    let resp = api.call("POST", &start_path, &[], Some(&start), &[("Connection", "Upgrade"), ("Upgrade", "tcp")])?;
+    let (reader, writer) = resp.into_raw().map_err(|e| ApiError::Io(e.to_string()))?;
+    let attached = super::attach::stream(reader, writer, &Streams { stdin: interactive, stdout: true, stderr: true, tty, detach_keys });
+    if tty && super::is_terminal(1) {
+        super::attach::monitor_size(api, format!("/exec/{}/resize", seg(&id)));
     }
-    session.finish();
-    drop(_raw);
+    if attached.wait() == End::Detached {
+        return Err(Failure::new("read escape sequence", 1));
+    }
     let inspect = api.json("GET", &format!("/exec/{}/json", seg(&id)), &[], None)?;
     Ok(inspect["ExitCode"].as_i64().unwrap_or(0) as i32)
-}
-
-/// Gives the exec's pty our terminal's size.
-pub fn resize(api: &Api, id: &str) {
-    if let Some((h, w)) = super::tty::size(1) {
-        let _ = api.call("POST", &format!("/exec/{}/resize", seg(id)), &[("h", h.to_string()), ("w", w.to_string())], None, &[]);
-    }
-}
-
-/// A hijacked stream: our stdin copied in (half-closed at its end), the output copied to our
-/// stdout/stderr — raw with a tty, demultiplexed without.
-pub struct Session {
-    output: std::thread::JoinHandle<()>,
-}
-
-impl Session {
-    pub fn start(api: &Api, path: &str, body: &Value, stdin: bool, tty: bool) -> Result<Session, ApiError> {
-        let resp = api.call("POST", path, &[], Some(body), &[("Connection", "Upgrade"), ("Upgrade", "tcp")])?;
-        let (mut reader, writer) = resp.into_raw().map_err(|e| ApiError::Io(e.to_string()))?;
-        if stdin {
-            let mut writer = writer;
-            std::thread::spawn(move || {
-                let _ = io::copy(&mut io::stdin().lock(), &mut writer);
-                let _ = writer.shutdown(std::net::Shutdown::Write);
-            });
-        }
-        let output = std::thread::spawn(move || {
-            let (mut o, mut e) = (io::stdout(), io::stderr());
-            if tty {
-                let _ = io::copy(&mut reader, &mut o);
-                let _ = o.flush();
-            } else if let Err(err) = crate::stdcopy::demux(&mut reader, &mut o, &mut e) {
-                if err.kind() != io::ErrorKind::UnexpectedEof && err.kind() != io::ErrorKind::ConnectionReset {
-                    eprintln!("{err}");
-                }
-            }
-        });
-        Ok(Session { output })
-    }
-
-    /// Waits for the output to end (the process's, or the daemon letting us go on detach).
-    pub fn finish(self) {
-        let _ = self.output.join();
-        out("");
-    }
 }
 
 #[cfg(test)]

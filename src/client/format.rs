@@ -4,25 +4,13 @@
 
 use serde_json::Value;
 
-/// Re-indents compact or indented JSON text the way Go's json.Indent does with four spaces.
-pub fn indent_json(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len() * 2);
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    let chars: Vec<char> = raw.chars().collect();
-    let mut i = 0;
-    let newline = |out: &mut String, depth: usize| {
-        out.push('\n');
-        for _ in 0..depth {
-            out.push_str("    ");
-        }
-    };
-    while i < chars.len() {
-        let c = chars[i];
-        i += 1;
+/// Calls `f` with each character of JSON text but the whitespace between tokens, and whether
+/// it belongs to a string (its quotes included).
+fn scan_json(raw: &str, mut f: impl FnMut(char, bool)) {
+    let (mut in_string, mut escaped) = (false, false);
+    for c in raw.chars() {
         if in_string {
-            out.push(c);
+            f(c, true);
             if escaped {
                 escaped = false;
             } else if c == '\\' {
@@ -30,25 +18,50 @@ pub fn indent_json(raw: &str) -> String {
             } else if c == '"' {
                 in_string = false;
             }
+        } else if c == '"' {
+            in_string = true;
+            f(c, true);
+        } else if !c.is_whitespace() {
+            f(c, false);
+        }
+    }
+}
+
+/// Go's `json.Compact`: whitespace outside strings removed, key order kept.
+pub fn compact_json(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    scan_json(raw, |c, _| out.push(c));
+    out
+}
+
+/// Re-indents compact or indented JSON text the way Go's json.Indent does with four spaces.
+pub fn indent_json(raw: &str) -> String {
+    let mut chars = Vec::with_capacity(raw.len());
+    scan_json(raw, |c, in_string| chars.push((c, in_string)));
+    let mut out = String::with_capacity(raw.len() * 2);
+    let mut depth = 0usize;
+    let newline = |out: &mut String, depth: usize| {
+        out.push('\n');
+        for _ in 0..depth {
+            out.push_str("    ");
+        }
+    };
+    let mut i = 0;
+    while i < chars.len() {
+        let (c, in_string) = chars[i];
+        i += 1;
+        if in_string {
+            out.push(c);
             continue;
         }
         match c {
-            ' ' | '\t' | '\n' | '\r' => {}
-            '"' => {
-                in_string = true;
-                out.push(c);
-            }
             '{' | '[' => {
                 out.push(c);
                 let close = if c == '{' { '}' } else { ']' };
                 // Empty containers stay on one line.
-                let mut j = i;
-                while j < chars.len() && chars[j].is_whitespace() {
-                    j += 1;
-                }
-                if j < chars.len() && chars[j] == close {
+                if chars.get(i) == Some(&(close, false)) {
                     out.push(close);
-                    i = j + 1;
+                    i += 1;
                 } else {
                     depth += 1;
                     newline(&mut out, depth);
@@ -216,6 +229,9 @@ mod tests {
             indent_json(raw),
             "[\n    {\n        \"Id\": \"abc\",\n        \"Args\": [],\n        \"State\": {\n            \"Status\": \"exited\",\n            \"Note\": \"a, b: {c}\"\n        },\n        \"Z\": 1\n    }\n]"
         );
+        let spaced = "{ \"A\" : [ ] ,\n \"B\": \"x \\\" y\" }";
+        assert_eq!(indent_json(spaced), "{\n    \"A\": [],\n    \"B\": \"x \\\" y\"\n}");
+        assert_eq!(compact_json(spaced), "{\"A\":[],\"B\":\"x \\\" y\"}");
     }
 
     #[test]

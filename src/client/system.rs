@@ -208,30 +208,6 @@ fn inspect_raw(api: &Api, name: &str, kind: Option<&str>, size: bool) -> Result<
     Err(last)
 }
 
-/// Go's `json.Compact`: whitespace outside strings removed, key order kept.
-fn compact_json(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len());
-    let (mut in_string, mut escaped) = (false, false);
-    for c in raw.chars() {
-        if in_string {
-            out.push(c);
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_string = false;
-            }
-        } else if c == '"' {
-            in_string = true;
-            out.push(c);
-        } else if !c.is_whitespace() {
-            out.push(c);
-        }
-    }
-    out
-}
-
 fn inspect_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     let api = ctx.api()?;
     let mut found = Vec::new();
@@ -245,7 +221,7 @@ fn inspect_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     }
     match p.value("format") {
         // Docker's JSON inspector: the daemon's objects, compacted, in one array.
-        Some("json") => out(&format!("[{}]\n", found.iter().map(|r| compact_json(r)).collect::<Vec<_>>().join(","))),
+        Some("json") => out(&format!("[{}]\n", found.iter().map(|r| format::compact_json(r)).collect::<Vec<_>>().join(","))),
         Some(f) => {
             // As Docker's template inspector: a format that does not parse ends it (64); an
             // element it fails on is an error beside the others; a blank line when nothing

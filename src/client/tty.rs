@@ -4,9 +4,10 @@
 //!   [`RawMode::restore`] early to print normally before the drop).
 //! - [`detach_keys`]: the keys from `--detach-keys` or config.json's `detachKeys`.
 //! - [`block_resize_signal`] then [`watch_resize`]: SIGWINCH → a callback (send the size).
-//! - [`size`]: the terminal's rows and columns.
+//! - [`size`]: the terminal's rows and columns; [`require_input_terminal`].
 //! - [`copy_input`]: stdin → the hijacked connection, watching for the detach keys.
 
+use crate::detach_keys::CopyEnd;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg, Termios};
 use std::io::{self, Read, Write};
@@ -44,6 +45,14 @@ impl Drop for RawMode {
     }
 }
 
+/// Docker's refusal of a session with a terminal and our input when that input is no terminal.
+pub fn require_input_terminal(tty: bool, stdin: bool) -> Result<(), super::Failure> {
+    if tty && stdin && !super::is_terminal(0) {
+        return Err(super::Failure::new("the input device is not a TTY", 1));
+    }
+    Ok(())
+}
+
 /// Rows and columns of the terminal on `fd`.
 pub fn size(fd: i32) -> Option<(u16, u16)> {
     let mut ws = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
@@ -56,16 +65,18 @@ pub fn size(fd: i32) -> Option<(u16, u16)> {
 /// none (the default, ctrl-p ctrl-q, applies). Returns the notation (for the `detachKeys`
 /// query, empty for the default) and its bytes; an invalid notation is Docker's error.
 pub fn detach_keys(flag: Option<&str>) -> Result<(String, Vec<u8>), String> {
-    let keys = match flag.filter(|k| !k.is_empty()) {
-        Some(k) => k.to_string(),
-        None => config_detach_keys().unwrap_or_default(),
-    };
-    if keys.is_empty() {
-        return Ok((keys, crate::detach_keys::DEFAULT.to_vec()));
-    }
-    match crate::detach_keys::parse(&keys) {
+    let keys = detach_keys_notation(flag);
+    match crate::detach_keys::parse_or_default(&keys) {
         Ok(bytes) => Ok((keys, bytes)),
         Err(e) => Err(format!("invalid detach keys ({keys}): {e}")),
+    }
+}
+
+/// The notation [`detach_keys`] reads, unchecked (an exec sends it for dockerd to check).
+pub fn detach_keys_notation(flag: Option<&str>) -> String {
+    match flag.filter(|k| !k.is_empty()) {
+        Some(k) => k.to_string(),
+        None => config_detach_keys().unwrap_or_default(),
     }
 }
 
@@ -97,39 +108,13 @@ pub fn watch_resize(on_resize: impl Fn() + Send + 'static) {
     });
 }
 
-/// How the copy of our input ended.
-#[derive(Debug, PartialEq, Eq)]
-pub enum InputEnd {
-    /// Our stdin ended (the write side of the connection is then shut down).
-    Eof,
-    /// The detach keys were typed; nothing of them was sent.
-    Detached,
-    /// The connection broke.
-    Broken,
-}
-
 /// Copies `input` (our stdin) to `conn`, watching for `keys` (pass an empty slice when there
 /// is no terminal: Docker detaches only with one). At the end of input the write side is shut
 /// down, so the daemon sees it.
-pub fn copy_input(mut input: impl Read, conn: &mut crate::http::Conn, keys: &[u8]) -> InputEnd {
-    let mut detector = crate::detach_keys::Detector::new(keys);
-    let mut buf = [0u8; 4096];
-    loop {
-        let n = match input.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => break,
-        };
-        let scan = detector.feed(&buf[..n]);
-        if !scan.forward.is_empty() && conn.write_all(&scan.forward).and_then(|()| conn.flush()).is_err() {
-            return InputEnd::Broken;
-        }
-        if scan.detached {
-            return InputEnd::Detached;
-        }
+pub fn copy_input(input: impl Read, conn: &mut crate::http::Conn, keys: &[u8]) -> CopyEnd {
+    let end = crate::detach_keys::copy(input, keys, |data| conn.write_all(data).and_then(|()| conn.flush()).is_ok());
+    if end == CopyEnd::Eof {
+        let _ = conn.shutdown(std::net::Shutdown::Write);
     }
-    let _ = conn.write_all(detector.held());
-    let _ = conn.shutdown(std::net::Shutdown::Write);
-    InputEnd::Eof
+    end
 }

@@ -281,12 +281,14 @@ fn stop_stale_containerd(pid: i32) {
         std::fs::read(format!("/proc/{pid}/cmdline")).ok().map(|c| c.split(|&b| b == 0).next().map(|a| String::from_utf8_lossy(a).rsplit('/').next().unwrap_or("").to_string()).unwrap_or_default())
     };
     let is_containerd = || argv0().is_some_and(|a| a == "docker-containerd" || a == "containerd");
-    // Gone, a zombie (its descriptors, the socket among them, closed), or another program.
-    // An empty command line is not an exit: it reads so while the exit is under way, the
-    // socket still open.
+    // Gone, a zombie with no thread left (its descriptors, the socket among them, closed), or
+    // another program. A zombie leader is not enough: the other threads share the descriptor
+    // table and may still be exiting. An empty command line is not an exit either: it reads
+    // so while the exit is under way, the socket still open.
     let exited = || {
         let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| s.rsplit_once(')').is_none_or(|(_, rest)| rest.trim_start().starts_with(['Z', 'X']))).unwrap_or(true);
-        zombie || argv0().is_some_and(|a| !a.is_empty() && a != "docker-containerd" && a != "containerd")
+        let threads_left = std::fs::read_dir(format!("/proc/{pid}/task")).map(|d| d.count()).unwrap_or(0);
+        (zombie && threads_left <= 1) || argv0().is_some_and(|a| !a.is_empty() && a != "docker-containerd" && a != "containerd")
     };
     if pid <= 1 || !is_containerd() {
         return;

@@ -8,6 +8,7 @@
 use super::ops::ApiError;
 use super::streams::{write_chunk, Chunk};
 use super::{Daemon, Entry};
+use crate::detach_keys::CopyEnd;
 use crate::jsonlog;
 use crate::stdcopy::StreamType;
 use std::io::{Read, Write};
@@ -25,6 +26,12 @@ pub struct Options {
     pub stream: bool,
     /// The `detachKeys` query, in Docker's notation; empty for the default.
     pub detach_keys: String,
+}
+
+/// The bytes of a `detachKeys` notation (an attach query's, an exec's `DetachKeys`; empty
+/// for the default), or Docker's 400.
+pub fn detach_keys(notation: &str) -> Result<Vec<u8>, ApiError> {
+    crate::detach_keys::parse_or_default(notation).map_err(|_| ApiError::bad_request(format!("Invalid detach keys ({notation}) provided")))
 }
 
 /// An attach decided on, its output subscription taken (so nothing the container writes
@@ -48,11 +55,7 @@ pub type Closer = Arc<dyn Fn() + Send + Sync>;
 
 impl Session {
     pub fn new(d: &Arc<Daemon>, entry: Arc<Entry>, opts: &Options) -> Result<Session, ApiError> {
-        let detach_keys = if opts.detach_keys.is_empty() {
-            crate::detach_keys::DEFAULT.to_vec()
-        } else {
-            crate::detach_keys::parse(&opts.detach_keys).map_err(|_| ApiError::bad_request(format!("Invalid detach keys ({}) provided", opts.detach_keys)))?
-        };
+        let detach_keys = detach_keys(&opts.detach_keys)?;
         let (id, tty, open_stdin, stdin_once, log_path) = {
             let s = entry.lock();
             let once = s.c.config.get("StdinOnce").and_then(serde_json::Value::as_bool).unwrap_or(false);
@@ -117,9 +120,9 @@ impl Session {
             let close = close.clone();
             let spawned = std::thread::Builder::new().name("attach-stdin".into()).stack_size(128 << 10).spawn(move || {
                 let keys: &[u8] = if tty { &detach_keys } else { &[] };
-                let outcome = copy_input(input, &entry, keys, &cancelled);
+                let outcome = crate::detach_keys::copy(input, keys, |data| entry.input.write(data, &cancelled));
                 match outcome {
-                    InputEnd::Eof if stdin_once && !tty => {
+                    CopyEnd::Eof | CopyEnd::WriteFailed if stdin_once && !tty => {
                         if entry.input.close(&cancelled) {
                             if let Err(e) = d.containerd.close_stdin(&id) {
                                 eprintln!("dockerd: closing the stdin of {id}: {e}");
@@ -177,37 +180,6 @@ fn wait_for_hangup(fd: &OwnedFd, cancelled: &AtomicBool) -> bool {
         }
     }
     false
-}
-
-enum InputEnd {
-    Eof,
-    Detached,
-}
-
-/// Copies the client's input to the container's stdin, watching for `keys`.
-fn copy_input(mut input: Box<dyn Read + Send>, entry: &Entry, keys: &[u8], cancelled: &AtomicBool) -> InputEnd {
-    let mut detector = crate::detach_keys::Detector::new(keys);
-    let mut buf = [0u8; 8192];
-    loop {
-        let n = match input.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => break,
-        };
-        let scan = detector.feed(&buf[..n]);
-        if !scan.forward.is_empty() && !entry.input.write(&scan.forward, cancelled) {
-            return InputEnd::Eof;
-        }
-        if scan.detached {
-            return InputEnd::Detached;
-        }
-    }
-    let held = detector.held();
-    if !held.is_empty() {
-        entry.input.write(held, cancelled);
-    }
-    InputEnd::Eof
 }
 
 impl Daemon {

@@ -12,6 +12,7 @@
 //! missed) and then has the shim forget the process.
 
 use super::ops::ApiError;
+use super::streams::{make_fifo, read_fifo, release_fifo_readers};
 use super::{spec, Daemon, Entry};
 use crate::containerd::client::ExecProcess;
 use crate::rpc::ErrorKind;
@@ -19,8 +20,6 @@ use crate::stdcopy::StreamType;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::io::Read;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, Receiver};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -209,6 +208,17 @@ pub fn start_failure_exit_code(cmd: &str, message: &str) -> i32 {
     }
 }
 
+/// Docker's 409s for an exec started before.
+fn check_not_started(rec: &ExecRecord) -> Result<(), ApiError> {
+    if rec.exit_code.is_some() {
+        return Err(ApiError::conflict(format!("Error: Exec command {} has already run", rec.id)));
+    }
+    if rec.running || rec.started {
+        return Err(ApiError::conflict(format!("Error: Exec command {} is already running", rec.id)));
+    }
+    Ok(())
+}
+
 /// Docker's 409s for an exec into a container that does not run (`name`: as the client gave it).
 fn check_exec_target(c: &super::container::Container, name: &str) -> Result<(), ApiError> {
     if !c.state.running {
@@ -260,9 +270,7 @@ fn parse_create(body: &Value) -> Result<ExecRecord, ApiError> {
         return Err(ApiError::bad_request("No exec command specified"));
     }
     let detach_keys = text("DetachKeys");
-    if !detach_keys.is_empty() {
-        parse_detach_keys(&detach_keys).map_err(|_| ApiError::bad_request(format!("Invalid detach keys ({detach_keys}) provided")))?;
-    }
+    super::attach::detach_keys(&detach_keys)?;
     let console_size = console_size(obj.get("ConsoleSize"))?;
     Ok(ExecRecord {
         id: crate::ids::new_id(),
@@ -294,66 +302,20 @@ pub fn console_size(v: Option<&Value>) -> Result<Option<[u32; 2]>, ApiError> {
     }
 }
 
-/// Docker's detach-key syntax: comma-separated `ctrl-<key>` or single characters.
-pub fn parse_detach_keys(keys: &str) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    for k in keys.split(',') {
-        let k = k.trim();
-        if let Some(c) = k.strip_prefix("ctrl-") {
-            let code = match c {
-                "@" => 0,
-                "[" => 27,
-                "\\" => 28,
-                "]" => 29,
-                "^" => 30,
-                "_" => 31,
-                s if s.len() == 1 && s.as_bytes()[0].is_ascii_lowercase() => s.as_bytes()[0] - b'a' + 1,
-                _ => return Err(format!("Unknown character: '{c}'")),
-            };
-            out.push(code);
-        } else if k.len() == 1 {
-            out.push(k.as_bytes()[0]);
-        } else {
-            return Err(format!("Unknown character: '{k}'"));
-        }
-    }
-    Ok(out)
-}
-
-/// One thread per output FIFO: blocking opens (they return once the shim opens the write
-/// side), then chunks into one channel, which ends when every FIFO is closed.
+/// One thread per output FIFO ([`read_fifo`]), chunks into one channel, which ends when
+/// every FIFO is closed.
 fn read_fifos(fifos: &[(PathBuf, StreamType)]) -> Receiver<(StreamType, Vec<u8>)> {
     let (tx, rx) = channel();
     for (path, stream) in fifos {
         let (tx, path, stream) = (tx.clone(), path.clone(), *stream);
         let spawned = std::thread::Builder::new().name("exec-fifo".into()).stack_size(128 << 10).spawn(move || {
-            let Ok(mut f) = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_CLOEXEC).open(&path) else { return };
-            let mut buf = vec![0u8; 32 << 10];
-            loop {
-                match f.read(&mut buf) {
-                    Ok(0) => return,
-                    Ok(n) => {
-                        if tx.send((stream, buf[..n].to_vec())).is_err() {
-                            return;
-                        }
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(_) => return,
-                }
-            }
+            read_fifo(&path, |data| tx.send((stream, data.to_vec())).is_ok());
         });
         if spawned.is_err() {
             eprintln!("dockerd: cannot start an exec output reader");
         }
     }
     rx
-}
-
-/// Ends FIFO readers still blocked in their open (the runtime never opened the write side).
-fn release_fifos(fifos: &[(PathBuf, StreamType)]) {
-    for (p, _) in fifos {
-        let _ = std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC).open(p);
-    }
 }
 
 fn remove_fifos(bundle: &Path, exec_id: &str) {
@@ -388,12 +350,7 @@ impl Daemon {
     /// The checks of `POST /exec/{id}/start` made before the connection is taken over.
     pub fn exec_check_start(&self, id: &str) -> Result<(), ApiError> {
         let rec = self.exec_get(id)?;
-        if rec.exit_code.is_some() {
-            return Err(ApiError::conflict(format!("Error: Exec command {id} has already run")));
-        }
-        if rec.running || rec.started {
-            return Err(ApiError::conflict(format!("Error: Exec command {id} is already running")));
-        }
+        check_not_started(&rec)?;
         let entry = self.find(&rec.container_id)?;
         let slot = entry.lock();
         check_exec_target(&slot.c, &rec.container_id)
@@ -405,12 +362,7 @@ impl Daemon {
         let rec = {
             let mut map = self.execs.lock();
             let rec = map.get_mut(id).ok_or_else(|| ApiError::not_found(format!("No such exec instance: {id}")))?;
-            if rec.exit_code.is_some() {
-                return Err(ApiError::conflict(format!("Error: Exec command {id} has already run")));
-            }
-            if rec.running || rec.started {
-                return Err(ApiError::conflict(format!("Error: Exec command {id} is already running")));
-            }
+            check_not_started(rec)?;
             rec.started = true;
             rec.clone()
         };
@@ -452,7 +404,7 @@ impl Daemon {
         let process = exec_process(rec, &config, &container_config, opts.console_size.or(rec.console_size)).map_err(ApiError::internal)?;
         let attach = !opts.detach;
         let path = |s: &str| bundle.join(format!("{}-{s}", rec.id));
-        let mk = |p: &Path| nix::unistd::mkfifo(p, nix::sys::stat::Mode::from_bits_truncate(0o600)).map_err(|e| ApiError::internal(format!("making {}: {e}", p.display())));
+        let mk = |p: &Path| make_fifo(p).map_err(|e| ApiError::internal(format!("making {}: {e}", p.display())));
         let mut outputs: Vec<(PathBuf, StreamType)> = Vec::new();
         let mut stdin = None;
         if attach {
@@ -483,7 +435,7 @@ impl Daemon {
         match self.containerd.exec(&task) {
             Ok(pid) => Ok((pid, attach.then(|| Attached { stdin, output, container_id: rec.container_id.clone() }))),
             Err(e) => {
-                release_fifos(&outputs);
+                release_fifo_readers(outputs.iter().map(|o| o.0.as_path()));
                 remove_fifos(&bundle, &rec.id);
                 // The runtime's refusal, worded as Docker words an OCI runtime's.
                 let refused = e.kind == ErrorKind::FailedPrecondition;
@@ -621,14 +573,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn detach_keys_parse_as_dockers() {
-        assert_eq!(parse_detach_keys("ctrl-p,ctrl-q").unwrap(), vec![16, 17]);
-        assert_eq!(parse_detach_keys("a,ctrl-@").unwrap(), vec![b'a', 0]);
-        assert!(parse_detach_keys("ctrl-1").is_err());
-        assert!(parse_detach_keys("ab").is_err());
-    }
-
-    #[test]
     fn exec_environment_overrides_the_containers() {
         let mut env = vec!["PATH=/bin".to_string(), "A=1".to_string()];
         replace_or_append(&mut env, &["A=2".to_string(), "B=3".to_string()]);
@@ -639,6 +583,7 @@ mod tests {
     fn create_bodies_are_checked() {
         assert_eq!(parse_create(&json!({"Cmd": []})).unwrap_err().message, "No exec command specified");
         assert_eq!(parse_create(&json!({"Cmd": ["true"], "Bogus": 1})).unwrap_err().status, 400);
+        assert_eq!(parse_create(&json!({"Cmd": ["true"], "DetachKeys": "ctrl-1"})).unwrap_err().message, "Invalid detach keys (ctrl-1) provided");
         let r = parse_create(&json!({"Cmd": ["sh", "-c", "x"], "User": "nobody", "Tty": true, "ConsoleSize": [24, 80]})).unwrap();
         assert_eq!((r.cmd.len(), r.user.as_str(), r.tty, r.console_size), (3, "nobody", true, Some([24, 80])));
         assert_eq!(start_failure_exit_code("nope", "exec: \"nope\": executable file not found in $PATH"), 127);

@@ -11,6 +11,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
+/// Opens the write end of a process's stdin FIFO (a container's or an exec's) without
+/// waiting for a reader: with the process's shim holding the read end the open succeeds at
+/// once, and with the shim gone it fails rather than hang. Writes block from here on: a
+/// process that reads slowly holds its clients back.
+pub fn open_fifo_writer(path: &Path) -> io::Result<File> {
+    let f = std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC).open(path)?;
+    nix::fcntl::fcntl(f.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::empty())).map_err(io::Error::from)?;
+    Ok(f)
+}
+
 #[derive(Default)]
 pub struct Input {
     fifo: Mutex<Option<Arc<File>>>,
@@ -29,9 +39,7 @@ impl Input {
     /// read end, so the open neither blocks nor fails; should the shim be gone it fails at
     /// once rather than hang).
     pub fn open(&self, path: &Path) -> io::Result<()> {
-        let f = std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC).open(path)?;
-        // Writes block from here on: a container that reads slowly holds its clients back.
-        nix::fcntl::fcntl(f.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::empty())).map_err(io::Error::from)?;
+        let f = open_fifo_writer(path)?;
         *self.lock() = Some(Arc::new(f));
         self.changed.notify_all();
         Ok(())

@@ -11,6 +11,41 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
+/// Makes a FIFO (mode 0600) at `path`, replacing what was there.
+pub fn make_fifo(path: &Path) -> io::Result<()> {
+    let _ = std::fs::remove_file(path);
+    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600))?;
+    Ok(())
+}
+
+/// Reads an output FIFO until its writers are gone, each chunk to `on_data` (false: stop).
+/// The open blocks until a writer (the shim) has the FIFO open: reading before that would see
+/// end-of-file at once. False when the FIFO could not be opened.
+pub fn read_fifo(path: &Path, mut on_data: impl FnMut(&[u8]) -> bool) -> bool {
+    let Ok(mut fifo) = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_CLOEXEC).open(path) else { return false };
+    let mut buf = vec![0u8; 32 << 10];
+    loop {
+        match fifo.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(n) => {
+                if !on_data(&buf[..n]) {
+                    return true;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return true,
+        }
+    }
+}
+
+/// Ends [`read_fifo`]s still blocked in their open (the runtime failed before opening the
+/// FIFOs for writing).
+pub fn release_fifo_readers<'a>(paths: impl IntoIterator<Item = &'a Path>) {
+    for p in paths {
+        let _ = std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC).open(p);
+    }
+}
+
 /// What an attached client receives.
 #[derive(Debug)]
 pub enum Chunk {
@@ -53,8 +88,7 @@ impl Fifos {
     pub fn create(bundle: &Path, with_stdin: bool, terminal: bool) -> io::Result<Fifos> {
         let mk = |name: &str| -> io::Result<PathBuf> {
             let p = bundle.join(name);
-            let _ = std::fs::remove_file(&p);
-            nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o600))?;
+            make_fifo(&p)?;
             Ok(p)
         };
         Ok(Fifos { stdin: if with_stdin { Some(mk("init-stdin")?) } else { None }, stdout: mk("init-stdout")?, stderr: if terminal { None } else { Some(mk("init-stderr")?) } })
@@ -81,12 +115,11 @@ impl Output {
         for (path, stream) in streams {
             let me = self.clone();
             std::thread::Builder::new().name("fifo".into()).stack_size(128 << 10).spawn(move || {
-                // A blocking open returns once a writer (the shim) has the FIFO open; reading
-                // before that would see end-of-file at once.
-                match std::fs::OpenOptions::new().read(true).custom_flags(libc::O_CLOEXEC).open(&path) {
-                    Ok(f) => me.pump(Some(f), stream),
-                    Err(_) => me.pump(None, stream),
-                }
+                read_fifo(&path, |data| {
+                    me.deliver(stream, data);
+                    true
+                });
+                me.stream_closed(stream);
             })?;
         }
         Ok(())
@@ -100,23 +133,12 @@ impl Output {
 
     /// Ends readers still waiting for a writer (the runtime failed before opening the FIFOs).
     pub fn release(fifos: &Fifos) {
-        for p in std::iter::once(&fifos.stdout).chain(fifos.stderr.as_ref()) {
-            let _ = std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC).open(p);
-        }
+        release_fifo_readers(std::iter::once(fifos.stdout.as_path()).chain(fifos.stderr.as_deref()));
     }
 
-    fn pump(&self, fifo: Option<File>, stream: StreamType) {
-        let mut buf = vec![0u8; 32 << 10];
-        if let Some(mut fifo) = fifo {
-            loop {
-                match fifo.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => self.deliver(stream, &buf[..n]),
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(_) => break,
-                }
-            }
-        }
+    /// One of the run's output FIFOs ended: its partial last line is logged, and when it was
+    /// the last the subscribers are told.
+    fn stream_closed(&self, stream: StreamType) {
         let mut inner = self.lock();
         let idx = if stream == StreamType::Stdout { 0 } else { 1 };
         let rest = std::mem::take(&mut inner.partial[idx]);

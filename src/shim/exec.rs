@@ -11,13 +11,11 @@
 //! `exec_resize` {height, width}; `exec_close_stdin`; `exec_delete` (stopped execs only);
 //! `exec_list` → {execs: [exec_state...]}.
 
-use super::{param_str, runtime, tty, Outcome, Shim};
+use super::{param_str, tty, Outcome, Shim};
 use crate::rpc::{ErrorKind, RpcError};
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::fs::OpenOptions;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt;
 
 /// One exec process and what the shim holds for it.
 pub struct Exec {
@@ -206,26 +204,9 @@ impl Shim {
 
     fn run_exec(&mut self, params: &Value, terminal: bool, process_file: &std::path::Path, pid_file: &std::path::Path) -> Result<Exec, RpcError> {
         let io_err = |what: &str, e: std::io::Error| RpcError::internal(format!("opening {what}: {e}"));
-        let mut exec = Exec { pid: 0, exit: None, stdin_keeper: None, output_keepers: Vec::new(), tty: None };
-        // O_RDWR never blocks on a FIFO and makes us a writer until exec_close_stdin.
+        let io = super::open_stdio(params, terminal)?;
+        let mut exec = Exec { pid: 0, exit: None, stdin_keeper: io.stdin_keeper, output_keepers: io.output_keepers, tty: None };
         let stdin_path = param_str(params, "stdin");
-        if let Some(p) = stdin_path {
-            exec.stdin_keeper = Some(OpenOptions::new().read(true).write(true).open(p).map_err(|e| io_err("stdin", e))?.into());
-        }
-        let mut output = |key: &str| -> Result<Option<OwnedFd>, RpcError> {
-            let Some(p) = param_str(params, key) else { return Ok(None) };
-            exec.output_keepers.push(OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(p).map_err(|e| io_err(key, e))?.into());
-            if terminal {
-                return Ok(None);
-            }
-            Ok(Some(OpenOptions::new().write(true).open(p).map_err(|e| io_err(key, e))?.into()))
-        };
-        let stdout = output("stdout")?;
-        let stderr = output("stderr")?.map(runtime::Stderr::To).unwrap_or(runtime::Stderr::Null);
-        let stdin = match (stdin_path, terminal) {
-            (Some(p), false) => Some(OwnedFd::from(OpenOptions::new().read(true).open(p).map_err(|e| io_err("stdin", e))?)),
-            _ => None,
-        };
         let console = if terminal { Some(tty::ConsoleSocket::bind(&self.flags.workdir).map_err(|e| io_err("the console socket", e))?) } else { None };
         let console_arg = console.as_ref().map(|c| c.path.display().to_string());
         let (process_arg, pid_arg) = (process_file.display().to_string(), pid_file.display().to_string());
@@ -235,13 +216,7 @@ impl Shim {
         }
         let task_id = self.id.clone();
         args.push(&task_id);
-        let before = self.log_len();
-        let (status, _) = self.runtime.run(&args, stdin, stdout, stderr).map_err(|e| RpcError::internal(format!("running {}: {e}", self.runtime.path().display())))?;
-        if !status.success() {
-            let msg = self.runtime_error(before).unwrap_or_else(|| format!("{} exec failed: {status}", self.flags.runtime_name));
-            return Err(RpcError::new(ErrorKind::FailedPrecondition, msg));
-        }
-        exec.pid = std::fs::read_to_string(pid_file).ok().and_then(|s| s.trim().parse::<u32>().ok()).ok_or_else(|| RpcError::internal("the runtime wrote no pid file"))?;
+        exec.pid = self.run_for_pid(&args, pid_file, io.stdin, io.stdout, io.stderr)?;
         if let Some(console) = console {
             match console.receive(stdin_path, param_str(params, "stdout")) {
                 Ok(t) => exec.tty = Some(t),

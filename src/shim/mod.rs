@@ -230,6 +230,46 @@ pub fn main(args: Vec<String>) -> i32 {
     }
 }
 
+/// A process's stdio, opened from the FIFOs dockerd made: the keepers the shim holds (a
+/// writer on stdin, so the process sees EOF only at `close_stdin`; readers on the outputs, so
+/// it never gets EPIPE while dockerd is away) and the ends the runtime passes on — none with a
+/// terminal, whose pty carries the stdio.
+struct ProcessStdio {
+    stdin_keeper: Option<OwnedFd>,
+    output_keepers: Vec<OwnedFd>,
+    stdin: Option<OwnedFd>,
+    stdout: Option<OwnedFd>,
+    stderr: runtime::Stderr,
+}
+
+/// Opens the `stdin`, `stdout` and `stderr` FIFOs of a `create` or `exec` request.
+fn open_stdio(params: &Value, terminal: bool) -> Result<ProcessStdio, RpcError> {
+    let io_err = |what: &str, p: &str, e: std::io::Error| RpcError::internal(format!("opening {what} {p}: {e}"));
+    let mut io = ProcessStdio { stdin_keeper: None, output_keepers: Vec::new(), stdin: None, stdout: None, stderr: runtime::Stderr::Null };
+    if let Some(p) = param_str(params, "stdin") {
+        // O_RDWR never blocks on a FIFO and makes us a writer, so the read-only open for the
+        // process below does not block either.
+        io.stdin_keeper = Some(OpenOptions::new().read(true).write(true).open(p).map_err(|e| io_err("stdin", p, e))?.into());
+        if !terminal {
+            io.stdin = Some(OpenOptions::new().read(true).open(p).map_err(|e| io_err("stdin", p, e))?.into());
+        }
+    }
+    for key in ["stdout", "stderr"] {
+        let Some(p) = param_str(params, key) else { continue };
+        io.output_keepers.push(OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(p).map_err(|e| io_err(key, p, e))?.into());
+        if terminal {
+            continue;
+        }
+        let writer: OwnedFd = OpenOptions::new().write(true).open(p).map_err(|e| io_err(key, p, e))?.into();
+        if key == "stdout" {
+            io.stdout = Some(writer);
+        } else {
+            io.stderr = runtime::Stderr::To(writer);
+        }
+    }
+    Ok(io)
+}
+
 fn param_str<'a>(params: &'a Value, key: &str) -> Option<&'a str> {
     params.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
 }
@@ -502,30 +542,25 @@ impl Shim {
         if params.get("terminal").and_then(Value::as_bool) == Some(true) {
             return self.create_terminal(id, bundle, params);
         }
-        let io_err = |what: &str, p: &str, e: std::io::Error| RpcError::internal(format!("opening {what} {p}: {e}"));
-        let stdin = match param_str(params, "stdin") {
-            Some(p) => {
-                // O_RDWR never blocks on a FIFO and makes us a writer, so the read-only open for
-                // the container below does not block either, and stdin stays open until close_stdin.
-                let keeper = OpenOptions::new().read(true).write(true).open(p).map_err(|e| io_err("stdin", p, e))?;
-                let reader = OpenOptions::new().read(true).open(p).map_err(|e| io_err("stdin", p, e))?;
-                self.stdin_keeper = Some(keeper.into());
-                Some(OwnedFd::from(reader))
-            }
-            None => None,
-        };
-        let mut open_output = |key: &str| -> Result<Option<OwnedFd>, RpcError> {
-            let Some(p) = param_str(params, key) else { return Ok(None) };
-            let keeper = OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(p).map_err(|e| io_err(key, p, e))?;
-            self.output_keepers.push(keeper.into());
-            let writer = OpenOptions::new().write(true).open(p).map_err(|e| io_err(key, p, e))?;
-            Ok(Some(writer.into()))
-        };
-        let stdout = open_output("stdout")?;
-        let stderr = open_output("stderr")?.map(runtime::Stderr::To).unwrap_or(runtime::Stderr::Null);
+        let io = open_stdio(params, false)?;
+        self.stdin_keeper = io.stdin_keeper;
+        self.output_keepers.extend(io.output_keepers);
         // The write ends are the runtime's only: they are closed once it has run.
-        let pid = self.runtime_create(&id, &bundle, &[], stdin, stdout, stderr)?;
+        let pid = self.runtime_create(&id, &bundle, &[], io.stdin, io.stdout, io.stderr)?;
         Ok(self.created(id, bundle, pid))
+    }
+
+    /// Runs the runtime's `args` (a `create` or an `exec`, with `--pid-file pid_file`) and
+    /// returns the pid it wrote; a failure is the runtime's logged error, else
+    /// `<runtime> <verb> failed`.
+    fn run_for_pid(&self, args: &[&str], pid_file: &Path, stdin: Option<OwnedFd>, stdout: Option<OwnedFd>, stderr: runtime::Stderr) -> Result<u32, RpcError> {
+        let before = self.log_len();
+        let (status, _) = self.runtime.run(args, stdin, stdout, stderr).map_err(|e| RpcError::internal(format!("running {}: {e}", self.runtime.path().display())))?;
+        if !status.success() {
+            let msg = self.runtime_error(before).unwrap_or_else(|| format!("{} {} failed: {status}", self.flags.runtime_name, args.first().copied().unwrap_or_default()));
+            return Err(RpcError::new(ErrorKind::FailedPrecondition, msg));
+        }
+        std::fs::read_to_string(pid_file).ok().and_then(|s| s.trim().parse::<u32>().ok()).ok_or_else(|| RpcError::internal("the runtime wrote no pid file"))
     }
 
     /// Runs the runtime's `create` (with `extra` flags before the id); returns the init's pid.
@@ -533,19 +568,11 @@ impl Shim {
     fn runtime_create(&mut self, id: &str, bundle: &str, extra: &[&str], stdin: Option<OwnedFd>, stdout: Option<OwnedFd>, stderr: runtime::Stderr) -> Result<u32, RpcError> {
         let pid_file = self.flags.workdir.join("init.pid");
         let _ = std::fs::remove_file(&pid_file);
-        let before = self.log_len();
         let pid_file_arg = pid_file.display().to_string();
         let mut args = vec!["create", "--bundle", bundle];
         args.extend_from_slice(extra);
         args.extend(["--pid-file", &pid_file_arg, id]);
-        let ran = self.runtime.run(&args, stdin, stdout, stderr).map_err(|e| RpcError::internal(format!("running {}: {e}", self.flags.runtime.display())));
-        let result = ran.and_then(|(status, _)| {
-            if !status.success() {
-                let msg = self.runtime_error(before).unwrap_or_else(|| format!("{} create failed: {status}", self.flags.runtime_name));
-                return Err(RpcError::new(ErrorKind::FailedPrecondition, msg));
-            }
-            std::fs::read_to_string(&pid_file).ok().and_then(|s| s.trim().parse::<u32>().ok()).ok_or_else(|| RpcError::internal("the runtime wrote no pid file"))
-        });
+        let result = self.run_for_pid(&args, &pid_file, stdin, stdout, stderr);
         if result.is_err() {
             self.stdin_keeper = None;
             self.output_keepers.clear();
@@ -567,13 +594,9 @@ impl Shim {
     /// and the container's stdio is the pty's slave rather than the FIFOs.
     fn create_terminal(&mut self, id: String, bundle: String, params: &Value) -> Result<Value, RpcError> {
         let io_err = |what: &str, e: std::io::Error| RpcError::internal(format!("{what}: {e}"));
-        if let Some(p) = param_str(params, "stdin") {
-            // Our write end keeps the FIFO open until close_stdin, as for other tasks.
-            self.stdin_keeper = Some(OpenOptions::new().read(true).write(true).open(p).map_err(|e| io_err("opening stdin", e))?.into());
-        }
-        if let Some(p) = param_str(params, "stdout") {
-            self.output_keepers.push(OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(p).map_err(|e| io_err("opening stdout", e))?.into());
-        }
+        let io = open_stdio(params, true)?;
+        self.stdin_keeper = io.stdin_keeper;
+        self.output_keepers.extend(io.output_keepers);
         let console = tty::ConsoleSocket::bind(&self.flags.workdir).map_err(|e| io_err("console socket", e))?;
         let console_arg = console.path.display().to_string();
         let pid = self.runtime_create(&id, &bundle, &["--console-socket", &console_arg], None, None, runtime::Stderr::Null)?;

@@ -10,6 +10,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// Docker's CLI 28, when installed.
+pub const REAL_CLI: &str = "/usr/local/bin/docker";
+/// Debian's docker.io client (20.10), when installed.
+pub const DEBIAN_CLI: &str = "/usr/bin/docker";
+
+/// The real CLIs installed: [`REAL_CLI`], then [`DEBIAN_CLI`].
+pub fn real_clis() -> Vec<&'static str> {
+    [REAL_CLI, DEBIAN_CLI].into_iter().filter(|c| Path::new(c).exists()).collect()
+}
+
 /// A directory removed (after unmounting anything left under it) when dropped.
 pub struct TempDir(pub PathBuf);
 
@@ -307,6 +317,28 @@ impl Dockerd {
     /// The real docker CLI.
     pub fn real_docker(&self, cli: &str, args: &[&str]) -> Output {
         Command::new(cli).arg("-H").arg(self.host()).args(args).env("DOCKER_CONFIG", self.tmp.join("docker-config")).stdin(Stdio::null()).output().unwrap()
+    }
+
+    /// A client (`cli`: a real CLI's path, `None`: ours) with `input` on its stdin (`None`:
+    /// /dev/null), under a time limit (a hang fails).
+    pub fn client_with_input(&self, cli: Option<&str>, args: &[&str], input: Option<&[u8]>) -> Output {
+        let mut cmd = cli.map(Command::new).unwrap_or_else(|| applet("docker"));
+        cmd.arg("-H").arg(self.host()).args(args).env("DOCKER_CONFIG", self.tmp.join("docker-config"));
+        cmd.stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        if let Some(data) = input {
+            child.stdin.take().unwrap().write_all(data).unwrap();
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let o = child.wait_with_output().unwrap();
+                panic!("docker {args:?} hung: {}{}\ndockerd:\n{}", stdout(&o), stderr(&o), self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.wait_with_output().unwrap()
     }
 
     pub fn api(&self, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {

@@ -5,7 +5,7 @@
 use crate::daemon::attach::{Options, Session};
 use crate::daemon::ops::ApiError;
 use crate::daemon::Daemon;
-use crate::http::server::{Request, Response};
+use crate::http::server::{HijackFn, Request, Response};
 use crate::http::websocket;
 use crate::http::Conn;
 use std::os::fd::OwnedFd;
@@ -26,20 +26,28 @@ pub fn attach(d: &Arc<Daemon>, id: &str, req: &Request, v: (u32, u32)) -> Result
     let entry = d.find(id)?;
     let session = Session::new(d, entry, &options(req, false))?;
     let multiplexed = !session.tty();
-    let upgrade = req.wants_upgrade();
-    let mut resp = Response::hijack(
-        if upgrade { 101 } else { 200 },
+    Ok(stream_response(
+        req,
+        multiplexed,
+        v,
         Box::new(move |reader, mut conn| {
             let Ok(closer) = conn.try_clone() else { return };
             let socket = conn.try_clone().ok().map(owned_fd);
             session.run(Box::new(reader), &mut conn, multiplexed, Arc::new(move || drop(closer.shutdown(std::net::Shutdown::Both))), socket);
         }),
-    )
-    .with_header("Content-Type", super::containers::stream_content_type(multiplexed, v));
+    ))
+}
+
+/// The answer that hands the connection over to a stream (an attach, an exec's start):
+/// `101 UPGRADED` when the client asked for `Upgrade: tcp`, else 200, and the stream's type.
+pub(super) fn stream_response(req: &Request, multiplexed: bool, v: (u32, u32), stream: HijackFn) -> Response {
+    let upgrade = req.wants_upgrade();
+    let resp = Response::hijack(if upgrade { 101 } else { 200 }, stream).with_header("Content-Type", super::containers::stream_content_type(multiplexed, v));
     if upgrade {
-        resp = resp.with_header("Connection", "Upgrade").with_header("Upgrade", "tcp");
+        resp.with_header("Connection", "Upgrade").with_header("Upgrade", "tcp")
+    } else {
+        resp
     }
-    Ok(resp)
 }
 
 /// The websocket attach: never multiplexed (a websocket keeps messages apart itself), binary

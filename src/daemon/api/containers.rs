@@ -15,11 +15,7 @@ pub fn create(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
             return Err(ApiError::bad_request(format!("Content-Type specified ({ct}) must be 'application/json'")));
         }
     }
-    let body: Value = if req.body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request("config cannot be empty in order to create a container"));
-    } else {
-        serde_json::from_slice(&req.body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?
-    };
+    let body = super::json_body(req, "config cannot be empty in order to create a container")?;
     let name = req.query("name").filter(|n| !n.is_empty());
     d.create(&body, name).map(|v| Response::json(201, &v))
 }

@@ -3,23 +3,18 @@
 //! /exec/{id}/resize`, `GET /exec/{id}/json`, and `ExecIDs` in container inspect, over the
 //! exec service of [`crate::daemon::exec`].
 
-use crate::daemon::exec::{parse_detach_keys, Attached, StartOptions};
+use super::json_body;
+use crate::daemon::exec::{Attached, StartOptions};
 use crate::daemon::ops::ApiError;
 use crate::daemon::streams::write_chunk;
 use crate::daemon::Daemon;
+use crate::detach_keys::CopyEnd;
 use crate::http::server::{Request, Response};
 use crate::http::Conn;
 use crate::stdcopy::StreamType;
 use serde_json::{json, Value};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::sync::Arc;
-
-fn json_body(req: &Request, empty_message: &str) -> Result<Value, ApiError> {
-    if req.body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request(empty_message));
-    }
-    serde_json::from_slice(&req.body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
-}
 
 /// `POST /containers/{id}/exec`.
 pub fn create(d: &Arc<Daemon>, container: &str, req: &Request) -> Result<Response, ApiError> {
@@ -64,29 +59,24 @@ pub fn start(d: &Arc<Daemon>, id: &str, req: &Request, v: (u32, u32)) -> Result<
     // As Docker, the framing follows the start request's Tty.
     let multiplexed = !body.get("Tty").and_then(Value::as_bool).unwrap_or(false);
     let rec = d.exec_get(id)?;
-    let detach_keys = if rec.tty { parse_detach_keys(if rec.detach_keys.is_empty() { "ctrl-p,ctrl-q" } else { &rec.detach_keys }).unwrap_or_default() } else { Vec::new() };
-    let upgrade = req.wants_upgrade();
+    // Checked when the exec was made; Docker watches for the keys only with a terminal.
+    let detach_keys = if rec.tty { crate::daemon::attach::detach_keys(&rec.detach_keys).unwrap_or_default() } else { Vec::new() };
     let (d, id) = (d.clone(), id.to_string());
-    let mut resp = Response::hijack(
-        if upgrade { 101 } else { 200 },
-        Box::new(move |reader, mut conn| {
-            match d.exec_start(&id, opts) {
-                Ok(Some(attached)) => run_attached(&d, &id, attached, reader, conn, multiplexed, detach_keys),
-                Ok(None) => {
-                    let _ = conn.shutdown(std::net::Shutdown::Both);
-                }
-                Err(e) => {
-                    let _ = write_chunk(&mut conn, StreamType::Stdout, format!("{}\r\n", e.message).as_bytes(), multiplexed);
-                    let _ = conn.shutdown(std::net::Shutdown::Both);
-                }
+    Ok(super::attach::stream_response(
+        req,
+        multiplexed,
+        v,
+        Box::new(move |reader, mut conn| match d.exec_start(&id, opts) {
+            Ok(Some(attached)) => run_attached(&d, &id, attached, reader, conn, multiplexed, detach_keys),
+            Ok(None) => {
+                let _ = conn.shutdown(std::net::Shutdown::Both);
+            }
+            Err(e) => {
+                let _ = write_chunk(&mut conn, StreamType::Stdout, format!("{}\r\n", e.message).as_bytes(), multiplexed);
+                let _ = conn.shutdown(std::net::Shutdown::Both);
             }
         }),
-    )
-    .with_header("Content-Type", if multiplexed && v >= (1, 42) { "application/vnd.docker.multiplexed-stream" } else { "application/vnd.docker.raw-stream" });
-    if upgrade {
-        resp = resp.with_header("Connection", "Upgrade").with_header("Upgrade", "tcp");
-    }
-    Ok(resp)
+    ))
 }
 
 /// Copies the client's stdin to the exec and its output to the client until the output ends
@@ -97,10 +87,10 @@ fn run_attached(d: &Arc<Daemon>, id: &str, attached: Attached, reader: std::io::
     if let Some(fifo) = stdin {
         let (d, id, control) = (d.clone(), id.to_string(), conn.try_clone().ok());
         std::thread::spawn(move || {
-            // Non-blocking: with the process gone (and the shim's end with it) a blocking open
-            // would wait forever; the shim holds the FIFO open while the process runs.
-            let Ok(mut fifo) = open_stdin_fifo(&fifo) else { return };
-            if copy_stdin(reader, &mut fifo, &detach_keys) == StdinEnd::Detached {
+            // With the process gone (and the shim's end with it) a blocking open would wait
+            // forever; the shim holds the FIFO open while the process runs.
+            let Ok(mut fifo) = crate::daemon::stdin::open_fifo_writer(&fifo) else { return };
+            if crate::detach_keys::copy(reader, &detach_keys, |data| fifo.write_all(data).is_ok()) == CopyEnd::Detached {
                 // The process goes on; the client is let go.
                 if let Some(c) = control {
                     let _ = c.shutdown(std::net::Shutdown::Both);
@@ -122,69 +112,4 @@ fn run_attached(d: &Arc<Daemon>, id: &str, attached: Attached, reader: std::io::
         d.exec_wait(id);
     }
     let _ = conn.shutdown(std::net::Shutdown::Both);
-}
-
-/// Opens the write end of an exec's stdin FIFO without waiting for a reader, then makes it
-/// blocking again for the copy.
-fn open_stdin_fifo(path: &std::path::Path) -> std::io::Result<std::fs::File> {
-    use std::os::fd::AsRawFd;
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC).open(path)?;
-    let flags = nix::fcntl::OFlag::from_bits_truncate(nix::fcntl::fcntl(f.as_raw_fd(), nix::fcntl::F_GETFL)?);
-    nix::fcntl::fcntl(f.as_raw_fd(), nix::fcntl::F_SETFL(flags & !nix::fcntl::OFlag::O_NONBLOCK))?;
-    Ok(f)
-}
-
-#[derive(PartialEq, Eq, Debug)]
-enum StdinEnd {
-    Closed,
-    Detached,
-}
-
-/// Copies until end of input, or until the whole `keys` sequence is typed (a partial match
-/// is passed on once it stops matching).
-fn copy_stdin(mut from: impl Read, to: &mut impl Write, keys: &[u8]) -> StdinEnd {
-    let mut buf = [0u8; 8192];
-    let mut held: Vec<u8> = Vec::new();
-    loop {
-        let n = match from.read(&mut buf) {
-            Ok(0) | Err(_) => return StdinEnd::Closed,
-            Ok(n) => n,
-        };
-        let mut out = Vec::with_capacity(n);
-        for &b in &buf[..n] {
-            if !keys.is_empty() && b == keys[held.len()] {
-                held.push(b);
-                if held.len() == keys.len() {
-                    let _ = to.write_all(&out);
-                    return StdinEnd::Detached;
-                }
-                continue;
-            }
-            out.append(&mut held);
-            if !keys.is_empty() && b == keys[0] {
-                held.push(b);
-            } else {
-                out.push(b);
-            }
-        }
-        if to.write_all(&out).is_err() {
-            return StdinEnd::Closed;
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn detach_keys_end_the_copy_and_partial_matches_pass_through() {
-        let mut out = Vec::new();
-        assert_eq!(copy_stdin(&b"ab\x10c\x10\x11zz"[..], &mut out, &[0x10, 0x11]), StdinEnd::Detached);
-        assert_eq!(out, b"ab\x10c");
-        let mut out = Vec::new();
-        assert_eq!(copy_stdin(&b"hello"[..], &mut out, &[0x10, 0x11]), StdinEnd::Closed);
-        assert_eq!(out, b"hello");
-    }
 }

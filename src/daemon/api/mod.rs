@@ -36,6 +36,14 @@ fn split_version(path: &str) -> (Option<&str>, &str) {
     (None, path)
 }
 
+/// A request's JSON body; `empty_message` is Docker's 400 for an empty one.
+fn json_body(req: &Request, empty_message: &str) -> Result<serde_json::Value, ApiError> {
+    if req.body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request(empty_message));
+    }
+    serde_json::from_slice(&req.body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
+}
+
 fn error_response(e: ApiError) -> Response {
     Response::error(e.status, &e.message)
 }
