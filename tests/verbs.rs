@@ -4,22 +4,10 @@
 
 mod common;
 
-use common::{stderr, stdout, Dockerd};
+use common::{have_real_cli as have_cli, ok, stderr, stdout, Dockerd, REAL_CLI as CLI};
 use serde_json::Value;
-use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-const CLI: &str = "/usr/local/bin/docker";
-
-fn have_cli() -> bool {
-    Path::new(CLI).exists()
-}
-
-fn ok(o: &Output, d: &Dockerd) -> String {
-    assert_eq!(o.status.code(), Some(0), "stdout: {}\nstderr: {}\ndockerd: {}", stdout(o), stderr(o), d.log());
-    stdout(o)
-}
 
 fn fails(o: &Output) -> String {
     assert_ne!(o.status.code(), Some(0), "stdout: {}", stdout(o));

@@ -15,6 +15,11 @@ pub const REAL_CLI: &str = "/usr/local/bin/docker";
 /// Debian's docker.io client (20.10), when installed.
 pub const DEBIAN_CLI: &str = "/usr/bin/docker";
 
+/// Whether the real docker CLI 28 ([`REAL_CLI`]) is installed.
+pub fn have_real_cli() -> bool {
+    Path::new(REAL_CLI).exists()
+}
+
 /// The real CLIs installed: [`REAL_CLI`], then [`DEBIAN_CLI`].
 pub fn real_clis() -> Vec<&'static str> {
     [REAL_CLI, DEBIAN_CLI].into_iter().filter(|c| Path::new(c).exists()).collect()
@@ -381,6 +386,13 @@ impl Drop for Dockerd {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
         }
     }
+}
+
+/// The stdout of a command that must have succeeded; else the test fails with its output
+/// and dockerd's log.
+pub fn ok(o: &Output, d: &Dockerd) -> String {
+    assert_eq!(o.status.code(), Some(0), "stdout: {}\nstderr: {}\ndockerd: {}", stdout(o), stderr(o), d.log());
+    stdout(o)
 }
 
 pub fn stdout(o: &Output) -> String {
