@@ -5,7 +5,7 @@
 //! input, `StdinOnce` (without a terminal) closes the container's stdin, otherwise the attach
 //! ends. Also the terminal's size (`resize`).
 
-use super::ops::ApiError;
+use super::errors::ApiError;
 use super::streams::{write_chunk, Chunk};
 use super::{Daemon, Entry};
 use crate::detach_keys::CopyEnd;

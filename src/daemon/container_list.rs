@@ -4,7 +4,7 @@
 //! `limit` and `size`, evaluated as its daemon does: newest first, `before`/`since` by
 //! position in that order, `status` implying `all`, `limit` including stopped containers.
 
-use super::ops::ApiError;
+use super::errors::ApiError;
 use super::Daemon;
 use crate::regexp::Regex;
 use serde_json::{json, Value};

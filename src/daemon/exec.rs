@@ -11,7 +11,7 @@
 //! waits for it through containerd (`exec_wait`, again after a containerd restart: no exit is
 //! missed) and then has the shim forget the process.
 
-use super::ops::ApiError;
+use super::errors::ApiError;
 use super::streams::{make_fifo, read_fifo, release_fifo_readers};
 use super::{spec, Daemon, Entry};
 use crate::containerd::client::ExecProcess;

@@ -1,7 +1,7 @@
 //! The Engine API's `filters` query parameter (`{"label":["a=b"],"until":["10m"]}`, or the
 //! old `{"label":{"a=b":true}}` form): parsing, Docker's key validation and its matchers.
 
-use super::ops::ApiError;
+use super::errors::ApiError;
 use serde_json::Value;
 use std::collections::BTreeMap;
 

@@ -4,7 +4,7 @@
 //! names in `RepoTags` and `RepoDigests`.
 
 use super::container_list::Filters;
-use super::ops::ApiError;
+use super::errors::ApiError;
 use super::Daemon;
 use crate::reference::Reference;
 use serde_json::{json, Value};

@@ -105,9 +105,9 @@ pub fn apply(spec: &mut Value, binary: &Path) {
 
 impl super::Daemon {
     /// The container's spec with the init put in, when it gets one.
-    pub(super) fn with_init(&self, c: &super::container::Container, mut spec: Value) -> Result<Value, super::ops::ApiError> {
+    pub(super) fn with_init(&self, c: &super::container::Container, mut spec: Value) -> Result<Value, super::errors::ApiError> {
         if wanted(&c.host_config, self.opts.init) {
-            let bin = binary(self.opts.init_path.as_deref()).map_err(super::ops::ApiError::internal)?;
+            let bin = binary(self.opts.init_path.as_deref()).map_err(super::errors::ApiError::internal)?;
             apply(&mut spec, &bin);
         }
         Ok(spec)

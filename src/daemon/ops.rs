@@ -5,47 +5,12 @@ use super::container::{Container, State};
 use super::streams::Fifos;
 use super::{spec, Daemon, Entry, Slot};
 use crate::containerd::client::{CreateTask, Event};
+use super::errors::ApiError;
+use super::signals::parse_signal;
 use crate::rpc::{ErrorKind, RpcError};
 use serde_json::{json, Map, Value};
 use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, SystemTime};
-
-/// An error as the Engine API reports it.
-#[derive(Debug)]
-pub struct ApiError {
-    pub status: u16,
-    pub message: String,
-}
-
-impl ApiError {
-    pub fn new(status: u16, message: impl Into<String>) -> ApiError {
-        ApiError { status, message: message.into() }
-    }
-    pub fn bad_request(message: impl Into<String>) -> ApiError {
-        ApiError::new(400, message)
-    }
-    pub fn not_found(message: impl Into<String>) -> ApiError {
-        ApiError::new(404, message)
-    }
-    pub fn conflict(message: impl Into<String>) -> ApiError {
-        ApiError::new(409, message)
-    }
-    pub fn internal(message: impl Into<String>) -> ApiError {
-        ApiError::new(500, message)
-    }
-}
-
-impl From<RpcError> for ApiError {
-    fn from(e: RpcError) -> ApiError {
-        let status = match e.kind {
-            ErrorKind::NotFound => 404,
-            ErrorKind::AlreadyExists => 409,
-            ErrorKind::InvalidArgument => 400,
-            _ => 500,
-        };
-        ApiError::new(status, e.message)
-    }
-}
 
 /// Which exit a waiter waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -862,17 +827,6 @@ impl Daemon {
     }
 }
 
-/// `SIGKILL`, `KILL`, `9` → 9.
-pub fn parse_signal(s: &str) -> Option<i32> {
-    if let Ok(n) = s.parse::<i32>() {
-        return (n > 0 && n < 65).then_some(n);
-    }
-    let name = s.to_ascii_uppercase();
-    let name = name.strip_prefix("SIG").unwrap_or(&name);
-    nix::sys::signal::Signal::iterator().find(|sig| &sig.as_str()[3..] == name).map(|sig| sig as i32)
-}
-
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -903,13 +857,5 @@ mod tests {
         assert_eq!(start_error_exit_code("exec: \"nope\": executable file not found in $PATH"), 127);
         assert_eq!(start_error_exit_code("exec /etc/passwd: permission denied"), 126);
         assert_eq!(start_error_exit_code("something else"), 128);
-    }
-
-    #[test]
-    fn signals_parse_by_name_and_number() {
-        assert_eq!(parse_signal("SIGKILL"), Some(9));
-        assert_eq!(parse_signal("term"), Some(15));
-        assert_eq!(parse_signal("10"), Some(10));
-        assert_eq!(parse_signal("NOPE"), None);
     }
 }

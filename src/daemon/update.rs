@@ -4,7 +4,7 @@
 //! container's cgroup gets the new limits at once (containerd → shim → `runtime update`).
 //! The restart policy needs nothing more: the restart code reads it at each exit.
 
-use super::ops::ApiError;
+use super::errors::ApiError;
 use crate::rpc::ErrorKind;
 use super::{Daemon, Entry};
 use serde_json::{json, Map, Value};

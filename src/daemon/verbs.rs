@@ -3,7 +3,7 @@
 
 use super::container::{valid_name, Container};
 use super::filters::{labels_of, Filters};
-use super::ops::ApiError;
+use super::errors::ApiError;
 use super::{Daemon, Entry};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -54,7 +54,7 @@ impl Daemon {
         if !slot.c.state.running || !slot.c.state.paused {
             return;
         }
-        let own = slot.c.config.get("StopSignal").and_then(Value::as_str).filter(|s| !s.is_empty()).and_then(super::ops::parse_signal);
+        let own = slot.c.config.get("StopSignal").and_then(Value::as_str).filter(|s| !s.is_empty()).and_then(super::signals::parse_signal);
         if signal != libc::SIGKILL && own.is_some_and(|own| own != signal) {
             return;
         }

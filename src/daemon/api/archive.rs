@@ -3,7 +3,7 @@
 //! container's root.
 
 use crate::daemon::container_fs::{path_stat, ContainerFs};
-use crate::daemon::ops::ApiError;
+use crate::daemon::errors::ApiError;
 use crate::daemon::Daemon;
 use crate::http::server::{Request, Response};
 use crate::rootfs_access::{clean_components, follows_last};

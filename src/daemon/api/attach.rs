@@ -3,7 +3,7 @@
 //! `POST /containers/{id}/resize`, over [`crate::daemon::attach`].
 
 use crate::daemon::attach::{Options, Session};
-use crate::daemon::ops::ApiError;
+use crate::daemon::errors::ApiError;
 use crate::daemon::Daemon;
 use crate::http::server::{HijackFn, Request, Response};
 use crate::http::websocket;

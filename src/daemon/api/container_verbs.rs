@@ -2,7 +2,7 @@
 //! stats, update and prune (and the prune routes of objects this daemon has none of yet).
 
 use crate::daemon::filters::Filters;
-use crate::daemon::ops::ApiError;
+use crate::daemon::errors::ApiError;
 use crate::daemon::{stats, Daemon};
 use crate::http::server::{Request, Response};
 use serde_json::{json, Value};

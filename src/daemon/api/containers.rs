@@ -1,7 +1,9 @@
 //! The Engine API's container routes: create, list, inspect, start/stop/restart/kill, wait,
 //! logs, changes and remove (attach and resize: [`super::attach`]), over the container operations of [`crate::daemon`].
 
-use crate::daemon::ops::{parse_signal, ApiError, WaitCondition};
+use crate::daemon::errors::ApiError;
+use crate::daemon::ops::WaitCondition;
+use crate::daemon::signals::parse_signal;
 use crate::daemon::Daemon;
 use crate::http::server::{Request, Response};
 use serde_json::{json, Value};

@@ -3,7 +3,7 @@
 
 use crate::daemon::events::{Message, FILTERS};
 use crate::daemon::filters::Filters;
-use crate::daemon::ops::ApiError;
+use crate::daemon::errors::ApiError;
 use crate::daemon::Daemon;
 use crate::http::server::{Request, Response};
 use std::io::Write;

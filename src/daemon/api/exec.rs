@@ -5,7 +5,7 @@
 
 use super::json_body;
 use crate::daemon::exec::{Attached, StartOptions};
-use crate::daemon::ops::ApiError;
+use crate::daemon::errors::ApiError;
 use crate::daemon::streams::write_chunk;
 use crate::daemon::Daemon;
 use crate::detach_keys::CopyEnd;

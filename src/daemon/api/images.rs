@@ -1,7 +1,7 @@
 //! The Engine API's image routes: list, inspect, pull, push, tag, remove, history, prune,
 //! save/load, import, container export, and `system df`.
 
-use crate::daemon::ops::ApiError;
+use crate::daemon::errors::ApiError;
 use crate::daemon::Daemon;
 use crate::http::server::{Request, Response};
 use crate::image::{ImageUser, PullErrorKind, PullOptions, RemoveErrorKind};

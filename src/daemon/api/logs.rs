@@ -2,7 +2,7 @@
 //! Docker's `tail`, `since`, `until`, `timestamps` and `details`.
 
 use super::containers::stream_content_type;
-use crate::daemon::ops::ApiError;
+use crate::daemon::errors::ApiError;
 use crate::daemon::streams::{write_chunk, Chunk};
 use crate::daemon::Daemon;
 use crate::http::server::{Request, Response};

@@ -13,7 +13,7 @@ mod system;
 
 pub use system::arch;
 
-use super::ops::ApiError;
+use super::errors::ApiError;
 use super::Daemon;
 use crate::http::server::{Request, Response};
 use std::sync::Arc;
