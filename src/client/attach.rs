@@ -10,7 +10,10 @@ use crate::detach_keys::CopyEnd;
 use super::{Args, Command, Ctx, Failure};
 use nix::sys::signal::{SigSet, Signal};
 use std::io::{self, Read, Write};
+use crate::http::client::Response;
+use serde_json::Value;
 use std::sync::mpsc;
+use std::time::Duration;
 
 pub const COMMANDS: &[Command] = &[Command {
     name: "attach",
@@ -228,7 +231,7 @@ fn attach_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
         proxy_signals(api, &id);
     }
     // Registered before attaching, so the exit cannot come first.
-    let wait = super::containers::wait_for_exit(api, &id, "not-running");
+    let wait = wait_for_exit(api, &id, "not-running");
     let attached = attach(api, &id, &Streams { stdin, stdout: true, stderr: true, tty: has_tty, detach_keys })?;
     check_state(&inspect(api)?)?;
     if has_tty && super::is_terminal(1) {
@@ -251,4 +254,27 @@ fn attach_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
         Ok(Err(e)) => Err(e.into()),
         Err(_) => Err(Failure::new("wait ended without an answer", 1)),
     }
+}
+
+/// Registers a wait before the container starts, so its exit cannot be missed. The head
+/// arrives once the daemon has registered (moby flushes it at once); a daemon that holds it
+/// back gets a short grace period instead.
+pub(super) fn wait_for_exit(api: &Api, id: &str, condition: &str) -> mpsc::Receiver<Result<Value, ApiError>> {
+    let (head_tx, head_rx) = mpsc::channel::<()>();
+    let (tx, rx) = mpsc::channel();
+    let endpoint = api.endpoint.clone();
+    let version = api.version.clone();
+    let server_version = api.server_version.clone();
+    let path = format!("/containers/{}/wait", seg(id));
+    let condition = condition.to_string();
+    std::thread::spawn(move || {
+        let api = Api { endpoint, version, server_version };
+        let result = api.call("POST", &path, &[("condition", condition)], None, &[]).and_then(|resp: Response| {
+            let _ = head_tx.send(());
+            resp.json().map_err(|e| ApiError::Io(e.to_string()))
+        });
+        let _ = tx.send(result);
+    });
+    let _ = head_rx.recv_timeout(Duration::from_secs(2));
+    rx
 }

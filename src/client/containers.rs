@@ -5,10 +5,8 @@ use super::api::{seg, Api, ApiError};
 use super::attach::{attach, monitor_size, resize_path, End, Streams};
 use super::flags::{flag, Kind, Parsed, Spec};
 use super::{for_each, out, Args, Command, Ctx, Failure};
-use crate::http::client::Response;
 use serde_json::{json, Value};
 use std::io::{self, Read};
-use std::sync::mpsc;
 use std::time::Duration;
 
 pub const COMMANDS: &[Command] = &[
@@ -260,29 +258,6 @@ fn create_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     }
 }
 
-/// Registers a wait before the container starts, so its exit cannot be missed. The head
-/// arrives once the daemon has registered (moby flushes it at once); a daemon that holds it
-/// back gets a short grace period instead.
-pub(super) fn wait_for_exit(api: &Api, id: &str, condition: &str) -> mpsc::Receiver<Result<Value, ApiError>> {
-    let (head_tx, head_rx) = mpsc::channel::<()>();
-    let (tx, rx) = mpsc::channel();
-    let endpoint = api.endpoint.clone();
-    let version = api.version.clone();
-    let server_version = api.server_version.clone();
-    let path = format!("/containers/{}/wait", seg(id));
-    let condition = condition.to_string();
-    std::thread::spawn(move || {
-        let api = Api { endpoint, version, server_version };
-        let result = api.call("POST", &path, &[("condition", condition)], None, &[]).and_then(|resp: Response| {
-            let _ = head_tx.send(());
-            resp.json().map_err(|e| ApiError::Io(e.to_string()))
-        });
-        let _ = tx.send(result);
-    });
-    let _ = head_rx.recv_timeout(Duration::from_secs(2));
-    rx
-}
-
 fn exit_code_of(wait: Result<Value, ApiError>) -> Result<i32, Failure> {
     match wait {
         Ok(v) => {
@@ -324,7 +299,7 @@ fn run_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     let streams = Streams { stdin: body["AttachStdin"] == true, stdout: body["AttachStdout"] == true, stderr: body["AttachStderr"] == true, tty, detach_keys };
     let attached = attach(api, &id, &streams).map_err(|e| Failure::new(report("run", &e.to_string(), false), 125))?;
     let condition = if p.bool("rm") { "removed" } else { "next-exit" };
-    let wait = wait_for_exit(api, &id, condition);
+    let wait = super::attach::wait_for_exit(api, &id, condition);
     if let Err(e) = start(api) {
         drop(attached);
         let m = e.to_string();
@@ -373,7 +348,7 @@ fn start_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
             super::attach::proxy_signals(api, &id);
         }
         let attached = attach(api, &id, &Streams { stdin, stdout: true, stderr: true, tty, detach_keys })?;
-        let wait = wait_for_exit(api, &id, "next-exit");
+        let wait = super::attach::wait_for_exit(api, &id, "next-exit");
         if let Err(e) = api.call("POST", &format!("/containers/{}/start", seg(&id)), &[], None, &[]) {
             drop(attached);
             return Err(Failure::new(e.to_string(), 1));
@@ -405,42 +380,6 @@ fn start_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     } else {
         Err(Failure::new(format!("Error: failed to start containers: {}", failed.join(", ")), 1))
     }
-}
-
-/// Go's strconv.Quote for the text Docker puts in the COMMAND column.
-pub(super) fn go_quote(s: &str) -> String {
-    let mut q = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => q.push_str("\\\""),
-            '\\' => q.push_str("\\\\"),
-            '\n' => q.push_str("\\n"),
-            '\t' => q.push_str("\\t"),
-            '\r' => q.push_str("\\r"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => q.push_str(&format!("\\x{:02x}", c as u32)),
-            c => q.push(c),
-        }
-    }
-    q.push('"');
-    q
-}
-
-pub(super) fn ports(c: &Value) -> String {
-    let mut list: Vec<String> = c["Ports"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|p| {
-            let private = p["PrivatePort"].as_u64().unwrap_or(0);
-            let proto = p["Type"].as_str().unwrap_or("tcp");
-            match p["PublicPort"].as_u64() {
-                Some(public) if public != 0 => format!("{}:{public}->{private}/{proto}", p["IP"].as_str().unwrap_or("0.0.0.0")),
-                _ => format!("{private}/{proto}"),
-            }
-        })
-        .collect();
-    list.dedup();
-    list.join(", ")
 }
 
 fn rm_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
@@ -511,7 +450,6 @@ mod tests {
         assert_eq!(start_error_code("exec: \"nosuch\": executable file not found in $PATH: unknown"), 127);
         assert_eq!(start_error_code("exec: \"/etc\": permission denied: unknown"), 126);
         assert_eq!(start_error_code("No such image: x"), 125);
-        assert_eq!(go_quote("sh -c 'echo \"x\"'"), "\"sh -c 'echo \\\"x\\\"'\"");
     }
 
     #[test]

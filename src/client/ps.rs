@@ -95,7 +95,7 @@ pub fn context(c: &Value, trunc: bool) -> Value {
         size = format!("{size} (virtual {})", crate::units::human_size_with_precision(root as f64, 3));
     }
     json!({
-        "Command": super::containers::go_quote(&command),
+        "Command": go_quote(&command),
         "CreatedAt": go_time_string(created),
         "ID": if trunc { id.chars().take(12).collect::<String>() } else { id.to_string() },
         "Image": image_field(c, trunc),
@@ -105,7 +105,7 @@ pub fn context(c: &Value, trunc: bool) -> Value {
         "Names": names.join(","),
         "Networks": networks.join(","),
         "Platform": null,
-        "Ports": super::containers::ports(c),
+        "Ports": ports(c),
         "RunningFor": human::ago_from_unix(created),
         "Size": size,
         "State": c["State"],
@@ -202,4 +202,51 @@ pub fn ps_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     let text = write_list(&template, &items, &container_titles(), &[("Label", label)]).map_err(|e| Failure::new(e, 1))?;
     out(&text);
     Ok(0)
+}
+
+/// Go's strconv.Quote for the text Docker puts in the COMMAND column.
+fn go_quote(s: &str) -> String {
+    let mut q = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => q.push_str("\\\""),
+            '\\' => q.push_str("\\\\"),
+            '\n' => q.push_str("\\n"),
+            '\t' => q.push_str("\\t"),
+            '\r' => q.push_str("\\r"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => q.push_str(&format!("\\x{:02x}", c as u32)),
+            c => q.push(c),
+        }
+    }
+    q.push('"');
+    q
+}
+
+/// The PORTS column.
+fn ports(c: &Value) -> String {
+    let mut list: Vec<String> = c["Ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            let private = p["PrivatePort"].as_u64().unwrap_or(0);
+            let proto = p["Type"].as_str().unwrap_or("tcp");
+            match p["PublicPort"].as_u64() {
+                Some(public) if public != 0 => format!("{}:{public}->{private}/{proto}", p["IP"].as_str().unwrap_or("0.0.0.0")),
+                _ => format!("{private}/{proto}"),
+            }
+        })
+        .collect();
+    list.dedup();
+    list.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_are_quoted_as_go_does() {
+        assert_eq!(go_quote("sh -c 'echo \"x\"'"), "\"sh -c 'echo \\\"x\\\"'\"");
+    }
 }
