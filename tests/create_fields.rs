@@ -9,7 +9,8 @@ use dockbox::daemon::create_fields::{lookup, Handling, Section, FIELDS};
 use serde_json::Value;
 use std::path::Path;
 
-const SWAGGER: &str = "/work/shared/reference/engine-api-v1.44.yaml";
+/// The Engine API's Swagger file, in the `shared/` folder beside the checkout.
+const SWAGGER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/reference/engine-api-v1.44.yaml");
 
 /// A YAML mapping or sequence entry: `key: value` with what is indented under it. Sequence
 /// items have the key `-`.
@@ -134,6 +135,8 @@ fn create_body_fields() -> Vec<(Section, String)> {
 #[test]
 fn every_create_field_in_the_swagger_file_is_honoured_or_refused() {
     if !Path::new(SWAGGER).exists() {
+        // CI always has shared/ beside its clone: there the walk must run.
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "{SWAGGER} is missing");
         eprintln!("skipped: {SWAGGER} is missing");
         return;
     }
