@@ -505,9 +505,14 @@ impl Shim {
 
     /// Runs a runtime command with its stdio on /dev/null (stderr kept for the error message).
     fn run_runtime(&self, what: &str, args: &[&str]) -> Result<(), RpcError> {
+        self.run_runtime_with_stdin(what, args, None)
+    }
+
+    /// [`Shim::run_runtime`] with `stdin` as the runtime's standard input.
+    fn run_runtime_with_stdin(&self, what: &str, args: &[&str], stdin: Option<OwnedFd>) -> Result<(), RpcError> {
         let before = self.log_len();
         let all: Vec<&str> = std::iter::once(what).chain(args.iter().copied()).collect();
-        let (status, stderr) = self.runtime.run(&all, None, None, runtime::Stderr::Capture).map_err(|e| RpcError::internal(format!("running {}: {e}", self.runtime.path().display())))?;
+        let (status, stderr) = self.runtime.run(&all, stdin, None, runtime::Stderr::Capture).map_err(|e| RpcError::internal(format!("running {}: {e}", self.runtime.path().display())))?;
         if status.success() {
             return Ok(());
         }
@@ -679,16 +684,14 @@ impl Shim {
         nix::fcntl::fcntl(write.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK)).map_err(|e| RpcError::internal(format!("pipe: {e}")))?;
         std::io::Write::write_all(&mut File::from(write), &text).map_err(|e| RpcError::internal(format!("writing the resources: {e}")))?;
         let id = self.id.clone();
-        let before = self.log_len();
-        let (status, stderr) = self.runtime.run(&["update", "--resources", "-", &id], Some(read), None, runtime::Stderr::Capture).map_err(|e| RpcError::internal(format!("running {}: {e}", self.runtime.path().display())))?;
-        if status.success() {
-            return Ok(json!({}));
-        }
-        let stderr = String::from_utf8_lossy(&stderr);
-        let message = self.runtime_error(before).unwrap_or_else(|| format!("{} update failed: {}", self.flags.runtime_name, stderr.trim()));
-        // The task ended while the update was on its way: not the update's failure.
-        let kind = if message.contains("container not running") { ErrorKind::FailedPrecondition } else { ErrorKind::Internal };
-        Err(RpcError::new(kind, message))
+        self.run_runtime_with_stdin("update", &["--resources", "-", &id], Some(read)).map(|()| json!({})).map_err(|e| {
+            // The task ended while the update was on its way: not the update's failure.
+            if e.message.contains("container not running") {
+                RpcError::new(ErrorKind::FailedPrecondition, e.message)
+            } else {
+                e
+            }
+        })
     }
 
     fn delete(&mut self) -> Result<Value, RpcError> {
