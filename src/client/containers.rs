@@ -290,8 +290,9 @@ fn run_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
         out(&format!("{id}\n"));
         return Ok(0);
     }
-    // Docker's default: signals the client gets go to the container (before any thread starts).
-    if p.value("sig-proxy") != Some("false") {
+    // Docker's default without a tty: signals the client gets go to the container (before any
+    // thread starts). With a tty the terminal sends them as keys.
+    if p.value("sig-proxy") != Some("false") && !p.bool("tty") {
         super::attach::proxy_signals(api, &id);
     }
     let body = create_body(p, false);
