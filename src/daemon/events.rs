@@ -75,6 +75,11 @@ impl Message {
             && by_name("network")
             && by_name("volume")
             && by_name("plugin")
+            && by_name("daemon")
+            && by_name("node")
+            && by_name("service")
+            && by_name("secret")
+            && by_name("config")
             && image
             && f.match_kv_list("label", &self.attributes)
     }
