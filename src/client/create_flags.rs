@@ -282,7 +282,14 @@ pub fn add_to_body(p: &Parsed, body: &mut Value) -> Result<(), String> {
     h.insert("Links".into(), list_or_null(p.list("link").into_iter().map(String::from).collect()));
     h.insert("CapAdd".into(), list_or_null(p.list("cap-add").into_iter().map(String::from).collect()));
     h.insert("CapDrop".into(), list_or_null(p.list("cap-drop").into_iter().map(String::from).collect()));
-    h.insert("SecurityOpt".into(), list_or_null(p.list("security-opt").into_iter().map(String::from).collect()));
+    // As the CLI does: `systempaths=unconfined` is no security option for the daemon but
+    // empty masked and read-only path lists.
+    let (unconfined, security_opts): (Vec<&str>, Vec<&str>) = p.list("security-opt").into_iter().partition(|o| *o == "systempaths=unconfined");
+    if !unconfined.is_empty() {
+        h.insert("MaskedPaths".into(), json!([]));
+        h.insert("ReadonlyPaths".into(), json!([]));
+    }
+    h.insert("SecurityOpt".into(), list_or_null(security_opts.into_iter().map(String::from).collect()));
     h.insert("DeviceCgroupRules".into(), list_or_null(p.list("device-cgroup-rule").into_iter().map(String::from).collect()));
     h.insert("Devices".into(), json!(devices));
     h.insert("Ulimits".into(), if ulimits.is_empty() { Value::Null } else { json!(ulimits) });

@@ -524,7 +524,6 @@ fn validate_security_opts(h: &Value) -> Result<(), String> {
             ("no-new-privileges", "" | "true" | "false") => {}
             ("seccomp", "unconfined") | ("apparmor", "unconfined") | ("label", "disable") => {}
             ("writable-cgroups", "true" | "false") => {}
-            ("systempaths", "unconfined") => {}
             ("seccomp" | "apparmor" | "label", _) => {
                 return Err(format!("security option {opt:?} (HostConfig.SecurityOpt) is not supported by this daemon: only seccomp=unconfined, apparmor=unconfined and label=disable"));
             }
