@@ -247,7 +247,7 @@ impl Container {
             "Status": self.status_text(now),
             "HostConfig": {"NetworkMode": self.host_config.get("NetworkMode").cloned().unwrap_or_else(|| json!("default"))},
             "NetworkSettings": {"Networks": {}},
-            "Mounts": [],
+            "Mounts": self.mount_points(),
         })
     }
 
