@@ -25,7 +25,11 @@ pub fn create(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
 /// GET /containers/json.
 pub fn containers_json(d: &Daemon, req: &Request) -> Result<Value, ApiError> {
     let filters = crate::daemon::container_list::parse_filters(req.query("filters"))?;
-    let limit = req.query("limit").and_then(|l| l.parse::<i64>().ok()).filter(|&l| l > 0).map(|l| l as usize);
+    let limit = match req.query("limit").filter(|l| !l.is_empty()) {
+        Some(l) => l.parse::<i64>().map_err(|_| ApiError::bad_request(format!("strconv.Atoi: parsing {l:?}: invalid syntax")))?,
+        None => 0,
+    };
+    let limit = (limit > 0).then_some(limit as usize);
     crate::daemon::container_list::list(d, req.query_bool("all"), limit, req.query_bool("size"), &filters)
 }
 
