@@ -384,6 +384,8 @@ fn to_container(ctx: &Ctx, container: &str, src: &str, dst: &str, opts: &Opts) -
     }
     let api = ctx.api()?;
     let total = Arc::new(AtomicU64::new(0));
+    // The thread writing the tar of a local source: its error ends the copy with that error.
+    let mut producer = None;
     let (resolved_dst, body): (String, Box<dyn Read + Send>) = if src_path == "-" {
         if !dst_info.is_dir {
             return Err(fail(format!("destination \"{container}:{dst}\" must be a directory")));
@@ -399,10 +401,10 @@ fn to_container(ctx: &Ctx, container: &str, src: &str, dst: &str, opts: &Opts) -
         };
         let (reader, writer) = nix::unistd::pipe().map_err(|e| fail(e.to_string()))?;
         let (reader, writer) = (std::fs::File::from(reader), std::fs::File::from(writer));
-        std::thread::spawn(move || {
+        producer = Some(std::thread::spawn(move || {
             let mut w = io::BufWriter::new(writer);
-            let _ = tar_source(&src_info, &top, &mut w).and_then(|_| w.flush());
-        });
+            tar_source(&src_info, &top, &mut w).and_then(|_| w.flush())
+        }));
         (dir, Box::new(reader))
     };
     let mut query = vec![("path", resolved_dst), ("noOverwriteDirNonDir", "true".to_string())];
@@ -422,6 +424,10 @@ fn to_container(ctx: &Ctx, container: &str, src: &str, dst: &str, opts: &Opts) -
         let _ = resp.bytes();
         Ok(0)
     };
+    if let Some(Ok(Err(e))) = producer.map(std::thread::JoinHandle::join) {
+        // What was sent before the error is in the container, as with Docker's CLI.
+        return Err(fail(errno_text(&e)));
+    }
     if !opts.quiet {
         eprint!("{}", copied_line(total.load(Ordering::Relaxed), &format!("{container}:{}", dst_info.path)));
     }
