@@ -34,14 +34,18 @@ pub struct ContainerFs {
 
 impl Drop for ContainerFs {
     fn drop(&mut self) {
-        if let Some((d, entry, mount_id)) = self.mounted_here.take() {
-            // Under the container's lock, which a start holds throughout: a start cannot come
-            // between the look and the unmount.
-            let slot = entry.lock();
-            if !slot.c.state.running {
-                let _ = d.snapshots.unmount(&mount_id);
-            }
+        if let Some(mounted) = self.mounted_here.take() {
+            unmount_unless_started(mounted);
         }
+    }
+}
+
+/// Unmounts what [`ContainerFs::open`] mounted for a stopped container. Under the container's
+/// lock, which a start holds throughout: a start cannot come between the look and the unmount.
+fn unmount_unless_started((d, entry, mount_id): (Arc<Daemon>, Arc<Entry>, String)) {
+    let slot = entry.lock();
+    if !slot.c.state.running {
+        let _ = d.snapshots.unmount(&mount_id);
     }
 }
 
@@ -92,7 +96,16 @@ impl ContainerFs {
         let read_only = c.host_config.get("ReadonlyRootfs").and_then(Value::as_bool).unwrap_or(false);
         let user = c.config.get("User").and_then(Value::as_str).unwrap_or_default().to_string();
         drop(slot);
-        let mut fs = ContainerFs { root: RootFs::open(&merged)?, file_mounts, etc: None, mounted_here, read_only, user };
+        let root = match RootFs::open(&merged) {
+            Ok(root) => root,
+            Err(e) => {
+                if let Some(mounted) = mounted_here {
+                    unmount_unless_started(mounted);
+                }
+                return Err(e);
+            }
+        };
+        let mut fs = ContainerFs { root, file_mounts, etc: None, mounted_here, read_only, user };
         fs.etc = fs.root.open_dir("/etc").ok().and_then(|fd| fstat(fd.as_raw_fd()).ok()).map(|st| (st.st_dev, st.st_ino));
         Ok(fs)
     }
