@@ -404,11 +404,16 @@ impl Daemon {
         let process = exec_process(rec, &config, &container_config, opts.console_size.or(rec.console_size)).map_err(ApiError::internal)?;
         let attach = !opts.detach;
         let path = |s: &str| bundle.join(format!("{}-{s}", rec.id));
-        let mk = |p: &Path| make_fifo(p).map_err(|e| ApiError::internal(format!("making {}: {e}", p.display())));
+        // A failure leaves none of this exec's FIFOs behind.
+        let mk = |p: &Path| {
+            make_fifo(p).map_err(|e| {
+                remove_fifos(&bundle, &rec.id);
+                ApiError::internal(format!("making {}: {e}", p.display()))
+            })
+        };
         let mut outputs: Vec<(PathBuf, StreamType)> = Vec::new();
         let mut stdin = None;
         if attach {
-            remove_fifos(&bundle, &rec.id);
             if rec.attach_stdin {
                 mk(&path("stdin"))?;
                 stdin = Some(path("stdin"));
