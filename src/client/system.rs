@@ -116,19 +116,6 @@ fn ansic_time(rfc3339: &str) -> String {
     format!("{} {} {day:>2} {} {year}", DAYS[(secs.div_euclid(86400) % 7) as usize], MONTHS[month.clamp(1, 12) - 1], &utc[11..19])
 }
 
-/// go-units BytesSize: binary units, four significant digits ("7.667GiB").
-fn bytes_size(n: f64) -> String {
-    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    let (mut v, mut i) = (n, 0);
-    while v >= 1024.0 && i < UNITS.len() - 1 {
-        v /= 1024.0;
-        i += 1;
-    }
-    let digits = if v >= 1000.0 { 0 } else if v >= 100.0 { 1 } else if v >= 10.0 { 2 } else { 3 };
-    let s = format!("{v:.digits$}");
-    let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s };
-    format!("{s}{}", UNITS[i])
-}
 
 fn info_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     let api = ctx.api()?;
@@ -174,7 +161,7 @@ fn info_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     s += &format!(" OSType: {}\n", s_of("OSType"));
     s += &format!(" Architecture: {}\n", s_of("Architecture"));
     s += &format!(" CPUs: {}\n", s_of("NCPU"));
-    s += &format!(" Total Memory: {}\n", bytes_size(v["MemTotal"].as_f64().unwrap_or(0.0)));
+    s += &format!(" Total Memory: {}\n", crate::units::bytes_size(v["MemTotal"].as_f64().unwrap_or(0.0)));
     s += &format!(" Name: {}\n", s_of("Name"));
     s += &format!(" ID: {}\n", s_of("ID"));
     s += &format!(" Docker Root Dir: {}\n", s_of("DockerRootDir"));
@@ -257,7 +244,7 @@ mod tests {
 
     #[test]
     fn binary_sizes() {
-        assert_eq!(super::bytes_size(8_232_000_000.0), "7.667GiB");
-        assert_eq!(super::bytes_size(1024.0), "1KiB");
+        assert_eq!(crate::units::bytes_size(8_232_000_000.0), "7.667GiB");
+        assert_eq!(crate::units::bytes_size(1024.0), "1KiB");
     }
 }

@@ -137,10 +137,13 @@ fn online_cpus() -> u64 {
     unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as u64
 }
 
-/// MemTotal in bytes.
-fn machine_memory() -> u64 {
-    let text = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    text.lines().find_map(|l| l.strip_prefix("MemTotal:")).and_then(|r| r.split_whitespace().next()?.parse::<u64>().ok()).map(|kb| kb * 1024).unwrap_or(0)
+/// MemTotal in bytes, read once (as Docker does at start): stats streams ask every second.
+pub(super) fn machine_memory() -> u64 {
+    static TOTAL: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *TOTAL.get_or_init(|| {
+        let text = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        text.lines().find_map(|l| l.strip_prefix("MemTotal:")).and_then(|r| r.split_whitespace().next()?.parse::<u64>().ok()).map(|kb| kb * 1024).unwrap_or(0)
+    })
 }
 
 /// The interfaces of the process's network namespace but loopback, from /proc/PID/net/dev.

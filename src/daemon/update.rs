@@ -26,17 +26,6 @@ const UPDATED: &[&str] = &[
     "CpuRealtimeRuntime",
 ];
 
-fn is_zero(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::Bool(b) => !b,
-        Value::Number(n) => n.as_f64() == Some(0.0),
-        Value::String(s) => s.is_empty(),
-        Value::Array(a) => a.is_empty(),
-        Value::Object(o) => o.is_empty(),
-    }
-}
-
 fn int(h: &Value, key: &str) -> i64 {
     h.get(key).and_then(Value::as_i64).unwrap_or(0)
 }
@@ -44,12 +33,12 @@ fn int(h: &Value, key: &str) -> i64 {
 /// A field of the request this daemon cannot change on an existing container, set to
 /// something: refused rather than ignored.
 fn refused_field(request: &Map<String, Value>) -> Option<&str> {
-    request.iter().find(|(k, v)| !UPDATED.contains(&k.as_str()) && !matches!(k.as_str(), "PidsLimit" | "RestartPolicy") && !is_zero(v)).map(|(k, _)| k.as_str())
+    request.iter().find(|(k, v)| !UPDATED.contains(&k.as_str()) && !matches!(k.as_str(), "PidsLimit" | "RestartPolicy") && !super::create_fields::is_zero(v)).map(|(k, _)| k.as_str())
 }
 
 /// The stored HostConfig `current` with the request's changes, or Docker's conflict.
 fn merge(current: &Value, request: &Map<String, Value>) -> Result<Value, String> {
-    let asked = |k: &str| request.get(k).filter(|v| !is_zero(v));
+    let asked = |k: &str| request.get(k).filter(|v| !super::create_fields::is_zero(v));
     let given = |k: &str| asked(k).is_some();
     // --cpus sets the period and quota itself: neither can change once the other way is used.
     for (new, old, what) in [("NanoCpus", "CpuPeriod", "CPU Period"), ("NanoCpus", "CpuQuota", "CPU Quota"), ("CpuPeriod", "NanoCpus", "CPU Period"), ("CpuQuota", "NanoCpus", "CPU Quota")] {

@@ -65,11 +65,7 @@ pub fn version_json(d: &Daemon) -> Value {
 pub fn info_json(d: &Daemon) -> Value {
     let states: Vec<String> = d.containers().iter().map(|e| e.lock().c.state.status.clone()).collect();
     let running = states.iter().filter(|s| *s == "running").count();
-    let mem_total = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| m.lines().find(|l| l.starts_with("MemTotal:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|k| k.parse::<u64>().ok()))
-        .unwrap_or(0)
-        * 1024;
+    let mem_total = crate::daemon::stats::machine_memory();
     let hostname = nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default();
     let os = std::fs::read_to_string("/etc/os-release")
         .ok()
