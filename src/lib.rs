@@ -30,6 +30,7 @@ pub mod ids;
 pub mod image;
 pub mod jsonlog;
 pub mod mounts;
+pub mod network;
 pub mod oci;
 pub mod reference;
 pub mod regexp;
