@@ -78,6 +78,8 @@ pub struct Container {
     pub hosts_path: String,
     pub resolv_conf_path: String,
     pub log_path: String,
+    #[serde(default)]
+    pub network_settings: super::net_settings::NetworkSettings,
     /// Not saved in config.v2.json: hostconfig.json holds it.
     #[serde(skip)]
     pub host_config: Value,
@@ -241,12 +243,12 @@ impl Container {
             "ImageID": image_id,
             "Command": self.command_line(),
             "Created": unix_seconds(&self.created),
-            "Ports": [],
+            "Ports": if self.state.running { self.network_settings.summary_ports() } else { json!([]) },
             "Labels": self.config.get("Labels").cloned().filter(|l| !l.is_null()).unwrap_or_else(|| json!({})),
             "State": self.state.status,
             "Status": self.status_text(now),
             "HostConfig": {"NetworkMode": self.host_config.get("NetworkMode").cloned().unwrap_or_else(|| json!("default"))},
-            "NetworkSettings": {"Networks": {}},
+            "NetworkSettings": self.network_settings.summary_networks(),
             "Mounts": self.mount_points(),
         })
     }
@@ -309,13 +311,7 @@ impl Container {
             },
             "Mounts": self.mount_points(),
             "Config": self.config,
-            "NetworkSettings": {
-                "Bridge": "", "SandboxID": "", "HairpinMode": false, "LinkLocalIPv6Address": "",
-                "LinkLocalIPv6PrefixLen": 0, "Ports": {}, "SandboxKey": "", "SecondaryIPAddresses": null,
-                "SecondaryIPv6Addresses": null, "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "",
-                "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
-                "Networks": {},
-            },
+            "NetworkSettings": self.network_settings.to_api(self.state.running),
         })
     }
 }

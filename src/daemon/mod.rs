@@ -15,6 +15,8 @@ mod container_fs;
 mod container_list;
 mod image_list;
 mod netns;
+pub mod net_options;
+mod net_settings;
 mod errors;
 mod ops;
 mod signals;
@@ -85,6 +87,8 @@ pub struct Options {
     /// Path to the docker-init binary (default: this executable)
     #[arg(long = "init-path")]
     pub init_path: Option<PathBuf>,
+    #[command(flatten)]
+    pub net: net_options::NetworkOptions,
     /// Enable debug mode
     #[arg(short = 'D', long = "debug")]
     pub debug: bool,

@@ -208,6 +208,7 @@ impl Daemon {
             // The `none` log driver keeps no log (inspect's LogPath is empty, as Docker's).
             log_path: if str_at(&host_config, "LogConfig", "Type") == "none" { String::new() } else { dir.join(format!("{id}-json.log")).display().to_string() },
             host_config,
+            network_settings: Default::default(),
         };
         // The container's directory and hostconfig.json (fsynced) while its layers are made:
         // independent, and each waits on the disk. hostname, hosts and resolv.conf are written

@@ -207,6 +207,37 @@ impl NetNs {
     }
 }
 
+/// Listens on `addr` (a 127.0.0.1 address of the test's namespace) inside `ns` too, passing
+/// every connection through to `addr` outside, for as long as the test process lives: a
+/// daemon in `ns` reaches the test's registry.
+pub fn forward_into(ns: &NetNs, addr: &str) {
+    let inside = ns.handle();
+    let addr = addr.to_string();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let home = OwnedFd::from(std::fs::File::open("/proc/thread-self/ns/net").unwrap());
+        nix::sched::setns(&inside, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        // A socket belongs to the namespace it was made in, whatever its thread does next.
+        let listener = std::net::TcpListener::bind(&addr).unwrap();
+        nix::sched::setns(&home, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        ready_tx.send(()).unwrap();
+        for conn in listener.incoming().flatten() {
+            let Ok(out) = std::net::TcpStream::connect(&addr) else { continue };
+            let (mut a, mut b) = (conn.try_clone().unwrap(), out.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut a, &mut b);
+                let _ = b.shutdown(std::net::Shutdown::Write);
+            });
+            let (mut a, mut b) = (out, conn);
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut a, &mut b);
+                let _ = b.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    ready_rx.recv().unwrap();
+}
+
 /// Makes `cmd` join the network namespace `ns` between fork and exec. `ns` must stay open
 /// until the command is spawned.
 pub fn enter_netns(cmd: &mut Command, ns: &OwnedFd) {
@@ -246,6 +277,8 @@ pub struct Dockerd {
     args: Vec<std::ffi::OsString>,
     env: Vec<(String, String)>,
     netns: Option<OwnedFd>,
+    /// Directories that live as long as the daemon.
+    keep: Vec<TempDir>,
 }
 
 impl Dockerd {
@@ -280,9 +313,13 @@ impl Dockerd {
             args.push(value.into());
         }
         args.extend(["-H".into(), format!("unix://{}", sock.display()).into(), "--insecure-registry".into(), registry.addr.clone().into()]);
+        // Without a bridge of its own a test's dockerd makes none (Docker would make docker0).
+        if !extra.iter().any(|a| ["-b", "--bridge", "--bip"].contains(&a.split('=').next().unwrap_or(a))) {
+            args.push("--bridge=none".into());
+        }
         args.extend(extra.iter().map(Into::into));
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let mut d = Dockerd { tmp, child: None, sock, registry, args, env, netns: netns.map(NetNs::handle) };
+        let mut d = Dockerd { tmp, child: None, sock, registry, args, env, netns: netns.map(NetNs::handle), keep: Vec::new() };
         d.spawn();
         Some(d)
     }
@@ -300,6 +337,32 @@ impl Dockerd {
             assert!(Instant::now() < deadline, "dockerd did not answer: {}", self.log());
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// A dockerd with networking, in a network namespace of the test's own (bridges, veths and
+    /// iptables rules live and die there; the test's registry is forwarded into it on
+    /// 127.0.0.1). Its default bridge is `dbx0`, 10.123.0.1/24, made by the test as an
+    /// existing bridge (`-b`), and networks made without a subnet come from 10.200.0.0/16.
+    /// `resolv_conf` is the host resolv.conf dockerd reads.
+    pub fn start_networked(extra: &[&str], resolv_conf: Option<&str>) -> Option<(Dockerd, NetNs)> {
+        if !require_root() {
+            eprintln!("skipped: needs root");
+            return None;
+        }
+        let ns = NetNs::new();
+        ns.ip(&["link", "add", "dbx0", "type", "bridge"]);
+        ns.ip(&["addr", "add", "10.123.0.1/24", "dev", "dbx0"]);
+        ns.ip(&["link", "set", "dbx0", "up"]);
+        let registry = Registry::get();
+        forward_into(&ns, &registry.addr);
+        let mut args = vec!["-b", "dbx0", "--default-address-pool", "base=10.200.0.0/16,size=24"];
+        args.extend_from_slice(extra);
+        let resolv = TempDir::new("resolv");
+        let path = resolv.join("resolv.conf");
+        std::fs::write(&path, resolv_conf.unwrap_or("nameserver 127.0.0.1\n")).unwrap();
+        let mut d = Dockerd::start_full(&args, &[("DOCKBOX_RESOLV_CONF", path.to_str().unwrap())], Some(&ns))?;
+        d.keep.push(resolv);
+        Some((d, ns))
     }
 
     /// Kills dockerd with SIGKILL (a crash) and starts it again on the same roots.
