@@ -49,7 +49,7 @@ pub const FIELDS: &[Field] = &[
     f(C, "AttachStdin", Honoured),
     f(C, "AttachStdout", Honoured),
     f(C, "AttachStderr", Honoured),
-    // Kept and shown, as Docker does; only publishing (PortBindings) would act on them.
+    // Published with PublishAllPorts; shown in inspect and ps either way.
     f(C, "ExposedPorts", Honoured),
     f(C, "Tty", Honoured),
     f(C, "OpenStdin", Honoured),
@@ -66,7 +66,7 @@ pub const FIELDS: &[Field] = &[
     f(C, "Entrypoint", Honoured),
     // A container already gets a network namespace with only its loopback.
     f(C, "NetworkDisabled", Honoured),
-    f(C, "MacAddress", Refused("invalid Config.MacAddress: a MAC address needs a network, and this daemon has no networks yet")),
+    f(C, "MacAddress", Honoured),
     // Build-time metadata, kept as Docker keeps it.
     f(C, "OnBuild", Honoured),
     f(C, "Labels", Honoured),
@@ -113,7 +113,7 @@ pub const FIELDS: &[Field] = &[
     f(H, "ContainerIDFile", Honoured),
     f(H, "LogConfig", Honoured),
     f(H, "NetworkMode", Honoured),
-    f(H, "PortBindings", Refused("port publishing (HostConfig.PortBindings) is not supported: this daemon has no networks yet")),
+    f(H, "PortBindings", Honoured),
     f(H, "RestartPolicy", Honoured),
     f(H, "AutoRemove", Honoured),
     f(H, "VolumeDriver", Refused("volume drivers (HostConfig.VolumeDriver) are not supported by this daemon")),
@@ -132,11 +132,11 @@ pub const FIELDS: &[Field] = &[
     f(H, "GroupAdd", Honoured),
     f(H, "IpcMode", Honoured),
     f(H, "Cgroup", Refused("sharing another container's cgroup (HostConfig.Cgroup) is not supported by this daemon")),
-    f(H, "Links", Refused("links (HostConfig.Links) are not supported: this daemon has no networks yet")),
+    f(H, "Links", Honoured),
     f(H, "OomScoreAdj", Honoured),
     f(H, "PidMode", Honoured),
     f(H, "Privileged", Honoured),
-    f(H, "PublishAllPorts", Refused("port publishing (HostConfig.PublishAllPorts) is not supported: this daemon has no networks yet")),
+    f(H, "PublishAllPorts", Honoured),
     f(H, "ReadonlyRootfs", Honoured),
     f(H, "SecurityOpt", Honoured),
     f(H, "StorageOpt", Refused("--storage-opt (HostConfig.StorageOpt) is supported only for overlay over xfs with 'pquota' mount option")),
@@ -152,7 +152,9 @@ pub const FIELDS: &[Field] = &[
     // Outside API 1.44's schema, still sent by older clients and by `--kernel-memory`.
     f(H, "KernelMemory", Refused("HostConfig.KernelMemory is not supported: kernel memory limits were removed in API v1.42 (cgroup v2 has none, and cgroup v1 deprecated them in Linux 5.4)")),
     // NetworkingConfig.
-    f(N, "EndpointsConfig", Refused("invalid NetworkingConfig.EndpointsConfig: endpoint settings need a network, and this daemon has no networks yet")),
+    // Of each endpoint, IPAMConfig's addresses, Aliases, Links and MacAddress are honoured
+    // (`validate_endpoint`); the rest is refused there.
+    f(N, "EndpointsConfig", Honoured),
 ];
 
 /// Whether `v` is its type's zero value (Go's, as a Docker client sends an unset field):
@@ -287,7 +289,6 @@ fn validate_modes(h: &Value) -> Result<(), String> {
     let network = str_of(h, "NetworkMode");
     match network {
         "" | "default" | "none" | "host" => {}
-        "bridge" => return Err("network bridge not found".into()),
         n if n.len() > "container:".len() && n.starts_with("container:") => {
             // Docker's conflicts: what the donor's network namespace already decides.
             if !strings(h, "ExtraHosts").is_empty() {
@@ -297,9 +298,90 @@ fn validate_modes(h: &Value) -> Result<(), String> {
                 return Err("conflicting options: dns and the network mode".into());
             }
         }
-        n => return Err(format!("network {n} not found")),
+        n if n.starts_with("container:") => return Err(format!("network {n} not found")),
+        // A network's name or id: daemon::networks resolves it.
+        _ => {}
     }
     Ok(())
+}
+
+/// Port keys and bindings, MAC addresses, links and endpoint settings, checked as Docker
+/// checks them at create (which networks exist is the caller's to check).
+pub fn validate_network_fields(config: &Map<String, Value>, h: &Value, networking: &Value) -> Result<(), String> {
+    let port_ok = |p: &str| crate::network::portspec::parse_port_range(p).is_ok();
+    for key in config.get("ExposedPorts").and_then(Value::as_object).into_iter().flatten().map(|(k, _)| k) {
+        let (_, port) = crate::network::portspec::split_proto_port(key);
+        if !port_ok(&port) {
+            return Err(format!("invalid port specification: {port:?}"));
+        }
+    }
+    for (key, bindings) in h.get("PortBindings").and_then(Value::as_object).into_iter().flatten() {
+        let (_, port) = crate::network::portspec::split_proto_port(key);
+        if !port_ok(&port) {
+            return Err(format!("invalid port specification: {port:?}"));
+        }
+        for b in bindings.as_array().into_iter().flatten() {
+            let host_port = str_of(b, "HostPort");
+            if !host_port.is_empty() && !port_ok(host_port) {
+                return Err(format!("invalid port specification: {host_port:?}"));
+            }
+            let host_ip = str_of(b, "HostIp");
+            if !host_ip.is_empty() && !is_ip(host_ip.trim_matches(|c| c == '[' || c == ']')) {
+                return Err(format!("invalid IP address: {host_ip}"));
+            }
+        }
+    }
+    let mac = str_of(&Value::Object(config.clone()), "MacAddress").to_string();
+    if !mac.is_empty() && !is_mac(&mac) {
+        return Err(format!("invalid MAC address: {mac}"));
+    }
+    for link in strings(h, "Links") {
+        let name = link.split(':').next().unwrap_or_default();
+        if name.trim_start_matches('/').is_empty() || link.split(':').count() > 2 {
+            return Err(format!("invalid link format: {link}"));
+        }
+    }
+    for (network, endpoint) in networking.get("EndpointsConfig").and_then(Value::as_object).into_iter().flatten() {
+        validate_endpoint(network, endpoint)?;
+    }
+    Ok(())
+}
+
+/// One EndpointsConfig entry (create and `POST /networks/{id}/connect`): the settings a
+/// client may ask for are checked, what only the daemon fills in is refused when set.
+pub fn validate_endpoint(network: &str, endpoint: &Value) -> Result<(), String> {
+    let Some(fields) = endpoint.as_object() else { return Ok(()) };
+    for (field, value) in fields {
+        match field.as_str() {
+            "Aliases" | "Links" | "DNSNames" => {}
+            "MacAddress" => {
+                let mac = value.as_str().unwrap_or_default();
+                if !mac.is_empty() && !is_mac(mac) {
+                    return Err(format!("invalid MAC address: {mac}"));
+                }
+            }
+            "IPAMConfig" => {
+                for (k, v) in value.as_object().into_iter().flatten() {
+                    let text = v.as_str().unwrap_or_default();
+                    match k.as_str() {
+                        "IPv4Address" if !text.is_empty() && text.parse::<std::net::Ipv4Addr>().is_err() => return Err(format!("invalid IPv4 address: {text}")),
+                        "IPv6Address" if !text.is_empty() && text.parse::<std::net::Ipv6Addr>().is_err() => return Err(format!("invalid IPv6 address: {text}")),
+                        "IPv4Address" | "IPv6Address" => {}
+                        _ if is_zero(v) => {}
+                        other => return Err(format!("invalid NetworkingConfig.EndpointsConfig: {network}.IPAMConfig.{other} is not supported")),
+                    }
+                }
+            }
+            _ if is_zero(value) => {}
+            other => return Err(format!("invalid NetworkingConfig.EndpointsConfig: {network}.{other} is not supported")),
+        }
+    }
+    Ok(())
+}
+
+fn is_mac(s: &str) -> bool {
+    let parts: Vec<&str> = s.split(':').collect();
+    parts.len() == 6 && parts.iter().all(|p| p.len() == 2 && p.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// An IP address as Go's net.ParseIP takes it.
@@ -744,6 +826,7 @@ mod tests {
         let h = config.remove("HostConfig").unwrap_or(json!({}));
         let n = config.remove("NetworkingConfig").unwrap_or(json!({}));
         check_refused(&config, &h, &n)?;
+        validate_network_fields(&config, &h, &n)?;
         validate(&config, &h, None)
     }
 
@@ -757,14 +840,18 @@ mod tests {
     fn zero_values_of_refused_fields_pass_and_set_ones_are_named() {
         let cli_defaults = json!({"Image": "x", "Volumes": null, "MacAddress": "", "HostConfig": {"PortBindings": {}, "Links": null, "CpuCount": 0, "LogConfig": {"Type": "", "Config": {}}, "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}, "NetworkMode": "default", "ConsoleSize": [0, 0]}, "NetworkingConfig": {"EndpointsConfig": {}}});
         assert_eq!(refused(cli_defaults), Ok(()));
-        let e = refused(json!({"HostConfig": {"PortBindings": {"80/tcp": [{"HostPort": "8080"}]}}})).unwrap_err();
-        assert!(e.contains("HostConfig.PortBindings"), "{e}");
+        assert_eq!(refused(json!({"HostConfig": {"PortBindings": {"80/tcp": [{"HostPort": "8080"}]}}})), Ok(()));
+        assert_eq!(refused(json!({"HostConfig": {"PortBindings": {"80x/tcp": [{"HostPort": "8080"}]}}})), Err("invalid port specification: \"80x\"".into()));
+        assert_eq!(refused(json!({"HostConfig": {"PortBindings": {"80/tcp": [{"HostPort": "http"}]}}})), Err("invalid port specification: \"http\"".into()));
         let e = refused(json!({"HostConfig": {"KernelMemory": 8388608}})).unwrap_err();
         assert!(e.contains("HostConfig.KernelMemory"), "{e}");
-        let e = refused(json!({"MacAddress": "92:d0:c6:0a:29:33"})).unwrap_err();
-        assert!(e.contains("Config.MacAddress"), "{e}");
-        let e = refused(json!({"NetworkingConfig": {"EndpointsConfig": {"bridge": {"Aliases": ["a"]}}}})).unwrap_err();
-        assert!(e.contains("NetworkingConfig.EndpointsConfig"), "{e}");
+        assert_eq!(refused(json!({"MacAddress": "92:d0:c6:0a:29:33"})), Ok(()));
+        assert_eq!(refused(json!({"MacAddress": "92:d0:c6:0a:29"})), Err("invalid MAC address: 92:d0:c6:0a:29".into()));
+        assert_eq!(refused(json!({"NetworkingConfig": {"EndpointsConfig": {"front": {"Aliases": ["a"], "IPAMConfig": {"IPv4Address": "10.1.0.9"}}}}})), Ok(()));
+        let e = refused(json!({"NetworkingConfig": {"EndpointsConfig": {"front": {"DriverOpts": {"a": "b"}}}}})).unwrap_err();
+        assert!(e.contains("front.DriverOpts"), "{e}");
+        let e = refused(json!({"NetworkingConfig": {"EndpointsConfig": {"front": {"IPAMConfig": {"IPv4Address": "10.1.0"}}}}})).unwrap_err();
+        assert_eq!(e, "invalid IPv4 address: 10.1.0");
     }
 
     #[test]

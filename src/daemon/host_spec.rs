@@ -426,8 +426,9 @@ pub fn hostname(c: &Container) -> String {
 const DEFAULT_HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
 
 /// `/etc/hosts`: Docker's standard entries (the host's file with `--network host`), then one
-/// line per `ExtraHosts` entry, `host-gateway` standing for `host_gateway_ip`.
-pub fn hosts_file(c: &Container, host_gateway_ip: Option<&str>) -> String {
+/// line per `ExtraHosts` entry, `host-gateway` standing for `host_gateway_ip`, then `own`
+/// (the container's addresses and its links' lines, `IP\tNAMES`).
+pub fn hosts_file(c: &Container, host_gateway_ip: Option<&str>, own: &[String]) -> String {
     let mut text = if str_of(&c.host_config, "NetworkMode") == "host" { std::fs::read_to_string("/etc/hosts").unwrap_or_else(|_| DEFAULT_HOSTS.to_string()) } else { DEFAULT_HOSTS.to_string() };
     if !text.is_empty() && !text.ends_with('\n') {
         text.push('\n');
@@ -438,13 +439,25 @@ pub fn hosts_file(c: &Container, host_gateway_ip: Option<&str>) -> String {
             text.push_str(&format!("{ip}\t{name}\n"));
         }
     }
+    for line in own {
+        text.push_str(line);
+        text.push('\n');
+    }
     text
 }
 
+/// The nameservers Docker gives a container when the host has none it could reach.
+const FALLBACK_NAMESERVERS: [&str; 2] = ["nameserver 8.8.8.8", "nameserver 8.8.4.4"];
+
+/// The embedded DNS server's address in every container on a user-defined network.
+pub const EMBEDDED_DNS: &str = "127.0.0.11";
+
 /// `/etc/resolv.conf`: the host's, without loopback resolvers the container cannot reach
 /// (kept with `--network host`), with `Dns`, `DnsSearch` and `DnsOptions` replacing the
-/// host's nameservers, search domains and options.
-pub fn resolv_conf(c: &Container, host: &str) -> String {
+/// host's nameservers, search domains and options. With `embedded_dns` (a user-defined
+/// network) the one nameserver is the embedded server, which forwards to the others, and
+/// `ndots:0` is added as Docker adds it.
+pub fn resolv_conf(c: &Container, host: &str, embedded_dns: bool) -> String {
     let h = &c.host_config;
     let host_network = str_of(h, "NetworkMode") == "host";
     let (dns, search, options) = (strings(h, "Dns"), strings(h, "DnsSearch"), strings(h, "DnsOptions"));
@@ -452,7 +465,7 @@ pub fn resolv_conf(c: &Container, host: &str) -> String {
     for line in host.lines() {
         let word = line.split_whitespace().next().unwrap_or("");
         let replaced = match word {
-            "nameserver" => !dns.is_empty() || (!host_network && (line.contains("127.") || line.contains("::1"))),
+            "nameserver" => embedded_dns || !dns.is_empty() || (!host_network && (line.contains("127.") || line.contains("::1"))),
             "search" | "domain" => !search.is_empty(),
             "options" => !options.is_empty(),
             _ => false,
@@ -461,11 +474,27 @@ pub fn resolv_conf(c: &Container, host: &str) -> String {
             out.push(line.to_string());
         }
     }
-    out.extend(dns.iter().map(|d| format!("nameserver {d}")));
+    if embedded_dns {
+        out.push(format!("nameserver {EMBEDDED_DNS}"));
+    } else {
+        out.extend(dns.iter().map(|d| format!("nameserver {d}")));
+        if !host_network && !out.iter().any(|l| l.split_whitespace().next() == Some("nameserver")) {
+            out.extend(FALLBACK_NAMESERVERS.iter().map(|l| l.to_string()));
+        }
+    }
     // `--dns-search .`: no search domains at all.
     let search: Vec<&String> = search.iter().filter(|s| s.as_str() != ".").collect();
     if !search.is_empty() {
         out.push(format!("search {}", search.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")));
+    }
+    let mut options = options;
+    if embedded_dns && !options.iter().any(|o| o.starts_with("ndots:")) {
+        // Host options are kept (their line stays) unless DnsOptions replaces them.
+        if let Some(i) = out.iter().position(|l| l.starts_with("options ")) {
+            out[i].push_str(" ndots:0");
+        } else {
+            options.push("ndots:0".into());
+        }
     }
     if !options.is_empty() {
         out.push(format!("options {}", options.join(" ")));
@@ -506,13 +535,15 @@ mod tests {
     #[test]
     fn files_carry_hosts_and_dns_settings() {
         let c = container(json!({}), json!({"ExtraHosts": ["db:10.0.0.2", "gw:host-gateway", "v6:[::5]"], "Dns": ["9.9.9.9"], "DnsSearch": ["example.com"], "DnsOptions": ["ndots:2"]}));
-        let hosts = hosts_file(&c, Some("192.0.2.1"));
+        let hosts = hosts_file(&c, Some("192.0.2.1"), &[]);
         assert!(hosts.starts_with("127.0.0.1\tlocalhost\n"), "{hosts}");
         assert!(hosts.ends_with("10.0.0.2\tdb\n192.0.2.1\tgw\n::5\tv6\n"), "{hosts}");
-        let resolv = resolv_conf(&c, "nameserver 127.0.0.53\nnameserver 1.1.1.1\nsearch host.lan\noptions edns0\n");
+        let resolv = resolv_conf(&c, "nameserver 127.0.0.53\nnameserver 1.1.1.1\nsearch host.lan\noptions edns0\n", false);
         assert_eq!(resolv, "nameserver 9.9.9.9\nsearch example.com\noptions ndots:2\n");
         let plain = container(json!({}), json!({}));
-        assert_eq!(resolv_conf(&plain, "nameserver 127.0.0.53\nnameserver 1.1.1.1\nsearch host.lan\n"), "nameserver 1.1.1.1\nsearch host.lan\n");
+        assert_eq!(resolv_conf(&plain, "nameserver 127.0.0.53\nnameserver 1.1.1.1\nsearch host.lan\n", false), "nameserver 1.1.1.1\nsearch host.lan\n");
+        assert_eq!(resolv_conf(&plain, "nameserver 127.0.0.53\nsearch host.lan\n", false), "search host.lan\nnameserver 8.8.8.8\nnameserver 8.8.4.4\n");
+        assert_eq!(resolv_conf(&plain, "nameserver 127.0.0.53\nsearch host.lan\noptions edns0\n", true), "search host.lan\noptions edns0 ndots:0\nnameserver 127.0.0.11\n");
         assert_eq!(hostname(&plain), "0123456789ab");
         assert_eq!(hostname(&container(json!({"Hostname": "web"}), json!({}))), "web");
     }

@@ -1,5 +1,6 @@
 //! dockerd's networking flags, as Docker's, and what they mean for the default bridge.
 
+use crate::network::ipam::{self, AddressPool};
 use crate::network::IpNet;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -71,13 +72,6 @@ pub struct DefaultBridge {
     pub fixed_cidr_v6: Option<IpNet>,
 }
 
-/// A pool of subnets (`--default-address-pool base=10.10.0.0/16,size=24`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct AddressPool {
-    pub base: IpNet,
-    pub size: u8,
-}
-
 impl NetworkOptions {
     /// The default bridge, or None with `--bridge=none`; Docker's errors for bad flags.
     pub fn default_bridge(&self) -> Result<Option<DefaultBridge>, String> {
@@ -120,31 +114,10 @@ impl NetworkOptions {
     /// `--default-address-pool` values; Docker's built-in pools when none is given.
     pub fn address_pools(&self) -> Result<Vec<AddressPool>, String> {
         if self.default_address_pools.is_empty() {
-            let mut pools: Vec<AddressPool> = (17..=31).map(|b| AddressPool { base: format!("172.{b}.0.0/16").parse().unwrap_or_else(|_| unreachable!()), size: 16 }).collect();
-            pools.push(AddressPool { base: "192.168.0.0/16".parse().unwrap_or_else(|_| unreachable!()), size: 20 });
-            return Ok(pools);
+            return Ok(ipam::default_pools());
         }
-        self.default_address_pools.iter().map(|p| parse_pool(p)).collect()
+        self.default_address_pools.iter().map(|p| ipam::parse_pool(p).map_err(|e| format!("invalid default-address-pool {p:?}: {e}"))).collect()
     }
-}
-
-fn parse_pool(text: &str) -> Result<AddressPool, String> {
-    let bad = |why: &str| format!("invalid default-address-pool {text:?}: {why}");
-    let (mut base, mut size) = (None, None);
-    for field in text.split(',') {
-        match field.split_once('=') {
-            Some(("base", v)) => base = Some(v.parse::<IpNet>().map_err(|e| bad(&e))?.network()),
-            Some(("size", v)) => size = Some(v.parse::<u8>().map_err(|_| bad("size is not a number"))?),
-            _ => return Err(bad(&format!("unexpected field {field:?} (want base=CIDR,size=N)"))),
-        }
-    }
-    let base = base.ok_or_else(|| bad("no base"))?;
-    let size = size.ok_or_else(|| bad("no size"))?;
-    let max = if base.addr.is_ipv4() { 32 } else { 128 };
-    if size < base.prefix || size > max {
-        return Err(bad(&format!("size {size} must be between the base's prefix {} and {max}", base.prefix)));
-    }
-    Ok(AddressPool { base, size })
 }
 
 #[cfg(test)]
@@ -183,7 +156,7 @@ mod tests {
     fn address_pools_as_docker_writes_them() {
         let pools = flags(&["--default-address-pool", "base=10.10.0.0/16,size=24"]).address_pools().unwrap();
         assert_eq!(pools, vec![AddressPool { base: "10.10.0.0/16".parse().unwrap(), size: 24 }]);
-        assert_eq!(flags(&[]).address_pools().unwrap().len(), 16);
+        assert_eq!(flags(&[]).address_pools().unwrap(), ipam::default_pools());
         assert!(flags(&["--default-address-pool", "base=10.10.0.0/16,size=8"]).address_pools().is_err());
         assert!(flags(&["--default-address-pool", "base=10.10.0.0/16"]).address_pools().is_err());
     }
