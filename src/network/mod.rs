@@ -5,6 +5,8 @@
 
 pub mod ipam;
 pub mod portspec;
+pub mod iptables;
+pub mod portmap;
 
 use std::fmt;
 use std::net::IpAddr;
