@@ -3,6 +3,10 @@
 //! IPAM, iptables laid out as Docker's, the embedded DNS server, and starting docker-proxy.
 //! Nothing here knows dockerd's types: the daemon's network service drives these.
 
+pub mod bridge;
+pub mod netlink;
+pub mod netns;
+
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
