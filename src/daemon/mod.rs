@@ -14,7 +14,6 @@ mod filters;
 mod container_fs;
 mod container_list;
 mod image_list;
-mod netns;
 pub mod net_options;
 mod net_settings;
 mod errors;
@@ -155,7 +154,7 @@ pub struct Daemon {
     /// Serialises name allocation with creation.
     create_lock: Mutex<()>,
     /// Network namespaces made ahead for the next containers.
-    netns: Arc<netns::Pool>,
+    netns: Arc<crate::network::netns::Pool>,
     /// `docker exec` instances.
     execs: exec::Store,
     /// The recent events, for `GET /events`.
@@ -247,7 +246,7 @@ fn run(mut opts: Options) -> Result<(), String> {
         containers: Mutex::new(HashMap::new()),
         containerd_child: Mutex::new(containerd_child),
         create_lock: Mutex::new(()),
-        netns: netns::Pool::start(),
+        netns: crate::network::netns::Pool::start(),
         execs: exec::Store::open(opts.exec_root.join("execs")),
         events: events::Events::default(),
         restarts,

@@ -74,7 +74,7 @@ pub fn process_args(config: &Value) -> Vec<String> {
 }
 
 /// config.json for `c` with its root filesystem at `rootfs`.
-/// `netns`: a network namespace to join (see `daemon::netns`); None for a new one.
+/// `netns`: a network namespace to join (see `network::netns`); None for a new one.
 pub fn build(c: &Container, rootfs: &Path, data_root: &Path, netns: Option<&Path>) -> Result<Value, String> {
     let config = &c.config;
     let user = resolve_user(rootfs, config.get("User").and_then(Value::as_str).unwrap_or(""))?;

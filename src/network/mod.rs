@@ -7,6 +7,9 @@ pub mod ipam;
 pub mod portspec;
 pub mod iptables;
 pub mod portmap;
+pub mod bridge;
+pub mod netlink;
+pub mod netns;
 
 use std::fmt;
 use std::net::IpAddr;
