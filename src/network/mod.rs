@@ -10,6 +10,7 @@ pub mod portmap;
 pub mod bridge;
 pub mod netlink;
 pub mod netns;
+pub mod dns;
 
 use std::fmt;
 use std::net::IpAddr;
