@@ -88,6 +88,18 @@ impl Daemon {
         self.networks.get(name).ok_or_else(|| ApiError::not_found(format!("network {name} not found")))
     }
 
+    /// What `host-gateway` in `--add-host` stands for: dockerd's `--host-gateway-ip`, else
+    /// the default bridge's address, as Docker's.
+    pub(super) fn host_gateway_ip(&self) -> Option<IpAddr> {
+        self.opts.host_gateway_ip.or_else(|| Some(plumbing_of(&self.networks.get("bridge")?).gateway))
+    }
+
+    /// Whether the container's resolver is the embedded DNS server (it is on a user-defined
+    /// network).
+    pub(super) fn uses_embedded_dns(&self, c: &Container) -> bool {
+        c.network_settings.networks.values().any(|e| self.networks.get(&e.network_id).is_some_and(|n| !n.is_predefined() && n.driver == "bridge"))
+    }
+
     pub(super) fn default_bridge_enabled(&self) -> bool {
         self.networks.get("bridge").is_some()
     }

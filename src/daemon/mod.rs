@@ -16,6 +16,8 @@ mod container_list;
 mod image_list;
 pub mod net_options;
 mod net_settings;
+mod sandbox;
+mod endpoints;
 mod errors;
 mod ops;
 mod signals;
@@ -153,8 +155,8 @@ pub struct Daemon {
     containerd_child: Mutex<Option<Child>>,
     /// Serialises name allocation with creation.
     create_lock: Mutex<()>,
-    /// Network namespaces made ahead for the next containers.
-    netns: Arc<crate::network::netns::Pool>,
+    /// Containers' network sandboxes: namespaces, veths, published ports, DNS.
+    net: sandbox::Networking,
     /// `docker exec` instances.
     execs: exec::Store,
     /// The recent events, for `GET /events`.
@@ -237,6 +239,7 @@ fn run(mut opts: Options) -> Result<(), String> {
     crate::http::server::set_spool_dir(opts.data_root.join("tmp"));
     let snapshots = Snapshotter::open_driver(&opts.data_root, &opts.storage_driver).map_err(|e| format!("error initializing graphdriver: {e}"))?;
     let containerd_address = opts.containerd.clone().unwrap_or_else(|| opts.exec_root.join("containerd").join("docker-containerd.sock"));
+    let net = sandbox::Networking::new(&opts.net, &opts.exec_root, crate::network::netns::Pool::start())?;
     let (restarts, restarts_due) = restart::Scheduler::new();
     let daemon = Arc::new(Daemon {
         containerd: Containerd::new(&containerd_address),
@@ -246,12 +249,13 @@ fn run(mut opts: Options) -> Result<(), String> {
         containers: Mutex::new(HashMap::new()),
         containerd_child: Mutex::new(containerd_child),
         create_lock: Mutex::new(()),
-        netns: crate::network::netns::Pool::start(),
+        net,
         execs: exec::Store::open(opts.exec_root.join("execs")),
         events: events::Events::default(),
         restarts,
     });
     daemon.restore();
+    daemon.restore_networking();
     daemon.restore_execs();
     daemon.recover_storage();
     {

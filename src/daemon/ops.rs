@@ -123,7 +123,8 @@ impl Daemon {
         let networking = config.remove("NetworkingConfig").unwrap_or(Value::Null);
         // Every field is honoured or refused (create_fields), and checked as Docker checks it.
         super::create_fields::check_refused(&config, &host_config, &networking).map_err(ApiError::bad_request)?;
-        let gateway = self.opts.host_gateway_ip.map(|ip| ip.to_string());
+        let gateway = self.host_gateway_ip().map(|ip| ip.to_string());
+        super::create_fields::validate_network_fields(&config, &host_config, &networking).map_err(ApiError::bad_request)?;
         super::create_fields::validate(&config, &host_config, gateway.as_deref()).map_err(|m| {
             // An unknown network is Docker's 404, every other refusal its 400.
             if m.starts_with("network ") && m.ends_with(" not found") {
@@ -153,6 +154,7 @@ impl Daemon {
         };
         merge_image_config(&mut config, image.config.get("config").unwrap_or(&Value::Null));
         let config = Value::Object(config);
+        let network_settings = self.plan_networks(&config, &host_config, &networking)?;
         let args = spec::process_args(&config);
         if args.is_empty() {
             return Err(ApiError::bad_request("No command specified"));
@@ -208,7 +210,7 @@ impl Daemon {
             // The `none` log driver keeps no log (inspect's LogPath is empty, as Docker's).
             log_path: if str_at(&host_config, "LogConfig", "Type") == "none" { String::new() } else { dir.join(format!("{id}-json.log")).display().to_string() },
             host_config,
-            network_settings: Default::default(),
+            network_settings,
         };
         // The container's directory and hostconfig.json (fsynced) while its layers are made:
         // independent, and each waits on the disk. hostname, hosts and resolv.conf are written
@@ -246,13 +248,20 @@ impl Daemon {
     }
 
     /// hostname, hosts and resolv.conf, bind-mounted into the container.
+    /// hostname and resolv.conf (hosts waits for the container's addresses).
     fn write_container_files(&self, c: &Container) -> std::io::Result<()> {
         use super::host_spec;
         std::fs::write(&c.hostname_path, format!("{}\n", host_spec::hostname(c)))?;
-        let gateway = self.opts.host_gateway_ip.map(|ip| ip.to_string());
-        std::fs::write(&c.hosts_path, host_spec::hosts_file(c, gateway.as_deref()))?;
-        let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        std::fs::write(&c.resolv_conf_path, host_spec::resolv_conf(c, &host))
+        let host = std::fs::read_to_string(super::sandbox::host_resolv_conf_path()).unwrap_or_default();
+        std::fs::write(&c.resolv_conf_path, host_spec::resolv_conf(c, &host, self.uses_embedded_dns(c)))
+    }
+
+    /// `/etc/hosts`, with the container's own addresses and links.
+    fn write_hosts_file(&self, c: &Container) -> std::io::Result<()> {
+        use super::host_spec;
+        let gateway = self.host_gateway_ip().map(|ip| ip.to_string());
+        let own = self.own_hosts_lines(c, &host_spec::hostname(c));
+        std::fs::write(&c.hosts_path, host_spec::hosts_file(c, gateway.as_deref(), &own))
     }
 
     /// POST /containers/{id}/start: a start by hand, after which the restart policy counts
@@ -319,18 +328,20 @@ impl Daemon {
         let id = slot.c.id.clone();
         let mount_id = slot.c.mount_id.clone();
         let bundle = self.bundle_dir(&id);
-        // A network namespace made ahead (or, should that fail, one runc makes).
-        let netns = self.netns.take().map_err(|e| eprintln!("dockerd: a network namespace made ahead: {e}")).ok();
+        self.check_links(&slot.c)?;
         let shm = super::host_spec::shm_dir(&self.opts.data_root, &id);
-        let undo = |d: &Daemon| {
+        let undo = |d: &Daemon, c: &mut Container| {
             let _ = std::fs::remove_dir_all(d.bundle_dir(&id));
             let _ = d.snapshots.unmount(&mount_id);
             super::host_spec::release_shm(&shm);
+            d.release_sandbox(c);
         };
         // The overlay is mounted while the container's files, the bundle directory and the
-        // FIFOs are made (new inodes, slow on a busy disk); the spec needs the mounted root.
+        // FIFOs are made (new inodes, slow on a busy disk) and its network sandbox is built;
+        // the spec needs the mounted root and the sandbox's namespace file.
+        let mut networked = slot.c.clone();
         let c = &slot.c;
-        let (rootfs, files) = std::thread::scope(|scope| {
+        let (rootfs, files, sandbox) = std::thread::scope(|scope| {
             let files = scope.spawn(|| -> Result<Fifos, ApiError> {
                 self.write_container_files(c).map_err(|e| ApiError::internal(e.to_string()))?;
                 std::fs::create_dir_all(&bundle).map_err(|e| ApiError::internal(e.to_string()))?;
@@ -338,25 +349,40 @@ impl Daemon {
                 entry.output.start(&fifos, &c.log_sink()).map_err(|e| ApiError::internal(e.to_string()))?;
                 Ok(fifos)
             });
+            let sandbox = scope.spawn(|| self.connect_sandbox(&mut networked));
             let rootfs = if c.auto_remove() { self.snapshots.mount_disposable(&mount_id) } else { self.snapshots.mount(&mount_id) };
             let rootfs = rootfs.map_err(|e| ApiError::internal(format!("error mounting the container's filesystem: {e}")));
-            (rootfs, files.join().unwrap_or_else(|_| Err(ApiError::internal("preparing the bundle panicked"))))
+            (
+                rootfs,
+                files.join().unwrap_or_else(|_| Err(ApiError::internal("preparing the bundle panicked"))),
+                sandbox.join().unwrap_or_else(|_| Err(ApiError::internal("setting up the network panicked"))),
+            )
         });
+        // What the sandbox got (addresses, ports, the namespace file) is the container's now,
+        // so that any undo below finds it.
+        slot.c.network_settings = networked.network_settings;
+        let c = &slot.c;
         let prepared = files.and_then(|fifos| {
-            let config = rootfs.and_then(|rootfs| spec::build(c, &rootfs, &self.opts.data_root, netns.as_ref().map(|n| n.path()).as_deref()).map_err(ApiError::internal));
-            let config = config.and_then(|mut config| {
-                super::host_spec::join_peers(&mut config, peers).map_err(ApiError::bad_request)?;
-                if c.host_config.get("IpcMode").and_then(Value::as_str) == Some("shareable") {
-                    let size = c.host_config.get("ShmSize").and_then(Value::as_i64).filter(|s| *s > 0).unwrap_or(super::create_fields::DEFAULT_SHM_SIZE);
-                    super::host_spec::mount_shareable_shm(&shm, size).map_err(|e| ApiError::internal(e.to_string()))?;
-                    super::host_spec::use_shm(&mut config, &shm);
-                }
-                Ok(config)
-            });
-            let config = config.and_then(|config| self.with_init(c, config));
-            // The bundle lives in the exec-root, volatile: nothing reads it after a reboot.
-            let written = config.and_then(|config| {
-                crate::sys::write_atomic_volatile(&bundle.join("config.json"), &serde_json::to_vec_pretty(&config).unwrap_or_default()).map_err(|e| ApiError::internal(e.to_string()))
+            let written = sandbox.and_then(|netns| {
+                self.write_hosts_file(c).map_err(|e| ApiError::internal(e.to_string()))?;
+                let config = rootfs.and_then(|rootfs| spec::build(c, &rootfs, &self.opts.data_root, netns.as_deref()).map_err(ApiError::internal));
+                let config = config.and_then(|mut config| {
+                    super::host_spec::join_peers(&mut config, peers).map_err(ApiError::bad_request)?;
+                    if c.host_config.get("IpcMode").and_then(Value::as_str) == Some("shareable") {
+                        let size = c.host_config.get("ShmSize").and_then(Value::as_i64).filter(|s| *s > 0).unwrap_or(super::create_fields::DEFAULT_SHM_SIZE);
+                        super::host_spec::mount_shareable_shm(&shm, size).map_err(|e| ApiError::internal(e.to_string()))?;
+                        super::host_spec::use_shm(&mut config, &shm);
+                    }
+                    if let Some(env) = config.pointer_mut("/process/env").and_then(Value::as_array_mut) {
+                        env.extend(self.link_env(c).into_iter().map(Value::String));
+                    }
+                    Ok(config)
+                });
+                let config = config.and_then(|config| self.with_init(c, config));
+                // The bundle lives in the exec-root, volatile: nothing reads it after a reboot.
+                config.and_then(|config| {
+                    crate::sys::write_atomic_volatile(&bundle.join("config.json"), &serde_json::to_vec_pretty(&config).unwrap_or_default()).map_err(|e| ApiError::internal(e.to_string()))
+                })
             });
             match written {
                 Ok(()) => Ok(fifos),
@@ -369,7 +395,7 @@ impl Daemon {
         let fifos = match prepared {
             Ok(f) => f,
             Err(e) => {
-                undo(self);
+                undo(self, &mut slot.c);
                 return Err(e);
             }
         };
@@ -383,8 +409,6 @@ impl Daemon {
             terminal: slot.c.tty(),
         };
         let created = self.containerd_call(|c| c.create(&task));
-        // The init has joined the namespace (or the create failed): our hold has done its job.
-        drop(netns);
         let started = created.and_then(|pid| {
             entry.output.open_gate();
             if let Some(stdin) = &fifos.stdin {
@@ -413,7 +437,7 @@ impl Daemon {
                 let _ = self.containerd.delete(&id);
                 entry.input.clear();
                 super::streams::Output::release(&fifos);
-                undo(self);
+                undo(self, &mut slot.c);
                 Err(ApiError::bad_request(format!("failed to create task for container: {}", e.message)))
             }
         }
@@ -441,6 +465,7 @@ impl Daemon {
             let _ = std::fs::remove_dir_all(self.bundle_dir(id));
             let ran = crate::sys::parse_rfc3339(&slot.c.state.started_at).and_then(|t| SystemTime::now().duration_since(t).ok()).unwrap_or_default();
             super::host_spec::release_shm(&super::host_spec::shm_dir(&self.opts.data_root, id));
+            self.release_sandbox(&mut slot.c);
             slot.c.set_exited(exit_status, exited_at);
             entry.input.clear();
             slot.exits += 1;

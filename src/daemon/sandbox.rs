@@ -248,7 +248,7 @@ impl Networking {
             ep.global_ipv6_prefix_len = net6.prefix;
             ep.ipv6_gateway = n.gateway_v6.map(|g| g.to_string()).unwrap_or_default();
         }
-        ep.mac_address = format_mac(&mac);
+        ep.mac_address = bridge::format_mac(&mac);
         ep.interface = ifname.to_string();
         ep.host_interface = host_name;
         Ok(())
@@ -445,6 +445,36 @@ impl Networking {
     }
 }
 
+/// The default bridge's subnet and address, as Docker finds them: `--bip`; else the address
+/// the bridge has (a bridge named with `-b` must exist and have one, as Docker's must); else
+/// the first subnet of the pools that no interface of the host is on.
+pub fn default_bridge_address(b: &super::net_options::DefaultBridge, pools: &[crate::network::ipam::AddressPool]) -> Result<IpNet, String> {
+    if let Some(bip) = b.bip {
+        return Ok(bip);
+    }
+    let mut nl = crate::network::netlink::Netlink::open().map_err(|e| format!("netlink: {e}"))?;
+    let links = nl.links().map_err(|e| format!("listing interfaces: {e}"))?;
+    let mut in_use = Vec::new();
+    for link in &links {
+        let addrs = nl.addrs(link.index).unwrap_or_default();
+        if link.name == b.name {
+            if let Some(v4) = addrs.iter().find(|a| a.addr.is_ipv4()) {
+                return Ok(*v4);
+            }
+        }
+        in_use.extend(addrs.into_iter().map(|a| a.network()));
+    }
+    if !b.managed {
+        return Err(match links.iter().any(|l| l.name == b.name) {
+            true => format!("bridge {} has no IPv4 address", b.name),
+            false => format!("bridge device with non default name {} must be created manually", b.name),
+        });
+    }
+    let subnet = crate::network::ipam::pick_subnet(pools, &in_use, false)?;
+    let gateway = subnet.nth(1).ok_or("the default bridge's subnet has no addresses")?;
+    Ok(IpNet { addr: gateway, prefix: subnet.prefix })
+}
+
 fn parse_range(s: &str) -> Result<(u16, u16), String> {
     let bad = || format!("invalid port range: {s}");
     let (a, b) = s.split_once('-').unwrap_or((s, s));
@@ -474,10 +504,6 @@ pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
     Some(mac)
 }
 
-pub fn format_mac(mac: &[u8; 6]) -> String {
-    mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -503,7 +529,7 @@ mod tests {
     #[test]
     fn macs_read_and_write_as_docker_shows_them() {
         assert_eq!(parse_mac("02:42:0a:7b:00:02"), Some([2, 0x42, 10, 123, 0, 2]));
-        assert_eq!(format_mac(&[2, 0x42, 10, 123, 0, 2]), "02:42:0a:7b:00:02");
+        assert_eq!(bridge::format_mac(&[2, 0x42, 10, 123, 0, 2]), "02:42:0a:7b:00:02");
         assert_eq!(parse_mac("02:42:0a:7b:00"), None);
         assert_eq!(parse_range("8000-8010").unwrap(), (8000, 8010));
         assert!(parse_range("9-3").is_err());

@@ -1,0 +1,405 @@
+//! Containers on networks, end to end: the default bridge, published ports (docker-proxy and
+//! iptables), user networks with the embedded DNS server, isolation, egress, and a dockerd
+//! crash. Every daemon here lives in a network namespace of the test's own
+//! (`Dockerd::start_networked`), so bridges, veths and rules die with it; the tests still
+//! check that a stopped container leaves nothing behind inside it.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+fn run_ok(d: &Dockerd, args: &[&str]) -> String {
+    ok(&d.docker(args), d).trim().to_string()
+}
+
+/// `program ARGS` inside the daemon's namespace; its stdout, asserting success.
+fn in_ns(ns: &NetNs, program: &str, args: &[&str]) -> String {
+    let out = ns.command(program).args(args).output().unwrap();
+    assert!(out.status.success(), "{program} {args:?}: {}{}", stdout(&out), stderr(&out));
+    stdout(&out)
+}
+
+/// Retries `f` until it gives Some (a server in a container takes a moment to listen).
+fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn curl(ns: &NetNs, url: &str) -> Option<String> {
+    let out = ns.command("curl").args(["-sS", "--max-time", "3", url]).output().unwrap();
+    out.status.success().then(|| stdout(&out))
+}
+
+/// A busybox web server answering `text` on port 80.
+fn web_server(d: &Dockerd, extra: &[&str], text: &str) -> String {
+    let image = d.registry.image("busybox");
+    let script = format!("mkdir -p /www && echo {text} > /www/index.html && exec httpd -f -p 80 -h /www");
+    let mut args = vec!["run", "-d"];
+    args.extend_from_slice(extra);
+    args.extend([image.as_str(), "sh", "-c", script.as_str()]);
+    run_ok(d, &args)
+}
+
+fn links(ns: &NetNs) -> Vec<String> {
+    in_ns(ns, "ip", &["-o", "link", "show"]).lines().filter_map(|l| l.split(": ").nth(1).map(|n| n.split('@').next().unwrap_or(n).to_string())).collect()
+}
+
+fn rules(ns: &NetNs) -> String {
+    in_ns(ns, "iptables-save", &[])
+}
+
+#[test]
+fn the_default_bridge_gives_an_address_a_route_and_a_namespace_file() {
+    let Some((d, ns)) = Dockerd::start_networked(&[], None) else { return };
+    let image = d.registry.image("busybox");
+    let id = run_ok(&d, &["run", "-d", &image, "sleep", "60"]);
+    let inspect: Value = serde_json::from_str(&run_ok(&d, &["inspect", &id]))
+        .map(|v: Value| v[0].clone())
+        .unwrap();
+    let net = &inspect["NetworkSettings"];
+    assert_eq!(net["Networks"]["bridge"]["Gateway"], "10.123.0.1", "{net}");
+    let ip = net["IPAddress"].as_str().unwrap().to_string();
+    assert!(ip.starts_with("10.123.0."), "{net}");
+    assert_eq!(net["IPPrefixLen"], 24);
+    let octets: Vec<u8> = ip.split('.').map(|o| o.parse().unwrap()).collect();
+    assert_eq!(net["MacAddress"], format!("02:42:{:02x}:{:02x}:{:02x}:{:02x}", octets[0], octets[1], octets[2], octets[3]));
+    let key = net["SandboxKey"].as_str().unwrap().to_string();
+    assert!(key.starts_with(d.exec_root().join("netns").to_str().unwrap()), "{key}");
+    // The namespace is a file others can enter.
+    let addr = ok(&std::process::Command::new("nsenter").arg(format!("--net={key}")).args(["ip", "-o", "-4", "addr", "show", "eth0"]).output().unwrap(), &d);
+    assert!(addr.contains(&format!("{ip}/24")), "{addr}");
+    let inside = run_ok(&d, &["exec", &id, "ip", "route"]);
+    assert!(inside.contains("default via 10.123.0.1 dev eth0"), "{inside}");
+    let hosts = run_ok(&d, &["exec", &id, "cat", "/etc/hosts"]);
+    assert!(hosts.contains(&format!("{ip}\t{}", &id[..12])), "{hosts}");
+    // The container reaches the bridge's address (the host) and the host reaches it.
+    in_ns(&ns, "ping", &["-c", "1", "-W", "2", &ip]);
+    let before = links(&ns);
+    assert!(before.iter().any(|l| l.starts_with("veth")), "{before:?}");
+    run_ok(&d, &["stop", "-t", "1", &id]);
+    assert!(!std::path::Path::new(&key).exists(), "the namespace file outlived the container");
+    let after = links(&ns);
+    assert!(!after.iter().any(|l| l.starts_with("veth")), "a veth outlived the container: {after:?}");
+    let stopped: Value = serde_json::from_str(&run_ok(&d, &["inspect", &id])).unwrap();
+    assert_eq!(stopped[0]["NetworkSettings"]["IPAddress"], "");
+    // A new start takes an address again (the first one was freed; it may be the next).
+    run_ok(&d, &["start", &id]);
+    let again: Value = serde_json::from_str(&run_ok(&d, &["inspect", &id])).unwrap();
+    assert!(again[0]["NetworkSettings"]["IPAddress"].as_str().unwrap().starts_with("10.123.0."));
+}
+
+#[test]
+fn network_none_and_host_modes() {
+    let Some((d, _ns)) = Dockerd::start_networked(&[], None) else { return };
+    let image = d.registry.image("busybox");
+    let none = run_ok(&d, &["run", "--rm", "--network", "none", &image, "ip", "-o", "link"]);
+    assert!(none.contains("lo:") && !none.contains("eth0"), "{none}");
+    let host = run_ok(&d, &["run", "--rm", "--network", "host", &image, "ip", "-o", "link"]);
+    assert!(host.contains("dbx0"), "--network host sees the daemon's interfaces: {host}");
+}
+
+#[test]
+fn a_published_port_answers_through_the_proxy_and_the_dnat_rule() {
+    let Some((d, ns)) = Dockerd::start_networked(&[], None) else { return };
+    let id = web_server(&d, &["-p", "8080:80", "-p", "127.0.0.1:8081:80"], "hello");
+    // Loopback: docker-proxy; the bridge's address: iptables' DNAT.
+    let via_proxy = eventually("the proxy", || curl(&ns, "http://127.0.0.1:8080/"));
+    assert_eq!(via_proxy.trim(), "hello");
+    assert_eq!(eventually("the DNAT rule", || curl(&ns, "http://10.123.0.1:8080/")).trim(), "hello");
+    assert_eq!(eventually("the loopback binding", || curl(&ns, "http://127.0.0.1:8081/")).trim(), "hello");
+    assert!(curl(&ns, "http://10.123.0.1:8081/").is_none(), "a port bound to 127.0.0.1 answers on another address");
+    let proxies: Vec<i32> = std::fs::read_dir("/proc").unwrap().flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).filter(|p: &i32| comm(*p) == "docker-proxy" && proc_field(*p, "PPid").as_deref() == Some(&d.pid().to_string())).collect();
+    assert!(proxies.len() >= 2, "docker-proxy children of dockerd: {proxies:?}");
+    let port = run_ok(&d, &["port", &id, "80"]);
+    assert!(port.lines().any(|l| l == "0.0.0.0:8080") && port.lines().any(|l| l == "127.0.0.1:8081"), "{port}");
+    let ps = run_ok(&d, &["ps", "--format", "{{.Ports}}"]);
+    assert!(ps.contains("0.0.0.0:8080->80/tcp") && ps.contains("127.0.0.1:8081->80/tcp"), "{ps}");
+    let nat = rules(&ns);
+    assert!(nat.contains("--dport 8080 -j DNAT --to-destination 10.123.0."), "{nat}");
+    for cli in real_clis() {
+        let port = ok(&d.real_docker(cli, &["port", &id]), &d);
+        assert!(port.contains("80/tcp -> 0.0.0.0:8080"), "{cli}: {port}");
+        let ps = ok(&d.real_docker(cli, &["ps"]), &d);
+        assert!(ps.contains("0.0.0.0:8080->80/tcp"), "{cli}: {ps}");
+    }
+    run_ok(&d, &["rm", "-f", &id]);
+    let nat = rules(&ns);
+    assert!(!nat.contains("--dport 8080"), "rules outlived the container: {nat}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while proxies.iter().any(|p| alive(*p) && comm(*p) == "docker-proxy") {
+        assert!(Instant::now() < deadline, "docker-proxy outlived the container");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(curl(&ns, "http://127.0.0.1:8080/").is_none());
+}
+
+#[test]
+fn without_the_userland_proxy_loopback_is_dnated_and_with_iptables_off_the_proxy_does_all() {
+    for (flags, name) in [(&["--userland-proxy=false"][..], "no proxy"), (&["--iptables=false"][..], "no iptables")] {
+        let Some((d, ns)) = Dockerd::start_networked(flags, None) else { return };
+        let id = web_server(&d, &["-p", "8080:80"], "hi");
+        assert_eq!(eventually(name, || curl(&ns, "http://127.0.0.1:8080/")).trim(), "hi", "{name}");
+        assert_eq!(eventually(name, || curl(&ns, "http://10.123.0.1:8080/")).trim(), "hi", "{name}");
+        let save = rules(&ns);
+        if name == "no iptables" {
+            assert!(!save.contains("DOCKER"), "--iptables=false made rules: {save}");
+        } else {
+            assert!(!std::fs::read_dir("/proc").unwrap().flatten().filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok()).any(|p| comm(p) == "docker-proxy" && proc_field(p, "PPid").as_deref() == Some(&d.pid().to_string())), "a proxy with --userland-proxy=false");
+        }
+        run_ok(&d, &["rm", "-f", &id]);
+    }
+}
+
+#[test]
+fn a_port_taken_twice_is_refused_and_leaves_nothing() {
+    let Some((d, ns)) = Dockerd::start_networked(&[], None) else { return };
+    let first = web_server(&d, &["-p", "8090:80"], "first");
+    let veths = links(&ns).len();
+    let image = d.registry.image("busybox");
+    let out = d.docker(&["run", "-d", "--name", "second", "-p", "8090:80", &image, "sleep", "60"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("port is already allocated"), "{}", stderr(&out));
+    assert_eq!(links(&ns).len(), veths, "the failed start left a link");
+    let state: Value = serde_json::from_str(&run_ok(&d, &["inspect", "second"])).unwrap();
+    assert_eq!(state[0]["State"]["Running"], false);
+    assert!(state[0]["NetworkSettings"]["SandboxKey"].as_str().unwrap().is_empty());
+    assert_eq!(eventually("the first server", || curl(&ns, "http://127.0.0.1:8090/")).trim(), "first");
+    // A port some other program holds: the proxy's bind error.
+    let holder = ns.command("nc").args(["-l", "-p", "8091"]).stdout(std::process::Stdio::null()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let out = d.docker(&["run", "-d", "-p", "8091:80", &image, "sleep", "60"]);
+    let mut holder = holder;
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("address already in use"), "{}", stderr(&out));
+    run_ok(&d, &["rm", "-f", &first]);
+}
+
+#[test]
+fn udp_through_a_published_port() {
+    let Some((d, ns)) = Dockerd::start_networked(&[], None) else { return };
+    let image = d.registry.image("busybox");
+    // nc -u -l answers one datagram with "pong".
+    let id = run_ok(&d, &["run", "-d", "-p", "5353:53/udp", &image, "sh", "-c", "while true; do echo pong | nc -u -l -p 53 -w 1; done"]);
+    let reply = eventually("a UDP reply", || {
+        let out = ns.command("sh").args(["-c", "echo ping | timeout 2 nc -u -w 1 127.0.0.1 5353"]).output().unwrap();
+        let text = stdout(&out);
+        text.contains("pong").then_some(text)
+    });
+    assert!(reply.contains("pong"));
+    run_ok(&d, &["rm", "-f", &id]);
+}
+
+#[test]
+fn user_networks_resolve_names_and_aliases_and_stay_apart() {
+    let Some((d, ns)) = Dockerd::start_networked(&[], None) else { return };
+    let image = d.registry.image("busybox");
+    run_ok(&d, &["network", "create", "--subnet", "10.124.0.0/24", "front"]);
+    run_ok(&d, &["network", "create", "back"]);
+    let web = web_server(&d, &["--network", "front", "--name", "web", "--network-alias", "www"], "named");
+    let web_ip = run_ok(&d, &["inspect", "-f", "{{.NetworkSettings.Networks.front.IPAddress}}", &web]);
+    assert!(web_ip.starts_with("10.124.0."), "{web_ip}");
+    let resolv = run_ok(&d, &["run", "--rm", "--network", "front", &image, "cat", "/etc/resolv.conf"]);
+    assert!(resolv.contains("nameserver 127.0.0.11"), "{resolv}");
+    for name in ["web", "www", &web[..12]] {
+        let got = eventually(name, || {
+            let out = d.docker(&["run", "--rm", "--network", "front", &image, "wget", "-qO-", "-T", "2", &format!("http://{name}/")]);
+            out.status.success().then(|| stdout(&out))
+        });
+        assert_eq!(got.trim(), "named", "{name}");
+    }
+    let lookup = run_ok(&d, &["run", "--rm", "--network", "front", &image, "nslookup", "web"]);
+    assert!(lookup.contains(&web_ip), "{lookup}");
+    // Another network neither resolves nor reaches it.
+    let out = d.docker(&["run", "--rm", "--network", "back", &image, "nslookup", "web"]);
+    assert!(!stdout(&out).contains(&web_ip), "{}", stdout(&out));
+    let out = d.docker(&["run", "--rm", "--network", "back", &image, "wget", "-qO-", "-T", "2", &format!("http://{web_ip}/")]);
+    assert!(!out.status.success(), "a container on another network reached web");
+    // Nor does the default bridge have names.
+    let out = d.docker(&["run", "--rm", &image, "nslookup", "web"]);
+    assert!(!stdout(&out).contains(&web_ip));
+    // A network in use cannot go; once empty it can.
+    let out = d.docker(&["network", "rm", "front"]);
+    assert!(!out.status.success() && stderr(&out).contains("has active endpoints"), "{}", stderr(&out));
+    run_ok(&d, &["rm", "-f", &web]);
+    run_ok(&d, &["network", "rm", "front", "back"]);
+    let left = links(&ns);
+    assert!(!left.iter().any(|l| l.starts_with("br-") || l.starts_with("veth")), "{left:?}");
+}
+
+#[test]
+fn names_not_ours_go_to_the_hosts_resolver() {
+    if !require_root() {
+        return;
+    }
+    let Some((d, ns)) = Dockerd::start_networked(&[], Some("nameserver 127.0.0.1\n")) else { return };
+    let mut resolver = ns
+        .command("dnsmasq")
+        .args(["--no-daemon", "--no-resolv", "--no-hosts", "--listen-address=127.0.0.1", "--bind-interfaces", "--port=53", "--address=/outside.test/10.9.9.9"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("dnsmasq (dnsmasq-base) is needed");
+    run_ok(&d, &["network", "create", "front"]);
+    let image = d.registry.image("busybox");
+    let got = eventually("a forwarded answer", || {
+        let out = d.docker(&["run", "--rm", "--network", "front", &image, "nslookup", "outside.test"]);
+        let text = stdout(&out);
+        text.contains("10.9.9.9").then_some(text)
+    });
+    assert!(got.contains("10.9.9.9"));
+    let _ = resolver.kill();
+    let _ = resolver.wait();
+}
+
+#[test]
+fn an_internal_network_has_no_way_out_and_egress_is_masqueraded() {
+    let Some((d, ns)) = Dockerd::start_networked(&[], None) else { return };
+    // A "far" host: a namespace of the test's own, one veth away from the daemon's.
+    let far = NetNs::new();
+    ns.ip(&["link", "add", "dbxfar0", "type", "veth", "peer", "name", "dbxfar1"]);
+    let far_fd = far.handle();
+    let far_path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&far_fd));
+    let out = ns.command("ip").args(["link", "set", "dbxfar1", "netns"]).arg(&far_path).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    ns.ip(&["addr", "add", "10.125.0.1/24", "dev", "dbxfar0"]);
+    ns.ip(&["link", "set", "dbxfar0", "up"]);
+    far.ip(&["addr", "add", "10.125.0.2/24", "dev", "dbxfar1"]);
+    far.ip(&["link", "set", "dbxfar1", "up"]);
+    let image = d.registry.image("busybox");
+    // The far side listens; while the container's connection is open, the far side's
+    // /proc/net/tcp shows the peer address it sees.
+    let mut server = far.command("nc").args(["-l", "-p", "7000"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let sender = std::thread::spawn({
+        let host = d.host();
+        let image = image.clone();
+        move || std::process::Command::new(applet_dir().join("docker")).args(["-H", &host, "run", "--rm", &image, "sh", "-c", "echo out | nc -w 2 10.125.0.2 7000; sleep 1"]).output().unwrap()
+    });
+    // While the connection is open, the far side's socket shows the peer it sees.
+    let peer = eventually("the far side's connection", || {
+        let out = far.command("cat").arg("/proc/net/tcp").output().unwrap();
+        stdout(&out).lines().skip(1).find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.get(3) == Some(&"01")).then(|| f[2].to_string())
+        })
+    });
+    let hex = peer.split(':').next().unwrap();
+    let n = u32::from_str_radix(hex, 16).unwrap();
+    let seen = std::net::Ipv4Addr::from(n.to_le_bytes());
+    assert_eq!(seen.to_string(), "10.125.0.1", "the far side should see the host's address (MASQUERADE)");
+    assert!(sender.join().unwrap().status.success());
+    let _ = server.kill();
+    let _ = server.wait();
+    // An internal network has no default route and reaches nothing outside.
+    run_ok(&d, &["network", "create", "--internal", "sealed"]);
+    let routes = run_ok(&d, &["run", "--rm", "--network", "sealed", &image, "ip", "route"]);
+    assert!(!routes.contains("default"), "{routes}");
+    let out = d.docker(&["run", "--rm", "--network", "sealed", &image, "nc", "-w", "2", "10.125.0.2", "7000"]);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn connect_and_disconnect_a_running_container() {
+    let Some((d, _ns)) = Dockerd::start_networked(&[], None) else { return };
+    let image = d.registry.image("busybox");
+    run_ok(&d, &["network", "create", "--subnet", "10.126.0.0/24", "extra"]);
+    let id = run_ok(&d, &["run", "-d", "--name", "roamer", &image, "sleep", "60"]);
+    run_ok(&d, &["network", "connect", "--ip", "10.126.0.50", "--alias", "rover", "extra", "roamer"]);
+    let addrs = run_ok(&d, &["exec", &id, "ip", "-o", "-4", "addr"]);
+    assert!(addrs.contains("eth1") && addrs.contains("10.126.0.50/24"), "{addrs}");
+    let inspect: Value = serde_json::from_str(&run_ok(&d, &["network", "inspect", "extra"])).unwrap();
+    assert!(inspect[0]["Containers"][&id]["IPv4Address"].as_str().unwrap().starts_with("10.126.0.50"), "{inspect}");
+    let found = run_ok(&d, &["run", "--rm", "--network", "extra", &image, "nslookup", "rover"]);
+    assert!(found.contains("10.126.0.50"), "{found}");
+    let out = d.docker(&["network", "connect", "extra", "roamer"]);
+    assert!(!out.status.success() && stderr(&out).contains("already exists"), "{}", stderr(&out));
+    run_ok(&d, &["network", "disconnect", "extra", "roamer"]);
+    let addrs = run_ok(&d, &["exec", &id, "ip", "-o", "-4", "addr"]);
+    assert!(!addrs.contains("eth1"), "{addrs}");
+    for cli in real_clis() {
+        ok(&d.real_docker(cli, &["network", "connect", "extra", "roamer"]), &d);
+        ok(&d.real_docker(cli, &["network", "disconnect", "extra", "roamer"]), &d);
+    }
+    run_ok(&d, &["network", "rm", "extra"]);
+}
+
+#[test]
+fn legacy_links_give_hosts_lines_and_environment() {
+    let Some((d, _ns)) = Dockerd::start_networked(&[], None) else { return };
+    let image = d.registry.image("busybox");
+    run_ok(&d, &["run", "-d", "--name", "db", "--expose", "5432", "-e", "SECRET=s3", &image, "sleep", "60"]);
+    let db_ip = run_ok(&d, &["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "db"]);
+    let out = run_ok(&d, &["run", "--rm", "--link", "db:store", &image, "sh", "-c", "cat /etc/hosts; env"]);
+    assert!(out.contains(&format!("{db_ip}\tstore")), "{out}");
+    assert!(out.contains(&format!("STORE_PORT_5432_TCP=tcp://{db_ip}:5432")), "{out}");
+    assert!(out.contains("STORE_ENV_SECRET=s3"), "{out}");
+    let out = d.docker(&["run", "--rm", "--link", "nosuch:x", &image, "true"]);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn a_killed_dockerd_comes_back_to_running_containers_networks() {
+    let Some((mut d, ns)) = Dockerd::start_networked(&[], None) else { return };
+    run_ok(&d, &["network", "create", "front"]);
+    let web = web_server(&d, &["--network", "front", "--name", "web", "-p", "8085:80"], "still");
+    assert_eq!(eventually("the server", || curl(&ns, "http://127.0.0.1:8085/")).trim(), "still");
+    d.crash_and_restart();
+    assert_eq!(eventually("the server after the crash", || curl(&ns, "http://127.0.0.1:8085/")).trim(), "still");
+    let image = d.registry.image("busybox");
+    let got = eventually("the name after the crash", || {
+        let out = d.docker(&["run", "--rm", "--network", "front", &image, "wget", "-qO-", "-T", "2", "http://web/"]);
+        out.status.success().then(|| stdout(&out))
+    });
+    assert_eq!(got.trim(), "still");
+    // The address stays the container's: a new one gets another.
+    let web_ip = run_ok(&d, &["inspect", "-f", "{{.NetworkSettings.Networks.front.IPAddress}}", &web]);
+    let other = run_ok(&d, &["run", "--rm", "--network", "front", &image, "sh", "-c", "ip -o -4 addr show eth0"]);
+    assert!(!other.contains(&format!("{web_ip}/")), "{other}");
+    run_ok(&d, &["rm", "-f", &web]);
+    let nat = rules(&ns);
+    assert!(!nat.contains("--dport 8085"), "{nat}");
+}
+
+#[test]
+fn docker_compose_brings_two_services_up_and_down() {
+    let Some((d, ns)) = Dockerd::start_networked(&[], None) else { return };
+    if std::process::Command::new("docker-compose").arg("version").output().is_err() {
+        assert!(std::env::var("CI").is_err(), "docker-compose is missing (apt-get install docker-compose)");
+        return;
+    }
+    let dir = TempDir::new("compose");
+    let image = d.registry.image("busybox");
+    std::fs::write(
+        dir.join("docker-compose.yml"),
+        format!(
+            "version: '3'\nservices:\n  web:\n    image: {image}\n    command: sh -c 'mkdir -p /www && echo composed > /www/index.html && exec httpd -f -p 80 -h /www'\n    ports:\n      - '8088:80'\n  client:\n    image: {image}\n    command: sh -c 'while true; do wget -qO- -T 2 http://web/ && sleep 1; done'\n    depends_on:\n      - web\n"
+        ),
+    )
+    .unwrap();
+    let compose = |args: &[&str]| {
+        std::process::Command::new("docker-compose").args(["-p", "dbxc"]).args(args).current_dir(dir.path()).env("DOCKER_HOST", d.host()).output().unwrap()
+    };
+    ok(&compose(&["up", "-d"]), &d);
+    let ps = ok(&compose(&["ps"]), &d);
+    assert!(ps.contains("dbxc_web_1") && ps.contains("Up"), "{ps}");
+    assert_eq!(eventually("the published port", || curl(&ns, "http://127.0.0.1:8088/")).trim(), "composed");
+    let logs = eventually("the client reaching web by name", || {
+        let text = stdout(&compose(&["logs", "client"]));
+        text.contains("composed").then_some(text)
+    });
+    assert!(logs.contains("composed"));
+    ok(&compose(&["down", "-v"]), &d);
+    let nets = run_ok(&d, &["network", "ls", "--format", "{{.Name}}"]);
+    assert!(!nets.contains("dbxc"), "{nets}");
+    assert!(run_ok(&d, &["ps", "-aq"]).is_empty());
+}
