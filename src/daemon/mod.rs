@@ -15,6 +15,8 @@ mod container_fs;
 mod container_list;
 mod image_list;
 mod netns;
+pub mod networks;
+mod network_connect;
 mod errors;
 mod ops;
 mod signals;
@@ -158,6 +160,8 @@ pub struct Daemon {
     pub events: events::Events,
     /// Restarts waiting for their backoff (restart policies).
     restarts: restart::Scheduler,
+    /// The networks (`/networks`), with their IPAM state.
+    pub networks: networks::Networks,
 }
 
 impl Daemon {
@@ -235,6 +239,8 @@ fn run(mut opts: Options) -> Result<(), String> {
     let snapshots = Snapshotter::open_driver(&opts.data_root, &opts.storage_driver).map_err(|e| format!("error initializing graphdriver: {e}"))?;
     let containerd_address = opts.containerd.clone().unwrap_or_else(|| opts.exec_root.join("containerd").join("docker-containerd.sock"));
     let (restarts, restarts_due) = restart::Scheduler::new();
+    let networks = networks::Networks::open(&opts.data_root.join("network"), &networks::DefaultBridge::default(), crate::network::ipam::default_pools())
+        .map_err(|e| format!("network store: {e}"))?;
     let daemon = Arc::new(Daemon {
         containerd: Containerd::new(&containerd_address),
         opts: opts.clone(),
@@ -247,6 +253,7 @@ fn run(mut opts: Options) -> Result<(), String> {
         execs: exec::Store::open(opts.exec_root.join("execs")),
         events: events::Events::default(),
         restarts,
+        networks,
     });
     daemon.restore();
     daemon.restore_execs();
