@@ -1,7 +1,7 @@
 //! The daemon's event log: a bounded in-memory ring of Docker's event messages that
 //! `GET /events` replays (`since`/`until`) and follows. Emitting is one call:
 //! `d.events.container(&c, "start", &[])`, `d.events.image("pull", id, name)`,
-//! `d.events.log("volume", "create", name, attrs)`.
+//! `d.events.network("create", id, name, "bridge", &[])`, `d.events.log("volume", "create", name, attrs)`.
 
 use super::container::Container;
 use super::filters::Filters;
@@ -140,6 +140,16 @@ impl Events {
     /// An image event: the actor is the image id or reference, `name` the reference.
     pub fn image(&self, action: &str, id: &str, name: &str) {
         self.log("image", action, id, BTreeMap::from([("name".to_string(), name.to_string())]));
+    }
+
+    /// A network event (`create`, `destroy`, `connect`, `disconnect`): the actor is the
+    /// network id; `name` and `type` (the driver) as Docker's, then `extra` (`container`).
+    pub fn network(&self, action: &str, id: &str, name: &str, driver: &str, extra: &[(&str, &str)]) {
+        let mut attributes = BTreeMap::from([("name".to_string(), name.to_string()), ("type".to_string(), driver.to_string())]);
+        for (k, v) in extra {
+            attributes.insert(k.to_string(), v.to_string());
+        }
+        self.log("network", action, id, attributes);
     }
 
     /// What the ring holds now, and the position to follow from.

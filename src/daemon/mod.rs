@@ -18,6 +18,8 @@ pub mod net_options;
 mod net_settings;
 mod sandbox;
 mod endpoints;
+pub mod networks;
+mod network_connect;
 mod errors;
 mod ops;
 mod signals;
@@ -163,6 +165,8 @@ pub struct Daemon {
     pub events: events::Events,
     /// Restarts waiting for their backoff (restart policies).
     restarts: restart::Scheduler,
+    /// The networks (`/networks`), with their IPAM state.
+    pub networks: networks::Networks,
 }
 
 impl Daemon {
@@ -241,6 +245,8 @@ fn run(mut opts: Options) -> Result<(), String> {
     let containerd_address = opts.containerd.clone().unwrap_or_else(|| opts.exec_root.join("containerd").join("docker-containerd.sock"));
     let net = sandbox::Networking::new(&opts.net, &opts.exec_root, crate::network::netns::Pool::start())?;
     let (restarts, restarts_due) = restart::Scheduler::new();
+    let networks = networks::Networks::open(&opts.data_root.join("network"), &networks::DefaultBridge::default(), crate::network::ipam::default_pools())
+        .map_err(|e| format!("network store: {e}"))?;
     let daemon = Arc::new(Daemon {
         containerd: Containerd::new(&containerd_address),
         opts: opts.clone(),
@@ -253,6 +259,7 @@ fn run(mut opts: Options) -> Result<(), String> {
         execs: exec::Store::open(opts.exec_root.join("execs")),
         events: events::Events::default(),
         restarts,
+        networks,
     });
     daemon.restore();
     daemon.restore_networking();

@@ -9,6 +9,7 @@ mod exec;
 mod events;
 mod images;
 mod logs;
+mod networks;
 mod system;
 
 pub use system::arch;
@@ -104,7 +105,14 @@ pub fn handle(d: &Arc<Daemon>, mut req: Request) -> Response {
         ("POST", ["containers", id, "resize"]) => attach::resize(d, id, &req),
         ("GET", ["containers", id, "logs"]) => logs::logs(d, id, &req, v),
         ("POST", ["containers", "prune"]) => container_verbs::prune(d, &req),
-        ("POST", [kind @ ("networks" | "volumes" | "build"), "prune"]) => container_verbs::prune_nothing(kind, &req),
+        ("GET", ["networks"]) => networks::list(d, &req),
+        ("POST", ["networks", "create"]) => networks::create(d, &req),
+        ("POST", ["networks", "prune"]) => networks::prune(d, &req),
+        ("GET", ["networks", id]) => networks::inspect(d, id, &req),
+        ("DELETE", ["networks", id]) => networks::remove(d, id),
+        ("POST", ["networks", id, "connect"]) => networks::connect(d, id, &req),
+        ("POST", ["networks", id, "disconnect"]) => networks::disconnect(d, id, &req),
+        ("POST", [kind @ ("volumes" | "build"), "prune"]) => container_verbs::prune_nothing(kind, &req),
         ("POST", ["containers", id, "pause"]) => container_verbs::pause(d, id),
         ("POST", ["containers", id, "unpause"]) => container_verbs::unpause(d, id),
         ("POST", ["containers", id, "rename"]) => container_verbs::rename(d, id, &req),
