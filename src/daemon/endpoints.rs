@@ -85,23 +85,23 @@ impl Daemon {
     }
 
     fn network_named(&self, name: &str) -> Result<Network, ApiError> {
-        self.networks.get(name).ok_or_else(|| ApiError::not_found(format!("network {name} not found")))
+        self.networks.get(name)
     }
 
     /// What `host-gateway` in `--add-host` stands for: dockerd's `--host-gateway-ip`, else
     /// the default bridge's address, as Docker's.
     pub(super) fn host_gateway_ip(&self) -> Option<IpAddr> {
-        self.opts.host_gateway_ip.or_else(|| Some(plumbing_of(&self.networks.get("bridge")?).gateway))
+        self.opts.host_gateway_ip.or_else(|| Some(plumbing_of(&self.networks.get("bridge").ok()?).gateway))
     }
 
     /// Whether the container's resolver is the embedded DNS server (it is on a user-defined
     /// network).
     pub(super) fn uses_embedded_dns(&self, c: &Container) -> bool {
-        c.network_settings.networks.values().any(|e| self.networks.get(&e.network_id).is_some_and(|n| !n.is_predefined() && n.driver == "bridge"))
+        c.network_settings.networks.values().any(|e| self.networks.get(&e.network_id).is_ok_and(|n| !n.is_predefined() && n.driver == "bridge"))
     }
 
     pub(super) fn default_bridge_enabled(&self) -> bool {
-        self.networks.get("bridge").is_some()
+        self.networks.get("bridge").is_ok()
     }
 
     /// The container's networks, its primary (eth0) first.
@@ -164,13 +164,13 @@ impl Daemon {
         let requested = |s: &str| s.parse::<IpAddr>().ok();
         let want4 = ep.ipam_config.as_ref().and_then(|c| requested(&c.ipv4_address));
         let want6 = ep.ipam_config.as_ref().and_then(|c| requested(&c.ipv6_address));
-        let ip = self.networks.allocate(&n.id, false, want4).map_err(ipam_error)?;
+        let ip = self.networks.allocate(&n.id, want4)?.addr;
         let ip6 = if plumbing.subnet_v6.is_some() {
-            match self.networks.allocate(&n.id, true, want6) {
-                Ok(ip6) => Some(ip6),
+            match self.networks.allocate_v6(&n.id, want6) {
+                Ok(ip6) => Some(ip6.addr),
                 Err(e) => {
-                    self.networks.release(&n.id, &ip);
-                    return Err(ipam_error(e));
+                    self.networks.release(&n.id, ip);
+                    return Err(e);
                 }
             }
         } else {
@@ -178,9 +178,9 @@ impl Daemon {
         };
         let mut ep = ep;
         if let Err(e) = self.net.attach(ns, &plumbing, &mut ep, ifname, ip, ip6) {
-            self.networks.release(&n.id, &ip);
+            self.networks.release(&n.id, ip);
             if let Some(ip6) = ip6 {
-                self.networks.release(&n.id, &ip6);
+                self.networks.release(&n.id, ip6);
             }
             return Err(ApiError::internal(e));
         }
@@ -191,8 +191,9 @@ impl Daemon {
             names.push(c.short_id().to_string());
             ep.dns_names = Some(names.clone());
         }
-        self.networks.add_endpoint(&n.id, &c.id, &name, &ep);
+        let record = store_endpoint(&name, &ep);
         c.network_settings.networks.insert(key.to_string(), ep);
+        self.networks.add_endpoint(&n.id, &c.id, record)?;
         let ips: Vec<IpAddr> = std::iter::once(ip).chain(ip6).collect();
         if let Err(e) = self.net.register_names(&c.id, ns, &plumbing, names, ips) {
             return Err(ApiError::internal(e));
@@ -227,12 +228,18 @@ impl Daemon {
             return;
         }
         self.net.detach(ns, ep);
-        for ip in [&ep.ip_address, &ep.global_ipv6_address] {
-            if let Ok(ip) = ip.parse::<IpAddr>() {
-                self.networks.release(&ep.network_id, &ip);
+        // The record's removal frees the addresses; one the record lacks (a join that failed
+        // before it was recorded) is freed here.
+        match self.networks.remove_endpoint(&ep.network_id, container) {
+            Ok(Some(_)) => {}
+            _ => {
+                for ip in [&ep.ip_address, &ep.global_ipv6_address] {
+                    if let Ok(ip) = ip.parse::<IpAddr>() {
+                        self.networks.release(&ep.network_id, ip);
+                    }
+                }
             }
         }
-        self.networks.remove_endpoint(&ep.network_id, container);
     }
 
     /// `/etc/hosts` lines of the container's own: its address on each network with its host
@@ -325,7 +332,6 @@ impl Daemon {
 
     /// `POST /networks/{id}/connect` of a container: recorded, and joined now if it runs.
     pub fn connect_container(&self, network: &str, container: &str, endpoint: &Value) -> Result<(), ApiError> {
-        super::create_fields::validate_endpoint(network, endpoint).map_err(ApiError::bad_request)?;
         let n = self.network_named(network)?;
         let entry = self.find(container)?;
         let mut slot = entry.lock();
@@ -366,7 +372,7 @@ impl Daemon {
         let _ = c.save(&self.opts.data_root);
         let c = c.clone();
         drop(slot);
-        self.events.network(&n, "connect", &[("container", &c.id)]);
+        self.events.network("connect", &n.id, &n.name, &n.driver, &[("container", &c.id)]);
         Ok(())
     }
 
@@ -377,8 +383,10 @@ impl Daemon {
             Ok(e) => e,
             // A container that is gone may still be on the network's record.
             Err(e) if force => {
-                self.networks.remove_endpoint(&n.id, container);
-                return if self.networks.get(&n.id).is_some() { Ok(()) } else { Err(e) };
+                return match self.networks.remove_endpoint(&n.id, container) {
+                    Ok(Some(_)) => Ok(()),
+                    _ => Err(e),
+                };
             }
             Err(e) => return Err(e),
         };
@@ -405,14 +413,14 @@ impl Daemon {
         let _ = c.save(&self.opts.data_root);
         let c = c.clone();
         drop(slot);
-        self.events.network(&n, "disconnect", &[("container", &c.id)]);
+        self.events.network("disconnect", &n.id, &n.name, &n.driver, &[("container", &c.id)]);
         Ok(())
     }
 
     /// Daemon start: every network's bridge and rules again, the containers that kept running
     /// back in the records, the DNS server and their ports; what dead ones left, removed.
     pub(super) fn restore_networking(&self) {
-        for n in self.networks.list() {
+        for n in self.networks.list_all() {
             if n.driver == "bridge" {
                 let managed = !n.is_predefined() || self.opts.net.default_bridge().ok().flatten().is_some_and(|b| b.managed);
                 if let Err(e) = self.net.set_up_network(&plumbing_of(&n), managed) {
@@ -420,6 +428,8 @@ impl Daemon {
                 }
             }
         }
+        let running: HashSet<String> = self.containers().iter().map(|e| e.lock()).filter(|s| s.c.state.running).map(|s| s.c.id.clone()).collect();
+        self.networks.retain_endpoints(|id| running.contains(id));
         let mut claimed = HashSet::new();
         for entry in self.containers() {
             let mut slot = entry.lock();
@@ -440,20 +450,21 @@ impl Daemon {
         self.net.remove_unclaimed_sandboxes(&claimed);
     }
 
+    /// A container that kept running while dockerd was away: the store kept its endpoints
+    /// and addresses; its names go back to the DNS server and its ports are published again.
     fn rejoin(&self, c: &mut Container) -> Result<(), String> {
         let ns = crate::network::netns::open(std::path::Path::new(&c.network_settings.sandbox_key)).map_err(|e| e.to_string())?;
         let mut primary = None;
         for name in Self::ordered_networks(c) {
             let Some(ep) = c.network_settings.networks.get(&name).cloned() else { continue };
             let Ok(ip) = ep.ip_address.parse::<IpAddr>() else { continue };
-            let Some(n) = self.networks.get(&ep.network_id) else { continue };
-            for addr in [Some(ip), ep.global_ipv6_address.parse().ok()].into_iter().flatten() {
-                let _ = self.networks.allocate(&n.id, addr.is_ipv6(), Some(addr));
+            let Ok(n) = self.networks.get(&ep.network_id) else { continue };
+            if self.networks.get(&n.id).map(|n| !n.containers.contains_key(&c.id)).unwrap_or(false) {
+                self.networks.add_endpoint(&n.id, &c.id, store_endpoint(c.name.trim_start_matches('/'), &ep)).map_err(|e| e.message)?;
             }
-            self.networks.add_endpoint(&n.id, &c.id, c.name.trim_start_matches('/'), &ep);
-            let plumbing = plumbing_of(&n);
             if let Some(names) = ep.dns_names.clone() {
-                self.net.register_names(&c.id, &ns, &plumbing, names, vec![ip])?;
+                let ips = std::iter::once(ip).chain(ep.global_ipv6_address.parse().ok()).collect();
+                self.net.register_names(&c.id, &ns, &plumbing_of(&n), names, ips)?;
             }
             primary.get_or_insert((ip, n.bridge_name()));
         }
@@ -464,18 +475,20 @@ impl Daemon {
     }
 }
 
-fn mode_is_default(mode: &str) -> bool {
-    mode.is_empty() || mode == "default"
+/// The network record's view of an endpoint (inspect's `Containers`).
+fn store_endpoint(name: &str, ep: &Endpoint) -> super::networks::Endpoint {
+    let with_prefix = |ip: &str, prefix: u8| if ip.is_empty() { String::new() } else { format!("{ip}/{prefix}") };
+    super::networks::Endpoint {
+        name: name.to_string(),
+        endpoint_id: ep.endpoint_id.clone(),
+        mac_address: ep.mac_address.clone(),
+        ipv4_address: with_prefix(&ep.ip_address, ep.ip_prefix_len),
+        ipv6_address: with_prefix(&ep.global_ipv6_address, ep.global_ipv6_prefix_len),
+    }
 }
 
-fn ipam_error(e: String) -> ApiError {
-    if e.contains(crate::network::ipam::ERR_IN_USE) {
-        ApiError::new(403, e)
-    } else if e.contains(crate::network::ipam::ERR_NO_ADDRESSES) {
-        ApiError::new(503, e)
-    } else {
-        ApiError::bad_request(e)
-    }
+fn mode_is_default(mode: &str) -> bool {
+    mode.is_empty() || mode == "default"
 }
 
 /// What an EndpointsConfig entry asks for.
@@ -517,8 +530,16 @@ fn exposed_ports(c: &Container) -> Vec<String> {
 
 /// What the plumbing needs of a network record.
 pub fn plumbing_of(n: &Network) -> NetworkPlumbing {
-    let (subnet, gateway) = n.ipv4_subnet_and_gateway();
-    let v6 = n.ipv6_subnet_and_gateway();
+    let config = |v6: bool| {
+        n.ipam_config.iter().find_map(|c| {
+            let subnet = c.subnet.parse::<crate::network::IpNet>().ok().filter(|s| s.addr.is_ipv6() == v6)?;
+            let gateway = c.gateway.parse::<IpAddr>().ok().or_else(|| subnet.network().nth(1))?;
+            Some((subnet.network(), gateway))
+        })
+    };
+    let unspecified = (crate::network::IpNet { addr: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), prefix: 32 }, IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    let (subnet, gateway) = config(false).unwrap_or(unspecified);
+    let v6 = config(true).filter(|_| n.enable_ipv6);
     let opt = |k: &str| n.options.get(k).map(String::as_str);
     NetworkPlumbing {
         id: n.id.clone(),
@@ -529,9 +550,9 @@ pub fn plumbing_of(n: &Network) -> NetworkPlumbing {
         subnet_v6: v6.map(|v| v.0),
         gateway_v6: v6.map(|v| v.1),
         internal: n.internal,
-        icc: opt("com.docker.network.bridge.enable_icc") != Some("false"),
-        masquerade: opt("com.docker.network.bridge.enable_ip_masquerade") != Some("false"),
-        mtu: opt("com.docker.network.driver.mtu").and_then(|m| m.parse().ok()),
+        icc: opt(super::networks::OPT_ENABLE_ICC) != Some("false"),
+        masquerade: opt(super::networks::OPT_ENABLE_IP_MASQUERADE) != Some("false"),
+        mtu: opt(super::networks::OPT_MTU).and_then(|m| m.parse().ok()),
         user_defined: !n.is_predefined(),
     }
 }

@@ -158,7 +158,7 @@ pub struct Daemon {
     /// Serialises name allocation with creation.
     create_lock: Mutex<()>,
     /// Containers' network sandboxes: namespaces, veths, published ports, DNS.
-    net: sandbox::Networking,
+    net: Arc<sandbox::Networking>,
     /// `docker exec` instances.
     execs: exec::Store,
     /// The recent events, for `GET /events`.
@@ -243,10 +243,9 @@ fn run(mut opts: Options) -> Result<(), String> {
     crate::http::server::set_spool_dir(opts.data_root.join("tmp"));
     let snapshots = Snapshotter::open_driver(&opts.data_root, &opts.storage_driver).map_err(|e| format!("error initializing graphdriver: {e}"))?;
     let containerd_address = opts.containerd.clone().unwrap_or_else(|| opts.exec_root.join("containerd").join("docker-containerd.sock"));
-    let net = sandbox::Networking::new(&opts.net, &opts.exec_root, crate::network::netns::Pool::start())?;
+    let net = Arc::new(sandbox::Networking::new(&opts.net, &opts.exec_root, crate::network::netns::Pool::start())?);
     let (restarts, restarts_due) = restart::Scheduler::new();
-    let networks = networks::Networks::open(&opts.data_root.join("network"), &networks::DefaultBridge::default(), crate::network::ipam::default_pools())
-        .map_err(|e| format!("network store: {e}"))?;
+    let networks = sandbox::open_networks(&opts.net, &opts.data_root.join("network"), &net)?;
     let daemon = Arc::new(Daemon {
         containerd: Containerd::new(&containerd_address),
         opts: opts.clone(),

@@ -1,7 +1,6 @@
 //! Connecting a container to a network and disconnecting it (`POST /networks/{id}/connect`,
 //! `/disconnect`, `docker network connect|disconnect`): the decoded endpoint settings and the
-//! daemon's hooks. NOT WIRED YET: the integrator implements `connect_network` and
-//! `disconnect_network` (endpoint, addresses through `Networks::allocate`, veth, DNS).
+//! daemon's hooks, which `daemon::endpoints` carries out.
 
 use super::errors::ApiError;
 use super::networks::Network;
@@ -116,17 +115,13 @@ impl EndpointConfig {
 }
 
 impl Daemon {
-    /// Connects container `container` (name or id) to network `net`. NOT WIRED: the
-    /// integrator implements it.
+    /// Connects container `container` (name or id) to network `net`.
     pub fn connect_network(&self, net: &Network, container: &str, cfg: EndpointConfig) -> Result<(), ApiError> {
-        let _ = (net, container, cfg);
-        Err(ApiError::internal("connecting a container to a network is not implemented in this daemon yet"))
+        self.connect_container(&net.id, container, &cfg.to_json())
     }
 
     /// Disconnects container `container` from `net` (`force`: even when the container is gone).
-    /// NOT WIRED: the integrator implements it.
     pub fn disconnect_network(&self, net: &Network, container: &str, force: bool) -> Result<(), ApiError> {
-        let _ = (net, container, force);
-        Err(ApiError::internal("disconnecting a container from a network is not implemented in this daemon yet"))
+        self.disconnect_container(&net.id, container, force)
     }
 }

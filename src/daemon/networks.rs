@@ -283,8 +283,9 @@ fn new_id() -> String {
 impl Networks {
     /// Loads the records under `dir` (made if missing) and makes sure the predefined
     /// networks exist: `bridge` as `bridge` says (its id kept from an earlier start), `host`
-    /// and `none` as recorded. `pools` are where subnets of new networks come from.
-    pub fn open(dir: &Path, bridge: &DefaultBridge, pools: Vec<AddressPool>) -> Result<Networks, String> {
+    /// and `none` as recorded; with no `bridge` (`--bridge=none`) there is no default bridge
+    /// network. `pools` are where subnets of new networks come from.
+    pub fn open(dir: &Path, bridge: Option<&DefaultBridge>, pools: Vec<AddressPool>) -> Result<Networks, String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let mut map = BTreeMap::new();
         for entry in std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?.flatten() {
@@ -333,7 +334,7 @@ impl Networks {
         crate::sys::write_atomic_update(&self.dir.join(format!("{}.json", n.id)), &data).map_err(|e| ApiError::internal(format!("saving network {}: {e}", n.name)))
     }
 
-    fn ensure_predefined(&self, bridge: &DefaultBridge) -> Result<(), String> {
+    fn ensure_predefined(&self, bridge: Option<&DefaultBridge>) -> Result<(), String> {
         let mut map = self.lock();
         let find = |map: &BTreeMap<String, Entry>, name: &str| map.values().find(|e| e.record.name == name).map(|e| e.record.clone());
         let now = crate::sys::rfc3339_nanos(std::time::SystemTime::now());
@@ -360,6 +361,17 @@ impl Networks {
         }
         // The bridge follows the daemon's flags at every start; its id and endpoints stay.
         let old = find(&map, "bridge");
+        let Some(bridge) = bridge else {
+            if let Some(old) = old {
+                map.remove(&old.id);
+                let _ = std::fs::remove_file(self.dir.join(format!("{}.json", old.id)));
+            }
+            for n in records {
+                self.save(&n).map_err(|e| e.message)?;
+                map.insert(n.id.clone(), Entry { ipam: n.ipam(), record: n });
+            }
+            return Ok(());
+        };
         let mut ipam_config = vec![IpamConfig {
             subnet: bridge.subnet.network().to_string(),
             ip_range: bridge.ip_range.map(|r| r.to_string()).unwrap_or_default(),
@@ -792,7 +804,7 @@ mod tests {
     use super::*;
 
     fn store(dir: &Path) -> Networks {
-        Networks::open(dir, &DefaultBridge::default(), ipam::default_pools()).unwrap()
+        Networks::open(dir, Some(&DefaultBridge::default()), ipam::default_pools()).unwrap()
     }
 
     fn req(name: &str, subnet: &str) -> CreateRequest {

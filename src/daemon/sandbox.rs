@@ -6,7 +6,7 @@
 //! `daemon::networks`' records.
 
 use super::net_options::NetworkOptions;
-use super::net_settings::{Endpoint, NetworkSettings, PortBinding};
+use super::net_settings::{Endpoint, PortBinding};
 use crate::network::{bridge, dns, iptables, netns, portmap, proxy, IpNet};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
@@ -99,7 +99,7 @@ pub struct Networking {
     netns_dir: PathBuf,
     pool: Arc<netns::Pool>,
     iptables: Option<iptables::Iptables>,
-    ports: Mutex<portmap::PortAllocator>,
+    ports: portmap::PortAllocator,
     /// Container id → its published ports and their proxies.
     published: Mutex<HashMap<String, Vec<(Published, Option<Child>)>>>,
     dns: OnceLock<Arc<dns::DnsServer>>,
@@ -130,7 +130,7 @@ impl Networking {
             netns_dir,
             pool,
             iptables,
-            ports: Mutex::new(portmap::PortAllocator::new()),
+            ports: portmap::PortAllocator::new(),
             published: Mutex::default(),
             dns: OnceLock::new(),
             dns_table: Arc::default(),
@@ -217,13 +217,16 @@ impl Networking {
         };
         let mut addrs = vec![IpNet { addr: ip, prefix: n.subnet.prefix }];
         let mut gateways = vec![];
+        // `--default-gateway(-v6)`: the default bridge's containers route through another
+        // address than the bridge's own.
+        let default_bridge = !n.user_defined && n.name == "bridge";
         if !n.internal {
-            gateways.push(n.gateway);
+            gateways.push(self.opts.default_gateway.filter(|_| default_bridge).unwrap_or(n.gateway));
         }
         if let (Some(ip6), Some(net6)) = (ip6, n.subnet_v6) {
             addrs.push(IpNet { addr: ip6, prefix: net6.prefix });
             if let (false, Some(gw6)) = (n.internal, n.gateway_v6) {
-                gateways.push(gw6);
+                gateways.push(self.opts.default_gateway_v6.filter(|_| default_bridge).unwrap_or(gw6));
             }
         }
         let host_name = bridge::veth_name();
@@ -328,10 +331,7 @@ impl Networking {
                         };
                         let mut chosen: Option<u16> = None;
                         for host_ip in &host_ips {
-                            let hp = {
-                                let mut alloc = self.ports.lock().unwrap_or_else(|e| e.into_inner());
-                                alloc.request(proto, *host_ip, chosen.or(want), if chosen.is_some() { None } else { range_end })?
-                            };
+                            let hp = self.ports.request(proto, *host_ip, chosen.or(want), if chosen.is_some() { None } else { range_end })?;
                             chosen = Some(hp);
                             let published = Published { rule: None, proto, host_ip: *host_ip, host_port: hp };
                             let index = done.len();
@@ -389,7 +389,7 @@ impl Networking {
             if let (Some(ipt), Some(rule)) = (&self.iptables, &p.rule) {
                 let _ = ipt.remove_port(rule);
             }
-            self.ports.lock().unwrap_or_else(|e| e.into_inner()).release(p.proto, p.host_ip, p.host_port);
+            self.ports.release(p.proto, p.host_ip, p.host_port);
         }
     }
 
@@ -473,6 +473,47 @@ pub fn default_bridge_address(b: &super::net_options::DefaultBridge, pools: &[cr
     let subnet = crate::network::ipam::pick_subnet(pools, &in_use, false)?;
     let gateway = subnet.nth(1).ok_or("the default bridge's subnet has no addresses")?;
     Ok(IpNet { addr: gateway, prefix: subnet.prefix })
+}
+
+/// The network store, with the default bridge as the flags make it (made now when dockerd
+/// manages it) and the bridge driver plugged in.
+pub fn open_networks(opts: &NetworkOptions, dir: &Path, net: &Arc<Networking>) -> Result<super::networks::Networks, String> {
+    let pools = opts.address_pools()?;
+    let default = match opts.default_bridge()? {
+        None => None,
+        Some(b) => {
+            let address = default_bridge_address(&b, &pools)?;
+            let ipv6_subnet = b.fixed_cidr_v6;
+            Some(super::networks::DefaultBridge {
+                subnet: address.network(),
+                gateway: address.addr,
+                ip_range: b.fixed_cidr,
+                bridge_name: b.name.clone(),
+                mtu: opts.mtu,
+                icc: opts.icc,
+                ip_masquerade: opts.ip_masq,
+                host_binding_ipv4: opts.ip,
+                ipv6_subnet,
+            })
+        }
+    };
+    let networks = super::networks::Networks::open(dir, default.as_ref(), pools).map_err(|e| format!("network store: {e}"))?;
+    networks.set_driver(Arc::new(BridgeDriver(net.clone())));
+    Ok(networks)
+}
+
+/// The bridge driver as the network store sees it: a network's bridge and rules made at
+/// create, taken down at removal.
+struct BridgeDriver(Arc<Networking>);
+
+impl super::networks::NetworkDriver for BridgeDriver {
+    fn create(&self, n: &super::networks::Network) -> Result<(), String> {
+        self.0.set_up_network(&super::endpoints::plumbing_of(n), true)
+    }
+
+    fn remove(&self, n: &super::networks::Network) -> Result<(), String> {
+        self.0.tear_down_network(&super::endpoints::plumbing_of(n), true)
+    }
 }
 
 fn parse_range(s: &str) -> Result<(u16, u16), String> {
