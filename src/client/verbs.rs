@@ -269,28 +269,17 @@ fn port_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
         return Err(Failure::new("\"docker port\" requires at least 1 and at most 2 arguments.\nSee 'docker port --help'.\n\nUsage:  docker port CONTAINER [PRIVATE_PORT[/PROTO]]\n\nList port mappings or a specific mapping for the container", 1));
     }
     let v = ctx.api()?.json("GET", &format!("/containers/{}/json", seg(&p.args[0])), &[], None)?;
-    let ports = v["NetworkSettings"]["Ports"].as_object().cloned().unwrap_or_default();
-    let bindings = |b: &Value| -> Vec<String> {
-        b.as_array().into_iter().flatten().map(|x| format!("{}:{}", x["HostIp"].as_str().unwrap_or(""), x["HostPort"].as_str().unwrap_or(""))).collect()
+    let ports: std::collections::BTreeMap<String, Vec<(String, String)>> = v["NetworkSettings"]["Ports"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, b)| (k.clone(), b.as_array().into_iter().flatten().map(|x| (x["HostIp"].as_str().unwrap_or("").to_string(), x["HostPort"].as_str().unwrap_or("").to_string())).collect()))
+        .collect();
+    let lines = match p.args.get(1) {
+        Some(wanted) => crate::network::portspec::port_lines_for(&ports, wanted, &p.args[0]).map_err(|e| Failure::new(e, 1))?,
+        None => crate::network::portspec::port_lines(&ports),
     };
-    if let Some(wanted) = p.args.get(1) {
-        let (port, proto) = wanted.split_once('/').unwrap_or((wanted, "tcp"));
-        let key = format!("{port}/{proto}");
-        return match ports.get(&key).map(bindings).filter(|b| !b.is_empty()) {
-            Some(list) => {
-                out(&list.iter().map(|l| format!("{l}\n")).collect::<String>());
-                Ok(0)
-            }
-            None => Err(Failure::new(format!("Error: No public port '{wanted}' published for {}", p.args[0]), 1)),
-        };
-    }
-    let mut lines = Vec::new();
-    for (key, b) in &ports {
-        for l in bindings(b) {
-            lines.push(format!("{key} -> {l}\n"));
-        }
-    }
-    out(&lines.concat());
+    out(&lines.iter().map(|l| format!("{l}\n")).collect::<String>());
     Ok(0)
 }
 

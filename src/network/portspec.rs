@@ -250,7 +250,7 @@ pub fn port_lines_for(ports: &BTreeMap<String, Vec<(String, String)>>, port: &st
             out.sort_by(|a, b| natural_cmp(a, b));
             Ok(out)
         }
-        None => Err(format!("no public port '{port}' published for {container}")),
+        None => Err(format!("Error: No public port '{port}' published for {container}")),
     }
 }
 
@@ -346,7 +346,7 @@ mod tests {
         ]);
         assert_eq!(port_lines(&ports), ["80/tcp -> 0.0.0.0:8080", "80/tcp -> [::]:8080", "9000/udp -> 127.0.0.1:9000"]);
         assert_eq!(port_lines_for(&ports, "80", "web").unwrap(), ["0.0.0.0:8080", "[::]:8080"]);
-        assert_eq!(port_lines_for(&ports, "443/tcp", "web").unwrap_err(), "no public port '443/tcp' published for web");
+        assert_eq!(port_lines_for(&ports, "443/tcp", "web").unwrap_err(), "Error: No public port '443/tcp' published for web");
         assert_eq!(natural_cmp("a10", "a9"), std::cmp::Ordering::Greater);
     }
 }
