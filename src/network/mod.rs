@@ -3,6 +3,8 @@
 //! IPAM, iptables laid out as Docker's, the embedded DNS server, and starting docker-proxy.
 //! Nothing here knows dockerd's types: the daemon's network service drives these.
 
+pub mod proxy;
+
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
