@@ -39,6 +39,11 @@ pub const APPLETS: &[Applet] = &[
         main: crate::docker_init::main,
         summary: "the init `docker run --init` runs as PID 1 (tini's command line)",
     },
+    Applet {
+        names: &["docker-proxy"],
+        main: crate::docker_proxy::main,
+        summary: "the userland proxy of one published port (Docker's command line)",
+    },
 ];
 
 pub fn find(name: &str) -> Option<&'static Applet> {

@@ -2,7 +2,8 @@
 //!
 //! Roles (one module each, entered through [`applets`]):
 //! [`client`] (`docker`), [`daemon`] (`dockerd`), [`containerd`] (`docker-containerd`, `ctr`),
-//! [`shim`] (`docker-containerd-shim`), [`runc`] (`docker-runc`), [`docker_init`] (`docker-init`).
+//! [`shim`] (`docker-containerd-shim`), [`runc`] (`docker-runc`), [`docker_init`] (`docker-init`),
+//! [`docker_proxy`] (`docker-proxy`).
 //!
 //! Shared modules, one job each: [`oci`] (runtime spec types), [`http`] (HTTP/1.1 over unix and
 //! tcp sockets), [`rpc`] (the JSON-lines protocol between our own roles), [`reference`] (image
@@ -24,6 +25,7 @@ pub mod client;
 pub mod containerd;
 pub mod daemon;
 pub mod docker_init;
+pub mod docker_proxy;
 pub mod detach_keys;
 pub mod http;
 pub mod ids;

@@ -11,6 +11,7 @@ pub mod bridge;
 pub mod netlink;
 pub mod netns;
 pub mod dns;
+pub mod proxy;
 
 use std::fmt;
 use std::net::IpAddr;
