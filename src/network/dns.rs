@@ -570,7 +570,7 @@ fn exchange_udp(upstream: SocketAddr, msg: &[u8], id: u16, query: &Query) -> io:
     socket.connect(upstream)?;
     socket.send(msg)?;
     let deadline = Instant::now() + UPSTREAM_TIMEOUT;
-    let mut buf = vec![0u8; u16::MAX as usize];
+    let mut buf = vec![0u8; query.edns_udp_size.map_or(0, usize::from).max(4096)];
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
