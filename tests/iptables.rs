@@ -350,6 +350,19 @@ fn rules_left_by_a_dead_daemon_are_cleared_by_bridge() {
             let after_b: Vec<String> = all.iter().filter(|l| l.contains(&b)).cloned().collect();
             assert_eq!(after_b, before_b, "{program}");
             assert!(all.contains(&"-A FORWARD -j DOCKER-USER".to_owned()), "{program}");
+            // Docker's start: its own chains emptied (ports, isolation), the user's kept.
+            ipt.run(&["-A", "DOCKER-USER", "-s", "10.99.0.0/16", "-j", "DROP"]).unwrap();
+            ipt.flush_chains().unwrap();
+            ipt.ensure_chains(true).unwrap();
+            let filter = rules(&ipt, Table::Filter);
+            let nat = rules(&ipt, Table::Nat);
+            assert!(!filter.iter().chain(&nat).any(|l| l.starts_with("-A DOCKER ")), "{program}: {filter:#?} {nat:#?}");
+            let stage_1: Vec<&String> = filter.iter().filter(|l| l.starts_with("-A DOCKER-ISOLATION-STAGE-1")).collect();
+            assert_eq!(stage_1, ["-A DOCKER-ISOLATION-STAGE-1 -j RETURN"], "{program}");
+            assert!(filter.contains(&"-A DOCKER-USER -s 10.99.0.0/16 -j DROP".to_owned()), "{program}");
+            assert!(filter.contains(&format!("-A FORWARD -o {b} -j DOCKER")), "{program}");
+            ipt.run(&["-D", "DOCKER-USER", "-s", "10.99.0.0/16", "-j", "DROP"]).unwrap();
+            ipt.add_network(&net_b).unwrap();
             // Adding the network back after the clean-up gives what a fresh add gives.
             ipt.add_network(&net_a).unwrap();
             ipt.remove_network(&net_a).unwrap();
