@@ -272,6 +272,21 @@ impl Iptables {
         self.ensure_forward_jumps()
     }
 
+    /// Empties nat `DOCKER` and filter `DOCKER`, `DOCKER-ISOLATION-STAGE-1/2` (what Docker's
+    /// bridge driver does at start, so that ports and isolation rules of a dead daemon do not
+    /// outlive it; `DOCKER-USER` is the user's and kept). Chains that do not exist are no
+    /// error. Follow with [`Iptables::ensure_chains`] and the networks' and ports' rules.
+    pub fn flush_chains(&self) -> Result<(), String> {
+        for (table, chain) in
+            [(Table::Nat, DOCKER_CHAIN), (Table::Filter, DOCKER_CHAIN), (Table::Filter, ISOLATION_CHAIN_1), (Table::Filter, ISOLATION_CHAIN_2)]
+        {
+            if self.chain_exists(table, chain) {
+                self.run(&["-t", table.name(), "-F", chain])?;
+            }
+        }
+        Ok(())
+    }
+
     fn loopback(&self) -> &'static str {
         if self.ipv6 { "::1/128" } else { "127.0.0.0/8" }
     }
