@@ -124,7 +124,7 @@ impl Networking {
         }
         let netns_dir = exec_root.join("netns");
         std::fs::create_dir_all(&netns_dir).map_err(|e| format!("{}: {e}", netns_dir.display()))?;
-        let proxy_program = opts.userland_proxy_path.clone().unwrap_or_else(|| std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe")));
+        let proxy_program = opts.userland_proxy_path.clone().unwrap_or_else(proxy::default_program);
         Ok(Networking {
             opts: opts.clone(),
             netns_dir,
@@ -384,7 +384,7 @@ impl Networking {
     fn undo_published(&self, done: Vec<(Published, Option<Child>)>) {
         for (p, child) in done.into_iter().rev() {
             if let Some(child) = child {
-                proxy::stop(child);
+                let _ = proxy::stop(child);
             }
             if let (Some(ipt), Some(rule)) = (&self.iptables, &p.rule) {
                 let _ = ipt.remove_port(rule);

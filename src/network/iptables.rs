@@ -43,42 +43,7 @@ impl Table {
     }
 }
 
-/// A published port's transport protocol.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Proto {
-    Tcp,
-    Udp,
-    Sctp,
-}
-
-impl Proto {
-    pub fn name(self) -> &'static str {
-        match self {
-            Proto::Tcp => "tcp",
-            Proto::Udp => "udp",
-            Proto::Sctp => "sctp",
-        }
-    }
-}
-
-impl std::str::FromStr for Proto {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Proto, String> {
-        match s {
-            "tcp" => Ok(Proto::Tcp),
-            "udp" => Ok(Proto::Udp),
-            "sctp" => Ok(Proto::Sctp),
-            _ => Err(format!("unknown protocol: {s}")),
-        }
-    }
-}
-
-impl std::fmt::Display for Proto {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
+pub use super::Proto;
 
 /// What a bridge network needs in the tables.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -5,14 +5,12 @@
 //! (PR_SET_PDEATHSIG); that signal follows the *thread* that forked, so every proxy is forked
 //! by one thread that lives as long as the daemon.
 
-use std::fmt;
 use std::io;
 use std::net::IpAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::str::FromStr;
 use std::sync::mpsc;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -22,40 +20,7 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(16);
 /// How long [`stop`] waits after SIGTERM before it kills.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Proto {
-    Tcp,
-    Udp,
-    Sctp,
-}
-
-impl Proto {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Proto::Tcp => "tcp",
-            Proto::Udp => "udp",
-            Proto::Sctp => "sctp",
-        }
-    }
-}
-
-impl fmt::Display for Proto {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Proto {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Proto, String> {
-        match s {
-            "tcp" => Ok(Proto::Tcp),
-            "udp" => Ok(Proto::Udp),
-            "sctp" => Ok(Proto::Sctp),
-            _ => Err(format!("unsupported protocol {s}")),
-        }
-    }
-}
+pub use super::Proto;
 
 /// One published port: what the proxy listens on and where it forwards.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -71,7 +36,7 @@ pub struct Mapping {
 pub fn args(m: &Mapping) -> Vec<String> {
     vec![
         "-proto".into(),
-        m.proto.as_str().into(),
+        m.proto.name().into(),
         "-host-ip".into(),
         m.host_ip.to_string(),
         "-host-port".into(),
