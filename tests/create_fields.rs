@@ -219,9 +219,10 @@ fn dockers_validation_reaches_both_clients() {
         (&["--oom-score-adj", "1001"], Some(&["--oom-score-adj", "1001"]), "Invalid value 1001, range for oom score adj is [-1000, 1000]"),
         (&["--ipc", "weird"], Some(&["--ipc", "weird"]), "invalid IPC mode: weird"),
         (&["--add-host", "gw:host-gateway"], Some(&["--add-host", "gw:host-gateway"]), "--host-gateway-ip"),
-        (&["--mac-address", "92:d0:c6:0a:29:33"], Some(&["--mac-address", "92:d0:c6:0a:29:33"]), "MacAddress"),
-        (&["--link", "other:alias"], Some(&["--link", "other:alias"]), "HostConfig.Links"),
-        (&["-p", "8080:80"], Some(&["-p", "8080:80"]), "HostConfig.PortBindings"),
+        // This daemon has no default bridge (`--bridge=none`): containers are on `none`.
+        (&["--mac-address", "92:d0:c6:0a:29:33"], Some(&["--mac-address", "92:d0:c6:0a:29:33"]), "conflicting options: mac-address and the network mode"),
+        (&["--link", "other:alias"], Some(&["--link", "other:alias"]), "could not get container for other"),
+        (&["-p", "8080:80"], Some(&["-p", "8080:80"]), "conflicting options: port publishing and the network mode"),
         (&["--cap-add", "BOGUS"], Some(&["--cap-add", "BOGUS"]), "invalid CapAdd: unknown capability: \"CAP_BOGUS\""),
         (&["--stop-signal", "SIGNOPE"], Some(&["--stop-signal", "SIGNOPE"]), "Invalid signal: SIGNOPE"),
         (&["-v", "named:/data"], Some(&["-v", "named:/data"]), "named volume 'named' (HostConfig.Binds) is not supported"),

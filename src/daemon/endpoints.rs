@@ -45,7 +45,8 @@ impl Daemon {
         let asked: BTreeMap<String, Value> = networking.get("EndpointsConfig").and_then(Value::as_object).map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
         let mut wanted: Vec<(Network, Value)> = vec![(primary.clone(), Value::Null)];
         for (name, endpoint) in asked {
-            let n = self.network_named(&name)?;
+            // The docker CLI keys the endpoint of `--network` by the mode itself (`default`).
+            let n = self.network_named(mode_network(&name, self.default_bridge_enabled()))?;
             match wanted.iter_mut().find(|(w, _)| w.id == n.id) {
                 Some(slot) => slot.1 = endpoint,
                 None => wanted.push((n, endpoint)),
@@ -54,6 +55,14 @@ impl Daemon {
         let special = |n: &Network| matches!(n.driver.as_str(), "host" | "null");
         if wanted.len() > 1 && wanted.iter().any(|(n, _)| special(n)) {
             return Err(ApiError::bad_request("container cannot be connected to multiple networks with one of the networks in private (none) mode or host mode"));
+        }
+        let publishes = h.get("PortBindings").and_then(Value::as_object).is_some_and(|p| !p.is_empty()) || h.get("PublishAllPorts").and_then(Value::as_bool) == Some(true);
+        if publishes && primary.driver == "null" {
+            return Err(ApiError::bad_request("conflicting options: port publishing and the network mode none"));
+        }
+        for link in strings(h.get("Links")).unwrap_or_default() {
+            let name = link.split(':').next().unwrap_or_default().trim_start_matches('/');
+            self.find(name).map_err(|_| ApiError::bad_request(format!("could not get container for {name}")))?;
         }
         for (i, (n, asked)) in wanted.iter().enumerate() {
             let mut ep = endpoint_request(asked);
@@ -78,7 +87,7 @@ impl Daemon {
         if !user_defined && ep.aliases.as_ref().is_some_and(|a| !a.is_empty()) {
             return Err(ApiError::bad_request("network-scoped alias is supported only for containers in user defined networks"));
         }
-        if n.driver == "host" && ep.mac_requested {
+        if matches!(n.driver.as_str(), "host" | "null") && ep.mac_requested {
             return Err(ApiError::bad_request("conflicting options: mac-address and the network mode"));
         }
         Ok(())
