@@ -248,7 +248,8 @@ fn dockers_validation_reaches_both_clients() {
         (r#"{"Image": "IMG", "HostConfig": {"CpuCount": 2}}"#, "HostConfig.CpuCount"),
         (r#"{"Image": "IMG", "HostConfig": {"LogConfig": {"Type": "json-file", "Config": {"max-size": "1m"}}}}"#, "log opt 'max-size'"),
         (r#"{"Image": "IMG", "Healthcheck": {"Test": ["CMD", "true"]}}"#, "Config.Healthcheck"),
-        (r#"{"Image": "IMG", "NetworkingConfig": {"EndpointsConfig": {"bridge": {"Aliases": ["a"]}}}}"#, "(set: bridge.Aliases)"),
+        (r#"{"Image": "IMG", "NetworkingConfig": {"EndpointsConfig": {"none": {"DriverOpts": {"a": "b"}}}}}"#, "none.DriverOpts is not supported"),
+        (r#"{"Image": "IMG", "NetworkingConfig": {"EndpointsConfig": {"none": {"Aliases": ["a"]}}}}"#, "network-scoped alias is supported only for containers in user defined networks"),
         (r#"{"Image": "IMG", "HostConfig": {"RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": -1}}}"#, "invalid restart policy: maximum retry count cannot be negative"),
     ];
     let (status, answer) = d.api("POST", "/containers/create", Some(&format!(r#"{{"Image": "{image}", "HostConfig": {{"NetworkMode": "mynet"}}}}"#)));
