@@ -98,7 +98,7 @@ pub fn attach(netns: BorrowedFd, spec: &VethSpec) -> io::Result<()> {
         None => return Err(io::Error::new(io::ErrorKind::NotFound, format!("bridge {} not found", spec.bridge))),
     };
     let host_end = NewLink { name: &spec.host_name, mtu: spec.mtu, master: Some(bridge.index), up: true, ..NewLink::default() };
-    let container_end = NewLink { name: &spec.ifname, mtu: spec.mtu, mac: Some(spec.mac), up: true, netns: Some(netns), master: None };
+    let container_end = NewLink { name: &spec.ifname, mtu: spec.mtu, mac: Some(spec.mac), up: false, netns: Some(netns), master: None };
     host.create_veth(&host_end, &container_end)
         .map_err(|e| io::Error::new(e.kind(), format!("failed to create the veth pair {} / {}: {e}", spec.host_name, spec.ifname)))?;
     if let Err(e) = configure(&mut host, netns, spec) {
@@ -109,8 +109,8 @@ pub fn attach(netns: BorrowedFd, spec: &VethSpec) -> io::Result<()> {
     Ok(())
 }
 
-/// What follows the veth pair's creation: hairpin mode, then the container end's addresses
-/// and default routes, all in one request datagram.
+/// What follows the veth pair's creation: hairpin mode, then the container end up, its
+/// addresses and default routes, all in one request datagram.
 fn configure(host: &mut Netlink, netns: BorrowedFd, spec: &VethSpec) -> io::Result<()> {
     if spec.hairpin {
         let index = host.index(&spec.host_name)?;
@@ -118,7 +118,9 @@ fn configure(host: &mut Netlink, netns: BorrowedFd, spec: &VethSpec) -> io::Resu
     }
     let mut inside = Netlink::open_in(netns)?;
     let index = inside.index(&spec.ifname)?;
-    let mut msgs: Vec<_> = spec.addrs.iter().map(|a| Netlink::add_addr_message(index, a)).collect();
+    // Up first: IPv4 adds the subnet's route, and a gateway is reachable, only on a link up.
+    let mut msgs = vec![Netlink::set_up_message(index, true)];
+    msgs.extend(spec.addrs.iter().map(|a| Netlink::add_addr_message(index, a)));
     msgs.extend(spec.gateways.iter().map(|gw| Netlink::default_route_message(*gw, Some(index))));
     inside.batch(&mut msgs).map_err(|e| {
         let addrs: Vec<String> = spec.addrs.iter().map(|a| a.to_string()).collect();

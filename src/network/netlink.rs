@@ -236,7 +236,8 @@ pub struct NewLink<'a> {
     pub mac: Option<[u8; 6]>,
     /// The bridge (by index) it becomes a port of.
     pub master: Option<u32>,
-    /// Brought up as it is made.
+    /// Brought up as it is made (not for a veth's peer: the kernel refuses to open a veth
+    /// end before its pair is complete, ENOTCONN; bring it up after).
     pub up: bool,
     /// Made in this network namespace rather than the socket's.
     pub netns: Option<BorrowedFd<'a>>,
@@ -335,7 +336,8 @@ impl Netlink {
         let mut pending = msgs.len();
         let mut interrupted = false;
         if self.buf.len() < RECV_BUF {
-            self.buf.resize(RECV_BUF, 0);
+            // Zeroed by the allocator (calloc), not byte by byte.
+            self.buf = vec![0; RECV_BUF];
         }
         while pending > 0 {
             let n = self.recv()?;
@@ -516,48 +518,53 @@ impl Netlink {
         self.request(m)
     }
 
-    fn set_link(&mut self, index: u32, flags: u32, change: u32, put: impl FnOnce(&mut Message)) -> io::Result<()> {
-        let mut info = ifinfomsg(libc::AF_UNSPEC as u8, index);
-        info.ifi_flags = flags;
-        info.ifi_change = change;
-        let mut m = Message::new(libc::RTM_SETLINK, libc::NLM_F_ACK, &info);
+    fn set_link(&mut self, index: u32, put: impl FnOnce(&mut Message)) -> io::Result<()> {
+        let mut m = Message::new(libc::RTM_SETLINK, libc::NLM_F_ACK, &ifinfomsg(libc::AF_UNSPEC as u8, index));
         put(&mut m);
         self.request(m)
     }
 
     /// Makes the link a port of the bridge `master` (0: of none).
     pub fn set_master(&mut self, index: u32, master: u32) -> io::Result<()> {
-        self.set_link(index, 0, 0, |m| {
+        self.set_link(index, |m| {
             m.attr_u32(libc::IFLA_MASTER, master);
         })
     }
 
+    /// The request bringing link `index` up or down (for [`Netlink::batch`]).
+    pub fn set_up_message(index: u32, up: bool) -> Message {
+        let mut info = ifinfomsg(libc::AF_UNSPEC as u8, index);
+        info.ifi_flags = if up { libc::IFF_UP as u32 } else { 0 };
+        info.ifi_change = libc::IFF_UP as u32;
+        Message::new(libc::RTM_SETLINK, libc::NLM_F_ACK, &info)
+    }
+
     pub fn set_up(&mut self, index: u32, up: bool) -> io::Result<()> {
-        self.set_link(index, if up { libc::IFF_UP as u32 } else { 0 }, libc::IFF_UP as u32, |_| {})
+        self.request(Self::set_up_message(index, up))
     }
 
     /// Renames a link (it must be down: EBUSY otherwise).
     pub fn rename(&mut self, index: u32, name: &str) -> io::Result<()> {
-        self.set_link(index, 0, 0, |m| {
+        self.set_link(index, |m| {
             m.attr_str(libc::IFLA_IFNAME, name);
         })
     }
 
     /// Moves a link into the network namespace `netns` (it is then gone from this one).
     pub fn move_to_netns(&mut self, index: u32, netns: BorrowedFd) -> io::Result<()> {
-        self.set_link(index, 0, 0, |m| {
+        self.set_link(index, |m| {
             m.attr_u32(libc::IFLA_NET_NS_FD, netns.as_raw_fd() as u32);
         })
     }
 
     pub fn set_mtu(&mut self, index: u32, mtu: u32) -> io::Result<()> {
-        self.set_link(index, 0, 0, |m| {
+        self.set_link(index, |m| {
             m.attr_u32(libc::IFLA_MTU, mtu);
         })
     }
 
     pub fn set_mac(&mut self, index: u32, mac: [u8; 6]) -> io::Result<()> {
-        self.set_link(index, 0, 0, |m| {
+        self.set_link(index, |m| {
             m.attr(libc::IFLA_ADDRESS, &mac);
         })
     }

@@ -90,7 +90,8 @@ pub fn open(path: &Path) -> io::Result<OwnedFd> {
 }
 
 /// Runs `f` on a fresh thread that joined the network namespace `netns` (the thread ends
-/// with `f`, so no thread of ours is left in another namespace).
+/// with `f`, so no thread of ours is left in another namespace). A panic in `f` goes on in
+/// the caller.
 pub fn run_in<T: Send>(netns: BorrowedFd, f: impl FnOnce() -> T + Send) -> io::Result<T> {
     std::thread::scope(|scope| {
         scope
@@ -99,7 +100,7 @@ pub fn run_in<T: Send>(netns: BorrowedFd, f: impl FnOnce() -> T + Send) -> io::R
                 Ok(f())
             })
             .join()
-            .unwrap_or_else(|_| Err(io::Error::other("a thread inside a network namespace panicked")))
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })
 }
 
