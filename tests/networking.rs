@@ -81,7 +81,7 @@ fn the_default_bridge_gives_an_address_a_route_and_a_namespace_file() {
     let hosts = run_ok(&d, &["exec", &id, "cat", "/etc/hosts"]);
     assert!(hosts.contains(&format!("{ip}\t{}", &id[..12])), "{hosts}");
     // The container reaches the bridge's address (the host) and the host reaches it.
-    in_ns(&ns, "ping", &["-c", "1", "-W", "2", &ip]);
+    in_ns(&ns, "busybox", &["ping", "-c", "1", "-W", "2", &ip]);
     let before = links(&ns);
     assert!(before.iter().any(|l| l.starts_with("veth")), "{before:?}");
     run_ok(&d, &["stop", "-t", "1", &id]);
@@ -173,7 +173,7 @@ fn a_port_taken_twice_is_refused_and_leaves_nothing() {
     assert!(state[0]["NetworkSettings"]["SandboxKey"].as_str().unwrap().is_empty());
     assert_eq!(eventually("the first server", || curl(&ns, "http://127.0.0.1:8090/")).trim(), "first");
     // A port some other program holds: the proxy's bind error.
-    let holder = ns.command("nc").args(["-l", "-p", "8091"]).stdout(std::process::Stdio::null()).spawn().unwrap();
+    let holder = ns.command("busybox").args(["nc", "-l", "-p", "8091"]).stdout(std::process::Stdio::null()).spawn().unwrap();
     std::thread::sleep(Duration::from_millis(200));
     let out = d.docker(&["run", "-d", "-p", "8091:80", &image, "sleep", "60"]);
     let mut holder = holder;
@@ -191,7 +191,7 @@ fn udp_through_a_published_port() {
     // nc -u -l answers one datagram with "pong".
     let id = run_ok(&d, &["run", "-d", "-p", "5353:53/udp", &image, "sh", "-c", "while true; do echo pong | nc -u -l -p 53 -w 1; done"]);
     let reply = eventually("a UDP reply", || {
-        let out = ns.command("sh").args(["-c", "echo ping | timeout 2 nc -u -w 1 127.0.0.1 5353"]).output().unwrap();
+        let out = ns.command("sh").args(["-c", "echo ping | timeout 2 busybox nc -u -w 1 127.0.0.1 5353"]).output().unwrap();
         let text = stdout(&out);
         text.contains("pong").then_some(text)
     });
@@ -278,7 +278,7 @@ fn an_internal_network_has_no_way_out_and_egress_is_masqueraded() {
     let image = d.registry.image("busybox");
     // The far side listens; while the container's connection is open, the far side's
     // /proc/net/tcp shows the peer address it sees.
-    let mut server = far.command("nc").args(["-l", "-p", "7000"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let mut server = far.command("busybox").args(["nc", "-l", "-p", "7000"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
     std::thread::sleep(Duration::from_millis(200));
     let sender = std::thread::spawn({
         let host = d.host();
