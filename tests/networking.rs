@@ -111,7 +111,10 @@ fn a_published_port_answers_through_the_proxy_and_the_dnat_rule() {
     let Some((d, ns)) = Dockerd::start_networked(&[], None) else { return };
     let id = web_server(&d, &["-p", "8080:80", "-p", "127.0.0.1:8081:80"], "hello");
     // Loopback: docker-proxy; the bridge's address: iptables' DNAT.
-    let via_proxy = eventually("the proxy", || curl(&ns, "http://127.0.0.1:8080/"));
+    let via_proxy = eventually("the proxy", || curl(&ns, "http://127.0.0.1:8080/").or_else(|| {
+        eprintln!("{}\n{}\n{}\n{}", d.log(), run_ok(&d, &["inspect", "-f", "{{json .NetworkSettings.Ports}} {{json .HostConfig.PortBindings}}", &id]), in_ns(&ns, "ss", &["-ltnp"]), stdout(&std::process::Command::new("ps").args(["-ef"]).output().unwrap()).lines().filter(|l| l.contains("proxy")).collect::<Vec<_>>().join("\n"));
+        None
+    }));
     assert_eq!(via_proxy.trim(), "hello");
     assert_eq!(eventually("the DNAT rule", || curl(&ns, "http://10.123.0.1:8080/")).trim(), "hello");
     assert_eq!(eventually("the loopback binding", || curl(&ns, "http://127.0.0.1:8081/")).trim(), "hello");
@@ -268,7 +271,7 @@ fn an_internal_network_has_no_way_out_and_egress_is_masqueraded() {
     let far = NetNs::new();
     ns.ip(&["link", "add", "dbxfar0", "type", "veth", "peer", "name", "dbxfar1"]);
     let far_fd = far.handle();
-    let far_path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&far_fd));
+    let far_path = format!("/proc/{}/fd/{}", std::process::id(), std::os::fd::AsRawFd::as_raw_fd(&far_fd));
     let out = ns.command("ip").args(["link", "set", "dbxfar1", "netns"]).arg(&far_path).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     ns.ip(&["addr", "add", "10.125.0.1/24", "dev", "dbxfar0"]);

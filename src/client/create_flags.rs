@@ -170,15 +170,6 @@ fn key_values(list: &[String]) -> Map<String, Value> {
     list.iter().map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), json!(v))).unwrap_or((kv.clone(), json!("")))).collect()
 }
 
-/// `80`, `80/udp`, `8000-8002`: the port keys of ExposedPorts.
-fn exposed_ports(spec: &str) -> Result<Vec<String>, String> {
-    let (ports, proto) = spec.split_once('/').unwrap_or((spec, "tcp"));
-    let (start, end) = ports.split_once('-').unwrap_or((ports, ports));
-    let n = |s: &str| s.parse::<u16>().map_err(|_| format!("invalid range format for --expose: {spec}, error: strconv.ParseUint: parsing \"{s}\": invalid syntax"));
-    let (start, end) = (n(start)?, n(end)?);
-    Ok((start..=end).map(|p| format!("{p}/{proto}")).collect())
-}
-
 /// Adds these flags' fields to the create body, checking them as the real CLI does.
 pub fn add_to_body(p: &Parsed, body: &mut Value) -> Result<(), String> {
     if let Some(mac) = p.value("mac-address") {
@@ -239,22 +230,16 @@ pub fn add_to_body(p: &Parsed, body: &mut Value) -> Result<(), String> {
     }
     let mut exposed = Map::new();
     for e in p.list("expose") {
-        if e.contains(':') {
-            return Err(format!("invalid port format for --expose: {e}"));
-        }
-        for port in exposed_ports(e)? {
+        for port in crate::network::portspec::parse_expose(e)? {
             exposed.insert(port, json!({}));
         }
     }
-    let mut bindings = Map::new();
-    for spec in p.list("publish") {
-        // Only parsed far enough to send it: the daemon refuses port publishing.
-        let (host, container) = spec.rsplit_once(':').unwrap_or(("", spec));
-        let key = if container.contains('/') { container.to_string() } else { format!("{container}/tcp") };
-        exposed.insert(key.clone(), json!({}));
-        let (ip, port) = host.rsplit_once(':').unwrap_or(("", host));
-        bindings.insert(key, json!([{"HostIp": ip, "HostPort": port}]));
+    let publish: Vec<&str> = p.list("publish");
+    let specs = crate::network::portspec::parse_port_specs(&publish)?;
+    for port in specs.exposed {
+        exposed.insert(port, json!({}));
     }
+    let bindings: Map<String, Value> = specs.bindings.into_iter().map(|(k, list)| (k, list.into_iter().map(|b| json!({"HostIp": b.host_ip, "HostPort": b.host_port})).collect())).collect();
     let stop_timeout = parse_int(p, "stop-timeout")?;
     let oom = parse_int(p, "oom-score-adj")?.unwrap_or(0);
     let network = p.value("network").or(p.value("net")).unwrap_or("default");

@@ -313,7 +313,8 @@ impl Networking {
                 for b in bindings {
                     let host_ips: Vec<IpAddr> = if b.host_ip.is_empty() {
                         let mut v = vec![self.opts.ip];
-                        if self.opts.ip.is_unspecified() && self.opts.ip.is_ipv4() && host_has_ipv6() {
+                        // Docker's `[::]` binding of an IPv4 container is the userland proxy's.
+                        if self.opts.ip.is_unspecified() && self.opts.ip.is_ipv4() && self.opts.userland_proxy && host_has_ipv6() {
                             v.push(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED));
                         }
                         v
