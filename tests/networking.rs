@@ -187,19 +187,54 @@ fn a_port_taken_twice_is_refused_and_leaves_nothing() {
     run_ok(&d, &["rm", "-f", &first]);
 }
 
+/// A static UDP echo server (busybox's nc here has no UDP), built with gcc for the test.
+fn udp_echo_binary(dir: &TempDir) -> std::path::PathBuf {
+    let src = dir.join("udpecho.c");
+    std::fs::write(
+        &src,
+        "#include <netinet/in.h>\n#include <sys/socket.h>\n#include <string.h>\nint main(void) {\n  int s = socket(AF_INET, SOCK_DGRAM, 0);\n  struct sockaddr_in a; memset(&a, 0, sizeof a); a.sin_family = AF_INET; a.sin_port = htons(53);\n  if (bind(s, (struct sockaddr *)&a, sizeof a)) return 1;\n  for (;;) {\n    char buf[512]; struct sockaddr_in from; socklen_t len = sizeof from;\n    ssize_t n = recvfrom(s, buf + 5, sizeof buf - 5, 0, (struct sockaddr *)&from, &len);\n    if (n < 0) return 1;\n    memcpy(buf, \"pong:\", 5);\n    sendto(s, buf, n + 5, 0, (struct sockaddr *)&from, len);\n  }\n}\n",
+    )
+    .unwrap();
+    let bin = dir.join("udpecho");
+    let out = std::process::Command::new("gcc").args(["-static", "-O2", "-o"]).arg(&bin).arg(&src).output().expect("gcc is needed");
+    assert!(out.status.success(), "gcc: {}", stderr(&out));
+    bin
+}
+
+/// Sends `payload` over UDP to `addr` from inside `ns`; the reply, if one comes.
+fn udp_exchange(ns: &NetNs, addr: &str, payload: &[u8]) -> Option<Vec<u8>> {
+    let fd = ns.handle();
+    let addr = addr.to_string();
+    let payload = payload.to_vec();
+    std::thread::spawn(move || {
+        nix::sched::setns(&fd, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        let sock = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+        sock.send_to(&payload, &addr).ok()?;
+        let mut buf = [0u8; 600];
+        let (n, _) = sock.recv_from(&mut buf).ok()?;
+        Some(buf[..n].to_vec())
+    })
+    .join()
+    .unwrap()
+}
+
 #[test]
 fn udp_through_a_published_port() {
     let Some((d, ns)) = Dockerd::start_networked(&[], None) else { return };
+    let tools = TempDir::new("udp");
+    let echo = udp_echo_binary(&tools);
     let image = d.registry.image("busybox");
-    // nc -u -l answers one datagram with "pong".
-    let id = run_ok(&d, &["run", "-d", "-p", "5353:53/udp", &image, "sh", "-c", "while true; do echo pong | nc -u -l -p 53 -w 1; done"]);
-    let reply = eventually("a UDP reply", || {
-        let out = ns.command("sh").args(["-c", "echo ping | timeout 2 busybox nc -u -w 1 127.0.0.1 5353"]).output().unwrap();
-        let text = stdout(&out);
-        text.contains("pong").then_some(text)
-    });
-    assert!(reply.contains("pong"));
+    let id = run_ok(&d, &["run", "-d", "-p", "5353:53/udp", "-v", &format!("{}:/udpecho:ro", echo.display()), &image, "/udpecho"]);
+    // Loopback (the proxy) and the bridge's address (DNAT).
+    for addr in ["127.0.0.1:5353", "10.123.0.1:5353"] {
+        let reply = eventually(addr, || udp_exchange(&ns, addr, b"ping"));
+        assert_eq!(reply, b"pong:ping", "{addr}");
+    }
+    let ports = run_ok(&d, &["port", &id, "53/udp"]);
+    assert!(ports.lines().any(|l| l == "0.0.0.0:5353"), "{ports}");
     run_ok(&d, &["rm", "-f", &id]);
+    assert!(udp_exchange(&ns, "127.0.0.1:5353", b"ping").is_none());
 }
 
 #[test]
