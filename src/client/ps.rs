@@ -223,22 +223,20 @@ fn go_quote(s: &str) -> String {
 }
 
 /// The PORTS column.
+/// PORTS as the CLI 28 writes it (`network::portspec::displayable_ports`).
 fn ports(c: &Value) -> String {
-    let mut list: Vec<String> = c["Ports"]
+    let list: Vec<crate::network::portspec::PortSummary> = c["Ports"]
         .as_array()
         .into_iter()
         .flatten()
-        .map(|p| {
-            let private = p["PrivatePort"].as_u64().unwrap_or(0);
-            let proto = p["Type"].as_str().unwrap_or("tcp");
-            match p["PublicPort"].as_u64() {
-                Some(public) if public != 0 => format!("{}:{public}->{private}/{proto}", p["IP"].as_str().unwrap_or("0.0.0.0")),
-                _ => format!("{private}/{proto}"),
-            }
+        .map(|p| crate::network::portspec::PortSummary {
+            ip: p["IP"].as_str().unwrap_or("").to_string(),
+            private_port: p["PrivatePort"].as_u64().unwrap_or(0) as u16,
+            public_port: p["PublicPort"].as_u64().unwrap_or(0) as u16,
+            proto: p["Type"].as_str().unwrap_or("tcp").to_string(),
         })
         .collect();
-    list.dedup();
-    list.join(", ")
+    crate::network::portspec::displayable_ports(&list)
 }
 
 #[cfg(test)]
