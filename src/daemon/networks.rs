@@ -636,7 +636,7 @@ impl Networks {
             let builtin = n.is_predefined();
             let keep = matches("name", &n.name)?
                 && matches("id", &n.id)?
-                && (!f.contains("driver") || f.get("driver").iter().any(|d| *d == n.driver))
+                && (!f.contains("driver") || f.get("driver").contains(&n.driver))
                 && (!f.contains("scope") || f.get("scope").iter().any(|s| s == "local"))
                 && (!f.contains("type") || f.get("type").iter().any(|t| (t == "builtin") == builtin))
                 && f.match_kv_list("label", &n.labels)
