@@ -93,6 +93,10 @@ fn predefined_networks_exist_and_cannot_be_made_or_removed() {
     }
     let names: Vec<String> = stdout(&d.docker(&["network", "ls", "--format", "{{.Name}}"])).lines().map(String::from).collect();
     assert_eq!(names, ["bridge", "host", "none"]);
+    // `docker inspect` finds networks after containers and images.
+    for args in [&["inspect", "--format", "{{.Driver}}", "none"][..], &["inspect", "--type", "network", "--format", "{{.Driver}}", "host"]] {
+        assert_eq!(ok(&d.docker(args), &d).trim(), args[args.len() - 1].replace("none", "null"));
+    }
 }
 
 #[test]
@@ -155,8 +159,9 @@ fn ls_filters_formats_and_labels_as_the_real_cli() {
     assert_eq!(stdout(&d.docker(&["network", "ls", "-q", "--filter", "name=dbx-red"])), format!("{}\n", &id[..12]));
     assert_eq!(stdout(&d.docker(&["network", "ls", "-q", "--no-trunc", "--filter", "name=dbx-red"])), format!("{id}\n"));
     if std::path::Path::new(REAL_CLI).exists() {
-        // The same tables, byte for byte, as the CLI 28 prints them from our daemon.
-        for args in [&["network", "ls"][..], &["network", "ls", "--no-trunc"], &["network", "ls", "-f", "label=team", "--format", "table {{.Name}}\t{{.Labels}}\t{{.CreatedAt}}"], &["network", "ls", "--format", "json"], &["network", "inspect", "dbx-red"]] {
+        // The same tables, byte for byte, as the CLI 28 prints them from our daemon (one
+        // label only where labels are printed: the CLI prints a Go map in random order).
+        for args in [&["network", "ls"][..], &["network", "ls", "--no-trunc"], &["network", "ls", "-f", "label=team=blue", "--format", "table {{.Name}}\t{{.Labels}}\t{{.CreatedAt}}"], &["network", "ls", "-f", "name=dbx-blue", "--format", "json"], &["network", "inspect", "dbx-red"]] {
             let ours = ok(&d.docker(args), &d);
             let theirs = ok(&d.real_docker(REAL_CLI, args), &d);
             assert_eq!(ours, theirs, "{args:?}");
@@ -226,4 +231,31 @@ fn connect_and_disconnect_are_decoded_and_checked() {
     assert_eq!(status, 404);
     let (status, _) = d.api("POST", "/networks/dbx-c/disconnect", Some(r#"{"Container":"x","Force":true,"Bogus":1}"#));
     assert_eq!(status, 400);
+}
+
+#[test]
+fn run_network_flag_errors_match_the_cli_28() {
+    let Some(d) = Dockerd::start() else { return };
+    if !std::path::Path::new(REAL_CLI).exists() {
+        return;
+    }
+    let image = d.registry.image("busybox");
+    for args in [
+        &["-p", "8080:http"][..],
+        &["-p", "1.2.3:80:80"],
+        &["-p", "80/icmp"],
+        &["--expose", "1:2"],
+        &["--network-alias", "x"],
+        &["--network", "a", "--network", "host"],
+        &["--mac-address", "zz"],
+        &["--add-host", "nocolon"],
+        &["--restart", ":3"],
+        &["-m", "lots"],
+    ] {
+        let mut all = vec!["create"];
+        all.extend_from_slice(args);
+        all.push(&image);
+        let (ours, theirs) = (d.docker(&all), d.real_docker(REAL_CLI, &all));
+        assert_eq!((ours.status.code(), stderr(&ours)), (theirs.status.code(), stderr(&theirs)), "{args:?}");
+    }
 }
