@@ -219,15 +219,31 @@ fn create_body(p: &Parsed, detach: bool) -> Value {
     })
 }
 
-/// Creates the container, pulling its image first when the daemon lacks it. Returns the id.
-fn create_container(api: &Api, p: &Parsed, detach: bool) -> Result<String, ApiError> {
+/// The create request for these flags, checked as the CLI checks them before it connects.
+fn request_body(p: &Parsed, detach: bool) -> Result<Value, String> {
     let mut body = create_body(p, detach);
     // Sent only when given, as the real CLI does: absent, the daemon's --init decides.
     if p.has("init") {
         body["HostConfig"]["Init"] = json!(p.bool("init"));
     }
-    super::resources::add_to_host_config(p, &mut body).map_err(ApiError::Io)?;
-    super::create_flags::add_to_body(p, &mut body).map_err(ApiError::Io)?;
+    super::resources::add_to_host_config(p, &mut body)?;
+    super::create_flags::add_to_body(p, &mut body)?;
+    Ok(body)
+}
+
+/// A flag value refused before anything is sent, worded as the CLI 28 words it: a flag's
+/// own parse error with the usage line, others as `docker: ...`; exit status 125.
+fn flag_failure(cmd: &str, e: &str) -> Failure {
+    let help = format!("Run 'docker {cmd} --help' for more information");
+    if e.starts_with("invalid argument \"") {
+        Failure::new(format!("{e}\n\nUsage:  docker {cmd} [OPTIONS] IMAGE [COMMAND] [ARG...]\n\n{help}"), 125)
+    } else {
+        Failure::new(format!("docker: {e}\n\n{help}"), 125)
+    }
+}
+
+/// Creates the container, pulling its image first when the daemon lacks it. Returns the id.
+fn create_container(api: &Api, p: &Parsed, body: Value) -> Result<String, ApiError> {
     super::create_flags::check_cidfile(p).map_err(ApiError::Io)?;
     let query: Vec<(&str, String)> = p.value("name").map(|n| vec![("name", n.to_string())]).unwrap_or_default();
     let resp = match api.json("POST", "/containers/create", &query, Some(&body)) {
@@ -248,7 +264,8 @@ fn create_container(api: &Api, p: &Parsed, detach: bool) -> Result<String, ApiEr
 }
 
 fn create_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
-    let result = ctx.api().and_then(|api| create_container(api, p, true));
+    let body = request_body(p, true).map_err(|e| flag_failure("create", &e))?;
+    let result = ctx.api().and_then(|api| create_container(api, p, body));
     match result {
         Ok(id) => {
             out(&format!("{id}\n"));
@@ -276,8 +293,9 @@ fn run_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     super::tty::require_input_terminal(p.bool("tty"), p.bool("interactive") && !detach)?;
     // Docker's client: a plain error, exit status 1.
     let detach_keys = super::tty::detach_keys(p.value("detach-keys")).map_err(|e| Failure::new(e, 1))?;
+    let request = request_body(p, detach).map_err(|e| flag_failure("run", &e))?;
     let api = ctx.api().map_err(|e| Failure::new(report("run", &e.to_string(), true), 125))?;
-    let id = create_container(api, p, detach).map_err(|e| {
+    let id = create_container(api, p, request).map_err(|e| {
         let m = e.to_string();
         Failure::new(report("run", &m, true), start_error_code(&m))
     })?;

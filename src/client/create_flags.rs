@@ -25,18 +25,23 @@ pub const FLAGS: &[Spec] = &[
     flag("domainname", None, Kind::Value, "Container NIS domain name"),
     flag("expose", None, Kind::List, "Expose a port or a range of ports"),
     flag("group-add", None, Kind::List, "Add additional groups to join"),
+    flag("ip", None, Kind::Value, "IPv4 address (e.g., 172.30.100.104)"),
+    flag("ip6", None, Kind::Value, "IPv6 address (e.g., 2001:db8::33)"),
     flag("ipc", None, Kind::Value, "IPC mode to use"),
     flag("kernel-memory", None, Kind::Value, "Kernel memory limit"),
     flag("link", None, Kind::List, "Add link to another container"),
     flag("log-driver", None, Kind::Value, "Logging driver for the container"),
     flag("log-opt", None, Kind::List, "Log driver options"),
     flag("mac-address", None, Kind::Value, "Container MAC address (e.g., 92:d0:c6:0a:29:33)"),
-    flag("network", None, Kind::Value, "Connect a container to a network"),
-    flag("net", None, Kind::Value, "Connect a container to a network"),
+    flag("network", None, Kind::List, "Connect a container to a network"),
+    flag("net", None, Kind::List, "Connect a container to a network"),
+    flag("network-alias", None, Kind::List, "Add network-scoped alias for the container"),
+    flag("net-alias", None, Kind::List, "Add network-scoped alias for the container"),
     flag("oom-score-adj", None, Kind::Value, "Tune host's OOM preferences (-1000 to 1000)"),
     flag("pid", None, Kind::Value, "PID namespace to use"),
     flag("privileged", None, Kind::Bool, "Give extended privileges to this container"),
     flag("publish", Some('p'), Kind::List, "Publish a container's port(s) to the host"),
+    flag("publish-all", Some('P'), Kind::Bool, "Publish all exposed ports to random ports"),
     flag("read-only", None, Kind::Bool, "Mount the container's root filesystem as read only"),
     flag("restart", None, Kind::Value, "Restart policy to apply when a container exits (default \"no\")"),
     flag("runtime", None, Kind::Value, "Runtime to use for this container"),
@@ -228,27 +233,29 @@ pub fn add_to_body(p: &Parsed, body: &mut Value) -> Result<(), String> {
         }
         weight_devices.push(json!({"Path": path, "Weight": weight}));
     }
+    // As the CLI: the -p values first (their errors first), then --expose merged in.
+    let publish: Vec<&str> = p.list("publish");
+    let specs = crate::network::portspec::parse_port_specs(&publish)?;
     let mut exposed = Map::new();
+    for port in &specs.exposed {
+        exposed.insert(port.clone(), json!({}));
+    }
     for e in p.list("expose") {
         for port in crate::network::portspec::parse_expose(e)? {
             exposed.insert(port, json!({}));
         }
     }
-    let publish: Vec<&str> = p.list("publish");
-    let specs = crate::network::portspec::parse_port_specs(&publish)?;
-    for port in specs.exposed {
-        exposed.insert(port, json!({}));
-    }
-    let bindings: Map<String, Value> = specs.bindings.into_iter().map(|(k, list)| (k, list.into_iter().map(|b| json!({"HostIp": b.host_ip, "HostPort": b.host_port})).collect())).collect();
+    let bindings: Map<String, Value> = specs.bindings.iter().map(|(port, list)| (port.clone(), list.iter().map(|b| json!({"HostIp": b.host_ip, "HostPort": b.host_port})).collect())).collect();
+    let (network_mode, endpoints) = network_endpoints(p)?;
     let stop_timeout = parse_int(p, "stop-timeout")?;
     let oom = parse_int(p, "oom-score-adj")?.unwrap_or(0);
-    let network = p.value("network").or(p.value("net")).unwrap_or("default");
     let tmpfs: Map<String, Value> = p.list("tmpfs").into_iter().map(|t| t.split_once(':').map(|(k, v)| (k.to_string(), json!(v))).unwrap_or((t.to_string(), json!("")))).collect();
     let int = |long: &str| parse_int(p, long).map(|v| v.unwrap_or(0));
 
     let config = body.as_object_mut().ok_or("no body")?;
     config.insert("Domainname".into(), json!(p.value("domainname").unwrap_or("")));
-    config.insert("MacAddress".into(), json!(p.value("mac-address").unwrap_or("")));
+    // API 1.44: the MAC address goes with the endpoint (as the CLI 28 sends it), not here.
+    config.remove("MacAddress");
     config.insert("StopSignal".into(), json!(p.value("stop-signal").unwrap_or("")));
     if let Some(t) = stop_timeout {
         config.insert("StopTimeout".into(), json!(t));
@@ -292,7 +299,8 @@ pub fn add_to_body(p: &Parsed, body: &mut Value) -> Result<(), String> {
     h.insert("UTSMode".into(), json!(p.value("uts").unwrap_or("")));
     h.insert("UsernsMode".into(), json!(p.value("userns").unwrap_or("")));
     h.insert("CgroupnsMode".into(), json!(p.value("cgroupns").unwrap_or("")));
-    h.insert("NetworkMode".into(), json!(network));
+    h.insert("NetworkMode".into(), json!(network_mode));
+    h.insert("PublishAllPorts".into(), json!(p.bool("publish-all")));
     h.insert("Privileged".into(), json!(p.bool("privileged")));
     h.insert("ReadonlyRootfs".into(), json!(p.bool("read-only")));
     h.insert("Runtime".into(), json!(p.value("runtime").unwrap_or("")));
@@ -301,7 +309,166 @@ pub fn add_to_body(p: &Parsed, body: &mut Value) -> Result<(), String> {
     h.insert("CpuRealtimeRuntime".into(), json!(int("cpu-rt-runtime")?));
     h.insert("RestartPolicy".into(), restart);
     h.insert("LogConfig".into(), json!({"Type": log_driver, "Config": key_values(&log_opts)}));
+    body["NetworkingConfig"] = json!({"EndpointsConfig": endpoints});
     Ok(())
+}
+
+/// One `--network` value: a name, or the advanced `name=N,alias=A,ip=...` form.
+#[derive(Default)]
+struct Attachment {
+    target: String,
+    aliases: Vec<String>,
+    links: Vec<String>,
+    ipv4: String,
+    ipv6: String,
+    mac: String,
+    link_local: Vec<String>,
+    driver_opts: Map<String, Value>,
+    gw_priority: i64,
+}
+
+fn parse_attachment(v: &str) -> Result<Attachment, String> {
+    let mut a = Attachment::default();
+    if !v.contains('=') {
+        a.target = v.to_string();
+        return Ok(a);
+    }
+    for field in v.split(',') {
+        let (k, val) = field.split_once('=').ok_or_else(|| format!("invalid field '{field}' must be a key=value pair"))?;
+        match k.trim().to_lowercase().as_str() {
+            "name" => a.target = val.to_string(),
+            "alias" => a.aliases.push(val.to_string()),
+            "ip" => a.ipv4 = val.to_string(),
+            "ip6" => a.ipv6 = val.to_string(),
+            "mac-address" => a.mac = val.to_string(),
+            "link-local-ip" => a.link_local.push(val.to_string()),
+            "driver-opt" => {
+                let (dk, dv) = val.split_once('=').ok_or("invalid key value pair format in driver options")?;
+                a.driver_opts.insert(dk.trim().to_lowercase(), json!(dv.trim()));
+            }
+            "gw-priority" => a.gw_priority = val.parse().map_err(|_| format!("invalid gw-priority: {val}"))?,
+            _ => return Err(format!("invalid field key {k}")),
+        }
+    }
+    Ok(a)
+}
+
+/// Docker's `NetworkMode.IsUserDefined`.
+fn is_user_defined(mode: &str) -> bool {
+    !matches!(mode, "" | "default" | "bridge" | "host" | "none") && !mode.starts_with("container:")
+}
+
+/// The CLI's `parseNetworkOpts`: `HostConfig.NetworkMode` and `NetworkingConfig.EndpointsConfig`
+/// from `--network` (repeatable) with `--network-alias`, `--link`, `--ip`, `--ip6` and
+/// `--mac-address` applied to the first network.
+fn network_endpoints(p: &Parsed) -> Result<(String, Map<String, Value>), String> {
+    let mut modes = Vec::new();
+    for v in p.list("network").into_iter().chain(p.list("net")) {
+        modes.push(parse_attachment(v)?);
+    }
+    let aliases: Vec<String> = p.list("network-alias").into_iter().chain(p.list("net-alias")).map(String::from).collect();
+    let links: Vec<String> = p.list("link").into_iter().map(String::from).collect();
+    let (ip, ip6, mac) = (p.value("ip").unwrap_or(""), p.value("ip6").unwrap_or(""), p.value("mac-address").unwrap_or(""));
+    let apply = |n: &mut Attachment| -> Result<(), String> {
+        if !n.aliases.is_empty() && !aliases.is_empty() {
+            return Err("conflicting options: cannot specify both --network-alias and per-network alias".into());
+        }
+        if !n.links.is_empty() && !links.is_empty() {
+            return Err("conflicting options: cannot specify both --link and per-network links".into());
+        }
+        if !n.ipv4.is_empty() && !ip.is_empty() {
+            return Err("conflicting options: cannot specify both --ip and per-network IPv4 address".into());
+        }
+        if !n.ipv6.is_empty() && !ip6.is_empty() {
+            return Err("conflicting options: cannot specify both --ip6 and per-network IPv6 address".into());
+        }
+        if !n.mac.is_empty() && !mac.is_empty() {
+            return Err("conflicting options: cannot specify both --mac-address and per-network MAC address".into());
+        }
+        if !aliases.is_empty() {
+            n.aliases = aliases.clone();
+        }
+        // On a user-defined network `--link` is an alias of the endpoint; on the default
+        // bridge a legacy link (HostConfig.Links only).
+        if is_user_defined(&n.target) && !links.is_empty() {
+            n.links = links.clone();
+        }
+        if !ip.is_empty() {
+            n.ipv4 = ip.to_string();
+        }
+        if !ip6.is_empty() {
+            n.ipv6 = ip6.to_string();
+        }
+        if !mac.is_empty() {
+            n.mac = mac.to_string();
+        }
+        Ok(())
+    };
+    // The endpoint settings the CLI sends, and whether they are all zero.
+    let settings = |n: &Attachment| -> Result<(Value, bool), String> {
+        if n.target.trim().is_empty() {
+            return Err("no name set for network".into());
+        }
+        if !is_user_defined(&n.target) {
+            if !n.aliases.is_empty() {
+                return Err("network-scoped aliases are only supported for user-defined networks".into());
+            }
+            if !n.links.is_empty() {
+                return Err("links are only supported for user-defined networks".into());
+            }
+        }
+        let mut ipam = Map::new();
+        if !n.ipv4.is_empty() {
+            ipam.insert("IPv4Address".into(), json!(n.ipv4));
+        }
+        if !n.ipv6.is_empty() {
+            ipam.insert("IPv6Address".into(), json!(n.ipv6));
+        }
+        if !n.link_local.is_empty() {
+            ipam.insert("LinkLocalIPs".into(), json!(n.link_local));
+        }
+        let empty = ipam.is_empty() && n.aliases.is_empty() && n.links.is_empty() && n.mac.is_empty() && n.driver_opts.is_empty() && n.gw_priority == 0;
+        let list = |l: &Vec<String>| if l.is_empty() { Value::Null } else { json!(l) };
+        let v = json!({
+            "IPAMConfig": if ipam.is_empty() { Value::Null } else { Value::Object(ipam) },
+            "Links": list(&n.links),
+            "Aliases": list(&n.aliases),
+            "MacAddress": n.mac,
+            "DriverOpts": if n.driver_opts.is_empty() { Value::Null } else { Value::Object(n.driver_opts.clone()) },
+            "GwPriority": n.gw_priority,
+            "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
+            "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": null,
+        });
+        Ok((v, empty))
+    };
+    let mut endpoints = Map::new();
+    if modes.is_empty() {
+        let mut n = Attachment { target: "default".into(), ..Default::default() };
+        apply(&mut n)?;
+        endpoints.insert("default".into(), settings(&n)?.0);
+    }
+    let (mut user, mut non_user) = (false, false);
+    let count = modes.len();
+    for (i, mut n) in modes.into_iter().enumerate() {
+        if is_user_defined(&n.target) { user = true } else { non_user = true }
+        if i == 0 {
+            apply(&mut n)?;
+        }
+        let (v, empty) = settings(&n)?;
+        if endpoints.contains_key(&n.target) {
+            return Err(format!("network {:?} is specified multiple times", n.target));
+        }
+        // A single network without settings: no endpoint sent (the daemon makes one).
+        if i == 0 && count == 1 && empty {
+            continue;
+        }
+        endpoints.insert(n.target.clone(), v);
+    }
+    if user && non_user {
+        return Err("conflicting options: cannot attach both user-defined and non-user-defined network-modes".into());
+    }
+    let first = p.list("network").into_iter().chain(p.list("net")).next().map(|v| parse_attachment(v).map(|a| a.target).unwrap_or_default()).unwrap_or_else(|| "default".into());
+    Ok((first, endpoints))
 }
 
 /// `--cidfile`: refused when the file exists, as the real CLI refuses it, before anything is
@@ -347,6 +514,28 @@ mod tests {
         assert_eq!(h["Ulimits"], json!([{"Name": "nofile", "Soft": 10, "Hard": 20}]));
         assert_eq!(h["LogConfig"], json!({"Type": "", "Config": {"max-size": "1m"}}));
         assert_eq!(b["StopTimeout"], 3);
+    }
+
+    #[test]
+    fn network_flags_become_the_request_of_the_cli_28() {
+        let b = body(&["-p", "127.0.0.1:8080:80", "-p", "[::1]:53:53/udp", "-P", "--expose", "7000-7001", "--network", "mynet", "--ip", "10.1.0.5", "--ip6", "fd00::5", "--network-alias", "web", "--link", "other:o", "--mac-address", "02:42:ac:11:00:02"]).unwrap();
+        assert_eq!(b["ExposedPorts"], json!({"53/udp": {}, "7000/tcp": {}, "7001/tcp": {}, "80/tcp": {}}));
+        assert_eq!(b["HostConfig"]["PortBindings"], json!({"53/udp": [{"HostIp": "::1", "HostPort": "53"}], "80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]}));
+        assert_eq!((b["HostConfig"]["PublishAllPorts"].clone(), b["HostConfig"]["NetworkMode"].clone(), b["HostConfig"]["Links"].clone()), (json!(true), json!("mynet"), json!(["other:o"])));
+        assert!(b.get("MacAddress").is_none());
+        let ep = &b["NetworkingConfig"]["EndpointsConfig"]["mynet"];
+        assert_eq!(ep["IPAMConfig"], json!({"IPv4Address": "10.1.0.5", "IPv6Address": "fd00::5"}));
+        assert_eq!((ep["Aliases"].clone(), ep["Links"].clone(), ep["MacAddress"].clone()), (json!(["web"]), json!(["other:o"]), json!("02:42:ac:11:00:02")));
+        // Defaults: NetworkMode default with an empty default endpoint; host: none at all.
+        let b = body(&[]).unwrap();
+        assert_eq!(b["HostConfig"]["NetworkMode"], "default");
+        assert_eq!(b["NetworkingConfig"]["EndpointsConfig"]["default"]["IPAMConfig"], Value::Null);
+        assert_eq!(body(&["--network", "host"]).unwrap()["NetworkingConfig"]["EndpointsConfig"], json!({}));
+        let adv = body(&["--network", "name=n1,alias=x,ip=10.0.0.9"]).unwrap();
+        assert_eq!(adv["NetworkingConfig"]["EndpointsConfig"]["n1"]["IPAMConfig"], json!({"IPv4Address": "10.0.0.9"}));
+        assert_eq!(body(&["--network-alias", "x"]).unwrap_err(), "network-scoped aliases are only supported for user-defined networks");
+        assert_eq!(body(&["--network", "a", "--network", "host"]).unwrap_err(), "conflicting options: cannot attach both user-defined and non-user-defined network-modes");
+        assert_eq!(body(&["-p", "8080:http"]).unwrap_err(), "invalid containerPort: http");
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod human;
 mod image_cmds;
 mod images;
 mod login;
+mod network;
 mod diff;
 mod exec;
 pub mod progress;
@@ -130,6 +131,7 @@ fn commands() -> Vec<&'static Command> {
     all.extend(verbs::COMMANDS.iter());
     all.extend(cp::COMMANDS.iter());
     all.extend(update::COMMANDS.iter());
+    all.extend(network::COMMANDS.iter());
     all.sort_by_key(|c| c.name);
     all
 }
@@ -147,7 +149,7 @@ fn management_alias(group: &str, sub: &str) -> Option<&'static str> {
         ("image", "pull") => "pull",
         ("image", "inspect") => "inspect",
         ("system", "info") => "info",
-        (group, sub) => return image_cmds::management_alias(group, sub).or_else(|| verbs::management_alias(group, sub)),
+        (group, sub) => return image_cmds::management_alias(group, sub).or_else(|| verbs::management_alias(group, sub)).or_else(|| network::management_alias(group, sub)),
     })
 }
 

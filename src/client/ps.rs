@@ -222,14 +222,15 @@ fn go_quote(s: &str) -> String {
     q
 }
 
-/// The PORTS column, as the docker CLI writes it.
+/// The PORTS column.
+/// PORTS as the CLI 28 writes it (`network::portspec::displayable_ports`).
 fn ports(c: &Value) -> String {
     let list: Vec<crate::network::portspec::PortSummary> = c["Ports"]
         .as_array()
         .into_iter()
         .flatten()
         .map(|p| crate::network::portspec::PortSummary {
-            ip: p["IP"].as_str().unwrap_or_default().to_string(),
+            ip: p["IP"].as_str().unwrap_or("").to_string(),
             private_port: p["PrivatePort"].as_u64().unwrap_or(0) as u16,
             public_port: p["PublicPort"].as_u64().unwrap_or(0) as u16,
             proto: p["Type"].as_str().unwrap_or("tcp").to_string(),

@@ -177,14 +177,15 @@ fn inspect_raw(api: &Api, name: &str, kind: Option<&str>, size: bool) -> Result<
     let attempts: &[&str] = match kind {
         Some("container") => &["container"],
         Some("image") => &["image"],
-        _ => &["container", "image"],
+        Some("network") => &["network"],
+        _ => &["container", "image", "network"],
     };
     let mut last = ApiError::Daemon { status: 404, message: String::new() };
     for a in attempts {
-        let (path, query) = if *a == "container" {
-            (format!("/containers/{}/json", seg(name)), if size { vec![("size", "1".to_string())] } else { vec![] })
-        } else {
-            (format!("/images/{}/json", seg(name)), vec![])
+        let (path, query) = match *a {
+            "container" => (format!("/containers/{}/json", seg(name)), if size { vec![("size", "1".to_string())] } else { vec![] }),
+            "network" => (format!("/networks/{}", seg(name)), vec![]),
+            _ => (format!("/images/{}/json", seg(name)), vec![]),
         };
         match api.call("GET", &path, &query, None, &[]) {
             Ok(r) => return r.bytes().map(|b| String::from_utf8_lossy(&b).trim().to_string()).map_err(|e| ApiError::Io(e.to_string())),

@@ -144,6 +144,7 @@ pub fn group_usage(group: &str, short_of: &dyn Fn(&str) -> Option<&'static str>)
         "container" => ("Manage containers", &["attach", "commit", "cp", "create", "diff", "exec", "export", "inspect", "kill", "logs", "ls", "pause", "port", "prune", "rename", "restart", "rm", "run", "start", "stats", "stop", "top", "unpause", "update", "wait"]),
         "image" => ("Manage images", &["build", "history", "import", "inspect", "load", "ls", "prune", "pull", "push", "rm", "save", "tag"]),
         "system" => ("Manage Docker", &["df", "events", "info", "prune"]),
+        "network" => ("Manage networks", &["connect", "create", "disconnect", "inspect", "ls", "prune", "rm"]),
         _ => return None,
     };
     let mut s = format!("Usage:  docker {group} COMMAND\n\n{title}\n\nCommands:\n");
@@ -269,17 +270,24 @@ fn port_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
         return Err(Failure::new("\"docker port\" requires at least 1 and at most 2 arguments.\nSee 'docker port --help'.\n\nUsage:  docker port CONTAINER [PRIVATE_PORT[/PROTO]]\n\nList port mappings or a specific mapping for the container", 1));
     }
     let v = ctx.api()?.json("GET", &format!("/containers/{}/json", seg(&p.args[0])), &[], None)?;
+    // port → [(HostIp, HostPort)], printed by `network::portspec` (Go's JoinHostPort,
+    // natural order).
     let ports: std::collections::BTreeMap<String, Vec<(String, String)>> = v["NetworkSettings"]["Ports"]
         .as_object()
         .into_iter()
         .flatten()
         .map(|(k, b)| (k.clone(), b.as_array().into_iter().flatten().map(|x| (x["HostIp"].as_str().unwrap_or("").to_string(), x["HostPort"].as_str().unwrap_or("").to_string())).collect()))
         .collect();
-    let lines = match p.args.get(1) {
-        Some(wanted) => crate::network::portspec::port_lines_for(&ports, wanted, &p.args[0]).map_err(|e| Failure::new(e, 1))?,
-        None => crate::network::portspec::port_lines(&ports),
-    };
-    out(&lines.iter().map(|l| format!("{l}\n")).collect::<String>());
+    if let Some(wanted) = p.args.get(1) {
+        return match crate::network::portspec::port_lines_for(&ports, wanted, &p.args[0]) {
+            Ok(list) => {
+                out(&list.iter().map(|l| format!("{l}\n")).collect::<String>());
+                Ok(0)
+            }
+            Err(_) => Err(Failure::new(format!("Error: No public port '{wanted}' published for {}", p.args[0]), 1)),
+        };
+    }
+    out(&crate::network::portspec::port_lines(&ports).iter().map(|l| format!("{l}\n")).collect::<String>());
     Ok(0)
 }
 

@@ -173,6 +173,29 @@ impl Network {
         })
     }
 
+    /// The same JSON with Docker's key order (for the API answers).
+    pub fn to_json_bytes(&self, with_containers: bool) -> Vec<u8> {
+        let empty = BTreeMap::new();
+        let view = View {
+            name: &self.name,
+            id: &self.id,
+            created: &self.created,
+            scope: "local",
+            driver: &self.driver,
+            enable_ipv6: self.enable_ipv6,
+            ipam: IpamView { driver: &self.ipam_driver, options: &self.ipam_options, config: &self.ipam_config },
+            internal: self.internal,
+            attachable: self.attachable,
+            ingress: false,
+            config_from: ConfigFrom { network: "" },
+            config_only: false,
+            containers: if with_containers { &self.containers } else { &empty },
+            options: &self.options,
+            labels: &self.labels,
+        };
+        serde_json::to_vec(&view).unwrap_or_default()
+    }
+
     /// Rebuilds the address spaces from the record and its endpoints.
     fn ipam(&self) -> NetworkIpam {
         let mut n = NetworkIpam::default();
@@ -191,6 +214,43 @@ impl Network {
         }
         n
     }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct View<'a> {
+    name: &'a str,
+    #[serde(rename = "Id")]
+    id: &'a str,
+    created: &'a str,
+    scope: &'a str,
+    driver: &'a str,
+    #[serde(rename = "EnableIPv6")]
+    enable_ipv6: bool,
+    #[serde(rename = "IPAM")]
+    ipam: IpamView<'a>,
+    internal: bool,
+    attachable: bool,
+    ingress: bool,
+    config_from: ConfigFrom<'a>,
+    config_only: bool,
+    containers: &'a BTreeMap<String, Endpoint>,
+    options: &'a BTreeMap<String, String>,
+    labels: &'a BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct IpamView<'a> {
+    driver: &'a str,
+    options: &'a Option<BTreeMap<String, String>>,
+    config: &'a Vec<IpamConfig>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ConfigFrom<'a> {
+    network: &'a str,
 }
 
 /// `POST /networks/create`'s body, decoded.
@@ -588,7 +648,7 @@ impl Networks {
             let builtin = n.is_predefined();
             let keep = matches("name", &n.name)?
                 && matches("id", &n.id)?
-                && (!f.contains("driver") || f.get("driver").iter().any(|d| *d == n.driver))
+                && (!f.contains("driver") || f.get("driver").contains(&n.driver))
                 && (!f.contains("scope") || f.get("scope").iter().any(|s| s == "local"))
                 && (!f.contains("type") || f.get("type").iter().any(|t| (t == "builtin") == builtin))
                 && f.match_kv_list("label", &n.labels)
@@ -606,7 +666,9 @@ impl Networks {
         f.validate(&["label", "label!", "until"])?;
         let until = f.until()?;
         let mut removed = Vec::new();
-        for n in self.list_all() {
+        let mut all = self.list_all();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        for n in all {
             if n.is_predefined() || !n.containers.is_empty() || !f.match_labels(&n.labels) {
                 continue;
             }

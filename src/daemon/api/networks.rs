@@ -17,8 +17,15 @@ pub fn list(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
     let filters = Filters::parse(req.query("filters"))?;
     let mut nets = d.networks.list(&filters)?;
     nets.sort_by(|a, b| a.name.cmp(&b.name));
-    let body: Vec<Value> = nets.iter().map(|n| n.to_json(false)).collect();
-    Ok(Response::json(200, &Value::Array(body)))
+    let mut body = b"[".to_vec();
+    for (i, n) in nets.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend(n.to_json_bytes(false));
+    }
+    body.extend(b"]\n");
+    Ok(Response::text(200, "application/json", body))
 }
 
 /// GET /networks/{id}: by full id, name or id prefix; `scope` other than local finds nothing
@@ -33,7 +40,9 @@ pub fn inspect(d: &Arc<Daemon>, id: &str, req: &Request) -> Result<Response, Api
         }
     }
     let n = d.networks.get(id)?;
-    Ok(Response::json(200, &n.to_json(true)))
+    let mut body = n.to_json_bytes(true);
+    body.push(b'\n');
+    Ok(Response::text(200, "application/json", body))
 }
 
 /// POST /networks/create.
