@@ -24,6 +24,7 @@ impl Names for Table {
             "web" | "web.dbxnet" => Some(vec!["10.77.0.2".parse().unwrap(), "fd77::2".parse().unwrap()]),
             "db" => Some(vec!["10.77.0.3".parse().unwrap()]),
             "secret" if scope == "c-a" => Some(vec!["10.77.0.9".parse().unwrap()]),
+            "many" => Some((1..=100).map(|i| IpAddr::V4(Ipv4Addr::new(10, 77, 1, i))).collect()),
             _ => None,
         }
     }
@@ -445,6 +446,82 @@ fn forget_closes_the_sockets_and_listening_again_works() {
     drop(server);
     std::thread::sleep(Duration::from_millis(200));
     assert!(udp_query(&ns, "web", A, Duration::from_millis(700)).is_none(), "answered after drop");
+}
+
+#[test]
+fn long_answers_are_truncated_over_udp_and_whole_over_tcp() {
+    if !require_root() {
+        return;
+    }
+    let server = DnsServer::start(vec![dead_port()], Arc::new(Table)).unwrap();
+    let ns = listening(&server, "c-a");
+    let reply = udp(&ns, "many", A);
+    assert!(reply.truncated, "100 addresses do not fit 512 bytes");
+    assert!(!reply.answers.is_empty() && reply.answers.len() < 100);
+    let reply = tcp(&ns, "many", A);
+    assert!(!reply.truncated);
+    assert_eq!(ipv4s(&reply), (1..=100).map(|i| Ipv4Addr::new(10, 77, 1, i)).collect::<Vec<_>>());
+}
+
+#[test]
+fn garbage_on_the_wire_leaves_the_server_answering() {
+    if !require_root() {
+        return;
+    }
+    let server = DnsServer::start(vec![dead_port()], Arc::new(Table)).unwrap();
+    let ns = listening(&server, "c-a");
+    let formerr = in_ns(&ns, || {
+        let socket = UdpSocket::bind("0.0.0.0:0").unwrap();
+        socket.connect(SERVER).unwrap();
+        let mut seed: u32 = 0x2545_f491;
+        for round in 0..3000u32 {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            let len = (seed % 300) as usize;
+            let mut msg: Vec<u8> = (0..len).map(|i| (seed.rotate_left(i as u32) ^ round) as u8).collect();
+            if msg.len() > 3 {
+                msg[2] &= 0x07; // a query, opcode 0: reaches the parser
+            }
+            let _ = socket.send(&msg);
+        }
+        // Garbage TCP: a huge length, then a pointer loop.
+        let mut stream = TcpStream::connect(SERVER).unwrap();
+        let _ = stream.write_all(&[0xff, 0xff, 1, 2, 3]);
+        drop(stream);
+        let mut stream = TcpStream::connect(SERVER).unwrap();
+        let looped = [0, 14, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1];
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        stream.write_all(&looped).unwrap();
+        let mut reply = [0u8; 14];
+        stream.read_exact(&mut reply).unwrap();
+        reply
+    });
+    // The pointer loop got FORMERR with its id.
+    assert_eq!((formerr[2], formerr[3], formerr[5] & 0xf), (0, 1, 1), "{formerr:?}");
+    assert_eq!(ipv4s(&udp(&ns, "web", A)), vec![Ipv4Addr::new(10, 77, 0, 2)]);
+    assert_eq!(ipv4s(&tcp(&ns, "web", A)), vec![Ipv4Addr::new(10, 77, 0, 2)]);
+}
+
+#[test]
+fn without_iptables_it_binds_port_53_and_a_failing_one_is_an_error() {
+    if !require_root() {
+        return;
+    }
+    let server = DnsServer::start(vec![dead_port()], Arc::new(Table)).unwrap();
+    server.set_iptables_restore("/nonexistent/iptables-restore".into());
+    let ns = listening(&server, "c-a");
+    assert_eq!(ipv4s(&udp(&ns, "web", A)), vec![Ipv4Addr::new(10, 77, 0, 2)]);
+    assert_eq!(ipv4s(&tcp(&ns, "web", A)), vec![Ipv4Addr::new(10, 77, 0, 2)]);
+    let rules = ns.command("iptables").args(["-t", "nat", "-S"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&rules.stdout).contains("DOCKER_OUTPUT"));
+
+    server.set_iptables_restore("false".into());
+    let other = NetNs::new();
+    let err = server.listen_in("c-b", other.handle().as_fd()).unwrap_err();
+    assert!(err.to_string().contains("iptables-restore"), "{err}");
+    assert_eq!(server.scopes(), vec!["c-a"]);
+    assert!(udp_query(&other, "web", A, Duration::from_millis(500)).is_none());
 }
 
 #[test]

@@ -20,7 +20,8 @@
 //!   domains (Docker's rule).
 //! - Local answers over UDP are cut to 512 bytes (or the client's EDNS0 size) with TC set.
 //! - Malformed queries: FORMERR; opcodes other than QUERY: NOTIMP; responses and runts are
-//!   dropped. Over `MAX_FORWARDS` queries in flight upstream: REFUSED (Docker's answer when
+//!   dropped. Over `MAX_FORWARDS_PER_SCOPE` queries of one container (or `MAX_FORWARDS` in
+//!   all) in flight upstream: REFUSED (Docker's answer when
 //!   its own limit is hit).
 //!
 //! Where it runs: one thread (small stack) polls every container's sockets and does all the
@@ -76,9 +77,13 @@ pub const MAX_UPSTREAMS: usize = 3;
 /// How long one upstream gets to answer (Docker's extIOTimeout).
 pub const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(4);
 /// Queries forwarded at once; past it the client gets REFUSED.
-pub const MAX_FORWARDS: usize = 128;
+pub const MAX_FORWARDS: usize = 256;
+/// Queries of one container forwarded at once (so one cannot starve the others).
+pub const MAX_FORWARDS_PER_SCOPE: usize = 64;
 /// TCP connections served at once; past it new ones are closed.
-pub const MAX_TCP_CONNECTIONS: usize = 32;
+pub const MAX_TCP_CONNECTIONS: usize = 64;
+/// TCP connections of one container served at once.
+pub const MAX_TCP_CONNECTIONS_PER_SCOPE: usize = 8;
 /// A TCP connection with no complete query for this long is closed.
 const TCP_IDLE: Duration = Duration::from_secs(8);
 const POLL_STACK: usize = 256 * 1024;
@@ -765,6 +770,8 @@ struct Shared {
     /// Written to wake the poll thread (the other end is in its poll set).
     wake: UnixDatagram,
     stop: AtomicBool,
+    /// The `iptables-restore` run in containers' namespaces.
+    iptables_restore: RwLock<std::path::PathBuf>,
 }
 
 #[derive(Default)]
@@ -796,6 +803,7 @@ impl DnsServer {
             applied: Condvar::new(),
             wake,
             stop: AtomicBool::new(false),
+            iptables_restore: RwLock::new("iptables-restore".into()),
         });
         let for_thread = shared.clone();
         std::thread::Builder::new()
@@ -825,6 +833,12 @@ impl DnsServer {
         Ok(())
     }
 
+    /// The `iptables-restore` program (a path, or a name looked up in PATH) `listen_in` runs
+    /// inside containers' namespaces; by default `iptables-restore`.
+    pub fn set_iptables_restore(&self, program: std::path::PathBuf) {
+        *self.shared.iptables_restore.write().unwrap_or_else(|e| e.into_inner()) = program;
+    }
+
     /// Opens UDP and TCP sockets on 127.0.0.11 inside the network namespace `netns` for
     /// `scope` and sends its port 53 there (see the module doc). Already listening: nothing
     /// changes.
@@ -833,10 +847,11 @@ impl DnsServer {
             return Ok(());
         }
         let netns = netns.try_clone_to_owned()?;
+        let program = self.shared.iptables_restore.read().unwrap_or_else(|e| e.into_inner()).clone();
         let (udp, tcp) = std::thread::Builder::new()
             .name("dns-setns".into())
             .stack_size(WORKER_STACK)
-            .spawn(move || sockets_in(netns))?
+            .spawn(move || sockets_in(netns, &program))?
             .join()
             .map_err(|_| io::Error::other("dns: the thread opening sockets panicked"))??;
         let listener = Arc::new(Listener { scope: scope.into(), udp: Arc::new(udp), tcp, upstreams: RwLock::new(None) });
@@ -896,7 +911,7 @@ impl Drop for DnsServer {
 }
 
 /// On a thread of its own: joins `netns` and opens the sockets there; sets up the DNAT.
-fn sockets_in(netns: OwnedFd) -> io::Result<(UdpSocket, TcpListener)> {
+fn sockets_in(netns: OwnedFd, iptables_restore: &std::path::Path) -> io::Result<(UdpSocket, TcpListener)> {
     // Only this short-lived thread changes namespace; the sockets keep the namespace they
     // were made in.
     nix::sched::setns(netns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| io::Error::other(format!("dns: join network namespace: {e}")))?;
@@ -905,7 +920,7 @@ fn sockets_in(netns: OwnedFd) -> io::Result<(UdpSocket, TcpListener)> {
     let udp = UdpSocket::from(udp);
     let tcp = TcpListener::from(tcp);
     let (udp_port, tcp_port) = (udp.local_addr()?.port(), tcp.local_addr()?.port());
-    match install_dnat(udp_port, tcp_port) {
+    match install_dnat(iptables_restore, udp_port, tcp_port) {
         Ok(()) => Ok((udp, tcp)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             // No iptables on this host: port 53 itself.
@@ -931,7 +946,7 @@ fn bind_socket(kind: nix::sys::socket::SockType, port: u16) -> io::Result<OwnedF
 /// Docker's NAT rules in the current namespace's nat table, in one iptables-restore run
 /// (atomic: a failed run changes nothing). Chains that exist already (listening again in the
 /// same namespace) are flushed and refilled, their jumps kept.
-fn install_dnat(udp_port: u16, tcp_port: u16) -> io::Result<()> {
+fn install_dnat(program: &std::path::Path, udp_port: u16, tcp_port: u16) -> io::Result<()> {
     let ip = LISTEN_ADDR;
     let rules = format!(
         "-A DOCKER_OUTPUT -d {ip}/32 -p tcp -m tcp --dport 53 -j DNAT --to-destination {ip}:{tcp_port}\n\
@@ -943,20 +958,20 @@ fn install_dnat(udp_port: u16, tcp_port: u16) -> io::Result<()> {
         "*nat\n-N DOCKER_OUTPUT\n-N DOCKER_POSTROUTING\n-A OUTPUT -d {ip}/32 -j DOCKER_OUTPUT\n\
          -A POSTROUTING -d {ip}/32 -j DOCKER_POSTROUTING\n{rules}COMMIT\n"
     );
-    let first = iptables_restore(&fresh)?;
+    let first = iptables_restore(program, &fresh)?;
     if first.is_empty() {
         return Ok(());
     }
     let refill = format!("*nat\n:DOCKER_OUTPUT - [0:0]\n:DOCKER_POSTROUTING - [0:0]\n{rules}COMMIT\n");
-    match iptables_restore(&refill)? {
+    match iptables_restore(program, &refill)? {
         second if second.is_empty() => Ok(()),
         _ => Err(io::Error::other(format!("dns: iptables-restore: {}", first.trim()))),
     }
 }
 
 /// Runs `iptables-restore --noflush` on `input`; its error output ("" when it succeeded).
-fn iptables_restore(input: &str) -> io::Result<String> {
-    let mut child = std::process::Command::new("iptables-restore")
+fn iptables_restore(program: &std::path::Path, input: &str) -> io::Result<String> {
+    let mut child = std::process::Command::new(program)
         .args(["-w", "--noflush"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
@@ -1208,10 +1223,15 @@ fn serve_datagram(shared: &Shared, work: &mut Work, listener: &Arc<Listener>, ms
     let reply = match answer(&*shared.names, &listener.scope, &msg, false) {
         Outcome::Reply(reply) => reply,
         Outcome::Ignore => return,
-        Outcome::Forward if work.udp.len() >= MAX_FORWARDS => match error_reply(&msg, RCODE_REFUSED) {
-            Some(reply) => reply,
-            None => return,
-        },
+        Outcome::Forward
+            if work.udp.len() >= MAX_FORWARDS
+                || work.udp.iter().filter(|f| Arc::ptr_eq(&f.listener, listener)).count() >= MAX_FORWARDS_PER_SCOPE =>
+        {
+            match error_reply(&msg, RCODE_REFUSED) {
+                Some(reply) => reply,
+                None => return,
+            }
+        }
         Outcome::Forward => match Exchange::start(msg, upstreams_for(shared, listener), false) {
             Ok(exchange) => {
                 work.udp.push(UdpForward { listener: listener.clone(), peer, exchange });
@@ -1225,7 +1245,8 @@ fn serve_datagram(shared: &Shared, work: &mut Work, listener: &Arc<Listener>, ms
 
 fn accept_all(shared: &Shared, work: &mut Work, listener: &Arc<Listener>) {
     while let Ok((stream, _)) = listener.tcp.accept() {
-        if work.tcp.len() >= MAX_TCP_CONNECTIONS || stream.set_nonblocking(true).is_err() {
+        let own = work.tcp.iter().filter(|c| Arc::ptr_eq(&c.listener, listener)).count();
+        if work.tcp.len() >= MAX_TCP_CONNECTIONS || own >= MAX_TCP_CONNECTIONS_PER_SCOPE || stream.set_nonblocking(true).is_err() {
             continue; // dropped: closed
         }
         let mut client = TcpClient {
