@@ -21,8 +21,7 @@
 //! - Local answers over UDP are cut to 512 bytes (or the client's EDNS0 size) with TC set.
 //! - Malformed queries: FORMERR; opcodes other than QUERY: NOTIMP; responses and runts are
 //!   dropped. Over `MAX_FORWARDS_PER_SCOPE` queries of one container (or `MAX_FORWARDS` in
-//!   all) in flight upstream: REFUSED (Docker's answer when
-//!   its own limit is hit).
+//!   all) in flight upstream: REFUSED (Docker's answer when its own limit is hit).
 //!
 //! Where it runs: one thread (small stack) polls every container's sockets and does all the
 //! work: local answers, forwards (each a UDP socket or a non-blocking TCP connection to the
@@ -41,7 +40,7 @@
 //! Binding 53 directly would take port 53 from the container: a DNS server in it (dnsmasq,
 //! Pi-hole, CoreDNS) binding 0.0.0.0:53 would fail with "address in use". Only when the
 //! `iptables-restore` command does not exist on the host are the sockets bound to port 53
-//! itself (DNS keeps working; the container then cannot bind port 53 on 127.0.0.11).
+//! itself (DNS keeps working; the container then cannot bind port 53 itself).
 //! IP_FREEBIND lets the bind happen before the namespace's loopback is up.
 
 use std::collections::HashMap;
@@ -936,6 +935,10 @@ fn bind_socket(kind: nix::sys::socket::SockType, port: u16) -> io::Result<OwnedF
     use nix::sys::socket::{bind, listen, setsockopt, socket, sockopt, AddressFamily, Backlog, SockFlag, SockType, SockaddrIn};
     let fd = socket(AddressFamily::Inet, kind, SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK, None)?;
     setsockopt(&fd, sockopt::IpFreebind, &true)?;
+    if kind == SockType::Stream {
+        // Port 53 bound again (listening again after forget) despite its TIME_WAIT connections.
+        setsockopt(&fd, sockopt::ReuseAddr, &true)?;
+    }
     bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &SockaddrIn::from(SocketAddrV4::new(LISTEN_ADDR, port)))?;
     if kind == SockType::Stream {
         listen(&fd, Backlog::new(64)?)?;
