@@ -442,10 +442,16 @@ fn forget_closes_the_sockets_and_listening_again_works() {
     // Listening twice for one scope changes nothing.
     server.listen_in("c-a", ns.handle().as_fd()).unwrap();
     assert!(udp_query(&ns, "web", A, Duration::from_secs(5)).is_some());
+    // The same scope in another namespace (a restart not forgotten) moves there.
+    let moved = NetNs::new();
+    server.listen_in("c-a", moved.handle().as_fd()).unwrap();
+    assert!(udp_query(&moved, "web", A, Duration::from_secs(5)).is_some());
+    assert!(udp_query(&ns, "web", A, Duration::from_millis(700)).is_none(), "the old namespace still answered");
+    assert_eq!(server.scopes(), vec!["c-a"]);
     // Dropping the server stops its thread and closes everything.
     drop(server);
     std::thread::sleep(Duration::from_millis(200));
-    assert!(udp_query(&ns, "web", A, Duration::from_millis(700)).is_none(), "answered after drop");
+    assert!(udp_query(&moved, "web", A, Duration::from_millis(700)).is_none(), "answered after drop");
 }
 
 #[test]

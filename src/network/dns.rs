@@ -787,6 +787,8 @@ struct Listener {
     tcp: TcpListener,
     /// Upstreams for this container alone (its `--dns`), or None for the server's.
     upstreams: RwLock<Option<Arc<Vec<SocketAddr>>>>,
+    /// Which namespace the sockets are in (device and inode of its nsfs file).
+    netns_id: (u64, u64),
 }
 
 impl DnsServer {
@@ -839,11 +841,16 @@ impl DnsServer {
     }
 
     /// Opens UDP and TCP sockets on 127.0.0.11 inside the network namespace `netns` for
-    /// `scope` and sends its port 53 there (see the module doc). Already listening: nothing
-    /// changes.
+    /// `scope` and sends its port 53 there (see the module doc). Already listening in that
+    /// namespace: nothing changes; in another one (a restarted container not forgotten): the
+    /// old sockets are closed and new ones opened.
     pub fn listen_in(&self, scope: &str, netns: BorrowedFd) -> io::Result<()> {
-        if self.shared.state.lock().unwrap_or_else(|e| e.into_inner()).scopes.contains_key(scope) {
-            return Ok(());
+        let netns_id = namespace_id(netns)?;
+        let known = self.shared.state.lock().unwrap_or_else(|e| e.into_inner()).scopes.get(scope).map(|l| l.netns_id);
+        match known {
+            Some(id) if id == netns_id => return Ok(()),
+            Some(_) => self.forget(scope),
+            None => {}
         }
         let netns = netns.try_clone_to_owned()?;
         let program = self.shared.iptables_restore.read().unwrap_or_else(|e| e.into_inner()).clone();
@@ -853,7 +860,7 @@ impl DnsServer {
             .spawn(move || sockets_in(netns, &program))?
             .join()
             .map_err(|_| io::Error::other("dns: the thread opening sockets panicked"))??;
-        let listener = Arc::new(Listener { scope: scope.into(), udp: Arc::new(udp), tcp, upstreams: RwLock::new(None) });
+        let listener = Arc::new(Listener { scope: scope.into(), udp: Arc::new(udp), tcp, upstreams: RwLock::new(None), netns_id });
         let generation = {
             let mut state = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
             if state.scopes.contains_key(scope) {
@@ -907,6 +914,12 @@ impl Drop for DnsServer {
         self.shared.stop.store(true, Ordering::SeqCst);
         let _ = self.shared.wake.send(&[1]);
     }
+}
+
+/// The identity of a namespace file: its device and inode.
+fn namespace_id(netns: BorrowedFd) -> io::Result<(u64, u64)> {
+    let stat = nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(&netns))?;
+    Ok((stat.st_dev as u64, stat.st_ino as u64))
 }
 
 /// On a thread of its own: joins `netns` and opens the sockets there; sets up the DNAT.
