@@ -425,8 +425,8 @@ pub enum Outcome {
     Ignore,
 }
 
-/// Answers one message from the container `scope` if the daemon's names can; `max_size` is
-/// the transport's limit (65535 over TCP; over UDP 512 or the client's EDNS0 size is used).
+/// Answers one message from the container `scope` if the daemon's names can; `tcp` says how
+/// it came (answers over UDP are cut to 512 bytes or the client's EDNS0 size, with TC).
 pub fn answer(names: &dyn Names, scope: &str, msg: &[u8], tcp: bool) -> Outcome {
     let Some(header) = Header::parse(msg) else { return Outcome::Ignore };
     if header.is_response() {
@@ -843,7 +843,8 @@ impl DnsServer {
     /// Opens UDP and TCP sockets on 127.0.0.11 inside the network namespace `netns` for
     /// `scope` and sends its port 53 there (see the module doc). Already listening in that
     /// namespace: nothing changes; in another one (a restarted container not forgotten): the
-    /// old sockets are closed and new ones opened.
+    /// old sockets are closed and new ones opened. It waits for the poll thread, which calls
+    /// `Names`: do not hold a lock `Names` takes while calling it (nor `forget`).
     pub fn listen_in(&self, scope: &str, netns: BorrowedFd) -> io::Result<()> {
         let netns_id = namespace_id(netns)?;
         let known = self.shared.state.lock().unwrap_or_else(|e| e.into_inner()).scopes.get(scope).map(|l| l.netns_id);
