@@ -150,7 +150,7 @@ impl Daemon {
                 continue;
             }
             let ifname = format!("eth{index}");
-            let ip = self.join(c, ns, &n, &name, &ifname)?;
+            let ip = self.join(c, ns, &n, &name, &ifname, primary.is_none())?;
             primary.get_or_insert((ip, n.bridge_name()));
         }
         if let Some((ip, bridge)) = primary {
@@ -167,7 +167,7 @@ impl Daemon {
     }
 
     /// One endpoint: an address, the veth, the network's record of it, the DNS names.
-    fn join(&self, c: &mut Container, ns: &OwnedFd, n: &Network, key: &str, ifname: &str) -> Result<IpAddr, ApiError> {
+    fn join(&self, c: &mut Container, ns: &OwnedFd, n: &Network, key: &str, ifname: &str, default_route: bool) -> Result<IpAddr, ApiError> {
         let plumbing = plumbing_of(n);
         let ep = c.network_settings.networks.get(key).cloned().unwrap_or_default();
         let requested = |s: &str| s.parse::<IpAddr>().ok();
@@ -186,7 +186,7 @@ impl Daemon {
             None
         };
         let mut ep = ep;
-        if let Err(e) = self.net.attach(ns, &plumbing, &mut ep, ifname, ip, ip6) {
+        if let Err(e) = self.net.attach(ns, &plumbing, &mut ep, ifname, ip, ip6, default_route) {
             self.networks.release(&n.id, ip);
             if let Some(ip6) = ip6 {
                 self.networks.release(&n.id, ip6);
@@ -367,7 +367,7 @@ impl Daemon {
             let joined = crate::network::netns::open(std::path::Path::new(&c.network_settings.sandbox_key)).map_err(|e| ApiError::internal(e.to_string())).and_then(|ns| {
                 let used: HashSet<String> = c.network_settings.networks.values().map(|e| e.interface.clone()).collect();
                 let ifname = (0..).map(|i| format!("eth{i}")).find(|n| !used.contains(n)).unwrap_or_default();
-                self.join(c, &ns, &n, &n.name.clone(), &ifname)
+                self.join(c, &ns, &n, &n.name.clone(), &ifname, false)
             });
             if let Err(e) = joined {
                 c.network_settings.networks.remove(&n.name);

@@ -207,7 +207,8 @@ impl Networking {
 
     /// Connects the namespace `ns` to network `n` as `ifname`; fills `ep` with what it got.
     /// `ip`/`ip6` are the addresses IPAM gave.
-    pub fn attach(&self, ns: &OwnedFd, n: &NetworkPlumbing, ep: &mut Endpoint, ifname: &str, ip: IpAddr, ip6: Option<IpAddr>) -> Result<(), String> {
+    /// `default_route`: the container's default route goes through this network (its first).
+    pub fn attach(&self, ns: &OwnedFd, n: &NetworkPlumbing, ep: &mut Endpoint, ifname: &str, ip: IpAddr, ip6: Option<IpAddr>, default_route: bool) -> Result<(), String> {
         let mac = match parse_mac(&ep.mac_address) {
             Some(m) if ep.mac_requested => m,
             _ => match ip {
@@ -220,12 +221,13 @@ impl Networking {
         // `--default-gateway(-v6)`: the default bridge's containers route through another
         // address than the bridge's own.
         let default_bridge = !n.user_defined && n.name == "bridge";
-        if !n.internal {
+        let routed = default_route && !n.internal;
+        if routed {
             gateways.push(self.opts.default_gateway.filter(|_| default_bridge).unwrap_or(n.gateway));
         }
         if let (Some(ip6), Some(net6)) = (ip6, n.subnet_v6) {
             addrs.push(IpNet { addr: ip6, prefix: net6.prefix });
-            if let (false, Some(gw6)) = (n.internal, n.gateway_v6) {
+            if let (true, Some(gw6)) = (routed, n.gateway_v6) {
                 gateways.push(self.opts.default_gateway_v6.filter(|_| default_bridge).unwrap_or(gw6));
             }
         }
