@@ -333,14 +333,15 @@ fn an_internal_network_has_no_way_out_and_egress_is_masqueraded() {
     });
     // While the connection is open, the far side's socket shows the peer it sees.
     let peer = eventually("the far side's connection", || {
-        let out = far.command("cat").arg("/proc/net/tcp").output().unwrap();
+        // busybox's nc listens on IPv6 (dual stack): the peer is then a v4-mapped address.
+        let out = far.command("cat").args(["/proc/net/tcp", "/proc/net/tcp6"]).output().unwrap();
         stdout(&out).lines().skip(1).find_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
             (f.get(1).is_some_and(|l| l.ends_with(":1B58")) && f.get(3) != Some(&"0A")).then(|| f[2].to_string())
         })
     });
     let hex = peer.split(':').next().unwrap();
-    let n = u32::from_str_radix(hex, 16).unwrap();
+    let n = u32::from_str_radix(&hex[hex.len() - 8..], 16).unwrap();
     let seen = std::net::Ipv4Addr::from(n.to_le_bytes());
     assert_eq!(seen.to_string(), "10.125.0.1", "the far side should see the host's address (MASQUERADE)");
     assert!(sender.join().unwrap().status.success());
