@@ -262,7 +262,8 @@ fn a_failing_attach_leaves_no_link() {
     // The container's name is taken: the kernel makes neither end.
     let taken = spec(&br, "eth0", "192.168.77.3/24", &["192.168.77.1"]);
     let err = host.run(|| bridge::attach(c.fd(), &taken)).unwrap_err();
-    assert!(err.to_string().contains("exists"), "{err}");
+    assert!(err.to_string().starts_with(&format!("failed to add the host ({}) <=> sandbox (eth0) pair interfaces: ", taken.host_name)), "{err}");
+    assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists, "{err}");
     assert_eq!(host.link_names(), host_links);
     assert_eq!(c.link_names(), c_links);
 

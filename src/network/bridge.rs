@@ -106,8 +106,9 @@ pub fn attach(netns: BorrowedFd, spec: &VethSpec) -> io::Result<()> {
     };
     let host_end = NewLink { name: &spec.host_name, mtu: spec.mtu, master: Some(bridge.index), up: true, ..NewLink::default() };
     let container_end = NewLink { name: &spec.ifname, mtu: spec.mtu, mac: Some(spec.mac), up: false, netns: Some(netns), master: None };
+    // Docker's words for this failure.
     host.create_veth(&host_end, &container_end)
-        .map_err(|e| io::Error::new(e.kind(), format!("failed to create the veth pair {} / {}: {e}", spec.host_name, spec.ifname)))?;
+        .map_err(|e| io::Error::new(e.kind(), format!("failed to add the host ({}) <=> sandbox ({}) pair interfaces: {e}", spec.host_name, spec.ifname)))?;
     if let Err(e) = configure(&mut host, netns, spec) {
         // The container's end goes with the host's.
         let _ = host.delete_link_named(&spec.host_name);
