@@ -115,9 +115,16 @@ fn a_bridge_connects_two_namespaces() {
     let (a, b) = random_subnet();
     let br = format!("dbx{}", random_hex(6));
     let br_addrs = [net(&format!("10.{a}.{b}.1/24")), net(&format!("fd{:02x}:{b:x}::1/64", a))];
-    // Made, then reused (and given nothing twice).
-    assert!(host.run(|| bridge::ensure_bridge(&br, &br_addrs, Some(1400))).unwrap());
+    // Made, then reused and given the address it lacks (and nothing twice).
+    assert!(host.run(|| bridge::ensure_bridge(&br, &br_addrs[..1], Some(1400))).unwrap());
     assert!(!host.run(|| bridge::ensure_bridge(&br, &br_addrs, Some(1400))).unwrap());
+    assert!(!host.run(|| bridge::ensure_bridge(&br, &br_addrs, Some(1400))).unwrap());
+    // An existing bridge takes a new MTU, and keeps its own when none is given.
+    assert!(!host.run(|| bridge::ensure_bridge(&br, &br_addrs, Some(1450))).unwrap());
+    assert_eq!(host.ip(&["link", "show", "dev", &br])[0]["mtu"], 1450);
+    assert!(!host.run(|| bridge::ensure_bridge(&br, &br_addrs[..1], None)).unwrap());
+    assert_eq!(host.ip(&["link", "show", "dev", &br])[0]["mtu"], 1450);
+    host.run(|| bridge::ensure_bridge(&br, &[], Some(1400))).unwrap();
     let shown = host.ip(&["addr", "show", "dev", &br]);
     assert_eq!(shown[0]["mtu"], 1400, "{shown}");
     assert_eq!(shown[0]["linkinfo"], Value::Null, "{shown}"); // (only with -d)
@@ -222,6 +229,11 @@ fn a_name_that_is_not_a_bridge_is_refused() {
     let shown = host.ip(&["-d", "addr", "show", "dev", &name]);
     assert_eq!(shown[0]["linkinfo"]["info_kind"], "veth", "{shown}");
     assert!(addrs_of(&shown).iter().all(|a| !a.starts_with("10.")), "{shown}");
+    // A new bridge whose addresses cannot all be given is not left behind.
+    let doomed = format!("dbx{}", random_hex(6));
+    let err = host.run(|| bridge::ensure_bridge(&doomed, &[net("10.9.8.1/24"), net("::1/128")], None)).unwrap_err();
+    assert!(err.to_string().contains("::1/128") && err.to_string().contains(&doomed), "{err}");
+    assert!(!host.link_names().contains(&doomed));
     // Attaching to it is refused the same way, and makes nothing.
     let c = Ns::new(&pool, &dir, "c");
     let before = host.link_names();
@@ -250,7 +262,8 @@ fn a_failing_attach_leaves_no_link() {
     // The container's name is taken: the kernel makes neither end.
     let taken = spec(&br, "eth0", "192.168.77.3/24", &["192.168.77.1"]);
     let err = host.run(|| bridge::attach(c.fd(), &taken)).unwrap_err();
-    assert!(err.to_string().contains("exists"), "{err}");
+    assert!(err.to_string().starts_with(&format!("failed to add the host ({}) <=> sandbox (eth0) pair interfaces: ", taken.host_name)), "{err}");
+    assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists, "{err}");
     assert_eq!(host.link_names(), host_links);
     assert_eq!(c.link_names(), c_links);
 

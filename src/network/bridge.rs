@@ -16,14 +16,20 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::BorrowedFd;
 
 /// Makes the bridge `name` unless it exists, gives it the addresses of `addrs` it lacks and
-/// brings it up. Returns whether it was made. A new bridge gets `mtu` (when given) and a
-/// fixed random MAC (so its address does not follow its ports as they come and go); an
-/// existing one keeps its MTU. A link of that name that is not a bridge is an error.
+/// brings it up. Returns whether it was made. The bridge gets `mtu` when given (else a new
+/// one has the kernel's 1500 and an existing one keeps its own); a new one also gets a fixed
+/// random MAC, so its address does not follow its ports as they come and go. A link of that
+/// name that is not a bridge is an error, and is left alone.
 pub fn ensure_bridge(name: &str, addrs: &[IpNet], mtu: Option<u32>) -> io::Result<bool> {
     let mut nl = Netlink::open()?;
     let (index, created) = match nl.link(name)? {
         Some(link) if link.kind.as_deref() != Some("bridge") => return Err(not_a_bridge(name)),
-        Some(link) => (link.index, false),
+        Some(link) => {
+            if let Some(mtu) = mtu.filter(|&m| m != link.mtu) {
+                nl.set_mtu(link.index, mtu).map_err(|e| io::Error::new(e.kind(), format!("failed to set the MTU of bridge {name} to {mtu}: {e}")))?;
+            }
+            (link.index, false)
+        }
         None => {
             nl.create_bridge(&NewLink { name, mtu, mac: Some(random_mac()), up: true, ..NewLink::default() })?;
             (nl.index(name)?, true)
@@ -84,7 +90,8 @@ pub struct VethSpec {
     pub gateways: Vec<IpAddr>,
     /// Both ends' MTU (the kernel's default when None).
     pub mtu: Option<u32>,
-    /// Hairpin mode on the host end (the userland proxy's hairpin NAT needs it).
+    /// Hairpin mode on the host end: Docker sets it when the userland proxy is off, so a
+    /// container reaches its own published ports (hairpin NAT) back through its bridge port.
     pub hairpin: bool,
 }
 
@@ -99,8 +106,9 @@ pub fn attach(netns: BorrowedFd, spec: &VethSpec) -> io::Result<()> {
     };
     let host_end = NewLink { name: &spec.host_name, mtu: spec.mtu, master: Some(bridge.index), up: true, ..NewLink::default() };
     let container_end = NewLink { name: &spec.ifname, mtu: spec.mtu, mac: Some(spec.mac), up: false, netns: Some(netns), master: None };
+    // Docker's words for this failure.
     host.create_veth(&host_end, &container_end)
-        .map_err(|e| io::Error::new(e.kind(), format!("failed to create the veth pair {} / {}: {e}", spec.host_name, spec.ifname)))?;
+        .map_err(|e| io::Error::new(e.kind(), format!("failed to add the host ({}) <=> sandbox ({}) pair interfaces: {e}", spec.host_name, spec.ifname)))?;
     if let Err(e) = configure(&mut host, netns, spec) {
         // The container's end goes with the host's.
         let _ = host.delete_link_named(&spec.host_name);

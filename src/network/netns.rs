@@ -6,8 +6,8 @@
 //! only the calling thread), its loopback brought up (what runc does in a namespace it makes),
 //! and held by a descriptor. The spec names it as the namespace to join by that descriptor's
 //! path, `/proc/<dockerd>/fd/<n>`; once the container's init has joined it the descriptor is
-//! closed, and the container's processes keep the namespace alive. Nothing is mounted and
-//! nothing outlives dockerd.
+//! closed, and the container's processes keep the namespace alive. The pool mounts nothing
+//! and nothing of it outlives dockerd.
 //!
 //! A namespace others must open by path (`nsenter --net=FILE`, real containerd and runc) is
 //! bind-mounted onto a file ([`Netns::bind`], as `ip netns add` and Docker's
@@ -17,11 +17,12 @@
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::path::{Path, PathBuf};
 use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+/// Network namespaces made ahead, one kept ready.
 pub struct Pool {
     ready: Mutex<Vec<OwnedFd>>,
     refilling: AtomicBool,
