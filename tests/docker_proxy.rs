@@ -271,6 +271,43 @@ fn bind_conflict_is_reported_on_the_pipe_and_by_the_starter() {
     }
 }
 
+/// Docker's own docker-proxy (Debian's docker.io), when installed.
+fn dockers_proxy() -> Option<PathBuf> {
+    ["/usr/sbin/docker-proxy", "/usr/bin/docker-proxy"].into_iter().map(PathBuf::from).find(|p| p.exists())
+}
+
+#[test]
+fn dockers_own_proxy_runs_under_the_starter_and_errs_as_ours() {
+    let Some(theirs) = dockers_proxy() else {
+        eprintln!("skipped: Docker's docker-proxy is not installed (apt-get install docker.io)");
+        return;
+    };
+    // `--userland-proxy-path` may name Docker's program: it starts, forwards and stops alike.
+    let backend = echo_backend(V4);
+    let m = mapping(Proto::Tcp, V4, backend);
+    let child = proxy::start(&theirs, &m).unwrap();
+    let data = pattern(100_000, 3);
+    assert_eq!(echo_through(SocketAddr::new(V4, m.host_port), &data), data);
+    stop_cleanly(child);
+    // The same bind conflict gives the same error through either program.
+    let taken = TcpListener::bind((V4, 0)).unwrap();
+    let m = Mapping { proto: Proto::Tcp, host_ip: V4, host_port: taken.local_addr().unwrap().port(), container_ip: V4, container_port: 9 };
+    assert_eq!(proxy::start(&theirs, &m).unwrap_err(), proxy::start(&program(), &m).unwrap_err());
+    let taken = UdpSocket::bind((V4, 0)).unwrap();
+    let m = Mapping { proto: Proto::Udp, host_port: taken.local_addr().unwrap().port(), ..m };
+    assert_eq!(proxy::start(&theirs, &m).unwrap_err(), proxy::start(&program(), &m).unwrap_err());
+    // And so does a bad flag, but for the flags Docker 24 added (-v, -version).
+    let ours = Command::new(program()).arg("-nope").output().unwrap();
+    let docker = Command::new(&theirs).arg("-nope").output().unwrap();
+    assert_eq!((ours.status.code(), docker.status.code()), (Some(2), Some(2)));
+    let trim = |o: &std::process::Output| {
+        let text = String::from_utf8_lossy(&o.stderr).into_owned();
+        let text = text.split_once("Usage of ").map(|(first, _)| first.to_string()).unwrap_or(text);
+        text
+    };
+    assert_eq!(trim(&ours), trim(&docker));
+}
+
 #[test]
 fn starter_errors_for_a_missing_program_and_sctp() {
     let m = Mapping { proto: Proto::Tcp, host_ip: V4, host_port: free_port(V4, Proto::Tcp), container_ip: V4, container_port: 9 };

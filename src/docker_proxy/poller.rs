@@ -67,11 +67,14 @@ impl Poller {
 }
 
 /// A signalfd that becomes readable on SIGTERM or SIGINT, which are blocked so that they
-/// arrive only there.
+/// arrive only there (and set back to their default action first: one ignored by whoever
+/// started us would be discarded before it reached the signalfd).
 pub fn stop_signals() -> io::Result<OwnedFd> {
-    // SAFETY: the set is a local value initialised by sigemptyset before use; sigprocmask and
-    // signalfd only read it.
+    // SAFETY: the set is a local value initialised by sigemptyset before use; signal,
+    // sigprocmask and signalfd take integers and only read it.
     unsafe {
+        libc::signal(libc::SIGTERM, libc::SIG_DFL);
+        libc::signal(libc::SIGINT, libc::SIG_DFL);
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGTERM);
