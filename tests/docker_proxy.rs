@@ -342,6 +342,19 @@ fn bad_flags_exit_2_with_gos_usage() {
 }
 
 #[test]
+fn install_makes_the_docker_proxy_link() {
+    let dir = common::TempDir::new("proxy-install");
+    let o = Command::new(dockbox()).arg("--install").arg(dir.path()).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let link = dir.join("docker-proxy");
+    assert_eq!(std::fs::read_link(&link).unwrap().canonicalize().unwrap(), dockbox().canonicalize().unwrap());
+    let o = Command::new(&link).arg("-v").output().unwrap();
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("docker-proxy (commit "), "{o:?}");
+    let list = Command::new(dockbox()).arg("--list").output().unwrap();
+    assert!(String::from_utf8_lossy(&list.stdout).lines().any(|l| l == "docker-proxy"));
+}
+
+#[test]
 fn sigterm_and_sigint_end_it_and_free_the_port() {
     for sig in [libc::SIGTERM, libc::SIGINT] {
         let backend = echo_backend(V4);
