@@ -123,6 +123,47 @@ fn tcp_echo_through_the_proxy_on_ipv4_and_ipv6() {
     }
 }
 
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count()
+}
+
+#[test]
+fn many_connections_at_once_and_nothing_kept_after() {
+    let backend = echo_backend(V4);
+    let m = mapping(Proto::Tcp, V4, backend);
+    let child = proxy::start(&program(), &m).unwrap();
+    let front = SocketAddr::new(V4, m.host_port);
+    // Counted once the proxy is past its start (the readiness pipe closed) and idle.
+    assert_eq!(echo_through(front, b"warm-up"), b"warm-up");
+    std::thread::sleep(Duration::from_millis(200));
+    let before = open_fds(child.id());
+    let runs: Vec<_> = (0..150u32)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let data = pattern(20_000 + i as usize, i as u8);
+                echo_through(front, &data) == data
+            })
+        })
+        .collect();
+    assert!(runs.into_iter().all(|r| r.join().unwrap()), "some connection lost bytes");
+    // A client that resets its connection mid-way does not stop the others.
+    let mut c = TcpStream::connect(front).unwrap();
+    c.write_all(&pattern(100_000, 9)).unwrap();
+    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+    // SAFETY: setsockopt reads one linger struct of the size given.
+    let rc = unsafe { libc::setsockopt(c.as_raw_fd(), libc::SOL_SOCKET, libc::SO_LINGER, (&linger as *const libc::linger).cast(), std::mem::size_of::<libc::linger>() as libc::socklen_t) };
+    assert_eq!(rc, 0);
+    drop(c);
+    assert_eq!(echo_through(front, b"still there"), b"still there");
+    // Every connection's sockets and pipes are closed once both sides are done.
+    let end = Instant::now() + Duration::from_secs(10);
+    while open_fds(child.id()) != before && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(open_fds(child.id()), before, "descriptors left open in docker-proxy");
+    stop_cleanly(child);
+}
+
 #[test]
 fn tcp_half_close_passes_through() {
     // The backend reads to EOF (the client's shutdown(Write) must reach it) and only then
