@@ -61,7 +61,7 @@ impl Proxy {
         let signals = poller::stop_signals().map_err(|e| e.to_string())?;
         poller.add(signals.as_raw_fd(), libc::EPOLLIN as u32, SIGNALS).map_err(|e| e.to_string())?;
         poller.add(self.listener.as_raw_fd(), libc::EPOLLIN as u32, LISTENER).map_err(|e| e.to_string())?;
-        let mut state = State { poller, listener: self.listener, backend: self.backend, buf, flows: Vec::new(), free: Vec::new(), by_client: HashMap::new(), next_sweep: None };
+        let mut state = State::new(poller, self.listener, self.backend, buf);
         ready.ready();
         let mut events = [libc::epoll_event { events: 0, u64: 0 }; 32];
         loop {
@@ -77,14 +77,19 @@ impl Proxy {
                     token => state.relay_replies((token - FIRST_FLOW) as usize),
                 }
             }
-            if state.next_sweep.is_some_and(|at| Instant::now() >= at) {
-                state.sweep();
+            let now = Instant::now();
+            if state.next_sweep.is_some_and(|at| now >= at) {
+                state.sweep(now);
             }
         }
     }
 }
 
 impl State {
+    fn new(poller: Poller, listener: OwnedFd, backend: SocketAddr, buf: LazyBuffer) -> State {
+        State { poller, listener, backend, buf, flows: Vec::new(), free: Vec::new(), by_client: HashMap::new(), next_sweep: None }
+    }
+
     /// Datagrams from clients, each sent on to the container on the client's own socket.
     fn relay_from_clients(&mut self) {
         for _ in 0..BUDGET {
@@ -142,7 +147,10 @@ impl State {
             self.flows.push(None);
             self.flows.len() - 1
         });
-        self.poller.add(sock.as_raw_fd(), libc::EPOLLIN as u32, FIRST_FLOW + slot as u64)?;
+        if let Err(e) = self.poller.add(sock.as_raw_fd(), libc::EPOLLIN as u32, FIRST_FLOW + slot as u64) {
+            self.free.push(slot);
+            return Err(e);
+        }
         let now = Instant::now();
         self.flows[slot] = Some(Flow { sock, client, client_raw: RawAddr::new(&client), last: now });
         self.by_client.insert((client.ip(), client.port()), slot);
@@ -153,8 +161,7 @@ impl State {
     }
 
     /// Forgets conversations silent for the timeout; plans the next sweep for the oldest left.
-    fn sweep(&mut self) {
-        let now = Instant::now();
+    fn sweep(&mut self, now: Instant) {
         let mut oldest: Option<Instant> = None;
         for slot in 0..self.flows.len() {
             let Some(flow) = &self.flows[slot] else { continue };
@@ -172,5 +179,36 @@ impl State {
             // Idle again: give the datagram buffer's pages back.
             self.buf.release();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::UdpSocket;
+
+    #[test]
+    fn a_conversation_is_forgotten_after_90_s_of_silence_either_way() {
+        let backend = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let front = Frontend { ip: "127.0.0.1".parse().unwrap(), given: true, port: 0 };
+        let proxy = Proxy::listen(front, backend.local_addr().unwrap()).unwrap();
+        let mut state = State::new(Poller::new().unwrap(), proxy.listener, proxy.backend, LazyBuffer::new(BUFFER).unwrap());
+        let (a, b): (SocketAddr, SocketAddr) = ("127.0.0.1:1111".parse().unwrap(), "127.0.0.1:2222".parse().unwrap());
+        let sa = state.open(a).unwrap();
+        let t0 = state.flows[sa].as_ref().unwrap().last;
+        assert_eq!(state.next_sweep, Some(t0 + CONNTRACK_TIMEOUT));
+        let sb = state.open(b).unwrap();
+        // b spoke 60 s later (a datagram either way moves `last`).
+        state.flows[sb].as_mut().unwrap().last = t0 + Duration::from_secs(60);
+        state.sweep(t0 + Duration::from_secs(89));
+        assert_eq!(state.by_client.len(), 2);
+        state.sweep(t0 + CONNTRACK_TIMEOUT);
+        assert!(!state.by_client.contains_key(&(a.ip(), a.port())) && state.flows[sa].is_none());
+        assert_eq!(state.by_client.get(&(b.ip(), b.port())), Some(&sb));
+        assert_eq!(state.next_sweep, Some(t0 + Duration::from_secs(60) + CONNTRACK_TIMEOUT));
+        // The freed slot is reused by the next client.
+        assert_eq!(state.open("127.0.0.1:3333".parse().unwrap()).unwrap(), sa);
+        state.sweep(t0 + Duration::from_secs(60) + CONNTRACK_TIMEOUT * 2);
+        assert!(state.by_client.is_empty() && state.next_sweep.is_none());
     }
 }
