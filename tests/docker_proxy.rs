@@ -252,6 +252,42 @@ fn udp_replies_go_back_to_each_client() {
     }
 }
 
+#[test]
+fn udp_on_a_wildcard_address_answers_from_the_address_asked() {
+    if !common::require_root() {
+        return;
+    }
+    // In a network namespace of this thread's own: nobody else sees the wildcard listener,
+    // and the proxy, forked from this thread, runs in it too.
+    std::thread::spawn(|| {
+        // SAFETY: unshare(CLONE_NEWNET) moves only this thread, which ends with the test.
+        assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0, "{}", std::io::Error::last_os_error());
+        dockbox::sys::loopback_up().unwrap();
+        let mut cases = vec![("0.0.0.0", V4, vec!["127.0.0.1", "127.0.0.2", "127.0.0.3"])];
+        if have_v6() {
+            cases.push(("::", V6, vec!["::1"]));
+        }
+        for (wildcard, ip, targets) in cases {
+            let backend = udp_backend(ip);
+            let port = free_port(ip, Proto::Udp);
+            let (mut child, ready) = spawn_with_ready_pipe(&["-proto", "udp", "-host-ip", wildcard, "-host-port", &port.to_string(), "-container-ip", &ip.to_string(), "-container-port", &backend.port().to_string()]);
+            assert_eq!(read_all(ready), "0\n");
+            let client = UdpSocket::bind((ip, 0)).unwrap();
+            // udp_ask checks that each reply comes from the address the datagram went to
+            // (without IP_PKTINFO it would leave from 127.0.0.1, the route's source).
+            for target in targets {
+                let to = SocketAddr::new(target.parse().unwrap(), port);
+                assert!(udp_ask(&client, to, target).ends_with(target));
+            }
+            // SAFETY: kill takes integers; the pid is our unreaped child.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            assert_eq!(wait_timeout(&mut child, Duration::from_secs(10)).and_then(|s| s.code()), Some(0));
+        }
+    })
+    .join()
+    .unwrap();
+}
+
 /// Runs the applet by hand with a pipe as fd 3; returns the child and the pipe's read end.
 fn spawn_with_ready_pipe(args: &[&str]) -> (Child, OwnedFd) {
     let mut fds = [0; 2];
@@ -262,7 +298,7 @@ fn spawn_with_ready_pipe(args: &[&str]) -> (Child, OwnedFd) {
     let wfd = w.as_raw_fd();
     let mut cmd = Command::new(program());
     cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
-    // SAFETY: dup2 and fcntl are async-signal-safe and take integers.
+    // SAFETY: dup2, fcntl and prctl are async-signal-safe and take integers.
     unsafe {
         cmd.pre_exec(move || {
             if wfd == 3 {
@@ -270,6 +306,8 @@ fn spawn_with_ready_pipe(args: &[&str]) -> (Child, OwnedFd) {
             } else {
                 libc::dup2(wfd, 3);
             }
+            // Should the test fail before it stops the proxy, the proxy goes with its thread.
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0);
             Ok(())
         })
     };
