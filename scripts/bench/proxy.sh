@@ -4,7 +4,9 @@
 # run through ours then through Docker's, back to back (the machine is shared: figures taken
 # minutes apart differ), RUNS times (default 5); prints each run's throughput, the medians and
 # their ratio, and each proxy's private memory (Private_Clean + Private_Dirty of
-# /proc/PID/smaps_rollup) idle and at its highest during a transfer.
+# /proc/PID/smaps_rollup) idle and at its highest during a transfer, and the CPU time each
+# proxy spent per transfer (user + system, from /proc/PID/stat: less at the mercy of the
+# machine's other load than the throughput).
 # Each proxy runs beside a sibling of the same program that has served a connection too, as
 # Docker starts them (one per address family of a port) and as dockerd shares our executable:
 # the program's text is then shared, and what is counted is the proxy's own memory.
@@ -26,6 +28,7 @@ ours=$work/docker-proxy
 
 kib() { awk -v k="$1" '/^'"$1"':/ {s+=$2} END {print s+0}' "/proc/$2/smaps_rollup"; }
 private() { echo $(( $(kib Private_Clean "$1") + $(kib Private_Dirty "$1") )); }
+cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{print int(($14 + $15) * 1000 / hz)}' "/proc/$1/stat"; }
 median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.1f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 
 # The client and the sink: sendfile(2) from a file, splice(2) to /dev/null; prints MiB/s
@@ -93,7 +96,9 @@ for i in $(seq "$runs"); do
         # Sample the proxy's memory while the transfer runs.
         ( m=0; while [ ! -e "$work/done" ]; do p=$(private "${pid[$who]}" 2>/dev/null || echo 0); [ "$p" -gt "$m" ] && m=$p; sleep 0.02; done; echo "$m" >"$work/peak" ) &
         sampler=$!
+        c0=$(cpu_ms "${pid[$who]}")
         rate=$(xfer "${port[$who]}" "$mib")
+        echo $(( $(cpu_ms "${pid[$who]}") - c0 )) >>"$work/cpu.$who"
         touch "$work/done"; wait "$sampler"; rm -f "$work/done"
         p=$(cat "$work/peak"); [ "$p" -gt "${peak[$who]}" ] && peak[$who]=$p
         echo "$rate" >>"$work/rate.$who"
@@ -106,6 +111,7 @@ echo
 printf '%-44s %14s %14s %8s\n' "figure" "dockbox" "docker-proxy" "ratio"
 row() { printf '%-44s %14s %14s %8s\n' "$1" "$2 $4" "$3 $4" "$(awk -v a="$2" -v b="$3" 'BEGIN{printf "%.3f", a/b}')"; }
 row "throughput, ${mib} MiB (median of $runs)" "$ours_rate" "$theirs_rate" MiB/s
+row "proxy CPU time per transfer (median)" "$(median <"$work/cpu.ours")" "$(median <"$work/cpu.theirs")" ms
 row "Private, idle" "${idle[ours]}" "${idle[theirs]}" KiB
 row "Private, highest during transfers" "${peak[ours]}" "${peak[theirs]}" KiB
 echo "(docker-proxy: $theirs, $("$theirs" -v 2>/dev/null || dpkg-query -W -f '${Version}' docker.io 2>/dev/null || echo unknown version))"
