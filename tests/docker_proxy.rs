@@ -123,6 +123,47 @@ fn tcp_echo_through_the_proxy_on_ipv4_and_ipv6() {
     }
 }
 
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count()
+}
+
+#[test]
+fn many_connections_at_once_and_nothing_kept_after() {
+    let backend = echo_backend(V4);
+    let m = mapping(Proto::Tcp, V4, backend);
+    let child = proxy::start(&program(), &m).unwrap();
+    let front = SocketAddr::new(V4, m.host_port);
+    // Counted once the proxy is past its start (the readiness pipe closed) and idle.
+    assert_eq!(echo_through(front, b"warm-up"), b"warm-up");
+    std::thread::sleep(Duration::from_millis(200));
+    let before = open_fds(child.id());
+    let runs: Vec<_> = (0..150u32)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let data = pattern(20_000 + i as usize, i as u8);
+                echo_through(front, &data) == data
+            })
+        })
+        .collect();
+    assert!(runs.into_iter().all(|r| r.join().unwrap()), "some connection lost bytes");
+    // A client that resets its connection mid-way does not stop the others.
+    let mut c = TcpStream::connect(front).unwrap();
+    c.write_all(&pattern(100_000, 9)).unwrap();
+    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+    // SAFETY: setsockopt reads one linger struct of the size given.
+    let rc = unsafe { libc::setsockopt(c.as_raw_fd(), libc::SOL_SOCKET, libc::SO_LINGER, (&linger as *const libc::linger).cast(), std::mem::size_of::<libc::linger>() as libc::socklen_t) };
+    assert_eq!(rc, 0);
+    drop(c);
+    assert_eq!(echo_through(front, b"still there"), b"still there");
+    // Every connection's sockets and pipes are closed once both sides are done.
+    let end = Instant::now() + Duration::from_secs(10);
+    while open_fds(child.id()) != before && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(open_fds(child.id()), before, "descriptors left open in docker-proxy");
+    stop_cleanly(child);
+}
+
 #[test]
 fn tcp_half_close_passes_through() {
     // The backend reads to EOF (the client's shutdown(Write) must reach it) and only then
@@ -211,6 +252,42 @@ fn udp_replies_go_back_to_each_client() {
     }
 }
 
+#[test]
+fn udp_on_a_wildcard_address_answers_from_the_address_asked() {
+    if !common::require_root() {
+        return;
+    }
+    // In a network namespace of this thread's own: nobody else sees the wildcard listener,
+    // and the proxy, forked from this thread, runs in it too.
+    std::thread::spawn(|| {
+        // SAFETY: unshare(CLONE_NEWNET) moves only this thread, which ends with the test.
+        assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0, "{}", std::io::Error::last_os_error());
+        dockbox::sys::loopback_up().unwrap();
+        let mut cases = vec![("0.0.0.0", V4, vec!["127.0.0.1", "127.0.0.2", "127.0.0.3"])];
+        if have_v6() {
+            cases.push(("::", V6, vec!["::1"]));
+        }
+        for (wildcard, ip, targets) in cases {
+            let backend = udp_backend(ip);
+            let port = free_port(ip, Proto::Udp);
+            let (mut child, ready) = spawn_with_ready_pipe(&["-proto", "udp", "-host-ip", wildcard, "-host-port", &port.to_string(), "-container-ip", &ip.to_string(), "-container-port", &backend.port().to_string()]);
+            assert_eq!(read_all(ready), "0\n");
+            let client = UdpSocket::bind((ip, 0)).unwrap();
+            // udp_ask checks that each reply comes from the address the datagram went to
+            // (without IP_PKTINFO it would leave from 127.0.0.1, the route's source).
+            for target in targets {
+                let to = SocketAddr::new(target.parse().unwrap(), port);
+                assert!(udp_ask(&client, to, target).ends_with(target));
+            }
+            // SAFETY: kill takes integers; the pid is our unreaped child.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            assert_eq!(wait_timeout(&mut child, Duration::from_secs(10)).and_then(|s| s.code()), Some(0));
+        }
+    })
+    .join()
+    .unwrap();
+}
+
 /// Runs the applet by hand with a pipe as fd 3; returns the child and the pipe's read end.
 fn spawn_with_ready_pipe(args: &[&str]) -> (Child, OwnedFd) {
     let mut fds = [0; 2];
@@ -221,7 +298,7 @@ fn spawn_with_ready_pipe(args: &[&str]) -> (Child, OwnedFd) {
     let wfd = w.as_raw_fd();
     let mut cmd = Command::new(program());
     cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
-    // SAFETY: dup2 and fcntl are async-signal-safe and take integers.
+    // SAFETY: dup2, fcntl and prctl are async-signal-safe and take integers.
     unsafe {
         cmd.pre_exec(move || {
             if wfd == 3 {
@@ -229,6 +306,8 @@ fn spawn_with_ready_pipe(args: &[&str]) -> (Child, OwnedFd) {
             } else {
                 libc::dup2(wfd, 3);
             }
+            // Should the test fail before it stops the proxy, the proxy goes with its thread.
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0);
             Ok(())
         })
     };
@@ -271,6 +350,43 @@ fn bind_conflict_is_reported_on_the_pipe_and_by_the_starter() {
     }
 }
 
+/// Docker's own docker-proxy (Debian's docker.io), when installed.
+fn dockers_proxy() -> Option<PathBuf> {
+    ["/usr/sbin/docker-proxy", "/usr/bin/docker-proxy"].into_iter().map(PathBuf::from).find(|p| p.exists())
+}
+
+#[test]
+fn dockers_own_proxy_runs_under_the_starter_and_errs_as_ours() {
+    let Some(theirs) = dockers_proxy() else {
+        eprintln!("skipped: Docker's docker-proxy is not installed (apt-get install docker.io)");
+        return;
+    };
+    // `--userland-proxy-path` may name Docker's program: it starts, forwards and stops alike.
+    let backend = echo_backend(V4);
+    let m = mapping(Proto::Tcp, V4, backend);
+    let child = proxy::start(&theirs, &m).unwrap();
+    let data = pattern(100_000, 3);
+    assert_eq!(echo_through(SocketAddr::new(V4, m.host_port), &data), data);
+    stop_cleanly(child);
+    // The same bind conflict gives the same error through either program.
+    let taken = TcpListener::bind((V4, 0)).unwrap();
+    let m = Mapping { proto: Proto::Tcp, host_ip: V4, host_port: taken.local_addr().unwrap().port(), container_ip: V4, container_port: 9 };
+    assert_eq!(proxy::start(&theirs, &m).unwrap_err(), proxy::start(&program(), &m).unwrap_err());
+    let taken = UdpSocket::bind((V4, 0)).unwrap();
+    let m = Mapping { proto: Proto::Udp, host_port: taken.local_addr().unwrap().port(), ..m };
+    assert_eq!(proxy::start(&theirs, &m).unwrap_err(), proxy::start(&program(), &m).unwrap_err());
+    // And so does a bad flag, but for the flags Docker 24 added (-v, -version).
+    let ours = Command::new(program()).arg("-nope").output().unwrap();
+    let docker = Command::new(&theirs).arg("-nope").output().unwrap();
+    assert_eq!((ours.status.code(), docker.status.code()), (Some(2), Some(2)));
+    let trim = |o: &std::process::Output| {
+        let text = String::from_utf8_lossy(&o.stderr).into_owned();
+        let text = text.split_once("Usage of ").map(|(first, _)| first.to_string()).unwrap_or(text);
+        text
+    };
+    assert_eq!(trim(&ours), trim(&docker));
+}
+
 #[test]
 fn starter_errors_for_a_missing_program_and_sctp() {
     let m = Mapping { proto: Proto::Tcp, host_ip: V4, host_port: free_port(V4, Proto::Tcp), container_ip: V4, container_port: 9 };
@@ -302,6 +418,19 @@ fn bad_flags_exit_2_with_gos_usage() {
     let o = Command::new(dockbox()).args(["docker-proxy", "-version"]).output().unwrap();
     assert_eq!(o.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&o.stdout).starts_with("docker-proxy (commit "));
+}
+
+#[test]
+fn install_makes_the_docker_proxy_link() {
+    let dir = common::TempDir::new("proxy-install");
+    let o = Command::new(dockbox()).arg("--install").arg(dir.path()).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let link = dir.join("docker-proxy");
+    assert_eq!(std::fs::read_link(&link).unwrap().canonicalize().unwrap(), dockbox().canonicalize().unwrap());
+    let o = Command::new(&link).arg("-v").output().unwrap();
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("docker-proxy (commit "), "{o:?}");
+    let list = Command::new(dockbox()).arg("--list").output().unwrap();
+    assert!(String::from_utf8_lossy(&list.stdout).lines().any(|l| l == "docker-proxy"));
 }
 
 #[test]
@@ -434,17 +563,27 @@ fn an_idle_proxy_holds_at_most_128_kib_of_private_memory() {
         let backend = if proto == Proto::Tcp { echo_backend(V4) } else { udp_backend(V4) };
         let m = mapping(proto, V4, backend);
         let child = proxy::start(&link, &m).unwrap();
-        // Idle after having served: one connection or conversation first.
-        if proto == Proto::Tcp {
-            assert_eq!(echo_through(SocketAddr::new(V4, m.host_port), b"hello"), b"hello");
-        } else {
-            let c = UdpSocket::bind((V4, 0)).unwrap();
-            assert!(udp_ask(&c, SocketAddr::new(V4, m.host_port), "hello").ends_with("hello"));
+        // Docker starts the proxies of a port in pairs (IPv4 and IPv6), and in production
+        // the daemons run the same file: the executable's pages are shared then, and what a
+        // proxy holds alone is its own data. A second proxy stands for those sharers.
+        // (Alone, the first proxy to run the forwarding code would count those ~128 KiB of
+        // clean, shared text pages as its own.)
+        let sm = mapping(proto, V4, backend);
+        let sibling = proxy::start(&link, &sm).unwrap();
+        // Idle after having served: one connection or conversation through each first.
+        for port in [m.host_port, sm.host_port] {
+            if proto == Proto::Tcp {
+                assert_eq!(echo_through(SocketAddr::new(V4, port), b"hello"), b"hello");
+            } else {
+                let c = UdpSocket::bind((V4, 0)).unwrap();
+                assert!(udp_ask(&c, SocketAddr::new(V4, port), "hello").ends_with("hello"));
+            }
         }
         std::thread::sleep(Duration::from_millis(200));
         let kib = private_kib(child.id());
         eprintln!("{proto}: {kib} KiB private");
         assert!(kib <= 128, "{proto}: an idle docker-proxy holds {kib} KiB of private memory");
         stop_cleanly(child);
+        stop_cleanly(sibling);
     }
 }

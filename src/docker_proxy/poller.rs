@@ -67,11 +67,14 @@ impl Poller {
 }
 
 /// A signalfd that becomes readable on SIGTERM or SIGINT, which are blocked so that they
-/// arrive only there.
+/// arrive only there (and set back to their default action first: one ignored by whoever
+/// started us would be discarded before it reached the signalfd).
 pub fn stop_signals() -> io::Result<OwnedFd> {
-    // SAFETY: the set is a local value initialised by sigemptyset before use; sigprocmask and
-    // signalfd only read it.
+    // SAFETY: the set is a local value initialised by sigemptyset before use; signal,
+    // sigprocmask and signalfd take integers and only read it.
     unsafe {
+        libc::signal(libc::SIGTERM, libc::SIG_DFL);
+        libc::signal(libc::SIGINT, libc::SIG_DFL);
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGTERM);
@@ -340,4 +343,98 @@ impl Drop for LazyBuffer {
         // SAFETY: the mapping was made by new() with this length and is not used after.
         unsafe { libc::munmap(self.ptr.cast(), self.len) };
     }
+}
+
+/// Asks the kernel to say, with each datagram, which local address it was sent to.
+pub fn want_destination(fd: &OwnedFd, v6: bool) -> io::Result<()> {
+    if v6 {
+        set_int_option(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1)
+    } else {
+        set_int_option(fd, libc::IPPROTO_IP, libc::IP_PKTINFO, 1)
+    }
+}
+
+/// Room for one packet-info control message, aligned as cmsghdr wants.
+type ControlBuf = [u64; 8];
+
+/// recvfrom that also returns the local address the datagram was sent to (when
+/// [`want_destination`] was asked for).
+pub fn recv_from_to(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<(usize, Option<SocketAddr>, Option<IpAddr>)> {
+    let mut from = RawAddr::empty();
+    let mut control: ControlBuf = [0; 8];
+    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+    // SAFETY: msghdr is plain data for which all-zero bytes are valid; the fields set below
+    // point at live buffers of the lengths given.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_name = (&mut from.storage as *mut libc::sockaddr_storage).cast();
+    msg.msg_namelen = from.len;
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of::<ControlBuf>() as _;
+    // SAFETY: recvmsg writes within the buffers msg points at, as sized there.
+    let n = check_size(unsafe { libc::recvmsg(fd.as_raw_fd(), &mut msg, 0) })?;
+    from.len = msg.msg_namelen;
+    let mut local = None;
+    // SAFETY: the CMSG_* walk stays within msg_controllen bytes of `control`, which the kernel
+    // filled; each payload is read unaligned by the size of the type its level and type name.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            let data = libc::CMSG_DATA(cmsg);
+            match ((*cmsg).cmsg_level, (*cmsg).cmsg_type) {
+                (libc::IPPROTO_IP, libc::IP_PKTINFO) => {
+                    let info = std::ptr::read_unaligned(data.cast::<libc::in_pktinfo>());
+                    local = Some(IpAddr::V4(Ipv4Addr::from(info.ipi_addr.s_addr.to_ne_bytes())));
+                }
+                (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO) => {
+                    let info = std::ptr::read_unaligned(data.cast::<libc::in6_pktinfo>());
+                    local = Some(IpAddr::V6(Ipv6Addr::from(info.ipi6_addr.s6_addr)));
+                }
+                _ => {}
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+    Ok((n, from.to_socket_addr(), local))
+}
+
+/// sendto from a chosen local address (the one the client wrote to), for a socket bound to
+/// the wildcard address: the client then sees the reply come from where it sent.
+pub fn send_to_from(fd: &OwnedFd, buf: &[u8], to: &RawAddr, local: IpAddr) -> io::Result<usize> {
+    let mut control: ControlBuf = [0; 8];
+    let mut iov = libc::iovec { iov_base: buf.as_ptr() as *mut libc::c_void, iov_len: buf.len() };
+    // SAFETY: as in recv_from_to; sendmsg only reads through these pointers.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_name = to.ptr() as *mut libc::c_void;
+    msg.msg_namelen = to.len();
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    // SAFETY: CMSG_SPACE/CMSG_LEN compute sizes; the header and payload written fit in
+    // `control` (64 bytes, more than CMSG_SPACE of either pktinfo), aligned for cmsghdr.
+    unsafe {
+        let (level, kind, len) = match local {
+            IpAddr::V4(_) => (libc::IPPROTO_IP, libc::IP_PKTINFO, std::mem::size_of::<libc::in_pktinfo>()),
+            IpAddr::V6(_) => (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, std::mem::size_of::<libc::in6_pktinfo>()),
+        };
+        msg.msg_controllen = libc::CMSG_SPACE(len as u32) as _;
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = level;
+        (*cmsg).cmsg_type = kind;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(len as u32) as _;
+        let data = libc::CMSG_DATA(cmsg);
+        match local {
+            IpAddr::V4(ip) => {
+                let info = libc::in_pktinfo { ipi_ifindex: 0, ipi_spec_dst: libc::in_addr { s_addr: u32::from_ne_bytes(ip.octets()) }, ipi_addr: libc::in_addr { s_addr: 0 } };
+                std::ptr::write_unaligned(data.cast::<libc::in_pktinfo>(), info);
+            }
+            IpAddr::V6(ip) => {
+                let info = libc::in6_pktinfo { ipi6_addr: libc::in6_addr { s6_addr: ip.octets() }, ipi6_ifindex: 0 };
+                std::ptr::write_unaligned(data.cast::<libc::in6_pktinfo>(), info);
+            }
+        }
+    }
+    // SAFETY: sendmsg reads the buffers msg points at, as sized there.
+    check_size(unsafe { libc::sendmsg(fd.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) })
 }

@@ -1,7 +1,9 @@
 //! The UDP proxy: one thread, one epoll set. Each client address gets its own socket
 //! connected to the container, so the container's replies come back on it and go out of the
 //! listening socket to that client. A client's socket is dropped after Docker's conntrack
-//! timeout (90 s) without a datagram either way.
+//! timeout (90 s) without a datagram either way. On a wildcard address (`0.0.0.0`, `::`) the
+//! replies leave from the address the client wrote to (IP_PKTINFO), as newer Dockers do, so
+//! that a client of a host with several addresses sees its answer come from where it asked.
 
 use std::collections::HashMap;
 use std::io;
@@ -26,6 +28,7 @@ const FIRST_FLOW: u64 = 2;
 pub struct Proxy {
     listener: OwnedFd,
     backend: SocketAddr,
+    wildcard: bool,
 }
 
 /// One client's conversation with the container.
@@ -34,6 +37,8 @@ struct Flow {
     client: SocketAddr,
     /// The client's address laid out for sendto.
     client_raw: RawAddr,
+    /// The address the client wrote to (on a wildcard listener).
+    local: Option<IpAddr>,
     last: Instant,
 }
 
@@ -41,6 +46,7 @@ struct State {
     poller: Poller,
     listener: OwnedFd,
     backend: SocketAddr,
+    wildcard: bool,
     buf: LazyBuffer,
     flows: Vec<Option<Flow>>,
     free: Vec<usize>,
@@ -52,7 +58,12 @@ struct State {
 impl Proxy {
     pub fn listen(front: Frontend, backend: SocketAddr) -> Result<Proxy, String> {
         let listener = poller::listen(&front, libc::SOCK_DGRAM)?;
-        Ok(Proxy { listener, backend })
+        let wildcard = front.ip.is_unspecified();
+        if wildcard {
+            let v6 = front.ip.is_ipv6();
+            poller::want_destination(&listener, v6).map_err(|e| format!("listen udp{} {}: setsockopt: {}", if v6 { 6 } else { 4 }, front.display(), super::go_errno(&e)))?;
+        }
+        Ok(Proxy { listener, backend, wildcard })
     }
 
     pub fn run(self, ready: ReadyPipe) -> Result<(), String> {
@@ -61,7 +72,7 @@ impl Proxy {
         let signals = poller::stop_signals().map_err(|e| e.to_string())?;
         poller.add(signals.as_raw_fd(), libc::EPOLLIN as u32, SIGNALS).map_err(|e| e.to_string())?;
         poller.add(self.listener.as_raw_fd(), libc::EPOLLIN as u32, LISTENER).map_err(|e| e.to_string())?;
-        let mut state = State { poller, listener: self.listener, backend: self.backend, buf, flows: Vec::new(), free: Vec::new(), by_client: HashMap::new(), next_sweep: None };
+        let mut state = State::new(poller, self.listener, self.backend, self.wildcard, buf);
         ready.ready();
         let mut events = [libc::epoll_event { events: 0, u64: 0 }; 32];
         loop {
@@ -77,20 +88,30 @@ impl Proxy {
                     token => state.relay_replies((token - FIRST_FLOW) as usize),
                 }
             }
-            if state.next_sweep.is_some_and(|at| Instant::now() >= at) {
-                state.sweep();
+            let now = Instant::now();
+            if state.next_sweep.is_some_and(|at| now >= at) {
+                state.sweep(now);
             }
         }
     }
 }
 
 impl State {
+    fn new(poller: Poller, listener: OwnedFd, backend: SocketAddr, wildcard: bool, buf: LazyBuffer) -> State {
+        State { poller, listener, backend, wildcard, buf, flows: Vec::new(), free: Vec::new(), by_client: HashMap::new(), next_sweep: None }
+    }
+
     /// Datagrams from clients, each sent on to the container on the client's own socket.
     fn relay_from_clients(&mut self) {
         for _ in 0..BUDGET {
-            let (n, from) = match poller::recv_from(&self.listener, self.buf.as_mut()) {
-                Ok((n, Some(from))) => (n, from),
-                Ok((_, None)) => continue,
+            let received = if self.wildcard {
+                poller::recv_from_to(&self.listener, self.buf.as_mut())
+            } else {
+                poller::recv_from(&self.listener, self.buf.as_mut()).map(|(n, from)| (n, from, None))
+            };
+            let (n, from, local) = match received {
+                Ok((n, Some(from), local)) => (n, from, local),
+                Ok((_, None, _)) => continue,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 // An ICMP error for an earlier reply to some client: nothing to do.
@@ -108,6 +129,9 @@ impl State {
             };
             let Some(flow) = self.flows[slot].as_mut() else { continue };
             flow.last = Instant::now();
+            if local.is_some() {
+                flow.local = local;
+            }
             let buf = self.buf.as_mut();
             if let Err(e) = poller::send(&flow.sock, &buf[..n]) {
                 // ECONNREFUSED tells of an earlier datagram nobody took; the next may be.
@@ -131,7 +155,10 @@ impl State {
                 Err(_) => continue,
             };
             flow.last = Instant::now();
-            let _ = poller::send_to(&self.listener, &buf[..n], &flow.client_raw);
+            let _ = match flow.local {
+                Some(local) => poller::send_to_from(&self.listener, &buf[..n], &flow.client_raw, local),
+                None => poller::send_to(&self.listener, &buf[..n], &flow.client_raw),
+            };
         }
     }
 
@@ -142,9 +169,12 @@ impl State {
             self.flows.push(None);
             self.flows.len() - 1
         });
-        self.poller.add(sock.as_raw_fd(), libc::EPOLLIN as u32, FIRST_FLOW + slot as u64)?;
+        if let Err(e) = self.poller.add(sock.as_raw_fd(), libc::EPOLLIN as u32, FIRST_FLOW + slot as u64) {
+            self.free.push(slot);
+            return Err(e);
+        }
         let now = Instant::now();
-        self.flows[slot] = Some(Flow { sock, client, client_raw: RawAddr::new(&client), last: now });
+        self.flows[slot] = Some(Flow { sock, client, client_raw: RawAddr::new(&client), local: None, last: now });
         self.by_client.insert((client.ip(), client.port()), slot);
         if self.next_sweep.is_none() {
             self.next_sweep = Some(now + CONNTRACK_TIMEOUT);
@@ -153,8 +183,7 @@ impl State {
     }
 
     /// Forgets conversations silent for the timeout; plans the next sweep for the oldest left.
-    fn sweep(&mut self) {
-        let now = Instant::now();
+    fn sweep(&mut self, now: Instant) {
         let mut oldest: Option<Instant> = None;
         for slot in 0..self.flows.len() {
             let Some(flow) = &self.flows[slot] else { continue };
@@ -172,5 +201,36 @@ impl State {
             // Idle again: give the datagram buffer's pages back.
             self.buf.release();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::UdpSocket;
+
+    #[test]
+    fn a_conversation_is_forgotten_after_90_s_of_silence_either_way() {
+        let backend = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let front = Frontend { ip: "127.0.0.1".parse().unwrap(), given: true, port: 0 };
+        let proxy = Proxy::listen(front, backend.local_addr().unwrap()).unwrap();
+        let mut state = State::new(Poller::new().unwrap(), proxy.listener, proxy.backend, false, LazyBuffer::new(BUFFER).unwrap());
+        let (a, b): (SocketAddr, SocketAddr) = ("127.0.0.1:1111".parse().unwrap(), "127.0.0.1:2222".parse().unwrap());
+        let sa = state.open(a).unwrap();
+        let t0 = state.flows[sa].as_ref().unwrap().last;
+        assert_eq!(state.next_sweep, Some(t0 + CONNTRACK_TIMEOUT));
+        let sb = state.open(b).unwrap();
+        // b spoke 60 s later (a datagram either way moves `last`).
+        state.flows[sb].as_mut().unwrap().last = t0 + Duration::from_secs(60);
+        state.sweep(t0 + Duration::from_secs(89));
+        assert_eq!(state.by_client.len(), 2);
+        state.sweep(t0 + CONNTRACK_TIMEOUT);
+        assert!(!state.by_client.contains_key(&(a.ip(), a.port())) && state.flows[sa].is_none());
+        assert_eq!(state.by_client.get(&(b.ip(), b.port())), Some(&sb));
+        assert_eq!(state.next_sweep, Some(t0 + Duration::from_secs(60) + CONNTRACK_TIMEOUT));
+        // The freed slot is reused by the next client.
+        assert_eq!(state.open("127.0.0.1:3333".parse().unwrap()).unwrap(), sa);
+        state.sweep(t0 + Duration::from_secs(60) + CONNTRACK_TIMEOUT * 2);
+        assert!(state.by_client.is_empty() && state.next_sweep.is_none());
     }
 }
