@@ -259,3 +259,23 @@ fn run_network_flag_errors_match_the_cli_28() {
         assert_eq!((ours.status.code(), stderr(&ours)), (theirs.status.code(), stderr(&theirs)), "{args:?}");
     }
 }
+
+#[test]
+fn ipv6_networks_get_their_subnet_and_gateway() {
+    let Some(d) = Dockerd::start() else { return };
+    for (i, cli) in clients().into_iter().enumerate() {
+        let name = format!("dbx6-{i}");
+        let v6 = format!("fd00:db8:{}::/64", i + 1);
+        ok(&run(&d, cli, &["network", "create", "--ipv6", "--subnet", &format!("10.{}.0.0/24", 100 + i), "--subnet", &v6, &name]), &d);
+        let n = inspect(&d, &name);
+        assert_eq!(n["EnableIPv6"], true, "{cli:?}: {n}");
+        let configs = n["IPAM"]["Config"].as_array().unwrap();
+        assert_eq!(configs.len(), 2, "{n}");
+        assert_eq!(configs[1]["Subnet"], v6.as_str());
+        assert_eq!(configs[1]["Gateway"], format!("fd00:db8:{}::1", i + 1).as_str());
+    }
+    // No default IPv6 pool: an IPv6 network needs its subnet.
+    let o = d.docker(&["network", "create", "--ipv6", "dbx6-none"]);
+    assert!(stderr(&o).contains("non-overlapping IPv6 address pool"), "{}", stderr(&o));
+    assert_eq!(d.api("GET", "/networks/dbx6-none", None).0, 404);
+}
