@@ -2,12 +2,11 @@
 //! `resume`), rename, top, and prune, with Docker's conflicts and messages.
 
 use super::container::{valid_name, Container};
-use super::filters::{labels_of, Filters};
+use super::filters::{created_before, labels_of, Filters};
 use super::errors::ApiError;
 use super::{Daemon, Entry};
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::SystemTime;
 
 /// The filters `POST /containers/prune` accepts.
 pub const PRUNE_FILTERS: &[&str] = &["label", "label!", "until"];
@@ -236,11 +235,6 @@ fn parse_ps(output: &str, pids: &[i32]) -> Result<Value, String> {
         }
     }
     Ok(json!({"Titles": titles, "Processes": processes}))
-}
-
-/// Whether a `Created` time comes before prune's `until`.
-pub(super) fn created_before(created: &str, until: SystemTime) -> bool {
-    crate::sys::parse_rfc3339(created).is_some_and(|t| t < until)
 }
 
 #[cfg(test)]

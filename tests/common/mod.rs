@@ -61,9 +61,14 @@ pub fn applet_dir() -> PathBuf {
     if dir.is_dir() {
         // An older build's directory may lack newer applets; other tests may be running from
         // it, so the missing links are added (a race with another test adding them is harmless).
+        // A target directory copied from another checkout has links to that one's binary:
+        // they are replaced, so the tests run this build.
         for name in dockbox::applets::APPLETS.iter().flat_map(|a| a.names.iter()) {
-            if !dir.join(name).exists() {
-                let _ = std::os::unix::fs::symlink(dockbox(), dir.join(name));
+            let link = dir.join(name);
+            if std::fs::read_link(&link).ok().as_deref() != Some(dockbox().as_path()) {
+                let tmp = dir.join(format!(".{name}.{}", std::process::id()));
+                let _ = std::os::unix::fs::symlink(dockbox(), &tmp);
+                let _ = std::fs::rename(&tmp, &link);
             }
         }
     } else {
