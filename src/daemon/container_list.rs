@@ -44,30 +44,9 @@ struct Row {
     mount_id: String,
 }
 
-/// Sum of the sizes of the files below `dir` (a container's writable layer), each inode
-/// once.
-fn dir_size(dir: &std::path::Path) -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    let mut seen = std::collections::HashSet::new();
-    let mut total = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
-        for e in rd.flatten() {
-            let Ok(md) = e.metadata() else { continue };
-            if md.is_dir() {
-                stack.push(e.path());
-            } else if seen.insert((md.dev(), md.ino())) {
-                total += md.len();
-            }
-        }
-    }
-    total
-}
-
 /// `SizeRw` (the writable layer's files) and `SizeRootFs` (that and the image).
 pub fn sizes(d: &Daemon, mount_id: &str, image_id: &str) -> (u64, u64) {
-    let rw = dir_size(&d.opts.data_root.join("overlay2").join(mount_id).join("diff"));
+    let rw = d.snapshots.rw_size(mount_id);
     let image = d.images.get(image_id).map(|i| i.size).unwrap_or(0);
     (rw, image + rw)
 }

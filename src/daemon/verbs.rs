@@ -158,7 +158,7 @@ impl Daemon {
         let mut deleted = Vec::new();
         let mut reclaimed = 0u64;
         for entry in self.containers() {
-            let (id, upper) = {
+            let (id, mount_id) = {
                 let s = entry.lock();
                 if s.c.state.running || s.removed || !filters.match_labels(&labels_of(s.c.config.get("Labels"))) {
                     continue;
@@ -166,9 +166,9 @@ impl Daemon {
                 if until.is_some_and(|u| !created_before(&s.c.created, u)) {
                     continue;
                 }
-                (s.c.id.clone(), self.opts.data_root.join(self.opts.storage_driver.as_str()).join(&s.c.mount_id).join("diff"))
+                (s.c.id.clone(), s.c.mount_id.clone())
             };
-            let size = dir_size(&upper);
+            let size = self.snapshots.rw_size(&mount_id);
             match self.remove(&entry, false) {
                 Ok(()) => {
                     deleted.push(id);
@@ -180,15 +180,6 @@ impl Daemon {
         self.events.log("container", "prune", "", [("reclaimed".to_string(), reclaimed.to_string())].into());
         Ok(json!({"ContainersDeleted": if deleted.is_empty() { Value::Null } else { json!(deleted) }, "SpaceReclaimed": reclaimed}))
     }
-}
-
-/// Bytes of the regular files under `path`.
-pub(super) fn dir_size(path: &std::path::Path) -> u64 {
-    let Ok(md) = std::fs::symlink_metadata(path) else { return 0 };
-    if !md.is_dir() {
-        return if md.is_file() { md.len() } else { 0 };
-    }
-    std::fs::read_dir(path).map(|rd| rd.flatten().map(|e| dir_size(&e.path())).sum()).unwrap_or(0)
 }
 
 /// Docker refuses ps arguments that rename the PID column (`-o x=PID`): rows are matched by it.

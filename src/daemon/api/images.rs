@@ -255,14 +255,6 @@ pub fn prune(d: &Daemon, req: &Request) -> Result<Response, ApiError> {
     Ok(Response::json(200, &json!({"ImagesDeleted": if deleted.is_empty() { Value::Null } else { Value::Array(deleted) }, "SpaceReclaimed": reclaimed})))
 }
 
-fn du(path: &std::path::Path) -> u64 {
-    let Ok(md) = std::fs::symlink_metadata(path) else { return 0 };
-    if !md.is_dir() {
-        return if md.is_file() { md.len() } else { 0 };
-    }
-    std::fs::read_dir(path).map(|rd| rd.flatten().map(|e| du(&e.path())).sum()).unwrap_or(0)
-}
-
 /// GET /system/df.
 pub fn system_df(d: &Daemon, v: (u32, u32)) -> Value {
     let containers: Vec<(String, String, bool, String, String)> = d
@@ -288,7 +280,7 @@ pub fn system_df(d: &Daemon, v: (u32, u32)) -> Value {
             json!({
                 "Id": id, "Names": [name], "ImageID": image,
                 "State": if *running { "running" } else { "exited" },
-                "SizeRw": du(&d.opts.data_root.join("overlay2").join(mount).join("diff")),
+                "SizeRw": d.snapshots.rw_size(mount),
             })
         })
         .collect();
