@@ -105,7 +105,7 @@ impl Store {
 
     fn save(&self, r: &ExecRecord) {
         let _ = std::fs::create_dir_all(&self.dir);
-        if let Err(e) = crate::sys::write_atomic_volatile(&self.dir.join(format!("{}.json", r.id)), &serde_json::to_vec(r).unwrap_or_default()) {
+        if let Err(e) = write_record(&self.dir.join(format!("{}.json", r.id)), &serde_json::to_vec(r).unwrap_or_default()) {
             eprintln!("dockerd: saving exec {}: {e}", r.id);
         }
     }
@@ -174,6 +174,26 @@ impl Store {
             keep
         });
     }
+}
+
+/// Rewrites an exec record over its own inode: one `pwrite` at offset 0 of the new JSON,
+/// padded with spaces to the old length (JSON allows trailing whitespace). A write of one page
+/// at most is done whole or not at all should dockerd be killed, so the file holds the old
+/// record or the new one; and an update allocates no inode (a temporary file and a rename per
+/// update, three per exec, were most of an exec's filesystem time on ext4). A larger record
+/// is written atomically the slow way.
+fn write_record(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    const PAGE: usize = 4096;
+    let f = std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(path)?;
+    let old = f.metadata()?.len() as usize;
+    if data.len().max(old) > PAGE {
+        drop(f);
+        return crate::sys::write_atomic_volatile(path, data);
+    }
+    let mut buf = data.to_vec();
+    buf.resize(data.len().max(old), b' ');
+    f.write_all_at(&buf, 0)
 }
 
 /// The options of `POST /exec/{id}/start`.
@@ -589,6 +609,23 @@ fn exec_process(rec: &ExecRecord, config: &Value, container_config: &Value, cons
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn records_are_rewritten_in_place_and_read_back_whole() {
+        let dir = std::env::temp_dir().join(format!("dbx-exec-record-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("r.json");
+        write_record(&path, br#"{"a":"a long first value"}"#).unwrap();
+        let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap());
+        write_record(&path, br#"{"a":1}"#).unwrap();
+        let v: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(v, json!({"a": 1}));
+        assert_eq!(std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap()), ino);
+        let big = format!(r#"{{"a":"{}"}}"#, "x".repeat(5000));
+        write_record(&path, big.as_bytes()).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), big.as_bytes());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn exec_environment_overrides_the_containers() {
