@@ -169,6 +169,31 @@ impl Snapshotter {
         Ok(changes)
     }
 
+    /// The size of a container's writable layer, as Docker reports it (`SizeRw`, the space a
+    /// prune reclaims): with overlay2 the bytes of the upper directory's non-directory entries;
+    /// with vfs the bytes of the entries added or changed against the image (its naive diff).
+    /// Hard links count once. 0 when the layer is gone.
+    pub fn rw_size(&self, mount_id: &str) -> u64 {
+        if Self::check_id(mount_id).is_err() {
+            return 0;
+        }
+        match self.driver {
+            Driver::Overlay2 => tree_size(&self.layers().join(mount_id).join("diff")),
+            Driver::Vfs => {
+                let root = self.vfs_dir(mount_id);
+                let changes = self.diff(mount_id).unwrap_or_default();
+                let mut seen = std::collections::HashSet::new();
+                changes
+                    .iter()
+                    .filter(|c| c.kind != ChangeKind::Deleted)
+                    .filter_map(|c| std::fs::symlink_metadata(root.join(c.path.trim_start_matches('/'))).ok())
+                    .filter(|m| !m.is_dir())
+                    .map(|m| if count_once(&mut seen, &m) { m.len() } else { 0 })
+                    .sum()
+            }
+        }
+    }
+
     fn layers(&self) -> PathBuf {
         self.data_root.join("overlay2")
     }
@@ -398,6 +423,33 @@ fn present_in_layer(diff: &Path, rel: &str) -> bool {
         }
     }
     true
+}
+
+/// Whether `m` is seen for the first time among the entries of a size: a file with more
+/// than one link counts once.
+fn count_once(seen: &mut std::collections::HashSet<(u64, u64)>, m: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    m.nlink() < 2 || seen.insert((m.dev(), m.ino()))
+}
+
+/// The bytes of the non-directory entries below `dir` (symlinks by their own size), each
+/// inode once: Docker's `directory.Size`.
+fn tree_size(dir: &Path) -> u64 {
+    let mut seen = std::collections::HashSet::new();
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            let Ok(m) = e.path().symlink_metadata() else { continue };
+            if m.is_dir() {
+                stack.push(e.path());
+            } else if count_once(&mut seen, &m) {
+                total += m.len();
+            }
+        }
+    }
+    total
 }
 
 /// An overlay whiteout: a 0/0 character device.

@@ -222,6 +222,35 @@ fn exec_survives_a_containerd_kill() {
     assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(2), "again\n"), "{}\n{}", stderr(&o), d.log());
 }
 
+#[test]
+fn exec_exits_that_nobody_heard_are_found_after_restarts() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let Some(mut d) = Dockerd::start() else { return };
+    running(&d, "ct");
+    // containerd frozen while the exec ends, then killed: the exit is only in the shim.
+    let id = create_exec(&d, "ct", &["sh", "-c", "sleep 0.3; exit 5"]);
+    start_detached(&d, &id);
+    let pidfile = d.exec_root().join("containerd/docker-containerd.pid");
+    let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    kill(Pid::from_raw(pid), Signal::SIGSTOP).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
+    let v = inspect_until(&d, &id, |v| v["Running"] == false);
+    assert_eq!(v["ExitCode"], 5, "{v}\n{}", d.log());
+    // dockerd frozen while the exec ends, then crashed: the event it was sent is lost.
+    let id = create_exec(&d, "ct", &["sh", "-c", "sleep 0.3; exit 6"]);
+    start_detached(&d, &id);
+    inspect_until(&d, &id, |v| v["Running"] == true);
+    kill(Pid::from_raw(d.pid() as i32), Signal::SIGSTOP).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    d.crash_and_restart();
+    let v = inspect_until(&d, &id, |v| v["Running"] == false);
+    assert_eq!(v["ExitCode"], 6, "{v}\n{}", d.log());
+    let o = d.docker(&["exec", "ct", "sh", "-c", "exit 9"]);
+    assert_eq!(o.status.code(), Some(9), "{}\n{}", stderr(&o), d.log());
+}
+
 /// Sends `POST path` with `body` on a raw connection and returns it, past the answer's head.
 fn hijack(d: &Dockerd, path: &str, body: &str) -> std::os::unix::net::UnixStream {
     use std::io::Read;

@@ -185,6 +185,12 @@ impl Client {
         Ok(exit_info(&self.call("exec_wait", json!({"id": id, "exec_id": exec_id}))?, 0))
     }
 
+    /// The exec's exit when it has ended, `None` while it runs (does not block).
+    pub fn exec_state(&self, id: &str, exec_id: &str) -> Result<Option<ExitInfo>, RpcError> {
+        let v = self.call("exec_state", json!({"id": id, "exec_id": exec_id}))?;
+        Ok((v.get("status").and_then(Value::as_str) == Some("stopped")).then(|| exit_info(&v, 0)))
+    }
+
     pub fn exec_kill(&self, id: &str, exec_id: &str, signal: i32) -> Result<(), RpcError> {
         self.call("exec_kill", json!({"id": id, "exec_id": exec_id, "signal": signal})).map(drop)
     }

@@ -6,49 +6,14 @@
 
 use super::errors::ApiError;
 use super::Daemon;
-use crate::regexp::Regex;
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use super::filters::{labels_of, Filters};
+use std::collections::BTreeSet;
 use std::time::SystemTime;
 
 const ACCEPTED: &[&str] = &["ancestor", "before", "exited", "id", "isolation", "label", "name", "status", "health", "since", "volume", "network", "is-task", "publish", "expose"];
 const STATES: &[&str] = &["created", "running", "paused", "restarting", "removing", "exited", "dead"];
 const HEALTHS: &[&str] = &["none", "starting", "healthy", "unhealthy"];
-
-/// The `filters` query: `{"key":{"value":true}}` or the older `{"key":["value"]}`.
-pub type Filters = BTreeMap<String, BTreeSet<String>>;
-
-pub fn parse_filters(raw: Option<&str>) -> Result<Filters, ApiError> {
-    let mut out = Filters::new();
-    let Some(raw) = raw.filter(|r| !r.is_empty()) else { return Ok(out) };
-    let v: Value = serde_json::from_str(raw).map_err(|_| ApiError::bad_request("invalid filter"))?;
-    let Value::Object(m) = v else { return Err(ApiError::bad_request("invalid filter")) };
-    for (k, vals) in m {
-        let set = out.entry(k).or_default();
-        match vals {
-            Value::Object(o) => set.extend(o.into_iter().filter(|(_, on)| on.as_bool().unwrap_or(false)).map(|(v, _)| v)),
-            Value::Array(a) => set.extend(a.into_iter().filter_map(|x| x.as_str().map(str::to_string))),
-            _ => return Err(ApiError::bad_request("invalid filter")),
-        }
-    }
-    Ok(out)
-}
-
-/// Docker's `Match`: an exact value, or a regular expression found in the source.
-fn matches(values: &BTreeSet<String>, source: &str) -> bool {
-    values.is_empty() || values.contains(source) || values.iter().any(|p| Regex::new(p).is_ok_and(|r| r.is_match(source)))
-}
-
-/// Docker's `MatchKVList`: every `k` or `k=v` present.
-fn matches_labels(values: &BTreeSet<String>, labels: &serde_json::Map<String, Value>) -> bool {
-    if values.is_empty() {
-        return true;
-    }
-    values.iter().all(|v| match v.split_once('=') {
-        Some((k, want)) => labels.get(k).and_then(Value::as_str) == Some(want),
-        None => labels.contains_key(v.as_str()),
-    })
-}
 
 /// `80`, `80/udp`, `8000-8010/tcp` → the `port/proto` strings they cover.
 fn port_set(key: &str, value: &str) -> Result<Vec<String>, ApiError> {
@@ -79,39 +44,16 @@ struct Row {
     mount_id: String,
 }
 
-/// Sum of the sizes of the files below `dir` (a container's writable layer), each inode
-/// once.
-fn dir_size(dir: &std::path::Path) -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    let mut seen = std::collections::HashSet::new();
-    let mut total = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
-        for e in rd.flatten() {
-            let Ok(md) = e.metadata() else { continue };
-            if md.is_dir() {
-                stack.push(e.path());
-            } else if seen.insert((md.dev(), md.ino())) {
-                total += md.len();
-            }
-        }
-    }
-    total
-}
-
 /// `SizeRw` (the writable layer's files) and `SizeRootFs` (that and the image).
 pub fn sizes(d: &Daemon, mount_id: &str, image_id: &str) -> (u64, u64) {
-    let rw = dir_size(&d.opts.data_root.join("overlay2").join(mount_id).join("diff"));
+    let rw = d.snapshots.rw_size(mount_id);
     let image = d.images.get(image_id).map(|i| i.size).unwrap_or(0);
     (rw, image + rw)
 }
 
 pub fn list(d: &Daemon, all: bool, limit: Option<usize>, size: bool, filters: &Filters) -> Result<Value, ApiError> {
-    if let Some(k) = filters.keys().find(|k| !ACCEPTED.contains(&k.as_str())) {
-        return Err(ApiError::bad_request(format!("invalid filter '{k}'")));
-    }
-    let get = |k: &str| filters.get(k).cloned().unwrap_or_default();
+    filters.validate(ACCEPTED)?;
+    let get = |k: &str| filters.get(k);
     let mut all = all;
     let mut exited = Vec::new();
     for v in get("exited") {
@@ -128,19 +70,14 @@ pub fn list(d: &Daemon, all: bool, limit: Option<usize>, size: bool, filters: &F
             return Err(ApiError::bad_request(format!("invalid filter 'health={v}': invalid value for health ({v}): must be one of {}", HEALTHS.join(", "))));
         }
     }
-    let is_task = match get("is-task").iter().next().map(String::as_str) {
-        None => None,
-        Some("true" | "1") => Some(true),
-        Some("false" | "0") => Some(false),
-        Some(other) => return Err(ApiError::bad_request(format!("invalid filter 'is-task={other}'"))),
-    };
+    let is_task = filters.bool_value("is-task")?;
     let mut publish = BTreeSet::new();
     for v in get("publish") {
-        publish.extend(port_set("publish", &v)?);
+        publish.extend(port_set("publish", v)?);
     }
     let mut expose = BTreeSet::new();
     for v in get("expose") {
-        expose.extend(port_set("expose", &v)?);
+        expose.extend(port_set("expose", v)?);
     }
 
     let now = SystemTime::now();
@@ -181,7 +118,7 @@ pub fn list(d: &Daemon, all: bool, limit: Option<usize>, size: bool, filters: &F
     };
     let mut before = get("before").iter().map(|v| find(v)).collect::<Result<Vec<_>, _>>()?.pop();
     let since = get("since").iter().map(|v| find(v)).collect::<Result<Vec<_>, _>>()?.pop();
-    let ancestors: Option<BTreeSet<String>> = filters.contains_key("ancestor").then(|| get("ancestor").iter().filter_map(|a| d.images.resolve_id(a)).collect());
+    let ancestors: Option<BTreeSet<String>> = filters.contains("ancestor").then(|| get("ancestor").iter().filter_map(|a| d.images.resolve_id(a)).collect());
 
     let mut out = Vec::new();
     for r in rows {
@@ -197,18 +134,16 @@ pub fn list(d: &Daemon, all: bool, limit: Option<usize>, size: bool, filters: &F
         if !r.running && !all && limit.is_none() {
             continue;
         }
-        let names = get("name");
-        if !names.is_empty() && !matches(&names, &r.name) && !matches(&names, r.name.trim_start_matches('/')) {
+        if !filters.match_value("name", &r.name) && !filters.match_value("name", r.name.trim_start_matches('/')) {
             continue;
         }
-        if !matches(&get("id"), &r.id) {
+        if !filters.match_value("id", &r.id) {
             continue;
         }
         if is_task == Some(true) {
             continue;
         }
-        let labels = r.summary["Labels"].as_object().cloned().unwrap_or_default();
-        if !matches_labels(&get("label"), &labels) {
+        if !filters.match_kv_list("label", &labels_of(r.summary.get("Labels"))) {
             continue;
         }
         if limit.is_some_and(|l| out.len() >= l) {
@@ -219,16 +154,15 @@ pub fn list(d: &Daemon, all: bool, limit: Option<usize>, size: bool, filters: &F
             continue;
         }
         let state = r.summary["State"].as_str().unwrap_or_default().to_string();
-        if !matches(&get("status"), &state) {
+        if !filters.match_value("status", &state) {
             continue;
         }
         let health = r.summary.pointer("/Health/Status").and_then(Value::as_str).unwrap_or("none").to_string();
-        let healths = get("health");
-        if !healths.is_empty() && !healths.contains(&health) {
+        if !filters.exact_match("health", &health) {
             continue;
         }
         let mounts = r.summary["Mounts"].as_array().cloned().unwrap_or_default();
-        if filters.contains_key("volume") {
+        if filters.contains("volume") {
             let hit = get("volume").iter().any(|v| {
                 mounts.iter().any(|m| {
                     let key = if m["Name"].as_str().unwrap_or("").is_empty() { m["Source"].as_str() } else { m["Name"].as_str() };
@@ -244,7 +178,7 @@ pub fn list(d: &Daemon, all: bool, limit: Option<usize>, size: bool, filters: &F
                 continue;
             }
         }
-        if filters.contains_key("network") {
+        if filters.contains("network") {
             let networks = r.summary.pointer("/NetworkSettings/Networks").and_then(Value::as_object).cloned().unwrap_or_default();
             let hit = get("network").iter().any(|v| networks.contains_key(v.as_str()) || networks.values().any(|n| n["NetworkID"].as_str().is_some_and(|id| !id.is_empty() && id.starts_with(v.as_str()))));
             if !hit {
@@ -277,22 +211,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn filters_parse_in_both_forms() {
-        let f = parse_filters(Some(r#"{"status":{"running":true,"exited":false},"name":["web"]}"#)).unwrap();
-        assert_eq!(f["status"], BTreeSet::from(["running".to_string()]));
-        assert_eq!(f["name"], BTreeSet::from(["web".to_string()]));
-        assert!(parse_filters(Some("nope")).is_err());
-    }
-
-    #[test]
-    fn values_match_exactly_or_by_pattern() {
-        let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
-        assert!(matches(&set(&["^we"]), "web"));
-        assert!(!matches(&set(&["^eb"]), "web"));
-        assert!(matches(&set(&[]), "x"));
-        let labels = serde_json::json!({"a": "1", "b": ""}).as_object().cloned().unwrap();
-        assert!(matches_labels(&set(&["a=1", "b"]), &labels));
-        assert!(!matches_labels(&set(&["a=2"]), &labels));
+    fn port_filters_cover_ranges() {
         assert_eq!(port_set("publish", "80-81/udp").unwrap(), vec!["80/udp", "81/udp"]);
         assert!(port_set("publish", "1:2").is_err());
     }

@@ -96,9 +96,6 @@ fn strip_tag(name: &str) -> &str {
     }
 }
 
-/// The filter names `GET /events` accepts, as Docker's.
-pub const FILTERS: &[&str] = &["config", "container", "daemon", "event", "image", "label", "network", "node", "plugin", "scope", "secret", "service", "type", "volume"];
-
 #[derive(Default)]
 pub struct Events {
     ring: Mutex<Ring>,

@@ -23,7 +23,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, Receiver};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::Duration;
 
 /// What an exec is (Docker's ExecConfig) and where its run stands.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -106,7 +105,7 @@ impl Store {
 
     fn save(&self, r: &ExecRecord) {
         let _ = std::fs::create_dir_all(&self.dir);
-        if let Err(e) = crate::sys::write_atomic_volatile(&self.dir.join(format!("{}.json", r.id)), &serde_json::to_vec(r).unwrap_or_default()) {
+        if let Err(e) = write_record(&self.dir.join(format!("{}.json", r.id)), &serde_json::to_vec(r).unwrap_or_default()) {
             eprintln!("dockerd: saving exec {}: {e}", r.id);
         }
     }
@@ -175,6 +174,26 @@ impl Store {
             keep
         });
     }
+}
+
+/// Rewrites an exec record over its own inode: one `pwrite` at offset 0 of the new JSON,
+/// padded with spaces to the old length (JSON allows trailing whitespace). A write of one page
+/// at most is done whole or not at all should dockerd be killed, so the file holds the old
+/// record or the new one; and an update allocates no inode (a temporary file and a rename per
+/// update, three per exec, were most of an exec's filesystem time on ext4). A larger record
+/// is written atomically the slow way.
+fn write_record(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    const PAGE: usize = 4096;
+    let f = std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(path)?;
+    let old = f.metadata()?.len() as usize;
+    if data.len().max(old) > PAGE {
+        drop(f);
+        return crate::sys::write_atomic_volatile(path, data);
+    }
+    let mut buf = data.to_vec();
+    buf.resize(data.len().max(old), b' ');
+    f.write_all_at(&buf, 0)
 }
 
 /// The options of `POST /exec/{id}/start`.
@@ -374,12 +393,12 @@ impl Daemon {
         match &result {
             Ok((pid, _)) => {
                 let pid = *pid;
-                // The exit event may have come first.
+                // The exit event may have come first. The exit itself comes as containerd's
+                // event (`exec_exited`), or is found by `reconcile_execs` when events were missed.
                 self.execs.update(id, |r| {
                     r.running = r.exit_code.is_none();
                     r.pid = pid;
                 });
-                self.spawn_exec_waiter(rec.container_id.clone(), id.to_string());
             }
             Err(e) => {
                 let code = start_failure_exit_code(rec.cmd.first().map(String::as_str).unwrap_or_default(), &e.message);
@@ -391,16 +410,28 @@ impl Daemon {
 
     fn launch(&self, rec: &ExecRecord, opts: &StartOptions) -> Result<(u32, Option<Attached>), ApiError> {
         let entry = self.find(&rec.container_id)?;
-        {
+        let (spec, container_config) = {
             let slot = entry.lock();
             check_exec_target(&slot.c, &rec.container_id)?;
-        }
+            (slot.spec.clone(), slot.c.config.clone())
+        };
         let bundle = self.bundle_dir(&rec.container_id);
-        let config: Value = std::fs::read(bundle.join("config.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or_else(|| ApiError::conflict(format!("Container {} is not running", rec.container_id)))?;
-        let container_config = entry.lock().c.config.clone();
+        // The run's spec as its start kept it; after a dockerd restart, from the bundle once.
+        let config = match spec {
+            Some(spec) => spec,
+            None => {
+                let read: Value = std::fs::read(bundle.join("config.json"))
+                    .ok()
+                    .and_then(|b| serde_json::from_slice(&b).ok())
+                    .ok_or_else(|| ApiError::conflict(format!("Container {} is not running", rec.container_id)))?;
+                let read = Arc::new(read);
+                let mut slot = entry.lock();
+                if slot.c.state.running {
+                    slot.spec.get_or_insert_with(|| read.clone());
+                }
+                read
+            }
+        };
         let process = exec_process(rec, &config, &container_config, opts.console_size.or(rec.console_size)).map_err(ApiError::internal)?;
         let attach = !opts.detach;
         let path = |s: &str| bundle.join(format!("{}-{s}", rec.id));
@@ -454,45 +485,50 @@ impl Daemon {
         }
     }
 
-    /// Waits (through containerd restarts) for the exec's exit, records it, and has the
-    /// shim forget the process.
-    fn spawn_exec_waiter(self: &Arc<Self>, container_id: String, exec_id: String) {
-        let d = self.clone();
-        let shown = exec_id.clone();
-        let spawned = std::thread::Builder::new().name("exec-wait".into()).stack_size(128 << 10).spawn(move || loop {
-            match d.containerd.exec_wait(&container_id, &exec_id) {
-                Ok(exit) => {
-                    d.exec_record_exit(&exec_id, exit.exit_status);
-                    let _ = d.containerd.exec_delete(&container_id, &exec_id);
-                    remove_fifos(&d.bundle_dir(&container_id), &exec_id);
-                    return;
-                }
-                // The task is gone (its container ended): its processes died with its init.
-                Err(e) if e.kind == ErrorKind::NotFound => {
-                    d.exec_record_exit(&exec_id, 128 + libc::SIGKILL);
-                    return;
-                }
-                // containerd is restarting: ask again once it is back.
-                Err(_) => std::thread::sleep(Duration::from_millis(100)),
-            }
-        });
-        if let Err(e) = spawned {
-            eprintln!("dockerd: cannot wait for exec {shown}: {e}");
+    /// An exec's exit (containerd's event, or found by `reconcile_execs`): recorded, then,
+    /// the first time, the shim forgets the process and its FIFOs go.
+    pub fn exec_exited(&self, container_id: &str, exec_id: &str, exit_status: i32) {
+        if self.exec_record_exit(exec_id, exit_status) {
+            let _ = self.containerd.exec_delete(container_id, exec_id);
+            remove_fifos(&self.bundle_dir(container_id), exec_id);
         }
     }
 
-    /// containerd's exit event of an exec: recorded at once (its waiter, which asks
-    /// containerd itself and covers restarts, comes a round trip later).
-    pub fn exec_exited(&self, exec_id: &str, exit_status: i32) {
-        self.exec_record_exit(exec_id, exit_status);
+    /// Exits that came while nobody listened (a restart of dockerd or containerd): asked of
+    /// containerd once its events are followed again; an exec still running will send its own.
+    pub fn reconcile_execs(&self) {
+        let running: Vec<(String, String)> = self.execs.lock().values().filter(|r| r.running && r.exit_code.is_none()).map(|r| (r.container_id.clone(), r.id.clone())).collect();
+        for (cid, id) in running {
+            match self.containerd.exec_state(&cid, &id) {
+                Ok(Some(exit)) => self.exec_exited(&cid, &id, exit.exit_status),
+                Ok(None) => {}
+                // The task or the process is gone (its container ended): it died with its init.
+                Err(e) if e.kind == ErrorKind::NotFound => {
+                    self.exec_record_exit(&id, 128 + libc::SIGKILL);
+                }
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// A container's run ended: its execs died with its init (their own exit events, when
+    /// they come, are the same SIGKILL).
+    pub fn execs_died_with(&self, container_id: &str) {
+        for id in self.execs.live_ids(container_id) {
+            if self.execs.get(&id).is_some_and(|r| r.running) {
+                self.exec_record_exit(&id, 128 + libc::SIGKILL);
+            }
+        }
     }
 
     /// Records an exec's exit and, the first time, Docker's `exec_die` event.
-    fn exec_record_exit(&self, exec_id: &str, exit_status: i32) {
-        let Some(container_id) = self.execs.record_exit(exec_id, exit_status) else { return };
+    /// Whether this was the first report of the exit.
+    fn exec_record_exit(&self, exec_id: &str, exit_status: i32) -> bool {
+        let Some(container_id) = self.execs.record_exit(exec_id, exit_status) else { return false };
         if let Ok(entry) = self.find(&container_id) {
             self.events.container(&entry.lock().c, "exec_die", &[("execID", exec_id), ("exitCode", &exit_status.to_string())]);
         }
+        true
     }
 
     /// Docker's `exec_create: CMD` and `exec_start: CMD` events.
@@ -500,18 +536,15 @@ impl Daemon {
         self.events.container(&entry.lock().c, &format!("{what}: {}", rec.cmd.join(" ")), &[("execID", &rec.id)]);
     }
 
-    /// After a restart: wait again for the execs that were running.
-    pub fn restore_execs(self: &Arc<Self>) {
+    /// After a restart: the records of removed containers go (the exits of the others are
+    /// found by `reconcile_execs` once containerd's events are followed).
+    pub fn restore_execs(&self) {
         // Records of containers removed while no dockerd ran go first.
         let containers: Vec<String> = self.execs.lock().values().map(|r| r.container_id.clone()).collect();
         for cid in containers {
             if self.find(&cid).is_err() {
                 self.execs.forget_container(&cid);
             }
-        }
-        let running: Vec<(String, String)> = self.execs.lock().values().filter(|r| r.running && r.exit_code.is_none()).map(|r| (r.container_id.clone(), r.id.clone())).collect();
-        for (cid, id) in running {
-            self.spawn_exec_waiter(cid, id);
         }
     }
 
@@ -576,6 +609,23 @@ fn exec_process(rec: &ExecRecord, config: &Value, container_config: &Value, cons
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn records_are_rewritten_in_place_and_read_back_whole() {
+        let dir = std::env::temp_dir().join(format!("dbx-exec-record-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("r.json");
+        write_record(&path, br#"{"a":"a long first value"}"#).unwrap();
+        let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap());
+        write_record(&path, br#"{"a":1}"#).unwrap();
+        let v: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(v, json!({"a": 1}));
+        assert_eq!(std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap()), ino);
+        let big = format!(r#"{{"a":"{}"}}"#, "x".repeat(5000));
+        write_record(&path, big.as_bytes()).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), big.as_bytes());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn exec_environment_overrides_the_containers() {

@@ -3,12 +3,11 @@
 //! `path.Match` on the familiar name with and without tag) also keeps only the matching
 //! names in `RepoTags` and `RepoDigests`.
 
-use super::container_list::Filters;
+use super::filters::{labels_of, Filters};
 use super::errors::ApiError;
 use super::Daemon;
 use crate::reference::Reference;
 use serde_json::{json, Value};
-use std::time::SystemTime;
 
 const ACCEPTED: &[&str] = &["dangling", "label", "label!", "before", "since", "reference", "until"];
 
@@ -55,47 +54,14 @@ fn reference_matches(pattern: &str, reference: &str) -> bool {
     }
 }
 
-fn labels_match(filters: &Filters, labels: &serde_json::Map<String, Value>) -> bool {
-    let check = |l: &str, negate: bool| -> bool {
-        let (mut key, value) = match l.split_once('=') {
-            Some((k, v)) => (k, Some(v)),
-            None => (l, None),
-        };
-        let mut negate = negate;
-        if let Some(k) = key.strip_suffix('!') {
-            key = k;
-            negate = !negate;
-        }
-        let found = match (labels.get(key), value) {
-            (None, _) => false,
-            (Some(_), None) => true,
-            (Some(v), Some(want)) => v.as_str() == Some(want),
-        };
-        found != negate
-    };
-    filters.get("label").into_iter().flatten().all(|l| check(l, false)) && filters.get("label!").into_iter().flatten().all(|l| check(l, true))
-}
-
 pub fn list(d: &Daemon, v: (u32, u32), filters: &Filters) -> Result<Value, ApiError> {
-    if let Some(k) = filters.keys().find(|k| !ACCEPTED.contains(&k.as_str())) {
-        return Err(ApiError::bad_request(format!("invalid filter '{k}'")));
-    }
-    let dangling = match filters.get("dangling").and_then(|s| s.iter().next()).map(String::as_str) {
-        None => None,
-        Some("true" | "1") => Some(true),
-        Some("false" | "0") => Some(false),
-        Some(other) => return Err(ApiError::bad_request(format!("invalid filter 'dangling={other}'"))),
-    };
+    filters.validate(ACCEPTED)?;
+    let dangling = filters.bool_value("dangling")?;
     let created_of = |name: &str| -> Result<String, ApiError> { d.images.get(name).map(|i| i.created).ok_or_else(|| ApiError::not_found(format!("No such image: {name}"))) };
-    let before: Vec<String> = filters.get("before").into_iter().flatten().map(|n| created_of(n)).collect::<Result<_, _>>()?;
-    let since: Vec<String> = filters.get("since").into_iter().flatten().map(|n| created_of(n)).collect::<Result<_, _>>()?;
-    let now = SystemTime::now();
-    let mut until = Vec::new();
-    for u in filters.get("until").into_iter().flatten() {
-        let ts = crate::timestamp::client_timestamp(u, now).and_then(|t| crate::timestamp::parse_unix_timestamp(&t)).map_err(|e| ApiError::bad_request(format!("invalid value for 'until' filter: {e}")))?;
-        until.push(ts);
-    }
-    let patterns: Vec<&String> = filters.get("reference").into_iter().flatten().collect();
+    let before: Vec<String> = filters.get("before").iter().map(|n| created_of(n)).collect::<Result<_, _>>()?;
+    let since: Vec<String> = filters.get("since").iter().map(|n| created_of(n)).collect::<Result<_, _>>()?;
+    let until = filters.earliest_time("until")?;
+    let patterns = filters.get("reference");
     let mut images = d.images.list();
     images.sort_by(|a, b| b.created.cmp(&a.created));
     let mut out = Vec::new();
@@ -104,11 +70,10 @@ pub fn list(d: &Daemon, v: (u32, u32), filters: &Filters) -> Result<Value, ApiEr
         if before.iter().any(|b| at(&i.created) >= at(b)) || since.iter().any(|s| at(&i.created) <= at(s)) {
             continue;
         }
-        if until.iter().any(|u| at(&i.created).is_none_or(|c| c >= *u)) {
+        if until.is_some_and(|u| !super::filters::created_before(&i.created, u)) {
             continue;
         }
-        let labels = i.config.pointer("/config/Labels").and_then(Value::as_object).cloned().unwrap_or_default();
-        if !labels_match(filters, &labels) {
+        if !filters.match_labels(&labels_of(i.config.pointer("/config/Labels"))) {
             continue;
         }
         let keep = |r: &String| patterns.is_empty() || patterns.iter().any(|p| reference_matches(p, r));

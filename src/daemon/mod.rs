@@ -111,6 +111,9 @@ pub struct Entry {
 
 pub struct Slot {
     pub c: Container,
+    /// The OCI spec of the current run, kept by `start` so an exec starts from its process
+    /// without reading config.json (`None` after a dockerd restart: read once then).
+    pub spec: Option<Arc<serde_json::Value>>,
     /// Counts the runs that ended, so `wait?condition=next-exit` can tell a new exit.
     pub exits: u64,
     pub removed: bool,
@@ -118,7 +121,7 @@ pub struct Slot {
 
 impl Entry {
     fn new(c: Container) -> Arc<Entry> {
-        Arc::new(Entry { slot: Mutex::new(Slot { c, exits: 0, removed: false }), changed: Condvar::new(), output: Arc::default(), input: Arc::default() })
+        Arc::new(Entry { slot: Mutex::new(Slot { c, spec: None, exits: 0, removed: false }), changed: Condvar::new(), output: Arc::default(), input: Arc::default() })
     }
 
     pub fn lock(&self) -> MutexGuard<'_, Slot> {

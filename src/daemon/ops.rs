@@ -389,18 +389,19 @@ impl Daemon {
                 let config = config.and_then(|config| self.with_init(c, config));
                 // The bundle lives in the exec-root, volatile: nothing reads it after a reboot.
                 config.and_then(|config| {
-                    crate::sys::write_atomic_volatile(&bundle.join("config.json"), &serde_json::to_vec_pretty(&config).unwrap_or_default()).map_err(|e| ApiError::internal(e.to_string()))
+                    crate::sys::write_atomic_volatile(&bundle.join("config.json"), &serde_json::to_vec_pretty(&config).unwrap_or_default()).map_err(|e| ApiError::internal(e.to_string()))?;
+                    Ok(config)
                 })
             });
             match written {
-                Ok(()) => Ok(fifos),
+                Ok(config) => Ok((fifos, config)),
                 Err(e) => {
                     super::streams::Output::release(&fifos);
                     Err(e)
                 }
             }
         });
-        let fifos = match prepared {
+        let (fifos, spec) = match prepared {
             Ok(f) => f,
             Err(e) => {
                 undo(self, &mut slot.c);
@@ -438,6 +439,7 @@ impl Daemon {
         match started {
             Ok((running, prepared)) => {
                 slot.c = running;
+                slot.spec = Some(Arc::new(spec));
                 prepared.and_then(|p| p.commit()).map_err(|e| ApiError::internal(e.to_string()))?;
                 Ok(())
             }
@@ -475,6 +477,7 @@ impl Daemon {
             super::host_spec::release_shm(&super::host_spec::shm_dir(&self.opts.data_root, id));
             self.release_sandbox(&mut slot.c);
             slot.c.set_exited(exit_status, exited_at);
+            slot.spec = None;
             entry.input.clear();
             slot.exits += 1;
             self.events.container(&slot.c, "die", &[("exitCode", &exit_status.to_string()), ("execDuration", &ran.as_secs().to_string())]);
@@ -490,6 +493,7 @@ impl Daemon {
             true
         });
         if handled {
+            self.execs_died_with(id);
             entry.notify();
         }
     }
@@ -809,11 +813,12 @@ impl Daemon {
                 let _ = self.containerd.raw_events(&mut |v| {
                     if v.get("topic").and_then(Value::as_str) == Some("/subscribed") {
                         self.reconcile();
+                        self.reconcile_execs();
                         self.restarts.events_followed();
                     } else {
                         match crate::containerd::client::parse_event(v) {
                             Some(Event::Exit { id, exit_status, exited_at, .. }) => self.handle_exit(&id, exit_status, &exited_at),
-                            Some(Event::ExecExit { exec_id, exit_status, .. }) => self.exec_exited(&exec_id, exit_status),
+                            Some(Event::ExecExit { id, exec_id, exit_status, .. }) => self.exec_exited(&id, &exec_id, exit_status),
                             _ => {}
                         }
                     }

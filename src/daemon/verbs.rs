@@ -2,12 +2,11 @@
 //! `resume`), rename, top, and prune, with Docker's conflicts and messages.
 
 use super::container::{valid_name, Container};
-use super::filters::{labels_of, Filters};
+use super::filters::{created_before, labels_of, Filters};
 use super::errors::ApiError;
 use super::{Daemon, Entry};
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::SystemTime;
 
 /// The filters `POST /containers/prune` accepts.
 pub const PRUNE_FILTERS: &[&str] = &["label", "label!", "until"];
@@ -159,7 +158,7 @@ impl Daemon {
         let mut deleted = Vec::new();
         let mut reclaimed = 0u64;
         for entry in self.containers() {
-            let (id, upper) = {
+            let (id, mount_id) = {
                 let s = entry.lock();
                 if s.c.state.running || s.removed || !filters.match_labels(&labels_of(s.c.config.get("Labels"))) {
                     continue;
@@ -167,9 +166,9 @@ impl Daemon {
                 if until.is_some_and(|u| !created_before(&s.c.created, u)) {
                     continue;
                 }
-                (s.c.id.clone(), self.opts.data_root.join(self.opts.storage_driver.as_str()).join(&s.c.mount_id).join("diff"))
+                (s.c.id.clone(), s.c.mount_id.clone())
             };
-            let size = dir_size(&upper);
+            let size = self.snapshots.rw_size(&mount_id);
             match self.remove(&entry, false) {
                 Ok(()) => {
                     deleted.push(id);
@@ -181,15 +180,6 @@ impl Daemon {
         self.events.log("container", "prune", "", [("reclaimed".to_string(), reclaimed.to_string())].into());
         Ok(json!({"ContainersDeleted": if deleted.is_empty() { Value::Null } else { json!(deleted) }, "SpaceReclaimed": reclaimed}))
     }
-}
-
-/// Bytes of the regular files under `path`.
-pub(super) fn dir_size(path: &std::path::Path) -> u64 {
-    let Ok(md) = std::fs::symlink_metadata(path) else { return 0 };
-    if !md.is_dir() {
-        return if md.is_file() { md.len() } else { 0 };
-    }
-    std::fs::read_dir(path).map(|rd| rd.flatten().map(|e| dir_size(&e.path())).sum()).unwrap_or(0)
 }
 
 /// Docker refuses ps arguments that rename the PID column (`-o x=PID`): rows are matched by it.
@@ -236,11 +226,6 @@ fn parse_ps(output: &str, pids: &[i32]) -> Result<Value, String> {
         }
     }
     Ok(json!({"Titles": titles, "Processes": processes}))
-}
-
-/// Whether a `Created` time comes before prune's `until`.
-pub(super) fn created_before(created: &str, until: SystemTime) -> bool {
-    crate::sys::parse_rfc3339(created).is_some_and(|t| t < until)
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ pub fn create(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
 
 /// GET /containers/json.
 pub fn containers_json(d: &Daemon, req: &Request) -> Result<Value, ApiError> {
-    let filters = crate::daemon::container_list::parse_filters(req.query("filters"))?;
+    let filters = crate::daemon::filters::Filters::parse(req.query("filters"))?;
     let limit = match req.query("limit").filter(|l| !l.is_empty()) {
         Some(l) => l.parse::<i64>().map_err(|_| ApiError::bad_request(format!("strconv.Atoi: parsing {l:?}: invalid syntax")))?,
         None => 0,

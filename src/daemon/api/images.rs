@@ -12,7 +12,7 @@ use std::sync::Arc;
 /// GET /images/json.
 /// GET /images/json.
 pub fn list(d: &Daemon, req: &Request, v: (u32, u32)) -> Result<Value, ApiError> {
-    let filters = crate::daemon::container_list::parse_filters(req.query("filters"))?;
+    let filters = crate::daemon::filters::Filters::parse(req.query("filters"))?;
     crate::daemon::image_list::list(d, v, &filters)
 }
 
@@ -239,18 +239,10 @@ fn image_users(d: &Daemon) -> Vec<ImageUser> {
 pub fn prune(d: &Daemon, req: &Request) -> Result<Response, ApiError> {
     let filters = crate::daemon::filters::Filters::parse(req.query("filters"))?;
     filters.validate(&["dangling", "label", "label!", "until"])?;
-    let all = match filters.get("dangling") {
-        [] => false,
-        [v] => match v.as_str() {
-            "true" | "1" => false,
-            "false" | "0" => true,
-            other => return Err(ApiError::bad_request(format!("invalid filter 'dangling={other}'"))),
-        },
-        _ => return Err(ApiError::bad_request("invalid filter 'dangling': only one value is expected")),
-    };
+    let all = filters.bool_value("dangling")? == Some(false);
     let until = filters.until()?;
     let wanted = |i: &crate::image::Image| {
-        let created_ok = until.is_none_or(|u| crate::sys::parse_rfc3339(&i.created).is_some_and(|t| t < u));
+        let created_ok = until.is_none_or(|u| crate::daemon::filters::created_before(&i.created, u));
         created_ok && filters.match_labels(&crate::daemon::filters::labels_of(i.config.get("config").and_then(|c| c.get("Labels"))))
     };
     let _creating = d.create_lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -261,14 +253,6 @@ pub fn prune(d: &Daemon, req: &Request) -> Result<Response, ApiError> {
     }
     d.events.log("image", "prune", "", [("reclaimed".to_string(), reclaimed.to_string())].into());
     Ok(Response::json(200, &json!({"ImagesDeleted": if deleted.is_empty() { Value::Null } else { Value::Array(deleted) }, "SpaceReclaimed": reclaimed})))
-}
-
-fn du(path: &std::path::Path) -> u64 {
-    let Ok(md) = std::fs::symlink_metadata(path) else { return 0 };
-    if !md.is_dir() {
-        return if md.is_file() { md.len() } else { 0 };
-    }
-    std::fs::read_dir(path).map(|rd| rd.flatten().map(|e| du(&e.path())).sum()).unwrap_or(0)
 }
 
 /// GET /system/df.
@@ -296,7 +280,7 @@ pub fn system_df(d: &Daemon, v: (u32, u32)) -> Value {
             json!({
                 "Id": id, "Names": [name], "ImageID": image,
                 "State": if *running { "running" } else { "exited" },
-                "SizeRw": du(&d.opts.data_root.join("overlay2").join(mount).join("diff")),
+                "SizeRw": d.snapshots.rw_size(mount),
             })
         })
         .collect();
