@@ -186,7 +186,7 @@ impl Daemon {
             None
         };
         let mut ep = ep;
-        if let Err(e) = self.net.attach(ns, &plumbing, &mut ep, ifname, ip, ip6, default_route) {
+        if let Err(e) = self.net.attach(ns, &plumbing, &mut ep, &super::sandbox::Placement { ifname, ip, ip6, default_route }) {
             self.networks.release(&n.id, ip);
             if let Some(ip6) = ip6 {
                 self.networks.release(&n.id, ip6);

@@ -34,12 +34,22 @@ pub struct NetworkPlumbing {
 }
 
 /// A published port, as it was set up (to undo it exactly).
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 struct Published {
     rule: Option<iptables::PortRule>,
     proto: iptables::Proto,
     host_ip: IpAddr,
     host_port: u16,
+    proxy: Option<Child>,
+}
+
+/// Where an endpoint goes in the container: its interface, addresses, and whether its
+/// network is the default route.
+pub struct Placement<'a> {
+    pub ifname: &'a str,
+    pub ip: IpAddr,
+    pub ip6: Option<IpAddr>,
+    pub default_route: bool,
 }
 
 /// One container's names on one network, for the DNS server.
@@ -101,7 +111,7 @@ pub struct Networking {
     iptables: Option<iptables::Iptables>,
     ports: portmap::PortAllocator,
     /// Container id → its published ports and their proxies.
-    published: Mutex<HashMap<String, Vec<(Published, Option<Child>)>>>,
+    published: Mutex<HashMap<String, Vec<Published>>>,
     dns: OnceLock<Arc<dns::DnsServer>>,
     pub dns_table: Arc<DnsTable>,
     proxy_program: PathBuf,
@@ -208,7 +218,8 @@ impl Networking {
     /// Connects the namespace `ns` to network `n` as `ifname`; fills `ep` with what it got.
     /// `ip`/`ip6` are the addresses IPAM gave.
     /// `default_route`: the container's default route goes through this network (its first).
-    pub fn attach(&self, ns: &OwnedFd, n: &NetworkPlumbing, ep: &mut Endpoint, ifname: &str, ip: IpAddr, ip6: Option<IpAddr>, default_route: bool) -> Result<(), String> {
+    pub fn attach(&self, ns: &OwnedFd, n: &NetworkPlumbing, ep: &mut Endpoint, at: &Placement) -> Result<(), String> {
+        let (ifname, ip, ip6, default_route) = (at.ifname, at.ip, at.ip6, at.default_route);
         let mac = match parse_mac(&ep.mac_address) {
             Some(m) if ep.mac_requested => m,
             _ => match ip {
@@ -299,7 +310,7 @@ impl Networking {
     /// Publishes the container's ports on the host: host ports taken, DNAT rules and proxies
     /// set up as the flags ask. All or nothing. Returns inspect's `Ports`.
     pub fn publish(&self, container: &str, ports: &[(String, Vec<PortBinding>)], container_ip: IpAddr, bridge_name: &str) -> Result<BTreeMap<String, Option<Vec<PortBinding>>>, String> {
-        let mut done: Vec<(Published, Option<Child>)> = Vec::new();
+        let mut done: Vec<Published> = Vec::new();
         let mut shown: BTreeMap<String, Option<Vec<PortBinding>>> = BTreeMap::new();
         let result = (|| -> Result<(), String> {
             for (port, bindings) in ports {
@@ -336,9 +347,8 @@ impl Networking {
                         for host_ip in &host_ips {
                             let hp = self.ports.request(proto, *host_ip, chosen.or(want), if chosen.is_some() { None } else { range_end })?;
                             chosen = Some(hp);
-                            let published = Published { rule: None, proto, host_ip: *host_ip, host_port: hp };
                             let index = done.len();
-                            done.push((published, None));
+                            done.push(Published { rule: None, proto, host_ip: *host_ip, host_port: hp, proxy: None });
                             let same_family = host_ip.is_ipv4() == container_ip.is_ipv4();
                             if let (Some(ipt), true) = (&self.iptables, same_family) {
                                 let rule = iptables::PortRule {
@@ -351,12 +361,12 @@ impl Networking {
                                     hairpin: !self.opts.userland_proxy,
                                 };
                                 ipt.add_port(&rule)?;
-                                done[index].0.rule = Some(rule);
+                                done[index].rule = Some(rule);
                             }
                             if self.opts.userland_proxy || self.iptables.is_none() || !same_family {
                                 let mapping = proxy::Mapping { proto, host_ip: *host_ip, host_port: hp, container_ip, container_port: cport };
                                 let child = proxy::start(&self.proxy_program, &mapping)?;
-                                done[index].1 = Some(child);
+                                done[index].proxy = Some(child);
                             } else {
                                 // No proxy holds the port: hold it ourselves? Docker binds it to
                                 // keep others off; the allocator's check is what we do.
@@ -384,9 +394,9 @@ impl Networking {
         }
     }
 
-    fn undo_published(&self, done: Vec<(Published, Option<Child>)>) {
-        for (p, child) in done.into_iter().rev() {
-            if let Some(child) = child {
+    fn undo_published(&self, done: Vec<Published>) {
+        for mut p in done.into_iter().rev() {
+            if let Some(child) = p.proxy.take() {
                 let _ = proxy::stop(child);
             }
             if let (Some(ipt), Some(rule)) = (&self.iptables, &p.rule) {
