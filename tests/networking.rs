@@ -452,3 +452,39 @@ fn docker_compose_brings_two_services_up_and_down() {
     assert!(!nets.contains("dbxc"), "{nets}");
     assert!(run_ok(&d, &["ps", "-aq"]).is_empty());
 }
+
+#[test]
+fn publish_all_takes_ephemeral_ports_and_ranges_map_one_to_one() {
+    let Some((d, ns)) = Dockerd::start_networked(&[], None) else { return };
+    let id = web_server(&d, &["-P", "--expose", "80", "--expose", "81", "-p", "127.0.0.1:9100-9101:90-91"], "all");
+    let ports: Value = serde_json::from_str(&run_ok(&d, &["inspect", "-f", "{{json .NetworkSettings.Ports}}", &id])).unwrap();
+    let host_port = ports["80/tcp"][0]["HostPort"].as_str().unwrap().parse::<u16>().unwrap();
+    let (low, high) = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").map(|r| {
+        let v: Vec<u16> = r.split_whitespace().map(|x| x.parse().unwrap()).collect();
+        (v[0], v[1])
+    }).unwrap();
+    assert!((low..=high).contains(&host_port) || (49153..=65535).contains(&host_port), "{ports}");
+    assert_ne!(ports["81/tcp"][0]["HostPort"], ports["80/tcp"][0]["HostPort"], "{ports}");
+    assert_eq!(ports["90/tcp"][0]["HostPort"], "9100", "{ports}");
+    assert_eq!(ports["91/tcp"][0]["HostPort"], "9101", "{ports}");
+    assert_eq!(eventually("the ephemeral port", || curl(&ns, &format!("http://127.0.0.1:{host_port}/"))).trim(), "all");
+    run_ok(&d, &["rm", "-f", &id]);
+}
+
+#[test]
+fn a_bridge_name_taken_by_another_link_is_refused_and_leaves_nothing() {
+    let Some((d, ns)) = Dockerd::start_networked(&[], None) else { return };
+    ns.ip(&["link", "add", "dbxdummy", "type", "dummy"]);
+    let out = d.docker(&["network", "create", "-o", "com.docker.network.bridge.name=dbxdummy", "clash"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("dbxdummy") && stderr(&out).contains("not a bridge"), "{}", stderr(&out));
+    let nets = run_ok(&d, &["network", "ls", "--format", "{{.Name}}"]);
+    assert!(!nets.lines().any(|n| n == "clash"), "{nets}");
+    // An overlapping subnet is refused too, and nothing of it stays.
+    run_ok(&d, &["network", "create", "--subnet", "10.127.0.0/24", "first"]);
+    let out = d.docker(&["network", "create", "--subnet", "10.127.0.128/25", "second"]);
+    assert!(stderr(&out).contains("Pool overlaps with other one on this address space"), "{}", stderr(&out));
+    let after = links(&ns);
+    assert_eq!(after.iter().filter(|l| l.starts_with("br-")).count(), 1, "{after:?}");
+    run_ok(&d, &["network", "rm", "first"]);
+}

@@ -8,11 +8,26 @@
 # median of `docker exec CT true` into a running busybox, both daemons driven by our CLI
 # (docker.io's own CLI spends ~35 ms of each exec starting up), so that the engines differ; the
 # median wall time of `docker stats --no-stream` over 20 running containers (3 runs each,
-# alternating), with the same CLI (docker.io's when installed) on both daemons.
+# alternating), with the same CLI (docker.io's when installed) on both daemons; and the
+# throughput of a published port (`-p 127.0.0.1:P:80`, so through each one's docker-proxy) into
+# a busybox `nc` sink, 256 MiB, 3 runs alternating.
+# Both daemons run with their default bridge on (a bridge made here for each, `-b`) and
+# iptables, inside a network namespace of the benchmark's own (bridges, rules and the
+# registry live and die with it). Ours is measured idle after a container on a user-defined
+# network has started the embedded DNS server.
 # Memory comes from /proc/PID/smaps_rollup: Rss, and Private (Private_Clean + Private_Dirty).
 # Run as root: sudo scripts/bench/engine.sh [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+if [ -z "${DBX_BENCH_NETNS:-}" ]; then
+    exec unshare --net env DBX_BENCH_NETNS=1 bash "$0" "$@"
+fi
+ip link set lo up
+for b in 0 1; do
+    ip link add "dbxb$b" type bridge
+    ip addr add "10.23$((b + 1)).0.1/24" dev "dbxb$b"
+    ip link set "dbxb$b" up
+done
 runs=${1:-20}
 source scripts/bench/lib.sh
 bench_setup bench
@@ -56,10 +71,14 @@ cp "$bin" "$work/dockbox"; "$work/dockbox" --install "$work/bin"
 size=$(stat -c %s "$work/dockbox")
 
 "$work/bin/dockerd" --data-root "$work/ours/data" --exec-root "$work/ours/exec" --pidfile "$work/ours/pid" \
-    -H "unix://$work/ours.sock" --insecure-registry "$registry" >"$work/ours.log" 2>&1 &
+    -H "unix://$work/ours.sock" --insecure-registry "$registry" -b dbxb0 \
+    --default-address-pool base=10.240.0.0/16,size=24 >"$work/ours.log" 2>&1 &
 ours=$!; pids+=("$ours")
 for _ in $(seq 100); do "$work/bin/docker" -H "unix://$work/ours.sock" version >/dev/null 2>&1 && break; sleep 0.1; done
 "$work/bin/docker" -H "unix://$work/ours.sock" pull "$image" >/dev/null
+# The embedded DNS server starts with the first container on a user-defined network.
+"$work/bin/docker" -H "unix://$work/ours.sock" network create benchnet >/dev/null
+"$work/bin/docker" -H "unix://$work/ours.sock" run --rm --network benchnet "$image" >/dev/null
 sleep 2
 our_ctrd=$(child_named "$ours" docker-contain)
 our_idle_rss=$(( $(rss "$ours") + $(rss "$our_ctrd") ))
@@ -83,13 +102,15 @@ row() { # NAME OURS THEIRS UNIT
 if command -v dockerd >/dev/null && [ -x /usr/sbin/dockerd -o -x /usr/bin/dockerd ]; then
     real=$(command -v /usr/sbin/dockerd /usr/bin/dockerd | head -n1)
     "$real" --data-root "$work/real/data" --exec-root "$work/real/exec" --pidfile "$work/real/pid" \
-        -H "unix://$work/real.sock" --insecure-registry "$registry" --iptables=false --ip6tables=false \
-        --bridge=none >"$work/real.log" 2>&1 &
+        -H "unix://$work/real.sock" --insecure-registry "$registry" -b dbxb1 \
+        --default-address-pool base=10.241.0.0/16,size=24 >"$work/real.log" 2>&1 &
     theirs=$!; pids+=("$theirs")
     cli=/usr/bin/docker
     for _ in $(seq 200); do "$cli" -H "unix://$work/real.sock" version >/dev/null 2>&1 && break; sleep 0.1; done
     "$cli" -H "unix://$work/real.sock" pull "$image" >/dev/null
     "$cli" -H "unix://$work/real.sock" pull "$registry/busybox" >/dev/null
+    "$cli" -H "unix://$work/real.sock" network create benchnet >/dev/null
+    "$cli" -H "unix://$work/real.sock" run --rm --network benchnet "$image" >/dev/null
     sleep 2
     real_ctrd=$(child_named "$theirs" containerd)
     real_idle_rss=$(( $(rss "$theirs") + $(rss "$real_ctrd") ))
@@ -136,16 +157,49 @@ done
 for sock in "${stats_socks[@]}"; do "$stats_cli" -H "unix://$work/$sock.sock" rm -f $(seq -f 'stats%g' 20) >/dev/null; done
 our_stats=$(median_ms <"$work/stats.ours"); real_stats=
 [ -n "$cli" ] && real_stats=$(median_ms <"$work/stats.real")
+# A published port's throughput: MiB/s of 256 MiB sent to 127.0.0.1:P (docker-proxy) into
+# a container's `nc -l -p 80 >/dev/null`, from the connect to the sink's close.
+cat >"$work/xfer.py" <<'PY'
+import socket, sys, time
+port, mib = int(sys.argv[1]), int(sys.argv[2])
+block = b"\0" * (1 << 20)
+for _ in range(100):
+    try:
+        s = socket.create_connection(("127.0.0.1", port)); break
+    except OSError:
+        time.sleep(0.05)
+start = time.monotonic()
+for _ in range(mib):
+    s.sendall(block)
+s.shutdown(socket.SHUT_WR)
+while s.recv(65536):
+    pass
+print("%.0f" % (mib / (time.monotonic() - start)))
+PY
+xfer_run() { # CLI HOST PORT -> MiB/s through a fresh container's published port
+    local c
+    c=$("$1" -H "$2" run -d -p "127.0.0.1:$3:80" "$registry/busybox" sh -c 'nc -l -p 80 >/dev/null')
+    sleep 0.5
+    python3 "$work/xfer.py" "$3" 256
+    "$1" -H "$2" rm -f "$c" >/dev/null
+}
+for i in 1 2 3; do
+    xfer_run "$work/bin/docker" "unix://$work/ours.sock" $((18000 + i)) >>"$work/xfer.ours"
+    if [ -n "$cli" ]; then xfer_run "$cli" "unix://$work/real.sock" $((18100 + i)) >>"$work/xfer.real"; fi
+done
+our_xfer=$(median_ms <"$work/xfer.ours"); real_xfer=
+[ -n "$cli" ] && real_xfer=$(median_ms <"$work/xfer.real")
 our_run=$(median_ms <"$work/hello.ours"); our_true=$(median_ms <"$work/true.ours")
 real_run=; real_true=
 if [ -n "$cli" ]; then real_run=$(median_ms <"$work/hello.real"); real_true=$(median_ms <"$work/true.real"); fi
 row "binary size (all roles)" "$((size / 1024))" "$([ -n "$real_size" ] && echo $((real_size / 1024)))" KiB
-row "idle dockerd+containerd Rss" "$our_idle_rss" "$real_idle_rss" KiB
-row "idle dockerd+containerd Private" "$our_idle_priv" "$real_idle_priv" KiB
+row "idle dockerd+containerd Rss, DNS server up" "$our_idle_rss" "$real_idle_rss" KiB
+row "idle dockerd+containerd Private, DNS up" "$our_idle_priv" "$real_idle_priv" KiB
 row "one shim Rss" "$our_shim_rss" "$real_shim_rss" KiB
 row "one shim Private" "$our_shim_priv" "$real_shim_priv" KiB
 row "docker-init (--init) Private" "$our_init_priv" "$real_init_priv" KiB
-row "docker run --rm hello-world (median of $runs)" "$our_run" "$real_run" ms
-row "docker run --rm busybox true (median of $runs)" "$our_true" "$real_true" ms
+row "docker run --rm hello-world, default bridge (median of $runs)" "$our_run" "$real_run" ms
+row "docker run --rm busybox true, default bridge (median of $runs)" "$our_true" "$real_true" ms
 row "docker exec CT true (median of $runs, our CLI)" "$our_exec" "$real_exec" ms
 row "docker stats --no-stream, 20 containers" "$our_stats" "$real_stats" ms
+row "-p 127.0.0.1:P:80 throughput (docker-proxy)" "$our_xfer" "$real_xfer" MiB/s

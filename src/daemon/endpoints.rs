@@ -204,7 +204,7 @@ impl Daemon {
         c.network_settings.networks.insert(key.to_string(), ep);
         self.networks.add_endpoint(&n.id, &c.id, record)?;
         let ips: Vec<IpAddr> = std::iter::once(ip).chain(ip6).collect();
-        if let Err(e) = self.net.register_names(&c.id, ns, &plumbing, names, ips) {
+        if let Err(e) = self.net.register_names(&c.id, ns, &plumbing, names, ips, own_dns_servers(c)) {
             return Err(ApiError::internal(e));
         }
         Ok(ip)
@@ -473,7 +473,7 @@ impl Daemon {
             }
             if let Some(names) = ep.dns_names.clone() {
                 let ips = std::iter::once(ip).chain(ep.global_ipv6_address.parse().ok()).collect();
-                self.net.register_names(&c.id, &ns, &plumbing_of(&n), names, ips)?;
+                self.net.register_names(&c.id, &ns, &plumbing_of(&n), names, ips, own_dns_servers(c))?;
             }
             primary.get_or_insert((ip, n.bridge_name()));
         }
@@ -482,6 +482,12 @@ impl Daemon {
         }
         Ok(())
     }
+}
+
+/// The container's `--dns` servers, which the embedded DNS server forwards to for it.
+fn own_dns_servers(c: &Container) -> Option<Vec<std::net::SocketAddr>> {
+    let list: Vec<std::net::SocketAddr> = strings(c.host_config.get("Dns")).unwrap_or_default().iter().filter_map(|d| d.parse::<IpAddr>().ok()).map(|ip| std::net::SocketAddr::new(ip, 53)).collect();
+    (!list.is_empty()).then_some(list)
 }
 
 /// The network record's view of an endpoint (inspect's `Containers`).

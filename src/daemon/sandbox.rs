@@ -283,7 +283,8 @@ impl Networking {
 
     /// Registers the container's names on a user-defined network with the DNS server, and
     /// has it listen in the container's namespace.
-    pub fn register_names(&self, container: &str, ns: &OwnedFd, n: &NetworkPlumbing, names: Vec<String>, ips: Vec<IpAddr>) -> Result<(), String> {
+    /// `upstreams`: the container's own `--dns` servers (None: the host's).
+    pub fn register_names(&self, container: &str, ns: &OwnedFd, n: &NetworkPlumbing, names: Vec<String>, ips: Vec<IpAddr>, upstreams: Option<Vec<std::net::SocketAddr>>) -> Result<(), String> {
         if !n.user_defined {
             return Ok(());
         }
@@ -292,6 +293,17 @@ impl Networking {
         if !listening {
             let server = self.dns()?;
             server.listen_in(container, ns.as_fd()).map_err(|e| format!("starting the embedded DNS server in the container: {e}"))?;
+            // A container only on internal networks has no way out: names not ours fail
+            // rather than leak to the host's resolvers.
+            let upstreams = if n.internal { Some(Vec::new()) } else { upstreams };
+            if upstreams.is_some() {
+                server.set_scope_upstreams(container, upstreams).map_err(|e| format!("setting the container's DNS servers: {e}"))?;
+            }
+        } else if !n.internal {
+            // Another network gives it a way out after all.
+            if let Some(server) = self.dns.get() {
+                let _ = server.set_scope_upstreams(container, upstreams);
+            }
         }
         Ok(())
     }
