@@ -279,3 +279,15 @@ fn ipv6_networks_get_their_subnet_and_gateway() {
     assert!(stderr(&o).contains("non-overlapping IPv6 address pool"), "{}", stderr(&o));
     assert_eq!(d.api("GET", "/networks/dbx6-none", None).0, 404);
 }
+
+#[test]
+fn default_address_pools_give_new_networks_their_subnets() {
+    let Some(d) = Dockerd::start_with(&["--default-address-pools", "base=10.123.0.0/16,size=24"]) else { return };
+    ok(&d.docker(&["network", "create", "--subnet", "10.123.0.0/24", "dbx-pool0"]), &d);
+    ok(&d.docker(&["network", "create", "dbx-pool1"]), &d);
+    ok(&d.docker(&["network", "create", "dbx-pool2"]), &d);
+    assert_eq!(inspect(&d, "dbx-pool1")["IPAM"]["Config"][0]["Subnet"], "10.123.1.0/24");
+    assert_eq!(inspect(&d, "dbx-pool2")["IPAM"]["Config"][0]["Subnet"], "10.123.2.0/24");
+    let bad = common::applet("dockerd").args(["--default-address-pools", "base=10.0.0.0/16,size=8", "--version"]).output().unwrap();
+    assert_ne!(bad.status.code(), Some(0), "a pool smaller than its subnets was accepted");
+}

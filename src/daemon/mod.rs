@@ -81,6 +81,9 @@ pub struct Options {
     /// IP address to use for `host-gateway` in `--add-host` (there is no bridge to derive it from)
     #[arg(long = "host-gateway-ip")]
     pub host_gateway_ip: Option<std::net::IpAddr>,
+    /// Default address pools for node specific local networks
+    #[arg(long = "default-address-pools", value_parser = crate::network::ipam::parse_pool)]
+    pub default_address_pools: Vec<crate::network::ipam::AddressPool>,
     /// Run an init in the container to forward signals and reap processes
     #[arg(long = "init", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set, default_value_t = false)]
     pub init: bool,
@@ -239,7 +242,8 @@ fn run(mut opts: Options) -> Result<(), String> {
     let snapshots = Snapshotter::open_driver(&opts.data_root, &opts.storage_driver).map_err(|e| format!("error initializing graphdriver: {e}"))?;
     let containerd_address = opts.containerd.clone().unwrap_or_else(|| opts.exec_root.join("containerd").join("docker-containerd.sock"));
     let (restarts, restarts_due) = restart::Scheduler::new();
-    let networks = networks::Networks::open(&opts.data_root.join("network"), &networks::DefaultBridge::default(), crate::network::ipam::default_pools())
+    let pools = if opts.default_address_pools.is_empty() { crate::network::ipam::default_pools() } else { opts.default_address_pools.clone() };
+    let networks = networks::Networks::open(&opts.data_root.join("network"), &networks::DefaultBridge::default(), pools)
         .map_err(|e| format!("network store: {e}"))?;
     let daemon = Arc::new(Daemon {
         containerd: Containerd::new(&containerd_address),
