@@ -291,3 +291,33 @@ fn default_address_pools_give_new_networks_their_subnets() {
     let bad = common::applet("dockerd").args(["--default-address-pools", "base=10.0.0.0/16,size=8", "--version"]).output().unwrap();
     assert_ne!(bad.status.code(), Some(0), "a pool smaller than its subnets was accepted");
 }
+
+#[test]
+fn failing_network_commands_match_the_cli_28() {
+    let Some(d) = Dockerd::start() else { return };
+    if !std::path::Path::new(REAL_CLI).exists() {
+        return;
+    }
+    ok(&d.docker(&["network", "create", "--subnet", "10.110.0.0/24", "dbx-f"]), &d);
+    for args in [
+        &["network", "inspect", "dbx-nope"][..],
+        &["network", "inspect", "dbx-f", "dbx-nope"],
+        &["network", "rm", "bridge", "dbx-nope"],
+        &["network", "create", "dbx-f"],
+        &["network", "create", "--subnet", "10.110.0.0/25", "dbx-g"],
+        &["network", "connect", "dbx-nope", "c"],
+        &["network", "disconnect", "dbx-nope", "c"],
+        &["network", "ls", "--filter", "bogus=1"],
+        &["network", "ls", "--filter", "nonsense"],
+        &["network", "prune", "-f", "--filter", "dangling=true"],
+        &["network", "create"],
+        &["network", "rm"],
+        &["network", "connect", "dbx-f"],
+        &["network", "inspect", "--format", "{{.Nope", "dbx-f"],
+        &["network"],
+        &["network", "bogus"],
+    ] {
+        let (ours, theirs) = (d.docker(args), d.real_docker(REAL_CLI, args));
+        assert_eq!((ours.status.code(), stderr(&ours), stdout(&ours)), (theirs.status.code(), stderr(&theirs), stdout(&theirs)), "{args:?}");
+    }
+}
