@@ -321,3 +321,20 @@ fn failing_network_commands_match_the_cli_28() {
         assert_eq!((ours.status.code(), stderr(&ours), stdout(&ours)), (theirs.status.code(), stderr(&theirs), stdout(&theirs)), "{args:?}");
     }
 }
+
+#[test]
+fn prune_asks_first_as_the_cli_28() {
+    let Some(d) = Dockerd::start() else { return };
+    if !std::path::Path::new(REAL_CLI).exists() {
+        return;
+    }
+    ok(&d.docker(&["network", "create", "--subnet", "10.111.0.0/24", "dbx-ask"]), &d);
+    for answer in ["n\n", ""] {
+        let ours = d.client_with_input(None, &["network", "prune"], Some(answer.as_bytes()));
+        let theirs = d.client_with_input(Some(REAL_CLI), &["network", "prune"], Some(answer.as_bytes()));
+        assert_eq!((ours.status.code(), stdout(&ours), stderr(&ours)), (theirs.status.code(), stdout(&theirs), stderr(&theirs)), "{answer:?}");
+    }
+    assert_eq!(inspect(&d, "dbx-ask")["Name"], "dbx-ask");
+    let ours = d.client_with_input(None, &["network", "prune"], Some(b"y\n"));
+    assert_eq!(stdout(&ours), "WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] Deleted Networks:\ndbx-ask\n\n");
+}

@@ -469,7 +469,8 @@ fn prune_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
         let mut answer = String::new();
         let _ = std::io::stdin().read_line(&mut answer);
         if !matches!(answer.trim(), "y" | "Y" | "yes" | "Yes") {
-            return Err(Failure::new("network prune has been cancelled", 1));
+            // The CLI 28 treats a "no" as a cancel: nothing printed, status 0.
+            return Ok(0);
         }
     }
     let query: Vec<(&str, String)> = filters.map(|f| vec![("filters", f)]).unwrap_or_default();
