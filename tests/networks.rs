@@ -1,12 +1,21 @@
 //! The network store and `/networks` API of dockerd with our client and the real CLIs:
 //! create/ls/inspect/rm/prune, Docker's errors, filters, `--format`, labels, events, and a
-//! dockerd restart keeping the networks. No driver is plugged in here, so nothing touches
-//! the host's network state (subnets are 10.x, never 172.17.0.0/16).
+//! dockerd restart keeping the networks. Each dockerd runs in a network namespace of the
+//! test's own, so a bridge driver plugged in makes its bridges there, never on the host
+//! (and the subnets are 10.x, never 172.17.0.0/16).
 
 mod common;
 
 use common::{ok, real_clis, stderr, stdout, Dockerd, REAL_CLI};
 use serde_json::Value;
+
+/// A dockerd of ours inside a new network namespace (dropped with the daemon).
+fn start(extra: &[&str]) -> Option<Dockerd> {
+    if !common::require_root() {
+        return None;
+    }
+    Dockerd::start_in(&common::NetNs::new(), extra, &[])
+}
 
 /// Our client (None) and each real CLI installed.
 fn clients() -> Vec<Option<&'static str>> {
@@ -27,7 +36,7 @@ fn inspect(d: &Dockerd, name: &str) -> Value {
 
 #[test]
 fn networks_are_created_inspected_listed_and_removed_by_every_client() {
-    let Some(d) = Dockerd::start() else { return };
+    let Some(d) = start(&[]) else { return };
     for (i, cli) in clients().into_iter().enumerate() {
         let name = format!("dbxnet{i}");
         let subnet = format!("10.{}.0.0/16", 60 + i);
@@ -70,7 +79,7 @@ fn networks_are_created_inspected_listed_and_removed_by_every_client() {
 
 #[test]
 fn predefined_networks_exist_and_cannot_be_made_or_removed() {
-    let Some(d) = Dockerd::start() else { return };
+    let Some(d) = start(&[]) else { return };
     let bridge = inspect(&d, "bridge");
     assert_eq!(bridge["Options"]["com.docker.network.bridge.name"], "docker0");
     assert_eq!(bridge["IPAM"]["Config"][0]["Subnet"], "172.17.0.0/16");
@@ -101,7 +110,7 @@ fn predefined_networks_exist_and_cannot_be_made_or_removed() {
 
 #[test]
 fn duplicates_overlaps_and_bad_input_get_dockers_errors() {
-    let Some(d) = Dockerd::start() else { return };
+    let Some(d) = start(&[]) else { return };
     ok(&d.docker(&["network", "create", "--subnet", "10.70.0.0/16", "dbxa"]), &d);
     for cli in clients() {
         let cases: [(&[&str], &str); 6] = [
@@ -133,7 +142,7 @@ fn duplicates_overlaps_and_bad_input_get_dockers_errors() {
 
 #[test]
 fn ls_filters_formats_and_labels_as_the_real_cli() {
-    let Some(d) = Dockerd::start() else { return };
+    let Some(d) = start(&[]) else { return };
     ok(&d.docker(&["network", "create", "--subnet", "10.80.0.0/24", "--label", "team=red", "--label", "env", "dbx-red"]), &d);
     ok(&d.docker(&["network", "create", "--subnet", "10.81.0.0/24", "--label", "team=blue", "dbx-blue"]), &d);
     let names = |args: &[&str]| -> Vec<String> {
@@ -171,7 +180,7 @@ fn ls_filters_formats_and_labels_as_the_real_cli() {
 
 #[test]
 fn prune_removes_unused_networks_by_filter_and_logs_events() {
-    let Some(d) = Dockerd::start() else { return };
+    let Some(d) = start(&[]) else { return };
     for (name, subnet, label) in [("dbx-p1", "10.90.0.0/24", "keep=no"), ("dbx-p2", "10.91.0.0/24", "keep=yes"), ("dbx-p3", "10.92.0.0/24", "keep=no")] {
         ok(&d.docker(&["network", "create", "--subnet", subnet, "--label", label, name]), &d);
     }
@@ -201,7 +210,7 @@ fn prune_removes_unused_networks_by_filter_and_logs_events() {
 
 #[test]
 fn networks_survive_a_dockerd_restart() {
-    let Some(mut d) = Dockerd::start() else { return };
+    let Some(mut d) = start(&[]) else { return };
     let id = ok(&d.docker(&["network", "create", "--subnet", "10.95.0.0/24", "--label", "x=1", "-o", "com.docker.network.bridge.name=dbx95", "dbx-kept"]), &d).trim().to_string();
     let before: Vec<Value> = ["bridge", "host", "none", "dbx-kept"].iter().map(|n| inspect(&d, n)).collect();
     let files: Vec<String> = std::fs::read_dir(d.tmp.join("data/network")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
@@ -220,7 +229,7 @@ fn networks_survive_a_dockerd_restart() {
 
 #[test]
 fn connect_and_disconnect_are_decoded_and_checked() {
-    let Some(d) = Dockerd::start() else { return };
+    let Some(d) = start(&[]) else { return };
     ok(&d.docker(&["network", "create", "--subnet", "10.97.0.0/24", "dbx-c"]), &d);
     // Bad settings are refused before the (not yet wired) daemon hook.
     let (status, v) = d.api("POST", "/networks/dbx-c/connect", Some(r#"{"Container":"x","EndpointConfig":{"IPAMConfig":{"IPv4Address":"nope"}}}"#));
@@ -235,7 +244,7 @@ fn connect_and_disconnect_are_decoded_and_checked() {
 
 #[test]
 fn run_network_flag_errors_match_the_cli_28() {
-    let Some(d) = Dockerd::start() else { return };
+    let Some(d) = start(&[]) else { return };
     if !std::path::Path::new(REAL_CLI).exists() {
         return;
     }
@@ -262,7 +271,7 @@ fn run_network_flag_errors_match_the_cli_28() {
 
 #[test]
 fn ipv6_networks_get_their_subnet_and_gateway() {
-    let Some(d) = Dockerd::start() else { return };
+    let Some(d) = start(&[]) else { return };
     for (i, cli) in clients().into_iter().enumerate() {
         let name = format!("dbx6-{i}");
         let v6 = format!("fd00:db8:{}::/64", i + 1);
@@ -278,4 +287,63 @@ fn ipv6_networks_get_their_subnet_and_gateway() {
     let o = d.docker(&["network", "create", "--ipv6", "dbx6-none"]);
     assert!(stderr(&o).contains("non-overlapping IPv6 address pool"), "{}", stderr(&o));
     assert_eq!(d.api("GET", "/networks/dbx6-none", None).0, 404);
+}
+
+#[test]
+fn default_address_pools_give_new_networks_their_subnets() {
+    let Some(d) = start(&["--default-address-pools", "base=10.123.0.0/16,size=24"]) else { return };
+    ok(&d.docker(&["network", "create", "--subnet", "10.123.0.0/24", "dbx-pool0"]), &d);
+    ok(&d.docker(&["network", "create", "dbx-pool1"]), &d);
+    ok(&d.docker(&["network", "create", "dbx-pool2"]), &d);
+    assert_eq!(inspect(&d, "dbx-pool1")["IPAM"]["Config"][0]["Subnet"], "10.123.1.0/24");
+    assert_eq!(inspect(&d, "dbx-pool2")["IPAM"]["Config"][0]["Subnet"], "10.123.2.0/24");
+    let bad = common::applet("dockerd").args(["--default-address-pools", "base=10.0.0.0/16,size=8", "--version"]).output().unwrap();
+    assert_ne!(bad.status.code(), Some(0), "a pool smaller than its subnets was accepted");
+}
+
+#[test]
+fn failing_network_commands_match_the_cli_28() {
+    let Some(d) = start(&[]) else { return };
+    if !std::path::Path::new(REAL_CLI).exists() {
+        return;
+    }
+    ok(&d.docker(&["network", "create", "--subnet", "10.110.0.0/24", "dbx-f"]), &d);
+    for args in [
+        &["network", "inspect", "dbx-nope"][..],
+        &["network", "inspect", "dbx-f", "dbx-nope"],
+        &["network", "rm", "bridge", "dbx-nope"],
+        &["network", "create", "dbx-f"],
+        &["network", "create", "--subnet", "10.110.0.0/25", "dbx-g"],
+        &["network", "connect", "dbx-nope", "c"],
+        &["network", "disconnect", "dbx-nope", "c"],
+        &["network", "ls", "--filter", "bogus=1"],
+        &["network", "ls", "--filter", "nonsense"],
+        &["network", "prune", "-f", "--filter", "dangling=true"],
+        &["network", "create"],
+        &["network", "rm"],
+        &["network", "connect", "dbx-f"],
+        &["network", "inspect", "--format", "{{.Nope", "dbx-f"],
+        &["network"],
+        &["network", "bogus"],
+    ] {
+        let (ours, theirs) = (d.docker(args), d.real_docker(REAL_CLI, args));
+        assert_eq!((ours.status.code(), stderr(&ours), stdout(&ours)), (theirs.status.code(), stderr(&theirs), stdout(&theirs)), "{args:?}");
+    }
+}
+
+#[test]
+fn prune_asks_first_as_the_cli_28() {
+    let Some(d) = start(&[]) else { return };
+    if !std::path::Path::new(REAL_CLI).exists() {
+        return;
+    }
+    ok(&d.docker(&["network", "create", "--subnet", "10.111.0.0/24", "dbx-ask"]), &d);
+    for answer in ["n\n", ""] {
+        let ours = d.client_with_input(None, &["network", "prune"], Some(answer.as_bytes()));
+        let theirs = d.client_with_input(Some(REAL_CLI), &["network", "prune"], Some(answer.as_bytes()));
+        assert_eq!((ours.status.code(), stdout(&ours), stderr(&ours)), (theirs.status.code(), stdout(&theirs), stderr(&theirs)), "{answer:?}");
+    }
+    assert_eq!(inspect(&d, "dbx-ask")["Name"], "dbx-ask");
+    let ours = d.client_with_input(None, &["network", "prune"], Some(b"y\n"));
+    assert_eq!(stdout(&ours), "WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] Deleted Networks:\ndbx-ask\n\n");
 }

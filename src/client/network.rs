@@ -14,7 +14,7 @@ pub const COMMANDS: &[Command] = &[
         name: "network create",
         usage: "docker network create [OPTIONS] NETWORK",
         short: "Create a network",
-        args: Args::Exact(1),
+        args: Args::AtLeast(0),
         interspersed: true,
         flags: &[
             flag("attachable", None, Kind::Bool, "Enable manual container attachment"),
@@ -41,7 +41,7 @@ pub const COMMANDS: &[Command] = &[
         name: "network ls",
         usage: "docker network ls [OPTIONS]",
         short: "List networks",
-        args: Args::None,
+        args: Args::AtLeast(0),
         interspersed: true,
         flags: &[
             flag("filter", Some('f'), Kind::List, "Provide filter values (e.g. \"driver=bridge\")"),
@@ -55,7 +55,7 @@ pub const COMMANDS: &[Command] = &[
         name: "network inspect",
         usage: "docker network inspect [OPTIONS] NETWORK [NETWORK...]",
         short: "Display detailed information on one or more networks",
-        args: Args::AtLeast(1),
+        args: Args::AtLeast(0),
         interspersed: true,
         flags: &[
             flag("format", Some('f'), Kind::Value, "Format output using a custom template:\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template.\nRefer to https://docs.docker.com/go/formatting/ for more information about formatting output with templates"),
@@ -67,7 +67,7 @@ pub const COMMANDS: &[Command] = &[
         name: "network rm",
         usage: "docker network rm NETWORK [NETWORK...]",
         short: "Remove one or more networks",
-        args: Args::AtLeast(1),
+        args: Args::AtLeast(0),
         interspersed: true,
         flags: &[flag("force", Some('f'), Kind::Bool, "Do not error if the network does not exist")],
         run: rm_cmd,
@@ -76,7 +76,7 @@ pub const COMMANDS: &[Command] = &[
         name: "network connect",
         usage: "docker network connect [OPTIONS] NETWORK CONTAINER",
         short: "Connect a container to a network",
-        args: Args::Exact(2),
+        args: Args::AtLeast(0),
         interspersed: true,
         flags: &[
             flag("alias", None, Kind::List, "Add network-scoped alias for the container"),
@@ -93,7 +93,7 @@ pub const COMMANDS: &[Command] = &[
         name: "network disconnect",
         usage: "docker network disconnect [OPTIONS] NETWORK CONTAINER",
         short: "Disconnect a container from a network",
-        args: Args::Exact(2),
+        args: Args::AtLeast(0),
         interspersed: true,
         flags: &[flag("force", Some('f'), Kind::Bool, "Force the container to disconnect from a network")],
         run: disconnect_cmd,
@@ -102,7 +102,7 @@ pub const COMMANDS: &[Command] = &[
         name: "network prune",
         usage: "docker network prune [OPTIONS]",
         short: "Remove all unused networks",
-        args: Args::None,
+        args: Args::AtLeast(0),
         interspersed: true,
         flags: &[
             flag("filter", None, Kind::List, "Provide filter values (e.g. \"until=<timestamp>\")"),
@@ -129,6 +129,21 @@ pub fn management_alias(group: &str, sub: &str) -> Option<&'static str> {
     })
 }
 
+
+/// The CLI 28's argument-count errors (`cli.ExactArgs`, `RequiresMinArgs`, `NoArgs`), checked
+/// by each command itself since the shared check words them as the CLI 20.10 does.
+fn check_args(p: &Parsed, name: &str, usage: &str, want: Args) -> Result<(), Failure> {
+    let n = p.args.len();
+    let plural = |k: usize| if k == 1 { "argument" } else { "arguments" };
+    let path = format!("docker {name}");
+    let msg = match want {
+        Args::None if n > 0 => format!("docker: '{path}' accepts no arguments\n\nUsage:  {usage}\n\nRun '{path} --help' for more information"),
+        Args::Exact(k) if n != k => format!("docker: '{path}' requires {k} {}\n\nUsage:  {usage}\n\nRun '{path} --help' for more information", plural(k)),
+        Args::AtLeast(k) if n < k => format!("docker: '{path}' requires at least {k} {}\n\nUsage:  {usage}\n\nSee '{path} --help' for more information", plural(k)),
+        _ => return Ok(()),
+    };
+    Err(Failure::new(msg, 1))
+}
 
 fn flag_error(value: &str, long: &str, why: &str, cmd: &str) -> Failure {
     Failure::new(format!("invalid argument \"{value}\" for \"{long}\" flag: {why}\nSee 'docker {cmd} --help'."), 125)
@@ -210,6 +225,7 @@ fn ipam_config(subnets: &[&str], ranges: &[&str], gateways: &[&str], aux: &Map<S
 }
 
 fn create_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
+    check_args(p, "network create", "docker network create [OPTIONS] NETWORK", Args::Exact(1))?;
     let opts = map_flag(p, "opt");
     let ipam_opts = map_flag(p, "ipam-opt");
     let aux = map_flag(p, "aux-address");
@@ -285,6 +301,7 @@ fn label(dot: &Value, args: &[Value]) -> Result<Value, String> {
 const DEFAULT_TABLE: &str = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}";
 
 fn ls_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
+    check_args(p, "network ls", "docker network ls [OPTIONS]", Args::None)?;
     let filters = super::verbs::filter_flags(p, &[], "-f, --filter", "network ls", "docker network ls [OPTIONS]")?;
     let query: Vec<(&str, String)> = filters.map(|f| vec![("filters", f)]).unwrap_or_default();
     let list = ctx.api()?.json("GET", "/networks", &query, None)?;
@@ -328,6 +345,7 @@ fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
 }
 
 fn inspect_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
+    check_args(p, "network inspect", "docker network inspect [OPTIONS] NETWORK [NETWORK...]", Args::AtLeast(1))?;
     let api = ctx.api()?;
     let mut found = Vec::new();
     let mut errors = Vec::new();
@@ -363,6 +381,7 @@ fn inspect_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
 }
 
 fn rm_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
+    check_args(p, "network rm", "docker network rm NETWORK [NETWORK...]", Args::AtLeast(1))?;
     let api = ctx.api()?;
     let force = p.bool("force");
     // Errors as they come (the CLI prints each at once), names of the removed ones.
@@ -377,10 +396,15 @@ fn rm_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
             }
         }
     }
-    Ok(if failed { 1 } else { 0 })
+    // The CLI 28 ends a partial failure with its StatusError's text.
+    if failed {
+        return Err(Failure::new("exit status 1", 1));
+    }
+    Ok(0)
 }
 
 fn connect_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
+    check_args(p, "network connect", "docker network connect [OPTIONS] NETWORK CONTAINER", Args::Exact(2))?;
     let cmd = "network connect";
     let mut driver_opts = Map::new();
     for o in p.list("driver-opt") {
@@ -431,19 +455,22 @@ fn connect_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
 }
 
 fn disconnect_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
+    check_args(p, "network disconnect", "docker network disconnect [OPTIONS] NETWORK CONTAINER", Args::Exact(2))?;
     let body = json!({"Container": p.args[1], "Force": p.bool("force")});
     ctx.api()?.call("POST", &format!("/networks/{}/disconnect", seg(&p.args[0])), &[], Some(&body), &[])?;
     Ok(0)
 }
 
 fn prune_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
+    check_args(p, "network prune", "docker network prune [OPTIONS]", Args::None)?;
     let filters = super::verbs::filter_flags(p, &[], "--filter", "network prune", "docker network prune [OPTIONS]")?;
     if !p.bool("force") {
         out("WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] ");
         let mut answer = String::new();
         let _ = std::io::stdin().read_line(&mut answer);
         if !matches!(answer.trim(), "y" | "Y" | "yes" | "Yes") {
-            return Err(Failure::new("network prune has been cancelled", 1));
+            // The CLI 28 treats a "no" as a cancel: nothing printed, status 0.
+            return Ok(0);
         }
     }
     let query: Vec<(&str, String)> = filters.map(|f| vec![("filters", f)]).unwrap_or_default();

@@ -53,8 +53,8 @@ pub struct NetworkOptions {
     #[arg(long = "userland-proxy-path")]
     pub userland_proxy_path: Option<PathBuf>,
     /// Default address pools for node specific local networks (base=CIDR,size=N)
-    #[arg(long = "default-address-pool", alias = "default-address-pools")]
-    pub default_address_pools: Vec<String>,
+    #[arg(long = "default-address-pool", alias = "default-address-pools", value_parser = ipam::parse_pool)]
+    pub default_address_pools: Vec<AddressPool>,
     /// Enable IPv6 networking
     #[arg(long = "ipv6", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set, default_value_t = false)]
     pub ipv6: bool,
@@ -116,7 +116,7 @@ impl NetworkOptions {
         if self.default_address_pools.is_empty() {
             return Ok(ipam::default_pools());
         }
-        self.default_address_pools.iter().map(|p| ipam::parse_pool(p).map_err(|e| format!("invalid default-address-pool {p:?}: {e}"))).collect()
+        Ok(self.default_address_pools.clone())
     }
 }
 
@@ -157,7 +157,8 @@ mod tests {
         let pools = flags(&["--default-address-pool", "base=10.10.0.0/16,size=24"]).address_pools().unwrap();
         assert_eq!(pools, vec![AddressPool { base: "10.10.0.0/16".parse().unwrap(), size: 24 }]);
         assert_eq!(flags(&[]).address_pools().unwrap(), ipam::default_pools());
-        assert!(flags(&["--default-address-pool", "base=10.10.0.0/16,size=8"]).address_pools().is_err());
-        assert!(flags(&["--default-address-pool", "base=10.10.0.0/16"]).address_pools().is_err());
+        let refused = |args: &[&str]| Flags::try_parse_from(std::iter::once("dockerd").chain(args.iter().copied())).is_err();
+        assert!(refused(&["--default-address-pool", "base=10.10.0.0/16,size=8"]));
+        assert!(refused(&["--default-address-pool", "base=10.10.0.0/16"]));
     }
 }

@@ -335,7 +335,7 @@ fn parse_bool(v: &str) -> Option<bool> {
     }
 }
 
-/// A stable id for the predefined networks `host` and `none` when no record exists yet.
+/// A new network id (64 hex digits, as Docker's).
 fn new_id() -> String {
     crate::ids::new_id()
 }

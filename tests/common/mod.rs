@@ -318,9 +318,14 @@ impl Dockerd {
             args.push(value.into());
         }
         args.extend(["-H".into(), format!("unix://{}", sock.display()).into(), "--insecure-registry".into(), registry.addr.clone().into()]);
-        // Without a bridge of its own a test's dockerd makes none (Docker would make docker0).
-        if !extra.iter().any(|a| ["-b", "--bridge", "--bip"].contains(&a.split('=').next().unwrap_or(a))) {
+        // Without a bridge of its own a test's dockerd makes none (Docker would make docker0)
+        // and leaves the host's firewall alone.
+        let flag = |a: &&str| a.split('=').next().unwrap_or(a).to_string();
+        if !extra.iter().any(|a| ["-b", "--bridge", "--bip"].contains(&flag(a).as_str())) {
             args.push("--bridge=none".into());
+            if !extra.iter().any(|a| flag(a) == "--iptables") {
+                args.push("--iptables=false".into());
+            }
         }
         args.extend(extra.iter().map(Into::into));
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
