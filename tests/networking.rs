@@ -474,7 +474,7 @@ fn publish_all_takes_ephemeral_ports_and_ranges_map_one_to_one() {
 #[test]
 fn a_bridge_name_taken_by_another_link_is_refused_and_leaves_nothing() {
     let Some((d, ns)) = Dockerd::start_networked(&[], None) else { return };
-    ns.ip(&["link", "add", "dbxdummy", "type", "dummy"]);
+    ns.ip(&["link", "add", "dbxdummy", "type", "veth", "peer", "name", "dbxdummy1"]);
     let out = d.docker(&["network", "create", "-o", "com.docker.network.bridge.name=dbxdummy", "clash"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("dbxdummy") && stderr(&out).contains("not a bridge"), "{}", stderr(&out));

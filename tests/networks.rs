@@ -9,12 +9,10 @@ mod common;
 use common::{ok, real_clis, stderr, stdout, Dockerd, REAL_CLI};
 use serde_json::Value;
 
-/// A dockerd of ours inside a new network namespace (dropped with the daemon).
+/// A dockerd of ours inside a new network namespace (dropped with the daemon), with its
+/// default bridge `dbx0` (10.123.0.0/24) and networks without a subnet from 10.200.0.0/16.
 fn start(extra: &[&str]) -> Option<Dockerd> {
-    if !common::require_root() {
-        return None;
-    }
-    Dockerd::start_in(&common::NetNs::new(), extra, &[])
+    Dockerd::start_networked(extra, None).map(|(d, _ns)| d)
 }
 
 /// Our client (None) and each real CLI installed.
@@ -81,8 +79,8 @@ fn networks_are_created_inspected_listed_and_removed_by_every_client() {
 fn predefined_networks_exist_and_cannot_be_made_or_removed() {
     let Some(d) = start(&[]) else { return };
     let bridge = inspect(&d, "bridge");
-    assert_eq!(bridge["Options"]["com.docker.network.bridge.name"], "docker0");
-    assert_eq!(bridge["IPAM"]["Config"][0]["Subnet"], "172.17.0.0/16");
+    assert_eq!(bridge["Options"]["com.docker.network.bridge.name"], "dbx0");
+    assert_eq!(bridge["IPAM"]["Config"][0]["Subnet"], "10.123.0.0/24");
     assert_eq!(inspect(&d, "host")["Driver"], "host");
     assert_eq!(inspect(&d, "none")["Driver"], "null");
     for cli in clients() {
@@ -116,7 +114,7 @@ fn duplicates_overlaps_and_bad_input_get_dockers_errors() {
         let cases: [(&[&str], &str); 6] = [
             (&["network", "create", "dbxa"], "Error response from daemon: network with name dbxa already exists"),
             (&["network", "create", "--subnet", "10.70.8.0/24", "dbxb"], "Error response from daemon: Pool overlaps with other one on this address space"),
-            (&["network", "create", "--subnet", "172.17.5.0/24", "dbxb"], "Error response from daemon: Pool overlaps with other one on this address space"),
+            (&["network", "create", "--subnet", "10.123.0.128/25", "dbxb"], "Error response from daemon: Pool overlaps with other one on this address space"),
             (&["network", "create", "--subnet", "10.71.0.1/16", "dbxb"], "invalid subnet 10.71.0.1/16: it should be 10.71.0.0/16"),
             (&["network", "create", "--gateway", "10.9.9.9", "dbxb"], "every ip-range or gateway must have a corresponding subnet"),
             (&["network", "create", "-o", "com.docker.network.bogus=1", "dbxb"], "com.docker.network.bogus"),
@@ -136,8 +134,8 @@ fn duplicates_overlaps_and_bad_input_get_dockers_errors() {
     // Networks without a subnet get the next free one of Docker's pools.
     ok(&d.docker(&["network", "create", "dbxauto1"]), &d);
     ok(&d.docker(&["network", "create", "dbxauto2"]), &d);
-    assert_eq!(inspect(&d, "dbxauto1")["IPAM"]["Config"][0]["Subnet"], "172.18.0.0/16");
-    assert_eq!(inspect(&d, "dbxauto2")["IPAM"]["Config"][0], serde_json::json!({"Subnet": "172.19.0.0/16", "Gateway": "172.19.0.1"}));
+    assert_eq!(inspect(&d, "dbxauto1")["IPAM"]["Config"][0]["Subnet"], "10.200.0.0/24");
+    assert_eq!(inspect(&d, "dbxauto2")["IPAM"]["Config"][0], serde_json::json!({"Subnet": "10.200.1.0/24", "Gateway": "10.200.1.1"}));
 }
 
 #[test]
@@ -291,12 +289,16 @@ fn ipv6_networks_get_their_subnet_and_gateway() {
 
 #[test]
 fn default_address_pools_give_new_networks_their_subnets() {
-    let Some(d) = start(&["--default-address-pools", "base=10.123.0.0/16,size=24"]) else { return };
-    ok(&d.docker(&["network", "create", "--subnet", "10.123.0.0/24", "dbx-pool0"]), &d);
+    if !common::require_root() {
+        return;
+    }
+    // No default bridge here: the pool is the only one.
+    let Some(d) = Dockerd::start_in(&common::NetNs::new(), &["--default-address-pools", "base=10.150.0.0/16,size=24"], &[]) else { return };
+    ok(&d.docker(&["network", "create", "--subnet", "10.150.0.0/24", "dbx-pool0"]), &d);
     ok(&d.docker(&["network", "create", "dbx-pool1"]), &d);
     ok(&d.docker(&["network", "create", "dbx-pool2"]), &d);
-    assert_eq!(inspect(&d, "dbx-pool1")["IPAM"]["Config"][0]["Subnet"], "10.123.1.0/24");
-    assert_eq!(inspect(&d, "dbx-pool2")["IPAM"]["Config"][0]["Subnet"], "10.123.2.0/24");
+    assert_eq!(inspect(&d, "dbx-pool1")["IPAM"]["Config"][0]["Subnet"], "10.150.1.0/24");
+    assert_eq!(inspect(&d, "dbx-pool2")["IPAM"]["Config"][0]["Subnet"], "10.150.2.0/24");
     let bad = common::applet("dockerd").args(["--default-address-pools", "base=10.0.0.0/16,size=8", "--version"]).output().unwrap();
     assert_ne!(bad.status.code(), Some(0), "a pool smaller than its subnets was accepted");
 }
