@@ -238,6 +238,8 @@ impl Daemon {
             .arg(self.tmp.join("docker.pid"))
             .arg("-H")
             .arg(format!("unix://{}", self.sock().display()))
+            // No default bridge and no firewall rules on the host: these tests pull.
+            .args(["--bridge=none", "--iptables=false"])
             .args(&self.args)
             .stdout(log.try_clone().unwrap())
             .stderr(log)

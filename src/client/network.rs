@@ -357,27 +357,7 @@ fn inspect_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
             Err(e) => errors.push(e.to_string()),
         }
     }
-    match p.value("format") {
-        Some("json") => out(&format!("[{}]\n", found.iter().map(|r| format::compact_json(r)).collect::<Vec<_>>().join(","))),
-        Some(f) if !f.is_empty() => {
-            let t = super::template::Template::parse(f).map_err(|e| Failure::new(format!("template parsing error: {e}"), 64))?;
-            let mut text = String::new();
-            for raw in &found {
-                let v: Value = serde_json::from_str(raw).unwrap_or(Value::Null);
-                match t.execute(&v, &[]) {
-                    Ok(line) => text.push_str(&format!("{line}\n")),
-                    Err(e) => errors.push(format!("template parsing error: {e}")),
-                }
-            }
-            out(if text.is_empty() { "\n" } else { &text });
-        }
-        _ => out(&format!("{}\n", format::indent_json(&format!("[{}]", found.join(","))))),
-    }
-    if errors.is_empty() {
-        Ok(0)
-    } else {
-        Err(Failure::new(errors.join("\n"), 1))
-    }
+    super::system::print_inspected(&found, p.value("format").filter(|f| !f.is_empty()), errors)
 }
 
 fn rm_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {

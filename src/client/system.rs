@@ -207,7 +207,14 @@ fn inspect_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
             Err(e) => errors.push(e.to_string()),
         }
     }
-    match p.value("format") {
+    print_inspected(&found, p.value("format").filter(|f| !f.is_empty()), errors)
+}
+
+/// Prints inspected objects (the daemon's JSON, one string each) as `docker inspect` and the
+/// `inspect` of each object kind do: indented JSON, `json`, or a Go template; `errors` (the
+/// names not found, ...) end it with exit 1 after what was found.
+pub fn print_inspected(found: &[String], format: Option<&str>, mut errors: Vec<String>) -> Result<i32, Failure> {
+    match format {
         // Docker's JSON inspector: the daemon's objects, compacted, in one array.
         Some("json") => out(&format!("[{}]\n", found.iter().map(|r| format::compact_json(r)).collect::<Vec<_>>().join(","))),
         Some(f) => {
@@ -216,7 +223,7 @@ fn inspect_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
             // rendered.
             let t = super::template::Template::parse(f).map_err(|e| Failure::new(format!("template parsing error: {e}"), 64))?;
             let mut text = String::new();
-            for raw in &found {
+            for raw in found {
                 let v: Value = serde_json::from_str(raw).unwrap_or(Value::Null);
                 match t.execute(&v, &[]) {
                     Ok(line) => text.push_str(&format!("{line}\n")),

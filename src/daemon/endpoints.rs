@@ -373,10 +373,7 @@ impl Daemon {
                 c.network_settings.networks.remove(&n.name);
                 return Err(e);
             }
-            let hostname = super::host_spec::hostname(c);
-            let own = self.own_hosts_lines(c, &hostname);
-            let gateway = self.host_gateway_ip().map(|ip| ip.to_string());
-            let _ = std::fs::write(&c.hosts_path, super::host_spec::hosts_file(c, gateway.as_deref(), &own));
+            let _ = self.write_hosts_file(c);
         }
         let _ = c.save(&self.opts.data_root);
         let c = c.clone();
@@ -414,10 +411,7 @@ impl Daemon {
         }
         c.network_settings.networks.remove(&n.name);
         if c.state.running {
-            let hostname = super::host_spec::hostname(c);
-            let own = self.own_hosts_lines(c, &hostname);
-            let gateway = self.host_gateway_ip().map(|ip| ip.to_string());
-            let _ = std::fs::write(&c.hosts_path, super::host_spec::hosts_file(c, gateway.as_deref(), &own));
+            let _ = self.write_hosts_file(c);
         }
         let _ = c.save(&self.opts.data_root);
         let c = c.clone();

@@ -19,7 +19,6 @@ mod net_settings;
 mod sandbox;
 mod endpoints;
 pub mod networks;
-mod network_connect;
 mod errors;
 mod ops;
 mod signals;

@@ -265,7 +265,7 @@ impl Daemon {
     }
 
     /// `/etc/hosts`, with the container's own addresses and links.
-    fn write_hosts_file(&self, c: &Container) -> std::io::Result<()> {
+    pub(super) fn write_hosts_file(&self, c: &Container) -> std::io::Result<()> {
         use super::host_spec;
         let gateway = self.host_gateway_ip().map(|ip| ip.to_string());
         let own = self.own_hosts_lines(c, &host_spec::hostname(c));

@@ -385,18 +385,7 @@ fn go_quote(s: &str) -> String {
     out
 }
 
-/// Go's text for an errno: the C library's message with its first letter in lower case
-/// (`address already in use`).
-pub(crate) fn go_errno(err: &std::io::Error) -> String {
-    let Some(code) = err.raw_os_error() else { return err.to_string() };
-    let text = std::io::Error::from_raw_os_error(code).to_string();
-    let text = text.split(" (os error").next().unwrap_or(&text).to_string();
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => text,
-    }
-}
+pub(crate) use crate::network::proxy::go_errno;
 
 #[cfg(test)]
 mod tests {

@@ -58,7 +58,7 @@ pub fn default_program() -> PathBuf {
 /// on any error no process is left.
 pub fn start(program: &Path, m: &Mapping) -> Result<Child, String> {
     let (ready_r, ready_w) = pipe().map_err(|e| format!("proxy unable to open os.Pipe {e}"))?;
-    let mut child = spawn(program, args(m), ready_w).map_err(|e| format!("fork/exec {}: {}", program.display(), errno_text(&e)))?;
+    let mut child = spawn(program, args(m), ready_w).map_err(|e| format!("fork/exec {}: {}", program.display(), go_errno(&e)))?;
     match read_readiness(&ready_r, Instant::now() + START_TIMEOUT) {
         Readiness::Ready => Ok(child),
         outcome => {
@@ -235,8 +235,8 @@ fn spawn_here(program: &Path, args: &[String], ready_w: &OwnedFd) -> io::Result<
     cmd.spawn()
 }
 
-/// Go's text for an errno (`no such file or directory`).
-fn errno_text(err: &io::Error) -> String {
+/// Go's text for an errno (`no such file or directory`, `address already in use`).
+pub fn go_errno(err: &io::Error) -> String {
     let Some(code) = err.raw_os_error() else { return err.to_string() };
     let text = io::Error::from_raw_os_error(code).to_string();
     let text = text.split(" (os error").next().unwrap_or(&text).to_string();

@@ -1,10 +1,9 @@
 //! The `/networks` routes: create, list, inspect, remove, prune (over
 //! [`crate::daemon::networks`]), and connect/disconnect decoded and handed to the daemon's
-//! hooks ([`crate::daemon::network_connect`]).
+//! hooks (`daemon::endpoints`).
 
 use crate::daemon::errors::ApiError;
 use crate::daemon::filters::Filters;
-use crate::daemon::network_connect::EndpointConfig;
 use crate::daemon::networks::CreateRequest;
 use crate::daemon::Daemon;
 use crate::http::server::{Request, Response};
@@ -76,8 +75,9 @@ pub fn prune(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 struct ConnectBody {
     container: String,
+    /// Docker's `EndpointSettings`, checked by `create_fields::validate_endpoint`.
     #[serde(default)]
-    endpoint_config: Option<EndpointConfig>,
+    endpoint_config: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -96,10 +96,10 @@ pub fn connect(d: &Arc<Daemon>, id: &str, req: &Request) -> Result<Response, Api
     if b.container.is_empty() {
         return Err(ApiError::bad_request("container name or id is required"));
     }
-    let cfg = b.endpoint_config.unwrap_or_default();
-    cfg.validate()?;
+    let endpoint = b.endpoint_config.unwrap_or(Value::Null);
+    crate::daemon::create_fields::validate_endpoint(id, &endpoint).map_err(ApiError::bad_request)?;
     let n = d.networks.get(id)?;
-    d.connect_network(&n, &b.container, cfg)?;
+    d.connect_container(&n.id, &b.container, &endpoint)?;
     Ok(Response::empty(200))
 }
 
@@ -111,6 +111,6 @@ pub fn disconnect(d: &Arc<Daemon>, id: &str, req: &Request) -> Result<Response, 
         return Err(ApiError::bad_request("container name or id is required"));
     }
     let n = d.networks.get(id)?;
-    d.disconnect_network(&n, &b.container, b.force)?;
+    d.disconnect_container(&n.id, &b.container, b.force)?;
     Ok(Response::empty(200))
 }
