@@ -332,3 +332,15 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+/// glibc gives each thread that allocates an arena of its own, and what a thread frees stays
+/// in its arena: dockerd's threads (listeners, requests, DNS, restarts) held ~1 MiB idle that
+/// way (measured: one arena took dockerd's idle Rss down by 0.9 MiB). Its allocations are
+/// few and small. Call it before any other thread exists.
+pub fn one_malloc_arena() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only sets a malloc tunable; the caller has no other thread yet.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+}
