@@ -264,6 +264,11 @@ fn user_networks_resolve_names_and_aliases_and_stay_apart() {
         assert!(got.starts_with("HTTP/1.") && got.trim_end().ends_with("named"), "{name}: {got}");
     }
     let lookup = run_ok(&d, &["run", "--rm", "--network", "front", &image, "nslookup", "web"]);
+    // A link on a user network is an alias its container alone resolves.
+    let linked = run_ok(&d, &["run", "--rm", "--network", "front", "--link", "web:site", &image, "nslookup", "site"]);
+    assert!(linked.contains(&web_ip), "{linked}");
+    let unlinked = d.docker(&["run", "--rm", "--network", "front", &image, "nslookup", "site"]);
+    assert!(!stdout(&unlinked).contains(&web_ip), "{}", stdout(&unlinked));
     assert!(lookup.contains(&web_ip), "{lookup}");
     // Another network neither resolves nor reaches it.
     let out = d.docker(&["run", "--rm", "--network", "back", &image, "nslookup", "web"]);

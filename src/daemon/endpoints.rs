@@ -207,7 +207,29 @@ impl Daemon {
         if let Err(e) = self.net.register_names(&c.id, ns, &plumbing, names, ips, own_dns_servers(c)) {
             return Err(ApiError::internal(e));
         }
+        if plumbing.user_defined {
+            self.register_links(c, &plumbing, key);
+        }
         Ok(ip)
+    }
+
+    /// `--link NAME:ALIAS` on a user-defined network: the alias (and the name) resolve, for
+    /// this container only, to the linked container's address on that network, as Docker's.
+    fn register_links(&self, c: &Container, n: &NetworkPlumbing, key: &str) {
+        let mut links = strings(c.host_config.get("Links")).unwrap_or_default();
+        links.extend(c.network_settings.networks.get(key).and_then(|e| e.links.clone()).unwrap_or_default());
+        for link in links {
+            let (name, alias) = link.split_once(':').map(|(n, a)| (n.to_string(), a.to_string())).unwrap_or_else(|| (link.clone(), link.clone()));
+            let Ok(target) = self.find_other(name.trim_start_matches('/'), &c.id) else { continue };
+            let ips: Vec<IpAddr> = {
+                let t = target.lock();
+                t.c.network_settings.networks.values().filter(|e| e.network_id == n.id).filter_map(|e| e.ip_address.parse().ok()).collect()
+            };
+            if !ips.is_empty() {
+                let alias = alias.rsplit('/').next().unwrap_or_default().to_string();
+                self.net.register_link(&c.id, n, vec![alias, name.trim_start_matches('/').to_string()], ips);
+            }
+        }
     }
 
     /// Exit (or a failed start): everything `connect_sandbox` made, undone; what was asked for
@@ -283,7 +305,7 @@ impl Daemon {
         for link in strings(c.host_config.get("Links")).unwrap_or_default() {
             let (name, alias) = link.split_once(':').map(|(n, a)| (n.to_string(), a.to_string())).unwrap_or_else(|| (link.clone(), link.clone()));
             let alias = alias.rsplit('/').next().unwrap_or_default().to_string();
-            if let Ok(entry) = self.find(name.trim_start_matches('/')) {
+            if let Ok(entry) = self.find_other(name.trim_start_matches('/'), &c.id) {
                 if entry.lock().c.id != c.id {
                     out.push((entry, alias));
                 }
@@ -296,7 +318,7 @@ impl Daemon {
     pub(super) fn check_links(&self, c: &Container) -> Result<(), ApiError> {
         for link in strings(c.host_config.get("Links")).unwrap_or_default() {
             let name = link.split(':').next().unwrap_or_default().trim_start_matches('/');
-            let entry = self.find(name).map_err(|_| ApiError::bad_request(format!("could not get container for {name}")))?;
+            let entry = self.find_other(name, &c.id).map_err(|_| ApiError::bad_request(format!("could not get container for {name}")))?;
             let running = entry.lock().c.state.running;
             if !running {
                 return Err(ApiError::bad_request(format!("Cannot link to a non running container: /{name} AS {}/{}", c.name, link.split(':').nth(1).unwrap_or(name))));

@@ -100,20 +100,26 @@ impl Daemon {
 
     /// Finds a container by full id, name, or unique id prefix.
     pub fn find(&self, name: &str) -> Result<Arc<Entry>, ApiError> {
+        self.find_other(name, "")
+    }
+
+    /// `find`, never looking at (so never locking) the container `except`: a container whose
+    /// lock its caller holds looks up the ones it links to.
+    pub fn find_other(&self, name: &str, except: &str) -> Result<Arc<Entry>, ApiError> {
         let map = self.containers.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(e) = map.get(name) {
+        if let Some(e) = map.get(name).filter(|_| name != except) {
             return Ok(e.clone());
         }
         // Names are compared without the map's lock held: a removal holds a container's lock
         // and then takes the map's, so the other order would deadlock with it.
-        let entries: Vec<Arc<Entry>> = map.values().cloned().collect();
+        let entries: Vec<Arc<Entry>> = map.iter().filter(|(id, _)| id.as_str() != except).map(|(_, e)| e.clone()).collect();
         drop(map);
         let slashed = if name.starts_with('/') { name.to_string() } else { format!("/{name}") };
         if let Some(e) = entries.iter().find(|e| e.lock().c.name == slashed) {
             return Ok(e.clone());
         }
         let map = self.containers.lock().unwrap_or_else(|e| e.into_inner());
-        let matches: Vec<_> = if name.is_empty() { vec![] } else { map.iter().filter(|(id, _)| id.starts_with(name)).map(|(_, e)| e.clone()).collect() };
+        let matches: Vec<_> = if name.is_empty() { vec![] } else { map.iter().filter(|(id, _)| id.starts_with(name) && id.as_str() != except).map(|(_, e)| e.clone()).collect() };
         match matches.len() {
             1 => Ok(matches[0].clone()),
             0 => Err(ApiError::not_found(format!("No such container: {name}"))),

@@ -60,6 +60,9 @@ struct DnsEntry {
     network_name: String,
     names: Vec<String>,
     ips: Vec<IpAddr>,
+    /// A link's alias (`--link NAME:ALIAS` on a user-defined network): the linked
+    /// container's addresses under a name only `container` itself resolves.
+    private: bool,
 }
 
 /// The names the embedded DNS server answers: each container sees those of the containers
@@ -90,7 +93,7 @@ impl dns::Names for DnsTable {
         let networks: HashSet<&str> = entries.iter().filter(|e| e.container == scope).map(|e| e.network.as_str()).collect();
         let ips: Vec<IpAddr> = entries
             .iter()
-            .filter(|e| networks.contains(e.network.as_str()))
+            .filter(|e| networks.contains(e.network.as_str()) && (!e.private || e.container == scope))
             .filter(|e| e.names.iter().any(|n| n.eq_ignore_ascii_case(name) || format!("{n}.{}", e.network_name).eq_ignore_ascii_case(name)))
             .flat_map(|e| e.ips.iter().copied())
             .collect();
@@ -100,7 +103,7 @@ impl dns::Names for DnsTable {
     fn reverse(&self, scope: &str, ip: IpAddr) -> Option<String> {
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
         let networks: HashSet<&str> = entries.iter().filter(|e| e.container == scope).map(|e| e.network.as_str()).collect();
-        entries.iter().find(|e| networks.contains(e.network.as_str()) && e.ips.contains(&ip)).and_then(|e| Some(format!("{}.{}", e.names.first()?, e.network_name)))
+        entries.iter().find(|e| !e.private && networks.contains(e.network.as_str()) && e.ips.contains(&ip)).and_then(|e| Some(format!("{}.{}", e.names.first()?, e.network_name)))
     }
 }
 
@@ -289,7 +292,7 @@ impl Networking {
             return Ok(());
         }
         let listening = self.dns_table.has(container);
-        self.dns_table.add(DnsEntry { container: container.to_string(), network: n.id.clone(), network_name: n.name.clone(), names, ips });
+        self.dns_table.add(DnsEntry { container: container.to_string(), network: n.id.clone(), network_name: n.name.clone(), names, ips, private: false });
         if !listening {
             let server = self.dns()?;
             server.listen_in(container, ns.as_fd()).map_err(|e| format!("starting the embedded DNS server in the container: {e}"))?;
@@ -306,6 +309,12 @@ impl Networking {
             }
         }
         Ok(())
+    }
+
+    /// Links on a user-defined network: `alias` resolves, for `container` only, to the linked
+    /// container's addresses.
+    pub fn register_link(&self, container: &str, n: &NetworkPlumbing, names: Vec<String>, ips: Vec<IpAddr>) {
+        self.dns_table.add(DnsEntry { container: container.to_string(), network: n.id.clone(), network_name: n.name.clone(), names, ips, private: true });
     }
 
     /// Forgets a container's names (on one network, or on all) and, with none left, stops
@@ -579,13 +588,16 @@ mod tests {
     fn names_are_seen_only_from_the_same_network() {
         let t = DnsTable::default();
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        t.add(DnsEntry { container: "a".into(), network: "n1".into(), network_name: "front".into(), names: vec!["web".into(), "www".into()], ips: vec![ip("10.1.0.2")] });
-        t.add(DnsEntry { container: "b".into(), network: "n1".into(), network_name: "front".into(), names: vec!["db".into()], ips: vec![ip("10.1.0.3")] });
-        t.add(DnsEntry { container: "c".into(), network: "n2".into(), network_name: "back".into(), names: vec!["cache".into()], ips: vec![ip("10.2.0.2")] });
+        t.add(DnsEntry { container: "a".into(), network: "n1".into(), network_name: "front".into(), names: vec!["web".into(), "www".into()], ips: vec![ip("10.1.0.2")], private: false });
+        t.add(DnsEntry { container: "b".into(), network: "n1".into(), network_name: "front".into(), names: vec!["db".into()], ips: vec![ip("10.1.0.3")], private: false });
+        t.add(DnsEntry { container: "c".into(), network: "n2".into(), network_name: "back".into(), names: vec!["cache".into()], ips: vec![ip("10.2.0.2")], private: false });
+        t.add(DnsEntry { container: "a".into(), network: "n1".into(), network_name: "front".into(), names: vec!["store".into()], ips: vec![ip("10.1.0.3")], private: true });
         assert_eq!(t.lookup("a", "db"), Some(vec![ip("10.1.0.3")]));
         assert_eq!(t.lookup("a", "DB."), Some(vec![ip("10.1.0.3")]));
         assert_eq!(t.lookup("b", "www.front"), Some(vec![ip("10.1.0.2")]));
         assert_eq!(t.lookup("a", "cache"), None, "another network's names stay hidden");
+        assert_eq!(t.lookup("a", "store"), Some(vec![ip("10.1.0.3")]), "a link's alias, for its container");
+        assert_eq!(t.lookup("b", "store"), None, "a link's alias is not the network's");
         assert_eq!(t.reverse("b", ip("10.1.0.2")), Some("web.front".into()));
         t.remove("b", None);
         assert_eq!(t.lookup("a", "db"), None);
