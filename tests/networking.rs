@@ -493,3 +493,20 @@ fn a_bridge_name_taken_by_another_link_is_refused_and_leaves_nothing() {
     assert_eq!(after.iter().filter(|l| l.starts_with("br-")).count(), 1, "{after:?}");
     run_ok(&d, &["network", "rm", "first"]);
 }
+
+#[test]
+fn icc_off_keeps_containers_on_the_default_bridge_apart() {
+    for (flags, apart) in [(&[][..], false), (&["--icc=false"][..], true)] {
+        let Some((d, _ns)) = Dockerd::start_networked(flags, None) else { return };
+        let web = web_server(&d, &[], "icc");
+        let ip = run_ok(&d, &["inspect", "-f", "{{.NetworkSettings.IPAddress}}", &web]);
+        let image = d.registry.image("busybox");
+        let script = format!("sleep 0.5; printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {ip} 80");
+        let out = d.docker(&["run", "--rm", &image, "sh", "-c", &script]);
+        assert_eq!(!stdout(&out).contains("icc"), apart, "{flags:?}: {}{}", stdout(&out), stderr(&out));
+        // The host (the bridge's address) still reaches it.
+        let out = d.docker(&["run", "--rm", &image, "ping", "-c", "1", "-W", "2", "10.123.0.1"]);
+        assert!(out.status.success(), "{flags:?}");
+        run_ok(&d, &["rm", "-f", &web]);
+    }
+}

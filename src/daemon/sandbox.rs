@@ -172,6 +172,11 @@ impl Networking {
         }
         if let Some(ipt) = &self.iptables {
             ipt.add_network(&self.network_rules(n))?;
+            // As Docker's: bridged traffic goes through iptables too, so that the ICC rules
+            // (and `--icc=false`'s DROP) see containers talking on one bridge.
+            if let Err(e) = netns::set_sysctl("/proc/sys/net/bridge/bridge-nf-call-iptables", "1") {
+                eprintln!("dockerd: bridge-nf-call-iptables (br_netfilter): {e}; containers on one bridge are not filtered");
+            }
         }
         if !self.opts.userland_proxy {
             // Loopback traffic to a published port is DNATed to the bridge.
