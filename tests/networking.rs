@@ -510,3 +510,27 @@ fn icc_off_keeps_containers_on_the_default_bridge_apart() {
         run_ok(&d, &["rm", "-f", &web]);
     }
 }
+
+#[test]
+fn a_failing_iptables_fails_the_start_and_leaves_nothing() {
+    if !require_root() {
+        return;
+    }
+    // An iptables that refuses DNAT rules, first in dockerd's PATH.
+    let tools = TempDir::new("iptables");
+    let real = ["/usr/sbin/iptables", "/sbin/iptables"].into_iter().find(|p| std::path::Path::new(p).exists()).expect("iptables is needed");
+    let wrapper = tools.join("iptables");
+    std::fs::write(&wrapper, format!("#!/bin/sh\ncase \"$*\" in *DNAT*) echo 'iptables: simulated failure' >&2; exit 4;; esac\nexec {real} \"$@\"\n")).unwrap();
+    std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", tools.path().display(), std::env::var("PATH").unwrap_or_default());
+    let Some((d, ns)) = Dockerd::start_networked_env(&[], None, &[("PATH", &path)]) else { return };
+    let before = links(&ns);
+    let image = d.registry.image("busybox");
+    let out = d.docker(&["run", "-d", "--name", "walled", "-p", "8095:80", &image, "sleep", "60"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("simulated failure") && stderr(&out).contains("driver failed programming external connectivity"), "{}", stderr(&out));
+    assert_eq!(links(&ns), before, "a veth outlived the failed start");
+    assert!(!rules(&ns).contains("--dport 8095"), "{}", rules(&ns));
+    assert!(curl(&ns, "http://127.0.0.1:8095/").is_none(), "a proxy outlived the failed start");
+    assert_eq!(run_ok(&d, &["inspect", "-f", "{{.State.Running}}", "walled"]), "false");
+}

@@ -355,6 +355,11 @@ impl Dockerd {
     /// existing bridge (`-b`), and networks made without a subnet come from 10.200.0.0/16.
     /// `resolv_conf` is the host resolv.conf dockerd reads.
     pub fn start_networked(extra: &[&str], resolv_conf: Option<&str>) -> Option<(Dockerd, NetNs)> {
+        Dockerd::start_networked_env(extra, resolv_conf, &[])
+    }
+
+    /// `start_networked` with `env` added to dockerd's environment.
+    pub fn start_networked_env(extra: &[&str], resolv_conf: Option<&str>, env: &[(&str, &str)]) -> Option<(Dockerd, NetNs)> {
         if !require_root() {
             eprintln!("skipped: needs root");
             return None;
@@ -370,7 +375,9 @@ impl Dockerd {
         let resolv = TempDir::new("resolv");
         let path = resolv.join("resolv.conf");
         std::fs::write(&path, resolv_conf.unwrap_or("nameserver 127.0.0.1\n")).unwrap();
-        let mut d = Dockerd::start_full(&args, &[("DOCKBOX_RESOLV_CONF", path.to_str().unwrap())], Some(&ns))?;
+        let mut all_env = vec![("DOCKBOX_RESOLV_CONF", path.to_str().unwrap())];
+        all_env.extend_from_slice(env);
+        let mut d = Dockerd::start_full(&args, &all_env, Some(&ns))?;
         d.keep.push(resolv);
         Some((d, ns))
     }
