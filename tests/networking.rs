@@ -534,3 +534,26 @@ fn a_failing_iptables_fails_the_start_and_leaves_nothing() {
     assert!(curl(&ns, "http://127.0.0.1:8095/").is_none(), "a proxy outlived the failed start");
     assert_eq!(run_ok(&d, &["inspect", "-f", "{{.State.Running}}", "walled"]), "false");
 }
+
+#[test]
+fn an_ipv6_network_gives_containers_both_addresses() {
+    let Some((d, _ns)) = Dockerd::start_networked(&[], None) else { return };
+    run_ok(&d, &["network", "create", "--ipv6", "--subnet", "10.129.0.0/24", "--subnet", "fd00:db8:129::/64", "dual"]);
+    let web = web_server(&d, &["--network", "dual", "--name", "web6"], "six");
+    let inspect: Value = serde_json::from_str(&run_ok(&d, &["inspect", &web])).unwrap();
+    let ep = &inspect[0]["NetworkSettings"]["Networks"]["dual"];
+    let v6 = ep["GlobalIPv6Address"].as_str().unwrap().to_string();
+    assert!(v6.starts_with("fd00:db8:129::"), "{ep}");
+    assert_eq!(ep["GlobalIPv6PrefixLen"], 64, "{ep}");
+    assert_eq!(ep["IPv6Gateway"], "fd00:db8:129::1", "{ep}");
+    let image = d.registry.image("busybox");
+    let addrs = run_ok(&d, &["run", "--rm", "--network", "dual", &image, "sh", "-c", "ip -6 addr show eth0; ip -6 route"]);
+    assert!(addrs.contains("fd00:db8:129::") && addrs.contains("default via fd00:db8:129::1"), "{addrs}");
+    let out = d.docker(&["run", "--rm", "--network", "dual", &image, "sh", "-c", &format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {v6} 80")]);
+    assert!(stdout(&out).contains("six"), "{}{}", stdout(&out), stderr(&out));
+    // The embedded DNS server answers AAAA with it.
+    let lookup = run_ok(&d, &["run", "--rm", "--network", "dual", &image, "nslookup", "-type=aaaa", "web6"]);
+    assert!(lookup.contains(&v6), "{lookup}");
+    run_ok(&d, &["rm", "-f", &web]);
+    run_ok(&d, &["network", "rm", "dual"]);
+}
