@@ -537,7 +537,7 @@ fn a_failing_iptables_fails_the_start_and_leaves_nothing() {
 
 #[test]
 fn an_ipv6_network_gives_containers_both_addresses() {
-    let Some((d, _ns)) = Dockerd::start_networked(&[], None) else { return };
+    let Some((d, ns)) = Dockerd::start_networked(&[], None) else { return };
     run_ok(&d, &["network", "create", "--ipv6", "--subnet", "10.129.0.0/24", "--subnet", "fd00:db8:129::/64", "dual"]);
     let web = web_server(&d, &["--network", "dual", "--name", "web6"], "six");
     let inspect: Value = serde_json::from_str(&run_ok(&d, &["inspect", &web])).unwrap();
@@ -554,6 +554,10 @@ fn an_ipv6_network_gives_containers_both_addresses() {
     // The embedded DNS server answers AAAA with it.
     let lookup = run_ok(&d, &["run", "--rm", "--network", "dual", &image, "nslookup", "-type=aaaa", "web6"]);
     assert!(lookup.contains(&v6), "{lookup}");
+    // Its subnet leaves through ip6tables' MASQUERADE, as the IPv4 one through iptables'.
+    let v6rules = in_ns(&ns, "ip6tables-save", &[]);
+    assert!(v6rules.contains("-s fd00:db8:129::/64") && v6rules.contains("MASQUERADE"), "{v6rules}");
     run_ok(&d, &["rm", "-f", &web]);
     run_ok(&d, &["network", "rm", "dual"]);
+    assert!(!in_ns(&ns, "ip6tables-save", &[]).contains("fd00:db8:129::/64"));
 }

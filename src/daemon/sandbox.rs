@@ -112,6 +112,9 @@ pub struct Networking {
     netns_dir: PathBuf,
     pool: Arc<netns::Pool>,
     iptables: Option<iptables::Iptables>,
+    /// ip6tables for IPv6 subnets (as Docker 27's `--ip6tables` default); None without
+    /// `--iptables` or when the host's ip6tables does not work.
+    ip6tables: Option<iptables::Iptables>,
     ports: portmap::PortAllocator,
     /// Container id → its published ports and their proxies.
     published: Mutex<HashMap<String, Vec<Published>>>,
@@ -129,6 +132,16 @@ pub fn host_resolv_conf_path() -> PathBuf {
 impl Networking {
     pub fn new(opts: &NetworkOptions, exec_root: &Path, pool: Arc<netns::Pool>) -> Result<Networking, String> {
         let iptables = if opts.iptables { Some(iptables::Iptables::new(false)) } else { None };
+        let ip6tables = match opts.iptables.then(|| iptables::Iptables::new(true)) {
+            Some(ipt6) => match ipt6.ensure_chains(opts.userland_proxy) {
+                Ok(()) => Some(ipt6),
+                Err(e) => {
+                    eprintln!("dockerd: ip6tables: {e}; IPv6 subnets get no firewall rules");
+                    None
+                }
+            },
+            None => None,
+        };
         if let Some(ipt) = &iptables {
             ipt.ensure_chains(opts.userland_proxy)?;
         }
@@ -143,6 +156,7 @@ impl Networking {
             netns_dir,
             pool,
             iptables,
+            ip6tables,
             ports: portmap::PortAllocator::new(),
             published: Mutex::default(),
             dns: OnceLock::new(),
@@ -178,6 +192,9 @@ impl Networking {
                 eprintln!("dockerd: bridge-nf-call-iptables (br_netfilter): {e}; containers on one bridge are not filtered");
             }
         }
+        if let (Some(ipt6), Some(rules6)) = (&self.ip6tables, self.network_rules_v6(n)) {
+            ipt6.add_network(&rules6)?;
+        }
         if !self.opts.userland_proxy {
             // Loopback traffic to a published port is DNATed to the bridge.
             let _ = netns::set_sysctl(&format!("/proc/sys/net/ipv4/conf/{}/route_localnet", n.bridge), "1");
@@ -189,6 +206,9 @@ impl Networking {
     pub fn tear_down_network(&self, n: &NetworkPlumbing, remove_bridge: bool) -> Result<(), String> {
         if let Some(ipt) = &self.iptables {
             ipt.remove_network(&self.network_rules(n))?;
+        }
+        if let (Some(ipt6), Some(rules6)) = (&self.ip6tables, self.network_rules_v6(n)) {
+            ipt6.remove_network(&rules6)?;
         }
         if remove_bridge {
             bridge::remove_bridge(&n.bridge).map_err(|e| format!("removing the bridge {}: {e}", n.bridge))?;
@@ -205,6 +225,11 @@ impl Networking {
             internal: n.internal,
             hairpin: !self.opts.userland_proxy,
         }
+    }
+
+    /// The same rules for the network's IPv6 subnet, if it has one.
+    fn network_rules_v6(&self, n: &NetworkPlumbing) -> Option<iptables::NetworkRules> {
+        Some(iptables::NetworkRules { subnet: n.subnet_v6?.network(), ..self.network_rules(n) })
     }
 
     /// A network namespace for a container, kept as a file; returns the file and an open
