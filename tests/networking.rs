@@ -539,7 +539,7 @@ fn a_failing_iptables_fails_the_start_and_leaves_nothing() {
 fn an_ipv6_network_gives_containers_both_addresses() {
     let Some((d, ns)) = Dockerd::start_networked(&[], None) else { return };
     run_ok(&d, &["network", "create", "--ipv6", "--subnet", "10.129.0.0/24", "--subnet", "fd00:db8:129::/64", "dual"]);
-    let web = web_server(&d, &["--network", "dual", "--name", "web6"], "six");
+    let web = web_server(&d, &["--network", "dual", "--name", "web6", "-p", "8096:80"], "six");
     let inspect: Value = serde_json::from_str(&run_ok(&d, &["inspect", &web])).unwrap();
     let ep = &inspect[0]["NetworkSettings"]["Networks"]["dual"];
     let v6 = ep["GlobalIPv6Address"].as_str().unwrap().to_string();
@@ -554,6 +554,12 @@ fn an_ipv6_network_gives_containers_both_addresses() {
     // The embedded DNS server answers AAAA with it.
     let lookup = run_ok(&d, &["run", "--rm", "--network", "dual", &image, "nslookup", "-type=aaaa", "web6"]);
     assert!(lookup.contains(&v6), "{lookup}");
+    // Its published port: [::] is DNATed by ip6tables to its IPv6 address (the bridge's v6
+    // address is local), and loopback goes through the proxy, to that address too.
+    assert_eq!(eventually("v6 DNAT", || curl(&ns, "http://[fd00:db8:129::1]:8096/")).trim(), "six");
+    assert_eq!(eventually("v6 proxy", || curl(&ns, "http://[::1]:8096/")).trim(), "six");
+    let v6rules = in_ns(&ns, "ip6tables-save", &[]);
+    assert!(v6rules.contains(&format!("--to-destination [{v6}]:80")), "{v6rules}");
     // Its subnet leaves through ip6tables' MASQUERADE, as the IPv4 one through iptables'.
     let v6rules = in_ns(&ns, "ip6tables-save", &[]);
     assert!(v6rules.contains("-s fd00:db8:129::/64") && v6rules.contains("MASQUERADE"), "{v6rules}");

@@ -143,19 +143,19 @@ impl Daemon {
     }
 
     fn join_all(&self, c: &mut Container, ns: &OwnedFd) -> Result<(), ApiError> {
-        let mut primary: Option<(IpAddr, String)> = None;
+        let mut primary: Option<(String, String)> = None;
         for (index, name) in Self::ordered_networks(c).into_iter().enumerate() {
             let n = self.network_named(&name)?;
             if matches!(n.driver.as_str(), "host" | "null") {
                 continue;
             }
             let ifname = format!("eth{index}");
-            let ip = self.join(c, ns, &n, &name, &ifname, primary.is_none())?;
-            primary.get_or_insert((ip, n.bridge_name()));
+            self.join(c, ns, &n, &name, &ifname, primary.is_none())?;
+            primary.get_or_insert((name.clone(), n.bridge_name()));
         }
-        if let Some((ip, bridge)) = primary {
+        if let Some((target, bridge)) = primary.and_then(|(key, bridge)| Some((port_target(c, &key)?, bridge))) {
             let ports = published_ports(c);
-            let shown = self.net.publish(&c.id, &ports, ip, &bridge).map_err(|e| {
+            let shown = self.net.publish(&c.id, &ports, &target, &bridge).map_err(|e| {
                 ApiError::internal(format!("driver failed programming external connectivity on endpoint {} ({}): {e}", c.name.trim_start_matches('/'), c.network_settings.networks.values().next().map(|e| e.endpoint_id.as_str()).unwrap_or_default()))
             })?;
             c.network_settings.ports = shown;
@@ -241,11 +241,11 @@ impl Daemon {
         }
         let ns: Option<OwnedFd> = crate::network::netns::open(std::path::Path::new(&settings.sandbox_key)).ok();
         let primary = Self::ordered_networks(c).into_iter().find_map(|name| {
+            let target = port_target(c, &name)?;
             let ep = c.network_settings.networks.get(&name)?;
-            let ip = ep.ip_address.parse::<IpAddr>().ok()?;
-            Some((ip, self.networks.get(&ep.network_id).map(|n| n.bridge_name()).unwrap_or_default()))
+            Some((target, self.networks.get(&ep.network_id).map(|n| n.bridge_name()).unwrap_or_default()))
         });
-        self.net.unpublish(&c.id, &c.network_settings.ports, primary.as_ref().map(|p| p.0), primary.as_ref().map(|p| p.1.as_str()).unwrap_or_default());
+        self.net.unpublish(&c.id, &c.network_settings.ports, primary.as_ref().map(|p| &p.0), primary.as_ref().map(|p| p.1.as_str()).unwrap_or_default());
         self.net.forget_names(&c.id, None);
         for ep in c.network_settings.networks.values() {
             self.leave(&c.id, ns.as_ref(), ep);
@@ -491,13 +491,19 @@ impl Daemon {
                 let ips = std::iter::once(ip).chain(ep.global_ipv6_address.parse().ok()).collect();
                 self.net.register_names(&c.id, &ns, &plumbing_of(&n), names, ips, own_dns_servers(c))?;
             }
-            primary.get_or_insert((ip, n.bridge_name()));
+            primary.get_or_insert((name.clone(), n.bridge_name()));
         }
-        if let Some((ip, bridge)) = primary {
-            self.net.republish(&c.id, &c.network_settings.ports, ip, &bridge)?;
+        if let Some((target, bridge)) = primary.and_then(|(key, bridge)| Some((port_target(c, &key)?, bridge))) {
+            self.net.republish(&c.id, &c.network_settings.ports, &target, &bridge)?;
         }
         Ok(())
     }
+}
+
+/// Where the container's published ports lead: its addresses on network `key`.
+fn port_target(c: &Container, key: &str) -> Option<super::sandbox::PortTarget> {
+    let ep = c.network_settings.networks.get(key)?;
+    Some(super::sandbox::PortTarget { v4: ep.ip_address.parse().ok()?, v6: ep.global_ipv6_address.parse().ok() })
 }
 
 /// The container's `--dns` servers, which the embedded DNS server forwards to for it.

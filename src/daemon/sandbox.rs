@@ -43,6 +43,20 @@ struct Published {
     proxy: Option<Child>,
 }
 
+/// The container's addresses its published ports lead to: an IPv6 host address to its IPv6
+/// address when it has one (DNAT by ip6tables), else to its IPv4 one (the proxy).
+#[derive(Clone, Copy, Debug)]
+pub struct PortTarget {
+    pub v4: IpAddr,
+    pub v6: Option<IpAddr>,
+}
+
+impl PortTarget {
+    fn for_host(&self, host_ip: &IpAddr) -> IpAddr {
+        if host_ip.is_ipv6() { self.v6.unwrap_or(self.v4) } else { self.v4 }
+    }
+}
+
 /// Where an endpoint goes in the container: its interface, addresses, and whether its
 /// network is the default route.
 pub struct Placement<'a> {
@@ -360,7 +374,7 @@ impl Networking {
 
     /// Publishes the container's ports on the host: host ports taken, DNAT rules and proxies
     /// set up as the flags ask. All or nothing. Returns inspect's `Ports`.
-    pub fn publish(&self, container: &str, ports: &[(String, Vec<PortBinding>)], container_ip: IpAddr, bridge_name: &str) -> Result<BTreeMap<String, Option<Vec<PortBinding>>>, String> {
+    pub fn publish(&self, container: &str, ports: &[(String, Vec<PortBinding>)], target: &PortTarget, bridge_name: &str) -> Result<BTreeMap<String, Option<Vec<PortBinding>>>, String> {
         let mut done: Vec<Published> = Vec::new();
         let mut shown: BTreeMap<String, Option<Vec<PortBinding>>> = BTreeMap::new();
         let result = (|| -> Result<(), String> {
@@ -400,8 +414,9 @@ impl Networking {
                             chosen = Some(hp);
                             let index = done.len();
                             done.push(Published { rule: None, proto, host_ip: *host_ip, host_port: hp, proxy: None });
+                            let container_ip = target.for_host(host_ip);
                             let same_family = host_ip.is_ipv4() == container_ip.is_ipv4();
-                            if let (Some(ipt), true) = (&self.iptables, same_family) {
+                            if let (Some(ipt), true) = (self.table_for(host_ip), same_family) {
                                 let rule = iptables::PortRule {
                                     proto,
                                     host_ip: Some(*host_ip).filter(|ip| !ip.is_unspecified()),
@@ -414,7 +429,7 @@ impl Networking {
                                 ipt.add_port(&rule)?;
                                 done[index].rule = Some(rule);
                             }
-                            if self.opts.userland_proxy || self.iptables.is_none() || !same_family {
+                            if self.opts.userland_proxy || self.table_for(host_ip).is_none() || !same_family {
                                 let mapping = proxy::Mapping { proto, host_ip: *host_ip, host_port: hp, container_ip, container_port: cport };
                                 let child = proxy::start(&self.proxy_program, &mapping)?;
                                 done[index].proxy = Some(child);
@@ -450,7 +465,7 @@ impl Networking {
             if let Some(child) = p.proxy.take() {
                 let _ = proxy::stop(child);
             }
-            if let (Some(ipt), Some(rule)) = (&self.iptables, &p.rule) {
+            if let (Some(ipt), Some(rule)) = (self.table_for(&p.host_ip), &p.rule) {
                 let _ = ipt.remove_port(rule);
             }
             self.ports.release(p.proto, p.host_ip, p.host_port);
@@ -459,21 +474,20 @@ impl Networking {
 
     /// Takes a container's published ports down (its proxies, rules and host ports). After a
     /// restart of dockerd, `ports` (what inspect showed) says what to remove.
-    pub fn unpublish(&self, container: &str, ports: &BTreeMap<String, Option<Vec<PortBinding>>>, container_ip: Option<IpAddr>, bridge_name: &str) {
+    pub fn unpublish(&self, container: &str, ports: &BTreeMap<String, Option<Vec<PortBinding>>>, target: Option<&PortTarget>, bridge_name: &str) {
         let known = self.published.lock().unwrap_or_else(|e| e.into_inner()).remove(container);
         match known {
             Some(done) => self.undo_published(done),
             None => {
                 // What a dead dockerd set up: its proxies died with it; the rules stayed.
-                let (Some(ipt), Some(cip)) = (&self.iptables, container_ip) else { return };
+                let Some(target) = target else { return };
                 for (port, bindings) in ports {
                     let (number, proto_name) = port.split_once('/').unwrap_or((port, "tcp"));
                     let (Ok(proto), Ok(cport)) = (proto_name.parse::<iptables::Proto>(), number.parse::<u16>()) else { continue };
                     for b in bindings.iter().flatten() {
                         let (Ok(host_ip), Ok(hp)) = (b.host_ip.parse::<IpAddr>(), b.host_port.parse::<u16>()) else { continue };
-                        if host_ip.is_ipv4() != cip.is_ipv4() {
-                            continue;
-                        }
+                        let cip = target.for_host(&host_ip);
+                        let Some(ipt) = self.table_for(&host_ip).filter(|_| host_ip.is_ipv4() == cip.is_ipv4()) else { continue };
                         let rule = iptables::PortRule { proto, host_ip: Some(host_ip).filter(|ip| !ip.is_unspecified()), host_port: hp, container_ip: cip, container_port: cport, bridge: bridge_name.to_string(), hairpin: !self.opts.userland_proxy };
                         let _ = ipt.remove_port(&rule);
                     }
@@ -503,9 +517,14 @@ impl Networking {
     /// Sets a still-running container's published ports up again after a dockerd restart:
     /// the same host ports, rules added where missing, new proxies (the old ones died with
     /// the old dockerd).
-    pub fn republish(&self, container: &str, ports: &BTreeMap<String, Option<Vec<PortBinding>>>, container_ip: IpAddr, bridge_name: &str) -> Result<(), String> {
+    pub fn republish(&self, container: &str, ports: &BTreeMap<String, Option<Vec<PortBinding>>>, target: &PortTarget, bridge_name: &str) -> Result<(), String> {
         let wanted: Vec<(String, Vec<PortBinding>)> = ports.iter().filter_map(|(k, v)| Some((k.clone(), v.clone()?))).collect();
-        self.publish(container, &wanted, container_ip, bridge_name).map(|_| ())
+        self.publish(container, &wanted, target, bridge_name).map(|_| ())
+    }
+
+    /// The rules' table for a host address's family.
+    fn table_for(&self, host_ip: &IpAddr) -> Option<&iptables::Iptables> {
+        if host_ip.is_ipv4() { self.iptables.as_ref() } else { self.ip6tables.as_ref() }
     }
 }
 
