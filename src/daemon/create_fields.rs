@@ -353,7 +353,7 @@ pub fn validate_endpoint(network: &str, endpoint: &Value) -> Result<(), String> 
     let Some(fields) = endpoint.as_object() else { return Ok(()) };
     for (field, value) in fields {
         match field.as_str() {
-            "Aliases" | "Links" | "DNSNames" => {}
+            "Aliases" | "Links" => {}
             "MacAddress" => {
                 let mac = value.as_str().unwrap_or_default();
                 if !mac.is_empty() && !is_mac(mac) {
