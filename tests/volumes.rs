@@ -278,3 +278,20 @@ fn volume_events_are_logged() {
     let o = ok(&d.docker(&["events", "--since", "0", "--until", &until, "--filter", "type=volume", "--format", "{{.Type}} {{.Action}} {{.Actor.ID}} {{.Actor.Attributes.driver}}"]), &d);
     assert_eq!(o, "volume create dbxev local\nvolume destroy dbxev local\n", "{o}");
 }
+
+#[test]
+fn system_prune_with_volumes_takes_the_anonymous_ones() {
+    let Some(d) = Dockerd::start() else { return };
+    ok(&d.docker(&["volume", "create", "dbxnamed"]), &d);
+    let anon = ok(&d.docker(&["volume", "create"]), &d).trim().to_string();
+    std::fs::write(d.tmp.join("data/volumes").join(&anon).join("_data/f"), vec![1u8; 2000]).unwrap();
+    let out = ok(&d.docker(&["system", "prune", "-f", "--volumes"]), &d);
+    assert!(out.contains(&format!("Deleted Volumes:\n{anon}\n")) && out.ends_with("Total reclaimed space: 2kB\n"), "{out}");
+    assert_eq!(names(&d, None), ["dbxnamed"]);
+    if real_clis().contains(&common::REAL_CLI) {
+        let anon = ok(&d.docker(&["volume", "create"]), &d).trim().to_string();
+        let out = ok(&d.real_docker(common::REAL_CLI, &["system", "prune", "-f", "--volumes"]), &d);
+        assert!(out.contains(&format!("Deleted Volumes:\n{anon}\n")), "{out}");
+        assert_eq!(names(&d, None), ["dbxnamed"]);
+    }
+}

@@ -446,7 +446,7 @@ mod tests {
         assert_eq!((e.kind, e.message.as_str()), (ErrorKind::Conflict, "remove data1: volume is in use - [c1]"));
         // Prune: anonymous only, then all unreferenced.
         let (removed, _) = s.prune(false, |_| true);
-        assert_eq!(removed.iter().map(|v| v.name.clone()).collect::<Vec<_>>(), [anon.name.clone()]);
+        assert_eq!(removed.iter().map(|v| v.name.as_str()).collect::<Vec<_>>(), [anon.name.as_str()]);
         let (removed, _) = s.prune(true, |_| true);
         assert!(removed.is_empty());
         s.dereference("data1", "c1").unwrap();

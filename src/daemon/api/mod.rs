@@ -113,7 +113,7 @@ pub fn handle(d: &Arc<Daemon>, mut req: Request) -> Response {
         ("DELETE", ["networks", id]) => networks::remove(d, id),
         ("POST", ["networks", id, "connect"]) => networks::connect(d, id, &req),
         ("POST", ["networks", id, "disconnect"]) => networks::disconnect(d, id, &req),
-        ("POST", [kind @ "build", "prune"]) => container_verbs::prune_nothing(kind, &req),
+        ("POST", ["build", "prune"]) => container_verbs::prune_build_cache(&req),
         ("GET", ["volumes"]) => volumes::list(d, &req),
         ("POST", ["volumes", "create"]) => volumes::create(d, &req),
         ("POST", ["volumes", "prune"]) => volumes::prune(d, &req, v),
