@@ -146,7 +146,7 @@ fn context(v: &Value) -> Value {
     let usage = &v["UsageData"];
     let (links, size) = if usage.is_object() {
         let size = usage["Size"].as_i64().unwrap_or(-1);
-        (usage["RefCount"].as_i64().unwrap_or(0).to_string(), if size < 0 { "N/A".to_string() } else { crate::units::human_size(size as f64) })
+        (usage["RefCount"].as_i64().unwrap_or(0).to_string(), if size < 0 { "N/A".to_string() } else { crate::units::human_size_with_precision(size as f64, 4) })
     } else {
         ("N/A".to_string(), "N/A".to_string())
     };
