@@ -295,3 +295,29 @@ fn system_prune_with_volumes_takes_the_anonymous_ones() {
         assert_eq!(names(&d, None), ["dbxnamed"]);
     }
 }
+
+#[test]
+fn our_client_prints_what_the_cli_28_prints() {
+    let Some(d) = Dockerd::start() else { return };
+    if !real_clis().contains(&common::REAL_CLI) {
+        return;
+    }
+    ok(&d.docker(&["volume", "create", "--label", "b=2", "--label", "a=1", "dbxv10"]), &d);
+    ok(&d.docker(&["volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", "dbxv9"]), &d);
+    for args in [
+        &["volume", "ls"][..],
+        &["volume", "ls", "-q"],
+        &["volume", "ls", "--format", "json"],
+        &["volume", "ls", "--format", "table {{.Name}}\t{{.Labels}}\t{{.Mountpoint}}"],
+        &["volume", "inspect", "dbxv10", "dbxv9"],
+        &["volume", "inspect", "--format", "json", "dbxv10"],
+        &["volume", "inspect", "--format", "{{json .Labels}}", "dbxv10"],
+        &["volume", "rm", "dbxnosuch"],
+    ] {
+        let ours = d.docker(args);
+        let theirs = d.real_docker(common::REAL_CLI, args);
+        assert_eq!(stdout(&ours), stdout(&theirs), "{args:?}");
+        assert_eq!(ours.status.code(), theirs.status.code(), "{args:?}: {} / {}", stderr(&ours), stderr(&theirs));
+        assert_eq!(stderr(&ours), stderr(&theirs), "{args:?}");
+    }
+}
