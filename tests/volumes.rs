@@ -264,6 +264,12 @@ fn volumes_survive_a_restart_and_a_crash_and_nothing_stays_mounted() {
     let table = ok(&d.docker(&["system", "df"]), &d);
     let row = table.lines().find(|l| l.starts_with("Local Volumes")).unwrap().split_whitespace().collect::<Vec<_>>().join(" ");
     assert_eq!(row, "Local Volumes 2 0 4B 4B (100%)", "{table}");
+    if real_clis().contains(&common::REAL_CLI) {
+        let verbose = ok(&d.real_docker(common::REAL_CLI, &["system", "df", "-v"]), &d);
+        let section = verbose.split("Local Volumes space usage:\n\n").nth(1).unwrap_or_else(|| panic!("{verbose}"));
+        let rows: Vec<String> = section.lines().take(3).map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
+        assert_eq!(rows, ["VOLUME NAME LINKS SIZE", "dbxkeep 0 4B", "dbxtmpfs 0 0B"], "{verbose}");
+    }
     // A clean stop and start as well (SIGTERM through crash's path: kill + restart is the
     // only restart the fixture has; the metadata must be whole either way).
     d.crash_and_restart();

@@ -152,12 +152,18 @@ impl Store {
             if validate_name(&name).is_err() || !entry.path().join("_data").is_dir() {
                 continue;
             }
-            // A volume whose metadata a crash kept from being written is still a volume (as
-            // Docker's local driver lists every directory), without labels or options.
+            // A volume whose metadata a crash kept from being written (or that is unreadable)
+            // is still a volume, as Docker's local driver lists every directory, without
+            // labels or options; one bad file must not keep the daemon from starting.
+            let bare = || Meta { name: name.clone(), created_at: created_time(&entry.path()), ..Meta::default() };
             let meta = match std::fs::read(entry.path().join(META_FILE)) {
-                Ok(b) => serde_json::from_slice(&b).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", entry.path().join(META_FILE).display())))?,
-                Err(_) => Meta { name: name.clone(), created_at: created_time(&entry.path()), ..Meta::default() },
+                Ok(b) => serde_json::from_slice::<Meta>(&b).unwrap_or_else(|e| {
+                    eprintln!("dockerd: volume {name}: {META_FILE}: {e}");
+                    bare()
+                }),
+                Err(_) => bare(),
             };
+            let meta = Meta { name: name.clone(), ..meta };
             let is_mounted = mounted.contains(&entry.path().join("_data"));
             volumes.insert(name, State { meta, refs: BTreeSet::new(), active: BTreeSet::new(), mounted: is_mounted });
         }
@@ -455,6 +461,20 @@ mod tests {
         assert!(!root.join("volumes/data1").exists());
         assert_eq!(s.remove("data1", true), Ok(None));
         assert_eq!(s.remove("data1", false).unwrap_err().kind, ErrorKind::NotFound);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_volume_without_readable_metadata_is_still_listed() {
+        let root = temp_root("bare");
+        std::fs::create_dir_all(root.join("volumes/half/_data")).unwrap();
+        std::fs::create_dir_all(root.join("volumes/torn/_data")).unwrap();
+        std::fs::write(root.join("volumes/torn/volume.json"), b"{\"Name\":").unwrap();
+        std::fs::create_dir_all(root.join("volumes/.hidden/_data")).unwrap();
+        let s = Store::open(&root).unwrap();
+        let names: Vec<String> = s.list().into_iter().map(|v| v.name).collect();
+        assert_eq!(names, ["half", "torn"]);
+        assert_eq!(s.get("half").unwrap().labels, None);
         std::fs::remove_dir_all(&root).unwrap();
     }
 
