@@ -48,3 +48,4 @@ pub mod sys;
 pub mod timestamp;
 pub mod units;
 pub mod version;
+pub mod volume;

@@ -268,11 +268,16 @@ fn df_cmd(ctx: &Ctx, _p: &Parsed) -> Result<i32, Failure> {
     let active_containers = containers.iter().filter(|c| c["State"] == "running").count();
     let rw_total: f64 = containers.iter().map(|c| c["SizeRw"].as_f64().unwrap_or(0.0)).sum();
     let rw_free: f64 = containers.iter().filter(|c| c["State"] != "running").map(|c| c["SizeRw"].as_f64().unwrap_or(0.0)).sum();
+    let volumes = v["Volumes"].as_array().cloned().unwrap_or_default();
+    let volume_size = |v: &Value| v["UsageData"]["Size"].as_f64().filter(|s| *s > 0.0).unwrap_or(0.0);
+    let in_use = |v: &Value| v["UsageData"]["RefCount"].as_i64().unwrap_or(0) > 0;
+    let volumes_total: f64 = volumes.iter().map(volume_size).sum();
+    let volumes_free: f64 = volumes.iter().filter(|v| !in_use(v)).map(volume_size).sum();
     let rows = vec![
         vec!["TYPE".to_string(), "TOTAL".into(), "ACTIVE".into(), "SIZE".into(), "RECLAIMABLE".into()],
         vec!["Images".into(), images.len().to_string(), active_images.to_string(), human::human_size(layers), reclaimable((layers - used).max(0.0), layers, true)],
         vec!["Containers".into(), containers.len().to_string(), active_containers.to_string(), human::human_size(rw_total), reclaimable(rw_free, rw_total, true)],
-        vec!["Local Volumes".into(), "0".into(), "0".into(), "0B".into(), "0B".into()],
+        vec!["Local Volumes".into(), volumes.len().to_string(), volumes.iter().filter(|v| in_use(v)).count().to_string(), human::human_size(volumes_total), reclaimable(volumes_free, volumes_total, true)],
         vec!["Build Cache".into(), "0".into(), "0".into(), "0B".into(), "0B".into()],
     ];
     out(&human::table(&rows));

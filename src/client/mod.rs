@@ -19,6 +19,7 @@ pub mod progress;
 mod ps;
 mod resources;
 mod system;
+mod volume;
 mod update;
 pub mod template;
 pub mod tty;
@@ -132,6 +133,7 @@ fn commands() -> Vec<&'static Command> {
     all.extend(cp::COMMANDS.iter());
     all.extend(update::COMMANDS.iter());
     all.extend(network::COMMANDS.iter());
+    all.extend(volume::COMMANDS.iter());
     all.sort_by_key(|c| c.name);
     all
 }
@@ -149,7 +151,7 @@ fn management_alias(group: &str, sub: &str) -> Option<&'static str> {
         ("image", "pull") => "pull",
         ("image", "inspect") => "inspect",
         ("system", "info") => "info",
-        (group, sub) => return image_cmds::management_alias(group, sub).or_else(|| verbs::management_alias(group, sub)).or_else(|| network::management_alias(group, sub)),
+        (group, sub) => return image_cmds::management_alias(group, sub).or_else(|| verbs::management_alias(group, sub)).or_else(|| network::management_alias(group, sub)).or_else(|| volume::management_alias(group, sub)),
     })
 }
 

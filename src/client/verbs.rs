@@ -145,6 +145,7 @@ pub fn group_usage(group: &str, short_of: &dyn Fn(&str) -> Option<&'static str>)
         "image" => ("Manage images", &["build", "history", "import", "inspect", "load", "ls", "prune", "pull", "push", "rm", "save", "tag"]),
         "system" => ("Manage Docker", &["df", "events", "info", "prune"]),
         "network" => ("Manage networks", &["connect", "create", "disconnect", "inspect", "ls", "prune", "rm"]),
+        "volume" => ("Manage volumes", &["create", "inspect", "ls", "prune", "rm", "update"]),
         _ => return None,
     };
     let mut s = format!("Usage:  docker {group} COMMAND\n\n{title}\n\nCommands:\n");

@@ -149,6 +149,12 @@ impl Events {
         self.log("network", action, id, attributes);
     }
 
+    /// A volume event (`create`, `destroy`): the actor is the volume's name, `driver` its
+    /// driver, as Docker's.
+    pub fn volume(&self, action: &str, name: &str, driver: &str) {
+        self.log("volume", action, name, BTreeMap::from([("driver".to_string(), driver.to_string())]));
+    }
+
     /// What the ring holds now, and the position to follow from.
     pub fn snapshot(&self) -> (Vec<Arc<Message>>, u64) {
         let ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());

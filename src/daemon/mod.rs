@@ -169,6 +169,8 @@ pub struct Daemon {
     restarts: restart::Scheduler,
     /// The networks (`/networks`), with their IPAM state.
     pub networks: networks::Networks,
+    /// The local driver's volumes (`/volumes`).
+    pub volumes: crate::volume::Store,
 }
 
 impl Daemon {
@@ -249,6 +251,7 @@ fn run(mut opts: Options) -> Result<(), String> {
     let net = Arc::new(sandbox::Networking::new(&opts.net, &opts.exec_root, crate::network::netns::Pool::start())?);
     let (restarts, restarts_due) = restart::Scheduler::new();
     let networks = sandbox::open_networks(&opts.net, &opts.data_root.join("network"), &net)?;
+    let volumes = crate::volume::Store::open(&opts.data_root).map_err(|e| format!("volume store: {e}"))?;
     let daemon = Arc::new(Daemon {
         containerd: Containerd::new(&containerd_address),
         opts: opts.clone(),
@@ -262,11 +265,14 @@ fn run(mut opts: Options) -> Result<(), String> {
         events: events::Events::default(),
         restarts,
         networks,
+        volumes,
     });
     daemon.restore();
     daemon.restore_networking();
     daemon.restore_execs();
     daemon.recover_storage();
+    // Devices of volumes that no restored container holds, left mounted by a crash.
+    daemon.volumes.unmount_unused();
     {
         let d = daemon.clone();
         std::thread::Builder::new().name("restarts".into()).spawn(move || restart::run(d, restarts_due)).map_err(|e| e.to_string())?;

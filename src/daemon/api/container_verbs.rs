@@ -101,16 +101,11 @@ pub fn prune(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
     d.prune_containers(&filters).map(|v| Response::json(200, &v))
 }
 
-/// POST /volumes/prune, /build/prune: this daemon makes no
-/// volumes or build cache yet, so there is never anything to delete; the filters are
-/// checked as Docker checks them.
-pub fn prune_nothing(kind: &str, req: &Request) -> Result<Response, ApiError> {
+/// POST /build/prune: this daemon makes no build cache yet, so there is never anything to
+/// delete; the filters are checked as Docker checks them.
+pub fn prune_build_cache(req: &Request) -> Result<Response, ApiError> {
     let filters = Filters::parse(req.query("filters"))?;
-    let (accepted, body): (&[&str], Value) = match kind {
-        "volumes" => (&["label", "label!", "all", "name"], json!({"VolumesDeleted": null, "SpaceReclaimed": 0})),
-        _ => (&["until", "id", "parent", "type", "description", "inuse", "shared", "private", "label", "label!"], json!({"CachesDeleted": null, "SpaceReclaimed": 0})),
-    };
-    filters.validate(accepted)?;
+    filters.validate(&["until", "id", "parent", "type", "description", "inuse", "shared", "private", "label", "label!"])?;
     filters.until()?;
-    Ok(Response::json(200, &body))
+    Ok(Response::json(200, &json!({"CachesDeleted": null, "SpaceReclaimed": 0})))
 }

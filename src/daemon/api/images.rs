@@ -284,7 +284,7 @@ pub fn system_df(d: &Daemon, v: (u32, u32)) -> Value {
             })
         })
         .collect();
-    json!({"LayersSize": layers_size, "Images": images, "Containers": cs, "Volumes": [], "BuildCache": []})
+    json!({"LayersSize": layers_size, "Images": images, "Containers": cs, "Volumes": super::volumes::disk_usage(d), "BuildCache": []})
 }
 
 /// Passes what a worker thread writes to the channel, in pieces of at most 1 MiB.

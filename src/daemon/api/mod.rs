@@ -11,6 +11,7 @@ mod images;
 mod logs;
 mod networks;
 mod system;
+mod volumes;
 
 pub use system::arch;
 
@@ -112,7 +113,13 @@ pub fn handle(d: &Arc<Daemon>, mut req: Request) -> Response {
         ("DELETE", ["networks", id]) => networks::remove(d, id),
         ("POST", ["networks", id, "connect"]) => networks::connect(d, id, &req),
         ("POST", ["networks", id, "disconnect"]) => networks::disconnect(d, id, &req),
-        ("POST", [kind @ ("volumes" | "build"), "prune"]) => container_verbs::prune_nothing(kind, &req),
+        ("POST", ["build", "prune"]) => container_verbs::prune_build_cache(&req),
+        ("GET", ["volumes"]) => volumes::list(d, &req),
+        ("POST", ["volumes", "create"]) => volumes::create(d, &req),
+        ("POST", ["volumes", "prune"]) => volumes::prune(d, &req, v),
+        ("GET", ["volumes", name]) => volumes::inspect(d, name),
+        ("PUT", ["volumes", name]) => volumes::update(d, name),
+        ("DELETE", ["volumes", name]) => volumes::remove(d, name, &req),
         ("POST", ["containers", id, "pause"]) => container_verbs::pause(d, id),
         ("POST", ["containers", id, "unpause"]) => container_verbs::unpause(d, id),
         ("POST", ["containers", id, "rename"]) => container_verbs::rename(d, id, &req),
