@@ -43,6 +43,7 @@ pub mod runc;
 pub mod seccomp;
 pub mod shim;
 pub mod snapshot;
+pub mod sortorder;
 pub mod stdcopy;
 pub mod sys;
 pub mod timestamp;

@@ -6,20 +6,13 @@
 
 mod common;
 
-use common::{ok, real_clis, stderr, stdout, Dockerd, REAL_CLI};
+use common::{clients, ok, real_clis, stderr, stdout, Dockerd, REAL_CLI};
 use serde_json::Value;
 
 /// A dockerd of ours inside a new network namespace (dropped with the daemon), with its
 /// default bridge `dbx0` (10.123.0.0/24) and networks without a subnet from 10.200.0.0/16.
 fn start(extra: &[&str]) -> Option<Dockerd> {
     Dockerd::start_networked(extra, None).map(|(d, _ns)| d)
-}
-
-/// Our client (None) and each real CLI installed.
-fn clients() -> Vec<Option<&'static str>> {
-    let mut all = vec![None];
-    all.extend(real_clis().into_iter().map(Some));
-    all
 }
 
 fn run(d: &Dockerd, cli: Option<&str>, args: &[&str]) -> std::process::Output {

@@ -5,15 +5,8 @@
 
 mod common;
 
-use common::{mounts_under, ok, real_clis, stderr, stdout, Dockerd, TempDir};
+use common::{clients, mounts_under, ok, real_clis, stderr, stdout, Dockerd, TempDir};
 use serde_json::Value;
-
-/// Our client (None) and each real CLI installed.
-fn clients() -> Vec<Option<&'static str>> {
-    let mut all = vec![None];
-    all.extend(real_clis().into_iter().map(Some));
-    all
-}
 
 fn run(d: &Dockerd, cli: Option<&str>, args: &[&str]) -> std::process::Output {
     d.client_with_input(cli, args, None)

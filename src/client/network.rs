@@ -306,7 +306,7 @@ fn ls_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     let query: Vec<(&str, String)> = filters.map(|f| vec![("filters", f)]).unwrap_or_default();
     let list = ctx.api()?.json("GET", "/networks", &query, None)?;
     let mut nets = list.as_array().cloned().unwrap_or_default();
-    nets.sort_by(|a, b| natural_cmp(a["Name"].as_str().unwrap_or(""), b["Name"].as_str().unwrap_or("")));
+    nets.sort_by(|a, b| crate::sortorder::natural_cmp(a["Name"].as_str().unwrap_or(""), b["Name"].as_str().unwrap_or("")));
     let custom = p.value("format").filter(|f| !f.is_empty()).map(str::to_string).or_else(|| if p.bool("quiet") { None } else { format::config_format("networksFormat") });
     let format = match custom.as_deref() {
         None | Some("table") if p.bool("quiet") => "{{.ID}}".to_string(),
@@ -319,29 +319,6 @@ fn ls_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     let t = titles(&[("ID", "NETWORK ID"), ("Name", "NAME"), ("Driver", "DRIVER"), ("Scope", "SCOPE"), ("IPv4", "IPV4"), ("IPv6", "IPV6"), ("Internal", "INTERNAL"), ("Labels", "LABELS"), ("CreatedAt", "CREATED AT")]);
     out(&format::write_list(&format, &items, &t, &[("Label", label)]).map_err(|e| Failure::new(e, 1))?);
     Ok(0)
-}
-
-/// fvbommel/sortorder's natural order, as the CLI sorts network names.
-fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
-    let key = |s: &str| -> Vec<(String, u128)> {
-        let mut parts = Vec::new();
-        let mut cur = String::new();
-        let mut digits = String::new();
-        for c in s.chars() {
-            if c.is_ascii_digit() {
-                digits.push(c);
-            } else {
-                if !digits.is_empty() {
-                    parts.push((std::mem::take(&mut cur), digits.parse().unwrap_or(u128::MAX)));
-                    digits.clear();
-                }
-                cur.push(c);
-            }
-        }
-        parts.push((cur, if digits.is_empty() { 0 } else { digits.parse().unwrap_or(u128::MAX) }));
-        parts
-    };
-    key(a).cmp(&key(b)).then_with(|| a.cmp(b))
 }
 
 fn inspect_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
@@ -480,7 +457,5 @@ mod tests {
         assert_eq!(ipam_config(&[], &[], &["10.0.0.1"], &Map::new()).unwrap_err(), "every ip-range or gateway must have a corresponding subnet");
         assert_eq!(ipam_config(&["10.0.0.0/8", "10.1.0.0/16"], &[], &[], &Map::new()).unwrap_err(), "multiple overlapping subnet configuration is not supported");
         assert_eq!(ipam_config(&["10.0.0.0/8"], &[], &["11.0.0.1"], &Map::new()).unwrap_err(), "no matching subnet for gateway 11.0.0.1");
-        assert_eq!(natural_cmp("net10", "net9"), std::cmp::Ordering::Greater);
-        assert_eq!(natural_cmp("bridge", "host"), std::cmp::Ordering::Less);
     }
 }

@@ -194,7 +194,7 @@ fn ls_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
         eprintln!("{w}");
     }
     let mut vols = list["Volumes"].as_array().cloned().unwrap_or_default();
-    vols.sort_by(|a, b| natural_cmp(a["Name"].as_str().unwrap_or(""), b["Name"].as_str().unwrap_or("")));
+    vols.sort_by(|a, b| crate::sortorder::natural_cmp(a["Name"].as_str().unwrap_or(""), b["Name"].as_str().unwrap_or("")));
     let custom = p.value("format").filter(|f| !f.is_empty()).map(str::to_string).or_else(|| if p.bool("quiet") { None } else { format::config_format("volumesFormat") });
     let format = match custom.as_deref() {
         None | Some("table") if p.bool("quiet") => "{{.Name}}".to_string(),
@@ -205,29 +205,6 @@ fn ls_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     let t = titles(&[("Name", "VOLUME NAME"), ("Driver", "DRIVER"), ("Scope", "SCOPE"), ("Mountpoint", "MOUNTPOINT"), ("Labels", "LABELS"), ("Links", "LINKS"), ("Size", "SIZE"), ("Group", "GROUP"), ("Availability", "AVAILABILITY"), ("Status", "STATUS")]);
     out(&format::write_list(&format, &items, &t, &[("Label", label)]).map_err(|e| Failure::new(e, 1))?);
     Ok(0)
-}
-
-/// fvbommel/sortorder's natural order, as the CLI sorts volume names.
-fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
-    let key = |s: &str| -> Vec<(String, u128)> {
-        let mut parts = Vec::new();
-        let mut cur = String::new();
-        let mut digits = String::new();
-        for c in s.chars() {
-            if c.is_ascii_digit() {
-                digits.push(c);
-            } else {
-                if !digits.is_empty() {
-                    parts.push((std::mem::take(&mut cur), digits.parse().unwrap_or(u128::MAX)));
-                    digits.clear();
-                }
-                cur.push(c);
-            }
-        }
-        parts.push((cur, if digits.is_empty() { 0 } else { digits.parse().unwrap_or(u128::MAX) }));
-        parts
-    };
-    key(a).cmp(&key(b)).then_with(|| a.cmp(b))
 }
 
 fn inspect_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
@@ -311,6 +288,5 @@ mod tests {
         assert_eq!(c["Size"], "2.048kB");
         let c = context(&json!({"Name": "v2", "Labels": null}));
         assert_eq!((c["Labels"].as_str(), c["Size"].as_str()), (Some(""), Some("N/A")));
-        assert_eq!(natural_cmp("v10", "v9"), std::cmp::Ordering::Greater);
     }
 }

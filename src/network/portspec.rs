@@ -236,7 +236,7 @@ fn form_group(key: &str, first: u16, last: u16) -> String {
 /// `NetworkSettings.Ports` (port → [(HostIp, HostPort)]), in natural order as the CLI sorts.
 pub fn port_lines(ports: &BTreeMap<String, Vec<(String, String)>>) -> Vec<String> {
     let mut out: Vec<String> = ports.iter().flat_map(|(port, fronts)| fronts.iter().map(move |(ip, hp)| format!("{port} -> {}", join_host_port(ip, hp)))).collect();
-    out.sort_by(|a, b| natural_cmp(a, b));
+    out.sort_by(|a, b| crate::sortorder::natural_cmp(a, b));
     out
 }
 
@@ -247,47 +247,13 @@ pub fn port_lines_for(ports: &BTreeMap<String, Vec<(String, String)>>, port: &st
     match ports.get(&key).filter(|f| !f.is_empty()) {
         Some(fronts) => {
             let mut out: Vec<String> = fronts.iter().map(|(ip, hp)| join_host_port(ip, hp)).collect();
-            out.sort_by(|a, b| natural_cmp(a, b));
+            out.sort_by(|a, b| crate::sortorder::natural_cmp(a, b));
             Ok(out)
         }
         None => Err(format!("Error: No public port '{port}' published for {container}")),
     }
 }
 
-/// fvbommel/sortorder's natural order: runs of digits compare by value.
-fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
-    use std::cmp::Ordering;
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        if a[i].is_ascii_digit() && b[j].is_ascii_digit() {
-            let (si, sj) = (i, j);
-            while i < a.len() && a[i].is_ascii_digit() {
-                i += 1;
-            }
-            while j < b.len() && b[j].is_ascii_digit() {
-                j += 1;
-            }
-            let (na, nb) = (trim_zeros(&a[si..i]), trim_zeros(&b[sj..j]));
-            let ord = na.len().cmp(&nb.len()).then_with(|| na.cmp(nb)).then_with(|| (i - si).cmp(&(j - sj)));
-            if ord != Ordering::Equal {
-                return ord;
-            }
-        } else {
-            if a[i] != b[j] {
-                return a[i].cmp(&b[j]);
-            }
-            i += 1;
-            j += 1;
-        }
-    }
-    (a.len() - i).cmp(&(b.len() - j))
-}
-
-fn trim_zeros(d: &[u8]) -> &[u8] {
-    let k = d.iter().position(|&c| c != b'0').unwrap_or(d.len());
-    &d[k..]
-}
 
 #[cfg(test)]
 mod tests {
@@ -347,6 +313,5 @@ mod tests {
         assert_eq!(port_lines(&ports), ["80/tcp -> 0.0.0.0:8080", "80/tcp -> [::]:8080", "9000/udp -> 127.0.0.1:9000"]);
         assert_eq!(port_lines_for(&ports, "80", "web").unwrap(), ["0.0.0.0:8080", "[::]:8080"]);
         assert_eq!(port_lines_for(&ports, "443/tcp", "web").unwrap_err(), "Error: No public port '443/tcp' published for web");
-        assert_eq!(natural_cmp("a10", "a9"), std::cmp::Ordering::Greater);
     }
 }

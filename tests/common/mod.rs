@@ -16,6 +16,13 @@ pub const REAL_CLI: &str = "/usr/local/bin/docker";
 pub const DEBIAN_CLI: &str = "/usr/bin/docker";
 
 /// Whether the real docker CLI 28 ([`REAL_CLI`]) is installed.
+/// Our client (None) and each real CLI installed, for `Dockerd::client_with_input`.
+pub fn clients() -> Vec<Option<&'static str>> {
+    let mut all = vec![None];
+    all.extend(real_clis().into_iter().map(Some));
+    all
+}
+
 pub fn have_real_cli() -> bool {
     Path::new(REAL_CLI).exists()
 }
