@@ -172,6 +172,30 @@ pub fn options_help(specs: &[Spec]) -> String {
     rows.iter().map(|(l, h)| format!("{l:<width$}   {h}\n")).collect()
 }
 
+/// The CLI 28's argument-count errors (`cli.ExactArgs`, `RequiresMinArgs`, `RequiresMaxArgs`,
+/// `NoArgs`), for the commands that word them as the CLI 28 does (the shared check of the
+/// command table words them as the CLI 20.10).
+pub fn check_args_cli28(p: &Parsed, name: &str, usage: &str, want: super::Args) -> Result<(), super::Failure> {
+    use super::Args;
+    let n = p.args.len();
+    let plural = |k: usize| if k == 1 { "argument" } else { "arguments" };
+    let path = format!("docker {name}");
+    let msg = match want {
+        Args::None if n > 0 => format!("docker: '{path}' accepts no arguments\n\nUsage:  {usage}\n\nRun '{path} --help' for more information"),
+        Args::Exact(k) if n != k => format!("docker: '{path}' requires {k} {}\n\nUsage:  {usage}\n\nRun '{path} --help' for more information", plural(k)),
+        // "SRun" is the CLI 28's own text (its RequiresMaxArgs), kept as it prints it.
+        Args::AtMost(k) if n > k => format!("docker: '{path}' requires at most {k} {}\n\nUsage:  {usage}\n\nSRun '{path} --help' for more information", plural(k)),
+        Args::AtLeast(k) if n < k => format!("docker: '{path}' requires at least {k} {}\n\nUsage:  {usage}\n\nSee '{path} --help' for more information", plural(k)),
+        _ => return Ok(()),
+    };
+    Err(super::Failure::new(msg, 1))
+}
+
+/// `key=value` list flags as a map (the CLI's `MapOpts`: a value without `=` maps to "").
+pub fn map_flag(p: &Parsed, long: &str) -> serde_json::Map<String, serde_json::Value> {
+    p.list(long).into_iter().map(|v| v.split_once('=').map(|(k, val)| (k.to_string(), serde_json::json!(val))).unwrap_or((v.to_string(), serde_json::json!("")))).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

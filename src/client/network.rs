@@ -2,7 +2,7 @@
 //! flags, requests, output and errors.
 
 use super::api::seg;
-use super::flags::{flag, Kind, Parsed};
+use super::flags::{check_args_cli28, flag, map_flag, Kind, Parsed};
 use super::format::{self, titles};
 use super::{out, Args, Command, Ctx, Failure};
 use crate::network::IpNet;
@@ -130,28 +130,8 @@ pub fn management_alias(group: &str, sub: &str) -> Option<&'static str> {
 }
 
 
-/// The CLI 28's argument-count errors (`cli.ExactArgs`, `RequiresMinArgs`, `NoArgs`), checked
-/// by each command itself since the shared check words them as the CLI 20.10 does.
-fn check_args(p: &Parsed, name: &str, usage: &str, want: Args) -> Result<(), Failure> {
-    let n = p.args.len();
-    let plural = |k: usize| if k == 1 { "argument" } else { "arguments" };
-    let path = format!("docker {name}");
-    let msg = match want {
-        Args::None if n > 0 => format!("docker: '{path}' accepts no arguments\n\nUsage:  {usage}\n\nRun '{path} --help' for more information"),
-        Args::Exact(k) if n != k => format!("docker: '{path}' requires {k} {}\n\nUsage:  {usage}\n\nRun '{path} --help' for more information", plural(k)),
-        Args::AtLeast(k) if n < k => format!("docker: '{path}' requires at least {k} {}\n\nUsage:  {usage}\n\nSee '{path} --help' for more information", plural(k)),
-        _ => return Ok(()),
-    };
-    Err(Failure::new(msg, 1))
-}
-
 fn flag_error(value: &str, long: &str, why: &str, cmd: &str) -> Failure {
     Failure::new(format!("invalid argument \"{value}\" for \"{long}\" flag: {why}\nSee 'docker {cmd} --help'."), 125)
-}
-
-/// `key=value` list flags as a map (the CLI's `MapOpts`: a value without `=` maps to "").
-fn map_flag(p: &Parsed, long: &str) -> Map<String, Value> {
-    p.list(long).into_iter().map(|v| v.split_once('=').map(|(k, val)| (k.to_string(), json!(val))).unwrap_or((v.to_string(), json!("")))).collect()
 }
 
 /// The CLI's `subnetMatches`: whether `data` (an address or CIDR) is inside `subnet`.
@@ -225,7 +205,7 @@ fn ipam_config(subnets: &[&str], ranges: &[&str], gateways: &[&str], aux: &Map<S
 }
 
 fn create_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
-    check_args(p, "network create", "docker network create [OPTIONS] NETWORK", Args::Exact(1))?;
+    check_args_cli28(p, "network create", "docker network create [OPTIONS] NETWORK", Args::Exact(1))?;
     let opts = map_flag(p, "opt");
     let ipam_opts = map_flag(p, "ipam-opt");
     let aux = map_flag(p, "aux-address");
@@ -301,7 +281,7 @@ fn label(dot: &Value, args: &[Value]) -> Result<Value, String> {
 const DEFAULT_TABLE: &str = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}";
 
 fn ls_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
-    check_args(p, "network ls", "docker network ls [OPTIONS]", Args::None)?;
+    check_args_cli28(p, "network ls", "docker network ls [OPTIONS]", Args::None)?;
     let filters = super::verbs::filter_flags(p, &[], "-f, --filter", "network ls", "docker network ls [OPTIONS]")?;
     let query: Vec<(&str, String)> = filters.map(|f| vec![("filters", f)]).unwrap_or_default();
     let list = ctx.api()?.json("GET", "/networks", &query, None)?;
@@ -322,7 +302,7 @@ fn ls_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
 }
 
 fn inspect_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
-    check_args(p, "network inspect", "docker network inspect [OPTIONS] NETWORK [NETWORK...]", Args::AtLeast(1))?;
+    check_args_cli28(p, "network inspect", "docker network inspect [OPTIONS] NETWORK [NETWORK...]", Args::AtLeast(1))?;
     let api = ctx.api()?;
     let mut found = Vec::new();
     let mut errors = Vec::new();
@@ -338,7 +318,7 @@ fn inspect_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
 }
 
 fn rm_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
-    check_args(p, "network rm", "docker network rm NETWORK [NETWORK...]", Args::AtLeast(1))?;
+    check_args_cli28(p, "network rm", "docker network rm NETWORK [NETWORK...]", Args::AtLeast(1))?;
     let api = ctx.api()?;
     let force = p.bool("force");
     // Errors as they come (the CLI prints each at once), names of the removed ones.
@@ -361,7 +341,7 @@ fn rm_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
 }
 
 fn connect_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
-    check_args(p, "network connect", "docker network connect [OPTIONS] NETWORK CONTAINER", Args::Exact(2))?;
+    check_args_cli28(p, "network connect", "docker network connect [OPTIONS] NETWORK CONTAINER", Args::Exact(2))?;
     let cmd = "network connect";
     let mut driver_opts = Map::new();
     for o in p.list("driver-opt") {
@@ -412,14 +392,14 @@ fn connect_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
 }
 
 fn disconnect_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
-    check_args(p, "network disconnect", "docker network disconnect [OPTIONS] NETWORK CONTAINER", Args::Exact(2))?;
+    check_args_cli28(p, "network disconnect", "docker network disconnect [OPTIONS] NETWORK CONTAINER", Args::Exact(2))?;
     let body = json!({"Container": p.args[1], "Force": p.bool("force")});
     ctx.api()?.call("POST", &format!("/networks/{}/disconnect", seg(&p.args[0])), &[], Some(&body), &[])?;
     Ok(0)
 }
 
 fn prune_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
-    check_args(p, "network prune", "docker network prune [OPTIONS]", Args::None)?;
+    check_args_cli28(p, "network prune", "docker network prune [OPTIONS]", Args::None)?;
     let filters = super::verbs::filter_flags(p, &[], "--filter", "network prune", "docker network prune [OPTIONS]")?;
     if !p.bool("force") {
         out("WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] ");

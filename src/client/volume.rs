@@ -2,7 +2,7 @@
 //! output and errors.
 
 use super::api::seg;
-use super::flags::{flag, Kind, Parsed};
+use super::flags::{check_args_cli28, flag, map_flag, Kind, Parsed};
 use super::format::{self, titles};
 use super::{out, Args, Command, Ctx, Failure};
 use serde_json::{json, Map, Value};
@@ -95,29 +95,8 @@ pub fn management_alias(group: &str, sub: &str) -> Option<&'static str> {
     })
 }
 
-/// The CLI 28's argument-count errors (`cli.ExactArgs`, `RequiresMinArgs`, `NoArgs`,
-/// `RequiresMaxArgs`).
-fn check_args(p: &Parsed, name: &str, usage: &str, want: Args) -> Result<(), Failure> {
-    let n = p.args.len();
-    let plural = |k: usize| if k == 1 { "argument" } else { "arguments" };
-    let path = format!("docker {name}");
-    let msg = match want {
-        Args::None if n > 0 => format!("docker: '{path}' accepts no arguments\n\nUsage:  {usage}\n\nRun '{path} --help' for more information"),
-        // "SRun" is the CLI 28's own text (its RequiresMaxArgs), kept as it prints it.
-        Args::AtMost(k) if n > k => format!("docker: '{path}' requires at most {k} {}\n\nUsage:  {usage}\n\nSRun '{path} --help' for more information", plural(k)),
-        Args::AtLeast(k) if n < k => format!("docker: '{path}' requires at least {k} {}\n\nUsage:  {usage}\n\nSee '{path} --help' for more information", plural(k)),
-        _ => return Ok(()),
-    };
-    Err(Failure::new(msg, 1))
-}
-
-/// `key=value` list flags as a map (a value without `=` maps to "").
-fn map_flag(p: &Parsed, long: &str) -> Map<String, Value> {
-    p.list(long).into_iter().map(|v| v.split_once('=').map(|(k, val)| (k.to_string(), json!(val))).unwrap_or((v.to_string(), json!("")))).collect()
-}
-
 fn create_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
-    check_args(p, "volume create", "docker volume create [OPTIONS] [VOLUME]", Args::AtMost(1))?;
+    check_args_cli28(p, "volume create", "docker volume create [OPTIONS] [VOLUME]", Args::AtMost(1))?;
     let name = match (p.value("name"), p.args.first()) {
         (Some(n), Some(a)) if !n.is_empty() && n != a => return Err(Failure::new("conflicting options: either specify --name or provide positional arg, not both", 1)),
         (_, Some(a)) => a.as_str(),
@@ -186,7 +165,7 @@ fn label(dot: &Value, args: &[Value]) -> Result<Value, String> {
 const DEFAULT_TABLE: &str = "table {{.Driver}}\t{{.Name}}";
 
 fn ls_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
-    check_args(p, "volume ls", "docker volume ls [OPTIONS]", Args::None)?;
+    check_args_cli28(p, "volume ls", "docker volume ls [OPTIONS]", Args::None)?;
     let filters = super::verbs::filter_flags(p, &[], "-f, --filter", "volume ls", "docker volume ls [OPTIONS]")?;
     let query: Vec<(&str, String)> = filters.map(|f| vec![("filters", f)]).unwrap_or_default();
     let list = ctx.api()?.json("GET", "/volumes", &query, None)?;
@@ -208,7 +187,7 @@ fn ls_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
 }
 
 fn inspect_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
-    check_args(p, "volume inspect", "docker volume inspect [OPTIONS] VOLUME [VOLUME...]", Args::AtLeast(1))?;
+    check_args_cli28(p, "volume inspect", "docker volume inspect [OPTIONS] VOLUME [VOLUME...]", Args::AtLeast(1))?;
     let api = ctx.api()?;
     let mut found = Vec::new();
     let mut errors = Vec::new();
@@ -222,7 +201,7 @@ fn inspect_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
 }
 
 fn rm_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
-    check_args(p, "volume rm", "docker volume rm [OPTIONS] VOLUME [VOLUME...]", Args::AtLeast(1))?;
+    check_args_cli28(p, "volume rm", "docker volume rm [OPTIONS] VOLUME [VOLUME...]", Args::AtLeast(1))?;
     let api = ctx.api()?;
     let query: Vec<(&str, String)> = if p.bool("force") { vec![("force", "1".into())] } else { vec![] };
     super::for_each(&p.args, |name| {
@@ -231,7 +210,7 @@ fn rm_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
 }
 
 fn prune_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
-    check_args(p, "volume prune", "docker volume prune [OPTIONS]", Args::None)?;
+    check_args_cli28(p, "volume prune", "docker volume prune [OPTIONS]", Args::None)?;
     let extra: &[(&str, &str)] = if p.bool("all") { &[("all", "true")] } else { &[] };
     let filters = super::verbs::filter_flags(p, extra, "--filter", "volume prune", "docker volume prune [OPTIONS]")?;
     let all = p.bool("all") || p.list("filter").iter().any(|f| matches!(f.split_once('='), Some(("all", v)) if v == "true" || v == "1"));
