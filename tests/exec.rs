@@ -334,6 +334,9 @@ fn execs_end_with_their_container_and_go_with_it() {
     assert_eq!(v["ExitCode"], 137, "{v}");
     let (status, v) = d.api("POST", &format!("/exec/{id}/start"), Some(r#"{"Detach":true}"#));
     assert_eq!(status, 409, "{v}");
+    // The exec's end can be heard before the container's: wait for the container too.
+    let o = d.docker(&["wait", "ct"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let o = d.docker(&["rm", "ct"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let (status, _) = d.api("GET", &format!("/exec/{id}/json"), None);
