@@ -375,6 +375,9 @@ fn connect_and_disconnect_a_running_container() {
     assert!(found.contains("10.126.0.50"), "{found}");
     let out = d.docker(&["network", "connect", "extra", "roamer"]);
     assert!(!out.status.success() && stderr(&out).contains("already exists"), "{}", stderr(&out));
+    // An IPv6 address on a network without IPv6 is refused, not dropped.
+    let out = d.docker(&["run", "--rm", "--network", "extra", "--ip6", "fd00:db8::5", &image, "true"]);
+    assert!(!out.status.success() && stderr(&out).contains("IPv6 disabled"), "{}", stderr(&out));
     run_ok(&d, &["network", "disconnect", "extra", "roamer"]);
     let addrs = run_ok(&d, &["exec", &id, "ip", "-o", "-4", "addr"]);
     assert!(!addrs.contains("eth1"), "{addrs}");

@@ -297,12 +297,23 @@ fn validate_modes(h: &Value) -> Result<(), String> {
             if !strings(h, "Dns").is_empty() || !strings(h, "DnsSearch").is_empty() || !strings(h, "DnsOptions").is_empty() {
                 return Err("conflicting options: dns and the network mode".into());
             }
+            if publishes_ports(h) {
+                return Err("conflicting options: port publishing and the container type network mode".into());
+            }
+            if !strings(h, "Links").is_empty() {
+                return Err("conflicting options: container type network can't be used with links. This would result in undefined behavior".into());
+            }
         }
         n if n.starts_with("container:") => return Err(format!("network {n} not found")),
         // A network's name or id: daemon::networks resolves it.
         _ => {}
     }
     Ok(())
+}
+
+/// Whether a HostConfig asks for published ports (`-p` or `-P`).
+pub fn publishes_ports(h: &Value) -> bool {
+    h.get("PortBindings").and_then(Value::as_object).is_some_and(|p| !p.is_empty()) || h.get("PublishAllPorts").and_then(Value::as_bool) == Some(true)
 }
 
 /// Port keys and bindings, MAC addresses, links and endpoint settings, checked as Docker
@@ -857,6 +868,8 @@ mod tests {
     #[test]
     fn dockers_validation_messages() {
         let h = |h: Value| refused(json!({"HostConfig": h})).unwrap_err();
+        assert_eq!(h(json!({"NetworkMode": "container:x", "PortBindings": {"80/tcp": [{"HostPort": "1"}]}})), "conflicting options: port publishing and the container type network mode");
+        assert!(h(json!({"NetworkMode": "container:x", "Links": ["a:b"]})).starts_with("conflicting options: container type network can't be used with links"));
         assert_eq!(h(json!({"RestartPolicy": {"Name": "sometimes"}})), "invalid restart policy: unknown policy 'sometimes'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'");
         assert_eq!(h(json!({"RestartPolicy": {"Name": "always", "MaximumRetryCount": 3}})), "invalid restart policy: maximum retry count can only be used with 'on-failure'");
         assert_eq!(h(json!({"RestartPolicy": {"Name": "no", "MaximumRetryCount": -1}})), "invalid restart policy: maximum retry count can only be used with 'on-failure' and cannot be negative");

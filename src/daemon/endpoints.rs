@@ -56,8 +56,7 @@ impl Daemon {
         if wanted.len() > 1 && wanted.iter().any(|(n, _)| special(n)) {
             return Err(ApiError::bad_request("container cannot be connected to multiple networks with one of the networks in private (none) mode or host mode"));
         }
-        let publishes = h.get("PortBindings").and_then(Value::as_object).is_some_and(|p| !p.is_empty()) || h.get("PublishAllPorts").and_then(Value::as_bool) == Some(true);
-        if publishes && primary.driver == "null" {
+        if super::create_fields::publishes_ports(h) && primary.driver == "null" {
             return Err(ApiError::bad_request("conflicting options: port publishing and the network mode none"));
         }
         for link in strings(h.get("Links")).unwrap_or_default() {
@@ -83,6 +82,9 @@ impl Daemon {
         let ipam = ep.ipam_config.as_ref();
         if !user_defined && ipam.is_some_and(|c| !c.ipv4_address.is_empty() || !c.ipv6_address.is_empty()) {
             return Err(ApiError::bad_request("user specified IP address is supported on user defined networks only"));
+        }
+        if !n.enable_ipv6 && ipam.is_some_and(|c| !c.ipv6_address.is_empty()) {
+            return Err(ApiError::bad_request(format!("invalid IPv6 address: network {} has IPv6 disabled", n.name)));
         }
         if !user_defined && ep.aliases.as_ref().is_some_and(|a| !a.is_empty()) {
             return Err(ApiError::bad_request("network-scoped alias is supported only for containers in user defined networks"));
@@ -216,18 +218,14 @@ impl Daemon {
     /// `--link NAME:ALIAS` on a user-defined network: the alias (and the name) resolve, for
     /// this container only, to the linked container's address on that network, as Docker's.
     fn register_links(&self, c: &Container, n: &NetworkPlumbing, key: &str) {
-        let mut links = strings(c.host_config.get("Links")).unwrap_or_default();
-        links.extend(c.network_settings.networks.get(key).and_then(|e| e.links.clone()).unwrap_or_default());
-        for link in links {
-            let (name, alias) = link.split_once(':').map(|(n, a)| (n.to_string(), a.to_string())).unwrap_or_else(|| (link.clone(), link.clone()));
-            let Ok(target) = self.find_other(name.trim_start_matches('/'), &c.id) else { continue };
+        for (name, alias) in links_on(c, key) {
+            let Ok(target) = self.find_other(&name, &c.id) else { continue };
             let ips: Vec<IpAddr> = {
                 let t = target.lock();
                 t.c.network_settings.networks.values().filter(|e| e.network_id == n.id).filter_map(|e| e.ip_address.parse().ok()).collect()
             };
             if !ips.is_empty() {
-                let alias = alias.rsplit('/').next().unwrap_or_default().to_string();
-                self.net.register_link(&c.id, n, vec![alias, name.trim_start_matches('/').to_string()], ips);
+                self.net.register_link(&c.id, n, vec![alias, name], ips);
             }
         }
     }
@@ -302,10 +300,8 @@ impl Daemon {
     /// Legacy links (`--link NAME[:ALIAS]`): the running containers they name, with aliases.
     fn links_of(&self, c: &Container) -> Vec<(std::sync::Arc<super::Entry>, String)> {
         let mut out = Vec::new();
-        for link in strings(c.host_config.get("Links")).unwrap_or_default() {
-            let (name, alias) = link.split_once(':').map(|(n, a)| (n.to_string(), a.to_string())).unwrap_or_else(|| (link.clone(), link.clone()));
-            let alias = alias.rsplit('/').next().unwrap_or_default().to_string();
-            if let Ok(entry) = self.find_other(name.trim_start_matches('/'), &c.id) {
+        for (name, alias) in links_on(c, "bridge") {
+            if let Ok(entry) = self.find_other(&name, &c.id) {
                 if entry.lock().c.id != c.id {
                     out.push((entry, alias));
                 }
@@ -316,12 +312,11 @@ impl Daemon {
 
     /// Start, before the sandbox: Docker's check that every link names a running container.
     pub(super) fn check_links(&self, c: &Container) -> Result<(), ApiError> {
-        for link in strings(c.host_config.get("Links")).unwrap_or_default() {
-            let name = link.split(':').next().unwrap_or_default().trim_start_matches('/');
-            let entry = self.find_other(name, &c.id).map_err(|_| ApiError::bad_request(format!("could not get container for {name}")))?;
+        for (name, alias) in links_on(c, "bridge") {
+            let entry = self.find_other(&name, &c.id).map_err(|_| ApiError::bad_request(format!("could not get container for {name}")))?;
             let running = entry.lock().c.state.running;
             if !running {
-                return Err(ApiError::bad_request(format!("Cannot link to a non running container: /{name} AS {}/{}", c.name, link.split(':').nth(1).unwrap_or(name))));
+                return Err(ApiError::bad_request(format!("Cannot link to a non running container: /{name} AS {}/{alias}", c.name)));
             }
         }
         Ok(())
@@ -392,7 +387,12 @@ impl Daemon {
                 self.join(c, &ns, &n, &n.name.clone(), &ifname, false)
             });
             if let Err(e) = joined {
-                c.network_settings.networks.remove(&n.name);
+                // What the join made before it failed (a veth, an address, names) goes too.
+                if let Some(ep) = c.network_settings.networks.remove(&n.name) {
+                    let ns = crate::network::netns::open(std::path::Path::new(&c.network_settings.sandbox_key)).ok();
+                    self.net.forget_names(&c.id, Some(&n.id));
+                    self.leave(&c.id, ns.as_ref(), &ep);
+                }
                 return Err(e);
             }
             let _ = self.write_hosts_file(c);
@@ -498,6 +498,20 @@ impl Daemon {
         }
         Ok(())
     }
+}
+
+/// A container's links on network `key` (`NAME[:ALIAS]`, from HostConfig.Links and from the
+/// endpoint's own Links), as (name without its slash, alias).
+fn links_on(c: &Container, key: &str) -> Vec<(String, String)> {
+    let mut links = strings(c.host_config.get("Links")).unwrap_or_default();
+    links.extend(c.network_settings.networks.get(key).and_then(|e| e.links.clone()).unwrap_or_default());
+    links
+        .iter()
+        .map(|link| {
+            let (name, alias) = link.split_once(':').unwrap_or((link, link));
+            (name.trim_start_matches('/').to_string(), alias.rsplit('/').next().unwrap_or_default().to_string())
+        })
+        .collect()
 }
 
 /// Where the container's published ports lead: its addresses on network `key`.

@@ -33,11 +33,6 @@ fn start_error_exit_code(message: &str) -> i32 {
 }
 
 /// `v[outer][inner]` as a string, "" when absent.
-/// Whether a HostConfig asks for published ports.
-fn host_config_publishes(h: &Value) -> bool {
-    h.get("PortBindings").and_then(Value::as_object).is_some_and(|p| !p.is_empty()) || h.get("PublishAllPorts").and_then(Value::as_bool) == Some(true)
-}
-
 fn str_at<'a>(v: &'a Value, outer: &str, inner: &str) -> &'a str {
     v.get(outer).and_then(|o| o.get(inner)).and_then(Value::as_str).unwrap_or("")
 }
@@ -250,7 +245,7 @@ impl Daemon {
         }
         // As Docker's: ports a host-network container cannot publish are named in a warning.
         let host_network = c.host_config.get("NetworkMode").and_then(Value::as_str) == Some("host");
-        let warnings: Vec<&str> = if host_network && host_config_publishes(&c.host_config) { vec!["Published ports are discarded when using host network mode"] } else { vec![] };
+        let warnings: Vec<&str> = if host_network && super::create_fields::publishes_ports(&c.host_config) { vec!["Published ports are discarded when using host network mode"] } else { vec![] };
         self.events.container(&c, "create", &[]);
         self.containers.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), Entry::new(c));
         Ok(json!({"Id": id, "Warnings": warnings}))
