@@ -20,12 +20,6 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// What dockerd must undo at exit: the unix socket files it made.
-#[derive(Default)]
-pub struct Listening {
-    pub unix_paths: Vec<PathBuf>,
-}
-
 /// Where a `-H` value says to listen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Host {
@@ -69,11 +63,38 @@ pub fn parse_host(host: &str, tls: bool) -> Result<Host, String> {
     Ok(Host::Tcp(format!("{h}:{port}")))
 }
 
-/// Opens every listener of `hosts` and starts accepting on each.
-pub fn start(hosts: &[String], cfg: &ConfigOptions, handler: Handler, debug: bool) -> Result<Listening, String> {
+/// A bound listener, not yet accepting.
+enum Bound {
+    Unix(UnixListener),
+    Tcp(TcpListener),
+}
+
+/// The listeners of `-H`, bound (so a client may connect, and wait) before the daemon is
+/// ready to answer.
+pub struct Opened {
+    bound: Vec<Bound>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    hosts: Vec<String>,
+    pub unix_paths: Vec<PathBuf>,
+}
+
+/// Binds every listener of `hosts` (and reads the TLS files): the errors of a bad `-H`, `-G`
+/// or certificate come before anything starts.
+pub fn open(hosts: &[String], cfg: &ConfigOptions) -> Result<Opened, String> {
+    let mut made = Vec::new();
+    let opened = open_all(hosts, cfg, &mut made);
+    if opened.is_err() {
+        for path in made {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    opened
+}
+
+fn open_all(hosts: &[String], cfg: &ConfigOptions, made: &mut Vec<PathBuf>) -> Result<Opened, String> {
     let tls_on = cfg.tls || cfg.tlsverify;
     let tls = if tls_on { Some(server_config(cfg)?) } else { None };
-    let mut out = Listening::default();
+    let mut out = Opened { bound: Vec::new(), tls, hosts: hosts.to_vec(), unix_paths: Vec::new() };
     let mut activated: Option<Vec<OwnedFd>> = None;
     for host in hosts {
         match parse_host(host, tls_on)? {
@@ -82,9 +103,10 @@ pub fn start(hosts: &[String], cfg: &ConfigOptions, handler: Handler, debug: boo
                     let _ = std::fs::create_dir_all(parent);
                 }
                 let l = crate::sys::bind_unix(&path).map_err(|e| format!("can't create unix socket {}: {e}", path.display()))?;
+                out.unix_paths.push(path.clone());
+                made.push(path.clone());
                 set_socket_owner(&path, &cfg.group, cfg.group_given)?;
-                out.unix_paths.push(path);
-                spawn_unix(l, handler.clone())?;
+                out.bound.push(Bound::Unix(l));
             }
             Host::Tcp(addr) => {
                 let l = TcpListener::bind(&addr).map_err(|e| format!("failed to load listeners: listen tcp {addr}: {e}"))?;
@@ -93,17 +115,15 @@ pub fn start(hosts: &[String], cfg: &ConfigOptions, handler: Handler, debug: boo
                     eprintln!("level=warning msg=\"Binding to IP address without --tlsverify is insecure and gives root access on this machine to everyone who has access to your network.\" host=\"tcp://{addr}\"");
                     eprintln!("level=warning msg=\"Binding to an IP address, even on localhost, can also give access to scripts run in a browser. Be safe out there!\" host=\"tcp://{addr}\"");
                 }
-                spawn_tcp(l, handler.clone(), tls.clone())?;
+                out.bound.push(Bound::Tcp(l));
             }
             Host::Fd(which) => {
                 let fds = match activated.as_mut() {
                     Some(f) => f,
                     None => activated.insert(take_activated_sockets()?),
                 };
-                if fds.is_empty() {
-                    return Err("no sockets found via socket activation: make sure the service was started by systemd".into());
-                }
                 let chosen: Vec<OwnedFd> = match which {
+                    None if fds.is_empty() => return Err("no sockets found via socket activation: make sure the service was started by systemd".into()),
                     None => std::mem::take(fds),
                     Some(n) => match fds.iter().position(|f| f.as_raw_fd() == n) {
                         Some(i) => vec![fds.remove(i)],
@@ -111,19 +131,30 @@ pub fn start(hosts: &[String], cfg: &ConfigOptions, handler: Handler, debug: boo
                     },
                 };
                 for fd in chosen {
-                    if is_unix_socket(&fd) {
-                        spawn_unix(UnixListener::from(fd), handler.clone())?;
-                    } else {
-                        spawn_tcp(TcpListener::from(fd), handler.clone(), tls.clone())?;
-                    }
+                    out.bound.push(if is_unix_socket(&fd) { Bound::Unix(UnixListener::from(fd)) } else { Bound::Tcp(TcpListener::from(fd)) });
                 }
             }
         }
-        if debug {
-            eprintln!("dockerd: API listen on {host}");
-        }
     }
     Ok(out)
+}
+
+impl Opened {
+    /// Starts accepting on every listener, a thread each.
+    pub fn serve(self, handler: Handler, debug: bool) -> Result<Vec<PathBuf>, String> {
+        for b in self.bound {
+            match b {
+                Bound::Unix(l) => spawn_unix(l, handler.clone())?,
+                Bound::Tcp(l) => spawn_tcp(l, handler.clone(), self.tls.clone())?,
+            }
+        }
+        if debug {
+            for host in &self.hosts {
+                eprintln!("dockerd: API listen on {host}");
+            }
+        }
+        Ok(self.unix_paths)
+    }
 }
 
 fn spawn_unix(l: UnixListener, h: Handler) -> Result<(), String> {

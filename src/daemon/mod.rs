@@ -246,6 +246,9 @@ fn run(mut opts: Options, args: Vec<String>) -> Result<(), String> {
     }
     std::fs::create_dir_all(opts.data_root.join("containers")).map_err(|e| e.to_string())?;
     write_pidfile(&opts.pidfile)?;
+    let listening = listeners::open(&opts.hosts, &opts.config).inspect_err(|_| {
+        let _ = std::fs::remove_file(&opts.pidfile);
+    })?;
     let signals = block_shutdown_signals();
 
     let containerd_child = match &opts.containerd {
@@ -307,7 +310,7 @@ fn run(mut opts: Options, args: Vec<String>) -> Result<(), String> {
         let d = daemon.clone();
         Arc::new(move |req| api::handle(&d, req))
     };
-    let sockets = listeners::start(&opts.hosts, &opts.config, handler, opts.debug)?.unix_paths;
+    let sockets = listening.serve(handler, opts.debug)?;
 
     while wait_for_shutdown_signal(signals) == Some(nix::sys::signal::Signal::SIGHUP) {
         match config::reload(&args, &daemon.live) {
