@@ -435,7 +435,12 @@ fn socket_activation_serves_the_sockets_systemd_passes() {
     let tmp = TempDir::new("fd");
     let sock = tmp.join("activated.sock");
     let port = free_port();
+    // Type=notify: dockerd says READY=1 on NOTIFY_SOCKET once it serves.
+    let notify = std::os::unix::net::UnixDatagram::bind(tmp.join("notify")).unwrap();
+    notify.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    // (systemd-socket-activate passes on only the variables -E names.)
     let mut child = Command::new("systemd-socket-activate")
+        .arg(format!("--setenv=NOTIFY_SOCKET={}", tmp.join("notify").display()))
         .arg("-l")
         .arg(&sock)
         .arg("-l")
@@ -460,6 +465,62 @@ fn socket_activation_serves_the_sockets_systemd_passes() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(stdout(&version(&format!("tcp://127.0.0.1:{port}"))), "linux\n");
+    let mut buf = [0u8; 64];
+    let n = notify.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"READY=1");
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
     child.wait().unwrap();
+}
+
+#[test]
+fn the_sysvinit_script_starts_reloads_and_stops_dockerd() {
+    if !common::have_real_cli() {
+        return;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/init/sysvinit/docker");
+    let tmp = TempDir::new("sysvinit");
+    let sock = tmp.join("docker.sock");
+    let config = tmp.join("daemon.json");
+    std::fs::write(&config, r#"{"labels": ["from=init"]}"#).unwrap();
+    let opts = format!(
+        "--data-root {0}/data --exec-root {0}/exec -H unix://{1} --bridge=none --iptables=false --config-file {2}",
+        tmp.path().display(),
+        sock.display(),
+        config.display()
+    );
+    let run = |cmd: &str| -> Output {
+        Command::new("sh")
+            .arg(&script)
+            .arg(cmd)
+            .env("DOCKER_DEFAULTS", "/dev/null")
+            .env("DOCKERD", applet_dir().join("dockerd"))
+            .env("DOCKER_OPTS", &opts)
+            .env("DOCKER_PIDFILE", tmp.join("docker.pid"))
+            .env("DOCKER_LOGFILE", tmp.join("docker.log"))
+            .env("DOCKER_STOP_TIMEOUT", "20")
+            .output()
+            .unwrap()
+    };
+    let host = format!("unix://{}", sock.display());
+    let labels = || stdout(&Command::new(CLI).args(["-H", &host, "info", "--format", "{{json .Labels}}"]).env("DOCKER_CONFIG", tmp.join("cfg")).output().unwrap());
+    assert_eq!(run("status").status.code(), Some(3));
+    let o = run("start");
+    assert!(o.status.success(), "{}{}", text(&o), std::fs::read_to_string(tmp.join("docker.log")).unwrap_or_default());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while labels() != "[\"from=init\"]\n" {
+        assert!(Instant::now() < deadline, "{}", std::fs::read_to_string(tmp.join("docker.log")).unwrap_or_default());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let pid: i32 = std::fs::read_to_string(tmp.join("docker.pid")).unwrap().trim().parse().unwrap();
+    assert!(stdout(&run("status")).contains(&format!("running (pid {pid})")));
+    std::fs::write(&config, r#"{"labels": ["from=reload"]}"#).unwrap();
+    assert!(run("reload").status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while labels() != "[\"from=reload\"]\n" {
+        assert!(Instant::now() < deadline, "{}", std::fs::read_to_string(tmp.join("docker.log")).unwrap_or_default());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(run("stop").status.success());
+    assert!(!Path::new(&format!("/proc/{pid}")).exists() || common::proc_field(pid, "State").is_some_and(|s| s.starts_with('Z')), "dockerd still runs");
+    assert_eq!(run("status").status.code(), Some(3));
 }

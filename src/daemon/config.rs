@@ -828,10 +828,7 @@ pub fn apply_create_defaults(o: &Options, live: &Reloadable, h: &mut Value) -> R
         h["IpcMode"] = json!(mode);
     }
     if let Some(mode) = o.config.default_cgroupns_mode.as_ref().filter(|_| unset(h, "CgroupnsMode")) {
-        // Docker: a privileged container shares the host's cgroup namespace unless told.
-        if !(h.get("Privileged") == Some(&json!(true)) && mode == "private") || unset(h, "Privileged") {
-            h["CgroupnsMode"] = json!(mode);
-        }
+        h["CgroupnsMode"] = json!(mode);
     }
     if unset(h, "Runtime") {
         h["Runtime"] = json!(live.default_runtime);

@@ -75,6 +75,8 @@ pub struct Opened {
     bound: Vec<Bound>,
     tls: Option<Arc<rustls::ServerConfig>>,
     hosts: Vec<String>,
+    /// systemd's `NOTIFY_SOCKET` (Type=notify), told `READY=1` once the API is served.
+    notify: Option<std::ffi::OsString>,
     pub unix_paths: Vec<PathBuf>,
 }
 
@@ -94,7 +96,10 @@ pub fn open(hosts: &[String], cfg: &ConfigOptions) -> Result<Opened, String> {
 fn open_all(hosts: &[String], cfg: &ConfigOptions, made: &mut Vec<PathBuf>) -> Result<Opened, String> {
     let tls_on = cfg.tls || cfg.tlsverify;
     let tls = if tls_on { Some(server_config(cfg)?) } else { None };
-    let mut out = Opened { bound: Vec::new(), tls, hosts: hosts.to_vec(), unix_paths: Vec::new() };
+    let notify = std::env::var_os("NOTIFY_SOCKET");
+    // Taken while dockerd has one thread, so that no child (containerd) inherits it.
+    std::env::remove_var("NOTIFY_SOCKET");
+    let mut out = Opened { bound: Vec::new(), tls, hosts: hosts.to_vec(), notify, unix_paths: Vec::new() };
     let mut activated: Option<Vec<OwnedFd>> = None;
     for host in hosts {
         match parse_host(host, tls_on)? {
@@ -153,8 +158,29 @@ impl Opened {
                 eprintln!("dockerd: API listen on {host}");
             }
         }
+        if let Some(socket) = &self.notify {
+            if let Err(e) = notify_systemd(socket, "READY=1") {
+                eprintln!("level=warning msg=\"failed to notify systemd: {e}\"");
+            }
+        }
         Ok(self.unix_paths)
     }
+}
+
+/// sd_notify(3): one datagram to the socket systemd named (`@name`: an abstract one).
+fn notify_systemd(socket: &std::ffi::OsStr, state: &str) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    let bytes = socket.as_bytes();
+    let addr = match bytes.strip_prefix(b"@") {
+        Some(name) => {
+            use std::os::linux::net::SocketAddrExt;
+            SocketAddr::from_abstract_name(name)?
+        }
+        None => SocketAddr::from_pathname(std::path::Path::new(socket))?,
+    };
+    let sock = UnixDatagram::unbound()?;
+    sock.send_to_addr(state.as_bytes(), &addr).map(|_| ())
 }
 
 fn spawn_unix(l: UnixListener, h: Handler) -> Result<(), String> {
