@@ -697,10 +697,7 @@ pub fn validate(config: &Map<String, Value>, h: &Value, host_gateway_ip: Option<
     if !(-1000..=1000).contains(&oom) {
         return Err(format!("Invalid value {oom}, range for oom score adj is [-1000, 1000]"));
     }
-    let runtime = str_of(h, "Runtime");
-    if !matches!(runtime, "" | "runc") {
-        return Err(format!("unknown or invalid runtime name: {runtime}"));
-    }
+    // Runtime names are the daemon's (`config::apply_create_defaults` checks them).
     for (key, _) in h.get("Annotations").and_then(Value::as_object).into_iter().flatten() {
         if key.is_empty() {
             return Err("invalid Annotations: the empty string is not permitted as an annotation key".into());
@@ -884,7 +881,6 @@ mod tests {
         assert_eq!(h(json!({"CgroupnsMode": "x"})), "invalid cgroup namespace mode: x");
         assert_eq!(h(json!({"ShmSize": -1})), "SHM size can not be less than 0");
         assert_eq!(h(json!({"OomScoreAdj": 1001})), "Invalid value 1001, range for oom score adj is [-1000, 1000]");
-        assert_eq!(h(json!({"Runtime": "kata"})), "unknown or invalid runtime name: kata");
         assert_eq!(h(json!({"ExtraHosts": ["nocolon"]})), "bad format for add-host: \"nocolon\"");
         assert_eq!(h(json!({"ExtraHosts": ["a:notanip"]})), "invalid IP address in add-host: \"notanip\"");
         assert!(h(json!({"ExtraHosts": ["gw:host-gateway"]})).contains("--host-gateway-ip"));

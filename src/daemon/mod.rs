@@ -5,7 +5,9 @@
 mod api;
 mod attach;
 mod container;
+pub mod config;
 pub mod create_fields;
+mod listeners;
 mod host_spec;
 mod init;
 mod exec;
@@ -91,6 +93,8 @@ pub struct Options {
     pub init_path: Option<PathBuf>,
     #[command(flatten)]
     pub net: net_options::NetworkOptions,
+    #[command(flatten)]
+    pub config: config::ConfigOptions,
     /// Enable debug mode
     #[arg(short = 'D', long = "debug")]
     pub debug: bool,
@@ -171,9 +175,17 @@ pub struct Daemon {
     pub networks: networks::Networks,
     /// The local driver's volumes (`/volumes`).
     pub volumes: crate::volume::Store,
+    /// The settings `SIGHUP` reloads from daemon.json.
+    pub live: config::Live,
 }
 
 impl Daemon {
+    /// The settings daemon.json may change while dockerd runs (debug, labels, live-restore,
+    /// registries, runtimes, ...): read them here, not from `opts`.
+    pub fn settings(&self) -> Arc<config::Reloadable> {
+        self.live.get()
+    }
+
     pub fn containers(&self) -> Vec<Arc<Entry>> {
         self.containers.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
     }
@@ -193,19 +205,22 @@ impl Daemon {
 }
 
 pub fn main(args: Vec<String>) -> i32 {
-    use clap::Parser;
-    let opts = match Options::try_parse_from(&args) {
-        Ok(o) => o,
-        Err(e) => {
+    let opts = match config::load(&args) {
+        Ok(l) => l.opts,
+        Err(config::LoadError::Clap(e)) => {
             let _ = e.print();
             return if e.use_stderr() { 125 } else { 0 };
+        }
+        Err(config::LoadError::Config(e)) => {
+            eprintln!("{e}");
+            return 1;
         }
     };
     if opts.version {
         println!("Docker version {}-dockbox, build {}", crate::version::DOCKBOX, crate::version::GIT_COMMIT);
         return 0;
     }
-    match run(opts) {
+    match run(opts, args) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("failed to start daemon: {e}");
@@ -214,7 +229,7 @@ pub fn main(args: Vec<String>) -> i32 {
     }
 }
 
-fn run(mut opts: Options) -> Result<(), String> {
+fn run(mut opts: Options, args: Vec<String>) -> Result<(), String> {
     crate::sys::one_malloc_arena();
     if opts.storage_driver != "overlay2" && opts.storage_driver != "vfs" {
         return Err(format!("error initializing graphdriver: driver not supported: {}", opts.storage_driver));
@@ -222,11 +237,18 @@ fn run(mut opts: Options) -> Result<(), String> {
     if opts.hosts.is_empty() {
         opts.hosts.push("unix:///var/run/docker.sock".into());
     }
+    config::validate(&opts)?;
+    if let Some(adj) = opts.config.oom_score_adjust {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| format!("failed to set oom_score_adj to {adj}: {e}"))?;
+    }
     for dir in [&opts.data_root, &opts.exec_root] {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
     std::fs::create_dir_all(opts.data_root.join("containers")).map_err(|e| e.to_string())?;
     write_pidfile(&opts.pidfile)?;
+    let listening = listeners::open(&opts.hosts, &opts.config).inspect_err(|_| {
+        let _ = std::fs::remove_file(&opts.pidfile);
+    })?;
     let mut start_failed = UndoFailedStart { containerd: None, pidfile: Some(opts.pidfile.clone()) };
     let signals = block_shutdown_signals();
 
@@ -268,6 +290,7 @@ fn run(mut opts: Options) -> Result<(), String> {
         restarts,
         networks,
         volumes,
+        live: config::Live::new(config::Reloadable::from_options(&opts)),
     });
     daemon.restore();
     daemon.restore_networking();
@@ -289,33 +312,15 @@ fn run(mut opts: Options) -> Result<(), String> {
         let d = daemon.clone();
         Arc::new(move |req| api::handle(&d, req))
     };
-    let mut sockets = Vec::new();
-    for host in &opts.hosts {
-        match crate::http::client::Endpoint::parse(host)? {
-            crate::http::client::Endpoint::Unix(path) => {
-                if let Some(parent) = path.parent() {
-                    let _ = std::fs::create_dir_all(parent);
-                }
-                let l = crate::sys::bind_unix(&path).map_err(|e| format!("can't create unix socket {}: {e}", path.display()))?;
-                use std::os::unix::fs::PermissionsExt;
-                let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660));
-                sockets.push(path.clone());
-                let h = handler.clone();
-                std::thread::Builder::new().name("listen".into()).spawn(move || crate::http::server::serve_unix(l, h)).map_err(|e| e.to_string())?;
-            }
-            crate::http::client::Endpoint::Tcp(addr) => {
-                let l = std::net::TcpListener::bind(&addr).map_err(|e| format!("listen tcp {addr}: {e}"))?;
-                let h = handler.clone();
-                std::thread::Builder::new().name("listen".into()).spawn(move || crate::http::server::serve_tcp(l, h)).map_err(|e| e.to_string())?;
-            }
-        }
-        if opts.debug {
-            eprintln!("dockerd: API listen on {host}");
+    let sockets = listening.serve(handler, opts.debug)?;
+    start_failed.disarm();
+
+    while wait_for_shutdown_signal(signals) == Some(nix::sys::signal::Signal::SIGHUP) {
+        match config::reload(&args, &daemon.live) {
+            Ok(shown) => eprintln!("level=info msg=\"Reloaded configuration: {shown}\""),
+            Err(e) => eprintln!("level=error msg=\"Error reconfiguring the daemon: {e}\""),
         }
     }
-
-    start_failed.disarm();
-    wait_for_shutdown_signal(signals);
     daemon.shutdown();
     for s in sockets {
         let _ = std::fs::remove_file(s);
@@ -373,18 +378,19 @@ fn write_pidfile(path: &Path) -> Result<(), String> {
     std::fs::write(path, std::process::id().to_string()).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// Blocks SIGTERM, SIGINT and SIGQUIT in every thread (threads spawned later inherit the
-/// mask), so one thread can take them synchronously.
+/// Blocks SIGTERM, SIGINT, SIGQUIT and SIGHUP (reload) in every thread (threads spawned
+/// later inherit the mask), so one thread can take them synchronously.
 fn block_shutdown_signals() -> nix::sys::signal::SigSet {
     use nix::sys::signal::{SigSet, Signal};
     let mut set = SigSet::empty();
     set.add(Signal::SIGTERM);
     set.add(Signal::SIGINT);
     set.add(Signal::SIGQUIT);
+    set.add(Signal::SIGHUP);
     let _ = set.thread_block();
     set
 }
 
-fn wait_for_shutdown_signal(set: nix::sys::signal::SigSet) {
-    let _ = set.wait();
+fn wait_for_shutdown_signal(set: nix::sys::signal::SigSet) -> Option<nix::sys::signal::Signal> {
+    set.wait().ok()
 }

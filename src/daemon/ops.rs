@@ -125,10 +125,12 @@ impl Daemon {
     /// POST /containers/create.
     pub fn create(&self, body: &Value, name: Option<&str>) -> Result<Value, ApiError> {
         let mut config = body.as_object().cloned().ok_or_else(|| ApiError::bad_request("config cannot be empty in order to create a container"))?;
-        let host_config = config.remove("HostConfig").filter(|h| h.is_object()).unwrap_or_else(|| json!({}));
+        let mut host_config = config.remove("HostConfig").filter(|h| h.is_object()).unwrap_or_else(|| json!({}));
         let networking = config.remove("NetworkingConfig").unwrap_or(Value::Null);
         // Every field is honoured or refused (create_fields), and checked as Docker checks it.
         super::create_fields::check_refused(&config, &host_config, &networking).map_err(ApiError::bad_request)?;
+        // dockerd's defaults (--log-driver, --default-shm-size, --default-runtime, ...).
+        super::config::apply_create_defaults(&self.opts, &self.settings(), &mut host_config).map_err(ApiError::bad_request)?;
         let gateway = self.host_gateway_ip().map(|ip| ip.to_string());
         super::create_fields::validate_network_fields(&config, &host_config, &networking).map_err(ApiError::bad_request)?;
         super::create_fields::validate(&config, &host_config, gateway.as_deref()).map_err(|m| {
@@ -262,7 +264,10 @@ impl Daemon {
         use super::host_spec;
         std::fs::write(&c.hostname_path, format!("{}\n", host_spec::hostname(c)))?;
         let host = std::fs::read_to_string(super::sandbox::host_resolv_conf_path()).unwrap_or_default();
-        std::fs::write(&c.resolv_conf_path, host_spec::resolv_conf(c, &host, self.uses_embedded_dns(c)))
+        // The daemon's --dns, --dns-search and --dns-opt stand in for the container's own.
+        let with_defaults = super::config::with_dns_defaults(&self.opts, &c.host_config).map(|h| Container { host_config: h, ..c.clone() });
+        let text = host_spec::resolv_conf(with_defaults.as_ref().unwrap_or(c), &host, self.uses_embedded_dns(c));
+        std::fs::write(&c.resolv_conf_path, text)
     }
 
     /// `/etc/hosts`, with the container's own addresses and links.
@@ -338,6 +343,8 @@ impl Daemon {
         let mount_id = slot.c.mount_id.clone();
         let bundle = self.bundle_dir(&id);
         self.check_links(&slot.c)?;
+        // The runtime's path goes to containerd, and from it to the shim.
+        let runtime = self.settings().runtime_path(slot.c.host_config.get("Runtime").and_then(Value::as_str).unwrap_or_default()).map_err(ApiError::bad_request)?;
         let shm = super::host_spec::shm_dir(&self.opts.data_root, &id);
         let undo = |d: &Daemon, c: &mut Container| {
             let _ = std::fs::remove_dir_all(d.bundle_dir(&id));
@@ -375,6 +382,7 @@ impl Daemon {
             let written = sandbox.and_then(|netns| {
                 self.write_hosts_file(c).map_err(|e| ApiError::internal(e.to_string()))?;
                 let config = rootfs.and_then(|rootfs| spec::build(c, &rootfs, &self.opts.data_root, netns.as_deref()).map_err(ApiError::internal));
+                let config = config.and_then(|mut config| super::config::apply_spec_defaults(&self.opts, &c.host_config, &mut config).map(|()| config).map_err(ApiError::internal));
                 let config = config.and_then(|mut config| {
                     super::host_spec::join_peers(&mut config, peers).map_err(ApiError::bad_request)?;
                     if c.host_config.get("IpcMode").and_then(Value::as_str) == Some("shareable") {
@@ -412,7 +420,7 @@ impl Daemon {
         let task = CreateTask {
             id: id.clone(),
             bundle: bundle.clone(),
-            runtime: None,
+            runtime: runtime.map(|p| p.display().to_string()),
             stdin: fifos.stdin.clone(),
             stdout: Some(fifos.stdout.clone()),
             stderr: fifos.stderr.clone(),
@@ -852,7 +860,7 @@ impl Daemon {
     /// Stops running containers (unless live-restore), then our containerd.
     pub fn shutdown(&self) {
         self.restarts.shut_down();
-        if !self.opts.live_restore {
+        if !self.settings().live_restore {
             let running: Vec<_> = self.containers().into_iter().filter(|e| e.lock().c.state.running).collect();
             std::thread::scope(|scope| {
                 for e in &running {

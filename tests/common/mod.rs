@@ -303,6 +303,24 @@ impl Dockerd {
         Dockerd::start_full(extra, &[], None)
     }
 
+    /// Starts dockerd with `daemon_json` as its configuration file (`<tmp>/daemon.json`,
+    /// `--config-file`) and `extra` flags.
+    pub fn start_with_config(daemon_json: &str, extra: &[&str]) -> Option<Dockerd> {
+        let dir = TempDir::new("daemon-json");
+        let path = dir.join("daemon.json");
+        std::fs::write(&path, daemon_json).unwrap();
+        let mut args = vec!["--config-file", path.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let mut d = Dockerd::start_full(&args, &[], None)?;
+        d.keep.push(dir);
+        Some(d)
+    }
+
+    /// The daemon.json `start_with_config` gave it.
+    pub fn config_file(&self) -> PathBuf {
+        self.keep.iter().map(|k| k.join("daemon.json")).find(|p| p.exists()).expect("started with start_with_config")
+    }
+
     /// Starts dockerd (and so its containerd) inside `netns`, with `extra` flags and `env`
     /// added to its environment. The client still reaches it: its socket is a file.
     pub fn start_in(netns: &NetNs, extra: &[&str], env: &[(&str, &str)]) -> Option<Dockerd> {

@@ -51,7 +51,7 @@ pub fn auth(d: &Daemon, req: &Request) -> Result<Response, ApiError> {
     let (user, password, server) = (field("username"), field("password"), field("serveraddress"));
     let domain = crate::auth::registry_domain(&server);
     let header = crate::auth::encode_registry_auth(&user, &password, &server);
-    let mut client = crate::registry::RegistryClient::new(&domain, "", &d.opts.insecure_registries, Some(&header)).map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut client = crate::registry::RegistryClient::new(&domain, "", &d.settings().insecure_registries, Some(&header)).map_err(|e| ApiError::internal(e.to_string()))?;
     match client.check_login() {
         Ok(()) => Ok(Response::json(200, &json!({"Status": "Login Succeeded", "IdentityToken": ""}))),
         Err(crate::registry::RegistryError::Transport(e) | crate::registry::RegistryError::Other(e)) => Err(ApiError::internal(e)),
@@ -76,11 +76,11 @@ pub fn pull(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
         None => None,
     };
     let opts = PullOptions {
-        insecure_registries: d.opts.insecure_registries.clone(),
+        insecure_registries: d.settings().insecure_registries.clone(),
         auth: req.headers.get("X-Registry-Auth").map(String::from),
         platform,
-        registry_mirrors: d.opts.registry_mirrors.clone(),
-        max_concurrent_downloads: d.opts.max_concurrent_downloads,
+        registry_mirrors: d.settings().registry_mirrors.clone(),
+        max_concurrent_downloads: d.settings().max_concurrent_downloads,
     };
     let daemon = d.clone();
     progress_stream(Box::new(move |progress| {
@@ -151,7 +151,7 @@ pub fn push(d: &Arc<Daemon>, name: &str, req: &Request) -> Result<Response, ApiE
     let full = if tag.is_empty() { name.to_string() } else { format!("{name}:{tag}") };
     let reference = crate::reference::Reference::parse_normalized(&full).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let opts = PullOptions {
-        insecure_registries: d.opts.insecure_registries.clone(),
+        insecure_registries: d.settings().insecure_registries.clone(),
         auth: req.headers.get("X-Registry-Auth").map(String::from),
         ..PullOptions::default()
     };

@@ -65,7 +65,7 @@ pub fn handle(d: &Arc<Daemon>, mut req: Request) -> Response {
     if v > max {
         return Response::error(400, &format!("client version {version} is too new. Maximum supported API version is {}", crate::version::API_VERSION));
     }
-    if d.opts.debug {
+    if d.settings().debug {
         eprintln!("dockerd: {} {}", req.method, req.path);
     }
     let route = route.trim_end_matches('/').to_string();

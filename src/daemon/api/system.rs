@@ -63,6 +63,7 @@ pub fn version_json(d: &Daemon) -> Value {
 }
 
 pub fn info_json(d: &Daemon) -> Value {
+    let settings = d.settings();
     let states: Vec<String> = d.containers().iter().map(|e| e.lock().c.state.status.clone()).collect();
     let running = states.iter().filter(|s| *s == "running").count();
     let mem_total = crate::daemon::stats::machine_memory();
@@ -84,12 +85,12 @@ pub fn info_json(d: &Daemon) -> Value {
         "Plugins": {"Volume": [], "Network": [], "Authorization": null, "Log": ["json-file"]},
         "MemoryLimit": false, "SwapLimit": false, "CpuCfsPeriod": false, "CpuCfsQuota": false, "CPUShares": false, "CPUSet": false, "PidsLimit": false,
         "IPv4Forwarding": false, "BridgeNfIptables": false, "BridgeNfIp6tables": false,
-        "Debug": d.opts.debug,
+        "Debug": settings.debug,
         "NFd": std::fs::read_dir("/proc/self/fd").map(|r| r.count()).unwrap_or(0),
         "OomKillDisable": false,
         "NGoroutines": 0,
         "SystemTime": crate::sys::rfc3339_nanos(SystemTime::now()),
-        "LoggingDriver": "json-file",
+        "LoggingDriver": d.opts.config.log_driver,
         "CgroupDriver": "cgroupfs",
         "CgroupVersion": cgroup_version,
         "NEventsListener": 0,
@@ -103,20 +104,20 @@ pub fn info_json(d: &Daemon) -> Value {
             "AllowNondistributableArtifactsCIDRs": [], "AllowNondistributableArtifactsHostnames": [],
             "InsecureRegistryCIDRs": ["127.0.0.0/8"],
             "IndexConfigs": {"docker.io": {"Name": "docker.io", "Mirrors": [], "Secure": true, "Official": true}},
-            "Mirrors": [],
+            "Mirrors": settings.registry_mirrors,
         },
         "NCPU": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         "MemTotal": mem_total,
         "DockerRootDir": d.opts.data_root,
         "HttpProxy": "", "HttpsProxy": "", "NoProxy": "",
         "Name": hostname,
-        "Labels": [],
+        "Labels": settings.labels,
         "ExperimentalBuild": false,
         "ServerVersion": crate::version::DOCKBOX,
-        "Runtimes": {"runc": {"path": "docker-runc"}},
-        "DefaultRuntime": "runc",
+        "Runtimes": settings.runtimes_json(d.opts.default_runtime.as_deref().filter(|r| !settings.runtimes.contains_key(*r)).unwrap_or("docker-runc")),
+        "DefaultRuntime": settings.default_runtime,
         "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false, "Error": "", "RemoteManagers": null},
-        "LiveRestoreEnabled": d.opts.live_restore,
+        "LiveRestoreEnabled": settings.live_restore,
         "Isolation": "",
         "InitBinary": crate::daemon::init::binary_name(d.opts.init_path.as_deref()),
         "InitCommit": init_commit(d),
