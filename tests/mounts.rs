@@ -368,6 +368,11 @@ fn a_racing_symlink_swap_cannot_send_a_mount_out_of_the_root() {
             &format!("mkdir -p /shared/real/x; ln -sfn {} /shared/link; while true; do mv -T /shared/real /shared/dir 2>/dev/null; mv -T /shared/dir /shared/real 2>/dev/null; mv -T /shared/link /shared/dir 2>/dev/null; mv -T /shared/dir /shared/link 2>/dev/null; done", outside.display()),
         ],
     );
+    // The swap runs: /shared/dir is seen as the symlink now and then.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !run_ok(&d, None, &["exec", "attacker", "sh", "-c", "for i in $(seq 1 200); do readlink /shared/dir; done; true"]).contains(outside.to_str().unwrap()) {
+        assert!(std::time::Instant::now() < deadline, "the attacker never swapped the symlink in");
+    }
     for _ in 0..25 {
         let _ = run(&d, None, &["run", "--rm", "-v", "racevol:/shared", "-v", &format!("{}:/shared/dir/x", source.display()), &image, "true"]);
         assert!(!outside.join("x/marker").exists() && !outside.join("marker").exists(), "a mount escaped to the host");

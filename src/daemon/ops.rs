@@ -345,7 +345,7 @@ impl Daemon {
         drop(slot);
         // A --rm container that cannot start is removed too, so `wait?condition=removed` ends.
         if auto_remove {
-            let _ = self.remove(entry, true);
+            let _ = self.remove_with_volumes(entry, true, true);
         }
         result.map(|_| true)
     }
