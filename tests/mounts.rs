@@ -412,3 +412,25 @@ fn docker_compose_runs_a_service_with_a_named_volume_and_a_bind() {
     assert!(!volume_names(&d).contains(&"dbxv_state".to_string()), "{:?}", volume_names(&d));
     assert!(mounts_under(d.tmp.path()).is_empty());
 }
+
+#[test]
+fn read_only_binds_are_read_only_all_the_way_down_unless_asked_otherwise() {
+    let Some(d) = Dockerd::start() else { return };
+    let image = pull(&d);
+    let host = TempDir::new("rro");
+    let sub = host.join("sub");
+    std::fs::create_dir_all(&sub).unwrap();
+    nix::mount::mount(Some("tmpfs"), &sub, Some("tmpfs"), nix::mount::MsFlags::empty(), Some("size=1m")).unwrap();
+    let script = "touch /h/top 2>&1; touch /h/sub/below 2>&1 && echo below-written; true";
+    for cli in clis() {
+        let got = run_ok(&d, cli, &["run", "--rm", "-v", &format!("{}:/h:ro", host.path().display()), &image, "sh", "-c", script]);
+        assert!(got.contains("Read-only file system") && !got.contains("below-written"), "{cli:?}: {got}");
+        let got = run_ok(&d, cli, &["run", "--rm", "--mount", &format!("type=bind,src={},dst=/h,readonly,bind-recursive=writable", host.path().display()), &image, "sh", "-c", script]);
+        assert!(got.contains("Read-only file system") && got.contains("below-written"), "{cli:?}: {got}");
+        let o = run(&d, cli, &["run", "--rm", "--mount", &format!("type=bind,src={},dst=/h,bind-recursive=writable", host.path().display()), &image, "true"]);
+        assert_eq!(o.status.code(), Some(125), "{cli:?}");
+        assert!(stderr(&o).contains("option 'bind-recursive=writable' requires 'readonly' to be specified in conjunction"), "{cli:?}: {}", stderr(&o));
+    }
+    let _ = nix::mount::umount2(&sub, nix::mount::MntFlags::MNT_DETACH);
+    assert!(mounts_under(d.tmp.path()).is_empty(), "{:?}", mounts_under(d.tmp.path()));
+}

@@ -42,6 +42,10 @@ pub struct MountPoint {
     pub subpath: String,
     /// `bind-nonrecursive`: no `rbind`.
     pub non_recursive: bool,
+    /// `bind-recursive=writable`: read-only, but not the mounts below it.
+    pub read_only_non_recursive: bool,
+    /// `bind-recursive=readonly`: recursively read-only, or an error.
+    pub read_only_force_recursive: bool,
     /// A `-v` bind whose missing source is made as a directory (never for `--mount`).
     pub create_source: bool,
     /// A tmpfs's mount data (`size=...,mode=...`).
@@ -195,10 +199,18 @@ pub fn parse_mount(spec: &Value) -> Result<MountPoint, String> {
             if !create && std::fs::symlink_metadata(&source).is_err() {
                 return Err(mount_config_error(&kind, &format!("bind source path does not exist: {source}")));
             }
-            for key in ["ReadOnlyNonRecursive", "ReadOnlyForceRecursive"] {
-                if b.get(key).and_then(Value::as_bool) == Some(true) {
-                    return Err(format!("{key} (HostConfig.Mounts BindOptions) is not supported by this daemon"));
-                }
+            let flag = |k: &str| b.get(k).and_then(Value::as_bool).unwrap_or(false);
+            m.read_only_non_recursive = flag("ReadOnlyNonRecursive");
+            m.read_only_force_recursive = flag("ReadOnlyForceRecursive");
+            // Docker's checks of these (at start there, at create here).
+            if !read_only && m.read_only_non_recursive {
+                return Err("mount options conflict: !ReadOnly && BindOptions.ReadOnlyNonRecursive".into());
+            }
+            if !read_only && m.read_only_force_recursive {
+                return Err("mount options conflict: !ReadOnly && BindOptions.ReadOnlyForceRecursive".into());
+            }
+            if m.read_only_non_recursive && m.read_only_force_recursive {
+                return Err("mount options conflict: ReadOnlyNonRecursive && BindOptions.ReadOnlyForceRecursive".into());
             }
             m.source = clean(&source);
             m.propagation = if propagation.is_empty() { "rprivate".into() } else { propagation };
@@ -469,6 +481,7 @@ pub fn restore(d: &Daemon, id: &str, points: &[MountPoint], running: bool) {
 
 /// The end of a run: the container's volumes released (a device unmounted when unused).
 pub fn release(d: &Daemon, id: &str, points: &[MountPoint]) {
+    release_held(d, id);
     for m in points.iter().filter(|m| m.kind == "volume") {
         let _ = d.volumes.release(&m.name, id);
     }
@@ -509,11 +522,13 @@ pub fn setup(d: &Daemon, id: &str, points: &mut [MountPoint], rootfs: &Path) -> 
                         m.copy_data = false;
                     }
                     let mut source = data.clone();
+                    m.source = data.display().to_string();
                     if !m.subpath.is_empty() {
-                        source = subpath_in(&data, &m.subpath).map_err(|e| ApiError::bad_request(format!("cannot access path {}: {e}", data.join(&m.subpath).display())))?;
+                        let at = held_dir(d, id).join(mounts.len().to_string());
+                        source = hold_subpath(&data, &m.subpath, &at).map_err(|e| ApiError::bad_request(format!("cannot access path {}: {e}", data.join(&m.subpath).display())))?;
+                        m.source = data.join(&m.subpath).display().to_string();
                     }
-                    m.source = source.display().to_string();
-                    mounts.push(bind_mount(m, &source));
+                    mounts.push(bind_mount(m, &source)?);
                 }
                 "bind" => {
                     let source = PathBuf::from(&m.source);
@@ -523,7 +538,7 @@ pub fn setup(d: &Daemon, id: &str, points: &mut [MountPoint], rootfs: &Path) -> 
                         }
                         std::fs::create_dir_all(&source).map_err(|e| ApiError::bad_request(format!("error while creating mount source path '{}': mkdir {}: {}", m.source, m.source, super::host_spec::go_error_text(&e))))?;
                     }
-                    mounts.push(bind_mount(m, &source));
+                    mounts.push(bind_mount(m, &source)?);
                 }
                 "tmpfs" => {
                     let mut options = vec!["noexec".to_string(), "nosuid".into(), "nodev".into()];
@@ -541,22 +556,19 @@ pub fn setup(d: &Daemon, id: &str, points: &mut [MountPoint], rootfs: &Path) -> 
         for name in acquired {
             let _ = d.volumes.release(&name, id);
         }
+        release_held(d, id);
     }
     result
 }
 
-/// A volume's sub-path, resolved without leaving the volume (no symlink out of it).
-fn subpath_in(data: &Path, subpath: &str) -> std::io::Result<PathBuf> {
-    let root = crate::rootfs_access::RootFs::open(data)?;
-    let inside = root.resolved_path(subpath)?;
-    let p = data.join(inside.trim_start_matches('/'));
-    if !std::fs::metadata(&p)?.is_dir() && !std::fs::metadata(&p)?.is_file() {
-        return Err(std::io::Error::other("not a file or directory"));
-    }
-    Ok(p)
+/// Whether the kernel has mount_setattr(2) (5.12), which recursive read-only needs.
+fn kernel_has_mount_setattr() -> bool {
+    let release = nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default();
+    let mut nums = release.split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse::<u32>().ok());
+    (nums.next().unwrap_or(0), nums.next().unwrap_or(0)) >= (5, 12)
 }
 
-fn bind_mount(m: &MountPoint, source: &Path) -> Value {
+fn bind_mount(m: &MountPoint, source: &Path) -> Result<Value, ApiError> {
     let mut options = vec![if m.non_recursive { "bind" } else { "rbind" }.to_string()];
     if !m.propagation.is_empty() {
         options.push(m.propagation.clone());
@@ -565,8 +577,58 @@ fn bind_mount(m: &MountPoint, source: &Path) -> Value {
     }
     if !m.rw {
         options.push("ro".into());
+        // As Docker >= 25: read-only all the way down where the kernel can, unless
+        // `bind-recursive=writable`; `readonly` insists.
+        if m.read_only_force_recursive && !kernel_has_mount_setattr() {
+            return Err(ApiError::bad_request("read-only mount is not recursively read-only: the kernel lacks mount_setattr (Linux 5.12)"));
+        }
+        if !m.non_recursive && !m.read_only_non_recursive && kernel_has_mount_setattr() {
+            options.push("rro".into());
+        }
     }
-    json!({"destination": m.destination, "type": "bind", "source": source, "options": options})
+    Ok(json!({"destination": m.destination, "type": "bind", "source": source, "options": options}))
+}
+
+/// Where the sub-paths of a container's volumes are held while it runs.
+fn held_dir(d: &Daemon, id: &str) -> PathBuf {
+    d.opts.exec_root.join("mounts").join(id)
+}
+
+/// A volume's sub-path, held still for runc: resolved inside the volume (no symlink leads
+/// out of it), opened, and that very file or directory bound at `<exec-root>/mounts/<id>/<n>`,
+/// so that a container swapping a component of the path for a symlink meanwhile cannot have
+/// runc bind something else (Docker's safepath).
+fn hold_subpath(data: &Path, subpath: &str, at: &Path) -> std::io::Result<PathBuf> {
+    use nix::fcntl::OFlag;
+    let root = crate::rootfs_access::RootFs::open(data)?;
+    let found = root.locate(subpath, true)?;
+    let fd = found.open(OFlag::O_PATH | OFlag::O_CLOEXEC)?;
+    let st = nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(&fd))?;
+    let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
+    if !is_dir && st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return Err(std::io::Error::other("not a file or directory"));
+    }
+    if let Some(parent) = at.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    if is_dir {
+        std::fs::create_dir(at)?;
+    } else {
+        std::fs::File::create(at)?;
+    }
+    let source = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
+    nix::mount::mount(Some(source.as_str()), at, None::<&str>, nix::mount::MsFlags::MS_BIND | nix::mount::MsFlags::MS_REC, None::<&str>)?;
+    nix::mount::mount(None::<&str>, at, None::<&str>, nix::mount::MsFlags::MS_PRIVATE | nix::mount::MsFlags::MS_REC, None::<&str>)?;
+    Ok(at.to_path_buf())
+}
+
+/// Unbinds the held sub-paths of a container's run.
+fn release_held(d: &Daemon, id: &str) {
+    let dir = held_dir(d, id);
+    if dir.exists() {
+        let _ = crate::mounts::unmount_all_under(&dir);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
 
 /// Puts the planned mounts in the spec: over a default mount of the same destination, and
