@@ -104,6 +104,10 @@ fn named_volumes_and_binds_carry_data_between_containers_with_every_client() {
         assert!(volume_names(&d).contains(&vol));
         run_ok(&d, cli, &["volume", "rm", &vol]);
     }
+    // Volumes made for a container are logged as created, as Docker logs them.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 1;
+    let events = run_ok(&d, None, &["events", "--since", "0", "--until", &now.to_string(), "--filter", "type=volume", "--format", "{{.Action}} {{.Actor.ID}}"]);
+    assert!(events.lines().any(|l| l == "create dbxdata0"), "{events}");
     // Other drivers are refused as Docker refuses an unknown plugin.
     let o = run(&d, None, &["run", "--rm", "--volume-driver", "flocker", "-v", "x1:/x", &image, "true"]);
     assert_eq!(o.status.code(), Some(125));
@@ -336,6 +340,14 @@ fn nothing_stays_mounted_after_stop_rm_or_a_daemon_restart() {
     assert!(dockbox::mounts::is_mountpoint(&data));
     run_ok(&d, None, &["rm", "-f", "-v", "user"]);
     assert!(mounts_under(d.tmp.path()).is_empty(), "{:?}", mounts_under(d.tmp.path()));
+    // Docker's volume events: mount at start (with the container and destination), unmount
+    // at its end, destroy of the anonymous volume by rm -v (since the last restart: the
+    // ring of events is the daemon's memory).
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 1;
+    let events = run_ok(&d, None, &["events", "--since", "0", "--until", &now.to_string(), "--filter", "type=volume", "--format", "{{.Action}} {{.Actor.ID}} {{index .Actor.Attributes \"destination\"}}"]);
+    assert!(events.lines().any(|l| l == "mount devvol /d"), "{events}");
+    assert!(events.lines().any(|l| l.starts_with("unmount devvol")), "{events}");
+    assert!(events.lines().any(|l| l.starts_with("destroy ") && !l.contains("named2") && !l.contains("devvol")), "{events}");
     assert_eq!(volume_names(&d), vec!["devvol".to_string(), "named2".to_string()]);
     run_ok(&d, None, &["volume", "rm", "devvol", "named2"]);
 }

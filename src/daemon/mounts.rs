@@ -392,6 +392,7 @@ fn plan_into(d: &Daemon, id: &str, config: &Value, h: &Value, points: &mut Vec<M
         let v = d.volumes.get_or_create(Some(m.name.as_str()).filter(|n| !n.is_empty()), &m.driver, labels, options).map_err(volume_error)?;
         if !existed {
             created.push(v.name.clone());
+            d.events.volume("create", &v.name, crate::volume::DRIVER);
         }
         d.volumes.reference(&v.name, id).map_err(volume_error)?;
         m.name = v.name.clone();
@@ -483,7 +484,9 @@ pub fn restore(d: &Daemon, id: &str, points: &[MountPoint], running: bool) {
 pub fn release(d: &Daemon, id: &str, points: &[MountPoint]) {
     release_held(d, id);
     for m in points.iter().filter(|m| m.kind == "volume") {
-        let _ = d.volumes.release(&m.name, id);
+        if d.volumes.release(&m.name, id).is_ok() {
+            d.events.log("volume", "unmount", &m.name, [("driver", m.driver.as_str()), ("container", id)].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+        }
     }
 }
 
@@ -516,6 +519,8 @@ pub fn setup(d: &Daemon, id: &str, points: &mut [MountPoint], rootfs: &Path) -> 
                 "volume" => {
                     let data = d.volumes.acquire(&m.name, id).map_err(volume_error)?;
                     acquired.push(m.name.clone());
+                    let attributes = [("driver", m.driver.as_str()), ("container", id), ("destination", m.destination.as_str()), ("read/write", if m.rw { "true" } else { "false" }), ("propagation", m.propagation.as_str())];
+                    d.events.log("volume", "mount", &m.name, attributes.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
                     copy_up::finish_interrupted(&data).map_err(|e| ApiError::internal(format!("failed to populate volume: {e}")))?;
                     if m.copy_data {
                         copy_up::populate(rootfs, &m.destination, &data).map_err(|e| ApiError::internal(format!("failed to populate volume: {e}")))?;
