@@ -112,6 +112,10 @@ fn named_volumes_and_binds_carry_data_between_containers_with_every_client() {
     let o = run(&d, None, &["run", "--rm", "--volume-driver", "flocker", "-v", "x1:/x", &image, "true"]);
     assert_eq!(o.status.code(), Some(125));
     assert!(stderr(&o).contains("error looking up volume plugin flocker: plugin \"flocker\" not found"), "{}", stderr(&o));
+    let o = run(&d, None, &["run", "--rm", "-v", "data/x:/x", &image, "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("create data/x: \"data/x\" includes invalid characters for a local volume name"), "{}", stderr(&o));
+    assert!(!volume_names(&d).iter().any(|v| v.len() == 64), "a failed create left a volume: {:?}", volume_names(&d));
     let (status, v) = d.api("POST", "/containers/create", Some(&json!({"Image": image, "HostConfig": {"Binds": ["/a:/x", "v9:/x"]}}).to_string()));
     assert_eq!((status, v["message"].as_str()), (400, Some("Duplicate mount point: /x")));
     assert!(host_mounts_under(d.tmp.path()).is_empty(), "{:?}", host_mounts_under(d.tmp.path()));
