@@ -509,7 +509,9 @@ pub fn setup(d: &Daemon, id: &str, points: &mut [MountPoint], rootfs: &Path) -> 
                     let attributes = [("driver", m.driver.as_str()), ("container", id), ("destination", m.destination.as_str()), ("read/write", if m.rw { "true" } else { "false" }), ("propagation", m.propagation.as_str())];
                     d.events.log("volume", "mount", &m.name, attributes.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
                     copy_up::finish_interrupted(&data).map_err(|e| ApiError::internal(format!("failed to populate volume: {e}")))?;
-                    if m.copy_data {
+                    // A sub-path mount gets no copy (the image's content belongs at the
+                    // volume's top, and the sub-path is whatever the user put there).
+                    if m.copy_data && m.subpath.is_empty() {
                         copy_up::populate(rootfs, &m.destination, &data).map_err(|e| ApiError::internal(format!("failed to populate volume: {e}")))?;
                         m.copy_data = false;
                     }
