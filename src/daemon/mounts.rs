@@ -508,6 +508,9 @@ pub fn setup(d: &Daemon, id: &str, points: &mut [MountPoint], rootfs: &Path) -> 
                     acquired.push(m.name.clone());
                     let attributes = [("driver", m.driver.as_str()), ("container", id), ("destination", m.destination.as_str()), ("read/write", if m.rw { "true" } else { "false" }), ("propagation", m.propagation.as_str())];
                     d.events.log("volume", "mount", &m.name, attributes.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+                    // One copy at a time: two containers starting on one new volume must
+                    // not see each other's copy as an interrupted one.
+                    let _copying = copy_up::LOCK.lock().unwrap_or_else(|e| e.into_inner());
                     copy_up::finish_interrupted(&data).map_err(|e| ApiError::internal(format!("failed to populate volume: {e}")))?;
                     // A sub-path mount gets no copy (the image's content belongs at the
                     // volume's top, and the sub-path is whatever the user put there).
@@ -696,6 +699,9 @@ mod copy_up {
     use std::path::{Path, PathBuf};
 
     const MARKER: &str = "copy-in-progress";
+
+    /// Held while a volume is checked for an interrupted copy and filled.
+    pub static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
     fn marker(data: &Path) -> PathBuf {
         data.parent().unwrap_or(data).join(MARKER)
