@@ -306,6 +306,17 @@ fn an_rshared_bind_shows_the_containers_mounts_on_the_host() {
         // Made by the container, it outlives it on the host (shared): ours to unmount.
         let _ = nix::mount::umount2(&target, nix::mount::MntFlags::MNT_DETACH);
     }
+    // rslave: what the host mounts later shows inside the container.
+    let id = run_ok(&d, None, &["run", "-d", "-v", &format!("{}:/mnt:rslave", shared.display()), &image, "sleep", "60"]);
+    let id = id.trim();
+    let later = shared.join("later");
+    std::fs::create_dir_all(&later).unwrap();
+    nix::mount::mount(Some("tmpfs"), &later, Some("tmpfs"), nix::mount::MsFlags::empty(), Some("size=1m")).unwrap();
+    std::fs::write(later.join("seen"), "from-host").unwrap();
+    assert_eq!(run_ok(&d, None, &["exec", id, "cat", "/mnt/later/seen"]), "from-host");
+    assert_eq!(mounts_of(&d, id)[0]["Propagation"], "rslave");
+    run_ok(&d, None, &["rm", "-f", id]);
+    let _ = nix::mount::umount2(&later, nix::mount::MntFlags::MNT_DETACH);
     // A shared bind of a source that is no shared mount is refused as Docker refuses it.
     let private = TempDir::new("private");
     nix::mount::mount(Some("tmpfs"), private.path(), Some("tmpfs"), nix::mount::MsFlags::empty(), Some("size=1m")).unwrap();

@@ -456,6 +456,12 @@ fn plan_into(d: &Daemon, id: &str, config: &Value, h: &Value, points: &mut Vec<M
     Ok(())
 }
 
+/// The mount points of a container saved before they were kept (config.v2.json without
+/// `MountPoints`): its `HostConfig.Binds`, which could then only be host paths.
+pub fn from_old_record(h: &Value) -> Vec<MountPoint> {
+    strings(h, "Binds").iter().filter_map(|b| parse_bind(b, "").ok()).filter(|m| m.kind == "bind").collect()
+}
+
 /// A reloaded container's volumes referenced again (and acquired when it runs), so that
 /// `Store::unmount_unused` keeps what running containers use.
 pub fn restore(d: &Daemon, id: &str, points: &[MountPoint], running: bool) {
@@ -852,6 +858,14 @@ mod tests {
         assert_eq!(parse_volumes_from("c1:ro").unwrap(), ("c1".into(), "ro".into()));
         assert_eq!(parse_volumes_from("c1:rshared").unwrap_err(), "invalid mode: rshared");
         assert_eq!(parse_volumes_from("c1:nocopy").unwrap_err(), "invalid mode: nocopy");
+    }
+
+    #[test]
+    fn records_without_mount_points_keep_their_binds() {
+        let points = from_old_record(&json!({"Binds": ["/h:/c:ro", "bogus"]}));
+        assert_eq!(points.len(), 1);
+        assert_eq!((points[0].source.as_str(), points[0].destination.as_str(), points[0].rw), ("/h", "/c", false));
+        assert!(from_old_record(&json!({})).is_empty());
     }
 
     #[test]

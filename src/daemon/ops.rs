@@ -761,9 +761,12 @@ impl Daemon {
         let Ok(dir) = std::fs::read_dir(self.opts.data_root.join("containers")) else { return };
         for d in dir.flatten() {
             match Container::load(&d.path()) {
-                Ok(c) => {
+                Ok(mut c) => {
                     let id = c.id.clone();
                     let running = c.state.running;
+                    if c.mount_points.is_empty() {
+                        c.mount_points = super::mounts::from_old_record(&c.host_config);
+                    }
                     super::mounts::restore(self, &id, &c.mount_points, running);
                     let entry = Entry::new(c);
                     if running {
