@@ -169,6 +169,8 @@ fn image_volumes_are_anonymous_volumes_filled_from_the_image_unless_nocopy() {
         // Named and nocopy: the volume stays empty; named without nocopy: filled.
         let empty = run_ok(&d, cli, &["run", "--rm", "-v", &format!("nocopy{i}:/data:nocopy"), &vimage, "ls", "-A", "/data"]);
         assert_eq!(empty.trim(), "");
+        let empty = run_ok(&d, cli, &["run", "--rm", "--mount", &format!("type=volume,src=mnocopy{i},dst=/data,volume-nocopy"), &vimage, "ls", "-A", "/data"]);
+        assert_eq!(empty.trim(), "");
         let filled = run_ok(&d, cli, &["run", "--rm", "-v", &format!("filled{i}:/data"), &vimage, "cat", "/data/f"]);
         assert_eq!(filled.trim(), "hello");
         // -v /path alone: an anonymous volume (Config.Volumes).
@@ -407,6 +409,13 @@ fn a_racing_symlink_swap_cannot_send_a_mount_out_of_the_root() {
         assert!(escaped.is_empty(), "{escaped:?}");
     }
     run_ok(&d, None, &["rm", "-f", "attacker"]);
+    // A symlink the image itself holds (absolute, to a host path) is followed inside the root.
+    run_ok(&d, None, &["run", "--name", "linker", &image, "sh", "-c", &format!("ln -s {} /esc", outside.display())]);
+    let tar = d.docker(&["export", "linker"]);
+    ok(&d.client_with_input(None, &["import", "-", "dbx-symlinked:1"], Some(&tar.stdout)), &d);
+    let inside = run_ok(&d, None, &["run", "--rm", "-v", &format!("{}:/esc/x", source.display()), "dbx-symlinked:1", "cat", "/esc/x/marker"]);
+    assert_eq!(inside, "m");
+    assert!(!outside.join("x").exists(), "the mount target was made on the host");
     assert!(mounts_under(d.tmp.path()).is_empty(), "{:?}", mounts_under(d.tmp.path()));
 }
 
