@@ -225,7 +225,8 @@ fn dockers_validation_reaches_both_clients() {
         (&["-p", "8080:80"], Some(&["-p", "8080:80"]), "conflicting options: port publishing and the network mode"),
         (&["--cap-add", "BOGUS"], Some(&["--cap-add", "BOGUS"]), "invalid CapAdd: unknown capability: \"CAP_BOGUS\""),
         (&["--stop-signal", "SIGNOPE"], Some(&["--stop-signal", "SIGNOPE"]), "Invalid signal: SIGNOPE"),
-        (&["-v", "named:/data"], Some(&["-v", "named:/data"]), "named volume 'named' (HostConfig.Binds) is not supported"),
+        (&["--volume-driver", "flocker", "-v", "named:/data"], Some(&["--volume-driver", "flocker", "-v", "named:/data"]), "error looking up volume plugin flocker: plugin \"flocker\" not found"),
+        (&["--mount", "type=bind,src=/nonexistent-dbx,dst=/x"], Some(&["--mount", "type=bind,src=/nonexistent-dbx,dst=/x"]), "bind source path does not exist: /nonexistent-dbx"),
         (&["-v", "/tmp:/x:bogus"], Some(&["-v", "/tmp:/x:bogus"]), "invalid mode: bogus"),
     ];
     for (ours, theirs, message) in cases {
@@ -251,6 +252,8 @@ fn dockers_validation_reaches_both_clients() {
         (r#"{"Image": "IMG", "NetworkingConfig": {"EndpointsConfig": {"none": {"DriverOpts": {"a": "b"}}}}}"#, "none.DriverOpts is not supported"),
         (r#"{"Image": "IMG", "NetworkingConfig": {"EndpointsConfig": {"none": {"Aliases": ["a"]}}}}"#, "network-scoped alias is supported only for containers in user defined networks"),
         (r#"{"Image": "IMG", "HostConfig": {"RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": -1}}}"#, "invalid restart policy: maximum retry count cannot be negative"),
+        (r#"{"Image": "IMG", "HostConfig": {"Mounts": [{"Type": "npipe", "Target": "/x"}]}}"#, "mount type \"npipe\" (HostConfig.Mounts) is not supported"),
+        (r#"{"Image": "IMG", "HostConfig": {"Binds": ["/a:/x"], "Tmpfs": {"/x": ""}}}"#, "Duplicate mount point: /x"),
     ];
     let (status, answer) = d.api("POST", "/containers/create", Some(&format!(r#"{{"Image": "{image}", "HostConfig": {{"NetworkMode": "mynet"}}}}"#)));
     assert_eq!((status, answer["message"].as_str()), (404, Some("network mynet not found")));

@@ -228,6 +228,7 @@ fn request_body(p: &Parsed, detach: bool) -> Result<Value, String> {
     }
     super::resources::add_to_host_config(p, &mut body)?;
     super::create_flags::add_to_body(p, &mut body)?;
+    super::mount_flags::add_to_body(p, &mut body)?;
     Ok(body)
 }
 

@@ -33,6 +33,7 @@ pub const FLAGS: &[Spec] = &[
     flag("log-driver", None, Kind::Value, "Logging driver for the container"),
     flag("log-opt", None, Kind::List, "Log driver options"),
     flag("mac-address", None, Kind::Value, "Container MAC address (e.g., 92:d0:c6:0a:29:33)"),
+    flag("mount", None, Kind::List, "Attach a filesystem mount to the container"),
     flag("network", None, Kind::List, "Connect a container to a network"),
     flag("net", None, Kind::List, "Connect a container to a network"),
     flag("network-alias", None, Kind::List, "Add network-scoped alias for the container"),
@@ -54,6 +55,8 @@ pub const FLAGS: &[Spec] = &[
     flag("ulimit", None, Kind::List, "Ulimit options (default [])"),
     flag("userns", None, Kind::Value, "User namespace to use"),
     flag("uts", None, Kind::Value, "UTS namespace to use"),
+    flag("volume-driver", None, Kind::Value, "Optional volume driver for the container"),
+    flag("volumes-from", None, Kind::List, "Mount volumes from the specified container(s)"),
 ];
 
 fn bad(value: &str, long: &str, why: impl std::fmt::Display) -> String {

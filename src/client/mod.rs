@@ -12,6 +12,7 @@ pub mod human;
 mod image_cmds;
 mod images;
 mod login;
+mod mount_flags;
 mod network;
 mod diff;
 mod exec;

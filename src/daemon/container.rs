@@ -80,6 +80,9 @@ pub struct Container {
     pub log_path: String,
     #[serde(default)]
     pub network_settings: super::net_settings::NetworkSettings,
+    /// What is mounted into it (`daemon::mounts`), planned at create.
+    #[serde(default)]
+    pub mount_points: Vec<super::mounts::MountPoint>,
     /// Not saved in config.v2.json: hostconfig.json holds it.
     #[serde(skip)]
     pub host_config: Value,
@@ -253,15 +256,9 @@ impl Container {
         })
     }
 
-    /// inspect's `Mounts`: the container's binds, as Docker lists its mount points.
+    /// inspect's `Mounts`: the container's mount points, as Docker lists them.
     fn mount_points(&self) -> Value {
-        let binds = self.host_config.get("Binds").and_then(Value::as_array).cloned().unwrap_or_default();
-        let points: Vec<Value> = binds
-            .iter()
-            .filter_map(|b| super::create_fields::parse_bind(b.as_str()?).ok())
-            .map(|b| json!({"Type": "bind", "Source": b.source, "Destination": b.destination, "Mode": b.mode, "RW": !b.read_only, "Propagation": b.propagation}))
-            .collect();
-        Value::Array(points)
+        Value::Array(self.mount_points.iter().map(|m| m.to_api()).collect())
     }
 
     /// GET /containers/{id}/json.

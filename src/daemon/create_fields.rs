@@ -61,7 +61,8 @@ pub const FIELDS: &[Field] = &[
     // Windows only; a Linux Docker runs the arguments as given too.
     f(C, "ArgsEscaped", Honoured),
     f(C, "Image", Honoured),
-    f(C, "Volumes", Refused("anonymous volumes (Config.Volumes) are not supported by this daemon")),
+    // Anonymous volumes (`daemon::mounts`), with the image's VOLUMEs.
+    f(C, "Volumes", Honoured),
     f(C, "WorkingDir", Honoured),
     f(C, "Entrypoint", Honoured),
     // A container already gets a network namespace with only its loopback.
@@ -107,7 +108,7 @@ pub const FIELDS: &[Field] = &[
     f(H, "IOMaximumIOps", Refused("Invalid QoS settings: linux does not support Maximum IO Bandwidth or Maximum IO IOps (HostConfig.IOMaximumIOps)")),
     f(H, "IOMaximumBandwidth", Refused("Invalid QoS settings: linux does not support Maximum IO Bandwidth or Maximum IO IOps (HostConfig.IOMaximumBandwidth)")),
     // HostConfig proper.
-    // Host paths only; a named volume is refused (see `parse_bind`).
+    // Host paths, named and anonymous volumes (`daemon::mounts`).
     f(H, "Binds", Honoured),
     // Written by the client; the daemon keeps it, as Docker's does.
     f(H, "ContainerIDFile", Honoured),
@@ -116,9 +117,11 @@ pub const FIELDS: &[Field] = &[
     f(H, "PortBindings", Honoured),
     f(H, "RestartPolicy", Honoured),
     f(H, "AutoRemove", Honoured),
-    f(H, "VolumeDriver", Refused("volume drivers (HostConfig.VolumeDriver) are not supported by this daemon")),
-    f(H, "VolumesFrom", Refused("volumes (HostConfig.VolumesFrom) are not supported by this daemon")),
-    f(H, "Mounts", Refused("mounts (HostConfig.Mounts) are not supported by this daemon")),
+    // Only `local` (another is Docker's "plugin not found").
+    f(H, "VolumeDriver", Honoured),
+    f(H, "VolumesFrom", Honoured),
+    // bind, volume, tmpfs; other types refused (`daemon::mounts::parse_mount`).
+    f(H, "Mounts", Honoured),
     // The size of the tty, set by the terminal code.
     f(H, "ConsoleSize", Honoured),
     f(H, "Annotations", Honoured),
@@ -443,70 +446,8 @@ fn validate_dns(h: &Value) -> Result<(), String> {
     Ok(())
 }
 
-/// One `HostConfig.Binds` entry, `/host/path:/container/path[:options]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Bind {
-    pub source: String,
-    pub destination: String,
-    /// The options as given (`ro`, `rw`, `z`, `Z`, a propagation), Docker's `Mode`.
-    pub mode: String,
-    pub read_only: bool,
-    pub propagation: String,
-}
-
-const PROPAGATIONS: &[&str] = &["private", "rprivate", "shared", "rshared", "slave", "rslave"];
-
-/// Parses a bind as Docker's Linux parser does; named volumes are refused (no volumes here).
-pub fn parse_bind(entry: &str) -> Result<Bind, String> {
-    let parts: Vec<&str> = entry.split(':').collect();
-    let (source, destination, mode) = match parts.as_slice() {
-        [s, d] => (*s, *d, ""),
-        [s, d, m] => (*s, *d, *m),
-        _ => return Err(format!("invalid volume specification: '{entry}'")),
-    };
-    if source.is_empty() || destination.is_empty() {
-        return Err(format!("invalid volume specification: '{entry}'"));
-    }
-    if !source.starts_with('/') {
-        return Err(format!("named volume '{source}' (HostConfig.Binds) is not supported by this daemon: only host paths can be bound"));
-    }
-    if !destination.starts_with('/') {
-        return Err(format!("invalid volume specification: '{entry}': invalid mount config for type \"bind\": invalid mount path: '{destination}' mount path must be absolute"));
-    }
-    if destination.trim_end_matches('/').is_empty() {
-        return Err(format!("invalid volume specification: '{entry}': invalid mount config for type \"bind\": invalid specification: destination can't be '/'"));
-    }
-    let mut bind = Bind { source: source.into(), destination: destination.into(), mode: mode.into(), read_only: false, propagation: "rprivate".into() };
-    let (mut rw_given, mut propagation_given) = (false, false);
-    for opt in mode.split(',').filter(|o| !o.is_empty()) {
-        match opt {
-            "ro" | "rw" if !rw_given => {
-                rw_given = true;
-                bind.read_only = opt == "ro";
-            }
-            // SELinux relabelling: nothing to relabel without SELinux, as with Docker.
-            "z" | "Z" => {}
-            p if PROPAGATIONS.contains(&p) && !propagation_given => {
-                propagation_given = true;
-                bind.propagation = p.into();
-            }
-            _ => return Err(format!("invalid mode: {mode}")),
-        }
-    }
-    Ok(bind)
-}
-
 fn validate_binds(h: &Value) -> Result<(), String> {
-    let mut seen = Vec::new();
-    for entry in strings(h, "Binds") {
-        let b = parse_bind(&entry)?;
-        let dest = b.destination.trim_end_matches('/').to_string();
-        if seen.contains(&dest) {
-            return Err(format!("Duplicate mount point: {dest}"));
-        }
-        seen.push(dest);
-    }
-    Ok(())
+    super::mounts::validate(h)
 }
 
 /// `c 1:3 rwm`, `a *:* m`: Docker's device cgroup rule syntax.

@@ -84,7 +84,7 @@ fn devices_under(path: &Path, out: &mut Vec<(std::path::PathBuf, std::fs::Metada
 }
 
 /// An I/O error in Go's words (`no such file or directory`), as Docker's messages carry it.
-fn go_error_text(e: &std::io::Error) -> String {
+pub(super) fn go_error_text(e: &std::io::Error) -> String {
     match e.raw_os_error() {
         Some(code) => {
             let desc = nix::errno::Errno::from_raw(code).desc();
@@ -301,21 +301,6 @@ pub fn apply(c: &Container, rootfs: &Path, spec: &mut Value) -> Result<(), Strin
 
     if let Some(map) = h.get("Sysctls").and_then(Value::as_object).filter(|m| !m.is_empty()) {
         spec["linux"]["sysctl"] = Value::Object(map.clone());
-    }
-    for entry in strings(h, "Binds") {
-        let b = super::create_fields::parse_bind(&entry)?;
-        // As Docker does for `-v`: a missing host directory is made.
-        if !Path::new(&b.source).exists() {
-            std::fs::create_dir_all(&b.source).map_err(|e| format!("error while creating mount source path '{}': mkdir {}: {}", b.source, b.source, go_error_text(&e)))?;
-        }
-        remove_mount(spec, &b.destination);
-        let mut options = vec!["rbind".to_string(), b.propagation.clone()];
-        if b.read_only {
-            options.push("ro".into());
-        }
-        if let Some(list) = spec["mounts"].as_array_mut() {
-            list.push(json!({"destination": b.destination, "type": "bind", "source": b.source, "options": options}));
-        }
     }
     for (dest, opts) in h.get("Tmpfs").and_then(Value::as_object).into_iter().flatten() {
         remove_mount(spec, dest);

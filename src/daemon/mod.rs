@@ -22,6 +22,7 @@ mod sandbox;
 mod endpoints;
 pub mod networks;
 mod errors;
+mod mounts;
 mod ops;
 mod signals;
 mod resources;

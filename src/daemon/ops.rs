@@ -75,6 +75,14 @@ fn merge_image_config(config: &mut Map<String, Value>, image: &Value) {
         labels.extend(own.clone());
     }
     config.insert("Labels".into(), Value::Object(labels));
+    // The image's VOLUMEs join the request's (both become anonymous volumes).
+    if let Some(image_volumes) = image.get("Volumes").and_then(Value::as_object).filter(|v| !v.is_empty()) {
+        let mut volumes = config.get("Volumes").and_then(Value::as_object).cloned().unwrap_or_default();
+        for (k, v) in image_volumes {
+            volumes.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        config.insert("Volumes".into(), Value::Object(volumes));
+    }
 }
 
 impl Daemon {
@@ -191,12 +199,18 @@ impl Daemon {
         let id = crate::ids::new_id();
         let dir = Container::dir(&self.opts.data_root, &id);
         let mount_id = crate::ids::new_id();
+        // Its volumes made and referenced (undone on any failure below).
+        let mount_points = super::mounts::plan(self, &id, &config, &host_config)?;
+        let unplan = |points: &[super::mounts::MountPoint]| super::mounts::remove(self, &id, points, true);
         // The record of the layers it stands on comes first: from then on no rmi deletes them,
         // and a crash before the container is saved leaves a record the next start collects.
-        self.images.record_container_layers(&id, &mount_id, &image).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => ApiError::not_found(format!("No such image: {image_name}")),
-            _ => ApiError::internal(format!("failed to create the container's filesystem: {e}")),
-        })?;
+        if let Err(e) = self.images.record_container_layers(&id, &mount_id, &image) {
+            unplan(&mount_points);
+            return Err(match e.kind() {
+                std::io::ErrorKind::NotFound => ApiError::not_found(format!("No such image: {image_name}")),
+                _ => ApiError::internal(format!("failed to create the container's filesystem: {e}")),
+            });
+        }
         let c = Container {
             id: id.clone(),
             name,
@@ -219,6 +233,7 @@ impl Daemon {
             log_path: if str_at(&host_config, "LogConfig", "Type") == "none" { String::new() } else { dir.join(format!("{id}-json.log")).display().to_string() },
             host_config,
             network_settings,
+            mount_points,
         };
         // The container's directory and hostconfig.json (fsynced) while its layers are made:
         // independent, and each waits on the disk. hostname, hosts and resolv.conf are written
@@ -237,12 +252,14 @@ impl Daemon {
             drop(files);
             let _ = std::fs::remove_dir_all(&dir);
             let _ = self.images.release_container_layers(&id);
+            unplan(&c.mount_points);
             return Err(ApiError::internal(format!("failed to create the container's filesystem: {e}")));
         }
         if let Err(e) = files.and_then(|config| config.commit()) {
             let _ = std::fs::remove_dir_all(&dir);
             let _ = self.snapshots.remove(&mount_id);
             let _ = self.images.release_container_layers(&id);
+            unplan(&c.mount_points);
             return Err(ApiError::internal(format!("failed to save the container: {e}")));
         }
         // As Docker's: ports a host-network container cannot publish are named in a warning.
@@ -333,7 +350,7 @@ impl Daemon {
         drop(slot);
         // A --rm container that cannot start is removed too, so `wait?condition=removed` ends.
         if auto_remove {
-            let _ = self.remove(entry, true);
+            let _ = self.remove_with_volumes(entry, true, true);
         }
         result.map(|_| true)
     }
@@ -347,6 +364,7 @@ impl Daemon {
         let runtime = self.settings().runtime_path(slot.c.host_config.get("Runtime").and_then(Value::as_str).unwrap_or_default()).map_err(ApiError::bad_request)?;
         let shm = super::host_spec::shm_dir(&self.opts.data_root, &id);
         let undo = |d: &Daemon, c: &mut Container| {
+            super::mounts::release(d, &id, &c.mount_points);
             let _ = std::fs::remove_dir_all(d.bundle_dir(&id));
             let _ = d.snapshots.unmount(&mount_id);
             super::host_spec::release_shm(&shm);
@@ -356,6 +374,7 @@ impl Daemon {
         // FIFOs are made (new inodes, slow on a busy disk) and its network sandbox is built;
         // the spec needs the mounted root and the sandbox's namespace file.
         let mut networked = slot.c.clone();
+        let mut mount_points = slot.c.mount_points.clone();
         let c = &slot.c;
         let (rootfs, files, sandbox) = std::thread::scope(|scope| {
             let files = scope.spawn(|| -> Result<Fifos, ApiError> {
@@ -377,11 +396,18 @@ impl Daemon {
         // What the sandbox got (addresses, ports, the namespace file) is the container's now,
         // so that any undo below finds it.
         slot.c.network_settings = networked.network_settings;
+        // The volumes acquired (and filled from the image), the binds' sources made.
+        let mounts = rootfs.and_then(|rootfs| super::mounts::setup(self, &id, &mut mount_points, &rootfs).map(|m| (rootfs, m)));
+        slot.c.mount_points = mount_points;
         let c = &slot.c;
         let prepared = files.and_then(|fifos| {
             let written = sandbox.and_then(|netns| {
                 self.write_hosts_file(c).map_err(|e| ApiError::internal(e.to_string()))?;
-                let config = rootfs.and_then(|rootfs| spec::build(c, &rootfs, &self.opts.data_root, netns.as_deref()).map_err(ApiError::internal));
+                let config = mounts.and_then(|(rootfs, mounts)| {
+                    let mut config = spec::build(c, &rootfs, &self.opts.data_root, netns.as_deref()).map_err(ApiError::internal)?;
+                    super::mounts::apply_to_spec(&mut config, mounts).map_err(ApiError::bad_request)?;
+                    Ok(config)
+                });
                 let config = config.and_then(|mut config| super::config::apply_spec_defaults(&self.opts, &c.host_config, &mut config).map(|()| config).map_err(ApiError::internal));
                 let config = config.and_then(|mut config| {
                     super::host_spec::join_peers(&mut config, peers).map_err(ApiError::bad_request)?;
@@ -481,6 +507,7 @@ impl Daemon {
                 return false;
             }
             let _ = self.snapshots.unmount(&slot.c.mount_id);
+            super::mounts::release(self, id, &slot.c.mount_points);
             let _ = std::fs::remove_dir_all(self.bundle_dir(id));
             let ran = crate::sys::parse_rfc3339(&slot.c.state.started_at).and_then(|t| SystemTime::now().duration_since(t).ok()).unwrap_or_default();
             super::host_spec::release_shm(&super::host_spec::shm_dir(&self.opts.data_root, id));
@@ -494,7 +521,7 @@ impl Daemon {
             if slot.c.auto_remove() {
                 // No state written first: should the removal not happen (a crash), the next
                 // start finds the container "running" without a task and ends it the same way.
-                let _ = self.remove_stopped(&mut slot);
+                let _ = self.remove_stopped(&mut slot, true);
             } else {
                 let _ = slot.c.save_state(&self.opts.data_root);
             }
@@ -639,8 +666,13 @@ impl Daemon {
         Ok(true)
     }
 
-    /// DELETE /containers/{id}.
+    /// DELETE /containers/{id} without `v`: its volumes are kept.
     pub fn remove(&self, entry: &Arc<Entry>, force: bool) -> Result<(), ApiError> {
+        self.remove_with_volumes(entry, force, false)
+    }
+
+    /// DELETE /containers/{id}; `volumes` (`rm -v`) removes its anonymous volumes too.
+    pub fn remove_with_volumes(&self, entry: &Arc<Entry>, force: bool, volumes: bool) -> Result<(), ApiError> {
         let slot = entry.lock();
         if slot.removed {
             return Ok(());
@@ -670,13 +702,13 @@ impl Daemon {
         if slot.removed {
             return Ok(());
         }
-        let removed = self.remove_stopped(&mut slot);
+        let removed = self.remove_stopped(&mut slot, volumes);
         entry.notify();
         removed
     }
 
     /// Removes a container that is not running, under its lock; the caller notifies waiters.
-    fn remove_stopped(&self, slot: &mut Slot) -> Result<(), ApiError> {
+    fn remove_stopped(&self, slot: &mut Slot, volumes: bool) -> Result<(), ApiError> {
         slot.c.state.status = "removing".into();
         let id = slot.c.id.clone();
         let dir = Container::dir(&self.opts.data_root, &id);
@@ -708,6 +740,7 @@ impl Daemon {
         })
         .map_err(|e| ApiError::internal(format!("unable to remove {id}: {e}")))?;
         self.containers.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        super::mounts::remove(self, &id, &slot.c.mount_points, volumes);
         self.execs.forget_container(&id);
         self.restarts.forget(&id);
         slot.removed = true;
@@ -736,9 +769,13 @@ impl Daemon {
         let Ok(dir) = std::fs::read_dir(self.opts.data_root.join("containers")) else { return };
         for d in dir.flatten() {
             match Container::load(&d.path()) {
-                Ok(c) => {
+                Ok(mut c) => {
                     let id = c.id.clone();
                     let running = c.state.running;
+                    if c.mount_points.is_empty() {
+                        c.mount_points = super::mounts::from_old_record(&c.host_config);
+                    }
+                    super::mounts::restore(self, &id, &c.mount_points, running);
                     let entry = Entry::new(c);
                     if running {
                         let bundle = self.bundle_dir(&id);

@@ -345,11 +345,12 @@ pub fn prepare(spec: &crate::oci::Spec, rootfs: &Path, bundle: &Path, cwd: &str)
     Ok(())
 }
 
-/// pivot_root needs the rootfs's parent mount not to be shared.
+/// pivot_root needs the new root and its parent mount not to be shared: the mount that holds
+/// the rootfs (the rootfs's own mount when it is one, as an overlay is) is made private, as
+/// runc does, so its bind below is private too.
 fn make_parent_mount_private(rootfs: &Path) -> Result<()> {
     let mounts = crate::mounts::mounts().map_err(|e| format!("read mountinfo: {e}"))?;
-    let parent = rootfs.parent().unwrap_or(Path::new("/"));
-    let best = mounts.iter().filter(|m| parent.starts_with(&m.mount_point)).max_by_key(|m| m.mount_point.as_os_str().len());
+    let best = mounts.iter().filter(|m| rootfs.starts_with(&m.mount_point)).max_by_key(|m| m.mount_point.as_os_str().len());
     if let Some(m) = best {
         do_mount(NONE, m.mount_point.to_str().unwrap_or("/"), NONE, MsFlags::MS_PRIVATE, NONE).map_err(|e| format!("make {} private: {}", m.mount_point.display(), errno(e)))?;
     }
@@ -357,6 +358,7 @@ fn make_parent_mount_private(rootfs: &Path) -> Result<()> {
 }
 
 fn mount_one(root: &OwnedFd, m: &crate::oci::Mount, bundle: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
     let opts = parse_options(m.options.as_deref().unwrap_or(&[]));
     let kind = m.kind.as_deref().unwrap_or("");
     let source = m.source.as_deref().unwrap_or("");
@@ -372,6 +374,13 @@ fn mount_one(root: &OwnedFd, m: &crate::oci::Mount, bundle: &Path) -> Result<()>
         // Flags of a bind only take effect on a remount, of the new mount (so reopen it).
         let extra = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
         let mounted = open_in_root(root, &rel, libc::O_PATH).map_err(|e| io_text(&e))?;
+        // The path, looked up again, must lead to what was just mounted: a symlink swapped in
+        // meanwhile (a volume shared with a running container, CVE-2021-30465) would have the
+        // remount and propagation below applied elsewhere in the root.
+        let st = nix::sys::stat::fstat(mounted.as_raw_fd()).map_err(errno)?;
+        if (st.st_dev as u64, st.st_ino as u64) != (meta.dev(), meta.ino()) {
+            return Err(format!("mount destination {} changed while it was mounted (a racing symlink?)", m.destination));
+        }
         if !extra.is_empty() {
             let p = fd_path(&mounted);
             let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra | kept_flags(&p);

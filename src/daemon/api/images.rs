@@ -403,6 +403,14 @@ fn parse_changes(changes: &[String]) -> Result<serde_json::Map<String, Value>, A
                     }
                 }
             }
+            "VOLUME" => {
+                let paths = serde_json::from_str::<Vec<String>>(rest).unwrap_or_else(|_| rest.split_whitespace().map(String::from).collect());
+                if let Some(o) = cfg.entry("Volumes").or_insert_with(|| json!({})).as_object_mut() {
+                    for p in paths {
+                        o.insert(p, json!({}));
+                    }
+                }
+            }
             other => return Err(ApiError::bad_request(format!("{other} is not a valid change command"))),
         }
     }

@@ -127,7 +127,7 @@ pub fn handle(d: &Arc<Daemon>, mut req: Request) -> Response {
         ("GET", ["containers", id, "stats"]) => container_verbs::stats(d, id, &req),
         ("POST", ["containers", id, "update"]) => container_verbs::update(d, id, &req),
         ("GET", ["events"]) => events::events(d, &req),
-        ("DELETE", ["containers", id]) => d.find(id).and_then(|e| d.remove(&e, req.query_bool("force"))).map(|_| Response::empty(204)),
+        ("DELETE", ["containers", id]) => d.find(id).and_then(|e| d.remove_with_volumes(&e, req.query_bool("force"), req.query_bool("v"))).map(|_| Response::empty(204)),
         ("POST", ["containers", id, "exec"]) => exec::create(d, id, &req),
         ("POST", ["exec", id, "start"]) => exec::start(d, id, &req, v),
         ("POST", ["exec", id, "resize"]) => exec::resize(d, id, &req),
