@@ -31,6 +31,7 @@ pub mod http;
 pub mod ids;
 pub mod image;
 pub mod jsonlog;
+pub mod logger;
 pub mod mounts;
 pub mod network;
 pub mod oci;
