@@ -162,7 +162,7 @@ impl Output {
         let idx = if stream == StreamType::Stdout { 0 } else { 1 };
         // A failed write (a full disk) is reported by the logger and never stops the output.
         if let Some(log) = inner.log.as_mut() {
-            inner.splitters[idx].feed(stream_name(stream), data, SystemTime::now(), &mut |m| log.log_or_report(m));
+            inner.splitters[idx].feed(stream_name(stream), data, &mut SystemTime::now, &mut |m| log.log_or_report(m));
         }
         inner.subscribers.retain(|s| s.send(Chunk::Data(stream, data.to_vec())).is_ok());
     }

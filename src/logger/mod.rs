@@ -219,8 +219,8 @@ pub struct Splitter {
 
 impl Splitter {
     /// Takes a chunk of the stream; each complete line, and each 16 KiB piece of a longer
-    /// one, goes to `out`.
-    pub fn feed(&mut self, source: &str, data: &[u8], now: SystemTime, out: &mut dyn FnMut(&Message)) {
+    /// one, goes to `out`, timed by `clock` as it goes (each line its own time, as Docker's).
+    pub fn feed(&mut self, source: &str, data: &[u8], clock: &mut dyn FnMut() -> SystemTime, out: &mut dyn FnMut(&Message)) {
         self.pending.extend_from_slice(data);
         let mut start = 0;
         loop {
@@ -230,12 +230,12 @@ impl Splitter {
             if let Some(pos) = rest[..rest.len().min(MAX_MESSAGE)].iter().position(|&b| b == b'\n') {
                 let (partial, time) = match self.partial.take() {
                     Some((id, ordinal, t)) => (Some(Partial { id, ordinal: ordinal + 1, last: true }), t),
-                    None => (None, now),
+                    None => (None, clock()),
                 };
                 out(&Message { source, line: &rest[..pos], time, partial });
                 start += pos + 1;
             } else if rest.len() >= MAX_MESSAGE {
-                let msg = self.piece(source, &self.pending[start..start + MAX_MESSAGE].to_vec(), now);
+                let msg = self.piece(source, &self.pending[start..start + MAX_MESSAGE].to_vec(), clock());
                 out(&msg.0.as_message(&msg.1));
                 start += MAX_MESSAGE;
             } else {
@@ -489,8 +489,8 @@ mod tests {
         let t1 = t0 + std::time::Duration::from_secs(1);
         let mut data = vec![b'a'; MAX_MESSAGE + 10];
         data.extend_from_slice(b"\nshort\ntail");
-        s.feed("stdout", &data[..100], t0, &mut |m| got.push((m.line.to_vec(), m.partial.clone(), m.time)));
-        s.feed("stdout", &data[100..], t1, &mut |m| got.push((m.line.to_vec(), m.partial.clone(), m.time)));
+        s.feed("stdout", &data[..100], &mut || t0, &mut |m| got.push((m.line.to_vec(), m.partial.clone(), m.time)));
+        s.feed("stdout", &data[100..], &mut || t1, &mut |m| got.push((m.line.to_vec(), m.partial.clone(), m.time)));
         s.finish("stdout", t1, &mut |m| got.push((m.line.to_vec(), m.partial.clone(), m.time)));
         assert_eq!(got.len(), 4);
         assert_eq!(got[0].0.len(), MAX_MESSAGE);
