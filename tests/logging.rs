@@ -202,6 +202,12 @@ fn local_driver_keeps_dockers_format_rotated_and_compressed() {
         assert!(stderr(&o).contains("compression cannot be enabled when max file count is 1"), "{}", stderr(&o));
     }
     ok(&d.docker(&["create", "--log-driver", "local", "--log-opt", "max-file=1", "--log-opt", "compress=false", &image]), &d);
+    // Attributes are kept in each entry (field 6) and shown by --details.
+    let id = ok(&d.docker(&["run", "-d", "--name", "locattr", "-l", "a=1", "--log-driver", "local", "--log-opt", "labels=a", "--log-opt", "tag={{.ID}}", &image, "echo", "hi"]), &d).trim().to_string();
+    assert_eq!(wait_exit(&d, "locattr"), "0");
+    for cli in clis() {
+        assert_eq!(ok(&run(&d, cli, &["logs", "--details", "locattr"]), &d), format!("a=1,tag={} hi\n", &id[..12]), "{cli:?}");
+    }
 }
 
 #[test]
@@ -280,7 +286,7 @@ fn is_stamp(s: &str) -> bool {
 fn is_rfc3339(s: &str, digits: usize) -> bool {
     let b = s.as_bytes();
     let base = 19 + if digits > 0 { digits + 1 } else { 0 };
-    s.len() >= base + 1 && b[4] == b'-' && b[10] == b'T' && b[13] == b':' && (digits == 0 || b[19] == b'.') && (&s[base..] == "Z" || s.len() == base + 6)
+    s.len() > base && b[4] == b'-' && b[10] == b'T' && b[13] == b':' && (digits == 0 || b[19] == b'.') && (&s[base..] == "Z" || s.len() == base + 6)
 }
 
 /// `text` is `head`, then a middle `check` accepts, then `tail`.
@@ -297,7 +303,8 @@ fn syslog_sends_each_format_to_unix_sockets_and_logs_reads_the_cache() {
     let gram = std::os::unix::net::UnixDatagram::bind(&gram_path).unwrap();
     let addr = format!("syslog-address=unixgram://{}", gram_path.display());
     // HOST is empty on a unix socket (srslog takes the socket's local address).
-    let formats: &[(&str, &str, &str, fn(&str) -> bool)] = &[
+    type Case = (&'static str, &'static str, &'static str, fn(&str) -> bool);
+    let formats: &[Case] = &[
         ("", "<158>", " web[PID]: out\n", is_stamp),
         ("rfc3164", "<158>", "  web[PID]: out\n", is_stamp),
         ("rfc5424", "<158>1 ", "  web PID web - out\n", |t| is_rfc3339(t, 0)),
@@ -307,7 +314,7 @@ fn syslog_sends_each_format_to_unix_sockets_and_logs_reads_the_cache() {
         let cli = clis()[i % clis().len()];
         let name = format!("sys{i}");
         let fmt = format!("syslog-format={format}");
-        let mut args = vec!["run", "--name", &name, "--log-driver", "syslog", "--log-opt", &addr, "--log-opt", "syslog-facility=local3", "--log-opt", "tag=web"];
+        let mut args = vec!["run", "--name", &name, "-e", "E1=x", "--log-driver", "syslog", "--log-opt", &addr, "--log-opt", "syslog-facility=local3", "--log-opt", "tag=web", "--log-opt", "env=E1"];
         if !format.is_empty() {
             args.extend(["--log-opt", &fmt]);
         }
@@ -319,10 +326,22 @@ fn syslog_sends_each_format_to_unix_sockets_and_logs_reads_the_cache() {
         assert!(framed(out, head, &tail, check), "{format:?}: {out:?} is not {head:?}...{tail:?}");
         // stderr at severity err: local3 (19) * 8 + 3.
         assert!(err.starts_with("<155>") && err.ends_with("err\n"), "{err:?}");
-        // docker logs reads the local cache.
+        // docker logs reads the local cache, with the driver's attributes.
         let o = run(&d, cli, &["logs", &name]);
         assert_eq!((stdout(&o).as_str(), stderr(&o).as_str()), ("out\n", "err\n"), "{cli:?}");
+        let o = run(&d, cli, &["logs", "--details", &name]);
+        assert_eq!(stdout(&o), "E1=x,tag=web out\n", "{cli:?}");
     }
+    // The cache's own rotation options.
+    let drain = gram.try_clone().unwrap();
+    let receiver = std::thread::spawn(move || receive_datagrams(&drain, 100).len());
+    let id = ok(&d.docker(&["run", "-d", "--name", "cached", "--log-driver", "syslog", "--log-opt", &addr, "--log-opt", "cache-max-size=1k", "--log-opt", "cache-max-file=2", "--log-opt", "cache-compress=false", &image, "sh", "-c", &numbered_lines_cmd(100)]), &d).trim().to_string();
+    assert_eq!(wait_exit(&d, "cached"), "0");
+    assert_eq!(receiver.join().unwrap(), 100);
+    let cached: Vec<String> = names(&container_dir(&d, &id)).into_iter().filter(|f| f.starts_with("container-cached")).collect();
+    assert_eq!(cached, ["container-cached.log", "container-cached.log.1"]);
+    let first = contiguous_suffix(&ok(&d.docker(&["logs", "cached"]), &d), 100);
+    assert!(first > 0 && first < 80, "{first}");
     // A stream socket, the default facility (daemon) and tag (the short id), no cache.
     let stream_path = d.tmp.join("syslog.stream");
     let listener = std::os::unix::net::UnixListener::bind(&stream_path).unwrap();

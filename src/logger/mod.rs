@@ -81,11 +81,17 @@ pub fn validate(driver: &str, opts: &Map<String, Value>) -> Result<(), String> {
         _ => syslog::validate(&own),
     }?;
     if driver == "syslog" {
-        // The local cache takes local's options under `cache-`.
-        let cache: Map<String, Value> = opts.iter().filter_map(|(k, v)| Some((k.strip_prefix("cache-")?.to_string(), v.clone()))).filter(|(k, _)| k != "disabled").collect();
-        local::rotation(&cache)?;
+        local::rotation(&cache_opts(opts))?;
     }
     Ok(())
+}
+
+/// The options of a driver's local cache (dual logging): the driver's own attribute
+/// options, then local's options given with a `cache-` prefix.
+fn cache_opts(opts: &Map<String, Value>) -> Map<String, Value> {
+    let mut cache: Map<String, Value> = opts.iter().filter(|(k, _)| matches!(k.as_str(), "labels" | "labels-regex" | "env" | "env-regex" | "tag")).map(|(k, v)| (k.clone(), v.clone())).collect();
+    cache.extend(opts.iter().filter_map(|(k, v)| Some((k.strip_prefix("cache-")?.to_string(), v.clone()))).filter(|(k, _)| k != "disabled"));
+    cache
 }
 
 /// What a driver knows of the container it logs for (Docker's logger.Info).
@@ -235,8 +241,8 @@ impl Splitter {
                 out(&Message { source, line: &rest[..pos], time, partial });
                 start += pos + 1;
             } else if rest.len() >= MAX_MESSAGE {
-                let msg = self.piece(source, &self.pending[start..start + MAX_MESSAGE].to_vec(), clock());
-                out(&msg.0.as_message(&msg.1));
+                let piece = self.next_piece(source, clock());
+                out(&piece.as_message(&self.pending[start..start + MAX_MESSAGE]));
                 start += MAX_MESSAGE;
             } else {
                 break;
@@ -252,19 +258,20 @@ impl Splitter {
     pub fn finish(&mut self, source: &str, now: SystemTime, out: &mut dyn FnMut(&Message)) {
         if !self.pending.is_empty() {
             let rest = std::mem::take(&mut self.pending);
-            let msg = self.piece(source, &rest, now);
-            out(&msg.0.as_message(&msg.1));
+            out(&self.next_piece(source, now).as_message(&rest));
         }
         self.partial = None;
     }
 
-    fn piece(&mut self, source: &str, line: &[u8], now: SystemTime) -> (OwnedMessage, Vec<u8>) {
+    /// The metadata of the next piece of a long line (a new line's first piece gets a new
+    /// id and `now` as the time of all its pieces).
+    fn next_piece(&mut self, source: &str, now: SystemTime) -> OwnedMessage {
         let (id, ordinal, time) = match self.partial.take() {
             Some((id, ordinal, t)) => (id, ordinal + 1, t),
             None => (crate::ids::new_id(), 1, now),
         };
         self.partial = Some((id.clone(), ordinal, time));
-        (OwnedMessage { source: source.to_string(), time, partial: Partial { id, ordinal, last: false } }, line.to_vec())
+        OwnedMessage { source: source.to_string(), time, partial: Partial { id, ordinal, last: false } }
     }
 }
 
@@ -279,6 +286,9 @@ impl OwnedMessage {
         Message { source: &self.source, line, time: self.time, partial: Some(self.partial.clone()) }
     }
 }
+
+/// Appends the entries of one file's bytes.
+type Decoder = fn(&[u8], &mut Vec<Entry>);
 
 /// The files of a driver that can be read back.
 #[derive(Debug, Clone, PartialEq)]
@@ -304,7 +314,7 @@ impl Reader {
     /// Every entry, oldest first, across rotated and compressed files. A complete line's
     /// `log` ends in a newline; a piece of a long line does not.
     pub fn read_all(&self) -> Vec<Entry> {
-        let (path, decode): (&Path, fn(&[u8], &mut Vec<Entry>)) = match self {
+        let (path, decode): (&Path, Decoder) = match self {
             Reader::JsonFile(p) => (p, jsonfile::decode),
             Reader::Local(p) => (p, local::decode),
         };
@@ -344,8 +354,7 @@ impl Logger {
             "local" => Sink::Local(local::Writer::open(&local::log_path(&info.dir), opts, info)?),
             "syslog" => {
                 let cache = if syslog::cache_enabled(opts) {
-                    let cache_opts: Map<String, Value> = opts.iter().filter_map(|(k, v)| Some((k.strip_prefix("cache-")?.to_string(), v.clone()))).filter(|(k, _)| k != "disabled").collect();
-                    Some(local::Writer::open(&info.dir.join("container-cached.log"), &cache_opts, info).map_err(|e| format!("error setting up local container log cache: {e}"))?)
+                    Some(local::Writer::open(&info.dir.join("container-cached.log"), &cache_opts(opts), info).map_err(|e| format!("error setting up local container log cache: {e}"))?)
                 } else {
                     None
                 };
