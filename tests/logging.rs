@@ -571,3 +571,27 @@ fn a_full_disk_stops_logging_not_the_container() {
     ok(&d.docker(&["rm", "full2"]), &d);
     let _ = nix::mount::umount(&containers);
 }
+
+#[test]
+fn syslog_non_blocking_mode_drops_rather_than_blocks() {
+    let Some(d) = Dockerd::start() else { return };
+    let image = image(&d);
+    // A server that reads nothing until the container is done.
+    let path = d.tmp.join("slow.sock");
+    let server = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    let addr = format!("syslog-address=unixgram://{}", path.display());
+    let n = 20000;
+    ok(&d.docker(&["run", "-d", "--name", "nb", "--log-driver", "syslog", "--log-opt", &addr, "--log-opt", "mode=non-blocking", "--log-opt", "max-buffer-size=64k", &image, "sh", "-c", &numbered_lines_cmd(n)]), &d);
+    let started = Instant::now();
+    assert_eq!(wait_exit(&d, "nb"), "0");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    server.set_nonblocking(true).unwrap();
+    let mut got = 0;
+    let mut buf = [0u8; 1024];
+    while server.recv(&mut buf).is_ok() {
+        got += 1;
+    }
+    assert!(got > 0 && got < n, "{got} of {n} delivered");
+    // The local cache has every line.
+    assert_eq!(contiguous_suffix(&ok(&d.docker(&["logs", "nb"]), &d), n), 0);
+}

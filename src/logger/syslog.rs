@@ -148,8 +148,32 @@ pub struct Writer {
     tag: String,
     format: Format,
     /// `mode=non-blocking`: a message the server cannot take at once is dropped rather than
-    /// holding up the container's output.
-    non_blocking: bool,
+    /// holding up the container's output; the socket's send buffer, `max-buffer-size` bytes
+    /// (1 MB by default, as Docker's ring buffer), is what may wait for the server.
+    non_blocking: Option<usize>,
+}
+
+impl Conn {
+    fn raw_fd(&self) -> i32 {
+        match self {
+            Conn::Stream(s) => s.as_raw_fd(),
+            Conn::UnixDgram(s) => s.as_raw_fd(),
+            Conn::Udp(s) => s.as_raw_fd(),
+        }
+    }
+
+    /// Sizes the kernel's send buffer (dockerd may go past `wmem_max`, as root).
+    fn set_send_buffer(&self, bytes: usize) {
+        let v = libc::c_int::try_from(bytes / 2).unwrap_or(libc::c_int::MAX);
+        for opt in [libc::SO_SNDBUFFORCE, libc::SO_SNDBUF] {
+            // SAFETY: the descriptor is this connection's open socket, and the option value
+            // is a live c_int of the size passed. The kernel doubles the value given.
+            let r = unsafe { libc::setsockopt(self.raw_fd(), libc::SOL_SOCKET, opt, (&v as *const libc::c_int).cast(), std::mem::size_of::<libc::c_int>() as libc::socklen_t) };
+            if r == 0 {
+                return;
+            }
+        }
+    }
 }
 
 fn dial(address: &Address) -> io::Result<(Conn, String)> {
@@ -206,8 +230,17 @@ impl Writer {
         let address = parse_address(&opt(opts, "syslog-address").unwrap_or_default())?;
         let facility = parse_facility(&opt(opts, "syslog-facility").unwrap_or_default())?;
         let format = parse_format(&opt(opts, "syslog-format").unwrap_or_default())?;
+        let non_blocking = match opt(opts, "mode").as_deref() {
+            Some("non-blocking") => Some(match opt(opts, "max-buffer-size") {
+                Some(v) => usize::try_from(super::ram_in_bytes(&v)?).unwrap_or(0),
+                None => 1 << 20,
+            }),
+            _ => None,
+        };
         let (conn, hostname) = dial(&address).map_err(|e| dial_error(&address, &e))?;
-        let non_blocking = opt(opts, "mode").is_some_and(|m| m == "non-blocking");
+        if let Some(size) = non_blocking {
+            conn.set_send_buffer(size);
+        }
         Ok(Writer { address, conn: Some(conn), hostname, facility, tag, format, non_blocking })
     }
 
@@ -231,7 +264,7 @@ impl Writer {
 
     fn send(&mut self, msg: &[u8]) -> io::Result<()> {
         let Some(conn) = self.conn.as_mut() else { return Err(io::Error::from(io::ErrorKind::NotConnected)) };
-        let flags = libc::MSG_NOSIGNAL | if self.non_blocking { libc::MSG_DONTWAIT } else { 0 };
+        let flags = libc::MSG_NOSIGNAL | if self.non_blocking.is_some() { libc::MSG_DONTWAIT } else { 0 };
         match conn {
             Conn::UnixDgram(s) => send_flags(s.as_raw_fd(), msg, flags).map(drop),
             Conn::Udp(s) => send_flags(s.as_raw_fd(), msg, flags).map(drop),
@@ -261,6 +294,9 @@ impl Writer {
             Err(_) => {
                 self.conn = None;
                 let (conn, hostname) = dial(&self.address).map_err(|e| io::Error::new(e.kind(), dial_error(&self.address, &e)))?;
+                if let Some(size) = self.non_blocking {
+                    conn.set_send_buffer(size);
+                }
                 self.conn = Some(conn);
                 self.hostname = hostname;
                 self.send(&msg)
@@ -337,7 +373,7 @@ mod tests {
         assert_eq!(parse_facility("7").unwrap(), 7);
         assert_eq!(parse_facility("24").unwrap_err(), "invalid syslog facility");
         assert_eq!(parse_format("x").unwrap_err(), "Invalid syslog format");
-        let w = Writer { address: Address::Local, conn: None, hostname: "h".into(), facility: 3, tag: "t".into(), format: Format::Rfc5424, non_blocking: false };
+        let w = Writer { address: Address::Local, conn: None, hostname: "h".into(), facility: 3, tag: "t".into(), format: Format::Rfc5424, non_blocking: None };
         let m = String::from_utf8(w.format(3, b"boom")).unwrap();
         assert!(m.starts_with("<27>1 ") && m.ends_with(&format!(" h t {} t - boom\n", std::process::id())), "{m}");
     }
