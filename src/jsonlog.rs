@@ -8,18 +8,24 @@ use std::io::{self, BufRead, Write};
 pub struct Entry {
     pub log: String,
     pub stream: String,
-    pub time: String,
-    /// What `--log-opt labels=/env=/tag` add to each entry, shown by `logs --details`.
+    /// What `--log-opt labels=/env=/tag` add to each entry, shown by `logs --details`
+    /// (before `time`, where Docker writes them).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub attrs: std::collections::BTreeMap<String, String>,
+    pub time: String,
 }
 
 /// Appends one entry.
 pub fn write_entry(w: &mut dyn Write, stream: &str, data: &[u8], time: std::time::SystemTime) -> io::Result<()> {
-    let e = Entry { log: String::from_utf8_lossy(data).into_owned(), stream: stream.to_string(), time: crate::sys::rfc3339_nanos(time), attrs: Default::default() };
+    w.write_all(&encode(stream, data, &Default::default(), time)?)
+}
+
+/// One entry as its line in the file, newline included.
+pub fn encode(stream: &str, data: &[u8], attrs: &std::collections::BTreeMap<String, String>, time: std::time::SystemTime) -> io::Result<Vec<u8>> {
+    let e = Entry { log: String::from_utf8_lossy(data).into_owned(), stream: stream.to_string(), attrs: attrs.clone(), time: crate::sys::rfc3339_nanos(time) };
     let mut line = serde_json::to_vec(&e).map_err(io::Error::other)?;
     line.push(b'\n');
-    w.write_all(&line)
+    Ok(line)
 }
 
 /// Reads every well-formed entry; a torn last line (a crash mid-write) is skipped.

@@ -9,7 +9,8 @@
 //! tcp sockets), [`rpc`] (the JSON-lines protocol between our own roles), [`reference`] (image
 //! names), [`registry`] (Registry HTTP API V2 client), [`archive`] (safe layer extraction),
 //! [`image`] (content-addressed image and layer store), [`snapshot`] (overlay2/vfs container
-//! filesystems), [`mounts`], [`stdcopy`] (Docker's multiplexed stream), [`jsonlog`] (json-file
+//! filesystems), [`mounts`], [`stdcopy`] (Docker's multiplexed stream), [`logger`] (container log
+//! drivers), [`jsonlog`] (json-file
 //! logs), [`sys`] (small syscall helpers), [`ids`] (ids and names), [`units`] (sizes and
 //! durations in words), [`auth`] (registry credentials), [`base64`], [`cgroups`] (cgroup v1 and v2),
 //! [`detach_keys`] (Docker's detach key notation and the watch for it).
@@ -31,6 +32,7 @@ pub mod http;
 pub mod ids;
 pub mod image;
 pub mod jsonlog;
+pub mod logger;
 pub mod mounts;
 pub mod network;
 pub mod oci;

@@ -201,7 +201,7 @@ fn dockers_validation_reaches_both_clients() {
         (&["--rm", "--restart", "always"], Some(&["--rm", "--restart", "always"]), "conflicting options: cannot specify both --restart and --rm"),
         (&["--restart", "on-failure:-1"], Some(&["--restart", "on-failure:-1"]), "invalid restart policy: maximum retry count cannot be negative"),
         (&["--log-driver", "bogus"], Some(&["--log-driver", "bogus"]), "logger: no log driver named 'bogus' is registered"),
-        (&["--log-driver", "syslog"], Some(&["--log-driver", "syslog"]), "logging driver 'syslog' (HostConfig.LogConfig.Type) is not supported"),
+        (&["--log-driver", "gelf"], Some(&["--log-driver", "gelf"]), "logging driver 'gelf' (HostConfig.LogConfig.Type) is not supported"),
         (&["--log-driver", "none", "--log-opt", "a=b"], Some(&["--log-driver", "none", "--log-opt", "a=b"]), "invalid logging opts for driver none"),
         (&["--log-opt", "nope=1"], Some(&["--log-opt", "nope=1"]), "unknown log opt 'nope' for json-file log driver"),
         (&["-m", "1m"], Some(&["-m", "1m"]), "Minimum memory limit allowed is 6MB"),
@@ -247,7 +247,7 @@ fn dockers_validation_reaches_both_clients() {
     let daemon_only = [
         (r#"{"Image": "IMG", "HostConfig": {"Sysctls": {"kernel.panic": "1"}}}"#, "sysctl \"kernel.panic\" is not in a separate kernel namespace"),
         (r#"{"Image": "IMG", "HostConfig": {"CpuCount": 2}}"#, "HostConfig.CpuCount"),
-        (r#"{"Image": "IMG", "HostConfig": {"LogConfig": {"Type": "json-file", "Config": {"max-size": "1m"}}}}"#, "log opt 'max-size'"),
+        (r#"{"Image": "IMG", "HostConfig": {"LogConfig": {"Type": "json-file", "Config": {"max-size": "0"}}}}"#, "max-size must be a positive number"),
         (r#"{"Image": "IMG", "Healthcheck": {"Test": ["CMD", "true"]}}"#, "Config.Healthcheck"),
         (r#"{"Image": "IMG", "NetworkingConfig": {"EndpointsConfig": {"none": {"DriverOpts": {"a": "b"}}}}}"#, "none.DriverOpts is not supported"),
         (r#"{"Image": "IMG", "NetworkingConfig": {"EndpointsConfig": {"none": {"Aliases": ["a"]}}}}"#, "network-scoped alias is supported only for containers in user defined networks"),

@@ -60,9 +60,9 @@ impl Session {
             let s = entry.lock();
             let once = s.c.config.get("StdinOnce").and_then(serde_json::Value::as_bool).unwrap_or(false);
             d.events.container(&s.c, "attach", &[]);
-            (s.c.id.clone(), s.c.tty(), s.c.open_stdin(), once, s.c.log_path.clone())
+            (s.c.id.clone(), s.c.tty(), s.c.open_stdin(), once, s.c.log_reader(&d.opts.data_root))
         };
-        let log_path = std::path::Path::new(&log_path);
+        let log_path = log_path.as_ref();
         let (history, live) = match (opts.logs, opts.stream) {
             (true, true) => {
                 let (tx, rx) = channel();

@@ -109,18 +109,42 @@ impl Container {
         self.config.get("OpenStdin").and_then(Value::as_bool).unwrap_or(false)
     }
 
-    /// Where the output is logged: the json-file log, or nowhere with the `none` driver.
-    pub fn log_sink(&self) -> PathBuf {
-        if self.log_path.is_empty() {
-            PathBuf::from("/dev/null")
-        } else {
-            PathBuf::from(&self.log_path)
+    /// The log driver (`json-file` when unset) and its options.
+    pub fn log_config(&self) -> (String, serde_json::Map<String, Value>) {
+        let log = self.host_config.get("LogConfig");
+        let driver = log.and_then(|l| l.get("Type")).and_then(Value::as_str).filter(|t| !t.is_empty()).unwrap_or("json-file");
+        let opts = log.and_then(|l| l.get("Config")).and_then(Value::as_object).cloned().unwrap_or_default();
+        (driver.to_string(), opts)
+    }
+
+    /// What the log driver knows of the container.
+    pub fn log_info(&self, root: &Path) -> crate::logger::Info {
+        let strs = |key: &str| -> Vec<String> { self.config.get(key).and_then(Value::as_array).map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default() };
+        let labels = self.config.get("Labels").and_then(Value::as_object).map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect()).unwrap_or_default();
+        crate::logger::Info {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            entrypoint: self.path.clone(),
+            args: self.args.clone(),
+            image_id: self.image.clone(),
+            image_name: self.image_name(),
+            env: strs("Env"),
+            labels,
+            dir: Container::dir(root, &self.id),
         }
     }
 
-    /// Whether `docker logs` can read the output back (not with the `none` log driver).
-    pub fn logs_readable(&self) -> bool {
-        self.host_config.get("LogConfig").and_then(|l| l.get("Type")).and_then(Value::as_str) != Some("none")
+    /// Opens the container's log driver for a run.
+    pub fn open_logger(&self, root: &Path) -> Result<crate::logger::Logger, String> {
+        let (driver, opts) = self.log_config();
+        crate::logger::Logger::open(&driver, &opts, &self.log_info(root))
+    }
+
+    /// How `docker logs` reads the output back; `None` when the driver cannot (`none`, or
+    /// syslog without its local cache).
+    pub fn log_reader(&self, root: &Path) -> Option<crate::logger::Reader> {
+        let (driver, opts) = self.log_config();
+        crate::logger::Reader::for_container(&driver, &opts, &Container::dir(root, &self.id), &self.id)
     }
 
     /// The image name the user asked for (`Config.Image`).

@@ -229,8 +229,8 @@ impl Daemon {
             hostname_path: dir.join("hostname").display().to_string(),
             hosts_path: dir.join("hosts").display().to_string(),
             resolv_conf_path: dir.join("resolv.conf").display().to_string(),
-            // The `none` log driver keeps no log (inspect's LogPath is empty, as Docker's).
-            log_path: if str_at(&host_config, "LogConfig", "Type") == "none" { String::new() } else { dir.join(format!("{id}-json.log")).display().to_string() },
+            // Only json-file shows its file as LogPath (Docker keeps local's files private).
+            log_path: if matches!(str_at(&host_config, "LogConfig", "Type"), "" | "json-file") { dir.join(format!("{id}-json.log")).display().to_string() } else { String::new() },
             host_config,
             network_settings,
             mount_points,
@@ -380,8 +380,9 @@ impl Daemon {
             let files = scope.spawn(|| -> Result<Fifos, ApiError> {
                 self.write_container_files(c).map_err(|e| ApiError::internal(e.to_string()))?;
                 std::fs::create_dir_all(&bundle).map_err(|e| ApiError::internal(e.to_string()))?;
+                let logger = c.open_logger(&self.opts.data_root).map_err(|e| ApiError::internal(format!("failed to initialize logging driver: {e}")))?;
                 let fifos = Fifos::create(&bundle, c.open_stdin(), c.tty()).map_err(|e| ApiError::internal(e.to_string()))?;
-                entry.output.start(&fifos, &c.log_sink()).map_err(|e| ApiError::internal(e.to_string()))?;
+                entry.output.start(&fifos, logger).map_err(|e| ApiError::internal(e.to_string()))?;
                 Ok(fifos)
             });
             let sandbox = scope.spawn(|| self.connect_sandbox(&mut networked));
@@ -781,8 +782,13 @@ impl Daemon {
                         let bundle = self.bundle_dir(&id);
                         let stderr = Some(bundle.join("init-stderr")).filter(|p| p.exists());
                         let fifos = Fifos { stdin: None, stdout: bundle.join("init-stdout"), stderr };
-                        let log = entry.lock().c.log_sink();
-                        if fifos.stdout.exists() && entry.output.start(&fifos, &log).is_ok() {
+                        // A driver that cannot open now (a syslog server away) leaves the output
+                        // drained and unlogged rather than blocking the container.
+                        let logger = entry.lock().c.open_logger(&self.opts.data_root).unwrap_or_else(|e| {
+                            eprintln!("dockerd: level=error msg=\"failed to initialize logging driver: {e}\" container={id}");
+                            crate::logger::Logger::none()
+                        });
+                        if fifos.stdout.exists() && entry.output.start(&fifos, logger).is_ok() {
                             entry.output.open_gate();
                         }
                         let stdin = bundle.join("init-stdin");

@@ -1,9 +1,8 @@
 //! A container's output as dockerd carries it: reader threads on the stdout/stderr FIFOs the
-//! shim writes into, each chunk appended to the json-file log and handed to every attached
+//! shim writes into, each chunk cut into messages for the container's log driver (`crate::logger`) and handed to every attached
 //! client, under one lock so a reader of the log plus the live stream sees each byte once.
 
 use crate::stdcopy::StreamType;
-use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -59,9 +58,9 @@ struct Inner {
     subscribers: Vec<Sender<Chunk>>,
     /// Output streams of the current run still open.
     open: usize,
-    /// Partial last lines waiting for their newline, per stream (stdout, stderr).
-    partial: [Vec<u8>; 2],
-    log: Option<File>,
+    /// Each stream (stdout, stderr) cut into log messages.
+    splitters: [crate::logger::Splitter; 2],
+    log: Option<crate::logger::Logger>,
     /// Closed until the runtime has created the task: what the runtime itself prints on a
     /// failed create lands in the container's stderr FIFO and is not the container's output.
     gate_open: bool,
@@ -100,14 +99,14 @@ impl Output {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Starts reading a run's FIFOs into `log_path` and the subscribers. Call before the
-    /// runtime creates the container, so no byte is written before a reader exists.
-    pub fn start(self: &Arc<Self>, fifos: &Fifos, log_path: &Path) -> io::Result<()> {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(log_path)?;
+    /// Starts reading a run's FIFOs into the container's log driver and the subscribers.
+    /// Call before the runtime creates the container, so no byte is written before a reader
+    /// exists.
+    pub fn start(self: &Arc<Self>, fifos: &Fifos, log: crate::logger::Logger) -> io::Result<()> {
         {
             let mut inner = self.lock();
             inner.open = 1 + usize::from(fifos.stderr.is_some());
-            inner.partial = [Vec::new(), Vec::new()];
+            inner.splitters = Default::default();
             inner.log = Some(log);
             inner.gate_open = false;
         }
@@ -139,13 +138,11 @@ impl Output {
     /// One of the run's output FIFOs ended: its partial last line is logged, and when it was
     /// the last the subscribers are told.
     fn stream_closed(&self, stream: StreamType) {
-        let mut inner = self.lock();
+        let mut guard = self.lock();
+        let inner = &mut *guard;
         let idx = if stream == StreamType::Stdout { 0 } else { 1 };
-        let rest = std::mem::take(&mut inner.partial[idx]);
-        if !rest.is_empty() {
-            if let Some(log) = inner.log.as_mut() {
-                let _ = crate::jsonlog::write_entry(log, stream_name(stream), &rest, SystemTime::now());
-            }
+        if let Some(log) = inner.log.as_mut() {
+            inner.splitters[idx].finish(stream_name(stream), SystemTime::now(), &mut |m| log.log_or_report(m));
         }
         inner.open = inner.open.saturating_sub(1);
         if inner.open == 0 {
@@ -157,29 +154,16 @@ impl Output {
     }
 
     fn deliver(&self, stream: StreamType, data: &[u8]) {
-        let mut inner = self.lock();
+        let mut guard = self.lock();
+        let inner = &mut *guard;
         if !inner.gate_open {
             return;
         }
         let idx = if stream == StreamType::Stdout { 0 } else { 1 };
-        let mut pending = std::mem::take(&mut inner.partial[idx]);
-        pending.extend_from_slice(data);
-        let now = SystemTime::now();
-        let mut start = 0;
+        // A failed write (a full disk) is reported by the logger and never stops the output.
         if let Some(log) = inner.log.as_mut() {
-            while let Some(pos) = pending[start..].iter().position(|&b| b == b'\n') {
-                let _ = crate::jsonlog::write_entry(log, stream_name(stream), &pending[start..=start + pos], now);
-                start += pos + 1;
-            }
-            // A line longer than 16 KiB is logged in pieces, as Docker does.
-            if pending.len() - start >= 16 << 10 {
-                let _ = crate::jsonlog::write_entry(log, stream_name(stream), &pending[start..], now);
-                start = pending.len();
-            }
-        } else {
-            start = pending.len();
+            inner.splitters[idx].feed(stream_name(stream), data, &mut SystemTime::now, &mut |m| log.log_or_report(m));
         }
-        inner.partial[idx] = pending[start..].to_vec();
         inner.subscribers.retain(|s| s.send(Chunk::Data(stream, data.to_vec())).is_ok());
     }
 
@@ -198,12 +182,9 @@ impl Output {
 
     /// Reads the log and subscribes in one step, so nothing is missed or seen twice.
     /// The receiver is `None` when no run is producing output.
-    pub fn log_then_subscribe(&self, log_path: &Path, follow: bool) -> (Vec<crate::jsonlog::Entry>, Option<Receiver<Chunk>>) {
+    pub fn log_then_subscribe(&self, log: Option<&crate::logger::Reader>, follow: bool) -> (Vec<crate::jsonlog::Entry>, Option<Receiver<Chunk>>) {
         let mut inner = self.lock();
-        if let Some(log) = inner.log.as_mut() {
-            let _ = log.flush();
-        }
-        let entries = File::open(log_path).map(|f| crate::jsonlog::read_entries(&mut io::BufReader::new(f)).unwrap_or_default()).unwrap_or_default();
+        let entries = log.map(|r| r.read_all()).unwrap_or_default();
         let rx = if follow && inner.open > 0 {
             let (tx, rx) = channel();
             inner.subscribers.push(tx);
@@ -216,12 +197,9 @@ impl Output {
 
     /// Reads the log and registers `tx` in one step (an attach with `logs` and `stream`): each
     /// byte comes once, from the log or the channel.
-    pub fn log_then_subscribe_sender(&self, log_path: &Path, tx: Sender<Chunk>) -> Vec<crate::jsonlog::Entry> {
+    pub fn log_then_subscribe_sender(&self, log: Option<&crate::logger::Reader>, tx: Sender<Chunk>) -> Vec<crate::jsonlog::Entry> {
         let mut inner = self.lock();
-        if let Some(log) = inner.log.as_mut() {
-            let _ = log.flush();
-        }
-        let entries = File::open(log_path).map(|f| crate::jsonlog::read_entries(&mut io::BufReader::new(f)).unwrap_or_default()).unwrap_or_default();
+        let entries = log.map(|r| r.read_all()).unwrap_or_default();
         inner.subscribers.push(tx);
         entries
     }

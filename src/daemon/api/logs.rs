@@ -48,18 +48,18 @@ pub fn logs(d: &Arc<Daemon>, id: &str, req: &Request, v: (u32, u32)) -> Result<R
     }
     let since = time_query(req, "since")?;
     let until = time_query(req, "until")?;
-    let (tty, log_path) = {
+    let (tty, reader) = {
         let s = e.lock();
-        if !s.c.logs_readable() {
+        let Some(reader) = s.c.log_reader(&d.opts.data_root) else {
             return Err(ApiError::new(501, "configured logging driver does not support reading"));
-        }
-        (s.c.tty(), s.c.log_path.clone())
+        };
+        (s.c.tty(), reader)
     };
     let multiplexed = !tty;
     let timestamps = req.query_bool("timestamps");
     let details = req.query_bool("details");
     let tail = req.query("tail").and_then(|t| t.parse::<i64>().ok()).filter(|&n| n >= 0).map(|n| n as usize);
-    let (mut entries, live) = e.output.log_then_subscribe(std::path::Path::new(&log_path), req.query_bool("follow"));
+    let (mut entries, live) = e.output.log_then_subscribe(Some(&reader), req.query_bool("follow"));
     // As Docker's json-file reader: the last lines of the file first, then the time window,
     // then the streams asked for.
     if let Some(n) = tail {
