@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(busybox-static docker-registry skopeo runc crun containerd docker.io curl jq file iproute2 psmisc gcc apache2-utils strace openssl)
+packages=(busybox-static docker-registry skopeo runc crun containerd docker.io docker-compose python3-docker curl jq file iproute2 psmisc gcc apache2-utils strace openssl)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     missing=()
     for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
