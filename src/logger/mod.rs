@@ -227,10 +227,28 @@ impl Splitter {
     /// Takes a chunk of the stream; each complete line, and each 16 KiB piece of a longer
     /// one, goes to `out`, timed by `clock` as it goes (each line its own time, as Docker's).
     pub fn feed(&mut self, source: &str, data: &[u8], clock: &mut dyn FnMut() -> SystemTime, out: &mut dyn FnMut(&Message)) {
-        self.pending.extend_from_slice(data);
+        // Whole lines are cut straight from `data`; only an unfinished line is kept (the
+        // common case copies nothing).
+        if self.pending.is_empty() {
+            let used = self.split(source, data, clock, out);
+            self.pending.extend_from_slice(&data[used..]);
+            return;
+        }
+        let mut pending = std::mem::take(&mut self.pending);
+        pending.extend_from_slice(data);
+        let used = self.split(source, &pending, clock, out);
+        pending.drain(..used);
+        if pending.capacity() > 2 * MAX_MESSAGE && pending.len() < MAX_MESSAGE {
+            pending.shrink_to(MAX_MESSAGE);
+        }
+        self.pending = pending;
+    }
+
+    /// Logs the lines and 16 KiB pieces at the start of `buf`; what it used.
+    fn split(&mut self, source: &str, buf: &[u8], clock: &mut dyn FnMut() -> SystemTime, out: &mut dyn FnMut(&Message)) -> usize {
         let mut start = 0;
         loop {
-            let rest = &self.pending[start..];
+            let rest = &buf[start..];
             // Docker's copier sees at most 16 KiB at a time: a newline further on is not yet
             // in view when the piece before it is logged.
             if let Some(pos) = rest[..rest.len().min(MAX_MESSAGE)].iter().position(|&b| b == b'\n') {
@@ -242,15 +260,11 @@ impl Splitter {
                 start += pos + 1;
             } else if rest.len() >= MAX_MESSAGE {
                 let piece = self.next_piece(source, clock());
-                out(&piece.as_message(&self.pending[start..start + MAX_MESSAGE]));
+                out(&piece.as_message(&rest[..MAX_MESSAGE]));
                 start += MAX_MESSAGE;
             } else {
-                break;
+                return start;
             }
-        }
-        self.pending.drain(..start);
-        if self.pending.is_empty() && self.pending.capacity() > MAX_MESSAGE {
-            self.pending = Vec::new();
         }
     }
 
