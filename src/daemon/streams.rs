@@ -190,11 +190,11 @@ impl Output {
         self.lock().subscribers.push(tx);
     }
 
-    /// Reads the log and subscribes in one step, so nothing is missed or seen twice.
-    /// The receiver is `None` when no run is producing output.
-    pub fn log_then_subscribe(&self, log: Option<&crate::logger::Reader>, follow: bool) -> (Vec<crate::jsonlog::Entry>, Option<Receiver<Chunk>>) {
+    /// Reads the log (its last `tail` entries, or all) and subscribes in one step, so nothing
+    /// is missed or seen twice. The receiver is `None` when no run is producing output.
+    pub fn log_then_subscribe(&self, log: Option<&crate::logger::Reader>, tail: Option<usize>, follow: bool) -> (Vec<crate::jsonlog::Entry>, Option<Receiver<Chunk>>) {
         let mut inner = self.lock();
-        let entries = log.map(|r| r.read_all()).unwrap_or_default();
+        let entries = log.map(|r| r.read_last(tail)).unwrap_or_default();
         let rx = if follow && inner.open > 0 {
             let (tx, rx) = channel();
             inner.subscribers.push(tx);

@@ -328,15 +328,33 @@ impl Reader {
     /// Every entry, oldest first, across rotated and compressed files. A complete line's
     /// `log` ends in a newline; a piece of a long line does not.
     pub fn read_all(&self) -> Vec<Entry> {
+        self.read_last(None)
+    }
+
+    /// The last `tail` entries (all with `None`), oldest first: files are read newest first
+    /// and older ones only while more entries are wanted, so `--tail` does not decompress
+    /// the whole history.
+    pub fn read_last(&self, tail: Option<usize>) -> Vec<Entry> {
         let (path, decode): (&Path, Decoder) = match self {
             Reader::JsonFile(p) => (p, jsonfile::decode),
             Reader::Local(p) => (p, local::decode),
         };
-        let mut out = Vec::new();
-        for f in logfile::files_oldest_first(path) {
-            if let Ok(data) = logfile::read_whole(&f) {
-                decode(&data, &mut out);
+        let mut per_file: Vec<Vec<Entry>> = Vec::new();
+        let mut count = 0;
+        for f in logfile::files_oldest_first(path).iter().rev() {
+            if tail.is_some_and(|n| count >= n) {
+                break;
             }
+            let mut entries = Vec::new();
+            if let Ok(data) = logfile::read_whole(f) {
+                decode(&data, &mut entries);
+            }
+            count += entries.len();
+            per_file.push(entries);
+        }
+        let mut out: Vec<Entry> = per_file.into_iter().rev().flatten().collect();
+        if let Some(n) = tail {
+            out.drain(..out.len().saturating_sub(n));
         }
         out
     }
