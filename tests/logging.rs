@@ -240,6 +240,12 @@ fn options_and_drivers_docker_refuses_are_refused() {
             assert!(stderr(&o).contains(want), "{cli:?} {flags:?}: {}", stderr(&o));
         }
     }
+    // A tag template that cannot run fails the start, as Docker's driver does at its start.
+    for cli in clis() {
+        let o = run(&d, cli, &["run", "--log-opt", "tag={{.Nope}}", &image, "true"]);
+        assert_ne!(o.status.code(), Some(0));
+        assert!(stderr(&o).contains("failed to initialize logging driver: template"), "{cli:?}: {}", stderr(&o));
+    }
     // The API refuses the same with 400.
     let (status, body) = d.api("POST", "/containers/create", Some(&format!(r#"{{"Image":"{image}","HostConfig":{{"LogConfig":{{"Type":"local","Config":{{"nope":"1"}}}}}}}}"#)));
     assert_eq!((status, body["message"].as_str().unwrap_or_default()), (400, "unknown log opt 'nope' for log driver local"));

@@ -68,7 +68,7 @@ impl Session {
                 let (tx, rx) = channel();
                 (entry.output.log_then_subscribe_sender(log_path, tx.clone()), Some((tx, rx)))
             }
-            (true, false) => (entry.output.log_then_subscribe(log_path, false).0, None),
+            (true, false) => (entry.output.log_then_subscribe(log_path, None, false).0, None),
             (false, true) => {
                 let (tx, rx) = channel();
                 entry.output.subscribe_sender(tx.clone());

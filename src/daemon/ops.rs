@@ -503,6 +503,10 @@ impl Daemon {
             let task_deleted = scope.spawn(|| {
                 let _ = self.containerd_call(|c| c.delete(id));
             });
+            // The output the container wrote before it ended is logged before its exit is
+            // recorded (Docker waits up to 2 s for its copiers): `docker wait` then `docker
+            // logs` sees all of it.
+            entry.output.wait_closed(std::time::Duration::from_secs(2));
             let mut slot = entry.lock();
             if !slot.c.state.running || slot.c.id != id {
                 return false;

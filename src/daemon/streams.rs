@@ -70,6 +70,8 @@ struct Inner {
 #[derive(Default)]
 pub struct Output {
     inner: Mutex<Inner>,
+    /// Signalled when the run's last output stream has closed.
+    closed: std::sync::Condvar,
 }
 
 /// The FIFO paths of a run, in the bundle directory.
@@ -150,7 +152,15 @@ impl Output {
             for s in inner.subscribers.drain(..) {
                 let _ = s.send(Chunk::End);
             }
+            self.closed.notify_all();
         }
+    }
+
+    /// Waits, at most `limit`, for the run's output to be read to its end (and so logged),
+    /// as Docker waits for its stream copiers before it records an exit.
+    pub fn wait_closed(&self, limit: std::time::Duration) {
+        let inner = self.lock();
+        let _ = self.closed.wait_timeout_while(inner, limit, |i| i.open > 0);
     }
 
     fn deliver(&self, stream: StreamType, data: &[u8]) {
@@ -180,11 +190,11 @@ impl Output {
         self.lock().subscribers.push(tx);
     }
 
-    /// Reads the log and subscribes in one step, so nothing is missed or seen twice.
-    /// The receiver is `None` when no run is producing output.
-    pub fn log_then_subscribe(&self, log: Option<&crate::logger::Reader>, follow: bool) -> (Vec<crate::jsonlog::Entry>, Option<Receiver<Chunk>>) {
+    /// Reads the log (its last `tail` entries, or all) and subscribes in one step, so nothing
+    /// is missed or seen twice. The receiver is `None` when no run is producing output.
+    pub fn log_then_subscribe(&self, log: Option<&crate::logger::Reader>, tail: Option<usize>, follow: bool) -> (Vec<crate::jsonlog::Entry>, Option<Receiver<Chunk>>) {
         let mut inner = self.lock();
-        let entries = log.map(|r| r.read_all()).unwrap_or_default();
+        let entries = log.map(|r| r.read_last(tail)).unwrap_or_default();
         let rx = if follow && inner.open > 0 {
             let (tx, rx) = channel();
             inner.subscribers.push(tx);

@@ -77,7 +77,8 @@ impl Writer {
         let (capacity, max_files, compress) = rotation(opts)?;
         let attrs = encode_attrs(&info.attributes_with_tag(opts)?);
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| format!("error creating local logs dir: {e}"))?;
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| format!("error creating local logs dir: {e}"))?;
         }
         let file = LogFile::open(path, capacity, max_files, compress).map_err(|e| e.to_string())?;
         Ok(Writer { file, attrs })

@@ -227,10 +227,28 @@ impl Splitter {
     /// Takes a chunk of the stream; each complete line, and each 16 KiB piece of a longer
     /// one, goes to `out`, timed by `clock` as it goes (each line its own time, as Docker's).
     pub fn feed(&mut self, source: &str, data: &[u8], clock: &mut dyn FnMut() -> SystemTime, out: &mut dyn FnMut(&Message)) {
-        self.pending.extend_from_slice(data);
+        // Whole lines are cut straight from `data`; only an unfinished line is kept (the
+        // common case copies nothing).
+        if self.pending.is_empty() {
+            let used = self.split(source, data, clock, out);
+            self.pending.extend_from_slice(&data[used..]);
+            return;
+        }
+        let mut pending = std::mem::take(&mut self.pending);
+        pending.extend_from_slice(data);
+        let used = self.split(source, &pending, clock, out);
+        pending.drain(..used);
+        if pending.capacity() > 2 * MAX_MESSAGE && pending.len() < MAX_MESSAGE {
+            pending.shrink_to(MAX_MESSAGE);
+        }
+        self.pending = pending;
+    }
+
+    /// Logs the lines and 16 KiB pieces at the start of `buf`; what it used.
+    fn split(&mut self, source: &str, buf: &[u8], clock: &mut dyn FnMut() -> SystemTime, out: &mut dyn FnMut(&Message)) -> usize {
         let mut start = 0;
         loop {
-            let rest = &self.pending[start..];
+            let rest = &buf[start..];
             // Docker's copier sees at most 16 KiB at a time: a newline further on is not yet
             // in view when the piece before it is logged.
             if let Some(pos) = rest[..rest.len().min(MAX_MESSAGE)].iter().position(|&b| b == b'\n') {
@@ -242,15 +260,11 @@ impl Splitter {
                 start += pos + 1;
             } else if rest.len() >= MAX_MESSAGE {
                 let piece = self.next_piece(source, clock());
-                out(&piece.as_message(&self.pending[start..start + MAX_MESSAGE]));
+                out(&piece.as_message(&rest[..MAX_MESSAGE]));
                 start += MAX_MESSAGE;
             } else {
-                break;
+                return start;
             }
-        }
-        self.pending.drain(..start);
-        if self.pending.is_empty() && self.pending.capacity() > MAX_MESSAGE {
-            self.pending = Vec::new();
         }
     }
 
@@ -314,15 +328,33 @@ impl Reader {
     /// Every entry, oldest first, across rotated and compressed files. A complete line's
     /// `log` ends in a newline; a piece of a long line does not.
     pub fn read_all(&self) -> Vec<Entry> {
+        self.read_last(None)
+    }
+
+    /// The last `tail` entries (all with `None`), oldest first: files are read newest first
+    /// and older ones only while more entries are wanted, so `--tail` does not decompress
+    /// the whole history.
+    pub fn read_last(&self, tail: Option<usize>) -> Vec<Entry> {
         let (path, decode): (&Path, Decoder) = match self {
             Reader::JsonFile(p) => (p, jsonfile::decode),
             Reader::Local(p) => (p, local::decode),
         };
-        let mut out = Vec::new();
-        for f in logfile::files_oldest_first(path) {
-            if let Ok(data) = logfile::read_whole(&f) {
-                decode(&data, &mut out);
+        let mut per_file: Vec<Vec<Entry>> = Vec::new();
+        let mut count = 0;
+        for f in logfile::files_oldest_first(path).iter().rev() {
+            if tail.is_some_and(|n| count >= n) {
+                break;
             }
+            let mut entries = Vec::new();
+            if let Ok(data) = logfile::read_whole(f) {
+                decode(&data, &mut entries);
+            }
+            count += entries.len();
+            per_file.push(entries);
+        }
+        let mut out: Vec<Entry> = per_file.into_iter().rev().flatten().collect();
+        if let Some(n) = tail {
+            out.drain(..out.len().saturating_sub(n));
         }
         out
     }

@@ -59,7 +59,7 @@ pub fn logs(d: &Arc<Daemon>, id: &str, req: &Request, v: (u32, u32)) -> Result<R
     let timestamps = req.query_bool("timestamps");
     let details = req.query_bool("details");
     let tail = req.query("tail").and_then(|t| t.parse::<i64>().ok()).filter(|&n| n >= 0).map(|n| n as usize);
-    let (mut entries, live) = e.output.log_then_subscribe(Some(&reader), req.query_bool("follow"));
+    let (mut entries, live) = e.output.log_then_subscribe(Some(&reader), tail, req.query_bool("follow"));
     // As Docker's json-file reader: the last lines of the file first, then the time window,
     // then the streams asked for.
     if let Some(n) = tail {
