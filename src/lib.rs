@@ -13,7 +13,8 @@
 //! drivers), [`jsonlog`] (json-file
 //! logs), [`sys`] (small syscall helpers), [`ids`] (ids and names), [`units`] (sizes and
 //! durations in words), [`auth`] (registry credentials), [`base64`], [`cgroups`] (cgroup v1 and v2),
-//! [`detach_keys`] (Docker's detach key notation and the watch for it).
+//! [`detach_keys`] (Docker's detach key notation and the watch for it), [`template`] (Go's
+//! text/template, for `--format` and log tags).
 
 #![recursion_limit = "256"]
 
@@ -48,6 +49,7 @@ pub mod snapshot;
 pub mod sortorder;
 pub mod stdcopy;
 pub mod sys;
+pub mod template;
 pub mod timestamp;
 pub mod units;
 pub mod version;

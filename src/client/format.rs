@@ -1,5 +1,5 @@
 //! Output formats: Docker's 4-space indented JSON for `inspect` (keeping the daemon's key
-//! order, which a parsed map would lose), `--format` Go templates ([`super::template`]) and
+//! order, which a parsed map would lose), `--format` Go templates ([`crate::template`]) and
 //! the `table` layout of Docker's tabwriter for lists.
 
 use serde_json::Value;
@@ -85,7 +85,7 @@ pub fn indent_json(raw: &str) -> String {
 
 /// Renders a Go template over `v` (`inspect`'s `--format`, taken as written).
 pub fn render_template(template: &str, v: &Value) -> Result<String, String> {
-    let t = super::template::Template::parse(template).map_err(|e| format!("template parsing error: {e}"))?;
+    let t = crate::template::Template::parse(template).map_err(|e| format!("template parsing error: {e}"))?;
     t.execute(v, &[])
 }
 
@@ -97,14 +97,14 @@ pub fn expand_escapes(format: &str) -> String {
 /// Renders a list as Docker's formatter does: `table ...` gets a header row (the template
 /// run on `titles`) and the tabwriter's columns, `json` is `{{json .}}`, anything else is
 /// one rendering per item; `\t` and `\n` in the format are a tab and a newline.
-pub fn write_list(format: &str, items: &[Value], titles: &serde_json::Map<String, Value>, methods: &[super::template::Method]) -> Result<String, String> {
+pub fn write_list(format: &str, items: &[Value], titles: &serde_json::Map<String, Value>, methods: &[crate::template::Method]) -> Result<String, String> {
     let (table, body) = match format {
         f if f.starts_with("table") => (true, &f["table".len()..]),
         "json" => (false, "{{json .}}"),
         f => (false, f),
     };
     let body = expand_escapes(body.trim_matches(' '));
-    let t = super::template::Template::parse(&body).map_err(|e| format!("template parsing error: {e}"))?;
+    let t = crate::template::Template::parse(&body).map_err(|e| format!("template parsing error: {e}"))?;
     let mut out = String::new();
     for item in items {
         out.push_str(&t.execute(item, methods).map_err(|e| format!("template parsing error: {e}"))?);
@@ -113,7 +113,7 @@ pub fn write_list(format: &str, items: &[Value], titles: &serde_json::Map<String
     if !table {
         return Ok(out);
     }
-    let header = super::template::header_row(&body, titles);
+    let header = crate::template::header_row(&body, titles);
     Ok(tabwrite(&format!("{header}\n{out}")))
 }
 

@@ -277,7 +277,7 @@ fn image_context(img: &Value, repo: &str, tag: &str, digest: &str, trunc: bool) 
         "Tag": tag,
         "UniqueSize": if size == -1 || shared == -1 { "N/A".to_string() } else { crate::units::human_size_with_precision((size - shared) as f64, 4) },
         "VirtualSize": crate::units::human_size_with_precision(size as f64, 4),
-        (super::template::GO_MARSHAL): true,
+        (crate::template::GO_MARSHAL): true,
     })
 }
 

@@ -22,7 +22,6 @@ mod resources;
 mod system;
 mod volume;
 mod update;
-pub mod template;
 pub mod tty;
 mod verbs;
 

@@ -255,7 +255,7 @@ fn context(n: &Value, trunc: bool) -> Value {
         "Labels": labels.join(","),
         "CreatedAt": go_time_nanos(created),
         "_labels": n["Labels"],
-        (super::template::GO_MARSHAL): true,
+        (crate::template::GO_MARSHAL): true,
     })
 }
 

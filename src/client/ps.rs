@@ -111,7 +111,7 @@ pub fn context(c: &Value, trunc: bool) -> Value {
         "State": c["State"],
         "Status": c["Status"],
         "_labels": c["Labels"],
-        (super::template::GO_MARSHAL): true,
+        (crate::template::GO_MARSHAL): true,
     })
 }
 
@@ -158,7 +158,7 @@ pub fn ps_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     };
     let format = custom.map(str::to_string).or_else(|| super::format::config_format("psFormat")).unwrap_or_else(|| "table".to_string());
     if format != "table" && format != "raw" && format != "json" {
-        super::template::Template::parse(&super::format::expand_escapes(format.strip_prefix("table").unwrap_or(&format))).map_err(|e| Failure::new(format!("failed to parse template: {e}"), 1))?;
+        crate::template::Template::parse(&super::format::expand_escapes(format.strip_prefix("table").unwrap_or(&format))).map_err(|e| Failure::new(format!("failed to parse template: {e}"), 1))?;
     }
     // Docker's CLI asks for sizes when the template reads `.Size` or marshals the whole row
     // (it runs the template once on an empty row to see; `json` alone runs nothing there).

@@ -221,7 +221,7 @@ pub fn print_inspected(found: &[String], format: Option<&str>, mut errors: Vec<S
             // As Docker's template inspector: a format that does not parse ends it (64); an
             // element it fails on is an error beside the others; a blank line when nothing
             // rendered.
-            let t = super::template::Template::parse(f).map_err(|e| Failure::new(format!("template parsing error: {e}"), 64))?;
+            let t = crate::template::Template::parse(f).map_err(|e| Failure::new(format!("template parsing error: {e}"), 64))?;
             let mut text = String::new();
             for raw in found {
                 let v: Value = serde_json::from_str(raw).unwrap_or(Value::Null);

@@ -152,7 +152,7 @@ fn context(v: &Value) -> Value {
         "Availability": "N/A",
         "Status": "N/A",
         "_labels": v["Labels"],
-        (super::template::GO_MARSHAL): true,
+        (crate::template::GO_MARSHAL): true,
     })
 }
 

@@ -135,7 +135,7 @@ impl Info {
         if template.is_empty() {
             return Ok(String::new());
         }
-        crate::client::template::Template::parse(&template)?.execute(&self.template_fields(), &[])
+        crate::template::Template::parse(&template)?.execute(&self.template_fields(), &[])
     }
 
     /// The attributes `labels`, `labels-regex`, `env` and `env-regex` select (Docker's
