@@ -375,13 +375,22 @@ fn plan_into(d: &Daemon, id: &str, config: &Value, h: &Value, points: &mut Vec<M
     let driver = h.get("VolumeDriver").and_then(Value::as_str).unwrap_or("");
     // A volume for a mount point: made if it does not exist, referenced by the container.
     let mut volume_for = |m: &mut MountPoint, labels: Option<BTreeMap<String, String>>, options: Option<BTreeMap<String, String>>| -> Result<(), ApiError> {
-        let existed = !m.name.is_empty() && d.volumes.get(&m.name).is_ok();
-        let v = d.volumes.get_or_create(Some(m.name.as_str()).filter(|n| !n.is_empty()), &m.driver, labels, options).map_err(volume_error)?;
-        if !existed {
-            created.push(v.name.clone());
-            d.events.volume("create", &v.name, crate::volume::DRIVER);
-        }
-        d.volumes.reference(&v.name, id).map_err(volume_error)?;
+        // A prune may take a volume between its making and its reference: made again then.
+        let mut attempts = 0;
+        let v = loop {
+            attempts += 1;
+            let existed = !m.name.is_empty() && d.volumes.get(&m.name).is_ok();
+            let v = d.volumes.get_or_create(Some(m.name.as_str()).filter(|n| !n.is_empty()), &m.driver, labels.clone(), options.clone()).map_err(volume_error)?;
+            if !existed {
+                created.push(v.name.clone());
+                d.events.volume("create", &v.name, crate::volume::DRIVER);
+            }
+            match d.volumes.reference(&v.name, id) {
+                Err(e) if e.kind == crate::volume::ErrorKind::NotFound && attempts < 3 => continue,
+                r => r.map_err(volume_error)?,
+            }
+            break v;
+        };
         m.name = v.name.clone();
         m.driver = crate::volume::DRIVER.into();
         m.source = v.mountpoint.display().to_string();
