@@ -216,7 +216,7 @@ fn an_interrupted_copy_up_is_done_again_not_left_half_done() {
     assert!(dir.join("_data/later").exists());
 
     // A real kill -9 while a large copy runs: the next start ends with a whole copy.
-    run_ok(&d, None, &["run", "--name", "big", &image, "sh", "-c", "mkdir -p /data && for i in $(seq 1 400); do head -c 65536 /dev/urandom > /data/f$i; done; ls /data | wc -l"]);
+    run_ok(&d, None, &["run", "--name", "big", &image, "sh", "-c", "mkdir -p /data && for i in $(seq 1 800); do head -c 65536 /dev/urandom > /data/f$i; done; ls /data | wc -l"]);
     let tar = d.docker(&["export", "big"]);
     ok(&d.client_with_input(None, &["import", "--change", "VOLUME /data", "-", "dbx-big:1"], Some(&tar.stdout)), &d);
     run_ok(&d, None, &["create", "--name", "bigc", "-v", "bigvol:/data", "dbx-big:1", "sh", "-c", "ls /data | wc -l"]);
@@ -229,9 +229,10 @@ fn an_interrupted_copy_up_is_done_again_not_left_half_done() {
     }
     d.crash_and_restart();
     let _ = starter.wait();
+    assert!(marker.exists(), "dockerd was not killed during the copy");
     let _ = d.api("POST", "/containers/bigc/wait", None);
     let o = run(&d, None, &["start", "-a", "bigc"]);
-    assert_eq!(stdout(&o).trim(), "400", "{}{}", stderr(&o), d.log());
+    assert_eq!(stdout(&o).trim(), "800", "{}{}", stderr(&o), d.log());
     assert!(!d.tmp.join("data/volumes/bigvol/copy-in-progress").exists());
 }
 

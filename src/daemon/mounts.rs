@@ -375,13 +375,22 @@ fn plan_into(d: &Daemon, id: &str, config: &Value, h: &Value, points: &mut Vec<M
     let driver = h.get("VolumeDriver").and_then(Value::as_str).unwrap_or("");
     // A volume for a mount point: made if it does not exist, referenced by the container.
     let mut volume_for = |m: &mut MountPoint, labels: Option<BTreeMap<String, String>>, options: Option<BTreeMap<String, String>>| -> Result<(), ApiError> {
-        let existed = !m.name.is_empty() && d.volumes.get(&m.name).is_ok();
-        let v = d.volumes.get_or_create(Some(m.name.as_str()).filter(|n| !n.is_empty()), &m.driver, labels, options).map_err(volume_error)?;
-        if !existed {
-            created.push(v.name.clone());
-            d.events.volume("create", &v.name, crate::volume::DRIVER);
-        }
-        d.volumes.reference(&v.name, id).map_err(volume_error)?;
+        // A prune may take a volume between its making and its reference: made again then.
+        let mut attempts = 0;
+        let v = loop {
+            attempts += 1;
+            let existed = !m.name.is_empty() && d.volumes.get(&m.name).is_ok();
+            let v = d.volumes.get_or_create(Some(m.name.as_str()).filter(|n| !n.is_empty()), &m.driver, labels.clone(), options.clone()).map_err(volume_error)?;
+            if !existed {
+                created.push(v.name.clone());
+                d.events.volume("create", &v.name, crate::volume::DRIVER);
+            }
+            match d.volumes.reference(&v.name, id) {
+                Err(e) if e.kind == crate::volume::ErrorKind::NotFound && attempts < 3 => continue,
+                r => r.map_err(volume_error)?,
+            }
+            break v;
+        };
         m.name = v.name.clone();
         m.driver = crate::volume::DRIVER.into();
         m.source = v.mountpoint.display().to_string();
@@ -761,6 +770,47 @@ mod copy_up {
         std::fs::remove_file(&marker)
     }
 
+    /// The extended attributes of `from` (file capabilities, ACLs, ...) set on `to`, as
+    /// Docker's copy keeps them; a filesystem without xattrs on either side is no error.
+    fn copy_xattrs(from: &Path, to: &Path) -> io::Result<()> {
+        use std::os::unix::ffi::OsStrExt;
+        let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(io::Error::other);
+        let (from_c, to_c) = (c(from)?, c(to)?);
+        let unsupported = |e: &io::Error| e.raw_os_error() == Some(libc::EOPNOTSUPP);
+        // SAFETY: with a zero size llistxattr only returns the size the list needs.
+        let size = unsafe { libc::llistxattr(from_c.as_ptr(), std::ptr::null_mut(), 0) };
+        if size <= 0 {
+            let e = io::Error::last_os_error();
+            return if size == 0 || unsupported(&e) { Ok(()) } else { Err(e) };
+        }
+        let mut names = vec![0u8; size as usize];
+        // SAFETY: llistxattr writes at most names.len() bytes into names; the path is NUL-terminated.
+        let n = unsafe { libc::llistxattr(from_c.as_ptr(), names.as_mut_ptr().cast(), names.len()) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return if unsupported(&e) { Ok(()) } else { Err(e) };
+        }
+        names.truncate(n as usize);
+        for name in names.split(|b| *b == 0).filter(|n| !n.is_empty()) {
+            let name_c = std::ffi::CString::new(name).map_err(io::Error::other)?;
+            let mut value = vec![0u8; 65536];
+            // SAFETY: lgetxattr writes at most value.len() bytes into value; both strings are NUL-terminated.
+            let len = unsafe { libc::lgetxattr(from_c.as_ptr(), name_c.as_ptr(), value.as_mut_ptr().cast(), value.len()) };
+            if len < 0 {
+                continue;
+            }
+            // SAFETY: lsetxattr reads len bytes of value, which holds them; both strings are NUL-terminated.
+            let rc = unsafe { libc::lsetxattr(to_c.as_ptr(), name_c.as_ptr(), value.as_ptr().cast(), len as usize, 0) };
+            if rc != 0 {
+                let e = io::Error::last_os_error();
+                if !unsupported(&e) {
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn copy_attributes(path: &Path, m: &std::fs::Metadata) -> io::Result<()> {
         std::os::unix::fs::lchown(path, Some(m.uid()), Some(m.gid()))?;
         if !m.file_type().is_symlink() {
@@ -801,6 +851,8 @@ mod copy_up {
                 nix::sys::stat::mknod(&to, kind, perm, m.rdev()).map_err(io::Error::from)?;
             }
             copy_attributes(&to, &m)?;
+            // After the chown, which drops file capabilities.
+            copy_xattrs(&from, &to)?;
         }
         Ok(())
     }
@@ -858,6 +910,52 @@ mod tests {
         assert_eq!(parse_volumes_from("c1:ro").unwrap(), ("c1".into(), "ro".into()));
         assert_eq!(parse_volumes_from("c1:rshared").unwrap_err(), "invalid mode: rshared");
         assert_eq!(parse_volumes_from("c1:nocopy").unwrap_err(), "invalid mode: nocopy");
+    }
+
+    #[test]
+    fn copy_up_keeps_owners_modes_links_and_xattrs_and_is_redone_after_a_crash() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let base = std::env::temp_dir().join(format!("dbx-copyup-{}", crate::ids::new_id()));
+        let (rootfs, data) = (base.join("rootfs"), base.join("vol/_data"));
+        std::fs::create_dir_all(rootfs.join("srv/sub")).unwrap();
+        std::fs::create_dir_all(&data).unwrap();
+        std::fs::write(rootfs.join("srv/f"), b"x").unwrap();
+        std::os::unix::fs::lchown(rootfs.join("srv/f"), Some(1234), Some(5678)).unwrap();
+        std::fs::set_permissions(rootfs.join("srv/f"), std::fs::Permissions::from_mode(0o4750)).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", rootfs.join("srv/abs")).unwrap();
+        std::fs::hard_link(rootfs.join("srv/f"), rootfs.join("srv/sub/h")).unwrap();
+        // /link -> /srv inside the root: the destination is followed inside it.
+        std::os::unix::fs::symlink("/srv", rootfs.join("link")).unwrap();
+        let path = std::ffi::CString::new(rootfs.join("srv/f").to_str().unwrap()).unwrap();
+        // SAFETY: NUL-terminated strings and a 3-byte value that outlive the call.
+        let xattr = unsafe { libc::lsetxattr(path.as_ptr(), c"user.dbx".as_ptr(), b"yes".as_ptr().cast(), 3, 0) } == 0;
+
+        // An interrupted copy: marker and a part.
+        std::fs::write(data.join("part"), b"p").unwrap();
+        std::fs::write(base.join("vol/copy-in-progress"), b"").unwrap();
+        copy_up::finish_interrupted(&data).unwrap();
+        assert_eq!(std::fs::read_dir(&data).unwrap().count(), 0);
+        copy_up::populate(&rootfs, "/link", &data).unwrap();
+        assert!(!base.join("vol/copy-in-progress").exists());
+        let m = std::fs::symlink_metadata(data.join("f")).unwrap();
+        assert_eq!((m.uid(), m.gid(), m.mode() & 0o7777, m.nlink()), (1234, 5678, 0o4750, 2));
+        assert_eq!(std::fs::read_link(data.join("abs")).unwrap(), Path::new("/etc/passwd"));
+        assert_eq!(std::fs::metadata(data.join("sub/h")).unwrap().ino(), m.ino());
+        if xattr {
+            let to = std::ffi::CString::new(data.join("f").to_str().unwrap()).unwrap();
+            let mut buf = [0u8; 8];
+            // SAFETY: lgetxattr writes at most buf.len() bytes into buf.
+            let n = unsafe { libc::lgetxattr(to.as_ptr(), c"user.dbx".as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+            assert_eq!(&buf[..n.max(0) as usize], b"yes");
+        }
+        // A volume with content is never filled again.
+        std::fs::remove_file(data.join("abs")).unwrap();
+        copy_up::populate(&rootfs, "/srv", &data).unwrap();
+        assert!(!data.join("abs").exists());
+        std::fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]
