@@ -275,7 +275,7 @@ fn destination_info(path: &str) -> Result<CopyInfo, Failure> {
             Ok(md) => return Ok(CopyInfo { path, exists: true, is_dir: md.is_dir(), rebase_name: String::new() }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 let (parent, _) = split_dir_entry(&path);
-                let md = std::fs::metadata(&parent).map_err(|e| fail(format!("stat {parent}: {}", errno_text(&e))))?;
+                let md = std::fs::metadata(&parent).map_err(|e| fail(format!("stat {parent}: {}", crate::sys::go_error_text(&e))))?;
                 if !md.is_dir() {
                     return Err(fail("not a directory"));
                 }
@@ -324,20 +324,20 @@ fn copy_to_local(content: &mut dyn Read, src: &CopyInfo, dst_path: &str) -> Resu
 /// them with `-L`).
 fn source_info(path: &str, follow_link: bool) -> Result<CopyInfo, Failure> {
     let (resolved, rebase) = if follow_link {
-        let real = std::fs::canonicalize(path).map_err(|e| fail(format!("lstat {path}: {}", errno_text(&e))))?;
+        let real = std::fs::canonicalize(path).map_err(|e| fail(format!("lstat {path}: {}", crate::sys::go_error_text(&e))))?;
         rebase_name(path, &real.display().to_string())
     } else {
         let (dir, base) = match path.rfind('/') {
             Some(i) => (&path[..=i], &path[i + 1..]),
             None => ("", path),
         };
-        let real_dir = std::fs::canonicalize(if dir.is_empty() { "." } else { dir }).map_err(|e| fail(format!("lstat {dir}: {}", errno_text(&e))))?;
+        let real_dir = std::fs::canonicalize(if dir.is_empty() { "." } else { dir }).map_err(|e| fail(format!("lstat {dir}: {}", crate::sys::go_error_text(&e))))?;
         let real_dir = real_dir.display().to_string();
         let resolved = if real_dir == "/" { format!("/{base}") } else { format!("{real_dir}/{base}") };
         let rebase = if path.ends_with('/') && base.is_empty() && self::base(path) != self::base(&resolved) { self::base(path) } else { String::new() };
         (resolved, rebase)
     };
-    let md = std::fs::symlink_metadata(&resolved).map_err(|e| fail(format!("lstat {}: {}", resolved.trim_end_matches('/'), errno_text(&e))))?;
+    let md = std::fs::symlink_metadata(&resolved).map_err(|e| fail(format!("lstat {}: {}", resolved.trim_end_matches('/'), crate::sys::go_error_text(&e))))?;
     Ok(CopyInfo { path: resolved, exists: true, is_dir: md.is_dir(), rebase_name: rebase })
 }
 
@@ -426,20 +426,12 @@ fn to_container(ctx: &Ctx, container: &str, src: &str, dst: &str, opts: &Opts) -
     };
     if let Some(Ok(Err(e))) = producer.map(std::thread::JoinHandle::join) {
         // What was sent before the error is in the container, as with Docker's CLI.
-        return Err(fail(errno_text(&e)));
+        return Err(fail(crate::sys::go_error_text(&e)));
     }
     if !opts.quiet {
         eprint!("{}", copied_line(total.load(Ordering::Relaxed), &format!("{container}:{}", dst_info.path)));
     }
     result
-}
-
-/// An I/O error as Go words it (`no such file or directory`).
-fn errno_text(e: &io::Error) -> String {
-    match e.raw_os_error() {
-        Some(n) => nix::errno::Errno::from_raw(n).desc().to_ascii_lowercase(),
-        None => e.to_string(),
-    }
 }
 
 fn go_special_kind(mode: u32) -> &'static str {

@@ -38,3 +38,4 @@ impl From<RpcError> for ApiError {
         ApiError::new(status, e.message)
     }
 }
+

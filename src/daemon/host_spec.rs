@@ -83,18 +83,6 @@ fn devices_under(path: &Path, out: &mut Vec<(std::path::PathBuf, std::fs::Metada
     Ok(())
 }
 
-/// An I/O error in Go's words (`no such file or directory`), as Docker's messages carry it.
-pub(super) fn go_error_text(e: &std::io::Error) -> String {
-    match e.raw_os_error() {
-        Some(code) => {
-            let desc = nix::errno::Errno::from_raw(code).desc();
-            let mut chars = desc.chars();
-            chars.next().map(|c| c.to_lowercase().chain(chars).collect()).unwrap_or_default()
-        }
-        None => e.to_string(),
-    }
-}
-
 fn device_entry(path_in_container: &str, meta: &std::fs::Metadata) -> (Value, Value) {
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
     let kind = if meta.file_type().is_block_device() { "b" } else { "c" };
@@ -113,7 +101,7 @@ fn add_devices(h: &Value, spec: &mut Value) -> Result<(), String> {
         let inside = Some(str_of(d, "PathInContainer")).filter(|p| !p.is_empty()).unwrap_or(host);
         let perms = Some(str_of(d, "CgroupPermissions")).filter(|p| !p.is_empty()).unwrap_or("rwm");
         let mut found = Vec::new();
-        devices_under(Path::new(host), &mut found).map_err(|e| format!("error gathering device information while adding custom device \"{host}\": {}", go_error_text(&e)))?;
+        devices_under(Path::new(host), &mut found).map_err(|e| format!("error gathering device information while adding custom device \"{host}\": {}", crate::sys::go_error_text(&e)))?;
         if found.is_empty() {
             return Err(format!("error gathering device information while adding custom device \"{host}\": not a device node"));
         }

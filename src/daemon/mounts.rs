@@ -548,7 +548,7 @@ pub fn setup(d: &Daemon, id: &str, points: &mut [MountPoint], rootfs: &Path) -> 
                         if !m.create_source {
                             return Err(ApiError::bad_request(format!("invalid mount config for type \"bind\": bind source path does not exist: {}", m.source)));
                         }
-                        std::fs::create_dir_all(&source).map_err(|e| ApiError::bad_request(format!("error while creating mount source path '{}': mkdir {}: {}", m.source, m.source, super::host_spec::go_error_text(&e))))?;
+                        std::fs::create_dir_all(&source).map_err(|e| ApiError::bad_request(format!("error while creating mount source path '{}': mkdir {}: {}", m.source, m.source, crate::sys::go_error_text(&e))))?;
                     }
                     mounts.push(bind_mount(m, &source)?);
                 }

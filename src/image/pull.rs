@@ -271,7 +271,7 @@ fn download_blob(store: &ImageStore, client: &RegistryClient, layer: &Descriptor
                     }
                     Err(e) => return Err(layer_error(&e)),
                 };
-                file.write_all(&buf[..n]).map_err(|e| other(format!("write {}: {}", partial_path.display(), go_error_text(&e))))?;
+                file.write_all(&buf[..n]).map_err(|e| other(format!("write {}: {}", partial_path.display(), crate::sys::go_error_text(&e))))?;
                 hasher.update(&buf[..n]);
                 have += n as u64;
                 if last.elapsed() >= PROGRESS_INTERVAL || have == total {
@@ -306,14 +306,6 @@ fn download_blob(store: &ImageStore, client: &RegistryClient, layer: &Descriptor
             Err(e)
         }
     }
-}
-
-/// An OS error as Go prints it (`no space left on device`), which Docker's messages carry.
-fn go_error_text(e: &io::Error) -> String {
-    let text = e.to_string();
-    let text = text.split(" (os error").next().unwrap_or(&text);
-    let mut chars = text.chars();
-    chars.next().map(|f| f.to_lowercase().collect::<String>() + chars.as_str()).unwrap_or_default()
 }
 
 struct HashWriter<'a>(&'a mut Sha256);
@@ -356,14 +348,14 @@ fn extract_blob(store: &ImageStore, blob: &Path, layer: &Descriptor, diff_id: &s
         // the content, not just the registry's blob digest.
         let plain = decompressed(io::BufReader::new(counting))?;
         let mut hashed = VerifyingReader::new(plain, diff_id);
-        let size = extract_layer(&mut hashed, &work.join("diff"), Whiteouts::Overlay).map_err(|e| other(format!("failed to register layer: {}", go_error_text(&e))))?;
+        let size = extract_layer(&mut hashed, &work.join("diff"), Whiteouts::Overlay).map_err(|e| other(format!("failed to register layer: {}", crate::sys::go_error_text(&e))))?;
         io::copy(&mut hashed, &mut io::sink())?;
         hashed.verify().map_err(|_| other(format!("failed to register layer: layer content does not match diff id {diff_id}")))?;
         Ok::<u64, PullError>(size)
     })();
     let committed = extracted.and_then(|size| {
         progress(&progress_bytes("Extracting", &id, total, total));
-        store.commit_extracted(&work, chain_id, diff_id, parent, size).map_err(|e| other(format!("failed to register layer: {}", go_error_text(&e))))
+        store.commit_extracted(&work, chain_id, diff_id, parent, size).map_err(|e| other(format!("failed to register layer: {}", crate::sys::go_error_text(&e))))
     });
     if committed.is_err() {
         let _ = std::fs::remove_dir_all(&work);

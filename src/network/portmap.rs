@@ -146,7 +146,7 @@ pub fn check_bindable(proto: Proto, ip: IpAddr, port: u16) -> Result<(), String>
     };
     let network = format!("{}{}", proto.name(), if ip.is_ipv4() { "4" } else { "6" });
     let address = SocketAddr::new(ip, port);
-    let fail = |op: &str, e: nix::errno::Errno| format!("listen {network} {address}: {op}: {}", go_error_text(e));
+    let fail = |op: &str, e: nix::errno::Errno| format!("listen {network} {address}: {op}: {}", crate::sys::go_errno_text(e));
     // SAFETY: socket(2) with constant arguments; the descriptor it returns is owned at once.
     let fd = unsafe { libc::socket(family, kind | libc::SOCK_CLOEXEC, protocol) };
     if fd < 0 {
@@ -168,16 +168,6 @@ pub fn check_bindable(proto: Proto, ip: IpAddr, port: u16) -> Result<(), String>
         nix::sys::socket::listen(&fd, nix::sys::socket::Backlog::new(1).expect("backlog 1")).map_err(|e| fail("listen", e))?;
     }
     Ok(())
-}
-
-/// strerror's text as Go prints it (lower case: "address already in use").
-fn go_error_text(e: nix::errno::Errno) -> String {
-    let text = e.desc();
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => text.to_owned(),
-    }
 }
 
 #[cfg(test)]

@@ -46,13 +46,7 @@ pub struct Container {
     pub record: Record,
 }
 
-/// An io error as Go prints it (lower-case, no "(os error N)").
-pub fn errno_text(e: &std::io::Error) -> String {
-    match e.raw_os_error() {
-        Some(n) => nix::errno::Errno::from_raw(n).desc().to_ascii_lowercase(),
-        None => e.to_string(),
-    }
-}
+pub use crate::sys::go_error_text as errno_text;
 
 /// runc's rule for ids: letters, digits and `_ + - .`, not `.` or `..`.
 pub fn validate_id(id: &str) -> Result<()> {
