@@ -336,6 +336,22 @@ pub fn one_malloc_arena() {
     }
 }
 
+/// An errno in Go's words (`no such file or directory`): Docker's and runc's messages carry
+/// Go's strerror texts, which start in lower case.
+pub fn go_errno_text(e: nix::errno::Errno) -> String {
+    let text = e.desc();
+    let mut chars = text.chars();
+    chars.next().map(|c| c.to_lowercase().chain(chars).collect()).unwrap_or_default()
+}
+
+/// An I/O error in Go's words: its errno's text, or the error's own text when it has none.
+pub fn go_error_text(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(code) => go_errno_text(nix::errno::Errno::from_raw(code)),
+        None => e.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -359,21 +375,5 @@ mod tests {
         let _c = connect_unix(&path).unwrap();
         let _ = l.accept().unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
-    }
-}
-
-/// An errno in Go's words (`no such file or directory`): Docker's and runc's messages carry
-/// Go's strerror texts, which start in lower case.
-pub fn go_errno_text(e: nix::errno::Errno) -> String {
-    let text = e.desc();
-    let mut chars = text.chars();
-    chars.next().map(|c| c.to_lowercase().chain(chars).collect()).unwrap_or_default()
-}
-
-/// An I/O error in Go's words: its errno's text, or the error's own text when it has none.
-pub fn go_error_text(e: &io::Error) -> String {
-    match e.raw_os_error() {
-        Some(code) => go_errno_text(nix::errno::Errno::from_raw(code)),
-        None => e.to_string(),
     }
 }
