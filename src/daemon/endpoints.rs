@@ -102,7 +102,7 @@ impl Daemon {
     /// What `host-gateway` in `--add-host` stands for: dockerd's `--host-gateway-ip`, else
     /// the default bridge's address, as Docker's.
     pub(super) fn host_gateway_ip(&self) -> Option<IpAddr> {
-        self.opts.host_gateway_ip.or_else(|| Some(plumbing_of(&self.networks.get("bridge").ok()?).gateway))
+        self.opts.host_gateway_ip.or_else(|| Some(NetworkPlumbing::of(&self.networks.get("bridge").ok()?).gateway))
     }
 
     /// Whether the container's resolver is the embedded DNS server (it is on a user-defined
@@ -170,7 +170,7 @@ impl Daemon {
 
     /// One endpoint: an address, the veth, the network's record of it, the DNS names.
     fn join(&self, c: &mut Container, ns: &OwnedFd, n: &Network, key: &str, ifname: &str, default_route: bool) -> Result<IpAddr, ApiError> {
-        let plumbing = plumbing_of(n);
+        let plumbing = NetworkPlumbing::of(n);
         let ep = c.network_settings.networks.get(key).cloned().unwrap_or_default();
         let requested = |s: &str| s.parse::<IpAddr>().ok();
         let want4 = ep.ipam_config.as_ref().and_then(|c| requested(&c.ipv4_address));
@@ -448,7 +448,7 @@ impl Daemon {
         for n in self.networks.list_all() {
             if n.driver == "bridge" {
                 let managed = !n.is_predefined() || self.opts.net.default_bridge().ok().flatten().is_some_and(|b| b.managed);
-                if let Err(e) = self.net.set_up_network(&plumbing_of(&n), managed) {
+                if let Err(e) = self.net.set_up_network(&NetworkPlumbing::of(&n), managed) {
                     eprintln!("dockerd: setting up network {}: {e}", n.name);
                 }
             }
@@ -489,7 +489,7 @@ impl Daemon {
             }
             if let Some(names) = ep.dns_names.clone() {
                 let ips = std::iter::once(ip).chain(ep.global_ipv6_address.parse().ok()).collect();
-                self.net.register_names(&c.id, &ns, &plumbing_of(&n), names, ips, own_dns_servers(c))?;
+                self.net.register_names(&c.id, &ns, &NetworkPlumbing::of(&n), names, ips, own_dns_servers(c))?;
             }
             primary.get_or_insert((name.clone(), n.bridge_name()));
         }
@@ -579,31 +579,3 @@ fn exposed_ports(c: &Container) -> Vec<String> {
     c.config.get("ExposedPorts").and_then(Value::as_object).into_iter().flatten().map(|(k, _)| if k.contains('/') { k.clone() } else { format!("{k}/tcp") }).collect()
 }
 
-/// What the plumbing needs of a network record.
-pub fn plumbing_of(n: &Network) -> NetworkPlumbing {
-    let config = |v6: bool| {
-        n.ipam_config.iter().find_map(|c| {
-            let subnet = c.subnet.parse::<crate::network::IpNet>().ok().filter(|s| s.addr.is_ipv6() == v6)?;
-            let gateway = c.gateway.parse::<IpAddr>().ok().or_else(|| subnet.network().nth(1))?;
-            Some((subnet.network(), gateway))
-        })
-    };
-    let unspecified = (crate::network::IpNet { addr: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), prefix: 32 }, IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
-    let (subnet, gateway) = config(false).unwrap_or(unspecified);
-    let v6 = config(true).filter(|_| n.enable_ipv6);
-    let opt = |k: &str| n.options.get(k).map(String::as_str);
-    NetworkPlumbing {
-        id: n.id.clone(),
-        name: n.name.clone(),
-        bridge: n.bridge_name(),
-        subnet,
-        gateway,
-        subnet_v6: v6.map(|v| v.0),
-        gateway_v6: v6.map(|v| v.1),
-        internal: n.internal,
-        icc: opt(super::networks::OPT_ENABLE_ICC) != Some("false"),
-        masquerade: opt(super::networks::OPT_ENABLE_IP_MASQUERADE) != Some("false"),
-        mtu: opt(super::networks::OPT_MTU).and_then(|m| m.parse().ok()),
-        user_defined: !n.is_predefined(),
-    }
-}

@@ -33,6 +33,37 @@ pub struct NetworkPlumbing {
     pub user_defined: bool,
 }
 
+impl NetworkPlumbing {
+    /// What the plumbing needs of a network record.
+    pub fn of(n: &super::networks::Network) -> NetworkPlumbing {
+        let config = |v6: bool| {
+            n.ipam_config.iter().find_map(|c| {
+                let subnet = c.subnet.parse::<crate::network::IpNet>().ok().filter(|s| s.addr.is_ipv6() == v6)?;
+                let gateway = c.gateway.parse::<IpAddr>().ok().or_else(|| subnet.network().nth(1))?;
+                Some((subnet.network(), gateway))
+            })
+        };
+        let unspecified = (crate::network::IpNet { addr: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), prefix: 32 }, IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        let (subnet, gateway) = config(false).unwrap_or(unspecified);
+        let v6 = config(true).filter(|_| n.enable_ipv6);
+        let opt = |k: &str| n.options.get(k).map(String::as_str);
+        NetworkPlumbing {
+            id: n.id.clone(),
+            name: n.name.clone(),
+            bridge: n.bridge_name(),
+            subnet,
+            gateway,
+            subnet_v6: v6.map(|v| v.0),
+            gateway_v6: v6.map(|v| v.1),
+            internal: n.internal,
+            icc: opt(super::networks::OPT_ENABLE_ICC) != Some("false"),
+            masquerade: opt(super::networks::OPT_ENABLE_IP_MASQUERADE) != Some("false"),
+            mtu: opt(super::networks::OPT_MTU).and_then(|m| m.parse().ok()),
+            user_defined: !n.is_predefined(),
+        }
+    }
+}
+
 /// A published port, as it was set up (to undo it exactly).
 #[derive(Debug)]
 struct Published {
@@ -595,11 +626,11 @@ struct BridgeDriver(Arc<Networking>);
 
 impl super::networks::NetworkDriver for BridgeDriver {
     fn create(&self, n: &super::networks::Network) -> Result<(), String> {
-        self.0.set_up_network(&super::endpoints::plumbing_of(n), true)
+        self.0.set_up_network(&NetworkPlumbing::of(n), true)
     }
 
     fn remove(&self, n: &super::networks::Network) -> Result<(), String> {
-        self.0.tear_down_network(&super::endpoints::plumbing_of(n), true)
+        self.0.tear_down_network(&NetworkPlumbing::of(n), true)
     }
 }
 
