@@ -48,11 +48,7 @@ pub fn validate(opts: &Map<String, Value>) -> Result<(), String> {
         return Err(format!("unknown log opt '{key}' for json-file log driver"));
     }
     rotation(opts)?;
-    for key in ["labels-regex", "env-regex"] {
-        if let Some(re) = opt(opts, key).filter(|v| !v.is_empty()) {
-            crate::regexp::Regex::new(&re)?;
-        }
-    }
+    super::check_attribute_regexes(opts)?;
     Ok(())
 }
 

@@ -58,11 +58,7 @@ pub fn validate(opts: &Map<String, Value>) -> Result<(), String> {
         return Err(format!("unknown log opt '{key}' for log driver local"));
     }
     rotation(opts)?;
-    for key in ["labels-regex", "env-regex"] {
-        if let Some(re) = opt(opts, key).filter(|v| !v.is_empty()) {
-            crate::regexp::Regex::new(&re)?;
-        }
-    }
+    super::check_attribute_regexes(opts)?;
     Ok(())
 }
 

@@ -45,6 +45,16 @@ pub fn opt<'a>(opts: &'a Map<String, Value>, key: &str) -> Option<std::borrow::C
     }
 }
 
+/// The `labels-regex` and `env-regex` options of the file drivers compile.
+fn check_attribute_regexes(opts: &Map<String, Value>) -> Result<(), String> {
+    for key in ["labels-regex", "env-regex"] {
+        if let Some(re) = opt(opts, key).filter(|v| !v.is_empty()) {
+            crate::regexp::Regex::new(&re)?;
+        }
+    }
+    Ok(())
+}
+
 /// Checks a log driver and its options as Docker does at create (and for dockerd's
 /// `--log-driver`/`--log-opt` defaults): unknown drivers and options are refused with
 /// Docker's messages, and so are values a driver could not start with.
