@@ -185,6 +185,7 @@ fn daemon_json_gives_containers_the_daemons_defaults() {
     ok(&d.real_docker(CLI, &["pull", &image]), &d);
     let info: Value = serde_json::from_str(&ok(&d.real_docker(CLI, &["info", "--format", "{{json .}}"]), &d)).unwrap();
     assert_eq!(info["Labels"], serde_json::json!(["site=lab", "rack=3"]));
+    assert_eq!(info["SecurityOptions"][0], format!("name=seccomp,profile={}", profile_path.display()));
     let out = ok(
         &d.real_docker(CLI, &["run", "--name", "defaults", &image, "sh", "-c", "grep 'open files' /proc/self/limits; df -k /dev/shm | tail -1; cat /etc/resolv.conf; grep NoNewPrivs /proc/self/status"]),
         &d,
@@ -524,3 +525,4 @@ fn the_sysvinit_script_starts_reloads_and_stops_dockerd() {
     assert!(!Path::new(&format!("/proc/{pid}")).exists() || common::proc_field(pid, "State").is_some_and(|s| s.starts_with('Z')), "dockerd still runs");
     assert_eq!(run("status").status.code(), Some(3));
 }
+

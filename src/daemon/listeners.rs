@@ -365,15 +365,32 @@ fn pump(mut tcp: std::net::TcpStream, mut plain: UnixStream, config: Arc<rustls:
         if !to_plain.is_empty() {
             plain_events |= PollFlags::POLLOUT;
         }
+        // A descriptor is polled only for what is awaited on it, so that a hang-up already
+        // seen does not wake the loop again and again; the plain end is always watched for
+        // the server's full close (POLLHUP: a half-close does not raise it).
         let (tcp_ready, plain_ready) = {
-            let mut fds = [PollFd::new(tcp.as_fd(), tcp_events), PollFd::new(plain.as_fd(), plain_events)];
+            let mut fds = Vec::with_capacity(2);
+            fds.push(PollFd::new(plain.as_fd(), plain_events));
+            if !tcp_events.is_empty() {
+                fds.push(PollFd::new(tcp.as_fd(), tcp_events));
+            }
             match poll(&mut fds, PollTimeout::NONE) {
                 Ok(_) => {}
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(e) => return Err(e.into()),
             }
-            (fds[0].revents().unwrap_or(PollFlags::empty()), fds[1].revents().unwrap_or(PollFlags::empty()))
+            let revents = |i: usize| fds.get(i).and_then(|f| f.revents()).unwrap_or(PollFlags::empty());
+            (revents(1), revents(0))
         };
+        if server_done && plain_ready.contains(PollFlags::POLLHUP) {
+            // The server closed the connection: nothing more goes either way.
+            while tls.wants_write() {
+                tcp.set_nonblocking(false)?;
+                tls.write_tls(&mut tcp)?;
+            }
+            let _ = tcp.shutdown(std::net::Shutdown::Both);
+            return Ok(());
+        }
         if tcp_ready.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) && !client_done && to_plain.is_empty() {
             match tls.read_tls(&mut tcp) {
                 Ok(0) => client_done = true,
