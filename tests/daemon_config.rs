@@ -526,3 +526,19 @@ fn the_sysvinit_script_starts_reloads_and_stops_dockerd() {
     assert_eq!(run("status").status.code(), Some(3));
 }
 
+
+#[test]
+fn api_cors_header_is_sent_and_preflights_answered() {
+    let Some(d) = Dockerd::start_with(&["--api-cors-header", "https://ui.example.test"]) else { return };
+    let o = d.curl(&["-i", "http://localhost/_ping"]);
+    let head = stdout(&o).to_ascii_lowercase();
+    assert!(head.contains("access-control-allow-origin: https://ui.example.test"), "{head}");
+    assert!(head.contains("access-control-allow-methods: head, get, post, delete, put, options"), "{head}");
+    let o = d.curl(&["-i", "-X", "OPTIONS", "http://localhost/v1.44/containers/json"]);
+    let head = stdout(&o);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    drop(d);
+    let Some(d) = Dockerd::start() else { return };
+    let head = stdout(&d.curl(&["-i", "http://localhost/_ping"])).to_ascii_lowercase();
+    assert!(!head.contains("access-control"), "{head}");
+}

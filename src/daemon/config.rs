@@ -97,6 +97,9 @@ pub struct ConfigOptions {
     /// Set the oom_score_adj for the daemon
     #[arg(long = "oom-score-adjust", allow_hyphen_values = true, value_parser = clap::value_parser!(i32).range(-1000..=1000))]
     pub oom_score_adjust: Option<i32>,
+    /// Set CORS headers in the Engine API
+    #[arg(long = "api-cors-header")]
+    pub api_cors_header: Option<String>,
     /// Whether `-G` was given (flag or file): a missing group is then an error.
     #[arg(skip)]
     pub group_given: bool,
@@ -238,7 +241,7 @@ const fn f(long: &'static str, short: Option<char>, key: Option<&'static str>, k
 pub const FLAGS: &[Flag] = &[
     f("add-runtime", None, Some("runtimes"), Runtimes, I, true),
     f("allow-nondistributable-artifacts", None, Some("allow-nondistributable-artifacts"), List, R("pushing nondistributable artifacts is not supported by this daemon", &[]), true),
-    f("api-cors-header", None, Some("api-cors-header"), Value, R("CORS headers (--api-cors-header) are not supported by this daemon", &[]), false),
+    f("api-cors-header", None, Some("api-cors-header"), Value, I, false),
     f("authorization-plugin", None, Some("authorization-plugins"), List, R("authorization plugins are not supported by this daemon", &[]), false),
     f("bip", None, Some("bip"), Value, I, false),
     f("bridge", Some('b'), Some("bridge"), Value, I, false),
@@ -903,6 +906,16 @@ pub fn with_dns_defaults(o: &Options, h: &Value) -> Option<Value> {
         }
     }
     Some(h)
+}
+
+/// `--api-cors-header`: Docker's CORS headers on every answer (`*` for an empty value), and
+/// a browser's preflight `OPTIONS` answered.
+pub fn with_cors(origin: &str, req: crate::http::server::Request, handle: impl Fn(crate::http::server::Request) -> crate::http::server::Response) -> crate::http::server::Response {
+    let response = if req.method == "OPTIONS" { crate::http::server::Response::empty(200) } else { handle(req) };
+    response
+        .with_header("Access-Control-Allow-Origin", if origin.is_empty() { "*" } else { origin })
+        .with_header("Access-Control-Allow-Headers", "Origin, X-Requested-With, Content-Type, Accept, X-Registry-Auth")
+        .with_header("Access-Control-Allow-Methods", "HEAD, GET, POST, DELETE, PUT, OPTIONS")
 }
 
 /// `-G`: the group the unix sockets belong to. Docker's default group `docker` may be

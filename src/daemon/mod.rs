@@ -308,7 +308,10 @@ fn run(mut opts: Options, args: Vec<String>) -> Result<(), String> {
 
     let handler: crate::http::server::Handler = {
         let d = daemon.clone();
-        Arc::new(move |req| api::handle(&d, req))
+        match opts.config.api_cors_header.clone() {
+            None => Arc::new(move |req| api::handle(&d, req)),
+            Some(origin) => Arc::new(move |req| config::with_cors(&origin, req, |req| api::handle(&d, req))),
+        }
     };
     let sockets = listening.serve(handler, opts.debug)?;
 
