@@ -542,3 +542,31 @@ fn api_cors_header_is_sent_and_preflights_answered() {
     let head = stdout(&d.curl(&["-i", "http://localhost/_ping"])).to_ascii_lowercase();
     assert!(!head.contains("access-control"), "{head}");
 }
+
+#[test]
+fn cgroup_parent_is_the_parent_of_containers_that_name_none() {
+    if !common::have_real_cli() {
+        return;
+    }
+    let parent = format!("dbx-parent-{}", &dockbox::ids::new_id()[..8]);
+    let Some(d) = Dockerd::start_with(&["--cgroup-parent", &format!("/{parent}")]) else { return };
+    let image = d.registry.image("busybox");
+    ok(&d.real_docker(CLI, &["pull", &image]), &d);
+    let id = ok(&d.real_docker(CLI, &["run", "-d", &image, "sleep", "60"]), &d).trim().to_string();
+    let pid = inspect(&d, &id)["State"]["Pid"].as_i64().unwrap();
+    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    assert!(cgroup.contains(&format!("/{parent}/{id}")), "{cgroup}");
+    let stats = d.real_docker(CLI, &["stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", &id]);
+    assert!(ok(&stats, &d).trim().ends_with(" 1"), "{}", text(&stats));
+    // A container's own parent wins.
+    let own = format!("{parent}-own");
+    let id2 = ok(&d.real_docker(CLI, &["run", "-d", "--cgroup-parent", &format!("/{own}"), &image, "sleep", "60"]), &d).trim().to_string();
+    let pid2 = inspect(&d, &id2)["State"]["Pid"].as_i64().unwrap();
+    assert!(std::fs::read_to_string(format!("/proc/{pid2}/cgroup")).unwrap().contains(&format!("/{own}/{id2}")));
+    ok(&d.real_docker(CLI, &["rm", "-f", &id, &id2]), &d);
+    drop(d);
+    // The parents are left behind, as Docker leaves them: the test takes them away.
+    for name in [&parent, &own] {
+        let _ = Command::new("find").args(["/sys/fs/cgroup", "-maxdepth", "2", "-type", "d", "-name", name, "-exec", "rmdir", "{}", ";"]).status();
+    }
+}

@@ -97,6 +97,9 @@ pub struct ConfigOptions {
     /// Set the oom_score_adj for the daemon
     #[arg(long = "oom-score-adjust", allow_hyphen_values = true, value_parser = clap::value_parser!(i32).range(-1000..=1000))]
     pub oom_score_adjust: Option<i32>,
+    /// Set parent cgroup for all containers
+    #[arg(long = "cgroup-parent")]
+    pub cgroup_parent: Option<String>,
     /// Set CORS headers in the Engine API
     #[arg(long = "api-cors-header")]
     pub api_cors_header: Option<String>,
@@ -245,7 +248,7 @@ pub const FLAGS: &[Flag] = &[
     f("authorization-plugin", None, Some("authorization-plugins"), List, R("authorization plugins are not supported by this daemon", &[]), false),
     f("bip", None, Some("bip"), Value, I, false),
     f("bridge", Some('b'), Some("bridge"), Value, I, false),
-    f("cgroup-parent", None, Some("cgroup-parent"), Value, R("a daemon-wide --cgroup-parent is not supported by this daemon: set it per container (docker run --cgroup-parent)", &[]), false),
+    f("cgroup-parent", None, Some("cgroup-parent"), Value, I, false),
     f("cluster-advertise", None, Some("cluster-advertise"), Value, R("cluster discovery (--cluster-advertise) is not supported by this daemon", &[]), true),
     f("cluster-store", None, Some("cluster-store"), Value, R("cluster discovery (--cluster-store) is not supported by this daemon", &[]), true),
     f("cluster-store-opt", None, Some("cluster-store-opts"), Map, R("cluster discovery (--cluster-store-opt) is not supported by this daemon", &[]), true),
@@ -700,6 +703,11 @@ pub fn validate(o: &Options) -> Result<(), String> {
     }
     if let Some(p) = o.config.seccomp_profile.as_deref() {
         seccomp_profile(p)?;
+    }
+    if let Some(parent) = o.config.cgroup_parent.as_deref() {
+        if parent.ends_with(".slice") {
+            return Err(format!("cgroup-parent {parent:?} is a systemd slice: this daemon's cgroup driver is cgroupfs"));
+        }
     }
     if o.config.tlsverify || o.config.tls {
         // Read now, so a missing certificate stops the start, as Docker's.

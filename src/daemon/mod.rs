@@ -238,6 +238,9 @@ fn run(mut opts: Options, args: Vec<String>) -> Result<(), String> {
         opts.hosts.push("unix:///var/run/docker.sock".into());
     }
     config::validate(&opts)?;
+    if let Some(parent) = opts.config.cgroup_parent.as_deref().filter(|p| !p.is_empty()) {
+        resources::set_default_parent(parent);
+    }
     if let Some(adj) = opts.config.oom_score_adjust {
         std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| format!("failed to set oom_score_adj to {adj}: {e}"))?;
     }
