@@ -570,3 +570,18 @@ fn cgroup_parent_is_the_parent_of_containers_that_name_none() {
         let _ = Command::new("find").args(["/sys/fs/cgroup", "-maxdepth", "2", "-type", "d", "-name", name, "-exec", "rmdir", "{}", ";"]).status();
     }
 }
+
+#[test]
+fn log_level_keeps_out_what_is_below_it() {
+    let port = free_port();
+    let host = format!("tcp://127.0.0.1:{port}");
+    let Some(d) = Dockerd::start_with(&["-H", &host, "--log-level", "error"]) else { return };
+    assert!(!d.log().contains("Binding to IP address") && !d.log().contains("API listen on"), "{}", d.log());
+    drop(d);
+    let port = free_port();
+    let host = format!("tcp://127.0.0.1:{port}");
+    let Some(d) = Dockerd::start_with(&["-H", &host, "-l", "warn"]) else { return };
+    assert!(d.log().contains("level=warning msg=\"Binding to IP address") && !d.log().contains("API listen on"), "{}", d.log());
+    let o = dockerd_refusing(&["--log-level", "loud"]);
+    assert_eq!(o.status.code(), Some(125), "{}", text(&o));
+}

@@ -117,8 +117,9 @@ fn open_all(hosts: &[String], cfg: &ConfigOptions, made: &mut Vec<PathBuf>) -> R
                 let l = TcpListener::bind(&addr).map_err(|e| format!("failed to load listeners: listen tcp {addr}: {e}"))?;
                 if !cfg.tlsverify {
                     // Docker's warnings for a TCP socket anyone may use.
-                    eprintln!("level=warning msg=\"Binding to IP address without --tlsverify is insecure and gives root access on this machine to everyone who has access to your network.\" host=\"tcp://{addr}\"");
-                    eprintln!("level=warning msg=\"Binding to an IP address, even on localhost, can also give access to scripts run in a browser. Be safe out there!\" host=\"tcp://{addr}\"");
+                    use super::config::{log, Level::Warn};
+                    log(Warn, &format!("Binding to IP address without --tlsverify is insecure and gives root access on this machine to everyone who has access to your network. host=tcp://{addr}"));
+                    log(Warn, &format!("Binding to an IP address, even on localhost, can also give access to scripts run in a browser. Be safe out there! host=tcp://{addr}"));
                 }
                 out.bound.push(Bound::Tcp(l));
             }
@@ -146,21 +147,19 @@ fn open_all(hosts: &[String], cfg: &ConfigOptions, made: &mut Vec<PathBuf>) -> R
 
 impl Opened {
     /// Starts accepting on every listener, a thread each.
-    pub fn serve(self, handler: Handler, debug: bool) -> Result<Vec<PathBuf>, String> {
+    pub fn serve(self, handler: Handler) -> Result<Vec<PathBuf>, String> {
         for b in self.bound {
             match b {
                 Bound::Unix(l) => spawn_unix(l, handler.clone())?,
                 Bound::Tcp(l) => spawn_tcp(l, handler.clone(), self.tls.clone())?,
             }
         }
-        if debug {
-            for host in &self.hosts {
-                eprintln!("dockerd: API listen on {host}");
-            }
+        for host in &self.hosts {
+            super::config::log(super::config::Level::Info, &format!("API listen on {host}"));
         }
         if let Some(socket) = &self.notify {
             if let Err(e) = notify_systemd(socket, "READY=1") {
-                eprintln!("level=warning msg=\"failed to notify systemd: {e}\"");
+                super::config::log(super::config::Level::Warn, &format!("failed to notify systemd: {e}"));
             }
         }
         Ok(self.unix_paths)
@@ -203,7 +202,7 @@ fn set_socket_owner(path: &std::path::Path, group: &str, explicit: bool) -> Resu
         Some(g) => g,
         None => {
             if !group.is_empty() {
-                eprintln!("level=warning msg=\"could not change group {} to {group}: group {group} not found\"", path.display());
+                super::config::log(super::config::Level::Warn, &format!("could not change group {} to {group}: group {group} not found", path.display()));
             }
             nix::unistd::getgid().as_raw()
         }

@@ -238,6 +238,7 @@ fn run(mut opts: Options, args: Vec<String>) -> Result<(), String> {
         opts.hosts.push("unix:///var/run/docker.sock".into());
     }
     config::validate(&opts)?;
+    config::set_log_level(&opts, opts.debug);
     if let Some(parent) = opts.config.cgroup_parent.as_deref().filter(|p| !p.is_empty()) {
         resources::set_default_parent(parent);
     }
@@ -316,12 +317,15 @@ fn run(mut opts: Options, args: Vec<String>) -> Result<(), String> {
             Some(origin) => Arc::new(move |req| config::with_cors(&origin, req, |req| api::handle(&d, req))),
         }
     };
-    let sockets = listening.serve(handler, opts.debug)?;
+    let sockets = listening.serve(handler)?;
 
     while wait_for_shutdown_signal(signals) == Some(nix::sys::signal::Signal::SIGHUP) {
         match config::reload(&args, &daemon.live) {
-            Ok(shown) => eprintln!("level=info msg=\"Reloaded configuration: {shown}\""),
-            Err(e) => eprintln!("level=error msg=\"Error reconfiguring the daemon: {e}\""),
+            Ok(shown) => {
+                config::set_log_level(&opts, daemon.settings().debug);
+                config::log(config::Level::Info, &format!("Reloaded configuration: {shown}"));
+            }
+            Err(e) => config::log(config::Level::Error, &format!("Error reconfiguring the daemon: {e}")),
         }
     }
     daemon.shutdown();
