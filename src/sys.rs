@@ -49,10 +49,27 @@ pub fn self_exe() -> PathBuf {
 /// A command that runs this same executable as `applet` (argv[0] = applet), the way
 /// dockerd starts docker-containerd and containerd starts the shim.
 pub fn applet_command(applet: &str) -> Command {
-    let mut cmd = Command::new(self_exe());
+    let mut cmd = Command::new(applet_program(applet));
     cmd.arg0(applet);
     with_default_signals(&mut cmd);
     cmd
+}
+
+/// The file to run `applet` from: its link beside this executable when that leads to this
+/// same file (as dockerd finds docker-containerd beside itself), else the executable itself.
+/// Tools that follow a process tree by file name (valgrind's `--trace-children`, used by
+/// scripts/link-order.sh, or an audit log) then see each role under its own name.
+fn applet_program(applet: &str) -> PathBuf {
+    use std::os::unix::fs::MetadataExt;
+    let exe = self_exe();
+    let same = |link: &Path| match (std::fs::metadata(link), std::fs::metadata(&exe)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    };
+    match exe.parent().map(|dir| dir.join(applet)) {
+        Some(link) if same(&link) => link,
+        _ => exe,
+    }
 }
 
 /// Makes `cmd` start with no blocked signals: dockerd blocks its shutdown signals to take

@@ -339,8 +339,16 @@ fn docker_run_init_puts_docker_init_at_pid_1() {
         let pid: i32 = stdout(&docker(&["inspect", "-f", "{{.State.Pid}}", "sleeper"])).trim().parse().unwrap();
         assert_eq!(common::comm(pid), "docker-init");
         assert_eq!(proc_field(pid, "Threads").as_deref(), Some("1"));
-        let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
-        assert_eq!(children.split_whitespace().map(|c| common::comm(c.parse().unwrap())).collect::<Vec<_>>(), ["sleep"]);
+        // Its child may still be between fork and exec (named docker-init) for a moment.
+        let children = || {
+            let list = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
+            list.split_whitespace().map(|c| common::comm(c.parse().unwrap())).collect::<Vec<_>>()
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while children() != ["sleep"] && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(children(), ["sleep"]);
         let started = Instant::now();
         let o = docker(&["stop", "-t", "20", "sleeper"]);
         assert_eq!(o.status.code(), Some(0), "{who}: {}", stderr(&o));

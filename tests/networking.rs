@@ -570,3 +570,91 @@ fn an_ipv6_network_gives_containers_both_addresses() {
     run_ok(&d, &["network", "rm", "dual"]);
     assert!(!in_ns(&ns, "ip6tables-save", &[]).contains("fd00:db8:129::/64"));
 }
+
+/// dockerd run in a mount namespace where /usr/sbin (iptables' home) is an empty tmpfs and
+/// `PATH` has no iptables either, on roots under `tmp`, with `extra` flags.
+fn dockerd_without_iptables(tmp: &TempDir, extra: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["--net", "--mount", "--propagation", "private", "sh", "-c", "mount -t tmpfs none /usr/sbin && PATH=/usr/bin exec \"$@\"", "sh"])
+        .arg(applet_dir().join("dockerd"))
+        .args(["--data-root", &tmp.join("data").to_string_lossy(), "--exec-root", &tmp.join("exec").to_string_lossy()])
+        .args(["--pidfile", &tmp.join("pid").to_string_lossy(), "-H", &format!("unix://{}", tmp.join("d.sock").display()), "--bridge=none"])
+        .args(extra)
+        .stdin(std::process::Stdio::null());
+    cmd
+}
+
+/// The processes whose command line names `dir`.
+fn processes_naming(dir: &std::path::Path) -> Vec<String> {
+    let dir = dir.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc").unwrap().flatten().filter_map(|e| {
+        let cmdline = std::fs::read_to_string(e.path().join("cmdline")).ok()?.replace('\0', " ");
+        cmdline.contains(&dir).then_some(cmdline)
+    }).collect()
+}
+
+#[test]
+fn without_an_iptables_command_dockerd_stops_with_dockers_error_unless_iptables_is_off() {
+    if !require_root() {
+        return;
+    }
+    dockbox::sys::set_child_subreaper().unwrap();
+    let tmp = TempDir::new("noiptables");
+    // Its output goes to a file: a pipe would stay open as long as any child of it lives.
+    let log = tmp.join("dockerd.log");
+    let mut child = dockerd_without_iptables(&tmp, &[]).stdout(std::process::Stdio::null()).stderr(std::fs::File::create(&log).unwrap()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "{stderr}");
+    assert!(stderr.contains("failed to start daemon: Error initializing network controller: failed to create NAT chain DOCKER: iptables not found"), "{stderr}");
+    // Nothing of it stays: containerd, if it was started, went with it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !processes_naming(&tmp.0).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(processes_naming(&tmp.0), Vec::<String>::new());
+    assert!(!tmp.join("pid").exists(), "the pid file of a failed start stays");
+    reap_orphans(&tmp.0);
+
+    // --iptables=false is what such a host runs with, and it serves.
+    let tmp2 = TempDir::new("noiptables-off");
+    let mut child = dockerd_without_iptables(&tmp2, &["--iptables=false"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let host = format!("unix://{}", tmp2.join("d.sock").display());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut up = false;
+    while Instant::now() < deadline && !up {
+        up = applet("docker").args(["-H", &host, "version"]).output().unwrap().status.success();
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
+    let status = child.wait_with_output().unwrap();
+    assert!(up, "dockerd --iptables=false did not serve: {}", String::from_utf8_lossy(&status.stderr));
+    reap_orphans(&tmp2.0);
+}
+
+
+#[test]
+fn with_ip6tables_off_an_ipv6_network_gets_no_ip6tables_rules_and_the_proxy_serves_its_ports() {
+    let Some((d, ns)) = Dockerd::start_networked(&["--ip6tables=false"], None) else { return };
+    run_ok(&d, &["network", "create", "--ipv6", "--subnet", "10.131.0.0/24", "--subnet", "fd00:db8:131::/64", "dual"]);
+    let web = web_server(&d, &["--network", "dual", "--name", "web6", "-p", "8097:80"], "six");
+    assert!(!in_ns(&ns, "ip6tables-save", &[]).contains("DOCKER"), "{}", in_ns(&ns, "ip6tables-save", &[]));
+    assert!(rules(&ns).contains("--dport 8097"), "{}", rules(&ns));
+    assert_eq!(eventually("v6 proxy", || curl(&ns, "http://[::1]:8097/")).trim(), "six");
+    run_ok(&d, &["rm", "-f", &web]);
+    run_ok(&d, &["network", "rm", "dual"]);
+}

@@ -288,7 +288,7 @@ pub const FLAGS: &[Flag] = &[
     f("ip", None, Some("ip"), Value, I, false),
     f("ip-forward", None, Some("ip-forward"), Bool, I, false),
     f("ip-masq", None, Some("ip-masq"), Bool, I, false),
-    f("ip6tables", None, Some("ip6tables"), Bool, R("a separate --ip6tables is not supported by this daemon: IPv6 networks get ip6tables rules with --iptables", &[]), false),
+    f("ip6tables", None, Some("ip6tables"), Bool, I, false),
     f("iptables", None, Some("iptables"), Bool, I, false),
     f("ipv6", None, Some("ipv6"), Bool, I, false),
     f("label", None, Some("labels"), List, I, true),

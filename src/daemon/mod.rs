@@ -250,9 +250,8 @@ fn run(mut opts: Options, args: Vec<String>) -> Result<(), String> {
     }
     std::fs::create_dir_all(opts.data_root.join("containers")).map_err(|e| e.to_string())?;
     write_pidfile(&opts.pidfile)?;
-    let listening = listeners::open(&opts.hosts, &opts.config).inspect_err(|_| {
-        let _ = std::fs::remove_file(&opts.pidfile);
-    })?;
+    let mut start_failed = UndoFailedStart { containerd: None, pidfile: Some(opts.pidfile.clone()) };
+    let listening = listeners::open(&opts.hosts, &opts.config)?;
     let signals = block_shutdown_signals();
 
     let containerd_child = match &opts.containerd {
@@ -270,6 +269,7 @@ fn run(mut opts: Options, args: Vec<String>) -> Result<(), String> {
             Some(child)
         }
     };
+    start_failed.containerd = containerd_child.as_ref().map(|c| c.id() as i32);
     let images = ImageStore::open(&opts.data_root).map_err(|e| format!("image store: {e}"))?;
     crate::http::server::set_spool_dir(opts.data_root.join("tmp"));
     let snapshots = Snapshotter::open_driver(&opts.data_root, &opts.storage_driver).map_err(|e| format!("error initializing graphdriver: {e}"))?;
@@ -318,6 +318,7 @@ fn run(mut opts: Options, args: Vec<String>) -> Result<(), String> {
         }
     };
     let sockets = listening.serve(handler)?;
+    start_failed.disarm();
 
     while wait_for_shutdown_signal(signals) == Some(nix::sys::signal::Signal::SIGHUP) {
         match config::reload(&args, &daemon.live) {
@@ -334,6 +335,41 @@ fn run(mut opts: Options, args: Vec<String>) -> Result<(), String> {
     }
     let _ = std::fs::remove_file(&opts.pidfile);
     Ok(())
+}
+
+/// What a start that fails after containerd is up leaves behind otherwise: that containerd
+/// (it would serve on with nobody to talk to) and the pid file.
+struct UndoFailedStart {
+    containerd: Option<i32>,
+    pidfile: Option<PathBuf>,
+}
+
+impl UndoFailedStart {
+    fn disarm(&mut self) {
+        self.containerd = None;
+        self.pidfile = None;
+    }
+}
+
+impl Drop for UndoFailedStart {
+    fn drop(&mut self) {
+        if let Some(pid) = self.containerd {
+            let pid = nix::unistd::Pid::from_raw(pid);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            while let Ok(nix::sys::wait::WaitStatus::StillAlive) = nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
+                if std::time::Instant::now() > deadline {
+                    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+                    let _ = nix::sys::wait::waitpid(pid, None);
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+        if let Some(path) = &self.pidfile {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 fn write_pidfile(path: &Path) -> Result<(), String> {

@@ -43,6 +43,9 @@ pub struct NetworkOptions {
     /// Enable addition of iptables rules
     #[arg(long = "iptables", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set, default_value_t = true)]
     pub iptables: bool,
+    /// Enable addition of ip6tables rules (on by default, as since Docker 27)
+    #[arg(long = "ip6tables", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set, default_value_t = true)]
+    pub ip6tables: bool,
     /// Enable inter-container communication
     #[arg(long = "icc", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set, default_value_t = true)]
     pub icc: bool,
@@ -75,6 +78,12 @@ pub struct DefaultBridge {
 impl NetworkOptions {
     /// The default bridge, or None with `--bridge=none`; Docker's errors for bad flags.
     pub fn default_bridge(&self) -> Result<Option<DefaultBridge>, String> {
+        if !self.icc && !self.iptables {
+            return Err("You specified --iptables=false with --icc=false. ICC=false uses iptables to function. Please set --icc or --iptables to true".into());
+        }
+        if !self.icc && self.ipv6 && !self.ip6tables {
+            return Err("You specified --ip6tables=false with --icc=false. ICC=false uses ip6tables to function. Please set --icc or --ip6tables to true".into());
+        }
         let name = self.bridge.clone().unwrap_or_else(|| DEFAULT_BRIDGE.to_string());
         if name == "none" {
             return Ok(None);
@@ -149,7 +158,12 @@ mod tests {
         assert!(flags(&["--bip", "nonsense"]).default_bridge().is_err());
         assert!(flags(&["--bip", "10.20.0.1/24", "--fixed-cidr", "10.30.0.0/24"]).default_bridge().is_err());
         let f = flags(&["--iptables=false", "--icc=false", "--userland-proxy=false", "--ip-masq=false"]);
-        assert!(!f.iptables && !f.icc && !f.userland_proxy && !f.ip_masq && f.ip_forward);
+        assert!(!f.iptables && !f.icc && !f.userland_proxy && !f.ip_masq && f.ip_forward && f.ip6tables);
+        assert!(f.default_bridge().unwrap_err().contains("--iptables=false with --icc=false"));
+        let f = flags(&["--icc=false", "--ipv6", "--fixed-cidr-v6", "fd00:1::/64", "--ip6tables=false"]);
+        assert!(!f.ip6tables);
+        assert!(f.default_bridge().unwrap_err().contains("--ip6tables=false with --icc=false"));
+        assert!(flags(&["--ip6tables=false", "--ipv6", "--fixed-cidr-v6", "fd00:1::/64"]).default_bridge().is_ok());
     }
 
     #[test]

@@ -146,7 +146,7 @@ pub fn host_resolv_conf_path() -> PathBuf {
 impl Networking {
     pub fn new(opts: &NetworkOptions, exec_root: &Path, pool: Arc<netns::Pool>) -> Result<Networking, String> {
         let iptables = if opts.iptables { Some(iptables::Iptables::new(false)) } else { None };
-        let ip6tables = match opts.iptables.then(|| iptables::Iptables::new(true)) {
+        let ip6tables = match opts.ip6tables.then(|| iptables::Iptables::new(true)) {
             Some(ipt6) => match ipt6.ensure_chains(opts.userland_proxy) {
                 Ok(()) => Some(ipt6),
                 Err(e) => {
@@ -157,7 +157,11 @@ impl Networking {
             None => None,
         };
         if let Some(ipt) = &iptables {
-            ipt.ensure_chains(opts.userland_proxy)?;
+            // Docker's words: the first chain it makes fails first when the command is missing.
+            if !ipt.available() {
+                return Err("Error initializing network controller: failed to create NAT chain DOCKER: iptables not found".into());
+            }
+            ipt.ensure_chains(opts.userland_proxy).map_err(|e| format!("Error initializing network controller: {e}"))?;
         }
         if opts.ip_forward && opts.bridge.as_deref() != Some("none") {
             netns::set_sysctl("/proc/sys/net/ipv4/ip_forward", "1").map_err(|e| format!("enabling IP forwarding: {e}"))?;
