@@ -1050,6 +1050,25 @@ mod tests {
     }
 
     #[test]
+    fn each_keys_kind_matches_how_its_flag_is_parsed() {
+        use clap::CommandFactory;
+        let command = Options::command();
+        for flag in FLAGS.iter().filter(|f| f.handling == Handling::Implemented && f.key.is_some()) {
+            let arg = command.get_arguments().find(|a| a.get_long() == Some(flag.long)).unwrap_or_else(|| panic!("--{} is not parsed", flag.long));
+            let action = arg.get_action();
+            let takes_optional = arg.get_num_args().is_some_and(|n| n.min_values() == 0);
+            let ok = match flag.kind {
+                Switch => matches!(action, clap::ArgAction::SetTrue),
+                Bool => matches!(action, clap::ArgAction::Set) && takes_optional,
+                Value => matches!(action, clap::ArgAction::Set) && !takes_optional,
+                List | Map | Pools | Runtimes | Ulimits => matches!(action, clap::ArgAction::Append),
+                FileOnly => false,
+            };
+            assert!(ok, "--{}: {:?} parsed as {action:?}", flag.long, flag.kind);
+        }
+    }
+
+    #[test]
     fn exec_opts_and_runtimes_are_checked() {
         assert!(parse_exec_opt("native.cgroupdriver=cgroupfs").is_ok());
         assert!(parse_exec_opt("native.cgroupdriver=systemd").unwrap_err().contains("systemd"));
