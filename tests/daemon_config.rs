@@ -585,3 +585,26 @@ fn log_level_keeps_out_what_is_below_it() {
     let o = dockerd_refusing(&["--log-level", "loud"]);
     assert_eq!(o.status.code(), Some(125), "{}", text(&o));
 }
+
+#[test]
+fn a_start_that_fails_after_binding_leaves_no_socket() {
+    if !common::require_root() {
+        return;
+    }
+    let tmp = TempDir::new("failed-start");
+    let o = applet("dockerd")
+        .arg("--data-root")
+        .arg(tmp.join("data"))
+        .arg("--exec-root")
+        .arg(tmp.join("exec"))
+        .arg("--pidfile")
+        .arg(tmp.join("pid"))
+        .arg("-H")
+        .arg(format!("unix://{}", tmp.join("sock").display()))
+        .args(["--bridge", "dbxnope0", "--iptables=false"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(!tmp.join("sock").exists() && !tmp.join("pid").exists(), "{}", text(&o));
+}

@@ -147,8 +147,8 @@ fn open_all(hosts: &[String], cfg: &ConfigOptions, made: &mut Vec<PathBuf>) -> R
 
 impl Opened {
     /// Starts accepting on every listener, a thread each.
-    pub fn serve(self, handler: Handler) -> Result<Vec<PathBuf>, String> {
-        for b in self.bound {
+    pub fn serve(mut self, handler: Handler) -> Result<Vec<PathBuf>, String> {
+        for b in std::mem::take(&mut self.bound) {
             match b {
                 Bound::Unix(l) => spawn_unix(l, handler.clone())?,
                 Bound::Tcp(l) => spawn_tcp(l, handler.clone(), self.tls.clone())?,
@@ -162,7 +162,16 @@ impl Opened {
                 super::config::log(super::config::Level::Warn, &format!("failed to notify systemd: {e}"));
             }
         }
-        Ok(self.unix_paths)
+        Ok(std::mem::take(&mut self.unix_paths))
+    }
+}
+
+/// Listeners never served (a start that failed after binding them) leave no socket file.
+impl Drop for Opened {
+    fn drop(&mut self) {
+        for path in &self.unix_paths {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 
