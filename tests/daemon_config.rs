@@ -185,6 +185,7 @@ fn daemon_json_gives_containers_the_daemons_defaults() {
     ok(&d.real_docker(CLI, &["pull", &image]), &d);
     let info: Value = serde_json::from_str(&ok(&d.real_docker(CLI, &["info", "--format", "{{json .}}"]), &d)).unwrap();
     assert_eq!(info["Labels"], serde_json::json!(["site=lab", "rack=3"]));
+    assert_eq!(info["SecurityOptions"][0], format!("name=seccomp,profile={}", profile_path.display()));
     let out = ok(
         &d.real_docker(CLI, &["run", "--name", "defaults", &image, "sh", "-c", "grep 'open files' /proc/self/limits; df -k /dev/shm | tail -1; cat /etc/resolv.conf; grep NoNewPrivs /proc/self/status"]),
         &d,
@@ -523,4 +524,87 @@ fn the_sysvinit_script_starts_reloads_and_stops_dockerd() {
     assert!(run("stop").status.success());
     assert!(!Path::new(&format!("/proc/{pid}")).exists() || common::proc_field(pid, "State").is_some_and(|s| s.starts_with('Z')), "dockerd still runs");
     assert_eq!(run("status").status.code(), Some(3));
+}
+
+
+#[test]
+fn api_cors_header_is_sent_and_preflights_answered() {
+    let Some(d) = Dockerd::start_with(&["--api-cors-header", "https://ui.example.test"]) else { return };
+    let o = d.curl(&["-i", "http://localhost/_ping"]);
+    let head = stdout(&o).to_ascii_lowercase();
+    assert!(head.contains("access-control-allow-origin: https://ui.example.test"), "{head}");
+    assert!(head.contains("access-control-allow-methods: head, get, post, delete, put, options"), "{head}");
+    let o = d.curl(&["-i", "-X", "OPTIONS", "http://localhost/v1.44/containers/json"]);
+    let head = stdout(&o);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    drop(d);
+    let Some(d) = Dockerd::start() else { return };
+    let head = stdout(&d.curl(&["-i", "http://localhost/_ping"])).to_ascii_lowercase();
+    assert!(!head.contains("access-control"), "{head}");
+}
+
+#[test]
+fn cgroup_parent_is_the_parent_of_containers_that_name_none() {
+    if !common::have_real_cli() {
+        return;
+    }
+    let parent = format!("dbx-parent-{}", &dockbox::ids::new_id()[..8]);
+    let Some(d) = Dockerd::start_with(&["--cgroup-parent", &format!("/{parent}")]) else { return };
+    let image = d.registry.image("busybox");
+    ok(&d.real_docker(CLI, &["pull", &image]), &d);
+    let id = ok(&d.real_docker(CLI, &["run", "-d", &image, "sleep", "60"]), &d).trim().to_string();
+    let pid = inspect(&d, &id)["State"]["Pid"].as_i64().unwrap();
+    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    assert!(cgroup.contains(&format!("/{parent}/{id}")), "{cgroup}");
+    let stats = d.real_docker(CLI, &["stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", &id]);
+    assert!(ok(&stats, &d).trim().ends_with(" 1"), "{}", text(&stats));
+    // A container's own parent wins.
+    let own = format!("{parent}-own");
+    let id2 = ok(&d.real_docker(CLI, &["run", "-d", "--cgroup-parent", &format!("/{own}"), &image, "sleep", "60"]), &d).trim().to_string();
+    let pid2 = inspect(&d, &id2)["State"]["Pid"].as_i64().unwrap();
+    assert!(std::fs::read_to_string(format!("/proc/{pid2}/cgroup")).unwrap().contains(&format!("/{own}/{id2}")));
+    ok(&d.real_docker(CLI, &["rm", "-f", &id, &id2]), &d);
+    drop(d);
+    // The parents are left behind, as Docker leaves them: the test takes them away.
+    for name in [&parent, &own] {
+        let _ = Command::new("find").args(["/sys/fs/cgroup", "-maxdepth", "2", "-type", "d", "-name", name, "-exec", "rmdir", "{}", ";"]).status();
+    }
+}
+
+#[test]
+fn log_level_keeps_out_what_is_below_it() {
+    let port = free_port();
+    let host = format!("tcp://127.0.0.1:{port}");
+    let Some(d) = Dockerd::start_with(&["-H", &host, "--log-level", "error"]) else { return };
+    assert!(!d.log().contains("Binding to IP address") && !d.log().contains("API listen on"), "{}", d.log());
+    drop(d);
+    let port = free_port();
+    let host = format!("tcp://127.0.0.1:{port}");
+    let Some(d) = Dockerd::start_with(&["-H", &host, "-l", "warn"]) else { return };
+    assert!(d.log().contains("level=warning msg=\"Binding to IP address") && !d.log().contains("API listen on"), "{}", d.log());
+    let o = dockerd_refusing(&["--log-level", "loud"]);
+    assert_eq!(o.status.code(), Some(125), "{}", text(&o));
+}
+
+#[test]
+fn a_start_that_fails_after_binding_leaves_no_socket() {
+    if !common::require_root() {
+        return;
+    }
+    let tmp = TempDir::new("failed-start");
+    let o = applet("dockerd")
+        .arg("--data-root")
+        .arg(tmp.join("data"))
+        .arg("--exec-root")
+        .arg(tmp.join("exec"))
+        .arg("--pidfile")
+        .arg(tmp.join("pid"))
+        .arg("-H")
+        .arg(format!("unix://{}", tmp.join("sock").display()))
+        .args(["--bridge", "dbxnope0", "--iptables=false"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(!tmp.join("sock").exists() && !tmp.join("pid").exists(), "{}", text(&o));
 }

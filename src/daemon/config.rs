@@ -97,6 +97,12 @@ pub struct ConfigOptions {
     /// Set the oom_score_adj for the daemon
     #[arg(long = "oom-score-adjust", allow_hyphen_values = true, value_parser = clap::value_parser!(i32).range(-1000..=1000))]
     pub oom_score_adjust: Option<i32>,
+    /// Set parent cgroup for all containers
+    #[arg(long = "cgroup-parent")]
+    pub cgroup_parent: Option<String>,
+    /// Set CORS headers in the Engine API
+    #[arg(long = "api-cors-header")]
+    pub api_cors_header: Option<String>,
     /// Whether `-G` was given (flag or file): a missing group is then an error.
     #[arg(skip)]
     pub group_given: bool,
@@ -238,11 +244,11 @@ const fn f(long: &'static str, short: Option<char>, key: Option<&'static str>, k
 pub const FLAGS: &[Flag] = &[
     f("add-runtime", None, Some("runtimes"), Runtimes, I, true),
     f("allow-nondistributable-artifacts", None, Some("allow-nondistributable-artifacts"), List, R("pushing nondistributable artifacts is not supported by this daemon", &[]), true),
-    f("api-cors-header", None, Some("api-cors-header"), Value, R("CORS headers (--api-cors-header) are not supported by this daemon", &[]), false),
+    f("api-cors-header", None, Some("api-cors-header"), Value, I, false),
     f("authorization-plugin", None, Some("authorization-plugins"), List, R("authorization plugins are not supported by this daemon", &[]), false),
     f("bip", None, Some("bip"), Value, I, false),
     f("bridge", Some('b'), Some("bridge"), Value, I, false),
-    f("cgroup-parent", None, Some("cgroup-parent"), Value, R("a daemon-wide --cgroup-parent is not supported by this daemon: set it per container (docker run --cgroup-parent)", &[]), false),
+    f("cgroup-parent", None, Some("cgroup-parent"), Value, I, false),
     f("cluster-advertise", None, Some("cluster-advertise"), Value, R("cluster discovery (--cluster-advertise) is not supported by this daemon", &[]), true),
     f("cluster-store", None, Some("cluster-store"), Value, R("cluster discovery (--cluster-store) is not supported by this daemon", &[]), true),
     f("cluster-store-opt", None, Some("cluster-store-opts"), Map, R("cluster discovery (--cluster-store-opt) is not supported by this daemon", &[]), true),
@@ -698,6 +704,11 @@ pub fn validate(o: &Options) -> Result<(), String> {
     if let Some(p) = o.config.seccomp_profile.as_deref() {
         seccomp_profile(p)?;
     }
+    if let Some(parent) = o.config.cgroup_parent.as_deref() {
+        if parent.ends_with(".slice") {
+            return Err(format!("cgroup-parent {parent:?} is a systemd slice: this daemon's cgroup driver is cgroupfs"));
+        }
+    }
     if o.config.tlsverify || o.config.tls {
         // Read now, so a missing certificate stops the start, as Docker's.
         tls_paths(&o.config)?;
@@ -905,6 +916,57 @@ pub fn with_dns_defaults(o: &Options, h: &Value) -> Option<Value> {
     Some(h)
 }
 
+/// `--api-cors-header`: Docker's CORS headers on every answer (`*` for an empty value), and
+/// a browser's preflight `OPTIONS` answered.
+pub fn with_cors(origin: &str, req: crate::http::server::Request, handle: impl Fn(crate::http::server::Request) -> crate::http::server::Response) -> crate::http::server::Response {
+    let response = if req.method == "OPTIONS" { crate::http::server::Response::empty(200) } else { handle(req) };
+    response
+        .with_header("Access-Control-Allow-Origin", if origin.is_empty() { "*" } else { origin })
+        .with_header("Access-Control-Allow-Headers", "Origin, X-Requested-With, Content-Type, Accept, X-Registry-Auth")
+        .with_header("Access-Control-Allow-Methods", "HEAD, GET, POST, DELETE, PUT, OPTIONS")
+}
+
+/// dockerd's log levels (`--log-level`), lowest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Debug,
+    Info,
+    Warn,
+    Error,
+    Fatal,
+}
+
+static LOG_LEVEL: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(Level::Info as u8);
+
+impl Level {
+    fn name(self) -> &'static str {
+        ["debug", "info", "warning", "error", "fatal"][self as usize]
+    }
+
+    fn parse(s: &str) -> Level {
+        match s {
+            "debug" => Level::Debug,
+            "warn" => Level::Warn,
+            "error" => Level::Error,
+            "fatal" => Level::Fatal,
+            _ => Level::Info,
+        }
+    }
+}
+
+/// The level from `--log-level`, and debug with `-D` (or `"debug": true`, at each reload).
+pub fn set_log_level(o: &Options, debug: bool) {
+    let level = if debug { Level::Debug } else { Level::parse(o.config.log_level.as_deref().unwrap_or("info")) };
+    LOG_LEVEL.store(level as u8, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// One of dockerd's log lines, in logrus's text format, when `--log-level` lets it through.
+pub fn log(level: Level, msg: &str) {
+    if level as u8 >= LOG_LEVEL.load(std::sync::atomic::Ordering::Relaxed) {
+        eprintln!("level={} msg={msg:?}", level.name());
+    }
+}
+
 /// `-G`: the group the unix sockets belong to. Docker's default group `docker` may be
 /// missing (root only, then); a group named explicitly must exist.
 pub fn socket_group(name: &str, explicit: bool) -> Result<Option<u32>, String> {
@@ -985,6 +1047,25 @@ mod tests {
         assert_eq!(strip_refused(&args(&["--containerd-namespace", "moby", "--debug"])).unwrap(), args(&["--debug"]));
         assert!(strip_refused(&args(&["--containerd-namespace=k8s"])).is_err());
         assert!(strip_refused(&args(&["-g", "/x"])).unwrap_err().starts_with("-g is not supported"));
+    }
+
+    #[test]
+    fn each_keys_kind_matches_how_its_flag_is_parsed() {
+        use clap::CommandFactory;
+        let command = Options::command();
+        for flag in FLAGS.iter().filter(|f| f.handling == Handling::Implemented && f.key.is_some()) {
+            let arg = command.get_arguments().find(|a| a.get_long() == Some(flag.long)).unwrap_or_else(|| panic!("--{} is not parsed", flag.long));
+            let action = arg.get_action();
+            let takes_optional = arg.get_num_args().is_some_and(|n| n.min_values() == 0);
+            let ok = match flag.kind {
+                Switch => matches!(action, clap::ArgAction::SetTrue),
+                Bool => matches!(action, clap::ArgAction::Set) && takes_optional,
+                Value => matches!(action, clap::ArgAction::Set) && !takes_optional,
+                List | Map | Pools | Runtimes | Ulimits => matches!(action, clap::ArgAction::Append),
+                FileOnly => false,
+            };
+            assert!(ok, "--{}: {:?} parsed as {action:?}", flag.long, flag.kind);
+        }
     }
 
     #[test]

@@ -117,8 +117,9 @@ fn open_all(hosts: &[String], cfg: &ConfigOptions, made: &mut Vec<PathBuf>) -> R
                 let l = TcpListener::bind(&addr).map_err(|e| format!("failed to load listeners: listen tcp {addr}: {e}"))?;
                 if !cfg.tlsverify {
                     // Docker's warnings for a TCP socket anyone may use.
-                    eprintln!("level=warning msg=\"Binding to IP address without --tlsverify is insecure and gives root access on this machine to everyone who has access to your network.\" host=\"tcp://{addr}\"");
-                    eprintln!("level=warning msg=\"Binding to an IP address, even on localhost, can also give access to scripts run in a browser. Be safe out there!\" host=\"tcp://{addr}\"");
+                    use super::config::{log, Level::Warn};
+                    log(Warn, &format!("Binding to IP address without --tlsverify is insecure and gives root access on this machine to everyone who has access to your network. host=tcp://{addr}"));
+                    log(Warn, &format!("Binding to an IP address, even on localhost, can also give access to scripts run in a browser. Be safe out there! host=tcp://{addr}"));
                 }
                 out.bound.push(Bound::Tcp(l));
             }
@@ -146,24 +147,31 @@ fn open_all(hosts: &[String], cfg: &ConfigOptions, made: &mut Vec<PathBuf>) -> R
 
 impl Opened {
     /// Starts accepting on every listener, a thread each.
-    pub fn serve(self, handler: Handler, debug: bool) -> Result<Vec<PathBuf>, String> {
-        for b in self.bound {
+    pub fn serve(mut self, handler: Handler) -> Result<Vec<PathBuf>, String> {
+        for b in std::mem::take(&mut self.bound) {
             match b {
                 Bound::Unix(l) => spawn_unix(l, handler.clone())?,
                 Bound::Tcp(l) => spawn_tcp(l, handler.clone(), self.tls.clone())?,
             }
         }
-        if debug {
-            for host in &self.hosts {
-                eprintln!("dockerd: API listen on {host}");
-            }
+        for host in &self.hosts {
+            super::config::log(super::config::Level::Info, &format!("API listen on {host}"));
         }
         if let Some(socket) = &self.notify {
             if let Err(e) = notify_systemd(socket, "READY=1") {
-                eprintln!("level=warning msg=\"failed to notify systemd: {e}\"");
+                super::config::log(super::config::Level::Warn, &format!("failed to notify systemd: {e}"));
             }
         }
-        Ok(self.unix_paths)
+        Ok(std::mem::take(&mut self.unix_paths))
+    }
+}
+
+/// Listeners never served (a start that failed after binding them) leave no socket file.
+impl Drop for Opened {
+    fn drop(&mut self) {
+        for path in &self.unix_paths {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 
@@ -203,7 +211,7 @@ fn set_socket_owner(path: &std::path::Path, group: &str, explicit: bool) -> Resu
         Some(g) => g,
         None => {
             if !group.is_empty() {
-                eprintln!("level=warning msg=\"could not change group {} to {group}: group {group} not found\"", path.display());
+                super::config::log(super::config::Level::Warn, &format!("could not change group {} to {group}: group {group} not found", path.display()));
             }
             nix::unistd::getgid().as_raw()
         }
@@ -365,15 +373,32 @@ fn pump(mut tcp: std::net::TcpStream, mut plain: UnixStream, config: Arc<rustls:
         if !to_plain.is_empty() {
             plain_events |= PollFlags::POLLOUT;
         }
+        // A descriptor is polled only for what is awaited on it, so that a hang-up already
+        // seen does not wake the loop again and again; the plain end is always watched for
+        // the server's full close (POLLHUP: a half-close does not raise it).
         let (tcp_ready, plain_ready) = {
-            let mut fds = [PollFd::new(tcp.as_fd(), tcp_events), PollFd::new(plain.as_fd(), plain_events)];
+            let mut fds = Vec::with_capacity(2);
+            fds.push(PollFd::new(plain.as_fd(), plain_events));
+            if !tcp_events.is_empty() {
+                fds.push(PollFd::new(tcp.as_fd(), tcp_events));
+            }
             match poll(&mut fds, PollTimeout::NONE) {
                 Ok(_) => {}
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(e) => return Err(e.into()),
             }
-            (fds[0].revents().unwrap_or(PollFlags::empty()), fds[1].revents().unwrap_or(PollFlags::empty()))
+            let revents = |i: usize| fds.get(i).and_then(|f| f.revents()).unwrap_or(PollFlags::empty());
+            (revents(1), revents(0))
         };
+        if server_done && plain_ready.contains(PollFlags::POLLHUP) {
+            // The server closed the connection: nothing more goes either way.
+            while tls.wants_write() {
+                tcp.set_nonblocking(false)?;
+                tls.write_tls(&mut tcp)?;
+            }
+            let _ = tcp.shutdown(std::net::Shutdown::Both);
+            return Ok(());
+        }
         if tcp_ready.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) && !client_done && to_plain.is_empty() {
             match tls.read_tls(&mut tcp) {
                 Ok(0) => client_done = true,

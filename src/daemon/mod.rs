@@ -239,6 +239,10 @@ fn run(mut opts: Options, args: Vec<String>) -> Result<(), String> {
         opts.hosts.push("unix:///var/run/docker.sock".into());
     }
     config::validate(&opts)?;
+    config::set_log_level(&opts, opts.debug);
+    if let Some(parent) = opts.config.cgroup_parent.as_deref().filter(|p| !p.is_empty()) {
+        resources::set_default_parent(parent);
+    }
     if let Some(adj) = opts.config.oom_score_adjust {
         std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| format!("failed to set oom_score_adj to {adj}: {e}"))?;
     }
@@ -247,10 +251,8 @@ fn run(mut opts: Options, args: Vec<String>) -> Result<(), String> {
     }
     std::fs::create_dir_all(opts.data_root.join("containers")).map_err(|e| e.to_string())?;
     write_pidfile(&opts.pidfile)?;
-    let listening = listeners::open(&opts.hosts, &opts.config).inspect_err(|_| {
-        let _ = std::fs::remove_file(&opts.pidfile);
-    })?;
     let mut start_failed = UndoFailedStart { containerd: None, pidfile: Some(opts.pidfile.clone()) };
+    let listening = listeners::open(&opts.hosts, &opts.config)?;
     let signals = block_shutdown_signals();
 
     let containerd_child = match &opts.containerd {
@@ -311,15 +313,21 @@ fn run(mut opts: Options, args: Vec<String>) -> Result<(), String> {
 
     let handler: crate::http::server::Handler = {
         let d = daemon.clone();
-        Arc::new(move |req| api::handle(&d, req))
+        match opts.config.api_cors_header.clone() {
+            None => Arc::new(move |req| api::handle(&d, req)),
+            Some(origin) => Arc::new(move |req| config::with_cors(&origin, req, |req| api::handle(&d, req))),
+        }
     };
-    let sockets = listening.serve(handler, opts.debug)?;
+    let sockets = listening.serve(handler)?;
     start_failed.disarm();
 
     while wait_for_shutdown_signal(signals) == Some(nix::sys::signal::Signal::SIGHUP) {
         match config::reload(&args, &daemon.live) {
-            Ok(shown) => eprintln!("level=info msg=\"Reloaded configuration: {shown}\""),
-            Err(e) => eprintln!("level=error msg=\"Error reconfiguring the daemon: {e}\""),
+            Ok(shown) => {
+                config::set_log_level(&opts, daemon.settings().debug);
+                config::log(config::Level::Info, &format!("Reloaded configuration: {shown}"));
+            }
+            Err(e) => config::log(config::Level::Error, &format!("Error reconfiguring the daemon: {e}")),
         }
     }
     daemon.shutdown();

@@ -4,9 +4,19 @@
 
 use serde_json::{json, Map, Value};
 
-/// `/docker/<id>`: Docker's cgroupfs driver with the default cgroup parent.
+/// dockerd's `--cgroup-parent`, set once at start (`set_default_parent`).
+static DEFAULT_PARENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// The parent of containers that name none (Docker's `/docker` unless `--cgroup-parent`).
+pub fn set_default_parent(parent: &str) {
+    let _ = DEFAULT_PARENT.set(parent.to_string());
+}
+
+/// `/docker/<id>`: Docker's cgroupfs driver with the default cgroup parent (or dockerd's
+/// `--cgroup-parent`).
 pub fn cgroups_path(host_config: &Value, id: &str) -> String {
-    let parent = host_config.get("CgroupParent").and_then(Value::as_str).filter(|p| !p.is_empty()).unwrap_or("/docker");
+    let default = DEFAULT_PARENT.get().map(String::as_str).unwrap_or("/docker");
+    let parent = host_config.get("CgroupParent").and_then(Value::as_str).filter(|p| !p.is_empty()).unwrap_or(default);
     format!("{}/{id}", parent.trim_end_matches('/'))
 }
 

@@ -121,9 +121,19 @@ pub fn info_json(d: &Daemon) -> Value {
         "Isolation": "",
         "InitBinary": crate::daemon::init::binary_name(d.opts.init_path.as_deref()),
         "InitCommit": init_commit(d),
-        "SecurityOptions": [],
+        "SecurityOptions": security_options(d, cgroup_version == "2"),
         "Warnings": [],
     })
+}
+
+/// Docker's list: the seccomp profile (`default`, or `--seccomp-profile`'s path, or
+/// `unconfined`) and, on cgroup v2, cgroupns.
+fn security_options(d: &Daemon, cgroup2: bool) -> Vec<String> {
+    let mut v = vec![format!("name=seccomp,profile={}", d.opts.config.seccomp_profile.as_deref().unwrap_or("default"))];
+    if cgroup2 {
+        v.push("name=cgroupns".into());
+    }
+    v
 }
 
 /// `InitCommit` as Docker fills it: the commit the init binary's `--version` names, "N/A"
