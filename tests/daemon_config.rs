@@ -46,7 +46,10 @@ fn text(o: &Output) -> String {
 /// dockerd on private roots that is expected to refuse to start: its output and status.
 fn dockerd_refusing(args: &[&str]) -> Output {
     let tmp = TempDir::new("refuse");
-    let mut cmd = applet("dockerd");
+    // In a network namespace of its own: a dockerd that gets as far as its networking before
+    // refusing must not touch the host's bridges and firewall.
+    let mut cmd = Command::new("unshare");
+    cmd.arg("--net").arg(applet_dir().join("dockerd"));
     cmd.arg("--data-root").arg(tmp.join("data")).arg("--exec-root").arg(tmp.join("exec")).arg("--pidfile").arg(tmp.join("pid"));
     cmd.arg("-H").arg(format!("unix://{}", tmp.join("sock").display()));
     cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -453,7 +456,7 @@ fn socket_activation_serves_the_sockets_systemd_passes() {
         .arg(tmp.join("exec"))
         .arg("--pidfile")
         .arg(tmp.join("pid"))
-        .args(["--bridge=none", "--iptables=false", "-H", "fd://"])
+        .args(["--bridge=none", "--iptables=false", "--ip6tables=false", "-H", "fd://"])
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(tmp.join("log")).unwrap())
         .spawn()
@@ -484,7 +487,7 @@ fn the_sysvinit_script_starts_reloads_and_stops_dockerd() {
     let config = tmp.join("daemon.json");
     std::fs::write(&config, r#"{"labels": ["from=init"]}"#).unwrap();
     let opts = format!(
-        "--data-root {0}/data --exec-root {0}/exec -H unix://{1} --bridge=none --iptables=false --config-file {2}",
+        "--data-root {0}/data --exec-root {0}/exec -H unix://{1} --bridge=none --iptables=false --ip6tables=false --config-file {2}",
         tmp.path().display(),
         sock.display(),
         config.display()
@@ -601,7 +604,7 @@ fn a_start_that_fails_after_binding_leaves_no_socket() {
         .arg(tmp.join("pid"))
         .arg("-H")
         .arg(format!("unix://{}", tmp.join("sock").display()))
-        .args(["--bridge", "dbxnope0", "--iptables=false"])
+        .args(["--bridge", "dbxnope0", "--iptables=false", "--ip6tables=false"])
         .stdin(Stdio::null())
         .output()
         .unwrap();

@@ -239,7 +239,7 @@ impl Daemon {
             .arg("-H")
             .arg(format!("unix://{}", self.sock().display()))
             // No default bridge and no firewall rules on the host: these tests pull.
-            .args(["--bridge=none", "--iptables=false"])
+            .args(["--bridge=none", "--iptables=false", "--ip6tables=false"])
             .args(&self.args)
             .stdout(log.try_clone().unwrap())
             .stderr(log)

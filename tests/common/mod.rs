@@ -351,6 +351,9 @@ impl Dockerd {
             if !extra.iter().any(|a| flag(a) == "--iptables") {
                 args.push("--iptables=false".into());
             }
+            if !extra.iter().any(|a| flag(a) == "--ip6tables") {
+                args.push("--ip6tables=false".into());
+            }
         }
         args.extend(extra.iter().map(Into::into));
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
