@@ -2,6 +2,7 @@
 //! flags, then a command with its own flags, then positional arguments. As with runc's
 //! urfave/cli, flags end at the first positional argument.
 
+use super::flags::{check_args, parse_flags, split_eq, FlagSpec};
 use super::{container, state, Error, Global, Result};
 use std::path::PathBuf;
 
@@ -44,14 +45,6 @@ fn version_text() -> String {
         crate::version::GIT_COMMIT,
         crate::version::OCI_SPEC
     )
-}
-
-/// Splits `--name=value` into its parts.
-fn split_eq(arg: &str) -> (&str, Option<&str>) {
-    match arg.split_once('=') {
-        Some((n, v)) if n.starts_with('-') => (n, Some(v)),
-        _ => (arg, None),
-    }
 }
 
 /// Parses the global options; returns them and the command with its arguments.
@@ -104,25 +97,7 @@ pub fn parse_global(args: &[String]) -> Result<(Global, Vec<String>)> {
     Ok((g, args[i..].to_vec()))
 }
 
-/// A command's parsed flags and positional arguments.
-#[derive(Default, Debug)]
-pub struct Parsed {
-    values: Vec<(String, String)>,
-    bools: Vec<String>,
-    pub args: Vec<String>,
-}
 
-impl Parsed {
-    pub fn value(&self, name: &str) -> Option<&str> {
-        self.values.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
-    }
-    pub fn flag(&self, name: &str) -> bool {
-        self.bools.iter().any(|b| b == name)
-    }
-}
-
-/// Command flags: (names, takes a value). The first name is the canonical one.
-pub(super) type FlagSpec = &'static [(&'static [&'static str], bool)];
 
 const CREATE_FLAGS: FlagSpec = &[
     (&["bundle", "b"], true),
@@ -167,65 +142,7 @@ const EXEC_FLAGS: FlagSpec = &[
     (&["cgroup"], true),
 ];
 
-pub(super) fn parse_flags(cmd: &str, spec: FlagSpec, args: &[String]) -> Result<Parsed> {
-    let mut p = Parsed::default();
-    let mut i = 0;
-    while i < args.len() {
-        let arg = &args[i];
-        if arg == "--" {
-            p.args.extend_from_slice(&args[i + 1..]);
-            break;
-        }
-        if !arg.starts_with('-') || arg == "-" {
-            p.args.extend_from_slice(&args[i..]);
-            break;
-        }
-        let (name, inline) = split_eq(arg);
-        let bare = name.trim_start_matches('-');
-        if bare == "help" || bare == "h" {
-            p.bools.push("help".into());
-            i += 1;
-            continue;
-        }
-        let Some((names, takes_value)) = spec.iter().find(|(names, _)| names.contains(&bare)) else {
-            return Err(Error::new(format!("flag provided but not defined: -{bare}")));
-        };
-        let canonical = names[0].to_string();
-        if *takes_value {
-            let v = match inline {
-                Some(v) => v.to_string(),
-                None => {
-                    i += 1;
-                    args.get(i).cloned().ok_or_else(|| Error::new(format!("flag needs an argument: -{bare}")))?
-                }
-            };
-            p.values.push((canonical, v));
-        } else {
-            match inline {
-                Some("false") => p.bools.retain(|b| *b != canonical),
-                _ => p.bools.push(canonical),
-            }
-        }
-        i += 1;
-    }
-    let _ = cmd;
-    Ok(p)
-}
 
-/// Exactly `n` positional arguments, with runc's wording otherwise.
-pub(super) fn check_args(cmd: &str, p: &Parsed, min: usize, max: usize) -> Result<()> {
-    let n = p.args.len();
-    if min == max && n != min {
-        return Err(Error::new(format!("runc: {cmd:?} requires exactly {min} argument(s)")));
-    }
-    if n < min {
-        return Err(Error::new(format!("runc: {cmd:?} requires a minimum of {min} argument(s)")));
-    }
-    if n > max {
-        return Err(Error::new(format!("runc: {cmd:?} requires a maximum of {max} argument(s)")));
-    }
-    Ok(())
-}
 
 fn command_help(cmd: &str) -> String {
     let (usage, flags) = match cmd {
@@ -342,7 +259,7 @@ pub fn run_command(g: &Global, argv: &[String]) -> Result<i32> {
             } else {
                 check_args(cmd, &p, 2, usize::MAX)?;
             }
-            let all = |name: &str| p.values.iter().filter(|(n, _)| n == name).map(|(_, v)| v.clone()).collect::<Vec<_>>();
+            let all = |name: &str| p.values(name);
             let opts = super::exec::ExecOptions {
                 id: p.args[0].clone(),
                 args: p.args[1..].to_vec(),

@@ -480,6 +480,6 @@ pub fn delete(g: &Global, id: &str, force: bool) -> Result<()> {
         Status::Stopped => destroy(&c, false),
         Status::Created => destroy(&c, true),
         Status::Running if force => destroy(&c, true),
-        Status::Running => Err(Error::new(format!("cannot delete container {id} that is not stopped: {}", super::manage::status_text(&c.dir, Status::Running)))),
+        Status::Running => Err(Error::new(format!("cannot delete container {id} that is not stopped: {}", super::state::status_text(&c.dir, Status::Running)))),
     }
 }

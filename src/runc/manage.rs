@@ -6,22 +6,11 @@
 //! so a later command (or the clean-up of a failed create) finds them whatever cgroup it
 //! runs in.
 
-use super::state::{Container, Status};
+use super::state::{cgroup_file, cgroup_of, Container, Status};
 use super::{Error, Global, Result};
 use crate::cgroups::{Cgroup, Resources};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-
-const CGROUP_FILE: &str = "cgroup.json";
-
-fn cgroup_file(dir: &Path) -> PathBuf {
-    dir.join(CGROUP_FILE)
-}
-
-/// The cgroup saved for the container whose state directory is `dir`.
-pub fn cgroup_of(dir: &Path) -> Option<Cgroup> {
-    Cgroup::load(&cgroup_file(dir))
-}
 
 /// Resolves, records, creates and limits the container's cgroup. Without root, a
 /// container that asks for no limits goes without a cgroup when none can be made (as
@@ -85,15 +74,6 @@ pub fn cgroup_remove(dir: &Path) -> Result<()> {
 /// Every pid in the container's cgroup; None when it has no cgroup.
 pub fn cgroup_pids(dir: &Path) -> Option<Vec<i32>> {
     cgroup_of(dir)?.pids().ok()
-}
-
-/// The status `state` and `list` show: `paused` while a live container is frozen.
-pub fn status_text(dir: &Path, status: Status) -> &'static str {
-    if status != Status::Stopped && cgroup_of(dir).is_some_and(|cg| cg.is_frozen()) {
-        "paused"
-    } else {
-        status.as_str()
-    }
 }
 
 fn cgroup_required(c: &Container) -> Result<Cgroup> {
@@ -350,7 +330,7 @@ pub fn ps(g: &Global, id: &str, format: &str, ps_args: &[String]) -> Result<()> 
     }
 }
 
-const UPDATE_FLAGS: super::cli::FlagSpec = &[
+const UPDATE_FLAGS: super::flags::FlagSpec = &[
     (&["resources", "r"], true),
     (&["memory"], true),
     (&["memory-reservation"], true),
@@ -369,8 +349,8 @@ const UPDATE_FLAGS: super::cli::FlagSpec = &[
     (&["l3-cache-schema"], true),
     (&["mem-bw-schema"], true),
 ];
-const EVENTS_FLAGS: super::cli::FlagSpec = &[(&["interval"], true), (&["stats"], false)];
-const PS_FLAGS: super::cli::FlagSpec = &[(&["format", "f"], true)];
+const EVENTS_FLAGS: super::flags::FlagSpec = &[(&["interval"], true), (&["stats"], false)];
+const PS_FLAGS: super::flags::FlagSpec = &[(&["format", "f"], true)];
 
 /// `runc help CMD` and `runc CMD --help`.
 pub fn help(cmd: &str) -> String {
@@ -419,14 +399,14 @@ pub fn command(g: &Global, cmd: &str, rest: &[String]) -> Result<i32> {
         "ps" => PS_FLAGS,
         _ => &[],
     };
-    let p = super::cli::parse_flags(cmd, spec, rest)?;
+    let p = super::flags::parse_flags(cmd, spec, rest)?;
     if p.flag("help") {
         print!("{}", help(cmd));
         return Ok(0);
     }
     match cmd {
         "pause" | "resume" => {
-            super::cli::check_args(cmd, &p, 1, 1)?;
+            super::flags::check_args(cmd, &p, 1, 1)?;
             if cmd == "pause" {
                 pause(g, &p.args[0])?
             } else {
@@ -434,7 +414,7 @@ pub fn command(g: &Global, cmd: &str, rest: &[String]) -> Result<i32> {
             }
         }
         "update" => {
-            super::cli::check_args(cmd, &p, 1, 1)?;
+            super::flags::check_args(cmd, &p, 1, 1)?;
             let names = ["memory", "memory-reservation", "memory-swap", "kernel-memory-tcp", "cpu-shares", "cpu-quota", "cpu-period", "cpu-rt-period", "cpu-rt-runtime", "cpuset-cpus", "cpuset-mems", "pids-limit", "blkio-weight"];
             if p.value("kernel-memory").is_some() {
                 return Err(Error::new("kernel memory limits are not supported (deprecated by the kernel)"));
@@ -443,7 +423,7 @@ pub fn command(g: &Global, cmd: &str, rest: &[String]) -> Result<i32> {
             update(g, &p.args[0], &flags)?
         }
         "events" => {
-            super::cli::check_args(cmd, &p, 1, 1)?;
+            super::flags::check_args(cmd, &p, 1, 1)?;
             let interval = match p.value("interval") {
                 Some(v) => parse_duration(v).filter(|d| !d.is_zero()).ok_or_else(|| Error::new(format!("invalid value {v:?} for flag -interval: duration must be greater than 0")))?,
                 None => std::time::Duration::from_secs(5),
@@ -451,7 +431,7 @@ pub fn command(g: &Global, cmd: &str, rest: &[String]) -> Result<i32> {
             events(g, &p.args[0], p.flag("stats"), interval)?
         }
         _ => {
-            super::cli::check_args(cmd, &p, 1, usize::MAX)?;
+            super::flags::check_args(cmd, &p, 1, usize::MAX)?;
             ps(g, &p.args[0], p.value("format").unwrap_or("table"), &p.args[1..])?
         }
     }

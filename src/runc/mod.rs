@@ -12,6 +12,7 @@ pub mod console;
 mod container;
 mod exec;
 mod features;
+mod flags;
 mod hooks;
 mod init;
 mod manage;

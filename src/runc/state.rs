@@ -3,6 +3,7 @@
 //! exec fifo (present = created).
 
 use super::{Error, Global, Result};
+use crate::cgroups::Cgroup;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -120,7 +121,7 @@ impl Container {
             oci_version: self.record.config.oci_version.clone(),
             id: self.record.id.clone(),
             pid: if status == Status::Stopped { 0 } else { self.record.init_pid },
-            status: super::manage::status_text(&self.dir, status).to_string(),
+            status: status_text(&self.dir, status).to_string(),
             bundle: self.record.bundle.clone(),
             rootfs: self.record.rootfs.clone(),
             created: self.record.created.clone(),
@@ -220,6 +221,28 @@ pub fn list(g: &Global, format: &str, quiet: bool) -> Result<()> {
         other => return Err(Error::new(format!("invalid format option: {other}"))),
     }
     Ok(())
+}
+
+/// Where the container's cgroup is recorded, in its state directory (`manage` writes it
+/// before the cgroup is made).
+const CGROUP_FILE: &str = "cgroup.json";
+
+pub fn cgroup_file(dir: &Path) -> PathBuf {
+    dir.join(CGROUP_FILE)
+}
+
+/// The cgroup saved for the container whose state directory is `dir`.
+pub fn cgroup_of(dir: &Path) -> Option<Cgroup> {
+    Cgroup::load(&cgroup_file(dir))
+}
+
+/// The status `state` and `list` show: `paused` while a live container is frozen.
+pub fn status_text(dir: &Path, status: Status) -> &'static str {
+    if status != Status::Stopped && cgroup_of(dir).is_some_and(|cg| cg.is_frozen()) {
+        "paused"
+    } else {
+        status.as_str()
+    }
 }
 
 #[cfg(test)]
