@@ -904,14 +904,23 @@ impl Daemon {
         }
     }
 
-    /// Stops running containers (unless live-restore), then our containerd.
+    /// Stops running containers (unless live-restore), then our containerd. Each container
+    /// is stopped as `docker stop` would, with its own stop signal and timeout, all at once;
+    /// none counts as stopped by hand, so the next start restarts those whose policy says so.
     pub fn shutdown(&self) {
         self.restarts.shut_down();
         if !self.settings().live_restore {
             let running: Vec<_> = self.containers().into_iter().filter(|e| e.lock().c.state.running).collect();
             std::thread::scope(|scope| {
                 for e in &running {
-                    scope.spawn(move || self.stop(e, Some(Duration::from_secs(10))));
+                    let stopping = std::thread::Builder::new().stack_size(256 * 1024).spawn_scoped(scope, move || {
+                        if let Err(err) = self.stop(e, None) {
+                            eprintln!("dockerd: failed to shut down container {}: {}", e.lock().c.id, err.message);
+                        }
+                    });
+                    if stopping.is_err() {
+                        let _ = self.stop(e, None);
+                    }
                 }
             });
         }

@@ -8,10 +8,10 @@
 use super::container::Container;
 use super::{Daemon, Entry};
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 const FIRST_DELAY: Duration = Duration::from_millis(100);
@@ -140,7 +140,11 @@ fn restart(d: &Daemon, entry: &Arc<Entry>) {
 }
 
 /// At daemon start: the containers that are not running and whose policy asks for a start
-/// (`always`, `unless-stopped` unless stopped by hand, `on-failure` after a failure).
+/// (`always`, `unless-stopped` unless stopped by hand, `on-failure` after a failure), each on a
+/// thread of its own, after the containers it depends on (its links, the containers whose
+/// network, IPC or PID namespace it joins) that are started too, as Docker does: a container
+/// joining another's network namespace cannot start before it. A dependency that takes more
+/// than five seconds is not waited for further (Docker's limit), so a circle never hangs.
 pub fn start_at_boot(d: &Arc<Daemon>) {
     let wanted_now: Vec<Arc<Entry>> = d
         .containers()
@@ -162,6 +166,15 @@ pub fn start_at_boot(d: &Arc<Daemon>) {
     if wanted_now.is_empty() {
         return;
     }
+    let ids: HashSet<String> = wanted_now.iter().map(|e| e.lock().c.id.clone()).collect();
+    let starting: Vec<(Arc<Entry>, Vec<String>)> = wanted_now
+        .into_iter()
+        .map(|e| {
+            let names = dependencies(&e.lock().c);
+            let deps = names.iter().filter_map(|n| d.find(n).ok()).map(|dep| dep.lock().c.id.clone()).filter(|id| ids.contains(id)).collect();
+            (e, deps)
+        })
+        .collect();
     let d = d.clone();
     std::thread::spawn(move || {
         // Not before dockerd follows containerd's events: an exit before that would be missed.
@@ -169,17 +182,59 @@ pub fn start_at_boot(d: &Arc<Daemon>) {
         while !d.restarts.events_followed.load(Ordering::SeqCst) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
-        for e in wanted_now {
-            {
-                let mut s = e.lock();
-                if s.removed || s.c.state.running {
-                    continue;
+        let started = Arc::new((Mutex::new(HashSet::<String>::new()), Condvar::new()));
+        std::thread::scope(|scope| {
+            for (e, deps) in &starting {
+                let (d, started) = (&d, &started);
+                let spawned = std::thread::Builder::new().stack_size(256 * 1024).spawn_scoped(scope, move || {
+                    let (done, changed) = &**started;
+                    let give_up = Instant::now() + DEPENDENCY_WAIT;
+                    let mut done_now = done.lock().unwrap_or_else(|e| e.into_inner());
+                    while !deps.iter().all(|dep| done_now.contains(dep)) && Instant::now() < give_up {
+                        done_now = changed.wait_timeout(done_now, give_up.saturating_duration_since(Instant::now())).unwrap_or_else(|e| e.into_inner()).0;
+                    }
+                    drop(done_now);
+                    let id = start_one_at_boot(d, e);
+                    done.lock().unwrap_or_else(|e| e.into_inner()).insert(id);
+                    changed.notify_all();
+                });
+                if let Err(err) = spawned {
+                    eprintln!("dockerd: starting a container at boot: {err}");
                 }
-                s.c.state.restarting = true;
             }
-            restart(&d, &e);
-        }
+        });
     });
+}
+
+/// How long a container started at boot waits for those it depends on.
+const DEPENDENCY_WAIT: Duration = Duration::from_secs(5);
+
+/// The names (or ids) of the containers `c` needs running before it starts.
+fn dependencies(c: &Container) -> Vec<String> {
+    let mut names: Vec<String> = c.host_config.get("Links").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect();
+    names.extend(c.network_settings.networks.values().filter_map(|ep| ep.links.clone()).flatten());
+    let mut names: Vec<String> = names.iter().map(|link| link.split(':').next().unwrap_or_default().trim_start_matches('/').to_string()).collect();
+    for mode in ["NetworkMode", "IpcMode", "PidMode"] {
+        if let Some(other) = c.host_config.get(mode).and_then(Value::as_str).and_then(|m| m.strip_prefix("container:")) {
+            names.push(other.to_string());
+        }
+    }
+    names.retain(|n| !n.is_empty());
+    names
+}
+
+/// Starts one container at boot; its id, for those waiting on it.
+fn start_one_at_boot(d: &Daemon, e: &Arc<Entry>) -> String {
+    let id = {
+        let mut s = e.lock();
+        if s.removed || s.c.state.running {
+            return s.c.id.clone();
+        }
+        s.c.state.restarting = true;
+        s.c.id.clone()
+    };
+    restart(d, e);
+    id
 }
 
 #[cfg(test)]

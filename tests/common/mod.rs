@@ -418,6 +418,22 @@ impl Dockerd {
         self.spawn();
     }
 
+    /// Stops dockerd as its service manager would (SIGTERM, waiting for it to exit) and
+    /// returns how long it took; `start_again` brings it back on the same roots.
+    pub fn stop(&mut self) -> Duration {
+        let mut child = self.child.take().expect("dockerd is running");
+        let began = Instant::now();
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+        let status = child.wait().unwrap();
+        assert!(status.success(), "dockerd ended with {status}: {}", self.log());
+        began.elapsed()
+    }
+
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "dockerd is already running");
+        self.spawn();
+    }
+
     pub fn host(&self) -> String {
         format!("unix://{}", self.sock.display())
     }
