@@ -11,7 +11,9 @@
 # median wall time of `docker stats --no-stream` over 20 running containers (3 runs each,
 # alternating), with the same CLI (docker.io's when installed) on both daemons; and the
 # throughput of a published port (`-p 127.0.0.1:P:80`, so through each one's docker-proxy) into
-# a busybox `nc` sink, 256 MiB, 3 runs alternating.
+# a busybox `nc` sink, 256 MiB, 3 runs alternating; the time from a container's exit to its
+# restart under `--restart always` (5 runs); and the time a dockerd restarted with
+# live-restore takes to answer for 50 running containers.
 # Both daemons run with their default bridge on (a bridge made here for each, `-b`) and
 # iptables, inside a network namespace of the benchmark's own (bridges, rules and the
 # registry live and die with it). Ours is measured idle after a container on a user-defined
@@ -71,10 +73,13 @@ image="$registry/hello-world"
 cp "$bin" "$work/dockbox"; "$work/dockbox" --install "$work/bin"
 size=$(stat -c %s "$work/dockbox")
 
-"$work/bin/dockerd" --data-root "$work/ours/data" --exec-root "$work/ours/exec" --pidfile "$work/ours/pid" \
-    -H "unix://$work/ours.sock" --insecure-registry "$registry" -b dbxb0 \
-    --default-address-pool base=10.240.0.0/16,size=24 >"$work/ours.log" 2>&1 &
-ours=$!; pids+=("$ours")
+start_ours() { # [EXTRA FLAGS] -> $ours
+    "$work/bin/dockerd" --data-root "$work/ours/data" --exec-root "$work/ours/exec" --pidfile "$work/ours/pid" \
+        -H "unix://$work/ours.sock" --insecure-registry "$registry" -b dbxb0 \
+        --default-address-pool base=10.240.0.0/16,size=24 "$@" >>"$work/ours.log" 2>&1 &
+    ours=$!; pids+=("$ours")
+}
+start_ours
 for _ in $(seq 100); do "$work/bin/docker" -H "unix://$work/ours.sock" version >/dev/null 2>&1 && break; sleep 0.1; done
 "$work/bin/docker" -H "unix://$work/ours.sock" pull "$image" >/dev/null
 # The embedded DNS server starts with the first container on a user-defined network.
@@ -107,10 +112,13 @@ row() { # NAME OURS THEIRS UNIT
 
 if command -v dockerd >/dev/null && [ -x /usr/sbin/dockerd -o -x /usr/bin/dockerd ]; then
     real=$(command -v /usr/sbin/dockerd /usr/bin/dockerd | head -n1)
-    "$real" --data-root "$work/real/data" --exec-root "$work/real/exec" --pidfile "$work/real/pid" \
-        -H "unix://$work/real.sock" --insecure-registry "$registry" -b dbxb1 \
-        --default-address-pool base=10.241.0.0/16,size=24 >"$work/real.log" 2>&1 &
-    theirs=$!; pids+=("$theirs")
+    start_real() { # [EXTRA FLAGS] -> $theirs
+        "$real" --data-root "$work/real/data" --exec-root "$work/real/exec" --pidfile "$work/real/pid" \
+            -H "unix://$work/real.sock" --insecure-registry "$registry" -b dbxb1 \
+            --default-address-pool base=10.241.0.0/16,size=24 "$@" >>"$work/real.log" 2>&1 &
+        theirs=$!; pids+=("$theirs")
+    }
+    start_real
     cli=/usr/bin/docker
     for _ in $(seq 200); do "$cli" -H "unix://$work/real.sock" version >/dev/null 2>&1 && break; sleep 0.1; done
     "$cli" -H "unix://$work/real.sock" pull "$image" >/dev/null
@@ -199,6 +207,47 @@ for i in 1 2 3; do
 done
 our_xfer=$(median_ms <"$work/xfer.ours"); real_xfer=
 [ -n "$cli" ] && real_xfer=$(median_ms <"$work/xfer.real")
+# From a container's exit to its start again under `--restart always`: the `die` and the next
+# `start` event of its first restart (Docker's first backoff alone is 100 ms), 5 runs each.
+restart_gap_ms() { # CLI HOST -> ms, with a tenth
+    local since c
+    since=$(date +%s.%N)
+    c=$("$1" -H "$2" run -d --restart always "$registry/busybox" true)
+    for _ in $(seq 100); do
+        [ "$("$1" -H "$2" events --since "$since" --until "$(date +%s.%N)" --filter "container=$c" --filter event=start | wc -l)" -ge 2 ] && break
+        sleep 0.05
+    done
+    "$1" -H "$2" events --since "$since" --until "$(date +%s.%N)" --filter "container=$c" --filter event=die --filter event=start \
+        --format '{{.Action}} {{.TimeNano}}' | awk '$1 == "die" && !d {d = $2} $1 == "start" && d {printf "%.1f\n", ($2 - d) / 1e6; exit}'
+    "$1" -H "$2" rm -f "$c" >/dev/null
+}
+for _ in 1 2 3 4 5; do
+    restart_gap_ms "$work/bin/docker" "unix://$work/ours.sock" >>"$work/restart.ours"
+    if [ -n "$cli" ]; then restart_gap_ms "$work/bin/docker" "unix://$work/real.sock" >>"$work/restart.real"; fi
+done
+our_restart=$(median_ms <"$work/restart.ours"); real_restart=
+[ -n "$cli" ] && real_restart=$(median_ms <"$work/restart.real")
+# A dockerd restart with live-restore: from the new dockerd's start to the first `docker ps`
+# that lists the 50 containers it took back as running. Last: it restarts each daemon.
+stop_pid() { kill "$1"; while kill -0 "$1" 2>/dev/null; do sleep 0.05; done; }
+live_restore_ms() { # ours|real -> $live_ms (not in a subshell: it starts daemons)
+    local who=$1 sock="unix://$work/$1.sock" s e
+    local pid; if [ "$who" = ours ]; then pid=$ours; else pid=$theirs; fi
+    stop_pid "$pid"
+    "start_$who" --live-restore
+    for _ in $(seq 300); do "$work/bin/docker" -H "$sock" version >/dev/null 2>&1 && break; sleep 0.05; done
+    for i in $(seq 50); do "$work/bin/docker" -H "$sock" run -d --name "live$i" "$registry/busybox" sleep 600 >/dev/null; done
+    if [ "$who" = ours ]; then pid=$ours; else pid=$theirs; fi
+    stop_pid "$pid"
+    s=$(date +%s%N)
+    "start_$who" --live-restore
+    until [ "$("$work/bin/docker" -H "$sock" ps -q --filter status=running 2>/dev/null | wc -l)" -eq 50 ]; do sleep 0.005; done
+    e=$(date +%s%N)
+    "$work/bin/docker" -H "$sock" rm -f $(seq -f 'live%g' 50) >/dev/null
+    live_ms=$(awk -v d=$(( (e - s) / 100000 )) 'BEGIN{printf "%.1f\n", d / 10}')
+}
+live_restore_ms ours; our_live=$live_ms; real_live=
+if [ -n "$cli" ]; then live_restore_ms real; real_live=$live_ms; fi
 our_run=$(median_ms <"$work/hello.ours"); our_true=$(median_ms <"$work/true.ours")
 real_run=; real_true=
 if [ -n "$cli" ]; then real_run=$(median_ms <"$work/hello.real"); real_true=$(median_ms <"$work/true.real"); fi
@@ -214,3 +263,5 @@ row "docker run --rm busybox true, default bridge (median of $runs)" "$our_true"
 row "docker exec CT true (median of $runs, our CLI)" "$our_exec" "$real_exec" ms
 row "docker stats --no-stream, 20 containers" "$our_stats" "$real_stats" ms
 row "-p 127.0.0.1:P:80 throughput (docker-proxy)" "$our_xfer" "$real_xfer" MiB/s
+row "--restart always: exit to restart (median of 5)" "$our_restart" "$real_restart" ms
+row "live-restore dockerd restart, 50 containers" "$our_live" "$real_live" ms
