@@ -523,3 +523,47 @@ fn copies_are_reported_as_dockers_events() {
     let copies: Vec<&str> = actions.iter().map(String::as_str).filter(|a| *a == "archive-path" || *a == "extract-to-dir").collect();
     assert_eq!(copies, ["archive-path", "extract-to-dir"], "{actions:?}");
 }
+
+/// `docker cp` sees a container's volumes and binds as the container does: running (its own
+/// mount namespace) and stopped (mounted for the copy as Docker mounts them, and gone after),
+/// into and out of them, with a read-only bind and a read-only root refused as Docker
+/// refuses them.
+#[test]
+fn cp_reaches_volumes_and_binds_running_and_stopped() {
+    let Some(d) = Dockerd::start() else { return };
+    let image = d.registry.image("busybox");
+    ok(&d.docker(&["pull", &image]), "pull");
+    let host = TempDir::new("cp-bind");
+    std::fs::write(host.join("from-host"), "bound\n").unwrap();
+    let bind = format!("{}:/bound:ro", host.path().display());
+    let src = TempDir::new("cp-src");
+    std::fs::write(src.join("note"), "into the volume\n").unwrap();
+    let note = src.join("note");
+    let note = note.to_str().unwrap();
+    ok(&d.docker(&["run", "-d", "--name", "vols", "--read-only", "-v", "cpvol:/data", "-v", &bind, &image, "sleep", "300"]), "run");
+    let volume_data = d.tmp.join("data/volumes/cpvol/_data");
+    for (which, running) in [(None, true), (clients().last().copied().flatten(), false)] {
+        if !running {
+            ok(&d.docker(&["stop", "-t", "0", "vols"]), "stop");
+        }
+        let _ = std::fs::remove_file(volume_data.join("note"));
+        ok(&cli(&d, which, &["cp", note, "vols:/data/"]), "cp into the volume");
+        assert_eq!(std::fs::read_to_string(volume_data.join("note")).unwrap(), "into the volume\n", "running: {running}");
+        let o = cli(&d, which, &["cp", "vols:/bound/from-host", "-"]);
+        assert_eq!(files_in_tar(&o.stdout), [("from-host".to_string(), "bound\n".to_string())], "running: {running}: {}", stderr(&o));
+        // A directory holding a volume is copied with the volume's files in it.
+        let o = cli(&d, which, &["cp", "vols:/", "-"]);
+        assert!(files_in_tar(&o.stdout).iter().any(|(n, c)| n.trim_start_matches('/') == "data/note" && c == "into the volume\n"), "running: {running}");
+        let o = cli(&d, which, &["cp", note, "vols:/bound/"]);
+        assert!(!o.status.success() && stderr(&o).contains("mounted volume is marked read-only"), "running: {running}: {}", stderr(&o));
+        let o = cli(&d, which, &["cp", note, "vols:/tmp/"]);
+        assert!(!o.status.success() && stderr(&o).contains("container rootfs is marked read-only"), "running: {running}: {}", stderr(&o));
+        assert!(!host.join("note").exists());
+    }
+    // Nothing of the stopped container's copy stays mounted.
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let left: Vec<&str> = mounts.lines().filter(|l| l.contains(d.tmp.path().to_str().unwrap()) || l.contains(host.path().to_str().unwrap())).collect();
+    assert!(left.is_empty(), "{left:#?}");
+    ok(&d.docker(&["rm", "-v", "vols"]), "rm");
+    ok(&d.docker(&["volume", "rm", "cpvol"]), "volume rm");
+}

@@ -1,8 +1,11 @@
-//! A container's filesystem opened for `docker cp` (the archive routes): its root mounted for
-//! the time of the operation when the container is not running (as Docker does), every path
-//! resolved inside it (`rootfs_access`), the files dockerd binds over the root while it runs
-//! (`/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf`) seen as the container sees them, and
-//! tars written from descriptors only.
+//! A container's filesystem opened for `docker cp` (the archive routes), as Docker opens it:
+//! its root (mounted for the time of the operation when the container is not running) with its
+//! volumes and binds mounted over it in a private mount namespace that a thread holds
+//! meanwhile, so nothing of it is ever mounted in dockerd's namespace or left there (not the
+//! container's own namespace: a copy of `/` holds no `/proc` or `/sys`). Every path is resolved
+//! inside the root (`rootfs_access`), the files dockerd binds over the root while it runs
+//! (`/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf`) are seen as the container sees them,
+//! and tars are written from descriptors only.
 
 use super::{Daemon, Entry};
 use crate::rootfs_access::{go_file_mode, Located, RootFs};
@@ -28,16 +31,87 @@ pub struct ContainerFs {
     /// `(dev, ino)` of the container's `/etc`, where the file mounts are.
     etc: Option<(u64, u64)>,
     mounted_here: Option<(Arc<Daemon>, Arc<Entry>, String)>,
+    /// The private mount namespace of the container's volumes, while it is needed.
+    volume_view: Option<VolumeView>,
     pub read_only: bool,
     pub user: String,
+    /// The container's volumes and binds: (destination, writable).
+    mounts: Vec<(String, bool)>,
 }
 
 impl Drop for ContainerFs {
     fn drop(&mut self) {
+        // The namespace goes first: what is mounted in it goes with it.
+        drop(self.volume_view.take());
         if let Some(mounted) = self.mounted_here.take() {
             unmount_unless_started(mounted);
         }
     }
+}
+
+/// A thread in a mount namespace of its own where a container's volumes and binds are
+/// mounted over its root. The namespace (and every mount in it) ends when the thread does,
+/// when this is dropped; the volumes it acquired (their devices mounted) are released then.
+struct VolumeView {
+    done: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    acquired: Vec<String>,
+    d: Arc<Daemon>,
+    user: String,
+}
+
+impl Drop for VolumeView {
+    fn drop(&mut self) {
+        drop(self.done.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        for name in &self.acquired {
+            let _ = self.d.volumes.dereference(name, &self.user);
+        }
+    }
+}
+
+impl VolumeView {
+    /// Mounts `points` (source, destination inside the root, writable, recursive) over the
+    /// root at `merged` in a new mount namespace, and opens that root there.
+    fn open(d: &Arc<Daemon>, merged: PathBuf, points: Vec<(PathBuf, String, bool, bool)>, acquired: Vec<String>, user: String) -> io::Result<(VolumeView, RootFs)> {
+        let (root_tx, root_rx) = std::sync::mpsc::channel::<io::Result<RootFs>>();
+        let (done, wait) = std::sync::mpsc::channel::<()>();
+        let mut view = VolumeView { done: Some(done), thread: None, acquired, d: d.clone(), user };
+        let thread = std::thread::Builder::new().name("cp-volumes".into()).stack_size(128 << 10).spawn(move || {
+            let _ = root_tx.send(mount_over_root(&merged, &points));
+            // Holds the namespace until the operation is over (the sender is dropped).
+            let _ = wait.recv();
+        })?;
+        view.thread = Some(thread);
+        let root = root_rx.recv().map_err(|_| io::Error::other("the volume mount thread ended"))??;
+        Ok((view, root))
+    }
+}
+
+/// On a thread of its own: leaves dockerd's mount namespace for a private copy of it, and
+/// mounts each point over the root there (each destination resolved inside the root and
+/// mounted on through its descriptor, so a symlink cannot send it elsewhere; a destination the
+/// root lacks is skipped: the container never ran with it).
+fn mount_over_root(merged: &std::path::Path, points: &[(PathBuf, String, bool, bool)]) -> io::Result<RootFs> {
+    use nix::mount::{mount, MsFlags};
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)?;
+    // Nothing mounted here may propagate back to dockerd's namespace.
+    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)?;
+    let root = RootFs::open(merged)?;
+    for (source, destination, writable, recursive) in points {
+        let Ok(target) = root.locate(destination, true).and_then(|loc| loc.open(OFlag::O_PATH)) else { continue };
+        let target_path = format!("/proc/self/fd/{}", target.as_raw_fd());
+        let bind = if *recursive { MsFlags::MS_BIND | MsFlags::MS_REC } else { MsFlags::MS_BIND };
+        mount(Some(source.as_path()), target_path.as_str(), None::<&str>, bind, None::<&str>)?;
+        if !writable {
+            let on_top = root.locate(destination, true).and_then(|loc| loc.open(OFlag::O_PATH))?;
+            let on_top_path = format!("/proc/self/fd/{}", on_top.as_raw_fd());
+            mount(None::<&str>, on_top_path.as_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY, None::<&str>)?;
+        }
+    }
+    Ok(root)
 }
 
 /// Unmounts what [`ContainerFs::open`] mounted for a stopped container. Under the container's
@@ -82,32 +156,80 @@ fn go_time_json(t: std::time::SystemTime) -> String {
 }
 
 impl ContainerFs {
-    /// Opens the container's root, mounting it if the container does not run.
+    /// Opens the container's root (mounting it if the container does not run) with its
+    /// volumes and binds over it.
     pub fn open(d: &Arc<Daemon>, entry: &Arc<Entry>) -> io::Result<ContainerFs> {
         let slot = entry.lock();
         let c = &slot.c;
-        let merged = d.snapshots.mount(&c.mount_id)?;
-        let mounted_here = (!c.state.running).then(|| (d.clone(), entry.clone(), c.mount_id.clone()));
+        let read_only = c.host_config.get("ReadonlyRootfs").and_then(Value::as_bool).unwrap_or(false);
+        let user = c.config.get("User").and_then(Value::as_str).unwrap_or_default().to_string();
+        let mounts = c.mount_points.iter().filter(|m| m.kind != "tmpfs").map(|m| (m.destination.clone(), m.rw)).collect();
         let file_mounts: FileMounts = if c.state.running {
             vec![("hosts", PathBuf::from(&c.hosts_path)), ("hostname", PathBuf::from(&c.hostname_path)), ("resolv.conf", PathBuf::from(&c.resolv_conf_path))]
         } else {
             Vec::new()
         };
-        let read_only = c.host_config.get("ReadonlyRootfs").and_then(Value::as_bool).unwrap_or(false);
-        let user = c.config.get("User").and_then(Value::as_str).unwrap_or_default().to_string();
+        let merged = d.snapshots.mount(&c.mount_id)?;
+        let mounted_here = (!c.state.running).then(|| (d.clone(), entry.clone(), c.mount_id.clone()));
+        let id = c.id.clone();
+        let points = c.mount_points.clone();
         drop(slot);
-        let root = match RootFs::open(&merged) {
-            Ok(root) => root,
+        match Self::root_with_volumes(d, &id, merged, &points) {
+            Ok((root, view)) => Ok(ContainerFs::new(root, file_mounts, mounted_here, view, read_only, user, mounts)),
             Err(e) => {
                 if let Some(mounted) = mounted_here {
                     unmount_unless_started(mounted);
                 }
-                return Err(e);
+                Err(e)
             }
-        };
-        let mut fs = ContainerFs { root, file_mounts, etc: None, mounted_here, read_only, user };
+        }
+    }
+
+    fn new(root: RootFs, file_mounts: FileMounts, mounted_here: Option<(Arc<Daemon>, Arc<Entry>, String)>, volume_view: Option<VolumeView>, read_only: bool, user: String, mounts: Vec<(String, bool)>) -> ContainerFs {
+        let mut fs = ContainerFs { root, file_mounts, etc: None, mounted_here, volume_view, read_only, user, mounts };
         fs.etc = fs.root.open_dir("/etc").ok().and_then(|fd| fstat(fd.as_raw_fd()).ok()).map(|st| (st.st_dev, st.st_ino));
-        Ok(fs)
+        fs
+    }
+
+    /// The container's root at `merged`, with its volumes (their devices mounted for the time
+    /// being) and binds over it when it has any.
+    fn root_with_volumes(d: &Arc<Daemon>, id: &str, merged: PathBuf, points: &[super::mounts::MountPoint]) -> io::Result<(RootFs, Option<VolumeView>)> {
+        let points: Vec<&super::mounts::MountPoint> = points.iter().filter(|m| m.kind == "volume" || m.kind == "bind").collect();
+        if points.is_empty() {
+            return Ok((RootFs::open(&merged)?, None));
+        }
+        let user = format!("{id}/cp");
+        let mut acquired: Vec<String> = Vec::new();
+        let mut over: Vec<(PathBuf, String, bool, bool)> = Vec::new();
+        for m in points {
+            if m.kind == "volume" {
+                let acquiring = d.volumes.acquire(&m.name, &user);
+                if let Err(e) = acquiring {
+                    for name in &acquired {
+                        let _ = d.volumes.dereference(name, &user);
+                    }
+                    return Err(io::Error::other(e.to_string()));
+                }
+                acquired.push(m.name.clone());
+            }
+            over.push((PathBuf::from(&m.source), m.destination.clone(), m.rw, !m.non_recursive));
+        }
+        // Shallower destinations first, so a volume inside another lands on top of it.
+        over.sort_by_key(|(_, dest, _, _)| crate::rootfs_access::clean_components(dest).len());
+        let (view, root) = VolumeView::open(d, merged, over, acquired, user)?;
+        Ok((root, Some(view)))
+    }
+
+    /// Whether `path` (absolute, resolved inside the root) is in one of the container's
+    /// volumes or binds: `Some(writable)` of the innermost one.
+    pub fn in_volume(&self, path: &str) -> Option<bool> {
+        let comps = crate::rootfs_access::clean_components(path);
+        self.mounts
+            .iter()
+            .map(|(dest, rw)| (crate::rootfs_access::clean_components(dest), *rw))
+            .filter(|(dest, _)| comps.len() >= dest.len() && comps[..dest.len()] == dest[..])
+            .max_by_key(|(dest, _)| dest.len())
+            .map(|(_, rw)| rw)
     }
 
     /// The host file standing for `loc` when it is one of the files bound over the root.

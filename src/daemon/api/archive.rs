@@ -129,11 +129,14 @@ pub fn put(d: &Arc<Daemon>, id: &str, req: &mut Request) -> Result<Response, Api
     if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
         return Err(ApiError::bad_request("extraction point is not a directory"));
     }
-    if fs.read_only {
-        return Err(ApiError::bad_request("container rootfs is marked read-only"));
+    let dest = crate::rootfs_access::absolute(&clean_components(&fs.root.resolved_path(&path).unwrap_or_else(|_| path.clone())));
+    // As Docker: a volume's own mode decides, else the root's.
+    match fs.in_volume(&dest) {
+        Some(false) => return Err(ApiError::bad_request("mounted volume is marked read-only")),
+        None if fs.read_only => return Err(ApiError::bad_request("container rootfs is marked read-only")),
+        _ => {}
     }
     let chown = if copy_uid_gid { fs.user_ids().map_err(ApiError::bad_request)? } else { None };
-    let dest = crate::rootfs_access::absolute(&clean_components(&fs.root.resolved_path(&path).unwrap_or_else(|_| path.clone())));
     let opts = crate::archive::Extract { no_overwrite_dir_non_dir: no_overwrite.then_some(dest), chown, mount_points: fs.mount_points(), ..Default::default() };
     let dir = loc.open(nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY).map_err(|e| lookup_error(e, &path, id))?;
     let mut body = req.take_body();
