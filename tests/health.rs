@@ -212,9 +212,9 @@ fn the_start_period_shelters_failures_and_uses_the_start_interval() {
 fn load_image_with_healthcheck(d: &Dockerd, tag: &str, healthcheck: Value) {
     use sha2::{Digest, Sha256};
     let image = d.registry.image("busybox");
-    ok(&d.docker(&["pull", &image]), &d);
+    ok(&d.docker(&["pull", &image]), d);
     let saved = d.tmp.join("busybox-saved.tar");
-    ok(&d.docker(&["save", "-o", saved.to_str().unwrap(), &image]), &d);
+    ok(&d.docker(&["save", "-o", saved.to_str().unwrap(), &image]), d);
     let mut files = std::collections::HashMap::new();
     let mut archive = tar::Archive::new(std::fs::File::open(&saved).unwrap());
     for entry in archive.entries().unwrap() {
@@ -248,7 +248,7 @@ fn load_image_with_healthcheck(d: &Dockerd, tag: &str, healthcheck: Value) {
     add(&config_name, &config);
     add("manifest.json", &new_manifest);
     builder.into_inner().unwrap();
-    ok(&d.docker(&["load", "-i", out.to_str().unwrap()]), &d);
+    ok(&d.docker(&["load", "-i", out.to_str().unwrap()]), d);
 }
 
 #[test]
