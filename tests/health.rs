@@ -68,8 +68,14 @@ fn unix_now() -> u64 {
     SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs()
 }
 
+/// Now as the API's `seconds.nanoseconds`, for `since`.
+fn mark() -> String {
+    let t = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap();
+    format!("{}.{:09}", t.as_secs(), t.subsec_nanos())
+}
+
 /// The events of `GET /events` between `since` and now, as JSON values.
-fn events_since(d: &Dockerd, since: u64, filters: &str) -> Vec<Value> {
+fn events_since(d: &Dockerd, since: &str, filters: &str) -> Vec<Value> {
     let o = d.curl(&[&format!("http://d/events?since={since}&until={}&filters={}", unix_now() + 1, urlencode(filters))]);
     stdout(&o).lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
 }
@@ -330,15 +336,15 @@ fn events_show_status_changes_and_the_checks_execs() {
     let Some(d) = Dockerd::start() else { return };
     let image = d.registry.image("busybox");
     ok(&d.docker(&["pull", &image]), &d);
-    let since = unix_now();
+    let since = mark();
     let id = ok(&d.docker(&["run", "-d", "--name", "flip", "--health-cmd", "test ! -e /tmp/broken", "--health-interval", "100ms", "--health-retries", "1", &image, "sleep", "1000"]), &d);
     let id = id.trim();
     inspect_until(&d, id, "healthy", health_is("healthy"));
     ok(&d.docker(&["exec", id, "touch", "/tmp/broken"]), &d);
     inspect_until(&d, id, "unhealthy", health_is("unhealthy"));
-    let health: Vec<String> = events_since(&d, since, r#"{"event":["health_status"]}"#).iter().map(|e| e["Action"].as_str().unwrap().to_string()).collect();
+    let health: Vec<String> = events_since(&d, &since, r#"{"event":["health_status"]}"#).iter().map(|e| e["Action"].as_str().unwrap().to_string()).collect();
     assert_eq!(health, ["health_status: healthy", "health_status: unhealthy"]);
-    let all = events_since(&d, since, r#"{"container":["flip"]}"#);
+    let all = events_since(&d, &since, r#"{"container":["flip"]}"#);
     let e = all.iter().find(|e| e["Action"] == "health_status: healthy").unwrap();
     assert_eq!((e["Type"].as_str(), e["Actor"]["ID"].as_str(), e["Actor"]["Attributes"]["name"].as_str()), (Some("container"), Some(id), Some("flip")));
     let check = "exec_create: /bin/sh -c test ! -e /tmp/broken";
@@ -348,7 +354,7 @@ fn events_show_status_changes_and_the_checks_execs() {
     assert!(all.iter().any(|e| e["Action"] == "exec_die" && e["Actor"]["Attributes"]["execID"] == exec_id && e["Actor"]["Attributes"]["exitCode"] == "0"), "{all:?}");
     // The real CLI's `docker events` shows them too.
     if real_clis().contains(&REAL_CLI) {
-        let o = d.real_docker(REAL_CLI, &["events", "--since", &since.to_string(), "--until", &(unix_now() + 1).to_string(), "--filter", "event=health_status", "--format", "{{.Action}} {{.Actor.Attributes.name}}"]);
+        let o = d.real_docker(REAL_CLI, &["events", "--since", &since, "--until", &(unix_now() + 1).to_string(), "--filter", "event=health_status", "--format", "{{.Action}} {{.Actor.Attributes.name}}"]);
         assert_eq!(stdout(&o), "health_status: healthy flip\nhealth_status: unhealthy flip\n", "{}", stderr(&o));
     }
     // Checks' exec records do not pile up.
@@ -387,7 +393,7 @@ fn monitoring_stops_with_the_container_and_resumes_after_start_and_dockerd_resta
     assert!(listed(&d, r#"{"health":["unhealthy"]}"#).contains(&name));
 
     // Started again: starting, then the check runs again (its /tmp/ok is still there).
-    let since = unix_now();
+    let since = mark();
     ok(&d.docker(&["start", &id]), &d);
     let v = inspect(&d, &id);
     assert_eq!((v["State"]["Health"]["Status"].as_str(), v["State"]["Health"]["FailingStreak"].as_i64()), (Some("starting"), Some(0)));
@@ -398,7 +404,7 @@ fn monitoring_stops_with_the_container_and_resumes_after_start_and_dockerd_resta
     assert_eq!(inspect(&d, &id)["State"]["Health"]["Status"], "unhealthy");
     ok(&d.docker(&["unpause", &id]), &d);
     inspect_until(&d, &id, "healthy after an unpause", health_is("healthy"));
-    let health: Vec<String> = events_since(&d, since, r#"{"event":["health_status"]}"#).iter().map(|e| e["Action"].as_str().unwrap().to_string()).collect();
+    let health: Vec<String> = events_since(&d, &since, r#"{"event":["health_status"]}"#).iter().map(|e| e["Action"].as_str().unwrap().to_string()).collect();
     assert_eq!(health, ["health_status: healthy", "health_status: healthy"], "pause makes it unhealthy without an event, as Docker's");
 
     // A restart policy's start resumes the monitor too.
