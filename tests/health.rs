@@ -288,6 +288,28 @@ fn an_images_healthcheck_is_merged_and_no_healthcheck_disables_it() {
 }
 
 #[test]
+fn import_change_sets_an_images_healthcheck() {
+    let Some(d) = Dockerd::start() else { return };
+    let image = d.registry.image("busybox");
+    ok(&d.docker(&["pull", &image]), &d);
+    let id = ok(&d.docker(&["create", &image]), &d);
+    let rootfs = d.tmp.join("rootfs.tar");
+    ok(&d.docker(&["export", "-o", rootfs.to_str().unwrap(), id.trim()]), &d);
+    for (n, client) in clients(&d).iter().enumerate() {
+        let tag = format!("imported{n}");
+        run(client, &d, &["import", "--change", "HEALTHCHECK --interval=100ms --retries=1 CMD [\"test\", \"-e\", \"/bin/sh\"]", "--change", "CMD [\"sleep\", \"1000\"]", rootfs.to_str().unwrap(), &tag]);
+        let (_, v) = d.api("GET", &format!("/images/{tag}/json"), None);
+        assert_eq!(v["Config"]["Healthcheck"], json!({"Test": ["CMD", "test", "-e", "/bin/sh"], "Interval": 100_000_000, "Retries": 1}), "{v}");
+        let c = run(client, &d, &["run", "-d", &tag]);
+        inspect_until(&d, &c, "the imported image's check", health_is("healthy"));
+        run(client, &d, &["rm", "-f", &c]);
+        let o = (client.1)(&["import", "--change", "HEALTHCHECK NONE now", rootfs.to_str().unwrap(), "bad"]);
+        assert_ne!(o.status.code(), Some(0));
+        assert!(stderr(&o).contains("HEALTHCHECK NONE takes no arguments"), "{}", stderr(&o));
+    }
+}
+
+#[test]
 fn health_flags_are_refused_as_docker_refuses_them() {
     let Some(d) = Dockerd::start() else { return };
     let image = d.registry.image("busybox");

@@ -238,6 +238,60 @@ pub fn merge_image_healthcheck(config: &mut Map<String, Value>, image: &Value) {
     }
 }
 
+/// A Dockerfile `HEALTHCHECK` instruction's arguments (after the keyword), as `docker import
+/// --change` takes them: `NONE`, or `[--interval=D] [--timeout=D] [--start-period=D]
+/// [--start-interval=D] [--retries=N] CMD command` (JSON array: `CMD`, else `CMD-SHELL`).
+pub fn parse_instruction(rest: &str) -> Result<Value, String> {
+    let mut rest = rest.trim();
+    let mut hc = Map::new();
+    while let Some(flag) = rest.strip_prefix("--") {
+        let end = flag.find(char::is_whitespace).unwrap_or(flag.len());
+        let (name, value) = flag[..end].split_once('=').unwrap_or((&flag[..end], ""));
+        rest = flag[end..].trim_start();
+        let key = match name {
+            "interval" => "Interval",
+            "timeout" => "Timeout",
+            "start-period" => "StartPeriod",
+            "start-interval" => "StartInterval",
+            "retries" => {
+                let n: i64 = value.parse().map_err(|_| format!("strconv.ParseInt: parsing {value:?}: invalid syntax"))?;
+                if n < 0 {
+                    return Err(format!("--retries cannot be negative ({n})"));
+                }
+                hc.insert("Retries".into(), json!(n));
+                continue;
+            }
+            other => return Err(format!("Unknown flag: {other}")),
+        };
+        let ns = crate::timestamp::parse_go_duration(value).ok_or_else(|| format!("time: invalid duration {value:?}"))?;
+        if ns != 0 && ns < MINIMUM.as_nanos() as i128 {
+            return Err(format!("Interval {name:?} cannot be less than {}", go_duration(MINIMUM)));
+        }
+        hc.insert(key.into(), json!(ns as i64));
+    }
+    let (kind, command) = rest.split_once(char::is_whitespace).map(|(k, c)| (k, c.trim())).unwrap_or((rest, ""));
+    match kind.to_uppercase().as_str() {
+        "NONE" => {
+            if !command.is_empty() || !hc.is_empty() {
+                return Err("HEALTHCHECK NONE takes no arguments".into());
+            }
+            Ok(json!({"Test": ["NONE"]}))
+        }
+        "CMD" => {
+            if command.is_empty() {
+                return Err("Missing command after HEALTHCHECK CMD".into());
+            }
+            let test = match serde_json::from_str::<Vec<String>>(command) {
+                Ok(words) => std::iter::once("CMD".to_string()).chain(words).collect::<Vec<_>>(),
+                Err(_) => vec!["CMD-SHELL".to_string(), command.to_string()],
+            };
+            hc.insert("Test".into(), json!(test));
+            Ok(Value::Object(hc))
+        }
+        other => Err(format!("Unknown type {other:?} in HEALTHCHECK (try CMD)")),
+    }
+}
+
 /// Go's `time.Duration.String()`: `1ms`, `1.5s`, `1m30s`, `1h0m0s`.
 pub fn go_duration(d: Duration) -> String {
     fn fraction(v: u128, unit: u128, digits: usize) -> String {
@@ -592,6 +646,19 @@ mod tests {
         let mut disabled = json!({"Healthcheck": {"Test": ["NONE"]}}).as_object().unwrap().clone();
         merge_image_healthcheck(&mut disabled, &image);
         assert_eq!(disabled["Healthcheck"]["Test"], json!(["NONE"]));
+    }
+
+    #[test]
+    fn dockerfile_instructions_become_the_config() {
+        assert_eq!(parse_instruction("NONE").unwrap(), json!({"Test": ["NONE"]}));
+        assert_eq!(parse_instruction("--interval=100ms --retries=2 CMD wget -q -O- localhost").unwrap(), json!({"Test": ["CMD-SHELL", "wget -q -O- localhost"], "Interval": 100_000_000, "Retries": 2}));
+        assert_eq!(parse_instruction("--timeout=1s --start-period=2s --start-interval=5ms CMD [\"true\", \"x\"]").unwrap(), json!({"Test": ["CMD", "true", "x"], "Timeout": 1_000_000_000i64, "StartPeriod": 2_000_000_000i64, "StartInterval": 5_000_000}));
+        assert_eq!(parse_instruction("NONE x").unwrap_err(), "HEALTHCHECK NONE takes no arguments");
+        assert_eq!(parse_instruction("CMD").unwrap_err(), "Missing command after HEALTHCHECK CMD");
+        assert_eq!(parse_instruction("HTTP /").unwrap_err(), "Unknown type \"HTTP\" in HEALTHCHECK (try CMD)");
+        assert_eq!(parse_instruction("--interval=1us CMD true").unwrap_err(), "Interval \"interval\" cannot be less than 1ms");
+        assert_eq!(parse_instruction("--retries=-1 CMD true").unwrap_err(), "--retries cannot be negative (-1)");
+        assert_eq!(parse_instruction("--bogus=1 CMD true").unwrap_err(), "Unknown flag: bogus");
     }
 
     #[test]
