@@ -248,7 +248,7 @@ fn dockers_validation_reaches_both_clients() {
         (r#"{"Image": "IMG", "HostConfig": {"Sysctls": {"kernel.panic": "1"}}}"#, "sysctl \"kernel.panic\" is not in a separate kernel namespace"),
         (r#"{"Image": "IMG", "HostConfig": {"CpuCount": 2}}"#, "HostConfig.CpuCount"),
         (r#"{"Image": "IMG", "HostConfig": {"LogConfig": {"Type": "json-file", "Config": {"max-size": "0"}}}}"#, "max-size must be a positive number"),
-        (r#"{"Image": "IMG", "Healthcheck": {"Test": ["CMD", "true"]}}"#, "Config.Healthcheck"),
+        (r#"{"Image": "IMG", "Healthcheck": {"Test": ["CMD", "true"], "Interval": 100}}"#, "Interval in Healthcheck cannot be less than 1ms"),
         (r#"{"Image": "IMG", "NetworkingConfig": {"EndpointsConfig": {"none": {"DriverOpts": {"a": "b"}}}}}"#, "none.DriverOpts is not supported"),
         (r#"{"Image": "IMG", "NetworkingConfig": {"EndpointsConfig": {"none": {"Aliases": ["a"]}}}}"#, "network-scoped alias is supported only for containers in user defined networks"),
         (r#"{"Image": "IMG", "HostConfig": {"RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": -1}}}"#, "invalid restart policy: maximum retry count cannot be negative"),

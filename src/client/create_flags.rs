@@ -25,6 +25,12 @@ pub const FLAGS: &[Spec] = &[
     flag("domainname", None, Kind::Value, "Container NIS domain name"),
     flag("expose", None, Kind::List, "Expose a port or a range of ports"),
     flag("group-add", None, Kind::List, "Add additional groups to join"),
+    flag("health-cmd", None, Kind::Value, "Command to run to check health"),
+    flag("health-interval", None, Kind::Value, "Time between running the check (ms|s|m|h) (default 0s)"),
+    flag("health-retries", None, Kind::Value, "Consecutive failures needed to report unhealthy"),
+    flag("health-start-interval", None, Kind::Value, "Time between running the check during the start period (ms|s|m|h) (default 0s)"),
+    flag("health-start-period", None, Kind::Value, "Start period for the container to initialize before starting health-retries countdown (ms|s|m|h) (default 0s)"),
+    flag("health-timeout", None, Kind::Value, "Maximum time to allow one check to run (ms|s|m|h) (default 0s)"),
     flag("ip", None, Kind::Value, "IPv4 address (e.g., 172.30.100.104)"),
     flag("ip6", None, Kind::Value, "IPv6 address (e.g., 2001:db8::33)"),
     flag("ipc", None, Kind::Value, "IPC mode to use"),
@@ -38,6 +44,7 @@ pub const FLAGS: &[Spec] = &[
     flag("net", None, Kind::List, "Connect a container to a network"),
     flag("network-alias", None, Kind::List, "Add network-scoped alias for the container"),
     flag("net-alias", None, Kind::List, "Add network-scoped alias for the container"),
+    flag("no-healthcheck", None, Kind::Bool, "Disable any container-specified HEALTHCHECK"),
     flag("oom-score-adj", None, Kind::Value, "Tune host's OOM preferences (-1000 to 1000)"),
     flag("pid", None, Kind::Value, "PID namespace to use"),
     flag("privileged", None, Kind::Bool, "Give extended privileges to this container"),
@@ -70,6 +77,69 @@ fn checked(p: &Parsed, long: &str, check: impl Fn(&str) -> Result<String, String
 
 fn parse_int(p: &Parsed, long: &str) -> Result<Option<i64>, String> {
     p.value(long).map(|v| v.parse::<i64>().map_err(|_| bad(v, long, format!("strconv.ParseInt: parsing \"{v}\": invalid syntax")))).transpose()
+}
+
+/// A duration flag as Go's `time.ParseDuration` reads it, in nanoseconds (0 when absent).
+fn parse_duration(p: &Parsed, long: &str) -> Result<i64, String> {
+    let Some(v) = p.value(long) else { return Ok(0) };
+    if let Some(ns) = crate::timestamp::parse_go_duration(v) {
+        return i64::try_from(ns).map_err(|_| bad(v, long, format!("time: invalid duration {v:?}")));
+    }
+    // Go's words for what it cannot read.
+    let digits = v.trim_start_matches(['-', '+']);
+    let why = if !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit() || c == '.') && digits.chars().any(|c| c.is_ascii_digit()) {
+        format!("time: missing unit in duration {v:?}")
+    } else {
+        match digits.find(|c: char| !(c.is_ascii_digit() || c == '.')).filter(|&i| i > 0) {
+            Some(i) => {
+                let unit: String = digits[i..].chars().take_while(|c| !(c.is_ascii_digit() || *c == '.')).collect();
+                if ["ns", "us", "µs", "μs", "ms", "s", "m", "h"].contains(&unit.as_str()) {
+                    format!("time: invalid duration {v:?}")
+                } else {
+                    format!("time: unknown unit {unit:?} in duration {v:?}")
+                }
+            }
+            None => format!("time: invalid duration {v:?}"),
+        }
+    };
+    Err(bad(v, long, why))
+}
+
+/// `--health-*` and `--no-healthcheck` as the real CLI turns them into `Config.Healthcheck`
+/// (`None`: none given, the image's check applies).
+fn healthcheck(p: &Parsed) -> Result<Option<Value>, String> {
+    let cmd = p.value("health-cmd").unwrap_or("");
+    let interval = parse_duration(p, "health-interval")?;
+    let retries = parse_int(p, "health-retries")?.unwrap_or(0);
+    let timeout = parse_duration(p, "health-timeout")?;
+    let start_period = parse_duration(p, "health-start-period")?;
+    let start_interval = parse_duration(p, "health-start-interval")?;
+    let any = !cmd.is_empty() || interval != 0 || timeout != 0 || start_period != 0 || retries != 0 || start_interval != 0;
+    if p.bool("no-healthcheck") {
+        if any {
+            return Err("--no-healthcheck conflicts with --health-* options".into());
+        }
+        return Ok(Some(json!({"Test": ["NONE"]})));
+    }
+    if !any {
+        return Ok(None);
+    }
+    for (long, v) in [("health-interval", interval), ("health-timeout", timeout), ("health-retries", retries), ("health-start-period", start_period), ("health-start-interval", start_interval)] {
+        if v < 0 {
+            return Err(format!("--{long} cannot be negative"));
+        }
+    }
+    // Zero fields are left out (Go's `omitempty`), as the real CLI sends them.
+    let mut hc = Map::new();
+    if !cmd.is_empty() {
+        hc.insert("Test".into(), json!(["CMD-SHELL", cmd]));
+    }
+    for (key, v) in [("Interval", interval), ("Timeout", timeout), ("StartPeriod", start_period), ("StartInterval", start_interval), ("Retries", retries)] {
+        if v != 0 {
+            hc.insert(key.into(), json!(v));
+        }
+    }
+    Ok(Some(Value::Object(hc)))
 }
 
 fn validate_ip(v: &str) -> Result<String, String> {
@@ -254,8 +324,12 @@ pub fn add_to_body(p: &Parsed, body: &mut Value) -> Result<(), String> {
     let oom = parse_int(p, "oom-score-adj")?.unwrap_or(0);
     let tmpfs: Map<String, Value> = p.list("tmpfs").into_iter().map(|t| t.split_once(':').map(|(k, v)| (k.to_string(), json!(v))).unwrap_or((t.to_string(), json!("")))).collect();
     let int = |long: &str| parse_int(p, long).map(|v| v.unwrap_or(0));
+    let health = healthcheck(p)?;
 
     let config = body.as_object_mut().ok_or("no body")?;
+    if let Some(hc) = health {
+        config.insert("Healthcheck".into(), hc);
+    }
     config.insert("Domainname".into(), json!(p.value("domainname").unwrap_or("")));
     // API 1.44: the MAC address goes with the endpoint (as the CLI 28 sends it), not here.
     config.remove("MacAddress");
@@ -554,5 +628,21 @@ mod tests {
         assert_eq!(body(&["--mac-address", "zz"]).unwrap_err(), "zz is not a valid mac address");
         assert_eq!(body(&["--log-driver", "none", "--log-opt", "a=b"]).unwrap_err(), "invalid logging opts for driver none");
         assert!(body(&["--shm-size", "lots"]).unwrap_err().contains("invalid size: 'lots'"));
+    }
+
+    #[test]
+    fn health_flags_are_checked_and_sent_as_the_real_cli_does() {
+        let b = body(&["--health-cmd", "wget -q localhost", "--health-interval", "1.5s", "--health-retries", "4", "--health-start-interval", "100ms"]).unwrap();
+        assert_eq!(b["Healthcheck"], json!({"Test": ["CMD-SHELL", "wget -q localhost"], "Interval": 1_500_000_000i64, "StartInterval": 100_000_000, "Retries": 4}));
+        assert_eq!(body(&["--health-timeout", "2s"]).unwrap()["Healthcheck"], json!({"Timeout": 2_000_000_000i64}));
+        assert_eq!(body(&["--no-healthcheck"]).unwrap()["Healthcheck"], json!({"Test": ["NONE"]}));
+        assert!(body(&[]).unwrap().get("Healthcheck").is_none());
+        assert_eq!(body(&["--no-healthcheck", "--health-retries", "2"]).unwrap_err(), "--no-healthcheck conflicts with --health-* options");
+        assert_eq!(body(&["--health-interval", "-1s"]).unwrap_err(), "--health-interval cannot be negative");
+        assert_eq!(body(&["--health-retries", "-1"]).unwrap_err(), "--health-retries cannot be negative");
+        assert_eq!(body(&["--health-start-period", "-5ms"]).unwrap_err(), "--health-start-period cannot be negative");
+        assert_eq!(body(&["--health-timeout", "1"]).unwrap_err(), "invalid argument \"1\" for \"--health-timeout\" flag: time: missing unit in duration \"1\"");
+        assert_eq!(body(&["--health-interval", "1q"]).unwrap_err(), "invalid argument \"1q\" for \"--health-interval\" flag: time: unknown unit \"q\" in duration \"1q\"");
+        assert_eq!(body(&["--health-interval", "x"]).unwrap_err(), "invalid argument \"x\" for \"--health-interval\" flag: time: invalid duration \"x\"");
     }
 }

@@ -25,6 +25,9 @@ pub struct State {
     pub error: String,
     pub started_at: String,
     pub finished_at: String,
+    /// The health check's state (`daemon::health`), for containers with a check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<super::health::Health>,
 }
 
 impl Default for State {
@@ -41,6 +44,7 @@ impl Default for State {
             error: String::new(),
             started_at: ZERO_TIME.into(),
             finished_at: ZERO_TIME.into(),
+            health: None,
         }
     }
 }
@@ -203,7 +207,9 @@ impl Container {
     }
 
     pub fn set_running(&mut self, pid: u32) {
+        let health = self.state.health.take();
         self.state = State {
+            health,
             status: "running".into(),
             running: true,
             pid,
@@ -243,7 +249,13 @@ impl Container {
     /// `docker ps`'s STATUS column.
     pub fn status_text(&self, now: SystemTime) -> String {
         match self.state.status.as_str() {
-            "running" => format!("Up {}", crate::units::human_duration(since(&self.state.started_at, now))),
+            "running" => {
+                let up = format!("Up {}", crate::units::human_duration(since(&self.state.started_at, now)));
+                match &self.state.health {
+                    Some(h) => format!("{up} ({})", h.describe()),
+                    None => up,
+                }
+            }
             "paused" => format!("Up {} (Paused)", crate::units::human_duration(since(&self.state.started_at, now))),
             "exited" => format!("Exited ({}) {} ago", self.state.exit_code, crate::units::human_duration(since(&self.state.finished_at, now))),
             "restarting" => format!("Restarting ({}) {} ago", self.state.exit_code, crate::units::human_duration(since(&self.state.finished_at, now))),
@@ -288,7 +300,7 @@ impl Container {
     /// GET /containers/{id}/json.
     pub fn inspect(&self, data_root: &Path) -> Value {
         let layer = data_root.join("overlay2").join(&self.mount_id);
-        json!({
+        let mut v = json!({
             "Id": self.id,
             "Created": self.created,
             "Path": self.path,
@@ -333,7 +345,16 @@ impl Container {
             "Mounts": self.mount_points(),
             "Config": self.config,
             "NetworkSettings": self.network_settings.to_api(self.state.running),
-        })
+        });
+        if let Some(h) = &self.state.health {
+            v["State"]["Health"] = json!(h);
+        }
+        v
+    }
+
+    /// The health the `health` filter of the list sees: `none` without a check.
+    pub fn health_status(&self) -> &str {
+        self.state.health.as_ref().map(|h| h.status()).unwrap_or("none")
     }
 }
 

@@ -42,6 +42,8 @@ struct Row {
     exit_code: i32,
     started: bool,
     mount_id: String,
+    /// `none` without a health check.
+    health: String,
 }
 
 /// `SizeRw` (the writable layer's files) and `SizeRootFs` (that and the image).
@@ -102,6 +104,7 @@ pub fn list(d: &Daemon, all: bool, limit: Option<usize>, size: bool, filters: &F
                 exit_code: c.state.exit_code,
                 started: c.state.started_at != super::container::ZERO_TIME,
                 mount_id: c.mount_id.clone(),
+                health: c.health_status().to_string(),
             }
         })
         .collect();
@@ -157,8 +160,7 @@ pub fn list(d: &Daemon, all: bool, limit: Option<usize>, size: bool, filters: &F
         if !filters.match_value("status", &state) {
             continue;
         }
-        let health = r.summary.pointer("/Health/Status").and_then(Value::as_str).unwrap_or("none").to_string();
-        if !filters.exact_match("health", &health) {
+        if !filters.exact_match("health", &r.health) {
             continue;
         }
         let mounts = r.summary["Mounts"].as_array().cloned().unwrap_or_default();

@@ -56,7 +56,7 @@ pub const FIELDS: &[Field] = &[
     f(C, "StdinOnce", Honoured),
     f(C, "Env", Honoured),
     f(C, "Cmd", Honoured),
-    // Only `{"Test": ["NONE"]}` (no health check) passes validation.
+    // Run by `daemon::health` (NONE, CMD, CMD-SHELL; the image's HEALTHCHECK merged in).
     f(C, "Healthcheck", Honoured),
     // Windows only; a Linux Docker runs the arguments as given too.
     f(C, "ArgsEscaped", Honoured),
@@ -591,11 +591,7 @@ fn validate_config(config: &Map<String, Value>, h: &Value) -> Result<(), String>
             return Err(format!("invalid environment variable: {e}"));
         }
     }
-    if let Some(hc) = c.get("Healthcheck").filter(|v| !is_zero(v)) {
-        if strings(hc, "Test") != ["NONE"] {
-            return Err("health checks (Config.Healthcheck) are not supported by this daemon; only {\"Test\": [\"NONE\"]} is".into());
-        }
-    }
+    super::health::validate(config)?;
     if !str_of(&c, "Hostname").is_empty() && str_of(h, "UTSMode") == "host" {
         return Err("conflicting options: hostname and the UTS mode".into());
     }

@@ -156,6 +156,31 @@ impl Store {
         }
     }
 
+    /// `wait_exit`, giving up at `deadline`.
+    fn wait_exit_until(&self, id: &str, deadline: std::time::Instant) -> Option<i32> {
+        let mut map = self.lock();
+        loop {
+            match map.get(id) {
+                None => return None,
+                Some(r) if r.exit_code.is_some() => return r.exit_code,
+                Some(_) => {
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        return None;
+                    }
+                    map = self.changed.wait_timeout(map, left).unwrap_or_else(|e| e.into_inner()).0;
+                }
+            }
+        }
+    }
+
+    /// Drops one record (a health check's, once its exit is in).
+    fn forget(&self, id: &str) {
+        if self.lock().remove(id).is_some() {
+            let _ = std::fs::remove_file(self.dir.join(format!("{id}.json")));
+        }
+    }
+
     /// The execs of a container that have not ended (Docker's `ExecIDs`).
     pub fn live_ids(&self, container_id: &str) -> Vec<String> {
         let mut ids: Vec<String> = self.lock().values().filter(|r| r.container_id == container_id && r.exit_code.is_none()).map(|r| r.id.clone()).collect();
@@ -564,6 +589,17 @@ impl Daemon {
     /// Blocks until the exec has ended; its exit code.
     pub fn exec_wait(&self, id: &str) -> Option<i32> {
         self.execs.wait_exit(id)
+    }
+
+    /// `exec_wait` until `deadline` at most (`None`: no exit yet, or no such exec).
+    pub(super) fn exec_wait_until(&self, id: &str, deadline: std::time::Instant) -> Option<i32> {
+        self.execs.wait_exit_until(id, deadline)
+    }
+
+    /// Forgets an exec whose exit is recorded (health checks: Docker drops their records
+    /// too, or they would pile up at one per check).
+    pub(super) fn exec_forget(&self, id: &str) {
+        self.execs.forget(id);
     }
 }
 

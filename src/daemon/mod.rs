@@ -13,6 +13,7 @@ mod init;
 mod exec;
 mod events;
 mod filters;
+mod health;
 mod container_fs;
 mod container_list;
 mod image_list;
@@ -178,6 +179,8 @@ pub struct Daemon {
     pub volumes: crate::volume::Store,
     /// The settings `SIGHUP` reloads from daemon.json.
     pub live: config::Live,
+    /// The health-check monitors of running containers.
+    health: health::Monitors,
 }
 
 impl Daemon {
@@ -294,10 +297,13 @@ fn run(mut opts: Options, args: Vec<String>) -> Result<(), String> {
         networks,
         volumes,
         live: config::Live::new(config::Reloadable::from_options(&opts)),
+        health: health::Monitors::default(),
     });
+    daemon.health.attach(&daemon);
     daemon.restore();
     daemon.restore_networking();
     daemon.restore_execs();
+    daemon.restore_health();
     daemon.recover_storage();
     // Devices of volumes that no restored container holds, left mounted by a crash.
     daemon.volumes.unmount_unused();

@@ -75,6 +75,7 @@ fn merge_image_config(config: &mut Map<String, Value>, image: &Value) {
         labels.extend(own.clone());
     }
     config.insert("Labels".into(), Value::Object(labels));
+    super::health::merge_image_healthcheck(config, image);
     // The image's VOLUMEs join the request's (both become anonymous volumes).
     if let Some(image_volumes) = image.get("Volumes").and_then(Value::as_object).filter(|v| !v.is_empty()) {
         let mut volumes = config.get("Volumes").and_then(Value::as_object).cloned().unwrap_or_default();
@@ -338,6 +339,7 @@ impl Daemon {
         let result = self.start_locked(entry, &mut slot, &peers);
         if result.is_ok() {
             self.events.container(&slot.c, "start", &[]);
+            self.health_start(entry, &mut slot.c);
         }
         let mut auto_remove = false;
         if let Err(e) = &result {
@@ -517,6 +519,7 @@ impl Daemon {
             let ran = crate::sys::parse_rfc3339(&slot.c.state.started_at).and_then(|t| SystemTime::now().duration_since(t).ok()).unwrap_or_default();
             super::host_spec::release_shm(&super::host_spec::shm_dir(&self.opts.data_root, id));
             self.release_sandbox(&mut slot.c);
+            self.health_stop(&entry, &mut slot.c);
             slot.c.set_exited(exit_status, exited_at);
             slot.spec = None;
             entry.input.clear();

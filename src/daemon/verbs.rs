@@ -24,6 +24,7 @@ impl Daemon {
         }
         self.containerd_call(|c| c.pause(&id)).map_err(|e| ApiError::internal(format!("Cannot pause container {id}: {}", e.message)))?;
         slot.c.set_paused(true);
+        self.health_update(entry, &mut slot.c);
         let _ = slot.c.save_state(&self.opts.data_root);
         self.events.container(&slot.c, "pause", &[]);
         entry.notify();
@@ -39,6 +40,7 @@ impl Daemon {
         }
         self.containerd_call(|c| c.resume(&id)).map_err(|e| ApiError::internal(format!("Cannot unpause container {id}: {}", e.message)))?;
         slot.c.set_paused(false);
+        self.health_update(entry, &mut slot.c);
         let _ = slot.c.save_state(&self.opts.data_root);
         self.events.container(&slot.c, "unpause", &[]);
         entry.notify();
@@ -61,6 +63,7 @@ impl Daemon {
         match self.containerd_call(|c| c.resume(&id)) {
             Ok(()) => {
                 slot.c.set_paused(false);
+                self.health_update(entry, &mut slot.c);
                 let _ = slot.c.save_state(&self.opts.data_root);
                 self.events.container(&slot.c, "unpause", &[]);
             }
