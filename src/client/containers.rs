@@ -272,7 +272,8 @@ fn create_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
             out(&format!("{id}\n"));
             Ok(0)
         }
-        Err(e) => Err(Failure::new(report("create", &e.to_string(), true), 125)),
+        // Docker's client reports a failed create plainly, with status 1 (run's 125 is its own).
+        Err(e) => Err(Failure::new(e.to_string(), 1)),
     }
 }
 
