@@ -33,6 +33,7 @@ pub mod http;
 pub mod ids;
 pub mod image;
 pub mod jsonlog;
+pub mod log;
 pub mod logger;
 pub mod mounts;
 pub mod network;

@@ -585,6 +585,13 @@ fn log_level_keeps_out_what_is_below_it() {
     let host = format!("tcp://127.0.0.1:{port}");
     let Some(d) = Dockerd::start_with(&["-H", &host, "-l", "warn"]) else { return };
     assert!(d.log().contains("level=warning msg=\"Binding to IP address") && !d.log().contains("API listen on"), "{}", d.log());
+    drop(d);
+    // Debug lines (each API call) come with -D and --log-level debug only.
+    let Some(d) = Dockerd::start_with(&["-D"]) else { return };
+    assert!(d.log().contains("level=debug msg=\"Calling GET /_ping\""), "{}", d.log());
+    drop(d);
+    let Some(d) = Dockerd::start_with(&["--log-level", "info"]) else { return };
+    assert!(!d.log().contains("level=debug"), "{}", d.log());
     let o = dockerd_refusing(&["--log-level", "loud"]);
     assert_eq!(o.status.code(), Some(125), "{}", text(&o));
 }

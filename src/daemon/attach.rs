@@ -125,7 +125,7 @@ impl Session {
                     CopyEnd::Eof | CopyEnd::WriteFailed if stdin_once && !tty => {
                         if entry.input.close(&cancelled) {
                             if let Err(e) = d.containerd.close_stdin(&id) {
-                                eprintln!("dockerd: closing the stdin of {id}: {e}");
+                                crate::log::line(crate::log::Level::Error, "closing the container's stdin", &[("container", &id), ("error", &e.to_string())]);
                             }
                         }
                     }
@@ -140,7 +140,7 @@ impl Session {
                 }
             });
             if let Err(e) = spawned {
-                eprintln!("dockerd: cannot start an attach thread: {e}");
+                crate::log::error(&format!("cannot start an attach thread: {e}"));
             }
         }
         let wanted = |s: StreamType| (s == StreamType::Stdout && stdout) || (s == StreamType::Stderr && stderr);

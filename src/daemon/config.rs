@@ -926,45 +926,12 @@ pub fn with_cors(origin: &str, req: crate::http::server::Request, handle: impl F
         .with_header("Access-Control-Allow-Methods", "HEAD, GET, POST, DELETE, PUT, OPTIONS")
 }
 
-/// dockerd's log levels (`--log-level`), lowest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Level {
-    Debug,
-    Info,
-    Warn,
-    Error,
-    Fatal,
-}
-
-static LOG_LEVEL: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(Level::Info as u8);
-
-impl Level {
-    fn name(self) -> &'static str {
-        ["debug", "info", "warning", "error", "fatal"][self as usize]
-    }
-
-    fn parse(s: &str) -> Level {
-        match s {
-            "debug" => Level::Debug,
-            "warn" => Level::Warn,
-            "error" => Level::Error,
-            "fatal" => Level::Fatal,
-            _ => Level::Info,
-        }
-    }
-}
-
-/// The level from `--log-level`, and debug with `-D` (or `"debug": true`, at each reload).
+/// The level from `--log-level` (validated at load), and debug with `-D` (or `"debug": true`,
+/// at each reload).
 pub fn set_log_level(o: &Options, debug: bool) {
-    let level = if debug { Level::Debug } else { Level::parse(o.config.log_level.as_deref().unwrap_or("info")) };
-    LOG_LEVEL.store(level as u8, std::sync::atomic::Ordering::Relaxed);
-}
-
-/// One of dockerd's log lines, in logrus's text format, when `--log-level` lets it through.
-pub fn log(level: Level, msg: &str) {
-    if level as u8 >= LOG_LEVEL.load(std::sync::atomic::Ordering::Relaxed) {
-        eprintln!("level={} msg={msg:?}", level.name());
-    }
+    use crate::log::Level;
+    let level = if debug { Level::Debug } else { o.config.log_level.as_deref().and_then(Level::parse).unwrap_or(Level::Info) };
+    crate::log::set_level(level);
 }
 
 /// `-G`: the group the unix sockets belong to. Docker's default group `docker` may be

@@ -449,7 +449,7 @@ impl Daemon {
             if n.driver == "bridge" {
                 let managed = !n.is_predefined() || self.opts.net.default_bridge().ok().flatten().is_some_and(|b| b.managed);
                 if let Err(e) = self.net.set_up_network(&NetworkPlumbing::of(&n), managed) {
-                    eprintln!("dockerd: setting up network {}: {e}", n.name);
+                    crate::log::line(crate::log::Level::Error, "setting up network", &[("network", &n.name), ("error", &e.to_string())]);
                 }
             }
         }
@@ -469,7 +469,7 @@ impl Daemon {
             }
             claimed.insert(PathBuf::from(&c.network_settings.sandbox_key));
             if let Err(e) = self.rejoin(c) {
-                eprintln!("dockerd: restoring the network of {}: {e}", c.id);
+                crate::log::line(crate::log::Level::Error, "restoring the container's network", &[("container", &c.id), ("error", &e.to_string())]);
             }
         }
         self.net.remove_unclaimed_sandboxes(&claimed);

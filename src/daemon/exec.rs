@@ -106,7 +106,7 @@ impl Store {
     fn save(&self, r: &ExecRecord) {
         let _ = std::fs::create_dir_all(&self.dir);
         if let Err(e) = write_record(&self.dir.join(format!("{}.json", r.id)), &serde_json::to_vec(r).unwrap_or_default()) {
-            eprintln!("dockerd: saving exec {}: {e}", r.id);
+            crate::log::line(crate::log::Level::Error, "saving an exec record", &[("exec", &r.id), ("error", &e.to_string())]);
         }
     }
 
@@ -356,7 +356,7 @@ fn read_fifos(fifos: &[(PathBuf, StreamType)]) -> Receiver<(StreamType, Vec<u8>)
             read_fifo(&path, |data| tx.send((stream, data.to_vec())).is_ok());
         });
         if spawned.is_err() {
-            eprintln!("dockerd: cannot start an exec output reader");
+            crate::log::error("cannot start an exec output reader");
         }
     }
     rx

@@ -464,7 +464,7 @@ impl Daemon {
             move || monitor(&d, &entry, &id, &stop, &probe, started)
         });
         if let Err(e) = spawned {
-            eprintln!("dockerd: level=error msg=\"cannot start the health monitor\" container={} error=\"{e}\"", c.id);
+            crate::log::line(crate::log::Level::Error, "cannot start the health monitor", &[("container", &c.id), ("error", &e.to_string())]);
             self.health.close(&c.id);
         }
     }
@@ -579,7 +579,7 @@ fn now() -> String {
 fn warn_unknown_test(c: &Container) {
     let kind = c.config.pointer("/Healthcheck/Test/0").and_then(Value::as_str).unwrap_or("");
     if !matches!(kind, "" | "NONE" | "CMD" | "CMD-SHELL") {
-        eprintln!("dockerd: level=warning msg=\"Unknown healthcheck type '{kind}' (expected 'CMD') in container {}\"", c.id);
+        crate::log::warn(&format!("Unknown healthcheck type '{kind}' (expected 'CMD') in container {}", c.id));
     }
 }
 

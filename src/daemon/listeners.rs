@@ -117,9 +117,10 @@ fn open_all(hosts: &[String], cfg: &ConfigOptions, made: &mut Vec<PathBuf>) -> R
                 let l = TcpListener::bind(&addr).map_err(|e| format!("failed to load listeners: listen tcp {addr}: {e}"))?;
                 if !cfg.tlsverify {
                     // Docker's warnings for a TCP socket anyone may use.
-                    use super::config::{log, Level::Warn};
-                    log(Warn, &format!("Binding to IP address without --tlsverify is insecure and gives root access on this machine to everyone who has access to your network. host=tcp://{addr}"));
-                    log(Warn, &format!("Binding to an IP address, even on localhost, can also give access to scripts run in a browser. Be safe out there! host=tcp://{addr}"));
+                    let host = format!("tcp://{addr}");
+                    let warn = |msg: &str| crate::log::line(crate::log::Level::Warn, msg, &[("host", &host)]);
+                    warn("Binding to IP address without --tlsverify is insecure and gives root access on this machine to everyone who has access to your network.");
+                    warn("Binding to an IP address, even on localhost, can also give access to scripts run in a browser. Be safe out there!");
                 }
                 out.bound.push(Bound::Tcp(l));
             }
@@ -155,11 +156,11 @@ impl Opened {
             }
         }
         for host in &self.hosts {
-            super::config::log(super::config::Level::Info, &format!("API listen on {host}"));
+            crate::log::info(&format!("API listen on {host}"));
         }
         if let Some(socket) = &self.notify {
             if let Err(e) = notify_systemd(socket, "READY=1") {
-                super::config::log(super::config::Level::Warn, &format!("failed to notify systemd: {e}"));
+                crate::log::warn(&format!("failed to notify systemd: {e}"));
             }
         }
         Ok(std::mem::take(&mut self.unix_paths))
@@ -211,7 +212,7 @@ fn set_socket_owner(path: &std::path::Path, group: &str, explicit: bool) -> Resu
         Some(g) => g,
         None => {
             if !group.is_empty() {
-                super::config::log(super::config::Level::Warn, &format!("could not change group {} to {group}: group {group} not found", path.display()));
+                crate::log::warn(&format!("could not change group {} to {group}: group {group} not found", path.display()));
             }
             nix::unistd::getgid().as_raw()
         }
@@ -291,7 +292,7 @@ fn serve_tls(listener: TcpListener, handler: Handler, config: Arc<rustls::Server
         let tcp = match conn {
             Ok(c) => c,
             Err(e) => {
-                eprintln!("dockerd: accept: {e}");
+                crate::log::error(&format!("accept: {e}"));
                 continue;
             }
         };
@@ -307,12 +308,12 @@ fn serve_tls(listener: TcpListener, handler: Handler, config: Arc<rustls::Server
             }
             if let Err(e) = pump(tcp, ours, config) {
                 if !matches!(e.kind(), io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset | io::ErrorKind::UnexpectedEof) {
-                    eprintln!("dockerd: tls connection: {e}");
+                    crate::log::line(crate::log::Level::Debug, "TLS handshake failed", &[("error", &e.to_string())]);
                 }
             }
         });
         if let Err(e) = spawned {
-            eprintln!("dockerd: cannot start a connection thread: {e}");
+            crate::log::error(&format!("cannot start a connection thread: {e}"));
         }
     }
 }

@@ -331,9 +331,9 @@ fn run(mut opts: Options, args: Vec<String>) -> Result<(), String> {
         match config::reload(&args, &daemon.live) {
             Ok(shown) => {
                 config::set_log_level(&opts, daemon.settings().debug);
-                config::log(config::Level::Info, &format!("Reloaded configuration: {shown}"));
+                crate::log::info(&format!("Reloaded configuration: {shown}"));
             }
-            Err(e) => config::log(config::Level::Error, &format!("Error reconfiguring the daemon: {e}")),
+            Err(e) => crate::log::error(&format!("Error reconfiguring the daemon: {e}")),
         }
     }
     daemon.shutdown();

@@ -477,7 +477,7 @@ pub fn restore(d: &Daemon, id: &str, points: &[MountPoint], running: bool) {
     for m in points.iter().filter(|m| m.kind == "volume") {
         let r = if running { d.volumes.acquire(&m.name, id).map(|_| ()) } else { d.volumes.reference(&m.name, id) };
         if let Err(e) = r {
-            eprintln!("dockerd: container {id}: volume {}: {e}", m.name);
+            crate::log::line(crate::log::Level::Error, &format!("volume {}: {e}", m.name), &[("container", id)]);
         }
     }
 }
@@ -502,7 +502,7 @@ pub fn remove(d: &Daemon, id: &str, points: &[MountPoint], remove_anonymous: boo
                 Ok(Some(v)) => d.events.volume("destroy", &v.name, crate::volume::DRIVER),
                 Ok(None) => {}
                 Err(e) if e.kind == crate::volume::ErrorKind::Conflict => {}
-                Err(e) => eprintln!("dockerd: removing volume {}: {e}", m.name),
+                Err(e) => crate::log::line(crate::log::Level::Error, "failed to remove volume", &[("volume", &m.name), ("error", &e.to_string())]),
             }
         }
     }

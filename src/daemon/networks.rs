@@ -362,7 +362,7 @@ impl Networks {
                 Ok(n) => {
                     map.insert(n.id.clone(), Entry { ipam: n.ipam(), record: n });
                 }
-                Err(e) => eprintln!("dockerd: skipping network record {}: {e}", path.display()),
+                Err(e) => crate::log::line(crate::log::Level::Error, "skipping a network record", &[("path", &path.display().to_string()), ("error", &e.to_string())]),
             }
         }
         let s = Networks { dir: dir.to_path_buf(), pools, inner: Mutex::new(map), driver: RwLock::new(None) };

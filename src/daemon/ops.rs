@@ -460,7 +460,7 @@ impl Daemon {
             entry.output.open_gate();
             if let Some(stdin) = &fifos.stdin {
                 if let Err(e) = entry.input.open(stdin) {
-                    eprintln!("dockerd: opening the stdin of {id}: {e}");
+                    crate::log::line(crate::log::Level::Error, "opening the container's stdin", &[("container", &id), ("error", &e.to_string())]);
                 }
             }
             // The running state's file is written, its data fsynced, while the task starts; it
@@ -742,7 +742,7 @@ impl Daemon {
         std::thread::scope(|scope| {
             let files = scope.spawn(|| std::fs::remove_dir_all(&dir));
             if let Err(e) = self.images.release_container_layers(&id) {
-                eprintln!("dockerd: releasing the layers of {id}: {e}; the next start frees them");
+                crate::log::line(crate::log::Level::Error, "releasing the container's layers; the next start frees them", &[("container", &id), ("error", &e.to_string())]);
             }
             files.join().unwrap_or_else(|_| Err(std::io::Error::other("removing the container's directory panicked")))
         })
@@ -792,7 +792,7 @@ impl Daemon {
                         // A driver that cannot open now (a syslog server away) leaves the output
                         // drained and unlogged rather than blocking the container.
                         let logger = entry.lock().c.open_logger(&self.opts.data_root).unwrap_or_else(|e| {
-                            eprintln!("dockerd: level=error msg=\"failed to initialize logging driver: {e}\" container={id}");
+                            crate::log::line(crate::log::Level::Error, &format!("failed to initialize logging driver: {e}"), &[("container", &id)]);
                             crate::logger::Logger::none()
                         });
                         if fifos.stdout.exists() && entry.output.start(&fifos, logger).is_ok() {
@@ -809,7 +809,7 @@ impl Daemon {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     let _ = std::fs::remove_dir_all(d.path());
                 }
-                Err(e) => eprintln!("dockerd: skipping {}: {e}", d.path().display()),
+                Err(e) => crate::log::line(crate::log::Level::Error, "failed to load container", &[("path", &d.path().display().to_string()), ("error", &e.to_string())]),
             }
         }
     }
@@ -831,11 +831,11 @@ impl Daemon {
             })
             .collect();
         if let Err(e) = self.images.recover(&live, &|mount_id| self.snapshots.remove(mount_id)) {
-            eprintln!("dockerd: recovering the layer store: {e}");
+            crate::log::error(&format!("recovering the layer store: {e}"));
         }
         let mounts: std::collections::HashSet<String> = live.into_iter().map(|(_, m, _)| m).collect();
         if let Err(e) = self.snapshots.remove_orphan_roots(&mounts) {
-            eprintln!("dockerd: removing leftover container roots: {e}");
+            crate::log::error(&format!("removing leftover container roots: {e}"));
         }
     }
 
@@ -893,7 +893,7 @@ impl Daemon {
         let mut child = self.containerd_child.lock().unwrap_or_else(|e| e.into_inner());
         let Some(c) = child.as_mut() else { return };
         if matches!(c.try_wait(), Ok(Some(_))) {
-            eprintln!("dockerd: containerd exited; starting it again");
+            crate::log::warn("containerd exited; starting it again");
             match crate::containerd::client::spawn_daemon(
                 &self.containerd_address(),
                 &self.opts.data_root.join("containerd").join("daemon"),
@@ -902,7 +902,7 @@ impl Daemon {
                 self.opts.debug,
             ) {
                 Ok(new) => *child = Some(new),
-                Err(e) => eprintln!("dockerd: restarting containerd: {e}"),
+                Err(e) => crate::log::error(&format!("restarting containerd: {e}")),
             }
         }
     }
@@ -918,7 +918,7 @@ impl Daemon {
                 for e in &running {
                     let stopping = std::thread::Builder::new().stack_size(256 * 1024).spawn_scoped(scope, move || {
                         if let Err(err) = self.stop(e, None) {
-                            eprintln!("dockerd: failed to shut down container {}: {}", e.lock().c.id, err.message);
+                            crate::log::line(crate::log::Level::Error, "failed to shut down container", &[("container", &e.lock().c.id), ("error", &err.message)]);
                         }
                     });
                     if stopping.is_err() {

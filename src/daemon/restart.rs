@@ -135,7 +135,7 @@ pub fn run(d: Arc<Daemon>, due: Receiver<(String, Instant)>) {
 
 fn restart(d: &Daemon, entry: &Arc<Entry>) {
     if let Err(e) = d.start_for_restart(entry) {
-        eprintln!("dockerd: restarting {}: {}", entry.lock().c.id, e.message);
+        crate::log::line(crate::log::Level::Error, "failed to restart container", &[("container", &entry.lock().c.id), ("error", &e.message)]);
     }
 }
 
@@ -199,7 +199,7 @@ pub fn start_at_boot(d: &Arc<Daemon>) {
                     changed.notify_all();
                 });
                 if let Err(err) = spawned {
-                    eprintln!("dockerd: starting a container at boot: {err}");
+                    crate::log::error(&format!("starting a container at boot: {err}"));
                 }
             }
         });

@@ -181,7 +181,7 @@ impl Networking {
             Some(ipt6) => match ipt6.ensure_chains(opts.userland_proxy) {
                 Ok(()) => Some(ipt6),
                 Err(e) => {
-                    eprintln!("dockerd: ip6tables: {e}; IPv6 subnets get no firewall rules");
+                    crate::log::warn(&format!("ip6tables: {e}; IPv6 subnets get no firewall rules"));
                     None
                 }
             },
@@ -238,7 +238,7 @@ impl Networking {
             // As Docker's: bridged traffic goes through iptables too, so that the ICC rules
             // (and `--icc=false`'s DROP) see containers talking on one bridge.
             if let Err(e) = netns::set_sysctl("/proc/sys/net/bridge/bridge-nf-call-iptables", "1") {
-                eprintln!("dockerd: bridge-nf-call-iptables (br_netfilter): {e}; containers on one bridge are not filtered");
+                crate::log::warn(&format!("bridge-nf-call-iptables (br_netfilter): {e}; containers on one bridge are not filtered"));
             }
         }
         if let (Some(ipt6), Some(rules6)) = (&self.ip6tables, self.network_rules_v6(n)) {
@@ -535,7 +535,7 @@ impl Networking {
     pub fn remove_sandbox(&self, key: &str) {
         if !key.is_empty() {
             if let Err(e) = netns::unbind(Path::new(key)) {
-                eprintln!("dockerd: removing the network namespace {key}: {e}");
+                crate::log::line(crate::log::Level::Warn, "removing a network namespace", &[("key", key), ("error", &e.to_string())]);
             }
         }
     }

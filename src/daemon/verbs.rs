@@ -67,7 +67,7 @@ impl Daemon {
                 let _ = slot.c.save_state(&self.opts.data_root);
                 self.events.container(&slot.c, "unpause", &[]);
             }
-            Err(e) => eprintln!("dockerd: thawing {id} after signal {signal}: {}", e.message),
+            Err(e) => crate::log::line(crate::log::Level::Warn, &format!("thawing the container after signal {signal}"), &[("container", &id), ("error", &e.message)]),
         }
     }
 
@@ -177,7 +177,7 @@ impl Daemon {
                     deleted.push(id);
                     reclaimed += size;
                 }
-                Err(e) => eprintln!("dockerd: pruning container {id}: {}", e.message),
+                Err(e) => crate::log::line(crate::log::Level::Warn, "failed to prune container", &[("container", &id), ("error", &e.message)]),
             }
         }
         self.events.log("container", "prune", "", [("reclaimed".to_string(), reclaimed.to_string())].into());

@@ -121,7 +121,7 @@ pub fn serve_unix(listener: UnixListener, handler: Handler) {
     for conn in listener.incoming() {
         match conn {
             Ok(c) => spawn_connection(Conn::Unix(c), handler.clone()),
-            Err(e) => eprintln!("dockerd: accept: {e}"),
+            Err(e) => crate::log::error(&format!("accept: {e}")),
         }
     }
 }
@@ -134,7 +134,7 @@ pub fn serve_tcp(listener: TcpListener, handler: Handler) {
                 let _ = c.set_nodelay(true);
                 spawn_connection(Conn::Tcp(c), handler.clone())
             }
-            Err(e) => eprintln!("dockerd: accept: {e}"),
+            Err(e) => crate::log::error(&format!("accept: {e}")),
         }
     }
 }
@@ -143,12 +143,12 @@ fn spawn_connection(conn: Conn, handler: Handler) {
     let spawned = std::thread::Builder::new().name("http".into()).stack_size(256 << 10).spawn(move || {
         if let Err(e) = serve_connection(conn, &handler) {
             if !matches!(e.kind(), io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset | io::ErrorKind::UnexpectedEof) {
-                eprintln!("dockerd: connection: {e}");
+                crate::log::line(crate::log::Level::Debug, "connection ended", &[("error", &e.to_string())]);
             }
         }
     });
     if let Err(e) = spawned {
-        eprintln!("dockerd: cannot start a connection thread: {e}");
+        crate::log::error(&format!("cannot start a connection thread: {e}"));
     }
 }
 

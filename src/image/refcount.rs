@@ -424,7 +424,7 @@ impl ImageStore {
                     None => Err(io::Error::other("cannot tell which layers it stands on")),
                 };
                 if let Err(e) = written {
-                    eprintln!("dockerd: recording the layers of container {id}: {e}; only its image holds them");
+                    crate::log::line(crate::log::Level::Error, "recording the container's layers; only its image holds them", &[("container", id), ("error", &e.to_string())]);
                 }
             }
         }
@@ -432,7 +432,7 @@ impl ImageStore {
         for r in &records {
             if !live_ids.contains(r.container_id.as_str()) {
                 if let Err(e) = remove_filesystem(&r.mount_id).and_then(|_| self.release_container_layers(&r.container_id)) {
-                    eprintln!("dockerd: removing what is left of container {}: {e}", r.container_id);
+                    crate::log::line(crate::log::Level::Error, "removing what is left of a container", &[("container", &r.container_id), ("error", &e.to_string())]);
                 }
             }
         }

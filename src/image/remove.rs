@@ -244,7 +244,7 @@ impl ImageStore {
             for n in names {
                 match self.remove(&n, false, users) {
                     Ok(entries) => deleted.extend(entries),
-                    Err(e) if e.kind == RemoveErrorKind::Other => eprintln!("dockerd: failed to prune image {n}: {e}"),
+                    Err(e) if e.kind == RemoveErrorKind::Other => crate::log::line(crate::log::Level::Error, "failed to prune image", &[("image", &n.to_string()), ("error", &e.to_string())]),
                     Err(_) => {}
                 }
             }
@@ -255,7 +255,7 @@ impl ImageStore {
                 deleted.extend(layers.iter().map(|c| json!({ "Deleted": c })));
                 reclaimed += bytes;
             }
-            Err(e) => eprintln!("dockerd: pruning unused layers: {e}"),
+            Err(e) => crate::log::error(&format!("pruning unused layers: {e}")),
         }
         (deleted, reclaimed)
     }

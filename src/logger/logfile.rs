@@ -94,7 +94,7 @@ impl LogFile {
             let (plain, last) = (numbered(&self.path, 1, false), self.last_time);
             self.compressing = std::thread::Builder::new().name("log-gzip".into()).stack_size(2 << 20).spawn(move || {
                 if let Err(e) = compress_file(&plain, last) {
-                    eprintln!("dockerd: level=error msg=\"Error compressing log file after rotation\" file={} error=\"{e}\"", plain.display());
+                    crate::log::line(crate::log::Level::Error, "Error compressing log file after rotation", &[("file", &plain.display().to_string()), ("error", &e.to_string())]);
                 }
             }).ok();
         }

@@ -443,7 +443,7 @@ impl Logger {
             Ok(()) => self.failing = false,
             Err(e) => {
                 if !self.failing {
-                    eprintln!("dockerd: level=error msg=\"Error writing log message\" container={} driver={} error=\"{e}\"", self.id, self.driver_name());
+                    crate::log::line(crate::log::Level::Error, "Error writing log message", &[("container", &self.id), ("driver", self.driver_name()), ("error", &e.to_string())]);
                 }
                 self.failing = true;
             }

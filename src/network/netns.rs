@@ -162,7 +162,7 @@ impl Pool {
                 // This thread is ours alone: it may change its own namespace.
                 match make_on_this_thread() {
                     Ok(fd) => pool.ready.lock().unwrap_or_else(|e| e.into_inner()).push(fd),
-                    Err(e) => eprintln!("dockerd: making a network namespace ahead: {e}"),
+                    Err(e) => crate::log::warn(&format!("making a network namespace ahead: {e}")),
                 }
             }
             pool.refilling.store(false, Ordering::SeqCst);

@@ -158,7 +158,7 @@ impl Store {
             let bare = || Meta { name: name.clone(), created_at: created_time(&entry.path()), ..Meta::default() };
             let meta = match std::fs::read(entry.path().join(META_FILE)) {
                 Ok(b) => serde_json::from_slice::<Meta>(&b).unwrap_or_else(|e| {
-                    eprintln!("dockerd: volume {name}: {META_FILE}: {e}");
+                    crate::log::line(crate::log::Level::Error, &format!("reading {META_FILE}"), &[("volume", &name.to_string()), ("error", &e.to_string())]);
                     bare()
                 }),
                 Err(_) => bare(),

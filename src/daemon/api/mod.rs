@@ -65,8 +65,8 @@ pub fn handle(d: &Arc<Daemon>, mut req: Request) -> Response {
     if v > max {
         return Response::error(400, &format!("client version {version} is too new. Maximum supported API version is {}", crate::version::API_VERSION));
     }
-    if d.settings().debug {
-        eprintln!("dockerd: {} {}", req.method, req.path);
+    if crate::log::enabled(crate::log::Level::Debug) {
+        crate::log::debug(&format!("Calling {} {}", req.method, req.path));
     }
     let route = route.trim_end_matches('/').to_string();
     let segs: Vec<&str> = route.trim_start_matches('/').split('/').collect();
