@@ -558,11 +558,7 @@ fn node_from_line(line: &str, escape: char) -> Result<Node, String> {
         "env" => node.args = name_val(&rest, "ENV", escape)?,
         "label" => node.args = name_val(&rest, "LABEL", escape)?,
         "expose" | "from" => node.args = split_whitespace_delimited(&rest),
-        "maintainer" | "stopsignal" | "user" | "workdir" => {
-            if !rest.is_empty() {
-                node.args = vec![rest];
-            }
-        }
+        "maintainer" | "stopsignal" | "user" | "workdir" if !rest.is_empty() => node.args = vec![rest],
         "healthcheck" => {
             let sep = rest.find(char::is_whitespace).unwrap_or(rest.len());
             if sep > 0 {
@@ -572,12 +568,10 @@ fn node_from_line(line: &str, escape: char) -> Result<Node, String> {
                 node.json = json;
             }
         }
-        "onbuild" => {
-            if !rest.is_empty() {
-                let sub = node_from_line(&rest, escape)?;
-                node.args = std::iter::once(sub.keyword.clone()).chain(sub.args.iter().cloned()).collect();
-                node.sub = Some(Box::new(sub));
-            }
+        "onbuild" if !rest.is_empty() => {
+            let sub = node_from_line(&rest, escape)?;
+            node.args = std::iter::once(sub.keyword.clone()).chain(sub.args.iter().cloned()).collect();
+            node.sub = Some(Box::new(sub));
         }
         _ => {}
     }
