@@ -27,6 +27,7 @@ pub mod client;
 pub mod containerd;
 pub mod daemon;
 pub mod docker_init;
+pub mod dockerfile;
 pub mod docker_proxy;
 pub mod detach_keys;
 pub mod http;
