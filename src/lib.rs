@@ -28,6 +28,7 @@ pub mod containerd;
 pub mod daemon;
 pub mod docker_init;
 pub mod docker_proxy;
+pub mod durable;
 pub mod detach_keys;
 pub mod http;
 pub mod ids;

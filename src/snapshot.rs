@@ -225,6 +225,7 @@ impl Snapshotter {
     /// Makes a layer directory `overlay2/<name>` with its short link `link`.
     fn make_layer(&self, name: &str, lower: &str, link: &str) -> io::Result<()> {
         let dir = self.layers().join(name);
+        crate::durable::step_at("mkdir", &dir);
         std::fs::create_dir(&dir)?;
         std::fs::create_dir(dir.join("diff"))?;
         std::fs::create_dir(dir.join("work"))?;

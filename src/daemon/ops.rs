@@ -241,6 +241,7 @@ impl Daemon {
         // config.v2.json's data is fsynced there too, and only its rename waits for the layers.
         let (files, layers) = std::thread::scope(|scope| {
             let files = scope.spawn(|| {
+                crate::durable::step_at("mkdir", &dir);
                 std::fs::create_dir_all(&dir)?;
                 c.save_host_config(&self.opts.data_root)?;
                 c.prepare_config(&self.opts.data_root, crate::sys::Flush::DataAndName)
@@ -723,6 +724,7 @@ impl Daemon {
         Container::forget(&dir).map_err(|e| ApiError::internal(format!("unable to remove {id}: {e}")))?;
         // What follows goes two at a time where the order allows: deleting directory entries
         // is slow on some disks, and these are independent.
+        crate::durable::step_at("remove layers of", &dir);
         let removed = std::thread::scope(|scope| {
             let bundle = scope.spawn(|| std::fs::remove_dir_all(self.bundle_dir(&id)));
             let removed = self.snapshots.remove(&slot.c.mount_id);
@@ -736,6 +738,7 @@ impl Daemon {
             let _ = slot.c.save(&self.opts.data_root);
             return Err(ApiError::internal(format!("unable to remove filesystem for {id}: {e}")));
         }
+        crate::durable::step_at("remove", &dir);
         std::thread::scope(|scope| {
             let files = scope.spawn(|| std::fs::remove_dir_all(&dir));
             if let Err(e) = self.images.release_container_layers(&id) {

@@ -217,6 +217,7 @@ impl Store {
         let dir = self.dir(&name);
         let meta = Meta { name: name.clone(), labels, options, created_at: crate::sys::rfc3339_seconds(std::time::SystemTime::now()) };
         let written = (|| -> io::Result<()> {
+            crate::durable::step_at("mkdir", &dir);
             std::fs::create_dir_all(dir.join("_data"))?;
             crate::sys::write_atomic(&dir.join(META_FILE), &serde_json::to_vec(&meta).map_err(io::Error::other)?)
         })();
@@ -326,6 +327,7 @@ impl Store {
         if !crate::mounts::mounts_under(&dir)?.is_empty() {
             return Err(io::Error::other(format!("{} is still mounted", dir.display())));
         }
+        crate::durable::step_at("remove", &dir);
         match std::fs::remove_dir_all(&dir) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
