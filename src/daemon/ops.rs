@@ -833,6 +833,14 @@ impl Daemon {
         if let Err(e) = self.images.recover(&live, &|mount_id| self.snapshots.remove(mount_id)) {
             eprintln!("dockerd: recovering the layer store: {e}");
         }
+        // Layer files a power cut emptied (written without fsync at create).
+        for (id, mount_id, image) in &live {
+            if let Some(image) = self.images.get(image) {
+                if let Err(e) = self.snapshots.repair_rw(mount_id, &image) {
+                    eprintln!("dockerd: repairing the filesystem of container {id}: {e}");
+                }
+            }
+        }
         let mounts: std::collections::HashSet<String> = live.into_iter().map(|(_, m, _)| m).collect();
         if let Err(e) = self.snapshots.remove_orphan_roots(&mounts) {
             eprintln!("dockerd: removing leftover container roots: {e}");
