@@ -322,6 +322,10 @@ impl ImageStore {
     /// makes this one a no-op.
     fn commit_extracted(&self, work: &Path, chain_id: &str, diff_id: &str, parent: Option<&str>, size: u64) -> io::Result<()> {
         use std::io::Write as _;
+        // The extracted files are written without fsync (one each would be slow): one syncfs,
+        // before the store lock (it may take a while), puts them on disk before the layerdb
+        // entry makes the layer present, or a power cut could leave it with empty files.
+        crate::durable::syncfs(&std::fs::File::open(work)?)?;
         let _guard = self.lock();
         if self.layer_exists(chain_id) {
             let _ = std::fs::remove_dir_all(work);
