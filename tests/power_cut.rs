@@ -10,7 +10,7 @@
 //! and nothing of it left after the start's cleanup.
 //!
 //! Each operation's steps are counted on a first run; by default a spread of at most
-//! `DOCKBOX_POWER_CUT_ROUNDS` (8) of them is cut, every one with `DOCKBOX_POWER_CUT_ROUNDS=0`.
+//! `DOCKBOX_POWER_CUT_ROUNDS` (12) of them is cut, every one with `DOCKBOX_POWER_CUT_ROUNDS=0`.
 //! `DOCKBOX_POWER_CUT_OPS=create,pull` runs only those operations.
 
 mod common;
@@ -420,7 +420,7 @@ fn no_leftovers(d: &Daemon) -> Result<(), String> {
 /// Runs `case` on a fresh copy of its data-root in `dir`, cut at `step` (`None`: not cut, the
 /// steps counted). Uncut, returns the operation's steps and how many the startup made before
 /// it; cut, the steps logged and whether the daemon was cut.
-fn round(case: &Case, t: &Templates, dir: &Path, registry: &str, step: Option<u64>) -> Result<(Vec<String>, usize), String> {
+fn round(case: &Case, t: &Templates, dir: &Path, registry: &str, step: Option<u64>, model: Model) -> Result<(Vec<String>, usize), String> {
     std::fs::create_dir_all(dir).unwrap();
     copy_data_root(t, (case.from)(t), &dir.join("data"));
     let log = dir.join("fault.log");
@@ -455,7 +455,10 @@ fn round(case: &Case, t: &Templates, dir: &Path, registry: &str, step: Option<u6
     }
     let cut = usize::from(fault.cut.is_some());
     d.power_off();
-    let lost = dockbox::durable::power_cut(&d.data(), &fault, since).map_err(|e| format!("power_cut: {e}"))?;
+    let lost = match model {
+        Model::PowerCut => dockbox::durable::power_cut(&d.data(), &fault, since).map_err(|e| format!("power_cut: {e}"))?,
+        Model::Kill => Vec::new(),
+    };
     let mut fresh = Daemon::new(dir, registry);
     let result = (|| {
         if !fresh.spawn(&[]) {
@@ -468,11 +471,19 @@ fn round(case: &Case, t: &Templates, dir: &Path, registry: &str, step: Option<u6
         let runtime_logs = Command::new("sh").arg("-c").arg("find \"$0\" -name log.json | xargs -r tail -n 5").arg(d.data()).output().map(|o| stdout(&o)).unwrap_or_default();
         let e = format!("{e}\nruntime logs:\n{runtime_logs}");
         let at = fault.steps.get(fault.cut.unwrap_or(0).saturating_sub(1) as usize).cloned().unwrap_or_default();
-        format!("{} cut at step {step:?} ({at}): {e}\nfiles whose data was lost: {lost:?}\ndockerd after the cut:\n{}", case.name, fresh.log())
+        format!("{} cut ({model:?}) at step {step:?} ({at}): {e}\nfiles whose data was lost: {lost:?}\ndockerd after the cut:\n{}", case.name, fresh.log())
     });
     fresh.stop();
     let _ = std::fs::remove_dir_all(dir);
     result.map(|_| (fault.steps, cut))
+}
+
+/// What the cut loses: the page cache too (a power cut), or only the processes (a kill -9 of
+/// the daemon with everything it started, the page cache kept): the stores must hold both.
+#[derive(Debug, Clone, Copy)]
+enum Model {
+    PowerCut,
+    Kill,
 }
 
 /// At most `max` steps of `1..=total`, spread evenly, the first and last among them.
@@ -495,19 +506,21 @@ fn each_object_is_whole_or_absent_after_a_power_cut_at_each_write_step() {
     let registry = Registry::get();
     let t = templates(&registry);
     let only: Option<Vec<String>> = std::env::var("DOCKBOX_POWER_CUT_OPS").ok().map(|s| s.split(',').map(str::to_string).collect());
-    let max: u64 = std::env::var("DOCKBOX_POWER_CUT_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(8);
+    let max: u64 = std::env::var("DOCKBOX_POWER_CUT_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(12);
     let cases: Vec<Case> = cases().into_iter().filter(|c| only.as_ref().is_none_or(|o| o.iter().any(|n| n == c.name))).collect();
     let work = TempDir::new("power-cut-runs");
     // Every round to do: (case, step); counted first, one case at a time.
     let mut rounds = Vec::new();
     for (i, case) in cases.iter().enumerate() {
-        let (steps, startup) = round(case, &t, &work.join(format!("count-{}", case.name)), &registry.addr, None).unwrap();
+        let (steps, startup) = round(case, &t, &work.join(format!("count-{}", case.name)), &registry.addr, None, Model::Kill).unwrap();
         eprintln!("{}: {} steps after {startup} at startup: {steps:?}", case.name, steps.len());
         assert!(!steps.is_empty(), "{} makes no durable write step", case.name);
         // The daemon counts from its start: the operation's steps follow the startup's.
         let total = steps.len() as u64;
         for n in spread(total, max) {
-            rounds.push((i, startup as u64 + n, total));
+            for model in [Model::PowerCut, Model::Kill] {
+                rounds.push((i, startup as u64 + n, total, model));
+            }
         }
     }
     let queue = Mutex::new(rounds);
@@ -517,12 +530,12 @@ fn each_object_is_whole_or_absent_after_a_power_cut_at_each_write_step() {
         for worker in 0..2 {
             let (queue, failures, cases, t, work, registry) = (&queue, &failures, &cases, &t, &work, &registry);
             scope.spawn(move || loop {
-                let Some((i, n, total)) = queue.lock().unwrap().pop() else { break };
+                let Some((i, n, total, model)) = queue.lock().unwrap().pop() else { break };
                 let case = &cases[i];
-                let dir = work.join(format!("{}-{n}-{worker}", case.name));
-                match round(case, t, &dir, &registry.addr, Some(n)) {
+                let dir = work.join(format!("{}-{n}-{model:?}-{worker}", case.name));
+                match round(case, t, &dir, &registry.addr, Some(n), model) {
                     Ok((_, 1)) => {}
-                    Ok(_) => failures.lock().unwrap().push(format!("{} was not cut at step {n} of {total}", case.name)),
+                    Ok(_) => failures.lock().unwrap().push(format!("{} was not cut at step {n} of {total} ({model:?})", case.name)),
                     Err(e) => failures.lock().unwrap().push(e),
                 }
             });
