@@ -196,3 +196,64 @@ pub fn power_cut(root: &Path, log: &FaultLog, since: std::time::SystemTime) -> i
     }
     Ok(lost)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_power_cut_drops_the_data_of_files_no_fsync_covered() {
+        let root = std::env::temp_dir().join(format!("dockbox-durable-{}-{}", std::process::id(), &crate::ids::new_id()[..8]));
+        std::fs::create_dir_all(root.join("d")).unwrap();
+        std::fs::write(root.join("old"), b"before").unwrap();
+        // File times come from a clock that may lag this one by a tick.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let since = std::time::SystemTime::now();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(root.join("d/synced"), b"kept").unwrap();
+        std::fs::write(root.join("d/unsynced"), b"lost").unwrap();
+        std::fs::write(root.join("d/rewritten"), b"first").unwrap();
+        let mut log = String::new();
+        for name in ["d/synced", "d/rewritten"] {
+            let f = std::fs::File::open(root.join(name)).unwrap();
+            f.sync_all().unwrap();
+            let m = f.metadata().unwrap();
+            log += &format!("step {} fsync\nfsync {} {} {} {} {}\n", log.lines().count() + 1, m.dev(), m.ino(), m.mtime(), m.mtime_nsec(), m.size());
+        }
+        // Changed after its fsync: that change is not covered.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(root.join("d/rewritten"), b"second!").unwrap();
+        log += "cut 3\n";
+        std::fs::write(root.join("fault.log"), &log).unwrap();
+        let parsed = FaultLog::read(&root.join("fault.log")).unwrap();
+        assert_eq!(parsed.cut, Some(3));
+        assert_eq!(parsed.steps, ["fsync", "fsync"]);
+        std::fs::remove_file(root.join("fault.log")).unwrap();
+        let mut lost = power_cut(&root, &parsed, since).unwrap();
+        lost.sort();
+        assert_eq!(lost, [root.join("d/rewritten"), root.join("d/unsynced")]);
+        assert_eq!(std::fs::read(root.join("d/synced")).unwrap(), b"kept");
+        assert_eq!(std::fs::read(root.join("old")).unwrap(), b"before");
+        assert_eq!(std::fs::read(root.join("d/unsynced")).unwrap(), b"");
+
+        // A syncfs covers what changed before it began.
+        std::fs::write(root.join("d/unsynced"), b"again").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let began = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+        let dev = std::fs::metadata(&root).unwrap().dev();
+        std::fs::write(root.join("fault.log"), format!("syncfs {dev} {} {}\n", began.as_secs(), began.subsec_nanos())).unwrap();
+        let parsed = FaultLog::read(&root.join("fault.log")).unwrap();
+        std::fs::remove_file(root.join("fault.log")).unwrap();
+        assert_eq!(power_cut(&root, &parsed, since).unwrap(), Vec::<PathBuf>::new());
+        assert_eq!(std::fs::read(root.join("d/unsynced")).unwrap(), b"again");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn the_hook_is_off_without_its_environment() {
+        // No test sets DOCKBOX_FAULT_LOG: a step neither counts nor stops.
+        step("nothing");
+        assert!(!on());
+        assert_eq!(COUNT.load(Ordering::SeqCst), 0);
+    }
+}

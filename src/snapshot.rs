@@ -276,19 +276,25 @@ impl Snapshotter {
     /// Writes again, durably, the `link` and `lower` files of a container's init and writable
     /// layers that a power cut emptied: `make_layer` does not fsync them (four fsyncs on every
     /// create), and a layer whose `lower` reads empty would mount without the image. Returns
-    /// whether anything was rewritten.
-    pub fn repair_rw(&self, mount_id: &str, image: &Image) -> io::Result<bool> {
+    /// whether anything was rewritten. `image` (the container's) is looked up only then.
+    pub fn repair_rw(&self, mount_id: &str, image: &dyn Fn() -> Option<Image>) -> io::Result<bool> {
         Self::check_id(mount_id)?;
         let init_name = format!("{mount_id}-init");
         let (init_dir, rw_dir) = (self.layers().join(&init_name), self.layers().join(mount_id));
         if !init_dir.is_dir() || !rw_dir.is_dir() {
             return Ok(false);
         }
+        let torn = |p: &Path| std::fs::read_to_string(p).map(|s| s.trim().is_empty()).unwrap_or(true);
+        // An image without layers leaves its init layer without `lower`.
+        let init_lower_torn = init_dir.join("lower").exists() && torn(&init_dir.join("lower"));
+        if !torn(&init_dir.join("link")) && !torn(&rw_dir.join("link")) && !torn(&rw_dir.join("lower")) && !init_lower_torn {
+            return Ok(false);
+        }
+        let image = image().ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "its image is gone"))?;
         let mut repaired = false;
         let init_link = self.repair_link(&init_name, &mut repaired)?;
         self.repair_link(mount_id, &mut repaired)?;
-        let (image_lower, _) = self.image_lower(image)?;
-        let torn = |p: &Path| std::fs::read_to_string(p).map(|s| s.trim().is_empty()).unwrap_or(true);
+        let (image_lower, _) = self.image_lower(&image)?;
         if !image_lower.is_empty() && torn(&init_dir.join("lower")) {
             crate::durable::write_file(&init_dir.join("lower"), image_lower.as_bytes())?;
             repaired = true;

@@ -835,10 +835,8 @@ impl Daemon {
         }
         // Layer files a power cut emptied (written without fsync at create).
         for (id, mount_id, image) in &live {
-            if let Some(image) = self.images.get(image) {
-                if let Err(e) = self.snapshots.repair_rw(mount_id, &image) {
-                    eprintln!("dockerd: repairing the filesystem of container {id}: {e}");
-                }
+            if let Err(e) = self.snapshots.repair_rw(mount_id, &|| self.images.get(image)) {
+                eprintln!("dockerd: repairing the filesystem of container {id}: {e}");
             }
         }
         let mounts: std::collections::HashSet<String> = live.into_iter().map(|(_, m, _)| m).collect();
