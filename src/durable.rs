@@ -110,6 +110,33 @@ pub fn write_file(path: &Path, data: &[u8]) -> io::Result<()> {
     fsync(&f)
 }
 
+/// `std::fs::remove_dir_all` (step `remove`); with the hook on, a step before each directory
+/// below is emptied, so that a cut can fall in the middle of a deletion, as a power cut can
+/// (the unlinks are not fsynced).
+pub fn remove_dir_all(path: &Path) -> io::Result<()> {
+    if !on() {
+        return std::fs::remove_dir_all(path);
+    }
+    step_at("remove", path);
+    remove_tree_in_steps(path)
+}
+
+fn remove_tree_in_steps(path: &Path) -> io::Result<()> {
+    if !std::fs::symlink_metadata(path)?.is_dir() {
+        return std::fs::remove_file(path);
+    }
+    for e in std::fs::read_dir(path)? {
+        let e = e?;
+        if e.file_type()?.is_dir() {
+            step_at("remove", &e.path());
+            remove_tree_in_steps(&e.path())?;
+        } else {
+            std::fs::remove_file(e.path())?;
+        }
+    }
+    std::fs::remove_dir(path)
+}
+
 /// fsync(2) of a directory, making the entries made, renamed or removed in it durable.
 pub fn fsync_dir(dir: &Path) -> io::Result<()> {
     step("fsync-dir");

@@ -465,7 +465,7 @@ impl Snapshotter {
                 let _ = std::fs::remove_file(self.layers().join("l").join(link));
             }
         }
-        match std::fs::remove_dir_all(&dir) {
+        match crate::durable::remove_dir_all(&dir) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
         }

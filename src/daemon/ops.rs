@@ -738,9 +738,8 @@ impl Daemon {
             let _ = slot.c.save(&self.opts.data_root);
             return Err(ApiError::internal(format!("unable to remove filesystem for {id}: {e}")));
         }
-        crate::durable::step_at("remove", &dir);
         std::thread::scope(|scope| {
-            let files = scope.spawn(|| std::fs::remove_dir_all(&dir));
+            let files = scope.spawn(|| crate::durable::remove_dir_all(&dir));
             if let Err(e) = self.images.release_container_layers(&id) {
                 eprintln!("dockerd: releasing the layers of {id}: {e}; the next start frees them");
             }

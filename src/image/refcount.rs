@@ -235,7 +235,7 @@ impl ImageStore {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
             r => r?,
         }
-        let _ = std::fs::remove_dir_all(&trash);
+        let _ = crate::durable::remove_dir_all(&trash);
         let candidates = parent.map(|p| self.ancestry(&p)).unwrap_or_default();
         self.free_layers(&holds, &candidates)
     }
@@ -341,11 +341,9 @@ impl ImageStore {
         std::fs::rename(self.layer_dir(chain_id), &trash)?;
         fsync_dir(&self.layerdb_dir())?;
         if let Some(cache_id) = cache_id.filter(|c| !c.is_empty() && !c.contains('/') && c != "l") {
-            crate::durable::step_at("remove", &self.layers_dir().join(&cache_id));
             self.remove_layer_dir(&cache_id)?;
         }
-        crate::durable::step_at("remove", &trash);
-        std::fs::remove_dir_all(&trash)
+        crate::durable::remove_dir_all(&trash)
     }
 
     /// Deletes `overlay2/<name>` and its short link (never through a mount left on it).
@@ -358,7 +356,7 @@ impl ImageStore {
             }
         }
         crate::mounts::unmount_all_under(&dir)?;
-        match std::fs::remove_dir_all(&dir) {
+        match crate::durable::remove_dir_all(&dir) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
         }

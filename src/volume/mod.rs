@@ -351,8 +351,7 @@ impl Store {
             r => r?,
         }
         crate::durable::fsync_dir(&self.root)?;
-        crate::durable::step_at("remove", &trash);
-        std::fs::remove_dir_all(&trash)
+        crate::durable::remove_dir_all(&trash)
     }
 
     /// Removes the volumes no container references that `matches` selects (anonymous ones
