@@ -371,8 +371,15 @@ fn volume_holds(d: &Daemon, name: &str, content: &str) -> Result<(), String> {
 }
 
 /// What the start's cleanup must leave: only what the listed objects use.
-fn no_leftovers(d: &Daemon) -> Result<(), String> {
+fn no_leftovers(d: &Daemon, t: &Templates) -> Result<(), String> {
     let data = d.data();
+    // Every image there is, tagged or not, is whole (all of them are busybox here).
+    for id in d.ok(&["images", "-aq", "--no-trunc"]).lines() {
+        image_whole_or_absent(d, t, id)?;
+    }
+    for id in d.ok(&["ps", "-aq"]).lines() {
+        inspect(d, "container", id).ok_or_else(|| format!("container {id} is listed but cannot be inspected"))?;
+    }
     let names = |dir: &Path| -> BTreeSet<String> { std::fs::read_dir(dir).map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default() };
     let containers: BTreeSet<String> = d.ok(&["ps", "-aq", "--no-trunc"]).lines().map(str::to_string).collect();
     let dirs = names(&data.join("containers"));
@@ -405,9 +412,11 @@ fn no_leftovers(d: &Daemon) -> Result<(), String> {
             return Err(format!("short link {link} leads nowhere"));
         }
     }
-    let tmp = names(&data.join("image/overlay2/layerdb/tmp"));
-    if !tmp.is_empty() {
-        return Err(format!("layerdb/tmp holds {tmp:?}"));
+    for tmp in ["image/overlay2/layerdb/tmp", "tmp"] {
+        let left = names(&data.join(tmp));
+        if !left.is_empty() {
+            return Err(format!("{tmp} holds {left:?}"));
+        }
     }
     let volumes: BTreeSet<String> = d.ok(&["volume", "ls", "-q"]).lines().map(str::to_string).collect();
     let vdirs: BTreeSet<String> = names(&data.join("volumes")).into_iter().filter(|n| !n.starts_with('.') && n != "metadata.db").collect();
@@ -464,7 +473,7 @@ fn round(case: &Case, t: &Templates, dir: &Path, registry: &str, step: Option<u6
             return Err(format!("dockerd does not start after the cut:\n{}", fresh.log()));
         }
         (case.check)(&fresh, t)?;
-        no_leftovers(&fresh)
+        no_leftovers(&fresh, t)
     })();
     let result = result.map_err(|e| {
         let runtime_logs = Command::new("sh").arg("-c").arg("find \"$0\" -name log.json | xargs -r tail -n 5").arg(d.data()).output().map(|o| stdout(&o)).unwrap_or_default();
