@@ -2,7 +2,7 @@
 //! and directory creations between them), and a fault hook on them that simulates a power cut.
 //!
 //! Every durable write step of the stores goes through [`step`] (or [`fsync`], [`fsync_dir`],
-//! [`syncfs`], which call it). With `DOCKBOX_FAULT_LOG=<file>` in dockerd's environment (read
+//! [`syncfs`], [`write_file`], [`remove_dir_all`], which call it). With `DOCKBOX_FAULT_LOG=<file>` in dockerd's environment (read
 //! once at start by [`init_from_env`] and taken out of the environment, so containerd and the
 //! shims do not inherit it) each step is counted and logged to that file, and with
 //! `DOCKBOX_FAULT_STEP=N` as well, the process SIGKILLs itself at step N, before doing it.
