@@ -11,7 +11,8 @@
 //! [`image`] (content-addressed image and layer store), [`snapshot`] (overlay2/vfs container
 //! filesystems), [`mounts`], [`stdcopy`] (Docker's multiplexed stream), [`logger`] (container log
 //! drivers), [`jsonlog`] (json-file
-//! logs), [`sys`] (small syscall helpers), [`ids`] (ids and names), [`units`] (sizes and
+//! logs), [`sys`] (small syscall helpers), [`durable`] (the stores' durable write steps and the
+//! power-cut fault hook), [`ids`] (ids and names), [`units`] (sizes and
 //! durations in words), [`auth`] (registry credentials), [`base64`], [`cgroups`] (cgroup v1 and v2),
 //! [`detach_keys`] (Docker's detach key notation and the watch for it), [`template`] (Go's
 //! text/template, for `--format` and log tags).
@@ -29,6 +30,7 @@ pub mod daemon;
 pub mod docker_init;
 pub mod dockerfile;
 pub mod docker_proxy;
+pub mod durable;
 pub mod detach_keys;
 pub mod http;
 pub mod ids;

@@ -212,20 +212,26 @@ impl PreparedWrite {
         let dir = path.parent().ok_or_else(|| io::Error::other("path has no parent"))?;
         let tmp = dir.join(format!(".{}{ATOMIC_TEMP_MARK}{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("f"), std::process::id()));
         let prepared = PreparedWrite { tmp, path: path.to_path_buf(), flush, committed: false };
+        if flush != Flush::Nothing {
+            crate::durable::step_at("write", path);
+        }
         let mut f = std::fs::File::create(&prepared.tmp)?;
         f.write_all(data)?;
         if flush != Flush::Nothing {
-            f.sync_all()?;
+            crate::durable::fsync(&f)?;
         }
         Ok(prepared)
     }
 
     pub fn commit(mut self) -> io::Result<()> {
+        if self.flush != Flush::Nothing {
+            crate::durable::step_at("rename", &self.path);
+        }
         std::fs::rename(&self.tmp, &self.path)?;
         self.committed = true;
         if self.flush == Flush::DataAndName {
-            if let Some(Ok(d)) = self.path.parent().map(std::fs::File::open) {
-                let _ = d.sync_all();
+            if let Some(dir) = self.path.parent() {
+                let _ = crate::durable::fsync_dir(dir);
             }
         }
         Ok(())

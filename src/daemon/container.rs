@@ -190,11 +190,12 @@ impl Container {
     /// Deletes config.v2.json durably: the container no longer exists for a restarted
     /// daemon, whatever is left of its directory.
     pub fn forget(dir: &Path) -> io::Result<()> {
+        crate::durable::step_at("unlink", &dir.join("config.v2.json"));
         match std::fs::remove_file(dir.join("config.v2.json")) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
             _ => {}
         }
-        std::fs::File::open(dir)?.sync_all()
+        crate::durable::fsync_dir(dir)
     }
 
     pub fn load(dir: &Path) -> io::Result<Container> {

@@ -235,6 +235,7 @@ pub fn main(args: Vec<String>) -> i32 {
 
 fn run(mut opts: Options, args: Vec<String>) -> Result<(), String> {
     crate::sys::one_malloc_arena();
+    crate::durable::init_from_env();
     if opts.storage_driver != "overlay2" && opts.storage_driver != "vfs" {
         return Err(format!("error initializing graphdriver: driver not supported: {}", opts.storage_driver));
     }

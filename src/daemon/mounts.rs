@@ -741,8 +741,7 @@ mod copy_up {
     }
 
     fn sync(dir: &Path) -> io::Result<()> {
-        let f = std::fs::File::open(dir)?;
-        nix::unistd::syncfs(std::os::fd::AsRawFd::as_raw_fd(&f)).map_err(io::Error::from)
+        crate::durable::syncfs(&std::fs::File::open(dir)?)
     }
 
     /// Copies what the container's root has at `dest` (resolved inside the root, never
@@ -761,12 +760,15 @@ mod copy_up {
         };
         let src = PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&dir)));
         let marker = marker(data);
+        crate::durable::step_at("write", &marker);
         std::fs::write(&marker, b"")?;
         let mut links = std::collections::HashMap::new();
+        crate::durable::step_at("copy", data);
         copy_dir(&src, data, &mut links)?;
         let top = std::fs::metadata(&src)?;
         copy_attributes(data, &top)?;
         sync(data)?;
+        crate::durable::step_at("unlink", &marker);
         std::fs::remove_file(&marker)
     }
 

@@ -242,6 +242,7 @@ impl Daemon {
         // config.v2.json's data is fsynced there too, and only its rename waits for the layers.
         let (files, layers) = std::thread::scope(|scope| {
             let files = scope.spawn(|| {
+                crate::durable::step_at("mkdir", &dir);
                 std::fs::create_dir_all(&dir)?;
                 c.save_host_config(&self.opts.data_root)?;
                 c.prepare_config(&self.opts.data_root, crate::sys::Flush::DataAndName)
@@ -726,6 +727,7 @@ impl Daemon {
         Container::forget(&dir).map_err(|e| ApiError::internal(format!("unable to remove {id}: {e}")))?;
         // What follows goes two at a time where the order allows: deleting directory entries
         // is slow on some disks, and these are independent.
+        crate::durable::step_at("remove layers of", &dir);
         let removed = std::thread::scope(|scope| {
             let bundle = scope.spawn(|| std::fs::remove_dir_all(self.bundle_dir(&id)));
             let removed = self.snapshots.remove(&slot.c.mount_id);
@@ -740,7 +742,7 @@ impl Daemon {
             return Err(ApiError::internal(format!("unable to remove filesystem for {id}: {e}")));
         }
         std::thread::scope(|scope| {
-            let files = scope.spawn(|| std::fs::remove_dir_all(&dir));
+            let files = scope.spawn(|| crate::durable::remove_dir_all(&dir));
             if let Err(e) = self.images.release_container_layers(&id) {
                 crate::log::line(crate::log::Level::Error, "releasing the container's layers; the next start frees them", &[("container", &id), ("error", &e.to_string())]);
             }
@@ -832,6 +834,12 @@ impl Daemon {
             .collect();
         if let Err(e) = self.images.recover(&live, &|mount_id| self.snapshots.remove(mount_id)) {
             crate::log::error(&format!("recovering the layer store: {e}"));
+        }
+        // Layer files a power cut emptied (written without fsync at create).
+        for (id, mount_id, image) in &live {
+            if let Err(e) = self.snapshots.repair_rw(mount_id, &|| self.images.get(image)) {
+                eprintln!("dockerd: repairing the filesystem of container {id}: {e}");
+            }
         }
         let mounts: std::collections::HashSet<String> = live.into_iter().map(|(_, m, _)| m).collect();
         if let Err(e) = self.snapshots.remove_orphan_roots(&mounts) {

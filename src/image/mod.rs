@@ -322,6 +322,10 @@ impl ImageStore {
     /// makes this one a no-op.
     fn commit_extracted(&self, work: &Path, chain_id: &str, diff_id: &str, parent: Option<&str>, size: u64) -> io::Result<()> {
         use std::io::Write as _;
+        // The extracted files are written without fsync (one each would be slow): one syncfs,
+        // before the store lock (it may take a while), puts them on disk before the layerdb
+        // entry makes the layer present, or a power cut could leave it with empty files.
+        crate::durable::syncfs(&std::fs::File::open(work)?)?;
         let _guard = self.lock();
         if self.layer_exists(chain_id) {
             let _ = std::fs::remove_dir_all(work);
@@ -345,21 +349,26 @@ impl ImageStore {
             std::fs::create_dir_all(work.join("work"))?;
         }
         let cache_id = crate::ids::new_id();
+        crate::durable::step_at("rename", &layers.join(&cache_id));
         std::fs::rename(work, layers.join(&cache_id))?;
+        crate::durable::step_at("symlink", &layers.join("l").join(&link));
         std::os::unix::fs::symlink(format!("../{cache_id}/diff"), layers.join("l").join(&link))?;
         let set = self.meta_dir().join("layerdb/tmp").join(format!("write-set-{}", &crate::ids::new_id()[..16]));
+        crate::durable::step_at("mkdir", &set);
         std::fs::create_dir_all(&set)?;
         let mut files: Vec<(&str, String)> = vec![("diff", diff_id.to_string()), ("size", size.to_string()), ("cache-id", cache_id)];
         if let Some(parent) = parent {
             files.push(("parent", parent.to_string()));
         }
         for (name, value) in files {
+            crate::durable::step_at("write", &set.join(name));
             let mut f = std::fs::File::create(set.join(name))?;
             f.write_all(value.as_bytes())?;
-            f.sync_all()?;
+            crate::durable::fsync(&f)?;
         }
+        crate::durable::step_at("rename", &self.layer_dir(chain_id));
         std::fs::rename(&set, self.layer_dir(chain_id))?;
-        std::fs::File::open(self.layerdb_dir())?.sync_all()
+        crate::durable::fsync_dir(&self.layerdb_dir())
     }
 
     /// Points `reference` at image `id`; returns whether it pointed elsewhere before.

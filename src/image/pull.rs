@@ -280,16 +280,15 @@ fn download_blob(store: &ImageStore, client: &RegistryClient, layer: &Descriptor
                 }
             }
         }
-        file.sync_all()?;
+        crate::durable::fsync(&file)?;
         let _ = tx.send(Event::Progress(with_id("Verifying Checksum", &id)));
         let got = format!("sha256:{:x}", hasher.finalize());
         if got != layer.digest {
             return Err(other(format!("filesystem layer verification failed for digest {}", layer.digest)));
         }
+        crate::durable::step_at("rename", &blob);
         std::fs::rename(&partial_path, &blob)?;
-        if let Ok(d) = std::fs::File::open(store.blobs_dir().join("sha256")) {
-            let _ = d.sync_all();
-        }
+        let _ = crate::durable::fsync_dir(&store.blobs_dir().join("sha256"));
         Ok(())
     })();
     match result {

@@ -87,16 +87,9 @@ pub struct ContainerLayers {
     pub parent: Option<String>,
 }
 
-fn fsync_dir(dir: &Path) -> io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
-}
+use crate::durable::fsync_dir;
 
-fn write_synced(path: &Path, data: &[u8]) -> io::Result<()> {
-    use std::io::Write;
-    let mut f = std::fs::File::create(path)?;
-    f.write_all(data)?;
-    f.sync_all()
-}
+use crate::durable::write_file as write_synced;
 
 fn random_suffix() -> String {
     crate::ids::new_id()[..16].to_string()
@@ -155,7 +148,14 @@ impl ImageStore {
         check_container_id(container_id)?;
         let set = self.trash_name("mount");
         std::fs::create_dir_all(&set)?;
-        let write = |path: &Path, data: &[u8]| if durable { write_synced(path, data) } else { std::fs::write(path, data) };
+        let write = |path: &Path, data: &[u8]| {
+            if durable {
+                write_synced(path, data)
+            } else {
+                crate::durable::step_at("write", path);
+                std::fs::write(path, data)
+            }
+        };
         let written = (|| {
             write(&set.join("mount-id"), mount_id.as_bytes())?;
             write(&set.join("init-id"), format!("{mount_id}-init").as_bytes())?;
@@ -167,9 +167,11 @@ impl ImageStore {
             if at.exists() {
                 // Torn by a power cut (see record_container_layers): out of the way first.
                 let torn = self.trash_name("torn");
+                crate::durable::step_at("rename", &at);
                 std::fs::rename(&at, &torn)?;
                 let _ = std::fs::remove_dir_all(&torn);
             }
+            crate::durable::step_at("rename", &at);
             std::fs::rename(&set, &at)?;
             if durable {
                 fsync_dir(&self.mounts_dir())?;
@@ -206,7 +208,7 @@ impl ImageStore {
         for r in self.container_records().into_iter().filter(|r| r.parent.as_deref() == Some(top)) {
             let dir = self.mounts_dir().join(&r.container_id);
             for f in ["mount-id", "init-id", "parent"] {
-                std::fs::File::open(dir.join(f))?.sync_all()?;
+                crate::durable::fsync(&std::fs::File::open(dir.join(f))?)?;
             }
             fsync_dir(&dir)?;
             any = true;
@@ -228,11 +230,12 @@ impl ImageStore {
         let trash = self.trash_name("unmount");
         // Not fsynced: the container is durably gone already (or never was), and a record of a
         // container that does not exist is collected at start.
+        crate::durable::step_at("rename", &record);
         match std::fs::rename(&record, &trash) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
             r => r?,
         }
-        let _ = std::fs::remove_dir_all(&trash);
+        let _ = crate::durable::remove_dir_all(&trash);
         let candidates = parent.map(|p| self.ancestry(&p)).unwrap_or_default();
         self.free_layers(&holds, &candidates)
     }
@@ -334,12 +337,13 @@ impl ImageStore {
     fn delete_layer(&self, chain_id: &str) -> io::Result<()> {
         let cache_id = self.cache_id(chain_id);
         let trash = self.trash_name("delete");
+        crate::durable::step_at("rename", &self.layer_dir(chain_id));
         std::fs::rename(self.layer_dir(chain_id), &trash)?;
         fsync_dir(&self.layerdb_dir())?;
         if let Some(cache_id) = cache_id.filter(|c| !c.is_empty() && !c.contains('/') && c != "l") {
             self.remove_layer_dir(&cache_id)?;
         }
-        std::fs::remove_dir_all(&trash)
+        crate::durable::remove_dir_all(&trash)
     }
 
     /// Deletes `overlay2/<name>` and its short link (never through a mount left on it).
@@ -352,7 +356,7 @@ impl ImageStore {
             }
         }
         crate::mounts::unmount_all_under(&dir)?;
-        match std::fs::remove_dir_all(&dir) {
+        match crate::durable::remove_dir_all(&dir) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
         }

@@ -207,8 +207,9 @@ impl ImageStore {
         if let Some(top) = chains.last() {
             self.make_records_durable(top).map_err(RemoveError::other)?;
         }
+        crate::durable::step_at("unlink", &self.content_dir().join(&hex));
         std::fs::remove_file(self.content_dir().join(&hex)).map_err(RemoveError::other)?;
-        std::fs::File::open(self.content_dir()).and_then(|d| d.sync_all()).map_err(RemoveError::other)?;
+        crate::durable::fsync_dir(&self.content_dir()).map_err(RemoveError::other)?;
         response.push(json!({ "Deleted": id }));
         let top_first: Vec<String> = chains.into_iter().rev().collect();
         for chain in self.free_layers(&holds, &top_first).map_err(RemoveError::other)? {

@@ -130,6 +130,10 @@ pub fn validate_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Prefixes of a volume's directory while it is made and while it is deleted.
+const HIDDEN_NEW: &str = ".new-";
+const HIDDEN_TRASH: &str = ".trash-";
+
 /// The local driver's volumes.
 pub struct Store {
     /// `<data-root>/volumes`.
@@ -149,6 +153,11 @@ impl Store {
         for entry in std::fs::read_dir(&root)? {
             let entry = entry?;
             let Some(name) = entry.file_name().to_str().map(str::to_string) else { continue };
+            if (name.starts_with(HIDDEN_NEW) || name.starts_with(HIDDEN_TRASH)) && !mounted.iter().any(|m| m.starts_with(entry.path())) {
+                // A creation or removal a crash interrupted.
+                let _ = std::fs::remove_dir_all(entry.path());
+                continue;
+            }
             if validate_name(&name).is_err() || !entry.path().join("_data").is_dir() {
                 continue;
             }
@@ -216,12 +225,19 @@ impl Store {
         }
         let dir = self.dir(&name);
         let meta = Meta { name: name.clone(), labels, options, created_at: crate::sys::rfc3339_seconds(std::time::SystemTime::now()) };
+        // Made whole under a hidden name (no volume name starts with a dot), then renamed in:
+        // a power cut leaves the volume with its metadata, or no volume.
+        let new = self.root.join(format!("{HIDDEN_NEW}{name}-{}", &crate::ids::new_id()[..8]));
         let written = (|| -> io::Result<()> {
-            std::fs::create_dir_all(dir.join("_data"))?;
-            crate::sys::write_atomic(&dir.join(META_FILE), &serde_json::to_vec(&meta).map_err(io::Error::other)?)
+            crate::durable::step_at("mkdir", &new);
+            std::fs::create_dir_all(new.join("_data"))?;
+            crate::durable::write_file(&new.join(META_FILE), &serde_json::to_vec(&meta).map_err(io::Error::other)?)?;
+            crate::durable::step_at("rename", &dir);
+            std::fs::rename(&new, &dir)?;
+            crate::durable::fsync_dir(&self.root)
         })();
         if let Err(e) = written {
-            let _ = std::fs::remove_dir_all(&dir);
+            let _ = std::fs::remove_dir_all(&new);
             return Err(op_err(ErrorKind::System, e.to_string()));
         }
         let s = State { meta, refs: BTreeSet::new(), active: BTreeSet::new(), mounted: false };
@@ -326,10 +342,16 @@ impl Store {
         if !crate::mounts::mounts_under(&dir)?.is_empty() {
             return Err(io::Error::other(format!("{} is still mounted", dir.display())));
         }
-        match std::fs::remove_dir_all(&dir) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
+        // Out of sight first (durably), so that a cut in the middle of the deletion leaves no
+        // half-emptied volume; what is left under the hidden name goes at the next start.
+        let trash = self.root.join(format!("{HIDDEN_TRASH}{name}-{}", &crate::ids::new_id()[..8]));
+        crate::durable::step_at("rename", &dir);
+        match std::fs::rename(&dir, &trash) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            r => r?,
         }
+        crate::durable::fsync_dir(&self.root)?;
+        crate::durable::remove_dir_all(&trash)
     }
 
     /// Removes the volumes no container references that `matches` selects (anonymous ones
