@@ -45,7 +45,7 @@ pub fn init_from_env() {
             let _ = LOG.set(Mutex::new(f));
             TARGET.store(target, Ordering::SeqCst);
         }
-        Err(e) => eprintln!("dockerd: {FAULT_LOG_ENV}: {e}"),
+        Err(e) => crate::log::error(&format!("{FAULT_LOG_ENV}: {e}")),
     }
 }
 
