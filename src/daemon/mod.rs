@@ -7,6 +7,7 @@ mod attach;
 mod container;
 pub mod config;
 pub mod create_fields;
+mod leftovers;
 mod listeners;
 mod host_spec;
 mod init;
@@ -296,8 +297,10 @@ fn run(mut opts: Options, args: Vec<String>) -> Result<(), String> {
         live: config::Live::new(config::Reloadable::from_options(&opts)),
     });
     daemon.restore();
+    daemon.clear_interrupted_runs();
     daemon.restore_networking();
     daemon.restore_execs();
+    daemon.reconcile();
     daemon.recover_storage();
     // Devices of volumes that no restored container holds, left mounted by a crash.
     daemon.volumes.unmount_unused();

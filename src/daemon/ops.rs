@@ -837,7 +837,9 @@ impl Daemon {
     }
 
     /// Exits that happened while we were not listening (a restart of dockerd or containerd).
-    fn reconcile(&self) {
+    /// Run once at start before the API serves, so that no container reads as running whose
+    /// task is gone, and again each time the event subscription is in place.
+    pub(super) fn reconcile(&self) {
         for entry in self.containers() {
             let (id, running) = {
                 let s = entry.lock();
