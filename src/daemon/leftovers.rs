@@ -22,6 +22,7 @@ impl Daemon {
         // Tasks of containers not recorded as running (or not recorded at all).
         for task in self.containerd.list().unwrap_or_default() {
             if !running.contains(task.id.as_str()) {
+                eprintln!("dockerd: level=warning msg=\"ending the task of {} ({}), left by an interrupted start\"", task.id, task.status);
                 self.end_task(&task.id, &task.status);
             }
         }
@@ -41,18 +42,18 @@ impl Daemon {
     }
 
     /// Kills a task nobody runs any more and deletes it (its shim exits, the runtime forgets
-    /// the container, its cgroup goes).
-    fn end_task(&self, id: &str, status: &str) {
-        eprintln!("dockerd: level=warning msg=\"ending the task of {id} ({status}), left by an interrupted start\"");
+    /// the container, its cgroup goes). Each call waits for a containerd being restarted.
+    pub(super) fn end_task(&self, id: &str, status: &str) {
         if status != "stopped" {
-            let _ = self.containerd.kill(id, libc::SIGKILL, true);
+            let _ = self.containerd_call(|c| c.kill(id, libc::SIGKILL, true));
             let deadline = Instant::now() + Duration::from_secs(10);
             while self.containerd.state(id).is_ok_and(|t| t.status != "stopped") && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(5));
             }
         }
-        if let Err(e) = self.containerd.delete(id) {
-            eprintln!("dockerd: deleting the leftover task {id}: {}", e.message);
+        match self.containerd_call(|c| c.delete(id)) {
+            Err(e) if e.kind != crate::rpc::ErrorKind::NotFound => eprintln!("dockerd: deleting the task of {id}: {}", e.message),
+            _ => {}
         }
     }
 }

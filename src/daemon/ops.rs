@@ -480,7 +480,10 @@ impl Daemon {
                 Ok(())
             }
             Err(e) => {
-                let _ = self.containerd.delete(&id);
+                // The task may be running (a start whose answer a containerd restart lost, then
+                // refused when retried) and containerd may be restarting: it is killed and
+                // deleted once containerd answers again, not left behind.
+                self.end_task(&id, "unknown");
                 entry.input.clear();
                 super::streams::Output::release(&fifos);
                 undo(self, &mut slot.c);
