@@ -313,6 +313,10 @@ fn run(mut opts: Options, args: Vec<String>) -> Result<(), String> {
         let d = daemon.clone();
         std::thread::Builder::new().name("events".into()).spawn(move || d.follow_events()).map_err(|e| e.to_string())?;
     }
+    if daemon.containerd_child.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
+        let d = daemon.clone();
+        std::thread::Builder::new().name("containerd-watch".into()).stack_size(256 * 1024).spawn(move || d.watch_containerd()).map_err(|e| e.to_string())?;
+    }
 
     let handler: crate::http::server::Handler = {
         let d = daemon.clone();

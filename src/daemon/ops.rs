@@ -891,6 +891,16 @@ impl Daemon {
         }
     }
 
+    /// Restarts our containerd child when it dies, forever. A thread of its own: the events
+    /// thread, which noticed it before, may itself be waiting for containerd to come back
+    /// (an exit's task deletion, through `containerd_call`), and would wait in vain.
+    pub(super) fn watch_containerd(&self) {
+        loop {
+            std::thread::sleep(Duration::from_millis(50));
+            self.restart_containerd_if_dead();
+        }
+    }
+
     fn restart_containerd_if_dead(&self) {
         let mut child = self.containerd_child.lock().unwrap_or_else(|e| e.into_inner());
         let Some(c) = child.as_mut() else { return };
