@@ -476,9 +476,13 @@ impl Daemon {
         match call_shim(&sock, "create", shim_params) {
             Ok(v) => Ok((v.get("pid").and_then(Value::as_u64).unwrap_or(0) as u32, child)),
             Err(e) => {
-                // The shim exits after a failed create; do not leave it as a zombie.
+                // The shim exits after a failed create; do not leave it as a zombie. A shim
+                // that died (was killed) during the create may leave the runtime's create
+                // going on without it: that ends too, and what it made is deleted.
                 let _ = child.kill();
                 let _ = child.wait();
+                kill_shim_group(child.id() as i32);
+                self.runtime_delete_force(id, Some((runtime.to_path_buf(), runtime_name.to_string())), &runtime_root);
                 Err(e)
             }
         }
@@ -495,17 +499,23 @@ impl Daemon {
                     v.get("exited_at").and_then(Value::as_str).unwrap_or_default().to_string(),
                 ),
                 Err(_) => {
-                    {
+                    let shim = {
                         let mut tasks = d.tasks.lock().unwrap();
                         let Some(task) = tasks.get_mut(&id) else { return };
                         if task.deleting || task.exit.is_some() {
                             return;
                         }
                         task.shim_alive = false;
-                        if let Some(child) = task.shim.as_mut() {
+                        let shim = task.shim.as_mut().map(|child| {
                             let _ = child.wait();
-                        }
+                            child.id() as i32
+                        });
                         task.shim = None;
+                        shim
+                    };
+                    // Not under the lock: this waits for processes.
+                    if let Some(shim) = shim {
+                        kill_shim_group(shim);
                     }
                     d.dead_shim_exit(&id)
                 }
@@ -580,6 +590,23 @@ impl Daemon {
         let result = if alive {
             match call_shim(&self.shim_socket(id), "delete", json!({})) {
                 Ok(v) => v,
+                // A shim that died before or during its delete (killed): what it would have
+                // deleted is deleted here, as for any dead shim.
+                Err(_) if crate::sys::connect_unix(&self.shim_socket(id)).is_err() => {
+                    let shim = self.tasks.lock().unwrap().get_mut(id).and_then(|t| {
+                        t.shim_alive = false;
+                        t.shim.take()
+                    });
+                    if let Some(mut child) = shim {
+                        let _ = child.wait();
+                        kill_shim_group(child.id() as i32);
+                    }
+                    let (code, at) = self.dead_shim_exit(id);
+                    if let Some(t) = self.tasks.lock().unwrap().get_mut(id) {
+                        t.exit.get_or_insert((code, at));
+                    }
+                    Value::Null
+                }
                 Err(e) => {
                     if let Some(t) = self.tasks.lock().unwrap().get_mut(id) {
                         t.deleting = false;
@@ -634,6 +661,12 @@ impl Daemon {
             _ => resolve_runtime(self.default_runtime.as_deref()).ok(),
         };
         let runtime_root = field("runtime_root").map(PathBuf::from).unwrap_or_else(|| self.runtime_root.clone());
+        self.runtime_delete_force(id, runtime, &runtime_root);
+        read_exit_file(&self.workdir(id)).map(|(_, c, a)| (c, a)).unwrap_or_else(|| (137, crate::sys::rfc3339_nanos(std::time::SystemTime::now())))
+    }
+
+    /// `runtime delete --force ID`: the container killed and forgotten by its runtime.
+    fn runtime_delete_force(&self, id: &str, runtime: Option<(PathBuf, String)>, runtime_root: &Path) {
         if let Some((path, name)) = runtime {
             let _ = Command::new(path)
                 .arg0(name)
@@ -645,7 +678,6 @@ impl Daemon {
                 .stderr(Stdio::null())
                 .status();
         }
-        read_exit_file(&self.workdir(id)).map(|(_, c, a)| (c, a)).unwrap_or_else(|| (137, crate::sys::rfc3339_nanos(std::time::SystemTime::now())))
     }
 
     /// Re-learns the tasks whose shims survived a crash or restart of containerd.
@@ -707,6 +739,34 @@ impl Daemon {
             }
         }
     }
+}
+
+/// Kills what is left of a dead shim's process group (the shim is a session leader): a
+/// runtime it was running (`create`, `exec`, `delete`, ...) would otherwise go on alone and
+/// could make a container, or keep a state directory, after the runtime's `delete --force`
+/// has run. Waits (5 s at most) until no live process is left in the group.
+fn kill_shim_group(shim: i32) {
+    if shim <= 1 {
+        return;
+    }
+    let group = nix::unistd::Pid::from_raw(shim);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while group_has_live_members(shim) && std::time::Instant::now() < deadline {
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
+/// Whether a process that is not a zombie is in process group `pgid`.
+fn group_has_live_members(pgid: i32) -> bool {
+    std::fs::read_dir("/proc").into_iter().flatten().flatten().any(|e| {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { return false };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+        // pid (comm) state ppid pgrp ...
+        let mut fields = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace()).into_iter().flatten();
+        let state = fields.next().unwrap_or("Z");
+        fields.nth(1).and_then(|g| g.parse::<i32>().ok()) == Some(pgid) && state != "Z" && state != "X"
+    })
 }
 
 /// What containerd wrote about a task at create (bundle, runtime, runtime_name, runtime_root),

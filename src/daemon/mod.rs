@@ -7,6 +7,7 @@ mod attach;
 mod container;
 pub mod config;
 pub mod create_fields;
+mod leftovers;
 mod listeners;
 mod host_spec;
 mod init;
@@ -302,8 +303,10 @@ fn run(mut opts: Options, args: Vec<String>) -> Result<(), String> {
     });
     daemon.health.attach(&daemon);
     daemon.restore();
+    daemon.clear_interrupted_runs();
     daemon.restore_networking();
     daemon.restore_execs();
+    daemon.reconcile();
     daemon.restore_health();
     daemon.recover_storage();
     // Devices of volumes that no restored container holds, left mounted by a crash.
@@ -316,6 +319,10 @@ fn run(mut opts: Options, args: Vec<String>) -> Result<(), String> {
     {
         let d = daemon.clone();
         std::thread::Builder::new().name("events".into()).spawn(move || d.follow_events()).map_err(|e| e.to_string())?;
+    }
+    if daemon.containerd_child.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
+        let d = daemon.clone();
+        std::thread::Builder::new().name("containerd-watch".into()).stack_size(256 * 1024).spawn(move || d.watch_containerd()).map_err(|e| e.to_string())?;
     }
 
     let handler: crate::http::server::Handler = {

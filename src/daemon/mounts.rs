@@ -635,6 +635,11 @@ fn hold_subpath(data: &Path, subpath: &str, at: &Path) -> std::io::Result<PathBu
 }
 
 /// Unbinds the held sub-paths of a container's run.
+/// The volume sub-path binds of a run a crash interrupted (`daemon::leftovers`).
+pub(super) fn release_held_binds(d: &Daemon, id: &str) {
+    release_held(d, id);
+}
+
 fn release_held(d: &Daemon, id: &str) {
     let dir = held_dir(d, id);
     if dir.exists() {

@@ -483,7 +483,10 @@ impl Daemon {
                 Ok(())
             }
             Err(e) => {
-                let _ = self.containerd.delete(&id);
+                // The task may be running (a start whose answer a containerd restart lost, then
+                // refused when retried) and containerd may be restarting: it is killed and
+                // deleted once containerd answers again, not left behind.
+                self.end_task(&id, "unknown");
                 entry.input.clear();
                 super::streams::Output::release(&fifos);
                 undo(self, &mut slot.c);
@@ -848,7 +851,9 @@ impl Daemon {
     }
 
     /// Exits that happened while we were not listening (a restart of dockerd or containerd).
-    fn reconcile(&self) {
+    /// Run once at start before the API serves, so that no container reads as running whose
+    /// task is gone, and again each time the event subscription is in place.
+    pub(super) fn reconcile(&self) {
         for entry in self.containers() {
             let (id, running) = {
                 let s = entry.lock();
@@ -894,6 +899,16 @@ impl Daemon {
             }
             self.restart_containerd_if_dead();
             std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Restarts our containerd child when it dies, forever. A thread of its own: the events
+    /// thread, which noticed it before, may itself be waiting for containerd to come back
+    /// (an exit's task deletion, through `containerd_call`), and would wait in vain.
+    pub(super) fn watch_containerd(&self) {
+        loop {
+            std::thread::sleep(Duration::from_millis(50));
+            self.restart_containerd_if_dead();
         }
     }
 

@@ -178,7 +178,9 @@ impl Networking {
     pub fn new(opts: &NetworkOptions, exec_root: &Path, pool: Arc<netns::Pool>) -> Result<Networking, String> {
         let iptables = if opts.iptables { Some(iptables::Iptables::new(false)) } else { None };
         let ip6tables = match opts.ip6tables.then(|| iptables::Iptables::new(true)) {
-            Some(ipt6) => match ipt6.ensure_chains(opts.userland_proxy) {
+            // What a dead daemon left in Docker's chains goes first (Docker's bridge driver
+            // does the same at start); restore_networking adds back what still runs.
+            Some(ipt6) => match ipt6.flush_chains().and_then(|()| ipt6.ensure_chains(opts.userland_proxy)) {
                 Ok(()) => Some(ipt6),
                 Err(e) => {
                     crate::log::warn(&format!("ip6tables: {e}; IPv6 subnets get no firewall rules"));
@@ -192,7 +194,7 @@ impl Networking {
             if !ipt.available() {
                 return Err("Error initializing network controller: failed to create NAT chain DOCKER: iptables not found".into());
             }
-            ipt.ensure_chains(opts.userland_proxy).map_err(|e| format!("Error initializing network controller: {e}"))?;
+            ipt.flush_chains().and_then(|()| ipt.ensure_chains(opts.userland_proxy)).map_err(|e| format!("Error initializing network controller: {e}"))?;
         }
         if opts.ip_forward && opts.bridge.as_deref() != Some("none") {
             netns::set_sysctl("/proc/sys/net/ipv4/ip_forward", "1").map_err(|e| format!("enabling IP forwarding: {e}"))?;
