@@ -800,8 +800,8 @@ impl Daemon {
                             crate::log::line(crate::log::Level::Error, &format!("failed to initialize logging driver: {e}"), &[("container", &id)]);
                             crate::logger::Logger::none()
                         });
-                        if fifos.stdout.exists() && entry.output.start(&fifos, logger).is_ok() {
-                            entry.output.open_gate();
+                        if fifos.stdout.exists() {
+                            let _ = entry.output.resume(&fifos, logger);
                         }
                         let stdin = bundle.join("init-stdin");
                         if stdin.exists() {
@@ -950,6 +950,8 @@ impl Daemon {
                 }
             });
         }
+        // What running containers write from now on waits in their FIFOs for the next dockerd.
+        super::streams::stop_readers();
         if let Some(mut c) = self.containerd_child.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.id() as i32), nix::sys::signal::Signal::SIGTERM);
             let _ = c.wait();

@@ -7,7 +7,9 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 use std::time::SystemTime;
 
 /// Makes a FIFO (mode 0600) at `path`, replacing what was there.
@@ -17,13 +19,50 @@ pub fn make_fifo(path: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// Reads an output FIFO until its writers are gone, each chunk to `on_data` (false: stop).
+/// Set once dockerd shuts down: readers take nothing more from their FIFOs.
+static STOPPING: AtomicBool = AtomicBool::new(false);
+/// Held (shared) by each reader from its read to the end of its handling of what it read;
+/// taken exclusively, and kept, by [`stop_readers`].
+static IN_FLIGHT: RwLock<()> = RwLock::new(());
+/// Readable once dockerd shuts down, waking every reader's poll.
+static STOP_PIPE: OnceLock<Option<(OwnedFd, OwnedFd)>> = OnceLock::new();
+
+fn stop_pipe() -> Option<&'static (OwnedFd, OwnedFd)> {
+    STOP_PIPE.get_or_init(|| nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ok()).as_ref()
+}
+
+/// At shutdown: every FIFO reader stops at a chunk's boundary, so what a container writes
+/// from now on stays in its FIFO (the shim holds it open) for the next dockerd, and nothing
+/// read is lost with this process. Returns once no reader is between a read and its logging.
+pub fn stop_readers() {
+    STOPPING.store(true, Ordering::SeqCst);
+    if let Some((_, w)) = stop_pipe() {
+        let _ = nix::unistd::write(w, b"x");
+    }
+    // Kept until the process exits: no reader starts another read.
+    std::mem::forget(IN_FLIGHT.write().unwrap_or_else(|e| e.into_inner()));
+}
+
+/// Reads an output FIFO until its writers are gone, each chunk to `on_data` (false: stop),
+/// or until dockerd shuts down ([`stop_readers`]).
 /// The open blocks until a writer (the shim) has the FIFO open: reading before that would see
 /// end-of-file at once. False when the FIFO could not be opened.
 pub fn read_fifo(path: &Path, mut on_data: impl FnMut(&[u8]) -> bool) -> bool {
     let Ok(mut fifo) = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_CLOEXEC).open(path) else { return false };
+    let stop = stop_pipe();
     let mut buf = vec![0u8; 32 << 10];
     loop {
+        if let Some((r, _)) = stop {
+            let mut fds = [libc::pollfd { fd: fifo.as_raw_fd(), events: libc::POLLIN, revents: 0 }, libc::pollfd { fd: r.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+            // SAFETY: two valid pollfds for descriptors we hold, for the duration of the call.
+            if unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) } < 0 {
+                continue;
+            }
+        }
+        let _reading = IN_FLIGHT.read().unwrap_or_else(|e| e.into_inner());
+        if STOPPING.load(Ordering::SeqCst) {
+            return true;
+        }
         match fifo.read(&mut buf) {
             Ok(0) => return true,
             Ok(n) => {
@@ -103,14 +142,25 @@ impl Output {
 
     /// Starts reading a run's FIFOs into the container's log driver and the subscribers.
     /// Call before the runtime creates the container, so no byte is written before a reader
-    /// exists.
+    /// exists; the output goes through once [`Output::open_gate`] says so.
     pub fn start(self: &Arc<Self>, fifos: &Fifos, log: crate::logger::Logger) -> io::Result<()> {
+        self.start_gated(fifos, log, false)
+    }
+
+    /// Reads the FIFOs of a run that is already going (a restarted dockerd taking a container
+    /// back): its output goes through from the first byte, what it wrote while no dockerd read
+    /// it included.
+    pub fn resume(self: &Arc<Self>, fifos: &Fifos, log: crate::logger::Logger) -> io::Result<()> {
+        self.start_gated(fifos, log, true)
+    }
+
+    fn start_gated(self: &Arc<Self>, fifos: &Fifos, log: crate::logger::Logger, gate_open: bool) -> io::Result<()> {
         {
             let mut inner = self.lock();
             inner.open = 1 + usize::from(fifos.stderr.is_some());
             inner.splitters = Default::default();
             inner.log = Some(log);
-            inner.gate_open = false;
+            inner.gate_open = gate_open;
         }
         let streams = std::iter::once((fifos.stdout.clone(), StreamType::Stdout)).chain(fifos.stderr.clone().map(|p| (p, StreamType::Stderr)));
         for (path, stream) in streams {
