@@ -246,7 +246,14 @@ pub fn exec(g: &Global, o: &ExecOptions) -> Result<i32> {
     }
     let pid = pid.ok_or_else(|| Error::new("exec failed: unable to start container process: the process vanished"))?;
     if let Some(p) = &o.pid_file {
-        super::state::write_replace(p, pid.to_string().as_bytes()).map_err(|e| Error::new(format!("write pid file {}: {e}", p.display())))?;
+        if let Err(e) = super::state::write_replace(p, pid.to_string().as_bytes()) {
+            // As runc: a process whose pid cannot be recorded does not run on untracked.
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+            if !o.detach {
+                let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
+            }
+            return Err(Error::new(format!("write pid file {}: {e}", p.display())));
+        }
     }
     if o.detach {
         return Ok(0);

@@ -13,6 +13,7 @@ mod container;
 mod exec;
 mod features;
 mod flags;
+mod help;
 mod hooks;
 mod init;
 mod manage;

@@ -1,0 +1,263 @@
+//! docker-runc's command line against runc's: the same checks run on our runtime and, where
+//! it is installed, on the real runc (`/usr/sbin/runc`), each with a `--root` of its own and
+//! every container force-deleted at the end.
+
+mod common;
+
+use common::{applet_dir, require_root, text, Bundle};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const REAL_RUNC: &str = "/usr/sbin/runc";
+
+/// One OCI runtime under test, on a state root of its own.
+struct Runtime {
+    name: &'static str,
+    bin: PathBuf,
+    root: PathBuf,
+    dir: PathBuf,
+}
+
+impl Runtime {
+    fn cmd(&self) -> Command {
+        let mut c = Command::new(&self.bin);
+        c.arg("--root").arg(&self.root);
+        c
+    }
+
+    /// Runs it with stdout and stderr on files (a created init keeps its stdio open).
+    fn run(&self, args: &[&str]) -> Output {
+        let n = dockbox::ids::new_id();
+        let (o, e) = (self.dir.join(format!("out-{n}")), self.dir.join(format!("err-{n}")));
+        let mut out = self.cmd().args(args).stdin(Stdio::null()).stdout(std::fs::File::create(&o).unwrap()).stderr(std::fs::File::create(&e).unwrap()).output().unwrap();
+        out.stdout = std::fs::read(&o).unwrap();
+        out.stderr = std::fs::read(&e).unwrap();
+        let _ = std::fs::remove_file(o);
+        let _ = std::fs::remove_file(e);
+        out
+    }
+
+    fn status(&self, id: &str) -> String {
+        let out = self.run(&["state", id]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        v["status"].as_str().unwrap_or("").to_string()
+    }
+
+    fn pid(&self, id: &str) -> i32 {
+        let out = self.run(&["state", id]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["pid"].as_i64().unwrap() as i32
+    }
+
+    fn wait_status(&self, id: &str, want: &str) {
+        for _ in 0..500 {
+            if self.status(id) == want {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("{}: {id} never became {want}", self.name);
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        let Ok(entries) = std::fs::read_dir(&self.root) else { return };
+        for e in entries.flatten() {
+            let id = e.file_name().to_string_lossy().into_owned();
+            let _ = self.run(&["delete", "-f", &id]);
+        }
+    }
+}
+
+/// Our docker-runc, and the real runc when it is installed, each on a root under `b`.
+fn runtimes(b: &Bundle) -> Vec<Runtime> {
+    let mut v = vec![Runtime { name: "docker-runc", bin: applet_dir().join("docker-runc"), root: b.root(), dir: b.dir.path().to_path_buf() }];
+    if Path::new(REAL_RUNC).exists() {
+        v.push(Runtime { name: "runc", bin: REAL_RUNC.into(), root: b.dir.join("state-real"), dir: b.dir.path().to_path_buf() });
+    }
+    v
+}
+
+fn ours() -> Command {
+    common::applet("docker-runc")
+}
+
+/// The long flag names a help screen lists under OPTIONS.
+fn option_names(help: &str) -> Vec<String> {
+    let Some((_, options)) = help.split_once("\nOPTIONS:\n") else { return Vec::new() };
+    options.lines().filter_map(|l| l.strip_prefix("   --")).map(|l| l.split([' ', ',']).next().unwrap().to_string()).collect()
+}
+
+#[test]
+fn version_is_in_runc_format() {
+    for flag in ["--version", "-v", "version"] {
+        let out = ours().arg(flag).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{flag}: {}", text(&out.stderr));
+        let v = text(&out.stdout);
+        let lines: Vec<&str> = v.lines().collect();
+        assert_eq!(lines.len(), 5, "{flag}: {v}");
+        let number = lines[0].strip_prefix("runc version ").unwrap_or_else(|| panic!("{flag}: {v}"));
+        let parts: Vec<&str> = number.split('.').collect();
+        assert!(parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())), "plain numbers: {v}");
+        assert_eq!(parts[..2], ["1", "1"], "runc 1.1's behaviour: {v}");
+        for (line, prefix) in lines[1..].iter().zip(["commit: ", "spec: ", "go: ", "libseccomp: "]) {
+            assert!(line.starts_with(prefix) && line.len() > prefix.len(), "{flag}: {line:?} in {v}");
+        }
+        assert_eq!(lines[2], "spec: 1.0.2-dev");
+        // Docker reads the version from the last line naming "version": only the first may.
+        assert!(lines[1..].iter().all(|l| !l.contains("version")), "{v}");
+    }
+    if Path::new(REAL_RUNC).exists() {
+        let theirs = text(&Command::new(REAL_RUNC).arg("--version").output().unwrap().stdout);
+        let ours = text(&ours().arg("--version").output().unwrap().stdout);
+        let prefixes = |t: &str| t.lines().map(|l| l.split([':', ' ']).next().unwrap().to_string()).collect::<Vec<_>>();
+        assert_eq!(prefixes(&ours), prefixes(&theirs), "the same lines as runc's:\n{ours}\n{theirs}");
+    }
+}
+
+#[test]
+fn every_command_has_help() {
+    let commands = ["checkpoint", "create", "delete", "events", "exec", "kill", "list", "pause", "ps", "restore", "resume", "run", "spec", "start", "state", "update", "features"];
+    for cmd in commands {
+        for flag in ["-h", "--help"] {
+            let out = ours().args([cmd, flag]).output().unwrap();
+            assert_eq!(out.status.code(), Some(0), "{cmd} {flag}: {}", text(&out.stderr));
+            let help = text(&out.stdout);
+            assert!(help.starts_with(&format!("NAME:\n   runc {cmd} - ")), "{cmd} {flag}: {help}");
+            assert!(help.contains(&format!("USAGE:\n   runc {cmd}")), "{cmd}: {help}");
+        }
+        let out = ours().args(["help", cmd]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "help {cmd}");
+        if Path::new(REAL_RUNC).exists() {
+            let theirs = text(&Command::new(REAL_RUNC).args([cmd, "--help"]).output().unwrap().stdout);
+            let ours_help = text(&ours().args([cmd, "--help"]).output().unwrap().stdout);
+            assert_eq!(option_names(&ours_help), option_names(&theirs), "{cmd}: the flags runc lists");
+        }
+    }
+    // checkpoint and restore still refuse to run.
+    for cmd in ["checkpoint", "restore"] {
+        let out = ours().args([cmd, "some-id"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{cmd}");
+        assert!(text(&out.stderr).contains("not supported"), "{}", text(&out.stderr));
+    }
+    let out = ours().args(["help", "nosuch"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out.stderr).contains("No help topic for 'nosuch'"));
+}
+
+/// The container's pids.max, from the cgroup its init is in (v1 or v2).
+fn pids_max(pid: i32) -> String {
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    for line in cgroups.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (parts.next(), parts.next().unwrap(), parts.next().unwrap());
+        let dir = if controllers.split(',').any(|c| c == "pids") {
+            PathBuf::from("/sys/fs/cgroup/pids").join(path.trim_start_matches('/'))
+        } else if controllers.is_empty() && Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+            PathBuf::from("/sys/fs/cgroup").join(path.trim_start_matches('/'))
+        } else {
+            continue;
+        };
+        if let Ok(v) = std::fs::read_to_string(dir.join("pids.max")) {
+            return v.trim().to_string();
+        }
+    }
+    panic!("no pids cgroup for {pid}: {cgroups}");
+}
+
+#[test]
+fn flags_after_the_id_signals_and_exec_statuses() {
+    if !require_root() {
+        return;
+    }
+    let b = Bundle::new("runc-cli-flags");
+    b.write(&b.config(&["sleep", "1000"]));
+    let bundle = b.bundle();
+    for rt in runtimes(&b) {
+        let who = rt.name;
+        // Flags after the id, as runc's urfave/cli reorders them (all commands but exec, ps).
+        let out = rt.run(&["create", "c1", "--bundle", bundle.to_str().unwrap()]);
+        assert!(out.status.success(), "{who} create: {}", text(&out.stderr));
+        let out = rt.run(&["start", "c1"]);
+        assert!(out.status.success(), "{who} start: {}", text(&out.stderr));
+        rt.wait_status("c1", "running");
+        let out = rt.run(&["update", "c1", "--pids-limit", "57"]);
+        assert!(out.status.success(), "{who} update: {}", text(&out.stderr));
+        assert_eq!(pids_max(rt.pid("c1")), "57", "{who}");
+
+        // kill: signal 0 (a liveness check), numbers, names with or without SIG.
+        for sig in ["0", "CONT", "sigcont", "SIGCONT", "18", "40"] {
+            let out = rt.run(&["kill", "c1", sig]);
+            assert_eq!(out.status.code(), Some(0), "{who} kill {sig}: {}", text(&out.stderr));
+        }
+        let out = rt.run(&["kill", "-a", "c1", "0"]);
+        assert_eq!(out.status.code(), Some(0), "{who} kill -a 0: {}", text(&out.stderr));
+        for sig in ["BOGUS", "RTMIN"] {
+            let out = rt.run(&["kill", "c1", sig]);
+            assert_eq!(out.status.code(), Some(1), "{who}");
+            assert!(text(&out.stderr).contains(&format!("unknown signal \\\"{sig}\\\"")), "{who}: {}", text(&out.stderr));
+        }
+        let out = rt.run(&["kill", "c1", "99"]);
+        assert_eq!(out.status.code(), Some(1), "{who}");
+        assert!(text(&out.stderr).contains("unable to signal init: invalid argument"), "{who}: {}", text(&out.stderr));
+
+        // exec: the process's own status; 255 when runc itself fails.
+        let out = rt.run(&["exec", "c1", "sh", "-c", "exit 7"]);
+        assert_eq!(out.status.code(), Some(7), "{who}: {}", text(&out.stderr));
+        let out = rt.run(&["exec", "--env", "DBX_A=B", "c1", "env"]);
+        assert_eq!(out.status.code(), Some(0), "{who}: {}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("DBX_A=B\n"), "{who}");
+        // exec never reorders: what follows the id is the process, flags or not.
+        let out = rt.run(&["exec", "c1", "--env", "DBX_A=B", "env"]);
+        assert_eq!(out.status.code(), Some(255), "{who}");
+        assert!(text(&out.stderr).contains("exec failed: ") && text(&out.stderr).contains("exec: \\\"--env\\\": executable file not found"), "{who}: {}", text(&out.stderr));
+        let out = rt.run(&["exec", "c1", "env", "--env"]);
+        assert_eq!(out.status.code(), Some(1), "{who}: busybox env's own status for an unknown option");
+        let out = rt.run(&["exec", "c1", "no-such-program"]);
+        assert_eq!(out.status.code(), Some(255), "{who}");
+        let out = rt.run(&["exec", "ghost", "sh"]);
+        assert_eq!(out.status.code(), Some(255), "{who}");
+        assert!(text(&out.stderr).contains("exec failed: container does not exist"), "{who}: {}", text(&out.stderr));
+        let pid_file = b.dir.join("missing-dir/pid");
+        let out = rt.run(&["exec", "--pid-file", pid_file.to_str().unwrap(), "c1", "sleep", "77"]);
+        assert_eq!(out.status.code(), Some(255), "{who}: {}", text(&out.stderr));
+        // The process whose pid could not be recorded was not left running.
+        let ps = rt.run(&["ps", "c1", "-o", "pid,args"]);
+        assert!(!text(&ps.stdout).contains("sleep 77"), "{who}: {}", text(&ps.stdout));
+
+        let out = rt.run(&["delete", "c1", "--force"]);
+        assert!(out.status.success(), "{who} delete ID --force: {}", text(&out.stderr));
+        assert!(!rt.root.join("c1").exists(), "{who}");
+    }
+}
+
+#[test]
+fn ps_and_kill_all_on_a_stopped_container() {
+    if !require_root() {
+        return;
+    }
+    let b = Bundle::new("runc-cli-ps");
+    b.write(&b.config(&["sh", "-c", "exit 0"]));
+    let bundle = b.bundle();
+    for rt in runtimes(&b) {
+        let who = rt.name;
+        let out = rt.run(&["run", "-d", "--bundle", bundle.to_str().unwrap(), "gone"]);
+        assert!(out.status.success(), "{who} run -d: {}", text(&out.stderr));
+        rt.wait_status("gone", "stopped");
+        let out = rt.run(&["ps", "gone"]);
+        assert_eq!(out.status.code(), Some(0), "{who} ps: {}", text(&out.stderr));
+        let lines: Vec<String> = text(&out.stdout).lines().map(str::to_string).collect();
+        assert_eq!(lines.len(), 1, "{who}: the header alone: {lines:?}");
+        assert!(lines[0].split_whitespace().any(|h| h == "PID"), "{who}: {lines:?}");
+        let out = rt.run(&["ps", "-f", "json", "gone"]);
+        assert_eq!(out.status.code(), Some(0), "{who}");
+        assert_eq!(text(&out.stdout), "null\n", "{who}: Go's encoding of no pids");
+        let out = rt.run(&["kill", "-a", "gone", "0"]);
+        assert_eq!(out.status.code(), Some(0), "{who} kill -a: {}", text(&out.stderr));
+        let out = rt.run(&["kill", "gone", "0"]);
+        assert_eq!(out.status.code(), Some(1), "{who}");
+        assert!(text(&out.stderr).contains("container not running"), "{who}: {}", text(&out.stderr));
+        assert!(rt.run(&["delete", "gone"]).status.success(), "{who}");
+    }
+}
