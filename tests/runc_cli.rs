@@ -261,3 +261,66 @@ fn ps_and_kill_all_on_a_stopped_container() {
         assert!(rt.run(&["delete", "gone"]).status.success(), "{who}");
     }
 }
+
+/// The `msg` of every debug record in a text (logrus) log.
+fn debug_messages(log: &str) -> Vec<String> {
+    log.lines()
+        .filter(|l| l.contains(" level=debug "))
+        .filter_map(|l| {
+            let start = l.find(" msg=")? + 5;
+            let rest = &l[start..];
+            // The msg is a quoted string; the fields that may follow are not needed.
+            let v: serde_json::Value = serde_json::Deserializer::from_str(rest).into_iter().next()?.ok()?;
+            v.as_str().map(str::to_string)
+        })
+        .collect()
+}
+
+/// Whether a debug message comes from a setup stage inside the container, reporting
+/// `pid` (the pid it has in the container's pid namespace): runc's `nsexec-2[PID]: ...`.
+fn from_stage_with_pid(msgs: &[String], pid: &str) -> bool {
+    msgs.iter().any(|m| m.split_once("]: ").is_some_and(|(head, _)| head.ends_with(&format!("[{pid}")) && head.len() > pid.len() + 1))
+}
+
+#[test]
+fn debug_lines_from_runc_and_the_container_stages() {
+    if !require_root() {
+        return;
+    }
+    let b = Bundle::new("runc-cli-debug");
+    b.write(&b.config(&["sh", "-c", "echo $$"]));
+    let bundle = b.bundle();
+    for rt in runtimes(&b) {
+        let who = rt.name;
+        // run --debug: runc's own lines and those of the init, which is pid 1 in the container.
+        let out = rt.run(&["--debug", "run", "--bundle", bundle.to_str().unwrap(), "d1"]);
+        assert_eq!(out.status.code(), Some(0), "{who}: {}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), "1\n", "{who}");
+        let msgs = debug_messages(&text(&out.stderr));
+        assert!(msgs.iter().any(|m| m.starts_with("nsexec")), "{who}: {msgs:?}");
+        assert!(from_stage_with_pid(&msgs, "1"), "{who}: a line from the container's pid 1: {msgs:?}");
+        assert!(msgs.iter().any(|m| m.starts_with("process exited")), "{who}: {msgs:?}");
+        // Without --debug: none.
+        let out = rt.run(&["run", "--bundle", bundle.to_str().unwrap(), "d2"]);
+        assert_eq!(out.status.code(), Some(0), "{who}");
+        assert!(!text(&out.stderr).contains("level=debug"), "{who}: {}", text(&out.stderr));
+    }
+    b.write(&b.config(&["sleep", "1000"]));
+    for rt in runtimes(&b) {
+        let who = rt.name;
+        let out = rt.run(&["run", "-d", "--bundle", bundle.to_str().unwrap(), "d3"]);
+        assert!(out.status.success(), "{who}: {}", text(&out.stderr));
+        // exec --debug to a json --log: the process's stage reports the pid it has in the container.
+        let log = b.dir.join(format!("{who}-log.json"));
+        let out = rt.run(&["--debug", "--log", log.to_str().unwrap(), "--log-format", "json", "exec", "d3", "sh", "-c", "echo $$"]);
+        assert_eq!(out.status.code(), Some(0), "{who}: {}", text(&out.stderr));
+        let pid_in_container = text(&out.stdout).trim().to_string();
+        assert!(!text(&out.stderr).contains("debug"), "{who}: the log goes to the file: {}", text(&out.stderr));
+        let records: Vec<serde_json::Value> = std::fs::read_to_string(&log).unwrap().lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{who}: {l}: {e}"))).collect();
+        let msgs: Vec<String> = records.iter().filter(|r| r["level"] == "debug").filter_map(|r| r["msg"].as_str().map(str::to_string)).collect();
+        assert!(records.iter().all(|r| r["time"].is_string()), "{who}");
+        assert!(msgs.iter().any(|m| m.starts_with("nsexec")), "{who}: {msgs:?}");
+        assert!(from_stage_with_pid(&msgs, &pid_in_container), "{who}: a line from the process's pid {pid_in_container}: {msgs:?}");
+        assert!(msgs.iter().any(|m| m.starts_with("process exited")), "{who}: {msgs:?}");
+    }
+}

@@ -152,6 +152,7 @@ fn create_in(
     }
     let fifo = open_cloexec(&fifo_path, OFlag::O_PATH).map_err(|e| Error::new(format!("open exec fifo: {}", errno_text(&e))))?;
     let (ready_r, ready_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::new(format!("pipe: {}", e.desc())))?;
+    let debug = super::debuglog::pipe(g);
     // The console socket is reached now: the init's view of the host's paths ends at pivot_root.
     let console = match (&o.console_socket, &o.console_fd) {
         (Some(path), _) if spec.process.as_ref().is_some_and(|p| p.terminal) => Some(super::console::connect(path)?),
@@ -199,6 +200,7 @@ fn create_in(
         new_user,
         time_offsets: new_flags.contains(super::userns::CLONE_NEWTIME).then(|| spec.linux.as_ref().and_then(|l| l.time_offsets.clone()).unwrap_or_default()),
         cgroup: entry.as_ref(),
+        debug: debug.as_ref().map(|d| &d.write),
     };
     let clone_flags = if new_user { CloneFlags::CLONE_NEWUSER | (new_flags & CloneFlags::CLONE_NEWPID) } else { CloneFlags::empty() };
     let (pid, in_unified) = super::spawn::spawn(clone_flags, entry.as_ref().and_then(|e| e.unified_fd()), |_| {
@@ -207,6 +209,7 @@ fn create_in(
         init::run(child)
     })
     .map_err(Error::new)?;
+    g.log("debug", &format!("nsexec[{}]: spawned the container init, pid {pid}", std::process::id()));
     drop(ready_w);
     drop(sync_r);
     let abort = |msg: String| {
@@ -237,6 +240,9 @@ fn create_in(
         }
     };
     let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+    if let Some(d) = &debug {
+        super::debuglog::forward(g, &d.read);
+    }
     match msg.strip_prefix(init::READY) {
         Some("") => {}
         _ if msg.is_empty() => return Err(abort("unable to start container process: container init exited without reporting".into())),
@@ -380,6 +386,7 @@ pub fn run(g: &Global, o: &CreateOptions) -> Result<i32> {
     if let Some(p) = proxy {
         p.finish();
     }
+    g.log("debug", &format!("process exited: pid {pid}, status {code}"));
     if !o.keep {
         destroy(&c, false)?;
     }

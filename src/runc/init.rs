@@ -40,6 +40,8 @@ pub struct Child<'a> {
     /// The container's cgroup, opened by runc (None: rootless without one). The init was
     /// made inside its cgroup2 directory, or runc moves it there before the go-ahead.
     pub cgroup: Option<&'a crate::cgroups::Entry>,
+    /// Where `--debug` lines go (None without `--debug`).
+    pub debug: Option<&'a OwnedFd>,
 }
 
 type Result<T> = std::result::Result<T, String>;
@@ -128,10 +130,13 @@ fn errno(e: nix::errno::Errno) -> String {
 
 fn prepare(c: &Child) -> Result<Exec> {
     let spec = c.spec;
+    let debug = |msg: &str| super::debuglog::line(c.debug, "init", || msg.to_string());
+    debug("container init started");
     // Into the v1 cgroups first, so the limits (and the memory charges) cover all that
     // follows; the cgroup2 directory is runc's part (see `Child::cgroup`).
     if let Some(cgroup) = c.cgroup {
         cgroup.enter_v1().map_err(|e| format!("unable to join cgroup: {e}"))?;
+        debug("joined the container's cgroups");
     }
     let process = spec.process.as_ref().ok_or("no process")?;
     host_pid(); // read now, while /proc is still the host's
@@ -147,8 +152,10 @@ fn prepare(c: &Child) -> Result<Exec> {
     join.sort_by_key(|(_, f)| if *f == CloneFlags::CLONE_NEWUSER { 0 } else if *f == CloneFlags::CLONE_NEWNS { 2 } else { 1 });
     for (fd, flag) in join {
         nix::sched::setns(fd, *flag).map_err(|e| format!("join namespace: {}", errno(e)))?;
+        super::debuglog::line(c.debug, "init", || format!("setns({:#x}) into an existing namespace", flag.bits()));
     }
     super::userns::wait_for_parent(c.sync)?;
+    debug("runc's outside setup is done");
     if c.new_user {
         super::userns::become_root()?;
     }
@@ -168,14 +175,17 @@ fn prepare(c: &Child) -> Result<Exec> {
         }
     }
     nix::sched::unshare(c.new_namespaces).map_err(|e| format!("unshare namespaces: {}", errno(e)))?;
+    super::debuglog::line(c.debug, "init", || format!("unshare({:#x}) new namespaces", c.new_namespaces.bits()));
     if c.new_namespaces.contains(CloneFlags::CLONE_NEWNET) {
         crate::sys::loopback_up().map_err(|e| format!("bring up lo: {e}"))?;
     }
     let linux = spec.linux.clone().unwrap_or_default();
     if c.new_namespaces.contains(CloneFlags::CLONE_NEWNS) || c.join.iter().any(|(_, f)| *f == CloneFlags::CLONE_NEWNS) {
         rootfs::prepare(spec, c.rootfs, c.bundle, &process.cwd)?;
+        debug("rootfs mounts prepared");
         run_hooks(c, |h| &h.create_container)?;
         rootfs::enter(c.rootfs, c.no_pivot)?;
+        debug(if c.no_pivot { "entered the rootfs (no pivot_root)" } else { "entered the rootfs (pivot_root)" });
         if let Some(socket) = c.console {
             super::console::setup_in_container(socket, process.console_size.as_ref(), process.user.uid, process.user.gid)?;
         }
@@ -205,6 +215,7 @@ fn prepare(c: &Child) -> Result<Exec> {
     let umask = process.user.umask.unwrap_or(0o022);
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask as libc::mode_t));
     let path = look_path(&process.args[0], &process.env)?;
+    super::debuglog::line(c.debug, "init", || format!("ready; will exec {path:?} once started"));
     close_host_fds(c.preserve_fds)?;
     Exec::new(&path, &process.args, &process.env, security)
 }

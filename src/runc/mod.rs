@@ -10,6 +10,7 @@ mod cgroupfs;
 mod cli;
 pub mod console;
 mod container;
+mod debuglog;
 mod exec;
 mod features;
 mod flags;
