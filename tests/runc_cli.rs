@@ -324,3 +324,80 @@ fn debug_lines_from_runc_and_the_container_stages() {
         assert!(msgs.iter().any(|m| m.starts_with("process exited")), "{who}: {msgs:?}");
     }
 }
+
+/// A console socket and a thread that receives the pty master from it.
+fn console_socket(dir: &Path) -> (PathBuf, std::thread::JoinHandle<std::os::fd::OwnedFd>) {
+    let path = dir.join(format!("console-{}.sock", &dockbox::ids::new_id()[..8]));
+    let listener = dockbox::sys::bind_unix(&path).unwrap();
+    let handle = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        dockbox::runc::console::recv_fd(std::os::fd::AsRawFd::as_raw_fd(&conn)).unwrap().0
+    });
+    (path, handle)
+}
+
+/// Reads a pty master until a line ending in `end` shows up (or 5 s pass).
+fn read_pty_until(master: &std::os::fd::OwnedFd, end: &str) -> String {
+    use std::os::fd::AsRawFd;
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::time::Instant::now() < deadline && !text(&seen).contains(end) {
+        let mut fds = [nix::poll::PollFd::new(std::os::fd::AsFd::as_fd(master), nix::poll::PollFlags::POLLIN)];
+        if nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(100u16)).unwrap_or(0) > 0 {
+            let mut buf = [0u8; 1024];
+            match nix::unistd::read(master.as_raw_fd(), &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+        }
+    }
+    text(&seen)
+}
+
+/// `uid gid mode` of the process's terminal, as the container's `stat` prints them.
+const TTY_OWNER: &str = "stat -c 'owner=%u:%g:%a' $(tty); sleep 30";
+
+fn owner_line(seen: &str) -> String {
+    seen.split("owner=").nth(1).map(|r| r.split_whitespace().next().unwrap_or("").to_string()).unwrap_or_default()
+}
+
+#[test]
+fn pty_owner_group_and_mode_follow_the_user_and_devpts() {
+    if !require_root() {
+        return;
+    }
+    // No subreaper here: the detached processes go to the host's init, which reaps them (a
+    // zombie left to us would keep the container's init from dying until we reaped it).
+    let b = Bundle::new("runc-cli-pty");
+    let bundle = b.bundle();
+    for (devpts_gid, devpts_mode) in [("5", "0620"), ("7", "0600")] {
+        let mut spec = b.tty_config(&["sh", "-c", TTY_OWNER]);
+        spec["process"]["user"] = serde_json::json!({"uid": 1000, "gid": 1001});
+        for m in spec["mounts"].as_array_mut().unwrap() {
+            if m["destination"] == "/dev/pts" {
+                m["options"] = serde_json::json!(["nosuid", "noexec", "newinstance", "ptmxmode=0666", format!("mode={devpts_mode}"), format!("gid={devpts_gid}")]);
+            }
+        }
+        b.write(&spec);
+        let want_mode = devpts_mode.trim_start_matches('0');
+        for rt in runtimes(&b) {
+            let who = rt.name;
+            let (sock, master) = console_socket(b.dir.path());
+            let out = rt.run(&["create", "--bundle", bundle.to_str().unwrap(), "--console-socket", sock.to_str().unwrap(), "p1"]);
+            assert!(out.status.success(), "{who}: {}", text(&out.stderr));
+            let master = master.join().unwrap();
+            assert!(rt.run(&["start", "p1"]).status.success(), "{who}");
+            let seen = read_pty_until(&master, "\n");
+            assert_eq!(owner_line(&seen), format!("1000:{devpts_gid}:{want_mode}"), "{who} run: {seen:?}");
+            // exec -t: the same rules for the exec'd process's terminal.
+            let (sock, master) = console_socket(b.dir.path());
+            let out = rt.run(&["exec", "-t", "-d", "-u", "1002:1003", "--console-socket", sock.to_str().unwrap(), "p1", "sh", "-c", TTY_OWNER]);
+            assert!(out.status.success(), "{who} exec: {}", text(&out.stderr));
+            let master = master.join().unwrap();
+            let seen = read_pty_until(&master, "\n");
+            assert_eq!(owner_line(&seen), format!("1002:{devpts_gid}:{want_mode}"), "{who} exec: {seen:?}");
+            let out = rt.run(&["delete", "-f", "p1"]);
+            assert!(out.status.success(), "{who}: {}", text(&out.stderr));
+        }
+    }
+}

@@ -328,13 +328,14 @@ fn prepare(p: &crate::oci::Process, spec: &crate::oci::Spec, plan: &super::secur
     init::reset_signals();
     nix::unistd::setsid().map_err(|e| format!("setsid: {}", errno(e)))?;
     if let Some(sock) = console {
-        console::setup_in_container(sock, p.console_size.as_ref(), p.user.uid, p.user.gid)?;
+        console::setup_in_container(sock, p.console_size.as_ref())?;
     }
     if let Some(adj) = p.oom_score_adj {
         let _ = std::fs::write("/proc/self/oom_score_adj", adj.to_string());
     }
     super::security::before_user(plan, spec)?;
     init::set_rlimits(&p.rlimits)?;
+    console::fix_stdio_owner(p.user.uid)?;
     init::become_user(p)?;
     let cwd = if p.cwd.is_empty() { "/" } else { p.cwd.as_str() };
     nix::unistd::chdir(cwd).map_err(|e| format!("chdir to cwd ({cwd:?}) set in config.json failed: {}", errno(e)))?;

@@ -187,7 +187,7 @@ fn prepare(c: &Child) -> Result<Exec> {
         rootfs::enter(c.rootfs, c.no_pivot)?;
         debug(if c.no_pivot { "entered the rootfs (no pivot_root)" } else { "entered the rootfs (pivot_root)" });
         if let Some(socket) = c.console {
-            super::console::setup_in_container(socket, process.console_size.as_ref(), process.user.uid, process.user.gid)?;
+            super::console::setup_in_container(socket, process.console_size.as_ref())?;
         }
     } else {
         return Err("a mount namespace is required".into());
@@ -208,6 +208,7 @@ fn prepare(c: &Child) -> Result<Exec> {
     rootfs::finish(spec)?;
     super::security::before_user(&security, spec)?;
     set_rlimits(&process.rlimits)?;
+    super::console::fix_stdio_owner(process.user.uid)?;
     become_user(process)?;
     let cwd = &process.cwd;
     nix::unistd::chdir(cwd.as_str()).map_err(|e| format!("chdir to cwd ({cwd:?}) set in config.json failed: {}", errno(e)))?;
