@@ -401,3 +401,43 @@ fn pty_owner_group_and_mode_follow_the_user_and_devpts() {
         }
     }
 }
+
+#[test]
+fn cwd_is_entered_before_and_after_the_switch_to_the_user() {
+    if !require_root() {
+        return;
+    }
+    let b = Bundle::new("runc-cli-cwd");
+    // A directory only root can reach.
+    let secret = b.rootfs().join("secret");
+    std::fs::create_dir(&secret).unwrap();
+    std::os::unix::fs::chown(&secret, Some(0), Some(0)).unwrap();
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let mut spec = b.config(&["sh", "-c", "pwd; id -u"]);
+    spec["process"]["user"] = serde_json::json!({"uid": 1000, "gid": 1000});
+    spec["process"]["cwd"] = serde_json::json!("/secret");
+    b.write(&spec);
+    let bundle = b.bundle();
+    for rt in runtimes(&b) {
+        let who = rt.name;
+        let out = rt.run(&["run", "--bundle", bundle.to_str().unwrap(), "w1"]);
+        assert_eq!(out.status.code(), Some(0), "{who}: {}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), "/secret\n1000\n", "{who}");
+    }
+    b.write(&b.config(&["sleep", "1000"]));
+    for rt in runtimes(&b) {
+        let who = rt.name;
+        let out = rt.run(&["run", "-d", "--bundle", bundle.to_str().unwrap(), "w2"]);
+        assert!(out.status.success(), "{who}: {}", text(&out.stderr));
+        let out = rt.run(&["exec", "-u", "1000", "--cwd", "/secret", "w2", "pwd"]);
+        assert_eq!(out.status.code(), Some(0), "{who}: {}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), "/secret\n", "{who}");
+        // The user cannot list it, though it runs there.
+        let out = rt.run(&["exec", "-u", "1000", "--cwd", "/secret", "w2", "ls"]);
+        assert_ne!(out.status.code(), Some(0), "{who}");
+        let out = rt.run(&["exec", "-u", "1000", "--cwd", "/missing", "w2", "pwd"]);
+        assert_eq!(out.status.code(), Some(255), "{who}");
+        assert!(text(&out.stderr).contains("chdir to cwd (\\\"/missing\\\") set in config.json failed: no such file or directory"), "{who}: {}", text(&out.stderr));
+        assert!(rt.run(&["delete", "-f", "w2"]).status.success(), "{who}");
+    }
+}

@@ -333,12 +333,14 @@ fn prepare(p: &crate::oci::Process, spec: &crate::oci::Spec, plan: &super::secur
     if let Some(adj) = p.oom_score_adj {
         let _ = std::fs::write("/proc/self/oom_score_adj", adj.to_string());
     }
+    // The cwd: first with root's rights, then as the user if those fell short (as runc).
+    let cwd_done = init::chdir_before_user(&p.cwd)?;
     super::security::before_user(plan, spec)?;
     init::set_rlimits(&p.rlimits)?;
     console::fix_stdio_owner(p.user.uid)?;
     init::become_user(p)?;
-    let cwd = if p.cwd.is_empty() { "/" } else { p.cwd.as_str() };
-    nix::unistd::chdir(cwd).map_err(|e| format!("chdir to cwd ({cwd:?}) set in config.json failed: {}", errno(e)))?;
+    init::chdir_after_user(&p.cwd, cwd_done)?;
+    super::security::check_cwd()?;
     let path = init::look_path(&p.args[0], &p.env)?;
     super::debuglog::line(debug, "init", || format!("about to exec {path:?}"));
     if p.no_new_privileges {

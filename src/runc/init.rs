@@ -206,12 +206,12 @@ fn prepare(c: &Child) -> Result<Exec> {
         super::procfs::write(&path, value).map_err(|e| format!("write sysctl key {key}: {e}"))?;
     }
     rootfs::finish(spec)?;
+    let cwd_done = chdir_before_user(&process.cwd)?;
     super::security::before_user(&security, spec)?;
     set_rlimits(&process.rlimits)?;
     super::console::fix_stdio_owner(process.user.uid)?;
     become_user(process)?;
-    let cwd = &process.cwd;
-    nix::unistd::chdir(cwd.as_str()).map_err(|e| format!("chdir to cwd ({cwd:?}) set in config.json failed: {}", errno(e)))?;
+    chdir_after_user(&process.cwd, cwd_done)?;
     super::security::check_cwd()?;
     let umask = process.user.umask.unwrap_or(0o022);
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask as libc::mode_t));
@@ -219,6 +219,32 @@ fn prepare(c: &Child) -> Result<Exec> {
     super::debuglog::line(c.debug, "init", || format!("ready; will exec {path:?} once started"));
     close_host_fds(c.preserve_fds)?;
     Exec::new(&path, &process.args, &process.env, security)
+}
+
+fn chdir_failed(cwd: &str, e: nix::errno::Errno) -> String {
+    format!("chdir to cwd ({cwd:?}) set in config.json failed: {}", errno(e))
+}
+
+/// runc's first try at the cwd, still with root's rights, so that a cwd only root can reach
+/// works for any user: Ok(true) when done (or when there is no cwd), Ok(false) when the
+/// rights fall short (EACCES, EPERM) and the user gets a try of its own after the switch.
+pub(super) fn chdir_before_user(cwd: &str) -> Result<bool> {
+    if cwd.is_empty() {
+        return Ok(true);
+    }
+    match nix::unistd::chdir(cwd) {
+        Ok(()) => Ok(true),
+        Err(nix::errno::Errno::EACCES | nix::errno::Errno::EPERM) => Ok(false),
+        Err(e) => Err(chdir_failed(cwd, e)),
+    }
+}
+
+/// The second try, as the process's user, when the first one fell short.
+pub(super) fn chdir_after_user(cwd: &str, done: bool) -> Result<()> {
+    if done {
+        return Ok(());
+    }
+    nix::unistd::chdir(cwd).map_err(|e| chdir_failed(cwd, e))
 }
 
 /// Signal dispositions survive execve: undo the ignored SIGPIPE Rust's runtime set up, and
