@@ -441,3 +441,35 @@ fn cwd_is_entered_before_and_after_the_switch_to_the_user() {
         assert!(rt.run(&["delete", "-f", "w2"]).status.success(), "{who}");
     }
 }
+
+#[test]
+fn read_only_dev_and_tmpfs_are_made_read_only_last() {
+    if !require_root() {
+        return;
+    }
+    let b = Bundle::new("runc-cli-rodev");
+    let shared = b.dir.join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::write(shared.join("f"), "from-host").unwrap();
+    let script = "ls /dev/pts/ptmx /dev/null /dev/zero /dev/shm /dev/mqueue /dev/fd >/dev/null && echo devices-ok; \
+                  echo x > /dev/null && echo null-writable; \
+                  touch /dev/new 2>/dev/null || echo dev-ro; touch /data/new 2>/dev/null || echo data-ro; \
+                  cat /data/sub/f; echo; grep -E ' /dev | /data ' /proc/mounts | cut -d' ' -f2,4 | cut -d, -f1";
+    let mut spec = b.config(&["sh", "-c", script]);
+    for m in spec["mounts"].as_array_mut().unwrap() {
+        if m["destination"] == "/dev" {
+            m["options"].as_array_mut().unwrap().push(serde_json::json!("ro"));
+        }
+    }
+    let mounts = spec["mounts"].as_array_mut().unwrap();
+    mounts.push(serde_json::json!({"destination": "/data", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "ro"]}));
+    mounts.push(serde_json::json!({"destination": "/data/sub", "type": "bind", "source": shared, "options": ["rbind", "ro"]}));
+    b.write(&spec);
+    let bundle = b.bundle();
+    for rt in runtimes(&b) {
+        let who = rt.name;
+        let out = rt.run(&["run", "--bundle", bundle.to_str().unwrap(), "r1"]);
+        assert_eq!(out.status.code(), Some(0), "{who}: {}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), "devices-ok\nnull-writable\ndev-ro\ndata-ro\nfrom-host\n/dev ro\n/data ro\n", "{who}: {}", text(&out.stderr));
+    }
+}

@@ -396,7 +396,11 @@ fn mount_one(root: &OwnedFd, m: &crate::oci::Mount, bundle: &Path) -> Result<()>
     }
     let target = make_target(root, &m.destination, false)?;
     let path = fd_path(&target);
-    let flags = opts.flags - MsFlags::MS_REMOUNT;
+    let mut flags = opts.flags - MsFlags::MS_REMOUNT;
+    if read_only_later(m) {
+        // Files and mounts are still to be made in it: read-only at the end (`finish`).
+        flags -= MsFlags::MS_RDONLY;
+    }
     let result = match kind {
         // The container's own cgroup directories, bound (see cgroupfs).
         "cgroup" | "cgroup2" => super::cgroupfs::mount_cgroups(&path, flags, &|| open_in_root(root, &rel, libc::O_PATH).map_err(|_| nix::errno::Errno::ENOENT)),
@@ -536,7 +540,24 @@ pub fn enter(rootfs: &Path, no_pivot: bool) -> Result<()> {
 }
 
 /// Inside the rootfs: readonly paths, masked paths, and the read-only root.
+/// A read-only tmpfs or /dev (not a bind) is mounted read-write and made read-only last, as
+/// runc does: /dev's devices, devpts, shm and mqueue, and whatever is mounted inside such a
+/// tmpfs, need it writable while the rootfs is set up.
+fn read_only_later(m: &crate::oci::Mount) -> bool {
+    let opts = parse_options(m.options.as_deref().unwrap_or(&[]));
+    let kind = m.kind.as_deref().unwrap_or("");
+    opts.flags.contains(MsFlags::MS_RDONLY) && !opts.flags.contains(MsFlags::MS_BIND) && kind != "bind" && (kind == "tmpfs" || relative(&m.destination) == Path::new("./dev"))
+}
+
 pub fn finish(spec: &crate::oci::Spec) -> Result<()> {
+    for m in spec.mounts.iter().filter(|m| read_only_later(m)) {
+        let dest = Path::new("/").join(relative(&m.destination));
+        let dest = dest.to_str().ok_or("mount destination is not UTF-8")?;
+        // A bind remount changes only the flags (and works in a user namespace too); the
+        // flags the mount has (nosuid, nodev, ...) are kept, as the kernel requires there.
+        let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | kept_flags(dest);
+        do_mount(NONE, dest, NONE, flags, NONE).map_err(|e| format!("remount {} read-only: {}", m.destination, errno(e)))?;
+    }
     if let Some(linux) = &spec.linux {
         // Through verified descriptors only (procfs.rs): CVE-2019-16884, the /dev/null races.
         for p in &linux.readonly_paths {
