@@ -473,3 +473,33 @@ fn read_only_dev_and_tmpfs_are_made_read_only_last() {
         assert_eq!(text(&out.stdout), "devices-ok\nnull-writable\ndev-ro\ndata-ro\nfrom-host\n/dev ro\n/data ro\n", "{who}: {}", text(&out.stderr));
     }
 }
+
+#[test]
+fn no_pivot_leaves_no_full_procfs_to_mount_another_from() {
+    if !require_root() {
+        return;
+    }
+    let b = Bundle::new("runc-cli-nopivot");
+    let bundle = b.bundle();
+    // In a user namespace of its own, a process may mount a procfs only if every procfs it
+    // can see in its mount namespace is fully visible: the container's is masked, so only
+    // a host's procfs left reachable under the chroot would let it (CVE-2019-19921's kind).
+    let mut spec = b.config(&["unshare", "-mrpf", "sh", "-c", "mount -t proc none /proc && echo MOUNTED"]);
+    spec["process"]["user"] = serde_json::json!({"uid": 1000, "gid": 1000});
+    b.write(&spec);
+    for rt in runtimes(&b) {
+        let who = rt.name;
+        let out = rt.run(&["run", "--no-pivot", "--bundle", bundle.to_str().unwrap(), "n1"]);
+        assert!(!text(&out.stdout).contains("MOUNTED"), "{who}: a fresh procfs could be mounted");
+        assert_eq!(out.status.code(), Some(1), "{who}: {}", text(&out.stderr));
+        assert!(text(&out.stderr).contains("mount: permission denied"), "{who}: {}", text(&out.stderr));
+    }
+    // The container's own /proc and /sys work, and the host's are untouched.
+    b.write(&b.config(&["sh", "-c", "test -e /proc/1/status && test -d /sys/kernel && echo ok"]));
+    for rt in runtimes(&b) {
+        let who = rt.name;
+        let out = rt.run(&["run", "--no-pivot", "--bundle", bundle.to_str().unwrap(), "n2"]);
+        assert_eq!(text(&out.stdout), "ok\n", "{who}: {}", text(&out.stderr));
+    }
+    assert!(Path::new("/proc/self/status").exists() && Path::new("/sys/kernel").is_dir());
+}
