@@ -209,7 +209,7 @@ fn create_in(
         init::run(child)
     })
     .map_err(Error::new)?;
-    g.log("debug", &format!("nsexec[{}]: spawned the container init, pid {pid}", std::process::id()));
+    g.debug(|| format!("nsexec[{}]: spawned the container init, pid {pid}", std::process::id()));
     drop(ready_w);
     drop(sync_r);
     let abort = |msg: String| {
@@ -280,7 +280,7 @@ fn create_in(
             return Err(abort(format!("write pid file {}: {e}", p.display())));
         }
     }
-    g.log("debug", &format!("created container {} with init pid {pid}", o.id));
+    g.debug(|| format!("created container {} with init pid {pid}", o.id));
     Ok(pid.as_raw())
 }
 
@@ -386,7 +386,7 @@ pub fn run(g: &Global, o: &CreateOptions) -> Result<i32> {
     if let Some(p) = proxy {
         p.finish();
     }
-    g.log("debug", &format!("process exited: pid {pid}, status {code}"));
+    g.debug(|| format!("process exited: pid {pid}, status {code}"));
     if !o.keep {
         destroy(&c, false)?;
     }

@@ -202,7 +202,7 @@ pub fn exec(g: &Global, o: &ExecOptions) -> Result<i32> {
     let (report_r, report_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::new(format!("pipe: {}", e.desc())))?;
     let debug = super::debuglog::pipe(g);
     let debug_w = debug.as_ref().map(|d| &d.write);
-    g.log("debug", &format!("nsexec[{}]: exec in container {} (init pid {init_pid}): {:?}", std::process::id(), o.id, process.args));
+    g.debug(|| format!("nsexec[{}]: exec in container {} (init pid {init_pid}): {:?}", std::process::id(), o.id, process.args));
 
     let mut forwarded = SigSet::empty();
     for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT, Signal::SIGUSR1, Signal::SIGUSR2, Signal::SIGWINCH, Signal::SIGCHLD] {
@@ -274,7 +274,7 @@ pub fn exec(g: &Global, o: &ExecOptions) -> Result<i32> {
     if let Some(p) = proxy {
         p.finish();
     }
-    g.log("debug", &format!("process exited: pid {pid}, status {code}"));
+    g.debug(|| format!("process exited: pid {pid}, status {code}"));
     Ok(code)
 }
 

@@ -105,6 +105,13 @@ impl Global {
         }
     }
 
+    /// A debug record, its text built only with `--debug` (the hot path formats nothing).
+    pub fn debug(&self, msg: impl FnOnce() -> String) {
+        if self.debug {
+            self.log("debug", &msg());
+        }
+    }
+
     /// Reports a fatal error the way runc does: logged, and also printed plainly on stderr
     /// when the log goes to a file.
     pub fn fatal(&self, msg: &str) {
