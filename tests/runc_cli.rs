@@ -503,3 +503,17 @@ fn no_pivot_leaves_no_full_procfs_to_mount_another_from() {
     }
     assert!(Path::new("/proc/self/status").exists() && Path::new("/sys/kernel").is_dir());
 }
+
+#[test]
+fn unknown_commands_exit_3_as_runc() {
+    for rt in [Some(REAL_RUNC), None] {
+        let mut cmd = match rt {
+            Some(p) if Path::new(p).exists() => Command::new(p),
+            Some(_) => continue,
+            None => ours(),
+        };
+        let out = cmd.arg("no-such-command").output().unwrap();
+        assert_eq!(out.status.code(), Some(3), "{rt:?}");
+        assert!(text(&out.stderr).contains("No help topic for 'no-such-command'"), "{rt:?}: {}", text(&out.stderr));
+    }
+}

@@ -1,6 +1,8 @@
 //! runc's command line, parsed by hand (the runtime is on `docker run`'s hot path): global
 //! flags, then a command with its own flags, then positional arguments. As with runc's
-//! urfave/cli, flags end at the first positional argument.
+//! urfave/cli, a command's flags that follow its arguments are moved in front first (all
+//! commands but `exec` and `ps`: see `flags::reorder`), and flags end at the first
+//! positional argument. An unknown command is runc's "No help topic" with status 3.
 
 use super::flags::{check_args, parse_flags, split_eq, FlagSpec};
 use super::{container, help, state, Error, Global, Result};
