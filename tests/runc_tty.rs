@@ -130,9 +130,9 @@ fn exec_joins_the_container() {
     let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
     assert_eq!(common::comm(pid), "sleep");
     assert_eq!(std::fs::read_link(format!("/proc/{pid}/ns/pid")).unwrap(), std::fs::read_link(format!("/proc/{init}/ns/pid")).unwrap());
-    // A missing program is runc's error.
+    // A missing program is runc's error, and runc's own failure status (255).
     let out = b.quiet(&["exec", "e", "nope"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(255));
     assert!(text(&out.stderr).contains("executable file not found in $PATH"), "{}", text(&out.stderr));
     // exec -t with a console socket.
     let (sock, receiver) = console_socket(&b.dir);

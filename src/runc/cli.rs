@@ -1,51 +1,31 @@
 //! runc's command line, parsed by hand (the runtime is on `docker run`'s hot path): global
 //! flags, then a command with its own flags, then positional arguments. As with runc's
-//! urfave/cli, flags end at the first positional argument.
+//! urfave/cli, a command's flags that follow its arguments are moved in front first (all
+//! commands but `exec` and `ps`: see `flags::reorder`), and flags end at the first
+//! positional argument. An unknown command is runc's "No help topic" with status 3.
 
 use super::flags::{check_args, parse_flags, split_eq, FlagSpec};
-use super::{container, state, Error, Global, Result};
+use super::{container, help, state, Error, Global, Result};
 use std::path::PathBuf;
 
-const USAGE: &str = "USAGE:
-   runc [global options] command [command options] [arguments...]
-
-COMMANDS:
-   create      create a container
-   checkpoint  checkpoint a running container (not supported)
-   delete      delete any resources held by the container often used with detached container
-   events      show the container's resource usage (and OOM events) as JSON
-   exec        execute new process inside the container
-   features    show the enabled features
-   kill        kill sends the specified signal (default: SIGTERM) to the container's init process
-   list        lists containers started by runc with the given root
-   pause       freeze every process of the container
-   ps          list the processes of the container
-   restore     restore a container from a previous checkpoint (not supported)
-   resume      thaw every process of a paused container
-   run         create and run a container
-   spec        create a new specification file
-   start       executes the user defined process in a created container
-   state       output the state of a container
-   update      change the resource limits of a running container
-   help, h     Shows a list of commands or help for one command
-
-GLOBAL OPTIONS:
-   --debug             enable debug logging
-   --log value         set the log file to write runc logs to (default is '/dev/stderr')
-   --log-format value  set the log format ('text' (default), or 'json') (default: \"text\")
-   --root value        root directory for storage of container state (this should be located in tmpfs) (default: \"/run/runc\")
-   --help, -h          show help
-   --version, -v       print the version
-";
-
-fn version_text() -> String {
+/// `runc --version`: runc's lines, which containerd, Docker and others parse. The first is
+/// `runc version X.Y.Z` with the runc release whose behaviour this runtime follows; no later
+/// line may contain the word "version" (Docker takes the last such line for the version).
+pub fn version_text() -> String {
     format!(
-        "runc version 1.1.x-compatible dockbox {}\ncommit: {}\nspec: {}\n",
+        "runc version {}\ncommit: dockbox-{}-{}\nspec: {}\ngo: none (dockbox {} is written in Rust)\nlibseccomp: none (dockbox compiles seccomp filters itself)\n",
+        RUNC_COMPAT,
         crate::version::DOCKBOX,
         crate::version::GIT_COMMIT,
-        crate::version::OCI_SPEC
+        RUNC_SPEC,
+        crate::version::DOCKBOX,
     )
 }
+
+/// The runc release whose command line and behaviour docker-runc follows.
+const RUNC_COMPAT: &str = "1.1.12";
+/// The runtime-spec version runc 1.1 reports in `--version`.
+const RUNC_SPEC: &str = "1.0.2-dev";
 
 /// Parses the global options; returns them and the command with its arguments.
 pub fn parse_global(args: &[String]) -> Result<(Global, Vec<String>)> {
@@ -144,27 +124,10 @@ const EXEC_FLAGS: FlagSpec = &[
 
 
 
-fn command_help(cmd: &str) -> String {
-    let (usage, flags) = match cmd {
-        "create" => ("runc create [command options] <container-id>", "   --bundle value, -b value  path to the root of the bundle directory, defaults to the current directory\n   --console-socket value    path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal\n   --pid-file value          specify the file to write the process id to\n   --no-pivot                do not use pivot root to jail process inside rootfs\n   --no-new-keyring          do not create a new session keyring for the container\n   --preserve-fds value      Pass N additional file descriptors to the container (stdio + N in total) (default: 0)\n"),
-        "run" => ("runc run [command options] <container-id>", "   --bundle value, -b value  path to the root of the bundle directory, defaults to the current directory\n   --console-socket value    path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal\n   --detach, -d              detach from the container's process\n   --keep                    do not delete the container after it exits\n   --pid-file value          specify the file to write the process id to\n   --no-subreaper            disable the use of the subreaper used to reap reparented processes\n   --no-pivot                do not use pivot root to jail process inside rootfs\n   --no-new-keyring          do not create a new session keyring for the container\n   --preserve-fds value      Pass N additional file descriptors to the container (stdio + N in total) (default: 0)\n"),
-        "start" => ("runc start <container-id>", ""),
-        "state" => ("runc state <container-id>", ""),
-        "list" => ("runc list [command options]", "   --format value, -f value  select one of: table or json (default: \"table\")\n   --quiet, -q               display only container IDs\n"),
-        "kill" => ("runc kill [command options] <container-id> [signal]", "   --all, -a  send the specified signal to all processes inside the container\n"),
-        "delete" => ("runc delete [command options] <container-id>", "   --force, -f  Forcibly deletes the container if it is still running (uses SIGKILL)\n"),
-        "spec" => ("runc spec [command options]", "   --bundle value, -b value  path to the root of the bundle directory\n   --rootless                generate a configuration for a rootless container\n"),
-        "exec" => ("runc exec [command options] <container-id> <command> [command options]  || -p process.json <container-id>", "   --console-socket value         path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal\n   --cwd value                    current working directory in the container\n   --env value, -e value          set environment variables\n   --tty, -t                      allocate a pseudo-TTY\n   --user value, -u value         UID (format: <uid>[:<gid>])\n   --additional-gids value, -g value  additional gids\n   --process value, -p value      path to the process.json\n   --detach, -d                   detach from the container's process\n   --pid-file value               specify the file to write the process id to\n   --process-label value          set the asm process label for the process commonly used with selinux\n   --apparmor value               set the apparmor profile for the process\n   --no-new-privs                 set the no new privileges value for the process\n   --cap value, -c value          add a capability to the bounding set for the process\n   --preserve-fds value           Pass N additional file descriptors to the container (stdio + N in total) (default: 0)\n"),
-        "features" => ("runc features", ""),
-        _ => ("runc [global options] command [command options] [arguments...]", ""),
-    };
-    format!("NAME:\n   runc {cmd}\n\nUSAGE:\n   {usage}\n\nOPTIONS:\n{flags}")
-}
-
 /// Runs one command; Ok is the exit code.
 pub fn run_command(g: &Global, argv: &[String]) -> Result<i32> {
     let Some(cmd) = argv.first() else {
-        print!("NAME:\n   runc - Open Container Initiative runtime\n\n{USAGE}");
+        print!("{}", help::MAIN);
         return Ok(0);
     };
     let rest = &argv[1..];
@@ -177,21 +140,36 @@ pub fn run_command(g: &Global, argv: &[String]) -> Result<i32> {
         "spec" => SPEC_FLAGS,
         "start" | "state" | "features" => NO_FLAGS,
         "exec" => EXEC_FLAGS,
-        "checkpoint" | "restore" => return super::features::unsupported(cmd),
+        "checkpoint" | "restore" => {
+            // Their help works; running them is refused (no CRIU).
+            let p = parse_flags(cmd, &[], rest, true).unwrap_or_default();
+            if p.flag("help") {
+                print!("{}", help::command(cmd).unwrap_or_default());
+                return Ok(0);
+            }
+            return super::features::unsupported(cmd);
+        }
         "update" | "pause" | "resume" | "events" | "ps" => return super::manage::command(g, cmd, rest),
+        // runc 1.1 has no `version` command; `runc version` answers as `--version` does.
+        "version" if rest.is_empty() => {
+            print!("{}", version_text());
+            return Ok(0);
+        }
         "help" | "h" => {
             match rest.first() {
-                Some(c) if matches!(c.as_str(), "update" | "pause" | "resume" | "events" | "ps") => print!("{}", super::manage::help(c)),
-                Some(c) => print!("{}", command_help(c)),
-                None => print!("NAME:\n   runc - Open Container Initiative runtime\n\n{USAGE}"),
+                Some(c) => match help::command(c) {
+                    Some(text) => print!("{text}"),
+                    None => return Err(Error { msg: format!("No help topic for '{c}'"), code: 3 }),
+                },
+                None => print!("{}", help::MAIN),
             }
             return Ok(0);
         }
-        other => return Err(Error::new(format!("No help topic for '{other}'"))),
+        other => return Err(Error { msg: format!("No help topic for '{other}'"), code: 3 }),
     };
-    let p = parse_flags(cmd, spec, rest)?;
+    let p = parse_flags(cmd, spec, rest, cmd != "exec")?;
     if p.flag("help") {
-        print!("{}", command_help(cmd));
+        print!("{}", help::command(cmd).unwrap_or_default());
         return Ok(0);
     }
     match cmd.as_str() {
@@ -281,7 +259,11 @@ pub fn run_command(g: &Global, argv: &[String]) -> Result<i32> {
                 process_label: p.value("process-label").map(str::to_string),
                 apparmor: p.value("apparmor").map(str::to_string),
             };
-            super::exec::exec(g, &opts)
+            // A failure of runc itself (not of the process) is 255, as runc's `exec failed`.
+            super::exec::exec(g, &opts).map_err(|e| Error {
+                msg: if e.msg.starts_with("exec failed: ") { e.msg } else { format!("exec failed: {}", e.msg) },
+                code: 255,
+            })
         }
         "features" => {
             check_args(cmd, &p, 0, 0)?;
@@ -292,17 +274,15 @@ pub fn run_command(g: &Global, argv: &[String]) -> Result<i32> {
     }
 }
 
-/// A signal by number, name (KILL) or full name (SIGKILL).
+/// A signal as runc reads one: any number (0 is a liveness check; the kernel judges the
+/// rest), or a name with or without `SIG`, in any case (real-time ones by number only).
 pub fn parse_signal(s: &str) -> Result<libc::c_int> {
     if let Ok(n) = s.parse::<libc::c_int>() {
-        if (1..=64).contains(&n) {
-            return Ok(n);
-        }
-        return Err(Error::new(format!("unknown signal {s:?}")));
+        return Ok(n);
     }
     let upper = s.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
-    name.parse::<nix::sys::signal::Signal>().map(|s| s as libc::c_int).map_err(|_| Error::new(format!("unknown signal {s:?}")))
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    format!("SIG{name}").parse::<nix::sys::signal::Signal>().map(|s| s as libc::c_int).map_err(|_| Error::new(format!("unknown signal {s:?}")))
 }
 
 /// `runc spec`: writes the default config.json into the bundle directory (cwd by default).
@@ -331,15 +311,23 @@ mod tests {
         assert_eq!(parse_signal("9").unwrap(), 9);
         assert_eq!(parse_signal("usr1").unwrap(), libc::SIGUSR1);
         assert!(parse_signal("FOO").is_err());
+        assert_eq!(parse_signal("0").unwrap(), 0);
+        assert_eq!(parse_signal("40").unwrap(), 40);
+        assert_eq!(parse_signal("sigcont").unwrap(), libc::SIGCONT);
+        assert!(parse_signal("RTMIN").is_err(), "runc knows no real-time names");
     }
 
     #[test]
     fn flags_stop_at_first_argument() {
         let args: Vec<String> = ["-b", "/x", "--pid-file=/p", "id", "--keep"].iter().map(|s| s.to_string()).collect();
-        let p = parse_flags("run", RUN_FLAGS, &args).unwrap();
-        assert_eq!(p.value("bundle"), Some("/x"));
+        let p = parse_flags("exec", EXEC_FLAGS, &args[2..], false).unwrap();
         assert_eq!(p.value("pid-file"), Some("/p"));
         assert_eq!(p.args, vec!["id", "--keep"]);
         assert!(!p.flag("keep"));
+        // Every other command takes its flags after the id too, as runc's urfave/cli does.
+        let p = parse_flags("run", RUN_FLAGS, &args, true).unwrap();
+        assert_eq!(p.value("bundle"), Some("/x"));
+        assert_eq!(p.args, vec!["id"]);
+        assert!(p.flag("keep"));
     }
 }

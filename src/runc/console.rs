@@ -72,7 +72,7 @@ fn open(path: &str, flags: i32) -> Result<OwnedFd> {
 /// In the container (after its root is `/`, so `/dev/ptmx` is its own devpts): allocates the
 /// pty, sends the master to `socket`, and makes the slave stdio and controlling terminal of
 /// this process (which must be a session leader). The slave is given to `uid`/`gid`.
-pub fn setup_in_container(socket: &OwnedFd, size: Option<&crate::oci::ConsoleSize>, uid: u32, gid: u32) -> Result<()> {
+pub fn setup_in_container(socket: &OwnedFd, size: Option<&crate::oci::ConsoleSize>) -> Result<()> {
     let master = open("/dev/ptmx", libc::O_RDWR)?;
     let unlock: libc::c_int = 0;
     let mut number: libc::c_uint = 0;
@@ -90,8 +90,8 @@ pub fn setup_in_container(socket: &OwnedFd, size: Option<&crate::oci::ConsoleSiz
     if let Some(s) = size.filter(|s| s.height > 0 || s.width > 0) {
         set_size(slave.as_raw_fd(), s.height, s.width)?;
     }
-    // SAFETY: fchown changes only the owner of the pty we just opened.
-    unsafe { libc::fchown(slave.as_raw_fd(), uid, gid) };
+    // Its group and mode are devpts's (`gid=`, `mode=`); its owner is set with the rest of
+    // the stdio, just before the switch to the process's user (`fix_stdio_owner`).
     send_fd(socket, &name, master.as_raw_fd())?;
     drop(master);
     for target in 0..3 {
@@ -100,6 +100,31 @@ pub fn setup_in_container(socket: &OwnedFd, size: Option<&crate::oci::ConsoleSiz
     // SAFETY: TIOCSCTTY takes an integer argument (0: do not steal).
     if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } != 0 {
         return Err(format!("set controlling terminal: {}", std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// Makes the process's user the owner of its stdio (the pty, or pipes and files), keeping
+/// each one's group, as runc does before it switches to that user; /dev/null is left alone,
+/// and so is stdio whose owner or group the container's user namespace cannot map.
+pub fn fix_stdio_owner(uid: u32) -> Result<()> {
+    let null = nix::sys::stat::stat("/dev/null").map_err(|e| format!("stat /dev/null: {}", e.desc()))?;
+    for fd in 0..3 {
+        let st = match nix::sys::stat::fstat(fd) {
+            Ok(st) => st,
+            Err(nix::errno::Errno::EBADF) => continue,
+            Err(e) => return Err(format!("fstat stdio {fd}: {}", e.desc())),
+        };
+        if st.st_rdev == null.st_rdev && (st.st_mode & libc::S_IFMT) == libc::S_IFCHR {
+            continue;
+        }
+        // SAFETY: fchown takes a descriptor and two ids and touches no memory of ours.
+        if unsafe { libc::fchown(fd, uid, st.st_gid) } != 0 {
+            let e = std::io::Error::last_os_error();
+            if !matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::EPERM)) {
+                return Err(format!("fchown stdio {fd}: {e}"));
+            }
+        }
     }
     Ok(())
 }

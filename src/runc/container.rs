@@ -152,6 +152,7 @@ fn create_in(
     }
     let fifo = open_cloexec(&fifo_path, OFlag::O_PATH).map_err(|e| Error::new(format!("open exec fifo: {}", errno_text(&e))))?;
     let (ready_r, ready_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::new(format!("pipe: {}", e.desc())))?;
+    let debug = super::debuglog::pipe(g);
     // The console socket is reached now: the init's view of the host's paths ends at pivot_root.
     let console = match (&o.console_socket, &o.console_fd) {
         (Some(path), _) if spec.process.as_ref().is_some_and(|p| p.terminal) => Some(super::console::connect(path)?),
@@ -199,6 +200,7 @@ fn create_in(
         new_user,
         time_offsets: new_flags.contains(super::userns::CLONE_NEWTIME).then(|| spec.linux.as_ref().and_then(|l| l.time_offsets.clone()).unwrap_or_default()),
         cgroup: entry.as_ref(),
+        debug: debug.as_ref().map(|d| &d.write),
     };
     let clone_flags = if new_user { CloneFlags::CLONE_NEWUSER | (new_flags & CloneFlags::CLONE_NEWPID) } else { CloneFlags::empty() };
     let (pid, in_unified) = super::spawn::spawn(clone_flags, entry.as_ref().and_then(|e| e.unified_fd()), |_| {
@@ -207,6 +209,7 @@ fn create_in(
         init::run(child)
     })
     .map_err(Error::new)?;
+    g.debug(|| format!("nsexec[{}]: spawned the container init, pid {pid}", std::process::id()));
     drop(ready_w);
     drop(sync_r);
     let abort = |msg: String| {
@@ -237,6 +240,9 @@ fn create_in(
         }
     };
     let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+    if let Some(d) = &debug {
+        super::debuglog::forward(g, &d.read);
+    }
     match msg.strip_prefix(init::READY) {
         Some("") => {}
         _ if msg.is_empty() => return Err(abort("unable to start container process: container init exited without reporting".into())),
@@ -274,7 +280,7 @@ fn create_in(
             return Err(abort(format!("write pid file {}: {e}", p.display())));
         }
     }
-    g.log("debug", &format!("created container {} with init pid {pid}", o.id));
+    g.debug(|| format!("created container {} with init pid {pid}", o.id));
     Ok(pid.as_raw())
 }
 
@@ -380,6 +386,7 @@ pub fn run(g: &Global, o: &CreateOptions) -> Result<i32> {
     if let Some(p) = proxy {
         p.finish();
     }
+    g.debug(|| format!("process exited: pid {pid}, status {code}"));
     if !o.keep {
         destroy(&c, false)?;
     }
@@ -403,16 +410,27 @@ fn pids_in_namespace(init_pid: i32) -> Vec<i32> {
 pub fn kill(g: &Global, id: &str, signal: libc::c_int, all: bool) -> Result<()> {
     let c = Container::load(g, id)?;
     if c.status() == Status::Stopped {
-        return Err(Error::new("container not running"));
+        // As runc: `--all` signals whatever is left in the cgroup (nothing, usually), and
+        // is no error; the init alone is gone.
+        if !all {
+            return Err(Error::new("container not running"));
+        }
+        for pid in super::manage::cgroup_pids(&c.dir).unwrap_or_default() {
+            // SAFETY: kill takes two integers and touches no memory of ours.
+            unsafe { libc::kill(pid, signal) };
+        }
+        return Ok(());
     }
-    let sig = Signal::try_from(signal).map_err(|_| Error::new(format!("unknown signal {signal}")))?;
     let targets = if all { super::manage::cgroup_pids(&c.dir).unwrap_or_else(|| pids_in_namespace(c.record.init_pid)) } else { vec![c.record.init_pid] };
     for pid in targets {
-        match nix::sys::signal::kill(Pid::from_raw(pid), sig) {
+        // Raw kill(2): nix's Signal has neither 0 (the liveness check) nor real-time signals.
+        // SAFETY: kill takes two integers and touches no memory of ours.
+        let rc = unsafe { libc::kill(pid, signal) };
+        match if rc == 0 { Ok(()) } else { Err(nix::errno::Errno::last()) } {
             Ok(()) => {}
             Err(nix::errno::Errno::ESRCH) if pid == c.record.init_pid => return Err(Error::new("container not running")),
             Err(nix::errno::Errno::ESRCH) => {}
-            Err(e) => return Err(Error::new(format!("kill: {}", e.desc()))),
+            Err(e) => return Err(Error::new(format!("unable to signal init: {}", e.desc().to_ascii_lowercase()))),
         }
     }
     Ok(())

@@ -200,6 +200,9 @@ pub fn exec(g: &Global, o: &ExecOptions) -> Result<i32> {
     let (v1, unified) = cgroups_of(init_pid);
     let cgroups = crate::cgroups::Entry::open(&v1, unified.as_deref()).map_err(|e| Error::new(format!("exec failed: unable to join cgroup: {e}")))?;
     let (report_r, report_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::new(format!("pipe: {}", e.desc())))?;
+    let debug = super::debuglog::pipe(g);
+    let debug_w = debug.as_ref().map(|d| &d.write);
+    g.debug(|| format!("nsexec[{}]: exec in container {} (init pid {init_pid}): {:?}", std::process::id(), o.id, process.args));
 
     let mut forwarded = SigSet::empty();
     for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT, Signal::SIGUSR1, Signal::SIGUSR2, Signal::SIGWINCH, Signal::SIGCHLD] {
@@ -210,8 +213,8 @@ pub fn exec(g: &Global, o: &ExecOptions) -> Result<i32> {
     let (first, _) = super::spawn::spawn(CloneFlags::empty(), cgroups.unified_fd(), |in_unified| {
         // SAFETY: in the child, closing our copy of the read end only touches its fd table.
         unsafe { libc::close(report_r.as_raw_fd()) };
-        let code = match enter(&cgroups, in_unified, &namespaces, &root) {
-            Ok(()) => spawn_process(&process, &spec, &plan, console_socket.as_ref(), &report_w, o.preserve_fds),
+        let code = match enter(&cgroups, in_unified, &namespaces, &root, debug_w) {
+            Ok(()) => spawn_process(&process, &spec, &plan, console_socket.as_ref(), &report_w, o.preserve_fds, debug_w),
             Err(e) => {
                 let _ = nix::unistd::write(&report_w, format!("E{e}").as_bytes());
                 1
@@ -236,6 +239,10 @@ pub fn exec(g: &Global, o: &ExecOptions) -> Result<i32> {
             Ok(n) => report.extend_from_slice(&buf[..n]),
         }
     }
+    if let Some(d) = debug {
+        drop(d.write);
+        super::debuglog::forward(g, &d.read);
+    }
     let report = String::from_utf8_lossy(&report).into_owned();
     let pid = report.strip_prefix('P').and_then(|r| r.split(|ch: char| !ch.is_ascii_digit()).next()).and_then(|p| p.parse::<i32>().ok());
     if let Some(pos) = report.find('E') {
@@ -246,7 +253,14 @@ pub fn exec(g: &Global, o: &ExecOptions) -> Result<i32> {
     }
     let pid = pid.ok_or_else(|| Error::new("exec failed: unable to start container process: the process vanished"))?;
     if let Some(p) = &o.pid_file {
-        super::state::write_replace(p, pid.to_string().as_bytes()).map_err(|e| Error::new(format!("write pid file {}: {e}", p.display())))?;
+        if let Err(e) = super::state::write_replace(p, pid.to_string().as_bytes()) {
+            // As runc: a process whose pid cannot be recorded does not run on untracked.
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+            if !o.detach {
+                let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
+            }
+            return Err(Error::new(format!("write pid file {}: {e}", p.display())));
+        }
     }
     if o.detach {
         return Ok(0);
@@ -260,18 +274,21 @@ pub fn exec(g: &Global, o: &ExecOptions) -> Result<i32> {
     if let Some(p) = proxy {
         p.finish();
     }
+    g.debug(|| format!("process exited: pid {pid}, status {code}"));
     Ok(code)
 }
 
 /// In the first child (single-threaded, so `tasks` moves all of it): the init's cgroups (the
 /// cgroup2 one unless the child was made in it), its namespaces, its root.
-fn enter(cgroups: &crate::cgroups::Entry, in_unified: bool, namespaces: &[(OwnedFd, CloneFlags)], root: &OwnedFd) -> std::result::Result<(), String> {
+fn enter(cgroups: &crate::cgroups::Entry, in_unified: bool, namespaces: &[(OwnedFd, CloneFlags)], root: &OwnedFd, debug: Option<&OwnedFd>) -> std::result::Result<(), String> {
     cgroups.enter_v1().map_err(|e| format!("join cgroup: {e}"))?;
     if !in_unified {
         cgroups.add_unified(0).map_err(|e| format!("join cgroup: {e}"))?;
     }
+    super::debuglog::line(debug, "nsexec-1", || "joined the container's cgroups".into());
     for (fd, flag) in namespaces {
         nix::sched::setns(fd, *flag).map_err(|e| format!("join namespace {flag:?}: {}", errno(e)))?;
+        super::debuglog::line(debug, "nsexec-1", || format!("setns({:#x}) into the container's namespace", flag.bits()));
     }
     nix::unistd::fchdir(root.as_raw_fd()).map_err(|e| format!("chdir to container root: {}", errno(e)))?;
     nix::unistd::chroot(".").map_err(|e| format!("chroot: {}", errno(e)))?;
@@ -281,11 +298,12 @@ fn enter(cgroups: &crate::cgroups::Entry, in_unified: bool, namespaces: &[(Owned
 
 /// Forks the process (inside the pid namespace just joined), reports its pid, and returns
 /// the first child's exit code.
-fn spawn_process(p: &crate::oci::Process, spec: &crate::oci::Spec, plan: &super::security::Plan, console: Option<&OwnedFd>, report: &OwnedFd, preserve_fds: i32) -> i32 {
+fn spawn_process(p: &crate::oci::Process, spec: &crate::oci::Spec, plan: &super::security::Plan, console: Option<&OwnedFd>, report: &OwnedFd, preserve_fds: i32, debug: Option<&OwnedFd>) -> i32 {
     // SAFETY: the first child is single-threaded.
     match unsafe { nix::unistd::fork() } {
         Ok(nix::unistd::ForkResult::Child) => {
-            let e = match prepare(p, spec, plan, console, preserve_fds) {
+            super::debuglog::line(debug, "init", || "process forked inside the container's namespaces".into());
+            let e = match prepare(p, spec, plan, console, preserve_fds, debug) {
                 Ok(exec) => exec.secure_exec(),
                 Err(e) => e,
             };
@@ -294,6 +312,7 @@ fn spawn_process(p: &crate::oci::Process, spec: &crate::oci::Spec, plan: &super:
             unsafe { libc::_exit(127) }
         }
         Ok(nix::unistd::ForkResult::Parent { child }) => {
+            super::debuglog::line(debug, "nsexec-1", || format!("spawned the process, pid {child} in the container"));
             let _ = nix::unistd::write(report, format!("P{}\n", child.as_raw()).as_bytes());
             0
         }
@@ -305,21 +324,25 @@ fn spawn_process(p: &crate::oci::Process, spec: &crate::oci::Spec, plan: &super:
 }
 
 /// In the process: session, terminal, user and capabilities, cwd, then the program to exec.
-fn prepare(p: &crate::oci::Process, spec: &crate::oci::Spec, plan: &super::security::Plan, console: Option<&OwnedFd>, preserve_fds: i32) -> std::result::Result<init::Exec, String> {
+fn prepare(p: &crate::oci::Process, spec: &crate::oci::Spec, plan: &super::security::Plan, console: Option<&OwnedFd>, preserve_fds: i32, debug: Option<&OwnedFd>) -> std::result::Result<init::Exec, String> {
     init::reset_signals();
     nix::unistd::setsid().map_err(|e| format!("setsid: {}", errno(e)))?;
     if let Some(sock) = console {
-        console::setup_in_container(sock, p.console_size.as_ref(), p.user.uid, p.user.gid)?;
+        console::setup_in_container(sock, p.console_size.as_ref())?;
     }
     if let Some(adj) = p.oom_score_adj {
         let _ = std::fs::write("/proc/self/oom_score_adj", adj.to_string());
     }
+    // The cwd: first with root's rights, then as the user if those fell short (as runc).
+    let cwd_done = init::chdir_before_user(&p.cwd)?;
     super::security::before_user(plan, spec)?;
     init::set_rlimits(&p.rlimits)?;
+    console::fix_stdio_owner(p.user.uid)?;
     init::become_user(p)?;
-    let cwd = if p.cwd.is_empty() { "/" } else { p.cwd.as_str() };
-    nix::unistd::chdir(cwd).map_err(|e| format!("chdir to cwd ({cwd:?}) set in config.json failed: {}", errno(e)))?;
+    init::chdir_after_user(&p.cwd, cwd_done)?;
+    super::security::check_cwd()?;
     let path = init::look_path(&p.args[0], &p.env)?;
+    super::debuglog::line(debug, "init", || format!("about to exec {path:?}"));
     if p.no_new_privileges {
         // SAFETY: PR_SET_NO_NEW_PRIVS takes plain integer arguments.
         if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {

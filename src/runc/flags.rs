@@ -36,7 +36,54 @@ impl Parsed {
 /// Command flags: (names, takes a value). The first name is the canonical one.
 pub(super) type FlagSpec = &'static [(&'static [&'static str], bool)];
 
-pub(super) fn parse_flags(cmd: &str, spec: FlagSpec, args: &[String]) -> Result<Parsed> {
+/// Whether `arg` names one of the command's flags (help included), with or without a value.
+fn is_command_flag(spec: FlagSpec, arg: &str) -> bool {
+    if arg == "-" || arg == "--" || !arg.starts_with('-') {
+        return false;
+    }
+    let bare = arg.strip_prefix("--").unwrap_or(arg);
+    let bare = bare.strip_prefix('-').unwrap_or(bare);
+    let name = bare.split('=').next().unwrap_or("");
+    name == "help" || name == "h" || spec.iter().any(|(names, _)| names.contains(&name))
+}
+
+/// The argument reordering of runc's urfave/cli (as the runc packaged here has it), for every
+/// command but `exec` and `ps`: the command's own flags found after a positional argument
+/// move in front, each with the next argument when it has no `=` and that argument is no
+/// flag of the command (so `update ID --memory 1m` works, and a bool flag takes the next
+/// word along, harmlessly, since parsing stops at it); anything else keeps its order, and
+/// `--` ends the reordering.
+pub(super) fn reorder(spec: FlagSpec, args: &[String]) -> Vec<String> {
+    let (mut flags, mut rest) = (Vec::new(), Vec::new());
+    let mut may_be_value = false;
+    for (i, arg) in args.iter().enumerate() {
+        if may_be_value && !is_command_flag(spec, arg) {
+            may_be_value = false;
+            flags.push(arg.clone());
+        } else if arg == "--" {
+            rest.extend_from_slice(&args[i..]);
+            break;
+        } else if is_command_flag(spec, arg) {
+            flags.push(arg.clone());
+            may_be_value = !arg.contains('=');
+        } else {
+            rest.push(arg.clone());
+        }
+    }
+    flags.extend(rest);
+    flags
+}
+
+/// Parses a command's flags; with `reorder`, first moves flags that follow positional
+/// arguments in front of them, as runc does for every command but `exec` and `ps`.
+pub(super) fn parse_flags(cmd: &str, spec: FlagSpec, args: &[String], reorder_args: bool) -> Result<Parsed> {
+    let reordered;
+    let args = if reorder_args {
+        reordered = reorder(spec, args);
+        &reordered[..]
+    } else {
+        args
+    };
     let mut p = Parsed::default();
     let mut i = 0;
     while i < args.len() {

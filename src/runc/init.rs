@@ -40,6 +40,8 @@ pub struct Child<'a> {
     /// The container's cgroup, opened by runc (None: rootless without one). The init was
     /// made inside its cgroup2 directory, or runc moves it there before the go-ahead.
     pub cgroup: Option<&'a crate::cgroups::Entry>,
+    /// Where `--debug` lines go (None without `--debug`).
+    pub debug: Option<&'a OwnedFd>,
 }
 
 type Result<T> = std::result::Result<T, String>;
@@ -128,10 +130,13 @@ fn errno(e: nix::errno::Errno) -> String {
 
 fn prepare(c: &Child) -> Result<Exec> {
     let spec = c.spec;
+    let debug = |msg: &str| super::debuglog::line(c.debug, "init", || msg.to_string());
+    debug("container init started");
     // Into the v1 cgroups first, so the limits (and the memory charges) cover all that
     // follows; the cgroup2 directory is runc's part (see `Child::cgroup`).
     if let Some(cgroup) = c.cgroup {
         cgroup.enter_v1().map_err(|e| format!("unable to join cgroup: {e}"))?;
+        debug("joined the container's cgroups");
     }
     let process = spec.process.as_ref().ok_or("no process")?;
     host_pid(); // read now, while /proc is still the host's
@@ -147,8 +152,10 @@ fn prepare(c: &Child) -> Result<Exec> {
     join.sort_by_key(|(_, f)| if *f == CloneFlags::CLONE_NEWUSER { 0 } else if *f == CloneFlags::CLONE_NEWNS { 2 } else { 1 });
     for (fd, flag) in join {
         nix::sched::setns(fd, *flag).map_err(|e| format!("join namespace: {}", errno(e)))?;
+        super::debuglog::line(c.debug, "init", || format!("setns({:#x}) into an existing namespace", flag.bits()));
     }
     super::userns::wait_for_parent(c.sync)?;
+    debug("runc's outside setup is done");
     if c.new_user {
         super::userns::become_root()?;
     }
@@ -168,16 +175,19 @@ fn prepare(c: &Child) -> Result<Exec> {
         }
     }
     nix::sched::unshare(c.new_namespaces).map_err(|e| format!("unshare namespaces: {}", errno(e)))?;
+    super::debuglog::line(c.debug, "init", || format!("unshare({:#x}) new namespaces", c.new_namespaces.bits()));
     if c.new_namespaces.contains(CloneFlags::CLONE_NEWNET) {
         crate::sys::loopback_up().map_err(|e| format!("bring up lo: {e}"))?;
     }
     let linux = spec.linux.clone().unwrap_or_default();
     if c.new_namespaces.contains(CloneFlags::CLONE_NEWNS) || c.join.iter().any(|(_, f)| *f == CloneFlags::CLONE_NEWNS) {
         rootfs::prepare(spec, c.rootfs, c.bundle, &process.cwd)?;
+        debug("rootfs mounts prepared");
         run_hooks(c, |h| &h.create_container)?;
         rootfs::enter(c.rootfs, c.no_pivot)?;
+        debug(if c.no_pivot { "entered the rootfs (no pivot_root)" } else { "entered the rootfs (pivot_root)" });
         if let Some(socket) = c.console {
-            super::console::setup_in_container(socket, process.console_size.as_ref(), process.user.uid, process.user.gid)?;
+            super::console::setup_in_container(socket, process.console_size.as_ref())?;
         }
     } else {
         return Err("a mount namespace is required".into());
@@ -196,17 +206,45 @@ fn prepare(c: &Child) -> Result<Exec> {
         super::procfs::write(&path, value).map_err(|e| format!("write sysctl key {key}: {e}"))?;
     }
     rootfs::finish(spec)?;
+    let cwd_done = chdir_before_user(&process.cwd)?;
     super::security::before_user(&security, spec)?;
     set_rlimits(&process.rlimits)?;
+    super::console::fix_stdio_owner(process.user.uid)?;
     become_user(process)?;
-    let cwd = &process.cwd;
-    nix::unistd::chdir(cwd.as_str()).map_err(|e| format!("chdir to cwd ({cwd:?}) set in config.json failed: {}", errno(e)))?;
+    chdir_after_user(&process.cwd, cwd_done)?;
     super::security::check_cwd()?;
     let umask = process.user.umask.unwrap_or(0o022);
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask as libc::mode_t));
     let path = look_path(&process.args[0], &process.env)?;
+    super::debuglog::line(c.debug, "init", || format!("ready; will exec {path:?} once started"));
     close_host_fds(c.preserve_fds)?;
     Exec::new(&path, &process.args, &process.env, security)
+}
+
+fn chdir_failed(cwd: &str, e: nix::errno::Errno) -> String {
+    format!("chdir to cwd ({cwd:?}) set in config.json failed: {}", errno(e))
+}
+
+/// runc's first try at the cwd, still with root's rights, so that a cwd only root can reach
+/// works for any user: Ok(true) when done (or when there is no cwd), Ok(false) when the
+/// rights fall short (EACCES, EPERM) and the user gets a try of its own after the switch.
+pub(super) fn chdir_before_user(cwd: &str) -> Result<bool> {
+    if cwd.is_empty() {
+        return Ok(true);
+    }
+    match nix::unistd::chdir(cwd) {
+        Ok(()) => Ok(true),
+        Err(nix::errno::Errno::EACCES | nix::errno::Errno::EPERM) => Ok(false),
+        Err(e) => Err(chdir_failed(cwd, e)),
+    }
+}
+
+/// The second try, as the process's user, when the first one fell short.
+pub(super) fn chdir_after_user(cwd: &str, done: bool) -> Result<()> {
+    if done {
+        return Ok(());
+    }
+    nix::unistd::chdir(cwd).map_err(|e| chdir_failed(cwd, e))
 }
 
 /// Signal dispositions survive execve: undo the ignored SIGPIPE Rust's runtime set up, and

@@ -296,14 +296,18 @@ impl OomWatch {
 /// options), or their pids as JSON.
 pub fn ps(g: &Global, id: &str, format: &str, ps_args: &[String]) -> Result<()> {
     let c = Container::load(g, id)?;
-    if c.status() == Status::Stopped {
-        return Err(Error::new("container not running"));
-    }
-    let mut pids = cgroup_pids(&c.dir).ok_or_else(|| Error::new("container has no cgroup"))?;
+    // A stopped container lists what its cgroup still holds (nothing, usually), as runc.
+    let mut pids = match cgroup_pids(&c.dir) {
+        Some(pids) => pids,
+        None if c.status() == Status::Stopped => Vec::new(),
+        None => return Err(Error::new("container has no cgroup")),
+    };
     pids.sort();
     match format {
         "json" => {
-            println!("{}", serde_json::to_string(&pids).map_err(|e| Error::new(e.to_string()))?);
+            // runc's Go encoder writes no pids as `null`.
+            let doc = if pids.is_empty() { "null".to_string() } else { serde_json::to_string(&pids).map_err(|e| Error::new(e.to_string()))? };
+            println!("{doc}");
             Ok(())
         }
         "table" => {
@@ -337,7 +341,7 @@ const UPDATE_FLAGS: super::flags::FlagSpec = &[
     (&["memory-swap"], true),
     (&["kernel-memory"], true),
     (&["kernel-memory-tcp"], true),
-    (&["cpu-shares"], true),
+    (&["cpu-shares", "cpu-share"], true),
     (&["cpu-quota"], true),
     (&["cpu-period"], true),
     (&["cpu-rt-period"], true),
@@ -351,18 +355,6 @@ const UPDATE_FLAGS: super::flags::FlagSpec = &[
 ];
 const EVENTS_FLAGS: super::flags::FlagSpec = &[(&["interval"], true), (&["stats"], false)];
 const PS_FLAGS: super::flags::FlagSpec = &[(&["format", "f"], true)];
-
-/// `runc help CMD` and `runc CMD --help`.
-pub fn help(cmd: &str) -> String {
-    let (usage, flags) = match cmd {
-        "update" => ("runc update [command options] <container-id>", "   --resources value, -r value  path to the file containing the resources to update or '-' to read from the standard input\n   --memory value               Memory limit (in bytes)\n   --memory-reservation value   Memory reservation or soft_limit (in bytes)\n   --memory-swap value          Total memory usage (memory + swap); set '-1' to enable unlimited swap\n   --cpu-shares value           CPU shares (relative weight vs. other containers)\n   --cpu-quota value            CPU CFS hardcap limit (in usecs). Allowed cpu time in a given period\n   --cpu-period value           CPU CFS period to be used for hardcapping (in usecs). 0 to use system default\n   --cpuset-cpus value          CPU(s) to use\n   --cpuset-mems value          Memory node(s) to use\n   --pids-limit value           Maximum number of pids allowed in the container (default: 0)\n   --blkio-weight value         Specifies per cgroup weight, range is from 10 to 1000 (default: 0)\n"),
-        "pause" => ("runc pause <container-id>", ""),
-        "resume" => ("runc resume <container-id>", ""),
-        "events" => ("runc events [command options] <container-id>", "   --interval value  set the stats collection interval (default: 5s)\n   --stats           display the container's stats then exit\n"),
-        _ => ("runc ps [command options] <container-id> [ps options]", "   --format value, -f value  select one of: table or json (default: \"table\")\n"),
-    };
-    format!("NAME:\n   runc {cmd}\n\nUSAGE:\n   {usage}\n\nOPTIONS:\n{flags}")
-}
 
 /// A Go duration: `5s`, `100ms`, `1m30s`, `2h`.
 fn parse_duration(s: &str) -> Option<std::time::Duration> {
@@ -399,9 +391,10 @@ pub fn command(g: &Global, cmd: &str, rest: &[String]) -> Result<i32> {
         "ps" => PS_FLAGS,
         _ => &[],
     };
-    let p = super::flags::parse_flags(cmd, spec, rest)?;
+    // ps keeps its arguments in order: those after the id are ps's own options.
+    let p = super::flags::parse_flags(cmd, spec, rest, cmd != "ps")?;
     if p.flag("help") {
-        print!("{}", help(cmd));
+        print!("{}", super::help::command(cmd).unwrap_or_default());
         return Ok(0);
     }
     match cmd {

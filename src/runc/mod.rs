@@ -10,9 +10,11 @@ mod cgroupfs;
 mod cli;
 pub mod console;
 mod container;
+mod debuglog;
 mod exec;
 mod features;
 mod flags;
+mod help;
 mod hooks;
 mod init;
 mod manage;
@@ -100,6 +102,13 @@ impl Global {
             None => {
                 let _ = std::io::stderr().write_all(line.as_bytes());
             }
+        }
+    }
+
+    /// A debug record, its text built only with `--debug` (the hot path formats nothing).
+    pub fn debug(&self, msg: impl FnOnce() -> String) {
+        if self.debug {
+            self.log("debug", &msg());
         }
     }
 

@@ -396,7 +396,11 @@ fn mount_one(root: &OwnedFd, m: &crate::oci::Mount, bundle: &Path) -> Result<()>
     }
     let target = make_target(root, &m.destination, false)?;
     let path = fd_path(&target);
-    let flags = opts.flags - MsFlags::MS_REMOUNT;
+    let mut flags = opts.flags - MsFlags::MS_REMOUNT;
+    if read_only_later(m) {
+        // Files and mounts are still to be made in it: read-only at the end (`finish`).
+        flags -= MsFlags::MS_RDONLY;
+    }
     let result = match kind {
         // The container's own cgroup directories, bound (see cgroupfs).
         "cgroup" | "cgroup2" => super::cgroupfs::mount_cgroups(&path, flags, &|| open_in_root(root, &rel, libc::O_PATH).map_err(|_| nix::errno::Errno::ENOENT)),
@@ -511,6 +515,36 @@ fn bind_host_device(root: &OwnedFd, d: &crate::oci::Device) -> Result<()> {
 
 /// Makes the rootfs the process's `/`: pivot_root (the old root detached), or with
 /// `no_pivot` a move mount and chroot.
+/// Without pivot_root the host's mounts stay in the container's mount namespace, under the
+/// chroot: the kernel then lets a process mount a fresh procfs or sysfs only if no full one
+/// it could see is covered (the check looks at every mount of the namespace), and those of
+/// the host are reachable through the old root. As runc does before its MS_MOVE, every full
+/// proc and sysfs outside the rootfs is detached (its unmount kept from the host by making
+/// it a slave first), or covered with an empty tmpfs where it cannot be unmounted.
+fn mask_host_proc_and_sys(rootfs: &Path) -> Result<()> {
+    let mounts = crate::mounts::mounts().map_err(|e| format!("read mountinfo: {e}"))?;
+    // mountinfo has the real paths: the container's own proc and sysfs are under the real
+    // rootfs path, whatever symlinks the bundle's path went through.
+    let rootfs = std::fs::canonicalize(rootfs).unwrap_or_else(|_| rootfs.to_path_buf());
+    for m in mounts.iter().filter(|m| m.root == "/" && (m.fstype == "proc" || m.fstype == "sysfs") && !m.mount_point.starts_with(&rootfs)) {
+        let Some(p) = m.mount_point.to_str() else { continue };
+        match do_mount(NONE, p, NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE) {
+            Ok(()) => {}
+            // Gone with a parent detached before it.
+            Err(nix::errno::Errno::ENOENT) => continue,
+            Err(e) => return Err(format!("make {p} a slave: {}", errno(e))),
+        }
+        match nix::mount::umount2(p, nix::mount::MntFlags::MNT_DETACH) {
+            Ok(()) => {}
+            Err(nix::errno::Errno::EINVAL | nix::errno::Errno::EPERM) => {
+                do_mount(Some("tmpfs"), p, Some("tmpfs"), MsFlags::empty(), NONE).map_err(|e| format!("cover {p}: {}", errno(e)))?;
+            }
+            Err(e) => return Err(format!("unmount {p}: {}", errno(e))),
+        }
+    }
+    Ok(())
+}
+
 pub fn enter(rootfs: &Path, no_pivot: bool) -> Result<()> {
     use nix::fcntl::OFlag;
     let open_dir = |p: &Path| -> Result<OwnedFd> {
@@ -521,6 +555,7 @@ pub fn enter(rootfs: &Path, no_pivot: bool) -> Result<()> {
     let new_root = open_dir(rootfs)?;
     nix::unistd::fchdir(new_root.as_raw_fd()).map_err(|e| format!("chdir rootfs: {}", errno(e)))?;
     if no_pivot {
+        mask_host_proc_and_sys(rootfs)?;
         do_mount(Some("."), "/", NONE, MsFlags::MS_MOVE, NONE).map_err(|e| format!("move rootfs to /: {}", errno(e)))?;
         nix::unistd::chroot(".").map_err(|e| format!("chroot: {}", errno(e)))?;
     } else {
@@ -535,8 +570,26 @@ pub fn enter(rootfs: &Path, no_pivot: bool) -> Result<()> {
     Ok(())
 }
 
-/// Inside the rootfs: readonly paths, masked paths, and the read-only root.
+/// A read-only tmpfs or /dev (not a bind) is mounted read-write and made read-only last, as
+/// runc does: /dev's devices, devpts, shm and mqueue, and whatever is mounted inside such a
+/// tmpfs, need it writable while the rootfs is set up.
+fn read_only_later(m: &crate::oci::Mount) -> bool {
+    let opts = parse_options(m.options.as_deref().unwrap_or(&[]));
+    let kind = m.kind.as_deref().unwrap_or("");
+    opts.flags.contains(MsFlags::MS_RDONLY) && !opts.flags.contains(MsFlags::MS_BIND) && kind != "bind" && (kind == "tmpfs" || relative(&m.destination) == Path::new("./dev"))
+}
+
+/// Inside the rootfs: read-only tmpfs and /dev, readonly paths, masked paths, and the
+/// read-only root.
 pub fn finish(spec: &crate::oci::Spec) -> Result<()> {
+    for m in spec.mounts.iter().filter(|m| read_only_later(m)) {
+        let dest = Path::new("/").join(relative(&m.destination));
+        let dest = dest.to_str().ok_or("mount destination is not UTF-8")?;
+        // A bind remount changes only the flags (and works in a user namespace too); the
+        // flags the mount has (nosuid, nodev, ...) are kept, as the kernel requires there.
+        let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | kept_flags(dest);
+        do_mount(NONE, dest, NONE, flags, NONE).map_err(|e| format!("remount {} read-only: {}", m.destination, errno(e)))?;
+    }
     if let Some(linux) = &spec.linux {
         // Through verified descriptors only (procfs.rs): CVE-2019-16884, the /dev/null races.
         for p in &linux.readonly_paths {
