@@ -49,10 +49,10 @@ fn containerd_of(d: &Dockerd) -> i32 {
 /// them, without two more client processes), each checked.
 fn lifecycle(d: &Dockerd, image: &str, n: usize) {
     // A client that hangs fails the test (30 s) with dockerd's log.
-    let o = d.client_with_input(None, &["run", "-d", image, "sh", "-c", STOPS_AT_ONCE], None);
+    let o = client(d, &["run", "-d", image, "sh", "-c", STOPS_AT_ONCE]);
     assert_eq!(o.status.code(), Some(0), "lifecycle {n}: run: {}{}", stdout(&o), stderr(&o));
     let id = stdout(&o).trim().to_string();
-    let o = d.client_with_input(None, &["exec", &id, "echo", &format!("lifecycle {n}")], None);
+    let o = client(d, &["exec", &id, "echo", &format!("lifecycle {n}")]);
     assert_eq!((o.status.code(), stdout(&o)), (Some(0), format!("lifecycle {n}\n")), "lifecycle {n}: exec: {}", stderr(&o));
     let (status, body) = d.api("POST", &format!("/containers/{id}/stop?t=10"), None);
     assert_eq!(status, 204, "lifecycle {n}: stop: {body}");
@@ -60,6 +60,26 @@ fn lifecycle(d: &Dockerd, image: &str, n: usize) {
     assert_eq!((status, body["State"]["ExitCode"].as_i64()), (200, Some(0)), "lifecycle {n}: the trap did not end it: {body}");
     let (status, body) = d.api("DELETE", &format!("/containers/{id}"), None);
     assert_eq!(status, 204, "lifecycle {n}: rm: {body}");
+}
+
+/// Our client with a time limit: a hang fails the test with what dockerd knows of the execs
+/// and what runs.
+fn client(d: &Dockerd, args: &[&str]) -> std::process::Output {
+    let mut child = common::applet("docker").arg("-H").arg(d.host()).args(args).stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let tree = std::process::Command::new("ps").args(["-e", "--forest", "-o", "pid,stat,wchan:20,args"]).output().map(|o| stdout(&o)).unwrap_or_default();
+            let tree: Vec<&str> = tree.lines().filter(|l| l.contains("dbx-dockerd") || l.contains("docker ") || l.contains("sleep") || l.contains("echo")).collect();
+            let execs: Vec<String> = std::fs::read_dir(d.exec_root().join("execs")).into_iter().flatten().flatten().map(|e| std::fs::read_to_string(e.path()).unwrap_or_default()).collect();
+            let bundles: Vec<String> = std::fs::read_dir(d.exec_root().join("libcontainerd")).into_iter().flatten().flatten().map(|e| format!("{:?}", std::fs::read_dir(e.path()).into_iter().flatten().flatten().map(|f| f.file_name()).collect::<Vec<_>>())).collect();
+            let _ = child.kill();
+            let o = child.wait_with_output().unwrap();
+            panic!("docker {args:?} hung: {}{}\n{}\nexec records: {execs:#?}\nbundles: {bundles:#?}\ndockerd:\n{}", stdout(&o), stderr(&o), tree.join("\n"), d.log());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.wait_with_output().unwrap()
 }
 
 /// `count` lifecycles on WORKERS threads. A minute without one finishing (an API call that
@@ -77,7 +97,9 @@ fn lifecycles(d: &Dockerd, image: &str, count: usize) {
                     seen = (now, Instant::now());
                 } else if seen.1.elapsed() > Duration::from_secs(60) {
                     let tree = std::process::Command::new("ps").args(["-e", "--forest", "-o", "pid,stat,wchan:20,args"]).output().map(|o| stdout(&o)).unwrap_or_default();
-                    eprintln!("soak: no lifecycle ended for a minute after {now}\n{tree}\ndockerd:\n{}", d.log());
+                    let execs: Vec<String> = std::fs::read_dir(d.exec_root().join("execs")).into_iter().flatten().flatten().map(|e| std::fs::read_to_string(e.path()).unwrap_or_default()).collect();
+                    let bundles: Vec<String> = std::fs::read_dir(d.exec_root().join("libcontainerd")).into_iter().flatten().flatten().map(|e| format!("{:?}", std::fs::read_dir(e.path()).into_iter().flatten().flatten().map(|f| f.file_name()).collect::<Vec<_>>())).collect();
+                    eprintln!("soak: no lifecycle ended for a minute after {now}\n{tree}\nexec records: {execs:#?}\nbundles: {bundles:#?}\ndockerd:\n{}", d.log());
                     std::process::exit(101);
                 }
             }

@@ -12,7 +12,7 @@
 //! missed) and then has the shim forget the process.
 
 use super::errors::ApiError;
-use super::streams::{make_fifo, read_fifo, release_fifo_readers};
+use super::streams::make_fifo;
 use super::{spec, Daemon, Entry};
 use crate::containerd::client::ExecProcess;
 use crate::rpc::ErrorKind;
@@ -346,14 +346,48 @@ pub fn console_size(v: Option<&Value>) -> Result<Option<[u32; 2]>, ApiError> {
     }
 }
 
-/// One thread per output FIFO ([`read_fifo`]), chunks into one channel, which ends when
-/// every FIFO is closed.
-fn read_fifos(fifos: &[(PathBuf, StreamType)]) -> Receiver<(StreamType, Vec<u8>)> {
+/// The read ends of an attached exec's output FIFOs, opened before the process starts (with
+/// O_NONBLOCK, which needs no writer yet). The FIFO's buffer lives only while some end is
+/// open: a reader that opened later, after the process had written and exited and the shim
+/// had let its ends go, found the output discarded, and then either blocked in its open for
+/// ever (the client hung) or found the FIFO removed (the output was lost).
+fn open_fifo_readers(fifos: &[(PathBuf, StreamType)]) -> std::io::Result<Vec<(std::fs::File, StreamType)>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fifos
+        .iter()
+        .map(|(path, stream)| {
+            let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC).open(path)?;
+            Ok((f, *stream))
+        })
+        .collect()
+}
+
+/// One thread per output FIFO, chunks into one channel, which ends when every FIFO is closed.
+/// Started once the process runs: the shim has opened the write ends by then (before them, a
+/// read would see end of file), so the readers are made blocking and read to the end.
+fn read_fifos(readers: Vec<(std::fs::File, StreamType)>) -> Receiver<(StreamType, Vec<u8>)> {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
     let (tx, rx) = channel();
-    for (path, stream) in fifos {
-        let (tx, path, stream) = (tx.clone(), path.clone(), *stream);
+    for (mut file, stream) in readers {
+        let tx = tx.clone();
         let spawned = std::thread::Builder::new().name("exec-fifo".into()).stack_size(128 << 10).spawn(move || {
-            read_fifo(&path, |data| tx.send((stream, data.to_vec())).is_ok());
+            if nix::fcntl::fcntl(file.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::empty())).is_err() {
+                return;
+            }
+            let mut buf = vec![0u8; 32 << 10];
+            loop {
+                match file.read(&mut buf) {
+                    Ok(0) => return,
+                    Ok(n) => {
+                        if tx.send((stream, buf[..n].to_vec())).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(_) => return,
+                }
+            }
         });
         if spawned.is_err() {
             crate::log::error("cannot start an exec output reader");
@@ -483,7 +517,10 @@ impl Daemon {
                 outputs.push((path("stderr"), StreamType::Stderr));
             }
         }
-        let output = read_fifos(&outputs);
+        let readers = open_fifo_readers(&outputs).map_err(|e| {
+            remove_fifos(&bundle, &rec.id);
+            ApiError::internal(format!("opening the exec's output: {e}"))
+        })?;
         let task = ExecProcess {
             id: rec.container_id.clone(),
             exec_id: rec.id.clone(),
@@ -494,9 +531,9 @@ impl Daemon {
             terminal: rec.tty,
         };
         match self.containerd.exec(&task) {
-            Ok(pid) => Ok((pid, attach.then(|| Attached { stdin, output, container_id: rec.container_id.clone() }))),
+            Ok(pid) => Ok((pid, attach.then(|| Attached { stdin, output: read_fifos(readers), container_id: rec.container_id.clone() }))),
             Err(e) => {
-                release_fifo_readers(outputs.iter().map(|o| o.0.as_path()));
+                drop(readers);
                 remove_fifos(&bundle, &rec.id);
                 // The runtime's refusal, worded as Docker words an OCI runtime's.
                 let refused = e.kind == ErrorKind::FailedPrecondition;
