@@ -841,7 +841,7 @@ impl Daemon {
         // Layer files a power cut emptied (written without fsync at create).
         for (id, mount_id, image) in &live {
             if let Err(e) = self.snapshots.repair_rw(mount_id, &|| self.images.get(image)) {
-                crate::log::line(crate::log::Level::Error, "repairing the container's filesystem", &[("container", &id), ("error", &e.to_string())]);
+                crate::log::line(crate::log::Level::Error, "repairing the container's filesystem", &[("container", id), ("error", &e.to_string())]);
             }
         }
         let mounts: std::collections::HashSet<String> = live.into_iter().map(|(_, m, _)| m).collect();
