@@ -100,7 +100,7 @@ fn lifecycles(d: &Dockerd, image: &str, count: usize) {
                     let execs: Vec<String> = std::fs::read_dir(d.exec_root().join("execs")).into_iter().flatten().flatten().map(|e| std::fs::read_to_string(e.path()).unwrap_or_default()).collect();
                     let bundles: Vec<String> = std::fs::read_dir(d.exec_root().join("libcontainerd")).into_iter().flatten().flatten().map(|e| format!("{:?}", std::fs::read_dir(e.path()).into_iter().flatten().flatten().map(|f| f.file_name()).collect::<Vec<_>>())).collect();
                     eprintln!("soak: no lifecycle ended for a minute after {now}\n{tree}\nexec records: {execs:#?}\nbundles: {bundles:#?}\ndockerd:\n{}", d.log());
-                    std::process::exit(101);
+                    abandon(d);
                 }
             }
         });
@@ -115,6 +115,38 @@ fn lifecycles(d: &Dockerd, image: &str, count: usize) {
             });
         }
     });
+}
+
+/// Ends the test process when an API call hangs (its thread cannot be got back), leaving
+/// nothing behind: dockerd's whole tree (the containers under their shims first, so their
+/// pid namespaces go), the mounts under its roots and the containers' cgroups; `Dockerd`'s
+/// own cleanup never runs on this way out.
+fn abandon(d: &Dockerd) -> ! {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let tree = common::processes_mentioning(d.tmp.path());
+    for pid in &tree {
+        let children = std::fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten().flat_map(|t| std::fs::read_to_string(t.path().join("children")).unwrap_or_default().split_whitespace().map(str::to_string).collect::<Vec<_>>());
+        for child in children.filter_map(|c| c.parse::<i32>().ok()) {
+            let _ = kill(Pid::from_raw(child), Signal::SIGKILL);
+        }
+    }
+    for pid in tree {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    for m in common::mounts_under(d.tmp.path()).into_iter().rev() {
+        let _ = nix::mount::umount2(&m, nix::mount::MntFlags::MNT_DETACH);
+    }
+    let ids: Vec<String> = std::fs::read_dir(d.tmp.join("data/containers")).into_iter().flatten().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    // v1 controllers (and the hybrid `unified`) hold `docker/<id>`; a v2-only host has it at the top.
+    let hierarchies = std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten().map(|c| c.path()).chain([std::path::PathBuf::from("/sys/fs/cgroup")]);
+    for hierarchy in hierarchies {
+        for id in &ids {
+            let _ = std::fs::remove_dir(hierarchy.join("docker").join(id));
+        }
+    }
+    std::process::exit(101);
 }
 
 /// The figures once descriptors and threads have stopped moving (connection threads and
