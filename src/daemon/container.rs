@@ -27,7 +27,7 @@ pub struct State {
     pub finished_at: String,
     /// The health check's state (`daemon::health`), for containers with a check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub health: Option<super::health::Health>,
+    pub health: Option<super::healthcheck::Health>,
 }
 
 impl Default for State {

@@ -591,7 +591,7 @@ fn validate_config(config: &Map<String, Value>, h: &Value) -> Result<(), String>
             return Err(format!("invalid environment variable: {e}"));
         }
     }
-    super::health::validate(config)?;
+    super::healthcheck::validate(config)?;
     if !str_of(&c, "Hostname").is_empty() && str_of(h, "UTSMode") == "host" {
         return Err("conflicting options: hostname and the UTS mode".into());
     }

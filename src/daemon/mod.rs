@@ -15,6 +15,7 @@ mod exec;
 mod events;
 mod filters;
 mod health;
+pub mod healthcheck;
 mod container_fs;
 mod container_list;
 mod image_list;

@@ -75,7 +75,7 @@ fn merge_image_config(config: &mut Map<String, Value>, image: &Value) {
         labels.extend(own.clone());
     }
     config.insert("Labels".into(), Value::Object(labels));
-    super::health::merge_image_healthcheck(config, image);
+    super::healthcheck::merge_image_healthcheck(config, image);
     // The image's VOLUMEs join the request's (both become anonymous volumes).
     if let Some(image_volumes) = image.get("Volumes").and_then(Value::as_object).filter(|v| !v.is_empty()) {
         let mut volumes = config.get("Volumes").and_then(Value::as_object).cloned().unwrap_or_default();

@@ -411,7 +411,7 @@ fn parse_changes(changes: &[String]) -> Result<serde_json::Map<String, Value>, A
                     }
                 }
             }
-            "HEALTHCHECK" => drop(cfg.insert("Healthcheck".into(), crate::daemon::health::parse_instruction(rest).map_err(ApiError::bad_request)?)),
+            "HEALTHCHECK" => drop(cfg.insert("Healthcheck".into(), crate::daemon::healthcheck::parse_instruction(rest).map_err(ApiError::bad_request)?)),
             other => return Err(ApiError::bad_request(format!("{other} is not a valid change command"))),
         }
     }
