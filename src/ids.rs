@@ -3,6 +3,11 @@
 
 use std::io::Read;
 
+/// Whether `s` has the form of a full id: 64 lowercase hex digits.
+pub fn is_full_id(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+}
+
 /// A new 64-hex-digit id whose first 12 digits are not all numeric (Docker avoids those,
 /// since a short id must not parse as a number).
 pub fn new_id() -> String {

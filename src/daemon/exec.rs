@@ -608,6 +608,18 @@ impl Daemon {
                 self.execs.forget_container(&cid);
             }
         }
+        // The FIFOs of the execs of a dockerd that died: no reader opens them again (the shim
+        // holds what a running exec uses), and one made just before the kill never had a process.
+        for bundle in std::fs::read_dir(self.opts.exec_root.join("libcontainerd")).into_iter().flatten().flatten() {
+            for f in std::fs::read_dir(bundle.path()).into_iter().flatten().flatten() {
+                let name = f.file_name();
+                let name = name.to_string_lossy();
+                let exec_fifo = name.split_once('-').is_some_and(|(id, s)| crate::ids::is_full_id(id) && matches!(s, "stdin" | "stdout" | "stderr"));
+                if exec_fifo {
+                    let _ = std::fs::remove_file(f.path());
+                }
+            }
+        }
     }
 
     pub fn exec_resize(&self, id: &str, height: u32, width: u32) -> Result<(), ApiError> {
