@@ -897,17 +897,29 @@ impl Daemon {
                     true
                 });
             }
-            self.restart_containerd_if_dead();
+            // A dead containerd of ours is started again by `watch_containerd`.
             std::thread::sleep(Duration::from_millis(100));
         }
     }
 
-    /// Restarts our containerd child when it dies, forever. A thread of its own: the events
-    /// thread, which noticed it before, may itself be waiting for containerd to come back
-    /// (an exit's task deletion, through `containerd_call`), and would wait in vain.
+    /// Restarts our containerd child when it dies, until dockerd's shutdown takes the child
+    /// away. A thread of its own, asleep in `waitid` until the exit (no polling: an idle
+    /// device stays idle), which leaves the reaping to `restart_containerd_if_dead`. Not the
+    /// events thread: it may itself be waiting for containerd to come back (an exit's task
+    /// deletion, through `containerd_call`), and would wait in vain.
     pub(super) fn watch_containerd(&self) {
+        use nix::sys::wait::{waitid, Id, WaitPidFlag};
         loop {
-            std::thread::sleep(Duration::from_millis(50));
+            let pid = match self.containerd_child.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                Some(c) => nix::unistd::Pid::from_raw(c.id() as i32),
+                None => return,
+            };
+            match waitid(Id::Pid(pid), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT) {
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => continue,
+                // Already reaped, and a restart that failed is tried again after a pause.
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
             self.restart_containerd_if_dead();
         }
     }
