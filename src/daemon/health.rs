@@ -377,7 +377,7 @@ mod tests {
         assert_eq!(parse_instruction("HTTP /").unwrap_err(), "Unknown type \"HTTP\" in HEALTHCHECK (try CMD)");
         assert_eq!(parse_instruction("--interval=1us CMD true").unwrap_err(), "Interval \"interval\" cannot be less than 1ms");
         assert_eq!(parse_instruction("--retries=-1 CMD true").unwrap_err(), "--retries cannot be negative (-1)");
-        assert_eq!(parse_instruction("--bogus=1 CMD true").unwrap_err(), "Unknown flag: bogus");
+        assert_eq!(parse_instruction("--bogus=1 CMD true").unwrap_err(), "unknown flag: --bogus");
     }
 
     #[test]

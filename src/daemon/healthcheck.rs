@@ -212,54 +212,22 @@ pub fn merge_image_healthcheck(config: &mut Map<String, Value>, image: &Value) {
 /// --change` takes them: `NONE`, or `[--interval=D] [--timeout=D] [--start-period=D]
 /// [--start-interval=D] [--retries=N] CMD command` (JSON array: `CMD`, else `CMD-SHELL`).
 pub fn parse_instruction(rest: &str) -> Result<Value, String> {
-    let mut rest = rest.trim();
-    let mut hc = Map::new();
-    while let Some(flag) = rest.strip_prefix("--") {
-        let end = flag.find(char::is_whitespace).unwrap_or(flag.len());
-        let (name, value) = flag[..end].split_once('=').unwrap_or((&flag[..end], ""));
-        rest = flag[end..].trim_start();
-        let key = match name {
-            "interval" => "Interval",
-            "timeout" => "Timeout",
-            "start-period" => "StartPeriod",
-            "start-interval" => "StartInterval",
-            "retries" => {
-                let n: i64 = value.parse().map_err(|_| format!("strconv.ParseInt: parsing {value:?}: invalid syntax"))?;
-                if n < 0 {
-                    return Err(format!("--retries cannot be negative ({n})"));
-                }
-                hc.insert("Retries".into(), json!(n));
-                continue;
-            }
-            other => return Err(format!("Unknown flag: {other}")),
-        };
-        let ns = crate::timestamp::parse_go_duration(value).ok_or_else(|| format!("time: invalid duration {value:?}"))?;
-        if ns != 0 && ns < MINIMUM.as_nanos() as i128 {
-            return Err(format!("Interval {name:?} cannot be less than {}", go_duration(MINIMUM)));
+    use crate::dockerfile::{parse_commands, Command};
+    let parsed = parse_commands(&format!("HEALTHCHECK {rest}")).map_err(|e| e.message)?;
+    let Some((_, instruction)) = parsed.into_iter().next() else { return Err("Missing command after HEALTHCHECK CMD".into()) };
+    let Command::Healthcheck(hc) = instruction.map_err(|e| e.message)?.command else { return Err("HEALTHCHECK expected".into()) };
+    // Fields left at zero are left out, as Docker's builder leaves them.
+    let mut config = Map::new();
+    config.insert("Test".into(), json!(hc.test));
+    for (key, d) in [("Interval", hc.interval), ("Timeout", hc.timeout), ("StartPeriod", hc.start_period), ("StartInterval", hc.start_interval)] {
+        if !d.is_zero() {
+            config.insert(key.into(), json!(d.as_nanos() as i64));
         }
-        hc.insert(key.into(), json!(ns as i64));
     }
-    let (kind, command) = rest.split_once(char::is_whitespace).map(|(k, c)| (k, c.trim())).unwrap_or((rest, ""));
-    match kind.to_uppercase().as_str() {
-        "NONE" => {
-            if !command.is_empty() || !hc.is_empty() {
-                return Err("HEALTHCHECK NONE takes no arguments".into());
-            }
-            Ok(json!({"Test": ["NONE"]}))
-        }
-        "CMD" => {
-            if command.is_empty() {
-                return Err("Missing command after HEALTHCHECK CMD".into());
-            }
-            let test = match serde_json::from_str::<Vec<String>>(command) {
-                Ok(words) => std::iter::once("CMD".to_string()).chain(words).collect::<Vec<_>>(),
-                Err(_) => vec!["CMD-SHELL".to_string(), command.to_string()],
-            };
-            hc.insert("Test".into(), json!(test));
-            Ok(Value::Object(hc))
-        }
-        other => Err(format!("Unknown type {other:?} in HEALTHCHECK (try CMD)")),
+    if hc.retries != 0 {
+        config.insert("Retries".into(), json!(hc.retries));
     }
+    Ok(Value::Object(config))
 }
 
 /// Go's `time.Duration.String()`: `1ms`, `1.5s`, `1m30s`, `1h0m0s`.
