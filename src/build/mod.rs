@@ -262,6 +262,8 @@ struct State {
     config: Map<String, Value>,
     maintainer: String,
     args: BuildArgs,
+    /// A CMD was given in this stage (an ENTRYPOINT then keeps it).
+    cmd_set: bool,
 }
 
 impl State {
@@ -418,7 +420,7 @@ impl Build<'_> {
             // Docker's default PATH for a stage whose image has no Env.
             config.insert("Env".into(), json!(["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]));
         }
-        Ok(State { image_id: image.map(|i| i.id), config, maintainer: String::new(), args: stage_args })
+        Ok(State { image_id: image.map(|i| i.id), config, maintainer: String::new(), args: stage_args, cmd_set: false })
     }
 
     fn base_image(&self, name: &str, platform: Option<&str>, out: &mut dyn Emitter) -> Result<ImageInfo> {
@@ -539,7 +541,7 @@ impl Build<'_> {
             Command::Cmd(cl) => {
                 let cmd = self.command_words(state, &cl);
                 state.config.insert("Cmd".into(), json!(cmd));
-                state.config.insert("ArgsEscaped".into(), json!(false));
+                state.cmd_set = true;
                 self.commit_metadata(state, &format!("CMD {}", go_quote_list(&cmd)), false, out)
             }
             Command::Entrypoint(cl) => {
@@ -549,8 +551,10 @@ impl Build<'_> {
                 } else {
                     state.config.insert("Entrypoint".into(), json!(ep));
                 }
-                // An ENTRYPOINT resets the CMD the base image gave.
-                state.config.insert("Cmd".into(), Value::Null);
+                // An ENTRYPOINT drops the CMD the base image gave (not one given in this stage).
+                if !state.cmd_set {
+                    state.config.insert("Cmd".into(), Value::Null);
+                }
                 self.commit_metadata(state, &format!("ENTRYPOINT {}", go_quote_list(&ep)), false, out)
             }
             Command::Healthcheck(hc) => {

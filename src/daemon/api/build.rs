@@ -225,7 +225,21 @@ pub fn build(d: &Arc<Daemon>, req: &mut Request, v: (u32, u32)) -> Result<Respon
     let d = d.clone();
     let resp = Response::hijack(
         200,
-        Box::new(move |_reader, conn| {
+        Box::new(move |reader, conn| {
+            // A build (pulls, extraction, steps) needs more stack than a connection thread has.
+            let job = std::thread::Builder::new().name("build".into()).stack_size(8 << 20).spawn(move || run_build(d, query, ctx, df, auth, v, reader, conn));
+            if let Ok(j) = job {
+                let _ = j.join();
+            }
+        }),
+    );
+    Ok(resp.with_header("Content-Type", "application/json").with_header("Transfer-Encoding", "chunked").with_header("Connection", "close"))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_build(d: Arc<Daemon>, query: Query, ctx: context::Context, df: crate::dockerfile::Dockerfile, auth: Option<String>, v: (u32, u32), _reader: std::io::BufReader<Conn>, conn: Conn) {
+    {
+        {
             let cancelled = Arc::new(AtomicBool::new(false));
             let done = Arc::new(AtomicBool::new(false));
             if let Ok(dup) = conn.try_clone() {
@@ -267,9 +281,8 @@ pub fn build(d: &Arc<Daemon>, req: &mut Request, v: (u32, u32)) -> Result<Respon
                 let _ = conn.flush();
                 let _ = conn.shutdown(std::net::Shutdown::Both);
             }
-        }),
-    );
-    Ok(resp.with_header("Content-Type", "application/json").with_header("Transfer-Encoding", "chunked").with_header("Connection", "close"))
+        }
+    }
 }
 
 /// POST /build/prune: the classic builder keeps no cache besides the images its steps made
