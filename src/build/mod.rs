@@ -126,21 +126,6 @@ pub fn short_id(id: &str) -> String {
     id.strip_prefix("sha256:").unwrap_or(id).chars().take(12).collect()
 }
 
-/// Docker's `signal.ParseSignal` acceptance: a number, or a name with or without `SIG`.
-fn valid_signal(s: &str) -> bool {
-    const NAMES: [&str; 33] = [
-        "ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT", "KILL", "PIPE", "POLL", "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM", "TRAP", "TSTP", "TTIN", "TTOU", "URG", "USR1", "USR2", "VTALRM", "WINCH", "XCPU",
-    ];
-    if let Ok(n) = s.parse::<u32>() {
-        return n > 0 && n <= 64;
-    }
-    let name = s.strip_prefix("SIG").unwrap_or(s).to_uppercase();
-    if let Some(rt) = name.strip_prefix("RTMIN").or_else(|| name.strip_prefix("RTMAX")) {
-        return rt.is_empty() || rt.trim_start_matches(['+', '-']).parse::<u32>().is_ok();
-    }
-    NAMES.contains(&name.as_str()) || name == "XFSZ"
-}
-
 /// Go's `time.Duration` String form (`0s`, `1m30s`, `1.5s`, `300ms`).
 fn go_duration(d: std::time::Duration) -> String {
     let ns = d.as_nanos();
@@ -260,10 +245,9 @@ impl BuildArgs {
 struct State {
     image_id: Option<String>,
     config: Map<String, Value>,
-    maintainer: String,
     args: BuildArgs,
-    /// A CMD was given in this stage (an ENTRYPOINT then keeps it).
-    cmd_set: bool,
+    /// What the metadata dispatch remembers (a CMD given, MAINTAINER).
+    dispatch: crate::image::run_config::DispatchState,
 }
 
 impl State {
@@ -278,16 +262,6 @@ impl State {
         } else {
             s
         }
-    }
-
-    fn set_env(&mut self, key: &str, value: &str) {
-        let mut env = self.env();
-        let entry = format!("{key}={value}");
-        match env.iter().position(|e| e.split('=').next() == Some(key)) {
-            Some(i) => env[i] = entry,
-            None => env.push(entry),
-        }
-        self.config.insert("Env".into(), json!(env));
     }
 
     fn lookup(&self) -> impl Fn(&str) -> Option<String> + '_ {
@@ -420,7 +394,7 @@ impl Build<'_> {
             // Docker's default PATH for a stage whose image has no Env.
             config.insert("Env".into(), json!(["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]));
         }
-        Ok(State { image_id: image.map(|i| i.id), config, maintainer: String::new(), args: stage_args, cmd_set: false })
+        Ok(State { image_id: image.map(|i| i.id), config, args: stage_args, dispatch: Default::default() })
     }
 
     fn base_image(&self, name: &str, platform: Option<&str>, out: &mut dyn Emitter) -> Result<ImageInfo> {
@@ -469,121 +443,25 @@ impl Build<'_> {
             let lookup = state.lookup();
             inst.command.expand(&lookup, escape).map_err(|e| BuildError::new(e.0))?
         };
+        if let Some(comment) = metadata_comment(&command) {
+            crate::image::run_config::apply(&mut state.config, &mut state.dispatch, &command).map_err(BuildError::new)?;
+            return match &command {
+                Command::Workdir(_) => {
+                    let wd = state.config.get("WorkingDir").and_then(Value::as_str).unwrap_or("/").to_string();
+                    self.commit_workdir(state, &wd, out)
+                }
+                Command::Cmd(_) => {
+                    let cmd = string_list(state.config.get("Cmd"));
+                    self.commit_metadata(state, &format!("CMD {}", go_quote_list(&cmd)), false, out)
+                }
+                Command::Entrypoint(_) => {
+                    let ep = string_list(state.config.get("Entrypoint"));
+                    self.commit_metadata(state, &format!("ENTRYPOINT {}", go_quote_list(&ep)), false, out)
+                }
+                _ => self.commit_metadata(state, &comment, false, out),
+            };
+        }
         match command {
-            Command::Env(list) => {
-                let mut msg = "ENV".to_string();
-                for kv in &list {
-                    state.set_env(&kv.key, &kv.value);
-                    msg.push_str(&format!(" {}={}", kv.key, kv.value));
-                }
-                self.commit_metadata(state, &msg, false, out)
-            }
-            Command::Maintainer(m) => {
-                state.maintainer = m.clone();
-                self.commit_metadata(state, &format!("MAINTAINER {m}"), false, out)
-            }
-            Command::Label(list) => {
-                let mut labels = state.config.get("Labels").and_then(Value::as_object).cloned().unwrap_or_default();
-                let mut msg = "LABEL".to_string();
-                for kv in &list {
-                    labels.insert(kv.key.clone(), json!(kv.value));
-                    msg.push_str(&format!(" {}={}", kv.key, kv.value));
-                }
-                state.config.insert("Labels".into(), Value::Object(labels));
-                self.commit_metadata(state, &msg, false, out)
-            }
-            Command::Expose(ports) => {
-                let mut exposed = state.config.get("ExposedPorts").and_then(Value::as_object).cloned().unwrap_or_default();
-                for p in &ports {
-                    let key = if p.contains('/') { p.to_lowercase() } else { format!("{p}/tcp") };
-                    let (num, proto) = key.split_once('/').unwrap_or((&key, "tcp"));
-                    let valid = num.split('-').all(|n| n.parse::<u16>().is_ok()) && matches!(proto, "tcp" | "udp" | "sctp");
-                    if !valid {
-                        return Err(BuildError::new(format!("invalid containerPort: {p}")));
-                    }
-                    exposed.insert(key, json!({}));
-                }
-                state.config.insert("ExposedPorts".into(), Value::Object(exposed));
-                self.commit_metadata(state, &format!("EXPOSE {}", ports.join(" ")), false, out)
-            }
-            Command::User(u) => {
-                state.config.insert("User".into(), json!(u));
-                self.commit_metadata(state, &format!("USER {u}"), false, out)
-            }
-            Command::Volume(vols) => {
-                let mut volumes = state.config.get("Volumes").and_then(Value::as_object).cloned().unwrap_or_default();
-                for v in &vols {
-                    if v.trim().is_empty() {
-                        return Err(BuildError::new("VOLUME specified can not be an empty string"));
-                    }
-                    volumes.insert(v.clone(), json!({}));
-                }
-                state.config.insert("Volumes".into(), Value::Object(volumes));
-                self.commit_metadata(state, &format!("VOLUME [{}]", vols.join(" ")), false, out)
-            }
-            Command::StopSignal(s) => {
-                if !valid_signal(&s) {
-                    return Err(BuildError::new(format!("Invalid signal: {s}")));
-                }
-                state.config.insert("StopSignal".into(), json!(s));
-                self.commit_metadata(state, &format!("STOPSIGNAL {s}"), false, out)
-            }
-            Command::Workdir(w) => {
-                let current = state.config.get("WorkingDir").and_then(Value::as_str).unwrap_or("").to_string();
-                let joined = if w.starts_with('/') { w.clone() } else { format!("{}/{w}", if current.is_empty() { "/" } else { &current }) };
-                let mut wd = crate::dockerfile::ignore::clean_path(&joined);
-                if !wd.starts_with('/') {
-                    wd = format!("/{wd}");
-                }
-                state.config.insert("WorkingDir".into(), json!(wd));
-                self.commit_workdir(state, &wd, out)
-            }
-            Command::Cmd(cl) => {
-                let cmd = self.command_words(state, &cl);
-                state.config.insert("Cmd".into(), json!(cmd));
-                state.cmd_set = true;
-                self.commit_metadata(state, &format!("CMD {}", go_quote_list(&cmd)), false, out)
-            }
-            Command::Entrypoint(cl) => {
-                let ep = if cl.args.is_empty() { Vec::new() } else { self.command_words(state, &cl) };
-                if ep.is_empty() {
-                    state.config.insert("Entrypoint".into(), Value::Null);
-                } else {
-                    state.config.insert("Entrypoint".into(), json!(ep));
-                }
-                // An ENTRYPOINT drops the CMD the base image gave (not one given in this stage).
-                if !state.cmd_set {
-                    state.config.insert("Cmd".into(), Value::Null);
-                }
-                self.commit_metadata(state, &format!("ENTRYPOINT {}", go_quote_list(&ep)), false, out)
-            }
-            Command::Healthcheck(hc) => {
-                let ns = |d: std::time::Duration| d.as_nanos() as i64;
-                let mut h = Map::new();
-                h.insert("Test".into(), json!(hc.test));
-                for (k, v) in [("Interval", hc.interval), ("Timeout", hc.timeout), ("StartPeriod", hc.start_period), ("StartInterval", hc.start_interval)] {
-                    if !v.is_zero() {
-                        h.insert(k.into(), json!(ns(v)));
-                    }
-                }
-                if hc.retries != 0 {
-                    h.insert("Retries".into(), json!(hc.retries));
-                }
-                let dur = |d: std::time::Duration| format!("\"{}\"", go_duration(d));
-                let text = format!("HEALTHCHECK &{{{} {} {} {} {} '\\x{:02x}'}}", go_quote_list(&hc.test), dur(hc.interval), dur(hc.timeout), dur(hc.start_period), dur(hc.start_interval), hc.retries);
-                state.config.insert("Healthcheck".into(), Value::Object(h));
-                self.commit_metadata(state, &text, false, out)
-            }
-            Command::Shell(sh) => {
-                state.config.insert("Shell".into(), json!(sh));
-                self.commit_metadata(state, &format!("SHELL {}", go_quote_list(&sh)), false, out)
-            }
-            Command::Onbuild(expr) => {
-                let mut ob = string_list(state.config.get("OnBuild"));
-                ob.push(expr.clone());
-                state.config.insert("OnBuild".into(), json!(ob));
-                self.commit_metadata(state, &format!("ONBUILD {expr}"), false, out)
-            }
             Command::Arg(defs) => {
                 let mut parts = Vec::new();
                 for d in &defs {
@@ -609,6 +487,7 @@ impl Build<'_> {
                 }
                 self.copy_step(state, "ADD", &a.spec, None, true, out)
             }
+            _ => Ok(()),
         }
     }
 
@@ -760,7 +639,7 @@ impl Build<'_> {
             container_id,
             config: Value::Object(config),
             container_config,
-            author: &state.maintainer,
+            author: state.dispatch.maintainer.as_deref().unwrap_or(""),
             created_by,
         };
         self.backend.commit(&req).map_err(BuildError::new)
@@ -957,6 +836,37 @@ impl Build<'_> {
         }
         result
     }
+}
+
+/// The `#(nop)` text of a metadata instruction's commit, as the classic builder writes it
+/// (CMD, ENTRYPOINT and WORKDIR are written from the config once applied); `None` for RUN,
+/// COPY, ADD and ARG.
+fn metadata_comment(command: &Command) -> Option<String> {
+    let kvs = |name: &str, list: &[dockerfile::KeyValue]| {
+        let mut s = name.to_string();
+        for kv in list {
+            s.push_str(&format!(" {}={}", kv.key, kv.value));
+        }
+        s
+    };
+    Some(match command {
+        Command::Env(list) => kvs("ENV", list),
+        Command::Label(list) => kvs("LABEL", list),
+        Command::Maintainer(m) => format!("MAINTAINER {m}"),
+        Command::Expose(ports) => format!("EXPOSE {}", ports.join(" ")),
+        Command::User(u) => format!("USER {u}"),
+        Command::Volume(v) => format!("VOLUME [{}]", v.join(" ")),
+        Command::StopSignal(s) => format!("STOPSIGNAL {s}"),
+        Command::Onbuild(t) => format!("ONBUILD {t}"),
+        Command::Shell(sh) => format!("SHELL {}", go_quote_list(sh)),
+        Command::Healthcheck(hc) => {
+            let dur = |d: std::time::Duration| format!("\"{}\"", go_duration(d));
+            format!("HEALTHCHECK &{{{} {} {} {} {} '\\x{:02x}'}}", go_quote_list(&hc.test), dur(hc.interval), dur(hc.timeout), dur(hc.start_period), dur(hc.start_interval), hc.retries)
+        }
+        Command::Workdir(w) => format!("WORKDIR {w}"),
+        Command::Cmd(_) | Command::Entrypoint(_) => String::new(),
+        Command::Run(_) | Command::Copy(_) | Command::Add(_) | Command::Arg(_) => return None,
+    })
 }
 
 /// The classic builder's cache comparison of two container configs (Docker's

@@ -49,11 +49,11 @@ impl Backend for BuildBackend {
     }
 
     fn children(&self, id: &str) -> Vec<ImageInfo> {
-        let _ = id; Vec::new() // until image::commit is merged: no cache
+        self.d.images.children_of(id).iter().filter_map(|c| self.d.images.get(c)).map(info).collect()
     }
 
     fn parent(&self, id: &str) -> Option<String> {
-        let _ = id; None // until image::commit is merged
+        self.d.images.parent_of(id)
     }
 
     fn create_container(&self, image: &str, config: &Value, host_config: &Value) -> Result<String, String> {
@@ -94,7 +94,29 @@ impl Backend for BuildBackend {
     }
 
     fn commit(&self, req: &CommitRequest) -> Result<String, String> {
-        let _ = req; Err("committing a build step needs the image commit service (image::commit), not merged yet".into())
+        let changes = match req.container {
+            Some(id) => {
+                let mount_id = self.d.find(id).map_err(|e| e.message)?.lock().c.mount_id.clone();
+                Some(self.d.snapshots.upper_dir(&mount_id).map_err(|e| format!("failed to read the container's changes: {e}"))?)
+            }
+            None => None,
+        };
+        let layer_dir: Option<&Path> = match &changes {
+            Some(c) => Some(c),
+            None => req.layer_dir,
+        };
+        let new = crate::image::NewImage {
+            parent: req.parent,
+            layer_dir,
+            config: req.config.clone(),
+            container: Some(req.container_id).filter(|c| !c.is_empty()),
+            container_config: Some(req.container_config.clone()),
+            author: req.author,
+            comment: "",
+            created_by: &req.created_by,
+        };
+        let image = self.d.images.create_child(&new).map_err(|e| format!("failed to commit the build step: {e}"))?;
+        Ok(image.id)
     }
 
     fn remove_container(&self, id: &str) -> Result<(), String> {

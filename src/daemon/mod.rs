@@ -5,6 +5,7 @@
 mod api;
 mod attach;
 mod build_backend;
+mod commit;
 mod container;
 pub mod config;
 pub mod create_fields;
@@ -28,7 +29,6 @@ pub mod networks;
 mod errors;
 mod mounts;
 mod ops;
-mod signals;
 mod resources;
 mod restart;
 pub mod seccomp_profile;
