@@ -79,7 +79,9 @@ fn containers(d: &Dockerd) -> Vec<String> {
 /// the classic builder's output, the cache on the second build and that no container is left.
 fn build_twice(d: &Dockerd, cli: Option<&str>, env: &[(&str, &str)], tag: &str) {
     let image = d.registry.image("busybox");
-    let ctx = context(&[("Dockerfile", &multistage(&image)), ("hello.txt", "hello from the context\n")]);
+    // The text differs per client, so each first build misses the cache from its COPY on.
+    let hello = format!("hello from the context of {tag}\n");
+    let ctx = context(&[("Dockerfile", &multistage(&image)), ("hello.txt", &hello)]);
     let dir = ctx.path().to_str().unwrap();
     let o = client(d, cli, env, &["build", "-t", tag, dir], None);
     let out = ok(&o, d);
@@ -87,7 +89,7 @@ fn build_twice(d: &Dockerd, cli: Option<&str>, env: &[(&str, &str)], tag: &str) 
         assert!(out.contains(want), "{cli:?}: no {want:?} in:\n{out}\n{}", stderr(&o));
     }
     let run = ok(&client(d, cli, &[], &["run", "--rm", tag], None), d);
-    assert_eq!(run, "built\nhello from the context\nhi\n");
+    assert_eq!(run, format!("built\n{hello}hi\n"));
     let first_id = out.lines().find_map(|l| l.strip_prefix("Successfully built ")).unwrap().to_string();
     let o = client(d, cli, env, &["build", "-t", tag, dir], None);
     let again = ok(&o, d);
@@ -153,7 +155,9 @@ except docker.errors.BuildError as e:
     assert!(o.status.success(), "{}{}\n{}", stdout(&o), stderr(&o), d.log());
     let out = stdout(&o);
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines[0], "0 0 True ['multi:py']", "{out}");
+    // WORKDIR and the second stage's ENV were built by the CLIs above already.
+    let shared = if real_clis().is_empty() { 0 } else { 2 };
+    assert_eq!(lines[0], format!("0 {shared} True ['multi:py']"), "{out}");
     assert_eq!(lines[1], "1 6 True ['multi:py']", "{out}");
     assert_eq!(&lines[2..5], &["built", "hello from py", "hi"], "{out}");
     assert_eq!(lines[5], "error: The command '/bin/sh -c exit 7' returned a non-zero code: 7", "{out}");

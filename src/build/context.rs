@@ -85,7 +85,12 @@ pub fn extract(tar: Box<dyn Read + Send>, dir: &Path) -> Result<Context, String>
     let tar_path = dir.join("context.tar");
     {
         let mut f = std::fs::File::create(&tar_path).map_err(|e| e.to_string())?;
-        io::copy(&mut { tar }, &mut f).map_err(|e| format!("error reading the build context: {e}"))?;
+        let n = io::copy(&mut { tar }, &mut f).map_err(|e| format!("error reading the build context: {e}"))?;
+        // Docker's CLI sends a context whose Dockerfile it added (`-f -`, `-f ../x`) without
+        // the last entry's padding or the end-of-archive blocks, which Go's tar reader takes:
+        // so do we, by adding them.
+        let pad = (512 - n % 512) % 512;
+        io::Write::write_all(&mut f, &vec![0u8; pad as usize + 1024]).map_err(|e| e.to_string())?;
     }
     let root = dir.join("root");
     std::fs::create_dir(&root).map_err(|e| e.to_string())?;

@@ -725,116 +725,111 @@ impl Build<'_> {
 
     #[allow(clippy::too_many_arguments)]
     fn copy_step(&self, state: &mut State, name: &str, spec: &dockerfile::CopySpec, from: Option<&Option<String>>, allow_archive: bool, out: &mut dyn Emitter) -> Result<()> {
+        // Sources: from the context, or from another stage's or image's root, mounted through
+        // a container of it (never started) for the whole copy.
+        let from_container = match from {
+            Some(Some(image)) => Some(self.backend.create_container(image, &json!({"Cmd": ["/bin/sh", "-c", "#(nop) "]}), &json!({})).map_err(BuildError::new)?),
+            _ => None,
+        };
+        let result = match (&from_container, from) {
+            (Some(c), _) => {
+                let mut r = Ok(());
+                let mounted = self.backend.with_container_root(c, &mut |root| {
+                    r = self.copy_from(state, name, spec, root, true, allow_archive, out);
+                    Ok(())
+                });
+                mounted.map_err(|m| BuildError::new(format!("{name} failed: {m}"))).and(r)
+            }
+            (None, Some(None)) => {
+                // `--from` a stage or image without files (scratch): an empty root.
+                let empty = self.scratch_layer()?;
+                let r = self.copy_from(state, name, spec, &empty, true, allow_archive, out);
+                let _ = std::fs::remove_dir_all(&empty);
+                r
+            }
+            _ => self.copy_from(state, name, spec, self.context_root, false, allow_archive, out),
+        };
+        if let Some(c) = from_container {
+            let _ = self.backend.remove_container(&c);
+        }
+        result
+    }
+
+    /// COPY/ADD with its sources in `src_root`: checksummed, probed in the cache, then laid
+    /// out as a tar and extracted into a new layer on the current image.
+    #[allow(clippy::too_many_arguments)]
+    fn copy_from(&self, state: &mut State, name: &str, spec: &dockerfile::CopySpec, src_root: &Path, from_image: bool, allow_archive: bool, out: &mut dyn Emitter) -> Result<()> {
         let fail = |m: String| BuildError::new(format!("{name} failed: {m}"));
         let mode = match &spec.chmod {
             Some(m) => Some(u32::from_str_radix(m, 8).ok().filter(|v| *v <= 0o7777).ok_or_else(|| BuildError::new(format!("invalid chmod parameter: {m}")))?),
             None => None,
         };
-        // Sources: from the context, or from another stage's/image's root (mounted through a
-        // container of it for the time of the copy).
-        let from_container = match from {
-            Some(Some(image)) => Some(self.backend.create_container(image, &json!({"Cmd": ["/bin/sh", "-c", "#(nop) "]}), &json!({})).map_err(BuildError::new)?),
-            _ => None,
-        };
-        let result = (|| -> Result<()> {
-            let gather = |root: &Path, from_image: bool| -> std::result::Result<Vec<copy::SourceInfo>, String> {
-                let mut infos = Vec::new();
-                for s in &spec.sources {
-                    infos.extend(copy::find_sources(root, s, allow_archive, from_image)?);
-                }
-                Ok(infos)
-            };
-            let mut infos = Vec::new();
-            let mut tar_path = None;
-            let staging = self.scratch_layer()?;
-            let dest_raw = spec.dest.clone();
-            let workdir = state.config.get("WorkingDir").and_then(Value::as_str).unwrap_or("").to_string();
-            let dest_abs = if dest_raw.starts_with('/') { dest_raw.clone() } else { format!("{}/{dest_raw}", if workdir.is_empty() { "" } else { workdir.trim_end_matches('/') }) };
-            let wants_dir = dest_raw.ends_with('/') || dest_raw == "." || dest_raw.ends_with("/.");
-            let mut found = |root: &Path, from_image: bool| -> std::result::Result<(), String> {
-                infos = gather(root, from_image)?;
-                if infos.is_empty() {
-                    return Err("no source files were specified".into());
-                }
-                Ok(())
-            };
-            match &from_container {
-                Some(c) => self.backend.with_container_root(c, &mut |root| found(root, true)).map_err(fail)?,
-                None if matches!(from, Some(None)) => {
-                    let empty = staging.join("empty");
-                    std::fs::create_dir_all(&empty).map_err(|e| BuildError::new(e.to_string()))?;
-                    found(&empty, true).map_err(fail)?
-                }
-                None => found(self.context_root, false).map_err(fail)?,
-            }
-            if infos.len() > 1 && !wants_dir {
-                let _ = std::fs::remove_dir_all(&staging);
-                return Err(BuildError::new(format!("When using {name} with more than one source file, the destination must be a directory and end with a /")));
-            }
-            let mut hash = copy::sources_hash(&infos);
-            if let Some(m) = mode {
-                hash = format!("{hash} --chmod={m:o}");
-            }
-            let chown_comment = spec.chown.as_ref().map(|c| format!("--chown={c}")).unwrap_or_default();
-            let comment = format!("{name} {chown_comment}{hash} in {dest_raw} ");
-            let mut cmd = state.shell();
-            cmd.push(format!("#(nop) {comment}"));
-            let container_config = self.config_with_cmd(state, cmd);
-            if self.probe_cache(state, &container_config, out) {
-                let _ = std::fs::remove_dir_all(&staging);
-                return Ok(());
-            }
-            // Ownership: --chown (names from the destination's /etc files), else root, else
-            // (COPY --from) the source's own.
-            let write = |root: Option<&Path>, dest_is_dir: bool| -> std::result::Result<PathBuf, String> {
-                let ids = match &spec.chown {
-                    Some(c) => Some(copy::parse_chown(c, root)?),
-                    None if from.is_some() => None,
-                    None => Some((0, 0)),
-                };
-                let path = staging.join("copy.tar");
-                let mut f = std::io::BufWriter::new(std::fs::File::create(&path).map_err(|e| e.to_string())?);
-                copy::write_tar(&mut f, &infos, dest_abs.trim_start_matches('/'), dest_is_dir, copy::Ownership { ids, mode }).map_err(|e| e.to_string())?;
-                std::io::Write::flush(&mut f).map_err(|e| e.to_string())?;
-                Ok(path)
-            };
-            let extract = |tar: &Path, root: &Path| -> std::result::Result<(), String> {
-                let f = std::fs::File::open(tar).map_err(|e| e.to_string())?;
-                crate::archive::extract_layer(f, root, crate::archive::Whiteouts::Keep).map(|_| ()).map_err(|e| e.to_string())
-            };
-            let id = match state.image_id.clone() {
-                None => {
-                    let layer = staging.join("layer");
-                    std::fs::create_dir_all(&layer).map_err(|e| BuildError::new(e.to_string()))?;
-                    let path = write(None, wants_dir).map_err(fail)?;
-                    extract(&path, &layer).map_err(fail)?;
-                    tar_path = Some(path);
-                    self.commit(state, None, Some(&layer), "", container_config)
-                }
-                Some(parent) => {
-                    let container = self.backend.create_container(&parent, &container_config, &json!({})).map_err(BuildError::new)?;
-                    let copied = self.backend.with_container_root(&container, &mut |root| {
-                        // A destination naming an existing directory takes the sources into it.
-                        let existing_dir = copy::resolve_scoped(root, dest_abs.trim_start_matches('/')).map(|p| p.is_dir()).unwrap_or(false);
-                        let path = write(Some(root), wants_dir || existing_dir)?;
-                        extract(&path, root)?;
-                        tar_path = Some(path);
-                        Ok(())
-                    });
-                    let r = copied.map_err(fail).and_then(|_| self.commit(state, Some(&container), None, "", container_config));
-                    let _ = self.backend.remove_container(&container);
-                    r
-                }
-            };
-            let _ = tar_path;
-            let _ = std::fs::remove_dir_all(&staging);
-            state.image_id = Some(id?);
-            Ok(())
-        })();
-        if let Some(c) = from_container {
-            let _ = self.backend.remove_container(&c);
+        let mut infos = Vec::new();
+        for s in &spec.sources {
+            infos.extend(copy::find_sources(src_root, s, allow_archive, from_image).map_err(fail)?);
         }
-        result
+        if infos.is_empty() {
+            return Err(fail("no source files were specified".into()));
+        }
+        let dest_raw = spec.dest.clone();
+        let workdir = state.config.get("WorkingDir").and_then(Value::as_str).unwrap_or("").to_string();
+        let dest_abs = if dest_raw.starts_with('/') { dest_raw.clone() } else { format!("{}/{dest_raw}", workdir.trim_end_matches('/')) };
+        let wants_dir = dest_raw.ends_with('/') || dest_raw == "." || dest_raw.ends_with("/.");
+        if infos.len() > 1 && !wants_dir {
+            return Err(BuildError::new(format!("When using {name} with more than one source file, the destination must be a directory and end with a /")));
+        }
+        let mut hash = copy::sources_hash(&infos);
+        if let Some(m) = mode {
+            hash = format!("{hash} --chmod={m:o}");
+        }
+        let chown_comment = spec.chown.as_ref().map(|c| format!("--chown={c}")).unwrap_or_default();
+        let mut cmd = state.shell();
+        cmd.push(format!("#(nop) {name} {chown_comment}{hash} in {dest_raw} "));
+        let container_config = self.config_with_cmd(state, cmd);
+        if self.probe_cache(state, &container_config, out) {
+            return Ok(());
+        }
+        let staging = self.scratch_layer()?;
+        // Ownership: --chown (names from the destination's /etc files), else root, else
+        // (COPY --from) the source's own.
+        let write = |root: Option<&Path>, dest_is_dir: bool| -> std::result::Result<PathBuf, String> {
+            let ids = match &spec.chown {
+                Some(c) => Some(copy::parse_chown(c, root)?),
+                None if from_image => None,
+                None => Some((0, 0)),
+            };
+            let path = staging.join("copy.tar");
+            let mut f = std::io::BufWriter::new(std::fs::File::create(&path).map_err(|e| e.to_string())?);
+            copy::write_tar(&mut f, &infos, dest_abs.trim_start_matches('/'), dest_is_dir, copy::Ownership { ids, mode }).map_err(|e| e.to_string())?;
+            std::io::Write::flush(&mut f).map_err(|e| e.to_string())?;
+            Ok(path)
+        };
+        let extract = |tar: &Path, root: &Path| -> std::result::Result<(), String> {
+            let f = std::fs::File::open(tar).map_err(|e| e.to_string())?;
+            crate::archive::extract_layer(f, root, crate::archive::Whiteouts::Keep).map(|_| ()).map_err(|e| e.to_string())
+        };
+        let id = match state.image_id.clone() {
+            None => {
+                let layer = staging.join("layer");
+                let made = std::fs::create_dir_all(&layer).map_err(|e| e.to_string()).and_then(|_| write(None, wants_dir)).and_then(|tar| extract(&tar, &layer));
+                made.map_err(fail).and_then(|_| self.commit(state, None, Some(&layer), "", container_config))
+            }
+            Some(parent) => {
+                let container = self.backend.create_container(&parent, &container_config, &json!({})).map_err(BuildError::new)?;
+                let copied = self.backend.with_container_root(&container, &mut |root| {
+                    // A destination naming an existing directory takes the sources into it.
+                    let existing_dir = copy::resolve_scoped(root, dest_abs.trim_start_matches('/')).map(|p| p.is_dir()).unwrap_or(false);
+                    let tar = write(Some(root), wants_dir || existing_dir)?;
+                    extract(&tar, root)
+                });
+                let r = copied.map_err(fail).and_then(|_| self.commit(state, Some(&container), None, "", container_config));
+                let _ = self.backend.remove_container(&container);
+                r
+            }
+        };
+        let _ = std::fs::remove_dir_all(&staging);
+        state.image_id = Some(id?);
+        Ok(())
     }
 }
 
