@@ -141,8 +141,9 @@ pub fn is_archive(host: &Path) -> bool {
 }
 
 /// The sources `pattern` names in `root`: one path, or every path a wildcard matches (in
-/// the directory order Docker walks, sorted). `outside_ok`: a source root that is an image
-/// (`COPY --from`), whose absolute symlinks stay inside it.
+/// the directory order Docker walks, sorted). `from_image`: the root is an image's (`COPY
+/// --from`), whose absolute symlinks stay inside it; a context's symlink that leaves the
+/// context is refused.
 pub fn find_sources(root: &Path, pattern: &str, allow_archive: bool, from_image: bool) -> Result<Vec<SourceInfo>, String> {
     let orig = pattern;
     let rel = clean(pattern);
@@ -175,7 +176,7 @@ pub fn find_sources(root: &Path, pattern: &str, allow_archive: bool, from_image:
         }
         found.sort();
         if found.is_empty() {
-            return Err(format!("no source files were specified"));
+            return Err("no source files were specified".to_string());
         }
     } else {
         found.push(rel.clone());
@@ -385,12 +386,8 @@ pub fn parse_chown(spec: &str, root: Option<&Path>) -> Result<(u32, u32), String
             .ok_or_else(|| format!("unable to convert uid/gid chown string to host mapping: can't find {what} for {what_name} {name}: no such {what_name}: {name}", what_name = if what == "uid" { "user" } else { "group" }))
     };
     let uid = lookup("etc/passwd", user, "uid")?;
-    let gid = if spec.contains(':') || user.parse::<u32>().is_ok() {
-        lookup("etc/group", group, "gid")?
-    } else {
-        // `--chown=name`: the group of the same name, as Docker looks it up.
-        lookup("etc/group", group, "gid")?
-    };
+    // `--chown=name` alone looks the group up by the same name, as Docker does.
+    let gid = lookup("etc/group", group, "gid")?;
     Ok((uid, gid))
 }
 

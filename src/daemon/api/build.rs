@@ -238,50 +238,46 @@ pub fn build(d: &Arc<Daemon>, req: &mut Request, v: (u32, u32)) -> Result<Respon
 
 #[allow(clippy::too_many_arguments)]
 fn run_build(d: Arc<Daemon>, query: Query, ctx: context::Context, df: crate::dockerfile::Dockerfile, auth: Option<String>, v: (u32, u32), _reader: std::io::BufReader<Conn>, conn: Conn) {
-    {
-        {
-            let cancelled = Arc::new(AtomicBool::new(false));
-            let done = Arc::new(AtomicBool::new(false));
-            if let Ok(dup) = conn.try_clone() {
-                watch_hangup(owned_fd(dup), cancelled.clone(), done.clone());
-            }
-            let mut lines = Lines { out: ChunkedWriter::new(conn), quiet: query.quiet, held: Vec::new(), aux: v >= (1, 30), cancelled: cancelled.clone() };
-            let backend = BuildBackend { d: d.clone(), auth };
-            let root = ctx.root();
-            let builder = build::Build { backend: &backend, options: &query.options, context_root: &root, cancelled: &cancelled };
-            let result = builder.run(&df, &mut lines).and_then(|id| {
-                lines.stream(&format!("Successfully built {}\n", build::short_id(&id)));
-                for t in &query.options.tags {
-                    crate::build::Backend::tag(&backend, &id, t).map_err(|m| build::BuildError { message: m, code: None })?;
-                    lines.stream(&format!("Successfully tagged {t}\n"));
-                }
-                Ok(id)
-            });
-            done.store(true, Ordering::Relaxed);
-            drop(ctx);
-            match result {
-                Ok(id) => {
-                    if query.quiet {
-                        lines.send_now(&json!({ "stream": format!("{id}\n") }));
-                    }
-                }
-                Err(e) => {
-                    if query.quiet {
-                        let held = std::mem::take(&mut lines.held);
-                        let _ = lines.out.write_all(&held);
-                    }
-                    let detail = match e.code {
-                        Some(c) => json!({"code": c, "message": e.message}),
-                        None => json!({"message": e.message}),
-                    };
-                    lines.send_now(&json!({"errorDetail": detail, "error": e.message}));
-                }
-            }
-            if let Ok(mut conn) = lines.out.finish() {
-                let _ = conn.flush();
-                let _ = conn.shutdown(std::net::Shutdown::Both);
+    let cancelled = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicBool::new(false));
+    if let Ok(dup) = conn.try_clone() {
+        watch_hangup(owned_fd(dup), cancelled.clone(), done.clone());
+    }
+    let mut lines = Lines { out: ChunkedWriter::new(conn), quiet: query.quiet, held: Vec::new(), aux: v >= (1, 30), cancelled: cancelled.clone() };
+    let backend = BuildBackend { d: d.clone(), auth };
+    let root = ctx.root();
+    let builder = build::Build { backend: &backend, options: &query.options, context_root: &root, cancelled: &cancelled };
+    let result = builder.run(&df, &mut lines).and_then(|id| {
+        lines.stream(&format!("Successfully built {}\n", build::short_id(&id)));
+        for t in &query.options.tags {
+            crate::build::Backend::tag(&backend, &id, t).map_err(|m| build::BuildError { message: m, code: None })?;
+            lines.stream(&format!("Successfully tagged {t}\n"));
+        }
+        Ok(id)
+    });
+    done.store(true, Ordering::Relaxed);
+    drop(ctx);
+    match result {
+        Ok(id) => {
+            if query.quiet {
+                lines.send_now(&json!({ "stream": format!("{id}\n") }));
             }
         }
+        Err(e) => {
+            if query.quiet {
+                let held = std::mem::take(&mut lines.held);
+                let _ = lines.out.write_all(&held);
+            }
+            let detail = match e.code {
+                Some(c) => json!({"code": c, "message": e.message}),
+                None => json!({"message": e.message}),
+            };
+            lines.send_now(&json!({"errorDetail": detail, "error": e.message}));
+        }
+    }
+    if let Ok(mut conn) = lines.out.finish() {
+        let _ = conn.flush();
+        let _ = conn.shutdown(std::net::Shutdown::Both);
     }
 }
 
