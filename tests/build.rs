@@ -349,3 +349,36 @@ fn a_client_gone_stops_the_running_step() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn run_steps_get_the_builds_host_settings_and_add_fetches_urls() {
+    let Some(d) = Dockerd::start() else { return };
+    let image = d.registry.image("busybox");
+    // A one-file HTTP server on 127.0.0.1 for ADD to fetch from.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in listener.incoming() {
+            let Ok(mut s) = s else { continue };
+            let _ = common::read_request_head(&mut s);
+            let body = "fetched over http\n";
+            let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+        }
+    });
+    let df = format!(
+        "FROM {image}\n\
+         ARG UNUSED_DEFAULT=1\n\
+         RUN grep -q '10.9.8.7[[:space:]]*buildhost' /etc/hosts && ls /sys/class/net > /nets && df -k /dev/shm | tail -n1 | awk '{{print $2}}' > /shm\n\
+         ADD http://127.0.0.1:{port}/dir/remote.txt /fetched/\n\
+         CMD [\"sh\", \"-c\", \"cat /nets /shm; cat /fetched/remote.txt; stat -c %a /fetched/remote.txt\"]\n"
+    );
+    let ctx = context(&[("Dockerfile", &df)]);
+    let out = ok(&d.docker(&["build", "--network", "none", "--add-host", "buildhost:10.9.8.7", "--shm-size", "16m", "--build-arg", "NOPE=1", "-t", "hosty:1", ctx.path().to_str().unwrap()]), &d);
+    assert!(out.contains("[Warning] One or more build-args [NOPE] were not consumed"), "{out}");
+    assert_eq!(ok(&d.docker(&["run", "--rm", "hosty:1"]), &d), "lo\n16384\nfetched over http\n600\n");
+    // An unreachable URL is Docker's ADD failure.
+    let bad = context(&[("Dockerfile", &format!("FROM {image}\nADD http://127.0.0.1:1/x /x\n"))]);
+    let o = d.docker(&["build", bad.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).starts_with("ADD failed: failed to GET http://127.0.0.1:1/x"), "{}", stderr(&o));
+}

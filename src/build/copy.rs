@@ -200,6 +200,41 @@ pub fn find_sources(root: &Path, pattern: &str, allow_archive: bool, from_image:
     Ok(out)
 }
 
+/// Whether an ADD source is a URL to fetch.
+pub fn is_url(source: &str) -> bool {
+    source.starts_with("http://") || source.starts_with("https://")
+}
+
+/// ADD's remote source: fetched into `dir` under the last part of the URL's path (the file's
+/// name in the image when the destination is a directory), mode 0600 as Docker makes it, never
+/// unpacked; its checksum is of its contents.
+pub fn fetch_url(url: &str, dir: &Path) -> Result<SourceInfo, String> {
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    let after_host = path.splitn(4, '/').nth(3).unwrap_or("");
+    let name = after_host.rsplit('/').next().filter(|n| !n.is_empty() && *n != "." && *n != "..").unwrap_or("__unnamed__").to_string();
+    let resp = match ureq::get(url).timeout(std::time::Duration::from_secs(60)).call() {
+        Ok(r) => r,
+        Err(ureq::Error::Status(code, r)) => return Err(format!("failed to GET {url} with status {code} {}", r.status_text())),
+        Err(e) => return Err(format!("failed to GET {url}: {e}")),
+    };
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let host = dir.join(&name);
+    let mut f = std::fs::File::create(&host).map_err(|e| e.to_string())?;
+    let mut hasher = Sha256::new();
+    let mut reader = resp.into_reader();
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        let n = reader.read(&mut buf).map_err(|e| format!("failed to GET {url}: {e}"))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        f.write_all(&buf[..n]).map_err(|e| e.to_string())?;
+    }
+    std::fs::set_permissions(&host, std::fs::Permissions::from_mode(0o600)).map_err(|e| e.to_string())?;
+    Ok(SourceInfo { rel: name, host, is_dir: false, hash: format!("file:{:x}", hasher.finalize()), archive: false })
+}
+
 /// Docker's `getSourceHashFromInfos`: one source's own hash, or `multi:` over them all.
 pub fn sources_hash(infos: &[SourceInfo]) -> String {
     if infos.len() == 1 {

@@ -481,12 +481,7 @@ impl Build<'_> {
                 };
                 self.copy_step(state, "COPY", &c.spec, from.as_ref(), false, out)
             }
-            Command::Add(a) => {
-                if let Some(url) = a.spec.sources.iter().find(|s| s.starts_with("http://") || s.starts_with("https://")) {
-                    return Err(BuildError::new(format!("ADD failed: downloading {url} is not supported by this daemon's classic builder: fetch it in a RUN step or send it in the context")));
-                }
-                self.copy_step(state, "ADD", &a.spec, None, true, out)
-            }
+            Command::Add(a) => self.copy_step(state, "ADD", &a.spec, None, true, out),
             _ => Ok(()),
         }
     }
@@ -764,11 +759,20 @@ impl Build<'_> {
             Some(m) => Some(u32::from_str_radix(m, 8).ok().filter(|v| *v <= 0o7777).ok_or_else(|| BuildError::new(format!("invalid chmod parameter: {m}")))?),
             None => None,
         };
+        let staging = self.scratch_layer()?;
         let mut infos = Vec::new();
         for s in &spec.sources {
-            infos.extend(copy::find_sources(src_root, s, allow_archive, from_image).map_err(fail)?);
+            let found = if allow_archive && copy::is_url(s) { copy::fetch_url(s, &staging.join("urls")).map(|i| vec![i]) } else { copy::find_sources(src_root, s, allow_archive, from_image) };
+            match found {
+                Ok(list) => infos.extend(list),
+                Err(m) => {
+                    let _ = std::fs::remove_dir_all(&staging);
+                    return Err(fail(m));
+                }
+            }
         }
         if infos.is_empty() {
+            let _ = std::fs::remove_dir_all(&staging);
             return Err(fail("no source files were specified".into()));
         }
         let dest_raw = spec.dest.clone();
@@ -776,6 +780,7 @@ impl Build<'_> {
         let dest_abs = if dest_raw.starts_with('/') { dest_raw.clone() } else { format!("{}/{dest_raw}", workdir.trim_end_matches('/')) };
         let wants_dir = dest_raw.ends_with('/') || dest_raw == "." || dest_raw.ends_with("/.");
         if infos.len() > 1 && !wants_dir {
+            let _ = std::fs::remove_dir_all(&staging);
             return Err(BuildError::new(format!("When using {name} with more than one source file, the destination must be a directory and end with a /")));
         }
         let mut hash = copy::sources_hash(&infos);
@@ -787,9 +792,9 @@ impl Build<'_> {
         cmd.push(format!("#(nop) {name} {chown_comment}{hash} in {dest_raw} "));
         let container_config = self.config_with_cmd(state, cmd);
         if self.probe_cache(state, &container_config, out) {
+            let _ = std::fs::remove_dir_all(&staging);
             return Ok(());
         }
-        let staging = self.scratch_layer()?;
         // Ownership: --chown (names from the destination's /etc files), else root, else
         // (COPY --from) the source's own.
         let write = |root: Option<&Path>, dest_is_dir: bool| -> std::result::Result<PathBuf, String> {

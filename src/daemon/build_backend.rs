@@ -15,12 +15,22 @@ use std::time::Duration;
 
 pub struct BuildBackend {
     pub d: Arc<Daemon>,
-    /// The client's registry credentials (X-Registry-Config), for the pulls of FROM.
-    pub auth: Option<String>,
+    /// The client's registry credentials (X-Registry-Config: server → auth config), for the
+    /// pulls of FROM and COPY --from.
+    pub auth_configs: serde_json::Map<String, Value>,
 }
 
 fn info(i: crate::image::Image) -> ImageInfo {
     ImageInfo { id: i.id, json: i.config }
+}
+
+impl BuildBackend {
+    /// The X-Registry-Auth value for `domain` from the client's X-Registry-Config.
+    fn auth_for(&self, domain: &str) -> Option<String> {
+        let (server, cfg) = self.auth_configs.iter().find(|(k, _)| crate::auth::registry_domain(k) == domain)?;
+        let field = |k: &str| cfg.get(k).and_then(Value::as_str).unwrap_or("");
+        Some(crate::auth::encode_registry_auth(field("username"), field("password"), server))
+    }
 }
 
 impl Backend for BuildBackend {
@@ -37,7 +47,7 @@ impl Backend for BuildBackend {
         let settings = self.d.settings();
         let opts = crate::image::PullOptions {
             insecure_registries: settings.insecure_registries.clone(),
-            auth: self.auth.clone(),
+            auth: self.auth_for(&reference.domain),
             platform,
             registry_mirrors: settings.registry_mirrors.clone(),
             max_concurrent_downloads: settings.max_concurrent_downloads,

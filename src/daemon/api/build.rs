@@ -221,7 +221,8 @@ pub fn build(d: &Arc<Daemon>, req: &mut Request, v: (u32, u32)) -> Result<Respon
             return Err(ApiError::bad_request(format!("failed to reach build target {t} in Dockerfile")));
         }
     }
-    let auth = req.headers.get("X-Registry-Auth").map(String::from);
+    // The CLI's credentials for every registry it knows (base64 JSON, server → auth config).
+    let auth = req.headers.get("X-Registry-Config").and_then(crate::base64::decode).and_then(|b| serde_json::from_slice::<Map<String, Value>>(&b).ok()).unwrap_or_default();
     let d = d.clone();
     let resp = Response::hijack(
         200,
@@ -237,14 +238,14 @@ pub fn build(d: &Arc<Daemon>, req: &mut Request, v: (u32, u32)) -> Result<Respon
 }
 
 #[allow(clippy::too_many_arguments)]
-fn run_build(d: Arc<Daemon>, query: Query, ctx: context::Context, df: crate::dockerfile::Dockerfile, auth: Option<String>, v: (u32, u32), _reader: std::io::BufReader<Conn>, conn: Conn) {
+fn run_build(d: Arc<Daemon>, query: Query, ctx: context::Context, df: crate::dockerfile::Dockerfile, auth: Map<String, Value>, v: (u32, u32), _reader: std::io::BufReader<Conn>, conn: Conn) {
     let cancelled = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicBool::new(false));
     if let Ok(dup) = conn.try_clone() {
         watch_hangup(owned_fd(dup), cancelled.clone(), done.clone());
     }
     let mut lines = Lines { out: ChunkedWriter::new(conn), quiet: query.quiet, held: Vec::new(), aux: v >= (1, 30), cancelled: cancelled.clone() };
-    let backend = BuildBackend { d: d.clone(), auth };
+    let backend = BuildBackend { d: d.clone(), auth_configs: auth };
     let root = ctx.root();
     let builder = build::Build { backend: &backend, options: &query.options, context_root: &root, cancelled: &cancelled };
     let result = builder.run(&df, &mut lines).and_then(|id| {
