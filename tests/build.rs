@@ -208,7 +208,7 @@ fn instructions_flags_and_stdin_contexts() {
     }
     let dir = ctx.path().to_str().unwrap();
     let iid = ctx.join("iid");
-    let out = ok(&d.docker(&["build", "--target", "base", "--build-arg", "WHO=builder", "--label", "team=x", "--iidfile", iid.to_str().unwrap(), "-t", "inst:1", dir]), &d);
+    let out = ok(&d.docker(&["build", "--compress", "--target", "base", "--build-arg", "WHO=builder", "--label", "team=x", "--iidfile", iid.to_str().unwrap(), "-t", "inst:1", dir]), &d);
     assert!(!out.contains("exit 1"), "the stage after the target is not built:\n{out}");
     let id = std::fs::read_to_string(&iid).unwrap();
     assert!(id.starts_with("sha256:"), "{id}");
@@ -315,9 +315,12 @@ fn faults_are_refused_as_docker_refuses_them() {
     // Refused parameters name themselves.
     let (status, v) = d.api("POST", "/build?squash=1", None);
     assert_eq!((status, v["message"].as_str().unwrap()), (400, "squash is only supported with experimental mode"));
-    let (status, v) = d.api("POST", "/build?remote=https://example.invalid/ctx.tar", None);
+    let (status, v) = d.api("POST", "/build?remote=git://example.invalid/repo.git", None);
     assert_eq!(status, 400);
     assert!(v["message"].as_str().unwrap().starts_with("remote:"), "{v}");
+    let (status, v) = d.api("POST", "/build?remote=http://127.0.0.1:1/ctx.tar", None);
+    assert_eq!(status, 400);
+    assert!(v["message"].as_str().unwrap().starts_with("error downloading remote context http://127.0.0.1:1/ctx.tar"), "{v}");
     let (status, v) = d.api("POST", "/build?version=2", None);
     assert_eq!((status, v["message"].as_str().unwrap()), (400, "buildkit not supported by daemon"));
     let o = d.docker(&["build", "--target", "nope", dir]);
@@ -376,6 +379,19 @@ fn run_steps_get_the_builds_host_settings_and_add_fetches_urls() {
     let out = ok(&d.docker(&["build", "--network", "none", "--add-host", "buildhost:10.9.8.7", "--shm-size", "16m", "--build-arg", "NOPE=1", "-t", "hosty:1", ctx.path().to_str().unwrap()]), &d);
     assert!(out.contains("[Warning] One or more build-args [NOPE] were not consumed"), "{out}");
     assert_eq!(ok(&d.docker(&["run", "--rm", "hosty:1"]), &d), "lo\n16384\nfetched over http\n600\n");
+    // A Dockerfile at a URL is a remote context of its own.
+    let remote_df = format!("FROM {image}\nCMD [\"echo\", \"remote\"]\n");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let rport = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in listener.incoming() {
+            let Ok(mut s) = s else { continue };
+            let _ = common::read_request_head(&mut s);
+            let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{remote_df}", remote_df.len());
+        }
+    });
+    ok(&d.docker(&["build", "-t", "remote:1", &format!("http://127.0.0.1:{rport}/Dockerfile")]), &d);
+    assert_eq!(ok(&d.docker(&["run", "--rm", "remote:1"]), &d), "remote\n");
     // An unreachable URL is Docker's ADD failure.
     let bad = context(&[("Dockerfile", &format!("FROM {image}\nADD http://127.0.0.1:1/x /x\n"))]);
     let o = d.docker(&["build", bad.path().to_str().unwrap()]);

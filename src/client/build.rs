@@ -172,11 +172,15 @@ fn build_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     if context_arg == "-" && file == Some("-") {
         return Err(usage_error("invalid argument: can't use stdin for both build context and dockerfile"));
     }
-    if context_arg.starts_with("http://") || context_arg.starts_with("https://") || context_arg.starts_with("git@") || context_arg.starts_with("git://") || context_arg.starts_with("github.com/") {
-        return Err(Failure::new(format!("unable to prepare context: remote build contexts ({context_arg}) are not supported by this client: clone or download it and build the directory"), 1));
+    if context_arg.starts_with("git@") || context_arg.starts_with("git://") || context_arg.starts_with("github.com/") {
+        return Err(Failure::new(format!("unable to prepare context: git contexts ({context_arg}) are not supported: clone it and build the directory"), 1));
     }
+    // A URL is fetched by the daemon (`remote`), as Docker's CLI has it do.
+    let remote = (context_arg.starts_with("http://") || context_arg.starts_with("https://")).then(|| context_arg.to_string());
     let mut dockerfile_param = file.unwrap_or("").to_string();
-    let body: Vec<u8> = if context_arg == "-" {
+    let body: Vec<u8> = if remote.is_some() {
+        Vec::new()
+    } else if context_arg == "-" {
         let mut all = Vec::new();
         std::io::stdin().read_to_end(&mut all).map_err(|e| Failure::new(e.to_string(), 1))?;
         if looks_like_archive(&all) {
@@ -240,8 +244,17 @@ fn build_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
             }
         }
     };
+    if p.has("disable-content-trust") && !p.bool("disable-content-trust") {
+        return Err(Failure::new("content trust (--disable-content-trust=false) is not supported by this client", 125));
+    }
+    let body = if p.bool("compress") && remote.is_none() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&body).and_then(|_| gz.finish()).map_err(|e| Failure::new(e.to_string(), 1))?
+    } else {
+        body
+    };
     let quiet = p.bool("quiet");
-    if !quiet {
+    if !quiet && remote.is_none() {
         print_sending(body.len());
     }
     let mut query: Vec<(&str, String)> = Vec::new();
@@ -253,6 +266,9 @@ fn build_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     }
     for s in p.list("security-opt") {
         query.push(("securityopt", s.to_string()));
+    }
+    if let Some(r) = &remote {
+        query.push(("remote", r.clone()));
     }
     if quiet {
         query.push(("q", "1".into()));

@@ -58,7 +58,9 @@ fn parse_query(req: &Request, v: (u32, u32)) -> Result<Query, ApiError> {
         }
     }
     if let Some(remote) = req.query("remote").filter(|r| !r.is_empty()) {
-        return Err(ApiError::bad_request(format!("remote: remote build contexts are not supported by this daemon; send the context in the request body (remote={remote})")));
+        if !(remote.starts_with("http://") || remote.starts_with("https://")) || remote.ends_with(".git") || remote.contains(".git#") {
+            return Err(ApiError::bad_request(format!("remote: only a tarball or Dockerfile over http(s) can be a remote context here, not {remote:?} (git contexts are not supported)")));
+        }
     }
     if let Some(cg) = req.query("cgroupparent").filter(|c| !c.is_empty()) {
         return Err(ApiError::bad_request(format!("cgroupparent: a cgroup parent for build containers is not supported ({cg})")));
@@ -206,10 +208,14 @@ fn owned_fd(conn: Conn) -> OwnedFd {
 /// POST /build.
 pub fn build(d: &Arc<Daemon>, req: &mut Request, v: (u32, u32)) -> Result<Response, ApiError> {
     let query = parse_query(req, v)?;
-    let body = req.take_body();
-    let plain = context::decompressed(body).map_err(ApiError::bad_request)?;
     let dir = d.opts.data_root.join("tmp").join(format!("build-{}", &crate::ids::new_id()[..16]));
-    let ctx = context::extract(plain, &dir).map_err(ApiError::bad_request)?;
+    let ctx = match req.query("remote").filter(|r| !r.is_empty()) {
+        Some(url) => remote_context(url, &dir, &query.dockerfile)?,
+        None => {
+            let plain = context::decompressed(req.take_body()).map_err(ApiError::bad_request)?;
+            context::extract(plain, &dir).map_err(ApiError::bad_request)?
+        }
+    };
     let (dockerfile_name, text) = ctx.dockerfile(&query.dockerfile).map_err(ApiError::bad_request)?;
     ctx.apply_ignore_file(&dockerfile_name).map_err(ApiError::bad_request)?;
     let df = crate::dockerfile::Dockerfile::parse(&text).map_err(|e| ApiError::bad_request(e.docker_message(&dockerfile_name)))?;
@@ -280,6 +286,34 @@ fn run_build(d: Arc<Daemon>, query: Query, ctx: context::Context, df: crate::doc
         let _ = conn.flush();
         let _ = conn.shutdown(std::net::Shutdown::Both);
     }
+}
+
+/// A remote context (`remote=`, a URL the user named): a tarball (plain or compressed) is the
+/// context; anything else is the Dockerfile alone, as Docker takes it.
+fn remote_context(url: &str, dir: &std::path::Path, dockerfile: &str) -> Result<context::Context, ApiError> {
+    let resp = match ureq::get(url).timeout(std::time::Duration::from_secs(120)).call() {
+        Ok(r) => r,
+        Err(ureq::Error::Status(code, r)) => return Err(ApiError::bad_request(format!("error downloading remote context {url}: failed to GET {url} with status {code} {}", r.status_text()))),
+        Err(e) => return Err(ApiError::bad_request(format!("error downloading remote context {url}: {e}"))),
+    };
+    let mut data = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(resp.into_reader(), 1 << 30), &mut data).map_err(|e| ApiError::bad_request(format!("error downloading remote context {url}: {e}")))?;
+    let is_tar = context::detect(&data) != context::Compression::None || (data.len() >= 262 && &data[257..262] == b"ustar");
+    if is_tar {
+        let plain = context::decompressed(Box::new(std::io::Cursor::new(data))).map_err(ApiError::bad_request)?;
+        return context::extract(plain, dir).map_err(ApiError::bad_request);
+    }
+    let mut tar = Vec::new();
+    {
+        let mut b = tar::Builder::new(&mut tar);
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o600);
+        let name = if dockerfile.is_empty() { "Dockerfile" } else { dockerfile };
+        b.append_data(&mut h, name, &data[..]).map_err(|e| ApiError::internal(e.to_string()))?;
+        b.finish().map_err(|e| ApiError::internal(e.to_string()))?;
+    }
+    context::extract(Box::new(std::io::Cursor::new(tar)), dir).map_err(ApiError::bad_request)
 }
 
 /// POST /build/prune: the classic builder keeps no cache besides the images its steps made
