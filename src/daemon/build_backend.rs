@@ -59,7 +59,15 @@ impl Backend for BuildBackend {
     }
 
     fn children(&self, id: &str) -> Vec<ImageInfo> {
-        self.d.images.children_of(id).iter().filter_map(|c| self.d.images.get(c)).map(info).collect()
+        // The configs alone (a cache probe needs no sizes or names).
+        self.d.images
+            .children_of(id)
+            .into_iter()
+            .filter_map(|c| {
+                let json = serde_json::from_slice(&self.d.images.config_bytes(&c).ok()?).ok()?;
+                Some(ImageInfo { id: c, json })
+            })
+            .collect()
     }
 
     fn parent(&self, id: &str) -> Option<String> {
@@ -136,7 +144,10 @@ impl Backend for BuildBackend {
 
     fn tag(&self, image_id: &str, reference: &str) -> Result<(), String> {
         let r = crate::reference::Reference::parse_normalized(reference).map_err(|e| e.to_string())?.with_default_tag();
-        self.d.images.tag(image_id, &r).map_err(|e| e.to_string())?;
+        // A rebuild that changed nothing leaves repositories.json as it is (no fsync).
+        if self.d.images.resolve_id(&r.familiar_string()).as_deref() != Some(image_id) {
+            self.d.images.tag(image_id, &r).map_err(|e| e.to_string())?;
+        }
         let shown = r.familiar_string();
         self.d.events.image("tag", image_id, &shown);
         Ok(())
