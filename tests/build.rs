@@ -357,7 +357,8 @@ fn a_client_gone_stops_the_running_step() {
 fn run_steps_get_the_builds_host_settings_and_add_fetches_urls() {
     let Some(d) = Dockerd::start() else { return };
     let image = d.registry.image("busybox");
-    // A one-file HTTP server on 127.0.0.1 for ADD to fetch from.
+    // RUN steps run without the image's ENTRYPOINT. A one-file HTTP server on 127.0.0.1 for
+    // ADD to fetch from.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
@@ -371,8 +372,10 @@ fn run_steps_get_the_builds_host_settings_and_add_fetches_urls() {
     let df = format!(
         "FROM {image}\n\
          ARG UNUSED_DEFAULT=1\n\
+         ENTRYPOINT [\"false\"]\n\
          RUN grep -q '10.9.8.7[[:space:]]*buildhost' /etc/hosts && ls /sys/class/net > /nets && df -k /dev/shm | tail -n1 | awk '{{print $2}}' > /shm\n\
          ADD http://127.0.0.1:{port}/dir/remote.txt /fetched/\n\
+         ENTRYPOINT []\n\
          CMD [\"sh\", \"-c\", \"cat /nets /shm; cat /fetched/remote.txt; stat -c %a /fetched/remote.txt\"]\n"
     );
     let ctx = context(&[("Dockerfile", &df)]);
