@@ -13,7 +13,7 @@ use std::sync::Arc;
 /// GET /images/json.
 pub fn list(d: &Daemon, req: &Request, v: (u32, u32)) -> Result<Value, ApiError> {
     let filters = crate::daemon::filters::Filters::parse(req.query("filters"))?;
-    crate::daemon::image_list::list(d, v, &filters)
+    crate::daemon::image_list::list(d, v, &filters, req.query_bool("all"))
 }
 
 /// GET /images/{name}/json.
@@ -268,7 +268,7 @@ pub fn system_df(d: &Daemon, v: (u32, u32)) -> Value {
         })
         .collect();
     let (layers_size, shared) = d.images.disk_usage();
-    let mut images = crate::daemon::image_list::list(d, v, &Default::default()).unwrap_or_default();
+    let mut images = crate::daemon::image_list::list(d, v, &Default::default(), true).unwrap_or_default();
     if let Some(arr) = images.as_array_mut() {
         for i in arr {
             let id = i["Id"].as_str().unwrap_or("").to_string();
