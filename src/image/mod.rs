@@ -18,6 +18,7 @@
 //! Anything becomes visible by a rename, so a kill at any point leaves no half-made image.
 
 mod archive_formats;
+mod distribution;
 mod progress;
 mod pull;
 mod push;
@@ -25,6 +26,7 @@ mod refcount;
 mod remove;
 
 pub use archive_formats::tar_directory;
+pub use distribution::BlobSource;
 
 pub use progress::{human_size, progress_bar};
 pub use refcount::ContainerLayers;

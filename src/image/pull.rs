@@ -188,6 +188,11 @@ pub(super) fn pull(store: &ImageStore, reference: &Reference, opts: &PullOptions
     };
     // The image is committed: its downloads are no longer needed to resume anything.
     hold.delete_unshared_blobs();
+    // Which blob each layer is in this repository, so a push finds or mounts it there.
+    for (layer, diff_id) in manifest.layers.iter().zip(&diffs) {
+        let source = super::BlobSource { digest: layer.digest.clone(), repository: reference.repository(), size: layer.size, media_type: layer.media_type.clone() };
+        store.add_blob_source(diff_id, source)?;
+    }
     progress(&status(&format!("Digest: {}", manifest.digest)));
     let summary = if changed { "Downloaded newer image for" } else { "Image is up to date for" };
     progress(&status(&format!("Status: {summary} {}", reference.familiar_string())));
