@@ -405,6 +405,26 @@ impl RegistryClient {
         Ok((resp.into_reader(), start))
     }
 
+    /// The repository's tags (`GET /v2/<name>/tags/list`), following the `Link` header of a
+    /// registry that pages them.
+    pub fn tags(&self) -> Result<Vec<String>, RegistryError> {
+        let mut tags = Vec::new();
+        let mut url = format!("{}/v2/{}/tags/list", self.base, self.repo);
+        loop {
+            let resp = self.get(&url, Some("application/json"))?;
+            let next = resp.header("Link").and_then(|l| l.split_once('<')).and_then(|(_, rest)| rest.split_once('>')).map(|(target, _)| target.to_string());
+            let mut bytes = Vec::new();
+            resp.into_reader().take(MAX_MANIFEST_BYTES).read_to_end(&mut bytes)?;
+            let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| RegistryError::Other(format!("invalid tag list: {e}")))?;
+            tags.extend(v.get("tags").and_then(|t| t.as_array()).into_iter().flatten().filter_map(|t| t.as_str()).map(str::to_string));
+            match next {
+                Some(n) if n.starts_with("http://") || n.starts_with("https://") => url = n,
+                Some(n) => url = format!("{}{n}", self.base),
+                None => return Ok(tags),
+            }
+        }
+    }
+
     /// Fetches a small blob (a config) whole, verifying its digest.
     pub fn blob_bytes(&self, digest: &str, limit: u64) -> Result<Vec<u8>, RegistryError> {
         let mut r = VerifyingReader::new(self.blob(digest)?.take(limit), digest);

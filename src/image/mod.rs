@@ -406,6 +406,11 @@ impl ImageStore {
     pub fn pull(&self, reference: &Reference, opts: &PullOptions, progress: &mut dyn FnMut(&Value)) -> Result<Image, PullError> {
         pull::pull(self, reference, opts, progress)
     }
+
+    /// `docker pull --all-tags`: every tag of the repository `reference` names.
+    pub fn pull_all_tags(&self, reference: &Reference, opts: &PullOptions, progress: &mut dyn FnMut(&Value)) -> Result<Vec<Image>, PullError> {
+        pull::pull_all_tags(self, reference, opts, progress)
+    }
 }
 
 /// Docker's 26-character overlay2 short link name (base32 alphabet).

@@ -103,6 +103,38 @@ fn connect(reference: &Reference, tag_or_digest: &str, opts: &PullOptions) -> Re
 
 pub(super) fn pull(store: &ImageStore, reference: &Reference, opts: &PullOptions, progress: &mut dyn FnMut(&Value)) -> Result<super::Image, PullError> {
     let reference = reference.clone().with_default_tag();
+    let (image, changed) = pull_tag(store, &reference, opts, progress)?;
+    progress(&status(&status_line(changed, &reference.familiar_string())));
+    Ok(image)
+}
+
+fn status_line(changed: bool, name: &str) -> String {
+    format!("Status: {} {name}", if changed { "Downloaded newer image for" } else { "Image is up to date for" })
+}
+
+/// `docker pull --all-tags`: every tag the registry lists for the repository, one after the
+/// other (the first failure ends it, as Docker's), then one status for the repository.
+pub(super) fn pull_all_tags(store: &ImageStore, repository: &Reference, opts: &PullOptions, progress: &mut dyn FnMut(&Value)) -> Result<Vec<super::Image>, PullError> {
+    let name_only = Reference { tag: None, digest: None, ..repository.clone() };
+    let mut client = RegistryClient::new(&name_only.domain, name_only.remote_name(), &opts.insecure_registries, opts.auth.as_deref()).map_err(|e| manifest_error(&name_only, e))?;
+    client.ping().map_err(|e| manifest_error(&name_only, e))?;
+    let tags = client.tags().map_err(|e| manifest_error(&name_only, e))?;
+    let mut changed = false;
+    let mut images = Vec::new();
+    for tag in tags {
+        let tagged = Reference { tag: Some(tag), ..name_only.clone() };
+        let (image, c) = pull_tag(store, &tagged, opts, progress)?;
+        changed |= c;
+        images.push(image);
+    }
+    progress(&status(&status_line(changed, &name_only.familiar_name())));
+    Ok(images)
+}
+
+/// Pulls one tag or digest; returns the image and whether the reference now points to
+/// something new. Every status but the closing one is reported.
+fn pull_tag(store: &ImageStore, reference: &Reference, opts: &PullOptions, progress: &mut dyn FnMut(&Value)) -> Result<(super::Image, bool), PullError> {
+    let reference = reference.clone();
     let tag_or_digest = reference.digest.clone().or_else(|| reference.tag.clone()).unwrap_or_default();
     // As Docker, nothing is streamed before the manifest is in hand: a registry that cannot
     // be reached or refuses us is an error status of the request, not a line of progress.
@@ -194,9 +226,8 @@ pub(super) fn pull(store: &ImageStore, reference: &Reference, opts: &PullOptions
         store.add_blob_source(diff_id, source)?;
     }
     progress(&status(&format!("Digest: {}", manifest.digest)));
-    let summary = if changed { "Downloaded newer image for" } else { "Image is up to date for" };
-    progress(&status(&format!("Status: {summary} {}", reference.familiar_string())));
-    store.load(&image_hex).ok_or_else(|| other(format!("image {image_hex} vanished after the pull")))
+    let image = store.load(&image_hex).ok_or_else(|| other(format!("image {image_hex} vanished after the pull")))?;
+    Ok((image, changed))
 }
 
 /// Downloads a layer blob to `blobs/sha256/<hex>`, verified, and returns its path. A verified

@@ -70,7 +70,10 @@ pub fn pull(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
     } else {
         format!("{from}:{tag}")
     };
-    let reference = crate::reference::Reference::parse_normalized(&full).map_err(|e| ApiError::bad_request(e.to_string()))?.with_default_tag();
+    let parsed = crate::reference::Reference::parse_normalized(&full).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    // A name alone (no tag, no digest) pulls every tag of the repository, as Docker's does.
+    let all_tags = parsed.tag.is_none() && parsed.digest.is_none();
+    let reference = parsed.with_default_tag();
     let platform = match req.query("platform").filter(|p| !p.is_empty()) {
         Some(p) => Some(crate::registry::Platform::parse(p).map_err(ApiError::bad_request)?),
         None => None,
@@ -84,6 +87,14 @@ pub fn pull(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
     };
     let daemon = d.clone();
     progress_stream(Box::new(move |progress| {
+        if all_tags {
+            let repository = crate::reference::Reference { tag: None, ..reference.clone() };
+            daemon.images.pull_all_tags(&repository, &opts, progress).map_err(|e| (pull_status(e.kind), e.message))?;
+            // One event naming the repository, as Docker logs the reference it was asked for.
+            let name = repository.familiar_name();
+            daemon.events.image("pull", &name, &name);
+            return Ok(());
+        }
         daemon.images.pull(&reference, &opts, progress).map_err(|e| (pull_status(e.kind), e.message))?;
         let name = reference.familiar_string();
         daemon.events.image("pull", &name, &name);
