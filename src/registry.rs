@@ -352,7 +352,7 @@ impl RegistryClient {
     /// from an index instead of this machine's.
     pub fn manifest_for(&self, tag_or_digest: &str, platform: Option<&Platform>) -> Result<Manifest, RegistryError> {
         let (bytes, media_type, digest) = self.fetch_manifest(tag_or_digest)?;
-        let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| RegistryError::Other(format!("invalid manifest: {e}")))?;
+        let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| manifest_decode_error(&media_type, e))?;
         let media_type = v.get("mediaType").and_then(|m| m.as_str()).map(str::to_string).unwrap_or(media_type);
         if v.get("schemaVersion").and_then(|s| s.as_u64()) == Some(1) || media_type == MEDIA_DOCKER_SCHEMA1 || media_type == MEDIA_DOCKER_SCHEMA1_SIGNED {
             return Err(RegistryError::Other(
@@ -432,6 +432,18 @@ impl RegistryClient {
         r.read_to_end(&mut bytes)?;
         r.verify()?;
         Ok(bytes)
+    }
+}
+
+/// A manifest body that is not JSON: Docker's words when the registry did not even call it a
+/// manifest (its media type is none we know), else what is wrong with the JSON.
+fn manifest_decode_error(content_type: &str, e: serde_json::Error) -> RegistryError {
+    let media_type = content_type.split(';').next().unwrap_or("").trim();
+    let known = [MEDIA_DOCKER_MANIFEST, MEDIA_DOCKER_LIST, MEDIA_OCI_MANIFEST, MEDIA_OCI_INDEX, MEDIA_DOCKER_SCHEMA1, MEDIA_DOCKER_SCHEMA1_SIGNED];
+    if known.contains(&media_type) {
+        RegistryError::Other(format!("invalid manifest: {e}"))
+    } else {
+        RegistryError::Other(format!("unsupported manifest media type and no default available: {media_type}"))
     }
 }
 

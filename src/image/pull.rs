@@ -40,6 +40,16 @@ fn manifest_error(reference: &Reference, e: RegistryError) -> PullError {
     }
 }
 
+/// Docker's text for a config blob that cannot be had: the manifest names a blob the
+/// registry lacks, or one that does not verify.
+fn config_error(reference: &Reference, e: RegistryError) -> PullError {
+    match e {
+        RegistryError::NotFound(text) => other(format!("error pulling image configuration: {text}")),
+        RegistryError::Unauthorized(_) | RegistryError::NameUnknown(_) => manifest_error(reference, e),
+        RegistryError::Transport(text) | RegistryError::Other(text) => other(format!("error pulling image configuration: {text}")),
+    }
+}
+
 fn short_id(digest: &str) -> String {
     let hex = digest.split_once(':').map(|(_, h)| h).unwrap_or(digest);
     hex[..hex.len().min(12)].to_string()
@@ -140,8 +150,8 @@ fn pull_tag(store: &ImageStore, reference: &Reference, opts: &PullOptions, progr
     // be reached or refuses us is an error status of the request, not a line of progress.
     let (client, manifest) = connect(&reference, &tag_or_digest, opts)?;
     progress(&serde_json::json!({ "status": format!("Pulling from {}", reference.remote_name()), "id": tag_or_digest }));
-    let config_bytes = client.blob_bytes(&manifest.config.digest, MAX_CONFIG_BYTES).map_err(|e| manifest_error(&reference, e))?;
-    let config: Value = serde_json::from_slice(&config_bytes).map_err(|e| other(format!("invalid image config: {e}")))?;
+    let config_bytes = client.blob_bytes(&manifest.config.digest, MAX_CONFIG_BYTES).map_err(|e| config_error(&reference, e))?;
+    let config: Value = serde_json::from_slice(&config_bytes).map_err(|e| other(format!("error pulling image configuration: invalid image config: {e}")))?;
     let diffs = diff_ids(&config)?;
     if diffs.len() != manifest.layers.len() {
         return Err(other(format!("image config has {} diff ids but the manifest lists {} layers", diffs.len(), manifest.layers.len())));
@@ -209,6 +219,12 @@ fn pull_tag(store: &ImageStore, reference: &Reference, opts: &PullOptions, progr
         }
     });
     if let Some(e) = failure {
+        // As Docker's layer store releases them, the layers this pull committed go again
+        // unless something else took them up; the downloads stay, for a retry to resume.
+        drop(hold);
+        let committed: Vec<String> = missing.iter().map(|i| chains[*i].clone()).collect();
+        let holds = store.lock();
+        let _ = store.free_layers(&holds, &committed);
         return Err(e);
     }
 

@@ -363,8 +363,18 @@ fn on_worker<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Resul
 pub fn load(d: &Arc<Daemon>, mut req: Request) -> Result<Response, ApiError> {
     let daemon = d.clone();
     let mut body = req.take_body();
-    let lines = on_worker(move || daemon.images.load_archive(&mut body))?.map_err(|e| ApiError::internal(e.to_string()))?;
     let mut out = Vec::new();
+    // As Docker's, a load always answers 200: what went wrong is the stream's error line
+    // (SDKs raise their load error from it).
+    let lines = match on_worker(move || daemon.images.load_archive(&mut body))? {
+        Ok(lines) => lines,
+        Err(e) => {
+            let message = e.to_string();
+            out.extend(serde_json::to_vec(&json!({"errorDetail": {"message": message}, "error": message})).unwrap_or_default());
+            out.extend_from_slice(b"\r\n");
+            return Ok(Response::text(200, "application/json", out));
+        }
+    };
     for l in &lines {
         let loaded = l.strip_prefix("Loaded image ID: ").map(str::to_string).or_else(|| l.strip_prefix("Loaded image: ").and_then(|r| d.images.resolve_id(r)));
         if let Some(id) = loaded {
