@@ -501,6 +501,14 @@ fn manifest_list_is_resolved_for_this_machine_or_platform() {
     let out = d.docker(&["pull", "--platform", "linux/s390x", &image]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("no matching manifest for linux/s390x in the manifest list entries"), "{}", stderr(&out));
+    // As Docker's: said after "Pulling from", as the stream's error line (exit 1, no
+    // "Error response from daemon"), with the real CLIs too.
+    assert_eq!(stdout(&out), "Using default tag: latest\nlatest: Pulling from multi\n");
+    for cli in common::real_clis() {
+        let o = Command::new(cli).arg("-H").arg(format!("unix://{}", d.sock().display())).args(["pull", "--platform", "linux/s390x", &image]).env("DOCKER_CONFIG", d.tmp.join("docker-config")).output().unwrap();
+        assert_eq!((o.status.code(), stderr(&o).trim()), (Some(1), "no matching manifest for linux/s390x in the manifest list entries"), "{cli}: {}", stdout(&o));
+        assert!(stdout(&o).ends_with("latest: Pulling from multi\n"), "{cli}: {}", stdout(&o));
+    }
 }
 
 #[test]

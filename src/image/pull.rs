@@ -148,8 +148,18 @@ fn pull_tag(store: &ImageStore, reference: &Reference, opts: &PullOptions, progr
     let tag_or_digest = reference.digest.clone().or_else(|| reference.tag.clone()).unwrap_or_default();
     // As Docker, nothing is streamed before the manifest is in hand: a registry that cannot
     // be reached or refuses us is an error status of the request, not a line of progress.
-    let (client, manifest) = connect(&reference, &tag_or_digest, opts)?;
-    progress(&serde_json::json!({ "status": format!("Pulling from {}", reference.remote_name()), "id": tag_or_digest }));
+    let pulling_from = serde_json::json!({ "status": format!("Pulling from {}", reference.remote_name()), "id": tag_or_digest });
+    let (client, manifest) = match connect(&reference, &tag_or_digest, opts) {
+        Ok(found) => found,
+        // Docker has the index in hand, and has said "Pulling from", when it finds no entry
+        // for the platform: the error is a line of the stream.
+        Err(e) if e.message.starts_with("no matching manifest for ") => {
+            progress(&pulling_from);
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
+    progress(&pulling_from);
     let config_bytes = client.blob_bytes(&manifest.config.digest, MAX_CONFIG_BYTES).map_err(|e| config_error(&reference, e))?;
     let config: Value = serde_json::from_slice(&config_bytes).map_err(|e| other(format!("error pulling image configuration: invalid image config: {e}")))?;
     let diffs = diff_ids(&config)?;
