@@ -275,7 +275,8 @@ impl Cgroup {
         }
     }
 
-    /// The processes in the cgroup, from cgroup.procs.
+    /// The processes in the cgroup and in every sub-cgroup under it (as runc's GetAllPids:
+    /// `exec --cgroup` puts processes there, and kill --all, ps and delete must see them).
     pub fn pids(&self) -> Result<Vec<i32>> {
         let dir = match self.mode {
             Mode::Unified => self.unified.clone(),
@@ -283,7 +284,9 @@ impl Cgroup {
         }
         .ok_or("no cgroup directory to list processes from")?;
         let text = std::fs::read_to_string(dir.join("cgroup.procs")).map_err(|e| format!("read {}: {e}", dir.join("cgroup.procs").display()))?;
-        Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
+        let mut pids: Vec<i32> = text.lines().filter_map(|l| l.trim().parse().ok()).collect();
+        pids_below(&dir, &mut pids);
+        Ok(pids)
     }
 
     /// Freezes (`true`) or thaws every process, waiting until the kernel says it is done.
@@ -390,6 +393,20 @@ impl Entry {
         match &self.unified {
             Some((dir, _)) => write(dir, "cgroup.procs", &pid.to_string()),
             None => Ok(()),
+        }
+    }
+}
+
+/// Adds the processes of every sub-cgroup of `dir`, depth first.
+fn pids_below(dir: &Path, out: &mut Vec<i32>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            let sub = e.path();
+            if let Ok(text) = std::fs::read_to_string(sub.join("cgroup.procs")) {
+                out.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+            }
+            pids_below(&sub, out);
         }
     }
 }
