@@ -157,3 +157,155 @@ fn exec_into_a_paused_container_is_refused_unless_ignore_paused() {
         assert_removed(who, &dirs);
     }
 }
+
+/// A cgroup path of this test's own, absolute (`/dbxt-<random>/...`), and every directory
+/// of it in every hierarchy removed, deepest first, when dropped.
+struct OwnCgroupPath {
+    top: String,
+}
+
+impl OwnCgroupPath {
+    fn new() -> OwnCgroupPath {
+        OwnCgroupPath { top: format!("dbxt-{}", &dockbox::ids::new_id()[..12]) }
+    }
+
+    /// `/<top>/<rest>`.
+    fn path(&self, rest: &str) -> String {
+        format!("/{}/{rest}", self.top)
+    }
+
+    /// The mount points of every hierarchy (each v1 one once, and the cgroup2 one).
+    fn mounts() -> Vec<std::path::PathBuf> {
+        let h = dockbox::cgroups::Hierarchies::detect().unwrap();
+        let mut out: Vec<std::path::PathBuf> = Vec::new();
+        for (m, _) in h.v1.values().chain(h.unified.as_ref()) {
+            if !out.contains(m) {
+                out.push(m.clone());
+            }
+        }
+        out
+    }
+}
+
+impl Drop for OwnCgroupPath {
+    fn drop(&mut self) {
+        fn remove(d: &std::path::Path) {
+            if let Ok(entries) = std::fs::read_dir(d) {
+                for e in entries.flatten() {
+                    if e.file_type().is_ok_and(|t| t.is_dir()) {
+                        remove(&e.path());
+                    }
+                }
+            }
+            let _ = std::fs::write(d.join("freezer.state"), "THAWED");
+            let _ = std::fs::remove_dir(d);
+        }
+        for m in Self::mounts() {
+            remove(&m.join(&self.top));
+        }
+    }
+}
+
+fn with_cgroups_path(b: &Bundle, args: &[&str], path: &str) -> serde_json::Value {
+    let mut spec = b.config(args);
+    spec["linux"]["cgroupsPath"] = serde_json::json!(path);
+    spec
+}
+
+#[test]
+fn unified_resources_on_a_v1_host_are_refused_before_anything_is_made() {
+    if !require_root() {
+        return;
+    }
+    let h = dockbox::cgroups::Hierarchies::detect().unwrap();
+    if h.mode() == dockbox::cgroups::Mode::Unified {
+        eprintln!("skipped: this host's cgroups are v2 only");
+        return;
+    }
+    let b = Bundle::new("runc-unified-v1");
+    let own = OwnCgroupPath::new();
+    for rt in runtimes(&b) {
+        let who = rt.name;
+        let id = format!("uni-{who}");
+        let mut spec = with_cgroups_path(&b, &["true"], &own.path(&id));
+        spec["linux"]["resources"]["unified"] = serde_json::json!({"pids.max": "10"});
+        b.write(&spec);
+        let out = rt.run(&["run", "--bundle", b.bundle().to_str().unwrap(), &id]);
+        assert_eq!(out.status.code(), Some(1), "{who}: {}", text(&out.stderr));
+        assert!(text(&out.stderr).contains("invalid configuration: cannot use unified on cgroup v1"), "{who}: {}", text(&out.stderr));
+        assert!(!rt.root.join(&id).exists(), "{who}: no state made");
+        for m in OwnCgroupPath::mounts() {
+            assert!(!m.join(&own.top).exists(), "{who}: no cgroup made under {}", m.display());
+        }
+    }
+}
+
+#[test]
+fn a_frozen_cgroup_is_refused_and_a_busy_one_warned_about() {
+    if !require_root() {
+        return;
+    }
+    let b = Bundle::new("runc-cgroup-checks");
+    let own = OwnCgroupPath::new();
+    let freezer = dockbox::cgroups::Hierarchies::detect().unwrap().v1.get("freezer").map(|(m, _)| m.clone());
+    for rt in runtimes(&b) {
+        let who = rt.name;
+        // Frozen before create: refused at once (the init would hang on entering it).
+        if let Some(freezer) = &freezer {
+            let id = format!("frozen-{who}");
+            let dir = freezer.join(&own.top).join(&id);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("freezer.state"), "FROZEN").unwrap();
+            b.write(&with_cgroups_path(&b, &["true"], &own.path(&id)));
+            let started = Instant::now();
+            let out = rt.run(&["run", "-d", "--bundle", b.bundle().to_str().unwrap(), &id]);
+            assert!(started.elapsed() < Duration::from_secs(10), "{who}: never a hang");
+            assert_eq!(out.status.code(), Some(1), "{who}: {}", text(&out.stderr));
+            assert!(text(&out.stderr).contains("container's cgroup unexpectedly frozen"), "{who}: {}", text(&out.stderr));
+            assert!(!rt.root.join(&id).exists(), "{who}: no state made");
+            std::fs::write(dir.join("freezer.state"), "THAWED").unwrap();
+            std::fs::remove_dir(&dir).unwrap();
+        }
+        // A cgroup that already has processes: used, with runc's warning.
+        let (first, second) = (format!("busy1-{who}"), format!("busy2-{who}"));
+        b.write(&with_cgroups_path(&b, &["sleep", "1000"], &own.path(&format!("shared-{who}"))));
+        rt.run_detached(&b.bundle(), &first);
+        let out = rt.run(&["run", "-d", "--bundle", b.bundle().to_str().unwrap(), &second]);
+        assert!(out.status.success(), "{who}: {}", text(&out.stderr));
+        let err = text(&out.stderr);
+        assert!(err.contains("level=warning msg=\"container's cgroup is not empty: 1 process(es) found\""), "{who}: {err}");
+        for id in [&second, &first] {
+            let _ = rt.run(&["delete", "-f", id]);
+        }
+    }
+}
+
+#[test]
+fn v1_intermediate_cpusets_get_their_parents_cpus_and_mems() {
+    if !require_root() {
+        return;
+    }
+    let Some((cpuset, _)) = dockbox::cgroups::Hierarchies::detect().unwrap().v1.get("cpuset").cloned() else {
+        eprintln!("skipped: no v1 cpuset hierarchy");
+        return;
+    };
+    let b = Bundle::new("runc-cpuset-parents");
+    let own = OwnCgroupPath::new();
+    let root_cpus = std::fs::read_to_string(cpuset.join("cpuset.cpus")).unwrap();
+    let root_mems = std::fs::read_to_string(cpuset.join("cpuset.mems")).unwrap();
+    for rt in runtimes(&b) {
+        let who = rt.name;
+        let id = format!("cpus-{who}");
+        // One level made beforehand and left empty, as another tool's mkdir leaves it.
+        let premade = cpuset.join(&own.top).join(format!("pre-{who}"));
+        std::fs::create_dir_all(&premade).unwrap();
+        assert_eq!(std::fs::read_to_string(premade.join("cpuset.cpus")).unwrap().trim(), "");
+        b.write(&with_cgroups_path(&b, &["true"], &own.path(&format!("pre-{who}/mid/{id}"))));
+        let out = rt.run(&["run", "--bundle", b.bundle().to_str().unwrap(), &id]);
+        assert!(out.status.success(), "{who}: {}", text(&out.stderr));
+        for d in [cpuset.join(&own.top), premade.clone(), premade.join("mid")] {
+            assert_eq!(std::fs::read_to_string(d.join("cpuset.cpus")).unwrap(), root_cpus, "{who}: {}", d.display());
+            assert_eq!(std::fs::read_to_string(d.join("cpuset.mems")).unwrap(), root_mems, "{who}: {}", d.display());
+        }
+    }
+}

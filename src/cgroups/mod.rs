@@ -20,6 +20,9 @@ use std::path::{Path, PathBuf};
 
 pub type Result<T> = std::result::Result<T, String>;
 
+/// runc's refusal of `linux.resources.unified` where the controllers are v1 (hybrid too).
+pub const V1_NO_UNIFIED: &str = "invalid configuration: cannot use unified on cgroup v1";
+
 /// How the host mounts cgroups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -259,16 +262,16 @@ impl Cgroup {
         match self.mode {
             Mode::Unified => v2::apply(self.unified.as_deref().ok_or("no cgroup2 directory")?, r),
             Mode::Legacy | Mode::Hybrid => {
+                if !r.unified.is_empty() {
+                    return Err(V1_NO_UNIFIED.into());
+                }
                 v1::apply(&self.v1, r)?;
                 if let Some(dir) = &self.unified {
                     let only_v2 = Resources {
                         hugepage_limits: if self.v1.contains_key("hugetlb") { Vec::new() } else { r.hugepage_limits.clone() },
-                        unified: r.unified.clone(),
                         ..Default::default()
                     };
                     v2::apply(dir, &only_v2)?;
-                } else if !r.unified.is_empty() {
-                    return Err("invalid configuration: unified resources need cgroup v2".into());
                 }
                 Ok(())
             }

@@ -10,7 +10,10 @@ use std::path::{Path, PathBuf};
 /// Creates a cpuset cgroup: every new level starts with empty cpus and mems, which would
 /// refuse processes, so each takes its parent's.
 pub fn create_cpuset(dir: &Path) -> Result<()> {
-    if dir.is_dir() {
+    // As runc's cpusetEnsureParent: every level up to one that has cpus and mems gets its
+    // parent's, made by us or not (a cpuset left empty takes no task: ENOSPC).
+    let filled = |d: &Path| ["cpuset.cpus", "cpuset.mems"].iter().all(|f| read(d, f).is_some_and(|v| !v.is_empty()));
+    if dir.is_dir() && (filled(dir) || !dir.join("cpuset.cpus").exists()) {
         return Ok(());
     }
     if let Some(parent) = dir.parent() {

@@ -12,13 +12,35 @@ use crate::cgroups::{Cgroup, Resources};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Resolves, records, creates and limits the container's cgroup. Without root, a
-/// container that asks for no limits goes without a cgroup when none can be made (as
-/// rootless runc does); None then.
-pub fn cgroup_setup(dir: &Path, spec: &crate::oci::Spec, id: &str) -> Result<Option<Cgroup>> {
+/// Resolves the container's cgroup and checks it as runc does before anything is made:
+/// `unified` resources need a cgroup2-only host; a cgroup that already has processes is
+/// used with a warning; a frozen one is refused (the init would freeze on entering it).
+pub fn cgroup_precheck(g: &Global, spec: &crate::oci::Spec, id: &str) -> Result<Cgroup> {
+    let linux = spec.linux.as_ref();
+    let cg = Cgroup::resolve(linux.and_then(|l| l.cgroups_path.as_deref()), id)?;
+    let unified = linux.and_then(|l| l.resources.as_ref()).and_then(|r| r.other.get("unified")).and_then(|u| u.as_object());
+    if unified.is_some_and(|u| !u.is_empty()) && cg.mode != crate::cgroups::Mode::Unified {
+        return Err(Error::new(crate::cgroups::V1_NO_UNIFIED));
+    }
+    if cg.exists() {
+        let pids = cg.pids().unwrap_or_default();
+        if !pids.is_empty() {
+            g.log("warning", &format!("container's cgroup is not empty: {} process(es) found", pids.len()));
+            g.log("warning", "DEPRECATED: running container in a non-empty cgroup won't be supported in runc 1.2; https://github.com/opencontainers/runc/issues/3132");
+        }
+        if cg.is_frozen() {
+            return Err(Error::new("container's cgroup unexpectedly frozen"));
+        }
+    }
+    Ok(cg)
+}
+
+/// Records, creates and limits the container's cgroup (from [`cgroup_precheck`]). Without
+/// root, a container that asks for no limits goes without a cgroup when none can be made
+/// (as rootless runc does); None then.
+pub fn cgroup_setup(dir: &Path, spec: &crate::oci::Spec, cg: Cgroup) -> Result<Option<Cgroup>> {
     let linux = spec.linux.clone().unwrap_or_default();
     let mut r = linux.resources.as_ref().map(Resources::from_spec).transpose()?.unwrap_or_default();
-    let cg = Cgroup::resolve(linux.cgroups_path.as_deref(), id)?;
     cg.save(&cgroup_file(dir))?;
     if let Err(e) = cg.create() {
         let limits_wanted = Resources { devices: Vec::new(), ..r.clone() } != Resources::default();
