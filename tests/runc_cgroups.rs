@@ -309,3 +309,119 @@ fn v1_intermediate_cpusets_get_their_parents_cpus_and_mems() {
         }
     }
 }
+
+/// Reads a cgroup control file, trimmed.
+fn cg_read(dir: &std::path::Path, file: &str) -> String {
+    std::fs::read_to_string(dir.join(file)).unwrap_or_else(|e| panic!("{}: {e}", dir.join(file).display())).trim().to_string()
+}
+
+#[test]
+fn update_sets_every_flag_in_a_pod_cgroup_with_its_own_limits() {
+    if !require_root() {
+        return;
+    }
+    let h = dockbox::cgroups::Hierarchies::detect().unwrap();
+    if h.mode() == dockbox::cgroups::Mode::Unified {
+        eprintln!("skipped: written for v1 controllers");
+        return;
+    }
+    let v1 = |c: &str| h.v1.get(c).map(|(m, _)| m.clone()).unwrap();
+    let b = Bundle::new("runc-update");
+    let own = OwnCgroupPath::new();
+    // The pod: cpu quota 0.5 CPU, 512 MiB, 100 pids.
+    let pod = |c: &str| v1(c).join(&own.top).join("pod");
+    for (c, file, value) in [("cpu", "cpu.cfs_quota_us", "50000"), ("memory", "memory.limit_in_bytes", "536870912"), ("pids", "pids.max", "100")] {
+        std::fs::create_dir_all(pod(c)).unwrap();
+        std::fs::write(pod(c).join(file), value).unwrap();
+    }
+    // Real-time budget down the chain, where the kernel has RT group scheduling.
+    let rt_budget = pod("cpu").join("cpu.rt_runtime_us").exists()
+        && std::fs::write(v1("cpu").join(&own.top).join("cpu.rt_runtime_us"), "20000").is_ok()
+        && std::fs::write(pod("cpu").join("cpu.rt_runtime_us"), "20000").is_ok();
+    let resources = b.dir.join("resources.json");
+    std::fs::write(&resources, r#"{"memory": {"limit": 104857600}, "pids": {"limit": 77}}"#).unwrap();
+    let unified = b.dir.join("unified.json");
+    std::fs::write(&unified, r#"{"unified": {"pids.max": "9"}}"#).unwrap();
+    for rt in runtimes(&b) {
+        let who = rt.name;
+        let id = format!("upd-{who}");
+        b.write(&with_cgroups_path(&b, &["sleep", "1000"], &own.path(&format!("pod/{id}"))));
+        rt.run_detached(&b.bundle(), &id);
+        let dir = |c: &str| pod(c).join(&id);
+        let ok = |args: &[&str]| {
+            let mut all = vec!["update", id.as_str()];
+            all.extend_from_slice(args);
+            let out = rt.run(&all);
+            assert!(out.status.success(), "{who} {args:?}: {}", text(&out.stderr));
+            text(&out.stderr)
+        };
+        ok(&["--cpu-period", "100000", "--cpu-quota", "50000"]);
+        // A smaller period first would put the old quota over the pod's: runc then writes
+        // the quota first.
+        ok(&["--cpu-period", "10000", "--cpu-quota", "5000"]);
+        assert_eq!(cg_read(&dir("cpu"), "cpu.cfs_period_us"), "10000", "{who}");
+        assert_eq!(cg_read(&dir("cpu"), "cpu.cfs_quota_us"), "5000", "{who}");
+        ok(&["--cpu-share", "512"]);
+        assert_eq!(cg_read(&dir("cpu"), "cpu.shares"), "512", "{who}");
+        if rt_budget {
+            ok(&["--cpu-rt-period", "900000", "--cpu-rt-runtime", "5000"]);
+            assert_eq!(cg_read(&dir("cpu"), "cpu.rt_period_us"), "900000", "{who}");
+            assert_eq!(cg_read(&dir("cpu"), "cpu.rt_runtime_us"), "5000", "{who}");
+        }
+        ok(&["--cpuset-cpus", "0", "--cpuset-mems", "0"]);
+        assert_eq!(cg_read(&dir("cpuset"), "cpuset.cpus"), "0", "{who}");
+        assert_eq!(cg_read(&dir("cpuset"), "cpuset.mems"), "0", "{who}");
+        let swap = dir("memory").join("memory.memsw.limit_in_bytes").exists();
+        if swap {
+            ok(&["--memory", "64m", "--memory-swap", "128m", "--memory-reservation", "32m"]);
+            assert_eq!(cg_read(&dir("memory"), "memory.memsw.limit_in_bytes"), "134217728", "{who}");
+        } else {
+            ok(&["--memory", "64m", "--memory-reservation", "32m"]);
+        }
+        assert_eq!(cg_read(&dir("memory"), "memory.limit_in_bytes"), "67108864", "{who}");
+        assert_eq!(cg_read(&dir("memory"), "memory.soft_limit_in_bytes"), "33554432", "{who}");
+        if swap {
+            // Growing the limit past the old swap limit: swap goes first.
+            ok(&["--memory", "256m", "--memory-swap", "300m"]);
+            assert_eq!(cg_read(&dir("memory"), "memory.limit_in_bytes"), "268435456", "{who}");
+        }
+        ok(&["--pids-limit", "42"]);
+        assert_eq!(cg_read(&dir("pids"), "pids.max"), "42", "{who}");
+        ok(&["--pids-limit", "0"]);
+        assert_eq!(cg_read(&dir("pids"), "pids.max"), "42", "{who}: 0 leaves it");
+        let blkio = ["blkio.weight", "blkio.bfq.weight"].into_iter().find(|f| dir("blkio").join(f).exists());
+        let out = rt.run(&["update", &id, "--blkio-weight", "300"]);
+        match blkio {
+            Some(f) => {
+                assert!(out.status.success(), "{who}: {}", text(&out.stderr));
+                assert!(cg_read(&dir("blkio"), f).contains("300"), "{who}");
+            }
+            None => assert!(!out.status.success(), "{who}: no weight file, as runc"),
+        }
+        // -r: the file's resources, the other flags not read.
+        ok(&["-r", resources.to_str().unwrap(), "--pids-limit", "5"]);
+        assert_eq!(cg_read(&dir("memory"), "memory.limit_in_bytes"), "104857600", "{who}");
+        assert_eq!(cg_read(&dir("pids"), "pids.max"), "77", "{who}");
+        // Refused ones.
+        let out = rt.run(&["update", &id, "-r", unified.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1), "{who}");
+        assert!(text(&out.stderr).contains("cannot use unified on cgroup v1"), "{who}: {}", text(&out.stderr));
+        assert_eq!(cg_read(&dir("pids"), "pids.max"), "77", "{who}");
+        for (flag, value, err) in [("--l3-cache-schema", "L3:0=f", "Intel RDT/CAT: l3 cache schema is not enabled"), ("--mem-bw-schema", "MB:0=20", "Intel RDT/MBA: memory bandwidth schema is not enabled")] {
+            if std::path::Path::new("/sys/fs/resctrl/info").exists() {
+                continue;
+            }
+            let out = rt.run(&["update", &id, flag, value]);
+            assert_eq!(out.status.code(), Some(1), "{who} {flag}");
+            assert!(text(&out.stderr).contains(err), "{who} {flag}: {}", text(&out.stderr));
+        }
+        let warned = ok(&["--kernel-memory", "10m"]);
+        assert!(warned.contains("Kernel memory settings are ignored and will be removed"), "{who}: {warned}");
+        let out = rt.run(&["update", &id, "--memory", "lots"]);
+        assert!(!out.status.success() && text(&out.stderr).contains("invalid value for memory"), "{who}: {}", text(&out.stderr));
+        let dirs = cgroup_dirs(rt.pid(&id));
+        let out = rt.run(&["delete", "-f", &id]);
+        assert!(out.status.success(), "{who}: {}", text(&out.stderr));
+        assert_removed(who, &dirs);
+    }
+}

@@ -73,12 +73,23 @@ pub fn apply(dirs: &BTreeMap<String, PathBuf>, r: &Resources) -> Result<()> {
                     return Err(format!("the maximum allowed cpu-shares is {got}, the minimum is 2 (asked for {s})"));
                 }
             }
-            // Period first: a quota may be invalid against the old period.
+            // Period first: a quota may be invalid against the old period. A smaller period
+            // may itself be refused (EINVAL) while the old quota over it exceeds a parent's
+            // (a pod's) quota: then, as runc, the quota goes first and the period after it.
+            let mut period_left = None;
             if let Some(p) = c.period.filter(|p| *p != 0) {
-                write(dir, "cpu.cfs_period_us", &p.to_string())?;
+                if let Err(e) = std::fs::write(dir.join("cpu.cfs_period_us"), p.to_string()) {
+                    if e.raw_os_error() != Some(libc::EINVAL) || c.quota.is_none_or(|q| q == 0) {
+                        return Err(format!("failed to write {:?} to {}: {e}", p.to_string(), dir.join("cpu.cfs_period_us").display()));
+                    }
+                    period_left = Some(p);
+                }
             }
             if let Some(q) = c.quota.filter(|q| *q != 0) {
                 write(dir, "cpu.cfs_quota_us", &q.to_string())?;
+                if let Some(p) = period_left {
+                    write(dir, "cpu.cfs_period_us", &p.to_string())?;
+                }
             }
             if let Some(v) = c.realtime_period.filter(|v| *v != 0) {
                 write(dir, "cpu.rt_period_us", &v.to_string())?;
@@ -97,7 +108,8 @@ pub fn apply(dirs: &BTreeMap<String, PathBuf>, r: &Resources) -> Result<()> {
             }
         }
     }
-    if let Some(p) = &r.pids {
+    // A limit of 0 leaves pids.max as it is (runc's reading); negative is "max".
+    if let Some(p) = r.pids.as_ref().filter(|p| p.limit != 0) {
         let dir = in_ctrl(dirs, "pids", "pids limit")?;
         write(dir, "pids.max", &if p.limit > 0 { p.limit.to_string() } else { "max".into() })?;
     }
