@@ -425,3 +425,112 @@ fn update_sets_every_flag_in_a_pod_cgroup_with_its_own_limits() {
         assert_removed(who, &dirs);
     }
 }
+
+/// The shape of a JSON value: every key path with its JSON type (arrays by their first
+/// element), so two documents with different numbers compare equal.
+fn shape(v: &serde_json::Value, path: &str, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            // The raw memory.stat keys are the kernel's, not the runtime's.
+            if path.ends_with(".raw") {
+                out.push(format!("{path}: object"));
+                return;
+            }
+            for (k, x) in m {
+                shape(x, &format!("{path}.{k}"), out);
+            }
+            if m.is_empty() {
+                out.push(format!("{path}: {{}}"));
+            }
+        }
+        serde_json::Value::Array(a) => {
+            out.push(format!("{path}: array"));
+            if let Some(x) = a.first() {
+                shape(x, &format!("{path}[]"), out);
+            }
+        }
+        serde_json::Value::Null => out.push(format!("{path}: null")),
+        serde_json::Value::Bool(_) => out.push(format!("{path}: bool")),
+        serde_json::Value::Number(_) => out.push(format!("{path}: number")),
+        serde_json::Value::String(_) => out.push(format!("{path}: string")),
+    }
+}
+
+#[test]
+fn events_stream_stats_and_oom_as_runc() {
+    if !require_root() {
+        return;
+    }
+    use std::io::BufRead;
+    let b = Bundle::new("runc-events");
+    let own = OwnCgroupPath::new();
+    let mut shapes = Vec::new();
+    for rt in runtimes(&b) {
+        let who = rt.name;
+        let id = format!("ev-{who}");
+        let mut spec = with_cgroups_path(&b, &["sleep", "1000"], &own.path(&id));
+        spec["linux"]["resources"]["memory"] = serde_json::json!({"limit": 16 << 20, "swap": 16 << 20});
+        b.write(&spec);
+        rt.run_detached(&b.bundle(), &id);
+
+        // --stats: one document.
+        let out = rt.run(&["events", "--stats", &id]);
+        assert!(out.status.success(), "{who}: {}", text(&out.stderr));
+        let lines: Vec<String> = text(&out.stdout).lines().map(str::to_string).collect();
+        assert_eq!(lines.len(), 1, "{who}: {lines:?}");
+        let doc: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+        assert_eq!(doc["type"], "stats", "{who}");
+        assert_eq!(doc["id"], id.as_str(), "{who}");
+        assert_eq!(doc["data"]["memory"]["usage"]["limit"], 16 << 20, "{who}: {doc}");
+        assert!(doc["data"]["memory"]["usage"]["usage"].as_u64().unwrap_or(0) > 0, "{who}: {doc}");
+        assert!(doc["data"]["pids"]["current"].as_u64().unwrap_or(0) >= 1, "{who}: {doc}");
+        let mut s = Vec::new();
+        shape(&doc, "", &mut s);
+        // Go's omitempty: present only when the page cache is not empty, in either.
+        s.retain(|k| k != ".data.memory.cache: number");
+        s.sort();
+        shapes.push((who, s));
+
+        // The stream: stats every 100ms, and an oom event when the limit kills a process.
+        let mut events = rt.cmd().args(["events", "--interval", "100ms", &id]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null()).spawn().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stdout = events.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let started = Instant::now();
+        let mut stats = 0;
+        while started.elapsed() < Duration::from_millis(650) {
+            if let Ok(line) = rx.recv_timeout(Duration::from_millis(50)) {
+                let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+                assert_eq!((v["type"].as_str(), v["id"].as_str()), (Some("stats"), Some(id.as_str())), "{who}: {line}");
+                stats += 1;
+            }
+        }
+        assert!((4..=9).contains(&stats), "{who}: {stats} stats events in 650ms at 100ms");
+        // A process that grows past 16 MiB: the kernel's OOM killer ends it.
+        let out = rt.run(&["exec", &id, "sh", "-c", "x=a; while true; do x=$x$x; done"]);
+        assert!(!out.status.success(), "{who}: the hog was killed");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut oom = false;
+        while Instant::now() < deadline && !oom {
+            if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
+                let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+                oom = v["type"] == "oom" && v["id"] == id.as_str() && v.get("data").is_none();
+            }
+        }
+        assert!(oom, "{who}: an oom event");
+        let _ = events.kill();
+        let _ = events.wait();
+        reader.join().unwrap();
+        let out = rt.run(&["delete", "-f", &id]);
+        assert!(out.status.success(), "{who}: {}", text(&out.stderr));
+    }
+    if let [(_, ours), (_, theirs)] = &shapes[..] {
+        assert_eq!(ours, theirs, "the same document as runc's");
+    }
+}

@@ -214,6 +214,30 @@ pub fn stats(dirs: &BTreeMap<String, PathBuf>) -> Stats {
         let acct = read_keyed(dir, "cpuacct.stat");
         s.cpu.usage.user = acct.get("user").copied().unwrap_or(0) * 1_000_000_000 / hz;
         s.cpu.usage.kernel = acct.get("system").copied().unwrap_or(0) * 1_000_000_000 / hz;
+        // cpuacct.usage_all: "cpu user system" then one line per CPU, in nanoseconds.
+        for line in read(dir, "cpuacct.usage_all").unwrap_or_default().lines().skip(1) {
+            let f: Vec<u64> = line.split_whitespace().filter_map(|v| v.parse().ok()).collect();
+            if let [_, user, system] = f[..] {
+                s.cpu.usage.percpu_user.push(user);
+                s.cpu.usage.percpu_kernel.push(system);
+            }
+        }
+    }
+    if let Some(dir) = dirs.get("cpuset") {
+        let n = |f: &str| read_u64(dir, &format!("cpuset.{f}"));
+        s.cpuset = stats::CpuSet {
+            cpus: stats::parse_cpu_list(&read(dir, "cpuset.cpus").unwrap_or_default()),
+            cpu_exclusive: n("cpu_exclusive"),
+            mems: stats::parse_cpu_list(&read(dir, "cpuset.mems").unwrap_or_default()),
+            mem_hardwall: n("mem_hardwall"),
+            mem_exclusive: n("mem_exclusive"),
+            memory_migrate: n("memory_migrate"),
+            memory_spread_page: n("memory_spread_page"),
+            memory_spread_slab: n("memory_spread_slab"),
+            memory_pressure: n("memory_pressure"),
+            sched_load_balance: n("sched_load_balance"),
+            sched_relax_domain_level: read(dir, "cpuset.sched_relax_domain_level").and_then(|v| v.parse().ok()).unwrap_or(0),
+        };
     }
     if let Some(dir) = dirs.get("cpu") {
         let st = read_keyed(dir, "cpu.stat");
