@@ -20,6 +20,9 @@ use std::path::{Path, PathBuf};
 
 pub type Result<T> = std::result::Result<T, String>;
 
+/// runc's refusal of `linux.resources.unified` where the controllers are v1 (hybrid too).
+pub const V1_NO_UNIFIED: &str = "invalid configuration: cannot use unified on cgroup v1";
+
 /// How the host mounts cgroups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -259,23 +262,24 @@ impl Cgroup {
         match self.mode {
             Mode::Unified => v2::apply(self.unified.as_deref().ok_or("no cgroup2 directory")?, r),
             Mode::Legacy | Mode::Hybrid => {
+                if !r.unified.is_empty() {
+                    return Err(V1_NO_UNIFIED.into());
+                }
                 v1::apply(&self.v1, r)?;
                 if let Some(dir) = &self.unified {
                     let only_v2 = Resources {
                         hugepage_limits: if self.v1.contains_key("hugetlb") { Vec::new() } else { r.hugepage_limits.clone() },
-                        unified: r.unified.clone(),
                         ..Default::default()
                     };
                     v2::apply(dir, &only_v2)?;
-                } else if !r.unified.is_empty() {
-                    return Err("invalid configuration: unified resources need cgroup v2".into());
                 }
                 Ok(())
             }
         }
     }
 
-    /// The processes in the cgroup, from cgroup.procs.
+    /// The processes in the cgroup and in every sub-cgroup under it (as runc's GetAllPids:
+    /// `exec --cgroup` puts processes there, and kill --all, ps and delete must see them).
     pub fn pids(&self) -> Result<Vec<i32>> {
         let dir = match self.mode {
             Mode::Unified => self.unified.clone(),
@@ -283,7 +287,9 @@ impl Cgroup {
         }
         .ok_or("no cgroup directory to list processes from")?;
         let text = std::fs::read_to_string(dir.join("cgroup.procs")).map_err(|e| format!("read {}: {e}", dir.join("cgroup.procs").display()))?;
-        Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
+        let mut pids: Vec<i32> = text.lines().filter_map(|l| l.trim().parse().ok()).collect();
+        pids_below(&dir, &mut pids);
+        Ok(pids)
     }
 
     /// Freezes (`true`) or thaws every process, waiting until the kernel says it is done.
@@ -390,6 +396,20 @@ impl Entry {
         match &self.unified {
             Some((dir, _)) => write(dir, "cgroup.procs", &pid.to_string()),
             None => Ok(()),
+        }
+    }
+}
+
+/// Adds the processes of every sub-cgroup of `dir`, depth first.
+fn pids_below(dir: &Path, out: &mut Vec<i32>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            let sub = e.path();
+            if let Ok(text) = std::fs::read_to_string(sub.join("cgroup.procs")) {
+                out.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+            }
+            pids_below(&sub, out);
         }
     }
 }

@@ -113,6 +113,12 @@ pub fn create(g: &Global, o: &CreateOptions) -> Result<i32> {
         return Err(Error::new("unable to set hostname without a private UTS namespace"));
     }
 
+    if Container::dir_of(g, &o.id).exists() {
+        return Err(Error::new(format!("container with id exists: {}", o.id)));
+    }
+    // The cgroup is resolved and checked (runc's validator and factory checks) before
+    // anything is made.
+    let cgroup = super::manage::cgroup_precheck(g, &spec, &o.id)?;
     std::fs::create_dir_all(&g.root).map_err(|e| Error::new(format!("mkdir {}: {}", g.root.display(), errno_text(&e))))?;
     let dir = Container::dir_of(g, &o.id);
     match std::fs::create_dir(&dir) {
@@ -122,7 +128,7 @@ pub fn create(g: &Global, o: &CreateOptions) -> Result<i32> {
         }
         Err(e) => return Err(Error::new(format!("mkdir {}: {}", dir.display(), errno_text(&e)))),
     }
-    let result = create_in(g, o, &dir, &bundle, &rootfs, spec.clone(), new_flags, join, join_pid, pid_file.as_deref());
+    let result = create_in(g, o, &dir, &bundle, &rootfs, spec.clone(), cgroup, new_flags, join, join_pid, pid_file.as_deref());
     if result.is_err() {
         let _ = super::manage::cgroup_remove(&dir);
         let _ = std::fs::remove_dir_all(&dir);
@@ -138,6 +144,7 @@ fn create_in(
     bundle: &Path,
     rootfs: &Path,
     spec: crate::oci::Spec,
+    cgroup: crate::cgroups::Cgroup,
     new_flags: CloneFlags,
     join: Vec<(OwnedFd, CloneFlags)>,
     join_pid: Option<OwnedFd>,
@@ -181,7 +188,7 @@ fn create_in(
     }
     // Cgroups: the init enters the container's cgroup before it sets anything up (see
     // cgroups::Entry); its files are opened here, where runc's view and rights apply.
-    let cgroup = super::manage::cgroup_setup(dir, &spec, &o.id)?;
+    let cgroup = super::manage::cgroup_setup(dir, &spec, cgroup)?;
     let entry = cgroup.as_ref().map(|cg| cg.entry()).transpose().map_err(|e| Error::new(format!("unable to join cgroup: {e}")))?;
     let child = init::Child {
         spec: &spec,
