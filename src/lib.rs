@@ -23,6 +23,7 @@ pub mod applets;
 pub mod archive;
 pub mod auth;
 pub mod base64;
+pub mod build;
 pub mod cgroups;
 pub mod client;
 pub mod containerd;

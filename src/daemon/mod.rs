@@ -4,6 +4,7 @@
 
 mod api;
 mod attach;
+mod build_backend;
 mod commit;
 mod container;
 pub mod config;

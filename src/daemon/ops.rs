@@ -52,7 +52,12 @@ fn merge_image_config(config: &mut Map<String, Value>, image: &Value) {
         env.push(e);
     }
     config.insert("Env".into(), json!(env));
-    let entrypoint_given = !empty(config.get("Entrypoint"));
+    // `--entrypoint ""` (and a build's RUN) sends `[""]`: no entrypoint, not the image's.
+    let entrypoint_cleared = config.get("Entrypoint").and_then(Value::as_array).is_some_and(|a| a.len() == 1 && a[0].as_str() == Some(""));
+    if entrypoint_cleared {
+        config.insert("Entrypoint".into(), Value::Null);
+    }
+    let entrypoint_given = entrypoint_cleared || !empty(config.get("Entrypoint"));
     if empty(config.get("Cmd")) && !entrypoint_given {
         if let Some(cmd) = image.get("Cmd").filter(|c| !c.is_null()) {
             config.insert("Cmd".into(), cmd.clone());
