@@ -37,6 +37,7 @@ pub mod http;
 pub mod ids;
 pub mod image;
 pub mod jsonlog;
+pub mod kernel_check;
 pub mod log;
 pub mod logger;
 pub mod mounts;

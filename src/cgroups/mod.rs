@@ -35,6 +35,17 @@ pub enum Mode {
     Unified,
 }
 
+/// The resource limits this host's cgroups can apply.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Features {
+    pub memory: bool,
+    pub swap: bool,
+    pub cpu_cfs: bool,
+    pub cpu_shares: bool,
+    pub cpuset: bool,
+    pub pids: bool,
+}
+
 /// The cgroup hierarchies mounted on this host.
 #[derive(Debug, Clone, Default)]
 pub struct Hierarchies {
@@ -87,6 +98,34 @@ impl Hierarchies {
             }
         }
         h
+    }
+
+    /// Whether `controller` can be used: a v1 hierarchy of it, or (cgroup2 alone) listed in
+    /// the root's `cgroup.controllers`.
+    pub fn has_controller(&self, controller: &str) -> bool {
+        if self.v1.contains_key(controller) {
+            return true;
+        }
+        match (&self.unified, self.mode()) {
+            (Some((mount, _)), Mode::Unified) => std::fs::read_to_string(mount.join("cgroup.controllers")).is_ok_and(|c| c.split_whitespace().any(|x| x == controller)),
+            _ => false,
+        }
+    }
+
+    /// What `docker info` reports of the resource limits this host's cgroups can apply.
+    pub fn features(&self) -> Features {
+        let v1_file = |controller: &str, file: &str| self.v1.get(controller).is_some_and(|(mount, _)| mount.join(file).exists());
+        let unified = self.mode() == Mode::Unified;
+        let cpu = self.has_controller("cpu");
+        Features {
+            memory: self.has_controller("memory"),
+            // cgroup2 accounts swap whenever memory is there (kernels since 5.8).
+            swap: if unified { self.has_controller("memory") } else { v1_file("memory", "memory.memsw.limit_in_bytes") },
+            cpu_cfs: if unified { cpu } else { v1_file("cpu", "cpu.cfs_period_us") },
+            cpu_shares: if unified { cpu } else { v1_file("cpu", "cpu.shares") },
+            cpuset: self.has_controller("cpuset"),
+            pids: self.has_controller("pids"),
+        }
     }
 
     pub fn mode(&self) -> Mode {
