@@ -49,6 +49,7 @@ pub mod rpc;
 pub mod runc;
 pub mod seccomp;
 pub mod shim;
+pub mod signals;
 pub mod snapshot;
 pub mod sortorder;
 pub mod stdcopy;

@@ -35,6 +35,28 @@ const INIT_LAYER: &[(&str, InitEntry)] = &[
     ("etc/mtab", InitEntry::Symlink("/proc/mounts")),
 ];
 
+/// A directory of a container's changes (see [`Snapshotter::upper_dir`]); a temporary one is
+/// deleted when this is dropped.
+pub struct ChangesDir {
+    path: PathBuf,
+    temporary: bool,
+}
+
+impl std::ops::Deref for ChangesDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for ChangesDir {
+    fn drop(&mut self) {
+        if self.temporary {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
 /// Container layers under `<data-root>/overlay2` (or `vfs/dir`); safe to share between threads.
 pub struct Snapshotter {
     data_root: PathBuf,
@@ -167,6 +189,34 @@ impl Snapshotter {
         changes.extend(parents.into_iter().map(|path| Change { path, kind: ChangeKind::Modified }));
         changes.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(changes)
+    }
+
+    /// A container's changes as an overlay upper directory (whiteouts for what was deleted),
+    /// which is what a committed layer is made from: with overlay2 the writable layer itself,
+    /// with vfs a copy of the changed entries made for the occasion under `<data-root>/tmp`.
+    /// The container should be paused or stopped while it is read.
+    pub fn upper_dir(&self, mount_id: &str) -> io::Result<ChangesDir> {
+        Self::check_id(mount_id)?;
+        if self.driver == Driver::Overlay2 {
+            return Ok(ChangesDir { path: self.layers().join(mount_id).join("diff"), temporary: false });
+        }
+        let dir = ChangesDir { path: self.data_root.join("tmp").join(format!("changes-{}", &crate::ids::new_id()[..16])), temporary: true };
+        std::fs::create_dir_all(&dir.path)?;
+        let root = self.vfs_dir(mount_id);
+        // diff() lists a directory before what is in it.
+        for change in self.diff(mount_id)? {
+            let rel = change.path.trim_start_matches('/');
+            let dst = dir.path.join(rel);
+            if change.kind == ChangeKind::Deleted {
+                // mode_t is not u32 on every target.
+                #[allow(clippy::unnecessary_cast)]
+                mknod(&dst, libc::S_IFCHR as u32, 0)?;
+            } else {
+                let src = root.join(rel);
+                copy_entry(&src, &dst, &std::fs::symlink_metadata(&src)?)?;
+            }
+        }
+        Ok(dir)
     }
 
     /// The size of a container's writable layer, as Docker reports it (`SizeRw`, the space a
@@ -606,7 +656,6 @@ fn merge_layer(dir: &Path, rel: &str, view: &mut std::collections::BTreeMap<Stri
 
 /// Copies a layer (overlay form) onto `root`, applying its whiteouts: vfs's full copy.
 fn apply_layer_copy(layer: &Path, root: &Path) -> io::Result<()> {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     if is_opaque(layer) && layer != root {
         for e in std::fs::read_dir(root)?.flatten() {
             remove_any(&e.path())?;
@@ -620,36 +669,60 @@ fn apply_layer_copy(layer: &Path, root: &Path) -> io::Result<()> {
             remove_any(&dst)?;
             continue;
         }
-        let existing = std::fs::symlink_metadata(&dst).ok();
+        copy_entry(&src, &dst, &m)?;
         if m.is_dir() {
-            if !existing.as_ref().is_some_and(|x| x.is_dir()) {
-                remove_any(&dst)?;
-                std::fs::create_dir(&dst)?;
-            }
             apply_layer_copy(&src, &dst)?;
+            // Filling the directory changed its times.
+            set_times(&dst, &m);
+        }
+    }
+    Ok(())
+}
+
+/// Puts a copy of the entry `src` (whose metadata is `m`) at `dst`, replacing what is there
+/// unless both are directories; a directory's contents are not copied.
+fn copy_entry(src: &Path, dst: &Path, m: &std::fs::Metadata) -> io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let existing = std::fs::symlink_metadata(dst).ok();
+    if m.is_dir() {
+        if !existing.as_ref().is_some_and(|x| x.is_dir()) {
+            remove_any(dst)?;
+            std::fs::create_dir(dst)?;
+        }
+    } else {
+        remove_any(dst)?;
+        let ft = m.file_type();
+        if ft.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(src)?, dst)?;
+        } else if ft.is_file() {
+            std::fs::copy(src, dst)?;
         } else {
-            remove_any(&dst)?;
-            let ft = m.file_type();
-            if ft.is_symlink() {
-                std::os::unix::fs::symlink(std::fs::read_link(&src)?, &dst)?;
-            } else if ft.is_file() {
-                std::fs::copy(&src, &dst)?;
-            } else {
-                // Devices, FIFOs and sockets: the same node again.
-                use std::os::unix::ffi::OsStrExt;
-                let c = std::ffi::CString::new(dst.as_os_str().as_bytes()).map_err(|_| invalid("path contains NUL".into()))?;
-                // SAFETY: a NUL-terminated path; mknod only reads it.
-                if unsafe { libc::mknod(c.as_ptr(), m.mode(), m.rdev()) } != 0 {
-                    return Err(io::Error::last_os_error());
-                }
-            }
+            // Devices, FIFOs and sockets: the same node again.
+            mknod(dst, m.mode(), m.rdev())?;
         }
-        std::os::unix::fs::lchown(&dst, Some(m.uid()), Some(m.gid()))?;
-        if !m.file_type().is_symlink() {
-            std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(m.mode() & 0o7777))?;
-        }
-        let t = nix::sys::time::TimeSpec::new(m.mtime(), m.mtime_nsec());
-        let _ = nix::sys::stat::utimensat(None, &dst, &t, &t, nix::sys::stat::UtimensatFlags::NoFollowSymlink);
+    }
+    std::os::unix::fs::lchown(dst, Some(m.uid()), Some(m.gid()))?;
+    if !m.file_type().is_symlink() {
+        std::fs::set_permissions(dst, std::fs::Permissions::from_mode(m.mode() & 0o7777))?;
+    }
+    set_times(dst, m);
+    Ok(())
+}
+
+/// Gives `dst` the modification time of `m` (best effort: times are not worth failing a copy).
+fn set_times(dst: &Path, m: &std::fs::Metadata) {
+    use std::os::unix::fs::MetadataExt;
+    let t = nix::sys::time::TimeSpec::new(m.mtime(), m.mtime_nsec());
+    let _ = nix::sys::stat::utimensat(None, dst, &t, &t, nix::sys::stat::UtimensatFlags::NoFollowSymlink);
+}
+
+fn mknod(path: &Path, mode: u32, rdev: u64) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| invalid("path contains NUL".into()))?;
+    // SAFETY: a NUL-terminated path; mknod only reads it. mode_t and dev_t come from libc for
+    // the target, so the casts keep the kernel's values.
+    if unsafe { libc::mknod(c.as_ptr(), mode as libc::mode_t, rdev as libc::dev_t) } != 0 {
+        return Err(io::Error::last_os_error());
     }
     Ok(())
 }

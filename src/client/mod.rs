@@ -5,6 +5,7 @@ pub mod api;
 mod attach;
 mod containers;
 mod create_flags;
+mod commit;
 mod cp;
 pub mod flags;
 pub mod format;
@@ -68,6 +69,8 @@ pub enum Args {
     Exact(usize),
     AtLeast(usize),
     AtMost(usize),
+    /// Between the two, inclusive.
+    Range(usize, usize),
 }
 
 pub struct Command {
@@ -128,6 +131,7 @@ fn commands() -> Vec<&'static Command> {
     all.extend(system::COMMANDS.iter());
     all.extend(login::COMMANDS.iter());
     all.extend(diff::COMMANDS.iter());
+    all.extend(commit::COMMANDS.iter());
     all.extend(exec::COMMANDS.iter());
     all.extend(verbs::COMMANDS.iter());
     all.extend(cp::COMMANDS.iter());
@@ -255,6 +259,7 @@ fn check_args(cmd: &Command, n: usize) -> Option<String> {
         Args::Exact(k) if n != k => format!("requires exactly {k} {}", plural(k)),
         Args::AtLeast(k) if n < k => format!("requires at least {k} {}", plural(k)),
         Args::AtMost(k) if n > k => format!("accepts at most {k} {}", plural(k)),
+        Args::Range(lo, hi) if n < lo || n > hi => format!("requires at least {lo} and at most {hi} {}", plural(hi)),
         _ => return None,
     };
     Some(format!("\"docker {}\" {what}.\nSee 'docker {} --help'.\n\nUsage:  {}\n\n{}", cmd.name, cmd.name, cmd.usage, cmd.short))

@@ -129,7 +129,7 @@ pub const COMMANDS: &[Command] = &[
 pub fn management_alias(group: &str, sub: &str) -> Option<&'static str> {
     Some(match (group, sub) {
         ("container", "prune") => "container prune",
-        ("container", s) => return ["pause", "unpause", "rename", "restart", "top", "stats", "port", "diff"].into_iter().find(|c| *c == s),
+        ("container", s) => return ["pause", "unpause", "rename", "restart", "top", "stats", "port", "diff", "commit"].into_iter().find(|c| *c == s),
         ("system", "prune") => "system prune",
         ("system", "events") => "events",
         _ => return None,

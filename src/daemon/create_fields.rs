@@ -578,7 +578,7 @@ fn validate_config(config: &Map<String, Value>, h: &Value) -> Result<(), String>
         return Err(format!("the working directory '{wd}' is invalid, it needs to be an absolute path"));
     }
     let stop = str_of(&c, "StopSignal");
-    if !stop.is_empty() && super::signals::parse_signal(stop).is_none() {
+    if !stop.is_empty() && crate::signals::parse_signal(stop).is_none() {
         return Err(format!("Invalid signal: {stop}"));
     }
     if let Some(t) = c.get("StopTimeout").filter(|t| !t.is_null()) {

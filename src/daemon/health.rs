@@ -368,19 +368,6 @@ mod tests {
     }
 
     #[test]
-    fn dockerfile_instructions_become_the_config() {
-        assert_eq!(parse_instruction("NONE").unwrap(), json!({"Test": ["NONE"]}));
-        assert_eq!(parse_instruction("--interval=100ms --retries=2 CMD wget -q -O- localhost").unwrap(), json!({"Test": ["CMD-SHELL", "wget -q -O- localhost"], "Interval": 100_000_000, "Retries": 2}));
-        assert_eq!(parse_instruction("--timeout=1s --start-period=2s --start-interval=5ms CMD [\"true\", \"x\"]").unwrap(), json!({"Test": ["CMD", "true", "x"], "Timeout": 1_000_000_000i64, "StartPeriod": 2_000_000_000i64, "StartInterval": 5_000_000}));
-        assert_eq!(parse_instruction("NONE x").unwrap_err(), "HEALTHCHECK NONE takes no arguments");
-        assert_eq!(parse_instruction("CMD").unwrap_err(), "Missing command after HEALTHCHECK CMD");
-        assert_eq!(parse_instruction("HTTP /").unwrap_err(), "Unknown type \"HTTP\" in HEALTHCHECK (try CMD)");
-        assert_eq!(parse_instruction("--interval=1us CMD true").unwrap_err(), "Interval \"interval\" cannot be less than 1ms");
-        assert_eq!(parse_instruction("--retries=-1 CMD true").unwrap_err(), "--retries cannot be negative (-1)");
-        assert_eq!(parse_instruction("--bogus=1 CMD true").unwrap_err(), "unknown flag: --bogus");
-    }
-
-    #[test]
     fn durations_print_as_go_prints_them() {
         let ms = Duration::from_millis;
         assert_eq!(go_duration(ms(1)), "1ms");

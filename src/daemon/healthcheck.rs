@@ -5,7 +5,7 @@
 //! and the monitor that runs the checks (`daemon::health`) sits above both.
 
 use serde::{Deserialize, Serialize, Serializer};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use std::time::Duration;
 
 /// Docker's defaults for the fields left at zero.
@@ -206,28 +206,6 @@ pub fn merge_image_healthcheck(config: &mut Map<String, Value>, image: &Value) {
             }
         }
     }
-}
-
-/// A Dockerfile `HEALTHCHECK` instruction's arguments (after the keyword), as `docker import
-/// --change` takes them: `NONE`, or `[--interval=D] [--timeout=D] [--start-period=D]
-/// [--start-interval=D] [--retries=N] CMD command` (JSON array: `CMD`, else `CMD-SHELL`).
-pub fn parse_instruction(rest: &str) -> Result<Value, String> {
-    use crate::dockerfile::{parse_commands, Command};
-    let parsed = parse_commands(&format!("HEALTHCHECK {rest}")).map_err(|e| e.message)?;
-    let Some((_, instruction)) = parsed.into_iter().next() else { return Err("Missing command after HEALTHCHECK CMD".into()) };
-    let Command::Healthcheck(hc) = instruction.map_err(|e| e.message)?.command else { return Err("HEALTHCHECK expected".into()) };
-    // Fields left at zero are left out, as Docker's builder leaves them.
-    let mut config = Map::new();
-    config.insert("Test".into(), json!(hc.test));
-    for (key, d) in [("Interval", hc.interval), ("Timeout", hc.timeout), ("StartPeriod", hc.start_period), ("StartInterval", hc.start_interval)] {
-        if !d.is_zero() {
-            config.insert(key.into(), json!(d.as_nanos() as i64));
-        }
-    }
-    if hc.retries != 0 {
-        config.insert("Retries".into(), json!(hc.retries));
-    }
-    Ok(Value::Object(config))
 }
 
 /// Go's `time.Duration.String()`: `1ms`, `1.5s`, `1m30s`, `1h0m0s`.

@@ -4,6 +4,7 @@
 
 mod api;
 mod attach;
+mod commit;
 mod container;
 pub mod config;
 pub mod create_fields;
@@ -27,7 +28,6 @@ pub mod networks;
 mod errors;
 mod mounts;
 mod ops;
-mod signals;
 mod resources;
 mod restart;
 pub mod seccomp_profile;

@@ -6,7 +6,7 @@ use super::streams::Fifos;
 use super::{spec, Daemon, Entry, Slot};
 use crate::containerd::client::{CreateTask, Event};
 use super::errors::ApiError;
-use super::signals::parse_signal;
+use crate::signals::parse_signal;
 use crate::rpc::{ErrorKind, RpcError};
 use serde_json::{json, Map, Value};
 use std::sync::{Arc, MutexGuard};

@@ -55,7 +55,7 @@ impl Daemon {
         if !slot.c.state.running || !slot.c.state.paused {
             return;
         }
-        let own = slot.c.config.get("StopSignal").and_then(Value::as_str).filter(|s| !s.is_empty()).and_then(super::signals::parse_signal);
+        let own = slot.c.config.get("StopSignal").and_then(Value::as_str).filter(|s| !s.is_empty()).and_then(crate::signals::parse_signal);
         if signal != libc::SIGKILL && own.is_some_and(|own| own != signal) {
             return;
         }

@@ -52,7 +52,7 @@ fn copy_entry(entry: &mut dyn Read, out: &mut File) -> io::Result<()> {
     }
 }
 
-fn hex_of(digest: &str) -> &str {
+pub(super) fn hex_of(digest: &str) -> &str {
     digest.strip_prefix("sha256:").unwrap_or(digest)
 }
 
@@ -372,8 +372,15 @@ impl ImageStore {
             out.push(json!({"Id": "<missing>", "Created": 0, "CreatedBy": "", "Tags": null, "Size": image.size, "Comment": ""}));
         }
         out.reverse();
-        out[0]["Id"] = json!(image.id);
-        out[0]["Tags"] = json!(image.repo_tags);
+        // The newest entries name the image and the images it was made from, as far as the
+        // recorded parents go; the rest are `<missing>`.
+        let mut current = Some(image);
+        for entry in out.iter_mut() {
+            let Some(img) = current.take() else { break };
+            entry["Id"] = json!(img.id);
+            entry["Tags"] = if img.repo_tags.is_empty() { Value::Null } else { json!(img.repo_tags) };
+            current = self.parent_of(&img.id).and_then(|p| self.get(&p));
+        }
         Some(out)
     }
 

@@ -18,6 +18,8 @@
 //! Anything becomes visible by a rename, so a kill at any point leaves no half-made image.
 
 mod archive_formats;
+mod commit;
+pub mod run_config;
 mod distribution;
 mod progress;
 mod pull;
@@ -26,6 +28,8 @@ mod refcount;
 mod remove;
 
 pub use archive_formats::tar_directory;
+use archive_formats::hex_of;
+pub use commit::{NewImage, EMPTY_LAYER_DIFF_ID};
 pub use distribution::BlobSource;
 
 pub use progress::{human_size, progress_bar};

@@ -103,9 +103,11 @@ impl ImageStore {
         }
     }
 
-    fn conflict(repos: &Repositories, id: &str, users: &[ImageUser], mask: Mask) -> Option<Conflict> {
-        // Docker's order: child images (we record no parents, so none), running containers,
-        // references, stopped containers.
+    fn conflict(&self, repos: &Repositories, id: &str, users: &[ImageUser], mask: Mask) -> Option<Conflict> {
+        // Docker's order: child images, running containers, references, stopped containers.
+        if mask.running && !self.children_of(id).is_empty() {
+            return Some(Conflict { hard: true, used: false, message: "image has dependent child images".into() });
+        }
         if mask.running {
             if let Some(u) = users.iter().find(|u| u.image_id == id && u.running) {
                 return Some(Conflict { hard: true, used: true, message: format!("image is being used by running container {}", short(&u.container_id)) });
@@ -131,7 +133,29 @@ impl ImageStore {
     /// (quietly kept otherwise, dangling). By id: every reference goes with the image, which
     /// a running container keeps always, a stopped one or several references unless forced.
     /// A container keeps the layers it stands on even when its image record goes.
+    ///
+    /// An image deleted takes with it the untagged images it was made from (the builder's
+    /// intermediate images) that no other image or container stands on, as Docker prunes them.
     pub fn remove(&self, name_or_id: &str, force: bool, users: &[ImageUser]) -> Result<Vec<Value>, RemoveError> {
+        let (mut response, mut parent) = self.remove_one(name_or_id, force, users)?;
+        while let Some(p) = parent.take() {
+            let holds = self.lock();
+            let repos = self.repos();
+            let unused = Self::references_to(&repos, &p).is_empty() && self.children_of(&p).is_empty() && !users.iter().any(|u| u.image_id == p);
+            drop(repos);
+            if !unused {
+                break;
+            }
+            let hex = p.strip_prefix("sha256:").unwrap_or(&p).to_string();
+            parent = self.parent_of(&p);
+            response.extend(self.delete_image_locked(&holds, &hex)?);
+        }
+        Ok(response)
+    }
+
+    /// [`ImageStore::remove`] of the one image; also returns the parent of the image it
+    /// deleted, if it deleted one.
+    fn remove_one(&self, name_or_id: &str, force: bool, users: &[ImageUser]) -> Result<(Vec<Value>, Option<String>), RemoveError> {
         let not_found = || RemoveError { kind: RemoveErrorKind::NotFound, message: format!("No such image: {name_or_id}") };
         let holds = self.lock();
         let hex = self.resolve(name_or_id).ok_or_else(not_found)?;
@@ -171,12 +195,12 @@ impl ImageStore {
             }
             self.save_repositories(&repos).map_err(RemoveError::other)?;
             if !left.is_empty() {
-                return Ok(response);
+                return Ok((response, None));
             }
         } else {
             if is_single_reference(&refs) {
                 let mask = Mask { running: true, references: false, stopped: !force };
-                if let Some(c) = Self::conflict(&repos, &id, users, mask) {
+                if let Some(c) = self.conflict(&repos, &id, users, mask) {
                     return Err(c.error(&id));
                 }
                 for r in &refs {
@@ -186,9 +210,9 @@ impl ImageStore {
                 self.save_repositories(&repos).map_err(RemoveError::other)?;
             }
         }
-        if let Some(c) = Self::conflict(&repos, &id, users, Mask::unless_forced(force)) {
+        if let Some(c) = self.conflict(&repos, &id, users, Mask::unless_forced(force)) {
             if quiet && c.used {
-                return Ok(response);
+                return Ok((response, None));
             }
             return Err(c.error(&id));
         }
@@ -201,18 +225,29 @@ impl ImageStore {
             self.save_repositories(&repos).map_err(RemoveError::other)?;
         }
         drop(repos);
+        let parent = self.parent_of(&id);
+        response.extend(self.delete_image_locked(&holds, &hex)?);
+        Ok((response, parent))
+    }
+
+    /// Deletes the image record `hex` and the layers nothing else holds; the caller holds the
+    /// store lock (`holds`) and has settled that nothing stands in the way.
+    fn delete_image_locked(&self, holds: &super::refcount::Holds, hex: &str) -> Result<Vec<Value>, RemoveError> {
+        let mut response = Vec::new();
+        let id = format!("sha256:{hex}");
         // The image goes before its layers: a crash in between leaves unheld layers, which
         // prune deletes, never an image without its layers.
-        let chains = self.chains_of_image(&hex);
+        let chains = self.chains_of_image(hex);
         if let Some(top) = chains.last() {
             self.make_records_durable(top).map_err(RemoveError::other)?;
         }
-        crate::durable::step_at("unlink", &self.content_dir().join(&hex));
-        std::fs::remove_file(self.content_dir().join(&hex)).map_err(RemoveError::other)?;
+        crate::durable::step_at("unlink", &self.content_dir().join(hex));
+        std::fs::remove_file(self.content_dir().join(hex)).map_err(RemoveError::other)?;
         crate::durable::fsync_dir(&self.content_dir()).map_err(RemoveError::other)?;
+        self.forget_metadata(hex);
         response.push(json!({ "Deleted": id }));
         let top_first: Vec<String> = chains.into_iter().rev().collect();
-        for chain in self.free_layers(&holds, &top_first).map_err(RemoveError::other)? {
+        for chain in self.free_layers(holds, &top_first).map_err(RemoveError::other)? {
             response.push(json!({ "Deleted": chain }));
         }
         Ok(response)

@@ -3,7 +3,7 @@
 
 use crate::daemon::errors::ApiError;
 use crate::daemon::ops::WaitCondition;
-use crate::daemon::signals::parse_signal;
+use crate::signals::parse_signal;
 use crate::daemon::Daemon;
 use crate::http::server::{Request, Response};
 use serde_json::{json, Value};

@@ -13,7 +13,7 @@ use std::sync::Arc;
 /// GET /images/json.
 pub fn list(d: &Daemon, req: &Request, v: (u32, u32)) -> Result<Value, ApiError> {
     let filters = crate::daemon::filters::Filters::parse(req.query("filters"))?;
-    crate::daemon::image_list::list(d, v, &filters)
+    crate::daemon::image_list::list(d, v, &filters, req.query_bool("all"))
 }
 
 /// GET /images/{name}/json.
@@ -26,11 +26,13 @@ pub fn inspect(d: &Daemon, name: &str) -> Result<Response, ApiError> {
             "Id": i.id,
             "RepoTags": i.repo_tags,
             "RepoDigests": i.repo_digests,
-            "Parent": "",
+            "Parent": d.images.parent_of(&i.id).unwrap_or_default(),
             "Comment": c.get("comment").cloned().unwrap_or(json!("")),
             "Created": i.created,
             "DockerVersion": c.get("docker_version").cloned().unwrap_or(json!("")),
             "Author": c.get("author").cloned().unwrap_or(json!("")),
+            "Container": c.get("container").cloned().unwrap_or(json!("")),
+            "ContainerConfig": c.get("container_config").cloned().unwrap_or(Value::Null),
             "Config": c.get("config").cloned().unwrap_or(Value::Null),
             "Architecture": c.get("architecture").cloned().unwrap_or(json!(super::arch())),
             "Variant": c.get("variant").cloned(),
@@ -277,7 +279,7 @@ pub fn system_df(d: &Daemon, v: (u32, u32)) -> Value {
         })
         .collect();
     let (layers_size, shared) = d.images.disk_usage();
-    let mut images = crate::daemon::image_list::list(d, v, &Default::default()).unwrap_or_default();
+    let mut images = crate::daemon::image_list::list(d, v, &Default::default(), true).unwrap_or_default();
     if let Some(arr) = images.as_array_mut() {
         for i in arr {
             let id = i["Id"].as_str().unwrap_or("").to_string();
@@ -388,57 +390,6 @@ pub fn load(d: &Arc<Daemon>, mut req: Request) -> Result<Response, ApiError> {
     Ok(Response::text(200, "application/json", out))
 }
 
-/// Dockerfile instructions `docker import --change` accepts, as config keys.
-fn parse_changes(changes: &[String]) -> Result<serde_json::Map<String, Value>, ApiError> {
-    let mut cfg = serde_json::Map::new();
-    let words = |rest: &str| -> Value {
-        match serde_json::from_str::<Vec<String>>(rest) {
-            Ok(v) => json!(v),
-            Err(_) => json!(["/bin/sh", "-c", rest]),
-        }
-    };
-    for c in changes {
-        let (inst, rest) = c.trim().split_once(char::is_whitespace).unwrap_or((c.trim(), ""));
-        let rest = rest.trim();
-        match inst.to_uppercase().as_str() {
-            "CMD" => drop(cfg.insert("Cmd".into(), words(rest))),
-            "ENTRYPOINT" => drop(cfg.insert("Entrypoint".into(), words(rest))),
-            "WORKDIR" => drop(cfg.insert("WorkingDir".into(), json!(rest))),
-            "USER" => drop(cfg.insert("User".into(), json!(rest))),
-            "ENV" => {
-                let kv = if rest.contains('=') { rest.to_string() } else { rest.replacen(char::is_whitespace, "=", 1) };
-                if let Some(a) = cfg.entry("Env").or_insert_with(|| json!([])).as_array_mut() {
-                    a.push(json!(kv));
-                }
-            }
-            "LABEL" => {
-                let (k, v) = rest.split_once('=').unwrap_or((rest, ""));
-                if let Some(o) = cfg.entry("Labels").or_insert_with(|| json!({})).as_object_mut() {
-                    o.insert(k.trim_matches('"').into(), json!(v.trim_matches('"')));
-                }
-            }
-            "EXPOSE" => {
-                if let Some(o) = cfg.entry("ExposedPorts").or_insert_with(|| json!({})).as_object_mut() {
-                    for p in rest.split_whitespace() {
-                        o.insert(if p.contains('/') { p.to_string() } else { format!("{p}/tcp") }, json!({}));
-                    }
-                }
-            }
-            "VOLUME" => {
-                let paths = serde_json::from_str::<Vec<String>>(rest).unwrap_or_else(|_| rest.split_whitespace().map(String::from).collect());
-                if let Some(o) = cfg.entry("Volumes").or_insert_with(|| json!({})).as_object_mut() {
-                    for p in paths {
-                        o.insert(p, json!({}));
-                    }
-                }
-            }
-            "HEALTHCHECK" => drop(cfg.insert("Healthcheck".into(), crate::daemon::healthcheck::parse_instruction(rest).map_err(ApiError::bad_request)?)),
-            other => return Err(ApiError::bad_request(format!("{other} is not a valid change command"))),
-        }
-    }
-    Ok(cfg)
-}
-
 /// POST /images/create?fromSrc=-&repo=&tag=&changes=&message=.
 pub fn import(d: &Arc<Daemon>, req: &mut Request) -> Result<Response, ApiError> {
     if req.query("fromSrc") != Some("-") {
@@ -446,14 +397,10 @@ pub fn import(d: &Arc<Daemon>, req: &mut Request) -> Result<Response, ApiError> 
     }
     let repo = req.query("repo").unwrap_or_default();
     let tag = req.query("tag").unwrap_or_default();
-    let reference = if repo.is_empty() {
-        None
-    } else {
-        let full = if tag.is_empty() { repo.to_string() } else { format!("{repo}:{tag}") };
-        Some(crate::reference::Reference::parse_normalized(&full).map_err(|e| ApiError::bad_request(e.to_string()))?.with_default_tag())
-    };
+    let reference = super::commit::repo_tag_reference(repo, tag)?;
     let changes: Vec<String> = req.query.iter().filter(|(k, _)| k == "changes").map(|(_, v)| v.clone()).collect();
-    let cfg = parse_changes(&changes)?;
+    let mut cfg = serde_json::Map::new();
+    crate::image::run_config::apply_changes(&mut cfg, &changes).map_err(ApiError::bad_request)?;
     let message = req.query("message").unwrap_or_default().to_string();
     let mut body = req.take_body();
     let daemon = d.clone();

@@ -4,6 +4,7 @@
 mod container_verbs;
 mod archive;
 mod attach;
+mod commit;
 mod containers;
 mod exec;
 mod events;
@@ -89,6 +90,7 @@ pub fn handle(d: &Arc<Daemon>, mut req: Request) -> Response {
         ("GET", ["images", name @ .., "get"]) if !name.is_empty() => images::save(d, vec![name.join("/")]),
         ("DELETE", ["images", name @ ..]) if !name.is_empty() => images::remove(d, &name.join("/"), &req),
         ("GET", ["images", name @ .., "json"]) if !name.is_empty() => images::inspect(d, &name.join("/")),
+        ("POST", ["commit"]) => commit::commit(d, &req),
         ("POST", ["containers", "create"]) => containers::create(d, &req),
         ("GET", ["containers", "json"]) => containers::containers_json(d, &req).map(|v| Response::json(200, &v)),
         ("HEAD", ["containers", id, "archive"]) => archive::head(d, id, &req),

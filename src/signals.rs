@@ -1,4 +1,4 @@
-//! Signal names and numbers as Docker reads them (`--stop-signal`, `kill --signal`).
+//! Signal names and numbers as Docker reads them (`--stop-signal`, `kill --signal`, STOPSIGNAL).
 
 /// `SIGKILL`, `KILL`, `9` → 9.
 pub fn parse_signal(s: &str) -> Option<i32> {

@@ -1,0 +1,163 @@
+//! Images made here rather than pulled: `docker commit` and the builder's steps. A new image
+//! is its parent's layers plus, when the change is not empty, one layer made from a directory
+//! of changes (a container's overlay upper directory), with a config the caller gives and one
+//! more history entry. The parent is recorded as Docker records it,
+//! `imagedb/metadata/sha256/<id>/parent`, which is what the builder's cache looks children up
+//! by and what keeps `docker rmi` from deleting an image other images were made from.
+
+use super::{archive_formats::HashingWriter, diff_ids, hex_of, Image, ImageStore};
+use serde_json::{json, Value};
+use sha2::{Digest as _, Sha256};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// The diff id of a layer tar with no entries (the end-of-archive blocks alone): Docker counts
+/// such a layer as empty and adds no layer for it, only a history entry marked `empty_layer`.
+pub const EMPTY_LAYER_DIFF_ID: &str = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef";
+
+/// What a new image is made of.
+pub struct NewImage<'a> {
+    /// The parent image's id (`sha256:<hex>`); `None` makes an image from scratch.
+    pub parent: Option<&'a str>,
+    /// A directory of changes (an overlay upper directory: its whiteouts become `.wh.`
+    /// entries). `None`, or a directory with nothing in it, adds no layer.
+    pub layer_dir: Option<&'a Path>,
+    /// The new image's complete `config` object (Cmd, Env, Entrypoint, ...).
+    pub config: Value,
+    /// The container the image was made from.
+    pub container: Option<&'a str>,
+    /// The container's config as the classic builder records it (`Cmd` of `#(nop)` steps).
+    pub container_config: Option<Value>,
+    pub author: &'a str,
+    pub comment: &'a str,
+    /// The history entry's `created_by`.
+    pub created_by: &'a str,
+}
+
+impl ImageStore {
+    fn image_metadata_dir(&self, hex: &str) -> PathBuf {
+        self.meta_dir().join("imagedb/metadata/sha256").join(hex)
+    }
+
+    /// The image `id` was made from (committed or built on), if it was made here.
+    pub fn parent_of(&self, id: &str) -> Option<String> {
+        let parent = std::fs::read_to_string(self.image_metadata_dir(hex_of(id)).join("parent")).ok()?;
+        let parent = parent.trim().to_string();
+        self.content_dir().join(hex_of(&parent)).exists().then_some(parent)
+    }
+
+    /// The images made from `id`.
+    pub fn children_of(&self, id: &str) -> Vec<String> {
+        let want = format!("sha256:{}", hex_of(id));
+        let Ok(rd) = std::fs::read_dir(self.meta_dir().join("imagedb/metadata/sha256")) else { return Vec::new() };
+        let mut children: Vec<String> = rd
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|hex| self.content_dir().join(hex).exists())
+            .filter(|hex| std::fs::read_to_string(self.image_metadata_dir(hex).join("parent")).is_ok_and(|p| p.trim() == want))
+            .map(|hex| format!("sha256:{hex}"))
+            .collect();
+        children.sort();
+        children
+    }
+
+    /// Removes what `imagedb/metadata` keeps of a deleted image.
+    pub(super) fn forget_metadata(&self, hex: &str) {
+        let _ = std::fs::remove_dir_all(self.image_metadata_dir(hex));
+    }
+
+    /// Makes an image from `new` and returns it: the layer (if any) is registered on top of
+    /// the parent's, then the config is stored and the parent recorded. Nothing is tagged.
+    pub fn create_child(&self, new: &NewImage) -> io::Result<Image> {
+        let parent = match new.parent {
+            Some(p) => Some(self.get(p).ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("No such image: {p}")))?),
+            None => None,
+        };
+        let mut hold = self.hold();
+        if let Some(p) = &parent {
+            // The parent's layers stay while the new one is stacked on them.
+            hold.add(&p.layers, &[]);
+        }
+        let mut rootfs: Vec<String> = match &parent {
+            Some(p) => diff_ids(&p.config)?,
+            None => Vec::new(),
+        };
+        let mut empty_layer = true;
+        if let Some(dir) = new.layer_dir {
+            let tar_path = self.tmp_dir().join(format!("commit-{}", &crate::ids::new_id()[..16]));
+            let result = (|| {
+                let mut out = HashingWriter { inner: io::BufWriter::new(std::fs::File::create(&tar_path)?), hasher: Sha256::new(), count: 0 };
+                super::tar_directory(dir, &mut out, true)?;
+                out.flush()?;
+                if format!("sha256:{:x}", out.hasher.finalize()) == EMPTY_LAYER_DIFF_ID {
+                    return Ok(None);
+                }
+                let top = parent.as_ref().and_then(|p| p.layers.last().cloned());
+                self.register_layer(&tar_path, top.as_deref(), None, &mut hold).map(|(diff_id, _)| Some(diff_id))
+            })();
+            let _ = std::fs::remove_file(&tar_path);
+            if let Some(diff_id) = result? {
+                rootfs.push(diff_id);
+                empty_layer = false;
+            }
+        }
+        if rootfs.len() > super::MAX_LAYER_DEPTH {
+            return Err(io::Error::other("max depth exceeded"));
+        }
+        let now = crate::sys::rfc3339_nanos(std::time::SystemTime::now());
+        let mut history: Vec<Value> = parent.as_ref().and_then(|p| p.config.get("history")).and_then(Value::as_array).cloned().unwrap_or_default();
+        let mut entry = serde_json::Map::new();
+        entry.insert("created".into(), json!(now));
+        if !new.author.is_empty() {
+            entry.insert("author".into(), json!(new.author));
+        }
+        entry.insert("created_by".into(), json!(new.created_by));
+        if !new.comment.is_empty() {
+            entry.insert("comment".into(), json!(new.comment));
+        }
+        if empty_layer {
+            entry.insert("empty_layer".into(), json!(true));
+        }
+        history.push(Value::Object(entry));
+        let (arch, variant) = match &parent {
+            Some(p) => (p.config.get("architecture").cloned().unwrap_or_else(|| json!(crate::registry::host_platform().0)), p.config.get("variant").cloned()),
+            None => (json!(crate::registry::host_platform().0), crate::registry::host_platform().1.map(|v| json!(v))),
+        };
+        let mut config = serde_json::Map::new();
+        config.insert("architecture".into(), arch);
+        if !new.author.is_empty() {
+            config.insert("author".into(), json!(new.author));
+        }
+        if !new.comment.is_empty() {
+            config.insert("comment".into(), json!(new.comment));
+        }
+        config.insert("config".into(), new.config.clone());
+        if let Some(c) = new.container {
+            config.insert("container".into(), json!(c));
+        }
+        if let Some(cc) = &new.container_config {
+            config.insert("container_config".into(), cc.clone());
+        }
+        config.insert("created".into(), json!(now));
+        config.insert("docker_version".into(), json!(crate::version::DOCKBOX));
+        config.insert("history".into(), Value::Array(history));
+        config.insert("os".into(), json!("linux"));
+        config.insert("rootfs".into(), json!({"type": "layers", "diff_ids": rootfs}));
+        if let Some(v) = variant {
+            config.insert("variant".into(), v);
+        }
+        let bytes = serde_json::to_vec(&Value::Object(config))?;
+        let id = {
+            let _guard = self.lock();
+            let id = self.store_config_locked(&bytes)?;
+            if let Some(p) = &parent {
+                let meta = self.image_metadata_dir(hex_of(&id));
+                std::fs::create_dir_all(&meta)?;
+                crate::sys::write_atomic(&meta.join("parent"), p.id.as_bytes())?;
+            }
+            id
+        };
+        drop(hold);
+        self.get(&id).ok_or_else(|| io::Error::other(format!("image {id} vanished after it was made")))
+    }
+}
