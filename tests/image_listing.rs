@@ -70,19 +70,19 @@ fn images_by_reference_filters_digests_and_formats() {
         same_lines(&d, &full).lines().map(str::to_string).collect()
     };
     // REPO[:TAG]: only that reference; nothing (not everything) when nothing matches.
-    assert_eq!(ids(&[&busybox]), [busybox_id.clone()]);
-    assert_eq!(ids(&["app:v1"]), [app.clone()]);
+    assert_eq!(ids(&[&busybox]), std::slice::from_ref(&busybox_id));
+    assert_eq!(ids(&["app:v1"]), std::slice::from_ref(&app));
     assert!(ids(&["app:nope"]).is_empty());
     assert!(ids(&["no/such/repo"]).is_empty());
     assert_eq!(same(&d, &["images", "app:nope"]).lines().collect::<Vec<_>>(), ["REPOSITORY   TAG       IMAGE ID   CREATED   SIZE"]);
     // reference globs on the name, and on name:tag.
-    assert_eq!(ids(&["--filter", "reference=*/busybox"]), [busybox_id.clone()]);
-    assert_eq!(ids(&["--filter", "reference=app:v*"]), [app.clone()]);
-    assert_eq!(ids(&["--filter", "reference=other.example:5000/*/app"]), [app.clone()]);
+    assert_eq!(ids(&["--filter", "reference=*/busybox"]), std::slice::from_ref(&busybox_id));
+    assert_eq!(ids(&["--filter", "reference=app:v*"]), std::slice::from_ref(&app));
+    assert_eq!(ids(&["--filter", "reference=other.example:5000/*/app"]), std::slice::from_ref(&app));
     let both = ids(&["-f", "reference=app", "-f", "reference=*/busybox"]);
     assert_eq!(both, [app.clone(), busybox_id.clone()]);
     // dangling, label, before, since, until.
-    assert_eq!(ids(&["-f", "dangling=true"]), [dangling.clone()]);
+    assert_eq!(ids(&["-f", "dangling=true"]), std::slice::from_ref(&dangling));
     assert!(!ids(&["-f", "dangling=false"]).contains(&dangling));
     assert_eq!(ids(&["-f", "label=tier"]), [app.clone(), app.clone(), dangling.clone()]);
     assert_eq!(ids(&["-f", "label=tier=high", "-f", "label=team"]).first(), Some(&app));
@@ -90,7 +90,7 @@ fn images_by_reference_filters_digests_and_formats() {
     assert_eq!(ids(&["-f", &format!("since={}", short(&dangling))]).first(), Some(&app));
     assert!(ids(&["-f", "before=app:v1"]).contains(&dangling) && !ids(&["-f", "before=app:v1"]).contains(&app));
     assert!(ids(&["-f", "until=2000-01-01T00:00:00Z"]).is_empty());
-    assert_eq!(ids(&["-f", "until=1s", "-f", "dangling=true"]), [dangling.clone()]);
+    assert_eq!(ids(&["-f", "until=1s", "-f", "dangling=true"]), std::slice::from_ref(&dangling));
 
     // --digests adds a column with the pulled manifest digest; --format sees .Digest too.
     let table = same(&d, &["images", "--digests", &busybox]);

@@ -88,11 +88,11 @@ fn malformed_archives_for_load_say_what_is_wrong_in_the_stream_and_store_nothing
         ("random bytes", (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect(), "archive/tar: invalid tar header"),
         ("truncated", full[..full.len() / 2].to_vec(), "unexpected EOF"),
         ("no manifest.json", tar_of(&[("hello", b"x")]), "invalid archive: does not contain a manifest.json"),
-        ("manifest.json not JSON", archive(&[good.clone()], |f| replace(f, "manifest.json", b"[{\"Config\": ")), "invalid archive: failed to decode manifest.json: "),
-        ("manifest.json null", archive(&[good.clone()], |f| replace(f, "manifest.json", b"null")), "invalid manifest, manifest cannot be null (but can be [])"),
+        ("manifest.json not JSON", archive(std::slice::from_ref(&good), |f| replace(f, "manifest.json", b"[{\"Config\": ")), "invalid archive: failed to decode manifest.json: "),
+        ("manifest.json null", archive(std::slice::from_ref(&good), |f| replace(f, "manifest.json", b"null")), "invalid manifest, manifest cannot be null (but can be [])"),
         (
             "config missing",
-            archive(&[good.clone()], |f| f.retain(|(n, _)| n == "manifest.json" || *n == good_name)),
+            archive(std::slice::from_ref(&good), |f| f.retain(|(n, _)| n == "manifest.json" || *n == good_name)),
             "invalid archive: open blobs/sha256/",
         ),
         (
