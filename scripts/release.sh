@@ -26,6 +26,15 @@ release_arch() {
     esac
 }
 
+# What file(1) says of an executable for that CPU.
+release_machine() {
+    case "$1" in
+        x86_64) echo 'x86-64' ;;
+        aarch64) echo 'ARM aarch64' ;;
+        armhf) echo '32-bit LSB executable, ARM, EABI5' ;;
+    esac
+}
+
 # Refuses (non-zero, with the reason) a file that needs a dynamic loader.
 is_static() {
     local f=$1 desc
@@ -57,6 +66,10 @@ for triple in "$host" "${cross_triples[@]}"; do
     fi
     if ! why=$(is_static "$bin"); then
         echo "release.sh: refusing $bin: $why" >&2
+        exit 1
+    fi
+    if ! file -b "$bin" | grep -q "$(release_machine "$arch")"; then
+        echo "release.sh: refusing $bin: not an executable for $arch: $(file -b "$bin")" >&2
         exit 1
     fi
     name="dockbox-$version-$arch"
