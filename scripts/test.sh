@@ -19,9 +19,10 @@ fi
 # Clippy for the ARM CPUs first, so a portability slip (an x86_64-only type or width, a
 # 32-bit file call) fails at once; Debian's toolchain for them comes from scripts/cross-env.sh.
 . scripts/cross-env.sh
+cross_install clippy "${cross_triples[@]}"
 for triple in "${cross_triples[@]}"; do
     (
-        cross_setup "$triple" clippy
+        cross_env "$triple"
         CARGO_INCREMENTAL=0 /usr/bin/cargo-clippy clippy --locked --all-targets --target "$triple" -- -D warnings
     )
 done
