@@ -32,6 +32,7 @@ pub mod docker_init;
 pub mod dockerfile;
 pub mod docker_proxy;
 pub mod durable;
+pub mod fs64;
 pub mod detach_keys;
 pub mod http;
 pub mod ids;

@@ -61,7 +61,7 @@ fn namespace_flag(kind: &str) -> Result<CloneFlags> {
 }
 
 fn open_cloexec(path: &Path, flags: OFlag) -> std::io::Result<OwnedFd> {
-    let fd = nix::fcntl::open(path, flags | OFlag::O_CLOEXEC, Mode::empty())?;
+    let fd = crate::fs64::open(path, flags | OFlag::O_CLOEXEC, Mode::empty())?;
     // SAFETY: open returned a fresh descriptor that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }

@@ -194,7 +194,7 @@ const NAMESPACES: &[(&str, CloneFlags)] = &[
 fn open_ro(path: &str, extra: i32) -> std::io::Result<OwnedFd> {
     let c = std::ffi::CString::new(path).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
     // SAFETY: open reads a NUL-terminated path and returns a new descriptor or -1.
-    let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC | extra) };
+    let fd = unsafe { libc::open64(c.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC | extra) };
     if fd < 0 {
         return Err(std::io::Error::last_os_error());
     }

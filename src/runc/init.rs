@@ -286,9 +286,10 @@ fn rlimit_resource(name: &str) -> Option<libc::__rlimit_resource_t> {
 pub(super) fn set_rlimits(limits: &[crate::oci::Rlimit]) -> Result<()> {
     for l in limits {
         let res = rlimit_resource(&l.kind).ok_or_else(|| format!("unknown rlimit type {:?}", l.kind))?;
-        let lim = libc::rlimit { rlim_cur: l.soft, rlim_max: l.hard };
-        // SAFETY: setrlimit reads the rlimit struct we pass.
-        if unsafe { libc::setrlimit(res, &lim) } != 0 {
+        // rlimit64: rlim_t is 32-bit on 32-bit glibc, and OCI's limits are 64-bit.
+        let lim = libc::rlimit64 { rlim_cur: l.soft, rlim_max: l.hard };
+        // SAFETY: setrlimit64 reads the rlimit64 struct we pass.
+        if unsafe { libc::setrlimit64(res, &lim) } != 0 {
             return Err(format!("setrlimit {}: {}", l.kind, std::io::Error::last_os_error()));
         }
     }
@@ -400,7 +401,7 @@ fn host_pid() -> i32 {
 /// Blocks until `runc start` opens the exec fifo, then tells it we are going.
 fn wait_for_start(c: &Child) -> Result<()> {
     let path = format!("/proc/self/fd/{}", c.fifo.as_raw_fd());
-    let fd = nix::fcntl::open(path.as_str(), nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+    let fd = crate::fs64::open(path.as_str(), nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
         .map_err(|e| format!("open exec fifo: {}", errno(e)))?;
     // SAFETY: open returned a fresh descriptor we own.
     let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };

@@ -19,6 +19,12 @@ pub fn arch() -> &'static str {
     }
 }
 
+/// The kernel's machine name (`uname -m`: x86_64, aarch64, armv7l), as Docker's info reports
+/// it; `docker version` reports the build's CPU instead ([`arch`]).
+fn machine() -> String {
+    nix::sys::utsname::uname().map(|u| u.machine().to_string_lossy().into_owned()).unwrap_or_else(|_| std::env::consts::ARCH.to_string())
+}
+
 fn kernel_version() -> String {
     nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default()
 }
@@ -108,7 +114,7 @@ pub fn info_json(d: &Daemon) -> Value {
         "OperatingSystem": os,
         "OSVersion": "",
         "OSType": "linux",
-        "Architecture": std::env::consts::ARCH,
+        "Architecture": machine(),
         "IndexServerAddress": "https://index.docker.io/v1/",
         "RegistryConfig": {
             "AllowNondistributableArtifactsCIDRs": [], "AllowNondistributableArtifactsHostnames": [],
