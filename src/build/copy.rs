@@ -175,7 +175,7 @@ pub fn find_sources(root: &Path, pattern: &str, allow_archive: bool, from_image:
         }
         found.sort();
         if found.is_empty() {
-            return Err(format!("no source files were specified"));
+            return Err("no source files were specified".to_string());
         }
     } else {
         found.push(rel.clone());
