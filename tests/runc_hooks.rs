@@ -134,3 +134,32 @@ fn hook_failures_and_timeouts_are_runc_errors() {
         assert!(text(&out.stderr).contains("error running hook #0: hook ran past specified timeout of 1.0s"), "{who}: {}", text(&out.stderr));
     }
 }
+
+#[test]
+fn start_container_hooks_run_under_the_seccomp_filter() {
+    if !require_root() {
+        return;
+    }
+    let b = Bundle::new("runc-hook-seccomp");
+    let native = if cfg!(target_arch = "x86_64") { "SCMP_ARCH_X86_64" } else if cfg!(target_arch = "aarch64") { "SCMP_ARCH_AARCH64" } else { "SCMP_ARCH_ARM" };
+    for nnp in [true, false] {
+        let mut spec = b.config(&["true"]);
+        spec["process"]["noNewPrivileges"] = serde_json::json!(nnp);
+        spec["linux"]["seccomp"] = serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": [native],
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_KILL"}],
+        });
+        // Without the filter the hook would fail otherwise (a read-only root).
+        spec["hooks"] = serde_json::json!({"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "mkdir /under-filter"]}]});
+        b.write(&spec);
+        for rt in runtimes(&b) {
+            let who = rt.name;
+            let id = format!("hooksc-{who}-{nnp}");
+            let out = rt.run(&["run", "--bundle", b.bundle().to_str().unwrap(), &id]);
+            assert_ne!(out.status.code(), Some(0), "{who} nnp={nnp}");
+            let err = text(&out.stderr);
+            assert!(err.contains("error running hook #0: error running hook: signal: bad system call"), "{who} nnp={nnp}: {err}");
+        }
+    }
+}
