@@ -31,9 +31,14 @@ impl Runtime {
     }
 
     pub fn run_in(&self, args: &[&str], stdin: Stdio) -> Output {
+        self.run_with(args, stdin, &[])
+    }
+
+    /// Like `run`, with extra environment variables for the runtime.
+    pub fn run_with(&self, args: &[&str], stdin: Stdio, env: &[(&str, &str)]) -> Output {
         let n = dockbox::ids::new_id();
         let (o, e) = (self.dir.join(format!("out-{n}")), self.dir.join(format!("err-{n}")));
-        let mut out = self.cmd().args(args).stdin(stdin).stdout(std::fs::File::create(&o).unwrap()).stderr(std::fs::File::create(&e).unwrap()).output().unwrap();
+        let mut out = self.cmd().envs(env.iter().copied()).args(args).stdin(stdin).stdout(std::fs::File::create(&o).unwrap()).stderr(std::fs::File::create(&e).unwrap()).output().unwrap();
         out.stdout = std::fs::read(&o).unwrap();
         out.stderr = std::fs::read(&e).unwrap();
         let _ = std::fs::remove_file(o);
