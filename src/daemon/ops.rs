@@ -460,6 +460,7 @@ impl Daemon {
             stdout: Some(fifos.stdout.clone()),
             stderr: fifos.stderr.clone(),
             terminal: slot.c.tty(),
+            no_pivot: no_pivot_root(),
         };
         let created = self.containerd_call(|c| c.create(&task));
         let started = created.and_then(|pid| {
@@ -974,6 +975,12 @@ impl Daemon {
             let _ = c.wait();
         }
     }
+}
+
+/// Docker's DOCKER_RAMDISK (any non-empty value): the host runs from an initramfs, where
+/// pivot_root fails, so the runtime enters each rootfs with a move mount and chroot.
+pub fn no_pivot_root() -> bool {
+    std::env::var_os("DOCKER_RAMDISK").is_some_and(|v| !v.is_empty())
 }
 
 #[cfg(test)]
