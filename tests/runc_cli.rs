@@ -3,81 +3,12 @@
 //! every container force-deleted at the end.
 
 mod common;
+mod runtimes;
 
-use common::{applet_dir, require_root, text, Bundle};
+use common::{require_root, text, Bundle};
+use runtimes::{runtimes, REAL_RUNC};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-
-const REAL_RUNC: &str = "/usr/sbin/runc";
-
-/// One OCI runtime under test, on a state root of its own.
-struct Runtime {
-    name: &'static str,
-    bin: PathBuf,
-    root: PathBuf,
-    dir: PathBuf,
-}
-
-impl Runtime {
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(&self.bin);
-        c.arg("--root").arg(&self.root);
-        c
-    }
-
-    /// Runs it with stdout and stderr on files (a created init keeps its stdio open).
-    fn run(&self, args: &[&str]) -> Output {
-        let n = dockbox::ids::new_id();
-        let (o, e) = (self.dir.join(format!("out-{n}")), self.dir.join(format!("err-{n}")));
-        let mut out = self.cmd().args(args).stdin(Stdio::null()).stdout(std::fs::File::create(&o).unwrap()).stderr(std::fs::File::create(&e).unwrap()).output().unwrap();
-        out.stdout = std::fs::read(&o).unwrap();
-        out.stderr = std::fs::read(&e).unwrap();
-        let _ = std::fs::remove_file(o);
-        let _ = std::fs::remove_file(e);
-        out
-    }
-
-    fn status(&self, id: &str) -> String {
-        let out = self.run(&["state", id]);
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-        v["status"].as_str().unwrap_or("").to_string()
-    }
-
-    fn pid(&self, id: &str) -> i32 {
-        let out = self.run(&["state", id]);
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        v["pid"].as_i64().unwrap() as i32
-    }
-
-    fn wait_status(&self, id: &str, want: &str) {
-        for _ in 0..500 {
-            if self.status(id) == want {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        panic!("{}: {id} never became {want}", self.name);
-    }
-}
-
-impl Drop for Runtime {
-    fn drop(&mut self) {
-        let Ok(entries) = std::fs::read_dir(&self.root) else { return };
-        for e in entries.flatten() {
-            let id = e.file_name().to_string_lossy().into_owned();
-            let _ = self.run(&["delete", "-f", &id]);
-        }
-    }
-}
-
-/// Our docker-runc, and the real runc when it is installed, each on a root under `b`.
-fn runtimes(b: &Bundle) -> Vec<Runtime> {
-    let mut v = vec![Runtime { name: "docker-runc", bin: applet_dir().join("docker-runc"), root: b.root(), dir: b.dir.path().to_path_buf() }];
-    if Path::new(REAL_RUNC).exists() {
-        v.push(Runtime { name: "runc", bin: REAL_RUNC.into(), root: b.dir.join("state-real"), dir: b.dir.path().to_path_buf() });
-    }
-    v
-}
+use std::process::Command;
 
 fn ours() -> Command {
     common::applet("docker-runc")

@@ -11,17 +11,9 @@
 # Run as root: sudo scripts/bench/build.sh [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-if [ -z "${DBX_BENCH_NETNS:-}" ]; then
-    exec unshare --net env DBX_BENCH_NETNS=1 bash "$0" "$@"
-fi
-ip link set lo up
-for b in 0 1; do
-    ip link add "dbxb$b" type bridge
-    ip addr add "10.23$((b + 1)).0.1/24" dev "dbxb$b"
-    ip link set "dbxb$b" up
-done
-runs=${1:-7}
 source scripts/bench/lib.sh
+bench_in_netns "$@"
+runs=${1:-7}
 bench_setup build
 
 median_ms() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.1f\n", (a[NR/2]+a[NR/2+1])/2}'; }

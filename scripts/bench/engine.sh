@@ -22,17 +22,9 @@
 # Run as root: sudo scripts/bench/engine.sh [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-if [ -z "${DBX_BENCH_NETNS:-}" ]; then
-    exec unshare --net env DBX_BENCH_NETNS=1 bash "$0" "$@"
-fi
-ip link set lo up
-for b in 0 1; do
-    ip link add "dbxb$b" type bridge
-    ip addr add "10.23$((b + 1)).0.1/24" dev "dbxb$b"
-    ip link set "dbxb$b" up
-done
-runs=${1:-20}
 source scripts/bench/lib.sh
+bench_in_netns "$@"
+runs=${1:-20}
 bench_setup bench
 
 kib() { awk -v k="$1" '/^'"$1"':/ {s+=$2} END {print s+0}' "/proc/$2/smaps_rollup"; }

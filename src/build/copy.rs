@@ -106,15 +106,7 @@ fn hash_path(host: &Path, hasher: &mut Sha256, name: &str) -> io::Result<()> {
             hash_path(&host.join(&n), hasher, &child)?;
         }
     } else if meta.is_file() {
-        let mut f = std::fs::File::open(host)?;
-        let mut buf = vec![0u8; 64 << 10];
-        loop {
-            let n = f.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-        }
+        std::io::copy(&mut std::fs::File::open(host)?, hasher)?;
     }
     Ok(())
 }

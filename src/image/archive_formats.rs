@@ -284,15 +284,7 @@ impl ImageStore {
         };
         let result = (|| {
             let mut hasher = Sha256::new();
-            let mut f = File::open(&plain)?;
-            let mut buf = vec![0u8; 64 << 10];
-            loop {
-                let n = f.read(&mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                hasher.update(&buf[..n]);
-            }
+            io::copy(&mut File::open(&plain)?, &mut hasher)?;
             let diff_id = format!("sha256:{:x}", hasher.finalize());
             if let Some(want) = expected_diff {
                 if want != diff_id {
