@@ -6,6 +6,7 @@ mod attach;
 mod containers;
 mod create_flags;
 mod commit;
+mod compose;
 mod cp;
 pub mod flags;
 pub mod format;
@@ -138,6 +139,7 @@ fn commands() -> Vec<&'static Command> {
     all.extend(update::COMMANDS.iter());
     all.extend(network::COMMANDS.iter());
     all.extend(volume::COMMANDS.iter());
+    all.extend(compose::COMMANDS.iter());
     all.sort_by_key(|c| c.name);
     all
 }
