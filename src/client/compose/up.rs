@@ -496,7 +496,8 @@ const COLOURS: &[&str] = &["36", "33", "32", "35", "34", "96", "93", "92", "95",
 pub fn logs_cmd(ctx: &Ctx, g: &Globals, p: &Parsed) -> Result<i32, Failure> {
     let api = ctx.api()?;
     let list: Vec<Existing> = service_containers(api, g, &p.args, true)?.into_iter().filter(|c| !c.oneoff).collect();
-    let width = list.iter().map(|c| c.name.len()).max().unwrap_or(0);
+    // Compose's layout: names padded to the longest plus one, then `| `.
+    let width = list.iter().map(|c| c.name.len()).max().unwrap_or(0) + 1;
     let colour = !p.bool("no-color") && crate::client::is_terminal(1);
     let b = |v: bool| if v { "1" } else { "0" }.to_string();
     let query = vec![("stdout", "1".to_string()), ("stderr", "1".to_string()), ("follow", b(p.bool("follow"))), ("timestamps", b(p.bool("timestamps"))), ("tail", p.value("tail").unwrap_or("all").to_string())];
@@ -517,11 +518,11 @@ pub fn logs_cmd(ctx: &Ctx, g: &Globals, p: &Parsed) -> Result<i32, Failure> {
             let tty = api.json("GET", &format!("/containers/{}/json", seg(&c.id)), &[], None)?["Config"]["Tty"] == true;
             let resp = api.call("GET", &format!("/containers/{}/logs", seg(&c.id)), &query, None, &[])?;
             let mut body = resp.into_body();
-            let mut sink = LinePrefixer { prefix, pending: Vec::new(), lock };
+            let mut sink = LinePrefixer { prefix, pending: Vec::new(), lock, stderr: false };
             let r = if tty {
                 std::io::copy(&mut body as &mut dyn std::io::Read, &mut sink).map(drop)
             } else {
-                let mut err_sink = LinePrefixer { prefix: sink.prefix.clone(), pending: Vec::new(), lock: sink.lock.clone() };
+                let mut err_sink = LinePrefixer { prefix: sink.prefix.clone(), pending: Vec::new(), lock: sink.lock.clone(), stderr: true };
                 let r = crate::stdcopy::demux(&mut body, &mut sink, &mut err_sink);
                 err_sink.finish();
                 r
@@ -538,11 +539,13 @@ pub fn logs_cmd(ctx: &Ctx, g: &Globals, p: &Parsed) -> Result<i32, Failure> {
     Ok(0)
 }
 
-/// Writes whole lines to stdout, each after the container's prefix.
+/// Writes whole lines to stdout (or stderr, for the container's stderr, as compose does),
+/// each after the container's prefix.
 struct LinePrefixer {
     prefix: String,
     pending: Vec<u8>,
     lock: std::sync::Arc<std::sync::Mutex<()>>,
+    stderr: bool,
 }
 
 impl LinePrefixer {
@@ -550,9 +553,7 @@ impl LinePrefixer {
         let _guard = self.lock.lock();
         let mut text = self.prefix.clone().into_bytes();
         text.extend_from_slice(line);
-        let mut o = std::io::stdout().lock();
-        let _ = std::io::Write::write_all(&mut o, &text);
-        let _ = std::io::Write::flush(&mut o);
+        let _ = if self.stderr { std::io::Write::write_all(&mut std::io::stderr().lock(), &text) } else { std::io::Write::write_all(&mut std::io::stdout().lock(), &text) };
     }
     fn finish(&mut self) {
         if !self.pending.is_empty() {
