@@ -265,3 +265,49 @@ fn refused_keys_and_bad_files_fail_before_anything_is_made() {
     let (cfg, _) = compose_ok(&d, dir.path(), &["-p", "x1", "-f", "compose.yaml", "-f", "more.yaml", "config"]);
     assert_eq!(cfg, "name: x1\nservices:\n  a:\n    environment:\n      A: \"1\"\n      B: \"2\"\n    image: busybox:1.2\n    networks:\n      default: null\nnetworks:\n  default:\n    name: x1_default\n");
 }
+
+#[test]
+fn exec_run_ls_images_top_and_pull() {
+    let Some((d, _ns)) = Dockerd::start_networked(&[], None) else { return };
+    let image = d.registry.image("busybox");
+    let dir = TempDir::new("compose-oneoff");
+    let file = format!("name: one\nservices:\n  app:\n    image: {image}\n    command: sleep 300\n    environment: {{WHO: app}}\n    stop_grace_period: 1s\n  db:\n    image: {image}\n    command: sleep 300\n    stop_grace_period: 1s\n  tool:\n    image: {image}\n    depends_on: [db]\n    environment: {{WHO: tool}}\n    profiles: [tools]\n");
+    std::fs::write(dir.join("compose.yaml"), &file).unwrap();
+    let (pulled, _) = compose_ok(&d, dir.path(), &["pull", "app"]);
+    assert_eq!(pulled, "");
+    compose_ok(&d, dir.path(), &["up", "-d"]);
+    assert!(inspect(&d, "containers", "one-tool-1").is_none(), "a service of a profile not asked for stays down");
+
+    // exec runs in the service's container, its exit status passed on.
+    let (who, _) = compose_ok(&d, dir.path(), &["exec", "-T", "app", "sh", "-c", "echo $WHO $(hostname)"]);
+    let app = inspect(&d, "containers", "one-app-1").unwrap();
+    assert_eq!(who.trim(), format!("app {}", &app["Id"].as_str().unwrap()[..12]));
+    let o = compose(&d, dir.path(), &["exec", "-T", "app", "sh", "-c", "exit 7"]);
+    assert_eq!(o.status.code(), Some(7));
+
+    // run --rm: a one-off container with its labels, removed after; exit status passed on.
+    let (out, _) = compose_ok(&d, dir.path(), &["--profile", "tools", "run", "--rm", "-T", "tool", "sh", "-c", "echo $WHO; ping -c1 -W2 db >/dev/null && echo reached"]);
+    assert_eq!(out, "tool\nreached\n");
+    let o = compose(&d, dir.path(), &["--profile", "tools", "run", "--rm", "-T", "tool", "sh", "-c", "exit 4"]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    let (out, _) = compose_ok(&d, dir.path(), &["--profile", "tools", "run", "-d", "tool", "sleep", "30"]);
+    let oneoff = inspect(&d, "containers", out.trim()).unwrap();
+    assert!(out.starts_with("one-tool-run-"), "{out}");
+    assert_eq!(oneoff["Config"]["Labels"]["com.docker.compose.oneoff"], "True");
+    assert!(oneoff["Config"]["Labels"].get("com.docker.compose.container-number").is_none());
+    let (ps, _) = compose_ok(&d, dir.path(), &["ps"]);
+    assert!(!ps.contains("one-tool-run-"), "ps leaves one-off containers out: {ps}");
+
+    // ls, images, top.
+    let (ls, _) = compose_ok(&d, dir.path(), &["ls"]);
+    assert!(ls.starts_with("NAME "), "{ls}");
+    assert!(ls.lines().any(|l| l.starts_with("one ") && l.contains("running(3)") && l.contains(dir.join("compose.yaml").to_str().unwrap())), "{ls}");
+    let (images, _) = compose_ok(&d, dir.path(), &["images", "app"]);
+    let repo = image.rsplit_once(':').map(|(r, _)| r).filter(|r| !r.contains('/') || r.contains("/busybox")).unwrap_or(&image);
+    assert!(images.lines().nth(1).is_some_and(|l| l.starts_with("one-app-1 ") && l.contains(repo) && l.contains("latest")), "{images}");
+    let (top, _) = compose_ok(&d, dir.path(), &["top", "app"]);
+    assert!(top.starts_with("one-app-1\n") && top.contains("sleep 300"), "{top}");
+
+    compose_ok(&d, dir.path(), &["--profile", "tools", "down", "-t", "1", "--remove-orphans"]);
+    assert!(project_containers(&d, "one").is_empty());
+}

@@ -8,6 +8,7 @@ mod commands;
 mod emit;
 mod interpolate;
 pub mod model;
+mod oneoff;
 mod plan;
 mod up;
 
@@ -70,7 +71,9 @@ fn compose_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     let Some(sub) = commands::SUBS.iter().find(|s| s.name == name) else {
         return Err(Failure::new(format!("unknown docker command: \"compose {name}\""), 1));
     };
-    let parsed = super::flags::parse(sub.flags, &p.args[1..], true).map_err(|e| Failure::new(format!("{e}\nSee 'docker compose {} --help'.", sub.name), 1))?;
+    // exec and run take a command after the service: options end at the service.
+    let interspersed = !matches!(sub.name, "exec" | "run");
+    let parsed = super::flags::parse(sub.flags, &p.args[1..], interspersed).map_err(|e| Failure::new(format!("{e}\nSee 'docker compose {} --help'.", sub.name), 1))?;
     if parsed.help {
         let mut s = format!("\nUsage:  {}\n\n{}\n", sub.usage, sub.short);
         if !sub.flags.is_empty() {

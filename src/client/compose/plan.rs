@@ -18,6 +18,7 @@ pub const CONFIG_FILES: &str = "com.docker.compose.project.config_files";
 pub const ENV_FILE: &str = "com.docker.compose.project.environment_file";
 pub const VERSION: &str = "com.docker.compose.version";
 pub const DEPENDS_ON: &str = "com.docker.compose.depends_on";
+pub const SLUG: &str = "com.docker.compose.slug";
 pub const IMAGE: &str = "com.docker.compose.image";
 pub const NETWORK: &str = "com.docker.compose.network";
 pub const VOLUME: &str = "com.docker.compose.volume";

@@ -92,21 +92,42 @@ pub fn up_cmd(ctx: &Ctx, g: &Globals, p: &Parsed) -> Result<i32, Failure> {
         }
     }
 
-    ensure_networks(api, &project, &order)?;
-    ensure_volumes(api, &project, &order)?;
     let opts = Converge { force: p.bool("force-recreate"), no_recreate: p.bool("no-recreate"), start: !p.bool("no-start") };
-    for name in &order {
-        if opts.start {
-            wait_for_dependencies(api, &project, name)?;
-        }
-        let want = scale.get(name).copied().unwrap_or(1);
-        let mine: Vec<&Existing> = existing.iter().filter(|c| &c.service == name && !c.oneoff).collect();
-        converge(api, &project, name, want, &mine, &opts)?;
-    }
+    converge_all(api, &project, &order, &existing, &scale, &opts)?;
     if p.bool("wait") {
         wait_running(api, &project, &chosen, wait_timeout.map(Duration::from_secs))?;
     }
     Ok(0)
+}
+
+/// Networks, volumes, then each service of `order` (dependencies met first).
+fn converge_all(api: &Api, project: &Project, order: &[String], existing: &[Existing], scale: &BTreeMap<String, u32>, opts: &Converge) -> Result<(), Failure> {
+    ensure_for(api, project, order)?;
+    for name in order {
+        if opts.start {
+            wait_for_dependencies(api, project, name)?;
+        }
+        let want = scale.get(name).copied().unwrap_or(1);
+        let mine: Vec<&Existing> = existing.iter().filter(|c| &c.service == name && !c.oneoff).collect();
+        converge(api, project, name, want, &mine, opts)?;
+    }
+    Ok(())
+}
+
+/// `up -d` of `names` and what they depend on (for `run`).
+pub fn up_services(ctx: &Ctx, project: &Project, names: &[String]) -> Result<(), Failure> {
+    let active = with_dependencies(project, names);
+    let order: Vec<String> = model::start_order(&project.services).map_err(fail)?.into_iter().filter(|s| active.contains(s)).collect();
+    let api = ctx.api()?;
+    let existing = plan::containers(api, &project.name, true)?;
+    let scale = project.services.iter().filter_map(|(n, s)| s["deploy"]["replicas"].as_i64().map(|r| (n.clone(), r.max(0) as u32))).collect();
+    converge_all(api, project, &order, &existing, &scale, &Converge { force: false, no_recreate: false, start: true })
+}
+
+/// The networks and volumes `services` use, made when missing.
+pub fn ensure_for(api: &Api, project: &Project, services: &[String]) -> Result<(), Failure> {
+    ensure_networks(api, project, services)?;
+    ensure_volumes(api, project, services)
 }
 
 struct Converge {
@@ -165,7 +186,7 @@ fn converge(api: &Api, project: &Project, name: &str, want: u32, mine: &[&Existi
 }
 
 /// The image's id, pulling it first when the daemon lacks it.
-fn ensure_image(api: &Api, image: &str) -> Result<Option<String>, Failure> {
+pub fn ensure_image(api: &Api, image: &str) -> Result<Option<String>, Failure> {
     if let Some(id) = plan::image_id(api, image)? {
         return Ok(Some(id));
     }
