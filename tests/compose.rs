@@ -311,3 +311,17 @@ fn exec_run_ls_images_top_and_pull() {
     compose_ok(&d, dir.path(), &["--profile", "tools", "down", "-t", "1", "--remove-orphans"]);
     assert!(project_containers(&d, "one").is_empty());
 }
+
+#[test]
+fn attached_up_shows_prefixed_output_until_every_container_exits() {
+    let Some((d, _ns)) = Dockerd::start_networked(&[], None) else { return };
+    let image = d.registry.image("busybox");
+    let dir = TempDir::new("compose-attached");
+    let file = format!("name: att\nservices:\n  one:\n    image: {image}\n    command: sh -c 'echo first; exit 2'\n  second:\n    image: {image}\n    command: sh -c 'sleep 1; echo later'\n");
+    std::fs::write(dir.join("compose.yaml"), &file).unwrap();
+    let (out, _) = compose_ok(&d, dir.path(), &["up"]);
+    let mut lines: Vec<&str> = out.lines().collect();
+    lines.sort();
+    assert_eq!(lines, ["att-one-1     | first", "att-one-1 exited with code 2", "att-second-1  | later", "att-second-1 exited with code 0"], "{out}");
+    compose_ok(&d, dir.path(), &["down"]);
+}

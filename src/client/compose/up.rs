@@ -65,9 +65,6 @@ fn scales(p: &Parsed, project: &Project) -> Result<BTreeMap<String, u32>, Failur
 }
 
 pub fn up_cmd(ctx: &Ctx, g: &Globals, p: &Parsed) -> Result<i32, Failure> {
-    if !p.bool("detach") && !p.bool("wait") {
-        return Err(fail("attached `docker compose up` (without -d or --wait) is not supported by dockbox compose yet: use `up -d` and `logs -f`"));
-    }
     if p.bool("force-recreate") && p.bool("no-recreate") {
         return Err(fail("--force-recreate and --no-recreate are incompatible"));
     }
@@ -96,6 +93,9 @@ pub fn up_cmd(ctx: &Ctx, g: &Globals, p: &Parsed) -> Result<i32, Failure> {
     converge_all(api, &project, &order, &existing, &scale, &opts)?;
     if p.bool("wait") {
         wait_running(api, &project, &chosen, wait_timeout.map(Duration::from_secs))?;
+    } else if !p.bool("detach") {
+        let attached: Vec<String> = order.iter().filter(|s| chosen.contains(s)).cloned().collect();
+        return attach_and_wait(api, &project, &attached);
     }
     Ok(0)
 }
@@ -517,15 +517,32 @@ const COLOURS: &[&str] = &["36", "33", "32", "35", "34", "96", "93", "92", "95",
 pub fn logs_cmd(ctx: &Ctx, g: &Globals, p: &Parsed) -> Result<i32, Failure> {
     let api = ctx.api()?;
     let list: Vec<Existing> = service_containers(api, g, &p.args, true)?.into_iter().filter(|c| !c.oneoff).collect();
+    let how = LogOptions { follow: p.bool("follow"), timestamps: p.bool("timestamps"), tail: p.value("tail").unwrap_or("all").to_string(), prefix: !p.bool("no-log-prefix"), colour: !p.bool("no-color"), exits: false };
+    stream_logs(api, list, &how)?;
+    Ok(0)
+}
+
+struct LogOptions {
+    follow: bool,
+    timestamps: bool,
+    tail: String,
+    prefix: bool,
+    colour: bool,
+    /// Say `NAME exited with code N` when a followed container's output ends (attached up).
+    exits: bool,
+}
+
+/// The containers' logs, one thread each, every line after the container's prefix.
+fn stream_logs(api: &Api, list: Vec<Existing>, how: &LogOptions) -> Result<(), Failure> {
     // Compose's layout: names padded to the longest plus one, then `| `.
     let width = list.iter().map(|c| c.name.len()).max().unwrap_or(0) + 1;
-    let colour = !p.bool("no-color") && crate::client::is_terminal(1);
+    let colour = how.colour && crate::client::is_terminal(1);
     let b = |v: bool| if v { "1" } else { "0" }.to_string();
-    let query = vec![("stdout", "1".to_string()), ("stderr", "1".to_string()), ("follow", b(p.bool("follow"))), ("timestamps", b(p.bool("timestamps"))), ("tail", p.value("tail").unwrap_or("all").to_string())];
+    let query = vec![("stdout", "1".to_string()), ("stderr", "1".to_string()), ("follow", b(how.follow)), ("timestamps", b(how.timestamps)), ("tail", how.tail.clone())];
     let lock = std::sync::Arc::new(std::sync::Mutex::new(()));
     let mut threads = Vec::new();
     for (i, c) in list.into_iter().enumerate() {
-        let prefix = if p.bool("no-log-prefix") {
+        let prefix = if !how.prefix {
             String::new()
         } else if colour {
             format!("\x1b[{}m{:<width$} | \x1b[0m", COLOURS[i % COLOURS.len()], c.name)
@@ -535,6 +552,7 @@ pub fn logs_cmd(ctx: &Ctx, g: &Globals, p: &Parsed) -> Result<i32, Failure> {
         let api = Api { endpoint: api.endpoint.clone(), version: api.version.clone(), server_version: api.server_version.clone() };
         let query = query.clone();
         let lock = lock.clone();
+        let exits = how.exits;
         threads.push(std::thread::spawn(move || -> Result<(), ApiError> {
             let tty = api.json("GET", &format!("/containers/{}/json", seg(&c.id)), &[], None)?["Config"]["Tty"] == true;
             let resp = api.call("GET", &format!("/containers/{}/logs", seg(&c.id)), &query, None, &[])?;
@@ -549,6 +567,11 @@ pub fn logs_cmd(ctx: &Ctx, g: &Globals, p: &Parsed) -> Result<i32, Failure> {
                 r
             };
             sink.finish();
+            if exits {
+                let v = api.json("POST", &format!("/containers/{}/wait", seg(&c.id)), &[("condition", "not-running".to_string())], None)?;
+                let _guard = sink.lock.lock();
+                out(&format!("{} exited with code {}\n", c.name, v["StatusCode"].as_i64().unwrap_or(0)));
+            }
             r.map_err(|e| ApiError::Io(e.to_string()))
         }));
     }
@@ -557,6 +580,33 @@ pub fn logs_cmd(ctx: &Ctx, g: &Globals, p: &Parsed) -> Result<i32, Failure> {
             return Err(e.into());
         }
     }
+    Ok(())
+}
+
+/// Attached `up`: the services' output until every container has exited; SIGINT or SIGTERM
+/// stops them (compose's "Gracefully stopping...") and ends with 130.
+fn attach_and_wait(api: &Api, project: &Project, services: &[String]) -> Result<i32, Failure> {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGINT);
+    set.add(Signal::SIGTERM);
+    // Blocked before any thread starts, so every thread inherits it and the waiter below
+    // is the one that takes the signal.
+    let _ = set.thread_block();
+    let list: Vec<Existing> = plan::containers(api, &project.name, true)?.into_iter().filter(|c| services.contains(&c.service) && !c.oneoff).collect();
+    let stopper = Api { endpoint: api.endpoint.clone(), version: api.version.clone(), server_version: api.server_version.clone() };
+    let to_stop = list.clone();
+    std::thread::spawn(move || {
+        if set.wait().is_ok() {
+            eprintln!("Gracefully stopping... (press Ctrl+C again to force)");
+            for c in to_stop.iter().rev() {
+                let _ = stop_container(&stopper, c, None);
+            }
+            std::process::exit(130);
+        }
+    });
+    let how = LogOptions { follow: true, timestamps: false, tail: "all".into(), prefix: true, colour: true, exits: true };
+    stream_logs(api, list, &how)?;
     Ok(0)
 }
 
