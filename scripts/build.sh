@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # Builds the one static dockbox executable (glibc crt-static, non-PIE so no relocations make
 # private pages at start-up), stripped, and prints where it is and how big.
-# Usage: scripts/build.sh            -> target/<host-triple>/release/dockbox
+# Usage: scripts/build.sh                  -> target/<host-triple>/release/dockbox
+#        scripts/build.sh --target TRIPLE  -> target/TRIPLE/release/dockbox, TRIPLE one of the
+#                                             host's, aarch64-unknown-linux-gnu,
+#                                             armv7-unknown-linux-gnueabihf
+#        scripts/build.sh --all            -> all three, one path a line
+# The ARM builds use Debian's rustc and its libstd for that CPU and the cross gcc (for the
+# static link against that CPU's glibc), installed by scripts/cross-env.sh when missing.
 #
 # The link lays the functions out in the order of scripts/link-order/<triple>.txt when that
 # file exists (made by scripts/link-order.sh): the code dockerd and containerd run sits
@@ -11,7 +17,23 @@
 # profiles) and strips afterwards; the unstripped twin stays beside it as dockbox.symbols.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-triple=$(rustc -vV | sed -n 's/^host: //p')
+host=$(rustc -vV | sed -n 's/^host: //p')
+triples=()
+case "${1:-}" in
+    "") triples=("$host") ;;
+    --target) [ -n "${2:-}" ] || { echo "build.sh: --target needs a triple" >&2; exit 2; }; triples=("$2") ;;
+    --all) . scripts/cross-env.sh; triples=("$host" "${cross_triples[@]}") ;;
+    *) echo "usage: scripts/build.sh [--target TRIPLE | --all]" >&2; exit 2 ;;
+esac
+if [ ${#triples[@]} -gt 1 ]; then
+    for t in "${triples[@]}"; do "$0" --target "$t"; done
+    exit 0
+fi
+triple=${triples[0]}
+if [ "$triple" != "$host" ]; then
+    . scripts/cross-env.sh
+    cross_setup "$triple"
+fi
 export RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static -C relocation-model=static"
 export DOCKBOX_GIT_COMMIT=${DOCKBOX_GIT_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
 export CARGO_PROFILE_RELEASE_STRIP=false
@@ -33,8 +55,8 @@ fi
 if [ "$(file -b "$bin" | grep -c 'not stripped')" = 1 ]; then
     cp "$bin" "$dir/dockbox.symbols"
     # LLVM's objcopy (rustup's llvm-tools) knows every target; binutils' strip the host's.
-    objcopy=$(rustc --print sysroot)/lib/rustlib/$triple/bin/rust-objcopy
-    "$objcopy" --strip-all "$bin" 2>/dev/null || strip --strip-all "$bin"
+    objcopy=$(rustc --print sysroot)/lib/rustlib/$host/bin/rust-objcopy
+    "$objcopy" --strip-all "$bin" 2>/dev/null || "${CROSS_STRIP:-strip}" --strip-all "$bin"
 fi
 if [ -f "$order" ]; then
     # A stale order file (other rustc, other dependency versions) costs memory, not

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test: installs what the tests need (Debian packages), builds the debug and the
-# static release binaries, starts one Distribution registry on 127.0.0.1 holding the test
-# images, and runs all tests in parallel with cargo-nextest (cargo test when it is missing).
+# Runs every test: installs what the tests need (Debian packages), runs clippy for the ARM
+# targets, builds the debug and the static release binaries, starts one Distribution registry
+# on 127.0.0.1 holding the test images, and runs all tests in parallel with cargo-nextest (cargo test when it is missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +15,17 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     fi
 fi
+
+# Clippy for the ARM CPUs first, so a portability slip (an x86_64-only type or width, a
+# 32-bit file call) fails at once; Debian's toolchain for them comes from scripts/cross-env.sh.
+. scripts/cross-env.sh
+cross_install clippy "${cross_triples[@]}"
+for triple in "${cross_triples[@]}"; do
+    (
+        cross_env "$triple"
+        CARGO_INCREMENTAL=0 /usr/bin/cargo-clippy clippy --locked --all-targets --target "$triple" -- -D warnings
+    )
+done
 
 work=$(mktemp -d /tmp/dockbox-test.XXXXXX)
 cleanup() {

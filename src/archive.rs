@@ -5,8 +5,9 @@
 //! creating an entry, and `..` can never climb out. The `tar` crate only parses headers.
 
 use nix::errno::Errno;
-use nix::fcntl::{openat, OFlag};
-use nix::sys::stat::{fchmodat, fstatat, mknodat, mkdirat, utimensat, FchmodatFlags, Mode, SFlag, UtimensatFlags};
+use crate::fs64::{fstatat, openat};
+use nix::fcntl::OFlag;
+use nix::sys::stat::{fchmodat, mknodat, mkdirat, utimensat, FchmodatFlags, Mode, SFlag, UtimensatFlags};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{fchownat, linkat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
 use std::ffi::{CString, OsStr};
@@ -66,7 +67,7 @@ pub fn rebase_name(name: &[u8], old: &str, new: &str) -> Vec<u8> {
 /// Extracts a layer (plain tar, gzip or zstd, detected by magic) into `dest`, which must
 /// exist. Returns the total size of the regular files written.
 pub fn extract_layer<R: Read>(reader: R, dest: &Path, whiteouts: Whiteouts) -> io::Result<u64> {
-    let root = own(nix::fcntl::open(dest, dir_flags(), Mode::empty())?);
+    let root = own(crate::fs64::open(dest, dir_flags(), Mode::empty())?);
     extract_at(reader, root.as_raw_fd(), whiteouts, &Extract::default())
 }
 
@@ -250,7 +251,7 @@ fn extract_tar<R: Read>(reader: R, root_fd: RawFd, whiteouts: Whiteouts, opts: &
         let parent = open_dir_in(root_fd, &components, true)?;
         let pfd = parent.as_raw_fd();
         if !opts.mount_points.is_empty() {
-            let st = nix::sys::stat::fstat(pfd)?;
+            let st = crate::fs64::fstat(pfd)?;
             if let Some((_, _, shown)) = opts.mount_points.iter().find(|(dir, n, _)| *dir == (st.st_dev, st.st_ino) && *n == name) {
                 return Err(io::Error::new(io::ErrorKind::ResourceBusy, format!("unlinkat {shown}: device or resource busy")));
             }
@@ -295,7 +296,7 @@ fn extract_tar<R: Read>(reader: R, root_fd: RawFd, whiteouts: Whiteouts, opts: &
                 }
             }
         }
-        let mtime = TimeSpec::new(header.mtime().unwrap_or(0) as i64, 0);
+        let mtime = crate::fs64::timespec(header.mtime().unwrap_or(0).try_into().unwrap_or(i64::MAX), 0);
         let mut is_symlink = false;
         match kind {
             tar::EntryType::Directory => {

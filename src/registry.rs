@@ -352,7 +352,7 @@ impl RegistryClient {
     /// from an index instead of this machine's.
     pub fn manifest_for(&self, tag_or_digest: &str, platform: Option<&Platform>) -> Result<Manifest, RegistryError> {
         let (bytes, media_type, digest) = self.fetch_manifest(tag_or_digest)?;
-        let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| RegistryError::Other(format!("invalid manifest: {e}")))?;
+        let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| manifest_decode_error(&media_type, e))?;
         let media_type = v.get("mediaType").and_then(|m| m.as_str()).map(str::to_string).unwrap_or(media_type);
         if v.get("schemaVersion").and_then(|s| s.as_u64()) == Some(1) || media_type == MEDIA_DOCKER_SCHEMA1 || media_type == MEDIA_DOCKER_SCHEMA1_SIGNED {
             return Err(RegistryError::Other(
@@ -405,6 +405,26 @@ impl RegistryClient {
         Ok((resp.into_reader(), start))
     }
 
+    /// The repository's tags (`GET /v2/<name>/tags/list`), following the `Link` header of a
+    /// registry that pages them.
+    pub fn tags(&self) -> Result<Vec<String>, RegistryError> {
+        let mut tags = Vec::new();
+        let mut url = format!("{}/v2/{}/tags/list", self.base, self.repo);
+        loop {
+            let resp = self.get(&url, Some("application/json"))?;
+            let next = resp.header("Link").and_then(|l| l.split_once('<')).and_then(|(_, rest)| rest.split_once('>')).map(|(target, _)| target.to_string());
+            let mut bytes = Vec::new();
+            resp.into_reader().take(MAX_MANIFEST_BYTES).read_to_end(&mut bytes)?;
+            let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| RegistryError::Other(format!("invalid tag list: {e}")))?;
+            tags.extend(v.get("tags").and_then(|t| t.as_array()).into_iter().flatten().filter_map(|t| t.as_str()).map(str::to_string));
+            match next {
+                Some(n) if n.starts_with("http://") || n.starts_with("https://") => url = n,
+                Some(n) => url = format!("{}{n}", self.base),
+                None => return Ok(tags),
+            }
+        }
+    }
+
     /// Fetches a small blob (a config) whole, verifying its digest.
     pub fn blob_bytes(&self, digest: &str, limit: u64) -> Result<Vec<u8>, RegistryError> {
         let mut r = VerifyingReader::new(self.blob(digest)?.take(limit), digest);
@@ -412,6 +432,18 @@ impl RegistryClient {
         r.read_to_end(&mut bytes)?;
         r.verify()?;
         Ok(bytes)
+    }
+}
+
+/// A manifest body that is not JSON: Docker's words when the registry did not even call it a
+/// manifest (its media type is none we know), else what is wrong with the JSON.
+fn manifest_decode_error(content_type: &str, e: serde_json::Error) -> RegistryError {
+    let media_type = content_type.split(';').next().unwrap_or("").trim();
+    let known = [MEDIA_DOCKER_MANIFEST, MEDIA_DOCKER_LIST, MEDIA_OCI_MANIFEST, MEDIA_OCI_INDEX, MEDIA_DOCKER_SCHEMA1, MEDIA_DOCKER_SCHEMA1_SIGNED];
+    if known.contains(&media_type) {
+        RegistryError::Other(format!("invalid manifest: {e}"))
+    } else {
+        RegistryError::Other(format!("unsupported manifest media type and no default available: {media_type}"))
     }
 }
 

@@ -10,7 +10,8 @@
 //! file outside the root.
 
 use nix::fcntl::OFlag;
-use nix::sys::stat::{fstat, fstatat, FileStat, Mode};
+use crate::fs64::{fstat, fstatat, FileStat};
+use nix::sys::stat::Mode;
 use std::collections::VecDeque;
 use std::ffi::{CStr, CString, OsStr, OsString};
 use std::io;
@@ -47,7 +48,7 @@ fn cstring(b: &[u8]) -> io::Result<CString> {
 
 /// Opens `name` (one component, or a path for openat2's in-root resolution) below `dir`.
 fn openat(dir: RawFd, name: &CStr, flags: OFlag) -> io::Result<OwnedFd> {
-    Ok(own(nix::fcntl::openat(Some(dir), name, flags | OFlag::O_CLOEXEC, Mode::empty())?))
+    Ok(own(crate::fs64::openat(Some(dir), name, flags | OFlag::O_CLOEXEC, Mode::empty())?))
 }
 
 /// 0 unknown, 1 openat2 works, 2 it does not (ENOSYS, or refused by a seccomp filter).
@@ -61,7 +62,8 @@ fn openat2_in_root(dir: RawFd, path: &CStr, flags: i32) -> Option<io::Result<Own
     }
     // SAFETY: open_how is plain old data; all-zero is valid.
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (flags | libc::O_CLOEXEC) as u64;
+    // O_LARGEFILE: the raw call gets no libc help, and 32-bit processes must ask for it.
+    how.flags = (flags | libc::O_CLOEXEC | libc::O_LARGEFILE) as u64;
     how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
     // SAFETY: openat2 reads the NUL-terminated path and an open_how of the size we pass; both
     // outlive the call.
@@ -139,7 +141,7 @@ struct Step {
 impl RootFs {
     /// Holds `root` (the container's mounted root directory) open.
     pub fn open(root: &Path) -> io::Result<RootFs> {
-        let fd = own(nix::fcntl::open(root, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())?);
+        let fd = own(crate::fs64::open(root, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())?);
         Ok(RootFs { root: fd, walk_only: false })
     }
 

@@ -712,7 +712,7 @@ fn copy_entry(src: &Path, dst: &Path, m: &std::fs::Metadata) -> io::Result<()> {
 /// Gives `dst` the modification time of `m` (best effort: times are not worth failing a copy).
 fn set_times(dst: &Path, m: &std::fs::Metadata) {
     use std::os::unix::fs::MetadataExt;
-    let t = nix::sys::time::TimeSpec::new(m.mtime(), m.mtime_nsec());
+    let t = crate::fs64::timespec(m.mtime(), m.mtime_nsec());
     let _ = nix::sys::stat::utimensat(None, dst, &t, &t, nix::sys::stat::UtimensatFlags::NoFollowSymlink);
 }
 

@@ -127,7 +127,7 @@ fn short_socket_path(path: &Path) -> io::Result<(PathBuf, Option<OwnedFd>)> {
     }
     let parent = path.parent().ok_or_else(|| io::Error::other("socket path has no parent"))?;
     let name = path.file_name().ok_or_else(|| io::Error::other("socket path has no name"))?;
-    let dir = nix::fcntl::open(parent, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())?;
+    let dir = crate::fs64::open(parent, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())?;
     // SAFETY: open returned a fresh descriptor that nothing else owns.
     let dir = unsafe { OwnedFd::from_raw_fd(dir) };
     let short = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd())).join(name);

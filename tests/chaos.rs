@@ -426,7 +426,7 @@ fn kill_9_at_random_moments_loses_no_container_and_leaks_nothing() {
     eprintln!("chaos: seed {seed} (replay with CHAOS_SEED={seed}), {rounds} rounds");
     let mut rng = Rng(seed);
     let verbose = std::env::var_os("CHAOS_VERBOSE").is_some();
-    let ns_link = format!("net:[{}]", nix::sys::stat::fstat(ns.handle().as_raw_fd()).unwrap().st_ino);
+    let ns_link = format!("net:[{}]", dockbox::fs64::fstat(ns.handle().as_raw_fd()).unwrap().st_ino);
     let busybox = d.registry.image("busybox");
     let hello = d.registry.image("hello-world");
     let mut chaos = Chaos { d, ns, ns_link, busybox, hello, canary: format!("canary {seed}\n"), ever: BTreeSet::new(), last: Snapshot::default() };

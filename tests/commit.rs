@@ -178,3 +178,27 @@ fn a_commit_on_the_vfs_driver_holds_additions_and_deletions() {
     let leftovers: Vec<_> = std::fs::read_dir(d.tmp.join("data/tmp")).unwrap().flatten().map(|e| e.file_name()).collect();
     assert!(leftovers.is_empty(), "the changes copy stays behind: {leftovers:?}");
 }
+
+#[test]
+fn untagged_parents_are_intermediate_images() {
+    let Some(d) = Dockerd::start() else { return };
+    let image = d.registry.image("busybox");
+    ok(&d.docker(&["run", "--name", "one", &image, "touch", "/one"]), &d);
+    let middle = ok(&d.docker(&["commit", "one"]), &d).trim().to_string();
+    ok(&d.docker(&["run", "--name", "two", &middle, "touch", "/two"]), &d);
+    let top = ok(&d.docker(&["commit", "two", "top:1"]), &d).trim().to_string();
+    ok(&d.docker(&["rm", "one", "two"]), &d);
+    let short = &middle[7..19];
+    let listed = ok(&d.docker(&["images", "-q"]), &d);
+    assert!(!listed.contains(short), "an untagged parent is hidden without -a: {listed}");
+    let all = ok(&d.docker(&["images", "-a", "-q"]), &d);
+    assert!(all.contains(short), "-a shows it: {all}");
+    let (_, list) = d.api("GET", "/images/json", None);
+    let entry = list.as_array().unwrap().iter().find(|i| i["Id"] == json!(top)).cloned().unwrap();
+    assert_eq!(entry["ParentId"], json!(middle));
+    // Deleting the top takes the untagged parent along, as Docker's rmi does.
+    let out = ok(&d.docker(&["rmi", "top:1"]), &d);
+    assert!(out.contains(&format!("Deleted: {top}")) && out.contains(&format!("Deleted: {middle}")), "{out}");
+    let (status, _) = d.api("GET", &format!("/images/{middle}/json"), None);
+    assert_eq!(status, 404);
+}

@@ -132,7 +132,7 @@ impl Daemon {
             p
         });
         let reader = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(&stdout).unwrap();
-        let task = CreateTask { id: id.into(), bundle, runtime: runtime.map(str::to_string), stdin, stdout: Some(stdout), stderr: Some(stderr), terminal: false };
+        let task = CreateTask { id: id.into(), bundle, runtime: runtime.map(str::to_string), stdin, stdout: Some(stdout), stderr: Some(stderr), terminal: false, no_pivot: false };
         let pid = self.client().create(&task).unwrap_or_else(|e| panic!("create {id}: {e}\n{}", self.log()));
         (pid, reader)
     }
@@ -678,7 +678,7 @@ fn our_own_runtime_runs_in_a_fork_of_the_shim_and_the_init_stays_sealed() {
     let own = own.to_str().unwrap();
     let (pid, mut stdout) = d.create_with("own", &["sh", "-c", "echo own; exit 5"], Some(own), false);
     let exe = std::fs::File::open(format!("/proc/{pid}/exe")).unwrap();
-    let sealed = nix::sys::statvfs::fstatvfs(&exe).unwrap().flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY);
+    let sealed = dockbox::fs64::is_read_only(&dockbox::fs64::fstatvfs(&exe).unwrap());
     assert!(sealed, "the init runs from {:?}", std::fs::read_link(format!("/proc/{pid}/exe")));
     drop(exe);
     let shim = shim_of(&d, "own");

@@ -406,7 +406,7 @@ fn plain_and_terminal_tasks(c: &OurContainerd) {
     let stdout = c.fifo("plain-out");
     let stderr = c.fifo("plain-err");
     let mut reader = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(&stdout).unwrap();
-    let task = dockbox::containerd::client::CreateTask { id: "plain".into(), bundle: c.bundle("plain", &["sh", "-c", "echo plain; exit 2"], false), runtime: None, stdin: None, stdout: Some(stdout), stderr: Some(stderr), terminal: false };
+    let task = dockbox::containerd::client::CreateTask { id: "plain".into(), bundle: c.bundle("plain", &["sh", "-c", "echo plain; exit 2"], false), runtime: None, stdin: None, stdout: Some(stdout), stderr: Some(stderr), terminal: false, no_pivot: false };
     client.create(&task).unwrap_or_else(|e| panic!("create: {e}\n{}", c.log()));
     client.start("plain").unwrap();
     assert_eq!(client.wait("plain").unwrap().exit_status, 2);
@@ -419,7 +419,7 @@ fn plain_and_terminal_tasks(c: &OurContainerd) {
     let stdout = c.fifo("tty-out");
     let mut reader = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(&stdout).unwrap();
     let bundle = c.bundle("tty", &["sh", "-c", "tty; read line; echo got-$line; exit 6"], true);
-    let task = dockbox::containerd::client::CreateTask { id: "tty".into(), bundle, runtime: None, stdin: Some(stdin.clone()), stdout: Some(stdout), stderr: None, terminal: true };
+    let task = dockbox::containerd::client::CreateTask { id: "tty".into(), bundle, runtime: None, stdin: Some(stdin.clone()), stdout: Some(stdout), stderr: None, terminal: true, no_pivot: false };
     client.create(&task).unwrap_or_else(|e| panic!("create tty: {e}\n{}", c.log()));
     let mut writer = std::fs::OpenOptions::new().write(true).open(&stdin).unwrap();
     client.start("tty").unwrap();

@@ -139,10 +139,23 @@ impl Daemon {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        dockbox::mounts::unmount_all_under(&self.dir).unwrap();
+        // Not unwrap: this also runs in Drop, where a second panic would abort the test run.
+        if let Err(e) = dockbox::mounts::unmount_all_under(&self.dir) {
+            eprintln!("unmounting under {}: {e}", self.dir.display());
+        }
         remove_cgroups(&self.cgroup_parent());
         let _ = std::fs::remove_dir_all(self.dir.join("exec"));
         let _ = std::fs::remove_file(self.dir.join("docker.pid"));
+    }
+}
+
+impl Drop for Daemon {
+    /// A round that panics (a hung client, a daemon that never answers) leaves nothing
+    /// running or mounted behind.
+    fn drop(&mut self) {
+        if self.child.is_some() || self.dir.exists() {
+            self.power_off();
+        }
     }
 }
 

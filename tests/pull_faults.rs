@@ -501,6 +501,14 @@ fn manifest_list_is_resolved_for_this_machine_or_platform() {
     let out = d.docker(&["pull", "--platform", "linux/s390x", &image]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("no matching manifest for linux/s390x in the manifest list entries"), "{}", stderr(&out));
+    // As Docker's: said after "Pulling from", as the stream's error line (exit 1, no
+    // "Error response from daemon"), with the real CLIs too.
+    assert_eq!(stdout(&out), "Using default tag: latest\nlatest: Pulling from multi\n");
+    for cli in common::real_clis() {
+        let o = Command::new(cli).arg("-H").arg(format!("unix://{}", d.sock().display())).args(["pull", "--platform", "linux/s390x", &image]).env("DOCKER_CONFIG", d.tmp.join("docker-config")).output().unwrap();
+        assert_eq!((o.status.code(), stderr(&o).trim()), (Some(1), "no matching manifest for linux/s390x in the manifest list entries"), "{cli}: {}", stdout(&o));
+        assert!(stdout(&o).ends_with("latest: Pulling from multi\n"), "{cli}: {}", stdout(&o));
+    }
 }
 
 #[test]
@@ -849,4 +857,60 @@ fn bearer_token_flow_with_stored_credentials() {
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     let asked = scopes.lock().unwrap().clone();
     assert!(asked.iter().any(|t| t.contains("scope=repository%3Atokened%3Apull") && t.contains("service=gate")), "{asked:?}");
+}
+
+#[test]
+fn all_tags_quiet_default_tag_and_an_index_entry_by_digest() {
+    if !require_root() {
+        return;
+    }
+    let reg = OwnRegistry::start(None);
+    let arch = match std::env::consts::ARCH {
+        "aarch64" => "arm64",
+        _ => "amd64",
+    };
+    for tag in ["one", "two"] {
+        reg.push_image("tags", Some(tag), arch, &[layer(tar_of(&[("tag", Some(tag.as_bytes()))]), Compression::Gzip)]);
+    }
+    let (entry_bytes, entry_digest) = reg.push_image("multi", None, arch, &[layer(tar_of(&[("entry", Some(b"host".as_slice()))]), Compression::Gzip)]);
+    let other = reg.push_image("multi", None, "s390x", &[layer(tar_of(&[("entry", Some(b"s390x".as_slice()))]), Compression::Gzip)]);
+    let entry = |bytes: &[u8], digest: &str, arch: &str| json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": bytes.len(), "platform": {"os": "linux", "architecture": arch}});
+    let index = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [entry(&entry_bytes, &entry_digest, arch), entry(&other.0, &other.1, "s390x")]})).unwrap();
+    reg.put_manifest("multi", "latest", "application/vnd.oci.image.index.v1+json", &index);
+    let repo = format!("{}/tags", reg.addr);
+
+    let clis: Vec<Option<&str>> = common::clients();
+    for cli in clis {
+        let d = Daemon::start(None, &[]);
+        let run = |args: &[&str]| match cli {
+            Some(cli) => Command::new(cli).arg("-H").arg(format!("unix://{}", d.sock().display())).args(args).env("DOCKER_CONFIG", d.tmp.join("docker-config")).stdin(Stdio::null()).output().unwrap(),
+            None => d.docker(args),
+        };
+        // Every tag, one status for the repository, and the repository printed last.
+        let out = run(&["pull", "--all-tags", &repo]);
+        assert!(out.status.success(), "{cli:?}: {}{}", stdout(&out), stderr(&out));
+        let text = stdout(&out);
+        assert!(text.contains("one: Pulling from tags") && text.contains("two: Pulling from tags"), "{cli:?}: {text}");
+        assert!(text.contains(&format!("Status: Downloaded newer image for {repo}\n")), "{cli:?}: {text}");
+        assert_eq!(text.lines().last(), Some(repo.as_str()), "{cli:?}: {text}");
+        assert_eq!(d.image_names().lines().filter(|l| l.starts_with(&repo)).count(), 2, "{cli:?}: {}", d.image_names());
+        let out = run(&["pull", "-a", &format!("{repo}:one")]);
+        assert_eq!((out.status.code(), stderr(&out).trim()), (Some(1), "tag can't be used with --all-tags/-a"), "{cli:?}");
+
+        // No tag: "latest", said first; --quiet prints the reference alone.
+        let multi = format!("{}/multi", reg.addr);
+        let out = run(&["pull", &multi]);
+        assert!(out.status.success(), "{cli:?}: {}", stderr(&out));
+        assert!(stdout(&out).starts_with("Using default tag: latest\n"), "{cli:?}: {}", stdout(&out));
+        let out = run(&["pull", "-q", &format!("{repo}:two")]);
+        assert_eq!(stdout(&out), format!("{repo}:two\n"), "{cli:?}: {}", stderr(&out));
+
+        // An index entry by its own digest: that image, with that digest in RepoDigests.
+        let by_digest = format!("{multi}@{entry_digest}");
+        let out = run(&["pull", &by_digest]);
+        assert!(out.status.success(), "{cli:?}: {}{}", stdout(&out), stderr(&out));
+        let v = d.api_get(&format!("/images/{by_digest}/json"));
+        let digests: Vec<&str> = v["RepoDigests"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+        assert!(digests.contains(&by_digest.as_str()) && digests.contains(&format!("{multi}@{}", sha(&index)).as_str()), "{cli:?}: {digests:?}");
+    }
 }

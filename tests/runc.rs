@@ -507,7 +507,7 @@ fn hooks_get_the_state_on_stdin() {
     b.write(&spec);
     let out = b.create("bad");
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("error running hook #0: exit status 1"), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("error running hook #0: error running hook: exit status 1, stdout: , stderr: "), "{}", text(&out.stderr));
     assert!(!b.root().join("bad").exists());
 }
 

@@ -528,7 +528,7 @@ fn host_binary_cannot_be_reached_through_proc_exe_cve_2019_5736() {
     let held = std::fs::File::options().read(true).open(&exe).unwrap();
     // The kernel says ETXTBSY while any process runs the file (checked before EROFS), so
     // the lasting protection is the read-only mount the init's binary lives on.
-    let on_readonly_mount = nix::sys::statvfs::fstatvfs(&held).unwrap().flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY);
+    let on_readonly_mount = dockbox::fs64::is_read_only(&dockbox::fs64::fstatvfs(&held).unwrap());
     assert!(on_readonly_mount, "the init runs from a read-only copy of the binary");
     let write_err = std::fs::OpenOptions::new().write(true).open(&exe).unwrap_err();
     assert!(matches!(write_err.raw_os_error(), Some(libc::EROFS) | Some(libc::ETXTBSY)), "opening the init's exe for writing: {write_err}");

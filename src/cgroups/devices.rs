@@ -39,13 +39,122 @@ pub fn default_allowed() -> Vec<DeviceRule> {
     ]
 }
 
-/// Writes the rules in order; a leading "deny all" clears the list the parent gave us.
+/// Brings v1's device list to what `rules` make of it with runc's minimal transition
+/// (`Emulator::transition`): from the list as the kernel shows it to the rules' result,
+/// dropped permissions first and new ones after, and a disruptive "all" rule only where the
+/// default changes (or the list is a black-list, whose denials the kernel does not show),
+/// so no moment allows a device that is denied before and after. The result is checked.
 pub fn apply_v1(dir: &Path, rules: &[DeviceRule]) -> Result<()> {
-    for r in rules {
-        let file = if r.allow { "devices.allow" } else { "devices.deny" };
-        write(dir, file, &v1_rule(r))?;
+    let current = Emulator::from_list(&super::read(dir, "devices.list").unwrap_or_else(|| "a *:* rwm".into()))?;
+    let target = Emulator::from_rules(rules)?;
+    for (allow, rule) in current.transition(&target) {
+        write(dir, if allow { "devices.allow" } else { "devices.deny" }, &rule)?;
+    }
+    let after = Emulator::from_list(&super::read(dir, "devices.list").unwrap_or_default())?;
+    if !target.default_allow && after != target {
+        return Err("resulting devices cgroup doesn't precisely match target".into());
+    } else if target.default_allow != after.default_allow {
+        return Err("resulting devices cgroup doesn't match target mode".into());
     }
     Ok(())
+}
+
+/// (type, major, minor) with -1 as `*`; type b'a' is every device.
+type DeviceMeta = (u8, i64, i64);
+
+/// runc's model of a v1 device cgroup: a default and the exceptions to it, each with its
+/// access bits (m, r, w as `access_bits`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Emulator {
+    pub default_allow: bool,
+    pub rules: std::collections::BTreeMap<DeviceMeta, i32>,
+}
+
+fn access_text(bits: i32) -> String {
+    [(ACC_READ, 'r'), (ACC_WRITE, 'w'), (ACC_MKNOD, 'm')].iter().filter(|(b, _)| bits & b != 0).map(|(_, c)| *c).collect()
+}
+
+impl Emulator {
+    /// devices.list: `a *:* rwm` is allow-all; otherwise each line is an allowed exception.
+    pub fn from_list(text: &str) -> Result<Emulator> {
+        let mut e = Emulator::default();
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let f: Vec<&str> = line.split([' ', ':']).filter(|x| !x.is_empty()).collect();
+            let [kind, major, minor, access] = f[..] else { return Err(format!("malformed devices.list rule {line}")) };
+            let num = |v: &str| if v == "*" { Ok(-1) } else { v.parse::<i64>().map_err(|_| format!("malformed devices.list rule {line}")) };
+            e.apply(true, (kind.as_bytes()[0], num(major)?, num(minor)?), access_bits(access))?;
+        }
+        Ok(e)
+    }
+
+    /// The rules applied in order over a cgroup that allows everything.
+    pub fn from_rules(rules: &[DeviceRule]) -> Result<Emulator> {
+        let mut e = Emulator { default_allow: true, rules: Default::default() };
+        for r in rules {
+            let kind = r.kind.as_deref().filter(|k| !k.is_empty()).unwrap_or("a").as_bytes()[0];
+            let num = |n: Option<i64>| n.filter(|n| *n >= 0).unwrap_or(-1);
+            e.apply(r.allow, (kind, num(r.major), num(r.minor)), access_bits(r.access.as_deref().filter(|a| !a.is_empty()).unwrap_or("rwm")))?;
+        }
+        Ok(e)
+    }
+
+    fn apply(&mut self, allow: bool, meta: DeviceMeta, bits: i32) -> Result<()> {
+        if meta.0 == b'a' {
+            *self = Emulator { default_allow: allow, rules: Default::default() };
+            return Ok(());
+        }
+        if allow != self.default_allow {
+            // An exception to the default: more bits on it.
+            *self.rules.entry(meta).or_insert(0) |= bits;
+            return Ok(());
+        }
+        // Back toward the default: bits off an exception, never a hole in a wildcard one.
+        for partial in [(meta.0, -1, meta.2), (meta.0, meta.1, -1), (meta.0, -1, -1)] {
+            if partial != meta && self.rules.get(&partial).is_some_and(|p| p & bits != 0) {
+                return Err(format!("requested rule {meta:?} {} not supported by devices cgroupv1 (cannot punch hole in existing wildcard rule {partial:?})", access_text(bits)));
+            }
+        }
+        if let Some(p) = self.rules.get_mut(&meta) {
+            *p &= !bits;
+            if *p == 0 {
+                self.rules.remove(&meta);
+            }
+        }
+        Ok(())
+    }
+
+    /// The writes (allow?, rule text) that take a cgroup from `self` to `target`.
+    pub fn transition(&self, target: &Emulator) -> Vec<(bool, String)> {
+        let text = |m: &DeviceMeta, bits: i32| {
+            let n = |v: i64| if v < 0 { "*".to_string() } else { v.to_string() };
+            format!("{} {}:{} {}", m.0 as char, n(m.1), n(m.2), access_text(bits))
+        };
+        let mut out = Vec::new();
+        let mut old = &self.rules;
+        let empty = Default::default();
+        if self.default_allow || self.default_allow != target.default_allow {
+            out.push((target.default_allow, "a *:* rwm".to_string()));
+            old = &empty;
+        }
+        let ordered = |r: &std::collections::BTreeMap<DeviceMeta, i32>| {
+            let mut v: Vec<(DeviceMeta, i32)> = r.iter().map(|(m, b)| (*m, *b)).collect();
+            v.sort_by_key(|(m, _)| (m.1, m.2, m.0));
+            v
+        };
+        for (meta, bits) in ordered(old) {
+            let dropped = bits & !target.rules.get(&meta).copied().unwrap_or(0);
+            if dropped != 0 {
+                out.push((target.default_allow, text(&meta, dropped)));
+            }
+        }
+        for (meta, bits) in ordered(&target.rules) {
+            let gained = bits & !old.get(&meta).copied().unwrap_or(0);
+            if gained != 0 {
+                out.push((!target.default_allow, text(&meta, gained)));
+            }
+        }
+        out
+    }
 }
 
 // The bpf_cgroup_dev_ctx the kernel passes: access_type (access << 16 | type), major, minor.
@@ -262,6 +371,28 @@ mod tests {
 
     fn rule(allow: bool, kind: &str, major: Option<i64>, minor: Option<i64>, access: &str) -> DeviceRule {
         DeviceRule { allow, kind: Some(kind.into()), major, minor, access: Some(access.into()) }
+    }
+
+    #[test]
+    fn device_transitions_are_runc_minimal_ones() {
+        let w = |allow: bool, r: &str| (allow, r.to_string());
+        // A fresh cgroup (allow-all) to a white-list: deny everything, then the allowed.
+        let target = Emulator::from_rules(&[rule(false, "a", None, None, "rwm"), rule(true, "c", Some(1), Some(3), "rwm"), rule(true, "c", Some(136), None, "rw")]).unwrap();
+        let fresh = Emulator::from_list("a *:* rwm\n").unwrap();
+        assert_eq!(fresh.transition(&target), vec![w(false, "a *:* rwm"), w(true, "c 1:3 rwm"), w(true, "c 136:* rw")]);
+        // White-list to white-list: no deny-all moment; dropped bits denied before new ones are
+        // allowed, unchanged ones untouched.
+        let current = Emulator::from_list("c 1:3 rwm\nc 1:5 rwm\nc 136:* rwm\n").unwrap();
+        assert_eq!(current.transition(&target), vec![w(false, "c 1:5 rwm"), w(false, "c 136:* m")]);
+        // The same rules again: nothing to write.
+        assert!(target.transition(&target).is_empty());
+        // White-list to black-list: allow-all first (as runc), then the denials.
+        let black = Emulator::from_rules(&[rule(false, "c", Some(1), Some(3), "w")]).unwrap();
+        assert_eq!(current.transition(&black), vec![w(true, "a *:* rwm"), w(false, "c 1:3 w")]);
+        // Later rules take bits back; a hole in a wildcard exception is refused, as runc.
+        let e = Emulator::from_rules(&[rule(false, "a", None, None, "rwm"), rule(true, "c", Some(1), Some(3), "rwm"), rule(false, "c", Some(1), Some(3), "w")]).unwrap();
+        assert_eq!(e.rules.get(&(b'c', 1, 3)), Some(&(ACC_READ | ACC_MKNOD)));
+        assert!(Emulator::from_rules(&[rule(false, "a", None, None, "rwm"), rule(true, "c", None, None, "rwm"), rule(false, "c", Some(1), Some(3), "w")]).unwrap_err().contains("punch hole"));
     }
 
     #[test]

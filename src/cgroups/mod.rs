@@ -20,6 +20,9 @@ use std::path::{Path, PathBuf};
 
 pub type Result<T> = std::result::Result<T, String>;
 
+/// runc's refusal of `linux.resources.unified` where the controllers are v1 (hybrid too).
+pub const V1_NO_UNIFIED: &str = "invalid configuration: cannot use unified on cgroup v1";
+
 /// How the host mounts cgroups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -30,6 +33,17 @@ pub enum Mode {
     Hybrid,
     /// cgroup2 only.
     Unified,
+}
+
+/// The resource limits this host's cgroups can apply.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Features {
+    pub memory: bool,
+    pub swap: bool,
+    pub cpu_cfs: bool,
+    pub cpu_shares: bool,
+    pub cpuset: bool,
+    pub pids: bool,
 }
 
 /// The cgroup hierarchies mounted on this host.
@@ -84,6 +98,34 @@ impl Hierarchies {
             }
         }
         h
+    }
+
+    /// Whether `controller` can be used: a v1 hierarchy of it, or (cgroup2 alone) listed in
+    /// the root's `cgroup.controllers`.
+    pub fn has_controller(&self, controller: &str) -> bool {
+        if self.v1.contains_key(controller) {
+            return true;
+        }
+        match (&self.unified, self.mode()) {
+            (Some((mount, _)), Mode::Unified) => std::fs::read_to_string(mount.join("cgroup.controllers")).is_ok_and(|c| c.split_whitespace().any(|x| x == controller)),
+            _ => false,
+        }
+    }
+
+    /// What `docker info` reports of the resource limits this host's cgroups can apply.
+    pub fn features(&self) -> Features {
+        let v1_file = |controller: &str, file: &str| self.v1.get(controller).is_some_and(|(mount, _)| mount.join(file).exists());
+        let unified = self.mode() == Mode::Unified;
+        let cpu = self.has_controller("cpu");
+        Features {
+            memory: self.has_controller("memory"),
+            // cgroup2 accounts swap whenever memory is there (kernels since 5.8).
+            swap: if unified { self.has_controller("memory") } else { v1_file("memory", "memory.memsw.limit_in_bytes") },
+            cpu_cfs: if unified { cpu } else { v1_file("cpu", "cpu.cfs_period_us") },
+            cpu_shares: if unified { cpu } else { v1_file("cpu", "cpu.shares") },
+            cpuset: self.has_controller("cpuset"),
+            pids: self.has_controller("pids"),
+        }
     }
 
     pub fn mode(&self) -> Mode {
@@ -259,23 +301,24 @@ impl Cgroup {
         match self.mode {
             Mode::Unified => v2::apply(self.unified.as_deref().ok_or("no cgroup2 directory")?, r),
             Mode::Legacy | Mode::Hybrid => {
+                if !r.unified.is_empty() {
+                    return Err(V1_NO_UNIFIED.into());
+                }
                 v1::apply(&self.v1, r)?;
                 if let Some(dir) = &self.unified {
                     let only_v2 = Resources {
                         hugepage_limits: if self.v1.contains_key("hugetlb") { Vec::new() } else { r.hugepage_limits.clone() },
-                        unified: r.unified.clone(),
                         ..Default::default()
                     };
                     v2::apply(dir, &only_v2)?;
-                } else if !r.unified.is_empty() {
-                    return Err("invalid configuration: unified resources need cgroup v2".into());
                 }
                 Ok(())
             }
         }
     }
 
-    /// The processes in the cgroup, from cgroup.procs.
+    /// The processes in the cgroup and in every sub-cgroup under it (as runc's GetAllPids:
+    /// `exec --cgroup` puts processes there, and kill --all, ps and delete must see them).
     pub fn pids(&self) -> Result<Vec<i32>> {
         let dir = match self.mode {
             Mode::Unified => self.unified.clone(),
@@ -283,7 +326,9 @@ impl Cgroup {
         }
         .ok_or("no cgroup directory to list processes from")?;
         let text = std::fs::read_to_string(dir.join("cgroup.procs")).map_err(|e| format!("read {}: {e}", dir.join("cgroup.procs").display()))?;
-        Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
+        let mut pids: Vec<i32> = text.lines().filter_map(|l| l.trim().parse().ok()).collect();
+        pids_below(&dir, &mut pids);
+        Ok(pids)
     }
 
     /// Freezes (`true`) or thaws every process, waiting until the kernel says it is done.
@@ -390,6 +435,20 @@ impl Entry {
         match &self.unified {
             Some((dir, _)) => write(dir, "cgroup.procs", &pid.to_string()),
             None => Ok(()),
+        }
+    }
+}
+
+/// Adds the processes of every sub-cgroup of `dir`, depth first.
+fn pids_below(dir: &Path, out: &mut Vec<i32>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            let sub = e.path();
+            if let Ok(text) = std::fs::read_to_string(sub.join("cgroup.procs")) {
+                out.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+            }
+            pids_below(&sub, out);
         }
     }
 }

@@ -7,11 +7,53 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Stats {
     pub cpu: Cpu,
+    pub cpuset: CpuSet,
     pub memory: Memory,
     pub pids: Pids,
     pub blkio: Blkio,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub hugetlb: BTreeMap<String, Hugetlb>,
+    /// runc manages no Intel RDT group for an OCI spec's container: always `{}`.
+    pub intel_rdt: IntelRdt,
+    /// runc 1.1 reports interfaces only for networks of its own configuration, which an
+    /// OCI spec cannot name: always `null`, as runc's.
+    pub network_interfaces: Option<Vec<serde_json::Value>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IntelRdt {}
+
+/// v1's cpuset files (runc reports none on cgroup2: the lists stay out, the rest 0).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CpuSet {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cpus: Vec<u16>,
+    pub cpu_exclusive: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mems: Vec<u16>,
+    pub mem_hardwall: u64,
+    pub mem_exclusive: u64,
+    pub memory_migrate: u64,
+    pub memory_spread_page: u64,
+    pub memory_spread_slab: u64,
+    pub memory_pressure: u64,
+    pub sched_load_balance: u64,
+    pub sched_relax_domain_level: i64,
+}
+
+/// A cpuset list (`0-3,8`) as its numbers.
+pub fn parse_cpu_list(text: &str) -> Vec<u16> {
+    let mut out = Vec::new();
+    for part in text.trim().split(',').filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                if let (Ok(a), Ok(b)) = (a.parse::<u16>(), b.parse::<u16>()) {
+                    out.extend(a..=b);
+                }
+            }
+            None => out.extend(part.parse::<u16>().ok()),
+        }
+    }
+    out
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -23,9 +65,14 @@ pub struct Cpu {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct CpuUsage {
     /// Nanoseconds.
+    #[serde(skip_serializing_if = "is_zero")]
     pub total: u64,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub percpu: Vec<u64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub percpu_kernel: Vec<u64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub percpu_user: Vec<u64>,
     pub kernel: u64,
     pub user: u64,
 }
@@ -51,7 +98,6 @@ pub struct MemoryEntry {
     pub usage: u64,
     #[serde(skip_serializing_if = "is_zero")]
     pub max: u64,
-    #[serde(rename = "failcnt", skip_serializing_if = "is_zero")]
     pub failcnt: u64,
 }
 
@@ -78,10 +124,13 @@ pub struct Pids {
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct BlkioEntry {
+    #[serde(skip_serializing_if = "is_zero")]
     pub major: u64,
+    #[serde(skip_serializing_if = "is_zero")]
     pub minor: u64,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub op: String,
+    #[serde(skip_serializing_if = "is_zero")]
     pub value: u64,
 }
 
@@ -153,5 +202,17 @@ mod tests {
         let (b, i) = parse_io_stat_v2("259:0 rbytes=512 wbytes=1024 rios=1 wios=2 dbytes=0 dios=0\n");
         assert_eq!(b.iter().map(|e| e.value).collect::<Vec<_>>(), vec![512, 1024]);
         assert_eq!(i[1].op, "Write");
+    }
+
+    #[test]
+    fn cpu_lists_and_runc_shape() {
+        assert_eq!(parse_cpu_list("0-2,5\n"), vec![0, 1, 2, 5]);
+        assert_eq!(parse_cpu_list(""), Vec::<u16>::new());
+        let v = serde_json::to_value(Stats::default()).unwrap();
+        assert_eq!(v["network_interfaces"], serde_json::Value::Null);
+        assert_eq!(v["intel_rdt"], serde_json::json!({}));
+        assert_eq!(v["hugetlb"], serde_json::json!({}));
+        assert_eq!(v["memory"]["usage"], serde_json::json!({"limit": 0, "failcnt": 0}));
+        assert_eq!(v["cpu"]["usage"], serde_json::json!({"kernel": 0, "user": 0}));
     }
 }

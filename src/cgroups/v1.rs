@@ -10,7 +10,10 @@ use std::path::{Path, PathBuf};
 /// Creates a cpuset cgroup: every new level starts with empty cpus and mems, which would
 /// refuse processes, so each takes its parent's.
 pub fn create_cpuset(dir: &Path) -> Result<()> {
-    if dir.is_dir() {
+    // As runc's cpusetEnsureParent: every level up to one that has cpus and mems gets its
+    // parent's, made by us or not (a cpuset left empty takes no task: ENOSPC).
+    let filled = |d: &Path| ["cpuset.cpus", "cpuset.mems"].iter().all(|f| read(d, f).is_some_and(|v| !v.is_empty()));
+    if dir.is_dir() && (filled(dir) || !dir.join("cpuset.cpus").exists()) {
         return Ok(());
     }
     if let Some(parent) = dir.parent() {
@@ -70,12 +73,23 @@ pub fn apply(dirs: &BTreeMap<String, PathBuf>, r: &Resources) -> Result<()> {
                     return Err(format!("the maximum allowed cpu-shares is {got}, the minimum is 2 (asked for {s})"));
                 }
             }
-            // Period first: a quota may be invalid against the old period.
+            // Period first: a quota may be invalid against the old period. A smaller period
+            // may itself be refused (EINVAL) while the old quota over it exceeds a parent's
+            // (a pod's) quota: then, as runc, the quota goes first and the period after it.
+            let mut period_left = None;
             if let Some(p) = c.period.filter(|p| *p != 0) {
-                write(dir, "cpu.cfs_period_us", &p.to_string())?;
+                if let Err(e) = std::fs::write(dir.join("cpu.cfs_period_us"), p.to_string()) {
+                    if e.raw_os_error() != Some(libc::EINVAL) || c.quota.is_none_or(|q| q == 0) {
+                        return Err(format!("failed to write {:?} to {}: {e}", p.to_string(), dir.join("cpu.cfs_period_us").display()));
+                    }
+                    period_left = Some(p);
+                }
             }
             if let Some(q) = c.quota.filter(|q| *q != 0) {
                 write(dir, "cpu.cfs_quota_us", &q.to_string())?;
+                if let Some(p) = period_left {
+                    write(dir, "cpu.cfs_period_us", &p.to_string())?;
+                }
             }
             if let Some(v) = c.realtime_period.filter(|v| *v != 0) {
                 write(dir, "cpu.rt_period_us", &v.to_string())?;
@@ -94,7 +108,8 @@ pub fn apply(dirs: &BTreeMap<String, PathBuf>, r: &Resources) -> Result<()> {
             }
         }
     }
-    if let Some(p) = &r.pids {
+    // A limit of 0 leaves pids.max as it is (runc's reading); negative is "max".
+    if let Some(p) = r.pids.as_ref().filter(|p| p.limit != 0) {
         let dir = in_ctrl(dirs, "pids", "pids limit")?;
         write(dir, "pids.max", &if p.limit > 0 { p.limit.to_string() } else { "max".into() })?;
     }
@@ -199,6 +214,30 @@ pub fn stats(dirs: &BTreeMap<String, PathBuf>) -> Stats {
         let acct = read_keyed(dir, "cpuacct.stat");
         s.cpu.usage.user = acct.get("user").copied().unwrap_or(0) * 1_000_000_000 / hz;
         s.cpu.usage.kernel = acct.get("system").copied().unwrap_or(0) * 1_000_000_000 / hz;
+        // cpuacct.usage_all: "cpu user system" then one line per CPU, in nanoseconds.
+        for line in read(dir, "cpuacct.usage_all").unwrap_or_default().lines().skip(1) {
+            let f: Vec<u64> = line.split_whitespace().filter_map(|v| v.parse().ok()).collect();
+            if let [_, user, system] = f[..] {
+                s.cpu.usage.percpu_user.push(user);
+                s.cpu.usage.percpu_kernel.push(system);
+            }
+        }
+    }
+    if let Some(dir) = dirs.get("cpuset") {
+        let n = |f: &str| read_u64(dir, &format!("cpuset.{f}"));
+        s.cpuset = stats::CpuSet {
+            cpus: stats::parse_cpu_list(&read(dir, "cpuset.cpus").unwrap_or_default()),
+            cpu_exclusive: n("cpu_exclusive"),
+            mems: stats::parse_cpu_list(&read(dir, "cpuset.mems").unwrap_or_default()),
+            mem_hardwall: n("mem_hardwall"),
+            mem_exclusive: n("mem_exclusive"),
+            memory_migrate: n("memory_migrate"),
+            memory_spread_page: n("memory_spread_page"),
+            memory_spread_slab: n("memory_spread_slab"),
+            memory_pressure: n("memory_pressure"),
+            sched_load_balance: n("sched_load_balance"),
+            sched_relax_domain_level: read(dir, "cpuset.sched_relax_domain_level").and_then(|v| v.parse().ok()).unwrap_or(0),
+        };
     }
     if let Some(dir) = dirs.get("cpu") {
         let st = read_keyed(dir, "cpu.stat");

@@ -90,7 +90,7 @@ pub fn apply(dir: &Path, r: &Resources) -> Result<()> {
             return Err("realtime cpu limits are not supported on cgroup v2".into());
         }
     }
-    if let Some(p) = &r.pids {
+    if let Some(p) = r.pids.as_ref().filter(|p| p.limit != 0) {
         write(dir, "pids.max", &if p.limit > 0 { p.limit.to_string() } else { "max".into() })?;
     }
     if let Some(b) = &r.block_io {

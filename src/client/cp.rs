@@ -311,7 +311,7 @@ fn prepare_copy(src: &CopyInfo, dst: &CopyInfo) -> Result<(String, Option<(Strin
 fn copy_to_local(content: &mut dyn Read, src: &CopyInfo, dst_path: &str) -> Result<(), Failure> {
     let dst = destination_info(dst_path)?;
     let (dir, rebase) = prepare_copy(src, &dst)?;
-    let dir_fd = nix::fcntl::open(Path::new(&dir), nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+    let dir_fd = crate::fs64::open(Path::new(&dir), nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
         .map_err(|e| fail(format!("open {dir}: {}", e.desc().to_ascii_lowercase())))?;
     // SAFETY: open just returned this descriptor; nobody else owns it.
     let dir_fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(dir_fd) };

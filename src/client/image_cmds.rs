@@ -29,6 +29,7 @@ pub const COMMANDS: &[Command] = &[
             flag("human", Some('H'), Kind::Bool, "Print sizes and dates in human readable format"),
             flag("no-trunc", None, Kind::Bool, "Don't truncate output"),
             flag("quiet", Some('q'), Kind::Bool, "Only show image IDs"),
+            flag("format", None, Kind::Value, "Format output using a custom template"),
         ],
         run: history_cmd,
     },
@@ -174,34 +175,54 @@ fn history_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     let api = ctx.api()?;
     let v = api.json("GET", &format!("/images/{}/history", seg(&p.args[0])), &[], None)?;
     let entries = v.as_array().cloned().unwrap_or_default();
-    let no_trunc = p.bool("no-trunc");
+    let trunc = !p.bool("no-trunc");
     let human_on = !p.has("human") || p.bool("human");
-    let id_of = |e: &Value| {
-        let id = e["Id"].as_str().unwrap_or("");
-        if id == "<missing>" || no_trunc {
-            id.to_string()
-        } else {
-            short_id(id)
-        }
+    let format = match p.value("format").filter(|f| !f.is_empty()) {
+        None | Some("table") if p.bool("quiet") => "{{.ID}}",
+        None | Some("table") if !human_on => "table {{.ID}}\\t{{.CreatedAt}}\\t{{.CreatedBy}}\\t{{.Size}}\\t{{.Comment}}",
+        None | Some("table") => "table {{.ID}}\\t{{.CreatedSince}}\\t{{.CreatedBy}}\\t{{.Size}}\\t{{.Comment}}",
+        Some(f) => f,
     };
-    if p.bool("quiet") {
-        for e in &entries {
-            out(&format!("{}\n", id_of(e)));
-        }
-        return Ok(0);
-    }
-    let mut rows = vec![vec!["IMAGE".to_string(), "CREATED".into(), "CREATED BY".into(), "SIZE".into(), "COMMENT".into()]];
-    for e in &entries {
-        let created_secs = e["Created"].as_i64().unwrap_or(0);
-        let created = if human_on { human::ago_from_unix(created_secs) } else { crate::sys::rfc3339_nanos(std::time::UNIX_EPOCH + std::time::Duration::from_secs(created_secs.max(0) as u64)) };
-        let by = e["CreatedBy"].as_str().unwrap_or("").replace('\t', " ");
-        let by = if no_trunc { by } else { human::ellipsis(&by, 45) };
-        let size = e["Size"].as_f64().unwrap_or(0.0);
-        let size = if human_on { human::human_size(size) } else { format!("{size}") };
-        rows.push(vec![id_of(e), created, by, size, e["Comment"].as_str().unwrap_or("").to_string()]);
-    }
-    out(&human::table(&rows));
+    let items: Vec<Value> = entries.iter().map(|e| history_context(e, trunc, human_on)).collect();
+    let titles = super::format::titles(&[("ID", "IMAGE"), ("CreatedSince", "CREATED"), ("CreatedAt", "CREATED AT"), ("CreatedBy", "CREATED BY"), ("Size", "SIZE"), ("Comment", "COMMENT")]);
+    out(&super::format::write_list(format, &items, &titles, &[]).map_err(|e| Failure::new(e, 1))?);
     Ok(0)
+}
+
+/// Docker's history context: every field a `--format` template may name.
+fn history_context(e: &Value, trunc: bool, human_on: bool) -> Value {
+    let id = e["Id"].as_str().unwrap_or("");
+    let created = e["Created"].as_i64().unwrap_or(0);
+    let created_at = go_rfc3339(created);
+    // Docker shows no age for what claims to predate 2000 (a zero or made-up date).
+    let since = if !human_on {
+        created_at.clone()
+    } else if created <= 946_684_800 {
+        "N/A".to_string()
+    } else {
+        human::ago_from_unix(created)
+    };
+    let by = e["CreatedBy"].as_str().unwrap_or("").replace('\t', " ");
+    let size = e["Size"].as_i64().unwrap_or(0);
+    serde_json::json!({
+        "Comment": e["Comment"].as_str().unwrap_or(""),
+        "CreatedAt": created_at,
+        "CreatedBy": if trunc { human::ellipsis(&by, 45) } else { by },
+        "CreatedSince": since,
+        "ID": if trunc && id != "<missing>" { short_id(id) } else { id.to_string() },
+        "Size": if human_on { crate::units::human_size_with_precision(size as f64, 3) } else { size.to_string() },
+        (crate::template::GO_MARSHAL): true,
+    })
+}
+
+/// Go's `time.Unix(secs, 0).Format(time.RFC3339)` in the local zone.
+fn go_rfc3339(secs: i64) -> String {
+    // go_time_string: `2006-01-02 15:04:05 -0700 MST`.
+    let s = super::format::go_time_string(secs);
+    let mut parts = s.split(' ');
+    let (Some(date), Some(time), Some(off)) = (parts.next(), parts.next(), parts.next()) else { return s };
+    let zone = if off == "+0000" { "Z".to_string() } else { format!("{}:{}", &off[..3], &off[3..]) };
+    format!("{date}T{time}{zone}")
 }
 
 fn confirm(question: &str) -> bool {

@@ -102,8 +102,15 @@ pub fn pull(api: &Api, image: &str, to_stderr: bool, quiet: bool) -> Result<(), 
 
 /// [`pull`] with `--platform`; sends the stored credentials of the image's registry.
 pub fn pull_platform(api: &Api, image: &str, platform: Option<&str>, to_stderr: bool, quiet: bool) -> Result<(), String> {
+    pull_with(api, image, platform, false, to_stderr, quiet)
+}
+
+/// [`pull_platform`], or with `all_tags` every tag of the repository `image` names (the
+/// endpoint pulls them all when it is given no tag).
+fn pull_with(api: &Api, image: &str, platform: Option<&str>, all_tags: bool, to_stderr: bool, quiet: bool) -> Result<(), String> {
     let r = Reference::parse(image);
-    let mut query = vec![("fromImage", r.name.clone()), ("tag", r.tag.clone())];
+    let tag = if all_tags { String::new() } else { r.tag.clone() };
+    let mut query = vec![("fromImage", r.name.clone()), ("tag", tag)];
     if let Some(p) = platform.filter(|p| !p.is_empty()) {
         query.push(("platform", p.to_string()));
     }
@@ -127,11 +134,20 @@ pub fn pull_platform(api: &Api, image: &str, platform: Option<&str>, to_stderr: 
 }
 
 fn pull_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
-    let api = ctx.api()?;
     let image = &p.args[0];
-    let quiet = p.bool("quiet");
-    pull_platform(api, image, p.value("platform"), false, quiet).map_err(|e| Failure::new(e, 1))?;
-    out(&format!("{}\n", Reference::parse(image).qualified()));
+    let (quiet, all_tags) = (p.bool("quiet"), p.bool("all-tags"));
+    let parsed = crate::reference::Reference::parse_normalized(image).map_err(|e| Failure::new(e.to_string(), 1))?;
+    let name_only = parsed.tag.is_none() && parsed.digest.is_none();
+    if all_tags && !name_only {
+        return Err(Failure::new("tag can't be used with --all-tags/-a", 1));
+    }
+    if !all_tags && name_only && !quiet {
+        out("Using default tag: latest\n");
+    }
+    let api = ctx.api()?;
+    pull_with(api, image, p.value("platform"), all_tags, false, quiet).map_err(|e| Failure::new(e, 1))?;
+    // The reference pulled, fully qualified: the repository alone for every tag.
+    out(&format!("{}\n", if all_tags { parsed.repository() } else { Reference::parse(image).qualified() }));
     Ok(0)
 }
 

@@ -3,6 +3,7 @@
 
 pub mod api;
 mod attach;
+mod build;
 mod containers;
 mod create_flags;
 mod commit;
@@ -140,6 +141,7 @@ fn commands() -> Vec<&'static Command> {
     all.extend(network::COMMANDS.iter());
     all.extend(volume::COMMANDS.iter());
     all.extend(compose::COMMANDS.iter());
+    all.extend(build::COMMANDS.iter());
     all.sort_by_key(|c| c.name);
     all
 }
@@ -157,7 +159,7 @@ fn management_alias(group: &str, sub: &str) -> Option<&'static str> {
         ("image", "pull") => "pull",
         ("image", "inspect") => "inspect",
         ("system", "info") => "info",
-        (group, sub) => return image_cmds::management_alias(group, sub).or_else(|| verbs::management_alias(group, sub)).or_else(|| network::management_alias(group, sub)).or_else(|| volume::management_alias(group, sub)),
+        (group, sub) => return image_cmds::management_alias(group, sub).or_else(|| build::management_alias(group, sub)).or_else(|| verbs::management_alias(group, sub)).or_else(|| network::management_alias(group, sub)).or_else(|| volume::management_alias(group, sub)),
     })
 }
 

@@ -146,6 +146,7 @@ pub fn group_usage(group: &str, short_of: &dyn Fn(&str) -> Option<&'static str>)
         "system" => ("Manage Docker", &["df", "events", "info", "prune"]),
         "network" => ("Manage networks", &["connect", "create", "disconnect", "inspect", "ls", "prune", "rm"]),
         "volume" => ("Manage volumes", &["create", "inspect", "ls", "prune", "rm", "update"]),
+        "builder" => ("Manage builds", &["build", "prune"]),
         _ => return None,
     };
     let mut s = format!("Usage:  docker {group} COMMAND\n\n{title}\n\nCommands:\n");

@@ -23,6 +23,9 @@ pub struct CreateTask {
     pub stdout: Option<PathBuf>,
     pub stderr: Option<PathBuf>,
     pub terminal: bool,
+    /// The runtime enters the rootfs without pivot_root (`--no-pivot`): dockerd's
+    /// DOCKER_RAMDISK, for hosts running from an initramfs, where pivot_root fails.
+    pub no_pivot: bool,
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -121,6 +124,7 @@ impl Client {
                 "stdout": path(&t.stdout),
                 "stderr": path(&t.stderr),
                 "terminal": t.terminal,
+                "no_pivot": t.no_pivot,
             }),
         )?;
         Ok(get_u32(&v, "pid"))

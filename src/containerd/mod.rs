@@ -467,6 +467,7 @@ impl Daemon {
             "id": id,
             "bundle": bundle,
             "terminal": params.get("terminal").and_then(Value::as_bool).unwrap_or(false),
+            "no_pivot": params.get("no_pivot").and_then(Value::as_bool).unwrap_or(false),
         });
         for key in ["stdin", "stdout", "stderr"] {
             if let Some(p) = str_param(params, key) {

@@ -249,6 +249,8 @@ pub const FLAGS: &[Flag] = &[
     f("bip", None, Some("bip"), Value, I, false),
     f("bridge", Some('b'), Some("bridge"), Value, I, false),
     f("cgroup-parent", None, Some("cgroup-parent"), Value, I, false),
+    // Ours: Docker ships the same check as contrib/check-config.sh.
+    f("check-config", None, None, Switch, I, false),
     f("cluster-advertise", None, Some("cluster-advertise"), Value, R("cluster discovery (--cluster-advertise) is not supported by this daemon", &[]), true),
     f("cluster-store", None, Some("cluster-store"), Value, R("cluster discovery (--cluster-store) is not supported by this daemon", &[]), true),
     f("cluster-store-opt", None, Some("cluster-store-opts"), Map, R("cluster discovery (--cluster-store-opt) is not supported by this daemon", &[]), true),

@@ -10,7 +10,7 @@
 use super::{Daemon, Entry};
 use crate::rootfs_access::{go_file_mode, Located, RootFs};
 use nix::fcntl::OFlag;
-use nix::sys::stat::{fstat, fstatat, FileStat};
+use crate::fs64::{fstat, fstatat, FileStat};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::ffi::{CString, OsStr};
@@ -251,7 +251,7 @@ impl ContainerFs {
     /// lstat of `loc`, through a file mount where there is one.
     pub fn lstat(&self, loc: &Located) -> io::Result<FileStat> {
         match self.file_mount(loc) {
-            Some(host) => Ok(nix::sys::stat::stat(&host)?),
+            Some(host) => Ok(crate::fs64::stat(&host)?),
             None => loc.lstat(),
         }
     }
@@ -334,7 +334,7 @@ impl ContainerFs {
                 let Ok(st) = fstatat(Some(dir.as_raw_fd()), cname.as_c_str(), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) else { continue };
                 let shown = if prefix.is_empty() { String::from_utf8_lossy(&n).into_owned() } else { format!("{prefix}/{}", String::from_utf8_lossy(&n)) };
                 if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-                    let Ok(sub) = nix::fcntl::openat(Some(dir.as_raw_fd()), cname.as_c_str(), OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty()) else { continue };
+                    let Ok(sub) = crate::fs64::openat(Some(dir.as_raw_fd()), cname.as_c_str(), OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty()) else { continue };
                     // SAFETY: openat just returned this descriptor; nobody else owns it.
                     let sub = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(sub) };
                     let st = fstat(sub.as_raw_fd())?;
@@ -446,7 +446,7 @@ fn append_raw<W: Write>(b: &mut tar::Builder<W>, mut h: tar::Header, name: &str,
 
 fn append_entry<W: Write>(b: &mut tar::Builder<W>, links: &mut HashMap<(u64, u64), String>, dir: RawFd, cname: &std::ffi::CStr, st: &FileStat, name: &str) -> io::Result<()> {
     let open = |flags: OFlag| -> io::Result<OwnedFd> {
-        let fd = nix::fcntl::openat(Some(dir), cname, flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())?;
+        let fd = crate::fs64::openat(Some(dir), cname, flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())?;
         // SAFETY: openat just returned this descriptor; nobody else owns it.
         Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
     };

@@ -54,7 +54,8 @@ fn reference_matches(pattern: &str, reference: &str) -> bool {
     }
 }
 
-pub fn list(d: &Daemon, v: (u32, u32), filters: &Filters) -> Result<Value, ApiError> {
+/// `all` also lists the intermediate images: untagged ones other images were made from.
+pub fn list(d: &Daemon, v: (u32, u32), filters: &Filters, all: bool) -> Result<Value, ApiError> {
     filters.validate(ACCEPTED)?;
     let dangling = filters.bool_value("dangling")?;
     let created_of = |name: &str| -> Result<String, ApiError> { d.images.get(name).map(|i| i.created).ok_or_else(|| ApiError::not_found(format!("No such image: {name}"))) };
@@ -83,6 +84,10 @@ pub fn list(d: &Daemon, v: (u32, u32), filters: &Filters) -> Result<Value, ApiEr
         if !patterns.is_empty() && tags.is_empty() && digests.is_empty() {
             continue;
         }
+        let parent = d.images.parent_of(&i.id);
+        if !all && i.repo_tags.is_empty() && i.repo_digests.is_empty() && !d.images.children_of(&i.id).is_empty() {
+            continue;
+        }
         match dangling {
             Some(true) if !untagged => continue,
             Some(false) if untagged => continue,
@@ -93,7 +98,7 @@ pub fn list(d: &Daemon, v: (u32, u32), filters: &Filters) -> Result<Value, ApiEr
             "Created": crate::daemon::container::unix_seconds(&i.created),
             "Id": i.id,
             "Labels": i.config.pointer("/config/Labels").cloned().unwrap_or(Value::Null),
-            "ParentId": "",
+            "ParentId": parent.unwrap_or_default(),
             "RepoDigests": digests,
             "RepoTags": tags,
             "SharedSize": -1,

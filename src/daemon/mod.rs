@@ -4,6 +4,7 @@
 
 mod api;
 mod attach;
+mod build_backend;
 mod commit;
 mod container;
 pub mod config;
@@ -80,8 +81,8 @@ pub struct Options {
     /// Default OCI runtime for containers (a path or a name in PATH)
     #[arg(long = "default-runtime")]
     pub default_runtime: Option<String>,
-    /// Storage driver to use
-    #[arg(short = 's', long = "storage-driver", default_value = "overlay2")]
+    /// Storage driver to use (overlay2 where the kernel can, else vfs)
+    #[arg(short = 's', long = "storage-driver", default_value = "")]
     pub storage_driver: String,
     /// Enable live restore of docker when containers are still running
     #[arg(long = "live-restore")]
@@ -105,6 +106,9 @@ pub struct Options {
     /// Print version information and quit
     #[arg(short = 'v', long = "version")]
     pub version: bool,
+    /// Check the kernel's configuration for what the engine needs (CONFIG=file to name it) and quit
+    #[arg(long = "check-config")]
+    pub check_config: bool,
 }
 
 /// One container and what waits on it.
@@ -226,6 +230,9 @@ pub fn main(args: Vec<String>) -> i32 {
         println!("Docker version {}-dockbox, build {}", crate::version::DOCKBOX, crate::version::GIT_COMMIT);
         return 0;
     }
+    if opts.check_config {
+        return crate::kernel_check::check_config_main();
+    }
     match run(opts, args) {
         Ok(()) => 0,
         Err(e) => {
@@ -235,10 +242,38 @@ pub fn main(args: Vec<String>) -> i32 {
     }
 }
 
+/// The storage driver: the one asked for, which must work here; else the one a data root
+/// already holds containers of (vfs), else overlay2 where the kernel and the data root's
+/// filesystem can mount it, else vfs with a warning, as Docker falls back.
+fn choose_storage_driver(asked: &str, data_root: &Path) -> Result<String, String> {
+    let probe = || crate::kernel_check::overlay_works(data_root);
+    match asked {
+        "vfs" => Ok("vfs".into()),
+        "overlay2" => probe().map(|()| "overlay2".into()).map_err(|why| format!("error initializing graphdriver: driver not supported: overlay2 ({why})")),
+        _ => {
+            let prior_vfs = std::fs::read_dir(data_root.join("vfs/dir")).map(|mut d| d.next().is_some()).unwrap_or(false);
+            if prior_vfs {
+                return Ok("vfs".into());
+            }
+            match probe() {
+                Ok(()) => Ok("overlay2".into()),
+                Err(why) => {
+                    crate::log::line(crate::log::Level::Warn, "[graphdriver] overlay2 cannot be used here: using vfs, which copies each layer in full", &[("error", &why)]);
+                    Ok("vfs".into())
+                }
+            }
+        }
+    }
+}
+
 fn run(mut opts: Options, args: Vec<String>) -> Result<(), String> {
     crate::sys::one_malloc_arena();
     crate::durable::init_from_env();
-    if opts.storage_driver != "overlay2" && opts.storage_driver != "vfs" {
+    let missing = crate::kernel_check::missing_runtime_features(Path::new("/proc"));
+    if !missing.is_empty() {
+        return Err(format!("this kernel lacks {}, which containers need (dockerd --check-config lists the kernel options)", missing.join(", ")));
+    }
+    if !matches!(opts.storage_driver.as_str(), "" | "overlay2" | "vfs") {
         return Err(format!("error initializing graphdriver: driver not supported: {}", opts.storage_driver));
     }
     if opts.hosts.is_empty() {
@@ -255,6 +290,7 @@ fn run(mut opts: Options, args: Vec<String>) -> Result<(), String> {
     for dir in [&opts.data_root, &opts.exec_root] {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
+    opts.storage_driver = choose_storage_driver(&opts.storage_driver, &opts.data_root)?;
     std::fs::create_dir_all(opts.data_root.join("containers")).map_err(|e| e.to_string())?;
     write_pidfile(&opts.pidfile)?;
     let mut start_failed = UndoFailedStart { containerd: None, pidfile: Some(opts.pidfile.clone()) };

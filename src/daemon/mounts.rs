@@ -615,7 +615,7 @@ fn hold_subpath(data: &Path, subpath: &str, at: &Path) -> std::io::Result<PathBu
     let root = crate::rootfs_access::RootFs::open(data)?;
     let found = root.locate(subpath, true)?;
     let fd = found.open(OFlag::O_PATH | OFlag::O_CLOEXEC)?;
-    let st = nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(&fd))?;
+    let st = crate::fs64::fstat(std::os::fd::AsRawFd::as_raw_fd(&fd))?;
     let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
     if !is_dir && st.st_mode & libc::S_IFMT != libc::S_IFREG {
         return Err(std::io::Error::other("not a file or directory"));
@@ -823,7 +823,7 @@ mod copy_up {
         if !m.file_type().is_symlink() {
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(m.mode() & 0o7777))?;
         }
-        let times = [nix::sys::time::TimeSpec::new(m.atime(), m.atime_nsec()), nix::sys::time::TimeSpec::new(m.mtime(), m.mtime_nsec())];
+        let times = [crate::fs64::timespec(m.atime(), m.atime_nsec()), crate::fs64::timespec(m.mtime(), m.mtime_nsec())];
         nix::sys::stat::utimensat(None, path, &times[0], &times[1], nix::sys::stat::UtimensatFlags::NoFollowSymlink).map_err(io::Error::from)
     }
 

@@ -52,7 +52,12 @@ fn merge_image_config(config: &mut Map<String, Value>, image: &Value) {
         env.push(e);
     }
     config.insert("Env".into(), json!(env));
-    let entrypoint_given = !empty(config.get("Entrypoint"));
+    // `--entrypoint ""` (and a build's RUN) sends `[""]`: no entrypoint, not the image's.
+    let entrypoint_cleared = config.get("Entrypoint").and_then(Value::as_array).is_some_and(|a| a.len() == 1 && a[0].as_str() == Some(""));
+    if entrypoint_cleared {
+        config.insert("Entrypoint".into(), Value::Null);
+    }
+    let entrypoint_given = entrypoint_cleared || !empty(config.get("Entrypoint"));
     if empty(config.get("Cmd")) && !entrypoint_given {
         if let Some(cmd) = image.get("Cmd").filter(|c| !c.is_null()) {
             config.insert("Cmd".into(), cmd.clone());
@@ -455,6 +460,7 @@ impl Daemon {
             stdout: Some(fifos.stdout.clone()),
             stderr: fifos.stderr.clone(),
             terminal: slot.c.tty(),
+            no_pivot: no_pivot_root(),
         };
         let created = self.containerd_call(|c| c.create(&task));
         let started = created.and_then(|pid| {
@@ -969,6 +975,12 @@ impl Daemon {
             let _ = c.wait();
         }
     }
+}
+
+/// Docker's DOCKER_RAMDISK (any non-empty value): the host runs from an initramfs, where
+/// pivot_root fails, so the runtime enters each rootfs with a move mount and chroot.
+pub fn no_pivot_root() -> bool {
+    std::env::var_os("DOCKER_RAMDISK").is_some_and(|v| !v.is_empty())
 }
 
 #[cfg(test)]

@@ -45,19 +45,20 @@ pub fn stop_readers() {
 
 /// Reads an output FIFO until its writers are gone, each chunk to `on_data` (false: stop),
 /// or until dockerd shuts down ([`stop_readers`]).
-/// The open blocks until a writer (the shim) has the FIFO open: reading before that would see
-/// end-of-file at once. False when the FIFO could not be opened.
+/// The FIFO is opened without blocking and then waited on: Linux reports no hang-up on a
+/// FIFO that has never had a writer, so the wait lasts until the shim opens it (reading
+/// before that would see end-of-file at once), and shutdown's stop pipe still wakes a reader
+/// whose writer never came. False when the FIFO could not be opened.
 pub fn read_fifo(path: &Path, mut on_data: impl FnMut(&[u8]) -> bool) -> bool {
-    let Ok(mut fifo) = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_CLOEXEC).open(path) else { return false };
+    let Ok(mut fifo) = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_CLOEXEC | libc::O_NONBLOCK).open(path) else { return false };
     let stop = stop_pipe();
     let mut buf = vec![0u8; 32 << 10];
     loop {
-        if let Some((r, _)) = stop {
-            let mut fds = [libc::pollfd { fd: fifo.as_raw_fd(), events: libc::POLLIN, revents: 0 }, libc::pollfd { fd: r.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
-            // SAFETY: two valid pollfds for descriptors we hold, for the duration of the call.
-            if unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) } < 0 {
-                continue;
-            }
+        let mut fds = [libc::pollfd { fd: fifo.as_raw_fd(), events: libc::POLLIN, revents: 0 }, libc::pollfd { fd: stop.map_or(-1, |(r, _)| r.as_raw_fd()), events: libc::POLLIN, revents: 0 }];
+        // SAFETY: two pollfds for descriptors we hold (a negative fd is ignored by poll), for
+        // the duration of the call.
+        if unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) } < 0 {
+            continue;
         }
         let _reading = IN_FLIGHT.read().unwrap_or_else(|e| e.into_inner());
         if STOPPING.load(Ordering::SeqCst) {
@@ -70,14 +71,14 @@ pub fn read_fifo(path: &Path, mut on_data: impl FnMut(&[u8]) -> bool) -> bool {
                     return true;
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock) => continue,
             Err(_) => return true,
         }
     }
 }
 
-/// Ends [`read_fifo`]s still blocked in their open (the runtime failed before opening the
-/// FIFOs for writing).
+/// Ends [`read_fifo`]s still waiting for a writer (the runtime failed before opening the
+/// FIFOs for writing): a writer that comes and goes is a hang-up.
 pub fn release_fifo_readers<'a>(paths: impl IntoIterator<Item = &'a Path>) {
     for p in paths {
         let _ = std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC).open(p);

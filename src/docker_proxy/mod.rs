@@ -168,12 +168,12 @@ impl ReadyPipe {
 /// Go programs lift their soft limit on open files to the hard one at start; each proxied
 /// TCP connection holds six descriptors (two sockets, two pipes).
 fn raise_nofile_limit() {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit writes one rlimit to the valid pointer; setrlimit reads one.
+    let mut lim = libc::rlimit64 { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit64 writes one rlimit64 to the valid pointer; setrlimit64 reads one.
     unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+        if libc::getrlimit64(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
             lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+            libc::setrlimit64(libc::RLIMIT_NOFILE, &lim);
         }
     }
 }

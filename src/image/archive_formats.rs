@@ -24,6 +24,34 @@ fn bad(msg: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg.into())
 }
 
+/// A read error of a tar stream, in the words of Go's archive/tar that Docker shows: the
+/// stream ends inside a header or a file ("unexpected EOF"), or what should be a header is
+/// not one ("archive/tar: invalid tar header").
+fn tar_error(e: io::Error) -> io::Error {
+    let text = e.to_string();
+    if e.kind() == io::ErrorKind::UnexpectedEof || text.contains("failed to read entire block") || text.contains("unexpected EOF") {
+        bad("unexpected EOF")
+    } else if text.contains("checksum") || text.contains("numeric field") || text.contains("header") {
+        bad("archive/tar: invalid tar header")
+    } else {
+        e
+    }
+}
+
+/// Copies a tar entry's data, a cut-short entry being the archive's fault, not the disk's.
+fn copy_entry(entry: &mut dyn Read, out: &mut File) -> io::Result<()> {
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        let n = match entry.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(tar_error(e)),
+        };
+        out.write_all(&buf[..n])?;
+    }
+}
+
 pub(super) fn hex_of(digest: &str) -> &str {
     digest.strip_prefix("sha256:").unwrap_or(digest)
 }
@@ -284,7 +312,7 @@ impl ImageStore {
                     Ok(size) => self.commit_extracted(&work, &chain, &diff_id, parent, size)?,
                     Err(e) => {
                         let _ = std::fs::remove_dir_all(&work);
-                        return Err(e);
+                        return Err(tar_error(e));
                     }
                 }
             }
@@ -450,14 +478,14 @@ impl ImageStore {
         let mut files: HashMap<String, PathBuf> = HashMap::new();
         let mut links: HashMap<String, String> = HashMap::new();
         let mut archive = tar::Archive::new(input);
-        for (n, entry) in archive.entries()?.enumerate() {
-            let mut entry = entry?;
+        for (n, entry) in archive.entries().map_err(tar_error)?.enumerate() {
+            let mut entry = entry.map_err(tar_error)?;
             let parts = crate::archive::clean_components(&entry.path_bytes())?;
             let name = parts.iter().map(|p| String::from_utf8_lossy(p).into_owned()).collect::<Vec<_>>().join("/");
             match entry.header().entry_type() {
                 tar::EntryType::Regular | tar::EntryType::Continuous => {
                     let p = dir.join(n.to_string());
-                    io::copy(&mut entry, &mut File::create(&p)?)?;
+                    copy_entry(&mut entry, &mut File::create(&p)?)?;
                     files.insert(name, p);
                 }
                 tar::EntryType::Symlink | tar::EntryType::Link => {
@@ -476,49 +504,82 @@ impl ImageStore {
                 if let Some(p) = files.get(&n) {
                     return Ok(p.clone());
                 }
-                n = links.get(&n).cloned().ok_or_else(|| bad(format!("archive has no file {name}")))?;
+                // Docker's words for a file the manifest names and the archive lacks.
+                n = links.get(&n).cloned().ok_or_else(|| bad(format!("invalid archive: open {name}: no such file or directory")))?;
             }
-            Err(bad(format!("too many links for {name}")))
+            Err(bad(format!("invalid archive: too many levels of links for {name}")))
         };
         // (config path, tags, layer paths)
         let mut wanted: Vec<(PathBuf, Vec<String>, Vec<PathBuf>)> = Vec::new();
+        let names = |v: &Value, key: &str| -> io::Result<String> { v[key].as_str().map(str::to_string).ok_or_else(|| bad(format!("invalid archive: manifest.json: {key} is not a string"))) };
         if let Ok(m) = lookup("manifest.json") {
-            let v: Value = serde_json::from_slice(&std::fs::read(m)?).map_err(|e| bad(format!("manifest.json: {e}")))?;
-            for e in v.as_array().cloned().unwrap_or_default() {
+            let v: Value = serde_json::from_slice(&std::fs::read(m)?).map_err(|e| bad(format!("invalid archive: failed to decode manifest.json: {e}")))?;
+            let entries = match v {
+                Value::Null => return Err(bad("invalid manifest, manifest cannot be null (but can be [])")),
+                Value::Array(a) => a,
+                _ => return Err(bad("invalid archive: failed to decode manifest.json: not a list of images")),
+            };
+            for e in entries {
                 let tags = e["RepoTags"].as_array().map(|a| a.iter().filter_map(|t| t.as_str().map(str::to_string)).collect()).unwrap_or_default();
                 let layers = e["Layers"].as_array().cloned().unwrap_or_default().iter().map(|l| lookup(l.as_str().unwrap_or(""))).collect::<io::Result<_>>()?;
-                wanted.push((lookup(e["Config"].as_str().unwrap_or(""))?, tags, layers));
+                wanted.push((lookup(&names(&e, "Config")?)?, tags, layers));
             }
         } else if let Ok(i) = lookup("index.json") {
             let blob = |d: &str| lookup(&format!("blobs/{}", d.replacen(':', "/", 1)));
-            let v: Value = serde_json::from_slice(&std::fs::read(i)?).map_err(|e| bad(format!("index.json: {e}")))?;
+            let v: Value = serde_json::from_slice(&std::fs::read(i)?).map_err(|e| bad(format!("invalid archive: failed to decode index.json: {e}")))?;
             for e in v["manifests"].as_array().cloned().unwrap_or_default() {
-                let m: Value = serde_json::from_slice(&std::fs::read(blob(e["digest"].as_str().unwrap_or(""))?)?).map_err(|e| bad(format!("manifest: {e}")))?;
+                let m: Value = serde_json::from_slice(&std::fs::read(blob(e["digest"].as_str().unwrap_or(""))?)?).map_err(|e| bad(format!("invalid archive: failed to decode image manifest: {e}")))?;
                 let name = e["annotations"]["io.containerd.image.name"].as_str().map(str::to_string);
                 let layers = m["layers"].as_array().cloned().unwrap_or_default().iter().map(|l| blob(l["digest"].as_str().unwrap_or(""))).collect::<io::Result<_>>()?;
                 wanted.push((blob(m["config"]["digest"].as_str().unwrap_or(""))?, name.into_iter().collect(), layers));
             }
         } else {
-            return Err(bad("open manifest.json: no such file or directory"));
+            return Err(bad("invalid archive: does not contain a manifest.json"));
         }
-        let mut printed = Vec::new();
+        // Everything is checked before anything is stored: a bad archive leaves no trace.
+        let mut images = Vec::new();
         for (config_path, tags, layers) in wanted {
             let config_bytes = std::fs::read(&config_path)?;
             let config: Value = serde_json::from_slice(&config_bytes).map_err(|e| bad(format!("invalid image config: {e}")))?;
             let diffs = diff_ids(&config)?;
             if diffs.len() != layers.len() {
-                return Err(bad(format!("invalid manifest, layers length mismatch: expected {}, got {}", diffs.len(), layers.len())));
-            }
-            // Held from before the first layer is committed until the image holds them.
-            let mut hold = self.hold();
-            hold.add(&chain_ids(&diffs), &[]);
-            let mut parent: Option<String> = None;
-            for (diff, path) in diffs.iter().zip(&layers) {
-                let (_, chain) = self.register_layer(path, parent.as_deref(), Some(diff), &mut hold)?;
-                parent = Some(chain);
+                return Err(bad(format!("invalid manifest, layers length mismatch: expected {}, got {}", layers.len(), diffs.len())));
             }
             let references = tags.iter().map(|t| Reference::parse_normalized(t).map(Reference::with_default_tag).map_err(|e| bad(e.to_string()))).collect::<io::Result<Vec<_>>>()?;
-            let _guard = self.lock();
+            images.push((config_bytes, diffs, layers, references));
+        }
+        // Held from before the first layer is committed until the images hold them.
+        let mut hold = self.hold();
+        let mut new_layers = Vec::new();
+        let registered = (|| {
+            for (_, diffs, layers, _) in &images {
+                let chains = chain_ids(diffs);
+                hold.add(&chains, &[]);
+                new_layers.extend(chains.into_iter().filter(|c| !self.layer_exists(c)));
+                let mut parent: Option<String> = None;
+                for (i, (diff, path)) in diffs.iter().zip(layers).enumerate() {
+                    let (_, chain) = self.register_layer(path, parent.as_deref(), Some(diff), &mut hold).map_err(|e| {
+                        let text = e.to_string();
+                        match text.strip_prefix("invalid diffID for layer:") {
+                            Some(rest) => bad(format!("invalid diffID for layer {i}:{rest}")),
+                            None => e,
+                        }
+                    })?;
+                    parent = Some(chain);
+                }
+            }
+            Ok::<(), io::Error>(())
+        })();
+        if let Err(e) = registered {
+            drop(hold);
+            // The layers this load committed, unless something else took them up meanwhile.
+            let holds = self.lock();
+            let _ = self.free_layers(&holds, &new_layers);
+            return Err(e);
+        }
+        let mut printed = Vec::new();
+        let _guard = self.lock();
+        for (config_bytes, _, _, references) in images {
             let id = self.store_config_locked(&config_bytes)?;
             if references.is_empty() {
                 printed.push(format!("Loaded image ID: {id}"));

@@ -20,6 +20,7 @@
 mod archive_formats;
 mod commit;
 pub mod run_config;
+mod distribution;
 mod progress;
 mod pull;
 mod push;
@@ -29,6 +30,7 @@ mod remove;
 pub use archive_formats::tar_directory;
 use archive_formats::hex_of;
 pub use commit::{NewImage, EMPTY_LAYER_DIFF_ID};
+pub use distribution::BlobSource;
 
 pub use progress::{human_size, progress_bar};
 pub use refcount::ContainerLayers;
@@ -407,6 +409,11 @@ impl ImageStore {
     /// Docker's progress messages to `progress`.
     pub fn pull(&self, reference: &Reference, opts: &PullOptions, progress: &mut dyn FnMut(&Value)) -> Result<Image, PullError> {
         pull::pull(self, reference, opts, progress)
+    }
+
+    /// `docker pull --all-tags`: every tag of the repository `reference` names.
+    pub fn pull_all_tags(&self, reference: &Reference, opts: &PullOptions, progress: &mut dyn FnMut(&Value)) -> Result<Vec<Image>, PullError> {
+        pull::pull_all_tags(self, reference, opts, progress)
     }
 }
 

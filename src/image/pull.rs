@@ -40,6 +40,16 @@ fn manifest_error(reference: &Reference, e: RegistryError) -> PullError {
     }
 }
 
+/// Docker's text for a config blob that cannot be had: the manifest names a blob the
+/// registry lacks, or one that does not verify.
+fn config_error(reference: &Reference, e: RegistryError) -> PullError {
+    match e {
+        RegistryError::NotFound(text) => other(format!("error pulling image configuration: {text}")),
+        RegistryError::Unauthorized(_) | RegistryError::NameUnknown(_) => manifest_error(reference, e),
+        RegistryError::Transport(text) | RegistryError::Other(text) => other(format!("error pulling image configuration: {text}")),
+    }
+}
+
 fn short_id(digest: &str) -> String {
     let hex = digest.split_once(':').map(|(_, h)| h).unwrap_or(digest);
     hex[..hex.len().min(12)].to_string()
@@ -103,13 +113,55 @@ fn connect(reference: &Reference, tag_or_digest: &str, opts: &PullOptions) -> Re
 
 pub(super) fn pull(store: &ImageStore, reference: &Reference, opts: &PullOptions, progress: &mut dyn FnMut(&Value)) -> Result<super::Image, PullError> {
     let reference = reference.clone().with_default_tag();
+    let (image, changed) = pull_tag(store, &reference, opts, progress)?;
+    progress(&status(&status_line(changed, &reference.familiar_string())));
+    Ok(image)
+}
+
+fn status_line(changed: bool, name: &str) -> String {
+    format!("Status: {} {name}", if changed { "Downloaded newer image for" } else { "Image is up to date for" })
+}
+
+/// `docker pull --all-tags`: every tag the registry lists for the repository, one after the
+/// other (the first failure ends it, as Docker's), then one status for the repository.
+pub(super) fn pull_all_tags(store: &ImageStore, repository: &Reference, opts: &PullOptions, progress: &mut dyn FnMut(&Value)) -> Result<Vec<super::Image>, PullError> {
+    let name_only = Reference { tag: None, digest: None, ..repository.clone() };
+    let mut client = RegistryClient::new(&name_only.domain, name_only.remote_name(), &opts.insecure_registries, opts.auth.as_deref()).map_err(|e| manifest_error(&name_only, e))?;
+    client.ping().map_err(|e| manifest_error(&name_only, e))?;
+    let tags = client.tags().map_err(|e| manifest_error(&name_only, e))?;
+    let mut changed = false;
+    let mut images = Vec::new();
+    for tag in tags {
+        let tagged = Reference { tag: Some(tag), ..name_only.clone() };
+        let (image, c) = pull_tag(store, &tagged, opts, progress)?;
+        changed |= c;
+        images.push(image);
+    }
+    progress(&status(&status_line(changed, &name_only.familiar_name())));
+    Ok(images)
+}
+
+/// Pulls one tag or digest; returns the image and whether the reference now points to
+/// something new. Every status but the closing one is reported.
+fn pull_tag(store: &ImageStore, reference: &Reference, opts: &PullOptions, progress: &mut dyn FnMut(&Value)) -> Result<(super::Image, bool), PullError> {
+    let reference = reference.clone();
     let tag_or_digest = reference.digest.clone().or_else(|| reference.tag.clone()).unwrap_or_default();
     // As Docker, nothing is streamed before the manifest is in hand: a registry that cannot
     // be reached or refuses us is an error status of the request, not a line of progress.
-    let (client, manifest) = connect(&reference, &tag_or_digest, opts)?;
-    progress(&serde_json::json!({ "status": format!("Pulling from {}", reference.remote_name()), "id": tag_or_digest }));
-    let config_bytes = client.blob_bytes(&manifest.config.digest, MAX_CONFIG_BYTES).map_err(|e| manifest_error(&reference, e))?;
-    let config: Value = serde_json::from_slice(&config_bytes).map_err(|e| other(format!("invalid image config: {e}")))?;
+    let pulling_from = serde_json::json!({ "status": format!("Pulling from {}", reference.remote_name()), "id": tag_or_digest });
+    let (client, manifest) = match connect(&reference, &tag_or_digest, opts) {
+        Ok(found) => found,
+        // Docker has the index in hand, and has said "Pulling from", when it finds no entry
+        // for the platform: the error is a line of the stream.
+        Err(e) if e.message.starts_with("no matching manifest for ") => {
+            progress(&pulling_from);
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
+    progress(&pulling_from);
+    let config_bytes = client.blob_bytes(&manifest.config.digest, MAX_CONFIG_BYTES).map_err(|e| config_error(&reference, e))?;
+    let config: Value = serde_json::from_slice(&config_bytes).map_err(|e| other(format!("error pulling image configuration: invalid image config: {e}")))?;
     let diffs = diff_ids(&config)?;
     if diffs.len() != manifest.layers.len() {
         return Err(other(format!("image config has {} diff ids but the manifest lists {} layers", diffs.len(), manifest.layers.len())));
@@ -177,6 +229,12 @@ pub(super) fn pull(store: &ImageStore, reference: &Reference, opts: &PullOptions
         }
     });
     if let Some(e) = failure {
+        // As Docker's layer store releases them, the layers this pull committed go again
+        // unless something else took them up; the downloads stay, for a retry to resume.
+        drop(hold);
+        let committed: Vec<String> = missing.iter().map(|i| chains[*i].clone()).collect();
+        let holds = store.lock();
+        let _ = store.free_layers(&holds, &committed);
         return Err(e);
     }
 
@@ -188,10 +246,14 @@ pub(super) fn pull(store: &ImageStore, reference: &Reference, opts: &PullOptions
     };
     // The image is committed: its downloads are no longer needed to resume anything.
     hold.delete_unshared_blobs();
+    // Which blob each layer is in this repository, so a push finds or mounts it there.
+    for (layer, diff_id) in manifest.layers.iter().zip(&diffs) {
+        let source = super::BlobSource { digest: layer.digest.clone(), repository: reference.repository(), size: layer.size, media_type: layer.media_type.clone() };
+        store.add_blob_source(diff_id, source)?;
+    }
     progress(&status(&format!("Digest: {}", manifest.digest)));
-    let summary = if changed { "Downloaded newer image for" } else { "Image is up to date for" };
-    progress(&status(&format!("Status: {summary} {}", reference.familiar_string())));
-    store.load(&image_hex).ok_or_else(|| other(format!("image {image_hex} vanished after the pull")))
+    let image = store.load(&image_hex).ok_or_else(|| other(format!("image {image_hex} vanished after the pull")))?;
+    Ok((image, changed))
 }
 
 /// Downloads a layer blob to `blobs/sha256/<hex>`, verified, and returns its path. A verified

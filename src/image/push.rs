@@ -1,12 +1,13 @@
-//! Pushing an image: each layer gzip-compressed deterministically (the digest is remembered
-//! per diff id so a re-push uploads the same blob), skipped when the registry has it,
-//! mounted from another repository of the same registry when we pushed it there, else
-//! uploaded; then the config and a Docker schema2 manifest, with Docker's messages.
+//! Pushing an image: each layer found in the repository by a blob it is known by (pulled or
+//! pushed before: `distribution`), else mounted from another repository of the same registry,
+//! else gzip-compressed deterministically and uploaded; then the config and a Docker schema2
+//! manifest written as Docker writes it, with Docker's messages.
 
 use super::progress::{bytes as progress_bytes, status, with_id};
 use super::{diff_ids, ImageStore, PullError, PullErrorKind, PullOptions};
 use crate::reference::Reference;
 use crate::registry::{MountResult, RegistryClient, RegistryError, PUSH_CHUNK_SIZE};
+use super::distribution::BlobSource;
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 use std::io::{self, Write};
@@ -14,6 +15,42 @@ use std::path::PathBuf;
 
 const MEDIA_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 const MEDIA_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+
+/// How many known blobs are asked about (`HEAD`) per layer, and how many mounts tried: as
+/// Docker, a few, so a layer known in many places does not cost a request for each.
+const MAX_EXISTENCE_CHECKS: usize = 3;
+const MAX_MOUNT_ATTEMPTS: usize = 3;
+
+/// A Docker schema2 manifest, byte for byte as Docker writes it (its field order, three-space
+/// indent), so the same config and layers give the same manifest digest whoever pushes them.
+fn schema2_manifest(config_size: u64, config_digest: &str, layers: &[(String, u64)]) -> Vec<u8> {
+    #[derive(serde::Serialize)]
+    struct Descriptor<'a> {
+        #[serde(rename = "mediaType")]
+        media_type: &'a str,
+        size: u64,
+        digest: &'a str,
+    }
+    #[derive(serde::Serialize)]
+    struct Manifest<'a> {
+        #[serde(rename = "schemaVersion")]
+        schema_version: u32,
+        #[serde(rename = "mediaType")]
+        media_type: &'a str,
+        config: Descriptor<'a>,
+        layers: Vec<Descriptor<'a>>,
+    }
+    let m = Manifest {
+        schema_version: 2,
+        media_type: crate::registry::MEDIA_DOCKER_MANIFEST,
+        config: Descriptor { media_type: MEDIA_CONFIG, size: config_size, digest: config_digest },
+        layers: layers.iter().map(|(digest, size)| Descriptor { media_type: MEDIA_LAYER_GZIP, size: *size, digest }).collect(),
+    };
+    let mut out = Vec::new();
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, serde_json::ser::PrettyFormatter::with_indent(b"   "));
+    serde::Serialize::serialize(&m, &mut ser).expect("a manifest serializes");
+    out
+}
 
 fn other(message: String) -> PullError {
     PullError { kind: PullErrorKind::Other, message }
@@ -25,15 +62,6 @@ fn registry_error(e: RegistryError) -> PullError {
         RegistryError::Unauthorized(t) => PullError { kind: PullErrorKind::Unauthorized, message: t },
         RegistryError::Transport(t) | RegistryError::Other(t) => other(t),
     }
-}
-
-/// What we know of a layer's compressed blob: its digest and size, and where we pushed it.
-#[derive(Default, serde::Serialize, serde::Deserialize)]
-struct BlobRecord {
-    digest: String,
-    size: u64,
-    /// Repositories (`127.0.0.1:5000/name`) known to hold the blob.
-    repositories: Vec<String>,
 }
 
 struct Gzipped {
@@ -50,23 +78,6 @@ impl Drop for Gzipped {
 
 
 impl ImageStore {
-    fn blob_record_path(&self, diff_id: &str) -> PathBuf {
-        self.meta_dir().join("distribution/v2metadata-by-diffid/sha256").join(diff_id.strip_prefix("sha256:").unwrap_or(diff_id))
-    }
-
-    fn blob_record(&self, diff_id: &str) -> Option<BlobRecord> {
-        serde_json::from_slice(&std::fs::read(self.blob_record_path(diff_id)).ok()?).ok()
-    }
-
-    fn save_blob_record(&self, diff_id: &str, record: &BlobRecord) -> io::Result<()> {
-        let path = self.blob_record_path(diff_id);
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let _guard = self.lock();
-        crate::sys::write_atomic(&path, &serde_json::to_vec(record).map_err(io::Error::other)?)
-    }
-
     /// The layer's tar, gzip-compressed with a fixed header (no name, mtime 0) so the same
     /// layer always compresses to the same blob.
     fn gzip_layer(&self, chain_id: &str, diff_id: &str) -> io::Result<Gzipped> {
@@ -118,63 +129,83 @@ impl ImageStore {
         Ok(())
     }
 
+    /// Pushes one layer, or finds it there, and returns the (digest, size) its manifest
+    /// entry names: first a blob the layer is known by in this repository, if the registry
+    /// still has it (`HEAD`); then one known in another repository of the same registry,
+    /// mounted; then one known elsewhere that this repository happens to hold; only then is
+    /// the layer compressed and uploaded. A pulled layer so keeps the digest it was pulled
+    /// by, and an unchanged image its manifest digest.
+    fn push_layer(&self, client: &RegistryClient, reference: &Reference, diff_id: &str, chain_id: &str, progress: &mut dyn FnMut(&Value)) -> Result<(String, u64), PullError> {
+        let id = diff_id.strip_prefix("sha256:").unwrap_or(diff_id)[..12].to_string();
+        let this_repo = reference.repository();
+        let record = |digest: &str, size: u64, media_type: &str| {
+            let source = BlobSource { digest: digest.to_string(), repository: this_repo.clone(), size, media_type: media_type.to_string() };
+            self.add_blob_source(diff_id, source)
+        };
+        // Newest first, and only blobs a Docker manifest may list as gzip layers.
+        let sources: Vec<BlobSource> = self.blob_sources(diff_id).into_iter().rev().filter(BlobSource::is_gzip).collect();
+        let mut checked: Vec<&str> = Vec::new();
+        for s in sources.iter().filter(|s| s.repository == this_repo).take(MAX_EXISTENCE_CHECKS) {
+            checked.push(&s.digest);
+            if let Some(size) = client.blob_size(&s.digest).map_err(registry_error)? {
+                progress(&with_id("Layer already exists", &id));
+                let size = if size > 0 { size } else { s.size };
+                record(&s.digest, size, &s.media_type)?;
+                return Ok((s.digest.clone(), size));
+            }
+        }
+        let domain_prefix = format!("{}/", reference.domain);
+        for s in sources.iter().filter(|s| s.repository != this_repo && s.repository.starts_with(&domain_prefix)).take(MAX_MOUNT_ATTEMPTS) {
+            let from = &s.repository[domain_prefix.len()..];
+            match client.mount_blob(&s.digest, from).map_err(registry_error)? {
+                MountResult::Mounted => {
+                    progress(&with_id(&format!("Mounted from {from}"), &id));
+                    let size = if s.size > 0 { s.size } else { client.blob_size(&s.digest).map_err(registry_error)?.unwrap_or(0) };
+                    record(&s.digest, size, &s.media_type)?;
+                    return Ok((s.digest.clone(), size));
+                }
+                // The registry could not mount it (the source lost it, or we may not read
+                // there) and opened an upload instead: that session is not ours to use.
+                MountResult::Upload(location) => client.cancel_upload(&location),
+            }
+        }
+        let mut unchecked: Vec<&BlobSource> = sources.iter().filter(|s| !checked.contains(&s.digest.as_str())).collect();
+        unchecked.dedup_by(|a, b| a.digest == b.digest);
+        unchecked.truncate(MAX_EXISTENCE_CHECKS);
+        for s in unchecked {
+            if let Some(size) = client.blob_size(&s.digest).map_err(registry_error)? {
+                progress(&with_id("Layer already exists", &id));
+                let size = if size > 0 { size } else { s.size };
+                record(&s.digest, size, &s.media_type)?;
+                return Ok((s.digest.clone(), size));
+            }
+        }
+        let gz = self.gzip_layer(chain_id, diff_id)?;
+        if client.blob_size(&gz.digest).map_err(registry_error)?.is_some() {
+            progress(&with_id("Layer already exists", &id));
+        } else {
+            let location = client.start_upload().map_err(registry_error)?;
+            let total = gz.size;
+            let mut report = |n: u64| progress(&progress_bytes("Pushing", &id, n, total));
+            report(0);
+            client.upload_blob(&location, &gz.digest, &gz.path, gz.size, PUSH_CHUNK_SIZE, &mut report).map_err(registry_error)?;
+            progress(&with_id("Pushed", &id));
+        }
+        record(&gz.digest, gz.size, "")?;
+        Ok((gz.digest.clone(), gz.size))
+    }
+
     fn push_one(&self, client: &RegistryClient, reference: &Reference, tag: &str, image: &super::Image, progress: &mut dyn FnMut(&Value)) -> Result<(), PullError> {
         let mut hold = self.hold();
         hold.add(&image.layers, &[]);
         let diffs = diff_ids(&image.config)?;
         let short = |d: &str| d.strip_prefix("sha256:").unwrap_or(d)[..12].to_string();
-        let this_repo = reference.repository();
         for d in diffs.iter().rev() {
             progress(&with_id("Preparing", &short(d)));
         }
         let mut layers = Vec::new();
         for (d, chain) in diffs.iter().zip(&image.layers).rev() {
-            let id = short(d);
-            let mut record = self.blob_record(d).unwrap_or_default();
-            // A remembered blob the registry already has costs no compression at all.
-            if !record.digest.is_empty() && client.blob_size(&record.digest).map_err(registry_error)?.is_some() {
-                progress(&with_id("Layer already exists", &id));
-                if !record.repositories.contains(&this_repo) {
-                    record.repositories.push(this_repo.clone());
-                    self.save_blob_record(d, &record)?;
-                }
-                layers.push((record.digest.clone(), record.size));
-                continue;
-            }
-            let gz = self.gzip_layer(chain, d)?;
-            if !record.digest.is_empty() && record.digest != gz.digest {
-                record.repositories.clear();
-            }
-            record.digest = gz.digest.clone();
-            record.size = gz.size;
-            if client.blob_size(&gz.digest).map_err(registry_error)?.is_some() {
-                progress(&with_id("Layer already exists", &id));
-            } else {
-                let domain_prefix = format!("{}/", reference.domain);
-                let source = record.repositories.iter().find(|r| **r != this_repo && r.starts_with(&domain_prefix)).cloned();
-                let mut location = None;
-                if let Some(src) = source {
-                    let from = &src[domain_prefix.len()..];
-                    match client.mount_blob(&gz.digest, from).map_err(registry_error)? {
-                        MountResult::Mounted => progress(&with_id(&format!("Mounted from {from}"), &id)),
-                        MountResult::Upload(loc) => location = Some(loc),
-                    }
-                } else {
-                    location = Some(client.start_upload().map_err(registry_error)?);
-                }
-                if let Some(loc) = location {
-                    let total = gz.size;
-                    let mut report = |n: u64| progress(&progress_bytes("Pushing", &id, n, total));
-                    report(0);
-                    client.upload_blob(&loc, &gz.digest, &gz.path, gz.size, PUSH_CHUNK_SIZE, &mut report).map_err(registry_error)?;
-                    progress(&with_id("Pushed", &id));
-                }
-            }
-            if !record.repositories.contains(&this_repo) {
-                record.repositories.push(this_repo.clone());
-            }
-            self.save_blob_record(d, &record)?;
-            layers.push((gz.digest.clone(), gz.size));
+            layers.push(self.push_layer(client, reference, d, chain, progress)?);
         }
         layers.reverse();
 
@@ -187,13 +218,7 @@ impl ImageStore {
             let _ = std::fs::remove_file(&path);
             r?;
         }
-        let manifest = json!({
-            "schemaVersion": 2,
-            "mediaType": crate::registry::MEDIA_DOCKER_MANIFEST,
-            "config": {"mediaType": MEDIA_CONFIG, "size": config.len(), "digest": image.id},
-            "layers": layers.iter().map(|(d, s)| json!({"mediaType": MEDIA_LAYER_GZIP, "size": s, "digest": d})).collect::<Vec<_>>(),
-        });
-        let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| other(e.to_string()))?;
+        let bytes = schema2_manifest(config.len() as u64, &image.id, &layers);
         let digest = client.put_manifest(tag, crate::registry::MEDIA_DOCKER_MANIFEST, &bytes).map_err(registry_error)?;
         self.set_reference(&Reference { digest: Some(digest.clone()), tag: None, ..reference.clone() }, &digest, &image.id)?;
         progress(&status(&format!("{tag}: digest: {digest} size: {}", bytes.len())));

@@ -919,7 +919,7 @@ impl Drop for DnsServer {
 
 /// The identity of a namespace file: its device and inode.
 fn namespace_id(netns: BorrowedFd) -> io::Result<(u64, u64)> {
-    let stat = nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(&netns))?;
+    let stat = crate::fs64::fstat(std::os::fd::AsRawFd::as_raw_fd(&netns))?;
     Ok((stat.st_dev as u64, stat.st_ino as u64))
 }
 

@@ -75,6 +75,14 @@ impl RegistryClient {
         Ok(MountResult::Upload(self.absolute(r.header("Location").unwrap_or(""))))
     }
 
+    /// Abandons the upload session at `location` (`DELETE`); a registry that refuses lets
+    /// it expire, so the outcome is not reported.
+    pub fn cancel_upload(&self, location: &str) {
+        if !location.is_empty() {
+            let _ = self.send_push("DELETE", &self.absolute(location), &[], None, 0);
+        }
+    }
+
     /// Starts an upload session; returns its location.
     pub fn start_upload(&self) -> Result<String, RegistryError> {
         let url = format!("{}/v2/{}/blobs/uploads/", self.base, self.repo);

@@ -258,6 +258,8 @@ pub fn run_command(g: &Global, argv: &[String]) -> Result<i32> {
                 },
                 process_label: p.value("process-label").map(str::to_string),
                 apparmor: p.value("apparmor").map(str::to_string),
+                ignore_paused: p.flag("ignore-paused"),
+                cgroups: all("cgroup"),
             };
             // A failure of runc itself (not of the process) is 255, as runc's `exec failed`.
             super::exec::exec(g, &opts).map_err(|e| Error {

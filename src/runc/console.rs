@@ -61,7 +61,7 @@ pub fn set_size(fd: RawFd, height: u32, width: u32) -> Result<()> {
 fn open(path: &str, flags: i32) -> Result<OwnedFd> {
     let c = std::ffi::CString::new(path).map_err(|_| "NUL in path".to_string())?;
     // SAFETY: open reads a NUL-terminated path and returns a new descriptor or -1.
-    let fd = unsafe { libc::open(c.as_ptr(), flags | libc::O_CLOEXEC | libc::O_NOCTTY) };
+    let fd = unsafe { libc::open64(c.as_ptr(), flags | libc::O_CLOEXEC | libc::O_NOCTTY) };
     if fd < 0 {
         return Err(format!("open {path}: {}", super::state::errno_text(&std::io::Error::last_os_error())));
     }
@@ -108,9 +108,9 @@ pub fn setup_in_container(socket: &OwnedFd, size: Option<&crate::oci::ConsoleSiz
 /// each one's group, as runc does before it switches to that user; /dev/null is left alone,
 /// and so is stdio whose owner or group the container's user namespace cannot map.
 pub fn fix_stdio_owner(uid: u32) -> Result<()> {
-    let null = nix::sys::stat::stat("/dev/null").map_err(|e| format!("stat /dev/null: {}", e.desc()))?;
+    let null = crate::fs64::stat("/dev/null").map_err(|e| format!("stat /dev/null: {}", e.desc()))?;
     for fd in 0..3 {
-        let st = match nix::sys::stat::fstat(fd) {
+        let st = match crate::fs64::fstat(fd) {
             Ok(st) => st,
             Err(nix::errno::Errno::EBADF) => continue,
             Err(e) => return Err(format!("fstat stdio {fd}: {}", e.desc())),

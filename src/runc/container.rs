@@ -61,7 +61,7 @@ fn namespace_flag(kind: &str) -> Result<CloneFlags> {
 }
 
 fn open_cloexec(path: &Path, flags: OFlag) -> std::io::Result<OwnedFd> {
-    let fd = nix::fcntl::open(path, flags | OFlag::O_CLOEXEC, Mode::empty())?;
+    let fd = crate::fs64::open(path, flags | OFlag::O_CLOEXEC, Mode::empty())?;
     // SAFETY: open returned a fresh descriptor that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
@@ -113,6 +113,12 @@ pub fn create(g: &Global, o: &CreateOptions) -> Result<i32> {
         return Err(Error::new("unable to set hostname without a private UTS namespace"));
     }
 
+    if Container::dir_of(g, &o.id).exists() {
+        return Err(Error::new(format!("container with id exists: {}", o.id)));
+    }
+    // The cgroup is resolved and checked (runc's validator and factory checks) before
+    // anything is made.
+    let cgroup = super::manage::cgroup_precheck(g, &spec, &o.id)?;
     std::fs::create_dir_all(&g.root).map_err(|e| Error::new(format!("mkdir {}: {}", g.root.display(), errno_text(&e))))?;
     let dir = Container::dir_of(g, &o.id);
     match std::fs::create_dir(&dir) {
@@ -122,7 +128,7 @@ pub fn create(g: &Global, o: &CreateOptions) -> Result<i32> {
         }
         Err(e) => return Err(Error::new(format!("mkdir {}: {}", dir.display(), errno_text(&e)))),
     }
-    let result = create_in(g, o, &dir, &bundle, &rootfs, spec.clone(), new_flags, join, join_pid, pid_file.as_deref());
+    let result = create_in(g, o, &dir, &bundle, &rootfs, spec.clone(), cgroup, new_flags, join, join_pid, pid_file.as_deref());
     if result.is_err() {
         let _ = super::manage::cgroup_remove(&dir);
         let _ = std::fs::remove_dir_all(&dir);
@@ -138,6 +144,7 @@ fn create_in(
     bundle: &Path,
     rootfs: &Path,
     spec: crate::oci::Spec,
+    cgroup: crate::cgroups::Cgroup,
     new_flags: CloneFlags,
     join: Vec<(OwnedFd, CloneFlags)>,
     join_pid: Option<OwnedFd>,
@@ -181,8 +188,9 @@ fn create_in(
     }
     // Cgroups: the init enters the container's cgroup before it sets anything up (see
     // cgroups::Entry); its files are opened here, where runc's view and rights apply.
-    let cgroup = super::manage::cgroup_setup(dir, &spec, &o.id)?;
+    let cgroup = super::manage::cgroup_setup(dir, &spec, cgroup)?;
     let entry = cgroup.as_ref().map(|cg| cg.entry()).transpose().map_err(|e| Error::new(format!("unable to join cgroup: {e}")))?;
+    let runtime_hooks = spec.hooks.as_ref().is_some_and(|h| !h.prestart.is_empty() || !h.create_runtime.is_empty());
     let child = init::Child {
         spec: &spec,
         rootfs,
@@ -195,12 +203,13 @@ fn create_in(
         keyring: (!o.no_new_keyring).then(|| std::ffi::CString::new(format!("_ses.{}", o.id)).expect("ids have no NUL")),
         preserve_fds: o.preserve_fds,
         console: console.as_ref(),
-        hook_state,
+        hook_state: hook_state.clone(),
         sync: &sync_r,
         new_user,
         time_offsets: new_flags.contains(super::userns::CLONE_NEWTIME).then(|| spec.linux.as_ref().and_then(|l| l.time_offsets.clone()).unwrap_or_default()),
         cgroup: entry.as_ref(),
         debug: debug.as_ref().map(|d| &d.write),
+        runtime_hooks,
     };
     let clone_flags = if new_user { CloneFlags::CLONE_NEWUSER | (new_flags & CloneFlags::CLONE_NEWPID) } else { CloneFlags::empty() };
     let (pid, in_unified) = super::spawn::spawn(clone_flags, entry.as_ref().and_then(|e| e.unified_fd()), |_| {
@@ -227,19 +236,37 @@ fn create_in(
         entry.add_unified(pid.as_raw()).map_err(|e| abort(format!("unable to join cgroup: {e}")))?;
     }
     let _ = nix::unistd::write(&sync_w, b"1");
-    drop(sync_w);
     drop(entry);
     drop(join);
     drop(console);
     let mut buf = [0u8; 4096];
-    let n = loop {
-        match nix::unistd::read(ready_r.as_raw_fd(), &mut buf) {
+    let read_init = |buf: &mut [u8]| loop {
+        match nix::unistd::read(ready_r.as_raw_fd(), buf) {
             Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(abort(format!("read from init: {}", e.desc()))),
-            Ok(n) => break n,
+            Err(e) => return Err(format!("read from init: {}", e.desc())),
+            Ok(n) => return Ok(String::from_utf8_lossy(&buf[..n]).into_owned()),
         }
     };
-    let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+    let mut msg = read_init(&mut buf).map_err(abort)?;
+    if msg == init::HOOKS {
+        // As runc: prestart and createRuntime hooks run here, in runc's namespaces (our
+        // children go back to our own pid namespace), the bundle their cwd, while the init
+        // waits with its mounts made and before pivot_root.
+        if new_flags.contains(CloneFlags::CLONE_NEWPID) && join_pid.is_none() && !new_user {
+            let own = open_cloexec(Path::new("/proc/self/ns/pid"), OFlag::O_RDONLY).map_err(|e| abort(format!("open pid namespace: {}", errno_text(&e))))?;
+            nix::sched::setns(&own, CloneFlags::CLONE_NEWPID).map_err(|e| abort(format!("return to our pid namespace: {}", e.desc())))?;
+        }
+        let mut state = hook_state.clone();
+        state.pid = pid.as_raw();
+        state.status = "creating".into();
+        if let Some(h) = &spec.hooks {
+            let hooks: Vec<_> = h.prestart.iter().chain(&h.create_runtime).cloned().collect();
+            super::hooks::run(&hooks, &state, Some(bundle)).map_err(abort)?;
+        }
+        let _ = nix::unistd::write(&sync_w, b"1");
+        msg = read_init(&mut buf).map_err(abort)?;
+    }
+    drop(sync_w);
     if let Some(d) = &debug {
         super::debuglog::forward(g, &d.read);
     }
@@ -262,16 +289,6 @@ fn create_in(
         config: spec,
     };
     let c = Container { dir: dir.to_path_buf(), record };
-    if let Some(h) = &c.record.config.hooks {
-        // runc runs these while its init waits before pivot_root; ours has finished setting
-        // up, which is what the hooks of Docker and CNI need (the pid and its namespaces).
-        let mut state = c.state_document(false);
-        state.status = "creating".into();
-        let hooks: Vec<_> = h.prestart.iter().chain(&h.create_runtime).cloned().collect();
-        if let Err(e) = super::hooks::run(&hooks, &state) {
-            return Err(abort(e));
-        }
-    }
     if let Err(e) = c.save() {
         return Err(abort(e.msg));
     }
@@ -287,7 +304,7 @@ fn create_in(
 /// Poststart hooks; when one fails the container is killed, as runc does.
 fn run_poststart(c: &Container) -> Result<()> {
     let Some(h) = c.record.config.hooks.as_ref().filter(|h| !h.poststart.is_empty()) else { return Ok(()) };
-    super::hooks::run(&h.poststart, &c.state_document(false)).map_err(|e| {
+    super::hooks::run(&h.poststart, &c.state_document(false), None).map_err(|e| {
         let _ = nix::sys::signal::kill(Pid::from_raw(c.record.init_pid), Signal::SIGKILL);
         Error::new(e)
     })
@@ -474,7 +491,7 @@ fn destroy(c: &Container, kill: bool) -> Result<()> {
         let mut state = c.state_document(false);
         state.status = "stopped".into();
         // runc only warns about failing poststop hooks; the container goes anyway.
-        let _ = super::hooks::run(&h.poststop, &state);
+        let _ = super::hooks::run(&h.poststop, &state, None);
     }
     super::manage::cgroup_remove(&c.dir)?;
     std::fs::remove_dir_all(&c.dir).map_err(|e| Error::new(format!("remove {}: {}", c.dir.display(), errno_text(&e))))

@@ -31,6 +31,95 @@ pub struct ExecOptions {
     pub preserve_fds: i32,
     pub process_label: Option<String>,
     pub apparmor: Option<String>,
+    /// `--ignore-paused`: exec even while the container is frozen (the process then waits
+    /// frozen too until `resume`).
+    pub ignore_paused: bool,
+    /// `--cgroup [<controller>[,<controller>]:]<path>`, as given (see [`sub_cgroups`]).
+    pub cgroups: Vec<String>,
+}
+
+/// runc's reading of the `--cgroup` flags: controller → sub-path, or the one key `""` for
+/// a path without a controller (all hierarchies; allowed only when given alone).
+pub fn sub_cgroups(args: &[String]) -> Result<Vec<(String, String)>> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for a in args {
+        let parts: Vec<&str> = a.splitn(3, ':').collect();
+        match parts[..] {
+            [path] => {
+                if args.len() != 1 {
+                    return Err(Error::new(format!("invalid --cgroup argument: {a} (missing <controller>: prefix)")));
+                }
+                out.push((String::new(), path.to_string()));
+            }
+            [ctrls, path] => {
+                for c in ctrls.split(',') {
+                    out.retain(|(k, _)| k != c);
+                    out.push((c.to_string(), path.to_string()));
+                }
+            }
+            _ => return Err(Error::new(format!("invalid --cgroup argument: {a}"))),
+        }
+    }
+    Ok(out)
+}
+
+/// `base` joined with `sub` lexically (as Go's path.Join), refused when it leaves `base`.
+fn join_sub(base: &std::path::Path, sub: &str) -> Result<PathBuf> {
+    let mut out = base.to_path_buf();
+    let depth = base.components().count();
+    for part in sub.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if out.components().count() <= depth {
+                    return Err(Error::new(format!("{sub} is not a sub cgroup path")));
+                }
+                out.pop();
+            }
+            p => out.push(p),
+        }
+    }
+    Ok(out)
+}
+
+/// The directories an exec'd process joins with `--cgroup`: the container's recorded cgroup
+/// with the sub-paths applied, (v1 directories, the cgroup2 one).
+fn sub_cgroup_dirs(cg: &crate::cgroups::Cgroup, subs: &[(String, String)]) -> Result<(Vec<PathBuf>, Option<PathBuf>)> {
+    let mut v1 = cg.v1.clone();
+    let mut unified = cg.unified.clone();
+    if let Some((_, sub)) = subs.iter().find(|(k, _)| k.is_empty()) {
+        for dir in v1.values_mut() {
+            *dir = join_sub(dir, sub)?;
+        }
+        if let Some(dir) = unified.as_mut() {
+            *dir = join_sub(dir, sub)?;
+        }
+    } else {
+        for (ctrl, sub) in subs {
+            // Co-mounted controllers share a directory: naming one moves them all.
+            let Some(base) = cg.v1.get(ctrl).cloned() else {
+                return Err(Error::new(format!("unknown controller {ctrl} in SubCgroupPaths")));
+            };
+            let target = join_sub(&base, sub)?;
+            for dir in v1.values_mut() {
+                if *dir == base {
+                    *dir = target.clone();
+                }
+            }
+        }
+    }
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for d in v1.into_values() {
+        if !dirs.contains(&d) {
+            dirs.push(d);
+        }
+    }
+    for d in dirs.iter().chain(unified.as_ref()) {
+        if !d.is_dir() {
+            return Err(Error::new(format!("error adding pid to cgroups: openat2 {}: no such file or directory", d.join("cgroup.procs").display())));
+        }
+    }
+    Ok((dirs, unified))
 }
 
 /// The process to run: from `-p`, or the container's process with the flags applied.
@@ -105,7 +194,7 @@ const NAMESPACES: &[(&str, CloneFlags)] = &[
 fn open_ro(path: &str, extra: i32) -> std::io::Result<OwnedFd> {
     let c = std::ffi::CString::new(path).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
     // SAFETY: open reads a NUL-terminated path and returns a new descriptor or -1.
-    let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC | extra) };
+    let fd = unsafe { libc::open64(c.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC | extra) };
     if fd < 0 {
         return Err(std::io::Error::last_os_error());
     }
@@ -168,6 +257,13 @@ pub fn exec(g: &Global, o: &ExecOptions) -> Result<i32> {
     if c.status() == Status::Stopped {
         return Err(Error::new("cannot exec in a stopped container"));
     }
+    let recorded_cgroup = super::state::cgroup_of(&c.dir);
+    // A frozen container would freeze the new process before it reports back: refused at
+    // once, as runc, unless the caller asked to wait for a resume.
+    if !o.ignore_paused && recorded_cgroup.as_ref().is_some_and(|cg| cg.is_frozen()) {
+        return Err(Error::new("cannot exec in a paused container (use --ignore-paused to override)"));
+    }
+    let subs = sub_cgroups(&o.cgroups)?;
     let process = build_process(&c, o)?;
     if process.args.is_empty() {
         return Err(Error::new("args must not be empty"));
@@ -197,7 +293,11 @@ pub fn exec(g: &Global, o: &ExecOptions) -> Result<i32> {
         Some(libc::ENOENT) | Some(libc::ESRCH) => Error::new("cannot exec in a stopped container"),
         _ => Error::new(format!("open container root: {}", errno_text(&e))),
     })?;
-    let (v1, unified) = cgroups_of(init_pid);
+    let (v1, unified) = match &recorded_cgroup {
+        Some(cg) if !subs.is_empty() => sub_cgroup_dirs(cg, &subs).map_err(|e| Error::new(format!("exec failed: unable to start container process: {}", e.msg)))?,
+        None if !subs.is_empty() => return Err(Error::new("container has no cgroup to join a sub-cgroup of")),
+        _ => cgroups_of(init_pid),
+    };
     let cgroups = crate::cgroups::Entry::open(&v1, unified.as_deref()).map_err(|e| Error::new(format!("exec failed: unable to join cgroup: {e}")))?;
     let (report_r, report_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::new(format!("pipe: {}", e.desc())))?;
     let debug = super::debuglog::pipe(g);

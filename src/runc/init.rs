@@ -12,6 +12,9 @@ use std::path::Path;
 /// First byte of the message the init sends runc: ready, or failed followed by the reason.
 pub const READY: &str = "R";
 pub const FAILED: &str = "E";
+/// The init's request that runc run the prestart and createRuntime hooks now (its mounts
+/// are made, pivot_root is still to come); it waits for a go-ahead byte on `sync`.
+pub const HOOKS: &str = "H";
 
 /// Everything the init needs, borrowed from runc's memory (the child has a copy of it).
 pub struct Child<'a> {
@@ -42,6 +45,8 @@ pub struct Child<'a> {
     pub cgroup: Option<&'a crate::cgroups::Entry>,
     /// Where `--debug` lines go (None without `--debug`).
     pub debug: Option<&'a OwnedFd>,
+    /// runc has prestart/createRuntime hooks to run between the mounts and pivot_root.
+    pub runtime_hooks: bool,
 }
 
 type Result<T> = std::result::Result<T, String>;
@@ -57,15 +62,17 @@ pub fn run(c: Child) -> ! {
     // Die with runc while it waits for us, rather than linger as an orphan nobody will start.
     // SAFETY: PR_SET_PDEATHSIG takes a plain signal number.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) };
-    let err = match prepare(&c) {
+    // With no_new_privs the filter goes in last before runc hears we are ready (as runc's
+    // init: a failure is still create's), so startContainer hooks run under it too.
+    let err = match prepare(&c).and_then(|exec| super::security::before_exec(&exec.security).map(|()| exec)) {
         Ok(exec) => {
             // runc exits after `create`: from here on the init outlives it.
             // SAFETY: as above.
             unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0 as libc::c_ulong, 0, 0, 0) };
             send(c.ready, READY);
-            match wait_for_start(&c).and_then(|()| run_hooks(&c, |h| &h.start_container)) {
+            match wait_for_start(&c).and_then(|()| run_hooks(&c, |h| &h.start_container, None)) {
                 Ok(()) => {
-                    let e = exec.secure_exec();
+                    let e = errno(exec.exec());
                     // Too late to tell runc: the caller of `start` has gone. Say it on stderr.
                     eprintln!("exec {:?} failed: {}", c.spec.process.as_ref().map(|p| p.args[0].as_str()).unwrap_or(""), e);
                     // SAFETY: _exit ends this process without running parent-owned destructors.
@@ -183,7 +190,11 @@ fn prepare(c: &Child) -> Result<Exec> {
     if c.new_namespaces.contains(CloneFlags::CLONE_NEWNS) || c.join.iter().any(|(_, f)| *f == CloneFlags::CLONE_NEWNS) {
         rootfs::prepare(spec, c.rootfs, c.bundle, &process.cwd)?;
         debug("rootfs mounts prepared");
-        run_hooks(c, |h| &h.create_container)?;
+        if c.runtime_hooks {
+            send(c.ready, HOOKS);
+            super::userns::wait_for_parent(c.sync)?;
+        }
+        run_hooks(c, |h| &h.create_container, Some(c.rootfs))?;
         rootfs::enter(c.rootfs, c.no_pivot)?;
         debug(if c.no_pivot { "entered the rootfs (no pivot_root)" } else { "entered the rootfs (pivot_root)" });
         if let Some(socket) = c.console {
@@ -286,9 +297,10 @@ fn rlimit_resource(name: &str) -> Option<libc::__rlimit_resource_t> {
 pub(super) fn set_rlimits(limits: &[crate::oci::Rlimit]) -> Result<()> {
     for l in limits {
         let res = rlimit_resource(&l.kind).ok_or_else(|| format!("unknown rlimit type {:?}", l.kind))?;
-        let lim = libc::rlimit { rlim_cur: l.soft, rlim_max: l.hard };
-        // SAFETY: setrlimit reads the rlimit struct we pass.
-        if unsafe { libc::setrlimit(res, &lim) } != 0 {
+        // rlimit64: rlim_t is 32-bit on 32-bit glibc, and OCI's limits are 64-bit.
+        let lim = libc::rlimit64 { rlim_cur: l.soft, rlim_max: l.hard };
+        // SAFETY: setrlimit64 reads the rlimit64 struct we pass.
+        if unsafe { libc::setrlimit64(res, &lim) } != 0 {
             return Err(format!("setrlimit {}: {}", l.kind, std::io::Error::last_os_error()));
         }
     }
@@ -377,13 +389,16 @@ pub(super) fn close_host_fds(preserve: i32) -> Result<()> {
 
 /// Runs one kind of the spec's hooks from inside the container (createContainer: in its mount
 /// namespace before pivot_root; startContainer: after `start`, before the user's program).
-fn run_hooks(c: &Child, which: impl Fn(&crate::oci::Hooks) -> &Vec<crate::oci::Hook>) -> Result<()> {
+/// createContainer runs in the container's root (before pivot_root, as runc chdirs there),
+/// startContainer in the process's cwd, where the init already is (`cwd` None).
+fn run_hooks(c: &Child, which: impl Fn(&crate::oci::Hooks) -> &Vec<crate::oci::Hook>, cwd: Option<&Path>) -> Result<()> {
     let Some(hooks) = c.spec.hooks.as_ref().map(which).filter(|h| !h.is_empty()) else { return Ok(()) };
     let mut state = c.hook_state.clone();
     // Our pid as the host (and runc's state) sees it: /proc is still the host's before pivot,
     // and after it the state keeps what was found then.
     state.pid = host_pid();
-    super::hooks::run(hooks, &state)
+    state.status = if cwd.is_some() { "creating" } else { "created" }.into();
+    super::hooks::run(hooks, &state, cwd)
 }
 
 /// This process's pid in the host's pid namespace (from the outermost NSpid entry).
@@ -400,7 +415,7 @@ fn host_pid() -> i32 {
 /// Blocks until `runc start` opens the exec fifo, then tells it we are going.
 fn wait_for_start(c: &Child) -> Result<()> {
     let path = format!("/proc/self/fd/{}", c.fifo.as_raw_fd());
-    let fd = nix::fcntl::open(path.as_str(), nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+    let fd = crate::fs64::open(path.as_str(), nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
         .map_err(|e| format!("open exec fifo: {}", errno(e)))?;
     // SAFETY: open returned a fresh descriptor we own.
     let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };

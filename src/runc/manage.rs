@@ -12,13 +12,35 @@ use crate::cgroups::{Cgroup, Resources};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Resolves, records, creates and limits the container's cgroup. Without root, a
-/// container that asks for no limits goes without a cgroup when none can be made (as
-/// rootless runc does); None then.
-pub fn cgroup_setup(dir: &Path, spec: &crate::oci::Spec, id: &str) -> Result<Option<Cgroup>> {
+/// Resolves the container's cgroup and checks it as runc does before anything is made:
+/// `unified` resources need a cgroup2-only host; a cgroup that already has processes is
+/// used with a warning; a frozen one is refused (the init would freeze on entering it).
+pub fn cgroup_precheck(g: &Global, spec: &crate::oci::Spec, id: &str) -> Result<Cgroup> {
+    let linux = spec.linux.as_ref();
+    let cg = Cgroup::resolve(linux.and_then(|l| l.cgroups_path.as_deref()), id)?;
+    let unified = linux.and_then(|l| l.resources.as_ref()).and_then(|r| r.other.get("unified")).and_then(|u| u.as_object());
+    if unified.is_some_and(|u| !u.is_empty()) && cg.mode != crate::cgroups::Mode::Unified {
+        return Err(Error::new(crate::cgroups::V1_NO_UNIFIED));
+    }
+    if cg.exists() {
+        let pids = cg.pids().unwrap_or_default();
+        if !pids.is_empty() {
+            g.log("warning", &format!("container's cgroup is not empty: {} process(es) found", pids.len()));
+            g.log("warning", "DEPRECATED: running container in a non-empty cgroup won't be supported in runc 1.2; https://github.com/opencontainers/runc/issues/3132");
+        }
+        if cg.is_frozen() {
+            return Err(Error::new("container's cgroup unexpectedly frozen"));
+        }
+    }
+    Ok(cg)
+}
+
+/// Records, creates and limits the container's cgroup (from [`cgroup_precheck`]). Without
+/// root, a container that asks for no limits goes without a cgroup when none can be made
+/// (as rootless runc does); None then.
+pub fn cgroup_setup(dir: &Path, spec: &crate::oci::Spec, cg: Cgroup) -> Result<Option<Cgroup>> {
     let linux = spec.linux.clone().unwrap_or_default();
     let mut r = linux.resources.as_ref().map(Resources::from_spec).transpose()?.unwrap_or_default();
-    let cg = Cgroup::resolve(linux.cgroups_path.as_deref(), id)?;
     cg.save(&cgroup_file(dir))?;
     if let Err(e) = cg.create() {
         let limits_wanted = Resources { devices: Vec::new(), ..r.clone() } != Resources::default();
@@ -102,27 +124,43 @@ pub fn resume(g: &Global, id: &str) -> Result<()> {
 pub struct UpdateFlags<'a> {
     pub resources_file: Option<&'a str>,
     pub values: Vec<(&'static str, &'a str)>,
+    pub l3_cache_schema: Option<&'a str>,
+    pub mem_bw_schema: Option<&'a str>,
 }
 
-/// `5m`, `1g`, `1024` → bytes; `-1` stays -1.
+/// `5m`, `1g`, `1.5GiB`, `1024` → bytes as Go's units.RAMInBytes reads them (binary
+/// multiples, an optional `i` and `b`, one space allowed); `-1` stays -1.
 fn parse_bytes(s: &str) -> std::result::Result<i64, String> {
     if s == "-1" {
         return Ok(-1);
     }
+    let bad = || format!("invalid size: '{s}'");
     let lower = s.to_ascii_lowercase();
-    let t = lower.trim_end_matches('b');
+    let t = lower.strip_suffix('b').unwrap_or(&lower);
+    let t = if t.len() < lower.len() || t.ends_with('i') { t.strip_suffix('i').unwrap_or(t) } else { t };
     let (num, mult) = match t.chars().last() {
         Some('k') => (&t[..t.len() - 1], 1i64 << 10),
         Some('m') => (&t[..t.len() - 1], 1 << 20),
         Some('g') => (&t[..t.len() - 1], 1 << 30),
         Some('t') => (&t[..t.len() - 1], 1 << 40),
+        Some('p') => (&t[..t.len() - 1], 1 << 50),
         _ => (t, 1),
     };
-    let n: f64 = num.parse().map_err(|_| format!("invalid value for memory: {s}"))?;
+    let num = num.strip_suffix(' ').unwrap_or(num);
+    if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit() || b == b'.') || num.starts_with('.') {
+        return Err(bad());
+    }
+    let n: f64 = num.parse().map_err(|_| bad())?;
     Ok((n * mult as f64) as i64)
 }
 
-/// `runc update`: new limits on a live container, from flags or `-r FILE` (`-` is stdin).
+/// Whether the kernel offers Intel RDT (resctrl) with the given resource.
+fn rdt_has(resource: &str) -> bool {
+    crate::mounts::mounts().unwrap_or_default().iter().filter(|m| m.fstype == "resctrl").any(|m| m.mount_point.join("info").join(resource).is_dir())
+}
+
+/// `runc update`: new limits on a live container, from `-r FILE` (`-` is stdin; the other
+/// flags are then not read, as runc) or from the flags.
 pub fn update(g: &Global, id: &str, f: &UpdateFlags) -> Result<()> {
     let c = Container::load(g, id)?;
     if c.status() == Status::Stopped {
@@ -136,31 +174,50 @@ pub fn update(g: &Global, id: &str, f: &UpdateFlags) -> Result<()> {
             std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map_err(|e| Error::new(e.to_string()))?;
             s
         } else {
-            std::fs::read_to_string(file).map_err(|e| Error::new(format!("open {file}: {e}")))?
+            std::fs::read_to_string(file).map_err(|e| Error::new(format!("open {file}: {}", super::state::errno_text(&e))))?
         };
         r = serde_json::from_str(&text).map_err(|e| Error::new(format!("decode resources: {e}")))?;
-    }
-    let num = |name: &str, v: &str| v.parse::<i64>().map_err(|_| Error::new(format!("invalid value for {name}: {v}")));
-    for (name, v) in &f.values {
-        let mem = r.memory.get_or_insert_with(Default::default);
-        match *name {
-            "memory" => mem.limit = Some(parse_bytes(v)?),
-            "memory-reservation" => mem.reservation = Some(parse_bytes(v)?),
-            "memory-swap" => mem.swap = Some(parse_bytes(v)?),
-            "kernel-memory-tcp" => mem.kernel_tcp = Some(parse_bytes(v)?),
-            "cpu-shares" => r.cpu.get_or_insert_with(Default::default).shares = Some(num(name, v)? as u64),
-            "cpu-quota" => r.cpu.get_or_insert_with(Default::default).quota = Some(num(name, v)?),
-            "cpu-period" => r.cpu.get_or_insert_with(Default::default).period = Some(num(name, v)? as u64),
-            "cpu-rt-period" => r.cpu.get_or_insert_with(Default::default).realtime_period = Some(num(name, v)? as u64),
-            "cpu-rt-runtime" => r.cpu.get_or_insert_with(Default::default).realtime_runtime = Some(num(name, v)?),
-            "cpuset-cpus" => r.cpu.get_or_insert_with(Default::default).cpus = Some(v.to_string()),
-            "cpuset-mems" => r.cpu.get_or_insert_with(Default::default).mems = Some(v.to_string()),
-            "pids-limit" => r.pids = Some(crate::cgroups::resources::Pids { limit: num(name, v)? }),
-            "blkio-weight" => r.block_io.get_or_insert_with(Default::default).weight = Some(num(name, v)? as u16),
-            _ => {}
+    } else {
+        let int = |name: &str, v: &str| v.parse::<i64>().map_err(|_| Error::new(format!("invalid value for {name}: strconv.ParseInt: parsing {v:?}: invalid syntax")));
+        let uint = |name: &str, v: &str| v.parse::<u64>().map_err(|_| Error::new(format!("invalid value for {name}: strconv.ParseUint: parsing {v:?}: invalid syntax")));
+        let bytes = |name: &str, v: &str| parse_bytes(v).map_err(|e| Error::new(format!("invalid value for {name}: {e}")));
+        // Int flags of urfave/cli: a bad number is a usage error of the flag itself.
+        let flag_int = |name: &str, v: &str| v.parse::<i64>().map_err(|_| Error::new(format!("invalid value {v:?} for flag -{name}: parse error")));
+        for (name, v) in &f.values {
+            let mem = r.memory.get_or_insert_with(Default::default);
+            match *name {
+                "memory" => mem.limit = Some(bytes(name, v)?),
+                "memory-reservation" => mem.reservation = Some(bytes(name, v)?),
+                "memory-swap" => mem.swap = Some(bytes(name, v)?),
+                "kernel-memory" => mem.kernel = Some(bytes(name, v)?),
+                "kernel-memory-tcp" => mem.kernel_tcp = Some(bytes(name, v)?),
+                "cpu-shares" => r.cpu.get_or_insert_with(Default::default).shares = Some(uint("cpu-share", v)?),
+                "cpu-quota" => r.cpu.get_or_insert_with(Default::default).quota = Some(int(name, v)?),
+                "cpu-period" => r.cpu.get_or_insert_with(Default::default).period = Some(uint(name, v)?),
+                "cpu-rt-period" => r.cpu.get_or_insert_with(Default::default).realtime_period = Some(uint(name, v)?),
+                "cpu-rt-runtime" => r.cpu.get_or_insert_with(Default::default).realtime_runtime = Some(int(name, v)?),
+                "cpuset-cpus" => r.cpu.get_or_insert_with(Default::default).cpus = Some(v.to_string()),
+                "cpuset-mems" => r.cpu.get_or_insert_with(Default::default).mems = Some(v.to_string()),
+                "pids-limit" => r.pids = Some(crate::cgroups::resources::Pids { limit: flag_int(name, v)? }),
+                "blkio-weight" => r.block_io.get_or_insert_with(Default::default).weight = Some(flag_int(name, v)? as u16),
+                _ => {}
+            }
+            if r.memory.as_ref().is_some_and(|m| *m == Default::default()) {
+                r.memory = None;
+            }
         }
-        if r.memory.as_ref().is_some_and(|m| *m == Default::default()) {
-            r.memory = None;
+    }
+    // As runc 1.1: kernel memory settings are warned about and not applied.
+    if let Some(m) = r.memory.as_mut() {
+        if m.kernel.take().is_some_and(|k| k != 0) | m.kernel_tcp.take().is_some_and(|k| k != 0) {
+            g.log("warning", "Kernel memory settings are ignored and will be removed");
+        }
+    }
+    // Intel RDT: runc's refusals where the kernel lacks it; this runtime manages no RDT
+    // group, so where the kernel has it the flags are refused as unsupported.
+    for (value, resource, what) in [(f.l3_cache_schema, "L3", "Intel RDT/CAT: l3 cache schema"), (f.mem_bw_schema, "MB", "Intel RDT/MBA: memory bandwidth schema")] {
+        if value.is_some_and(|v| !v.is_empty()) {
+            return Err(Error::new(if rdt_has(resource) { format!("{what} is not supported by this runtime") } else { format!("{what} is not enabled") }));
         }
     }
     // The spec's device rules are not part of an update.
@@ -176,27 +233,32 @@ pub fn update(g: &Global, id: &str, f: &UpdateFlags) -> Result<()> {
     c.save()
 }
 
+/// Folds an update into the recorded resources; 0 (runc's "not given") keeps the old value.
 fn merge(into: &mut Resources, r: &Resources) {
+    fn keep<T: Copy + PartialEq + Default>(new: Option<T>, old: Option<T>) -> Option<T> {
+        new.filter(|v| *v != T::default()).or(old)
+    }
     if let Some(m) = &r.memory {
         let t = into.memory.get_or_insert_with(Default::default);
-        t.limit = m.limit.or(t.limit);
-        t.reservation = m.reservation.or(t.reservation);
-        t.swap = m.swap.or(t.swap);
-        t.kernel_tcp = m.kernel_tcp.or(t.kernel_tcp);
+        t.limit = keep(m.limit, t.limit);
+        t.reservation = keep(m.reservation, t.reservation);
+        t.swap = keep(m.swap, t.swap);
     }
     if let Some(c) = &r.cpu {
         let t = into.cpu.get_or_insert_with(Default::default);
-        t.shares = c.shares.or(t.shares);
-        t.quota = c.quota.or(t.quota);
-        t.period = c.period.or(t.period);
-        t.cpus = c.cpus.clone().or(t.cpus.take());
-        t.mems = c.mems.clone().or(t.mems.take());
+        t.shares = keep(c.shares, t.shares);
+        t.quota = keep(c.quota, t.quota);
+        t.period = keep(c.period, t.period);
+        t.realtime_period = keep(c.realtime_period, t.realtime_period);
+        t.realtime_runtime = keep(c.realtime_runtime, t.realtime_runtime);
+        t.cpus = c.cpus.clone().filter(|v| !v.is_empty()).or(t.cpus.take());
+        t.mems = c.mems.clone().filter(|v| !v.is_empty()).or(t.mems.take());
     }
-    if r.pids.is_some() {
+    if r.pids.as_ref().is_some_and(|p| p.limit != 0) {
         into.pids = r.pids.clone();
     }
     if let Some(b) = &r.block_io {
-        into.block_io.get_or_insert_with(Default::default).weight = b.weight.or(into.block_io.as_ref().and_then(|x| x.weight));
+        into.block_io.get_or_insert_with(Default::default).weight = keep(b.weight, into.block_io.as_ref().and_then(|x| x.weight));
     }
 }
 
@@ -408,11 +470,13 @@ pub fn command(g: &Global, cmd: &str, rest: &[String]) -> Result<i32> {
         }
         "update" => {
             super::flags::check_args(cmd, &p, 1, 1)?;
-            let names = ["memory", "memory-reservation", "memory-swap", "kernel-memory-tcp", "cpu-shares", "cpu-quota", "cpu-period", "cpu-rt-period", "cpu-rt-runtime", "cpuset-cpus", "cpuset-mems", "pids-limit", "blkio-weight"];
-            if p.value("kernel-memory").is_some() {
-                return Err(Error::new("kernel memory limits are not supported (deprecated by the kernel)"));
-            }
-            let flags = UpdateFlags { resources_file: p.value("resources"), values: names.iter().filter_map(|n| Some((*n, p.value(n)?))).collect() };
+            let names = ["memory", "memory-reservation", "memory-swap", "kernel-memory", "kernel-memory-tcp", "cpu-shares", "cpu-quota", "cpu-period", "cpu-rt-period", "cpu-rt-runtime", "cpuset-cpus", "cpuset-mems", "pids-limit", "blkio-weight"];
+            let flags = UpdateFlags {
+                resources_file: p.value("resources"),
+                values: names.iter().filter_map(|n| Some((*n, p.value(n)?))).filter(|(_, v)| !v.is_empty()).collect(),
+                l3_cache_schema: p.value("l3-cache-schema"),
+                mem_bw_schema: p.value("mem-bw-schema"),
+            };
             update(g, &p.args[0], &flags)?
         }
         "events" => {
@@ -442,6 +506,11 @@ mod tests {
         assert_eq!(parse_bytes("1G").unwrap(), 1 << 30);
         assert_eq!(parse_bytes("-1").unwrap(), -1);
         assert!(parse_bytes("lots").is_err());
+        assert_eq!(parse_bytes("1.5GiB").unwrap(), 3 << 29);
+        assert_eq!(parse_bytes("2 kb").unwrap(), 2048);
+        assert_eq!(parse_bytes("1p").unwrap(), 1 << 50);
+        assert!(parse_bytes("1x").is_err());
+        assert!(parse_bytes("m").is_err());
     }
 
     #[test]

@@ -13,7 +13,7 @@ const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 fn open_raw(path: &str, flags: i32) -> std::io::Result<OwnedFd> {
     let c = CString::new(path).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
     // SAFETY: open reads the NUL-terminated path and returns a new descriptor or -1.
-    let fd = unsafe { libc::open(c.as_ptr(), flags | libc::O_CLOEXEC) };
+    let fd = unsafe { libc::open64(c.as_ptr(), flags | libc::O_CLOEXEC) };
     if fd < 0 {
         return Err(std::io::Error::last_os_error());
     }
@@ -21,14 +21,10 @@ fn open_raw(path: &str, flags: i32) -> std::io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+// f_type is 64-bit on 64-bit CPUs, 32-bit on 32-bit ones.
+#[allow(clippy::useless_conversion)]
 fn fs_type(fd: &OwnedFd) -> std::io::Result<i64> {
-    // SAFETY: statfs is plain old data; fstatfs fills it for a descriptor we hold.
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    // SAFETY: as above.
-    if unsafe { libc::fstatfs(fd.as_raw_fd(), &mut st) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(st.f_type as i64)
+    Ok(i64::from(crate::fs64::fstatfs(fd)?.f_type))
 }
 
 /// Whether the file open as `fd` lives on a procfs.
@@ -64,7 +60,7 @@ fn fd_path(fd: &OwnedFd) -> Result<String> {
 /// otherwise have put anything at that path and have it bound over the masked paths).
 fn dev_null() -> Result<OwnedFd> {
     let fd = open_raw("/dev/null", libc::O_PATH | libc::O_NOFOLLOW).map_err(|e| format!("open /dev/null: {e}"))?;
-    let st = nix::sys::stat::fstat(fd.as_raw_fd()).map_err(|e| format!("stat /dev/null: {}", e.desc()))?;
+    let st = crate::fs64::fstat(fd.as_raw_fd()).map_err(|e| format!("stat /dev/null: {}", e.desc()))?;
     if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != libc::makedev(1, 3) {
         return Err("/dev/null is not the null device (char 1:3): refusing to mask paths with it".into());
     }
@@ -72,10 +68,10 @@ fn dev_null() -> Result<OwnedFd> {
 }
 
 /// An O_PATH descriptor of `path` itself (no symlink followed at the end), or None if absent.
-fn open_target(path: &str) -> Result<Option<(OwnedFd, nix::sys::stat::FileStat)>> {
+fn open_target(path: &str) -> Result<Option<(OwnedFd, crate::fs64::FileStat)>> {
     match open_raw(path, libc::O_PATH | libc::O_NOFOLLOW) {
         Ok(fd) => {
-            let st = nix::sys::stat::fstat(fd.as_raw_fd()).map_err(|e| format!("stat {path}: {}", e.desc()))?;
+            let st = crate::fs64::fstat(fd.as_raw_fd()).map_err(|e| format!("stat {path}: {}", e.desc()))?;
             if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
                 return Err(format!("{path} is a symlink: refusing to mask or protect through it"));
             }
@@ -109,8 +105,8 @@ pub fn make_readonly(path: &str) -> Result<()> {
     // The bind is a new mount on top: reopen to reach it, not the one underneath.
     let Some((mounted, _)) = open_target(path)? else { return Err(format!("{path} vanished")) };
     let mounted_path = fd_path(&mounted)?;
-    let kept = match nix::sys::statvfs::statvfs(mounted_path.as_str()) {
-        Ok(s) => MsFlags::from_bits_truncate(s.flags().bits() & (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | libc::MS_NOATIME | libc::MS_NODIRATIME | libc::MS_RELATIME)),
+    let kept = match crate::fs64::statvfs(mounted_path.as_str()) {
+        Ok(s) => MsFlags::from_bits_truncate(s.f_flag & (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | libc::MS_NOATIME | libc::MS_NODIRATIME | libc::MS_RELATIME)),
         Err(_) => MsFlags::empty(),
     };
     let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC | kept;

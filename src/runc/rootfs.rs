@@ -26,7 +26,8 @@ fn open_in_root(root: &OwnedFd, path: &Path, flags: i32) -> std::io::Result<Owne
     let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
     // SAFETY: open_how is plain old data; all-zero is valid.
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (flags | libc::O_CLOEXEC) as u64;
+    // O_LARGEFILE: the raw call gets no libc help, and 32-bit processes must ask for it.
+    how.flags = (flags | libc::O_CLOEXEC | libc::O_LARGEFILE) as u64;
     how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
     // SAFETY: openat2 reads the path and the open_how of the size we pass; both outlive the call.
     let fd = unsafe { libc::syscall(libc::SYS_openat2, root.as_raw_fd(), c.as_ptr(), &how as *const libc::open_how, std::mem::size_of::<libc::open_how>()) };
@@ -92,7 +93,7 @@ fn mkdir_all_in_root(root: &OwnedFd, rel: &Path, mode: u32) -> Result<OwnedFd> {
         let candidate = prefix.join(&name);
         match open_in_root(root, &candidate, libc::O_PATH | libc::O_NOFOLLOW) {
             Ok(fd) => {
-                let st = nix::sys::stat::fstat(fd.as_raw_fd()).map_err(|e| format!("stat {}: {}", candidate.display(), errno(e)))?;
+                let st = crate::fs64::fstat(fd.as_raw_fd()).map_err(|e| format!("stat {}: {}", candidate.display(), errno(e)))?;
                 match st.st_mode & libc::S_IFMT {
                     libc::S_IFDIR => prefix = candidate,
                     libc::S_IFLNK => {
@@ -148,7 +149,7 @@ fn make_target(root: &OwnedFd, dest: &str, file: bool) -> Result<OwnedFd> {
     let cname = CString::new(name.as_bytes()).map_err(|_| "NUL in path".to_string())?;
     let parent = open_in_root(root, parent_rel, libc::O_RDONLY | libc::O_DIRECTORY).map_err(|e| format!("open parent of {dest}: {}", io_text(&e)))?;
     // SAFETY: openat reads the NUL-terminated name relative to a descriptor we hold.
-    let fd = unsafe { libc::openat(parent.as_raw_fd(), cname.as_ptr(), libc::O_CREAT | libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0o644) };
+    let fd = unsafe { libc::openat64(parent.as_raw_fd(), cname.as_ptr(), libc::O_CREAT | libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0o644) };
     if fd < 0 {
         let e = std::io::Error::last_os_error();
         if e.raw_os_error() != Some(libc::EEXIST) && e.raw_os_error() != Some(libc::ELOOP) {
@@ -169,7 +170,7 @@ fn follow_final_symlinks(root: &OwnedFd, mut rel: PathBuf) -> Result<PathBuf> {
             Ok(fd) => fd,
             Err(_) => return Ok(rel),
         };
-        let st = nix::sys::stat::fstat(fd.as_raw_fd()).map_err(errno)?;
+        let st = crate::fs64::fstat(fd.as_raw_fd()).map_err(errno)?;
         if st.st_mode & libc::S_IFMT != libc::S_IFLNK {
             return Ok(rel);
         }
@@ -299,9 +300,9 @@ fn propagation_flags(name: &str) -> Result<MsFlags> {
 
 /// Mount flags of the filesystem at `path` that a bind remount must keep.
 fn kept_flags(path: &str) -> MsFlags {
-    match nix::sys::statvfs::statvfs(path) {
+    match crate::fs64::statvfs(path) {
         Ok(s) => {
-            let f = s.flags().bits();
+            let f = s.f_flag;
             MsFlags::from_bits_truncate(f & (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | libc::MS_NOATIME | libc::MS_NODIRATIME | libc::MS_RELATIME))
         }
         Err(_) => MsFlags::empty(),
@@ -326,7 +327,7 @@ pub fn prepare(spec: &crate::oci::Spec, rootfs: &Path, bundle: &Path, cwd: &str)
     }
     let rootfs_str = rootfs.to_str().ok_or("rootfs path is not UTF-8")?;
     do_mount(Some(rootfs_str), rootfs_str, NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE).map_err(|e| format!("bind rootfs {rootfs_str}: {}", errno(e)))?;
-    let root = nix::fcntl::open(rootfs, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty()).map_err(|e| format!("open rootfs: {}", errno(e)))?;
+    let root = crate::fs64::open(rootfs, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty()).map_err(|e| format!("open rootfs: {}", errno(e)))?;
     // SAFETY: open returned a fresh descriptor we own.
     let root = unsafe { OwnedFd::from_raw_fd(root) };
 
@@ -377,7 +378,7 @@ fn mount_one(root: &OwnedFd, m: &crate::oci::Mount, bundle: &Path) -> Result<()>
         // The path, looked up again, must lead to what was just mounted: a symlink swapped in
         // meanwhile (a volume shared with a running container, CVE-2021-30465) would have the
         // remount and propagation below applied elsewhere in the root.
-        let st = nix::sys::stat::fstat(mounted.as_raw_fd()).map_err(errno)?;
+        let st = crate::fs64::fstat(mounted.as_raw_fd()).map_err(errno)?;
         if (st.st_dev as u64, st.st_ino as u64) != (meta.dev(), meta.ino()) {
             return Err(format!("mount destination {} changed while it was mounted (a racing symlink?)", m.destination));
         }
@@ -430,7 +431,7 @@ fn require_plain_directory(root: &OwnedFd, rel: &Path, kind: &str) -> Result<()>
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
         Err(e) => Err(io_text(&e)),
         Ok(fd) => {
-            let st = nix::sys::stat::fstat(fd.as_raw_fd()).map_err(errno)?;
+            let st = crate::fs64::fstat(fd.as_raw_fd()).map_err(errno)?;
             if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
                 return Err(format!("filesystem {kind:?} must be mounted on ordinary directory"));
             }
@@ -548,7 +549,7 @@ fn mask_host_proc_and_sys(rootfs: &Path) -> Result<()> {
 pub fn enter(rootfs: &Path, no_pivot: bool) -> Result<()> {
     use nix::fcntl::OFlag;
     let open_dir = |p: &Path| -> Result<OwnedFd> {
-        let fd = nix::fcntl::open(p, OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty()).map_err(|e| format!("open {}: {}", p.display(), errno(e)))?;
+        let fd = crate::fs64::open(p, OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty()).map_err(|e| format!("open {}: {}", p.display(), errno(e)))?;
         // SAFETY: open returned a fresh descriptor we own.
         Ok(unsafe { OwnedFd::from_raw_fd(fd) })
     };

@@ -9,7 +9,7 @@
 //! runc 1.1 did. `DOCKBOX_RUNC_SEAL=memfd` forces the memfd (used to compare the costs).
 
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 type Result<T> = std::result::Result<T, String>;
 
@@ -22,12 +22,14 @@ fn last_error(what: &str) -> String {
     format!("{what}: {}", std::io::Error::last_os_error())
 }
 
-fn own(fd: i64, what: &str) -> Result<OwnedFd> {
+/// `fd` as returned by libc (c_int) or syscall(2) (c_long, 32 or 64 bits).
+fn own(fd: impl TryInto<RawFd>, what: &str) -> Result<OwnedFd> {
+    let fd = fd.try_into().unwrap_or(-1);
     if fd < 0 {
         return Err(last_error(what));
     }
     // SAFETY: the syscall returned a fresh descriptor nobody else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// Whether the running binary is already one the container cannot modify: on a read-only
@@ -39,7 +41,7 @@ pub fn running_sealed() -> bool {
     if seals >= 0 && seals & libc::F_SEAL_WRITE != 0 {
         return true;
     }
-    nix::sys::statvfs::fstatvfs(&exe).map(|s| s.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY)).unwrap_or(false)
+    crate::fs64::fstatvfs(&exe).map(|s| crate::fs64::is_read_only(&s)).unwrap_or(false)
 }
 
 /// A detached, read-only, nosuid bind mount of /proc/self/exe, as an O_PATH descriptor.
@@ -59,7 +61,7 @@ fn sealed_memfd() -> Result<OwnedFd> {
     let name = CString::new("runc_cloned:/proc/self/exe").expect("static string");
     // SAFETY: memfd_create reads the NUL-terminated name.
     let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
-    let memfd = own(fd as i64, "memfd_create")?;
+    let memfd = own(fd, "memfd_create")?;
     let mut src = std::fs::File::open("/proc/self/exe").map_err(|e| format!("open /proc/self/exe: {e}"))?;
     let mut dst = std::fs::File::from(memfd.try_clone().map_err(|e| format!("dup: {e}"))?);
     std::io::copy(&mut src, &mut dst).map_err(|e| format!("copy binary to memfd: {e}"))?;

@@ -46,23 +46,48 @@ fn run_child(child: impl FnOnce(bool) -> Infallible, in_cgroup: bool) -> ! {
     match child(in_cgroup) {}
 }
 
+/// The kernel's `struct clone_args` (linux/sched.h), version 2 (with `cgroup`, 88 bytes).
+/// Every field is a 64-bit `__aligned_u64` on every CPU, so it is laid out here rather than
+/// taken from libc, which has it only for 64-bit targets.
+#[repr(C, align(8))]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+// CLONE_ARGS_SIZE_VER2 on every CPU; where libc has the struct, ours matches it.
+const _: () = assert!(std::mem::size_of::<CloneArgs>() == 88);
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(std::mem::size_of::<CloneArgs>() == std::mem::size_of::<libc::clone_args>());
+
 /// clone3 with fork's semantics (no new stack: the child goes on from here on a copy of
 /// ours) into the cgroup2 directory `dir`: None in the child, its pid in the parent.
 fn clone3_into(flags: CloneFlags, dir: BorrowedFd) -> nix::Result<Option<Pid>> {
-    // SAFETY: clone_args is plain old data; all-zero is its "nothing asked" value.
-    let mut args: libc::clone_args = unsafe { std::mem::zeroed() };
-    args.flags = flags.bits() as u32 as u64 | CLONE_INTO_CGROUP;
-    args.exit_signal = libc::SIGCHLD as u64;
-    args.cgroup = dir.as_raw_fd() as u64;
+    // All-zero (Default) is the kernel's "nothing asked" for every other field.
+    let args = CloneArgs {
+        flags: u64::from(flags.bits() as u32) | CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: dir.as_raw_fd() as u64,
+        ..CloneArgs::default()
+    };
     // SAFETY: clone3 reads `size` bytes of the args we pass. Without CLONE_VM and with no
     // stack given, the child runs on a copy of our memory like after fork, which is sound
     // because runc is single-threaded here. Unlike fork(3), libc's record of the thread id
     // is not updated (as after clone(2)); glibc asks the kernel where it matters (raise).
-    let rc = unsafe { libc::syscall(libc::SYS_clone3, &args as *const libc::clone_args, std::mem::size_of::<libc::clone_args>()) };
+    let rc = unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>()) };
     match rc {
         -1 => Err(nix::errno::Errno::last()),
         0 => Ok(None),
-        pid => Ok(Some(Pid::from_raw(pid as i32))),
+        pid => Ok(Some(Pid::from_raw(pid as libc::pid_t))),
     }
 }
 

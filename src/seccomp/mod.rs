@@ -224,6 +224,7 @@ impl Seccomp {
             }
         }
         let arches = self.arches();
+        let enosys = self.enosys_above(default)?;
         let mut asm = Assembler::default();
         let bad_arch = asm.label();
         asm.load(bpf::OFF_ARCH);
@@ -248,19 +249,19 @@ impl Seccomp {
                 asm.goto(x32);
                 asm.place(native);
                 if arches.contains(&Arch::X86_64) {
-                    emit_arch(&mut asm, Arch::X86_64, &rules, default)?;
+                    emit_arch(&mut asm, Arch::X86_64, &rules, default, enosys.get(&Arch::X86_64).copied())?;
                 } else {
                     asm.goto(bad_arch);
                 }
                 asm.place(x32);
                 if arches.contains(&Arch::X32) {
-                    emit_arch(&mut asm, Arch::X32, &rules, default)?;
+                    emit_arch(&mut asm, Arch::X32, &rules, default, enosys.get(&Arch::X32).copied())?;
                 } else {
                     asm.goto(bad_arch);
                 }
             } else {
                 let arch = *arches.iter().find(|a| a.audit() == audit).expect("audit values come from arches");
-                emit_arch(&mut asm, arch, &rules, default)?;
+                emit_arch(&mut asm, arch, &rules, default, enosys.get(&arch).copied())?;
             }
         }
         asm.place(bad_arch);
@@ -269,11 +270,40 @@ impl Seccomp {
     }
 }
 
+impl Seccomp {
+    /// runc's -ENOSYS stub: for each arch the profile lists, the largest syscall number its
+    /// rules name (whatever their action); a call above it is newer than the profile, and
+    /// gets ENOSYS instead of the default so that libc falls back to an older call. None of
+    /// it when the default lets calls through (allow, log, trace), as runc.
+    fn enosys_above(&self, default: u32) -> Result<BTreeMap<Arch, u32>, String> {
+        let mut out = BTreeMap::new();
+        if matches!(self.default_action.as_str(), "SCMP_ACT_ALLOW" | "SCMP_ACT_LOG" | "SCMP_ACT_TRACE") || default == RET_ERRNO | libc::ENOSYS as u32 {
+            return Ok(out);
+        }
+        for name in &self.architectures {
+            let arch = if name == "SCMP_ARCH_NATIVE" { Some(Arch::native()) } else { Arch::from_spec(name) };
+            let Some(arch) = arch else { continue };
+            let largest = self.syscalls.iter().flat_map(|s| s.names.iter()).filter_map(|n| arch.syscall(n)).max();
+            if let Some(max) = largest.filter(|m| *m & !X32_SYSCALL_BIT != 0) {
+                out.insert(arch, max);
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// Unconditional rules sharing one result are grouped: a run of range tests into one `ret`
 /// (at most this many, so that every test reaches the `ret` with an 8-bit jump).
 const GROUP: usize = 100;
 
-fn emit_arch(asm: &mut Assembler, arch: Arch, rules: &[(Vec<String>, Rule)], default: u32) -> Result<(), String> {
+fn emit_arch(asm: &mut Assembler, arch: Arch, rules: &[(Vec<String>, Rule)], default: u32, enosys_above: Option<u32>) -> Result<(), String> {
+    if let Some(max) = enosys_above {
+        let known = asm.label();
+        asm.load(bpf::OFF_NR);
+        asm.jump(bpf::JGT_K, max, Target::Next, Target::Label(known));
+        asm.ret(RET_ERRNO | libc::ENOSYS as u32);
+        asm.place(known);
+    }
     // Per syscall number: the first unconditional rule wins; else its conditional rules.
     let mut plain: BTreeMap<u32, u32> = BTreeMap::new();
     let mut checked: BTreeMap<u32, Vec<&Rule>> = BTreeMap::new();

@@ -551,7 +551,7 @@ impl Shim {
         self.stdin_keeper = io.stdin_keeper;
         self.output_keepers.extend(io.output_keepers);
         // The write ends are the runtime's only: they are closed once it has run.
-        let pid = self.runtime_create(&id, &bundle, &[], io.stdin, io.stdout, io.stderr)?;
+        let pid = self.runtime_create(&id, &bundle, no_pivot_flag(params), io.stdin, io.stdout, io.stderr)?;
         Ok(self.created(id, bundle, pid))
     }
 
@@ -604,7 +604,9 @@ impl Shim {
         self.output_keepers.extend(io.output_keepers);
         let console = tty::ConsoleSocket::bind(&self.flags.workdir).map_err(|e| io_err("console socket", e))?;
         let console_arg = console.path.display().to_string();
-        let pid = self.runtime_create(&id, &bundle, &["--console-socket", &console_arg], None, None, runtime::Stderr::Null)?;
+        let mut extra = vec!["--console-socket", console_arg.as_str()];
+        extra.extend_from_slice(no_pivot_flag(params));
+        let pid = self.runtime_create(&id, &bundle, &extra, None, None, runtime::Stderr::Null)?;
         match console.receive(param_str(params, "stdin"), param_str(params, "stdout")) {
             Ok(tty) => self.tty = Some(tty),
             Err(e) => {
@@ -733,4 +735,13 @@ impl Shim {
 /// The path of a shim's recorded exit, for containerd when the shim is gone.
 pub fn exit_file(workdir: &Path) -> PathBuf {
     workdir.join("exit")
+}
+
+/// `--no-pivot` for the runtime's create when containerd asks for it (`no_pivot`).
+fn no_pivot_flag(params: &Value) -> &'static [&'static str] {
+    if params.get("no_pivot").and_then(Value::as_bool) == Some(true) {
+        &["--no-pivot"]
+    } else {
+        &[]
+    }
 }

@@ -5,7 +5,7 @@ use crate::daemon::filters::Filters;
 use crate::daemon::errors::ApiError;
 use crate::daemon::{stats, Daemon};
 use crate::http::server::{Request, Response};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
@@ -99,13 +99,4 @@ pub fn stats(d: &Arc<Daemon>, id: &str, req: &Request) -> Result<Response, ApiEr
 pub fn prune(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
     let filters = Filters::parse(req.query("filters"))?;
     d.prune_containers(&filters).map(|v| Response::json(200, &v))
-}
-
-/// POST /build/prune: this daemon makes no build cache yet, so there is never anything to
-/// delete; the filters are checked as Docker checks them.
-pub fn prune_build_cache(req: &Request) -> Result<Response, ApiError> {
-    let filters = Filters::parse(req.query("filters"))?;
-    filters.validate(&["until", "id", "parent", "type", "description", "inuse", "shared", "private", "label", "label!"])?;
-    filters.until()?;
-    Ok(Response::json(200, &json!({"CachesDeleted": null, "SpaceReclaimed": 0})))
 }

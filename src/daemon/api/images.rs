@@ -13,7 +13,7 @@ use std::sync::Arc;
 /// GET /images/json.
 pub fn list(d: &Daemon, req: &Request, v: (u32, u32)) -> Result<Value, ApiError> {
     let filters = crate::daemon::filters::Filters::parse(req.query("filters"))?;
-    crate::daemon::image_list::list(d, v, &filters)
+    crate::daemon::image_list::list(d, v, &filters, req.query_bool("all"))
 }
 
 /// GET /images/{name}/json.
@@ -72,7 +72,10 @@ pub fn pull(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
     } else {
         format!("{from}:{tag}")
     };
-    let reference = crate::reference::Reference::parse_normalized(&full).map_err(|e| ApiError::bad_request(e.to_string()))?.with_default_tag();
+    let parsed = crate::reference::Reference::parse_normalized(&full).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    // A name alone (no tag, no digest) pulls every tag of the repository, as Docker's does.
+    let all_tags = parsed.tag.is_none() && parsed.digest.is_none();
+    let reference = parsed.with_default_tag();
     let platform = match req.query("platform").filter(|p| !p.is_empty()) {
         Some(p) => Some(crate::registry::Platform::parse(p).map_err(ApiError::bad_request)?),
         None => None,
@@ -86,6 +89,14 @@ pub fn pull(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
     };
     let daemon = d.clone();
     progress_stream(Box::new(move |progress| {
+        if all_tags {
+            let repository = crate::reference::Reference { tag: None, ..reference.clone() };
+            daemon.images.pull_all_tags(&repository, &opts, progress).map_err(|e| (pull_status(e.kind), e.message))?;
+            // One event naming the repository, as Docker logs the reference it was asked for.
+            let name = repository.familiar_name();
+            daemon.events.image("pull", &name, &name);
+            return Ok(());
+        }
         daemon.images.pull(&reference, &opts, progress).map_err(|e| (pull_status(e.kind), e.message))?;
         let name = reference.familiar_string();
         daemon.events.image("pull", &name, &name);
@@ -268,7 +279,7 @@ pub fn system_df(d: &Daemon, v: (u32, u32)) -> Value {
         })
         .collect();
     let (layers_size, shared) = d.images.disk_usage();
-    let mut images = crate::daemon::image_list::list(d, v, &Default::default()).unwrap_or_default();
+    let mut images = crate::daemon::image_list::list(d, v, &Default::default(), true).unwrap_or_default();
     if let Some(arr) = images.as_array_mut() {
         for i in arr {
             let id = i["Id"].as_str().unwrap_or("").to_string();
@@ -354,8 +365,18 @@ fn on_worker<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Resul
 pub fn load(d: &Arc<Daemon>, mut req: Request) -> Result<Response, ApiError> {
     let daemon = d.clone();
     let mut body = req.take_body();
-    let lines = on_worker(move || daemon.images.load_archive(&mut body))?.map_err(|e| ApiError::internal(e.to_string()))?;
     let mut out = Vec::new();
+    // As Docker's, a load always answers 200: what went wrong is the stream's error line
+    // (SDKs raise their load error from it).
+    let lines = match on_worker(move || daemon.images.load_archive(&mut body))? {
+        Ok(lines) => lines,
+        Err(e) => {
+            let message = e.to_string();
+            out.extend(serde_json::to_vec(&json!({"errorDetail": {"message": message}, "error": message})).unwrap_or_default());
+            out.extend_from_slice(b"\r\n");
+            return Ok(Response::text(200, "application/json", out));
+        }
+    };
     for l in &lines {
         let loaded = l.strip_prefix("Loaded image ID: ").map(str::to_string).or_else(|| l.strip_prefix("Loaded image: ").and_then(|r| d.images.resolve_id(r)));
         if let Some(id) = loaded {

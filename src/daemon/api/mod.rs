@@ -3,6 +3,7 @@
 
 mod container_verbs;
 mod archive;
+mod build;
 mod attach;
 mod commit;
 mod containers;
@@ -115,7 +116,8 @@ pub fn handle(d: &Arc<Daemon>, mut req: Request) -> Response {
         ("DELETE", ["networks", id]) => networks::remove(d, id),
         ("POST", ["networks", id, "connect"]) => networks::connect(d, id, &req),
         ("POST", ["networks", id, "disconnect"]) => networks::disconnect(d, id, &req),
-        ("POST", ["build", "prune"]) => container_verbs::prune_build_cache(&req),
+        ("POST", ["build", "prune"]) => build::prune(&req),
+        ("POST", ["build"]) => build::build(d, &mut req, v),
         ("GET", ["volumes"]) => volumes::list(d, &req),
         ("POST", ["volumes", "create"]) => volumes::create(d, &req),
         ("POST", ["volumes", "prune"]) => volumes::prune(d, &req, v),

@@ -19,6 +19,12 @@ pub fn arch() -> &'static str {
     }
 }
 
+/// The kernel's machine name (`uname -m`: x86_64, aarch64, armv7l), as Docker's info reports
+/// it; `docker version` reports the build's CPU instead ([`arch`]).
+fn machine() -> String {
+    nix::sys::utsname::uname().map(|u| u.machine().to_string_lossy().into_owned()).unwrap_or_else(|_| std::env::consts::ARCH.to_string())
+}
+
 fn kernel_version() -> String {
     nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default()
 }
@@ -66,6 +72,14 @@ pub fn info_json(d: &Daemon) -> Value {
     let settings = d.settings();
     let states: Vec<String> = d.containers().iter().map(|e| e.lock().c.state.status.clone()).collect();
     let running = states.iter().filter(|s| *s == "running").count();
+    let paused = states.iter().filter(|s| *s == "paused").count();
+    let cg = crate::cgroups::Hierarchies::detect().map(|h| h.features()).unwrap_or_default();
+    let sysctl_on = |path: &str| std::fs::read_to_string(path).is_ok_and(|v| v.trim() == "1");
+    let driver_status = if d.opts.storage_driver == "overlay2" {
+        json!([["Backing Filesystem", ""], ["Supports d_type", "true"], ["Using metacopy", "false"], ["Native Overlay Diff", "true"]])
+    } else {
+        json!([])
+    };
     let mem_total = crate::daemon::stats::machine_memory();
     let hostname = nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default();
     let os = std::fs::read_to_string("/etc/os-release")
@@ -77,14 +91,16 @@ pub fn info_json(d: &Daemon) -> Value {
         "ID": "",
         "Containers": states.len(),
         "ContainersRunning": running,
-        "ContainersPaused": 0,
-        "ContainersStopped": states.len() - running,
+        "ContainersPaused": paused,
+        "ContainersStopped": states.len() - running - paused,
         "Images": d.images.list().len(),
-        "Driver": "overlay2",
-        "DriverStatus": [["Backing Filesystem", ""], ["Supports d_type", "true"], ["Using metacopy", "false"], ["Native Overlay Diff", "true"]],
+        "Driver": d.opts.storage_driver,
+        "DriverStatus": driver_status,
         "Plugins": {"Volume": [], "Network": [], "Authorization": null, "Log": ["json-file"]},
-        "MemoryLimit": false, "SwapLimit": false, "CpuCfsPeriod": false, "CpuCfsQuota": false, "CPUShares": false, "CPUSet": false, "PidsLimit": false,
-        "IPv4Forwarding": false, "BridgeNfIptables": false, "BridgeNfIp6tables": false,
+        "MemoryLimit": cg.memory, "SwapLimit": cg.swap, "CpuCfsPeriod": cg.cpu_cfs, "CpuCfsQuota": cg.cpu_cfs, "CPUShares": cg.cpu_shares, "CPUSet": cg.cpuset, "PidsLimit": cg.pids,
+        "IPv4Forwarding": sysctl_on("/proc/sys/net/ipv4/ip_forward"),
+        "BridgeNfIptables": sysctl_on("/proc/sys/net/bridge/bridge-nf-call-iptables"),
+        "BridgeNfIp6tables": sysctl_on("/proc/sys/net/bridge/bridge-nf-call-ip6tables"),
         "Debug": settings.debug,
         "NFd": std::fs::read_dir("/proc/self/fd").map(|r| r.count()).unwrap_or(0),
         "OomKillDisable": false,
@@ -98,7 +114,7 @@ pub fn info_json(d: &Daemon) -> Value {
         "OperatingSystem": os,
         "OSVersion": "",
         "OSType": "linux",
-        "Architecture": std::env::consts::ARCH,
+        "Architecture": machine(),
         "IndexServerAddress": "https://index.docker.io/v1/",
         "RegistryConfig": {
             "AllowNondistributableArtifactsCIDRs": [], "AllowNondistributableArtifactsHostnames": [],

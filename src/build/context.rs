@@ -1,0 +1,233 @@
+//! The build context as `POST /build` receives it: a tar (plain or gzip; bzip2 and xz are
+//! refused by name), checked entry by entry (no `..` leaving it, no absolute names) and
+//! extracted safely into a private directory; the Dockerfile found inside or sent beside it,
+//! and `.dockerignore` applied to the Dockerfile and itself as Docker's daemon does.
+
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+/// An extracted build context; its directory goes when this is dropped.
+pub struct Context {
+    pub dir: PathBuf,
+}
+
+impl Drop for Context {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The compression of a context, from its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Bzip2,
+    Xz,
+    Zstd,
+}
+
+pub fn detect(head: &[u8]) -> Compression {
+    if head.starts_with(&[0x1f, 0x8b, 0x08]) {
+        Compression::Gzip
+    } else if head.starts_with(b"BZh") {
+        Compression::Bzip2
+    } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
+        Compression::Xz
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Compression::Zstd
+    } else {
+        Compression::None
+    }
+}
+
+/// The plain tar stream of a context body.
+pub fn decompressed(body: Box<dyn Read + Send>) -> Result<Box<dyn Read + Send>, String> {
+    let mut r = BufReader::with_capacity(64 << 10, body);
+    let head = r.fill_buf().map_err(|e| e.to_string())?.to_vec();
+    match detect(&head) {
+        Compression::None => Ok(Box::new(r)),
+        Compression::Gzip => Ok(Box::new(flate2::read::MultiGzDecoder::new(r))),
+        Compression::Zstd => Ok(Box::new(ruzstd::decoding::StreamingDecoder::new(r).map_err(|e| e.to_string())?)),
+        // No small pure-Rust decoder is among our dependencies: refused rather than misread.
+        Compression::Bzip2 => Err("unsupported build context compression: bzip2 (send it as a plain or gzip-compressed tar)".into()),
+        Compression::Xz => Err("unsupported build context compression: xz (send it as a plain or gzip-compressed tar)".into()),
+    }
+}
+
+/// Whether a tar entry name stays inside the context: relative, and no `..` climbing above
+/// its start.
+pub fn name_inside(name: &[u8]) -> bool {
+    if name.first() == Some(&b'/') {
+        return false;
+    }
+    let mut depth: i64 = 0;
+    for part in name.split(|b| *b == b'/') {
+        match part {
+            b"" | b"." => {}
+            b".." => {
+                depth -= 1;
+                if depth < 0 {
+                    return false;
+                }
+            }
+            _ => depth += 1,
+        }
+    }
+    true
+}
+
+/// Writes the plain tar to `dir/context.tar` while checking every entry name (and hard
+/// link target), then extracts it into `dir/root` with the safe extractor.
+pub fn extract(tar: Box<dyn Read + Send>, dir: &Path) -> Result<Context, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot make the build directory: {e}"))?;
+    let ctx = Context { dir: dir.to_path_buf() };
+    let tar_path = dir.join("context.tar");
+    {
+        let mut f = std::fs::File::create(&tar_path).map_err(|e| e.to_string())?;
+        let n = io::copy(&mut { tar }, &mut f).map_err(|e| format!("error reading the build context: {e}"))?;
+        // Docker's CLI sends a context whose Dockerfile it added (`-f -`, `-f ../x`) without
+        // the last entry's padding or the end-of-archive blocks, which Go's tar reader takes:
+        // so do we, by adding them.
+        let pad = (512 - n % 512) % 512;
+        io::Write::write_all(&mut f, &vec![0u8; pad as usize + 1024]).map_err(|e| e.to_string())?;
+    }
+    let root = dir.join("root");
+    std::fs::create_dir(&root).map_err(|e| e.to_string())?;
+    let f = std::fs::File::open(&tar_path).map_err(|e| e.to_string())?;
+    let mut archive = tar::Archive::new(f);
+    for entry in archive.entries().map_err(|e| format!("error reading the build context: {e}"))? {
+        let entry = entry.map_err(|e| format!("error reading the build context: {e}"))?;
+        let name = entry.path_bytes().into_owned();
+        if !name_inside(&name) {
+            return Err(format!("invalid build context: tar entry {:?} is outside the build context", String::from_utf8_lossy(&name)));
+        }
+        if let Some(link) = entry.link_name_bytes().map(|l| l.into_owned()) {
+            if entry.header().entry_type().is_hard_link() && !name_inside(&link) {
+                return Err(format!("invalid build context: hard link {:?} points outside the build context", String::from_utf8_lossy(&name)));
+            }
+        }
+    }
+    let f = std::fs::File::open(&tar_path).map_err(|e| e.to_string())?;
+    crate::archive::extract_layer(f, &root, crate::archive::Whiteouts::Keep).map_err(|e| format!("error extracting the build context: {e}"))?;
+    let _ = std::fs::remove_file(&tar_path);
+    Ok(ctx)
+}
+
+impl Context {
+    pub fn root(&self) -> PathBuf {
+        self.dir.join("root")
+    }
+
+    /// Reads the Dockerfile named `name` (default `Dockerfile`, else `dockerfile`), inside the
+    /// context; a name with `..` leaving it is Docker's refusal.
+    pub fn dockerfile(&self, name: &str) -> Result<(String, String), String> {
+        let shown = if name.is_empty() { "Dockerfile" } else { name };
+        if !name_inside(shown.as_bytes()) {
+            return Err(format!("Forbidden path outside the build context: {shown} ()"));
+        }
+        let root = self.root();
+        let resolved = resolve_in(&root, shown.trim_start_matches("./")).map_err(|_| format!("Forbidden path outside the build context: {shown} ()"))?;
+        match std::fs::read(&resolved) {
+            Ok(b) => Ok((shown.to_string(), String::from_utf8_lossy(&b).into_owned())),
+            Err(_) if name.is_empty() => match std::fs::read(root.join("dockerfile")) {
+                Ok(b) => Ok(("dockerfile".into(), String::from_utf8_lossy(&b).into_owned())),
+                Err(_) => Err(format!("Cannot locate specified Dockerfile: {shown}")),
+            },
+            Err(_) => Err(format!("Cannot locate specified Dockerfile: {shown}")),
+        }
+    }
+
+    /// Docker's daemon-side use of `.dockerignore`: when it names `.dockerignore` or the
+    /// Dockerfile, those are taken out of the context (the client left the other excluded
+    /// files out already).
+    pub fn apply_ignore_file(&self, dockerfile: &str) -> Result<(), String> {
+        let root = self.root();
+        let Ok(text) = std::fs::read_to_string(root.join(".dockerignore")) else { return Ok(()) };
+        let patterns = crate::dockerfile::ignore::read_ignore_file(&text);
+        let matcher = crate::dockerfile::ignore::PatternMatcher::new(&patterns).map_err(|e| e.0)?;
+        for name in [".dockerignore", dockerfile] {
+            let clean = crate::dockerfile::ignore::clean_path(name);
+            if matcher.matches_or_parent_matches(&clean) {
+                let _ = std::fs::remove_file(root.join(&clean));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Resolves `rel` below `root` following symlinks as if `root` were `/`; a link that would
+/// leave the root (absolute targets are taken from the root, `..` cannot climb above it as in
+/// Docker's FollowSymlinkInScope) is an error only when it would name a path outside after
+/// all. Returns the host path.
+pub fn resolve_in(root: &Path, rel: &str) -> Result<PathBuf, String> {
+    let mut parts: Vec<String> = Vec::new();
+    let mut todo: Vec<String> = rel.split('/').rev().filter(|p| !p.is_empty() && *p != ".").map(String::from).collect();
+    let mut hops = 0;
+    while let Some(part) = todo.pop() {
+        if part == ".." {
+            if parts.pop().is_none() {
+                return Err(format!("{rel} is outside the root"));
+            }
+            continue;
+        }
+        let candidate = root.join(parts.join("/")).join(&part);
+        match std::fs::symlink_metadata(&candidate) {
+            Ok(m) if m.file_type().is_symlink() => {
+                hops += 1;
+                if hops > 255 {
+                    return Err(format!("too many links in {rel}"));
+                }
+                let target = std::fs::read_link(&candidate).map_err(|e| e.to_string())?;
+                let target = target.to_string_lossy().into_owned();
+                if target.starts_with('/') {
+                    return Err(format!("{rel} is outside the root"));
+                }
+                for t in target.split('/').rev().filter(|p| !p.is_empty() && *p != ".") {
+                    todo.push(t.to_string());
+                }
+            }
+            _ => parts.push(part),
+        }
+    }
+    Ok(root.join(parts.join("/")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_inside_and_outside() {
+        assert!(name_inside(b"a/b"));
+        assert!(name_inside(b"./a/../b"));
+        assert!(!name_inside(b"../x"));
+        assert!(!name_inside(b"a/../../x"));
+        assert!(!name_inside(b"/etc/passwd"));
+    }
+
+    #[test]
+    fn compression_by_magic() {
+        assert_eq!(detect(&[0x1f, 0x8b, 0x08, 0]), Compression::Gzip);
+        assert_eq!(detect(b"BZh91AY"), Compression::Bzip2);
+        assert_eq!(detect(&[0xfd, b'7', b'z', b'X', b'Z', 0]), Compression::Xz);
+        assert_eq!(detect(b"Dockerfile\0\0"), Compression::None);
+        assert!(decompressed(Box::new(io::Cursor::new(b"BZh91AY&SY".to_vec()))).err().unwrap().contains("bzip2"));
+    }
+
+    #[test]
+    fn symlinks_resolve_inside_or_fail() {
+        let d = std::env::temp_dir().join(format!("dbx-ctx-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("a")).unwrap();
+        std::fs::write(d.join("a/f"), "x").unwrap();
+        std::os::unix::fs::symlink("a", d.join("l")).unwrap();
+        std::os::unix::fs::symlink("../..", d.join("a/up")).unwrap();
+        std::os::unix::fs::symlink("/etc", d.join("abs")).unwrap();
+        assert_eq!(resolve_in(&d, "l/f").unwrap(), d.join("a/f"));
+        assert!(resolve_in(&d, "a/up/x").is_err());
+        assert!(resolve_in(&d, "abs/passwd").is_err());
+        assert!(resolve_in(&d, "../x").is_err());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}

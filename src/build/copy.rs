@@ -1,0 +1,448 @@
+//! COPY and ADD: their sources found in the build context (or in another stage's or image's
+//! root for `COPY --from`), wildcards expanded, checksummed for the cache key as the classic
+//! builder does (`file:<hash>`, `dir:<hash>`, `multi:<hash>`), and laid out as one tar whose
+//! names are the destination paths, extracted by the caller into the new layer.
+
+use sha2::{Digest, Sha256};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// One source of a COPY/ADD: a path in its root, resolved.
+#[derive(Debug, Clone)]
+pub struct SourceInfo {
+    /// The path as found (relative to the source root).
+    pub rel: String,
+    pub host: PathBuf,
+    pub is_dir: bool,
+    /// `file:<hex>` or `dir:<hex>`.
+    pub hash: String,
+    /// ADD of a local tar archive: extracted, not copied.
+    pub archive: bool,
+}
+
+/// Go's `filepath.Match` for one path (`*`, `?`, `[...]`, `\` escapes; never across `/`).
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    fn m(p: &[char], n: &[char]) -> bool {
+        if p.is_empty() {
+            return n.is_empty();
+        }
+        match p[0] {
+            '*' => {
+                for i in 0..=n.len() {
+                    if i > 0 && n[i - 1] == '/' {
+                        break;
+                    }
+                    if m(&p[1..], &n[i..]) {
+                        return true;
+                    }
+                }
+                false
+            }
+            '?' => !n.is_empty() && n[0] != '/' && m(&p[1..], &n[1..]),
+            '[' => {
+                if n.is_empty() || n[0] == '/' {
+                    return false;
+                }
+                let mut i = 1;
+                let negate = p.get(1) == Some(&'^');
+                if negate {
+                    i += 1;
+                }
+                let mut matched = false;
+                let mut first = true;
+                while i < p.len() && (p[i] != ']' || first) {
+                    first = false;
+                    let mut lo = p[i];
+                    if lo == '\\' && i + 1 < p.len() {
+                        i += 1;
+                        lo = p[i];
+                    }
+                    let mut hi = lo;
+                    if i + 2 < p.len() && p[i + 1] == '-' && p[i + 2] != ']' {
+                        hi = p[i + 2];
+                        i += 2;
+                    }
+                    if lo <= n[0] && n[0] <= hi {
+                        matched = true;
+                    }
+                    i += 1;
+                }
+                if i >= p.len() {
+                    return false;
+                }
+                matched != negate && m(&p[i + 1..], &n[1..])
+            }
+            '\\' if p.len() > 1 => !n.is_empty() && n[0] == p[1] && m(&p[2..], &n[1..]),
+            c => !n.is_empty() && n[0] == c && m(&p[1..], &n[1..]),
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    m(&p, &n)
+}
+
+fn has_wildcards(s: &str) -> bool {
+    s.contains(['*', '?', '['])
+}
+
+fn clean(rel: &str) -> String {
+    crate::dockerfile::ignore::clean_path(rel.trim_start_matches('/'))
+}
+
+/// Hashes a file or tree as the cache key sees it: names, modes, link targets and contents.
+fn hash_path(host: &Path, hasher: &mut Sha256, name: &str) -> io::Result<()> {
+    let meta = std::fs::symlink_metadata(host)?;
+    hasher.update(name.as_bytes());
+    hasher.update([0]);
+    hasher.update(format!("{:o}:{}:{}", meta.permissions().mode(), meta.uid(), meta.gid()).as_bytes());
+    if meta.file_type().is_symlink() {
+        hasher.update(std::fs::read_link(host)?.as_os_str().as_encoded_bytes());
+    } else if meta.is_dir() {
+        let mut names: Vec<_> = std::fs::read_dir(host)?.flatten().map(|e| e.file_name()).collect();
+        names.sort();
+        for n in names {
+            let child = format!("{name}/{}", n.to_string_lossy());
+            hash_path(&host.join(&n), hasher, &child)?;
+        }
+    } else if meta.is_file() {
+        let mut f = std::fs::File::open(host)?;
+        let mut buf = vec![0u8; 64 << 10];
+        loop {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+    }
+    Ok(())
+}
+
+/// Whether `host` is a tar archive (plain or gzip/zstd-compressed) ADD extracts.
+pub fn is_archive(host: &Path) -> bool {
+    let Ok(f) = std::fs::File::open(host) else { return false };
+    let mut r = io::BufReader::new(f);
+    let Ok(head) = io::BufRead::fill_buf(&mut r).map(<[u8]>::to_vec) else { return false };
+    let reader: Box<dyn Read> = match super::context::detect(&head) {
+        super::context::Compression::Gzip => Box::new(flate2::read::GzDecoder::new(r)),
+        super::context::Compression::None => Box::new(r),
+        _ => return false,
+    };
+    let mut block = [0u8; 512];
+    let mut reader = reader;
+    if reader.read_exact(&mut block).is_err() {
+        return false;
+    }
+    // A tar header's checksum: the sum of its bytes with the checksum field as spaces.
+    let stored = std::str::from_utf8(&block[148..156]).ok().map(|s| s.trim_matches(|c: char| c == '\0' || c == ' ')).and_then(|s| u32::from_str_radix(s, 8).ok());
+    let sum: u32 = block.iter().enumerate().map(|(i, b)| if (148..156).contains(&i) { 32 } else { u32::from(*b) }).sum();
+    stored == Some(sum) && block[0] != 0
+}
+
+/// The sources `pattern` names in `root`: one path, or every path a wildcard matches (in
+/// the directory order Docker walks, sorted). `outside_ok`: a source root that is an image
+/// (`COPY --from`), whose absolute symlinks stay inside it.
+pub fn find_sources(root: &Path, pattern: &str, allow_archive: bool, from_image: bool) -> Result<Vec<SourceInfo>, String> {
+    let orig = pattern;
+    let rel = clean(pattern);
+    if rel == ".." || rel.starts_with("../") {
+        return Err(format!("forbidden path outside the build context: {orig} ()"));
+    }
+    let resolve = |rel: &str| -> Result<PathBuf, String> {
+        if from_image {
+            resolve_scoped(root, rel).map_err(|e| e.to_string())
+        } else {
+            super::context::resolve_in(root, rel).map_err(|_| format!("forbidden path outside the build context: {orig} ({})", root.join(rel).display()))
+        }
+    };
+    let mut found: Vec<String> = Vec::new();
+    if has_wildcards(&rel) {
+        let mut stack = vec![String::new()];
+        while let Some(dir) = stack.pop() {
+            let host_dir = if dir.is_empty() { root.to_path_buf() } else { root.join(&dir) };
+            let Ok(rd) = std::fs::read_dir(&host_dir) else { continue };
+            let mut names: Vec<String> = rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+            names.sort();
+            for n in names {
+                let path = if dir.is_empty() { n.clone() } else { format!("{dir}/{n}") };
+                if glob_match(&rel, &path) {
+                    found.push(path.clone());
+                } else if std::fs::symlink_metadata(host_dir.join(&n)).is_ok_and(|m| m.is_dir()) && rel.matches('/').count() > path.matches('/').count() {
+                    stack.push(path);
+                }
+            }
+        }
+        found.sort();
+        if found.is_empty() {
+            return Err("no source files were specified".to_string());
+        }
+    } else {
+        found.push(rel.clone());
+    }
+    let mut out = Vec::new();
+    for rel in found {
+        let host = resolve(&rel)?;
+        let meta = std::fs::metadata(&host).map_err(|_| {
+            if from_image {
+                format!("stat {rel}: file does not exist")
+            } else {
+                format!("file not found in build context or excluded by .dockerignore: stat {rel}: file does not exist")
+            }
+        })?;
+        let mut hasher = Sha256::new();
+        hash_path(&host, &mut hasher, "").map_err(|e| e.to_string())?;
+        let hex = format!("{:x}", hasher.finalize());
+        let archive = allow_archive && meta.is_file() && is_archive(&host);
+        out.push(SourceInfo { rel, host, is_dir: meta.is_dir(), hash: format!("{}:{hex}", if meta.is_dir() { "dir" } else { "file" }), archive });
+    }
+    Ok(out)
+}
+
+/// Docker's `getSourceHashFromInfos`: one source's own hash, or `multi:` over them all.
+pub fn sources_hash(infos: &[SourceInfo]) -> String {
+    if infos.len() == 1 {
+        return infos[0].hash.clone();
+    }
+    let joined: Vec<&str> = infos.iter().map(|i| i.hash.as_str()).collect();
+    format!("multi:{:x}", Sha256::digest(joined.join(",").as_bytes()))
+}
+
+/// Resolves `rel` in an image root as Docker's FollowSymlinkInScope does: absolute links and
+/// `..` stay inside the root.
+pub fn resolve_scoped(root: &Path, rel: &str) -> io::Result<PathBuf> {
+    let mut parts: Vec<String> = Vec::new();
+    let mut todo: Vec<String> = rel.split('/').rev().filter(|p| !p.is_empty() && *p != ".").map(String::from).collect();
+    let mut hops = 0;
+    while let Some(part) = todo.pop() {
+        if part == ".." {
+            parts.pop();
+            continue;
+        }
+        let candidate = root.join(parts.join("/")).join(&part);
+        match std::fs::symlink_metadata(&candidate) {
+            Ok(m) if m.file_type().is_symlink() => {
+                hops += 1;
+                if hops > 255 {
+                    return Err(io::Error::other(format!("too many links in {rel}")));
+                }
+                let target = std::fs::read_link(&candidate)?.to_string_lossy().into_owned();
+                if target.starts_with('/') {
+                    parts.clear();
+                }
+                for t in target.split('/').rev().filter(|p| !p.is_empty() && *p != ".") {
+                    todo.push(t.to_string());
+                }
+            }
+            _ => parts.push(part),
+        }
+    }
+    Ok(root.join(parts.join("/")))
+}
+
+/// Owner and mode rules of one copy.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ownership {
+    /// `--chown` (or root for a plain COPY); `None` keeps the source's (`COPY --from`).
+    pub ids: Option<(u32, u32)>,
+    /// `--chmod`.
+    pub mode: Option<u32>,
+}
+
+/// Writes the tar of the copy: each source at its place under `dest` (a path in the new
+/// root, no leading `/`; `dest_is_dir` when it ends with `/`, names an existing directory, or
+/// there are several sources). Archives (ADD) are unpacked into it.
+pub fn write_tar(out: &mut dyn Write, infos: &[SourceInfo], dest: &str, dest_is_dir: bool, own: Ownership) -> io::Result<()> {
+    let mut b = tar::Builder::new(out);
+    b.follow_symlinks(false);
+    let dest = dest.trim_matches('/');
+    let join = |a: &str, b: &str| if a.is_empty() { b.to_string() } else if b.is_empty() { a.to_string() } else { format!("{a}/{b}") };
+    for info in infos {
+        if info.archive {
+            let target = if dest_is_dir || !dest.is_empty() { dest.to_string() } else { String::new() };
+            unpack_into(&mut b, &info.host, &target, own)?;
+            continue;
+        }
+        let base = info.rel.rsplit('/').next().unwrap_or("").to_string();
+        let at = if info.is_dir {
+            dest.to_string()
+        } else if dest_is_dir {
+            join(dest, &base)
+        } else {
+            dest.to_string()
+        };
+        add_tree(&mut b, &info.host, &at, own, info.is_dir)?;
+    }
+    b.finish()
+}
+
+fn header_for(meta: &std::fs::Metadata, own: Ownership) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_metadata_in_mode(meta, tar::HeaderMode::Complete);
+    if let Some((u, g)) = own.ids {
+        h.set_uid(u.into());
+        h.set_gid(g.into());
+    }
+    if let Some(m) = own.mode {
+        if !meta.file_type().is_symlink() {
+            h.set_mode(m);
+        }
+    }
+    h
+}
+
+fn add_tree<W: Write>(b: &mut tar::Builder<W>, host: &Path, name: &str, own: Ownership, is_root_dir: bool) -> io::Result<()> {
+    let meta = std::fs::symlink_metadata(host)?;
+    if meta.is_dir() {
+        // The source directory itself is not copied, only its contents (Docker's rule), but
+        // the destination directory is made (with the copy's owner).
+        if !name.is_empty() {
+            let mut h = header_for(&meta, own);
+            if is_root_dir && own.mode.is_none() {
+                h.set_mode(0o755);
+            }
+            h.set_entry_type(tar::EntryType::Directory);
+            h.set_size(0);
+            b.append_data(&mut h, format!("{name}/"), io::empty())?;
+        }
+        let mut names: Vec<_> = std::fs::read_dir(host)?.flatten().map(|e| e.file_name()).collect();
+        names.sort();
+        for n in names {
+            let child = if name.is_empty() { n.to_string_lossy().into_owned() } else { format!("{name}/{}", n.to_string_lossy()) };
+            add_tree(b, &host.join(&n), &child, own, false)?;
+        }
+        return Ok(());
+    }
+    let mut h = header_for(&meta, own);
+    if meta.file_type().is_symlink() {
+        let target = std::fs::read_link(host)?;
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        b.append_link(&mut h, name, target)?;
+    } else if meta.is_file() {
+        let f = std::fs::File::open(host)?;
+        b.append_data(&mut h, name, f)?;
+    }
+    Ok(())
+}
+
+/// Copies the entries of a local archive into the tar under `dest`.
+fn unpack_into<W: Write>(b: &mut tar::Builder<W>, host: &Path, dest: &str, own: Ownership) -> io::Result<()> {
+    let f = std::fs::File::open(host)?;
+    let mut r = io::BufReader::new(f);
+    let head = io::BufRead::fill_buf(&mut r)?.to_vec();
+    let reader: Box<dyn Read> = match super::context::detect(&head) {
+        super::context::Compression::Gzip => Box::new(flate2::read::GzDecoder::new(r)),
+        _ => Box::new(r),
+    };
+    let mut archive = tar::Archive::new(reader);
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let name = entry.path_bytes().into_owned();
+        if !super::context::name_inside(&name) {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{:?} is outside of the destination", String::from_utf8_lossy(&name))));
+        }
+        let rel = clean(&String::from_utf8_lossy(&name));
+        let full = if dest.is_empty() { rel } else if rel == "." { dest.to_string() } else { format!("{dest}/{rel}") };
+        let mut h = entry.header().clone();
+        if let Some(m) = own.mode {
+            h.set_mode(m);
+        }
+        match entry.header().entry_type() {
+            tar::EntryType::Symlink | tar::EntryType::Link => {
+                let target = entry.link_name()?.map(|l| l.into_owned()).unwrap_or_default();
+                let target = if entry.header().entry_type() == tar::EntryType::Link { PathBuf::from(format!("{dest}/{}", clean(&target.to_string_lossy()))) } else { target };
+                b.append_link(&mut h, &full, target)?;
+            }
+            _ => {
+                let mut data = Vec::new();
+                entry.read_to_end(&mut data)?;
+                b.append_data(&mut h, &full, &data[..])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `--chown`'s `user[:group]` as ids: numbers as they are, names from the root's
+/// `/etc/passwd` and `/etc/group` (the group defaults to the user's name or number).
+pub fn parse_chown(spec: &str, root: Option<&Path>) -> Result<(u32, u32), String> {
+    let (user, group) = match spec.split_once(':') {
+        Some((u, g)) => (u, g),
+        None => (spec, spec),
+    };
+    let lookup = |file: &str, name: &str, what: &str| -> Result<u32, String> {
+        if let Ok(n) = name.parse::<u32>() {
+            return Ok(n);
+        }
+        let text = root.and_then(|r| resolve_scoped(r, file).ok()).and_then(|p| std::fs::read_to_string(p).ok()).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() > 2 && f[0] == name).then(|| f[2].parse::<u32>().ok()).flatten()
+            })
+            .next()
+            .ok_or_else(|| format!("unable to convert uid/gid chown string to host mapping: can't find {what} for {what_name} {name}: no such {what_name}: {name}", what_name = if what == "uid" { "user" } else { "group" }))
+    };
+    let uid = lookup("etc/passwd", user, "uid")?;
+    let gid = if spec.contains(':') || user.parse::<u32>().is_ok() {
+        lookup("etc/group", group, "gid")?
+    } else {
+        // `--chown=name`: the group of the same name, as Docker looks it up.
+        lookup("etc/group", group, "gid")?
+    };
+    Ok((uid, gid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_as_go_filepath_match() {
+        assert!(glob_match("*.txt", "a.txt"));
+        assert!(!glob_match("*.txt", "d/a.txt"));
+        assert!(glob_match("d/*.txt", "d/a.txt"));
+        assert!(glob_match("f?le", "file"));
+        assert!(glob_match("[a-c]x", "bx"));
+        assert!(!glob_match("[^a-c]x", "bx"));
+        assert!(glob_match("a\\*", "a*"));
+    }
+
+    #[test]
+    fn hashes_and_sources() {
+        let d = std::env::temp_dir().join(format!("dbx-copy-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("dir")).unwrap();
+        std::fs::write(d.join("a.txt"), "a").unwrap();
+        std::fs::write(d.join("b.txt"), "b").unwrap();
+        std::fs::write(d.join("dir/c"), "c").unwrap();
+        let one = find_sources(&d, "a.txt", false, false).unwrap();
+        assert!(one[0].hash.starts_with("file:"));
+        let again = find_sources(&d, "./a.txt", false, false).unwrap();
+        assert_eq!(one[0].hash, again[0].hash);
+        let two = find_sources(&d, "*.txt", false, false).unwrap();
+        assert_eq!(two.len(), 2);
+        assert!(sources_hash(&two).starts_with("multi:"));
+        assert!(find_sources(&d, "dir", false, false).unwrap()[0].hash.starts_with("dir:"));
+        assert_eq!(find_sources(&d, "../x", false, false).unwrap_err(), "forbidden path outside the build context: ../x ()");
+        assert!(find_sources(&d, "nope", false, false).unwrap_err().starts_with("file not found in build context"));
+        std::fs::write(d.join("a.txt"), "changed").unwrap();
+        assert_ne!(find_sources(&d, "a.txt", false, false).unwrap()[0].hash, one[0].hash);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn chown_numbers_and_names() {
+        assert_eq!(parse_chown("10", None).unwrap(), (10, 10));
+        assert_eq!(parse_chown("10:20", None).unwrap(), (10, 20));
+        let d = std::env::temp_dir().join(format!("dbx-chown-{}", std::process::id()));
+        std::fs::create_dir_all(d.join("etc")).unwrap();
+        std::fs::write(d.join("etc/passwd"), "root:x:0:0::/root:/bin/sh\nbob:x:1000:1000::/home/bob:/bin/sh\n").unwrap();
+        std::fs::write(d.join("etc/group"), "root:x:0:\nbob:x:1001:\nstaff:x:50:\n").unwrap();
+        assert_eq!(parse_chown("bob", Some(&d)).unwrap(), (1000, 1001));
+        assert_eq!(parse_chown("bob:staff", Some(&d)).unwrap(), (1000, 50));
+        assert!(parse_chown("alice", Some(&d)).is_err());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}

@@ -1,0 +1,351 @@
+//! The classic builder end to end: `docker build` by our client, the real docker CLI 28 (with
+//! `DOCKER_BUILDKIT=0`, and without it: no buildx plugin here, so it falls back), Debian's
+//! 20.10 client and docker-py build multi-stage Dockerfiles from the registry's busybox, run
+//! the results and see the cache reused on a second build; and the faults: a failing RUN, a
+//! syntax error, paths leaving the context, a context tar with `..`, refused parameters, a
+//! client that goes away in the middle of a RUN.
+
+mod common;
+
+use common::{ok, real_clis, stderr, stdout, Dockerd, TempDir, DEBIAN_CLI, REAL_CLI};
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A context directory with these files.
+fn context(files: &[(&str, &str)]) -> TempDir {
+    let dir = TempDir::new("build-ctx");
+    for (name, text) in files {
+        let p = dir.join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    dir
+}
+
+/// A two-stage Dockerfile from the registry's busybox: the first stage makes a file from the
+/// context, the second copies it out and says it.
+fn multistage(image: &str) -> String {
+    format!(
+        "ARG BASE={image}\n\
+         FROM $BASE AS build\n\
+         WORKDIR /src\n\
+         COPY hello.txt ./\n\
+         RUN echo built > out.txt && cat hello.txt >> out.txt\n\
+         FROM $BASE\n\
+         ENV GREETING=hi\n\
+         COPY --from=build /src/out.txt /out.txt\n\
+         CMD [\"sh\", \"-c\", \"cat /out.txt; echo $GREETING\"]\n"
+    )
+}
+
+fn client(d: &Dockerd, cli: Option<&str>, env: &[(&str, &str)], args: &[&str], input: Option<&[u8]>) -> Output {
+    let mut cmd = match cli {
+        Some(c) => Command::new(c),
+        None => common::applet("docker"),
+    };
+    cmd.arg("-H").arg(d.host()).args(args).env("DOCKER_CONFIG", d.tmp.join("docker-config"));
+    // An empty value means "not set at all".
+    for (k, v) in env {
+        if v.is_empty() {
+            cmd.env_remove(k);
+        } else {
+            cmd.env(k, v);
+        }
+    }
+    cmd.stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    if let Some(data) = input {
+        child.stdin.take().unwrap().write_all(data).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let o = child.wait_with_output().unwrap();
+            panic!("{cli:?} {args:?} hung: {}{}\n{}", stdout(&o), stderr(&o), d.log());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn containers(d: &Dockerd) -> Vec<String> {
+    let (_, v) = d.api("GET", "/containers/json?all=1", None);
+    v.as_array().unwrap().iter().map(|c| c["Id"].as_str().unwrap().to_string()).collect()
+}
+
+/// Builds the multi-stage file twice with `cli` (`env` added), runs the result, and checks
+/// the classic builder's output, the cache on the second build and that no container is left.
+fn build_twice(d: &Dockerd, cli: Option<&str>, env: &[(&str, &str)], tag: &str) {
+    let image = d.registry.image("busybox");
+    // The text differs per client, so each first build misses the cache from its COPY on.
+    let hello = format!("hello from the context of {tag}\n");
+    let ctx = context(&[("Dockerfile", &multistage(&image)), ("hello.txt", &hello)]);
+    let dir = ctx.path().to_str().unwrap();
+    let o = client(d, cli, env, &["build", "-t", tag, dir], None);
+    let out = ok(&o, d);
+    for want in ["Step 1/9 : ARG BASE=", "Step 2/9 : FROM $BASE AS build", " ---> Running in ", "Removing intermediate container ", "Step 9/9 : CMD", "Successfully built ", &format!("Successfully tagged {tag}")] {
+        assert!(out.contains(want), "{cli:?}: no {want:?} in:\n{out}\n{}", stderr(&o));
+    }
+    let run = ok(&client(d, cli, &[], &["run", "--rm", tag], None), d);
+    assert_eq!(run, format!("built\n{hello}hi\n"));
+    let first_id = out.lines().find_map(|l| l.strip_prefix("Successfully built ")).unwrap().to_string();
+    let o = client(d, cli, env, &["build", "-t", tag, dir], None);
+    let again = ok(&o, d);
+    // Every step after a FROM is cached: WORKDIR, COPY, RUN, ENV, COPY, CMD.
+    assert_eq!(again.matches(" ---> Using cache").count(), 6, "{cli:?}:\n{again}");
+    assert!(!again.contains("Running in"), "{again}");
+    assert!(again.contains(&format!("Successfully built {first_id}")), "{again}");
+    assert!(containers(d).is_empty(), "intermediate containers left: {:?}", containers(d));
+}
+
+#[test]
+fn our_client_builds_multistage_and_reuses_the_cache() {
+    let Some(d) = Dockerd::start() else { return };
+    build_twice(&d, None, &[], "multi:ours");
+    // --no-cache runs every step again.
+    let image = d.registry.image("busybox");
+    let ctx = context(&[("Dockerfile", &multistage(&image)), ("hello.txt", "hello from the context\n")]);
+    let out = ok(&d.docker(&["build", "--no-cache", "-q", ctx.path().to_str().unwrap()]), &d);
+    assert!(out.trim().starts_with("sha256:") && out.trim().len() == 71, "{out}");
+    // A changed file in the context misses the cache from its COPY on.
+    std::fs::write(ctx.join("hello.txt"), "changed\n").unwrap();
+    let out = ok(&d.docker(&["build", "-t", "multi:changed", ctx.path().to_str().unwrap()]), &d);
+    assert_eq!(out.matches("Using cache").count(), 2, "only WORKDIR and the second stage's ENV stay cached:\n{out}");
+    assert_eq!(ok(&d.docker(&["run", "--rm", "multi:changed"]), &d), "built\nchanged\nhi\n");
+}
+
+#[test]
+fn real_clis_and_docker_py_build_with_the_classic_builder() {
+    let Some(d) = Dockerd::start() else { return };
+    for cli in real_clis() {
+        if cli == REAL_CLI {
+            build_twice(&d, Some(cli), &[("DOCKER_BUILDKIT", "0")], "multi:cli28-classic");
+            // Without a buildx plugin the CLI falls back to the classic builder.
+            build_twice(&d, Some(cli), &[("DOCKER_BUILDKIT", "")], "multi:cli28-default");
+        } else if cli == DEBIAN_CLI {
+            build_twice(&d, Some(cli), &[("DOCKER_BUILDKIT", "0")], "multi:cli20");
+        }
+    }
+    if Command::new("python3").args(["-c", "import docker"]).output().map(|o| !o.status.success()).unwrap_or(true) {
+        eprintln!("skipped: no docker-py");
+        return;
+    }
+    let image = d.registry.image("busybox");
+    let ctx = context(&[("Dockerfile", &multistage(&image)), ("hello.txt", "hello from py\n")]);
+    let script = format!(
+        r#"
+import docker
+c = docker.DockerClient(base_url='{host}')
+for n in range(2):
+    img, logs = c.images.build(path='{dir}', tag='multi:py', rm=True)
+    text = ''.join(l.get('stream', '') for l in logs)
+    print(n, text.count('Using cache'), 'Successfully tagged multi:py' in text, img.tags)
+print(c.containers.run('multi:py', remove=True).decode(), end='')
+try:
+    c.images.build(fileobj=__import__('io').BytesIO(b'FROM {image}\nRUN exit 7\n'), rm=True, forcerm=True)
+except docker.errors.BuildError as e:
+    print('error:', e.msg)
+"#,
+        host = d.host(),
+        dir = ctx.path().display(),
+    );
+    let o = Command::new("python3").arg("-c").arg(&script).output().unwrap();
+    assert!(o.status.success(), "{}{}\n{}", stdout(&o), stderr(&o), d.log());
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    // WORKDIR and the second stage's ENV were built by the CLIs above already.
+    let shared = if real_clis().is_empty() { 0 } else { 2 };
+    assert_eq!(lines[0], format!("0 {shared} True ['multi:py']"), "{out}");
+    assert_eq!(lines[1], "1 6 True ['multi:py']", "{out}");
+    assert_eq!(&lines[2..5], &["built", "hello from py", "hi"], "{out}");
+    assert_eq!(lines[5], "error: The command '/bin/sh -c exit 7' returned a non-zero code: 7", "{out}");
+    assert!(containers(&d).is_empty(), "forcerm leaves nothing: {:?}", containers(&d));
+}
+
+#[test]
+fn instructions_flags_and_stdin_contexts() {
+    let Some(d) = Dockerd::start() else { return };
+    let image = d.registry.image("busybox");
+    // A tar for ADD to unpack, files for wildcards, --chown/--chmod, ARG and --build-arg,
+    // --label, --target, ENTRYPOINT, USER, EXPOSE, VOLUME, .dockerignore.
+    let ctx = context(&[
+        ("a.txt", "a\n"),
+        ("b.txt", "b\n"),
+        ("secret.log", "no\n"),
+        (".dockerignore", "*.log\n"),
+        (
+            "Dockerfile",
+            &format!(
+                "FROM {image} AS base\n\
+                 ARG WHO=nobody\n\
+                 ARG UNSEEN\n\
+                 COPY *.txt /texts/\n\
+                 COPY --chown=1234:5678 --chmod=640 a.txt /owned\n\
+                 ADD files.tar /unpacked/\n\
+                 RUN echo \"who=$WHO\" > /who && stat -c '%u:%g %a' /owned > /owner && ls /unpacked > /listing\n\
+                 EXPOSE 8080/udp 80\n\
+                 USER 1:1\n\
+                 VOLUME /data\n\
+                 ENTRYPOINT [\"cat\"]\n\
+                 CMD [\"/who\"]\n\
+                 FROM base AS unused\n\
+                 RUN exit 1\n"
+            ),
+        ),
+    ]);
+    {
+        let f = std::fs::File::create(ctx.join("files.tar")).unwrap();
+        let mut b = tar::Builder::new(f);
+        for name in ["one", "two"] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(3);
+            h.set_mode(0o644);
+            b.append_data(&mut h, name, &b"xyz"[..]).unwrap();
+        }
+        b.finish().unwrap();
+    }
+    let dir = ctx.path().to_str().unwrap();
+    let iid = ctx.join("iid");
+    let out = ok(&d.docker(&["build", "--target", "base", "--build-arg", "WHO=builder", "--label", "team=x", "--iidfile", iid.to_str().unwrap(), "-t", "inst:1", dir]), &d);
+    assert!(!out.contains("exit 1"), "the stage after the target is not built:\n{out}");
+    let id = std::fs::read_to_string(&iid).unwrap();
+    assert!(id.starts_with("sha256:"), "{id}");
+    let (_, v) = d.api("GET", "/images/inst:1/json", None);
+    assert_eq!(v["Id"], id.as_str());
+    let cfg = &v["Config"];
+    assert_eq!(cfg["Labels"]["team"], "x", "{cfg}");
+    assert_eq!(cfg["Entrypoint"], serde_json::json!(["cat"]));
+    assert_eq!(cfg["User"], "1:1");
+    assert!(cfg["ExposedPorts"]["8080/udp"].is_object() && cfg["ExposedPorts"]["80/tcp"].is_object(), "{cfg}");
+    assert!(cfg["Volumes"]["/data"].is_object(), "{cfg}");
+    assert_eq!(ok(&d.docker(&["run", "--rm", "inst:1"]), &d), "who=builder\n");
+    assert_eq!(ok(&d.docker(&["run", "--rm", "inst:1", "/owner"]), &d), "1234:5678 640\n");
+    assert_eq!(ok(&d.docker(&["run", "--rm", "inst:1", "/listing"]), &d), "one\ntwo\n");
+    let ls = ok(&d.docker(&["run", "--rm", "--entrypoint", "ls", "inst:1", "/texts"]), &d);
+    assert_eq!(ls, "a.txt\nb.txt\n");
+    // The .dockerignore'd file never reached the daemon.
+    let ctx2 = context(&[("Dockerfile", &format!("FROM {image}\nCOPY secret.log /\n")), ("secret.log", "x"), (".dockerignore", "secret.log\n")]);
+    let o = d.docker(&["build", ctx2.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("COPY failed: file not found in build context or excluded by .dockerignore: stat secret.log: file does not exist"), "{}", stderr(&o));
+    // A Dockerfile on stdin (context `-`), and `-f -` with a directory, with each client.
+    let df = format!("FROM {image}\nRUN echo from-stdin > /s\nCMD [\"cat\", \"/s\"]\n");
+    for cli in common::clients() {
+        let o = client(&d, cli, &[("DOCKER_BUILDKIT", "0")], &["build", "-t", "stdin:1", "-"], Some(df.as_bytes()));
+        ok(&o, &d);
+        assert_eq!(ok(&d.docker(&["run", "--rm", "stdin:1"]), &d), "from-stdin\n");
+        let o = client(&d, cli, &[("DOCKER_BUILDKIT", "0")], &["build", "-t", "stdin:2", "-f", "-", dir], Some(format!("FROM {image}\nCOPY a.txt /\nCMD [\"cat\", \"/a.txt\"]\n").as_bytes()));
+        ok(&o, &d);
+        assert_eq!(ok(&d.docker(&["run", "--rm", "stdin:2"]), &d), "a\n");
+    }
+    // A Dockerfile outside the context (`-f ../elsewhere`).
+    let other = context(&[("Outside", &format!("FROM {image}\nCOPY b.txt /\nCMD [\"cat\", \"/b.txt\"]\n"))]);
+    ok(&d.docker(&["build", "-t", "outside:1", "-f", other.join("Outside").to_str().unwrap(), dir]), &d);
+    assert_eq!(ok(&d.docker(&["run", "--rm", "outside:1"]), &d), "b\n");
+    let pruned = ok(&d.docker(&["builder", "prune", "-f"]), &d);
+    assert_eq!(pruned, "Total reclaimed space: 0B\n");
+}
+
+#[test]
+fn faults_are_refused_as_docker_refuses_them() {
+    let Some(d) = Dockerd::start() else { return };
+    let image = d.registry.image("busybox");
+    // A failing RUN: Docker's message, its exit code, no tag; with --force-rm no container.
+    let ctx = context(&[("Dockerfile", &format!("FROM {image}\nRUN echo before && exit 3\n"))]);
+    let dir = ctx.path().to_str().unwrap();
+    let o = d.docker(&["build", "--force-rm", "-t", "failed:1", dir]);
+    assert_eq!(o.status.code(), Some(3), "{}{}\n{}", stdout(&o), stderr(&o), d.log());
+    assert!(stdout(&o).contains("before\n"), "{}", stdout(&o));
+    assert_eq!(stderr(&o).trim(), "The command '/bin/sh -c echo before && exit 3' returned a non-zero code: 3");
+    assert!(containers(&d).is_empty(), "{:?}", containers(&d));
+    assert_eq!(d.api("GET", "/images/failed:1/json", None).0, 404);
+    for cli in real_clis() {
+        let o = client(&d, Some(cli), &[("DOCKER_BUILDKIT", "0")], &["build", "--force-rm", dir], None);
+        assert_eq!(o.status.code(), Some(3), "{cli}: {}{}", stdout(&o), stderr(&o));
+        assert!(stderr(&o).contains("The command '/bin/sh -c echo before && exit 3' returned a non-zero code: 3"), "{cli}: {}", stderr(&o));
+    }
+    // Without --force-rm Docker leaves the failed step's container.
+    let o = d.docker(&["build", dir]);
+    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(containers(&d).len(), 1);
+    for id in containers(&d) {
+        ok(&d.docker(&["rm", &id]), &d);
+    }
+    // A syntax error names the line.
+    let bad = context(&[("Dockerfile", &format!("FROM {image}\nFORM x\n"))]);
+    let o = d.docker(&["build", bad.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("dockerfile parse error on line 2: unknown instruction: FORM (did you mean FROM?)"), "{}", stderr(&o));
+    // Paths leaving the context.
+    let up = context(&[("Dockerfile", &format!("FROM {image}\nCOPY ../x /x\n"))]);
+    let o = d.docker(&["build", up.path().to_str().unwrap()]);
+    assert!(stderr(&o).contains("COPY failed: forbidden path outside the build context: ../x ()"), "{}", stderr(&o));
+    let link = context(&[("Dockerfile", &format!("FROM {image}\nCOPY link /x\n"))]);
+    std::os::unix::fs::symlink("/etc/passwd", link.join("link")).unwrap();
+    let o = d.docker(&["build", link.path().to_str().unwrap()]);
+    assert!(stderr(&o).contains("COPY failed: forbidden path outside the build context: link"), "{}", stderr(&o));
+    // A context tar with `..` or an absolute name is refused before anything is built.
+    for name in ["../escape", "/abs"] {
+        let mut data = Vec::new();
+        {
+            let mut b = tar::Builder::new(&mut data);
+            let mut h = tar::Header::new_gnu();
+            h.set_size(0);
+            h.set_mode(0o644);
+            // Written raw: the tar crate refuses such names itself.
+            h.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name.as_bytes());
+            h.set_cksum();
+            b.append(&h, std::io::empty()).unwrap();
+            let mut h = tar::Header::new_gnu();
+            let df = format!("FROM {image}\n");
+            h.set_size(df.len() as u64);
+            h.set_mode(0o644);
+            b.append_data(&mut h, "Dockerfile", df.as_bytes()).unwrap();
+            b.finish().unwrap();
+        }
+        let endpoint = dockbox::http::client::Endpoint::Unix(d.sock.clone());
+        let r = dockbox::http::client::request(&endpoint, "POST", "/v1.44/build", &[("Content-Type", "application/x-tar")], Some(&data)).unwrap();
+        let status = r.status;
+        let body = String::from_utf8_lossy(&r.bytes().unwrap()).into_owned();
+        assert_eq!(status, 400, "{name}: {body}");
+        assert!(body.contains("outside the build context"), "{body}");
+    }
+    // Refused parameters name themselves.
+    let (status, v) = d.api("POST", "/build?squash=1", None);
+    assert_eq!((status, v["message"].as_str().unwrap()), (400, "squash is only supported with experimental mode"));
+    let (status, v) = d.api("POST", "/build?remote=https://example.invalid/ctx.tar", None);
+    assert_eq!(status, 400);
+    assert!(v["message"].as_str().unwrap().starts_with("remote:"), "{v}");
+    let (status, v) = d.api("POST", "/build?version=2", None);
+    assert_eq!((status, v["message"].as_str().unwrap()), (400, "buildkit not supported by daemon"));
+    let o = d.docker(&["build", "--target", "nope", dir]);
+    assert!(stderr(&o).contains("failed to reach build target nope in Dockerfile"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_client_gone_stops_the_running_step() {
+    let Some(d) = Dockerd::start() else { return };
+    let image = d.registry.image("busybox");
+    let ctx = context(&[("Dockerfile", &format!("FROM {image}\nRUN echo started && sleep 60\n"))]);
+    let mut child = common::applet("docker").arg("-H").arg(d.host()).args(["build", ctx.path().to_str().unwrap()]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("\nstarted\n") {
+        assert!(Instant::now() < deadline, "no output: {}", String::from_utf8_lossy(&seen));
+        let n = std::io::Read::read(&mut out, &mut buf).unwrap();
+        assert!(n > 0, "client ended early: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(containers(&d).len(), 1);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !containers(&d).is_empty() {
+        assert!(Instant::now() < deadline, "the step's container stayed: {:?}\n{}", containers(&d), d.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
