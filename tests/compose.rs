@@ -245,7 +245,7 @@ fn refused_keys_and_bad_files_fail_before_anything_is_made() {
     let dir = TempDir::new("compose-refuse");
     for (file, want) in [
         ("services:\n  a:\n    image: x\n    secrets: [s]\n", "services.a.secrets: `secrets` is not supported by dockbox compose"),
-        ("services:\n  a:\n    build: .\n", "services.a.build"),
+        ("services:\n  a:\n    build: {context: ., ssh: [default]}\n", "services.a.build.ssh: `build.ssh` is not supported by dockbox compose"),
         ("services:\n  a:\n    image: x\n    colour: red\n", "additional properties 'colour' not allowed"),
         ("services:\n  a:\n    image: ${IMG:?set IMG}\n", "required variable IMG is missing a value: set IMG"),
         ("services:\n  a:\n    image: x\n    volumes: [nope:/data]\n", "refers to undefined volume nope"),
@@ -324,4 +324,20 @@ fn attached_up_shows_prefixed_output_until_every_container_exits() {
     lines.sort();
     assert_eq!(lines, ["att-one-1     | first", "att-one-1 exited with code 2", "att-second-1  | later", "att-second-1 exited with code 0"], "{out}");
     compose_ok(&d, dir.path(), &["down"]);
+}
+
+#[test]
+fn a_service_with_build_gets_its_image_from_the_builder() {
+    let Some((d, _ns)) = Dockerd::start_networked(&[], None) else { return };
+    let image = d.registry.image("busybox");
+    let dir = TempDir::new("compose-build");
+    std::fs::create_dir_all(dir.join("app")).unwrap();
+    std::fs::write(dir.join("app/Dockerfile"), format!("FROM {image}\nARG WORD=default\nRUN echo $WORD > /built\n")).unwrap();
+    std::fs::write(dir.join("compose.yaml"), "name: bld\nservices:\n  app:\n    build:\n      context: ./app\n      args: {WORD: made}\n    command: sleep 300\n    stop_grace_period: 1s\n").unwrap();
+    compose_ok(&d, dir.path(), &["up", "-d"]);
+    let app = inspect(&d, "containers", "bld-app-1").unwrap();
+    assert_eq!(app["Config"]["Image"], "bld-app");
+    let (built, _) = compose_ok(&d, dir.path(), &["exec", "-T", "app", "cat", "/built"]);
+    assert_eq!(built, "made\n");
+    compose_ok(&d, dir.path(), &["down", "-t", "1"]);
 }

@@ -12,6 +12,7 @@ pub const SUBS: &[Sub] = &[
         usage: "docker compose up [OPTIONS] [SERVICE...]",
         short: "Create and start containers",
         flags: &[
+            flag("build", None, Kind::Bool, "Build images before starting containers"),
             flag("detach", Some('d'), Kind::Bool, "Detached mode: Run containers in the background"),
             flag("force-recreate", None, Kind::Bool, "Recreate containers even if their configuration and image haven't changed"),
             flag("no-recreate", None, Kind::Bool, "If containers already exist, don't recreate them. Incompatible with --force-recreate."),
@@ -78,6 +79,13 @@ pub const SUBS: &[Sub] = &[
         short: "Restart service containers",
         flags: &[flag("timeout", Some('t'), Kind::Value, "Specify a shutdown timeout in seconds")],
         run: super::up::restart_cmd,
+    },
+    Sub {
+        name: "build",
+        usage: "docker compose build [SERVICE...]",
+        short: "Build or rebuild services",
+        flags: &[],
+        run: super::up::build_cmd,
     },
     Sub {
         name: "exec",

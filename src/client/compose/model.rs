@@ -500,7 +500,7 @@ fn service(name: &str, raw: &Value, _vars: &Vars, dir: &Path) -> Result<Value, S
         let kp = format!("{p}.{k}");
         let canonical = match k.as_str() {
             "image" | "container_name" | "user" | "working_dir" | "hostname" | "stop_signal" => json!(string(v, &kp)?),
-            "build" => return Err(format!("{kp}: building images is not supported by dockbox compose yet; give the service an `image`")),
+            "build" => build(v, &kp, dir)?,
             "command" | "entrypoint" => command(v, &kp)?,
             "environment" => Value::Object(dict(v, &kp, &['='])?),
             "env_file" => env_file(v, &kp, dir)?,
@@ -538,6 +538,31 @@ fn service(name: &str, raw: &Value, _vars: &Vars, dir: &Path) -> Result<Value, S
         out.insert(k.clone(), canonical);
     }
     Ok(Value::Object(out))
+}
+
+/// `build: DIR` or `{context, dockerfile, args}`; the builder's other options are refused.
+fn build(v: &Value, path: &str, dir: &Path) -> Result<Value, String> {
+    let (context, dockerfile, args) = match v {
+        Value::Object(m) => {
+            for k in m.keys() {
+                if !matches!(k.as_str(), "context" | "dockerfile" | "args") && !k.starts_with("x-") {
+                    return Err(format!("{path}.{k}: `build.{k}` is not supported by dockbox compose"));
+                }
+            }
+            let context = m.get("context").map(|c| string(c, path)).transpose()?.unwrap_or_else(|| ".".into());
+            let dockerfile = m.get("dockerfile").map(|c| string(c, path)).transpose()?.unwrap_or_else(|| "Dockerfile".into());
+            (context, dockerfile, m.get("args").map(|a| dict(a, &format!("{path}.args"), &['='])).transpose()?.unwrap_or_default())
+        }
+        other => (string(other, path)?, "Dockerfile".into(), Map::new()),
+    };
+    if context.contains("://") || context.starts_with("git@") {
+        return Err(format!("{path}.context: remote build contexts are not supported by dockbox compose"));
+    }
+    let mut out = json!({"context": absolute(dir, &context).display().to_string(), "dockerfile": dockerfile});
+    if !args.is_empty() {
+        out["args"] = Value::Object(args);
+    }
+    Ok(out)
 }
 
 fn env_file(v: &Value, path: &str, dir: &Path) -> Result<Value, String> {
@@ -1065,7 +1090,7 @@ pub fn merge(base: &mut Value, over: Value, path: &str) {
 /// environment, the default network, and references to networks, volumes and services
 /// checked.
 fn finish_service(name: &str, svc: &mut Value, vars: &Vars, _dir: &Path, networks: &BTreeMap<String, Value>, volumes: &BTreeMap<String, Value>) -> Result<(), String> {
-    if svc.get("image").is_none() {
+    if svc.get("image").is_none() && svc.get("build").is_none() {
         return Err(format!("service {name:?} has neither an image nor a build context specified: invalid compose project"));
     }
     let mut env = Map::new();
@@ -1237,8 +1262,8 @@ volumes:
         assert!(e.contains("secrets") && e.contains("not supported"), "{e}");
         let e = parse("services:\n  a:\n    image: x\n    bogus: 1\n").unwrap_err();
         assert!(e.contains("additional properties 'bogus' not allowed"), "{e}");
-        let e = parse("services:\n  a:\n    build: .\n").unwrap_err();
-        assert!(e.contains("services.a.build"), "{e}");
+        let e = parse("services:\n  a:\n    build: {context: ., ssh: [default]}\n").unwrap_err();
+        assert!(e.contains("services.a.build.ssh"), "{e}");
         let e = parse("configs: {}\nservices: {}\n").unwrap_err();
         assert!(e.contains("configs"), "{e}");
         let e = parse("services:\n  a:\n    image: x\n    deploy: {placement: {}}\n").unwrap_err();

@@ -44,6 +44,15 @@ pub fn config_hash(service: &Value) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The image a service runs: `image`, or for a service with only `build`,
+/// `project-service` as compose v2 names it.
+pub fn image_name(project: &Project, service: &str) -> String {
+    match project.services.get(service).and_then(|s| s["image"].as_str()) {
+        Some(i) => i.to_string(),
+        None => format!("{}-{service}", project.name),
+    }
+}
+
 /// The container name of replica `n`: `container_name`, or `project-service-n`.
 pub fn container_name(project: &Project, service: &str, n: u32) -> String {
     match project.services.get(service).and_then(|s| s["container_name"].as_str()) {
@@ -224,7 +233,7 @@ pub fn create_request(project: &Project, service: &str, n: u32, image_id: Option
     if let Some((net, _)) = endpoints.first() {
         flag("network", net.clone());
     }
-    a.push(svc["image"].as_str().unwrap_or("").to_string());
+    a.push(image_name(project, service));
     if let Some(cmd) = svc["command"].as_array() {
         a.extend(cmd.iter().map(|c| c.as_str().unwrap_or("").to_string()));
     }

@@ -89,7 +89,7 @@ pub fn up_cmd(ctx: &Ctx, g: &Globals, p: &Parsed) -> Result<i32, Failure> {
         }
     }
 
-    let opts = Converge { force: p.bool("force-recreate"), no_recreate: p.bool("no-recreate"), start: !p.bool("no-start") };
+    let opts = Converge { build: p.bool("build"), force: p.bool("force-recreate"), no_recreate: p.bool("no-recreate"), start: !p.bool("no-start") };
     converge_all(api, &project, &order, &existing, &scale, &opts)?;
     if p.bool("wait") {
         wait_running(api, &project, &chosen, wait_timeout.map(Duration::from_secs))?;
@@ -121,7 +121,7 @@ pub fn up_services(ctx: &Ctx, project: &Project, names: &[String]) -> Result<(),
     let api = ctx.api()?;
     let existing = plan::containers(api, &project.name, true)?;
     let scale = project.services.iter().filter_map(|(n, s)| s["deploy"]["replicas"].as_i64().map(|r| (n.clone(), r.max(0) as u32))).collect();
-    converge_all(api, project, &order, &existing, &scale, &Converge { force: false, no_recreate: false, start: true })
+    converge_all(api, project, &order, &existing, &scale, &Converge { build: false, force: false, no_recreate: false, start: true })
 }
 
 /// The networks and volumes `services` use, made when missing.
@@ -131,6 +131,7 @@ pub fn ensure_for(api: &Api, project: &Project, services: &[String]) -> Result<(
 }
 
 struct Converge {
+    build: bool,
     force: bool,
     no_recreate: bool,
     start: bool,
@@ -143,7 +144,11 @@ fn converge(api: &Api, project: &Project, name: &str, want: u32, mine: &[&Existi
     for c in mine.iter().rev().filter(|c| c.number > want) {
         remove_container(api, c, false, None)?;
     }
-    let image = svc["image"].as_str().unwrap_or("");
+    let image_owned = plan::image_name(project, name);
+    let image = image_owned.as_str();
+    if svc.get("build").is_some() && (opts.build || plan::image_id(api, image)?.is_none()) {
+        build_service(ctx_of(api), project, name)?;
+    }
     let mut image_id = None;
     for n in 1..=want {
         let current = mine.iter().find(|c| c.number == n);
@@ -182,6 +187,46 @@ fn converge(api: &Api, project: &Project, name: &str, want: u32, mine: &[&Existi
             }
         }
     }
+    Ok(())
+}
+
+pub fn build_cmd(ctx: &Ctx, g: &Globals, p: &Parsed) -> Result<i32, Failure> {
+    let project = g.project()?;
+    for name in selected(&project, &p.args)? {
+        if project.services[&name].get("build").is_some() {
+            build_service(Ctx::new(ctx.host.clone()), &project, &name)?;
+        }
+    }
+    Ok(0)
+}
+
+/// A context for the client's own commands on the same daemon.
+fn ctx_of(api: &Api) -> Ctx {
+    Ctx::new(api.endpoint.display())
+}
+
+/// Builds the service's image with the client's own `docker build`.
+pub fn build_service(ctx: Ctx, project: &Project, service: &str) -> Result<(), Failure> {
+    let b = &project.services[service]["build"];
+    let image = plan::image_name(project, service);
+    event("Image", &image, "Building");
+    let context = b["context"].as_str().unwrap_or(".");
+    let dockerfile = std::path::Path::new(context).join(b["dockerfile"].as_str().unwrap_or("Dockerfile"));
+    let mut args = vec![format!("--tag={image}"), format!("--file={}", dockerfile.display()), "--quiet".to_string()];
+    for (k, v) in b["args"].as_object().into_iter().flatten() {
+        match v.as_str() {
+            Some(v) => args.push(format!("--build-arg={k}={v}")),
+            None => args.push(format!("--build-arg={k}")),
+        }
+    }
+    args.push(context.to_string());
+    let all = crate::client::commands();
+    let cmd = all.iter().find(|c| c.name == "build").ok_or_else(|| fail("docker build is missing"))?;
+    let code = crate::client::run_command(&ctx, cmd, &args);
+    if code != 0 {
+        return Err(Failure::new(format!("failed to build the image of service {service:?}"), code));
+    }
+    event("Image", &image, "Built");
     Ok(())
 }
 
