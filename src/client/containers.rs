@@ -232,6 +232,13 @@ fn request_body(p: &Parsed, detach: bool) -> Result<Value, String> {
     Ok(body)
 }
 
+/// The create request `docker run -d ARGS...` would send (ARGS: flags, IMAGE, COMMAND...),
+/// for `docker compose`, which words each service as these flags.
+pub(super) fn run_request(args: &[String]) -> Result<Value, String> {
+    let p = super::flags::parse(&RUN_AND_RESOURCE_FLAGS, args, false)?;
+    request_body(&p, true)
+}
+
 /// A flag value refused before anything is sent, worded as the CLI 28 words it: a flag's
 /// own parse error with the usage line, others as `docker: ...`; exit status 125.
 fn flag_failure(cmd: &str, e: &str) -> Failure {
