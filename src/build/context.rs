@@ -156,18 +156,27 @@ impl Context {
     }
 }
 
-/// Resolves `rel` below `root` following symlinks as if `root` were `/`; a link that would
-/// leave the root (absolute targets are taken from the root, `..` cannot climb above it as in
-/// Docker's FollowSymlinkInScope) is an error only when it would name a path outside after
-/// all. Returns the host path.
-pub fn resolve_in(root: &Path, rel: &str) -> Result<PathBuf, String> {
+/// What [`resolve_below`] does with a path that would leave the root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Escape {
+    /// An error: the build context, where such a path is "outside the build context".
+    Refuse,
+    /// Kept inside, as Docker's FollowSymlinkInScope does in an image's root: an absolute
+    /// link restarts at the root and `..` cannot climb above it.
+    Clamp,
+}
+
+/// Resolves `rel` below `root` following symlinks as if `root` were `/`, a path that would
+/// leave the root treated as `escape` says. Returns the host path.
+pub fn resolve_below(root: &Path, rel: &str, escape: Escape) -> Result<PathBuf, String> {
+    let outside = || format!("{rel} is outside the root");
     let mut parts: Vec<String> = Vec::new();
     let mut todo: Vec<String> = rel.split('/').rev().filter(|p| !p.is_empty() && *p != ".").map(String::from).collect();
     let mut hops = 0;
     while let Some(part) = todo.pop() {
         if part == ".." {
-            if parts.pop().is_none() {
-                return Err(format!("{rel} is outside the root"));
+            if parts.pop().is_none() && escape == Escape::Refuse {
+                return Err(outside());
             }
             continue;
         }
@@ -178,10 +187,12 @@ pub fn resolve_in(root: &Path, rel: &str) -> Result<PathBuf, String> {
                 if hops > 255 {
                     return Err(format!("too many links in {rel}"));
                 }
-                let target = std::fs::read_link(&candidate).map_err(|e| e.to_string())?;
-                let target = target.to_string_lossy().into_owned();
+                let target = std::fs::read_link(&candidate).map_err(|e| e.to_string())?.to_string_lossy().into_owned();
                 if target.starts_with('/') {
-                    return Err(format!("{rel} is outside the root"));
+                    match escape {
+                        Escape::Refuse => return Err(outside()),
+                        Escape::Clamp => parts.clear(),
+                    }
                 }
                 for t in target.split('/').rev().filter(|p| !p.is_empty() && *p != ".") {
                     todo.push(t.to_string());
@@ -191,6 +202,11 @@ pub fn resolve_in(root: &Path, rel: &str) -> Result<PathBuf, String> {
         }
     }
     Ok(root.join(parts.join("/")))
+}
+
+/// [`resolve_below`] refusing a path that leaves the build context.
+pub fn resolve_in(root: &Path, rel: &str) -> Result<PathBuf, String> {
+    resolve_below(root, rel, Escape::Refuse)
 }
 
 #[cfg(test)]

@@ -239,33 +239,7 @@ pub fn sources_hash(infos: &[SourceInfo]) -> String {
 /// Resolves `rel` in an image root as Docker's FollowSymlinkInScope does: absolute links and
 /// `..` stay inside the root.
 pub fn resolve_scoped(root: &Path, rel: &str) -> io::Result<PathBuf> {
-    let mut parts: Vec<String> = Vec::new();
-    let mut todo: Vec<String> = rel.split('/').rev().filter(|p| !p.is_empty() && *p != ".").map(String::from).collect();
-    let mut hops = 0;
-    while let Some(part) = todo.pop() {
-        if part == ".." {
-            parts.pop();
-            continue;
-        }
-        let candidate = root.join(parts.join("/")).join(&part);
-        match std::fs::symlink_metadata(&candidate) {
-            Ok(m) if m.file_type().is_symlink() => {
-                hops += 1;
-                if hops > 255 {
-                    return Err(io::Error::other(format!("too many links in {rel}")));
-                }
-                let target = std::fs::read_link(&candidate)?.to_string_lossy().into_owned();
-                if target.starts_with('/') {
-                    parts.clear();
-                }
-                for t in target.split('/').rev().filter(|p| !p.is_empty() && *p != ".") {
-                    todo.push(t.to_string());
-                }
-            }
-            _ => parts.push(part),
-        }
-    }
-    Ok(root.join(parts.join("/")))
+    super::context::resolve_below(root, rel, super::context::Escape::Clamp).map_err(io::Error::other)
 }
 
 /// Owner and mode rules of one copy.
