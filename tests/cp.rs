@@ -567,3 +567,37 @@ fn cp_reaches_volumes_and_binds_running_and_stopped() {
     ok(&d.docker(&["rm", "-v", "vols"]), "rm");
     ok(&d.docker(&["volume", "rm", "cpvol"]), "volume rm");
 }
+
+/// Copies out of a stopped container side by side, with exports among them: each mounts its
+/// root for the while, and none may unmount it from under another (which then sees an empty
+/// root: a file that exists answered 404).
+#[test]
+fn concurrent_copies_from_a_stopped_container_all_see_its_files() {
+    let Some(d) = Dockerd::start() else { return };
+    let image = d.registry.image("busybox");
+    ok(&d.docker(&["pull", &image]), "pull");
+    ok(&d.docker(&["create", "--name", "still", &image, "true"]), "create");
+    std::thread::scope(|scope| {
+        for worker in 0..4 {
+            let d = &d;
+            scope.spawn(move || {
+                for round in 0..25 {
+                    if worker == 3 && round % 5 == 0 {
+                        let (s, _, b) = raw(d, "GET", "/containers/still/export", None);
+                        assert_eq!(s, 200, "export: {}", String::from_utf8_lossy(&b));
+                        assert!(files_in_tar(&b).iter().any(|(n, _)| n == "etc/passwd"), "export {round} lacks etc/passwd");
+                        continue;
+                    }
+                    let (s, _, b) = raw(d, "GET", "/containers/still/archive?path=/etc/passwd", None);
+                    assert_eq!(s, 200, "worker {worker} round {round}: {}", String::from_utf8_lossy(&b));
+                }
+            });
+        }
+    });
+    // Nothing of it stays mounted once the copies are done.
+    let (_, c) = d.api("GET", "/containers/still/json", None);
+    let merged = c["GraphDriver"]["Data"]["MergedDir"].as_str().map(str::to_string);
+    if let Some(m) = merged {
+        assert!(!dockbox::mounts::is_mountpoint(std::path::Path::new(&m)), "{m} is still mounted");
+    }
+}

@@ -117,9 +117,28 @@ fn mount_over_root(merged: &std::path::Path, points: &[(PathBuf, String, bool, b
 /// Unmounts what [`ContainerFs::open`] mounted for a stopped container. Under the container's
 /// lock, which a start holds throughout: a start cannot come between the look and the unmount.
 fn unmount_unless_started((d, entry, mount_id): (Arc<Daemon>, Arc<Entry>, String)) {
-    let slot = entry.lock();
-    if !slot.c.state.running {
-        let _ = d.snapshots.unmount(&mount_id);
+    release_host_mount(&d, &entry, &mount_id);
+}
+
+/// Mounts a container's root for the daemon's own use (cp, export) and counts the user
+/// when the container is stopped; each such mount is let go with [`release_host_mount`].
+/// Returns the root and whether the user was counted. The caller holds the slot.
+pub(crate) fn acquire_host_mount(d: &Daemon, slot: &mut super::Slot) -> io::Result<(PathBuf, bool)> {
+    let merged = d.snapshots.mount(&slot.c.mount_id)?;
+    let counted = !slot.c.state.running;
+    if counted {
+        slot.host_users += 1;
+    }
+    Ok((merged, counted))
+}
+
+/// Lets go of a counted [`acquire_host_mount`]: the last user of a stopped container's root
+/// unmounts it (one that started meanwhile keeps its mount).
+pub(crate) fn release_host_mount(d: &Daemon, entry: &Arc<Entry>, mount_id: &str) {
+    let mut slot = entry.lock();
+    slot.host_users = slot.host_users.saturating_sub(1);
+    if !slot.c.state.running && slot.host_users == 0 {
+        let _ = d.snapshots.unmount(mount_id);
     }
 }
 
@@ -159,7 +178,8 @@ impl ContainerFs {
     /// Opens the container's root (mounting it if the container does not run) with its
     /// volumes and binds over it.
     pub fn open(d: &Arc<Daemon>, entry: &Arc<Entry>) -> io::Result<ContainerFs> {
-        let slot = entry.lock();
+        let mut slot = entry.lock();
+        let (merged, counted) = acquire_host_mount(d, &mut slot)?;
         let c = &slot.c;
         let read_only = c.host_config.get("ReadonlyRootfs").and_then(Value::as_bool).unwrap_or(false);
         let user = c.config.get("User").and_then(Value::as_str).unwrap_or_default().to_string();
@@ -169,8 +189,7 @@ impl ContainerFs {
         } else {
             Vec::new()
         };
-        let merged = d.snapshots.mount(&c.mount_id)?;
-        let mounted_here = (!c.state.running).then(|| (d.clone(), entry.clone(), c.mount_id.clone()));
+        let mounted_here = counted.then(|| (d.clone(), entry.clone(), c.mount_id.clone()));
         let id = c.id.clone();
         let points = c.mount_points.clone();
         drop(slot);

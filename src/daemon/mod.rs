@@ -128,11 +128,14 @@ pub struct Slot {
     /// Counts the runs that ended, so `wait?condition=next-exit` can tell a new exit.
     pub exits: u64,
     pub removed: bool,
+    /// The daemon's own users (cp, export) of the root of this container while it is
+    /// stopped: the last one unmounts it, never one while another still reads it.
+    pub host_users: usize,
 }
 
 impl Entry {
     fn new(c: Container) -> Arc<Entry> {
-        Arc::new(Entry { slot: Mutex::new(Slot { c, spec: None, exits: 0, removed: false }), changed: Condvar::new(), output: Arc::default(), input: Arc::default() })
+        Arc::new(Entry { slot: Mutex::new(Slot { c, spec: None, exits: 0, removed: false, host_users: 0 }), changed: Condvar::new(), output: Arc::default(), input: Arc::default() })
     }
 
     pub fn lock(&self) -> MutexGuard<'_, Slot> {

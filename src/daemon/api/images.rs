@@ -415,18 +415,17 @@ pub fn import(d: &Arc<Daemon>, req: &mut Request) -> Result<Response, ApiError> 
 /// occasion when the container is not running).
 pub fn export(d: &Arc<Daemon>, id: &str) -> Result<Response, ApiError> {
     let e = d.find(id)?;
-    let (mount_id, running) = {
-        let s = e.lock();
+    let (mount_id, merged, counted) = {
+        let mut s = e.lock();
         d.events.container(&s.c, "export", &[]);
-        (s.c.mount_id.clone(), s.c.state.running)
+        let (merged, counted) = crate::daemon::container_fs::acquire_host_mount(d, &mut s).map_err(|e| ApiError::internal(e.to_string()))?;
+        (s.c.mount_id.clone(), merged, counted)
     };
-    let merged = d.snapshots.mount(&mount_id).map_err(|e| ApiError::internal(e.to_string()))?;
     let daemon = d.clone();
     worker_stream("application/x-tar", move |w| {
         let r = crate::image::tar_directory(&merged, w, false);
-        let still_running = e.lock().c.state.running;
-        if !running && !still_running {
-            let _ = daemon.snapshots.unmount(&mount_id);
+        if counted {
+            crate::daemon::container_fs::release_host_mount(&daemon, &e, &mount_id);
         }
         r
     })
