@@ -91,6 +91,9 @@ fn sweep(dir: &Path) {
 struct RealContainerd {
     dir: TempDir,
     child: Option<Child>,
+    /// The containerd namespace of this test's own: containerd makes a cgroup of that name in
+    /// every hierarchy (the parent of its containers' cgroups) and leaves it; Drop removes it.
+    namespace: String,
 }
 
 impl RealContainerd {
@@ -114,7 +117,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
         std::fs::write(dir.join("config.toml"), config).unwrap();
         let log = std::fs::File::create(dir.join("containerd.log")).unwrap();
         let child = Command::new("/usr/bin/containerd").arg("--config").arg(dir.join("config.toml")).stdin(Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log).spawn().unwrap();
-        let c = RealContainerd { dir, child: Some(child) };
+        let c = RealContainerd { dir, child: Some(child), namespace: format!("dbx-{}", &dockbox::ids::new_id()[..12]) };
         let deadline = Instant::now() + Duration::from_secs(20);
         while !c.ctr(&["version"]).status.success() {
             assert!(Instant::now() < deadline, "containerd did not come up: {}", c.log());
@@ -133,7 +136,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
 
     fn ctr_command(&self) -> Command {
         let mut c = Command::new("/usr/bin/ctr");
-        c.arg("-a").arg(self.sock()).args(["-n", "dbx"]);
+        c.arg("-a").arg(self.sock()).args(["-n", &self.namespace]);
         c
     }
 
@@ -142,7 +145,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
     }
 
     fn ctr_line(&self, args: &str) -> String {
-        format!("/usr/bin/ctr -a {} -n dbx {args}", self.sock().display())
+        format!("/usr/bin/ctr -a {} -n {} {args}", self.sock().display(), self.namespace)
     }
 }
 
@@ -161,6 +164,10 @@ impl Drop for RealContainerd {
             stop(&mut c, Duration::from_secs(10));
         }
         sweep(self.dir.path());
+        for hierarchy in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
+            let _ = std::fs::remove_dir(hierarchy.path().join(&self.namespace));
+        }
+        let _ = std::fs::remove_dir(Path::new("/sys/fs/cgroup").join(&self.namespace));
     }
 }
 
