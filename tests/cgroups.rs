@@ -493,7 +493,7 @@ fn dockerd_puts_host_config_limits_in_docker_cgroups() {
     assert_eq!(inspect[0]["HostConfig"]["Memory"], 64 << 20);
     assert_eq!(inspect[0]["HostConfig"]["NanoCpus"], 500_000_000);
     let pid = inspect[0]["State"]["Pid"].as_i64().unwrap() as i32;
-    assert!(cgroup_of(pid).contains(&format!(":memory:/docker/{id}\n")), "{}", cgroup_of(pid));
+    assert!(cgroup_of(pid).contains(&format!(":memory:{}\n", d.container_cgroup(&id))), "{}", cgroup_of(pid));
 
     // The real CLI sends the same HostConfig fields.
     let disk = block_device();

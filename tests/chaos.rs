@@ -317,7 +317,7 @@ impl Chaos {
         // Cgroups of every container ever seen: only running ones have theirs.
         for id in self.ever.iter().chain(snap.all.iter()) {
             for h in CGROUP_HIERARCHIES {
-                let dir = Path::new("/sys/fs/cgroup").join(h).join("docker").join(id);
+                let dir = Path::new("/sys/fs/cgroup").join(h).join(self.d.container_cgroup(id).trim_start_matches('/'));
                 if dir.exists() != snap.running.contains(id) && (dir.exists() || *h == "memory") {
                     return Err(format!("cgroup {} exists: {}, container running: {}", dir.display(), dir.exists(), snap.running.contains(id)));
                 }

@@ -243,6 +243,8 @@ impl RealDockerd {
             .arg("-H")
             .arg(format!("unix://{}", dir.join("docker.sock").display()))
             .args(["--iptables=false", "--ip6tables=false", "--bridge=none"])
+            .arg("--cgroup-parent")
+            .arg(cgroup_parent(&dir))
             .arg("--add-runtime")
             .arg(format!("dockbox={}", our_runc().display()))
             .stdin(Stdio::null())
@@ -282,7 +284,13 @@ impl Drop for RealDockerd {
             stop(&mut c, Duration::from_secs(15));
         }
         sweep(self.dir.path());
+        common::remove_cgroups(&cgroup_parent(&self.dir));
     }
+}
+
+/// The real dockerd's cgroup parent: its own, not Docker's `/docker`, so that none is left.
+fn cgroup_parent(dir: &TempDir) -> String {
+    format!("/dbxt-real-{}", dir.path().file_name().unwrap().to_string_lossy())
 }
 
 #[test]
@@ -323,11 +331,11 @@ fn real_dockerd_runs_our_runc() {
     let out = d.docker(&["run", "--runtime", "dockbox", "-d", "--name", "limited", "-m", "64m", "--pids-limit", "20", "dbx-busybox", "sleep", "100"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let id = text(&out.stdout).trim().to_string();
-    let cgroup_file = |controller: &str, file: &str| std::fs::read_to_string(format!("/sys/fs/cgroup/{controller}/docker/{id}/{file}")).unwrap_or_default();
+    let cgroup_file = |controller: &str, file: &str| std::fs::read_to_string(format!("/sys/fs/cgroup/{controller}{}/{id}/{file}", cgroup_parent(&d.dir))).unwrap_or_default();
     assert_eq!(cgroup_file("memory", "memory.limit_in_bytes").trim(), (64u64 << 20).to_string());
     assert_eq!(cgroup_file("pids", "pids.max").trim(), "20");
     assert!(d.docker(&["rm", "-f", "limited"]).status.success());
-    assert!(!std::path::Path::new(&format!("/sys/fs/cgroup/memory/docker/{id}")).exists(), "the container's cgroup was left behind");
+    assert!(!std::path::Path::new(&format!("/sys/fs/cgroup/memory{}/{id}", cgroup_parent(&d.dir))).exists(), "the container's cgroup was left behind");
 }
 
 /// Our docker-containerd on private roots with `runtime` as its OCI runtime.

@@ -173,36 +173,6 @@ fn processes_of(dir: &Path) -> Vec<i32> {
     pids
 }
 
-/// Removes the cgroup `parent` (and those below it, now without processes) in every hierarchy.
-fn remove_cgroups(parent: &str) {
-    fn remove(dir: &Path) {
-        if let Ok(rd) = std::fs::read_dir(dir) {
-            for e in rd.flatten() {
-                if e.file_type().is_ok_and(|t| t.is_dir()) {
-                    remove(&e.path());
-                }
-            }
-        }
-        for _ in 0..50 {
-            match std::fs::remove_dir(dir) {
-                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => std::thread::sleep(Duration::from_millis(20)),
-                _ => break,
-            }
-        }
-    }
-    let rel = parent.trim_start_matches('/');
-    for h in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
-        let dir = h.path().join(rel);
-        if dir.is_dir() {
-            remove(&dir);
-        }
-    }
-    let unified = Path::new("/sys/fs/cgroup").join(rel);
-    if unified.is_dir() {
-        remove(&unified);
-    }
-}
-
 fn copy_tree(from: &Path, to: &Path) {
     let o = Command::new("cp").arg("-a").arg("--reflink=auto").arg(from).arg(to).output().unwrap();
     assert!(o.status.success(), "cp: {}", stderr(&o));

@@ -230,6 +230,22 @@ fn stdin_without_a_tty_ends_with_the_clients_input() {
 }
 
 #[test]
+fn start_attached_with_piped_input() {
+    let Some(d) = Dockerd::start() else { return };
+    let image = pull_busybox(&d);
+    // Each client creates (`create -i` asks for stdin once, as Docker's CLI words it) and
+    // each starts: the container's input ends with the client's, and its output comes back.
+    for (n, (creator, starter)) in [(false, false), (true, false), (false, true), (true, true)].into_iter().filter(|(c, s)| clients().contains(c) && clients().contains(s)).enumerate() {
+        let name = format!("piped-{n}");
+        let o = piped(&d, creator, &["create", "-i", "--name", &name, &image, "sh", "-c", "cat; echo done >&2; exit 3"], None);
+        assert_eq!(o.status.code(), Some(0), "create (real={creator}): {}", stderr(&o));
+        assert_eq!(inspect(&d, &name)["Config"]["StdinOnce"], true, "real={creator}");
+        let o = piped(&d, starter, &["start", "-a", "-i", &name], Some(b"one\ntwo\n"));
+        assert_eq!((o.status.code(), stdout(&o).as_str(), stderr(&o).as_str()), (Some(3), "one\ntwo\n", "done\n"), "created by real={creator}, started by real={starter}");
+    }
+}
+
+#[test]
 fn tty_without_stdin_prints_its_output() {
     let Some(d) = Dockerd::start() else { return };
     let image = pull_busybox(&d);

@@ -22,8 +22,8 @@ fn host_config(d: &Dockerd, name: &str) -> Value {
 }
 
 /// The cgroup v1 file `file` of the container `id` on the host, when the host has it.
-fn cgroup_file(id: &str, file: &str) -> String {
-    let cg = dockbox::cgroups::Cgroup::resolve(Some(&format!("/docker/{id}")), id).unwrap();
+fn cgroup_file(d: &Dockerd, id: &str, file: &str) -> String {
+    let cg = dockbox::cgroups::Cgroup::resolve(Some(&d.container_cgroup(id)), id).unwrap();
     let dir = cg.dirs().into_iter().find(|d| d.join(file).exists()).unwrap_or_else(|| panic!("no cgroup of {id} has {file}"));
     std::fs::read_to_string(dir.join(file)).unwrap().trim().to_string()
 }
@@ -55,15 +55,15 @@ fn update_changes_a_running_containers_cgroup() {
     let image = pulled(&d);
     let since = now_unix();
     let id = ok(&d.docker(&["run", "-d", "--name", "lim", "-m", "64m", &image, "sleep", "1000"]), &d).trim().to_string();
-    assert_eq!(cgroup_file(&id, "memory.limit_in_bytes"), "67108864");
+    assert_eq!(cgroup_file(&d, &id, "memory.limit_in_bytes"), "67108864");
 
     let out = ok(&d.docker(&["update", "-m", "96m", "--memory-swap", "192m", "--cpus", "0.5", "--pids-limit", "50", "lim"]), &d);
     assert_eq!(out, "lim\n");
-    assert_eq!(cgroup_file(&id, "memory.limit_in_bytes"), "100663296");
-    assert_eq!(cgroup_file(&id, "memory.memsw.limit_in_bytes"), "201326592");
-    assert_eq!(cgroup_file(&id, "cpu.cfs_quota_us"), "50000");
-    assert_eq!(cgroup_file(&id, "cpu.cfs_period_us"), "100000");
-    assert_eq!(cgroup_file(&id, "pids.max"), "50");
+    assert_eq!(cgroup_file(&d, &id, "memory.limit_in_bytes"), "100663296");
+    assert_eq!(cgroup_file(&d, &id, "memory.memsw.limit_in_bytes"), "201326592");
+    assert_eq!(cgroup_file(&d, &id, "cpu.cfs_quota_us"), "50000");
+    assert_eq!(cgroup_file(&d, &id, "cpu.cfs_period_us"), "100000");
+    assert_eq!(cgroup_file(&d, &id, "pids.max"), "50");
     let h = host_config(&d, "lim");
     assert_eq!((h["Memory"].as_i64(), h["MemorySwap"].as_i64(), h["NanoCpus"].as_i64(), h["PidsLimit"].as_i64()), (Some(100663296), Some(201326592), Some(500000000), Some(50)), "{h}");
 
@@ -71,11 +71,11 @@ fn update_changes_a_running_containers_cgroup() {
         let short = &id[..12];
         let out = ok(&d.real_docker(CLI, &["container", "update", "--pids-limit", "-1", "-c", "512", "--memory-reservation", "48m", short]), &d);
         assert_eq!(out, format!("{short}\n"));
-        assert_eq!(cgroup_file(&id, "pids.max"), "max");
-        assert_eq!(cgroup_file(&id, "cpu.shares"), "512");
-        assert_eq!(cgroup_file(&id, "memory.soft_limit_in_bytes"), "50331648");
+        assert_eq!(cgroup_file(&d, &id, "pids.max"), "max");
+        assert_eq!(cgroup_file(&d, &id, "cpu.shares"), "512");
+        assert_eq!(cgroup_file(&d, &id, "memory.soft_limit_in_bytes"), "50331648");
         // What was not asked for stays.
-        assert_eq!(cgroup_file(&id, "memory.limit_in_bytes"), "100663296");
+        assert_eq!(cgroup_file(&d, &id, "memory.limit_in_bytes"), "100663296");
         let format = "{{.HostConfig.PidsLimit}} {{.HostConfig.CpuShares}} {{.HostConfig.MemoryReservation}} {{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}";
         let expected = "0 512 50331648 100663296 500000000";
         assert_eq!(ok(&d.real_docker(CLI, &["inspect", "-f", format, "lim"]), &d).trim(), expected);
@@ -208,8 +208,8 @@ fn memory_below_the_usage_fails_as_the_kernel_says() {
     // EBUSY: the kernel could not reclaim enough to go below the usage.
     assert!(err.to_lowercase().contains("memory.limit_in_bytes") && err.to_lowercase().contains("device or resource busy"), "{err}");
     // The limits and the stored HostConfig are as they were.
-    assert_eq!(cgroup_file(&id, "memory.limit_in_bytes"), "67108864");
-    assert_eq!(cgroup_file(&id, "memory.memsw.limit_in_bytes"), "67108864");
+    assert_eq!(cgroup_file(&d, &id, "memory.limit_in_bytes"), "67108864");
+    assert_eq!(cgroup_file(&d, &id, "memory.memsw.limit_in_bytes"), "67108864");
     let h = host_config(&d, "full");
     assert_eq!((h["Memory"].as_i64(), h["MemorySwap"].as_i64()), (Some(67108864), Some(67108864)), "{h}");
     ok(&d.docker(&["rm", "-f", "full"]), &d);

@@ -28,8 +28,8 @@ fn inspect(d: &Dockerd, name: &str) -> Value {
     v
 }
 
-fn frozen(id: &str) -> bool {
-    dockbox::cgroups::Cgroup::resolve(Some(&format!("/docker/{id}")), id).unwrap().is_frozen()
+fn frozen(d: &Dockerd, id: &str) -> bool {
+    dockbox::cgroups::Cgroup::resolve(Some(&d.container_cgroup(id)), id).unwrap().is_frozen()
 }
 
 fn now_unix() -> f64 {
@@ -41,7 +41,7 @@ fn pause_and_unpause_freeze_the_container_as_dockers_do() {
     let Some(d) = Dockerd::start() else { return };
     let id = run_sleeper(&d, "frozen", &[]);
     assert_eq!(ok(&d.docker(&["pause", "frozen"]), &d), "frozen\n");
-    assert!(frozen(&id), "the cgroup is not frozen");
+    assert!(frozen(&d, &id), "the cgroup is not frozen");
     let state = &inspect(&d, "frozen")["State"];
     assert_eq!((state["Status"].as_str(), state["Paused"].as_bool(), state["Running"].as_bool()), (Some("paused"), Some(true), Some(true)), "{state}");
     let ps = ok(&d.docker(&["ps"]), &d);
@@ -58,7 +58,7 @@ fn pause_and_unpause_freeze_the_container_as_dockers_do() {
     } else {
         assert_eq!(ok(&d.docker(&["unpause", "frozen"]), &d), "frozen\n");
     }
-    assert!(!frozen(&id));
+    assert!(!frozen(&d, &id));
     assert_eq!(inspect(&d, "frozen")["State"]["Status"], "running");
     let e = fails(&d.docker(&["unpause", "frozen"]));
     assert!(e.contains(&format!("Error response from daemon: Container {id} is not paused")), "{e}");
@@ -96,9 +96,9 @@ fn a_paused_container_stays_paused_through_a_daemon_crash() {
     ok(&d.docker(&["pause", "cold"]), &d);
     d.crash_and_restart();
     assert_eq!(inspect(&d, "cold")["State"]["Status"], "paused");
-    assert!(frozen(&id));
+    assert!(frozen(&d, &id));
     ok(&d.docker(&["unpause", "cold"]), &d);
-    assert!(!frozen(&id));
+    assert!(!frozen(&d, &id));
     ok(&d.docker(&["pause", "cold"]), &d);
     ok(&d.docker(&["stop", "-t", "0", "cold"]), &d);
     assert_eq!(inspect(&d, "cold")["State"]["Status"], "exited");

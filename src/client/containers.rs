@@ -272,7 +272,9 @@ fn create_container(api: &Api, p: &Parsed, body: Value) -> Result<String, ApiErr
 }
 
 fn create_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
-    let body = request_body(p, true).map_err(|e| flag_failure("create", &e))?;
+    // Docker's CLI words a create as an attached run (`-i` attaches stdin, once): a later
+    // `start -a -i` then ends the container's input when ours ends.
+    let body = request_body(p, false).map_err(|e| flag_failure("create", &e))?;
     let result = ctx.api().and_then(|api| create_container(api, p, body));
     match result {
         Ok(id) => {

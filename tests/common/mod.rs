@@ -291,6 +291,9 @@ pub struct Dockerd {
     netns: Option<OwnedFd>,
     /// Directories that live as long as the daemon.
     keep: Vec<TempDir>,
+    /// The cgroup parent of its containers (`--cgroup-parent`), one per daemon so that none
+    /// shares Docker's `/docker` and each is removed with its daemon.
+    cgroup_parent: String,
 }
 
 impl Dockerd {
@@ -355,9 +358,19 @@ impl Dockerd {
                 args.push("--ip6tables=false".into());
             }
         }
+        let cgroup_parent = format!("/dbxt-{}", tmp.path().file_name().unwrap().to_string_lossy());
+        // A test that sets the parent itself (flag or daemon.json) keeps its own.
+        let config_sets_parent = extra
+            .iter()
+            .position(|a| *a == "--config-file")
+            .and_then(|i| std::fs::read_to_string(extra.get(i + 1)?).ok())
+            .is_some_and(|json| json.contains("\"cgroup-parent\""));
+        if !config_sets_parent && !extra.iter().any(|a| flag(a) == "--cgroup-parent") {
+            args.extend(["--cgroup-parent".into(), cgroup_parent.clone().into()]);
+        }
         args.extend(extra.iter().map(Into::into));
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let mut d = Dockerd { tmp, child: None, sock, registry, args, env, netns: netns.map(NetNs::handle), keep: Vec::new() };
+        let mut d = Dockerd { tmp, child: None, sock, registry, args, env, netns: netns.map(NetNs::handle), keep: Vec::new(), cgroup_parent };
         d.spawn();
         Some(d)
     }
@@ -498,6 +511,12 @@ impl Dockerd {
     pub fn exec_root(&self) -> PathBuf {
         self.tmp.join("exec")
     }
+
+    /// The cgroup path (below each hierarchy's root) of container `id` when it names no
+    /// parent of its own.
+    pub fn container_cgroup(&self, id: &str) -> String {
+        format!("{}/{id}", self.cgroup_parent)
+    }
 }
 
 impl Drop for Dockerd {
@@ -517,6 +536,7 @@ impl Drop for Dockerd {
         for pid in processes_mentioning(self.tmp.path()) {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
         }
+        remove_cgroups(&self.cgroup_parent);
     }
 }
 
@@ -775,5 +795,39 @@ pub fn remove_all_tasks(client: &dockbox::containerd::client::Client) {
             std::thread::sleep(Duration::from_millis(20));
         }
         let _ = client.delete(&t.id);
+    }
+}
+
+/// Removes the cgroup `parent` (a path below each hierarchy's root) and everything below it
+/// from every hierarchy, waiting a little for the last processes to leave.
+pub fn remove_cgroups(parent: &str) {
+    fn remove(dir: &Path) {
+        if let Ok(rd) = std::fs::read_dir(dir) {
+            for e in rd.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    remove(&e.path());
+                }
+            }
+        }
+        for _ in 0..50 {
+            match std::fs::remove_dir(dir) {
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => std::thread::sleep(Duration::from_millis(20)),
+                _ => break,
+            }
+        }
+    }
+    let rel = parent.trim_start_matches('/');
+    if rel.is_empty() {
+        return;
+    }
+    for h in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
+        let dir = h.path().join(rel);
+        if dir.is_dir() {
+            remove(&dir);
+        }
+    }
+    let unified = Path::new("/sys/fs/cgroup").join(rel);
+    if unified.is_dir() {
+        remove(&unified);
     }
 }
