@@ -1,7 +1,7 @@
 //! The Engine API as the client sees it: version negotiation with `/_ping`, versioned
 //! requests, and errors worded the way the docker CLI words them.
 
-use crate::http::client::{request, Endpoint, Response};
+use crate::http::client::{request, request_keeping, Endpoint, Response};
 use serde_json::Value;
 use std::fmt;
 use std::io;
@@ -46,7 +46,7 @@ pub struct Api {
 impl Api {
     /// Pings the daemon and settles on min(client, server) API version.
     pub fn connect(endpoint: Endpoint) -> Result<Api, ApiError> {
-        let resp = request(&endpoint, "GET", "/_ping", &[], None).map_err(|e| connect_error(&endpoint, e))?;
+        let resp = request_keeping(&endpoint, "GET", "/_ping", &[], None).map_err(|e| connect_error(&endpoint, e))?;
         let server_version = resp.headers.get("Api-Version").unwrap_or(CLIENT_API_VERSION).to_string();
         let _ = resp.bytes();
         let version = if version_less(&server_version, CLIENT_API_VERSION) { server_version.clone() } else { CLIENT_API_VERSION.to_string() };
@@ -71,7 +71,9 @@ impl Api {
         if encoded.is_some() {
             all.push(("Content-Type", "application/json"));
         }
-        let resp = request(&self.endpoint, method, &self.path(path, query), &all, encoded.as_deref()).map_err(|e| connect_error(&self.endpoint, e))?;
+        // A hijacked connection (attach, exec) is the caller's to keep: it starts fresh.
+        let send = if headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("Upgrade")) { request } else { request_keeping };
+        let resp = send(&self.endpoint, method, &self.path(path, query), &all, encoded.as_deref()).map_err(|e| connect_error(&self.endpoint, e))?;
         if resp.status >= 400 {
             let status = resp.status;
             return Err(ApiError::Daemon { status, message: resp.error_message() });

@@ -63,6 +63,9 @@ pub struct Response {
     pub status: u16,
     pub headers: Headers,
     reader: BufReader<Conn>,
+    /// Where the connection goes back to be used again once the body is read whole
+    /// ([`request_keeping`]).
+    keep_for: Option<Endpoint>,
 }
 
 impl Response {
@@ -72,9 +75,21 @@ impl Response {
         body_reader(self.reader, &headers, true)
     }
 
-    pub fn bytes(self) -> io::Result<Vec<u8>> {
+    pub fn bytes(mut self) -> io::Result<Vec<u8>> {
         let mut out = Vec::new();
-        self.into_body().read_to_end(&mut out)?;
+        // A body that ends by its length, its last chunk or its status (no body) leaves the
+        // connection ready for the next request; one that ends at EOF does not.
+        let bodiless = self.status == 204 || self.status == 304 || self.status < 200;
+        let delimited = bodiless || self.headers.is_chunked() || self.headers.content_length().is_some();
+        if !bodiless {
+            body_reader(&mut self.reader, &self.headers.clone(), true).read_to_end(&mut out)?;
+        }
+        let closing = self.headers.get("Connection").is_some_and(|c| c.eq_ignore_ascii_case("close"));
+        if let Some(endpoint) = self.keep_for.take() {
+            if delimited && !closing && self.reader.buffer().is_empty() {
+                *IDLE.lock().unwrap_or_else(|e| e.into_inner()) = Some((endpoint, self.reader.into_inner()));
+            }
+        }
         Ok(out)
     }
 
@@ -110,6 +125,40 @@ impl Response {
 /// Sends one request on a fresh connection and reads the response head.
 pub fn request(endpoint: &Endpoint, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> io::Result<Response> {
     let mut conn = endpoint.connect()?;
+    conn.write_all(&encode_request(endpoint, method, path, headers, body))?;
+    conn.flush()?;
+    read_response(conn)
+}
+
+/// The one connection a short-lived client keeps between requests (the CLI's requests go
+/// one after another): reusing it spares a connect, and the daemon a thread, per request.
+static IDLE: std::sync::Mutex<Option<(Endpoint, Conn)>> = std::sync::Mutex::new(None);
+
+/// [`request`] on the kept connection when there is one for `endpoint`; the connection is
+/// kept again when the response body is read whole with [`Response::bytes`] (or `json`).
+/// A kept connection the daemon has closed is replaced by a fresh one when the request
+/// cannot have been acted on: its write failed, or it only reads.
+pub fn request_keeping(endpoint: &Endpoint, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> io::Result<Response> {
+    let out = encode_request(endpoint, method, path, headers, body);
+    let kept = IDLE.lock().unwrap_or_else(|e| e.into_inner()).take().filter(|(e, _)| e == endpoint);
+    if let Some((_, mut conn)) = kept {
+        if conn.write_all(&out).and_then(|()| conn.flush()).is_ok() {
+            match read_response(conn) {
+                Ok(resp) => return Ok(Response { keep_for: Some(endpoint.clone()), ..resp }),
+                // The daemon may have acted on a request that changes something: not sent twice.
+                Err(e) if method != "GET" && method != "HEAD" => return Err(e),
+                Err(_) => {}
+            }
+        }
+    }
+    let mut conn = endpoint.connect()?;
+    conn.write_all(&out)?;
+    conn.flush()?;
+    Ok(Response { keep_for: Some(endpoint.clone()), ..read_response(conn)? })
+}
+
+/// A whole request with its body, ready to write.
+fn encode_request(endpoint: &Endpoint, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Vec<u8> {
     let mut head = request_head(endpoint, method, path, headers);
     match body {
         Some(b) => head.push_str(&format!("Content-Length: {}\r\n", b.len())),
@@ -121,9 +170,7 @@ pub fn request(endpoint: &Endpoint, method: &str, path: &str, headers: &[(&str, 
     if let Some(b) = body {
         out.extend_from_slice(b);
     }
-    conn.write_all(&out)?;
-    conn.flush()?;
-    read_response(conn)
+    out
 }
 
 /// Sends one request whose body streams from `body` with chunked encoding (a tar of any
@@ -160,7 +207,7 @@ fn read_response(conn: Conn) -> io::Result<Response> {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("malformed status line {status_line:?}")))?;
-    Ok(Response { status, headers, reader })
+    Ok(Response { status, headers, reader, keep_for: None })
 }
 
 fn host_header(endpoint: &Endpoint) -> String {
