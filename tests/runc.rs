@@ -535,3 +535,48 @@ fn rro_makes_a_bind_and_its_submounts_read_only() {
     assert_eq!(text(&out.stdout), "top-rw\nsub-rw\n", "{}", text(&out.stderr));
     dockbox::mounts::unmount(&host.join("sub")).unwrap();
 }
+
+/// `runc exec` keeps the container's compiled seccomp filter in its state directory after the
+/// first exec and loads it from there; a cache from another version or a torn one is
+/// compiled again.
+#[test]
+fn exec_keeps_the_compiled_seccomp_filter() {
+    if !require_root() {
+        return;
+    }
+    use dockbox::seccomp::{bpf::Insn, Filter, RET_ALLOW};
+    let b = Bundle::new("seccomp-cache");
+    let mut spec = b.config(&["sleep", "100"]);
+    spec["root"]["readonly"] = json!(false);
+    spec["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}],
+    });
+    b.write(&spec);
+    b.create_and_start("sc");
+    let cache = b.root().join("sc/seccomp.bpf");
+    let mkdir = |dir: &str| b.quiet(&["exec", "sc", "mkdir", dir]);
+    let denied = |o: &std::process::Output| !o.status.success() && text(&o.stderr).contains("Operation not permitted");
+
+    assert!(!cache.exists(), "no exec yet, no cache");
+    let o = mkdir("/tmp/a");
+    assert!(denied(&o), "the profile denies mkdir: {o:?}");
+    let kept = std::fs::read(&cache).expect("the first exec keeps its filter");
+    assert!(Filter::from_bytes(&kept).is_some());
+
+    // What the cache holds is what the next exec loads: an allow-all program lets mkdir through.
+    let allow_all = Filter { program: vec![Insn { code: 0x06, jt: 0, jf: 0, k: RET_ALLOW }], flags: 0 };
+    std::fs::write(&cache, allow_all.to_bytes()).unwrap();
+    let o = mkdir("/tmp/b");
+    assert!(o.status.success(), "the cached filter was not used: {o:?}");
+
+    // Another version's cache, and a torn one, are compiled again from the profile.
+    let other_version = String::from_utf8_lossy(&allow_all.to_bytes()).replacen(dockbox::version::DOCKBOX, "0.0.0-other", 1);
+    for bad in [other_version.into_bytes(), kept[..kept.len() - 3].to_vec(), b"garbage".to_vec()] {
+        std::fs::write(&cache, &bad).unwrap();
+        let o = mkdir("/tmp/c");
+        assert!(denied(&o), "a cache that does not fit was used: {o:?}");
+        assert_eq!(std::fs::read(&cache).unwrap(), kept, "the cache is written again");
+    }
+    let _ = b.quiet(&["delete", "-f", "sc"]);
+}

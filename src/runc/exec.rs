@@ -180,6 +180,9 @@ fn build_process(c: &Container, o: &ExecOptions) -> Result<crate::oci::Process> 
 
 /// The namespaces to enter, in order: the user namespace first (it owns the others), the
 /// mount namespace last (it changes what paths mean). Ones we already share are skipped.
+/// The compiled seccomp filter of the container's execs, in its state directory.
+const SECCOMP_CACHE: &str = "seccomp.bpf";
+
 const NAMESPACES: &[(&str, CloneFlags)] = &[
     ("user", CloneFlags::CLONE_NEWUSER),
     ("ipc", CloneFlags::CLONE_NEWIPC),
@@ -274,7 +277,7 @@ pub fn exec(g: &Global, o: &ExecOptions) -> Result<i32> {
     console::check_options(process.terminal, o.console_socket.is_some(), o.detach).map_err(Error::new)?;
     // The container's seccomp profile and LSM labels apply to exec'd processes too.
     let spec = crate::oci::Spec { process: Some(process.clone()), ..c.record.config.clone() };
-    let plan = super::security::prepare(&spec).map_err(Error::new)?;
+    let plan = super::security::prepare_cached(&spec, &c.dir.join(SECCOMP_CACHE)).map_err(Error::new)?;
     if !o.detach {
         let _ = crate::sys::set_child_subreaper();
     }

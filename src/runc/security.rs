@@ -17,9 +17,28 @@ pub struct Plan {
 /// Compiles the seccomp filter and checks the LSM requests against the host, before
 /// anything irreversible happens.
 pub fn prepare(spec: &Spec) -> Result<Plan> {
+    prepare_filter(spec, |v| Seccomp::from_value(v)?.compile())
+}
+
+/// [`prepare`] for a process of a container that exists (`runc exec`): its profile is the
+/// container's, which never changes, so the filter compiled for the first exec is kept in
+/// `cache` (in the container's state directory) and read back by the next ones.
+pub fn prepare_cached(spec: &Spec, cache: &std::path::Path) -> Result<Plan> {
+    prepare_filter(spec, |v| {
+        if let Some(f) = std::fs::read(cache).ok().and_then(|b| Filter::from_bytes(&b)) {
+            return Ok(f);
+        }
+        let f = Seccomp::from_value(v)?.compile()?;
+        // Only a cache: an exec without it compiles again.
+        let _ = crate::sys::write_atomic_volatile(cache, &f.to_bytes());
+        Ok(f)
+    })
+}
+
+fn prepare_filter(spec: &Spec, filter: impl FnOnce(&serde_json::Value) -> Result<Filter>) -> Result<Plan> {
     let process = spec.process.as_ref().ok_or("no process")?;
     let seccomp = match spec.linux.as_ref().and_then(|l| l.seccomp.as_ref()) {
-        Some(v) if !v.is_null() => Some(Seccomp::from_value(v)?.compile()?),
+        Some(v) if !v.is_null() => Some(filter(v)?),
         _ => None,
     };
     if let Some(profile) = process.apparmor_profile.as_deref().filter(|p| !p.is_empty()) {

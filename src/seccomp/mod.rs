@@ -129,6 +129,41 @@ pub struct Filter {
     pub flags: u32,
 }
 
+impl Filter {
+    /// The filter as bytes for [`Filter::from_bytes`] in a later process of the same
+    /// executable: a header naming the executable's version and the flags, then the program.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = format!("{}{} {}\n", CACHE_MAGIC, crate::version::DOCKBOX, self.flags).into_bytes();
+        for i in &self.program {
+            out.extend_from_slice(&i.code.to_ne_bytes());
+            out.extend_from_slice(&[i.jt, i.jf]);
+            out.extend_from_slice(&i.k.to_ne_bytes());
+        }
+        out
+    }
+
+    /// A filter [`Filter::to_bytes`] wrote, if these bytes are whole and came from this
+    /// version (another version may compile the same profile differently).
+    pub fn from_bytes(b: &[u8]) -> Option<Filter> {
+        let end = b.iter().position(|&c| c == b'\n')?;
+        let header = std::str::from_utf8(&b[..end]).ok()?.strip_prefix(CACHE_MAGIC)?;
+        let (version, flags) = header.rsplit_once(' ')?;
+        let body = &b[end + 1..];
+        if version != crate::version::DOCKBOX || body.is_empty() || body.len() % 8 != 0 || body.len() / 8 > MAX_INSNS {
+            return None;
+        }
+        let program = body
+            .chunks_exact(8)
+            .map(|c| Insn { code: u16::from_ne_bytes([c[0], c[1]]), jt: c[2], jf: c[3], k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]) })
+            .collect();
+        Some(Filter { program, flags: flags.parse().ok()? })
+    }
+}
+
+const CACHE_MAGIC: &str = "dockbox-seccomp ";
+/// The kernel's BPF_MAXINSNS.
+const MAX_INSNS: usize = 4096;
+
 /// The filter's return value for an action name (`errno` is used by ERRNO and TRACE).
 pub fn action_value(action: &str, errno: Option<u32>) -> Result<u32, String> {
     Ok(match action {
