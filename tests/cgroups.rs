@@ -477,7 +477,7 @@ fn dockerd_puts_host_config_limits_in_docker_cgroups() {
     let out = d.docker(&["run", "-d", "-m", "64m", "--memory-reservation", "32m", "--pids-limit", "20", "--cpus", "0.5", "--cpu-shares", "512", "--cpuset-cpus", "0", &image, "sleep", "30"]);
     assert!(out.status.success(), "{}", common::stderr(&out));
     let id = common::stdout(&out).trim().to_string();
-    let file = |ctrl: &str, f: &str| std::fs::read_to_string(Path::new(V1).join(ctrl).join("docker").join(&id).join(f)).unwrap_or_else(|e| panic!("{ctrl}/{f}: {e}")).trim().to_string();
+    let file = |ctrl: &str, f: &str| std::fs::read_to_string(Path::new(V1).join(ctrl).join(d.container_cgroup(&id).trim_start_matches('/')).join(f)).unwrap_or_else(|e| panic!("{ctrl}/{f}: {e}")).trim().to_string();
     assert_eq!(file("memory", "memory.limit_in_bytes"), (64u64 << 20).to_string());
     assert_eq!(file("memory", "memory.soft_limit_in_bytes"), (32u64 << 20).to_string());
     assert_eq!(file("memory", "memory.memsw.limit_in_bytes"), (128u64 << 20).to_string(), "dockerd's default swap");
@@ -510,17 +510,17 @@ fn dockerd_puts_host_config_limits_in_docker_cgroups() {
     let out = d.real_docker("/usr/local/bin/docker", &["run", "-d", "--memory=48m", "--pids-limit=30", "--cpu-quota=30000", "--device-write-bps", &throttle, &image, "sleep", "30"]);
     assert!(out.status.success(), "{}", common::stderr(&out));
     let real = common::stdout(&out).trim().to_string();
-    let real_file = |ctrl: &str, f: &str| std::fs::read_to_string(Path::new(V1).join(ctrl).join("docker").join(&real).join(f)).unwrap().trim().to_string();
+    let real_file = |ctrl: &str, f: &str| std::fs::read_to_string(Path::new(V1).join(ctrl).join(d.container_cgroup(&real).trim_start_matches('/')).join(f)).unwrap().trim().to_string();
     assert_eq!(real_file("memory", "memory.limit_in_bytes"), (48u64 << 20).to_string());
     assert_eq!(real_file("pids", "pids.max"), "30");
     assert_eq!(real_file("cpu", "cpu.cfs_quota_us"), "30000");
     assert_eq!(real_file("blkio", "blkio.throttle.write_bps_device"), format!("{}:{} 1048576", disk.0, disk.1));
     assert!(d.docker(&["rm", "-f", &real]).status.success());
-    assert!(!Path::new(V1).join("memory/docker").join(&real).exists());
+    assert!(!Path::new(V1).join("memory").join(d.container_cgroup(&real).trim_start_matches('/')).exists());
 
     let out = d.docker(&["rm", "-f", &id]);
     assert!(out.status.success(), "{}", common::stderr(&out));
-    let left: Vec<PathBuf> = std::fs::read_dir(V1).unwrap().flatten().map(|e| e.path().join("docker").join(&id)).filter(|p| p.exists()).collect();
+    let left: Vec<PathBuf> = std::fs::read_dir(V1).unwrap().flatten().map(|e| e.path().join(d.container_cgroup(&id).trim_start_matches('/'))).filter(|p| p.exists()).collect();
     assert_eq!(left, Vec::<PathBuf>::new());
 
     // Inside, /sys/fs/cgroup shows the container's own cgroups, read-only.
@@ -778,7 +778,7 @@ fn runc_without_clone3(b: &Bundle) -> impl Fn(&[&str]) -> Output + '_ {
         let filter = filter.clone();
         // SAFETY: the hook only makes the seccomp syscall on a program built before the fork.
         unsafe {
-            cmd.pre_exec(move || dockbox::seccomp::install(&filter).map_err(std::io::Error::other));
+            cmd.pre_exec(move || dockbox::seccomp::install(&filter).map(drop).map_err(std::io::Error::other));
         }
         output_through_files(b, cmd)
     }

@@ -251,7 +251,7 @@ fn compiled_filter_runs_on_this_host() {
                 if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
-                dockbox::seccomp::install(&f).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))
+                dockbox::seccomp::install(&f).map(drop).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))
             })
         };
         cmd.output().unwrap()

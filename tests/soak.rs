@@ -139,13 +139,10 @@ fn abandon(d: &Dockerd) -> ! {
         let _ = nix::mount::umount2(&m, nix::mount::MntFlags::MNT_DETACH);
     }
     let ids: Vec<String> = std::fs::read_dir(d.tmp.join("data/containers")).into_iter().flatten().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
-    // v1 controllers (and the hybrid `unified`) hold `docker/<id>`; a v2-only host has it at the top.
-    let hierarchies = std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten().map(|c| c.path()).chain([std::path::PathBuf::from("/sys/fs/cgroup")]);
-    for hierarchy in hierarchies {
-        for id in &ids {
-            let _ = std::fs::remove_dir(hierarchy.join("docker").join(id));
-        }
+    for id in &ids {
+        common::remove_cgroups(&d.container_cgroup(id));
     }
+    common::remove_cgroups(&d.container_cgroup(""));
     std::process::exit(101);
 }
 

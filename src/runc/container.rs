@@ -248,7 +248,23 @@ fn create_in(
         }
     };
     let mut msg = read_init(&mut buf).map_err(abort)?;
-    if msg == init::HOOKS {
+    // Requests of the init before its report: hooks to run, a seccomp listener to take.
+    loop {
+        if let Some(fd) = msg.strip_prefix(super::seccomp_agent::LISTENER).and_then(|r| r.strip_suffix('\n')).and_then(|n| n.parse().ok()) {
+            let listener = super::seccomp_agent::copy_from(pid.as_raw(), fd).map_err(|e| abort(format!("unable to start container process: {e}")))?;
+            let _ = nix::unistd::write(&sync_w, b"1");
+            let (path, metadata) = super::security::listener(&spec).ok_or_else(|| abort("seccomp listenerPath is not set".into()))?;
+            let mut state = hook_state.clone();
+            state.pid = pid.as_raw();
+            state.status = "creating".into();
+            let process_state = super::seccomp_agent::process_state(pid.as_raw(), metadata.as_deref(), &state);
+            super::seccomp_agent::send(&path, &process_state, &listener).map_err(|e| abort(format!("unable to start container process: {e}")))?;
+            msg = read_init(&mut buf).map_err(abort)?;
+            continue;
+        }
+        if msg != init::HOOKS {
+            break;
+        }
         // As runc: prestart and createRuntime hooks run here, in runc's namespaces (our
         // children go back to our own pid namespace), the bundle their cwd, while the init
         // waits with its mounts made and before pivot_root.

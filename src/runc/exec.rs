@@ -4,6 +4,7 @@
 //! exits at once, so the process is adopted by runc (a subreaper while it waits in the
 //! foreground) or, with `-d`, by the caller's subreaper (the shim).
 
+use super::seccomp_agent::Handoff;
 use super::state::{errno_text, Container, Status};
 use super::{console, init, Error, Global, Result};
 use nix::sched::CloneFlags;
@@ -303,6 +304,8 @@ pub fn exec(g: &Global, o: &ExecOptions) -> Result<i32> {
     };
     let cgroups = crate::cgroups::Entry::open(&v1, unified.as_deref()).map_err(|e| Error::new(format!("exec failed: unable to join cgroup: {e}")))?;
     let (report_r, report_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::new(format!("pipe: {}", e.desc())))?;
+    // runc's go-ahead to a process that handed it a seccomp listener.
+    let (ack_r, ack_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::new(format!("pipe: {}", e.desc())))?;
     let debug = super::debuglog::pipe(g);
     let debug_w = debug.as_ref().map(|d| &d.write);
     g.debug(|| format!("nsexec[{}]: exec in container {} (init pid {init_pid}): {:?}", std::process::id(), o.id, process.args));
@@ -316,8 +319,10 @@ pub fn exec(g: &Global, o: &ExecOptions) -> Result<i32> {
     let (first, _) = super::spawn::spawn(CloneFlags::empty(), cgroups.unified_fd(), |in_unified| {
         // SAFETY: in the child, closing our copy of the read end only touches its fd table.
         unsafe { libc::close(report_r.as_raw_fd()) };
+        // SAFETY: as above; the process must see EOF on its go-ahead should runc die.
+        unsafe { libc::close(ack_w.as_raw_fd()) };
         let code = match enter(&cgroups, in_unified, &namespaces, &root, debug_w) {
-            Ok(()) => spawn_process(&process, &spec, &plan, console_socket.as_ref(), &report_w, o.preserve_fds, debug_w),
+            Ok(()) => spawn_process(&process, &spec, &plan, console_socket.as_ref(), &Handoff { report: &report_w, ack: &ack_r }, o.preserve_fds, debug_w),
             Err(e) => {
                 let _ = nix::unistd::write(&report_w, format!("E{e}").as_bytes());
                 1
@@ -328,6 +333,7 @@ pub fn exec(g: &Global, o: &ExecOptions) -> Result<i32> {
     })
     .map_err(Error::new)?;
     drop(report_w);
+    drop(ack_r);
     drop(cgroups);
     drop(console_socket);
     drop(root);
@@ -341,13 +347,24 @@ pub fn exec(g: &Global, o: &ExecOptions) -> Result<i32> {
             Ok(0) | Err(_) => break,
             Ok(n) => report.extend_from_slice(&buf[..n]),
         }
+        // A seccomp listener (SCMP_ACT_NOTIFY), handed over once the process's pid is known.
+        if let Some(pid) = reported_pid(&report) {
+            if let Some(fd) = super::seccomp_agent::take_listener_line(&mut report) {
+                if let Err(e) = give_listener_to_agent(&c, &spec, init_pid, pid, fd, &ack_w) {
+                    let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+                    let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
+                    return Err(Error::new(format!("exec failed: unable to start container process: {e}")));
+                }
+            }
+        }
     }
+    drop(ack_w);
     if let Some(d) = debug {
         drop(d.write);
         super::debuglog::forward(g, &d.read);
     }
+    let pid = reported_pid(&report);
     let report = String::from_utf8_lossy(&report).into_owned();
-    let pid = report.strip_prefix('P').and_then(|r| r.split(|ch: char| !ch.is_ascii_digit()).next()).and_then(|p| p.parse::<i32>().ok());
     if let Some(pos) = report.find('E') {
         if let Some(pid) = pid {
             let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
@@ -381,6 +398,30 @@ pub fn exec(g: &Global, o: &ExecOptions) -> Result<i32> {
     Ok(code)
 }
 
+/// The process's pid from the first child's `P<pid>` line, once the line is whole.
+fn reported_pid(report: &[u8]) -> Option<i32> {
+    let text = std::str::from_utf8(report).ok()?;
+    text.split_inclusive('\n').filter(|l| l.ends_with('\n')).find_map(|l| l.strip_prefix('P')?.trim_end().parse().ok())
+}
+
+/// Takes descriptor `fd` (the seccomp listener) of process `pid`, lets the process go on and
+/// sends the listener to the profile's agent, as runc does for an exec.
+fn give_listener_to_agent(c: &Container, spec: &crate::oci::Spec, init_pid: i32, pid: i32, fd: i32, ack: &OwnedFd) -> std::result::Result<(), String> {
+    let listener = super::seccomp_agent::copy_from(pid, fd)?;
+    let _ = nix::unistd::write(ack, b"1");
+    let (path, metadata) = super::security::listener(spec).ok_or("seccomp listenerPath is not set")?;
+    let state = crate::oci::State {
+        oci_version: spec.oci_version.clone(),
+        id: c.record.id.clone(),
+        pid: init_pid,
+        status: "running".into(),
+        bundle: c.record.bundle.clone(),
+        annotations: spec.annotations.clone(),
+        ..Default::default()
+    };
+    super::seccomp_agent::send(&path, &super::seccomp_agent::process_state(pid, metadata.as_deref(), &state), &listener)
+}
+
 /// In the first child (single-threaded, so `tasks` moves all of it): the init's cgroups (the
 /// cgroup2 one unless the child was made in it), its namespaces, its root.
 fn enter(cgroups: &crate::cgroups::Entry, in_unified: bool, namespaces: &[(OwnedFd, CloneFlags)], root: &OwnedFd, debug: Option<&OwnedFd>) -> std::result::Result<(), String> {
@@ -401,13 +442,14 @@ fn enter(cgroups: &crate::cgroups::Entry, in_unified: bool, namespaces: &[(Owned
 
 /// Forks the process (inside the pid namespace just joined), reports its pid, and returns
 /// the first child's exit code.
-fn spawn_process(p: &crate::oci::Process, spec: &crate::oci::Spec, plan: &super::security::Plan, console: Option<&OwnedFd>, report: &OwnedFd, preserve_fds: i32, debug: Option<&OwnedFd>) -> i32 {
+fn spawn_process(p: &crate::oci::Process, spec: &crate::oci::Spec, plan: &super::security::Plan, console: Option<&OwnedFd>, handoff: &Handoff, preserve_fds: i32, debug: Option<&OwnedFd>) -> i32 {
+    let report = handoff.report;
     // SAFETY: the first child is single-threaded.
     match unsafe { nix::unistd::fork() } {
         Ok(nix::unistd::ForkResult::Child) => {
             super::debuglog::line(debug, "init", || "process forked inside the container's namespaces".into());
-            let e = match prepare(p, spec, plan, console, preserve_fds, debug) {
-                Ok(exec) => exec.secure_exec(),
+            let e = match prepare(p, spec, plan, console, handoff, preserve_fds, debug) {
+                Ok(exec) => exec.secure_exec(handoff),
                 Err(e) => e,
             };
             let _ = nix::unistd::write(report, format!("E{e}").as_bytes());
@@ -427,7 +469,7 @@ fn spawn_process(p: &crate::oci::Process, spec: &crate::oci::Spec, plan: &super:
 }
 
 /// In the process: session, terminal, user and capabilities, cwd, then the program to exec.
-fn prepare(p: &crate::oci::Process, spec: &crate::oci::Spec, plan: &super::security::Plan, console: Option<&OwnedFd>, preserve_fds: i32, debug: Option<&OwnedFd>) -> std::result::Result<init::Exec, String> {
+fn prepare(p: &crate::oci::Process, spec: &crate::oci::Spec, plan: &super::security::Plan, console: Option<&OwnedFd>, handoff: &Handoff, preserve_fds: i32, debug: Option<&OwnedFd>) -> std::result::Result<init::Exec, String> {
     init::reset_signals();
     nix::unistd::setsid().map_err(|e| format!("setsid: {}", errno(e)))?;
     if let Some(sock) = console {
@@ -438,7 +480,7 @@ fn prepare(p: &crate::oci::Process, spec: &crate::oci::Spec, plan: &super::secur
     }
     // The cwd: first with root's rights, then as the user if those fell short (as runc).
     let cwd_done = init::chdir_before_user(&p.cwd)?;
-    super::security::before_user(plan, spec)?;
+    super::security::before_user(plan, spec, handoff)?;
     init::set_rlimits(&p.rlimits)?;
     console::fix_stdio_owner(p.user.uid)?;
     init::become_user(p)?;

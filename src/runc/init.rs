@@ -64,7 +64,8 @@ pub fn run(c: Child) -> ! {
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) };
     // With no_new_privs the filter goes in last before runc hears we are ready (as runc's
     // init: a failure is still create's), so startContainer hooks run under it too.
-    let err = match prepare(&c).and_then(|exec| super::security::before_exec(&exec.security).map(|()| exec)) {
+    let handoff = super::seccomp_agent::Handoff { report: c.ready, ack: c.sync };
+    let err = match prepare(&c).and_then(|exec| super::security::before_exec(&exec.security, &handoff).map(|()| exec)) {
         Ok(exec) => {
             // runc exits after `create`: from here on the init outlives it.
             // SAFETY: as above.
@@ -112,8 +113,8 @@ impl Exec {
 
     /// The last security step (the seccomp filter when no_new_privs is set), then execve;
     /// returns only on failure, with the reason.
-    pub(super) fn secure_exec(&self) -> String {
-        if let Err(e) = super::security::before_exec(&self.security) {
+    pub(super) fn secure_exec(&self, handoff: &super::seccomp_agent::Handoff) -> String {
+        if let Err(e) = super::security::before_exec(&self.security, handoff) {
             return e;
         }
         errno(self.exec())
@@ -218,7 +219,7 @@ fn prepare(c: &Child) -> Result<Exec> {
     }
     rootfs::finish(spec)?;
     let cwd_done = chdir_before_user(&process.cwd)?;
-    super::security::before_user(&security, spec)?;
+    super::security::before_user(&security, spec, &super::seccomp_agent::Handoff { report: c.ready, ack: c.sync })?;
     set_rlimits(&process.rlimits)?;
     super::console::fix_stdio_owner(process.user.uid)?;
     become_user(process)?;

@@ -21,6 +21,7 @@ mod manage;
 mod procfs;
 mod rootfs;
 mod sealed;
+mod seccomp_agent;
 mod security;
 mod spawn;
 mod state;

@@ -3,6 +3,7 @@
 //! point in the init where runc applies it.
 
 use crate::oci::{Process, Spec};
+use super::seccomp_agent::Handoff;
 use crate::seccomp::{Filter, Seccomp};
 
 type Result<T> = std::result::Result<T, String>;
@@ -41,6 +42,9 @@ fn prepare_filter(spec: &Spec, filter: impl FnOnce(&serde_json::Value) -> Result
         Some(v) if !v.is_null() => Some(filter(v)?),
         _ => None,
     };
+    if seccomp.as_ref().is_some_and(Filter::notifies) && listener(spec).is_none() {
+        return Err("seccomp listenerPath is not set".into());
+    }
     if let Some(profile) = process.apparmor_profile.as_deref().filter(|p| !p.is_empty()) {
         if !apparmor_enabled() {
             return Err(format!("apparmor profile {profile:?} is set in config.json but AppArmor is not enabled on this host"));
@@ -63,10 +67,26 @@ fn selinux_enabled() -> bool {
     std::path::Path::new("/sys/fs/selinux/enforce").exists()
 }
 
+/// The seccomp agent's socket and the metadata it is given (`listenerPath`,
+/// `listenerMetadata`), when the profile names one.
+pub fn listener(spec: &Spec) -> Option<(String, Option<String>)> {
+    let seccomp = spec.linux.as_ref()?.seccomp.as_ref()?;
+    let path = seccomp.get("listenerPath")?.as_str().filter(|p| !p.is_empty())?;
+    Some((path.to_string(), seccomp.get("listenerMetadata").and_then(|m| m.as_str()).map(str::to_string)))
+}
+
+/// Loads the filter; a listener (SCMP_ACT_NOTIFY) goes to runc through `handoff`.
+fn load(filter: &Filter, handoff: &Handoff) -> Result<()> {
+    if let Some(listener) = crate::seccomp::install(filter)? {
+        handoff.give(listener)?;
+    }
+    Ok(())
+}
+
 /// Inside the rootfs, still root with every capability: LSM labels for the coming execve,
 /// I/O priority, scheduler, personality, no_new_privs; and, without no_new_privs, the
 /// seccomp filter (it must go in while CAP_SYS_ADMIN is held, so before the user change).
-pub fn before_user(plan: &Plan, spec: &Spec) -> Result<()> {
+pub fn before_user(plan: &Plan, spec: &Spec, handoff: &Handoff) -> Result<()> {
     let process = spec.process.as_ref().ok_or("no process")?;
     if let Some(profile) = process.apparmor_profile.as_deref().filter(|p| !p.is_empty()) {
         let attr = if std::path::Path::new("/proc/self/attr/apparmor/exec").exists() { "/proc/self/attr/apparmor/exec" } else { "/proc/self/attr/exec" };
@@ -86,17 +106,17 @@ pub fn before_user(plan: &Plan, spec: &Spec) -> Result<()> {
             return Err(format!("set no_new_privs: {}", std::io::Error::last_os_error()));
         }
     } else if let Some(f) = &plan.seccomp {
-        crate::seccomp::install(f)?;
+        load(f, handoff)?;
     }
     Ok(())
 }
 
 /// Last thing before execve: with no_new_privs the filter goes in now, after the user and
 /// capability changes, so only execve itself runs under it.
-pub fn before_exec(plan: &Plan) -> Result<()> {
+pub fn before_exec(plan: &Plan, handoff: &Handoff) -> Result<()> {
     if plan.no_new_privileges {
         if let Some(f) = &plan.seccomp {
-            crate::seccomp::install(f)?;
+            load(f, handoff)?;
         }
     }
     Ok(())

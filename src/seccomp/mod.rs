@@ -22,6 +22,9 @@ pub struct Seccomp {
     pub flags: Vec<String>,
     #[serde(default)]
     pub listener_path: Option<String>,
+    /// Passed to the seccomp agent as is (`metadata` of the process state runc sends).
+    #[serde(default)]
+    pub listener_metadata: Option<String>,
     #[serde(default)]
     pub syscalls: Vec<SyscallRule>,
 }
@@ -130,6 +133,11 @@ pub struct Filter {
 }
 
 impl Filter {
+    /// Some rule hands calls to a seccomp agent (SCMP_ACT_NOTIFY).
+    pub fn notifies(&self) -> bool {
+        self.flags & libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as u32 != 0
+    }
+
     /// The filter as bytes for [`Filter::from_bytes`] in a later process of the same
     /// executable: a header naming the executable's version and the flags, then the program.
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -174,7 +182,7 @@ pub fn action_value(action: &str, errno: Option<u32>) -> Result<u32, String> {
         "SCMP_ACT_TRACE" => RET_TRACE | (errno.unwrap_or(libc::EPERM as u32) & 0xffff),
         "SCMP_ACT_LOG" => RET_LOG,
         "SCMP_ACT_ALLOW" => RET_ALLOW,
-        "SCMP_ACT_NOTIFY" => return Err("seccomp: action SCMP_ACT_NOTIFY is not supported".into()),
+        "SCMP_ACT_NOTIFY" => libc::SECCOMP_RET_USER_NOTIF,
         other => return Err(format!("seccomp: invalid action {other:?}")),
     })
 }
@@ -240,6 +248,11 @@ impl Seccomp {
     /// equals the default are dropped, since they change nothing.
     pub fn compile(&self) -> Result<Filter, String> {
         let default = action_value(&self.default_action, self.default_errno_ret)?;
+        // The process that loads the filter hands its listener to runc with write(2): a
+        // notified write would wait for an agent that never gets the listener (as runc).
+        if default == libc::SECCOMP_RET_USER_NOTIF {
+            return Err("SCMP_ACT_NOTIFY cannot be used as default action".into());
+        }
         let mut flags = 0;
         for f in &self.flags {
             flags |= flag_value(f)?;
@@ -247,6 +260,12 @@ impl Seccomp {
         let mut rules: Vec<(Vec<String>, Rule)> = Vec::new();
         for s in &self.syscalls {
             let ret = action_value(&s.action, s.errno_ret)?;
+            if ret == libc::SECCOMP_RET_USER_NOTIF {
+                if s.names.iter().any(|n| n == "write") {
+                    return Err("SCMP_ACT_NOTIFY cannot be used for the write syscall".into());
+                }
+                flags |= libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as u32;
+            }
             let mut args = Vec::new();
             for a in &s.args {
                 if a.index > 5 {
@@ -475,14 +494,19 @@ fn emit_compare(asm: &mut Assembler, wide: bool, index: u32, op: Op, value: u64,
 }
 
 /// Installs `filter` on the calling thread (all threads with TSYNC). The caller must have
-/// set no_new_privs or hold CAP_SYS_ADMIN.
-pub fn install(filter: &Filter) -> Result<(), String> {
+/// set no_new_privs or hold CAP_SYS_ADMIN. A filter with SCMP_ACT_NOTIFY rules gives back
+/// its listener (close-on-exec), which a seccomp agent reads the notified calls from.
+pub fn install(filter: &Filter) -> Result<Option<std::os::fd::OwnedFd>, String> {
     let prog = libc::sock_fprog { len: filter.program.len() as u16, filter: filter.program.as_ptr() as *mut libc::sock_filter };
     // SAFETY: Insn has the layout of sock_filter (repr(C), same fields); the kernel copies
     // the program during the call, while `filter` is alive.
     let rc = unsafe { libc::syscall(libc::SYS_seccomp, 1 /* SECCOMP_SET_MODE_FILTER */, filter.flags as libc::c_ulong, &prog as *const libc::sock_fprog) };
-    if rc != 0 {
+    if rc < 0 {
         return Err(format!("load seccomp filter: {}", std::io::Error::last_os_error()));
     }
-    Ok(())
+    if filter.notifies() {
+        // SAFETY: with NEW_LISTENER the call's result is a new descriptor that nothing else owns.
+        return Ok(Some(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(rc as i32) }));
+    }
+    Ok(None)
 }
