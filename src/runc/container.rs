@@ -191,6 +191,7 @@ fn create_in(
     let cgroup = super::manage::cgroup_setup(dir, &spec, cgroup)?;
     let entry = cgroup.as_ref().map(|cg| cg.entry()).transpose().map_err(|e| Error::new(format!("unable to join cgroup: {e}")))?;
     let runtime_hooks = spec.hooks.as_ref().is_some_and(|h| !h.prestart.is_empty() || !h.create_runtime.is_empty());
+    let mount_sources = if new_user { super::rootfs::open_bind_sources(&spec, bundle).map_err(Error::new)? } else { Vec::new() };
     let child = init::Child {
         spec: &spec,
         rootfs,
@@ -206,6 +207,7 @@ fn create_in(
         hook_state: hook_state.clone(),
         sync: &sync_r,
         new_user,
+        mount_sources: &mount_sources,
         time_offsets: new_flags.contains(super::userns::CLONE_NEWTIME).then(|| spec.linux.as_ref().and_then(|l| l.time_offsets.clone()).unwrap_or_default()),
         cgroup: entry.as_ref(),
         debug: debug.as_ref().map(|d| &d.write),
@@ -238,6 +240,7 @@ fn create_in(
     let _ = nix::unistd::write(&sync_w, b"1");
     drop(entry);
     drop(join);
+    drop(mount_sources);
     drop(console);
     let mut buf = [0u8; 4096];
     let read_init = |buf: &mut [u8]| loop {

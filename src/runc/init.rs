@@ -38,6 +38,8 @@ pub struct Child<'a> {
     pub sync: &'a OwnedFd,
     /// The init was cloned into a new user namespace.
     pub new_user: bool,
+    /// Per spec mount, its bind source opened by runc (with a new user namespace).
+    pub mount_sources: &'a [Option<OwnedFd>],
     /// A new time namespace with these offsets.
     pub time_offsets: Option<serde_json::Map<String, serde_json::Value>>,
     /// The container's cgroup, opened by runc (None: rootless without one). The init was
@@ -189,7 +191,7 @@ fn prepare(c: &Child) -> Result<Exec> {
     }
     let linux = spec.linux.clone().unwrap_or_default();
     if c.new_namespaces.contains(CloneFlags::CLONE_NEWNS) || c.join.iter().any(|(_, f)| *f == CloneFlags::CLONE_NEWNS) {
-        rootfs::prepare(spec, c.rootfs, c.bundle, &process.cwd)?;
+        rootfs::prepare(spec, c.rootfs, c.bundle, &process.cwd, c.mount_sources)?;
         debug("rootfs mounts prepared");
         if c.runtime_hooks {
             send(c.ready, HOOKS);

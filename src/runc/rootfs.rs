@@ -315,7 +315,9 @@ fn do_mount(source: Option<&str>, target: &str, fstype: Option<&str>, flags: MsF
 
 /// Everything before entering the rootfs: propagation, the rootfs bind, the spec's mounts,
 /// /dev, and the working directory.
-pub fn prepare(spec: &crate::oci::Spec, rootfs: &Path, bundle: &Path, cwd: &str) -> Result<()> {
+/// `sources` holds, for each of the spec's mounts, the bind source runc opened in its own
+/// context (see [`open_bind_sources`]), or None to reach it by path.
+pub fn prepare(spec: &crate::oci::Spec, rootfs: &Path, bundle: &Path, cwd: &str, sources: &[Option<OwnedFd>]) -> Result<()> {
     let linux = spec.linux.as_ref();
     let propagation = match linux.and_then(|l| l.rootfs_propagation.as_deref()).filter(|p| !p.is_empty()) {
         Some(p) => propagation_flags(p)?,
@@ -332,8 +334,8 @@ pub fn prepare(spec: &crate::oci::Spec, rootfs: &Path, bundle: &Path, cwd: &str)
     let root = unsafe { OwnedFd::from_raw_fd(root) };
 
     let mut dev_is_tmpfs = false;
-    for m in &spec.mounts {
-        mount_one(&root, m, bundle).map_err(|e| format!("error mounting {:?} to rootfs at {:?}: {e}", m.source.as_deref().unwrap_or(""), m.destination))?;
+    for (i, m) in spec.mounts.iter().enumerate() {
+        mount_one(&root, m, bundle, sources.get(i).and_then(Option::as_ref)).map_err(|e| format!("error mounting {:?} to rootfs at {:?}: {e}", m.source.as_deref().unwrap_or(""), m.destination))?;
         if relative(&m.destination) == Path::new("./dev") {
             dev_is_tmpfs = !parse_options(m.options.as_deref().unwrap_or(&[])).flags.contains(MsFlags::MS_BIND);
         }
@@ -358,7 +360,54 @@ fn make_parent_mount_private(rootfs: &Path) -> Result<()> {
     Ok(())
 }
 
-fn mount_one(root: &OwnedFd, m: &crate::oci::Mount, bundle: &Path) -> Result<()> {
+/// Whether the mount is a bind (by its type or its options).
+fn is_bind(m: &crate::oci::Mount) -> bool {
+    m.kind.as_deref() == Some("bind") || parse_options(m.options.as_deref().unwrap_or(&[])).flags.contains(MsFlags::MS_BIND)
+}
+
+/// The bind sources of `spec`'s mounts taken with runc's own rights, one entry per mount
+/// (None for the others), as runc's mount-source fds: an init in a new user namespace is
+/// root only there, and could not reach a source under a directory only the host's root may
+/// enter. Each is a detached copy of the source's mount (open_tree with OPEN_TREE_CLONE,
+/// recursive for rbind): a mount of runc's namespace could not be bound into the init's,
+/// while a detached one can be moved there. The init inherits them and attaches each with
+/// move_mount.
+pub fn open_bind_sources(spec: &crate::oci::Spec, bundle: &Path) -> Result<Vec<Option<OwnedFd>>> {
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    spec.mounts
+        .iter()
+        .map(|m| {
+            if !is_bind(m) {
+                return Ok(None);
+            }
+            let source = m.source.as_deref().unwrap_or("");
+            let src = if source.starts_with('/') { PathBuf::from(source) } else { bundle.join(source) };
+            let path = std::ffi::CString::new(src.as_os_str().as_encoded_bytes()).map_err(|_| "source path holds a NUL byte")?;
+            let recursive = if parse_options(m.options.as_deref().unwrap_or(&[])).flags.contains(MsFlags::MS_REC) { libc::AT_RECURSIVE as libc::c_uint } else { 0 };
+            // SAFETY: open_tree reads the NUL-terminated path; the result is a new descriptor.
+            let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | recursive) };
+            if fd < 0 {
+                return Err(format!("error mounting {source:?} to rootfs at {:?}: open_tree {}: {}", m.destination, src.display(), io_text(&std::io::Error::last_os_error())));
+            }
+            // SAFETY: as above, the descriptor is ours alone.
+            Ok(Some(unsafe { OwnedFd::from_raw_fd(fd as i32) }))
+        })
+        .collect()
+}
+
+/// Attaches the detached mount `tree` at `target` (both descriptors).
+fn move_mount(tree: &OwnedFd, target: &OwnedFd) -> nix::Result<()> {
+    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+    const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+    // SAFETY: both paths are empty NUL-terminated strings; the descriptors are open.
+    let rc = unsafe { libc::syscall(libc::SYS_move_mount, tree.as_raw_fd(), c"".as_ptr(), target.as_raw_fd(), c"".as_ptr(), MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) };
+    if rc < 0 {
+        return Err(nix::errno::Errno::last());
+    }
+    Ok(())
+}
+
+fn mount_one(root: &OwnedFd, m: &crate::oci::Mount, bundle: &Path, opened: Option<&OwnedFd>) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
     let opts = parse_options(m.options.as_deref().unwrap_or(&[]));
     let kind = m.kind.as_deref().unwrap_or("");
@@ -366,12 +415,20 @@ fn mount_one(root: &OwnedFd, m: &crate::oci::Mount, bundle: &Path) -> Result<()>
     let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
     let rel = relative(&m.destination);
     if opts.flags.contains(MsFlags::MS_BIND) || kind == "bind" {
-        let src = if source.starts_with('/') { PathBuf::from(source) } else { bundle.join(source) };
+        let src = match opened {
+            Some(tree) => PathBuf::from(fd_path(tree)),
+            None if source.starts_with('/') => PathBuf::from(source),
+            None => bundle.join(source),
+        };
         let meta = std::fs::metadata(&src).map_err(|e| format!("stat {}: {}", src.display(), io_text(&e)))?;
         let target = make_target(root, &m.destination, !meta.is_dir())?;
-        let rec = opts.flags & MsFlags::MS_REC;
-        let src_str = src.to_str().ok_or("source path is not UTF-8")?;
-        do_mount(Some(src_str), &fd_path(&target), NONE, MsFlags::MS_BIND | rec, NONE).map_err(errno)?;
+        if let Some(tree) = opened {
+            move_mount(tree, &target).map_err(|e| format!("move_mount: {}", errno(e)))?;
+        } else {
+            let rec = opts.flags & MsFlags::MS_REC;
+            let src_str = src.to_str().ok_or("source path is not UTF-8")?;
+            do_mount(Some(src_str), &fd_path(&target), NONE, MsFlags::MS_BIND | rec, NONE).map_err(errno)?;
+        }
         // Flags of a bind only take effect on a remount, of the new mount (so reopen it).
         let extra = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
         let mounted = open_in_root(root, &rel, libc::O_PATH).map_err(|e| io_text(&e))?;
