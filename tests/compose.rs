@@ -24,7 +24,7 @@ fn compose_ok(d: &Dockerd, dir: &Path, args: &[&str]) -> (String, String) {
 }
 
 fn inspect(d: &Dockerd, kind: &str, name: &str) -> Option<Value> {
-    let (status, v) = d.api("GET", &format!("/{kind}/{name}{}", if kind == "containers" { "/json" } else { "" }), None);
+    let (status, v) = d.api("GET", &format!("/{kind}/{name}{}", if kind == "containers" || kind == "images" { "/json" } else { "" }), None);
     (status == 200).then_some(v)
 }
 
@@ -339,7 +339,73 @@ fn a_service_with_build_gets_its_image_from_the_builder() {
     assert_eq!(app["Config"]["Image"], "bld-app");
     let (built, _) = compose_ok(&d, dir.path(), &["exec", "-T", "app", "cat", "/built"]);
     assert_eq!(built, "made\n");
+    let img = inspect(&d, "images", "bld-app").unwrap();
+    assert_eq!(img["Config"]["Labels"]["com.docker.compose.project"], "bld", "built images carry compose's labels");
+    assert_eq!(img["Config"]["Labels"]["com.docker.compose.service"], "app");
+
+    // down --rmi: local takes the built image and leaves the pulled one; all takes both.
+    let o = compose(&d, dir.path(), &["down", "--rmi", "some"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("invalid value for --rmi: \"some\""), "{}", stderr(&o));
+    let with_named = format!("name: bld\nservices:\n  app:\n    build:\n      context: ./app\n      args: {{WORD: made}}\n    command: sleep 300\n    stop_grace_period: 1s\n  named:\n    image: {image}\n    command: sleep 300\n    stop_grace_period: 1s\n");
+    std::fs::write(dir.join("compose.yaml"), &with_named).unwrap();
+    compose_ok(&d, dir.path(), &["up", "-d"]);
+    let (_, progress) = compose_ok(&d, dir.path(), &["down", "-t", "1", "--rmi", "local"]);
+    assert!(progress.contains(" Image bld-app:latest  Removed"), "{progress}");
+    assert!(inspect(&d, "images", "bld-app").is_none(), "the built image is gone");
+    assert!(inspect(&d, "images", &image).is_some(), "local keeps an image the file names");
+    compose_ok(&d, dir.path(), &["up", "-d"]);
+    compose_ok(&d, dir.path(), &["down", "-t", "1", "--rmi", "all"]);
+    assert!(inspect(&d, "images", "bld-app").is_none() && inspect(&d, "images", &image).is_none(), "all removes the named image too");
+    assert!(project_containers(&d, "bld").is_empty());
+}
+
+#[test]
+fn up_wait_force_recreate_and_no_recreate() {
+    let Some((d, _ns)) = Dockerd::start_networked(&[], None) else { return };
+    let image = d.registry.image("busybox");
+    let dir = TempDir::new("compose-flags");
+    let file = |word: &str| format!("name: flags\nservices:\n  slow:\n    image: {image}\n    command: sh -c 'sleep 2; touch /tmp/ok; exec sleep 300'\n    healthcheck: {{test: [CMD, test, -f, /tmp/ok], interval: 300ms, retries: 30}}\n    stop_grace_period: 1s\n  plain:\n    image: {image}\n    command: sh -c 'echo {word}; exec sleep 300'\n    stop_grace_period: 1s\n");
+    std::fs::write(dir.join("compose.yaml"), file("one")).unwrap();
+
+    // --wait returns once every service is running and healthy, not before.
+    let started = Instant::now();
+    let (_, progress) = compose_ok(&d, dir.path(), &["up", "--wait"]);
+    assert!(started.elapsed() >= Duration::from_secs(2), "--wait returned before the health check passed");
+    assert!(progress.contains(" Container flags-slow-1  Healthy"), "{progress}");
+    assert_eq!(inspect(&d, "containers", "flags-slow-1").unwrap()["State"]["Health"]["Status"], "healthy");
+    assert_eq!(inspect(&d, "containers", "flags-plain-1").unwrap()["State"]["Running"], true);
+    // A service that never gets healthy fails --wait within its timeout.
+    let failing = file("one").replace("test, -f, /tmp/ok]", "test, -f, /nonexistent]").replace("retries: 30", "retries: 2");
+    std::fs::write(dir.join("compose.yaml"), &failing).unwrap();
+    let o = compose(&d, dir.path(), &["up", "--wait", "--wait-timeout", "20", "slow"]);
+    assert_ne!(o.status.code(), Some(0), "--wait succeeded on an unhealthy service: {}", stderr(&o));
+    std::fs::write(dir.join("compose.yaml"), file("one")).unwrap();
+    compose_ok(&d, dir.path(), &["up", "--wait"]);
+    let before = ids(&d, "flags");
+
+    // --force-recreate: every container anew, though nothing changed.
+    let (_, progress) = compose_ok(&d, dir.path(), &["up", "-d", "--force-recreate", "plain"]);
+    assert!(progress.contains(" Container flags-plain-1  Recreated"), "{progress}");
+    let after = ids(&d, "flags");
+    assert_eq!(after.iter().filter(|i| !before.contains(i)).count(), 1, "plain alone was recreated");
+
+    // --no-recreate: a changed service keeps its container (and its old hash).
+    let hash = |d: &Dockerd| inspect(d, "containers", "flags-plain-1").unwrap()["Config"]["Labels"]["com.docker.compose.config-hash"].clone();
+    let old_hash = hash(&d);
+    std::fs::write(dir.join("compose.yaml"), file("two")).unwrap();
+    let (_, progress) = compose_ok(&d, dir.path(), &["up", "-d", "--no-recreate"]);
+    assert!(!progress.contains("Recreate"), "{progress}");
+    assert_eq!(ids(&d, "flags"), after);
+    assert_eq!(hash(&d), old_hash);
+    // Without it the change is applied.
+    let (_, progress) = compose_ok(&d, dir.path(), &["up", "-d"]);
+    assert!(progress.contains(" Container flags-plain-1  Recreated"), "{progress}");
+    assert_ne!(hash(&d), old_hash);
+    let o = compose(&d, dir.path(), &["up", "-d", "--no-recreate", "--force-recreate"]);
+    assert_eq!(o.status.code(), Some(1));
     compose_ok(&d, dir.path(), &["down", "-t", "1"]);
+    assert!(project_containers(&d, "flags").is_empty());
 }
 
 /// Another compose (compose v2 or Debian's docker-compose 1.29) run from `dir` against `d`.
