@@ -4,6 +4,8 @@
 //! again changing nothing, a changed service recreated alone, scaling, and the names and
 //! labels compose v2 gives what it makes.
 
+#![cfg(not(feature = "without-compose"))]
+
 mod common;
 
 use common::*;
