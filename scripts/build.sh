@@ -6,6 +6,7 @@
 #                                             host's, aarch64-unknown-linux-gnu,
 #                                             armv7-unknown-linux-gnueabihf
 #        scripts/build.sh --all            -> all three, one path a line
+# DOCKBOX_FEATURES=without-compose builds without `docker compose` (scripts/bench/compose.sh).
 # The ARM builds use Debian's rustc and its libstd for that CPU and the cross gcc (for the
 # static link against that CPU's glibc), installed by scripts/cross-env.sh when missing.
 #
@@ -43,7 +44,9 @@ if [ -f "$order" ]; then
     # Passed to the final link only (`cargo rustc`), so no crate's metadata hash changes.
     link_args=(-- -C "link-arg=-Wl,--symbol-ordering-file=$order" -C link-arg=-Wl,--no-warn-symbol-ordering)
 fi
-cargo rustc --release --locked --target "$triple" --bin dockbox "${link_args[@]}" >&2
+features=()
+[ -n "${DOCKBOX_FEATURES:-}" ] && features=(--features "$DOCKBOX_FEATURES")
+cargo rustc --release --locked --target "$triple" --bin dockbox "${features[@]}" "${link_args[@]}" >&2
 dir="target/$triple/release"
 bin="$dir/dockbox"
 if ! file "$dir/dockbox" | grep -q 'statically linked\|static-pie'; then

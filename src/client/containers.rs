@@ -234,6 +234,7 @@ fn request_body(p: &Parsed, detach: bool) -> Result<Value, String> {
 
 /// The create request `docker run -d ARGS...` would send (ARGS: flags, IMAGE, COMMAND...),
 /// for `docker compose`, which words each service as these flags.
+#[cfg_attr(feature = "without-compose", allow(dead_code))]
 pub(super) fn run_request(args: &[String]) -> Result<Value, String> {
     let p = super::flags::parse(&RUN_AND_RESOURCE_FLAGS, args, false)?;
     request_body(&p, true)

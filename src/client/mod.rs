@@ -7,6 +7,7 @@ mod build;
 mod containers;
 mod create_flags;
 mod commit;
+#[cfg(not(feature = "without-compose"))]
 mod compose;
 mod cp;
 pub mod flags;
@@ -140,6 +141,7 @@ fn commands() -> Vec<&'static Command> {
     all.extend(update::COMMANDS.iter());
     all.extend(network::COMMANDS.iter());
     all.extend(volume::COMMANDS.iter());
+    #[cfg(not(feature = "without-compose"))]
     all.extend(compose::COMMANDS.iter());
     all.extend(build::COMMANDS.iter());
     all.sort_by_key(|c| c.name);

@@ -30,6 +30,7 @@ pub const SUBS: &[Sub] = &[
         short: "Stop and remove containers, networks",
         flags: &[
             flag("remove-orphans", None, Kind::Bool, "Remove containers for services not defined in the Compose file"),
+            flag("rmi", None, Kind::Value, "Remove images used by services. \"local\" remove only images that don't have a custom tag (\"local\"|\"all\")"),
             flag("timeout", Some('t'), Kind::Value, "Specify a shutdown timeout in seconds"),
             flag("volumes", Some('v'), Kind::Bool, "Remove named volumes declared in the \"volumes\" section of the Compose file and anonymous volumes attached to containers"),
         ],
@@ -161,6 +162,7 @@ pub const SUBS: &[Sub] = &[
     short: "Parse, resolve and render compose file in canonical format",
     flags: &[
         flag("format", None, Kind::Value, "Format the output. Values: [yaml | json] (default \"yaml\")"),
+        flag("hash", None, Kind::Value, "Print the service config hash, one per line."),
         flag("images", None, Kind::Bool, "Print the image names, one per line."),
         flag("networks", None, Kind::Bool, "Print the network names, one per line."),
         flag("output", Some('o'), Kind::Value, "Save to file (default to stdout)"),
@@ -202,6 +204,17 @@ fn config_cmd(_ctx: &Ctx, g: &Globals, p: &Parsed) -> Result<i32, Failure> {
         out(&items.iter().map(|l| format!("{l}\n")).collect::<String>());
         Ok(0)
     };
+    if let Some(which) = p.value("hash") {
+        // The hash `up` writes in com.docker.compose.config-hash, by service name.
+        let names: Vec<String> = if which == "*" { project.services.keys().cloned().collect() } else { which.split(',').map(str::to_string).collect() };
+        let mut hashes = Vec::new();
+        for name in names {
+            let svc = project.services.get(&name).ok_or_else(|| Failure::new(format!("no such service: {name}"), 1))?;
+            hashes.push(format!("{name} {}", super::plan::config_hash(svc)));
+        }
+        hashes.sort();
+        return lines(hashes);
+    }
     if p.bool("services") {
         return lines(project.services.keys().cloned().collect());
     }

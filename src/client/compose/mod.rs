@@ -6,6 +6,7 @@
 
 mod commands;
 mod emit;
+mod hash;
 mod interpolate;
 pub mod model;
 mod oneoff;

@@ -669,6 +669,8 @@ pub fn short_port(spec: &str) -> Result<Vec<Value>, String> {
         }
         out.push(e);
     }
+    // compose-go lists a range's ports in the order of their `PORT/PROTO` strings.
+    out.sort_by_key(|e| format!("{}/{}", e["target"], proto));
     Ok(out)
 }
 
@@ -745,8 +747,11 @@ pub fn short_volume(spec: &str) -> Result<Map<String, Value>, String> {
         _ => return Err(format!("invalid volume specification {spec:?}")),
     };
     match source {
+        // compose-go gives a volume of the short syntax an empty `volume: {}` (its config
+        // hash tells the two syntaxes apart by it).
         None => {
             e.insert("type".into(), json!("volume"));
+            e.insert("volume".into(), json!({}));
         }
         Some(s) if s.starts_with('.') || s.starts_with('/') || s.starts_with('~') => {
             e.insert("type".into(), json!("bind"));
@@ -756,6 +761,7 @@ pub fn short_volume(spec: &str) -> Result<Map<String, Value>, String> {
         Some(s) => {
             e.insert("type".into(), json!("volume"));
             e.insert("source".into(), json!(s));
+            e.insert("volume".into(), json!({}));
         }
     }
     e.insert("target".into(), json!(target));
@@ -806,6 +812,11 @@ fn service_networks(v: &Value, path: &str) -> Result<Value, String> {
         Value::Object(m) => {
             for (n, cfg) in m {
                 let np = format!("{path}.{n}");
+                // `net:` (null) and `net: {}` differ in compose's config hash.
+                if cfg.is_null() {
+                    out.insert(n.clone(), Value::Null);
+                    continue;
+                }
                 let mut c = Map::new();
                 for (k, x) in object(cfg, &np)? {
                     let val = match k.as_str() {
@@ -817,7 +828,7 @@ fn service_networks(v: &Value, path: &str) -> Result<Value, String> {
                     };
                     c.insert(k.clone(), val);
                 }
-                out.insert(n.clone(), if c.is_empty() { Value::Null } else { Value::Object(c) });
+                out.insert(n.clone(), Value::Object(c));
             }
         }
         _ => return Err(format!("{path} must be a list or a mapping")),
@@ -1210,7 +1221,7 @@ mod tests {
     #[test]
     fn short_volumes_from_the_specification() {
         let v = short_volume("/var/lib/mysql").unwrap();
-        assert_eq!(Value::Object(v), json!({"type": "volume", "target": "/var/lib/mysql"}));
+        assert_eq!(Value::Object(v), json!({"type": "volume", "target": "/var/lib/mysql", "volume": {}}));
         let v = short_volume("./cache:/tmp/cache:ro").unwrap();
         assert_eq!(Value::Object(v), json!({"type": "bind", "source": "./cache", "target": "/tmp/cache", "read_only": true, "bind": {"create_host_path": true}}));
         let v = short_volume("datavolume:/var/lib/mysql").unwrap();

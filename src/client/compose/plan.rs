@@ -6,7 +6,6 @@
 use super::model::Project;
 use crate::client::api::{seg, Api, ApiError};
 use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
 
 pub const PROJECT: &str = "com.docker.compose.project";
 pub const SERVICE: &str = "com.docker.compose.service";
@@ -23,26 +22,12 @@ pub const IMAGE: &str = "com.docker.compose.image";
 pub const NETWORK: &str = "com.docker.compose.network";
 pub const VOLUME: &str = "com.docker.compose.volume";
 
-/// The compose version written in `com.docker.compose.version`: the Compose
-/// Specification level this implementation follows (compose v2).
-pub const COMPOSE_VERSION: &str = "2.0.0";
+/// The compose version written in `com.docker.compose.version`: the compose v2 release whose
+/// labels and config hash (`hash`) ours match, so that compose v2 takes what we made for its
+/// own (it reads the label to tell which compose made a container).
+pub const COMPOSE_VERSION: &str = "2.40.3";
 
-/// The hash of what makes a service's containers what they are: its canonical form less
-/// what does not change a container (build, pull policy, scale, replicas, dependencies,
-/// profiles), as compose v2 leaves them out.
-pub fn config_hash(service: &Value) -> String {
-    let mut s = service.clone();
-    if let Some(m) = s.as_object_mut() {
-        for k in ["build", "pull_policy", "scale", "depends_on", "profiles"] {
-            m.remove(k);
-        }
-        if let Some(d) = m.get_mut("deploy").and_then(Value::as_object_mut) {
-            d.remove("replicas");
-        }
-    }
-    let digest = Sha256::digest(serde_json::to_vec(&s).unwrap_or_default());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use super::hash::config_hash;
 
 /// The image a service runs: `image`, or for a service with only `build`,
 /// `project-service` as compose v2 names it.

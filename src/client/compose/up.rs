@@ -213,6 +213,10 @@ pub fn build_service(ctx: Ctx, project: &Project, service: &str) -> Result<(), F
     let context = b["context"].as_str().unwrap_or(".");
     let dockerfile = std::path::Path::new(context).join(b["dockerfile"].as_str().unwrap_or("Dockerfile"));
     let mut args = vec![format!("--tag={image}"), format!("--file={}", dockerfile.display()), "--quiet".to_string()];
+    // compose's labels on what it builds (down --rmi finds them by the project's).
+    for (k, v) in [(plan::VERSION, plan::COMPOSE_VERSION), (plan::PROJECT, project.name.as_str()), (plan::SERVICE, service)] {
+        args.push(format!("--label={k}={v}"));
+    }
     for (k, v) in b["args"].as_object().into_iter().flatten() {
         match v.as_str() {
             Some(v) => args.push(format!("--build-arg={k}={v}")),
@@ -458,6 +462,10 @@ fn project_or_name(g: &Globals) -> Result<(Option<Project>, String), Failure> {
 }
 
 pub fn down_cmd(ctx: &Ctx, g: &Globals, p: &Parsed) -> Result<i32, Failure> {
+    let rmi = p.value("rmi");
+    if let Some(mode) = rmi.filter(|m| !matches!(*m, "local" | "all")) {
+        return Err(Failure::new(format!("invalid value for --rmi: {mode:?}"), 1));
+    }
     let (project, name) = project_or_name(g)?;
     let api = ctx.api()?;
     let timeout = p.value("timeout");
@@ -506,6 +514,19 @@ pub fn down_cmd(ctx: &Ctx, g: &Globals, p: &Parsed) -> Result<i32, Failure> {
             Err(e) => return Err(e.into()),
         }
     }
+    if let Some(mode) = rmi {
+        for image in images_to_remove(api, project.as_ref(), &name, mode == "all", p.bool("remove-orphans"))? {
+            match api.call("DELETE", &format!("/images/{}", seg(&image)), &[], None, &[]) {
+                Ok(_) => {
+                    event("Image", &image, "Removing");
+                    event("Image", &image, "Removed");
+                }
+                Err(ApiError::Daemon { status: 409, .. }) => event("Image", &image, "Resource is still in use"),
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
     if p.bool("volumes") {
         let volumes: Vec<String> = match &project {
             Some(pr) => pr.volumes.iter().filter(|(_, v)| v["external"] != true).map(|(k, _)| plan::volume_name(pr, k)).collect(),
@@ -523,6 +544,48 @@ pub fn down_cmd(ctx: &Ctx, g: &Globals, p: &Parsed) -> Result<i32, Failure> {
         }
     }
     Ok(0)
+}
+
+/// The images `down --rmi` removes, as compose v2 picks them: with `all` the images the
+/// services name; in both modes the images built for the project (labelled with it by our
+/// build as by compose's; for a known service unless `--remove-orphans`), and the
+/// `project-service` images of services without `image` (built by a compose that did not
+/// label them). Familiar names with their tag, each once, sorted.
+fn images_to_remove(api: &Api, project: Option<&Project>, name: &str, all: bool, orphans_too: bool) -> Result<Vec<String>, Failure> {
+    let exists = |image: &str| -> Result<bool, Failure> { Ok(plan::image_id(api, image)?.is_some()) };
+    let mut images = Vec::new();
+    let services: Vec<(&String, &Value)> = project.map(|p| p.services.iter().collect()).unwrap_or_default();
+    if all {
+        for (_, svc) in &services {
+            if let Some(image) = svc["image"].as_str() {
+                if exists(image)? {
+                    images.push(image.to_string());
+                }
+            }
+        }
+    }
+    let filters = json!({"label": [format!("{}={name}", plan::PROJECT)], "dangling": ["false"]}).to_string();
+    for image in api.json("GET", "/images/json", &[("filters", filters)], None)?.as_array().into_iter().flatten() {
+        let Some(tag) = image["RepoTags"][0].as_str() else { continue };
+        let service = image["Labels"][plan::SERVICE].as_str().unwrap_or("");
+        if orphans_too || project.is_none_or(|p| p.services.contains_key(service)) {
+            images.push(tag.to_string());
+        }
+    }
+    if let Some(p) = project {
+        for (service, svc) in &services {
+            if svc.get("image").is_none() {
+                let image = plan::image_name(p, service);
+                if exists(&image)? {
+                    images.push(image);
+                }
+            }
+        }
+    }
+    let mut out: Vec<String> = images.into_iter().map(|i| crate::reference::Reference::parse_normalized(&i).map(|r| r.with_default_tag().familiar_string()).unwrap_or(i)).collect();
+    out.sort();
+    out.dedup();
+    Ok(out)
 }
 
 /// The project's service containers, narrowed to the services named.
