@@ -101,17 +101,62 @@ pub fn up_cmd(ctx: &Ctx, g: &Globals, p: &Parsed) -> Result<i32, Failure> {
 }
 
 /// Networks, volumes, then each service of `order` (dependencies met first).
+/// Services of the same dependency depth converge side by side, as compose's do.
 fn converge_all(api: &Api, project: &Project, order: &[String], existing: &[Existing], scale: &BTreeMap<String, u32>, opts: &Converge) -> Result<(), Failure> {
     ensure_for(api, project, order)?;
-    for name in order {
+    let depth = depths(order, |s| project.services[s]["depends_on"].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default());
+    let one = |name: &String| -> Result<(), Failure> {
         if opts.start {
             wait_for_dependencies(api, project, name)?;
         }
         let want = scale.get(name).copied().unwrap_or(1);
         let mine: Vec<&Existing> = existing.iter().filter(|c| &c.service == name && !c.oneoff).collect();
-        converge(api, project, name, want, &mine, opts)?;
+        converge(api, project, name, want, &mine, opts)
+    };
+    for level in 0..=depth.values().copied().max().unwrap_or(0) {
+        let group: Vec<&String> = order.iter().filter(|s| depth[*s] == level).collect();
+        in_parallel(&group, |s| one(s))?;
     }
     Ok(())
+}
+
+/// Each of `names`' depth along `next` (its dependencies, or its dependents), counting
+/// only links between the names themselves: 0 for one with none.
+fn depths(names: &[String], next: impl Fn(&str) -> Vec<String>) -> BTreeMap<String, usize> {
+    fn depth_of(n: &str, names: &[String], next: &dyn Fn(&str) -> Vec<String>, memo: &mut BTreeMap<String, usize>) -> usize {
+        if let Some(d) = memo.get(n) {
+            return *d;
+        }
+        // start_order has refused cycles; the provisional 0 only guards against recursion.
+        memo.insert(n.to_string(), 0);
+        let d = next(n).iter().filter(|m| names.contains(m)).map(|m| 1 + depth_of(m, names, next, memo)).max().unwrap_or(0);
+        memo.insert(n.to_string(), d);
+        d
+    }
+    let mut memo = BTreeMap::new();
+    for n in names {
+        depth_of(n, names, &next, &mut memo);
+    }
+    memo
+}
+
+/// `f` on every item at once, each on a thread of its own; the first failure is returned
+/// once all have ended.
+fn in_parallel<T: Sync>(items: &[T], f: impl Fn(&T) -> Result<(), Failure> + Sync) -> Result<(), Failure> {
+    if items.len() <= 1 {
+        return items.iter().try_for_each(&f);
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items.iter().map(|item| scope.spawn(|| f(item))).collect();
+        let mut result = Ok(());
+        for h in handles {
+            let r = h.join().unwrap_or_else(|_| Err(fail("a worker thread panicked")));
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        result
+    })
 }
 
 /// `up -d` of `names` and what they depend on (for `run`).
@@ -491,8 +536,13 @@ pub fn down_cmd(ctx: &Ctx, g: &Globals, p: &Parsed) -> Result<i32, Failure> {
         .filter(|c| if !known(&c.service) { p.bool("remove-orphans") || c.oneoff } else { only.is_empty() || only.contains(&c.service) })
         .collect();
     doomed.sort_by_key(|c| (std::cmp::Reverse(rank(&c.service)), std::cmp::Reverse(c.number)));
-    for c in doomed {
-        remove_container(api, c, p.bool("volumes"), timeout)?;
+    // Dependents go before what they depend on; containers of the same depth go together.
+    let services: Vec<String> = doomed.iter().map(|c| c.service.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+    let dependents = |s: &str| -> Vec<String> { project.as_ref().map(|pr| pr.services.iter().filter(|(_, v)| v["depends_on"].get(s).is_some()).map(|(k, _)| k.clone()).collect()).unwrap_or_default() };
+    let depth = depths(&services, dependents);
+    for level in 0..=depth.values().copied().max().unwrap_or(0) {
+        let group: Vec<&Existing> = doomed.iter().copied().filter(|c| depth[&c.service] == level).collect();
+        in_parallel(&group, |c| remove_container(api, c, p.bool("volumes"), timeout))?;
     }
     if !only.is_empty() {
         return Ok(0);
