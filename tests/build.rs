@@ -315,9 +315,11 @@ fn faults_are_refused_as_docker_refuses_them() {
     // Refused parameters name themselves.
     let (status, v) = d.api("POST", "/build?squash=1", None);
     assert_eq!((status, v["message"].as_str().unwrap()), (400, "squash is only supported with experimental mode"));
-    let (status, v) = d.api("POST", "/build?remote=git://example.invalid/repo.git", None);
+    let (status, v) = d.api("POST", "/build?remote=git://127.0.0.1:1/repo.git", None);
     assert_eq!(status, 400);
-    assert!(v["message"].as_str().unwrap().starts_with("remote:"), "{v}");
+    assert!(v["message"].as_str().unwrap().starts_with("error fetching:"), "{v}");
+    let (status, v) = d.api("POST", "/build?remote=ftp://127.0.0.1:1/x", None);
+    assert_eq!((status, v["message"].as_str().unwrap()), (400, "remoteURL (ftp://127.0.0.1:1/x) could not be recognized as URL"));
     let (status, v) = d.api("POST", "/build?remote=http://127.0.0.1:1/ctx.tar", None);
     assert_eq!(status, 400);
     assert!(v["message"].as_str().unwrap().starts_with("error downloading remote context http://127.0.0.1:1/ctx.tar"), "{v}");
@@ -400,4 +402,139 @@ fn run_steps_get_the_builds_host_settings_and_add_fetches_urls() {
     let o = d.docker(&["build", bad.path().to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).starts_with("ADD failed: failed to GET http://127.0.0.1:1/x"), "{}", stderr(&o));
+}
+
+/// A static file server on 127.0.0.1 for `root` (the query string ignored, 404 for what is
+/// missing), as a "dumb" git HTTP server or a tarball host is. Returns its port.
+fn static_server(root: std::path::PathBuf) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in listener.incoming() {
+            let Ok(mut s) = s else { continue };
+            let Ok(head) = common::read_request_head(&mut s) else { continue };
+            let head = String::from_utf8_lossy(&head).into_owned();
+            let mut words = head.split_whitespace();
+            let method = words.next().unwrap_or("").to_string();
+            let target = words.next().unwrap_or("/");
+            let path = target.split('?').next().unwrap_or("/").trim_start_matches('/');
+            let file = root.join(path);
+            match std::fs::read(&file).ok().filter(|_| !path.contains("..") && file.is_file()) {
+                Some(body) => {
+                    let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+                    if method != "HEAD" {
+                        let _ = s.write_all(&body);
+                    }
+                }
+                None => {
+                    let _ = write!(s, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                }
+            }
+        }
+    });
+    port
+}
+
+fn git(dir: &std::path::Path, args: &[&str]) {
+    let o = Command::new("git").args(args).current_dir(dir).env("GIT_AUTHOR_NAME", "t").env("GIT_AUTHOR_EMAIL", "t@t").env("GIT_COMMITTER_NAME", "t").env("GIT_COMMITTER_EMAIL", "t@t").output().unwrap();
+    assert!(o.status.success(), "git {args:?}: {}", stderr(&o));
+}
+
+#[test]
+fn git_and_tarball_urls_are_remote_contexts() {
+    let Some(d) = Dockerd::start() else { return };
+    let image = d.registry.image("busybox");
+    // A repository with two branches: master's context at the root, `other`'s in sub/ (the
+    // Dockerfile there COPYs a file of its own directory). Served bare, after
+    // `git update-server-info`, by a plain file server: git's dumb HTTP protocol.
+    let work = TempDir::new("build-git");
+    let src = work.join("src");
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    std::fs::write(src.join("Dockerfile"), format!("FROM {image}\nCOPY f.txt /f.txt\nCMD [\"cat\", \"/f.txt\"]\n")).unwrap();
+    std::fs::write(src.join("f.txt"), "from master\n").unwrap();
+    git(&src, &["init", "-q", "-b", "master"]);
+    git(&src, &["add", "."]);
+    git(&src, &["commit", "-q", "-m", "one"]);
+    git(&src, &["checkout", "-q", "-b", "other"]);
+    std::fs::write(src.join("sub/Dockerfile"), format!("FROM {image}\nCOPY g.txt /g.txt\nCMD [\"cat\", \"/g.txt\"]\n")).unwrap();
+    std::fs::write(src.join("sub/g.txt"), "from other:sub\n").unwrap();
+    git(&src, &["add", "."]);
+    git(&src, &["commit", "-q", "-m", "two"]);
+    git(&work.path().to_path_buf(), &["clone", "-q", "--bare", "src", "served/repo.git"]);
+    git(&work.join("served/repo.git"), &["update-server-info"]);
+    // A tarball context (gzip) beside it.
+    let tgz = std::fs::File::create(work.join("served/ctx.tar.gz")).unwrap();
+    {
+        let mut b = tar::Builder::new(flate2::write::GzEncoder::new(tgz, flate2::Compression::default()));
+        for (name, text) in [("Dockerfile", format!("FROM {image}\nCOPY t.txt /t.txt\nCMD [\"cat\", \"/t.txt\"]\n")), ("t.txt", "from a tarball\n".to_string())] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(text.len() as u64);
+            h.set_mode(0o644);
+            b.append_data(&mut h, name, text.as_bytes()).unwrap();
+        }
+        b.into_inner().unwrap().finish().unwrap();
+    }
+    let port = static_server(work.join("served"));
+    let repo = format!("http://127.0.0.1:{port}/repo.git");
+    // Through the API's `remote` (the daemon clones), as docker-py sends it.
+    let (status, v) = d.api("POST", &format!("/build?t=gitctx:1&remote={repo}"), None);
+    assert_eq!(status, 200);
+    assert!(v.as_str().unwrap_or_default().contains("Successfully tagged gitctx:1"), "{v}");
+    assert_eq!(ok(&d.docker(&["run", "--rm", "gitctx:1"]), &d), "from master\n");
+    let fragment = format!("{repo}%23other:sub");
+    let (status, v) = d.api("POST", &format!("/build?t=gitctx:2&remote={fragment}"), None);
+    assert_eq!(status, 200);
+    assert!(v.as_str().unwrap_or_default().contains("Successfully tagged gitctx:2"), "{v}");
+    assert_eq!(ok(&d.docker(&["run", "--rm", "gitctx:2"]), &d), "from other:sub\n");
+    // Through the client (it clones, as Docker's CLI does, and sends the directory).
+    ok(&d.docker(&["build", "-t", "gitctx:3", &format!("{repo}#other:sub")]), &d);
+    assert_eq!(ok(&d.docker(&["run", "--rm", "gitctx:3"]), &d), "from other:sub\n");
+    if let Some(cli) = real_clis().first() {
+        let o = client(&d, Some(cli), &[("DOCKER_BUILDKIT", "0")], &["build", "-t", "gitctx:4", &format!("{repo}#other:sub")], None);
+        ok(&o, &d);
+        assert_eq!(ok(&d.docker(&["run", "--rm", "gitctx:4"]), &d), "from other:sub\n");
+    }
+    // A ref that does not exist, and a subdirectory that does not.
+    let (status, v) = d.api("POST", &format!("/build?remote={repo}%23nope"), None);
+    assert_eq!(status, 400);
+    assert!(v["message"].as_str().unwrap().starts_with("error fetching:"), "{v}");
+    let (status, v) = d.api("POST", &format!("/build?remote={repo}%23other:missing"), None);
+    assert_eq!(status, 400);
+    assert!(v["message"].as_str().unwrap().starts_with("error setting git context"), "{v}");
+    // The tarball URL.
+    ok(&d.docker(&["build", "-t", "tarctx:1", &format!("http://127.0.0.1:{port}/ctx.tar.gz")]), &d);
+    assert_eq!(ok(&d.docker(&["run", "--rm", "tarctx:1"]), &d), "from a tarball\n");
+    // Nothing of the clones is left in the daemon's tmp.
+    let left: Vec<_> = std::fs::read_dir(d.tmp.join("data/tmp")).map(|r| r.flatten().map(|e| e.file_name()).filter(|n| n.to_string_lossy().starts_with("build-")).collect()).unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn bzip2_and_xz_contexts_build() {
+    let Some(d) = Dockerd::start() else { return };
+    let image = d.registry.image("busybox");
+    let mut tar_bytes = Vec::new();
+    {
+        let mut b = tar::Builder::new(&mut tar_bytes);
+        for (name, text) in [("Dockerfile", format!("FROM {image}\nCOPY c.txt /c.txt\nCMD [\"cat\", \"/c.txt\"]\n")), ("c.txt", "compressed context\n".to_string())] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(text.len() as u64);
+            h.set_mode(0o644);
+            b.append_data(&mut h, name, text.as_bytes()).unwrap();
+        }
+        b.finish().unwrap();
+    }
+    for program in ["bzip2", "xz"] {
+        let mut child = Command::new(program).arg("-c").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+        child.stdin.take().unwrap().write_all(&tar_bytes).unwrap();
+        let packed = child.wait_with_output().unwrap().stdout;
+        let tag = format!("packed-{program}:1");
+        let o = d.client_with_input(None, &["build", "-t", &tag, "-"], Some(&packed));
+        ok(&o, &d);
+        assert_eq!(ok(&d.docker(&["run", "--rm", &tag]), &d), "compressed context\n", "{program}");
+        // A truncated stream is an error naming the program, not a half context.
+        let o = d.client_with_input(None, &["build", "-"], Some(&packed[..packed.len() / 2]));
+        assert_ne!(o.status.code(), Some(0));
+        assert!(stderr(&o).contains(program), "{program}: {}", stderr(&o));
+    }
 }

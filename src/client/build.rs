@@ -172,9 +172,19 @@ fn build_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     if context_arg == "-" && file == Some("-") {
         return Err(usage_error("invalid argument: can't use stdin for both build context and dockerfile"));
     }
-    if context_arg.starts_with("git@") || context_arg.starts_with("git://") || context_arg.starts_with("github.com/") {
-        return Err(Failure::new(format!("unable to prepare context: git contexts ({context_arg}) are not supported: clone it and build the directory"), 1));
-    }
+    // A git URL is cloned here and sent as a directory, as Docker's CLI does (a local
+    // `github.com/...` directory is a directory).
+    let _cloned;
+    let cloned_root;
+    let context_arg = if crate::build::git_context::is_git_url(context_arg) && !(context_arg.starts_with("github.com/") && Path::new(context_arg).exists()) {
+        let dir = std::env::temp_dir().join(format!("docker-build-git{}", &crate::ids::new_id()[..12]));
+        let ctx = crate::build::git_context::clone(context_arg, &dir).map_err(|e| Failure::new(format!("unable to prepare context: unable to 'git clone' to temporary context directory: {e}"), 1))?;
+        cloned_root = ctx.root().to_string_lossy().into_owned();
+        _cloned = ctx;
+        cloned_root.as_str()
+    } else {
+        context_arg
+    };
     // A URL is fetched by the daemon (`remote`), as Docker's CLI has it do.
     let remote = (context_arg.starts_with("http://") || context_arg.starts_with("https://")).then(|| context_arg.to_string());
     let mut dockerfile_param = file.unwrap_or("").to_string();
