@@ -538,3 +538,155 @@ fn bzip2_and_xz_contexts_build() {
         assert!(stderr(&o).contains(program), "{program}: {}", stderr(&o));
     }
 }
+
+/// Debian's dockerd (20.10, the classic builder Docker shipped) on private roots, no
+/// network of its own: builds use `--network none`.
+struct RealDaemon {
+    dir: TempDir,
+    child: std::process::Child,
+    host: String,
+}
+
+impl RealDaemon {
+    fn start() -> Option<RealDaemon> {
+        let dockerd = ["/usr/sbin/dockerd", "/usr/bin/dockerd"].into_iter().find(|p| std::path::Path::new(p).exists())?;
+        let dir = TempDir::new("real-dockerd");
+        let sock = dir.join("docker.sock");
+        let log = std::fs::File::create(dir.join("dockerd.log")).unwrap();
+        let p = |s: &str| dir.join(s).to_string_lossy().into_owned();
+        let child = Command::new(dockerd)
+            .args(["--data-root", &p("data"), "--exec-root", &p("exec"), "--pidfile", &p("docker.pid")])
+            .arg("-H")
+            .arg(format!("unix://{}", sock.display()))
+            .args(["--iptables=false", "--ip6tables=false", "--bridge=none", "--storage-driver=vfs"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut d = RealDaemon { dir, child, host: format!("unix://{}", sock.display()) };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if sock.exists() && d.docker(&[], &["version"]).status.success() {
+                return Some(d);
+            }
+            if let Ok(Some(_)) = d.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!("real dockerd did not start: {}", std::fs::read_to_string(d.dir.join("dockerd.log")).unwrap_or_default());
+    }
+
+    fn docker(&self, env: &[(&str, &str)], args: &[&str]) -> Output {
+        Command::new(REAL_CLI).arg("-H").arg(&self.host).args(args).envs(env.iter().copied()).env("DOCKER_CONFIG", self.dir.join("config")).stdin(Stdio::null()).output().unwrap()
+    }
+}
+
+impl Drop for RealDaemon {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        common::reap_orphans(self.dir.path());
+    }
+}
+
+fn created_by(o: &Output) -> Vec<String> {
+    assert!(o.status.success(), "{}", stderr(o));
+    stdout(o).lines().map(str::to_string).collect()
+}
+
+/// COPY/ADD's history text and cache keys are Docker's (tarsums of the context's entries:
+/// `file:`, `dir:`, `multi:`), so `docker history` shows what docker.io's shows for the same
+/// Dockerfile and context sent by the same CLI; and an image docker.io built, saved and loaded
+/// here, is the cache of the same build with `--cache-from` (moby's image/cache rules).
+#[test]
+fn copy_history_and_cache_from_match_docker_io() {
+    let Some(d) = Dockerd::start() else { return };
+    if !std::path::Path::new(REAL_CLI).exists() {
+        eprintln!("skipped: no docker CLI 28");
+        return;
+    }
+    let Some(real) = RealDaemon::start() else {
+        eprintln!("skipped: Debian's dockerd is not installed");
+        return;
+    };
+    let image = d.registry.image("busybox");
+    ok(&d.docker(&["pull", "-q", &image]), &d);
+    let base_tar = d.tmp.join("base.tar");
+    ok(&d.docker(&["save", "-o", base_tar.to_str().unwrap(), &image]), &d);
+    let o = real.docker(&[], &["load", "-i", base_tar.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let df = format!(
+        "FROM {image}\n\
+         COPY a.txt /a.txt\n\
+         COPY dir /dir/\n\
+         COPY a.txt dir/f1 /multi/\n\
+         COPY link.txt /l.txt\n\
+         COPY --chown=1:2 a.txt /owned\n\
+         ADD b.tar /untar/\n\
+         COPY . /all/\n\
+         RUN echo hi > /x\n\
+         ENV K=v\n\
+         CMD [\"cat\", \"/a.txt\"]\n"
+    );
+    let ctx = context(&[("Dockerfile", &df), ("a.txt", "a\n"), ("dir/f1", "one\n"), ("dir/sub/f2", "two\n")]);
+    std::os::unix::fs::symlink("a.txt", ctx.join("link.txt")).unwrap();
+    std::fs::set_permissions(ctx.join("dir/f1"), std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    {
+        let mut b = tar::Builder::new(std::fs::File::create(ctx.join("b.tar")).unwrap());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(2);
+        h.set_mode(0o644);
+        b.append_data(&mut h, "in-tar", &b"t\n"[..]).unwrap();
+        b.finish().unwrap();
+    }
+    let path = ctx.path().to_str().unwrap();
+    let classic = [("DOCKER_BUILDKIT", "0")];
+    let o = real.docker(&classic, &["build", "--network", "none", "-t", "real-built:1", path]);
+    assert!(o.status.success(), "docker.io build: {}{}", stdout(&o), stderr(&o));
+    let theirs = created_by(&real.docker(&[], &["history", "--no-trunc", "--format", "{{.CreatedBy}}", "real-built:1"]));
+    assert!(theirs.iter().any(|l| l.contains("COPY dir:")) && theirs.iter().any(|l| l.contains("COPY multi:")), "{theirs:?}");
+    // The same CLI against ours, then our own client.
+    ok(&client(&d, Some(REAL_CLI), &classic, &["build", "--network", "none", "-t", "ours-built:1", path], None), &d);
+    let ours = created_by(&d.docker(&["history", "--no-trunc", "--format", "{{.CreatedBy}}", "ours-built:1"]));
+    assert_eq!(ours, theirs);
+    ok(&d.docker(&["build", "--network", "none", "-t", "ours-built:2", path]), &d);
+    let ours_client = created_by(&d.docker(&["history", "--no-trunc", "--format", "{{.CreatedBy}}", "ours-built:2"]));
+    assert_eq!(ours_client, theirs);
+
+    // docker.io's image, saved and loaded into a daemon that never built anything, is the
+    // cache of the same build with --cache-from: every step, the result its very image.
+    let their_id = stdout(&real.docker(&[], &["inspect", "--format", "{{.Id}}", "real-built:1"])).trim().to_string();
+    let saved = d.tmp.join("real-built.tar");
+    let o = real.docker(&[], &["save", "-o", saved.to_str().unwrap(), "real-built:1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let Some(d2) = Dockerd::start() else { return };
+    ok(&d2.docker(&["pull", "-q", &image]), &d2);
+    ok(&d2.docker(&["load", "-i", saved.to_str().unwrap()]), &d2);
+    // (No build without --cache-from first: its images would be the local cache, which comes
+    // first, as with Docker. The result being docker.io's very image shows where it came from.)
+    // A prefix of the Dockerfile: images restored from the source's history, one per step.
+    let prefix: String = df.lines().take(4).map(|l| format!("{l}\n")).collect();
+    // (Outside the context, which `COPY . /all/` takes whole.)
+    let prefix_file = d2.tmp.join("Dockerfile.prefix");
+    std::fs::write(&prefix_file, &prefix).unwrap();
+    let out = ok(&d2.docker(&["build", "--network", "none", "--cache-from", "real-built:1", "-f", prefix_file.to_str().unwrap(), "-t", "prefix:1", path]), &d2);
+    assert_eq!(out.matches("Using cache").count(), 3, "{out}");
+    let prefix_history = created_by(&d2.docker(&["history", "--no-trunc", "--format", "{{.CreatedBy}}", "prefix:1"]));
+    assert_eq!(prefix_history[..], theirs[theirs.len() - prefix_history.len()..]);
+    let out = ok(&d2.docker(&["build", "--network", "none", "--cache-from", "real-built:1", "-t", "from-cache:1", path]), &d2);
+    assert_eq!(out.matches("Using cache").count(), 10, "{out}");
+    let id = stdout(&d2.docker(&["inspect", "--format", "{{.Id}}", "from-cache:1"])).trim().to_string();
+    assert_eq!(id, their_id);
+    assert_eq!(ok(&d2.docker(&["run", "--rm", "from-cache:1", "sh", "-c", "cat /a.txt /x /owned /untar/in-tar; stat -c %u:%g /owned"]), &d2), "a\nhi\na\nt\n1:2\n");
+    // A changed step ends the cache there.
+    std::fs::write(ctx.join("dir/f1"), "changed\n").unwrap();
+    let out = ok(&d2.docker(&["build", "--network", "none", "--cache-from", "real-built:1", path]), &d2);
+    assert_eq!(out.matches("Using cache").count(), 1, "{out}");
+}

@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 /// An extracted build context; its directory goes when this is dropped.
 pub struct Context {
     pub dir: PathBuf,
+    /// The tarsum of every entry of the tar it came from (`None` for a git checkout, whose
+    /// files are hashed from disk).
+    pub sums: Option<super::copy::ContextSums>,
 }
 
 impl Drop for Context {
@@ -158,7 +161,7 @@ pub fn name_inside(name: &[u8]) -> bool {
 /// link target), then extracts it into `dir/root` with the safe extractor.
 pub fn extract(tar: Box<dyn Read + Send>, dir: &Path) -> Result<Context, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot make the build directory: {e}"))?;
-    let ctx = Context { dir: dir.to_path_buf() };
+    let mut ctx = Context { dir: dir.to_path_buf(), sums: None };
     let tar_path = dir.join("context.tar");
     {
         let mut f = std::fs::File::create(&tar_path).map_err(|e| e.to_string())?;
@@ -173,9 +176,12 @@ pub fn extract(tar: Box<dyn Read + Send>, dir: &Path) -> Result<Context, String>
     std::fs::create_dir(&root).map_err(|e| e.to_string())?;
     let f = std::fs::File::open(&tar_path).map_err(|e| e.to_string())?;
     let mut archive = tar::Archive::new(f);
+    let mut sums = super::copy::ContextSums::new();
     for entry in archive.entries().map_err(|e| format!("error reading the build context: {e}"))? {
-        let entry = entry.map_err(|e| format!("error reading the build context: {e}"))?;
+        let mut entry = entry.map_err(|e| format!("error reading the build context: {e}"))?;
         let name = entry.path_bytes().into_owned();
+        let sum = entry_tarsum(&mut entry).map_err(|e| format!("error reading the build context: {e}"))?;
+        sums.entry(tarsum_key(&name)).or_insert(sum);
         if !name_inside(&name) {
             return Err(format!("invalid build context: tar entry {:?} is outside the build context", String::from_utf8_lossy(&name)));
         }
@@ -185,10 +191,77 @@ pub fn extract(tar: Box<dyn Read + Send>, dir: &Path) -> Result<Context, String>
             }
         }
     }
+    ctx.sums = Some(sums);
     let f = std::fs::File::open(&tar_path).map_err(|e| e.to_string())?;
     crate::archive::extract_layer(f, &root, crate::archive::Whiteouts::Keep).map_err(|e| format!("error extracting the build context: {e}"))?;
     let _ = std::fs::remove_file(&tar_path);
     Ok(ctx)
+}
+
+/// The name a tarsum is kept under, as moby's `path.Join(".", path.Join("/", name))`: cleaned,
+/// relative, `.` for the root.
+fn tarsum_key(name: &[u8]) -> String {
+    let name = String::from_utf8_lossy(name);
+    let mut parts: Vec<&str> = Vec::new();
+    for p in name.split('/') {
+        match p {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    if parts.is_empty() {
+        ".".to_string()
+    } else {
+        parts.join("/")
+    }
+}
+
+/// The tarsum (version 1) of one entry as moby's archive context computes it while reading
+/// the context: its header as Go's tar reader gives it (user and group names left out,
+/// PAX uid/gid/xattrs applied, an old-style regular type `\0` read as `0`), then its data.
+fn entry_tarsum<R: Read>(entry: &mut tar::Entry<R>) -> io::Result<String> {
+    use sha2::Digest as _;
+    let header = entry.header().clone();
+    let name = entry.path_bytes().into_owned();
+    let link = entry.link_name_bytes().map(|l| l.into_owned()).unwrap_or_default();
+    let (mut uid, mut gid) = (header.uid().unwrap_or(0), header.gid().unwrap_or(0));
+    let mut xattrs = Vec::new();
+    if let Ok(Some(pax)) = entry.pax_extensions() {
+        for ext in pax.flatten() {
+            let Ok(key) = ext.key() else { continue };
+            match key {
+                "uid" => uid = ext.value().ok().and_then(|v| v.parse().ok()).unwrap_or(uid),
+                "gid" => gid = ext.value().ok().and_then(|v| v.parse().ok()).unwrap_or(gid),
+                k if k.starts_with("SCHILY.xattr.") => xattrs.push((k["SCHILY.xattr.".len()..].to_string(), ext.value_bytes().to_vec())),
+                _ => {}
+            }
+        }
+    }
+    let mut typeflag = header.as_bytes()[156];
+    if typeflag == 0 {
+        typeflag = if name.ends_with(b"/") { b'5' } else { b'0' };
+    }
+    let fields = super::copy::TarsumHeader {
+        name: &name,
+        mode: header.mode().map(u64::from).unwrap_or(0),
+        uid,
+        gid,
+        size: entry.size(),
+        typeflag,
+        linkname: &link,
+        uname: b"",
+        gname: b"",
+        devmajor: header.device_major().ok().flatten().map(u64::from).unwrap_or(0),
+        devminor: header.device_minor().ok().flatten().map(u64::from).unwrap_or(0),
+        xattrs,
+    };
+    let mut hasher = sha2::Sha256::new();
+    fields.write(&mut hasher);
+    io::copy(entry, &mut hasher)?;
+    Ok(format!("{:x}", hasher.finalize()))
 }
 
 impl Context {

@@ -95,7 +95,7 @@ fn supports_shallow(remote: &str) -> bool {
 pub fn clone(url: &str, dir: &Path) -> Result<Context, String> {
     let repo = parse(url)?;
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot make the build directory: {e}"))?;
-    let ctx = Context { dir: dir.to_path_buf() };
+    let ctx = Context { dir: dir.to_path_buf(), sums: None };
     let checkout = dir.join("git");
     std::fs::create_dir(&checkout).map_err(|e| e.to_string())?;
     git_in(&checkout, &["init", "-q"]).map_err(|e| format!("failed to init repo at {}: {e}", checkout.display()))?;

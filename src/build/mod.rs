@@ -180,6 +180,15 @@ fn history_of(image: &Value) -> Vec<Value> {
     image.get("history").and_then(Value::as_array).cloned().unwrap_or_default()
 }
 
+/// Two history entries as Go compares the structs they decode to: the same instant, author,
+/// command, comment and empty-layer flag, however each config spelled them.
+fn same_history_entry(a: &Value, b: &Value) -> bool {
+    let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let created = |v: &Value| v.get("created").and_then(Value::as_str).and_then(crate::sys::parse_rfc3339);
+    let empty = |v: &Value| v.get("empty_layer").and_then(Value::as_bool).unwrap_or(false);
+    created(a) == created(b) && ["author", "created_by", "comment"].iter().all(|k| text(a, k) == text(b, k)) && empty(a) == empty(b)
+}
+
 fn diff_ids_of(image: &Value) -> Vec<Value> {
     image.pointer("/rootfs/diff_ids").and_then(Value::as_array).cloned().unwrap_or_default()
 }
@@ -301,6 +310,8 @@ pub struct Build<'a> {
     pub backend: &'a dyn Backend,
     pub options: &'a Options,
     pub context_root: &'a Path,
+    /// The context's tarsums (`None`: hash its files from disk).
+    pub context_sums: Option<&'a copy::ContextSums>,
     pub cancelled: &'a AtomicBool,
 }
 
@@ -558,7 +569,10 @@ impl Build<'_> {
             let layers = diff_ids_of(&target.json);
             let continues_parent = !history.is_empty()
                 && ((parent_history.is_empty() && parent_layers.is_empty())
-                    || (parent_history.len() < history.len() && parent_layers.len() <= layers.len() && history[..parent_history.len()] == parent_history[..] && layers[..parent_layers.len()] == parent_layers[..]));
+                    || (parent_history.len() < history.len()
+                        && parent_layers.len() <= layers.len()
+                        && history.iter().zip(&parent_history).all(|(a, b)| same_history_entry(a, b))
+                        && layers[..parent_layers.len()] == parent_layers[..]));
             if !continues_parent {
                 continue;
             }
@@ -828,9 +842,13 @@ impl Build<'_> {
             None => None,
         };
         let staging = self.scratch_layer()?;
+        let sums = match self.context_sums {
+            Some(map) if !from_image => copy::Sums::Archive(map),
+            _ => copy::Sums::Disk,
+        };
         let mut infos = Vec::new();
         for s in &spec.sources {
-            let found = if allow_archive && copy::is_url(s) { copy::fetch_url(s, &staging.join("urls")).map(|i| vec![i]) } else { copy::find_sources(src_root, s, allow_archive, from_image) };
+            let found = if allow_archive && copy::is_url(s) { copy::fetch_url(s, &staging.join("urls")).map(|i| vec![i]) } else { copy::find_sources(src_root, s, allow_archive, from_image, sums) };
             match found {
                 Ok(list) => infos.extend(list),
                 Err(m) => {

@@ -11,6 +11,7 @@ use super::{out, Args, Command, Ctx, Failure};
 use crate::dockerfile::ignore::{MatchInfo, PatternMatcher, WalkDecision};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 pub const COMMANDS: &[Command] = &[
@@ -101,6 +102,9 @@ fn add_dir(b: &mut tar::Builder<&mut dyn Write>, root: &Path, rel: &str, matcher
         if decision == WalkDecision::Include || forced {
             let mut h = tar::Header::new_gnu();
             h.set_metadata_in_mode(&meta, tar::HeaderMode::Complete);
+            // The permission bits alone, as Docker's CLI 28 sends them (Go's FileInfoHeader):
+            // they go into the daemon's tarsum of the entry, so COPY's cache key and history.
+            h.set_mode(meta.mode() & 0o7777);
             h.set_uid(0);
             h.set_gid(0);
             if meta.file_type().is_symlink() {

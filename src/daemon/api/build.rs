@@ -255,7 +255,7 @@ fn run_build(d: Arc<Daemon>, query: Query, ctx: context::Context, df: crate::doc
     let mut lines = Lines { out: ChunkedWriter::new(conn), quiet: query.quiet, held: Vec::new(), aux: v >= (1, 30), cancelled: cancelled.clone() };
     let backend = BuildBackend { d: d.clone(), auth_configs: auth };
     let root = ctx.root();
-    let builder = build::Build { backend: &backend, options: &query.options, context_root: &root, cancelled: &cancelled };
+    let builder = build::Build { backend: &backend, options: &query.options, context_root: &root, context_sums: ctx.sums.as_ref(), cancelled: &cancelled };
     let result = builder.run(&df, &mut lines).and_then(|id| {
         lines.stream(&format!("Successfully built {}\n", build::short_id(&id)));
         for t in &query.options.tags {
