@@ -315,9 +315,11 @@ fn faults_are_refused_as_docker_refuses_them() {
     // Refused parameters name themselves.
     let (status, v) = d.api("POST", "/build?squash=1", None);
     assert_eq!((status, v["message"].as_str().unwrap()), (400, "squash is only supported with experimental mode"));
-    let (status, v) = d.api("POST", "/build?remote=git://example.invalid/repo.git", None);
+    let (status, v) = d.api("POST", "/build?remote=git://127.0.0.1:1/repo.git", None);
     assert_eq!(status, 400);
-    assert!(v["message"].as_str().unwrap().starts_with("remote:"), "{v}");
+    assert!(v["message"].as_str().unwrap().starts_with("error fetching:"), "{v}");
+    let (status, v) = d.api("POST", "/build?remote=ftp://127.0.0.1:1/x", None);
+    assert_eq!((status, v["message"].as_str().unwrap()), (400, "remoteURL (ftp://127.0.0.1:1/x) could not be recognized as URL"));
     let (status, v) = d.api("POST", "/build?remote=http://127.0.0.1:1/ctx.tar", None);
     assert_eq!(status, 400);
     assert!(v["message"].as_str().unwrap().starts_with("error downloading remote context http://127.0.0.1:1/ctx.tar"), "{v}");
@@ -400,4 +402,402 @@ fn run_steps_get_the_builds_host_settings_and_add_fetches_urls() {
     let o = d.docker(&["build", bad.path().to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).starts_with("ADD failed: failed to GET http://127.0.0.1:1/x"), "{}", stderr(&o));
+}
+
+/// A static file server on 127.0.0.1 for `root` (the query string ignored, 404 for what is
+/// missing), as a "dumb" git HTTP server or a tarball host is. Returns its port.
+fn static_server(root: std::path::PathBuf) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in listener.incoming() {
+            let Ok(mut s) = s else { continue };
+            let Ok(head) = common::read_request_head(&mut s) else { continue };
+            let head = String::from_utf8_lossy(&head).into_owned();
+            let mut words = head.split_whitespace();
+            let method = words.next().unwrap_or("").to_string();
+            let target = words.next().unwrap_or("/");
+            let path = target.split('?').next().unwrap_or("/").trim_start_matches('/');
+            let file = root.join(path);
+            match std::fs::read(&file).ok().filter(|_| !path.contains("..") && file.is_file()) {
+                Some(body) => {
+                    let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+                    if method != "HEAD" {
+                        let _ = s.write_all(&body);
+                    }
+                }
+                None => {
+                    let _ = write!(s, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                }
+            }
+        }
+    });
+    port
+}
+
+fn git(dir: &std::path::Path, args: &[&str]) {
+    let o = Command::new("git").args(args).current_dir(dir).env("GIT_AUTHOR_NAME", "t").env("GIT_AUTHOR_EMAIL", "t@t").env("GIT_COMMITTER_NAME", "t").env("GIT_COMMITTER_EMAIL", "t@t").output().unwrap();
+    assert!(o.status.success(), "git {args:?}: {}", stderr(&o));
+}
+
+#[test]
+fn git_and_tarball_urls_are_remote_contexts() {
+    let Some(d) = Dockerd::start() else { return };
+    let image = d.registry.image("busybox");
+    // A repository with two branches: master's context at the root, `other`'s in sub/ (the
+    // Dockerfile there COPYs a file of its own directory). Served bare, after
+    // `git update-server-info`, by a plain file server: git's dumb HTTP protocol.
+    let work = TempDir::new("build-git");
+    let src = work.join("src");
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    std::fs::write(src.join("Dockerfile"), format!("FROM {image}\nCOPY f.txt /f.txt\nCMD [\"cat\", \"/f.txt\"]\n")).unwrap();
+    std::fs::write(src.join("f.txt"), "from master\n").unwrap();
+    git(&src, &["init", "-q", "-b", "master"]);
+    git(&src, &["add", "."]);
+    git(&src, &["commit", "-q", "-m", "one"]);
+    git(&src, &["checkout", "-q", "-b", "other"]);
+    std::fs::write(src.join("sub/Dockerfile"), format!("FROM {image}\nCOPY g.txt /g.txt\nCMD [\"cat\", \"/g.txt\"]\n")).unwrap();
+    std::fs::write(src.join("sub/g.txt"), "from other:sub\n").unwrap();
+    git(&src, &["add", "."]);
+    git(&src, &["commit", "-q", "-m", "two"]);
+    git(&work.path().to_path_buf(), &["clone", "-q", "--bare", "src", "served/repo.git"]);
+    git(&work.join("served/repo.git"), &["update-server-info"]);
+    // A tarball context (gzip) beside it.
+    let tgz = std::fs::File::create(work.join("served/ctx.tar.gz")).unwrap();
+    {
+        let mut b = tar::Builder::new(flate2::write::GzEncoder::new(tgz, flate2::Compression::default()));
+        for (name, text) in [("Dockerfile", format!("FROM {image}\nCOPY t.txt /t.txt\nCMD [\"cat\", \"/t.txt\"]\n")), ("t.txt", "from a tarball\n".to_string())] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(text.len() as u64);
+            h.set_mode(0o644);
+            b.append_data(&mut h, name, text.as_bytes()).unwrap();
+        }
+        b.into_inner().unwrap().finish().unwrap();
+    }
+    let port = static_server(work.join("served"));
+    let repo = format!("http://127.0.0.1:{port}/repo.git");
+    // Through the API's `remote` (the daemon clones), as docker-py sends it.
+    let (status, v) = d.api("POST", &format!("/build?t=gitctx:1&remote={repo}"), None);
+    assert_eq!(status, 200);
+    assert!(v.as_str().unwrap_or_default().contains("Successfully tagged gitctx:1"), "{v}");
+    assert_eq!(ok(&d.docker(&["run", "--rm", "gitctx:1"]), &d), "from master\n");
+    let fragment = format!("{repo}%23other:sub");
+    let (status, v) = d.api("POST", &format!("/build?t=gitctx:2&remote={fragment}"), None);
+    assert_eq!(status, 200);
+    assert!(v.as_str().unwrap_or_default().contains("Successfully tagged gitctx:2"), "{v}");
+    assert_eq!(ok(&d.docker(&["run", "--rm", "gitctx:2"]), &d), "from other:sub\n");
+    // Through the client (it clones, as Docker's CLI does, and sends the directory).
+    ok(&d.docker(&["build", "-t", "gitctx:3", &format!("{repo}#other:sub")]), &d);
+    assert_eq!(ok(&d.docker(&["run", "--rm", "gitctx:3"]), &d), "from other:sub\n");
+    if let Some(cli) = real_clis().first() {
+        let o = client(&d, Some(cli), &[("DOCKER_BUILDKIT", "0")], &["build", "-t", "gitctx:4", &format!("{repo}#other:sub")], None);
+        ok(&o, &d);
+        assert_eq!(ok(&d.docker(&["run", "--rm", "gitctx:4"]), &d), "from other:sub\n");
+    }
+    // A ref that does not exist, and a subdirectory that does not.
+    let (status, v) = d.api("POST", &format!("/build?remote={repo}%23nope"), None);
+    assert_eq!(status, 400);
+    assert!(v["message"].as_str().unwrap().starts_with("error fetching:"), "{v}");
+    let (status, v) = d.api("POST", &format!("/build?remote={repo}%23other:missing"), None);
+    assert_eq!(status, 400);
+    assert!(v["message"].as_str().unwrap().starts_with("error setting git context"), "{v}");
+    // The tarball URL.
+    ok(&d.docker(&["build", "-t", "tarctx:1", &format!("http://127.0.0.1:{port}/ctx.tar.gz")]), &d);
+    assert_eq!(ok(&d.docker(&["run", "--rm", "tarctx:1"]), &d), "from a tarball\n");
+    // Nothing of the clones is left in the daemon's tmp.
+    let left: Vec<_> = std::fs::read_dir(d.tmp.join("data/tmp")).map(|r| r.flatten().map(|e| e.file_name()).filter(|n| n.to_string_lossy().starts_with("build-")).collect()).unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn bzip2_and_xz_contexts_build() {
+    let Some(d) = Dockerd::start() else { return };
+    let image = d.registry.image("busybox");
+    let mut tar_bytes = Vec::new();
+    {
+        let mut b = tar::Builder::new(&mut tar_bytes);
+        for (name, text) in [("Dockerfile", format!("FROM {image}\nCOPY c.txt /c.txt\nCMD [\"cat\", \"/c.txt\"]\n")), ("c.txt", "compressed context\n".to_string())] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(text.len() as u64);
+            h.set_mode(0o644);
+            b.append_data(&mut h, name, text.as_bytes()).unwrap();
+        }
+        b.finish().unwrap();
+    }
+    for program in ["bzip2", "xz"] {
+        let mut child = Command::new(program).arg("-c").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+        child.stdin.take().unwrap().write_all(&tar_bytes).unwrap();
+        let packed = child.wait_with_output().unwrap().stdout;
+        let tag = format!("packed-{program}:1");
+        let o = d.client_with_input(None, &["build", "-t", &tag, "-"], Some(&packed));
+        ok(&o, &d);
+        assert_eq!(ok(&d.docker(&["run", "--rm", &tag]), &d), "compressed context\n", "{program}");
+        // A truncated stream is an error naming the program, not a half context.
+        let o = d.client_with_input(None, &["build", "-"], Some(&packed[..packed.len() / 2]));
+        assert_ne!(o.status.code(), Some(0));
+        assert!(stderr(&o).contains(program), "{program}: {}", stderr(&o));
+    }
+}
+
+/// Debian's dockerd (20.10, the classic builder Docker shipped) on private roots, no
+/// network of its own: builds use `--network none`.
+struct RealDaemon {
+    dir: TempDir,
+    child: std::process::Child,
+    host: String,
+}
+
+impl RealDaemon {
+    fn start() -> Option<RealDaemon> {
+        let dockerd = ["/usr/sbin/dockerd", "/usr/bin/dockerd"].into_iter().find(|p| std::path::Path::new(p).exists())?;
+        let dir = TempDir::new("real-dockerd");
+        let sock = dir.join("docker.sock");
+        let log = std::fs::File::create(dir.join("dockerd.log")).unwrap();
+        let p = |s: &str| dir.join(s).to_string_lossy().into_owned();
+        let child = Command::new(dockerd)
+            .args(["--data-root", &p("data"), "--exec-root", &p("exec"), "--pidfile", &p("docker.pid")])
+            .arg("-H")
+            .arg(format!("unix://{}", sock.display()))
+            .args(["--iptables=false", "--ip6tables=false", "--bridge=none", "--storage-driver=vfs"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut d = RealDaemon { dir, child, host: format!("unix://{}", sock.display()) };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if sock.exists() && d.docker(&[], &["version"]).status.success() {
+                return Some(d);
+            }
+            if let Ok(Some(_)) = d.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!("real dockerd did not start: {}", std::fs::read_to_string(d.dir.join("dockerd.log")).unwrap_or_default());
+    }
+
+    fn docker(&self, env: &[(&str, &str)], args: &[&str]) -> Output {
+        Command::new(REAL_CLI).arg("-H").arg(&self.host).args(args).envs(env.iter().copied()).env("DOCKER_CONFIG", self.dir.join("config")).stdin(Stdio::null()).output().unwrap()
+    }
+}
+
+impl Drop for RealDaemon {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        common::reap_orphans(self.dir.path());
+    }
+}
+
+fn created_by(o: &Output) -> Vec<String> {
+    assert!(o.status.success(), "{}", stderr(o));
+    stdout(o).lines().map(str::to_string).collect()
+}
+
+/// COPY/ADD's history text and cache keys are Docker's (tarsums of the context's entries:
+/// `file:`, `dir:`, `multi:`), so `docker history` shows what docker.io's shows for the same
+/// Dockerfile and context sent by the same CLI; and an image docker.io built, saved and loaded
+/// here, is the cache of the same build with `--cache-from` (moby's image/cache rules).
+#[test]
+fn copy_history_and_cache_from_match_docker_io() {
+    let Some(d) = Dockerd::start() else { return };
+    if !std::path::Path::new(REAL_CLI).exists() {
+        eprintln!("skipped: no docker CLI 28");
+        return;
+    }
+    let Some(real) = RealDaemon::start() else {
+        eprintln!("skipped: Debian's dockerd is not installed");
+        return;
+    };
+    let image = d.registry.image("busybox");
+    ok(&d.docker(&["pull", "-q", &image]), &d);
+    let base_tar = d.tmp.join("base.tar");
+    ok(&d.docker(&["save", "-o", base_tar.to_str().unwrap(), &image]), &d);
+    let o = real.docker(&[], &["load", "-i", base_tar.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let df = format!(
+        "FROM {image}\n\
+         COPY a.txt /a.txt\n\
+         COPY dir /dir/\n\
+         COPY a.txt dir/f1 /multi/\n\
+         COPY link.txt /l.txt\n\
+         COPY --chown=1:2 a.txt /owned\n\
+         ADD b.tar /untar/\n\
+         COPY . /all/\n\
+         RUN echo hi > /x\n\
+         ENV K=v\n\
+         CMD [\"cat\", \"/a.txt\"]\n"
+    );
+    let ctx = context(&[("Dockerfile", &df), ("a.txt", "a\n"), ("dir/f1", "one\n"), ("dir/sub/f2", "two\n")]);
+    std::os::unix::fs::symlink("a.txt", ctx.join("link.txt")).unwrap();
+    std::fs::set_permissions(ctx.join("dir/f1"), std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    {
+        let mut b = tar::Builder::new(std::fs::File::create(ctx.join("b.tar")).unwrap());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(2);
+        h.set_mode(0o644);
+        b.append_data(&mut h, "in-tar", &b"t\n"[..]).unwrap();
+        b.finish().unwrap();
+    }
+    let path = ctx.path().to_str().unwrap();
+    let classic = [("DOCKER_BUILDKIT", "0")];
+    let o = real.docker(&classic, &["build", "--network", "none", "-t", "real-built:1", path]);
+    assert!(o.status.success(), "docker.io build: {}{}", stdout(&o), stderr(&o));
+    let theirs = created_by(&real.docker(&[], &["history", "--no-trunc", "--format", "{{.CreatedBy}}", "real-built:1"]));
+    assert!(theirs.iter().any(|l| l.contains("COPY dir:")) && theirs.iter().any(|l| l.contains("COPY multi:")), "{theirs:?}");
+    // The same CLI against ours, then our own client.
+    ok(&client(&d, Some(REAL_CLI), &classic, &["build", "--network", "none", "-t", "ours-built:1", path], None), &d);
+    let ours = created_by(&d.docker(&["history", "--no-trunc", "--format", "{{.CreatedBy}}", "ours-built:1"]));
+    assert_eq!(ours, theirs);
+    ok(&d.docker(&["build", "--network", "none", "-t", "ours-built:2", path]), &d);
+    let ours_client = created_by(&d.docker(&["history", "--no-trunc", "--format", "{{.CreatedBy}}", "ours-built:2"]));
+    assert_eq!(ours_client, theirs);
+
+    // docker.io's image, saved and loaded into a daemon that never built anything, is the
+    // cache of the same build with --cache-from: every step, the result its very image.
+    let their_id = stdout(&real.docker(&[], &["inspect", "--format", "{{.Id}}", "real-built:1"])).trim().to_string();
+    let saved = d.tmp.join("real-built.tar");
+    let o = real.docker(&[], &["save", "-o", saved.to_str().unwrap(), "real-built:1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let Some(d2) = Dockerd::start() else { return };
+    ok(&d2.docker(&["pull", "-q", &image]), &d2);
+    ok(&d2.docker(&["load", "-i", saved.to_str().unwrap()]), &d2);
+    // (No build without --cache-from first: its images would be the local cache, which comes
+    // first, as with Docker. The result being docker.io's very image shows where it came from.)
+    // A prefix of the Dockerfile: images restored from the source's history, one per step.
+    let prefix: String = df.lines().take(4).map(|l| format!("{l}\n")).collect();
+    // (Outside the context, which `COPY . /all/` takes whole.)
+    let prefix_file = d2.tmp.join("Dockerfile.prefix");
+    std::fs::write(&prefix_file, &prefix).unwrap();
+    let out = ok(&d2.docker(&["build", "--network", "none", "--cache-from", "real-built:1", "-f", prefix_file.to_str().unwrap(), "-t", "prefix:1", path]), &d2);
+    assert_eq!(out.matches("Using cache").count(), 3, "{out}");
+    let prefix_history = created_by(&d2.docker(&["history", "--no-trunc", "--format", "{{.CreatedBy}}", "prefix:1"]));
+    assert_eq!(prefix_history[..], theirs[theirs.len() - prefix_history.len()..]);
+    let out = ok(&d2.docker(&["build", "--network", "none", "--cache-from", "real-built:1", "-t", "from-cache:1", path]), &d2);
+    assert_eq!(out.matches("Using cache").count(), 10, "{out}");
+    let id = stdout(&d2.docker(&["inspect", "--format", "{{.Id}}", "from-cache:1"])).trim().to_string();
+    assert_eq!(id, their_id);
+    assert_eq!(ok(&d2.docker(&["run", "--rm", "from-cache:1", "sh", "-c", "cat /a.txt /x /owned /untar/in-tar; stat -c %u:%g /owned"]), &d2), "a\nhi\na\nt\n1:2\n");
+    // A changed step ends the cache there.
+    std::fs::write(ctx.join("dir/f1"), "changed\n").unwrap();
+    let out = ok(&d2.docker(&["build", "--network", "none", "--cache-from", "real-built:1", path]), &d2);
+    assert_eq!(out.matches("Using cache").count(), 1, "{out}");
+}
+
+/// COPY to a path under a symlinked directory of the image lands in the directory linked to
+/// (Docker resolves the destination inside the image's root), and the links stay links.
+#[test]
+#[ignore = "written at the session's deadline and not yet run (the cargo lock was busy): run with --ignored"]
+fn copy_follows_the_images_symlinked_directories() {
+    let Some(d) = Dockerd::start() else { return };
+    let image = d.registry.image("busybox");
+    let df = format!(
+        "FROM {image}\n\
+         RUN mkdir -p /real && ln -s /real /link && ln -s real /rel && ln -s ../../real /up\n\
+         COPY f.txt /link/sub/\n\
+         COPY f.txt /rel/g.txt\n\
+         COPY f.txt /link\n\
+         COPY f.txt /up/h.txt\n\
+         CMD [\"sh\", \"-c\", \"cat /real/sub/f.txt /real/g.txt /real/f.txt /real/h.txt; readlink /link /rel; ls /\"]\n"
+    );
+    let ctx = context(&[("Dockerfile", &df), ("f.txt", "copied\n")]);
+    ok(&d.docker(&["build", "-t", "linked:1", ctx.path().to_str().unwrap()]), &d);
+    let out = ok(&d.docker(&["run", "--rm", "linked:1"]), &d);
+    assert!(out.starts_with("copied\ncopied\ncopied\ncopied\n/real\nreal\n"), "{out}");
+    // Nothing was made beside the links (no /h.txt, no directory replacing /link).
+    assert!(!out.lines().any(|l| l == "h.txt" || l == "sub" || l == "g.txt"), "{out}");
+}
+
+/// Debian's dockerd with the registry's busybox loaded from ours (same id), or `None` (and a
+/// note) where it or the CLI 28 is missing.
+fn real_with_busybox(d: &Dockerd) -> Option<(RealDaemon, String)> {
+    if !std::path::Path::new(REAL_CLI).exists() {
+        eprintln!("skipped: no docker CLI 28");
+        return None;
+    }
+    let Some(real) = RealDaemon::start() else {
+        eprintln!("skipped: Debian's dockerd is not installed");
+        return None;
+    };
+    let image = d.registry.image("busybox");
+    ok(&d.docker(&["pull", "-q", &image]), d);
+    let base_tar = d.tmp.join("base.tar");
+    ok(&d.docker(&["save", "-o", base_tar.to_str().unwrap(), &image]), d);
+    let o = real.docker(&[], &["load", "-i", base_tar.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    Some((real, image))
+}
+
+/// The build's step lines, ids masked: what both builders print for the same Dockerfile.
+fn step_lines(out: &str) -> Vec<String> {
+    out.lines().filter(|l| l.starts_with("Step ") || l.starts_with("# Executing")).map(str::to_string).collect()
+}
+
+/// ONBUILD, SHELL, STOPSIGNAL and MAINTAINER as docker.io's classic builder has them, through
+/// the CLI 28 and Debian's 20.10 client: the config fields (OnBuild, Shell, StopSignal,
+/// Author), the history text, the triggers run by a child build (and cleared in its image),
+/// SHELL used for RUN and for the shell form of CMD.
+#[test]
+#[ignore = "written at the session's deadline and not yet run (the cargo lock was busy): run with --ignored"]
+fn onbuild_shell_stopsignal_and_maintainer_as_docker_io() {
+    let Some(d) = Dockerd::start() else { return };
+    let Some((real, image)) = real_with_busybox(&d) else { return };
+    let parent_df = format!(
+        "FROM {image}\n\
+         MAINTAINER Jane Doe <jane@example.com>\n\
+         SHELL [\"/bin/sh\", \"-c\", \"echo via-shell >> /via; eval \\\"$0\\\"\"]\n\
+         STOPSIGNAL SIGUSR1\n\
+         ONBUILD RUN echo triggered > /onbuild\n\
+         ONBUILD COPY t.txt /t.txt\n\
+         RUN echo hi > /hi\n\
+         CMD cat /hi /via\n"
+    );
+    let child_df = "FROM onb-parent:1\nRUN cat /onbuild /t.txt > /both\n";
+    let parent_ctx = context(&[("Dockerfile", &parent_df)]);
+    let child_ctx = context(&[("Dockerfile", child_df), ("t.txt", "from the child's context\n")]);
+    let classic = [("DOCKER_BUILDKIT", "0")];
+    let build = |on_real: bool, cli: &str, ctx: &TempDir, tag: &str| -> String {
+        let args = ["build", "--network", "none", "-t", tag, ctx.path().to_str().unwrap()];
+        let o = if on_real { Command::new(cli).arg("-H").arg(&real.host).args(args).envs(classic).env("DOCKER_CONFIG", real.dir.join("config")).stdin(Stdio::null()).output().unwrap() } else { client(&d, Some(cli), &classic, &args, None) };
+        assert!(o.status.success(), "{cli} on {}: {}{}", if on_real { "docker.io" } else { "ours" }, stdout(&o), stderr(&o));
+        stdout(&o)
+    };
+    let inspect = |on_real: bool, tag: &str| -> String {
+        let fmt = "{{.Author}}|{{json .Config.OnBuild}}|{{json .Config.Shell}}|{{.Config.StopSignal}}|{{json .Config.Cmd}}";
+        // The CLI 28 for both: the daemons' configs are compared, not two clients' templates.
+        let o = if on_real { real.docker(&[], &["inspect", "--format", fmt, tag]) } else { client(&d, Some(REAL_CLI), &[], &["inspect", "--format", fmt, tag], None) };
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let history = |on_real: bool, tag: &str| -> Vec<String> {
+        let args = ["history", "--no-trunc", "--format", "{{.CreatedBy}}", tag];
+        created_by(&if on_real { real.docker(&[], &args) } else { d.docker(&args) })
+    };
+    for cli in real_clis() {
+        let theirs_out = build(true, cli, &parent_ctx, "onb-parent:1");
+        let ours_out = build(false, cli, &parent_ctx, "onb-parent:1");
+        assert_eq!(step_lines(&ours_out), step_lines(&theirs_out), "{cli}");
+        assert_eq!(inspect(false, "onb-parent:1"), inspect(true, "onb-parent:1"), "{cli}");
+        assert_eq!(history(false, "onb-parent:1"), history(true, "onb-parent:1"), "{cli}");
+        let theirs_out = build(true, cli, &child_ctx, "onb-child:1");
+        let ours_out = build(false, cli, &child_ctx, "onb-child:1");
+        assert_eq!(step_lines(&ours_out), step_lines(&theirs_out), "{cli}");
+        assert!(ours_out.contains("# Executing 2 build triggers"), "{ours_out}");
+        assert_eq!(inspect(false, "onb-child:1"), inspect(true, "onb-child:1"), "{cli}");
+        assert_eq!(history(false, "onb-child:1"), history(true, "onb-child:1"), "{cli}");
+    }
+    let parent = inspect(false, "onb-parent:1");
+    assert_eq!(parent.trim(), r#"Jane Doe <jane@example.com>|["RUN echo triggered \u003e /onbuild","COPY t.txt /t.txt"]|["/bin/sh","-c","echo via-shell \u003e\u003e /via; eval \"$0\""]|SIGUSR1|["/bin/sh","-c","echo via-shell \u003e\u003e /via; eval \"$0\"","cat /hi /via"]"#);
+    // The RUN went through the SHELL (one line in /via), and so does the CMD (a second).
+    assert_eq!(ok(&d.docker(&["run", "--rm", "onb-parent:1"]), &d), "hi\nvia-shell\nvia-shell\n");
+    assert_eq!(ok(&d.docker(&["run", "--rm", "onb-child:1", "cat", "/both"]), &d), "triggered\nfrom the child's context\n");
+    // The child's own config has no triggers left.
+    assert!(inspect(false, "onb-child:1").contains("|null|"), "{}", inspect(false, "onb-child:1"));
 }

@@ -1,5 +1,5 @@
-//! The build context as `POST /build` receives it: a tar (plain or gzip; bzip2 and xz are
-//! refused by name), checked entry by entry (no `..` leaving it, no absolute names) and
+//! The build context as `POST /build` receives it: a tar (plain, gzip, zstd, bzip2 or xz; the
+//! last two through the `bzip2` and `xz` programs, as Docker runs `xz`), checked entry by entry (no `..` leaving it, no absolute names) and
 //! extracted safely into a private directory; the Dockerfile found inside or sent beside it,
 //! and `.dockerignore` applied to the Dockerfile and itself as Docker's daemon does.
 
@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 /// An extracted build context; its directory goes when this is dropped.
 pub struct Context {
     pub dir: PathBuf,
+    /// The tarsum of every entry of the tar it came from (`None` for a git checkout, whose
+    /// files are hashed from disk).
+    pub sums: Option<super::copy::ContextSums>,
 }
 
 impl Drop for Context {
@@ -49,9 +52,86 @@ pub fn decompressed(body: Box<dyn Read + Send>) -> Result<Box<dyn Read + Send>, 
         Compression::None => Ok(Box::new(r)),
         Compression::Gzip => Ok(Box::new(flate2::read::MultiGzDecoder::new(r))),
         Compression::Zstd => Ok(Box::new(ruzstd::decoding::StreamingDecoder::new(r).map_err(|e| e.to_string())?)),
-        // No small pure-Rust decoder is among our dependencies: refused rather than misread.
-        Compression::Bzip2 => Err("unsupported build context compression: bzip2 (send it as a plain or gzip-compressed tar)".into()),
-        Compression::Xz => Err("unsupported build context compression: xz (send it as a plain or gzip-compressed tar)".into()),
+        // Docker decompresses xz by running `xz -d -c -q`; bzip2 goes the same way here (no
+        // decoder crate for a format contexts rarely use; busybox and every distribution
+        // have the program).
+        Compression::Bzip2 => Ok(Box::new(ProgramDecoder::spawn("bzip2", Box::new(r))?)),
+        Compression::Xz => Ok(Box::new(ProgramDecoder::spawn("xz", Box::new(r))?)),
+    }
+}
+
+/// The output of `<program> -d -c -q` fed with a stream on a thread of its own; the end of the
+/// output is an error unless the program exited 0 (a truncated or corrupt stream).
+struct ProgramDecoder {
+    program: &'static str,
+    child: std::process::Child,
+    stdout: std::process::ChildStdout,
+    feeder: Option<std::thread::JoinHandle<()>>,
+    finished: bool,
+}
+
+impl ProgramDecoder {
+    fn spawn(program: &'static str, mut input: Box<dyn Read + Send>) -> Result<ProgramDecoder, String> {
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(program)
+            .args(["-d", "-c", "-q"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot decompress the {program} build context: running {program}: {e}"))?;
+        let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("cannot decompress the {program} build context: no pipes to {program}"));
+        };
+        // A write error means the program stopped reading (it failed, or we dropped it).
+        let feeder = std::thread::Builder::new()
+            .name(format!("{program}-input"))
+            .stack_size(64 << 10)
+            .spawn(move || {
+                let _ = io::copy(&mut input, &mut stdin);
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(ProgramDecoder { program, child, stdout, feeder: Some(feeder), finished: false })
+    }
+}
+
+impl Read for ProgramDecoder {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.finished {
+            return Ok(0);
+        }
+        let n = self.stdout.read(buf)?;
+        if n > 0 || buf.is_empty() {
+            return Ok(n);
+        }
+        self.finished = true;
+        if let Some(f) = self.feeder.take() {
+            let _ = f.join();
+        }
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        let status = self.child.wait()?;
+        if !status.success() {
+            let err = err.trim();
+            let err = if err.is_empty() { status.to_string() } else { err.to_string() };
+            return Err(io::Error::other(format!("{} -d: {err}", self.program)));
+        }
+        Ok(0)
+    }
+}
+
+impl Drop for ProgramDecoder {
+    fn drop(&mut self) {
+        if !self.finished {
+            // The feeder is left to end on its own (its next write fails): it may be
+            // waiting on a client that sends nothing more.
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
@@ -81,7 +161,7 @@ pub fn name_inside(name: &[u8]) -> bool {
 /// link target), then extracts it into `dir/root` with the safe extractor.
 pub fn extract(tar: Box<dyn Read + Send>, dir: &Path) -> Result<Context, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot make the build directory: {e}"))?;
-    let ctx = Context { dir: dir.to_path_buf() };
+    let mut ctx = Context { dir: dir.to_path_buf(), sums: None };
     let tar_path = dir.join("context.tar");
     {
         let mut f = std::fs::File::create(&tar_path).map_err(|e| e.to_string())?;
@@ -96,9 +176,12 @@ pub fn extract(tar: Box<dyn Read + Send>, dir: &Path) -> Result<Context, String>
     std::fs::create_dir(&root).map_err(|e| e.to_string())?;
     let f = std::fs::File::open(&tar_path).map_err(|e| e.to_string())?;
     let mut archive = tar::Archive::new(f);
+    let mut sums = super::copy::ContextSums::new();
     for entry in archive.entries().map_err(|e| format!("error reading the build context: {e}"))? {
-        let entry = entry.map_err(|e| format!("error reading the build context: {e}"))?;
+        let mut entry = entry.map_err(|e| format!("error reading the build context: {e}"))?;
         let name = entry.path_bytes().into_owned();
+        let sum = entry_tarsum(&mut entry).map_err(|e| format!("error reading the build context: {e}"))?;
+        sums.entry(tarsum_key(&name)).or_insert(sum);
         if !name_inside(&name) {
             return Err(format!("invalid build context: tar entry {:?} is outside the build context", String::from_utf8_lossy(&name)));
         }
@@ -108,10 +191,77 @@ pub fn extract(tar: Box<dyn Read + Send>, dir: &Path) -> Result<Context, String>
             }
         }
     }
+    ctx.sums = Some(sums);
     let f = std::fs::File::open(&tar_path).map_err(|e| e.to_string())?;
     crate::archive::extract_layer(f, &root, crate::archive::Whiteouts::Keep).map_err(|e| format!("error extracting the build context: {e}"))?;
     let _ = std::fs::remove_file(&tar_path);
     Ok(ctx)
+}
+
+/// The name a tarsum is kept under, as moby's `path.Join(".", path.Join("/", name))`: cleaned,
+/// relative, `.` for the root.
+fn tarsum_key(name: &[u8]) -> String {
+    let name = String::from_utf8_lossy(name);
+    let mut parts: Vec<&str> = Vec::new();
+    for p in name.split('/') {
+        match p {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    if parts.is_empty() {
+        ".".to_string()
+    } else {
+        parts.join("/")
+    }
+}
+
+/// The tarsum (version 1) of one entry as moby's archive context computes it while reading
+/// the context: its header as Go's tar reader gives it (user and group names left out,
+/// PAX uid/gid/xattrs applied, an old-style regular type `\0` read as `0`), then its data.
+fn entry_tarsum<R: Read>(entry: &mut tar::Entry<R>) -> io::Result<String> {
+    use sha2::Digest as _;
+    let header = entry.header().clone();
+    let name = entry.path_bytes().into_owned();
+    let link = entry.link_name_bytes().map(|l| l.into_owned()).unwrap_or_default();
+    let (mut uid, mut gid) = (header.uid().unwrap_or(0), header.gid().unwrap_or(0));
+    let mut xattrs = Vec::new();
+    if let Ok(Some(pax)) = entry.pax_extensions() {
+        for ext in pax.flatten() {
+            let Ok(key) = ext.key() else { continue };
+            match key {
+                "uid" => uid = ext.value().ok().and_then(|v| v.parse().ok()).unwrap_or(uid),
+                "gid" => gid = ext.value().ok().and_then(|v| v.parse().ok()).unwrap_or(gid),
+                k if k.starts_with("SCHILY.xattr.") => xattrs.push((k["SCHILY.xattr.".len()..].to_string(), ext.value_bytes().to_vec())),
+                _ => {}
+            }
+        }
+    }
+    let mut typeflag = header.as_bytes()[156];
+    if typeflag == 0 {
+        typeflag = if name.ends_with(b"/") { b'5' } else { b'0' };
+    }
+    let fields = super::copy::TarsumHeader {
+        name: &name,
+        mode: header.mode().map(u64::from).unwrap_or(0),
+        uid,
+        gid,
+        size: entry.size(),
+        typeflag,
+        linkname: &link,
+        uname: b"",
+        gname: b"",
+        devmajor: header.device_major().ok().flatten().map(u64::from).unwrap_or(0),
+        devminor: header.device_minor().ok().flatten().map(u64::from).unwrap_or(0),
+        xattrs,
+    };
+    let mut hasher = sha2::Sha256::new();
+    fields.write(&mut hasher);
+    io::copy(entry, &mut hasher)?;
+    Ok(format!("{:x}", hasher.finalize()))
 }
 
 impl Context {
@@ -228,7 +378,35 @@ mod tests {
         assert_eq!(detect(b"BZh91AY"), Compression::Bzip2);
         assert_eq!(detect(&[0xfd, b'7', b'z', b'X', b'Z', 0]), Compression::Xz);
         assert_eq!(detect(b"Dockerfile\0\0"), Compression::None);
-        assert!(decompressed(Box::new(io::Cursor::new(b"BZh91AY&SY".to_vec()))).err().unwrap().contains("bzip2"));
+    }
+
+    /// Compresses `data` with `program` (the test's own use of the tool the decoder runs).
+    fn compressed_with(program: &str, data: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut child = std::process::Command::new(program).arg("-c").stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let data = data.to_vec();
+        let feeder = std::thread::spawn(move || stdin.write_all(&data).unwrap());
+        let out = child.wait_with_output().unwrap();
+        feeder.join().unwrap();
+        assert!(out.status.success());
+        out.stdout
+    }
+
+    #[test]
+    fn bzip2_and_xz_contexts_decompress_and_a_corrupt_one_fails() {
+        let data: Vec<u8> = (0..300_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect();
+        for program in ["bzip2", "xz"] {
+            let packed = compressed_with(program, &data);
+            assert_ne!(detect(&packed), Compression::None, "{program}");
+            let mut out = Vec::new();
+            decompressed(Box::new(io::Cursor::new(packed.clone()))).unwrap().read_to_end(&mut out).unwrap();
+            assert!(out == data, "{program}: the decompressed stream differs");
+            let truncated = packed[..packed.len() / 2].to_vec();
+            let mut out = Vec::new();
+            let err = decompressed(Box::new(io::Cursor::new(truncated))).unwrap().read_to_end(&mut out).unwrap_err();
+            assert!(err.to_string().contains(program), "{program}: {err}");
+        }
     }
 
     #[test]

@@ -90,25 +90,167 @@ fn clean(rel: &str) -> String {
     crate::dockerfile::ignore::clean_path(rel.trim_start_matches('/'))
 }
 
-/// Hashes a file or tree as the cache key sees it: names, modes, link targets and contents.
-fn hash_path(host: &Path, hasher: &mut Sha256, name: &str) -> io::Result<()> {
-    let meta = std::fs::symlink_metadata(host)?;
-    hasher.update(name.as_bytes());
-    hasher.update([0]);
-    hasher.update(format!("{:o}:{}:{}", meta.permissions().mode(), meta.uid(), meta.gid()).as_bytes());
-    if meta.file_type().is_symlink() {
-        hasher.update(std::fs::read_link(host)?.as_os_str().as_encoded_bytes());
-    } else if meta.is_dir() {
-        let mut names: Vec<_> = std::fs::read_dir(host)?.flatten().map(|e| e.file_name()).collect();
-        names.sort();
-        for n in names {
-            let child = format!("{name}/{}", n.to_string_lossy());
-            hash_path(&host.join(&n), hasher, &child)?;
+/// The content sums of a build context sent as a tar (moby's `archiveContext`): entry name
+/// (cleaned, relative) → the hex of its tarsum, the first entry of a name winning.
+pub type ContextSums = std::collections::HashMap<String, String>;
+
+/// The header fields tarsum version 1 hashes (moby's `pkg/tarsum`), in its order: name, mode,
+/// uid, gid, size, typeflag, linkname, uname, gname, devmajor, devminor, then the xattrs by
+/// name; never the modification time.
+pub struct TarsumHeader<'a> {
+    pub name: &'a [u8],
+    pub mode: u64,
+    pub uid: u64,
+    pub gid: u64,
+    pub size: u64,
+    pub typeflag: u8,
+    pub linkname: &'a [u8],
+    pub uname: &'a [u8],
+    pub gname: &'a [u8],
+    pub devmajor: u64,
+    pub devminor: u64,
+    pub xattrs: Vec<(String, Vec<u8>)>,
+}
+
+impl TarsumHeader<'_> {
+    /// Feeds the fields to `hasher` as `key` then value, each as text.
+    pub fn write(&self, hasher: &mut Sha256) {
+        let num = |hasher: &mut Sha256, key: &str, v: u64| {
+            hasher.update(key.as_bytes());
+            hasher.update(v.to_string().as_bytes());
+        };
+        hasher.update(b"name");
+        hasher.update(self.name);
+        num(hasher, "mode", self.mode);
+        num(hasher, "uid", self.uid);
+        num(hasher, "gid", self.gid);
+        num(hasher, "size", self.size);
+        hasher.update(b"typeflag");
+        hasher.update([self.typeflag]);
+        hasher.update(b"linkname");
+        hasher.update(self.linkname);
+        hasher.update(b"uname");
+        hasher.update(self.uname);
+        hasher.update(b"gname");
+        hasher.update(self.gname);
+        num(hasher, "devmajor", self.devmajor);
+        num(hasher, "devminor", self.devminor);
+        let mut xattrs: Vec<&(String, Vec<u8>)> = self.xattrs.iter().collect();
+        xattrs.sort_by(|a, b| a.0.cmp(&b.0));
+        for (k, v) in xattrs {
+            hasher.update(k.as_bytes());
+            hasher.update(v);
         }
-    } else if meta.is_file() {
-        std::io::copy(&mut std::fs::File::open(host)?, hasher)?;
     }
-    Ok(())
+}
+
+/// The sum of a path on disk as moby's `lazySource` computes it (`COPY --from` an image, an
+/// ADD URL's download, a context not sent as a tar): a tar header made from the file as
+/// `archive.FileInfoHeader` makes it (no user or group names, the name of a directory ending
+/// in `/`), then the contents of a regular file.
+pub fn disk_sum(host: &Path, rel: &str) -> io::Result<String> {
+    use std::os::unix::fs::FileTypeExt;
+    let meta = std::fs::symlink_metadata(host)?;
+    let ft = meta.file_type();
+    let name = if ft.is_dir() { format!("{}/", rel.trim_end_matches('/')) } else { rel.to_string() };
+    let link = if ft.is_symlink() { std::fs::read_link(host)?.into_os_string().into_encoded_bytes() } else { Vec::new() };
+    let typeflag = if ft.is_dir() {
+        b'5'
+    } else if ft.is_symlink() {
+        b'2'
+    } else if ft.is_char_device() {
+        b'3'
+    } else if ft.is_block_device() {
+        b'4'
+    } else if ft.is_fifo() {
+        b'6'
+    } else {
+        b'0'
+    };
+    let (devmajor, devminor) = if ft.is_char_device() || ft.is_block_device() {
+        let rdev = meta.rdev();
+        (u64::from(libc::major(rdev)), u64::from(libc::minor(rdev)))
+    } else {
+        (0, 0)
+    };
+    // Go's FileInfoHeader: the permission bits and setuid/setgid/sticky, no file type bits.
+    let header = TarsumHeader {
+        name: name.as_bytes(),
+        mode: u64::from(meta.mode() & 0o7777),
+        uid: u64::from(meta.uid()),
+        gid: u64::from(meta.gid()),
+        size: if ft.is_file() { meta.len() } else { 0 },
+        typeflag,
+        linkname: &link,
+        uname: b"",
+        gname: b"",
+        devmajor,
+        devminor,
+        xattrs: Vec::new(),
+    };
+    let mut hasher = Sha256::new();
+    header.write(&mut hasher);
+    if ft.is_file() && meta.len() > 0 {
+        std::io::copy(&mut std::fs::File::open(host)?, &mut hasher)?;
+    }
+    Ok(format!("{:x}", hasher.finalize()))
+}
+
+/// Where COPY/ADD sources are hashed from, and how (moby's `builder.Source.Hash`).
+#[derive(Clone, Copy)]
+pub enum Sums<'a> {
+    /// A context sent as a tar: the sums of its entries; a path with none is its own hash.
+    Archive(&'a ContextSums),
+    /// Files on disk, hashed as they are met.
+    Disk,
+}
+
+/// moby's `Source.Hash(path)`: the path resolved inside `root` (symlinks followed, the sum
+/// of what is copied), then its sum.
+fn source_hash(root: &Path, rel: &str, sums: Sums) -> String {
+    let Ok(resolved) = resolve_scoped(root, rel) else { return rel.to_string() };
+    let key = match resolved.strip_prefix(root) {
+        Ok(r) if r.as_os_str().is_empty() => ".".to_string(),
+        Ok(r) => r.to_string_lossy().into_owned(),
+        Err(_) => return rel.to_string(),
+    };
+    match sums {
+        Sums::Archive(map) => map.get(&key).cloned().unwrap_or_else(|| rel.to_string()),
+        Sums::Disk => disk_sum(&resolved, &key).unwrap_or_else(|_| rel.to_string()),
+    }
+}
+
+/// The classic builder's hash of one source: `file:<sum>`, or for a directory `dir:` and the
+/// sha256 of the sorted sums of it and everything under it joined by commas (moby's
+/// `walkSource`, which does not follow symlinked directories but hashes what each link points
+/// to, and leaves the context's root itself out).
+fn copy_hash(root: &Path, rel: &str, host: &Path, is_dir: bool, sums: Sums) -> String {
+    if !is_dir {
+        return format!("file:{}", source_hash(root, rel, sums));
+    }
+    let base = match host.strip_prefix(root) {
+        Ok(r) => r.to_string_lossy().into_owned(),
+        Err(_) => String::new(),
+    };
+    // The walk starts at the directory itself, which counts unless it is the root.
+    let mut subs = Vec::new();
+    if !base.is_empty() {
+        subs.push(source_hash(root, &base, sums));
+    }
+    let mut stack = vec![(host.to_path_buf(), base)];
+    while let Some((dir, dir_rel)) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&dir) else { continue };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let child_rel = if dir_rel.is_empty() { name } else { format!("{dir_rel}/{name}") };
+            subs.push(source_hash(root, &child_rel, sums));
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push((e.path(), child_rel));
+            }
+        }
+    }
+    subs.sort();
+    format!("dir:{:x}", Sha256::digest(subs.join(",").as_bytes()))
 }
 
 /// Whether `host` is a tar archive (plain or gzip/zstd-compressed) ADD extracts.
@@ -136,7 +278,7 @@ pub fn is_archive(host: &Path) -> bool {
 /// the directory order Docker walks, sorted). `from_image`: the root is an image's (`COPY
 /// --from`), whose absolute symlinks stay inside it; a context's symlink that leaves the
 /// context is refused.
-pub fn find_sources(root: &Path, pattern: &str, allow_archive: bool, from_image: bool) -> Result<Vec<SourceInfo>, String> {
+pub fn find_sources(root: &Path, pattern: &str, allow_archive: bool, from_image: bool, sums: Sums) -> Result<Vec<SourceInfo>, String> {
     let orig = pattern;
     let rel = clean(pattern);
     if rel == ".." || rel.starts_with("../") {
@@ -183,11 +325,9 @@ pub fn find_sources(root: &Path, pattern: &str, allow_archive: bool, from_image:
                 format!("file not found in build context or excluded by .dockerignore: stat {rel}: file does not exist")
             }
         })?;
-        let mut hasher = Sha256::new();
-        hash_path(&host, &mut hasher, "").map_err(|e| e.to_string())?;
-        let hex = format!("{:x}", hasher.finalize());
+        let hash = copy_hash(root, &rel, &host, meta.is_dir(), sums);
         let archive = allow_archive && meta.is_file() && is_archive(&host);
-        out.push(SourceInfo { rel, host, is_dir: meta.is_dir(), hash: format!("{}:{hex}", if meta.is_dir() { "dir" } else { "file" }), archive });
+        out.push(SourceInfo { rel, host, is_dir: meta.is_dir(), hash, archive });
     }
     Ok(out)
 }
@@ -212,7 +352,6 @@ pub fn fetch_url(url: &str, dir: &Path) -> Result<SourceInfo, String> {
     std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     let host = dir.join(&name);
     let mut f = std::fs::File::create(&host).map_err(|e| e.to_string())?;
-    let mut hasher = Sha256::new();
     let mut reader = resp.into_reader();
     let mut buf = vec![0u8; 64 << 10];
     loop {
@@ -220,11 +359,14 @@ pub fn fetch_url(url: &str, dir: &Path) -> Result<SourceInfo, String> {
         if n == 0 {
             break;
         }
-        hasher.update(&buf[..n]);
         f.write_all(&buf[..n]).map_err(|e| e.to_string())?;
     }
+    drop(f);
     std::fs::set_permissions(&host, std::fs::Permissions::from_mode(0o600)).map_err(|e| e.to_string())?;
-    Ok(SourceInfo { rel: name, host, is_dir: false, hash: format!("file:{:x}", hasher.finalize()), archive: false })
+    // moby hashes the download as a file of a directory of its own, and without the
+    // `file:` prefix of context sources.
+    let hash = disk_sum(&host, &name).map_err(|e| e.to_string())?;
+    Ok(SourceInfo { rel: name, host, is_dir: false, hash, archive: false })
 }
 
 /// Docker's `getSourceHashFromInfos`: one source's own hash, or `multi:` over them all.
@@ -407,6 +549,39 @@ mod tests {
         assert!(glob_match("a\\*", "a*"));
     }
 
+    /// moby's lazy source (ADD's download, COPY --from): tarsum v1 of a header made from the
+    /// file (Go's FileInfoHeader: permission bits alone, no user or group names, a directory's
+    /// name ending in `/`), then the contents; `dir:` is the sha256 of the sorted sums of the
+    /// directory and everything in it, joined by commas.
+    #[test]
+    fn disk_sums_are_tarsum_v1_of_go_headers() {
+        let d = std::env::temp_dir().join(format!("dbx-sum-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("dir")).unwrap();
+        std::fs::write(d.join("dir/f.txt"), "hi\n").unwrap();
+        std::fs::set_permissions(d.join("dir/f.txt"), std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::set_permissions(d.join("dir"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let meta = std::fs::metadata(d.join("dir/f.txt")).unwrap();
+        let (uid, gid) = (meta.uid(), meta.gid());
+        let file = format!("namedir/f.txtmode384uid{uid}gid{gid}size3typeflag0linkname{}unamegnamedevmajor0devminor0hi\n", "");
+        let file_sum = format!("{:x}", Sha256::digest(file.as_bytes()));
+        assert_eq!(disk_sum(&d.join("dir/f.txt"), "dir/f.txt").unwrap(), file_sum);
+        let dir = format!("namedir/mode493uid{uid}gid{gid}size0typeflag5linknameunamegnamedevmajor0devminor0");
+        let dir_sum = format!("{:x}", Sha256::digest(dir.as_bytes()));
+        let mut both = [file_sum.clone(), dir_sum];
+        both.sort();
+        let want = format!("dir:{:x}", Sha256::digest(both.join(",").as_bytes()));
+        assert_eq!(find_sources(&d, "dir", false, false, Sums::Disk).unwrap()[0].hash, want);
+        assert_eq!(find_sources(&d, "dir/f.txt", false, false, Sums::Disk).unwrap()[0].hash, format!("file:{file_sum}"));
+        // From a context tar's sums, a path with no sum is its own hash (moby's fallback).
+        let mut sums = ContextSums::new();
+        sums.insert("dir/f.txt".into(), "abc".into());
+        assert_eq!(find_sources(&d, "dir/f.txt", false, false, Sums::Archive(&sums)).unwrap()[0].hash, "file:abc");
+        let listed = find_sources(&d, "dir", false, false, Sums::Archive(&sums)).unwrap();
+        assert_eq!(listed[0].hash, format!("dir:{:x}", Sha256::digest(b"abc,dir")));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
     #[test]
     fn hashes_and_sources() {
         let d = std::env::temp_dir().join(format!("dbx-copy-{}", std::process::id()));
@@ -415,18 +590,18 @@ mod tests {
         std::fs::write(d.join("a.txt"), "a").unwrap();
         std::fs::write(d.join("b.txt"), "b").unwrap();
         std::fs::write(d.join("dir/c"), "c").unwrap();
-        let one = find_sources(&d, "a.txt", false, false).unwrap();
+        let one = find_sources(&d, "a.txt", false, false, Sums::Disk).unwrap();
         assert!(one[0].hash.starts_with("file:"));
-        let again = find_sources(&d, "./a.txt", false, false).unwrap();
+        let again = find_sources(&d, "./a.txt", false, false, Sums::Disk).unwrap();
         assert_eq!(one[0].hash, again[0].hash);
-        let two = find_sources(&d, "*.txt", false, false).unwrap();
+        let two = find_sources(&d, "*.txt", false, false, Sums::Disk).unwrap();
         assert_eq!(two.len(), 2);
         assert!(sources_hash(&two).starts_with("multi:"));
-        assert!(find_sources(&d, "dir", false, false).unwrap()[0].hash.starts_with("dir:"));
-        assert_eq!(find_sources(&d, "../x", false, false).unwrap_err(), "forbidden path outside the build context: ../x ()");
-        assert!(find_sources(&d, "nope", false, false).unwrap_err().starts_with("file not found in build context"));
+        assert!(find_sources(&d, "dir", false, false, Sums::Disk).unwrap()[0].hash.starts_with("dir:"));
+        assert_eq!(find_sources(&d, "../x", false, false, Sums::Disk).unwrap_err(), "forbidden path outside the build context: ../x ()");
+        assert!(find_sources(&d, "nope", false, false, Sums::Disk).unwrap_err().starts_with("file not found in build context"));
         std::fs::write(d.join("a.txt"), "changed").unwrap();
-        assert_ne!(find_sources(&d, "a.txt", false, false).unwrap()[0].hash, one[0].hash);
+        assert_ne!(find_sources(&d, "a.txt", false, false, Sums::Disk).unwrap()[0].hash, one[0].hash);
         std::fs::remove_dir_all(&d).unwrap();
     }
 

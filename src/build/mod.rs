@@ -14,6 +14,7 @@
 
 pub mod context;
 pub mod copy;
+pub mod git_context;
 
 use crate::dockerfile::{self, Command, CommandLine, Dockerfile, Instruction};
 use serde_json::{json, Map, Value};
@@ -90,6 +91,10 @@ pub trait Backend: Sync {
     fn commit(&self, req: &CommitRequest) -> std::result::Result<String, String>;
     fn remove_container(&self, id: &str) -> std::result::Result<(), String>;
     fn tag(&self, image_id: &str, reference: &str) -> std::result::Result<(), String>;
+    /// Records `parent` as the parent of the image `id` (a `--cache-from` image adopted).
+    fn set_parent(&self, id: &str, parent: &str) -> std::result::Result<(), String>;
+    /// Stores an image config whose layers are all present, with its parent; returns its id.
+    fn create_image(&self, config: &Value, parent: Option<&str>) -> std::result::Result<String, String>;
     /// A private directory for the build's scratch files (removed by the caller).
     fn scratch_dir(&self) -> PathBuf;
 }
@@ -171,6 +176,23 @@ fn go_quote_list(list: &[String]) -> String {
     format!("[{}]", words.join(" "))
 }
 
+fn history_of(image: &Value) -> Vec<Value> {
+    image.get("history").and_then(Value::as_array).cloned().unwrap_or_default()
+}
+
+/// Two history entries as Go compares the structs they decode to: the same instant, author,
+/// command, comment and empty-layer flag, however each config spelled them.
+fn same_history_entry(a: &Value, b: &Value) -> bool {
+    let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let created = |v: &Value| v.get("created").and_then(Value::as_str).and_then(crate::sys::parse_rfc3339);
+    let empty = |v: &Value| v.get("empty_layer").and_then(Value::as_bool).unwrap_or(false);
+    created(a) == created(b) && ["author", "created_by", "comment"].iter().all(|k| text(a, k) == text(b, k)) && empty(a) == empty(b)
+}
+
+fn diff_ids_of(image: &Value) -> Vec<Value> {
+    image.pointer("/rootfs/diff_ids").and_then(Value::as_array).cloned().unwrap_or_default()
+}
+
 fn string_list(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_array).map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect()).unwrap_or_default()
 }
@@ -248,6 +270,8 @@ struct State {
     args: BuildArgs,
     /// What the metadata dispatch remembers (a CMD given, MAINTAINER).
     dispatch: crate::image::run_config::DispatchState,
+    /// The `--cache-from` image the cache follows once one step came from it.
+    cache_source: Option<String>,
 }
 
 impl State {
@@ -286,6 +310,8 @@ pub struct Build<'a> {
     pub backend: &'a dyn Backend,
     pub options: &'a Options,
     pub context_root: &'a Path,
+    /// The context's tarsums (`None`: hash its files from disk).
+    pub context_sums: Option<&'a copy::ContextSums>,
     pub cancelled: &'a AtomicBool,
 }
 
@@ -394,7 +420,7 @@ impl Build<'_> {
             // Docker's default PATH for a stage whose image has no Env.
             config.insert("Env".into(), json!(["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]));
         }
-        Ok(State { image_id: image.map(|i| i.id), config, args: stage_args, dispatch: Default::default() })
+        Ok(State { image_id: image.map(|i| i.id), config, args: stage_args, dispatch: Default::default(), cache_source: None })
     }
 
     fn base_image(&self, name: &str, platform: Option<&str>, out: &mut dyn Emitter) -> Result<ImageInfo> {
@@ -498,40 +524,96 @@ impl Build<'_> {
     }
 
     /// The cached image for a step, if any: a child of the current image whose container
-    /// config is the step's (newest first), or one from `--cache-from`.
+    /// config is the step's (newest first), else one from `--cache-from` images
+    /// ([`Build::probe_cache_from`]).
     fn probe_cache(&self, state: &mut State, container_config: &Value, out: &mut dyn Emitter) -> bool {
         if self.options.no_cache {
             return false;
         }
         let Some(parent) = state.image_id.clone() else { return false };
         let mut candidates: Vec<ImageInfo> = self.backend.children(&parent);
-        for name in &self.options.cache_from {
-            let mut next = self.backend.image(name).map(|i| i.id);
-            let mut hops = 0;
-            while let Some(id) = next.take() {
-                hops += 1;
-                if hops > 200 {
-                    break;
-                }
-                let up = self.backend.parent(&id);
-                if up.as_deref() == Some(parent.as_str()) {
-                    if let Some(i) = self.backend.image(&id) {
-                        candidates.push(i);
-                    }
-                }
-                next = up;
-            }
-        }
         candidates.sort_by(|a, b| b.json.get("created").and_then(Value::as_str).cmp(&a.json.get("created").and_then(Value::as_str)));
-        let hit = candidates.into_iter().find(|c| c.json.get("container_config").is_some_and(|cc| same_config(cc, container_config)));
-        match hit {
-            Some(i) => {
+        let hit = candidates.into_iter().find(|c| c.json.get("container_config").is_some_and(|cc| same_config(cc, container_config))).map(|i| i.id);
+        match hit.or_else(|| self.probe_cache_from(state, &parent, container_config)) {
+            Some(id) => {
                 out.stream(" ---> Using cache\n");
-                state.image_id = Some(i.id);
+                state.image_id = Some(id);
                 true
             }
             None => false,
         }
+    }
+
+    /// Docker's cache of `--cache-from` images (`image/cache.ImageCache`), which need not
+    /// have been built here: a source whose history and layers begin with the parent's, and
+    /// whose next history entry was made by the step's command (`created_by` is its Cmd
+    /// joined by spaces). When that entry is the source's last, the source itself is the
+    /// step's image (made a child of the parent); otherwise an image is made of the parent
+    /// and that one entry (and its layer, if it has one), and the build follows that source
+    /// alone from then on.
+    fn probe_cache_from(&self, state: &mut State, parent_id: &str, container_config: &Value) -> Option<String> {
+        if self.options.cache_from.is_empty() {
+            return None;
+        }
+        let parent = self.backend.image(parent_id)?;
+        let parent_history = history_of(&parent.json);
+        let parent_layers = diff_ids_of(&parent.json);
+        let created_by = string_list(container_config.get("Cmd")).join(" ");
+        let names: Vec<String> = match &state.cache_source {
+            Some(id) => vec![id.clone()],
+            None => self.options.cache_from.clone(),
+        };
+        for name in names {
+            let Some(target) = self.backend.image(&name) else { continue };
+            let history = history_of(&target.json);
+            let layers = diff_ids_of(&target.json);
+            let continues_parent = !history.is_empty()
+                && ((parent_history.is_empty() && parent_layers.is_empty())
+                    || (parent_history.len() < history.len()
+                        && parent_layers.len() <= layers.len()
+                        && history.iter().zip(&parent_history).all(|(a, b)| same_history_entry(a, b))
+                        && layers[..parent_layers.len()] == parent_layers[..]));
+            if !continues_parent {
+                continue;
+            }
+            let n = parent_history.len();
+            let Some(entry) = history.get(n) else { continue };
+            if entry.get("created_by").and_then(Value::as_str).unwrap_or("") != created_by {
+                continue;
+            }
+            if n + 1 == history.len() {
+                self.backend.set_parent(&target.id, parent_id).ok()?;
+                return Some(target.id);
+            }
+            // The entry's layer: the one after as many layers as non-empty entries before it.
+            let mut rootfs = parent_layers.clone();
+            if !entry.get("empty_layer").and_then(Value::as_bool).unwrap_or(false) {
+                let index = history[..n].iter().filter(|h| !h.get("empty_layer").and_then(Value::as_bool).unwrap_or(false)).count();
+                rootfs.push(layers.get(index)?.clone());
+            }
+            let mut restored = Map::new();
+            restored.insert("architecture".into(), target.json.get("architecture").cloned().unwrap_or(Value::Null));
+            if let Some(a) = target.json.get("author") {
+                restored.insert("author".into(), a.clone());
+            }
+            restored.insert("config".into(), Value::Object(state.config.clone()));
+            restored.insert("container_config".into(), container_config.clone());
+            restored.insert("created".into(), entry.get("created").cloned().unwrap_or(Value::Null));
+            let mut new_history = parent_history.clone();
+            new_history.push(entry.clone());
+            restored.insert("history".into(), Value::Array(new_history));
+            restored.insert("os".into(), target.json.get("os").cloned().unwrap_or_else(|| json!("linux")));
+            restored.insert("rootfs".into(), json!({"type": "layers", "diff_ids": rootfs}));
+            for key in ["os.version", "os.features", "variant"] {
+                if let Some(v) = target.json.get(key) {
+                    restored.insert(key.into(), v.clone());
+                }
+            }
+            let id = self.backend.create_image(&Value::Object(restored), Some(parent_id)).ok()?;
+            state.cache_source = Some(target.id);
+            return Some(id);
+        }
+        None
     }
 
     fn config_with_cmd(&self, state: &State, cmd: Vec<String>) -> Value {
@@ -760,9 +842,13 @@ impl Build<'_> {
             None => None,
         };
         let staging = self.scratch_layer()?;
+        let sums = match self.context_sums {
+            Some(map) if !from_image => copy::Sums::Archive(map),
+            _ => copy::Sums::Disk,
+        };
         let mut infos = Vec::new();
         for s in &spec.sources {
-            let found = if allow_archive && copy::is_url(s) { copy::fetch_url(s, &staging.join("urls")).map(|i| vec![i]) } else { copy::find_sources(src_root, s, allow_archive, from_image) };
+            let found = if allow_archive && copy::is_url(s) { copy::fetch_url(s, &staging.join("urls")).map(|i| vec![i]) } else { copy::find_sources(src_root, s, allow_archive, from_image, sums) };
             match found {
                 Ok(list) => infos.extend(list),
                 Err(m) => {
@@ -797,7 +883,7 @@ impl Build<'_> {
         }
         // Ownership: --chown (names from the destination's /etc files), else root, else
         // (COPY --from) the source's own.
-        let write = |root: Option<&Path>, dest_is_dir: bool| -> std::result::Result<PathBuf, String> {
+        let write = |root: Option<&Path>, dest: &str, dest_is_dir: bool| -> std::result::Result<PathBuf, String> {
             let ids = match &spec.chown {
                 Some(c) => Some(copy::parse_chown(c, root)?),
                 None if from_image => None,
@@ -805,7 +891,7 @@ impl Build<'_> {
             };
             let path = staging.join("copy.tar");
             let mut f = std::io::BufWriter::new(std::fs::File::create(&path).map_err(|e| e.to_string())?);
-            copy::write_tar(&mut f, &infos, dest_abs.trim_start_matches('/'), dest_is_dir, copy::Ownership { ids, mode }).map_err(|e| e.to_string())?;
+            copy::write_tar(&mut f, &infos, dest, dest_is_dir, copy::Ownership { ids, mode }).map_err(|e| e.to_string())?;
             std::io::Write::flush(&mut f).map_err(|e| e.to_string())?;
             Ok(path)
         };
@@ -816,15 +902,20 @@ impl Build<'_> {
         let id = match state.image_id.clone() {
             None => {
                 let layer = staging.join("layer");
-                let made = std::fs::create_dir_all(&layer).map_err(|e| e.to_string()).and_then(|_| write(None, wants_dir)).and_then(|tar| extract(&tar, &layer));
+                let made = std::fs::create_dir_all(&layer).map_err(|e| e.to_string()).and_then(|_| write(None, dest_abs.trim_start_matches('/'), wants_dir)).and_then(|tar| extract(&tar, &layer));
                 made.map_err(fail).and_then(|_| self.commit(state, None, Some(&layer), "", container_config))
             }
             Some(parent) => {
                 let container = self.backend.create_container(&parent, &container_config, &json!({})).map_err(BuildError::new)?;
                 let copied = self.backend.with_container_root(&container, &mut |root| {
+                    // The destination as Docker's ResolveScopedPath finds it: symlinks in it
+                    // (its last part too) followed inside the image's root, so a COPY to a
+                    // path under a linked directory lands in the directory linked to.
+                    let resolved = copy::resolve_scoped(root, dest_abs.trim_start_matches('/')).map_err(|e| e.to_string())?;
+                    let dest = resolved.strip_prefix(root).map_err(|_| format!("{dest_raw} is outside the image's root"))?.to_string_lossy().into_owned();
                     // A destination naming an existing directory takes the sources into it.
-                    let existing_dir = copy::resolve_scoped(root, dest_abs.trim_start_matches('/')).map(|p| p.is_dir()).unwrap_or(false);
-                    let tar = write(Some(root), wants_dir || existing_dir)?;
+                    let existing_dir = resolved.is_dir();
+                    let tar = write(Some(root), &dest, wants_dir || existing_dir)?;
                     extract(&tar, root)
                 });
                 let r = copied.map_err(fail).and_then(|_| self.commit(state, Some(&container), None, "", container_config));

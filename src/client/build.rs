@@ -11,6 +11,7 @@ use super::{out, Args, Command, Ctx, Failure};
 use crate::dockerfile::ignore::{MatchInfo, PatternMatcher, WalkDecision};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 pub const COMMANDS: &[Command] = &[
@@ -101,6 +102,9 @@ fn add_dir(b: &mut tar::Builder<&mut dyn Write>, root: &Path, rel: &str, matcher
         if decision == WalkDecision::Include || forced {
             let mut h = tar::Header::new_gnu();
             h.set_metadata_in_mode(&meta, tar::HeaderMode::Complete);
+            // The permission bits alone, as Docker's CLI 28 sends them (Go's FileInfoHeader):
+            // they go into the daemon's tarsum of the entry, so COPY's cache key and history.
+            h.set_mode(meta.mode() & 0o7777);
             h.set_uid(0);
             h.set_gid(0);
             if meta.file_type().is_symlink() {
@@ -172,9 +176,19 @@ fn build_cmd(ctx: &Ctx, p: &Parsed) -> Result<i32, Failure> {
     if context_arg == "-" && file == Some("-") {
         return Err(usage_error("invalid argument: can't use stdin for both build context and dockerfile"));
     }
-    if context_arg.starts_with("git@") || context_arg.starts_with("git://") || context_arg.starts_with("github.com/") {
-        return Err(Failure::new(format!("unable to prepare context: git contexts ({context_arg}) are not supported: clone it and build the directory"), 1));
-    }
+    // A git URL is cloned here and sent as a directory, as Docker's CLI does (a local
+    // `github.com/...` directory is a directory).
+    let _cloned;
+    let cloned_root;
+    let context_arg = if crate::build::git_context::is_git_url(context_arg) && !(context_arg.starts_with("github.com/") && Path::new(context_arg).exists()) {
+        let dir = std::env::temp_dir().join(format!("docker-build-git{}", &crate::ids::new_id()[..12]));
+        let ctx = crate::build::git_context::clone(context_arg, &dir).map_err(|e| Failure::new(format!("unable to prepare context: unable to 'git clone' to temporary context directory: {e}"), 1))?;
+        cloned_root = ctx.root().to_string_lossy().into_owned();
+        _cloned = ctx;
+        cloned_root.as_str()
+    } else {
+        context_arg
+    };
     // A URL is fetched by the daemon (`remote`), as Docker's CLI has it do.
     let remote = (context_arg.starts_with("http://") || context_arg.starts_with("https://")).then(|| context_arg.to_string());
     let mut dockerfile_param = file.unwrap_or("").to_string();

@@ -153,6 +153,14 @@ impl Backend for BuildBackend {
         Ok(())
     }
 
+    fn set_parent(&self, id: &str, parent: &str) -> Result<(), String> {
+        self.d.images.set_parent(id, parent).map_err(|e| e.to_string())
+    }
+
+    fn create_image(&self, config: &Value, parent: Option<&str>) -> Result<String, String> {
+        self.d.images.create_from_config(config, parent).map_err(|e| format!("failed to restore a cached image: {e}"))
+    }
+
     fn scratch_dir(&self) -> PathBuf {
         self.d.opts.data_root.join("tmp")
     }

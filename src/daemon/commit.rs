@@ -18,8 +18,8 @@ pub struct CommitRequest {
     pub pause: bool,
     /// The config the caller gave (the request body), or `None` for the container's.
     pub config: Option<Map<String, Value>>,
-    /// The `--change` instructions, already applied to `config` by the caller.
-    pub changed: Option<Map<String, Value>>,
+    /// The `--change` instructions, applied to that config (`image::run_config::apply_changes`).
+    pub changes: Vec<String>,
 }
 
 impl Daemon {
@@ -40,7 +40,8 @@ impl Daemon {
         let paused_here = req.pause && running && !paused && self.pause(entry).is_ok();
         let result = (|| {
             let container_map = container_config.as_object().cloned().unwrap_or_default();
-            let mut config = req.changed.clone().or_else(|| req.config.clone()).unwrap_or_else(|| container_map.clone());
+            let mut config = req.config.clone().unwrap_or_else(|| container_map.clone());
+            crate::image::run_config::apply_changes(&mut config, &req.changes).map_err(ApiError::bad_request)?;
             merge_config(&mut config, &container_map);
             let created_by = container_config.get("Cmd").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" ")).unwrap_or_default();
             let changes = self.snapshots.upper_dir(&mount_id).map_err(|e| ApiError::internal(format!("reading the changes of {id}: {e}")))?;

@@ -8,12 +8,25 @@
 use super::{archive_formats::HashingWriter, diff_ids, hex_of, Image, ImageStore};
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
+use std::collections::{BTreeSet, HashMap};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 /// The diff id of a layer tar with no entries (the end-of-archive blocks alone): Docker counts
 /// such a layer as empty and adds no layer for it, only a history entry marked `empty_layer`.
 pub const EMPTY_LAYER_DIFF_ID: &str = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef";
+
+/// Which images were made from which: parent id → its children's ids (`sha256:<hex>`).
+#[derive(Default)]
+pub(super) struct Family {
+    children: HashMap<String, BTreeSet<String>>,
+}
+
+impl Family {
+    fn add(&mut self, parent: &str, child: &str) {
+        self.children.entry(parent.to_string()).or_default().insert(child.to_string());
+    }
+}
 
 /// What a new image is made of.
 pub struct NewImage<'a> {
@@ -46,24 +59,86 @@ impl ImageStore {
         self.content_dir().join(hex_of(&parent)).exists().then_some(parent)
     }
 
-    /// The images made from `id`.
+    /// The images made from `id`, from the family map (no directory scan per call: image
+    /// listing asks this of every untagged image, and the builder at every cache probe).
     pub fn children_of(&self, id: &str) -> Vec<String> {
         let want = format!("sha256:{}", hex_of(id));
-        let Ok(rd) = std::fs::read_dir(self.meta_dir().join("imagedb/metadata/sha256")) else { return Vec::new() };
-        let mut children: Vec<String> = rd
-            .flatten()
-            .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|hex| self.content_dir().join(hex).exists())
-            .filter(|hex| std::fs::read_to_string(self.image_metadata_dir(hex).join("parent")).is_ok_and(|p| p.trim() == want))
-            .map(|hex| format!("sha256:{hex}"))
-            .collect();
-        children.sort();
-        children
+        self.with_family(|f| f.children.get(&want).map(|c| c.iter().cloned().collect()).unwrap_or_default())
     }
 
-    /// Removes what `imagedb/metadata` keeps of a deleted image.
+    /// Runs `f` on the family map, reading it from `imagedb/metadata` the first time: every
+    /// recorded parent whose child's config is present. The map's mutex is a leaf (nothing is
+    /// locked while it is held), so callers may hold the store lock.
+    fn with_family<T>(&self, f: impl FnOnce(&mut Family) -> T) -> T {
+        let mut guard = self.family.lock().unwrap_or_else(|e| e.into_inner());
+        let family = guard.get_or_insert_with(|| {
+            let mut family = Family::default();
+            let Ok(rd) = std::fs::read_dir(self.meta_dir().join("imagedb/metadata/sha256")) else { return family };
+            for hex in rd.flatten().filter_map(|e| e.file_name().into_string().ok()) {
+                if !self.content_dir().join(&hex).exists() {
+                    continue;
+                }
+                if let Ok(parent) = std::fs::read_to_string(self.image_metadata_dir(&hex).join("parent")) {
+                    family.add(parent.trim(), &format!("sha256:{hex}"));
+                }
+            }
+            family
+        });
+        f(family)
+    }
+
+    /// Records `parent` as the image `id` was made from (the classic builder's cache adopting
+    /// a `--cache-from` image whose history continues `parent`'s, as Docker's does).
+    pub fn set_parent(&self, id: &str, parent: &str) -> io::Result<()> {
+        let (id, parent) = (format!("sha256:{}", hex_of(id)), format!("sha256:{}", hex_of(parent)));
+        let _guard = self.lock();
+        if !self.content_dir().join(hex_of(&id)).exists() || !self.content_dir().join(hex_of(&parent)).exists() {
+            return Err(io::Error::new(io::ErrorKind::NotFound, format!("No such image: {id} or {parent}")));
+        }
+        let meta = self.image_metadata_dir(hex_of(&id));
+        std::fs::create_dir_all(&meta)?;
+        crate::sys::write_atomic(&meta.join("parent"), parent.as_bytes())?;
+        self.with_family(|f| {
+            for children in f.children.values_mut() {
+                children.remove(&id);
+            }
+            f.add(&parent, &id);
+        });
+        Ok(())
+    }
+
+    /// Stores an image config whose layers are all present already (the cache's image made of
+    /// a parent and one step of a `--cache-from` image) and records its parent. Returns its id.
+    pub fn create_from_config(&self, config: &Value, parent: Option<&str>) -> io::Result<String> {
+        let diff_ids = diff_ids(config)?;
+        let bytes = serde_json::to_vec(config)?;
+        let _guard = self.lock();
+        if let Some(missing) = super::chain_ids(&diff_ids).iter().find(|c| !self.layer_exists(c)) {
+            return Err(io::Error::new(io::ErrorKind::NotFound, format!("layer {missing} is not present")));
+        }
+        let id = self.store_config_locked(&bytes)?;
+        if let Some(p) = parent {
+            let p = format!("sha256:{}", hex_of(p));
+            let meta = self.image_metadata_dir(hex_of(&id));
+            std::fs::create_dir_all(&meta)?;
+            crate::sys::write_atomic(&meta.join("parent"), p.as_bytes())?;
+            self.with_family(|f| f.add(&p, &id));
+        }
+        Ok(id)
+    }
+
+    /// Removes what `imagedb/metadata` keeps of a deleted image, and the image from the family
+    /// map (as a child of its parent; its own children, if any were forced out, lose it too).
     pub(super) fn forget_metadata(&self, hex: &str) {
         let _ = std::fs::remove_dir_all(self.image_metadata_dir(hex));
+        let id = format!("sha256:{hex}");
+        self.with_family(|f| {
+            f.children.retain(|_, c| {
+                c.remove(&id);
+                !c.is_empty()
+            });
+            f.children.remove(&id);
+        });
     }
 
     /// Makes an image from `new` and returns it: the layer (if any) is registered on top of
@@ -154,6 +229,7 @@ impl ImageStore {
                 let meta = self.image_metadata_dir(hex_of(&id));
                 std::fs::create_dir_all(&meta)?;
                 crate::sys::write_atomic(&meta.join("parent"), p.id.as_bytes())?;
+                self.with_family(|f| f.add(&p.id, &id));
             }
             id
         };

@@ -147,6 +147,9 @@ pub struct ImageStore {
     /// layers recorded or released), so two pulls of one layer commit it once and nothing is
     /// deleted that something is about to use. It guards the holds of operations in flight.
     lock: Mutex<refcount::Holds>,
+    /// Which image was made from which (`commit::Family`), read from `imagedb/metadata` on
+    /// first use and kept up to date by `create_child` and image deletion.
+    family: Mutex<Option<commit::Family>>,
 }
 
 fn is_hex(s: &str) -> bool {
@@ -158,7 +161,7 @@ impl ImageStore {
     /// extractions, half-written or half-deleted layerdb entries and the temporary files of
     /// atomic writes. Downloads stay, for the next pull to resume.
     pub fn open(data_root: &Path) -> io::Result<ImageStore> {
-        let store = ImageStore { data_root: data_root.to_path_buf(), repositories: Mutex::new(Repositories::new()), lock: Mutex::default() };
+        let store = ImageStore { data_root: data_root.to_path_buf(), repositories: Mutex::new(Repositories::new()), lock: Mutex::default(), family: Mutex::default() };
         for d in [store.content_dir(), store.layerdb_dir(), store.meta_dir().join("layerdb/tmp"), store.meta_dir().join("layerdb/mounts"), store.layers_dir().join("l"), store.tmp_dir(), store.blobs_dir().join("sha256"), store.blobs_dir().join("partial")] {
             std::fs::create_dir_all(d)?;
         }

@@ -58,8 +58,9 @@ fn parse_query(req: &Request, v: (u32, u32)) -> Result<Query, ApiError> {
         }
     }
     if let Some(remote) = req.query("remote").filter(|r| !r.is_empty()) {
-        if !(remote.starts_with("http://") || remote.starts_with("https://")) || remote.ends_with(".git") || remote.contains(".git#") {
-            return Err(ApiError::bad_request(format!("remote: only a tarball or Dockerfile over http(s) can be a remote context here, not {remote:?} (git contexts are not supported)")));
+        // "context" is BuildKit's client session, which the classic builder never has.
+        if !build::git_context::is_git_url(remote) && !(remote.starts_with("http://") || remote.starts_with("https://")) {
+            return Err(ApiError::bad_request(format!("remoteURL ({remote}) could not be recognized as URL")));
         }
     }
     if let Some(cg) = req.query("cgroupparent").filter(|c| !c.is_empty()) {
@@ -210,6 +211,7 @@ pub fn build(d: &Arc<Daemon>, req: &mut Request, v: (u32, u32)) -> Result<Respon
     let query = parse_query(req, v)?;
     let dir = d.opts.data_root.join("tmp").join(format!("build-{}", &crate::ids::new_id()[..16]));
     let ctx = match req.query("remote").filter(|r| !r.is_empty()) {
+        Some(url) if build::git_context::is_git_url(url) => build::git_context::clone(url, &dir).map_err(ApiError::bad_request)?,
         Some(url) => remote_context(url, &dir, &query.dockerfile)?,
         None => {
             let plain = context::decompressed(req.take_body()).map_err(ApiError::bad_request)?;
@@ -253,7 +255,7 @@ fn run_build(d: Arc<Daemon>, query: Query, ctx: context::Context, df: crate::doc
     let mut lines = Lines { out: ChunkedWriter::new(conn), quiet: query.quiet, held: Vec::new(), aux: v >= (1, 30), cancelled: cancelled.clone() };
     let backend = BuildBackend { d: d.clone(), auth_configs: auth };
     let root = ctx.root();
-    let builder = build::Build { backend: &backend, options: &query.options, context_root: &root, cancelled: &cancelled };
+    let builder = build::Build { backend: &backend, options: &query.options, context_root: &root, context_sums: ctx.sums.as_ref(), cancelled: &cancelled };
     let result = builder.run(&df, &mut lines).and_then(|id| {
         lines.stream(&format!("Successfully built {}\n", build::short_id(&id)));
         for t in &query.options.tags {

@@ -5,7 +5,7 @@ use crate::daemon::errors::ApiError;
 use crate::daemon::Daemon;
 use crate::http::server::{Request, Response};
 use crate::reference::Reference;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
 /// The tag `repo` and `tag` name together, as Docker reads them for commit and import: none
@@ -49,20 +49,16 @@ pub fn commit(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
     };
     let entry = d.find(req.query("container").unwrap_or_default())?;
     let changes: Vec<String> = req.query.iter().filter(|(k, _)| k == "changes").map(|(_, v)| v.clone()).collect();
-    let changed = if changes.is_empty() {
-        None
-    } else {
-        let mut base = config.clone().unwrap_or_else(|| entry.lock().c.config.as_object().cloned().unwrap_or_default());
-        crate::image::run_config::apply_changes(&mut base, &changes).map_err(ApiError::bad_request)?;
-        Some(base)
-    };
+    // Bad instructions are the caller's fault, found before anything is paused or written.
+    let mut probe = Map::new();
+    crate::image::run_config::apply_changes(&mut probe, &changes).map_err(ApiError::bad_request)?;
     let request = CommitRequest {
         reference,
         author: req.query("author").unwrap_or_default().to_string(),
         comment: req.query("comment").unwrap_or_default().to_string(),
         pause,
         config,
-        changed,
+        changes,
     };
     let daemon = d.clone();
     let id = std::thread::Builder::new()
