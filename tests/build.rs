@@ -460,7 +460,7 @@ fn git_and_tarball_urls_are_remote_contexts() {
     std::fs::write(src.join("sub/g.txt"), "from other:sub\n").unwrap();
     git(&src, &["add", "."]);
     git(&src, &["commit", "-q", "-m", "two"]);
-    git(&work.path().to_path_buf(), &["clone", "-q", "--bare", "src", "served/repo.git"]);
+    git(work.path(), &["clone", "-q", "--bare", "src", "served/repo.git"]);
     git(&work.join("served/repo.git"), &["update-server-info"]);
     // A tarball context (gzip) beside it.
     let tgz = std::fs::File::create(work.join("served/ctx.tar.gz")).unwrap();
@@ -694,7 +694,6 @@ fn copy_history_and_cache_from_match_docker_io() {
 /// COPY to a path under a symlinked directory of the image lands in the directory linked to
 /// (Docker resolves the destination inside the image's root), and the links stay links.
 #[test]
-#[ignore = "written at the session's deadline and not yet run (the cargo lock was busy): run with --ignored"]
 fn copy_follows_the_images_symlinked_directories() {
     let Some(d) = Dockerd::start() else { return };
     let image = d.registry.image("busybox");
@@ -705,7 +704,7 @@ fn copy_follows_the_images_symlinked_directories() {
          COPY f.txt /rel/g.txt\n\
          COPY f.txt /link\n\
          COPY f.txt /up/h.txt\n\
-         CMD [\"sh\", \"-c\", \"cat /real/sub/f.txt /real/g.txt /real/f.txt /real/h.txt; readlink /link /rel; ls /\"]\n"
+         CMD [\"sh\", \"-c\", \"cat /real/sub/f.txt /real/g.txt /real/f.txt /real/h.txt; readlink /link; readlink /rel; ls /\"]\n"
     );
     let ctx = context(&[("Dockerfile", &df), ("f.txt", "copied\n")]);
     ok(&d.docker(&["build", "-t", "linked:1", ctx.path().to_str().unwrap()]), &d);
@@ -745,7 +744,6 @@ fn step_lines(out: &str) -> Vec<String> {
 /// Author), the history text, the triggers run by a child build (and cleared in its image),
 /// SHELL used for RUN and for the shell form of CMD.
 #[test]
-#[ignore = "written at the session's deadline and not yet run (the cargo lock was busy): run with --ignored"]
 fn onbuild_shell_stopsignal_and_maintainer_as_docker_io() {
     let Some(d) = Dockerd::start() else { return };
     let Some((real, image)) = real_with_busybox(&d) else { return };
@@ -794,7 +792,8 @@ fn onbuild_shell_stopsignal_and_maintainer_as_docker_io() {
         assert_eq!(history(false, "onb-child:1"), history(true, "onb-child:1"), "{cli}");
     }
     let parent = inspect(false, "onb-parent:1");
-    assert_eq!(parent.trim(), r#"Jane Doe <jane@example.com>|["RUN echo triggered \u003e /onbuild","COPY t.txt /t.txt"]|["/bin/sh","-c","echo via-shell \u003e\u003e /via; eval \"$0\""]|SIGUSR1|["/bin/sh","-c","echo via-shell \u003e\u003e /via; eval \"$0\"","cat /hi /via"]"#);
+    // (The CLI's `json` template function writes no HTML escapes.)
+    assert_eq!(parent.trim(), r#"Jane Doe <jane@example.com>|["RUN echo triggered > /onbuild","COPY t.txt /t.txt"]|["/bin/sh","-c","echo via-shell >> /via; eval \"$0\""]|SIGUSR1|["/bin/sh","-c","echo via-shell >> /via; eval \"$0\"","cat /hi /via"]"#);
     // The RUN went through the SHELL (one line in /via), and so does the CMD (a second).
     assert_eq!(ok(&d.docker(&["run", "--rm", "onb-parent:1"]), &d), "hi\nvia-shell\nvia-shell\n");
     assert_eq!(ok(&d.docker(&["run", "--rm", "onb-child:1", "cat", "/both"]), &d), "triggered\nfrom the child's context\n");

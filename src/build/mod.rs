@@ -443,7 +443,8 @@ impl Build<'_> {
         if triggers.is_empty() {
             return Ok(());
         }
-        state.config.insert("OnBuild".into(), json!([]));
+        // Cleared as Docker's builder clears them (null, not an empty list).
+        state.config.insert("OnBuild".into(), Value::Null);
         out.stream(&format!("# Executing {} build trigger{}\n", triggers.len(), if triggers.len() == 1 { "" } else { "s" }));
         for t in triggers {
             let parsed = dockerfile::parse_commands(&t).map_err(|e| BuildError::new(e.to_string()))?;
@@ -949,7 +950,8 @@ fn metadata_comment(command: &Command) -> Option<String> {
         Command::Volume(v) => format!("VOLUME [{}]", v.join(" ")),
         Command::StopSignal(s) => format!("STOPSIGNAL {s}"),
         Command::Onbuild(t) => format!("ONBUILD {t}"),
-        Command::Shell(sh) => format!("SHELL {}", go_quote_list(sh)),
+        // Docker's builder writes the shell with Go's %v: `[/bin/sh -c]`, unquoted.
+        Command::Shell(sh) => format!("SHELL [{}]", sh.join(" ")),
         Command::Healthcheck(hc) => {
             let dur = |d: std::time::Duration| format!("\"{}\"", go_duration(d));
             format!("HEALTHCHECK &{{{} {} {} {} {} '\\x{:02x}'}}", go_quote_list(&hc.test), dur(hc.interval), dur(hc.timeout), dur(hc.start_period), dur(hc.start_interval), hc.retries)

@@ -59,7 +59,7 @@ fn parse_query(req: &Request, v: (u32, u32)) -> Result<Query, ApiError> {
     }
     if let Some(remote) = req.query("remote").filter(|r| !r.is_empty()) {
         // "context" is BuildKit's client session, which the classic builder never has.
-        if !build::git_context::is_git_url(remote) && !(remote.starts_with("http://") || remote.starts_with("https://")) {
+        if !(build::git_context::is_git_url(remote) || remote.starts_with("http://") || remote.starts_with("https://")) {
             return Err(ApiError::bad_request(format!("remoteURL ({remote}) could not be recognized as URL")));
         }
     }
