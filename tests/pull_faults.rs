@@ -331,6 +331,8 @@ enum Fault {
 struct Proxy {
     addr: String,
     range_requests: Arc<AtomicUsize>,
+    /// The digest of every blob GET that went through, in order.
+    blob_gets: Arc<Mutex<Vec<String>>>,
     release: Arc<AtomicBool>,
     stopped: Arc<AtomicBool>,
 }
@@ -343,21 +345,22 @@ impl Proxy {
         let release = Arc::new(AtomicBool::new(false));
         let stopped = Arc::new(AtomicBool::new(false));
         let cut_done = Arc::new(Mutex::new(false));
+        let blob_gets = Arc::new(Mutex::new(Vec::new()));
         let (upstream, digest) = (upstream.to_string(), digest.to_string());
-        let (ranges, rel, stop) = (range_requests.clone(), release.clone(), stopped.clone());
+        let (ranges, rel, stop, gets) = (range_requests.clone(), release.clone(), stopped.clone(), blob_gets.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
                 let Ok(client) = conn else { continue };
-                let (upstream, digest, ranges, rel, cut_done) = (upstream.clone(), digest.clone(), ranges.clone(), rel.clone(), cut_done.clone());
+                let (upstream, digest, ranges, rel, cut_done, gets) = (upstream.clone(), digest.clone(), ranges.clone(), rel.clone(), cut_done.clone(), gets.clone());
                 std::thread::spawn(move || {
-                    let _ = proxy_one(client, &upstream, &digest, fault, &ranges, &rel, &cut_done);
+                    let _ = proxy_one(client, &upstream, &digest, fault, &ranges, &rel, &cut_done, &gets);
                 });
             }
         });
-        Proxy { addr, range_requests, release, stopped }
+        Proxy { addr, range_requests, blob_gets, release, stopped }
     }
 }
 
@@ -383,9 +386,14 @@ fn read_head(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
 
 /// One request per connection (we ask the registry to close after it), so a fault hits
 /// exactly the request it is meant for.
-fn proxy_one(mut client: TcpStream, upstream: &str, digest: &str, fault: Fault, ranges: &AtomicUsize, release: &AtomicBool, cut_done: &Mutex<bool>) -> std::io::Result<()> {
+#[allow(clippy::too_many_arguments)]
+fn proxy_one(mut client: TcpStream, upstream: &str, digest: &str, fault: Fault, ranges: &AtomicUsize, release: &AtomicBool, cut_done: &Mutex<bool>, gets: &Mutex<Vec<String>>) -> std::io::Result<()> {
     let head = common::read_request_head(&mut client)?;
     let text = String::from_utf8_lossy(&head).to_string();
+    let request_line = text.lines().next().unwrap_or("");
+    if let (true, Some((_, blob))) = (request_line.starts_with("GET "), request_line.split_once("/blobs/")) {
+        gets.lock().unwrap().push(blob.split(' ').next().unwrap_or("").to_string());
+    }
     let has_range = text.lines().any(|l| l.to_ascii_lowercase().starts_with("range:"));
     let is_target = text.starts_with("GET ") && text.lines().next().unwrap_or("").contains(&format!("/blobs/{digest}"));
     if is_target && has_range {
@@ -597,7 +605,7 @@ fn dockerd_killed_mid_pull_keeps_the_store_and_resumes() {
     reg.push_image("first", Some("latest"), "amd64", &[layer(tar_of(&[("one", Some(b"1"))]), Compression::Gzip)]);
     let small = layer(tar_of(&[("small", Some(&noise(50_000, 3)))]), Compression::Gzip);
     let big = layer(tar_of(&[("big", Some(&noise(1_500_000, 5)))]), Compression::None);
-    let (small_digest, big_digest) = (sha(&small.blob), sha(&big.blob));
+    let (small_digest, small_chain, big_digest) = (sha(&small.blob), sha(&small.tar), sha(&big.blob));
     reg.push_image("second", Some("latest"), "amd64", &[small, big]);
     let proxy = Proxy::start(&reg.addr, &big_digest, Fault::Stall(600_000));
     let mut d = Daemon::start(None, &[]);
@@ -606,11 +614,12 @@ fn dockerd_killed_mid_pull_keeps_the_store_and_resumes() {
 
     let second = format!("{}/second", proxy.addr);
     let mut pull = d.docker_cmd(&["pull", &second]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-    let partial = d.data_root.join("blobs/partial").join(big_digest.strip_prefix("sha256:").unwrap());
-    let verified_small = d.data_root.join("blobs/sha256").join(small_digest.strip_prefix("sha256:").unwrap());
+    // The small layer is committed, the big one half extracted into its staging directory.
+    wait_for_staged(&d, "big", 500_000);
+    let small_layer = d.data_root.join("image/overlay2/layerdb/sha256").join(&small_chain[7..]);
     let deadline = Instant::now() + Duration::from_secs(30);
-    while std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0) < 600_000 {
-        assert!(Instant::now() < deadline, "the stalled layer never got its first bytes");
+    while !small_layer.exists() {
+        assert!(Instant::now() < deadline, "the small layer was never committed");
         std::thread::sleep(Duration::from_millis(50));
     }
     d.kill9();
@@ -618,26 +627,38 @@ fn dockerd_killed_mid_pull_keeps_the_store_and_resumes() {
     d.spawn();
     let names = d.image_names();
     assert!(names.contains("/first:latest") && !names.contains("/second"), "{names}");
-    assert!(verified_small.exists() || d.data_root.join("image/overlay2/layerdb/sha256").read_dir().unwrap().count() >= 2, "the small layer was kept");
+    assert!(small_layer.exists(), "the finished layer was kept");
+    assert_eq!(names_in(&d.data_root.join("tmp")), Vec::<String>::new(), "the half-extracted layer is gone after the start");
+    // Written once: no compressed blob was kept anywhere.
+    for dir in ["blobs/sha256", "blobs/partial"] {
+        assert_eq!(names_in(&d.data_root.join(dir)), Vec::<String>::new(), "{dir}");
+    }
     proxy.release.store(true, Ordering::Relaxed);
-    let ranges_before = proxy.range_requests.load(Ordering::SeqCst);
-    // The stall only hits GETs without Range: a resumed download gets through.
+    let gets_before = proxy.blob_gets.lock().unwrap().len();
     let out = d.docker(&["pull", &second]);
     assert!(out.status.success(), "{}{}\n{}", stdout(&out), stderr(&out), d.log());
-    assert!(proxy.range_requests.load(Ordering::SeqCst) > ranges_before, "the partial layer was resumed, not restarted");
+    // The next pull starts at the layer it was on: the finished one is not fetched again.
+    let again: Vec<String> = proxy.blob_gets.lock().unwrap()[gets_before..].to_vec();
+    assert!(!again.contains(&small_digest), "the finished layer was downloaded again: {again:?}");
+    assert!(again.contains(&big_digest), "{again:?}");
+    assert!(stdout(&out).contains(&format!("{}: Already exists", &small_digest[7..19])), "{}", stdout(&out));
     let names = d.image_names();
     assert!(names.contains("/first:latest") && names.contains("/second:latest"), "{names}");
+    let sizes: Vec<u64> = std::fs::read_dir(d.data_root.join("overlay2")).unwrap().flatten().filter_map(|e| std::fs::metadata(e.path().join("diff/big")).ok()).map(|m| m.len()).collect();
+    assert_eq!(sizes, [1_500_000], "the big layer is whole");
 }
 
-/// Waits until the stalled download of `digest` has its first `bytes` in `blobs/partial`.
-fn wait_for_partial(d: &Daemon, digest: &str, bytes: u64) -> PathBuf {
-    let partial = d.data_root.join("blobs/partial").join(digest.strip_prefix("sha256:").unwrap());
+/// Waits until the file `name` of a layer being pulled holds `bytes` in its staging directory.
+fn wait_for_staged(d: &Daemon, name: &str, bytes: u64) {
     let deadline = Instant::now() + Duration::from_secs(30);
-    while std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0) < bytes {
+    loop {
+        let staged = std::fs::read_dir(d.data_root.join("tmp")).into_iter().flatten().flatten().filter_map(|e| std::fs::metadata(e.path().join("diff").join(name)).ok()).map(|m| m.len()).max();
+        if staged.unwrap_or(0) >= bytes {
+            return;
+        }
         assert!(Instant::now() < deadline, "the stalled layer never got its first bytes");
         std::thread::sleep(Duration::from_millis(50));
     }
-    partial
 }
 
 fn names_in(dir: &std::path::Path) -> Vec<String> {
@@ -664,7 +685,7 @@ fn rmi_during_a_pull_keeps_the_layer_the_pull_found() {
     // The pull has found the shared layer present ("Already exists") and is downloading the
     // other: removing the only image with that layer must leave it to the pull.
     let pull = d.docker_cmd(&["pull", &both_ref]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    wait_for_partial(&d, &top_digest, 600_000);
+    wait_for_staged(&d, "top", 500_000);
     let out = d.docker(&["rmi", "-f", &base_ref]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).ends_with(&format!("Deleted: {base_id}\n")), "the image goes, not the layer the pull holds: {}", stdout(&out));
@@ -685,13 +706,13 @@ fn prune_reclaims_what_a_killed_pull_left() {
     let reg = OwnRegistry::start(None);
     let small = layer(tar_of(&[("small", Some(&noise(50_000, 3)))]), Compression::Gzip);
     let big = layer(tar_of(&[("big", Some(&noise(1_500_000, 5)))]), Compression::None);
-    let (small_chain, small_blob_len, big_digest) = (sha(&small.tar), small.blob.len() as u64, sha(&big.blob));
+    let (small_chain, big_digest) = (sha(&small.tar), sha(&big.blob));
     reg.push_image("second", Some("latest"), "amd64", &[small, big]);
     let proxy = Proxy::start(&reg.addr, &big_digest, Fault::Stall(600_000));
     let mut d = Daemon::start(None, &[]);
     let second = format!("{}/second", proxy.addr);
     let mut pull = d.docker_cmd(&["pull", &second]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-    wait_for_partial(&d, &big_digest, 600_000);
+    wait_for_staged(&d, "big", 500_000);
     let small_layer = d.data_root.join("image/overlay2/layerdb/sha256").join(&small_chain[7..]);
     let deadline = Instant::now() + Duration::from_secs(30);
     while !small_layer.exists() {
@@ -702,10 +723,9 @@ fn prune_reclaims_what_a_killed_pull_left() {
     let _ = pull.wait();
     d.spawn();
 
-    // Kept for a resume: the committed layer, its verified blob, the partial one.
-    let partial_len = std::fs::metadata(d.data_root.join("blobs/partial").join(&big_digest[7..])).unwrap().len();
+    // Kept for a resume: the committed layer (no blob: layers are written once).
     let layer_size: u64 = std::fs::read_to_string(small_layer.join("size")).unwrap().trim().parse().unwrap();
-    let abandoned = layer_size + small_blob_len + partial_len;
+    let abandoned = layer_size;
     assert_eq!(d.api_get("/system/df")["LayersSize"].as_u64(), Some(abandoned), "df counts them");
     let out = d.docker(&["system", "df"]);
     let images_row: Vec<String> = stdout(&out).lines().nth(1).unwrap().split_whitespace().map(String::from).collect();
