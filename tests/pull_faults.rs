@@ -325,6 +325,9 @@ enum Fault {
     CutOnce(usize),
     /// Send `n` bytes of every GET without a Range, then hang until released.
     Stall(usize),
+    /// Send `n` bytes of every GET, ranged or not, then close the connection: a network that
+    /// keeps failing.
+    AlwaysCut(usize),
 }
 
 /// A TCP proxy in front of the registry that misbehaves on one blob.
@@ -414,6 +417,7 @@ fn proxy_one(mut client: TcpStream, upstream: &str, digest: &str, fault: Fault, 
             }
         }
         Fault::Stall(n) if is_target && !has_range => Some(n),
+        Fault::AlwaysCut(n) if is_target => Some(n),
         _ => None,
     };
     match limit {
@@ -933,4 +937,133 @@ fn all_tags_quiet_default_tag_and_an_index_entry_by_digest() {
         let digests: Vec<&str> = v["RepoDigests"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
         assert!(digests.contains(&by_digest.as_str()) && digests.contains(&format!("{multi}@{}", sha(&index)).as_str()), "{cli:?}: {digests:?}");
     }
+}
+
+/// An ext4 file system of its own on a loop device, mounted `noatime` (so reading does not
+/// dirty anything); unmounted and detached on drop.
+struct LoopExt4 {
+    _dir: TempDir,
+    dev: String,
+    mnt: PathBuf,
+}
+
+impl LoopExt4 {
+    fn new(mib: u64) -> LoopExt4 {
+        let dir = TempDir::new("pf-loop");
+        let img = dir.join("ext4.img");
+        std::fs::File::create(&img).unwrap().set_len(mib << 20).unwrap();
+        assert!(Command::new("mkfs.ext4").args(["-q", "-F"]).arg(&img).status().unwrap().success());
+        let out = Command::new("losetup").args(["-f", "--show"]).arg(&img).output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let dev = stdout(&out).trim().to_string();
+        let mnt = dir.join("mnt");
+        std::fs::create_dir_all(&mnt).unwrap();
+        let l = LoopExt4 { _dir: dir, dev, mnt };
+        nix::mount::mount(Some(l.dev.as_str()), &l.mnt, Some("ext4"), nix::mount::MsFlags::MS_NOATIME, None::<&str>).unwrap();
+        l
+    }
+
+    fn name(&self) -> &str {
+        self.dev.trim_start_matches("/dev/")
+    }
+
+    /// The block device's `major:minor`.
+    fn dev_numbers(&self) -> String {
+        std::fs::read_to_string(format!("/sys/block/{}/dev", self.name())).unwrap().trim().to_string()
+    }
+
+    /// Bytes the device has had written to it.
+    fn written(&self) -> u64 {
+        let stat = std::fs::read_to_string(format!("/sys/block/{}/stat", self.name())).unwrap();
+        stat.split_whitespace().nth(6).unwrap().parse::<u64>().unwrap() * 512
+    }
+
+    /// Dirty and under-writeback page cache of the device's file system, in kB (the
+    /// backing device's own accounting in debugfs), if the kernel shows it.
+    fn unwritten_kb(&self) -> Option<u64> {
+        let stats = std::fs::read_to_string(format!("/sys/kernel/debug/bdi/{}/stats", self.dev_numbers())).ok()?;
+        let field = |name: &str| stats.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<u64>().ok());
+        Some(field("BdiReclaimable:")? + field("BdiWriteback:")?)
+    }
+}
+
+impl Drop for LoopExt4 {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.mnt, nix::mount::MntFlags::MNT_DETACH);
+        let _ = Command::new("losetup").arg("-d").arg(&self.dev).status();
+    }
+}
+
+fn files_under(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let Ok(ft) = e.file_type() else { continue };
+        if ft.is_dir() {
+            files_under(&e.path(), out);
+        } else if ft.is_file() {
+            out.push(e.path());
+        }
+    }
+}
+
+#[test]
+fn a_pull_writes_once_leaves_nothing_dirty_and_little_cached() {
+    if !require_root() {
+        return;
+    }
+    let reg = OwnRegistry::start(None);
+    let layers: Vec<Layer> = (0..4).map(|i| layer(tar_of(&[(&format!("noise{i}"), Some(&noise(5 << 20, 100 + i as u64)))]), if i % 2 == 0 { Compression::Gzip } else { Compression::None })).collect();
+    let plain_bytes: u64 = layers.iter().map(|l| l.tar.len() as u64).sum();
+    reg.push_image("flash", Some("latest"), "amd64", &layers);
+    // Declared first, dropped last: the daemon is gone before the file system goes.
+    let fs = LoopExt4::new(256);
+    let d = Daemon::start(Some(fs.mnt.join("data")), &[]);
+    let before = fs.written();
+    let out = d.docker(&["pull", &format!("{}/flash", reg.addr)]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    // Read the moment the pull returns.
+    let unwritten = fs.unwritten_kb();
+    let written = fs.written() - before;
+
+    // Durable when it returns: nothing of the store waits in the page cache for writeback.
+    if let Some(kb) = unwritten {
+        assert!(kb <= 64, "{kb} kB of the store were not on disk when pull returned");
+    }
+    // Written once: the layers' bytes and the file system's metadata, not a blob besides.
+    let ratio = written as f64 / plain_bytes as f64;
+    assert!(ratio < 1.3, "{written} bytes written for {plain_bytes} bytes of layers ({ratio:.2}x)");
+    // The extracted files left the page cache.
+    let mut files = Vec::new();
+    files_under(&fs.mnt.join("data/overlay2"), &mut files);
+    let cached: u64 = files.iter().map(|f| dockbox::writeback::cached_bytes(&std::fs::File::open(f).unwrap()).unwrap()).sum();
+    assert!(cached <= 8 << 20, "{cached} bytes of the pulled files are still cached");
+    let sizes: u64 = files.iter().map(|f| std::fs::metadata(f).unwrap().len()).sum();
+    assert!(sizes >= 20 << 20, "the layers were extracted: {sizes}");
+}
+
+#[test]
+fn a_pull_cut_off_for_good_keeps_its_finished_layers_for_the_next() {
+    if !require_root() {
+        return;
+    }
+    let reg = OwnRegistry::start(None);
+    let small = layer(tar_of(&[("small", Some(&noise(50_000, 3)))]), Compression::Gzip);
+    let big = layer(tar_of(&[("big", Some(&noise(1_500_000, 5)))]), Compression::Gzip);
+    let (small_digest, small_chain, big_digest) = (sha(&small.blob), sha(&small.tar), sha(&big.blob));
+    reg.push_image("lossy", Some("latest"), "amd64", &[small, big]);
+    let failing = Proxy::start(&reg.addr, &big_digest, Fault::AlwaysCut(100_000));
+    let d = Daemon::start(None, &[]);
+    let out = d.docker(&["pull", &format!("{}/lossy", failing.addr)]);
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(stderr(&out).contains(&format!("error pulling layer {big_digest}")), "{}", stderr(&out));
+    assert!(failing.range_requests.load(Ordering::SeqCst) >= 1, "the cut layer was continued with Range requests first");
+    assert!(d.data_root.join("image/overlay2/layerdb/sha256").join(&small_chain[7..]).exists(), "the finished layer was kept");
+    assert_eq!(names_in(&d.data_root.join("tmp")), Vec::<String>::new(), "the cut layer left nothing staged");
+
+    // The network is back: only the layer the pull was on is fetched.
+    let healthy = Proxy::start(&reg.addr, "sha256:none", Fault::CutOnce(0));
+    let out = d.docker(&["pull", &format!("{}/lossy", healthy.addr)]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let gets = healthy.blob_gets.lock().unwrap().clone();
+    assert!(!gets.contains(&small_digest) && gets.contains(&big_digest), "{gets:?}");
+    assert!(stdout(&out).contains(&format!("{}: Already exists", &small_digest[7..19])), "{}", stdout(&out));
 }

@@ -190,3 +190,69 @@ pub(super) fn decompressed<'a>(head: io::BufReader<Box<dyn Read + 'a>>) -> io::R
         Ok(Box::new(head))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample_tar() -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut add = |name: &str, data: &[u8], kind: tar::EntryType| {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(kind);
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_mtime(1_600_000_000);
+            b.append_data(&mut h, name, data).unwrap();
+        };
+        add("dir", b"", tar::EntryType::Directory);
+        add("dir/small", b"hello", tar::EntryType::Regular);
+        add("dir/empty", b"", tar::EntryType::Regular);
+        // A GNU long name: its name lives in an entry of its own before the header.
+        let long = format!("dir/{}", "n".repeat(150));
+        add(&long, &vec![3u8; 70_000], tar::EntryType::Regular);
+        add("big", &(0..3_000_000u32).map(|i| (i % 251) as u8).collect::<Vec<_>>(), tar::EntryType::Regular);
+        let mut out = b.into_inner().unwrap();
+        // Padding after the end-of-archive blocks is part of the layer too.
+        out.extend_from_slice(&[0u8; 4096]);
+        out
+    }
+
+    #[test]
+    fn a_staged_layer_reproduces_its_tar_byte_for_byte() {
+        let dir = std::env::temp_dir().join(format!("dbx-layer-stream-{}", &crate::ids::new_id()[..12]));
+        let store = ImageStore::open(&dir).unwrap();
+        let tar = sample_tar();
+        let diff_id = format!("sha256:{:x}", Sha256::digest(&tar));
+        let staged = store.stage_layer(&mut &tar[..], "test").unwrap();
+        assert_eq!(staged.diff_id, diff_id);
+        assert_eq!(staged.size, 5 + 70_000 + 3_000_000);
+        let work = staged.work.clone();
+        store.commit_extracted(&staged.work, &diff_id, &diff_id, None, staged.size).unwrap();
+        assert!(!work.exists(), "the staging directory was renamed into place");
+        let mut again = Vec::new();
+        let r = store.write_layer_tar(&diff_id, &mut again);
+        let split_kept = store.layer_dir(&diff_id).join(TAR_SPLIT).exists();
+        let left_in_tmp = std::fs::read_dir(store.tmp_dir()).unwrap().count();
+        std::fs::remove_dir_all(&dir).unwrap();
+        r.unwrap();
+        assert!(split_kept);
+        assert_eq!(left_in_tmp, 0);
+        assert!(again == tar, "the reproduced tar differs ({} bytes against {})", again.len(), tar.len());
+    }
+
+    #[test]
+    fn a_broken_layer_leaves_nothing_and_still_has_its_diff_id() {
+        let dir = std::env::temp_dir().join(format!("dbx-layer-stream-{}", &crate::ids::new_id()[..12]));
+        let store = ImageStore::open(&dir).unwrap();
+        let mut tar = sample_tar();
+        // A corrupt header checksum in the second entry.
+        tar[512 + 148] ^= 0x11;
+        let want = format!("sha256:{:x}", Sha256::digest(&tar));
+        let failure = store.stage_layer_hashed(&mut &tar[..], "test").unwrap_err();
+        let left_in_tmp = std::fs::read_dir(store.tmp_dir()).unwrap().count();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(failure.diff_id.as_deref(), Some(want.as_str()), "{}", failure.error);
+        assert_eq!(left_in_tmp, 0);
+    }
+}

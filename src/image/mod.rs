@@ -8,13 +8,11 @@
 //! image/overlay2/repositories.json                        {"Repositories":{name:{ref:id}}}
 //! overlay2/<cache-id>/{diff/,link,lower,work/}            extracted layers
 //! overlay2/l/<short> -> ../<cache-id>/diff
-//! tmp/                                                    extractions in progress
-//! blobs/partial/<hex>                                     a layer download in progress
-//! blobs/sha256/<hex>                                      a verified layer download
+//! tmp/layer-<short>-<r>/{diff/,tar-split.json.gz}         a layer being staged (layer_stream)
 //! ```
-//! Downloads outlive a crash: a partial blob is resumed (re-hashed, then a `Range` request)
-//! and a verified one is used as is, until the image that needed it is committed (or
-//! `docker image prune` deletes it).
+//! Layers are written once, streamed into a staging directory and renamed into place; layers
+//! committed by a pull that then failed stay, so the next pull downloads only the rest.
+//! (`blobs/` holds what older versions downloaded; prune still deletes it.)
 //! Anything becomes visible by a rename, so a kill at any point leaves no half-made image.
 
 mod archive_formats;

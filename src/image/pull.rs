@@ -230,6 +230,12 @@ fn pull_tag(store: &ImageStore, reference: &Reference, opts: &PullOptions, progr
         let source = super::BlobSource { digest: layer.digest.clone(), repository: reference.repository(), size: layer.size, media_type: layer.media_type.clone() };
         store.add_blob_source(diff_id, source)?;
     }
+    // The image and everything the pull wrote are on disk before it says so (the layers
+    // were synced at their commits; this catches the records written since, and costs
+    // little when there are none).
+    if !missing.is_empty() || changed {
+        crate::durable::syncfs(&std::fs::File::open(store.tmp_dir())?)?;
+    }
     progress(&status(&format!("Digest: {}", manifest.digest)));
     let image = store.load(&image_hex).ok_or_else(|| other(format!("image {image_hex} vanished after the pull")))?;
     Ok((image, changed))
