@@ -71,18 +71,39 @@ pub fn extract_layer<R: Read>(reader: R, dest: &Path, whiteouts: Whiteouts) -> i
     extract_at(reader, root.as_raw_fd(), whiteouts, &Extract::default())
 }
 
+/// What a caller sees of a layer's extraction as it happens (pulls record the tar-split and
+/// write behind through it).
+pub trait ExtractObserver {
+    /// A regular file entry with data is next: its name (clean components joined with `/`)
+    /// and size. Called before its data is read, so the stream stands at the data's start.
+    fn regular_file(&mut self, _name: &[u8], _size: u64) {}
+    /// Writes an entry's data into its newly created file; returns the bytes written.
+    fn write_file(&mut self, data: &mut dyn Read, mut file: std::fs::File) -> io::Result<u64> {
+        io::copy(data, &mut file)
+    }
+}
+
+struct Unobserved;
+impl ExtractObserver for Unobserved {}
+
+/// [`extract_layer`] for an uncompressed tar stream, telling `observer` of each file.
+pub fn extract_layer_observed<R: Read>(tar: R, dest: &Path, whiteouts: Whiteouts, observer: &mut dyn ExtractObserver) -> io::Result<u64> {
+    let root = own(crate::fs64::open(dest, dir_flags(), Mode::empty())?);
+    extract_tar(tar, root.as_raw_fd(), whiteouts, &Extract::default(), observer)
+}
+
 /// Extracts an archive (plain tar, gzip or zstd) below the directory descriptor `dest`, with
 /// the same rules as [`extract_layer`]: nothing is created or followed outside it.
 pub fn extract_at<R: Read>(reader: R, dest: RawFd, whiteouts: Whiteouts, opts: &Extract) -> io::Result<u64> {
     let mut buffered = BufReader::with_capacity(64 * 1024, reader);
     let head = buffered.fill_buf()?;
     if head.starts_with(&[0x1f, 0x8b]) {
-        extract_tar(flate2::read::GzDecoder::new(buffered), dest, whiteouts, opts)
+        extract_tar(flate2::read::GzDecoder::new(buffered), dest, whiteouts, opts, &mut Unobserved)
     } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
         let z = ruzstd::decoding::StreamingDecoder::new(buffered).map_err(|e| err(format!("zstd: {e}")))?;
-        extract_tar(z, dest, whiteouts, opts)
+        extract_tar(z, dest, whiteouts, opts, &mut Unobserved)
     } else {
-        extract_tar(buffered, dest, whiteouts, opts)
+        extract_tar(buffered, dest, whiteouts, opts, &mut Unobserved)
     }
 }
 
@@ -233,7 +254,7 @@ struct DirTimes {
     mtime: TimeSpec,
 }
 
-fn extract_tar<R: Read>(reader: R, root_fd: RawFd, whiteouts: Whiteouts, opts: &Extract) -> io::Result<u64> {
+fn extract_tar<R: Read>(reader: R, root_fd: RawFd, whiteouts: Whiteouts, opts: &Extract, observer: &mut dyn ExtractObserver) -> io::Result<u64> {
     let mut archive = tar::Archive::new(reader);
     let mut total = 0u64;
     let mut dir_times: Vec<DirTimes> = Vec::new();
@@ -245,6 +266,10 @@ fn extract_tar<R: Read>(reader: R, root_fd: RawFd, whiteouts: Whiteouts, opts: &
             raw_path = rebase_name(&raw_path, old, new);
         }
         let mut components = clean_components(&raw_path)?;
+        let data_size = entry.header().entry_size()?;
+        if matches!(entry.header().entry_type(), tar::EntryType::Regular | tar::EntryType::Continuous) && data_size > 0 {
+            observer.regular_file(&components.join(&b'/'), data_size);
+        }
         let Some(name) = components.pop() else { continue };
         let header = entry.header().clone();
         let kind = header.entry_type();
@@ -316,8 +341,7 @@ fn extract_tar<R: Read>(reader: R, root_fd: RawFd, whiteouts: Whiteouts, opts: &
                     OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
                     Mode::from_bits_truncate(0o600),
                 )?;
-                let mut file = std::fs::File::from(own(fd));
-                total += io::copy(&mut entry, &mut file)?;
+                total += observer.write_file(&mut entry, std::fs::File::from(own(fd)))?;
             }
             tar::EntryType::Symlink => {
                 let target = entry.link_name_bytes().ok_or_else(|| err("symlink without target".into()))?;

@@ -62,3 +62,4 @@ pub mod timestamp;
 pub mod units;
 pub mod version;
 pub mod volume;
+pub mod writeback;

@@ -395,7 +395,8 @@ fn no_leftovers(d: &Daemon, t: &Templates) -> Result<(), String> {
             return Err(format!("short link {link} leads nowhere"));
         }
     }
-    for tmp in ["image/overlay2/layerdb/tmp", "tmp"] {
+    // Layers are written once, straight into place: no download is ever kept beside them.
+    for tmp in ["image/overlay2/layerdb/tmp", "tmp", "blobs/sha256", "blobs/partial"] {
         let left = names(&data.join(tmp));
         if !left.is_empty() {
             return Err(format!("{tmp} holds {left:?}"));

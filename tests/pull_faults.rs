@@ -325,12 +325,17 @@ enum Fault {
     CutOnce(usize),
     /// Send `n` bytes of every GET without a Range, then hang until released.
     Stall(usize),
+    /// Send `n` bytes of every GET, ranged or not, then close the connection: a network that
+    /// keeps failing.
+    AlwaysCut(usize),
 }
 
 /// A TCP proxy in front of the registry that misbehaves on one blob.
 struct Proxy {
     addr: String,
     range_requests: Arc<AtomicUsize>,
+    /// The digest of every blob GET that went through, in order.
+    blob_gets: Arc<Mutex<Vec<String>>>,
     release: Arc<AtomicBool>,
     stopped: Arc<AtomicBool>,
 }
@@ -343,21 +348,22 @@ impl Proxy {
         let release = Arc::new(AtomicBool::new(false));
         let stopped = Arc::new(AtomicBool::new(false));
         let cut_done = Arc::new(Mutex::new(false));
+        let blob_gets = Arc::new(Mutex::new(Vec::new()));
         let (upstream, digest) = (upstream.to_string(), digest.to_string());
-        let (ranges, rel, stop) = (range_requests.clone(), release.clone(), stopped.clone());
+        let (ranges, rel, stop, gets) = (range_requests.clone(), release.clone(), stopped.clone(), blob_gets.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
                 let Ok(client) = conn else { continue };
-                let (upstream, digest, ranges, rel, cut_done) = (upstream.clone(), digest.clone(), ranges.clone(), rel.clone(), cut_done.clone());
+                let (upstream, digest, ranges, rel, cut_done, gets) = (upstream.clone(), digest.clone(), ranges.clone(), rel.clone(), cut_done.clone(), gets.clone());
                 std::thread::spawn(move || {
-                    let _ = proxy_one(client, &upstream, &digest, fault, &ranges, &rel, &cut_done);
+                    let _ = proxy_one(client, &upstream, &digest, fault, &ranges, &rel, &cut_done, &gets);
                 });
             }
         });
-        Proxy { addr, range_requests, release, stopped }
+        Proxy { addr, range_requests, blob_gets, release, stopped }
     }
 }
 
@@ -383,9 +389,14 @@ fn read_head(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
 
 /// One request per connection (we ask the registry to close after it), so a fault hits
 /// exactly the request it is meant for.
-fn proxy_one(mut client: TcpStream, upstream: &str, digest: &str, fault: Fault, ranges: &AtomicUsize, release: &AtomicBool, cut_done: &Mutex<bool>) -> std::io::Result<()> {
+#[allow(clippy::too_many_arguments)]
+fn proxy_one(mut client: TcpStream, upstream: &str, digest: &str, fault: Fault, ranges: &AtomicUsize, release: &AtomicBool, cut_done: &Mutex<bool>, gets: &Mutex<Vec<String>>) -> std::io::Result<()> {
     let head = common::read_request_head(&mut client)?;
     let text = String::from_utf8_lossy(&head).to_string();
+    let request_line = text.lines().next().unwrap_or("");
+    if let (true, Some((_, blob))) = (request_line.starts_with("GET "), request_line.split_once("/blobs/")) {
+        gets.lock().unwrap().push(blob.split(' ').next().unwrap_or("").to_string());
+    }
     let has_range = text.lines().any(|l| l.to_ascii_lowercase().starts_with("range:"));
     let is_target = text.starts_with("GET ") && text.lines().next().unwrap_or("").contains(&format!("/blobs/{digest}"));
     if is_target && has_range {
@@ -406,6 +417,7 @@ fn proxy_one(mut client: TcpStream, upstream: &str, digest: &str, fault: Fault, 
             }
         }
         Fault::Stall(n) if is_target && !has_range => Some(n),
+        Fault::AlwaysCut(n) if is_target => Some(n),
         _ => None,
     };
     match limit {
@@ -597,7 +609,7 @@ fn dockerd_killed_mid_pull_keeps_the_store_and_resumes() {
     reg.push_image("first", Some("latest"), "amd64", &[layer(tar_of(&[("one", Some(b"1"))]), Compression::Gzip)]);
     let small = layer(tar_of(&[("small", Some(&noise(50_000, 3)))]), Compression::Gzip);
     let big = layer(tar_of(&[("big", Some(&noise(1_500_000, 5)))]), Compression::None);
-    let (small_digest, big_digest) = (sha(&small.blob), sha(&big.blob));
+    let (small_digest, small_chain, big_digest) = (sha(&small.blob), sha(&small.tar), sha(&big.blob));
     reg.push_image("second", Some("latest"), "amd64", &[small, big]);
     let proxy = Proxy::start(&reg.addr, &big_digest, Fault::Stall(600_000));
     let mut d = Daemon::start(None, &[]);
@@ -606,11 +618,12 @@ fn dockerd_killed_mid_pull_keeps_the_store_and_resumes() {
 
     let second = format!("{}/second", proxy.addr);
     let mut pull = d.docker_cmd(&["pull", &second]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-    let partial = d.data_root.join("blobs/partial").join(big_digest.strip_prefix("sha256:").unwrap());
-    let verified_small = d.data_root.join("blobs/sha256").join(small_digest.strip_prefix("sha256:").unwrap());
+    // The small layer is committed, the big one half extracted into its staging directory.
+    wait_for_staged(&d, "big", 500_000);
+    let small_layer = d.data_root.join("image/overlay2/layerdb/sha256").join(&small_chain[7..]);
     let deadline = Instant::now() + Duration::from_secs(30);
-    while std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0) < 600_000 {
-        assert!(Instant::now() < deadline, "the stalled layer never got its first bytes");
+    while !small_layer.exists() {
+        assert!(Instant::now() < deadline, "the small layer was never committed");
         std::thread::sleep(Duration::from_millis(50));
     }
     d.kill9();
@@ -618,26 +631,38 @@ fn dockerd_killed_mid_pull_keeps_the_store_and_resumes() {
     d.spawn();
     let names = d.image_names();
     assert!(names.contains("/first:latest") && !names.contains("/second"), "{names}");
-    assert!(verified_small.exists() || d.data_root.join("image/overlay2/layerdb/sha256").read_dir().unwrap().count() >= 2, "the small layer was kept");
+    assert!(small_layer.exists(), "the finished layer was kept");
+    assert_eq!(names_in(&d.data_root.join("tmp")), Vec::<String>::new(), "the half-extracted layer is gone after the start");
+    // Written once: no compressed blob was kept anywhere.
+    for dir in ["blobs/sha256", "blobs/partial"] {
+        assert_eq!(names_in(&d.data_root.join(dir)), Vec::<String>::new(), "{dir}");
+    }
     proxy.release.store(true, Ordering::Relaxed);
-    let ranges_before = proxy.range_requests.load(Ordering::SeqCst);
-    // The stall only hits GETs without Range: a resumed download gets through.
+    let gets_before = proxy.blob_gets.lock().unwrap().len();
     let out = d.docker(&["pull", &second]);
     assert!(out.status.success(), "{}{}\n{}", stdout(&out), stderr(&out), d.log());
-    assert!(proxy.range_requests.load(Ordering::SeqCst) > ranges_before, "the partial layer was resumed, not restarted");
+    // The next pull starts at the layer it was on: the finished one is not fetched again.
+    let again: Vec<String> = proxy.blob_gets.lock().unwrap()[gets_before..].to_vec();
+    assert!(!again.contains(&small_digest), "the finished layer was downloaded again: {again:?}");
+    assert!(again.contains(&big_digest), "{again:?}");
+    assert!(stdout(&out).contains(&format!("{}: Already exists", &small_digest[7..19])), "{}", stdout(&out));
     let names = d.image_names();
     assert!(names.contains("/first:latest") && names.contains("/second:latest"), "{names}");
+    let sizes: Vec<u64> = std::fs::read_dir(d.data_root.join("overlay2")).unwrap().flatten().filter_map(|e| std::fs::metadata(e.path().join("diff/big")).ok()).map(|m| m.len()).collect();
+    assert_eq!(sizes, [1_500_000], "the big layer is whole");
 }
 
-/// Waits until the stalled download of `digest` has its first `bytes` in `blobs/partial`.
-fn wait_for_partial(d: &Daemon, digest: &str, bytes: u64) -> PathBuf {
-    let partial = d.data_root.join("blobs/partial").join(digest.strip_prefix("sha256:").unwrap());
+/// Waits until the file `name` of a layer being pulled holds `bytes` in its staging directory.
+fn wait_for_staged(d: &Daemon, name: &str, bytes: u64) {
     let deadline = Instant::now() + Duration::from_secs(30);
-    while std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0) < bytes {
+    loop {
+        let staged = std::fs::read_dir(d.data_root.join("tmp")).into_iter().flatten().flatten().filter_map(|e| std::fs::metadata(e.path().join("diff").join(name)).ok()).map(|m| m.len()).max();
+        if staged.unwrap_or(0) >= bytes {
+            return;
+        }
         assert!(Instant::now() < deadline, "the stalled layer never got its first bytes");
         std::thread::sleep(Duration::from_millis(50));
     }
-    partial
 }
 
 fn names_in(dir: &std::path::Path) -> Vec<String> {
@@ -664,7 +689,7 @@ fn rmi_during_a_pull_keeps_the_layer_the_pull_found() {
     // The pull has found the shared layer present ("Already exists") and is downloading the
     // other: removing the only image with that layer must leave it to the pull.
     let pull = d.docker_cmd(&["pull", &both_ref]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    wait_for_partial(&d, &top_digest, 600_000);
+    wait_for_staged(&d, "top", 500_000);
     let out = d.docker(&["rmi", "-f", &base_ref]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).ends_with(&format!("Deleted: {base_id}\n")), "the image goes, not the layer the pull holds: {}", stdout(&out));
@@ -685,13 +710,13 @@ fn prune_reclaims_what_a_killed_pull_left() {
     let reg = OwnRegistry::start(None);
     let small = layer(tar_of(&[("small", Some(&noise(50_000, 3)))]), Compression::Gzip);
     let big = layer(tar_of(&[("big", Some(&noise(1_500_000, 5)))]), Compression::None);
-    let (small_chain, small_blob_len, big_digest) = (sha(&small.tar), small.blob.len() as u64, sha(&big.blob));
+    let (small_chain, big_digest) = (sha(&small.tar), sha(&big.blob));
     reg.push_image("second", Some("latest"), "amd64", &[small, big]);
     let proxy = Proxy::start(&reg.addr, &big_digest, Fault::Stall(600_000));
     let mut d = Daemon::start(None, &[]);
     let second = format!("{}/second", proxy.addr);
     let mut pull = d.docker_cmd(&["pull", &second]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-    wait_for_partial(&d, &big_digest, 600_000);
+    wait_for_staged(&d, "big", 500_000);
     let small_layer = d.data_root.join("image/overlay2/layerdb/sha256").join(&small_chain[7..]);
     let deadline = Instant::now() + Duration::from_secs(30);
     while !small_layer.exists() {
@@ -702,10 +727,9 @@ fn prune_reclaims_what_a_killed_pull_left() {
     let _ = pull.wait();
     d.spawn();
 
-    // Kept for a resume: the committed layer, its verified blob, the partial one.
-    let partial_len = std::fs::metadata(d.data_root.join("blobs/partial").join(&big_digest[7..])).unwrap().len();
+    // Kept for a resume: the committed layer (no blob: layers are written once).
     let layer_size: u64 = std::fs::read_to_string(small_layer.join("size")).unwrap().trim().parse().unwrap();
-    let abandoned = layer_size + small_blob_len + partial_len;
+    let abandoned = layer_size;
     assert_eq!(d.api_get("/system/df")["LayersSize"].as_u64(), Some(abandoned), "df counts them");
     let out = d.docker(&["system", "df"]);
     let images_row: Vec<String> = stdout(&out).lines().nth(1).unwrap().split_whitespace().map(String::from).collect();
@@ -913,4 +937,136 @@ fn all_tags_quiet_default_tag_and_an_index_entry_by_digest() {
         let digests: Vec<&str> = v["RepoDigests"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
         assert!(digests.contains(&by_digest.as_str()) && digests.contains(&format!("{multi}@{}", sha(&index)).as_str()), "{cli:?}: {digests:?}");
     }
+}
+
+/// An ext4 file system of its own on a loop device, mounted `noatime` (so reading does not
+/// dirty anything); unmounted and detached on drop.
+struct LoopExt4 {
+    _dir: TempDir,
+    dev: String,
+    mnt: PathBuf,
+}
+
+impl LoopExt4 {
+    fn new(mib: u64) -> LoopExt4 {
+        let dir = TempDir::new("pf-loop");
+        let img = dir.join("ext4.img");
+        std::fs::File::create(&img).unwrap().set_len(mib << 20).unwrap();
+        assert!(Command::new("mkfs.ext4").args(["-q", "-F"]).arg(&img).status().unwrap().success());
+        let out = Command::new("losetup").args(["-f", "--show"]).arg(&img).output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let dev = stdout(&out).trim().to_string();
+        let mnt = dir.join("mnt");
+        std::fs::create_dir_all(&mnt).unwrap();
+        let l = LoopExt4 { _dir: dir, dev, mnt };
+        nix::mount::mount(Some(l.dev.as_str()), &l.mnt, Some("ext4"), nix::mount::MsFlags::MS_NOATIME, None::<&str>).unwrap();
+        l
+    }
+
+    fn name(&self) -> &str {
+        self.dev.trim_start_matches("/dev/")
+    }
+
+    /// The block device's `major:minor`.
+    fn dev_numbers(&self) -> String {
+        std::fs::read_to_string(format!("/sys/block/{}/dev", self.name())).unwrap().trim().to_string()
+    }
+
+    /// Bytes the device has had written to it.
+    fn written(&self) -> u64 {
+        let stat = std::fs::read_to_string(format!("/sys/block/{}/stat", self.name())).unwrap();
+        stat.split_whitespace().nth(6).unwrap().parse::<u64>().unwrap() * 512
+    }
+
+    /// Dirty and under-writeback page cache of the device's file system, in kB (the
+    /// backing device's own accounting in debugfs), if the kernel shows it.
+    fn unwritten_kb(&self) -> Option<u64> {
+        let stats = std::fs::read_to_string(format!("/sys/kernel/debug/bdi/{}/stats", self.dev_numbers())).ok()?;
+        let field = |name: &str| stats.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<u64>().ok());
+        Some(field("BdiReclaimable:")? + field("BdiWriteback:")?)
+    }
+}
+
+impl Drop for LoopExt4 {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.mnt, nix::mount::MntFlags::MNT_DETACH);
+        let _ = Command::new("losetup").arg("-d").arg(&self.dev).status();
+    }
+}
+
+fn files_under(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let Ok(ft) = e.file_type() else { continue };
+        if ft.is_dir() {
+            files_under(&e.path(), out);
+        } else if ft.is_file() {
+            out.push(e.path());
+        }
+    }
+}
+
+#[test]
+fn a_pull_writes_once_leaves_nothing_dirty_and_little_cached() {
+    if !require_root() {
+        return;
+    }
+    let reg = OwnRegistry::start(None);
+    let layers: Vec<Layer> = (0..4).map(|i| layer(tar_of(&[(&format!("noise{i}"), Some(&noise(5 << 20, 100 + i as u64)))]), if i % 2 == 0 { Compression::Gzip } else { Compression::None })).collect();
+    let plain_bytes: u64 = layers.iter().map(|l| l.tar.len() as u64).sum();
+    reg.push_image("flash", Some("latest"), "amd64", &layers);
+    // Declared first, dropped last: the daemon is gone before the file system goes.
+    let fs = LoopExt4::new(256);
+    let d = Daemon::start(Some(fs.mnt.join("data")), &[]);
+    let before = fs.written();
+    let out = d.docker(&["pull", &format!("{}/flash", reg.addr)]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    // Read the moment the pull returns.
+    let unwritten = fs.unwritten_kb();
+    let written = fs.written() - before;
+
+    eprintln!("pull onto a loop ext4: {written} bytes written for {plain_bytes} layer bytes, {unwritten:?} kB unwritten at return");
+    // Durable when it returns: nothing of the store waits in the page cache for writeback.
+    if let Some(kb) = unwritten {
+        // The bdi counters are per-CPU sums read without folding: a few hundred kB of slack.
+        assert!(kb <= 512, "{kb} kB of the store were not on disk when pull returned");
+    }
+    // Written once: the layers' bytes and the file system's metadata, not a blob besides.
+    let ratio = written as f64 / plain_bytes as f64;
+    assert!(ratio < 1.3, "{written} bytes written for {plain_bytes} bytes of layers ({ratio:.2}x)");
+    // The extracted files left the page cache.
+    let mut files = Vec::new();
+    files_under(&fs.mnt.join("data/overlay2"), &mut files);
+    let cached: u64 = files.iter().map(|f| dockbox::writeback::cached_bytes(&std::fs::File::open(f).unwrap()).unwrap()).sum();
+    eprintln!("{cached} bytes of the pulled files cached");
+    assert!(cached <= 8 << 20, "{cached} bytes of the pulled files are still cached");
+    let sizes: u64 = files.iter().map(|f| std::fs::metadata(f).unwrap().len()).sum();
+    assert!(sizes >= 20 << 20, "the layers were extracted: {sizes}");
+}
+
+#[test]
+fn a_pull_cut_off_for_good_keeps_its_finished_layers_for_the_next() {
+    if !require_root() {
+        return;
+    }
+    let reg = OwnRegistry::start(None);
+    let small = layer(tar_of(&[("small", Some(&noise(50_000, 3)))]), Compression::Gzip);
+    let big = layer(tar_of(&[("big", Some(&noise(1_500_000, 5)))]), Compression::Gzip);
+    let (small_digest, small_chain, big_digest) = (sha(&small.blob), sha(&small.tar), sha(&big.blob));
+    reg.push_image("lossy", Some("latest"), "amd64", &[small, big]);
+    let failing = Proxy::start(&reg.addr, &big_digest, Fault::AlwaysCut(100_000));
+    let d = Daemon::start(None, &[]);
+    let out = d.docker(&["pull", &format!("{}/lossy", failing.addr)]);
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(stderr(&out).contains(&format!("error pulling layer {big_digest}")), "{}", stderr(&out));
+    assert!(failing.range_requests.load(Ordering::SeqCst) >= 1, "the cut layer was continued with Range requests first");
+    assert!(d.data_root.join("image/overlay2/layerdb/sha256").join(&small_chain[7..]).exists(), "the finished layer was kept");
+    assert_eq!(names_in(&d.data_root.join("tmp")), Vec::<String>::new(), "the cut layer left nothing staged");
+
+    // The network is back: only the layer the pull was on is fetched.
+    let healthy = Proxy::start(&reg.addr, "sha256:none", Fault::CutOnce(0));
+    let out = d.docker(&["pull", &format!("{}/lossy", healthy.addr)]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let gets = healthy.blob_gets.lock().unwrap().clone();
+    assert!(!gets.contains(&small_digest) && gets.contains(&big_digest), "{gets:?}");
+    assert!(stdout(&out).contains(&format!("{}: Already exists", &small_digest[7..19])), "{}", stdout(&out));
 }

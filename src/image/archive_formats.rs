@@ -3,18 +3,17 @@
 //! container export and `docker import`, plus history and prune.
 
 use super::{chain_ids, diff_ids, ImageStore};
-use crate::archive::{extract_layer, Whiteouts};
 use crate::reference::Reference;
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-const TAR_SPLIT: &str = "tar-split.json.gz";
+use super::layer_stream::TAR_SPLIT;
 const MEDIA_OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 const MEDIA_OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 const MEDIA_OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -166,61 +165,6 @@ impl ImageStore {
         self.layer_dir(chain_id).join(TAR_SPLIT)
     }
 
-    /// Records how to reproduce the layer tar at `plain_tar` byte for byte from the layer's
-    /// diff: the raw bytes between file contents, and each file's path and size (Docker's
-    /// tar-split idea), stored gzip-compressed as JSON lines.
-    pub fn record_tar_split(&self, chain_id: &str, plain_tar: &Path) -> io::Result<()> {
-        let mut raw = File::open(plain_tar)?;
-        let len = raw.metadata()?.len();
-        let mut archive = tar::Archive::new(File::open(plain_tar)?);
-        let mut lines: Vec<Value> = Vec::new();
-        let mut segment = |lines: &mut Vec<Value>, from: u64, to: u64| -> io::Result<()> {
-            if to > from {
-                let mut buf = vec![0u8; (to - from) as usize];
-                raw.seek(SeekFrom::Start(from))?;
-                raw.read_exact(&mut buf)?;
-                lines.push(json!({"type": 2, "payload": crate::base64::encode(&buf)}));
-            }
-            Ok(())
-        };
-        let mut at = 0u64;
-        for entry in archive.entries()? {
-            let entry = entry?;
-            let size = entry.header().entry_size()?;
-            if !matches!(entry.header().entry_type(), tar::EntryType::Regular | tar::EntryType::Continuous) || size == 0 {
-                continue;
-            }
-            let parts = crate::archive::clean_components(&entry.path_bytes())?;
-            let name = parts.iter().map(|p| String::from_utf8_lossy(p).into_owned()).collect::<Vec<_>>().join("/");
-            let pos = entry.raw_file_position();
-            segment(&mut lines, at, pos)?;
-            lines.push(json!({"type": 1, "name": name, "size": size}));
-            at = pos + size;
-        }
-        segment(&mut lines, at, len)?;
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        for l in &lines {
-            serde_json::to_writer(&mut gz, l)?;
-            gz.write_all(b"\n")?;
-        }
-        let bytes = gz.finish()?;
-        let _guard = self.lock();
-        crate::sys::write_atomic(&self.tar_split_path(chain_id), &bytes)
-    }
-
-    /// [`record_tar_split`](Self::record_tar_split) for a plain or gzip-compressed layer blob.
-    pub fn record_tar_split_from_blob(&self, chain_id: &str, blob: &Path) -> io::Result<()> {
-        let mut head = [0u8; 2];
-        if File::open(blob)?.read(&mut head)? == 2 && head == [0x1f, 0x8b] {
-            let plain = self.tmp_dir().join(tmp_name("gunzip"));
-            let r = io::copy(&mut flate2::read::GzDecoder::new(File::open(blob)?), &mut File::create(&plain)?).and_then(|_| self.record_tar_split(chain_id, &plain));
-            let _ = std::fs::remove_file(&plain);
-            r
-        } else {
-            self.record_tar_split(chain_id, blob)
-        }
-    }
-
     fn diff_dir(&self, chain_id: &str) -> io::Result<PathBuf> {
         let cache = self.cache_id(chain_id).ok_or_else(|| bad(format!("layer {chain_id} does not exist")))?;
         Ok(self.layers_dir().join(cache).join("diff"))
@@ -269,54 +213,51 @@ impl ImageStore {
         }
     }
 
-    /// Extracts a plain or gzip layer tar from `file` on top of `parent`, verifying the diff
-    /// id when one is expected, and commits it (once) with its tar-split; `hold` holds it from
-    /// before it is looked for. Returns the diff id and the chain id.
-    pub(super) fn register_layer(&self, file: &Path, parent: Option<&str>, expected_diff: Option<&str>, hold: &mut super::refcount::Hold<'_>) -> io::Result<(String, String)> {
-        let mut head = [0u8; 2];
-        let gz = File::open(file)?.read(&mut head)? == 2 && head == [0x1f, 0x8b];
-        let plain = if gz {
-            let p = self.tmp_dir().join(tmp_name("gunzip"));
-            io::copy(&mut flate2::read::GzDecoder::new(File::open(file)?), &mut File::create(&p)?)?;
-            p
-        } else {
-            file.to_path_buf()
-        };
-        let result = (|| {
-            let mut hasher = Sha256::new();
-            io::copy(&mut File::open(&plain)?, &mut hasher)?;
-            let diff_id = format!("sha256:{:x}", hasher.finalize());
-            if let Some(want) = expected_diff {
-                if want != diff_id {
-                    return Err(bad(format!("invalid diffID for layer: expected {want:?}, got {diff_id:?}")));
-                }
-            }
-            let chain = match parent {
-                None => diff_id.clone(),
-                Some(p) => chain_ids(&[p.to_string(), diff_id.clone()])[1].clone(),
-            };
-            hold.add(std::slice::from_ref(&chain), &[]);
-            if !self.layer_exists(&chain) {
-                let work = self.tmp_dir().join(tmp_name("layer"));
-                std::fs::create_dir_all(work.join("diff"))?;
-                let size = extract_layer(File::open(&plain)?, &work.join("diff"), Whiteouts::Overlay);
-                match size {
-                    Ok(size) => self.commit_extracted(&work, &chain, &diff_id, parent, size)?,
-                    Err(e) => {
-                        let _ = std::fs::remove_dir_all(&work);
-                        return Err(tar_error(e));
+    /// Extracts a layer tar (plain, gzip or zstd) read from `input` on top of `parent` in one
+    /// pass (see `layer_stream`), verifying the diff id when one is expected, and commits it
+    /// (once) with its tar-split; `hold` holds it from before it is looked for. Returns the
+    /// diff id and the chain id.
+    pub(super) fn register_layer(&self, input: &mut dyn Read, parent: Option<&str>, expected_diff: Option<&str>, hold: &mut super::refcount::Hold<'_>) -> io::Result<(String, String)> {
+        let boxed: Box<dyn Read + '_> = Box::new(input);
+        let mut plain = super::layer_stream::decompressed(BufReader::with_capacity(64 << 10, boxed))?;
+        let staged = match self.stage_layer_hashed(&mut plain, "register") {
+            Ok(s) => s,
+            Err(f) => {
+                if let (Some(want), Some(got)) = (expected_diff, &f.diff_id) {
+                    if want != got {
+                        return Err(bad(format!("invalid diffID for layer: expected {want:?}, got {got:?}")));
                     }
                 }
+                return Err(tar_error(f.error));
             }
-            if !self.tar_split_path(&chain).exists() {
-                self.record_tar_split(&chain, &plain)?;
+        };
+        self.register_staged(staged, parent, expected_diff, hold)
+    }
+
+    /// Commits a staged layer on top of `parent` (see [`register_layer`](Self::register_layer)).
+    pub(super) fn register_staged(&self, staged: super::layer_stream::Staged, parent: Option<&str>, expected_diff: Option<&str>, hold: &mut super::refcount::Hold<'_>) -> io::Result<(String, String)> {
+        let diff_id = staged.diff_id.clone();
+        if let Some(want) = expected_diff {
+            if want != diff_id {
+                staged.discard();
+                return Err(bad(format!("invalid diffID for layer: expected {want:?}, got {diff_id:?}")));
             }
-            Ok((diff_id, chain))
-        })();
-        if gz {
-            let _ = std::fs::remove_file(&plain);
         }
-        result
+        let chain = match parent {
+            None => diff_id.clone(),
+            Some(p) => chain_ids(&[p.to_string(), diff_id.clone()])[1].clone(),
+        };
+        hold.add(std::slice::from_ref(&chain), &[]);
+        if !self.layer_exists(&chain) {
+            self.commit_extracted(&staged.work, &chain, &diff_id, parent, staged.size)?;
+        } else {
+            if !self.tar_split_path(&chain).exists() {
+                let _guard = self.lock();
+                let _ = std::fs::rename(staged.work.join(TAR_SPLIT), self.tar_split_path(&chain));
+            }
+            staged.discard();
+        }
+        Ok((diff_id, chain))
     }
 
     /// Stores an image config (its id is its digest) and returns the id. The caller holds
@@ -466,8 +407,12 @@ impl ImageStore {
     }
 
     fn load_from(&self, input: &mut dyn Read, dir: &Path) -> io::Result<Vec<String>> {
-        // Only regular files are unpacked (as numbered files); links are remembered by name.
+        // Regular files that look like layers (a tar, gzip or zstd stream) are staged as they
+        // are read, written once; other regular files are unpacked (as numbered files); links
+        // are remembered by name. Nothing is committed before the manifest is read.
         let mut files: HashMap<String, PathBuf> = HashMap::new();
+        let mut layers: HashMap<String, usize> = HashMap::new();
+        let mut staged = StagedLayers::default();
         let mut links: HashMap<String, String> = HashMap::new();
         let mut archive = tar::Archive::new(input);
         for (n, entry) in archive.entries().map_err(tar_error)?.enumerate() {
@@ -476,9 +421,31 @@ impl ImageStore {
             let name = parts.iter().map(|p| String::from_utf8_lossy(p).into_owned()).collect::<Vec<_>>().join("/");
             match entry.header().entry_type() {
                 tar::EntryType::Regular | tar::EntryType::Continuous => {
-                    let p = dir.join(n.to_string());
-                    copy_entry(&mut entry, &mut File::create(&p)?)?;
-                    files.insert(name, p);
+                    let mut head = Vec::with_capacity(512);
+                    (&mut entry).take(512).read_to_end(&mut head).map_err(tar_error)?;
+                    if looks_like_layer(&head) {
+                        let remaining = entry.size().saturating_sub(head.len() as u64);
+                        let mut whole = (&head[..]).chain(CutShort { inner: &mut entry, remaining, cut: false });
+                        let boxed: Box<dyn Read + '_> = Box::new(&mut whole);
+                        let result = super::layer_stream::decompressed(BufReader::with_capacity(64 << 10, boxed))
+                            .map_err(|error| super::layer_stream::StageFailure { error, diff_id: None })
+                            .and_then(|mut plain| self.stage_layer_hashed(&mut plain, "load"));
+                        // An archive cut short is the archive's fault, whatever was in it.
+                        if whole.get_ref().1.cut {
+                            if let Ok(s) = result {
+                                s.discard();
+                            }
+                            return Err(bad("unexpected EOF"));
+                        }
+                        layers.insert(name, staged.0.len());
+                        staged.0.push(Some(result));
+                    } else {
+                        let p = dir.join(n.to_string());
+                        let mut f = File::create(&p)?;
+                        f.write_all(&head)?;
+                        copy_entry(&mut entry, &mut f)?;
+                        files.insert(name, p);
+                    }
                 }
                 tar::EntryType::Symlink | tar::EntryType::Link => {
                     let target = entry.link_name_bytes().map(|b| b.into_owned()).unwrap_or_default();
@@ -490,19 +457,28 @@ impl ImageStore {
                 _ => {}
             }
         }
-        let lookup = |name: &str| -> io::Result<PathBuf> {
+        let lookup_any = |name: &str| -> io::Result<Found> {
             let mut n = name.trim_start_matches("./").to_string();
             for _ in 0..16 {
                 if let Some(p) = files.get(&n) {
-                    return Ok(p.clone());
+                    return Ok(Found::File(p.clone()));
+                }
+                if let Some(i) = layers.get(&n) {
+                    return Ok(Found::Layer(*i));
                 }
                 // Docker's words for a file the manifest names and the archive lacks.
                 n = links.get(&n).cloned().ok_or_else(|| bad(format!("invalid archive: open {name}: no such file or directory")))?;
             }
             Err(bad(format!("invalid archive: too many levels of links for {name}")))
         };
+        let lookup = |name: &str| -> io::Result<PathBuf> {
+            match lookup_any(name)? {
+                Found::File(p) => Ok(p),
+                Found::Layer(_) => Err(bad(format!("invalid archive: {name} is a layer, not JSON"))),
+            }
+        };
         // (config path, tags, layer paths)
-        let mut wanted: Vec<(PathBuf, Vec<String>, Vec<PathBuf>)> = Vec::new();
+        let mut wanted: Vec<(PathBuf, Vec<String>, Vec<Found>)> = Vec::new();
         let names = |v: &Value, key: &str| -> io::Result<String> { v[key].as_str().map(str::to_string).ok_or_else(|| bad(format!("invalid archive: manifest.json: {key} is not a string"))) };
         if let Ok(m) = lookup("manifest.json") {
             let v: Value = serde_json::from_slice(&std::fs::read(m)?).map_err(|e| bad(format!("invalid archive: failed to decode manifest.json: {e}")))?;
@@ -513,16 +489,17 @@ impl ImageStore {
             };
             for e in entries {
                 let tags = e["RepoTags"].as_array().map(|a| a.iter().filter_map(|t| t.as_str().map(str::to_string)).collect()).unwrap_or_default();
-                let layers = e["Layers"].as_array().cloned().unwrap_or_default().iter().map(|l| lookup(l.as_str().unwrap_or(""))).collect::<io::Result<_>>()?;
+                let layers = e["Layers"].as_array().cloned().unwrap_or_default().iter().map(|l| lookup_any(l.as_str().unwrap_or(""))).collect::<io::Result<_>>()?;
                 wanted.push((lookup(&names(&e, "Config")?)?, tags, layers));
             }
         } else if let Ok(i) = lookup("index.json") {
+            let blob_any = |d: &str| lookup_any(&format!("blobs/{}", d.replacen(':', "/", 1)));
             let blob = |d: &str| lookup(&format!("blobs/{}", d.replacen(':', "/", 1)));
             let v: Value = serde_json::from_slice(&std::fs::read(i)?).map_err(|e| bad(format!("invalid archive: failed to decode index.json: {e}")))?;
             for e in v["manifests"].as_array().cloned().unwrap_or_default() {
                 let m: Value = serde_json::from_slice(&std::fs::read(blob(e["digest"].as_str().unwrap_or(""))?)?).map_err(|e| bad(format!("invalid archive: failed to decode image manifest: {e}")))?;
                 let name = e["annotations"]["io.containerd.image.name"].as_str().map(str::to_string);
-                let layers = m["layers"].as_array().cloned().unwrap_or_default().iter().map(|l| blob(l["digest"].as_str().unwrap_or(""))).collect::<io::Result<_>>()?;
+                let layers = m["layers"].as_array().cloned().unwrap_or_default().iter().map(|l| blob_any(l["digest"].as_str().unwrap_or(""))).collect::<io::Result<_>>()?;
                 wanted.push((blob(m["config"]["digest"].as_str().unwrap_or(""))?, name.into_iter().collect(), layers));
             }
         } else {
@@ -549,8 +526,8 @@ impl ImageStore {
                 hold.add(&chains, &[]);
                 new_layers.extend(chains.into_iter().filter(|c| !self.layer_exists(c)));
                 let mut parent: Option<String> = None;
-                for (i, (diff, path)) in diffs.iter().zip(layers).enumerate() {
-                    let (_, chain) = self.register_layer(path, parent.as_deref(), Some(diff), &mut hold).map_err(|e| {
+                for (i, (diff, found)) in diffs.iter().zip(layers).enumerate() {
+                    let (_, chain) = self.register_found(found, &mut staged, parent.as_deref(), diff, &mut hold).map_err(|e| {
                         let text = e.to_string();
                         match text.strip_prefix("invalid diffID for layer:") {
                             Some(rest) => bad(format!("invalid diffID for layer {i}:{rest}")),
@@ -586,14 +563,50 @@ impl ImageStore {
         Ok(printed)
     }
 
+    /// Registers a layer of an archive being loaded: staged as it was read, or (a file that
+    /// did not look like a layer) read from its file now.
+    fn register_found(&self, found: &Found, staged: &mut StagedLayers, parent: Option<&str>, diff: &str, hold: &mut super::refcount::Hold<'_>) -> io::Result<(String, String)> {
+        let i = match found {
+            Found::File(p) => return self.register_layer(&mut File::open(p)?, parent, Some(diff), hold),
+            Found::Layer(i) => *i,
+        };
+        match staged.0[i].take() {
+            Some(Ok(s)) => {
+                let r = self.register_staged(s, parent, Some(diff), hold);
+                if let Ok((d, _)) = &r {
+                    staged.1.insert(i, d.clone());
+                }
+                r
+            }
+            Some(Err(f)) => match &f.diff_id {
+                Some(got) if got != diff => Err(bad(format!("invalid diffID for layer: expected {diff:?}, got {got:?}"))),
+                _ => Err(tar_error(f.error)),
+            },
+            // The same layer again (two images of the archive share it): already committed.
+            None => {
+                let got = staged.1.get(&i).cloned().unwrap_or_default();
+                if got != diff {
+                    return Err(bad(format!("invalid diffID for layer: expected {diff:?}, got {got:?}")));
+                }
+                let chain = match parent {
+                    None => got.clone(),
+                    Some(p) => chain_ids(&[p.to_string(), got.clone()])[1].clone(),
+                };
+                hold.add(std::slice::from_ref(&chain), &[]);
+                if !self.layer_exists(&chain) {
+                    return Err(bad(format!("invalid archive: layer {got} is used on two different parents")));
+                }
+                Ok((got, chain))
+            }
+        }
+    }
+
     /// `docker import`: one layer from a tar of a root filesystem, with a fresh config that
     /// `changes` (already parsed Dockerfile instructions, as config keys) amend.
     pub fn import(&self, input: &mut dyn Read, reference: Option<&Reference>, changes: &serde_json::Map<String, Value>, message: &str) -> io::Result<String> {
-        let path = self.tmp_dir().join(tmp_name("import"));
         let result = (|| {
-            io::copy(input, &mut File::create(&path)?)?;
             let mut hold = self.hold();
-            let (diff_id, _) = self.register_layer(&path, None, None, &mut hold)?;
+            let (diff_id, _) = self.register_layer(input, None, None, &mut hold)?;
             let now = crate::sys::rfc3339_nanos(std::time::SystemTime::now());
             let mut cfg = serde_json::Map::new();
             for (k, v) in changes {
@@ -615,8 +628,52 @@ impl ImageStore {
             }
             Ok(id)
         })();
-        let _ = std::fs::remove_file(&path);
         result
+    }
+}
+
+/// A file of a loaded archive: unpacked to a file, or staged as a layer.
+enum Found {
+    File(PathBuf),
+    Layer(usize),
+}
+
+/// The layers of an archive being loaded, staged as read (taken when committed; the rest are
+/// discarded), and the diff id of each committed.
+#[derive(Default)]
+struct StagedLayers(Vec<Option<Result<super::layer_stream::Staged, super::layer_stream::StageFailure>>>, HashMap<usize, String>);
+
+impl Drop for StagedLayers {
+    fn drop(&mut self) {
+        for s in self.0.drain(..).flatten().flatten() {
+            s.discard();
+        }
+    }
+}
+
+/// Whether a file of an archive starts as a layer does: gzip, zstd, a POSIX/GNU tar header,
+/// or the zero blocks of an empty tar.
+fn looks_like_layer(head: &[u8]) -> bool {
+    head.starts_with(&[0x1f, 0x8b]) || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) || (head.len() >= 262 && &head[257..262] == b"ustar") || (head.len() == 512 && head.iter().all(|b| *b == 0))
+}
+
+/// A tar entry's data that notices when the archive ends inside it (the entry then reads as
+/// short, not as an error).
+struct CutShort<R> {
+    inner: R,
+    remaining: u64,
+    cut: bool,
+}
+
+impl<R: Read> Read for CutShort<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf).map_err(tar_error)?;
+        if n == 0 && !buf.is_empty() && self.remaining > 0 {
+            self.cut = true;
+            return Err(bad("unexpected EOF"));
+        }
+        self.remaining = self.remaining.saturating_sub(n as u64);
+        Ok(n)
     }
 }
 

@@ -5,11 +5,10 @@
 //! `imagedb/metadata/sha256/<id>/parent`, which is what the builder's cache looks children up
 //! by and what keeps `docker rmi` from deleting an image other images were made from.
 
-use super::{archive_formats::HashingWriter, diff_ids, hex_of, Image, ImageStore};
+use super::{diff_ids, hex_of, Image, ImageStore};
 use serde_json::{json, Value};
-use sha2::{Digest as _, Sha256};
 use std::collections::{BTreeSet, HashMap};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 /// The diff id of a layer tar with no entries (the end-of-archive blocks alone): Docker counts
@@ -159,18 +158,35 @@ impl ImageStore {
         };
         let mut empty_layer = true;
         if let Some(dir) = new.layer_dir {
-            let tar_path = self.tmp_dir().join(format!("commit-{}", &crate::ids::new_id()[..16]));
-            let result = (|| {
-                let mut out = HashingWriter { inner: io::BufWriter::new(std::fs::File::create(&tar_path)?), hasher: Sha256::new(), count: 0 };
-                super::tar_directory(dir, &mut out, true)?;
-                out.flush()?;
-                if format!("sha256:{:x}", out.hasher.finalize()) == EMPTY_LAYER_DIFF_ID {
-                    return Ok(None);
+            // The layer tar goes through a pipe, straight into its staging directory: written
+            // once, no tar file in between.
+            let (reader, writer) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)?;
+            let (mut reader, mut writer) = (std::fs::File::from(reader), std::fs::File::from(writer));
+            let (written, staged) = std::thread::scope(|scope| {
+                let tarring = scope.spawn(move || {
+                    let r = super::tar_directory(dir, &mut writer, true);
+                    drop(writer);
+                    r
+                });
+                let staged = self.stage_layer(&mut reader, "commit");
+                drop(reader);
+                (tarring.join().unwrap_or_else(|_| Err(io::Error::other("tar of the layer panicked"))), staged)
+            });
+            let result = match (written, staged) {
+                (Err(e), Ok(staged)) => {
+                    staged.discard();
+                    Err(e)
                 }
-                let top = parent.as_ref().and_then(|p| p.layers.last().cloned());
-                self.register_layer(&tar_path, top.as_deref(), None, &mut hold).map(|(diff_id, _)| Some(diff_id))
-            })();
-            let _ = std::fs::remove_file(&tar_path);
+                (Err(e), Err(_)) | (Ok(()), Err(e)) => Err(e),
+                (Ok(()), Ok(staged)) if staged.diff_id == EMPTY_LAYER_DIFF_ID => {
+                    staged.discard();
+                    Ok(None)
+                }
+                (Ok(()), Ok(staged)) => {
+                    let top = parent.as_ref().and_then(|p| p.layers.last().cloned());
+                    self.register_staged(staged, top.as_deref(), None, &mut hold).map(|(diff_id, _)| Some(diff_id))
+                }
+            };
             if let Some(diff_id) = result? {
                 rootfs.push(diff_id);
                 empty_layer = false;

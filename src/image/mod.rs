@@ -8,19 +8,18 @@
 //! image/overlay2/repositories.json                        {"Repositories":{name:{ref:id}}}
 //! overlay2/<cache-id>/{diff/,link,lower,work/}            extracted layers
 //! overlay2/l/<short> -> ../<cache-id>/diff
-//! tmp/                                                    extractions in progress
-//! blobs/partial/<hex>                                     a layer download in progress
-//! blobs/sha256/<hex>                                      a verified layer download
+//! tmp/layer-<short>-<r>/{diff/,tar-split.json.gz}         a layer being staged (layer_stream)
 //! ```
-//! Downloads outlive a crash: a partial blob is resumed (re-hashed, then a `Range` request)
-//! and a verified one is used as is, until the image that needed it is committed (or
-//! `docker image prune` deletes it).
+//! Layers are written once, streamed into a staging directory and renamed into place; layers
+//! committed by a pull that then failed stay, so the next pull downloads only the rest.
+//! (`blobs/` holds what older versions downloaded; prune still deletes it.)
 //! Anything becomes visible by a rename, so a kill at any point leaves no half-made image.
 
 mod archive_formats;
 mod commit;
 pub mod run_config;
 mod distribution;
+mod layer_stream;
 mod progress;
 mod pull;
 mod push;
@@ -325,24 +324,30 @@ impl ImageStore {
         crate::sys::write_atomic(&path, bytes)
     }
 
-    /// Makes an extracted layer (`work`, holding `diff/`) visible: the overlay2 directory by
-    /// rename, its short link, then the layerdb entry, files fsynced, by rename — the step
-    /// that makes it count as present. Another commit of the same layer that won the race
-    /// makes this one a no-op.
+    /// Makes an extracted layer (`work`, holding `diff/`, perhaps its tar-split) visible:
+    /// everything it needs is written first (its link and lower files, the layerdb entry
+    /// prepared in `layerdb/tmp`) and one `syncfs` puts all of it and the extracted files on
+    /// disk; then the overlay2 directory is renamed into place, its short link made, and the
+    /// layerdb entry renamed into place — the step that makes it count as present — and that
+    /// directory fsynced. No file is fsynced one by one. Another commit of the same layer
+    /// that won the race makes this one a no-op.
     fn commit_extracted(&self, work: &Path, chain_id: &str, diff_id: &str, parent: Option<&str>, size: u64) -> io::Result<()> {
-        use std::io::Write as _;
-        // The extracted files are written without fsync (one each would be slow): one syncfs,
-        // before the store lock (it may take a while), puts them on disk before the layerdb
-        // entry makes the layer present, or a power cut could leave it with empty files.
-        crate::durable::syncfs(&std::fs::File::open(work)?)?;
-        let _guard = self.lock();
-        if self.layer_exists(chain_id) {
+        let set = self.meta_dir().join("layerdb/tmp").join(format!("write-set-{}", &crate::ids::new_id()[..16]));
+        let result = self.commit_prepared(work, &set, chain_id, diff_id, parent, size);
+        if result.is_err() || work.exists() {
             let _ = std::fs::remove_dir_all(work);
+            let _ = std::fs::remove_dir_all(&set);
+        }
+        result
+    }
+
+    fn commit_prepared(&self, work: &Path, set: &Path, chain_id: &str, diff_id: &str, parent: Option<&str>, size: u64) -> io::Result<()> {
+        if self.layer_exists(chain_id) {
             return Ok(());
         }
         let layers = self.layers_dir();
         let link = short_link_name();
-        crate::sys::write_atomic(&work.join("link"), link.as_bytes())?;
+        std::fs::write(work.join("link"), link.as_bytes())?;
         if let Some(parent) = parent {
             let parent_cache = self.cache_id(parent).ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("parent layer {parent} is missing")))?;
             let parent_link = std::fs::read_to_string(layers.join(&parent_cache).join("link"))?;
@@ -351,32 +356,42 @@ impl ImageStore {
                 lower = format!("{lower}:{}", parent_lower.trim());
             }
             if lower.split(':').count() >= MAX_LAYER_DEPTH {
-                let _ = std::fs::remove_dir_all(work);
                 return Err(io::Error::other("max depth exceeded"));
             }
-            crate::sys::write_atomic(&work.join("lower"), lower.as_bytes())?;
+            std::fs::write(work.join("lower"), lower.as_bytes())?;
             std::fs::create_dir_all(work.join("work"))?;
         }
         let cache_id = crate::ids::new_id();
-        crate::durable::step_at("rename", &layers.join(&cache_id));
-        std::fs::rename(work, layers.join(&cache_id))?;
-        crate::durable::step_at("symlink", &layers.join("l").join(&link));
-        std::os::unix::fs::symlink(format!("../{cache_id}/diff"), layers.join("l").join(&link))?;
-        let set = self.meta_dir().join("layerdb/tmp").join(format!("write-set-{}", &crate::ids::new_id()[..16]));
-        crate::durable::step_at("mkdir", &set);
-        std::fs::create_dir_all(&set)?;
-        let mut files: Vec<(&str, String)> = vec![("diff", diff_id.to_string()), ("size", size.to_string()), ("cache-id", cache_id)];
+        crate::durable::step_at("mkdir", set);
+        std::fs::create_dir_all(set)?;
+        // A tar-split recorded while staging goes with the layer's record, so save and push
+        // find it from the moment the layer exists.
+        let staged_split = work.join(layer_stream::TAR_SPLIT);
+        if staged_split.exists() {
+            std::fs::rename(&staged_split, set.join(layer_stream::TAR_SPLIT))?;
+        }
+        let mut files: Vec<(&str, String)> = vec![("diff", diff_id.to_string()), ("size", size.to_string()), ("cache-id", cache_id.clone())];
         if let Some(parent) = parent {
             files.push(("parent", parent.to_string()));
         }
         for (name, value) in files {
             crate::durable::step_at("write", &set.join(name));
-            let mut f = std::fs::File::create(set.join(name))?;
-            f.write_all(value.as_bytes())?;
-            crate::durable::fsync(&f)?;
+            std::fs::write(set.join(name), value.as_bytes())?;
         }
+        // One syncfs, before the store lock (it may take a while), puts the extracted files
+        // and the records on disk before a rename makes the layer present, or a power cut
+        // could leave it with empty files.
+        crate::durable::syncfs(&std::fs::File::open(work)?)?;
+        let _guard = self.lock();
+        if self.layer_exists(chain_id) {
+            return Ok(());
+        }
+        crate::durable::step_at("rename", &layers.join(&cache_id));
+        std::fs::rename(work, layers.join(&cache_id))?;
+        crate::durable::step_at("symlink", &layers.join("l").join(&link));
+        std::os::unix::fs::symlink(format!("../{cache_id}/diff"), layers.join("l").join(&link))?;
         crate::durable::step_at("rename", &self.layer_dir(chain_id));
-        std::fs::rename(&set, self.layer_dir(chain_id))?;
+        std::fs::rename(set, self.layer_dir(chain_id))?;
         crate::durable::fsync_dir(&self.layerdb_dir())
     }
 

@@ -4,14 +4,13 @@
 
 use super::progress::{bytes as progress_bytes, status, with_id};
 use super::{chain_ids, diff_ids, ImageStore, PullError, PullErrorKind, PullOptions};
-use crate::archive::{extract_layer, Whiteouts};
+use super::layer_stream::{decompressed, Staged};
 use crate::reference::Reference;
-use crate::registry::{Descriptor, RegistryClient, RegistryError, VerifyingReader};
+use crate::registry::{Descriptor, RegistryClient, RegistryError};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 use std::collections::{HashMap, VecDeque};
-use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
@@ -55,35 +54,10 @@ fn short_id(digest: &str) -> String {
     hex[..hex.len().min(12)].to_string()
 }
 
-/// Random names for temporary files and short layer links.
-fn random_suffix() -> String {
-    crate::ids::new_id()[..16].to_string()
-}
-
-/// Counts bytes read and reports them through a throttled callback.
-struct Counting<'a, R> {
-    inner: R,
-    count: u64,
-    last: Instant,
-    report: &'a mut dyn FnMut(u64),
-}
-
-impl<R: Read> Read for Counting<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count += n as u64;
-        if n > 0 && self.last.elapsed() >= PROGRESS_INTERVAL {
-            self.last = Instant::now();
-            (self.report)(self.count);
-        }
-        Ok(n)
-    }
-}
-
 /// What the download threads tell the pulling thread.
 enum Event {
     Progress(Value),
-    Downloaded(usize, Result<PathBuf, PullError>),
+    Staged(usize, Result<Staged, PullError>),
 }
 
 /// Docker's default `--max-concurrent-downloads`.
@@ -183,58 +157,63 @@ fn pull_tag(store: &ImageStore, reference: &Reference, opts: &PullOptions, progr
         progress(&with_id("Waiting", &short_id(&manifest.layers[*i].digest)));
     }
 
-    // Downloads run on `concurrency` threads in manifest order; layers are extracted here, in
-    // order, as soon as each one and all below it are downloaded.
+    // Layers stream on `concurrency` threads in manifest order, each straight from the socket
+    // into its staging directory (verified on the way); they are committed here, in order, as
+    // soon as each one and all below it are staged.
     let queue = Mutex::new(missing.iter().copied().collect::<VecDeque<usize>>());
     let cancel = AtomicBool::new(false);
     let mut failure: Option<PullError> = None;
     std::thread::scope(|scope| {
         let (tx, rx) = mpsc::channel::<Event>();
         for _ in 0..concurrency.min(missing.len()) {
-            let (tx, queue, cancel, client, layers) = (tx.clone(), &queue, &cancel, &client, &manifest.layers);
+            let (tx, queue, cancel, client, layers, diffs) = (tx.clone(), &queue, &cancel, &client, &manifest.layers, &diffs);
             scope.spawn(move || loop {
                 let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
                 let Some(i) = next else { break };
                 if cancel.load(Ordering::Relaxed) {
                     break;
                 }
-                let result = download_blob(store, client, &layers[i], &tx, cancel);
-                let _ = tx.send(Event::Downloaded(i, result));
+                let result = stream_layer(store, client, &layers[i], &diffs[i], &tx, cancel);
+                let _ = tx.send(Event::Staged(i, result));
             });
         }
         drop(tx);
-        let mut ready: HashMap<usize, PathBuf> = HashMap::new();
+        let mut ready: HashMap<usize, Staged> = HashMap::new();
         let mut pending = missing.iter().copied().peekable();
+        let mut broken = false;
         for event in rx {
             match event {
                 Event::Progress(v) => progress(&v),
-                Event::Downloaded(i, Ok(blob)) => {
-                    ready.insert(i, blob);
+                Event::Staged(i, Ok(staged)) => {
+                    ready.insert(i, staged);
                 }
-                Event::Downloaded(_, Err(e)) => {
+                Event::Staged(_, Err(e)) => {
                     cancel.store(true, Ordering::Relaxed);
                     failure.get_or_insert(e);
                 }
             }
-            while failure.is_none() {
+            // Even after a failure elsewhere, a layer staged whole is committed when all below
+            // it are: the next pull starts where this one stopped.
+            while !broken {
                 let Some(&i) = pending.peek() else { break };
-                let Some(blob) = ready.remove(&i) else { break };
+                let Some(staged) = ready.remove(&i) else { break };
                 pending.next();
                 let parent = if i == 0 { None } else { Some(chains[i - 1].as_str()) };
-                if let Err(e) = extract_blob(store, &blob, &manifest.layers[i], &diffs[i], &chains[i], parent, progress) {
+                if let Err(e) = commit_staged(store, staged, &manifest.layers[i], &diffs[i], &chains[i], parent, progress) {
                     cancel.store(true, Ordering::Relaxed);
-                    failure = Some(e);
+                    failure.get_or_insert(e);
+                    broken = true;
                 }
             }
         }
+        for (_, staged) in ready.drain() {
+            staged.discard();
+        }
     });
     if let Some(e) = failure {
-        // As Docker's layer store releases them, the layers this pull committed go again
-        // unless something else took them up; the downloads stay, for a retry to resume.
+        // The layers committed stay (unreferenced until an image uses them, and pruned as
+        // any other): a retry finds them and downloads only the rest.
         drop(hold);
-        let committed: Vec<String> = missing.iter().map(|i| chains[*i].clone()).collect();
-        let holds = store.lock();
-        let _ = store.free_layers(&holds, &committed);
         return Err(e);
     }
 
@@ -251,179 +230,194 @@ fn pull_tag(store: &ImageStore, reference: &Reference, opts: &PullOptions, progr
         let source = super::BlobSource { digest: layer.digest.clone(), repository: reference.repository(), size: layer.size, media_type: layer.media_type.clone() };
         store.add_blob_source(diff_id, source)?;
     }
+    // The image and everything the pull wrote are on disk before it says so (the layers
+    // were synced at their commits; this catches the records written since, and costs
+    // little when there are none).
+    if !missing.is_empty() || changed {
+        crate::durable::syncfs(&std::fs::File::open(store.tmp_dir())?)?;
+    }
     progress(&status(&format!("Digest: {}", manifest.digest)));
     let image = store.load(&image_hex).ok_or_else(|| other(format!("image {image_hex} vanished after the pull")))?;
     Ok((image, changed))
 }
 
-/// Downloads a layer blob to `blobs/sha256/<hex>`, verified, and returns its path. A verified
-/// blob already there is used as is; a partial one (from a dropped connection or a killed
-/// daemon) is re-hashed and continued with a `Range` request. An flock on the partial file
-/// keeps two pulls of the same layer from writing it at once.
-fn download_blob(store: &ImageStore, client: &RegistryClient, layer: &Descriptor, tx: &mpsc::Sender<Event>, cancel: &AtomicBool) -> Result<PathBuf, PullError> {
-    let id = short_id(&layer.digest);
-    let total = layer.size;
-    let hex = layer.digest.strip_prefix("sha256:").unwrap_or(&layer.digest).to_string();
-    let blob = store.blob_path(&layer.digest);
-    let done = |tx: &mpsc::Sender<Event>| {
-        let _ = tx.send(Event::Progress(with_id("Verifying Checksum", &id)));
-        let _ = tx.send(Event::Progress(with_id("Download complete", &id)));
-    };
-    if blob.exists() {
-        done(tx);
-        return Ok(blob);
+/// The compressed body of a layer blob as one stream: hashed as it is read (its digest),
+/// and a dropped connection continued transparently with a `Range` request from where it
+/// stopped (or, from a registry that ignores the range, by skipping what was had), up to
+/// `MAX_RESUMES` times. Download progress is reported as it goes.
+struct LayerBody<'a> {
+    client: &'a RegistryClient,
+    layer: &'a Descriptor,
+    id: String,
+    tx: &'a mpsc::Sender<Event>,
+    cancel: &'a AtomicBool,
+    body: Option<Box<dyn Read + Send + Sync>>,
+    have: u64,
+    hasher: Sha256,
+    resumes: u32,
+    last: Instant,
+    /// Why the stream ended in error (the error seen by the reader above is only its echo).
+    failed: Option<PullError>,
+}
+
+impl LayerBody<'_> {
+    fn fail(&mut self, e: PullError) -> io::Error {
+        let err = io::Error::other(e.message.clone());
+        self.failed = Some(e);
+        err
     }
-    let partial_path = store.blobs_dir().join("partial").join(&hex);
-    let layer_error = |e: &dyn std::fmt::Display| other(format!("error pulling layer {}: {e}", layer.digest));
-    let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&partial_path)?;
-    let mut file = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| io::Error::from(e))?;
-    if blob.exists() {
-        done(tx);
-        return Ok(blob);
+
+    fn layer_error(&self, e: &dyn std::fmt::Display) -> PullError {
+        other(format!("error pulling layer {}: {e}", self.layer.digest))
     }
-    let result = (|| -> Result<(), PullError> {
-        let mut hasher = Sha256::new();
-        let mut have = io::copy(&mut *file, &mut HashWriter(&mut hasher))?;
-        if total > 0 && have > total {
-            file.set_len(0)?;
-            hasher = Sha256::new();
-            have = 0;
-        }
-        let mut resumes = 0;
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut last = Instant::now() - PROGRESS_INTERVAL;
-        'request: while total == 0 || have < total {
-            let (mut body, start) = match client.blob_from(&layer.digest, have) {
-                Ok(b) => b,
-                Err(RegistryError::Transport(e) | RegistryError::Other(e)) if resumes < MAX_RESUMES => {
-                    resumes += 1;
-                    let _ = tx.send(Event::Progress(with_id(&format!("Retrying in {resumes} second{}", if resumes > 1 { "s" } else { "" }), &id)));
-                    std::thread::sleep(Duration::from_millis(200 * resumes as u64));
-                    let _ = e;
-                    continue;
-                }
-                Err(e) => return Err(layer_error(&e)),
-            };
-            if start != have {
-                file.set_len(0)?;
-                hasher = Sha256::new();
-                have = 0;
+
+    /// A connection for the rest of the blob.
+    fn reconnect(&mut self) -> io::Result<()> {
+        loop {
+            if self.cancel.load(Ordering::Relaxed) {
+                return Err(self.fail(other("pull cancelled".into())));
             }
-            file.seek(SeekFrom::Start(have))?;
-            loop {
-                if cancel.load(Ordering::Relaxed) {
-                    return Err(other("pull cancelled".into()));
-                }
-                let n = match body.read(&mut buf) {
-                    Ok(0) if total != 0 && have < total => {
-                        // A body cut short without an error is a dropped connection too.
-                        if resumes >= MAX_RESUMES {
-                            return Err(layer_error(&"unexpected EOF"));
+            match self.client.blob_from(&self.layer.digest, self.have) {
+                Ok((mut body, start)) => {
+                    if start < self.have {
+                        // Served from the start: what we have is skipped, not hashed again.
+                        let skip = self.have - start;
+                        let skipped = io::copy(&mut (&mut body).take(skip), &mut io::sink());
+                        if !matches!(skipped, Ok(n) if n == skip) {
+                            self.resumes += 1;
+                            if self.resumes > MAX_RESUMES {
+                                return Err(self.fail(self.layer_error(&"unexpected EOF")));
+                            }
+                            continue;
                         }
-                        resumes += 1;
-                        continue 'request;
                     }
-                    Ok(0) => break 'request,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) if resumes < MAX_RESUMES => {
-                        resumes += 1;
-                        let _ = e;
-                        continue 'request;
-                    }
-                    Err(e) => return Err(layer_error(&e)),
-                };
-                file.write_all(&buf[..n]).map_err(|e| other(format!("write {}: {}", partial_path.display(), crate::sys::go_error_text(&e))))?;
-                hasher.update(&buf[..n]);
-                have += n as u64;
-                if last.elapsed() >= PROGRESS_INTERVAL || have == total {
-                    last = Instant::now();
-                    let _ = tx.send(Event::Progress(progress_bytes("Downloading", &id, have, total)));
+                    self.body = Some(body);
+                    return Ok(());
+                }
+                Err(RegistryError::Transport(_) | RegistryError::Other(_)) if self.resumes < MAX_RESUMES => {
+                    self.resumes += 1;
+                    let n = self.resumes;
+                    let _ = self.tx.send(Event::Progress(with_id(&format!("Retrying in {n} second{}", if n > 1 { "s" } else { "" }), &self.id)));
+                    std::thread::sleep(Duration::from_millis(200 * n as u64));
+                }
+                Err(e) => {
+                    let e = self.layer_error(&e);
+                    return Err(self.fail(e));
                 }
             }
         }
-        crate::durable::fsync(&file)?;
-        let _ = tx.send(Event::Progress(with_id("Verifying Checksum", &id)));
-        let got = format!("sha256:{:x}", hasher.finalize());
-        if got != layer.digest {
-            return Err(other(format!("filesystem layer verification failed for digest {}", layer.digest)));
-        }
-        crate::durable::step_at("rename", &blob);
-        std::fs::rename(&partial_path, &blob)?;
-        let _ = crate::durable::fsync_dir(&store.blobs_dir().join("sha256"));
-        Ok(())
-    })();
-    match result {
-        Ok(()) => {
-            let _ = tx.send(Event::Progress(with_id("Download complete", &id)));
-            Ok(blob)
-        }
-        Err(e) => {
-            // A bad or unwritable download is dropped; a cancelled or cut one is kept to resume.
-            let keep = e.message.starts_with("error pulling layer") || e.message == "pull cancelled";
-            if !keep {
-                let _ = std::fs::remove_file(&partial_path);
+    }
+}
+
+impl Read for LayerBody<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let total = self.layer.size;
+        loop {
+            if let Some(e) = &self.failed {
+                return Err(io::Error::other(e.message.clone()));
             }
-            Err(e)
+            if self.cancel.load(Ordering::Relaxed) {
+                return Err(self.fail(other("pull cancelled".into())));
+            }
+            if total > 0 && self.have >= total {
+                return Ok(0);
+            }
+            if self.body.is_none() {
+                self.reconnect()?;
+            }
+            let want = if total > 0 { buf.len().min((total - self.have) as usize) } else { buf.len() };
+            let Some(body) = self.body.as_mut() else { continue };
+            match body.read(&mut buf[..want]) {
+                Ok(0) if total != 0 => {
+                    // A body cut short without an error is a dropped connection too.
+                    self.body = None;
+                    self.resumes += 1;
+                    if self.resumes > MAX_RESUMES {
+                        return Err(self.fail(self.layer_error(&"unexpected EOF")));
+                    }
+                }
+                Ok(0) => return Ok(0),
+                Ok(n) => {
+                    self.hasher.update(&buf[..n]);
+                    self.have += n as u64;
+                    if self.last.elapsed() >= PROGRESS_INTERVAL || self.have == total {
+                        self.last = Instant::now();
+                        let _ = self.tx.send(Event::Progress(progress_bytes("Downloading", &self.id, self.have, total)));
+                    }
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.body = None;
+                    self.resumes += 1;
+                    if self.resumes > MAX_RESUMES {
+                        return Err(self.fail(self.layer_error(&e)));
+                    }
+                }
+            }
         }
     }
 }
 
-struct HashWriter<'a>(&'a mut Sha256);
-
-impl Write for HashWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// The layer's tar stream, whatever its compression: gzip, zstd, or none (by magic number).
-fn decompressed<'a>(head: io::BufReader<Box<dyn Read + 'a>>) -> io::Result<Box<dyn Read + 'a>> {
-    let mut head = head;
-    let magic = io::BufRead::fill_buf(&mut head)?;
-    if magic.starts_with(&[0x1f, 0x8b]) {
-        Ok(Box::new(flate2::read::MultiGzDecoder::new(head)))
-    } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        let z = ruzstd::decoding::StreamingDecoder::new(head).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("zstd: {e}")))?;
-        Ok(Box::new(z))
-    } else {
-        Ok(Box::new(head))
-    }
-}
-
-/// Extracts a verified blob into `tmp/`, checks it against its diff id, and commits it.
-fn extract_blob(store: &ImageStore, blob: &Path, layer: &Descriptor, diff_id: &str, chain_id: &str, parent: Option<&str>, progress: &mut dyn FnMut(&Value)) -> Result<(), PullError> {
+/// Streams one layer from the registry into a staging directory in a single pass: the
+/// compressed bytes hashed against the layer's digest, decompressed, hashed against its diff
+/// id, its tar-split recorded, its files extracted. Nothing of a layer that fails (a digest
+/// or diff-id mismatch, a broken archive, a dropped connection) is left.
+fn stream_layer(store: &ImageStore, client: &RegistryClient, layer: &Descriptor, diff_id: &str, tx: &mpsc::Sender<Event>, cancel: &AtomicBool) -> Result<Staged, PullError> {
     let id = short_id(&layer.digest);
-    let total = layer.size;
-    let work = store.tmp_dir().join(format!("layer-{}-{}", id, random_suffix()));
-    std::fs::create_dir_all(work.join("diff"))?;
-    let extracted = (|| {
-        let mut report = |n: u64| progress(&progress_bytes("Extracting", &id, n.min(total), total));
-        let counting: Box<dyn Read + '_> =
-            Box::new(Counting { inner: std::fs::File::open(blob)?, count: 0, last: Instant::now() - PROGRESS_INTERVAL, report: &mut report });
-        // Hash the uncompressed stream while extracting: the config's diff id vouches for
-        // the content, not just the registry's blob digest.
-        let plain = decompressed(io::BufReader::new(counting))?;
-        let mut hashed = VerifyingReader::new(plain, diff_id);
-        let size = extract_layer(&mut hashed, &work.join("diff"), Whiteouts::Overlay).map_err(|e| other(format!("failed to register layer: {}", crate::sys::go_error_text(&e))))?;
-        io::copy(&mut hashed, &mut io::sink())?;
-        hashed.verify().map_err(|_| other(format!("failed to register layer: layer content does not match diff id {diff_id}")))?;
-        Ok::<u64, PullError>(size)
+    let mut body = LayerBody {
+        client,
+        layer,
+        id: id.clone(),
+        tx,
+        cancel,
+        body: None,
+        have: 0,
+        hasher: Sha256::new(),
+        resumes: 0,
+        last: Instant::now() - PROGRESS_INTERVAL,
+        failed: None,
+    };
+    let staged = (|| {
+        let head: Box<dyn Read + '_> = Box::new(&mut body);
+        let mut plain = decompressed(io::BufReader::with_capacity(64 << 10, head))?;
+        store.stage_layer(&mut plain, &id)
     })();
-    let committed = extracted.and_then(|size| {
-        progress(&progress_bytes("Extracting", &id, total, total));
-        store.commit_extracted(&work, chain_id, diff_id, parent, size).map_err(|e| other(format!("failed to register layer: {}", crate::sys::go_error_text(&e))))
-    });
-    if committed.is_err() {
-        let _ = std::fs::remove_dir_all(&work);
+    // The digest covers every byte of the blob, also those the decompressor left unread.
+    let drained = if body.failed.is_none() { io::copy(&mut body, &mut io::sink()).map(|_| ()) } else { Ok(()) };
+    let discard = |staged: io::Result<Staged>| {
+        if let Ok(s) = staged {
+            s.discard();
+        }
+    };
+    if let Some(e) = body.failed.take() {
+        discard(staged);
+        return Err(e);
     }
-    committed?;
-    // Lets save and push reproduce the layer byte for byte.
-    let _ = store.record_tar_split_from_blob(chain_id, blob);
+    if let Err(e) = drained {
+        discard(staged);
+        return Err(other(format!("error pulling layer {}: {e}", layer.digest)));
+    }
+    let _ = tx.send(Event::Progress(with_id("Verifying Checksum", &id)));
+    let got = format!("sha256:{:x}", body.hasher.finalize());
+    if got != layer.digest {
+        discard(staged);
+        return Err(other(format!("filesystem layer verification failed for digest {}", layer.digest)));
+    }
+    let staged = staged.map_err(|e| other(format!("failed to register layer: {}", crate::sys::go_error_text(&e))))?;
+    if staged.diff_id != diff_id {
+        staged.discard();
+        return Err(other(format!("failed to register layer: layer content does not match diff id {diff_id}")));
+    }
+    let _ = tx.send(Event::Progress(with_id("Download complete", &id)));
+    Ok(staged)
+}
+
+/// Commits a staged layer in place of its chain id, with Docker's last messages for it.
+fn commit_staged(store: &ImageStore, staged: Staged, layer: &Descriptor, diff_id: &str, chain_id: &str, parent: Option<&str>, progress: &mut dyn FnMut(&Value)) -> Result<(), PullError> {
+    let id = short_id(&layer.digest);
+    progress(&progress_bytes("Extracting", &id, layer.size, layer.size));
+    store.commit_extracted(&staged.work, chain_id, diff_id, parent, staged.size).map_err(|e| other(format!("failed to register layer: {}", crate::sys::go_error_text(&e))))?;
     progress(&with_id("Pull complete", &id));
     Ok(())
 }
