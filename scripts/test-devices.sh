@@ -14,7 +14,8 @@
 #                   OS on a Pi 4/5), root on a tmpfs, cgroup v2
 #   all             the three
 # Exits non-zero when a step fails or a board does not finish.
-# Environment: DOCKBOX_DEVICES_CACHE (default target/devices): downloaded .debs and unpacked
+# Environment: DOCKBOX_DEVICES_BENCH=yes adds "BENCH ..." memory lines (scripts/bench/devices.sh);
+# DOCKBOX_DEVICES_CACHE (default target/devices): downloaded .debs and unpacked
 # kernels; DOCKBOX_DEVICES_NO_BUILD=1 uses target/TRIPLE/release/dockbox as it is.
 # Debian packages come from the machine's apt sources (apt-get download: never installed on
 # the host); the host needs qemu-system-arm (installed when missing, as root) and the cross
@@ -213,6 +214,16 @@ run_board() {
     local deb debs
     debs=$(fetch_debs "$userland" busybox-static iptables) || return 1
     for deb in $debs; do dpkg-deb -x "$deb" "$r" || return 1; done
+    local memory=1024
+    if [ "${DOCKBOX_DEVICES_BENCH:-}" = yes ]; then
+        # Debian's docker.io for this CPU beside ours, for scripts/bench/devices.sh: the
+        # engine and the libraries its programs link, unpacked (no maintainer scripts run).
+        debs=$(fetch_debs --no-deps "$userland" docker.io containerd runc tini libdevmapper1.02.1 \
+            libsystemd0 libseccomp2 libudev1 libselinux1 libpcre2-8-0 libcap2 liblzma5 libzstd1 \
+            liblz4-1 libgcrypt20 libgpg-error0) || return 1
+        for deb in $debs; do dpkg-deb -x "$deb" "$r" || return 1; done
+        memory=2048
+    fi
     rm -rf "$r/usr/share" "$r"/usr/lib/*/gconv
     ln -sf xtables-legacy-multi "$r/usr/sbin/iptables"
     ln -sf xtables-legacy-multi "$r/usr/sbin/ip6tables"
@@ -272,6 +283,7 @@ BOARD_ROOT=$root
 BOARD_DOCKER_ARCH=$docker_arch
 BOARD_UNAME_M=$uname_m
 BOARD_TIME64=$time64
+BOARD_BENCH=${DOCKBOX_DEVICES_BENCH:-no}
 ENV
     cp scripts/devices/guest.sh "$r/init"
     chmod 755 "$r/init"
@@ -284,9 +296,9 @@ ENV
     local started log=$work/console.log
     started=$(date +%s)
     # No network device: the board's traffic stays on its own loopback and bridges.
-    timeout 900 "$qemu" -M "$machine" -cpu "$cpu" -smp 2 -m 1024 -nographic -no-reboot \
+    timeout 900 "$qemu" -M "$machine" -cpu "$cpu" -smp 2 -m "$memory" -nographic -no-reboot \
         -nic none -kernel "$kdir"/boot/vmlinuz-* -initrd "$work/initramfs.cpio" -append "$cmdline" \
-        </dev/null 2>&1 | tr -d '\r' | tee "$log" | grep --line-buffered -E '^(PASS|FAIL|    |board:|test-devices:)' || true
+        </dev/null 2>&1 | tr -d '\r' | tee "$log" | grep --line-buffered -E '^(PASS|FAIL|BENCH|    |board:|test-devices:)' || true
     local summary
     summary=$(grep '^test-devices: ' "$log" | tail -n1)
     echo "test-devices: $board: $(( $(date +%s) - started )) s in the emulator" >&2

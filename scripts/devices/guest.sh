@@ -219,7 +219,66 @@ stop_dockerd() {
     ! pidof docker-containerd >/dev/null
 }
 
+# mem_of PID: "rss pss private" in KiB, from smaps_rollup.
+mem_of() {
+    awk '/^Rss:/ {r = $2} /^Pss:/ {p = $2} /^Private_(Clean|Dirty):/ {v += $2} END {print r, p, v}' "/proc/$1/smaps_rollup"
+}
+# children_of PID: the pids whose parent it is.
+children_of() {
+    for f in /proc/[0-9]*/stat; do
+        p=${f#/proc/}
+        p=${p%/stat}
+        [ "$(ppid_of "$p" 2>/dev/null)" = "$1" ] && echo "$p"
+    done
+}
+# bench_engine NAME DOCKERD_PID DOCKER...: with BOARD_BENCH=yes (scripts/bench/devices.sh),
+# the idle daemons' memory, one shim's, and the mean time of `run --rm busybox true` (three
+# runs; emulated, so only a ratio between engines means anything).
+bench_engine() {
+    name=$1
+    dpid=$2
+    shift 2
+    sleep 5
+    cpid=
+    for p in $(children_of "$dpid"); do
+        case "$(argv0_of "$p")" in *containerd*) cpid=$p ;; esac
+    done
+    echo "BENCH $BOARD $name idle-dockerd $(mem_of "$dpid")"
+    echo "BENCH $BOARD $name idle-containerd $(mem_of "$cpid")"
+    "$@" run -d --name bench busybox sleep 600 >/dev/null
+    pid=$("$@" inspect -f '{{.State.Pid}}' bench)
+    echo "BENCH $BOARD $name shim $(mem_of "$(ppid_of "$pid")")"
+    t0=$(/probe now-ms)
+    for i in 1 2 3; do "$@" run --rm busybox true; done
+    t1=$(/probe now-ms)
+    echo "BENCH $BOARD $name run-rm-ms $(((t1 - t0) / 3))"
+    "$@" rm -f bench >/dev/null
+}
+# Debian's docker.io for this CPU, when the board has it (scripts/bench/devices.sh), measured
+# the same way after ours has stopped.
+bench_docker_io() {
+    [ -x /usr/sbin/dockerd ] || return 0
+    PATH=/usr/sbin:/usr/bin:/sbin:/bin /usr/sbin/dockerd -H unix:///run/dio.sock --data-root /var/lib/docker-io \
+        --exec-root /run/docker-io --pidfile /run/dio.pid >/tmp/dio.log 2>&1 &
+    dpid=$!
+    n=0
+    until /usr/bin/docker -H unix:///run/dio.sock version >/dev/null 2>&1; do
+        if ! kill -0 "$dpid" 2>/dev/null || [ "$n" -ge 300 ]; then
+            echo "BENCH $BOARD docker.io did-not-start"
+            tail -n 20 /tmp/dio.log
+            return 1
+        fi
+        n=$((n + 1))
+        sleep 1
+    done
+    /usr/bin/docker -H unix:///run/dio.sock load -i /images/busybox.tar >/dev/null
+    bench_engine docker.io "$dpid" /usr/bin/docker -H unix:///run/dio.sock
+    kill "$dpid"
+    wait "$dpid"
+}
+
 step "dockerd starts with its containerd" start_dockerd
+[ "${BOARD_BENCH:-}" = yes ] && docker load -i /images/busybox.tar >/dev/null && bench_engine dockbox "$(cat /tmp/dockerd.pid)" docker
 step "docker version/info architecture ($BOARD_DOCKER_ARCH, $BOARD_UNAME_M)" engine_arch
 step "docker load of a $BOARD_DOCKER_ARCH busybox image" engine_load
 step "docker run --rm" engine_run_rm
@@ -230,6 +289,7 @@ step "seccomp default profile: EPERM for a denied call, ENOSYS for an unknown on
 step "docker run -m 32m: the memory limit kills" engine_memory
 [ "$BOARD_TIME64" = yes ] && step "a date past 2038: created and finished times, docker ps" engine_time64
 step "dockerd stops, its containerd with it" stop_dockerd
+[ "${BOARD_BENCH:-}" = yes ] && bench_docker_io
 
 echo "test-devices: $BOARD: $pass PASS, $fail FAIL"
 sync

@@ -7,6 +7,7 @@
  *   probe mkdir PATH      mkdir(2), for a profile of our own that denies it
  *   probe settime EPOCH   clock_settime(CLOCK_REALTIME) with a 64-bit time_t
  *   probe time            prints time(NULL) as a 64-bit number
+ *   probe now-ms          prints CLOCK_MONOTONIC in milliseconds (busybox's date has no %N)
  * Each call prints "ok" or the errno's name (EPERM, ENOSYS, ...) and exits 0. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -47,6 +48,12 @@ int main(int argc, char **argv) {
         printf("%lld\n", (long long)time(NULL));
         return 0;
     }
-    fprintf(stderr, "usage: probe unshare0|nosuch|mkdir PATH|settime EPOCH|time\n");
+    if (argc >= 2 && strcmp(argv[1], "now-ms") == 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        printf("%lld\n", (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+        return 0;
+    }
+    fprintf(stderr, "usage: probe unshare0|nosuch|mkdir PATH|settime EPOCH|time|now-ms\n");
     return 2;
 }
