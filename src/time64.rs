@@ -22,6 +22,8 @@ pub fn localtime(secs: i64) -> Option<libc::tm> {
     };
     #[cfg(not(all(target_arch = "arm", target_env = "gnu")))]
     let converted = {
+        // 64-bit on the CPUs we build for; a 32-bit one (i686) cannot say such a time.
+        #[allow(clippy::useless_conversion)]
         let t: libc::time_t = match secs.try_into() {
             Ok(t) => t,
             Err(_) => return None,
@@ -33,6 +35,12 @@ pub fn localtime(secs: i64) -> Option<libc::tm> {
         !r.is_null()
     };
     converted.then_some(tm)
+}
+
+/// The zone's offset east of UTC in seconds (`tm_gmtoff`, a C long: 32-bit on armv7).
+#[allow(clippy::unnecessary_cast)]
+pub fn gmtoff(tm: &libc::tm) -> i64 {
+    tm.tm_gmtoff as i64
 }
 
 #[cfg(test)]

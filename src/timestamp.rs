@@ -47,7 +47,7 @@ pub fn parse_go_duration(s: &str) -> Option<i128> {
 /// Seconds east of UTC of the local zone at `at` (the zone Go's `time.Local` gives).
 fn local_offset(at: SystemTime) -> i64 {
     let secs = at.duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-    crate::time64::localtime(secs).map(|tm| tm.tm_gmtoff as i64).unwrap_or(0)
+    crate::time64::localtime(secs).map(|tm| crate::time64::gmtoff(&tm)).unwrap_or(0)
 }
 
 /// Days since 1970-01-01 of a civil date (proleptic Gregorian).
