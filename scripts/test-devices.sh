@@ -105,6 +105,7 @@ kernel() {
         rm -rf "$dir.tmp"
         mkdir -p "$dir.tmp"
         dpkg-deb -x "$deb" "$dir.tmp"
+        rm -rf "$dir.tmp/usr" # device trees: -M virt describes itself
         mv "$dir.tmp" "$dir"
     fi
     echo "$dir"
