@@ -52,8 +52,17 @@ echo "test.sh: registry at $DOCKBOX_TEST_REGISTRY" >&2
 
 scripts/build.sh >/dev/null
 cargo build --locked --all-targets
+# The static release executables for arm64 and armv7 on emulated boards (Debian's kernels
+# under qemu-system): arm64, armhf, and armv7 on an arm64 kernel. Run before the tests, so
+# that the test runner's summary ends the log; a failing board fails the run after them.
+devices=0
+bash scripts/test-devices.sh all || devices=$?
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --locked --no-fail-fast --failure-output final
 else
     cargo test --locked --no-fail-fast
+fi
+if [ "$devices" != 0 ]; then
+    echo "test.sh: scripts/test-devices.sh failed (see its FAIL lines above)" >&2
+    exit "$devices"
 fi

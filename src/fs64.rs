@@ -25,24 +25,73 @@ fn at(dirfd: Option<RawFd>) -> RawFd {
     dirfd.unwrap_or(libc::AT_FDCWD)
 }
 
-/// fstat(2) through `fstat64`.
+/// fstat(2) through `fstat64` (statx on 32-bit ARM, see [`statx_at`]).
 pub fn fstat(fd: RawFd) -> nix::Result<FileStat> {
-    let mut st = std::mem::MaybeUninit::<FileStat>::uninit();
-    // SAFETY: fstat64 writes a whole stat64 into the buffer we own, or fails and writes nothing
-    // we read.
-    Errno::result(unsafe { libc::fstat64(fd, st.as_mut_ptr()) })?;
-    // SAFETY: it succeeded, so the kernel filled the struct.
-    Ok(unsafe { st.assume_init() })
+    #[cfg(all(target_arch = "arm", target_env = "gnu"))]
+    {
+        statx_at(fd, c"", libc::AT_EMPTY_PATH)
+    }
+    #[cfg(not(all(target_arch = "arm", target_env = "gnu")))]
+    {
+        let mut st = std::mem::MaybeUninit::<FileStat>::uninit();
+        // SAFETY: fstat64 writes a whole stat64 into the buffer we own, or fails and writes
+        // nothing we read.
+        Errno::result(unsafe { libc::fstat64(fd, st.as_mut_ptr()) })?;
+        // SAFETY: it succeeded, so the kernel filled the struct.
+        Ok(unsafe { st.assume_init() })
+    }
 }
 
 /// fstatat(2) through `fstatat64`; `dirfd` None is AT_FDCWD, as in nix.
 pub fn fstatat<P: ?Sized + NixPath>(dirfd: Option<RawFd>, path: &P, flags: AtFlags) -> nix::Result<FileStat> {
-    let mut st = std::mem::MaybeUninit::<FileStat>::uninit();
-    // SAFETY: fstatat64 reads the NUL-terminated path and writes a whole stat64 into our buffer.
-    let rc = path.with_nix_path(|p| unsafe { libc::fstatat64(at(dirfd), p.as_ptr(), st.as_mut_ptr(), flags.bits()) })?;
-    Errno::result(rc)?;
-    // SAFETY: it succeeded, so the kernel filled the struct.
-    Ok(unsafe { st.assume_init() })
+    #[cfg(all(target_arch = "arm", target_env = "gnu"))]
+    {
+        path.with_nix_path(|p| statx_at(at(dirfd), p, flags.bits()))?
+    }
+    #[cfg(not(all(target_arch = "arm", target_env = "gnu")))]
+    {
+        let mut st = std::mem::MaybeUninit::<FileStat>::uninit();
+        // SAFETY: fstatat64 reads the NUL-terminated path and writes a whole stat64 into our
+        // buffer.
+        let rc = path.with_nix_path(|p| unsafe { libc::fstatat64(at(dirfd), p.as_ptr(), st.as_mut_ptr(), flags.bits()) })?;
+        Errno::result(rc)?;
+        // SAFETY: it succeeded, so the kernel filled the struct.
+        Ok(unsafe { st.assume_init() })
+    }
+}
+
+/// 32-bit ARM: glibc's `fstatat64` of the 32-bit-time ABI is statx underneath and fails with
+/// EOVERFLOW when a time does not fit 32 bits (any file made after 2038-01-19, such as a
+/// container's mount point on a board whose clock is past it). statx itself, with the times
+/// clamped into `stat64`'s 32-bit fields: nothing here needs a file time past 2038 exactly.
+#[cfg(all(target_arch = "arm", target_env = "gnu"))]
+fn statx_at(dirfd: RawFd, path: &std::ffi::CStr, flags: libc::c_int) -> nix::Result<FileStat> {
+    let mut stx = std::mem::MaybeUninit::<libc::statx>::uninit();
+    // SAFETY: statx reads the NUL-terminated path and writes a whole struct statx into our
+    // buffer, or fails.
+    Errno::result(unsafe { libc::statx(dirfd, path.as_ptr(), flags, libc::STATX_BASIC_STATS, stx.as_mut_ptr()) })?;
+    // SAFETY: it succeeded, so the struct is filled.
+    let stx = unsafe { stx.assume_init() };
+    // SAFETY: an all-zero stat64 is a valid value of this plain C struct (padding included).
+    let mut st: FileStat = unsafe { std::mem::zeroed() };
+    let secs = |t: libc::statx_timestamp| libc::time_t::try_from(t.tv_sec).unwrap_or(if t.tv_sec < 0 { libc::time_t::MIN } else { libc::time_t::MAX });
+    st.st_dev = libc::makedev(stx.stx_dev_major, stx.stx_dev_minor);
+    st.st_ino = stx.stx_ino;
+    st.st_mode = libc::mode_t::from(stx.stx_mode);
+    st.st_nlink = stx.stx_nlink;
+    st.st_uid = stx.stx_uid;
+    st.st_gid = stx.stx_gid;
+    st.st_rdev = libc::makedev(stx.stx_rdev_major, stx.stx_rdev_minor);
+    st.st_size = stx.stx_size as libc::off64_t;
+    st.st_blksize = stx.stx_blksize as libc::blksize_t;
+    st.st_blocks = stx.stx_blocks as libc::blkcnt64_t;
+    st.st_atime = secs(stx.stx_atime);
+    st.st_atime_nsec = stx.stx_atime.tv_nsec as libc::c_long;
+    st.st_mtime = secs(stx.stx_mtime);
+    st.st_mtime_nsec = stx.stx_mtime.tv_nsec as libc::c_long;
+    st.st_ctime = secs(stx.stx_ctime);
+    st.st_ctime_nsec = stx.stx_ctime.tv_nsec as libc::c_long;
+    Ok(st)
 }
 
 /// stat(2), following symlinks.

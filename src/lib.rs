@@ -58,6 +58,7 @@ pub mod sortorder;
 pub mod stdcopy;
 pub mod sys;
 pub mod template;
+pub mod time64;
 pub mod timestamp;
 pub mod units;
 pub mod version;

@@ -62,8 +62,11 @@ fn openat2_in_root(dir: RawFd, path: &CStr, flags: i32) -> Option<io::Result<Own
     }
     // SAFETY: open_how is plain old data; all-zero is valid.
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    // O_LARGEFILE: the raw call gets no libc help, and 32-bit processes must ask for it.
-    how.flags = (flags | libc::O_CLOEXEC | libc::O_LARGEFILE) as u64;
+    // O_LARGEFILE: the raw call gets no libc help, and 32-bit processes must ask for it;
+    // but never with O_PATH, which openat2 (unlike openat) refuses with EINVAL beside any
+    // flag other than O_DIRECTORY, O_NOFOLLOW and O_CLOEXEC (libc's value is 0 on 64-bit).
+    let large = if flags & libc::O_PATH != 0 { 0 } else { libc::O_LARGEFILE };
+    how.flags = (flags | libc::O_CLOEXEC | large) as u64;
     how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
     // SAFETY: openat2 reads the NUL-terminated path and an open_how of the size we pass; both
     // outlive the call.

@@ -46,17 +46,8 @@ pub fn parse_go_duration(s: &str) -> Option<i128> {
 
 /// Seconds east of UTC of the local zone at `at` (the zone Go's `time.Local` gives).
 fn local_offset(at: SystemTime) -> i64 {
-    let secs = at.duration_since(UNIX_EPOCH).map(|d| d.as_secs() as libc::time_t).unwrap_or(0);
-    // SAFETY: tm is plain old data; localtime_r fills it from the time we pass and returns
-    // null on failure, which we check.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    // SAFETY: both pointers are valid for the call.
-    let ok = unsafe { !libc::localtime_r(&secs, &mut tm).is_null() };
-    if ok {
-        tm.tm_gmtoff as i64
-    } else {
-        0
-    }
+    let secs = at.duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    crate::time64::localtime(secs).map(|tm| crate::time64::gmtoff(&tm)).unwrap_or(0)
 }
 
 /// Days since 1970-01-01 of a civil date (proleptic Gregorian).

@@ -95,3 +95,114 @@ fn docker_ramdisk_makes_the_runtime_skip_pivot_root() {
         assert!(!c.contains("--no-pivot"), "{c}");
     }
 }
+
+fn sha256(data: &[u8]) -> String {
+    use sha2::Digest;
+    format!("sha256:{:x}", sha2::Sha256::digest(data))
+}
+
+/// Pushes `data` as a blob of `repo` to the test registry; returns its digest.
+fn push_blob(registry: &str, repo: &str, data: &[u8]) -> String {
+    let digest = sha256(data);
+    let resp = ureq::post(&format!("http://{registry}/v2/{repo}/blobs/uploads/")).call().unwrap();
+    let location = resp.header("Location").unwrap().to_string();
+    let location = if location.starts_with('/') { format!("http://{registry}{location}") } else { location };
+    let sep = if location.contains('?') { '&' } else { '?' };
+    ureq::put(&format!("{location}{sep}digest={digest}")).set("Content-Type", "application/octet-stream").send_bytes(data).unwrap();
+    digest
+}
+
+/// A manifest list in the test registry with one small image per platform (`arch` or
+/// `arch/variant`), each holding /platform naming it; returns the repository's name.
+fn push_manifest_list(registry: &str, platforms: &[&str]) -> String {
+    let repo = format!("dbx-platforms-{}", std::process::id());
+    let mut entries = Vec::new();
+    for platform in platforms {
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o644);
+        h.set_size(platform.len() as u64);
+        h.set_mtime(1_700_000_000);
+        tar.append_data(&mut h, "platform", platform.as_bytes()).unwrap();
+        let layer = tar.into_inner().unwrap();
+        let layer_digest = push_blob(registry, &repo, &layer);
+        let (arch, variant) = platform.split_once('/').map(|(a, v)| (a, Some(v))).unwrap_or((platform, None));
+        let mut config = serde_json::json!({
+            "architecture": arch, "os": "linux", "created": "2024-01-01T00:00:00Z",
+            "config": {"Cmd": ["/bin/sh"]}, "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
+        });
+        let mut entry_platform = serde_json::json!({"os": "linux", "architecture": arch});
+        if let Some(v) = variant {
+            config["variant"] = serde_json::json!(v);
+            entry_platform["variant"] = serde_json::json!(v);
+        }
+        let config = serde_json::to_vec(&config).unwrap();
+        let config_digest = push_blob(registry, &repo, &config);
+        let manifest = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": layer.len()}],
+        }))
+        .unwrap();
+        let digest = sha256(&manifest);
+        ureq::put(&format!("http://{registry}/v2/{repo}/manifests/{digest}")).set("Content-Type", "application/vnd.oci.image.manifest.v1+json").send_bytes(&manifest).unwrap();
+        entries.push(serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": manifest.len(), "platform": entry_platform}));
+    }
+    let index = serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries})).unwrap();
+    ureq::put(&format!("http://{registry}/v2/{repo}/manifests/latest")).set("Content-Type", "application/vnd.oci.image.index.v1+json").send_bytes(&index).unwrap();
+    repo
+}
+
+#[test]
+fn run_platform_pulls_another_cpus_image_and_a_foreign_image_is_warned_about() {
+    let Some(d) = Dockerd::start() else { return };
+    let repo = push_manifest_list(&d.registry.addr, &["amd64", "arm64/v8", "arm/v7", "arm/v5"]);
+    let image = d.registry.image(&repo);
+    let host = match goarch() {
+        "arm64" => "linux/arm64/v8".to_string(),
+        "arm" => "linux/arm/v7".to_string(),
+        other => format!("linux/{other}"),
+    };
+    let arch_of = || {
+        let (_, v) = d.api("GET", &format!("/images/{image}/json"), None);
+        let arch = v["Architecture"].as_str().unwrap_or_default().to_string();
+        match v["Variant"].as_str().filter(|v| !v.is_empty()) {
+            Some(variant) => format!("{arch}/{variant}"),
+            None => arch,
+        }
+    };
+    // This CPU's entry by default: created without a warning.
+    ok(&d.docker(&["pull", "-q", &image]), &d);
+    let mine = arch_of();
+    assert!(host.ends_with(&mine) || host.ends_with(mine.split('/').next().unwrap()), "{mine} for {host}");
+    let out = d.docker(&["create", &image, "true"]);
+    assert!(out.status.success() && !stderr(&out).contains("WARNING"), "{}", stderr(&out));
+    // --platform of another CPU: the local image does not match, so the client pulls that one.
+    let other = if goarch() == "amd64" { "linux/arm/v5" } else { "linux/amd64" };
+    let out = d.docker(&["create", "--platform", other, &image, "true"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&format!("Unable to find image '{image}:latest' locally")), "{}", stderr(&out));
+    assert_eq!(format!("linux/{}", arch_of()), other);
+    // --platform matching what is there: no pull.
+    let out = d.docker(&["create", "--platform", other, &image, "true"]);
+    assert!(out.status.success() && !stderr(&out).contains("Unable to find"), "{}", stderr(&out));
+    // The image of another CPU without --platform: created, with Docker's warning, with every client.
+    let warning = format!("WARNING: The requested image's platform ({other}) does not match the detected host platform ({host}) and no specific platform was requested");
+    let out = d.docker(&["create", &image, "true"]);
+    assert!(out.status.success() && stderr(&out).contains(&warning), "{}", stderr(&out));
+    for cli in real_clis() {
+        let out = d.real_docker(cli, &["create", &image, "true"]);
+        assert!(out.status.success() && stderr(&out).contains(&warning), "{cli}: {}", stderr(&out));
+    }
+    // Through the API: the warning in the create response, and a 404 for a platform not there.
+    let body = serde_json::json!({"Image": image, "Cmd": ["true"]}).to_string();
+    let (status, v) = d.api("POST", "/containers/create", Some(&body));
+    assert_eq!(status, 201, "{v}");
+    assert!(v["Warnings"].as_array().unwrap().iter().any(|w| warning.ends_with(w.as_str().unwrap())), "{v}");
+    let (status, v) = d.api("POST", "/containers/create?platform=linux/arm64", Some(&body));
+    assert_eq!(status, 404, "{v}");
+    let want = format!("image with reference {image} was found but does not match the specified platform: wanted linux/arm64, actual: {other}");
+    assert_eq!(v["message"].as_str(), Some(want.as_str()), "{v}");
+    let (status, v) = d.api("POST", "/containers/create?platform=linux/", Some(&body));
+    assert_eq!(status, 400, "{v}");
+}

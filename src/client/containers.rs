@@ -116,6 +116,7 @@ const CREATE_FLAGS: &[Spec] = &[
     flag("interactive", Some('i'), Kind::Bool, "Keep STDIN open even if not attached"),
     flag("label", Some('l'), Kind::List, "Set meta data on a container"),
     flag("name", None, Kind::Value, "Assign a name to the container"),
+    flag("platform", None, Kind::Value, "Set platform if server is multi-platform capable"),
     flag("rm", None, Kind::Bool, "Automatically remove the container when it exits"),
     flag("tty", Some('t'), Kind::Bool, "Allocate a pseudo-TTY"),
     flag("user", Some('u'), Kind::Value, "Username or UID (format: <name|uid>[:<group|gid>])"),
@@ -134,6 +135,7 @@ const RUN_FLAGS: &[Spec] = &[
     flag("interactive", Some('i'), Kind::Bool, "Keep STDIN open even if not attached"),
     flag("label", Some('l'), Kind::List, "Set meta data on a container"),
     flag("name", None, Kind::Value, "Assign a name to the container"),
+    flag("platform", None, Kind::Value, "Set platform if server is multi-platform capable"),
     flag("rm", None, Kind::Bool, "Automatically remove the container when it exits"),
     flag("sig-proxy", None, Kind::Bool, "Proxy received signals to the process (default true)"),
     flag("tty", Some('t'), Kind::Bool, "Allocate a pseudo-TTY"),
@@ -254,12 +256,17 @@ fn flag_failure(cmd: &str, e: &str) -> Failure {
 /// Creates the container, pulling its image first when the daemon lacks it. Returns the id.
 fn create_container(api: &Api, p: &Parsed, body: Value) -> Result<String, ApiError> {
     super::create_flags::check_cidfile(p).map_err(ApiError::Io)?;
-    let query: Vec<(&str, String)> = p.value("name").map(|n| vec![("name", n.to_string())]).unwrap_or_default();
+    let mut query: Vec<(&str, String)> = p.value("name").map(|n| vec![("name", n.to_string())]).unwrap_or_default();
+    let platform = p.value("platform").filter(|v| !v.is_empty()).map(str::to_lowercase);
+    if let Some(pl) = &platform {
+        query.push(("platform", pl.clone()));
+    }
     let resp = match api.json("POST", "/containers/create", &query, Some(&body)) {
-        Err(ApiError::Daemon { status: 404, message }) if message.contains("No such image") => {
+        // Missing, or present for another platform than --platform's: pull, then again.
+        Err(ApiError::Daemon { status: 404, message }) if message.contains("No such image") || message.contains("does not match the specified platform") => {
             let image = super::images::Reference::parse(&p.args[0]).familiar();
             eprintln!("Unable to find image '{image}' locally");
-            super::images::pull(api, &p.args[0], true, false).map_err(|m| ApiError::Daemon { status: 500, message: m.trim_start_matches("Error response from daemon: ").to_string() })?;
+            super::images::pull_platform(api, &p.args[0], platform.as_deref(), true, false).map_err(|m| ApiError::Daemon { status: 500, message: m.trim_start_matches("Error response from daemon: ").to_string() })?;
             api.json("POST", "/containers/create", &query, Some(&body))?
         }
         other => other?,

@@ -177,14 +177,8 @@ fn write_lines(lines: &[Vec<&str>], from: usize, to: usize, widths: &[usize], ou
 
 /// Go's `time.Time.String()` of a unix time in the local zone: `2006-01-02 15:04:05 -0700 MST`.
 pub fn go_time_string(secs: i64) -> String {
-    // SAFETY: tm is plain old data; localtime_r fills it and returns null on failure.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    let t = secs as libc::time_t;
-    // SAFETY: both pointers are valid for the call.
-    if unsafe { libc::localtime_r(&t, &mut tm) }.is_null() {
-        return String::new();
-    }
-    let off = tm.tm_gmtoff as i64;
+    let Some(tm) = crate::time64::localtime(secs) else { return String::new() };
+    let off = crate::time64::gmtoff(&tm);
     let zone = if tm.tm_zone.is_null() {
         String::new()
     } else {

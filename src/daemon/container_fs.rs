@@ -157,11 +157,8 @@ pub fn path_stat(name: &OsStr, st: &FileStat, link_target: &str) -> Value {
 /// Go's JSON form of a time in the local zone (as `os.Lstat` gives it): RFC 3339 with
 /// nanoseconds, trailing zeros dropped, `Z` for UTC, else the offset.
 fn go_time_json(t: std::time::SystemTime) -> String {
-    let secs = t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as libc::time_t).unwrap_or(0);
-    // SAFETY: tm is plain old data; localtime_r fills it from the time we pass.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    // SAFETY: both pointers are valid for the call; a null return is checked.
-    let offset = if unsafe { libc::localtime_r(&secs, &mut tm) }.is_null() { 0 } else { tm.tm_gmtoff as i64 };
+    let secs = t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let offset = crate::time64::localtime(secs).map(|tm| crate::time64::gmtoff(&tm)).unwrap_or(0);
     let shifted = if offset >= 0 { t + std::time::Duration::from_secs(offset as u64) } else { t - std::time::Duration::from_secs(offset.unsigned_abs()) };
     let full = crate::sys::rfc3339_nanos(shifted);
     let (secs_part, frac) = full.trim_end_matches('Z').split_once('.').unwrap_or((full.as_str(), ""));

@@ -32,6 +32,7 @@ mod ops;
 mod resources;
 mod restart;
 pub mod seccomp_profile;
+pub mod platform_check;
 mod spec;
 mod stats;
 mod stdin;

@@ -6,6 +6,7 @@
 //! tracing, ...) are allowed only with the capability that guards them; `clone` may not make
 //! namespaces without CAP_SYS_ADMIN, and `clone3` answers ENOSYS so libcs fall back to it.
 
+use crate::seccomp::Arch;
 use serde_json::{json, Value};
 
 /// Allowed for every container.
@@ -88,33 +89,35 @@ const BY_CAPABILITY: &[(&str, &[&str])] = &[
 /// share these bits with the 0x7E020000 mask of moby's profile).
 const CLONE_NAMESPACE_FLAGS: u64 = 0x7E02_0000;
 
-/// The SCMP_ARCH_* names a container on this host may use.
-fn architectures() -> &'static [&'static str] {
-    if cfg!(target_arch = "x86_64") {
-        &["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
-    } else if cfg!(target_arch = "aarch64") {
-        &["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"]
-    } else {
-        &[]
+/// The SCMP_ARCH_* names a container on a host of `arch` may use (as Docker's profile: an
+/// arm64 host also runs 32-bit ARM programs, an x86_64 host i386 and x32 ones).
+fn architectures(arch: Arch) -> &'static [&'static str] {
+    match arch {
+        Arch::X86_64 => &["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        Arch::Aarch64 => &["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"],
+        Arch::Arm => &["SCMP_ARCH_ARM"],
+        Arch::X86 | Arch::X32 => &[],
     }
 }
 
-/// Arch-specific calls.
-fn arch_calls() -> &'static [&'static str] {
-    if cfg!(target_arch = "x86_64") {
-        &["arch_prctl", "modify_ldt"]
-    } else if cfg!(target_arch = "aarch64") || cfg!(target_arch = "arm") {
-        &["arm_fadvise64_64", "arm_sync_file_range", "sync_file_range2", "breakpoint", "cacheflush", "set_tls"]
-    } else {
-        &["modify_ldt"]
+/// Calls of a host of `arch` only (names another arch lacks are skipped when compiled).
+fn arch_calls(arch: Arch) -> &'static [&'static str] {
+    match arch {
+        Arch::X86_64 | Arch::X86 | Arch::X32 => &["arch_prctl", "modify_ldt"],
+        Arch::Aarch64 | Arch::Arm => &["arm_fadvise64_64", "arm_sync_file_range", "sync_file_range2", "breakpoint", "cacheflush", "set_tls"],
     }
 }
 
-/// The profile for a container holding `caps` (names like "CAP_SYS_ADMIN").
+/// The profile for a container holding `caps` (names like "CAP_SYS_ADMIN") on this host.
 pub fn default_profile(caps: &[&str]) -> Value {
+    default_profile_for(Arch::native(), caps)
+}
+
+/// The profile for a container holding `caps` on a host of `arch`.
+pub fn default_profile_for(arch: Arch, caps: &[&str]) -> Value {
     let has = |c: &str| caps.contains(&c);
     let allow = |names: Vec<&str>| json!({"names": names, "action": "SCMP_ACT_ALLOW"});
-    let mut syscalls = vec![allow(ALLOWED.to_vec()), allow(arch_calls().to_vec())];
+    let mut syscalls = vec![allow(ALLOWED.to_vec()), allow(arch_calls(arch).to_vec())];
     // Only the execution domains Linux programs use: PER_LINUX, PER_LINUX32, UNAME26 and
     // their combination, and 0xffffffff which only queries.
     for persona in [0x0u64, 0x8, 0x20000, 0x20008, 0xffff_ffff] {
@@ -136,7 +139,7 @@ pub fn default_profile(caps: &[&str]) -> Value {
     json!({
         "defaultAction": "SCMP_ACT_ERRNO",
         "defaultErrnoRet": libc::EPERM,
-        "architectures": architectures(),
+        "architectures": architectures(arch),
         "syscalls": syscalls,
     })
 }

@@ -328,12 +328,8 @@ struct LocalTime {
 
 fn local_now() -> LocalTime {
     let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs() as libc::time_t;
-    // SAFETY: an all-zero `tm` is a valid value of this plain C struct.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    // SAFETY: both pointers are to live locals; localtime_r is the thread-safe variant and
-    // writes only into `tm`.
-    unsafe { libc::localtime_r(&secs, &mut tm) };
+    // SAFETY: an all-zero `tm` is a valid value of this plain C struct (the fallback).
+    let tm = crate::time64::localtime(d.as_secs() as i64).unwrap_or_else(|| unsafe { std::mem::zeroed() });
     LocalTime { tm, nanos: d.subsec_nanos() }
 }
 

@@ -26,8 +26,11 @@ fn open_in_root(root: &OwnedFd, path: &Path, flags: i32) -> std::io::Result<Owne
     let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
     // SAFETY: open_how is plain old data; all-zero is valid.
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    // O_LARGEFILE: the raw call gets no libc help, and 32-bit processes must ask for it.
-    how.flags = (flags | libc::O_CLOEXEC | libc::O_LARGEFILE) as u64;
+    // O_LARGEFILE: the raw call gets no libc help, and 32-bit processes must ask for it;
+    // but never with O_PATH, which openat2 (unlike openat) refuses with EINVAL beside any
+    // flag other than O_DIRECTORY, O_NOFOLLOW and O_CLOEXEC (libc's value is 0 on 64-bit).
+    let large = if flags & libc::O_PATH != 0 { 0 } else { libc::O_LARGEFILE };
+    how.flags = (flags | libc::O_CLOEXEC | large) as u64;
     how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
     // SAFETY: openat2 reads the path and the open_how of the size we pass; both outlive the call.
     let fd = unsafe { libc::syscall(libc::SYS_openat2, root.as_raw_fd(), c.as_ptr(), &how as *const libc::open_how, std::mem::size_of::<libc::open_how>()) };

@@ -4,6 +4,8 @@
 
 pub mod bpf;
 pub mod tables;
+#[cfg(test)]
+mod arch_tests;
 
 use bpf::{Assembler, Insn, Target};
 use serde::Deserialize;
@@ -62,6 +64,11 @@ pub enum Arch {
 
 /// Set on every x32 syscall number.
 pub const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+
+/// 32-bit ARM's private calls (breakpoint, cacheflush, set_tls, ...) are numbered from here
+/// (`__ARM_NR_BASE`), far above the ordinary table: they never count as "newer than the
+/// profile" for the ENOSYS stub.
+pub const ARM_PRIVATE_BASE: u32 = 0x000f_0000;
 
 impl Arch {
     /// The AUDIT_ARCH_* value the kernel puts in `seccomp_data.arch`.
@@ -337,7 +344,13 @@ impl Seccomp {
         for name in &self.architectures {
             let arch = if name == "SCMP_ARCH_NATIVE" { Some(Arch::native()) } else { Arch::from_spec(name) };
             let Some(arch) = arch else { continue };
-            let largest = self.syscalls.iter().flat_map(|s| s.names.iter()).filter_map(|n| arch.syscall(n)).max();
+            let largest = self
+                .syscalls
+                .iter()
+                .flat_map(|s| s.names.iter())
+                .filter_map(|n| arch.syscall(n))
+                .filter(|&nr| arch != Arch::Arm || nr < ARM_PRIVATE_BASE)
+                .max();
             if let Some(max) = largest.filter(|m| *m & !X32_SYSCALL_BIT != 0) {
                 out.insert(arch, max);
             }
@@ -355,6 +368,9 @@ fn emit_arch(asm: &mut Assembler, arch: Arch, rules: &[(Vec<String>, Rule)], def
         let known = asm.label();
         asm.load(bpf::OFF_NR);
         asm.jump(bpf::JGT_K, max, Target::Next, Target::Label(known));
+        if arch == Arch::Arm {
+            asm.jump(bpf::JGE_K, ARM_PRIVATE_BASE, Target::Label(known), Target::Next);
+        }
         asm.ret(RET_ERRNO | libc::ENOSYS as u32);
         asm.place(known);
     }

@@ -19,7 +19,31 @@ pub fn create(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
     }
     let body = super::json_body(req, "config cannot be empty in order to create a container")?;
     let name = req.query("name").filter(|n| !n.is_empty());
-    d.create(&body, name).map(|v| Response::json(201, &v))
+    let warning = check_platform(d, req, &body)?;
+    let mut created = d.create(&body, name)?;
+    if let (Some(w), Some(list)) = (warning, created.get_mut("Warnings").and_then(Value::as_array_mut)) {
+        list.push(json!(w));
+    }
+    Ok(Response::json(201, &created))
+}
+
+/// The `platform` query of create (`docker run --platform`): an image present but of another
+/// platform is "not found" (the client then pulls the wanted one); without it, an image for
+/// another CPU gets Docker's warning.
+fn check_platform(d: &Daemon, req: &Request, body: &Value) -> Result<Option<String>, ApiError> {
+    use crate::daemon::platform_check as pc;
+    let wanted = match req.query("platform").filter(|p| !p.is_empty()) {
+        Some(p) => Some(crate::registry::Platform::parse(p).map_err(ApiError::bad_request)?),
+        None => None,
+    };
+    let reference = body.get("Image").and_then(Value::as_str).unwrap_or_default();
+    let Some(image) = (!reference.is_empty()).then(|| d.images.get(reference)).flatten() else { return Ok(None) };
+    let actual = pc::of_image(&image.config);
+    Ok(match wanted {
+        Some(wanted) if !pc::is_wanted(&wanted, &actual) => return Err(ApiError::not_found(pc::not_wanted_error(reference, &wanted, &actual))),
+        Some(_) => None,
+        None => (!pc::runs_on(&pc::host(), &actual)).then(|| pc::mismatch_warning(&actual)),
+    })
 }
 
 /// GET /containers/json.
