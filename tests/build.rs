@@ -539,62 +539,6 @@ fn bzip2_and_xz_contexts_build() {
     }
 }
 
-/// Debian's dockerd (20.10, the classic builder Docker shipped) on private roots, no
-/// network of its own: builds use `--network none`.
-struct RealDaemon {
-    dir: TempDir,
-    child: std::process::Child,
-    host: String,
-}
-
-impl RealDaemon {
-    fn start() -> Option<RealDaemon> {
-        let dockerd = ["/usr/sbin/dockerd", "/usr/bin/dockerd"].into_iter().find(|p| std::path::Path::new(p).exists())?;
-        let dir = TempDir::new("real-dockerd");
-        let sock = dir.join("docker.sock");
-        let log = std::fs::File::create(dir.join("dockerd.log")).unwrap();
-        let p = |s: &str| dir.join(s).to_string_lossy().into_owned();
-        let child = Command::new(dockerd)
-            .args(["--data-root", &p("data"), "--exec-root", &p("exec"), "--pidfile", &p("docker.pid")])
-            .arg("-H")
-            .arg(format!("unix://{}", sock.display()))
-            .args(["--iptables=false", "--ip6tables=false", "--bridge=none", "--storage-driver=vfs"])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let mut d = RealDaemon { dir, child, host: format!("unix://{}", sock.display()) };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if sock.exists() && d.docker(&[], &["version"]).status.success() {
-                return Some(d);
-            }
-            if let Ok(Some(_)) = d.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        panic!("real dockerd did not start: {}", std::fs::read_to_string(d.dir.join("dockerd.log")).unwrap_or_default());
-    }
-
-    fn docker(&self, env: &[(&str, &str)], args: &[&str]) -> Output {
-        Command::new(REAL_CLI).arg("-H").arg(&self.host).args(args).envs(env.iter().copied()).env("DOCKER_CONFIG", self.dir.join("config")).stdin(Stdio::null()).output().unwrap()
-    }
-}
-
-impl Drop for RealDaemon {
-    fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        common::reap_orphans(self.dir.path());
-    }
-}
 
 fn created_by(o: &Output) -> Vec<String> {
     assert!(o.status.success(), "{}", stderr(o));
@@ -612,15 +556,12 @@ fn copy_history_and_cache_from_match_docker_io() {
         eprintln!("skipped: no docker CLI 28");
         return;
     }
-    let Some(real) = RealDaemon::start() else {
-        eprintln!("skipped: Debian's dockerd is not installed");
-        return;
-    };
+    let Some(real) = common::DockerIo::start(None, &[]) else { return };
     let image = d.registry.image("busybox");
     ok(&d.docker(&["pull", "-q", &image]), &d);
     let base_tar = d.tmp.join("base.tar");
     ok(&d.docker(&["save", "-o", base_tar.to_str().unwrap(), &image]), &d);
-    let o = real.docker(&[], &["load", "-i", base_tar.to_str().unwrap()]);
+    let o = real.client(Some(REAL_CLI), &[], &["load", "-i", base_tar.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let df = format!(
         "FROM {image}\n\
@@ -648,9 +589,9 @@ fn copy_history_and_cache_from_match_docker_io() {
     }
     let path = ctx.path().to_str().unwrap();
     let classic = [("DOCKER_BUILDKIT", "0")];
-    let o = real.docker(&classic, &["build", "--network", "none", "-t", "real-built:1", path]);
+    let o = real.client(Some(REAL_CLI), &classic, &["build", "--network", "none", "-t", "real-built:1", path]);
     assert!(o.status.success(), "docker.io build: {}{}", stdout(&o), stderr(&o));
-    let theirs = created_by(&real.docker(&[], &["history", "--no-trunc", "--format", "{{.CreatedBy}}", "real-built:1"]));
+    let theirs = created_by(&real.client(Some(REAL_CLI), &[], &["history", "--no-trunc", "--format", "{{.CreatedBy}}", "real-built:1"]));
     assert!(theirs.iter().any(|l| l.contains("COPY dir:")) && theirs.iter().any(|l| l.contains("COPY multi:")), "{theirs:?}");
     // The same CLI against ours, then our own client.
     ok(&client(&d, Some(REAL_CLI), &classic, &["build", "--network", "none", "-t", "ours-built:1", path], None), &d);
@@ -662,9 +603,9 @@ fn copy_history_and_cache_from_match_docker_io() {
 
     // docker.io's image, saved and loaded into a daemon that never built anything, is the
     // cache of the same build with --cache-from: every step, the result its very image.
-    let their_id = stdout(&real.docker(&[], &["inspect", "--format", "{{.Id}}", "real-built:1"])).trim().to_string();
+    let their_id = stdout(&real.client(Some(REAL_CLI), &[], &["inspect", "--format", "{{.Id}}", "real-built:1"])).trim().to_string();
     let saved = d.tmp.join("real-built.tar");
-    let o = real.docker(&[], &["save", "-o", saved.to_str().unwrap(), "real-built:1"]);
+    let o = real.client(Some(REAL_CLI), &[], &["save", "-o", saved.to_str().unwrap(), "real-built:1"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let Some(d2) = Dockerd::start() else { return };
     ok(&d2.docker(&["pull", "-q", &image]), &d2);
@@ -716,20 +657,17 @@ fn copy_follows_the_images_symlinked_directories() {
 
 /// Debian's dockerd with the registry's busybox loaded from ours (same id), or `None` (and a
 /// note) where it or the CLI 28 is missing.
-fn real_with_busybox(d: &Dockerd) -> Option<(RealDaemon, String)> {
+fn real_with_busybox(d: &Dockerd) -> Option<(common::DockerIo, String)> {
     if !std::path::Path::new(REAL_CLI).exists() {
         eprintln!("skipped: no docker CLI 28");
         return None;
     }
-    let Some(real) = RealDaemon::start() else {
-        eprintln!("skipped: Debian's dockerd is not installed");
-        return None;
-    };
+    let real = common::DockerIo::start(None, &[])?;
     let image = d.registry.image("busybox");
     ok(&d.docker(&["pull", "-q", &image]), d);
     let base_tar = d.tmp.join("base.tar");
     ok(&d.docker(&["save", "-o", base_tar.to_str().unwrap(), &image]), d);
-    let o = real.docker(&[], &["load", "-i", base_tar.to_str().unwrap()]);
+    let o = real.client(Some(REAL_CLI), &[], &["load", "-i", base_tar.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     Some((real, image))
 }
@@ -770,13 +708,13 @@ fn onbuild_shell_stopsignal_and_maintainer_as_docker_io() {
     let inspect = |on_real: bool, tag: &str| -> String {
         let fmt = "{{.Author}}|{{json .Config.OnBuild}}|{{json .Config.Shell}}|{{.Config.StopSignal}}|{{json .Config.Cmd}}";
         // The CLI 28 for both: the daemons' configs are compared, not two clients' templates.
-        let o = if on_real { real.docker(&[], &["inspect", "--format", fmt, tag]) } else { client(&d, Some(REAL_CLI), &[], &["inspect", "--format", fmt, tag], None) };
+        let o = if on_real { real.client(Some(REAL_CLI), &[], &["inspect", "--format", fmt, tag]) } else { client(&d, Some(REAL_CLI), &[], &["inspect", "--format", fmt, tag], None) };
         assert!(o.status.success(), "{}", stderr(&o));
         stdout(&o)
     };
     let history = |on_real: bool, tag: &str| -> Vec<String> {
         let args = ["history", "--no-trunc", "--format", "{{.CreatedBy}}", tag];
-        created_by(&if on_real { real.docker(&[], &args) } else { d.docker(&args) })
+        created_by(&if on_real { real.client(Some(REAL_CLI), &[], &args) } else { d.docker(&args) })
     };
     for cli in real_clis() {
         let theirs_out = build(true, cli, &parent_ctx, "onb-parent:1");

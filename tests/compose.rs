@@ -575,70 +575,6 @@ fn docker_compose_1_29_and_ours_see_and_bring_down_each_others_projects() {
     assert!(inspect(&d, "volumes", "old_keep").is_none());
 }
 
-/// Debian's dockerd (docker.io, with its own containerd and runc) on private roots inside
-/// a network namespace of the test's (the bridges compose's networks make stay there), no
-/// iptables, no default bridge, address pools from 10.x.
-struct RealDockerd {
-    dir: TempDir,
-    child: Option<std::process::Child>,
-}
-
-impl RealDockerd {
-    fn start(ns: &NetNs) -> Option<RealDockerd> {
-        let Some(dockerd) = ["/usr/sbin/dockerd", "/usr/bin/dockerd"].into_iter().find(|p| Path::new(p).exists()) else {
-            assert!(std::env::var("CI").is_err(), "Debian's docker.io is missing (scripts/test.sh installs it)");
-            eprintln!("skipped: no docker.io dockerd");
-            return None;
-        };
-        // Its shims daemonize: as a subreaper the test reaps them.
-        dockbox::sys::set_child_subreaper().unwrap();
-        let dir = TempDir::new("compose-docker-io");
-        let log = std::fs::File::create(dir.join("dockerd.log")).unwrap();
-        let p = |s: &str| dir.join(s).to_string_lossy().into_owned();
-        let child = ns
-            .command(dockerd)
-            .args(["--data-root", &p("data"), "--exec-root", &p("exec"), "--pidfile", &p("docker.pid"), "-H", &format!("unix://{}", p("docker.sock"))])
-            .args(["--iptables=false", "--ip6tables=false", "--bridge=none", "--storage-driver=vfs", "--default-address-pool", "base=10.201.0.0/16,size=24"])
-            .stdin(std::process::Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let d = RealDockerd { dir, child: Some(child) };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !d.docker(&["version"]).status.success() {
-            assert!(Instant::now() < deadline, "docker.io's dockerd did not come up: {}", d.log());
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Some(d)
-    }
-
-    fn host(&self) -> String {
-        format!("unix://{}", self.dir.join("docker.sock").display())
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("dockerd.log")).unwrap_or_default()
-    }
-
-    /// Our client against it.
-    fn docker(&self, args: &[&str]) -> Output {
-        applet("docker").arg("-H").arg(self.host()).args(args).stdin(std::process::Stdio::null()).output().unwrap()
-    }
-}
-
-impl Drop for RealDockerd {
-    fn drop(&mut self) {
-        let ids = self.docker(&["ps", "-aq"]);
-        for id in stdout(&ids).lines() {
-            let _ = self.docker(&["rm", "-f", "-v", id]);
-        }
-        if let Some(c) = self.child.take() {
-            stop_daemon(c);
-        }
-        reap_orphans(self.dir.path());
-    }
-}
 
 /// Containers (name, labels), networks and volumes (name, labels) of `project` as an
 /// Engine API answers for them, through `docker inspect` of our client.
@@ -665,7 +601,7 @@ fn the_same_file_against_docker_io_gives_the_same_containers_networks_and_volume
     let Some((d, _ns)) = Dockerd::start_networked(&[], None) else { return };
     let real_ns = NetNs::new();
     forward_into(&real_ns, &d.registry.addr);
-    let Some(real) = RealDockerd::start(&real_ns) else { return };
+    let Some(real) = DockerIo::start(Some(&real_ns), &["--default-address-pool", "base=10.201.0.0/16,size=24"]) else { return };
     let image = d.registry.image("busybox");
     let dir = TempDir::new("compose-both");
     let proj = dir.join("twin");
@@ -678,16 +614,16 @@ fn the_same_file_against_docker_io_gives_the_same_containers_networks_and_volume
         assert!(o.status.success(), "compose {args:?} against {host}: {}{}", stdout(&o), stderr(&o));
     };
     run(&d.host(), &["up", "-d"]);
-    run(&real.host(), &["up", "-d"]);
+    run(&real.host, &["up", "-d"]);
     let ours = project_objects(&|a: &[&str]| d.docker(a), "twin");
-    let theirs = project_objects(&|a: &[&str]| real.docker(a), "twin");
+    let theirs = project_objects(&|a: &[&str]| real.client(None, &[], a), "twin");
     let kinds: Vec<(&str, &str)> = ours.iter().map(|(k, n, _)| (k.as_str(), n.as_str())).collect();
     assert_eq!(kinds, [("container", "twin-db-1"), ("container", "twin-web-1"), ("network", "twin_back"), ("network", "twin_default"), ("volume", "twin_data")]);
     assert_eq!(ours, theirs, "the same file gives the same objects (names, labels) on both daemons");
-    let running = stdout(&real.docker(&["ps", "--format", "{{.Names}} {{.State}}"]));
+    let running = stdout(&real.client(None, &[], &["ps", "--format", "{{.Names}} {{.State}}"]));
     assert!(running.contains("twin-web-1 running") && running.contains("twin-db-1 running"), "{running}\n{}", real.log());
     run(&d.host(), &["down", "-v", "-t", "1"]);
-    run(&real.host(), &["down", "-v", "-t", "1"]);
-    assert!(project_objects(&|a: &[&str]| real.docker(a), "twin").is_empty());
+    run(&real.host, &["down", "-v", "-t", "1"]);
+    assert!(project_objects(&|a: &[&str]| real.client(None, &[], a), "twin").is_empty());
     assert!(project_objects(&|a: &[&str]| d.docker(a), "twin").is_empty());
 }

@@ -7,8 +7,7 @@ mod common;
 use common::{stderr, stdout, Dockerd, TempDir};
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
 
 fn ok(o: &Output, what: &str) -> String {
     assert!(o.status.success(), "{what}: exit {:?}\nstdout: {}\nstderr: {}", o.status.code(), stdout(o), stderr(o));
@@ -205,92 +204,29 @@ fn export_and_import_round_trip() {
 
 // ---- Debian's real dockerd, on private roots.
 
-fn real_dockerd() -> Option<PathBuf> {
-    ["/usr/sbin/dockerd", "/usr/bin/dockerd"].into_iter().map(PathBuf::from).find(|p| p.exists())
-}
-
 fn real_cli() -> PathBuf {
     ["/usr/bin/docker", "/usr/local/bin/docker"].into_iter().map(PathBuf::from).find(|p| p.exists()).expect("no docker CLI")
-}
-
-struct RealDaemon {
-    dir: TempDir,
-    child: Child,
-    host: String,
-}
-
-impl RealDaemon {
-    fn start() -> Option<RealDaemon> {
-        let dockerd = real_dockerd()?;
-        dockbox::sys::set_child_subreaper().unwrap();
-        let dir = TempDir::new("real-dockerd");
-        let sock = dir.join("docker.sock");
-        let log = std::fs::File::create(dir.join("dockerd.log")).unwrap();
-        let p = |s: &str| dir.join(s).to_string_lossy().into_owned();
-        let child = Command::new(dockerd)
-            .args(["--data-root", &p("data"), "--exec-root", &p("exec"), "--pidfile", &p("docker.pid")])
-            .arg("-H")
-            .arg(format!("unix://{}", sock.display()))
-            .args(["--iptables=false", "--ip6tables=false", "--bridge=none", "--storage-driver=vfs"])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let mut d = RealDaemon { dir, child, host: format!("unix://{}", sock.display()) };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if sock.exists() && d.docker(&["version"]).status.success() {
-                return Some(d);
-            }
-            if let Ok(Some(_)) = d.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        panic!("real dockerd did not start: {}", std::fs::read_to_string(d.dir.join("dockerd.log")).unwrap_or_default());
-    }
-
-    fn docker(&self, args: &[&str]) -> Output {
-        Command::new(real_cli()).arg("-H").arg(&self.host).args(args).env("DOCKER_CONFIG", self.dir.join("config")).stdin(Stdio::null()).output().unwrap()
-    }
-}
-
-impl Drop for RealDaemon {
-    fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        common::reap_orphans(self.dir.path());
-    }
 }
 
 #[test]
 fn save_load_and_push_with_the_real_dockerd() {
     let Some(d) = Dockerd::start() else { return };
-    let Some(real) = RealDaemon::start() else {
-        eprintln!("skipped: Debian's dockerd is not installed");
-        return;
-    };
+    let Some(real) = common::DockerIo::start(None, &[]) else { return };
     let image = pull_busybox(&d);
     let id = image_id(&d, &image);
 
     // Ours → real.
     let archive = d.tmp.join("ours.tar");
     ok(&d.docker(&["save", "-o", archive.to_str().unwrap(), &image]), "save");
-    let out = ok(&real.docker(&["load", "-i", archive.to_str().unwrap()]), "real load");
+    let out = ok(&real.client(Some(&real_cli().to_string_lossy()), &[], &["load", "-i", archive.to_str().unwrap()]), "real load");
     assert!(out.contains(&format!("Loaded image: {image}:latest")), "{out}");
-    assert_eq!(ok(&real.docker(&["inspect", "--format", "{{.Id}}", &image]), "real inspect").trim(), id);
-    assert_eq!(ok(&real.docker(&["run", "--rm", &image, "echo", "in-real"]), "real run"), "in-real\n");
+    assert_eq!(ok(&real.client(Some(&real_cli().to_string_lossy()), &[], &["inspect", "--format", "{{.Id}}", &image]), "real inspect").trim(), id);
+    assert_eq!(ok(&real.client(Some(&real_cli().to_string_lossy()), &[], &["run", "--rm", &image, "echo", "in-real"]), "real run"), "in-real\n");
 
     // Real → ours, under another name with an extra layer-free tag.
-    ok(&real.docker(&["tag", &image, "fromreal:v2"]), "real tag");
+    ok(&real.client(Some(&real_cli().to_string_lossy()), &[], &["tag", &image, "fromreal:v2"]), "real tag");
     let real_archive = d.tmp.join("real.tar");
-    ok(&real.docker(&["save", "-o", real_archive.to_str().unwrap(), "fromreal:v2"]), "real save");
+    ok(&real.client(Some(&real_cli().to_string_lossy()), &[], &["save", "-o", real_archive.to_str().unwrap(), "fromreal:v2"]), "real save");
     let Some(d2) = Dockerd::start() else { return };
     assert_eq!(ok(&d2.docker(&["load", "-i", real_archive.to_str().unwrap()]), "load real archive"), "Loaded image: fromreal:v2\n");
     assert_eq!(image_id(&d2, "fromreal:v2"), id);
@@ -317,9 +253,9 @@ fn save_load_and_push_with_the_real_dockerd() {
     assert_eq!(manifest["mediaType"], "application/vnd.docker.distribution.manifest.v2+json");
     assert_eq!(manifest["config"]["digest"], id.as_str());
 
-    ok(&real.docker(&["pull", &format!("{repo}:v1")]), "real pull");
-    assert_eq!(ok(&real.docker(&["run", "--rm", &format!("{repo}:v1"), "echo", "pulled"]), "real run pushed"), "pulled\n");
-    ok(&real.docker(&["rmi", "-f", &format!("{repo}:v1"), &image, "fromreal:v2"]), "real rmi");
+    ok(&real.client(Some(&real_cli().to_string_lossy()), &[], &["pull", &format!("{repo}:v1")]), "real pull");
+    assert_eq!(ok(&real.client(Some(&real_cli().to_string_lossy()), &[], &["run", "--rm", &format!("{repo}:v1"), "echo", "pulled"]), "real run pushed"), "pulled\n");
+    ok(&real.client(Some(&real_cli().to_string_lossy()), &[], &["rmi", "-f", &format!("{repo}:v1"), &image, "fromreal:v2"]), "real rmi");
 
     // A re-push finds every layer and yields the same digest.
     let out = ok(&d.docker(&["push", &format!("{repo}:v1")]), "re-push");

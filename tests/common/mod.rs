@@ -831,3 +831,76 @@ pub fn remove_cgroups(parent: &str) {
         remove(&unified);
     }
 }
+
+/// Debian's docker.io dockerd (with its own containerd and runc) on private roots: no
+/// iptables, no default bridge, vfs storage, and a cgroup parent of its own that goes with
+/// it; inside `netns` when one is given. `None` (with a note) where it is not installed,
+/// which under CI is a failure (scripts/test.sh installs it).
+pub struct DockerIo {
+    pub dir: TempDir,
+    child: Option<Child>,
+    pub host: String,
+    cgroup_parent: String,
+}
+
+impl DockerIo {
+    pub fn start(netns: Option<&NetNs>, extra: &[&str]) -> Option<DockerIo> {
+        let Some(dockerd) = ["/usr/sbin/dockerd", "/usr/bin/dockerd"].into_iter().find(|p| Path::new(p).exists()) else {
+            assert!(std::env::var("CI").as_deref() != Ok("true"), "Debian's docker.io is missing (scripts/test.sh installs it)");
+            eprintln!("skipped: no docker.io dockerd");
+            return None;
+        };
+        // Its shims daemonize: as a subreaper the test reaps them.
+        dockbox::sys::set_child_subreaper().unwrap();
+        let dir = TempDir::new("docker-io");
+        let sock = dir.join("docker.sock");
+        let log = std::fs::File::create(dir.join("dockerd.log")).unwrap();
+        let cgroup_parent = format!("/dbxt-io-{}", dir.path().file_name().unwrap().to_string_lossy());
+        let p = |s: &str| dir.join(s).to_string_lossy().into_owned();
+        let mut cmd = match netns {
+            Some(ns) => ns.command(dockerd),
+            None => Command::new(dockerd),
+        };
+        cmd.args(["--data-root", &p("data"), "--exec-root", &p("exec"), "--pidfile", &p("docker.pid")])
+            .arg("-H")
+            .arg(format!("unix://{}", sock.display()))
+            .args(["--iptables=false", "--ip6tables=false", "--bridge=none", "--storage-driver=vfs", "--cgroup-parent", &cgroup_parent])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        let child = cmd.spawn().unwrap();
+        let mut d = DockerIo { dir, child: Some(child), host: format!("unix://{}", sock.display()), cgroup_parent };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !(sock.exists() && d.client(None, &[], &["version"]).status.success()) {
+            let exited = d.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(Some(_))));
+            assert!(!exited && Instant::now() < deadline, "docker.io's dockerd did not come up: {}", d.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Some(d)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("dockerd.log")).unwrap_or_default()
+    }
+
+    /// `cli` (a real CLI's path, `None`: ours) against it, with `env` and a private config.
+    pub fn client(&self, cli: Option<&str>, env: &[(&str, &str)], args: &[&str]) -> Output {
+        let mut cmd = cli.map(Command::new).unwrap_or_else(|| applet("docker"));
+        cmd.arg("-H").arg(&self.host).args(args).envs(env.iter().copied()).env("DOCKER_CONFIG", self.dir.join("config")).stdin(Stdio::null()).output().unwrap()
+    }
+}
+
+impl Drop for DockerIo {
+    fn drop(&mut self) {
+        let ids = self.client(None, &[], &["ps", "-aq"]);
+        for id in stdout(&ids).lines() {
+            let _ = self.client(None, &[], &["rm", "-f", "-v", id]);
+        }
+        if let Some(c) = self.child.take() {
+            stop_daemon(c);
+        }
+        reap_orphans(self.dir.path());
+        remove_cgroups(&self.cgroup_parent);
+    }
+}
