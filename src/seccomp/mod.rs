@@ -142,7 +142,7 @@ pub struct Filter {
 impl Filter {
     /// Some rule hands calls to a seccomp agent (SCMP_ACT_NOTIFY).
     pub fn notifies(&self) -> bool {
-        self.flags & libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as u32 != 0
+        self.flags & NEW_LISTENER != 0
     }
 
     /// The filter as bytes for [`Filter::from_bytes`] in a later process of the same
@@ -176,6 +176,10 @@ impl Filter {
 }
 
 const CACHE_MAGIC: &str = "dockbox-seccomp ";
+/// SECCOMP_FILTER_FLAG_NEW_LISTENER as the u32 the filter's flags are kept in.
+// A c_ulong: u64 on 64-bit targets, already u32 on 32-bit ARM.
+#[allow(clippy::unnecessary_cast)]
+const NEW_LISTENER: u32 = libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as u32;
 /// The kernel's BPF_MAXINSNS.
 const MAX_INSNS: usize = 4096;
 
@@ -271,7 +275,7 @@ impl Seccomp {
                 if s.names.iter().any(|n| n == "write") {
                     return Err("SCMP_ACT_NOTIFY cannot be used for the write syscall".into());
                 }
-                flags |= libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as u32;
+                flags |= NEW_LISTENER;
             }
             let mut args = Vec::new();
             for a in &s.args {
